@@ -1,0 +1,179 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/kayle-id/orgs-api/validator"
+)
+
+// setting is one configuration knob: a flag, the environment variable that
+// sets it, and its default. The README's configuration table lists these.
+type setting struct {
+	flag, env, def, usage string
+}
+
+var (
+	sDatabaseURL     = setting{"database-url", "DATABASE_URL", "kayle-id.db", "PostgreSQL URL (postgres:// or postgresql://) or SQLite file path"}
+	sAddr            = setting{"addr", "KAYLE_ADDR", "127.0.0.1:8787", "address to listen on"}
+	sValidation      = setting{"validation", "KAYLE_VALIDATION", "full", "contract validation: full (requests and responses), requests, or off"}
+	sLogFormat       = setting{"log-format", "KAYLE_LOG_FORMAT", "json", "log format: json or text"}
+	sMailDir         = setting{"mail-dir", "KAYLE_MAIL_DIR", "mail-outbox", "folder where mail is written as .eml files when no SMTP server is set"}
+	sSMTPURL         = setting{"smtp-url", "KAYLE_SMTP_URL", "", "SMTP server as smtp://user:pass@host:port; when set, mail is sent there"}
+	sMailFrom        = setting{"mail-from", "KAYLE_MAIL_FROM", "Kayle ID <no-reply@kayle.id>", "sender of outgoing mail"}
+	sBodyLimit       = setting{"body-limit", "KAYLE_BODY_LIMIT", "1M", "largest accepted request body (e.g. 512K, 2M)"}
+	sRequestTimeout  = setting{"request-timeout", "KAYLE_REQUEST_TIMEOUT", "15s", "longest a request may take, database waits included"}
+	sShutdownTimeout = setting{"shutdown-timeout", "KAYLE_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may finish after SIGINT/SIGTERM"}
+	sPurgeInterval   = setting{"purge-interval", "KAYLE_PURGE_INTERVAL", "1m", "how often organizations whose deletion time has passed are purged; 0 disables"}
+)
+
+// serveSettings are the settings `kayleid serve` reads, in help order.
+var serveSettings = []setting{sDatabaseURL, sAddr, sValidation, sLogFormat, sMailDir, sSMTPURL, sMailFrom,
+	sBodyLimit, sRequestTimeout, sShutdownTimeout, sPurgeInterval}
+
+// Config is read once, in main, from flags over environment over defaults.
+type Config struct {
+	DatabaseURL     string
+	Addr            string
+	Validation      validator.Mode
+	LogFormat       string
+	MailDir         string
+	SMTPURL         string
+	MailFrom        string
+	BodyLimit       string
+	RequestTimeout  time.Duration
+	ShutdownTimeout time.Duration
+	PurgeInterval   time.Duration
+}
+
+// register adds the settings as flags whose defaults come from the environment.
+func register(fs *flag.FlagSet, getenv func(string) string, settings ...setting) map[string]*string {
+	vals := map[string]*string{}
+	for _, s := range settings {
+		def := s.def
+		if v, ok := lookup(getenv, s.env); ok {
+			def = v
+		}
+		usage := fmt.Sprintf("%s (env %s", s.usage, s.env)
+		if s.def != "" {
+			usage += fmt.Sprintf(", default %q", s.def)
+		}
+		vals[s.flag] = fs.String(s.flag, def, usage+")")
+	}
+	return vals
+}
+
+func lookup(getenv func(string) string, key string) (string, bool) {
+	v := getenv(key)
+	return v, v != ""
+}
+
+// usageError is bad flags or input: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+func parseDuration(name, v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, usagef("invalid --%s %q: want a duration such as 30s or 5m", name, v)
+	}
+	return d, nil
+}
+
+// buildConfig validates flag values into a Config.
+func buildConfig(v map[string]*string) (Config, error) {
+	get := func(s setting) string {
+		if p, ok := v[s.flag]; ok {
+			return strings.TrimSpace(*p)
+		}
+		return s.def
+	}
+	c := Config{
+		DatabaseURL: get(sDatabaseURL), Addr: get(sAddr), LogFormat: strings.ToLower(get(sLogFormat)),
+		MailDir: get(sMailDir), SMTPURL: get(sSMTPURL), MailFrom: get(sMailFrom), BodyLimit: get(sBodyLimit),
+	}
+	var err error
+	if c.DatabaseURL == "" {
+		return c, usagef("DATABASE_URL must not be empty")
+	}
+	if c.Validation, err = validator.ParseMode(get(sValidation)); err != nil {
+		return c, usagef("invalid KAYLE_VALIDATION: %v", err)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return c, usagef("invalid KAYLE_LOG_FORMAT %q: want json or text", c.LogFormat)
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return c, usagef("invalid KAYLE_ADDR %q: want host:port", c.Addr)
+	}
+	if !validBodyLimit(c.BodyLimit) {
+		return c, usagef("invalid KAYLE_BODY_LIMIT %q: want a size such as 512K or 1M", c.BodyLimit)
+	}
+	if c.RequestTimeout, err = parseDuration(sRequestTimeout.flag, get(sRequestTimeout)); err != nil {
+		return c, err
+	}
+	if c.ShutdownTimeout, err = parseDuration(sShutdownTimeout.flag, get(sShutdownTimeout)); err != nil {
+		return c, err
+	}
+	if c.PurgeInterval, err = parseDuration(sPurgeInterval.flag, get(sPurgeInterval)); err != nil {
+		return c, err
+	}
+	if c.RequestTimeout == 0 {
+		return c, usagef("KAYLE_REQUEST_TIMEOUT must be positive")
+	}
+	return c, nil
+}
+
+func validBodyLimit(s string) bool {
+	s = strings.ToUpper(s)
+	if s == "" {
+		return false
+	}
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return false
+	}
+	switch s[i:] {
+	case "", "B", "K", "KB", "M", "MB", "G", "GB":
+		return true
+	}
+	return false
+}
+
+func newLogger(w io.Writer, format string) *slog.Logger {
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+var errHelp = errors.New("help requested")
+
+// parseFlags parses args, turning flag errors into usage errors.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(os.Stdout)
+			fs.Usage()
+			return errHelp
+		}
+		return usagef("%s: %v", fs.Name(), err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/kayle-id/orgs-api/mail"
+	"github.com/kayle-id/orgs-api/server"
+	"github.com/kayle-id/orgs-api/store"
+)
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	vals := register(fs, getenv, serveSettings...)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: kayleid serve [flags]\n\nEvery flag can also be set by its environment variable; flags win.")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := buildConfig(vals)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogFormat)
+	log.Info("starting", "addr", cfg.Addr, "database", string(store.DialectFor(cfg.DatabaseURL)), "validation", string(cfg.Validation))
+
+	var mailer mail.Mailer = &mail.Outbox{Dir: cfg.MailDir, From: cfg.MailFrom, Log: log}
+	if cfg.SMTPURL != "" {
+		m, err := mail.NewSMTP(cfg.SMTPURL, cfg.MailFrom, log)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		mailer = m
+	}
+
+	st, err := openStore(ctx, cfg.DatabaseURL, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	e, err := server.New(server.Config{
+		Validation:     cfg.Validation,
+		BodyLimit:      cfg.BodyLimit,
+		RequestTimeout: cfg.RequestTimeout,
+		Logger:         log,
+	}, st, mailer)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	log.Info("listening", "addr", ln.Addr().String())
+
+	purgeCtx, stopPurge := context.WithCancel(ctx)
+	defer stopPurge()
+	if cfg.PurgeInterval > 0 {
+		go server.RunPurger(purgeCtx, st, cfg.PurgeInterval, log)
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	_ = os.Stderr.Sync()
+	return nil
+}

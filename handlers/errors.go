@@ -1,0 +1,149 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+
+	api "github.com/kayle-id/orgs-api/gen/api"
+)
+
+// DocsBase is where every error's docs link points; the anchor names the error family.
+const DocsBase = "https://kayle.id/docs/api/errors#"
+
+// APIError is one answer of the error vocabulary: an HTTP status and the
+// four strings of the envelope's error object. It is built here, once, and
+// picked by name everywhere else.
+type APIError struct {
+	Status  int
+	Code    string
+	Message string
+	Hint    string
+	Docs    string
+}
+
+func (e *APIError) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+
+// Object is the error object of the envelope.
+func (e *APIError) Object() api.ErrorObject {
+	return api.ErrorObject{Code: e.Code, Message: e.Message, Hint: e.Hint, Docs: e.Docs}
+}
+
+// Envelope is the whole error body: {"data": null, "error": {...}}.
+func (e *APIError) Envelope() api.ErrorEnvelope { return api.ErrorEnvelope{Error: e.Object()} }
+
+// WithMessage returns a copy with another message (the same error, worded
+// for a different operation).
+func (e *APIError) WithMessage(msg string) *APIError { c := *e; c.Message = msg; return &c }
+
+// WithHint returns a copy with another hint.
+func (e *APIError) WithHint(hint string) *APIError { c := *e; c.Hint = hint; return &c }
+
+func newErr(status int, code, anchor, message, hint string) *APIError {
+	return &APIError{Status: status, Code: code, Message: message, Hint: hint, Docs: DocsBase + anchor}
+}
+
+// The vocabulary. Messages, hints and anchors reproduce upstream's where
+// upstream has them.
+var (
+	ErrUnauthorized = newErr(http.StatusUnauthorized, "UNAUTHORIZED", "unauthorized",
+		"Unauthorized", "Send a valid session token in the Authorization header, using the Bearer scheme.")
+
+	ErrSelectOrgToManage = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Select an organization to manage members.", "The active session must have an organization selected.")
+	ErrNotAMember = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"You are not a member of this organization.", "Switch to an organization where you have an active membership.")
+	ErrLastOwnerLeave = newErr(http.StatusConflict, "LAST_OWNER", "conflict",
+		"You are the only active owner of this organization. Promote another member to owner before leaving.",
+		"Assign owner role to another active member, then retry.")
+	ErrFrozen = newErr(http.StatusGone, "ORGANIZATION_FROZEN", "organization_frozen",
+		"This organization is scheduled for deletion and cannot be modified.", "Cancel the pending deletion before leaving.")
+
+	ErrCannotSuspend = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Only an owner or admin can suspend members.", "Ask an owner or admin of this organization to suspend the member.")
+	ErrMemberNotFound = newErr(http.StatusNotFound, "MEMBER_NOT_FOUND", "not_found",
+		"Member not found in this organization.", "The member may already be suspended or no longer belong to this organization.")
+	ErrLastOwnerSuspend = newErr(http.StatusConflict, "LAST_OWNER", "conflict",
+		"This member is the only active owner. Promote another member to owner before suspending them.",
+		"Assign owner role to another active member, then retry.")
+
+	ErrCannotReinstate = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Only an owner or admin can reinstate members.", "Ask an owner or admin of this organization to reinstate the member.")
+	ErrOwnerToReinstateOwner = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Only an owner can reinstate an owner.", "Ask an owner of this organization to reinstate the member.")
+	ErrNotSuspended = newErr(http.StatusNotFound, "MEMBER_NOT_FOUND", "not_found",
+		"Member is not currently suspended.", "Confirm the member id and that the row is suspended.")
+	ErrActiveMembershipConflict = newErr(http.StatusConflict, "ACTIVE_MEMBERSHIP_CONFLICT", "conflict",
+		"This user already has another active membership in this organization.",
+		"Suspend or remove the conflicting active membership before reinstating this one.")
+
+	ErrCannotChangeRole = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Only an owner or admin can change member roles.", "Ask an owner or admin of this organization to change the role.")
+	ErrOwnerRoleByOwners = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Only an owner can grant or remove the owner role.", "Ask an owner of this organization to change the role.")
+	ErrLastOwnerDemote = newErr(http.StatusConflict, "LAST_OWNER", "conflict",
+		"This member is the only active owner. Promote another member to owner before changing their role.",
+		"Assign owner role to another active member, then retry.")
+
+	ErrCannotInvite = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Only an owner or admin can invite members.", "Ask an owner or admin of this organization to send the invitation.")
+	ErrOwnerToInviteOwner = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Only an owner can invite an owner.", "Invite the person with another role, or ask an owner to invite them.")
+	ErrAlreadyMember = newErr(http.StatusConflict, "ALREADY_MEMBER", "conflict",
+		"This person already has an active membership in this organization.", "No invitation is needed.")
+	ErrInvitationPending = newErr(http.StatusConflict, "INVITATION_PENDING", "conflict",
+		"An invitation for this email is already pending.", "Ask the person to accept the pending invitation.")
+	ErrInvitationNotFound = newErr(http.StatusNotFound, "INVITATION_NOT_FOUND", "not_found",
+		"Invitation not found.", "The invitation may have expired, been used, or be addressed to another email.")
+
+	ErrSelectOrgToView = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Select an organization to view members.", "The active session must have an organization selected.")
+	ErrSelectOrgForAudit = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Select an organization to view audit logs.", "The active session must have an organization selected.")
+	ErrCannotViewAudit = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Only an owner or admin can view audit logs.", "Ask an owner or admin of this organization to share the log.")
+
+	ErrOrgNotFound = newErr(http.StatusNotFound, "ORGANIZATION_NOT_FOUND", "not_found",
+		"Organization not found.", "Check the organization id; you can only select organizations you belong to.")
+
+	ErrSlugTaken = newErr(http.StatusBadRequest, "SLUG_TAKEN", "bad_request",
+		"That slug is already in use.", "Choose a different slug.")
+	ErrInvalidLogo = newErr(http.StatusBadRequest, "INVALID_LOGO", "bad_request",
+		"The logo data is not valid base64.", "Send the image bytes base64-encoded in logo.data.")
+	ErrInvalidCursor = newErr(http.StatusBadRequest, "INVALID_CURSOR", "bad_request",
+		"starting_after does not name a row of this list.", "Pass the next_cursor of the previous page, or omit starting_after.")
+
+	ErrGoneHardDelete = newErr(http.StatusGone, "MEMBERSHIP_HARD_DELETE_BLOCKED", "gone",
+		"This endpoint has been replaced by the suspension flow. Membership rows are preserved so audit-log entries keep attributing past actions to the user.",
+		"Use DELETE /v1/auth/orgs/members/{id} (admin/owner) or POST /v1/auth/orgs/members/leave (self).")
+
+	ErrUnavailable = newErr(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "service_unavailable",
+		"The service is temporarily unavailable.", "Retry the request in a few seconds.")
+	ErrInternal = newErr(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "internal_server_error",
+		"An unexpected error occurred.", "Retry later; if it persists, contact support with the request id.")
+)
+
+// Organization-deletion errors share upstream's hint rule and docs anchor.
+const (
+	deletionHint     = "See the docs for the recovery path for this error."
+	deletionCodeHint = "Request a new code to try again."
+)
+
+func deletionErr(status int, code, message, hint string) *APIError {
+	return newErr(status, code, "organization_deletion", message, hint)
+}
+
+var (
+	ErrDeletionOrgNotFound = deletionErr(http.StatusNotFound, "ORGANIZATION_NOT_FOUND", "Organization not found.", deletionHint)
+	ErrDeletionNotAMember  = deletionErr(http.StatusForbidden, "NOT_A_MEMBER", "You are not a member of this organization.", deletionHint)
+	ErrDeletionOwnerOnly   = deletionErr(http.StatusForbidden, "FORBIDDEN", "Only an owner can delete this organization.", deletionHint)
+	ErrDeletionCancelRole  = deletionErr(http.StatusForbidden, "FORBIDDEN", "Only an owner or admin can cancel the deletion.", deletionHint)
+	ErrAlreadyScheduled    = deletionErr(http.StatusConflict, "ALREADY_SCHEDULED", "This organization is already scheduled for deletion.", deletionHint)
+	ErrNotScheduled        = deletionErr(http.StatusNotFound, "NOT_SCHEDULED", "This organization is not scheduled for deletion.", deletionHint)
+	ErrInvalidCode         = deletionErr(http.StatusBadRequest, "INVALID_CODE", "The confirmation code is invalid.", deletionCodeHint)
+	ErrCodeExpired         = deletionErr(http.StatusBadRequest, "CODE_EXPIRED", "The confirmation code has expired.", deletionCodeHint)
+)
+
+// BadRequest is the answer to input that breaks the contract; reason says what.
+func BadRequest(reason string) *APIError {
+	return newErr(http.StatusBadRequest, "BAD_REQUEST", "bad_request", reason, "Fix the request to match the API reference, then retry.")
+}

@@ -1,0 +1,111 @@
+// Package handlers implements the generated strict server interface: it
+// translates HTTP requests into store calls and store outcomes into the
+// API's typed responses. Rules live in store; wording lives in errors.go.
+package handlers
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	api "github.com/kayle-id/orgs-api/gen/api"
+	"github.com/kayle-id/orgs-api/mail"
+	"github.com/kayle-id/orgs-api/store"
+)
+
+// Server implements api.StrictServerInterface over a store.
+type Server struct {
+	store  *store.Store
+	mailer mail.Mailer
+	log    *slog.Logger
+}
+
+var _ api.StrictServerInterface = (*Server)(nil)
+
+// New builds the handlers.
+func New(st *store.Store, mailer mail.Mailer, log *slog.Logger) *Server {
+	return &Server{store: st, mailer: mailer, log: log}
+}
+
+type principalKey struct{}
+
+// WithPrincipal stores the authenticated caller in the request context.
+func WithPrincipal(ctx context.Context, p store.Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the authenticated caller, if any.
+func PrincipalFrom(ctx context.Context) (store.Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(store.Principal)
+	return p, ok
+}
+
+// defaultResponse is the shape oapi-codegen gives every operation's
+// "default" response: the error envelope with any status. Every operation
+// declares it (see api/overlay.yaml), so one helper answers every error.
+type defaultResponse interface {
+	~struct {
+		Body       api.ErrorEnvelope
+		StatusCode int
+	}
+}
+
+// fail renders e as operation T's error response.
+func fail[T defaultResponse](e *APIError) T {
+	return T{Body: e.Envelope(), StatusCode: e.Status}
+}
+
+// failList is fail for list operations, whose errors also carry an empty
+// pagination object.
+func failList[T defaultResponse](e *APIError, limit int) T {
+	env := e.Envelope()
+	env.Pagination = &api.Pagination{Limit: float32(limit), HasMore: false, NextCursor: nil}
+	return T{Body: env, StatusCode: e.Status}
+}
+
+// outcome maps a store error to one API error.
+type outcome struct {
+	err error
+	api *APIError
+}
+
+// translate picks the API error for err from the table; ok is false for
+// errors the table does not name, which the caller returns as unexpected.
+func translate(err error, table ...outcome) (*APIError, bool) {
+	for _, o := range table {
+		if errors.Is(err, o.err) {
+			return o.api, true
+		}
+	}
+	return nil, false
+}
+
+// caller is the authenticated principal; the validator middleware has
+// already refused unauthenticated calls to secured operations.
+func caller(ctx context.Context) (store.Principal, *APIError) {
+	p, ok := PrincipalFrom(ctx)
+	if !ok {
+		return p, ErrUnauthorized
+	}
+	return p, nil
+}
+
+func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// pageLimit applies the list endpoints' default and bounds (the contract
+// already rejects values outside 1..100).
+func pageLimit(l *int) int {
+	if l == nil {
+		return 50
+	}
+	return *l
+}
+
+// nextCursor is the id of the last row when more rows follow.
+func nextCursor(more bool, last string) *string {
+	if !more {
+		return nil
+	}
+	return &last
+}

@@ -1,0 +1,164 @@
+// Package mail sends the server's messages (deletion codes): as RFC 5322
+// .eml files in an outbox folder by default, or over SMTP.
+package mail
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net"
+	"net/mail"
+	"net/smtp"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Message is one plain-text mail.
+type Message struct {
+	To      string
+	Subject string
+	Body    string
+}
+
+// Mailer delivers messages.
+type Mailer interface {
+	Send(ctx context.Context, m Message) error
+}
+
+// render builds an RFC 5322 message with CRLF line endings. Header values
+// are encoded and stripped of line breaks, so no header can be injected.
+func render(from string, m Message, now time.Time) ([]byte, string, error) {
+	to, err := mail.ParseAddress(m.To)
+	if err != nil {
+		return nil, "", fmt.Errorf("mail: bad recipient %q: %w", m.To, err)
+	}
+	idBytes := make([]byte, 12)
+	_, _ = rand.Read(idBytes)
+	id := hex.EncodeToString(idBytes)
+	host := "kayle-id.local"
+	if at := strings.LastIndex(from, "@"); at >= 0 {
+		host = strings.Trim(from[at+1:], "> ")
+	}
+	clean := func(s string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(s) }
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "From: %s\r\n", clean(from))
+	fmt.Fprintf(&b, "To: %s\r\n", to.String())
+	fmt.Fprintf(&b, "Subject: %s\r\n", mime.QEncoding.Encode("utf-8", clean(m.Subject)))
+	fmt.Fprintf(&b, "Date: %s\r\n", now.Format(time.RFC1123Z))
+	fmt.Fprintf(&b, "Message-ID: <%s@%s>\r\n", id, host)
+	b.WriteString("MIME-Version: 1.0\r\n")
+	b.WriteString("Content-Type: text/plain; charset=utf-8\r\n")
+	b.WriteString("Content-Transfer-Encoding: 8bit\r\n\r\n")
+	b.WriteString(strings.ReplaceAll(strings.ReplaceAll(m.Body, "\r\n", "\n"), "\n", "\r\n"))
+	if !strings.HasSuffix(m.Body, "\n") {
+		b.WriteString("\r\n")
+	}
+	return b.Bytes(), to.Address, nil
+}
+
+// Outbox writes each message as a .eml file into Dir.
+type Outbox struct {
+	Dir  string
+	From string
+	Log  *slog.Logger
+}
+
+// Send writes the message atomically (temp file, then rename), so a reader
+// of the folder never sees half a message.
+func (o *Outbox) Send(_ context.Context, m Message) error {
+	now := time.Now().UTC()
+	raw, to, err := render(o.From, m, now)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+		return fmt.Errorf("mail: outbox: %w", err)
+	}
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	name := fmt.Sprintf("%s-%s.eml", now.Format("20060102T150405.000000000Z"), hex.EncodeToString(suffix))
+	tmp, err := os.CreateTemp(o.Dir, ".tmp-*.eml")
+	if err != nil {
+		return fmt.Errorf("mail: outbox: %w", err)
+	}
+	if _, err := tmp.Write(raw); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("mail: outbox: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("mail: outbox: %w", err)
+	}
+	path := filepath.Join(o.Dir, name)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("mail: outbox: %w", err)
+	}
+	if o.Log != nil {
+		o.Log.Info("mail written to outbox", "to", to, "subject", m.Subject, "file", path)
+	}
+	return nil
+}
+
+// SMTP sends through a server named by a URL:
+// smtp://user:pass@host:587 (STARTTLS when offered) or smtp://host:25.
+type SMTP struct {
+	Addr string
+	Auth smtp.Auth
+	From string
+	Log  *slog.Logger
+}
+
+// NewSMTP parses an smtp:// URL.
+func NewSMTP(rawURL, from string, log *slog.Logger) (*SMTP, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "smtp" || u.Host == "" {
+		return nil, fmt.Errorf("mail: KAYLE_SMTP_URL must look like smtp://user:pass@host:port, got %q", redact(rawURL))
+	}
+	host := u.Hostname()
+	port := u.Port()
+	if port == "" {
+		port = "25"
+	}
+	s := &SMTP{Addr: net.JoinHostPort(host, port), From: from, Log: log}
+	if u.User != nil {
+		pass, _ := u.User.Password()
+		s.Auth = smtp.PlainAuth("", u.User.Username(), pass, host)
+	}
+	return s, nil
+}
+
+func redact(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		u.User = url.User(u.User.Username())
+		return u.String()
+	}
+	return raw
+}
+
+// Send delivers one message.
+func (s *SMTP) Send(_ context.Context, m Message) error {
+	raw, to, err := render(s.From, m, time.Now().UTC())
+	if err != nil {
+		return err
+	}
+	from, err := mail.ParseAddress(s.From)
+	if err != nil {
+		return fmt.Errorf("mail: bad sender %q: %w", s.From, err)
+	}
+	if err := smtp.SendMail(s.Addr, s.Auth, from.Address, []string{to}, raw); err != nil {
+		return fmt.Errorf("mail: smtp: %w", err)
+	}
+	if s.Log != nil {
+		s.Log.Info("mail sent", "to", to, "subject", m.Subject, "smtp", s.Addr)
+	}
+	return nil
+}

@@ -1,0 +1,301 @@
+// Package server assembles the HTTP server: echo, the generated routes, the
+// contract validator, authentication, error rendering, health endpoints and
+// the served spec.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	api "github.com/kayle-id/orgs-api/gen/api"
+	"github.com/kayle-id/orgs-api/handlers"
+	"github.com/kayle-id/orgs-api/mail"
+	"github.com/kayle-id/orgs-api/store"
+	"github.com/kayle-id/orgs-api/validator"
+)
+
+// Config is what the HTTP layer needs; cmd/kayleid fills it from flags and env.
+type Config struct {
+	Validation     validator.Mode
+	BodyLimit      string        // e.g. "1M"; a body limit sits before the validator
+	RequestTimeout time.Duration // bounds every request, database waits included
+	Logger         *slog.Logger
+	// OnResponseInvalid is told of each response that broke the contract.
+	OnResponseInvalid func(c echo.Context, err *validator.ResponseError)
+}
+
+// Spec loads the contract the server enforces: upstream's openapi.json with
+// the overlay applied, as embedded in the generated package.
+func Spec() (*openapi3.T, error) {
+	spec, err := api.GetSwagger()
+	if err != nil {
+		return nil, fmt.Errorf("loading embedded spec: %w", err)
+	}
+	// Upstream's own examples break its schemas (an example 500 without hint
+	// and docs), so examples are not held to them; everything else is.
+	if err := spec.Validate(context.Background(), openapi3.DisableExamplesValidation()); err != nil {
+		return nil, fmt.Errorf("embedded spec is invalid: %w", err)
+	}
+	return spec, nil
+}
+
+// New builds the echo server.
+func New(cfg Config, st *store.Store, mailer mail.Mailer) (*echo.Echo, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.BodyLimit == "" {
+		cfg.BodyLimit = "1M"
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 15 * time.Second
+	}
+	spec, err := Spec()
+	if err != nil {
+		return nil, err
+	}
+	specJSON, err := json.Marshal(spec)
+	if err != nil {
+		return nil, fmt.Errorf("encoding spec: %w", err)
+	}
+	h := handlers.New(st, mailer, cfg.Logger)
+	v, err := validator.New(spec, validator.Options{
+		Mode:              cfg.Validation,
+		Authenticate:      h.Authenticate,
+		OnResponseInvalid: cfg.OnResponseInvalid,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(cfg.Logger)
+	e.Use(requestID())
+	e.Use(accessLog(cfg.Logger))
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+		cfg.Logger.Error("panic", "request_id", RequestIDFrom(c), "error", err, "stack", string(stack))
+		return err
+	}}))
+	e.Use(timeout(cfg.RequestTimeout))
+	e.Use(middleware.BodyLimit(cfg.BodyLimit))
+	e.Use(v.Middleware())
+
+	api.RegisterHandlers(e, api.NewStrictHandler(h, nil))
+
+	e.GET("/healthz", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	})
+	e.GET("/readyz", readyz(st))
+	etag := fmt.Sprintf(`"%x"`, sha256.Sum256(specJSON))
+	e.GET("/openapi.json", func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "public, max-age=300")
+		c.Response().Header().Set("ETag", etag)
+		if c.Request().Header.Get("If-None-Match") == etag {
+			return c.NoContent(http.StatusNotModified)
+		}
+		return c.Blob(http.StatusOK, "application/json", specJSON)
+	})
+	return e, nil
+}
+
+func readyz(st *store.Store) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+		defer cancel()
+		if err := st.Ping(ctx); err != nil {
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database unreachable"})
+		}
+		n, err := st.MigrationsPending(ctx)
+		if err != nil {
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "migration status unknown"})
+		}
+		if n > 0 {
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": strconv.Itoa(n) + " migrations pending"})
+		}
+		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	}
+}
+
+func timeout(d time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			ctx, cancel := context.WithTimeout(c.Request().Context(), d)
+			defer cancel()
+			c.SetRequest(c.Request().WithContext(ctx))
+			return next(c)
+		}
+	}
+}
+
+// listOperations answer errors with an empty pagination object too.
+var listOperations = map[string]bool{"listAuditLogs": true, "listMembers": true}
+
+// errorHandler is the one place errors become answers: expected ones in the
+// vocabulary, everything else as a logged 500 (or 503 when the database is
+// unreachable) that reveals nothing of the internals.
+func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		apiErr := toAPIError(err)
+		if apiErr.Status >= 500 {
+			log.Error("request failed", "request_id", RequestIDFrom(c), "method", c.Request().Method,
+				"route", c.Path(), "status", apiErr.Status, "error", err.Error())
+		}
+		env := apiErr.Envelope()
+		if route, ok := validator.RouteFrom(c.Request().Context()); ok && listOperations[route.Operation.OperationID] {
+			limit := 50
+			if l, err := strconv.Atoi(c.QueryParam("limit")); err == nil && l >= 1 && l <= 100 {
+				limit = l
+			}
+			env.Pagination = &api.Pagination{Limit: float32(limit)}
+		}
+		hdr := c.Response().Header()
+		switch apiErr.Status {
+		case http.StatusUnauthorized:
+			hdr.Set(echo.HeaderWWWAuthenticate, handlers.AuthChallenge)
+		case http.StatusServiceUnavailable:
+			hdr.Set("Retry-After", "2")
+		}
+		if c.Request().Method == http.MethodHead {
+			_ = c.NoContent(apiErr.Status)
+			return
+		}
+		_ = c.JSON(apiErr.Status, env)
+	}
+}
+
+func toAPIError(err error) *handlers.APIError {
+	var (
+		apiErr  *handlers.APIError
+		reqErr  *validator.RequestError
+		respErr *validator.ResponseError
+		httpErr *echo.HTTPError
+	)
+	switch {
+	case errors.As(err, &apiErr):
+		return apiErr
+	case errors.As(err, &reqErr):
+		if reqErr.Status == http.StatusUnsupportedMediaType {
+			return &handlers.APIError{Status: reqErr.Status, Code: "UNSUPPORTED_MEDIA_TYPE", Message: reqErr.Reason,
+				Hint: "Send the body as JSON with 'Content-Type: application/json'.", Docs: handlers.DocsBase + "bad_request"}
+		}
+		return handlers.BadRequest(reqErr.Reason)
+	case errors.As(err, &respErr):
+		return handlers.ErrInternal
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return handlers.ErrUnavailable
+	case errors.As(err, &httpErr):
+		return fromHTTPError(httpErr)
+	default:
+		return handlers.ErrInternal
+	}
+}
+
+func fromHTTPError(he *echo.HTTPError) *handlers.APIError {
+	switch he.Code {
+	case http.StatusNotFound:
+		return &handlers.APIError{Status: he.Code, Code: "NOT_FOUND", Message: "No such endpoint.",
+			Hint: "Check the method and path against the API reference at /openapi.json.", Docs: handlers.DocsBase + "not_found"}
+	case http.StatusMethodNotAllowed:
+		return &handlers.APIError{Status: he.Code, Code: "METHOD_NOT_ALLOWED", Message: "This endpoint does not support that method.",
+			Hint: "Check the method against the API reference at /openapi.json.", Docs: handlers.DocsBase + "not_found"}
+	case http.StatusRequestEntityTooLarge:
+		return &handlers.APIError{Status: he.Code, Code: "PAYLOAD_TOO_LARGE", Message: "The request body is too large.",
+			Hint: "Send a smaller body.", Docs: handlers.DocsBase + "bad_request"}
+	case http.StatusBadRequest, http.StatusUnsupportedMediaType:
+		msg := "The request is malformed."
+		if s, ok := he.Message.(string); ok && s != "" {
+			msg = s
+		}
+		return handlers.BadRequest(msg)
+	}
+	if he.Code >= 500 {
+		return handlers.ErrInternal
+	}
+	return &handlers.APIError{Status: he.Code, Code: strings.ToUpper(strings.ReplaceAll(http.StatusText(he.Code), " ", "_")),
+		Message: http.StatusText(he.Code) + ".", Hint: "See the API reference at /openapi.json.", Docs: handlers.DocsBase + "bad_request"}
+}
+
+const requestIDKey = "request_id"
+
+// requestID takes X-Request-Id when it is a sane token, generates one
+// otherwise, and echoes it back.
+func requestID() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			id := c.Request().Header.Get(echo.HeaderXRequestID)
+			if !saneRequestID(id) {
+				b := make([]byte, 12)
+				_, _ = rand.Read(b)
+				id = hex.EncodeToString(b)
+			}
+			c.Set(requestIDKey, id)
+			c.Response().Header().Set(echo.HeaderXRequestID, id)
+			return next(c)
+		}
+	}
+}
+
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		if r <= 0x20 || r >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// RequestIDFrom returns the request id the middleware assigned.
+func RequestIDFrom(c echo.Context) string {
+	id, _ := c.Get(requestIDKey).(string)
+	return id
+}
+
+// accessLog writes one line per request. It never logs headers, so tokens
+// cannot reach the log.
+func accessLog(log *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			attrs := []any{
+				"method", c.Request().Method,
+				"route", c.Path(),
+				"status", c.Response().Status,
+				"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
+				"request_id", RequestIDFrom(c),
+			}
+			if route, ok := validator.RouteFrom(c.Request().Context()); ok {
+				attrs = append(attrs, "operation", route.Operation.OperationID)
+			}
+			if p, ok := handlers.PrincipalFrom(c.Request().Context()); ok && p.Session.ActiveOrganizationID != nil {
+				attrs = append(attrs, "organization_id", p.Session.ActiveOrganizationID.String())
+			}
+			log.Info("request", attrs...)
+			return nil
+		}
+	}
+}

@@ -1,0 +1,30 @@
+package store
+
+import "errors"
+
+// Sentinel errors. Callers compare with errors.Is; each names one rule the
+// store enforced inside the transaction that would have changed the state.
+var (
+	ErrNotFound               = errors.New("store: not found")
+	ErrUnauthenticated        = errors.New("store: no valid session")
+	ErrNoActiveOrganization   = errors.New("store: session has no active organization")
+	ErrOrganizationNotFound   = errors.New("store: organization not found")
+	ErrOrganizationFrozen     = errors.New("store: organization is scheduled for deletion")
+	ErrNotMember              = errors.New("store: caller has no active membership")
+	ErrForbidden              = errors.New("store: caller's role may not do this")
+	ErrOwnerRequired          = errors.New("store: only an owner may do this")
+	ErrLastOwner              = errors.New("store: the organization would have no active owner")
+	ErrMemberNotFound         = errors.New("store: member not found in this organization")
+	ErrMemberNotSuspended     = errors.New("store: member is not suspended")
+	ErrActiveMembershipExists = errors.New("store: user already has an active membership")
+	ErrEmailTaken             = errors.New("store: email already registered")
+	ErrSlugTaken              = errors.New("store: slug already in use")
+	ErrInvitationNotFound     = errors.New("store: invitation not found")
+	ErrInvitationPending      = errors.New("store: an invitation for this email is pending")
+	ErrAlreadyScheduled       = errors.New("store: deletion already scheduled")
+	ErrNotScheduled           = errors.New("store: deletion not scheduled")
+	ErrInvalidCode            = errors.New("store: invalid deletion code")
+	ErrCodeExpired            = errors.New("store: deletion code expired")
+	ErrInvalidCursor          = errors.New("store: unknown pagination cursor")
+	ErrUnavailable            = errors.New("store: database unavailable")
+)

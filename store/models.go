@@ -1,0 +1,197 @@
+package store
+
+import (
+	"database/sql/driver"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Role is a membership role. Rank: owner > admin > member.
+type Role string
+
+const (
+	RoleOwner  Role = "owner"
+	RoleAdmin  Role = "admin"
+	RoleMember Role = "member"
+)
+
+// Valid reports whether r is one of the three known roles.
+func (r Role) Valid() bool { return r == RoleOwner || r == RoleAdmin || r == RoleMember }
+
+// CanManage reports whether the role may manage other members (owner/admin).
+func (r Role) CanManage() bool { return r == RoleOwner || r == RoleAdmin }
+
+// User is a person who can hold sessions and memberships.
+type User struct {
+	ID        uuid.UUID
+	Email     string
+	Name      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Organization is a tenant. PendingDeletionAt non-nil means it is frozen.
+type Organization struct {
+	ID                         uuid.UUID
+	Name                       string
+	Slug                       string
+	Logo                       *string
+	LogoContentType            *string
+	CreatedAt                  time.Time
+	PendingDeletionAt          *time.Time
+	PendingDeletionRequestedAt *time.Time
+	PendingDeletionRequestedBy *uuid.UUID
+}
+
+// Frozen reports whether the organization is scheduled for deletion.
+func (o Organization) Frozen() bool { return o.PendingDeletionAt != nil }
+
+// Member is one membership row. Rows are never deleted by user-facing flows:
+// suspension keeps audit attribution.
+type Member struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	UserID         uuid.UUID
+	Role           Role
+	CreatedAt      time.Time
+	SuspendedAt    *time.Time
+	SuspendedBy    *uuid.UUID
+}
+
+// TableName pins GORM to the migrated table.
+func (Member) TableName() string { return "organization_members" }
+
+// Active reports whether the membership is not suspended.
+func (m Member) Active() bool { return m.SuspendedAt == nil }
+
+// MemberView is a membership joined with its user, as the member list shows it.
+type MemberView struct {
+	Member
+	Email string
+	Name  string
+}
+
+// Session is a bearer credential. Only the SHA-256 of the token is stored.
+type Session struct {
+	ID                   uuid.UUID
+	TokenHash            string
+	UserID               uuid.UUID
+	ActiveOrganizationID *uuid.UUID
+	CreatedAt            time.Time
+	ExpiresAt            time.Time
+	RevokedAt            *time.Time
+}
+
+// Invitation asks the holder of Email to join an organization with Role.
+type Invitation struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	Email          string
+	Role           Role
+	InvitedBy      uuid.UUID
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+	AcceptedAt     *time.Time
+	AcceptedBy     *uuid.UUID
+}
+
+// DeletionCode is the pending confirmation code of an organization deletion.
+type DeletionCode struct {
+	OrganizationID uuid.UUID `gorm:"primaryKey"`
+	RequestedBy    uuid.UUID
+	CodeHash       string
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+}
+
+// TableName pins GORM to the migrated table.
+func (DeletionCode) TableName() string { return "organization_deletion_codes" }
+
+// Actor types recorded in the audit log.
+const (
+	ActorUser   = "user"
+	ActorSystem = "system"
+	ActorAPIKey = "api_key"
+)
+
+// Membership and organization events recorded in the audit log.
+const (
+	EventMemberInvited           = "member.invited"
+	EventMemberJoined            = "member.joined"
+	EventMemberSuspended         = "member.suspended"
+	EventMemberLeft              = "member.left"
+	EventMemberReinstated        = "member.reinstated"
+	EventMemberRoleChanged       = "member.role.changed"
+	EventOwnershipAssigned       = "organization.ownership.assigned"
+	EventOrganizationCreated     = "organization.created"
+	EventDeletionRequested       = "organization.deletion.requested"
+	EventDeletionScheduled       = "organization.deletion.scheduled"
+	EventDeletionCancelled       = "organization.deletion.cancelled"
+	EventMemberInvitationDeleted = "member.invitation.cancelled"
+)
+
+// KnownEvents lists every event name the audit-log filter accepts.
+var KnownEvents = []string{
+	EventMemberInvited, EventMemberInvitationDeleted, EventMemberJoined,
+	EventMemberSuspended, EventMemberLeft, EventMemberReinstated,
+	EventMemberRoleChanged, EventOwnershipAssigned, EventOrganizationCreated,
+	EventDeletionRequested, EventDeletionScheduled, EventDeletionCancelled,
+}
+
+// Metadata is an audit row's JSON object.
+type Metadata map[string]any
+
+// Value stores Metadata as JSON text (jsonb on PostgreSQL accepts it).
+func (m Metadata) Value() (driver.Value, error) {
+	if m == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(map[string]any(m))
+	return string(b), err
+}
+
+// Scan reads Metadata from JSON text or bytes.
+func (m *Metadata) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case nil:
+		*m = Metadata{}
+		return nil
+	case string:
+		b = []byte(v)
+	case []byte:
+		b = v
+	default:
+		return fmt.Errorf("metadata: unsupported type %T", src)
+	}
+	out := Metadata{}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return fmt.Errorf("metadata: %w", err)
+	}
+	*m = out
+	return nil
+}
+
+// AuditLog is one audit row.
+type AuditLog struct {
+	ID             string
+	OrganizationID uuid.UUID
+	ActorUserID    *uuid.UUID
+	ActorAPIKeyID  *string `gorm:"column:actor_api_key_id"`
+	ActorType      string
+	Event          string
+	TargetID       *string
+	TargetType     *string
+	Metadata       Metadata
+	CreatedAt      time.Time
+}
+
+// AuditEntry is an audit row with its actor's user details, as the log shows it.
+type AuditEntry struct {
+	AuditLog
+	ActorName  *string
+	ActorEmail *string
+}

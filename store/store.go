@@ -1,0 +1,343 @@
+// Package store is the persistence layer: one API over PostgreSQL and SQLite,
+// GORM underneath. Every state change and its audit row commit in one
+// transaction, and rules that must hold under concurrency (the last active
+// owner) are checked inside that transaction, under a lock.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/ncruces/go-sqlite3"
+	_ "github.com/ncruces/go-sqlite3/driver" // registers "sqlite3" for the migration pool
+	"github.com/ncruces/go-sqlite3/gormlite"
+	"github.com/pressly/goose/v3"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Dialect names the database behind a Store.
+type Dialect string
+
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// sqliteTimeLayout is fixed-width UTC with microseconds, so that text
+// comparison in SQLite orders timestamps chronologically (keyset pagination
+// relies on it) and values round-trip at PostgreSQL's precision.
+const sqliteTimeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// Options tunes a Store. The zero value is usable.
+type Options struct {
+	// MaxOpenConns caps the connection pool (PostgreSQL); 0 means 10.
+	MaxOpenConns int
+	// Now overrides the clock (tests).
+	Now func() time.Time
+}
+
+// Store is the persistence API. It is safe for concurrent use.
+type Store struct {
+	db      *gorm.DB
+	sqlDB   *sql.DB
+	dialect Dialect
+	now     func() time.Time
+	// migrateDB runs goose. On SQLite it is a separate pool without the
+	// custom time format, which goose's own timestamp column cannot decode.
+	migrateDB *sql.DB
+}
+
+// DialectFor tells which database a DATABASE_URL names: PostgreSQL for
+// postgres:// and postgresql:// URLs, otherwise a SQLite file path.
+func DialectFor(databaseURL string) Dialect {
+	if strings.HasPrefix(databaseURL, "postgres://") || strings.HasPrefix(databaseURL, "postgresql://") {
+		return Postgres
+	}
+	return SQLite
+}
+
+// Open connects to the database named by databaseURL. It does not migrate.
+func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error) {
+	if databaseURL == "" {
+		return nil, errors.New("store: empty database URL")
+	}
+	cfg := &gorm.Config{
+		Logger:                                   logger.Discard,
+		DisableForeignKeyConstraintWhenMigrating: true,
+		// Each write already runs in an explicit transaction of ours.
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+	}
+	d := DialectFor(databaseURL)
+	var dialector gorm.Dialector
+	var migrateDB *sql.DB
+	switch d {
+	case Postgres:
+		dialector = postgres.Open(databaseURL)
+	default:
+		dsn, err := sqliteDSN(databaseURL, true)
+		if err != nil {
+			return nil, err
+		}
+		dialector = gormlite.Open(dsn)
+		plain, _ := sqliteDSN(databaseURL, false)
+		if migrateDB, err = sql.Open("sqlite3", plain); err != nil {
+			return nil, fmt.Errorf("store: open sqlite: %w", err)
+		}
+		migrateDB.SetMaxOpenConns(1)
+	}
+	db, err := gorm.Open(dialector, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", d, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	maxOpen := opts.MaxOpenConns
+	if maxOpen <= 0 {
+		maxOpen = 10
+	}
+	sqlDB.SetMaxOpenConns(maxOpen)
+	sqlDB.SetMaxIdleConns(maxOpen)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	if migrateDB == nil {
+		migrateDB = sqlDB
+	}
+	s := &Store{db: db, sqlDB: sqlDB, dialect: d, now: now, migrateDB: migrateDB}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(pingCtx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("store: connect %s: %w", d, err)
+	}
+	return s, nil
+}
+
+// sqliteDSN turns a file path into the driver's URI with the settings this
+// store depends on.
+func sqliteDSN(path string, appTime bool) (string, error) {
+	if strings.ContainsAny(path, "?#") {
+		return "", fmt.Errorf("store: SQLite path %q must not contain '?' or '#'", path)
+	}
+	q := url.Values{}
+	// BEGIN IMMEDIATE: a write transaction takes SQLite's write lock up front,
+	// so two transactions cannot both read "another owner exists" and then
+	// both write (GORM's FOR UPDATE is dropped on SQLite).
+	q.Set("_txlock", "immediate")
+	if appTime {
+		q.Set("_timefmt", sqliteTimeLayout)
+	}
+	q.Add("_pragma", "busy_timeout(10000)") // wait for the write lock instead of failing at once
+	q.Add("_pragma", "foreign_keys(1)")     // cascades on purge, integrity everywhere
+	q.Add("_pragma", "journal_mode(wal)")   // readers do not block the writer
+	q.Add("_pragma", "synchronous(normal)") // durable at checkpoints; safe with WAL
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode(), nil
+}
+
+// Dialect reports which database the store uses.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// Close releases the connection pool.
+func (s *Store) Close() error {
+	err := s.sqlDB.Close()
+	if s.migrateDB != s.sqlDB {
+		err = errors.Join(err, s.migrateDB.Close())
+	}
+	return err
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// DB exposes the pool's stats and raw access to tests and metrics.
+func (s *Store) DB() *sql.DB { return s.sqlDB }
+
+func (s *Store) migrationProvider() (*goose.Provider, error) {
+	sub, err := fs.Sub(migrations, "migrations/"+string(s.dialect))
+	if err != nil {
+		return nil, err
+	}
+	gd := goose.DialectPostgres
+	if s.dialect == SQLite {
+		gd = goose.DialectSQLite3
+	}
+	return goose.NewProvider(gd, s.migrateDB, sub)
+}
+
+// MigrationResult describes one applied migration.
+type MigrationResult struct {
+	Version  int64
+	Source   string
+	Duration time.Duration
+}
+
+// Migrate applies every pending migration, in order, each in its own
+// transaction. Data is kept: migrations only ever move forward.
+func (s *Store) Migrate(ctx context.Context) ([]MigrationResult, error) {
+	p, err := s.migrationProvider()
+	if err != nil {
+		return nil, fmt.Errorf("store: migrations: %w", err)
+	}
+	res, err := p.Up(ctx)
+	out := make([]MigrationResult, 0, len(res))
+	for _, r := range res {
+		out = append(out, MigrationResult{Version: r.Source.Version, Source: r.Source.Path, Duration: r.Duration})
+	}
+	if err != nil {
+		return out, fmt.Errorf("store: migrate: %w", err)
+	}
+	return out, nil
+}
+
+// MigrationsPending reports how many known migrations are not applied yet.
+func (s *Store) MigrationsPending(ctx context.Context) (int, error) {
+	p, err := s.migrationProvider()
+	if err != nil {
+		return 0, err
+	}
+	st, err := p.Status(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, m := range st {
+		if m.State == goose.StatePending {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// clock returns the current time at the precision both databases keep.
+func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+const maxTxAttempts = 5
+
+// tx runs fn in a transaction, retrying a bounded number of times with jitter
+// when the database reports a serialization failure, a deadlock or a busy
+// lock; other errors, and the last retryable one, are returned as they are.
+func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = s.db.WithContext(ctx).Transaction(fn)
+		if err == nil || !retryable(err) || attempt == maxTxAttempts || ctx.Err() != nil {
+			return classify(err)
+		}
+		backoff := time.Duration(attempt*attempt) * 5 * time.Millisecond
+		jitter, _ := rand.Int(rand.Reader, big.NewInt(int64(backoff)))
+		select {
+		case <-ctx.Done():
+			return classify(err)
+		case <-time.After(backoff/2 + time.Duration(jitter.Int64())):
+		}
+	}
+}
+
+// read runs a read-only query function with connection failures classified.
+func (s *Store) read(ctx context.Context, fn func(db *gorm.DB) error) error {
+	return classify(fn(s.db.WithContext(ctx)))
+}
+
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// serialization_failure, deadlock_detected
+		return pgErr.Code == "40001" || pgErr.Code == "40P01"
+	}
+	var sqErr *sqlite3.Error
+	if errors.As(err, &sqErr) {
+		code := sqErr.Code()
+		return code == sqlite3.BUSY || code == sqlite3.LOCKED
+	}
+	return false
+}
+
+// classify maps connection-level failures to ErrUnavailable so callers can
+// answer 503 without knowing the driver; rule errors pass through unchanged.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if isRuleError(err) {
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// Class 08: connection exception; 57P0x: admin/crash shutdown.
+		if strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P") {
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		return err
+	}
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	var sqErr *sqlite3.Error
+	if errors.As(err, &sqErr) && (sqErr.Code() == sqlite3.BUSY || sqErr.Code() == sqlite3.LOCKED) {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "broken pipe") ||
+		strings.Contains(err.Error(), "unexpected EOF") || strings.Contains(err.Error(), "conn closed") {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return err
+}
+
+var ruleErrors = []error{
+	ErrNotFound, ErrUnauthenticated, ErrNoActiveOrganization, ErrOrganizationNotFound,
+	ErrOrganizationFrozen, ErrNotMember, ErrForbidden, ErrOwnerRequired, ErrLastOwner,
+	ErrMemberNotFound, ErrMemberNotSuspended, ErrActiveMembershipExists, ErrEmailTaken,
+	ErrSlugTaken, ErrInvitationNotFound, ErrInvitationPending, ErrAlreadyScheduled,
+	ErrNotScheduled, ErrInvalidCode, ErrCodeExpired, ErrInvalidCursor, ErrUnavailable,
+}
+
+func isRuleError(err error) bool {
+	for _, r := range ruleErrors {
+		if errors.Is(err, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// isUniqueViolation reports a unique-constraint failure on either database.
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
+	var sqErr *sqlite3.Error
+	if errors.As(err, &sqErr) {
+		return sqErr.ExtendedCode() == sqlite3.CONSTRAINT_UNIQUE || sqErr.ExtendedCode() == sqlite3.CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}

@@ -1,0 +1,347 @@
+// Package validator is an echo middleware that holds every request and
+// response to the OpenAPI contract, using kin-openapi's openapi3filter.
+//
+// It runs after echo's routing: the route echo matched (its path template
+// and method) names the spec operation, so there is no second router and
+// the spec's servers (host 127.0.0.1:8787) play no part in matching.
+package validator
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/labstack/echo/v4"
+)
+
+// Mode says what is validated.
+type Mode string
+
+const (
+	Full     Mode = "full"     // requests and responses
+	Requests Mode = "requests" // requests only
+	Off      Mode = "off"      // nothing (authentication still runs)
+)
+
+// ParseMode reads a KAYLE_VALIDATION value.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(strings.ToLower(strings.TrimSpace(s))); m {
+	case Full, Requests, Off:
+		return m, nil
+	case "":
+		return Full, nil
+	default:
+		return "", fmt.Errorf("validation mode must be full, requests or off, got %q", s)
+	}
+}
+
+// RequestError is a request that breaks the contract.
+type RequestError struct {
+	Status int // 400, or 415 for a body that is not JSON
+	Reason string
+	Err    error
+}
+
+func (e *RequestError) Error() string { return e.Reason }
+func (e *RequestError) Unwrap() error { return e.Err }
+
+// ResponseError is a response the server was about to send that breaks the
+// contract. It is never sent: the client gets a 500 instead.
+type ResponseError struct {
+	OperationID string
+	Status      int
+	Err         error
+}
+
+func (e *ResponseError) Error() string {
+	return fmt.Sprintf("response %d of %s breaks the contract: %v", e.Status, e.OperationID, e.Err)
+}
+func (e *ResponseError) Unwrap() error { return e.Err }
+
+// Options configures the middleware.
+type Options struct {
+	Mode Mode
+	// Authenticate is called for operations whose contract requires a
+	// security scheme, before the request is validated, so an
+	// unauthenticated caller learns nothing about its request's shape.
+	Authenticate func(c echo.Context, operationID string) error
+	// OnResponseInvalid, when set, is told of every response that broke the
+	// contract (after it was replaced by a 500).
+	OnResponseInvalid func(c echo.Context, err *ResponseError)
+}
+
+// Validator holds the spec's operations, indexed by echo route.
+type Validator struct {
+	opts   Options
+	routes map[string]*routers.Route // "METHOD /echo/:path"
+	filter *openapi3filter.Options
+}
+
+var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
+
+// EchoPath turns an OpenAPI path template into echo's form: {id} -> :id.
+func EchoPath(p string) string { return pathParam.ReplaceAllString(p, ":$1") }
+
+func routeKey(method, echoPath string) string { return method + " " + echoPath }
+
+// New indexes the spec's operations. The spec must already be validated.
+func New(spec *openapi3.T, opts Options) (*Validator, error) {
+	if opts.Mode == "" {
+		opts.Mode = Full
+	}
+	v := &Validator{opts: opts, routes: map[string]*routers.Route{}}
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			v.routes[routeKey(method, EchoPath(path))] = &routers.Route{
+				Spec: spec, Path: path, PathItem: item, Method: method, Operation: op,
+			}
+		}
+	}
+	v.filter = &openapi3filter.Options{
+		// Authentication is the Authenticate hook's job, run before validation.
+		AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+		// Fail on statuses the operation does not document (there is always a
+		// default, so this only bites when the overlay is missing).
+		IncludeResponseStatus: true,
+		SchemaValidationOptions: []openapi3.SchemaValidationOption{
+			openapi3.EnableFormatValidation(),
+			openapi3.WithStringFormatValidators(formats),
+		},
+	}
+	return v, nil
+}
+
+// formats are checked in bodies and parameters; kin-openapi leaves uuid and
+// email unchecked unless told.
+var formats = map[string]openapi3.StringFormatValidator{
+	"uuid":      formatOf(openapi3.FormatOfStringForUUIDOfRFC9562, "is not a UUID"),
+	"email":     formatOf(openapi3.FormatOfStringForEmail, "is not an email address"),
+	"date-time": formatOf(openapi3.FormatOfStringDateTime, "is not an RFC 3339 date-time"),
+}
+
+// formatOf checks a pattern and says briefly what is wrong, instead of
+// quoting the pattern back at the client.
+func formatOf(pattern, complaint string) openapi3.StringFormatValidator {
+	re := regexp.MustCompile(pattern)
+	return openapi3.NewCallbackValidator(func(s string) error {
+		if !re.MatchString(s) {
+			return errors.New(complaint)
+		}
+		return nil
+	})
+}
+
+// Route returns the spec operation echo matched for c, if any.
+func (v *Validator) Route(c echo.Context) (*routers.Route, bool) {
+	r, ok := v.routes[routeKey(c.Request().Method, c.Path())]
+	return r, ok
+}
+
+type routeKeyCtx struct{}
+
+// RouteFrom returns the operation the middleware matched, for logs and metrics.
+func RouteFrom(ctx context.Context) (*routers.Route, bool) {
+	r, ok := ctx.Value(routeKeyCtx{}).(*routers.Route)
+	return r, ok
+}
+
+// Middleware returns the echo middleware. Requests echo did not route to a
+// spec operation pass through untouched.
+func (v *Validator) Middleware() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			route, ok := v.Route(c)
+			if !ok {
+				return next(c)
+			}
+			req := c.Request()
+			c.SetRequest(req.WithContext(context.WithValue(req.Context(), routeKeyCtx{}, route)))
+			if v.opts.Mode != Full {
+				if err := v.before(c, route); err != nil {
+					return err
+				}
+				return next(c)
+			}
+			rec := &recorder{header: c.Response().Header(), status: http.StatusOK}
+			orig := c.Response().Writer
+			c.Response().Writer = rec
+			err := v.before(c, route)
+			if err == nil {
+				err = next(c)
+			}
+			if err != nil {
+				// Render the error here, into the recorder, so error answers
+				// are held to the contract like any other.
+				c.Error(err)
+			}
+			c.Response().Writer = orig
+			if verr := v.validateResponse(c, route, rec); verr != nil {
+				if v.opts.OnResponseInvalid != nil {
+					v.opts.OnResponseInvalid(c, verr)
+				}
+				rec.reset()
+				c.Response().Writer = rec
+				c.Response().Committed = false
+				c.Error(verr)
+				c.Response().Writer = orig
+			}
+			rec.flushTo(orig)
+			return nil
+		}
+	}
+}
+
+// before authenticates (where the contract asks for it) and validates the request.
+func (v *Validator) before(c echo.Context, route *routers.Route) error {
+	if v.opts.Authenticate != nil && requiresAuth(route) {
+		if err := v.opts.Authenticate(c, route.Operation.OperationID); err != nil {
+			return err
+		}
+	}
+	if v.opts.Mode == Off {
+		return nil
+	}
+	return v.validateRequest(c, route)
+}
+
+func requiresAuth(route *routers.Route) bool {
+	sec := route.Operation.Security
+	if sec == nil {
+		sec = &route.Spec.Security
+	}
+	for _, req := range *sec {
+		if len(req) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func pathParams(c echo.Context) map[string]string {
+	names := c.ParamNames()
+	out := make(map[string]string, len(names))
+	for i, n := range names {
+		out[n] = c.ParamValues()[i]
+	}
+	return out
+}
+
+func (v *Validator) validateRequest(c echo.Context, route *routers.Route) error {
+	req := c.Request()
+	if rb := route.Operation.RequestBody; rb != nil && rb.Value != nil && (rb.Value.Required || req.ContentLength != 0) {
+		mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
+		if err != nil || rb.Value.Content.Get(mt) == nil {
+			return &RequestError{Status: http.StatusUnsupportedMediaType, Reason: "Content-Type must be application/json.", Err: err}
+		}
+	}
+	in := &openapi3filter.RequestValidationInput{
+		Request:    req,
+		PathParams: pathParams(c),
+		Route:      route,
+		Options:    v.filter,
+	}
+	if err := openapi3filter.ValidateRequest(req.Context(), in); err != nil {
+		return &RequestError{Status: http.StatusBadRequest, Reason: Describe(err), Err: err}
+	}
+	return nil
+}
+
+func (v *Validator) validateResponse(c echo.Context, route *routers.Route, rec *recorder) *ResponseError {
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{
+			Request: c.Request(), PathParams: pathParams(c), Route: route, Options: v.filter,
+		},
+		Status:  rec.status,
+		Header:  rec.header,
+		Options: v.filter,
+	}
+	in.SetBodyBytes(rec.body.Bytes())
+	if err := openapi3filter.ValidateResponse(c.Request().Context(), in); err != nil {
+		return &ResponseError{OperationID: route.Operation.OperationID, Status: rec.status, Err: err}
+	}
+	return nil
+}
+
+// Describe turns a kin-openapi validation error into one short sentence
+// naming where the request is wrong, without echoing the schema.
+func Describe(err error) string {
+	var re *openapi3filter.RequestError
+	if errors.As(err, &re) {
+		var where string
+		switch {
+		case re.Parameter != nil:
+			where = fmt.Sprintf("%s parameter %q", re.Parameter.In, re.Parameter.Name)
+		case re.RequestBody != nil:
+			where = "request body"
+		default:
+			where = "request"
+		}
+		var se *openapi3.SchemaError
+		if errors.As(re.Err, &se) {
+			if ptr := se.JSONPointer(); len(ptr) > 0 {
+				where += " field /" + strings.Join(ptr, "/")
+			}
+			return where + ": " + lastCause(se.Reason)
+		}
+		if re.Err != nil {
+			return where + ": " + shorten(re.Err.Error())
+		}
+		return where + ": " + shorten(re.Reason)
+	}
+	return shorten(err.Error())
+}
+
+// lastCause keeps the innermost complaint of a JSON Schema error report
+// ("... failed with '...#'\n- at '/slug': 'x' does not match pattern ...").
+func lastCause(reason string) string {
+	lines := strings.Split(strings.TrimSpace(reason), "\n")
+	last := strings.TrimSpace(lines[len(lines)-1])
+	last = strings.TrimPrefix(last, "- ")
+	if strings.HasPrefix(last, "at '") {
+		if i := strings.Index(last, "': "); i >= 0 {
+			last = last[i+3:]
+		}
+	}
+	return shorten(last)
+}
+
+func shorten(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+// recorder holds a response until it has been validated.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) WriteHeader(status int)      { r.status = status }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+
+func (r *recorder) reset() {
+	r.status = http.StatusOK
+	r.body.Reset()
+	r.header.Del(echo.HeaderContentType)
+	r.header.Del(echo.HeaderContentLength)
+}
+
+func (r *recorder) flushTo(w http.ResponseWriter) {
+	w.WriteHeader(r.status)
+	_, _ = w.Write(r.body.Bytes())
+}
