@@ -1,0 +1,179 @@
+package server_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	api "github.com/kayle-id/orgs-api/gen/api"
+)
+
+var codeLine = regexp.MustCompile(`Confirmation code: ([A-Z0-9]{8})`)
+
+// lastCode reads the newest deletion code mailed to email from the outbox.
+func lastCode(t *testing.T, e *env, email string) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(e.outbox, "*.eml"))
+	sort.Strings(files)
+	for i := len(files) - 1; i >= 0; i-- {
+		raw, err := os.ReadFile(files[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(raw), "To: <"+email+">") {
+			continue
+		}
+		if !strings.Contains(string(raw), "\r\n\r\n") || !strings.HasPrefix(string(raw), "From: ") {
+			t.Fatalf("not an RFC 5322 message: %q", raw)
+		}
+		if m := codeLine.FindStringSubmatch(string(raw)); m != nil {
+			return m[1]
+		}
+	}
+	t.Fatalf("no deletion code mailed to %s in %v", email, files)
+	return ""
+}
+
+func scheduleDeletion(t *testing.T, e *env, owner person, orgID uuid.UUID) time.Time {
+	t.Helper()
+	ctx := context.Background()
+	r, _ := e.c.RequestOrganizationDeletionWithResponse(ctx, api.RequestOrganizationDeletionJSONRequestBody{OrganizationId: orgID}, bearer(owner.Token))
+	wantStatus(t, r, 200)
+	if r.JSON200.Data.SentToEmail != owner.User.Email {
+		t.Fatalf("sentToEmail %q", r.JSON200.Data.SentToEmail)
+	}
+	code := lastCode(t, e, owner.User.Email)
+	// Codes are trimmed and upper-cased, as typed by a person.
+	c, _ := e.c.ConfirmOrganizationDeletionWithResponse(ctx, api.ConfirmOrganizationDeletionJSONRequestBody{OrganizationId: orgID, Code: "  " + strings.ToLower(code) + " "}, bearer(owner.Token))
+	wantStatus(t, c, 200)
+	at, err := time.Parse(time.RFC3339Nano, c.JSON200.Data.PendingDeletionAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Until(at) - e.clock.off; d < 47*time.Hour || d > 49*time.Hour {
+		t.Fatalf("pendingDeletionAt %s is not 48h out", at)
+	}
+	return at
+}
+
+func TestDeletion(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		owner, admin, member, outsider := e.person("owner"), e.person("admin"), e.person("member"), e.person("outsider")
+		orgID := e.org(owner, "del-"+string(e.kind))
+		e.join(owner, admin, api.MemberRoleAdmin)
+		e.join(owner, member, api.MemberRoleMember)
+		req := func(p person, id uuid.UUID) *api.RequestOrganizationDeletionResponse {
+			r, err := e.c.RequestOrganizationDeletionWithResponse(ctx, api.RequestOrganizationDeletionJSONRequestBody{OrganizationId: id}, bearer(p.Token))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		confirm := func(p person, id uuid.UUID, code string) *api.ConfirmOrganizationDeletionResponse {
+			r, err := e.c.ConfirmOrganizationDeletionWithResponse(ctx, api.ConfirmOrganizationDeletionJSONRequestBody{OrganizationId: id, Code: code}, bearer(p.Token))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		cancel := func(p person, id uuid.UUID) *api.CancelOrganizationDeletionResponse {
+			r, err := e.c.CancelOrganizationDeletionWithResponse(ctx, api.CancelOrganizationDeletionJSONRequestBody{OrganizationId: id}, bearer(p.Token))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+
+		wantError(t, req(person{Token: "kid_nope"}, orgID), 401, "UNAUTHORIZED", "")
+		wantError(t, confirm(person{Token: "kid_nope"}, orgID, "AAAAAAAA"), 401, "UNAUTHORIZED", "")
+		wantError(t, cancel(person{Token: "kid_nope"}, orgID), 401, "UNAUTHORIZED", "")
+
+		// Unknown organizations and organizations the caller never belonged
+		// to look the same: existence is not revealed.
+		for _, id := range []uuid.UUID{uuid.New(), orgID} {
+			env := wantError(t, req(outsider, id), 404, "ORGANIZATION_NOT_FOUND", "")
+			if env.Error.Docs != "https://kayle.id/docs/api/errors#organization_deletion" || env.Error.Hint != "See the docs for the recovery path for this error." {
+				t.Errorf("deletion error docs/hint: %+v", env.Error)
+			}
+			wantError(t, confirm(outsider, id, "AAAAAAAA"), 404, "ORGANIZATION_NOT_FOUND", "")
+			wantError(t, cancel(outsider, id), 404, "ORGANIZATION_NOT_FOUND", "")
+		}
+		wantError(t, req(admin, orgID), 403, "FORBIDDEN", "")
+		wantError(t, confirm(admin, orgID, "AAAAAAAA"), 403, "FORBIDDEN", "")
+		wantError(t, cancel(member, orgID), 403, "FORBIDDEN", "")
+		wantError(t, cancel(owner, orgID), 404, "NOT_SCHEDULED", "")
+
+		// Bad input: a body that breaks the contract.
+		bad, _ := e.c.RequestOrganizationDeletionWithBodyWithResponse(ctx, "application/json", strings.NewReader(`{"organizationId":"nope"}`), bearer(owner.Token))
+		wantError(t, bad, 400, "BAD_REQUEST", "")
+		badCancel, _ := e.c.CancelOrganizationDeletionWithBodyWithResponse(ctx, "application/json", strings.NewReader(`{}`), bearer(owner.Token))
+		wantError(t, badCancel, 400, "BAD_REQUEST", "")
+
+		// Codes: malformed, wrong, expired.
+		wantStatus(t, req(owner, orgID), 200)
+		code := lastCode(t, e, owner.User.Email)
+		env := wantError(t, confirm(owner, orgID, "short"), 400, "INVALID_CODE", "")
+		if env.Error.Hint != "Request a new code to try again." {
+			t.Errorf("code hint %q", env.Error.Hint)
+		}
+		wrong := "ZZZZZZZZ"
+		if code == wrong {
+			wrong = "YYYYYYYY"
+		}
+		wantError(t, confirm(owner, orgID, wrong), 400, "INVALID_CODE", "")
+		e.clock.Advance(25 * time.Hour)
+		wantError(t, confirm(owner, orgID, code), 400, "CODE_EXPIRED", "")
+
+		// A fresh code works; then everything is frozen.
+		scheduleDeletion(t, e, owner, orgID)
+		wantError(t, req(owner, orgID), 409, "ALREADY_SCHEDULED", "")
+		wantError(t, confirm(owner, orgID, "AAAAAAAA"), 409, "ALREADY_SCHEDULED", "")
+
+		// Suspended members are told they are not members.
+		e.clock.Advance(-25 * time.Hour)
+		c := cancel(admin, orgID)
+		wantStatus(t, c, 200)
+		if !bool(c.JSON200.Data.Ok) {
+			t.Fatalf("cancel body %s", c.Body)
+		}
+		r, _ := e.c.LeaveOrganizationWithResponse(ctx, bearer(member.Token))
+		wantStatus(t, r, 200)
+		wantError(t, req(member, orgID), 403, "NOT_A_MEMBER", "")
+
+		// Purge: once the time has passed, the organization and its rows go.
+		scheduleDeletion(t, e, owner, orgID)
+		res, err := e.st.PurgeDue(ctx, nil)
+		if err != nil || res.Organizations != 0 {
+			t.Fatalf("purged early: %+v %v", res, err)
+		}
+		e.clock.Advance(49 * time.Hour)
+		res, err = e.st.PurgeDue(ctx, nil)
+		if err != nil || res.Organizations != 1 {
+			t.Fatalf("purge: %+v %v", res, err)
+		}
+		for _, table := range []string{"organizations", "organization_members", "invitations", "audit_logs", "organization_deletion_codes"} {
+			col := "organization_id"
+			if table == "organizations" {
+				col = "id"
+			}
+			var n int
+			if err := e.st.DB().QueryRow("SELECT COUNT(*) FROM "+table+" WHERE "+col+" = $1", orgID.String()).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 0 {
+				t.Errorf("%s still has %d rows of the purged organization", table, n)
+			}
+		}
+		// The owner's session no longer has an active organization.
+		lr, _ := e.c.LeaveOrganizationWithResponse(ctx, bearer(owner.Token))
+		wantError(t, lr, 403, "FORBIDDEN", "Select an organization to manage members.")
+	})
+}
