@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -124,7 +125,7 @@ func (e *env) person(name string) person {
 	seq.n++
 	n := seq.n
 	seq.Unlock()
-	u, err := e.st.CreateUser(context.Background(), fmt.Sprintf("%s-%d@example.com", name, n), name)
+	u, err := e.st.CreateUser(context.Background(), fmt.Sprintf("%s-%d@example.com", strings.ToLower(strings.ReplaceAll(name, " ", ".")), n), name)
 	if err != nil {
 		e.t.Fatal(err)
 	}
