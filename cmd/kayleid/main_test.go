@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kayle-id/orgs-api/internal/testdb"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testdb.Shutdown()
+	os.Exit(code)
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func kayleid(t *testing.T, env map[string]string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb, func(k string) string { return env[k] })
+	return result{code, out.String(), errb.String()}
+}
+
+func TestCLI(t *testing.T) {
+	for _, kind := range testdb.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"DATABASE_URL": testdb.URL(t, kind)}
+
+			r := kayleid(t, env, "migrate")
+			if r.code != 0 || !strings.Contains(r.stdout, "applied") {
+				t.Fatalf("migrate: %+v", r)
+			}
+			r = kayleid(t, env, "migrate")
+			if r.code != 0 || !strings.Contains(r.stdout, "0 applied") {
+				t.Fatalf("second migrate must apply nothing: %+v", r)
+			}
+
+			r = kayleid(t, env, "users", "create", "--email", "Ada@Example.com", "--name", "Ada")
+			var user struct{ ID, Email string }
+			if r.code != 0 || json.Unmarshal([]byte(r.stdout), &user) != nil || user.Email != "ada@example.com" || user.ID == "" {
+				t.Fatalf("users create: %+v", r)
+			}
+			// Bad input: exit 2, nothing written.
+			for _, args := range [][]string{
+				{"users", "create", "--email", "not-an-email", "--name", "X"},
+				{"users", "create", "--email", "x@example.com"},
+				{"users", "create", "--email", "ada@example.com", "--name", "Again"},
+				{"users", "create", "--bogus"},
+				{"tokens", "create"},
+				{"tokens", "create", "--email", "ada@example.com", "--ttl", "forever"},
+				{"tokens", "create", "--email", "ada@example.com", "--org", "nope"},
+				{"nonsense"},
+			} {
+				if r := kayleid(t, env, args...); r.code != 2 || r.stderr == "" {
+					t.Errorf("%v: want exit 2 with a message, got %+v", args, r)
+				}
+			}
+			r = kayleid(t, env, "tokens", "create", "--email", "ada@example.com", "--ttl", "2h")
+			var tok struct{ Token, ExpiresAt string }
+			if r.code != 0 || json.Unmarshal([]byte(r.stdout), &tok) != nil || !strings.HasPrefix(tok.Token, "kid_") {
+				t.Fatalf("tokens create: %+v", r)
+			}
+			if exp, err := time.Parse(time.RFC3339, tok.ExpiresAt); err != nil || time.Until(exp) < 119*time.Minute || time.Until(exp) > 121*time.Minute {
+				t.Fatalf("expiresAt %q", tok.ExpiresAt)
+			}
+			// --org of an organization the user is not in: exit 1.
+			r = kayleid(t, env, "tokens", "create", "--email", "ada@example.com", "--org", "8f14e45f-ceea-467f-a8d5-4c6b1b3a9c11")
+			if r.code != 1 || !strings.Contains(r.stderr, "does not exist") {
+				t.Fatalf("--org unknown: %+v", r)
+			}
+			r = kayleid(t, env, "tokens", "create", "--email", "nobody@example.com")
+			if r.code != 1 || !strings.Contains(r.stderr, "no user") {
+				t.Fatalf("unknown user: %+v", r)
+			}
+			if r := kayleid(t, env, "tokens", "revoke", "--token", tok.Token); r.code != 0 {
+				t.Fatalf("revoke: %+v", r)
+			}
+			if r := kayleid(t, env, "tokens", "revoke", "--token", tok.Token); r.code != 1 {
+				t.Fatalf("second revoke: %+v", r)
+			}
+			if r := kayleid(t, env, "orgs", "purge"); r.code != 0 || !strings.Contains(r.stdout, "0 organizations purged") {
+				t.Fatalf("purge: %+v", r)
+			}
+		})
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// serve listens, answers, and stops cleanly on cancellation (SIGINT/SIGTERM
+// in main); bad configuration fails at start with one line and exit 2.
+func TestServe(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_ADDR": addr, "KAYLE_MAIL_DIR": filepath.Join(dir, "mail")}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan result, 1)
+	go func() {
+		var out, errb bytes.Buffer
+		code := run(ctx, []string{"serve"}, &out, &errb, func(k string) string { return env[k] })
+		done <- result{code, out.String(), errb.String()}
+	}()
+	var resp *http.Response
+	var err error
+	for i := 0; i < 100; i++ {
+		if resp, err = http.Get("http://" + addr + "/readyz"); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("server did not come up: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("readyz %d", resp.StatusCode)
+	}
+	cancel()
+	select {
+	case r := <-done:
+		if r.code != 0 || !strings.Contains(r.stderr, `"msg":"stopped"`) {
+			t.Fatalf("serve exit: %+v", r)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+
+	for _, bad := range []map[string]string{
+		{"KAYLE_VALIDATION": "sometimes"},
+		{"KAYLE_ADDR": "nowhere"},
+		{"KAYLE_LOG_FORMAT": "xml"},
+		{"KAYLE_BODY_LIMIT": "lots"},
+		{"KAYLE_SHUTDOWN_TIMEOUT": "soon"},
+		{"KAYLE_SMTP_URL": "http://mail"},
+	} {
+		bad["DATABASE_URL"] = filepath.Join(dir, "bad.db")
+		var out, errb bytes.Buffer
+		code := run(context.Background(), []string{"serve"}, &out, &errb, func(k string) string { return bad[k] })
+		if code != 2 || strings.Count(strings.TrimSpace(errb.String()), "\n") > 1 {
+			t.Errorf("%v: want exit 2 and one line, got %d %q", bad, code, errb.String())
+		}
+	}
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"serve", "--help"}, &out, &out, func(string) string { return "" }); code != 0 {
+		t.Errorf("serve --help exit %d", code)
+	}
+}

@@ -1,0 +1,124 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/kayle-id/orgs-api/server"
+)
+
+// upstreamOperations are the upstream operations openapi.json carries.
+var upstreamOperations = map[string][]string{
+	"/v1/auth/orgs/members/leave":          {"post"},
+	"/v1/auth/orgs/members/{id}":           {"delete"},
+	"/v1/auth/orgs/members/{id}/reinstate": {"post"},
+	"/v1/auth/orgs/audit-logs":             {"get"},
+	"/v1/auth/orgs":                        {"post"},
+	"/v1/auth/orgs/request-delete":         {"post"},
+	"/v1/auth/orgs/confirm-delete":         {"post"},
+	"/v1/auth/orgs/cancel-delete":          {"post"},
+	"/v1/auth/account/owned-organizations": {"get"},
+}
+
+func readJSON(t *testing.T, path string) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("parse %s: %v", path, err)
+	}
+	return v
+}
+
+// openapi.json is upstream's, unchanged: each operation, info, servers,
+// security and every component it keeps equal the shared upstream file's.
+func TestOpenAPIIsUpstream(t *testing.T) {
+	upstreamPath := filepath.Join("..", "..", "shared", "upstream", "kayle-id-openapi-1.5.0.json")
+	if _, err := os.Stat(upstreamPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the shared upstream spec must sit beside the repository: %v", err)
+		}
+		t.Skipf("no shared upstream spec beside the repository (%v)", err)
+	}
+	up := readJSON(t, upstreamPath)
+	ours := readJSON(t, filepath.Join("..", "openapi.json"))
+	for _, key := range []string{"openapi", "info", "servers", "security"} {
+		if !reflect.DeepEqual(ours[key], up[key]) {
+			t.Errorf("%s differs from upstream", key)
+		}
+	}
+	upPaths, ourPaths := up["paths"].(map[string]any), ours["paths"].(map[string]any)
+	if len(ourPaths) != len(upstreamOperations) {
+		t.Errorf("openapi.json has %d paths, want %d", len(ourPaths), len(upstreamOperations))
+	}
+	for path, methods := range upstreamOperations {
+		for _, m := range methods {
+			want := upPaths[path].(map[string]any)[m]
+			got, _ := ourPaths[path].(map[string]any)
+			if got == nil || !reflect.DeepEqual(got[m], want) {
+				t.Errorf("%s %s differs from upstream", m, path)
+			}
+		}
+	}
+	upComp, ourComp := up["components"].(map[string]any), ours["components"].(map[string]any)
+	for section, entries := range ourComp {
+		for name, v := range entries.(map[string]any) {
+			if !reflect.DeepEqual(v, upComp[section].(map[string]any)[name]) {
+				t.Errorf("components.%s.%s differs from upstream", section, name)
+			}
+		}
+	}
+}
+
+// The served spec is the enforced one: upstream plus the overlay.
+func TestServedSpec(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	spec, err := server.Spec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leave := spec.Paths.Find("/v1/auth/orgs/members/leave").Post
+	if leave.OperationID != "leaveOrganization" || leave.Responses.Default() == nil {
+		t.Fatalf("overlay not applied: %+v", leave)
+	}
+	slug := spec.Paths.Find("/v1/auth/orgs").Post.RequestBody.Value.Content.Get("application/json").Schema.Value.Properties["slug"].Value
+	if slug.Pattern != "^[a-z0-9-]+$" {
+		t.Fatalf("slug pattern not fixed: %q", slug.Pattern)
+	}
+	resp, err := http.Get(e.srv.URL + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var served map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&served); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /openapi.json: %d %v", resp.StatusCode, err)
+	}
+	if resp.Header.Get("ETag") == "" || resp.Header.Get("Cache-Control") == "" {
+		t.Error("served spec is not cacheable")
+	}
+	paths := served["paths"].(map[string]any)
+	for _, p := range []string{"/v1/auth/orgs/members/leave", "/v1/auth/orgs/invitations", "/v1/auth/orgs/active", "/v1/auth/orgs/members"} {
+		if paths[p] == nil {
+			t.Errorf("served spec lacks %s", p)
+		}
+	}
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, e.srv.URL+"/openapi.json", nil)
+	req.Header.Set("If-None-Match", resp.Header.Get("ETag"))
+	again, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Body.Close()
+	if again.StatusCode != http.StatusNotModified {
+		t.Errorf("conditional GET: %d", again.StatusCode)
+	}
+}
