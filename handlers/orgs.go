@@ -97,7 +97,12 @@ func (s *Server) RequestOrganizationDeletion(ctx context.Context, req api.Reques
 	if e != nil {
 		return fail[api.RequestOrganizationDeletiondefaultJSONResponse](e), nil
 	}
-	dr, err := s.store.RequestDeletion(ctx, p.Actor(), req.Body.OrganizationId)
+	dr, err := s.store.RequestDeletion(ctx, p.Actor(), req.Body.OrganizationId, func(dr store.DeletionRequest) error {
+		if err := s.mailer.Send(ctx, deletionMail(dr)); err != nil {
+			return fmt.Errorf("sending deletion code: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
 		e, ok := translate(err, append(deletionOutcomes, outcome{store.ErrForbidden, ErrDeletionOwnerOnly})...)
 		if !ok {
@@ -105,19 +110,19 @@ func (s *Server) RequestOrganizationDeletion(ctx context.Context, req api.Reques
 		}
 		return fail[api.RequestOrganizationDeletiondefaultJSONResponse](e), nil
 	}
-	msg := mail.Message{
+	var out api.RequestOrganizationDeletion200JSONResponse
+	out.Data.SentToEmail = dr.Email
+	return out, nil
+}
+
+func deletionMail(dr store.DeletionRequest) mail.Message {
+	return mail.Message{
 		To:      dr.Email,
 		Subject: fmt.Sprintf("Confirm deletion of %s", dr.Organization.Name),
 		Body: fmt.Sprintf("Someone (hopefully you) asked to delete the organization %q (%s).\n\n"+
 			"Confirmation code: %s\n\nThe code expires at %s. If you did not ask for this, ignore this message.\n",
 			dr.Organization.Name, dr.Organization.Slug, dr.Code, dr.ExpiresAt.UTC().Format(time.RFC1123)),
 	}
-	if err := s.mailer.Send(ctx, msg); err != nil {
-		return nil, fmt.Errorf("sending deletion code: %w", err)
-	}
-	var out api.RequestOrganizationDeletion200JSONResponse
-	out.Data.SentToEmail = dr.Email
-	return out, nil
 }
 
 // ConfirmOrganizationDeletion schedules the deletion 48 hours out.

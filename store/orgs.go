@@ -137,8 +137,9 @@ type DeletionRequest struct {
 }
 
 // RequestDeletion issues a deletion code for an owner, replacing any earlier
-// one. The caller mails the code; only its hash is stored.
-func (s *Store) RequestDeletion(ctx context.Context, a Actor, orgID uuid.UUID) (DeletionRequest, error) {
+// one; only its hash is stored. deliver (which mails the code) runs last,
+// inside the transaction: when it fails, nothing is stored.
+func (s *Store) RequestDeletion(ctx context.Context, a Actor, orgID uuid.UUID, deliver func(DeletionRequest) error) (DeletionRequest, error) {
 	var out DeletionRequest
 	code, err := newDeletionCode()
 	if err != nil {
@@ -165,7 +166,10 @@ func (s *Store) RequestDeletion(ctx context.Context, a Actor, orgID uuid.UUID) (
 			return err
 		}
 		out = DeletionRequest{Organization: org, Code: code, Email: u.Email, ExpiresAt: dc.ExpiresAt}
-		return s.audit(tx, org.ID, &a.UserID, EventDeletionRequested, "organization", org.ID.String(), Metadata{"expires_at": dc.ExpiresAt.Format(time.RFC3339)})
+		if err := s.audit(tx, org.ID, &a.UserID, EventDeletionRequested, "organization", org.ID.String(), Metadata{"expires_at": dc.ExpiresAt.Format(time.RFC3339)}); err != nil {
+			return err
+		}
+		return deliver(out)
 	})
 	return out, err
 }

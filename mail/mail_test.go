@@ -1,0 +1,128 @@
+package mail_test
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	kmail "github.com/kayle-id/orgs-api/mail"
+)
+
+func TestOutboxWritesRFC5322(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "outbox")
+	ob := &kmail.Outbox{Dir: dir, From: "Kayle ID <no-reply@kayle.id>"}
+	err := ob.Send(context.Background(), kmail.Message{
+		To: "ada@example.com", Subject: "Hello\r\nBcc: evil@example.com", Body: "line one\nline two\n",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
+	if len(files) != 1 {
+		t.Fatalf("want one .eml, got %v", files)
+	}
+	raw, _ := os.ReadFile(files[0])
+	msg, err := mail.ReadMessage(strings.NewReader(string(raw)))
+	if err != nil {
+		t.Fatalf("not RFC 5322: %v", err)
+	}
+	if msg.Header.Get("To") != "<ada@example.com>" || msg.Header.Get("Message-Id") == "" || msg.Header.Get("Date") == "" {
+		t.Fatalf("headers: %v", msg.Header)
+	}
+	if msg.Header.Get("Bcc") != "" {
+		t.Fatal("a subject injected a header")
+	}
+	if !strings.Contains(string(raw), "line one\r\nline two\r\n") {
+		t.Fatalf("body lines must end in CRLF: %q", raw)
+	}
+	if err := ob.Send(context.Background(), kmail.Message{To: "not an address"}); err == nil {
+		t.Fatal("bad recipient accepted")
+	}
+	// An outbox that cannot be written fails loudly.
+	blocker := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(blocker, nil, 0o600)
+	if err := (&kmail.Outbox{Dir: blocker, From: "x@kayle.id"}).Send(context.Background(), kmail.Message{To: "a@b.co"}); err == nil {
+		t.Fatal("unwritable outbox accepted")
+	}
+}
+
+// smtpPeer is a minimal SMTP server that records one message.
+func smtpPeer(t *testing.T) (addr string, got chan string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	got = make(chan string, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		r := bufio.NewReader(conn)
+		w := func(s string) { conn.Write([]byte(s + "\r\n")) }
+		w("220 test ESMTP")
+		var data strings.Builder
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			cmd := strings.ToUpper(strings.TrimSpace(line))
+			switch {
+			case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
+				w("250 test")
+			case strings.HasPrefix(cmd, "MAIL FROM"), strings.HasPrefix(cmd, "RCPT TO"):
+				data.WriteString(strings.TrimSpace(line) + "\n")
+				w("250 ok")
+			case cmd == "DATA":
+				w("354 go on")
+				for {
+					l, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if l == ".\r\n" {
+						break
+					}
+					data.WriteString(l)
+				}
+				w("250 queued")
+			case cmd == "QUIT":
+				w("221 bye")
+				got <- data.String()
+				return
+			default:
+				w("250 ok")
+			}
+		}
+	}()
+	return ln.Addr().String(), got
+}
+
+func TestSMTP(t *testing.T) {
+	addr, got := smtpPeer(t)
+	s, err := kmail.NewSMTP("smtp://"+addr, "Kayle ID <no-reply@kayle.id>", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(context.Background(), kmail.Message{To: "ada@example.com", Subject: "Code", Body: "ABCD1234\n"}); err != nil {
+		t.Fatal(err)
+	}
+	msg := <-got
+	for _, want := range []string{"MAIL FROM:<no-reply@kayle.id>", "RCPT TO:<ada@example.com>", "Subject: Code", "ABCD1234"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("SMTP transcript lacks %q:\n%s", want, msg)
+		}
+	}
+	if _, err := kmail.NewSMTP("http://example.com", "x@kayle.id", nil); err == nil {
+		t.Error("non-smtp URL accepted")
+	}
+}
