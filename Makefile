@@ -4,7 +4,7 @@ GO        ?= go
 BIN       := bin/kayleid
 PKGS      := ./...
 
-.PHONY: all build run test test-short generate check-generated vet fmt clean
+.PHONY: all build run test test-short generate check-generated vet fmt clean vendor-docs
 
 all: build
 
@@ -44,6 +44,13 @@ check-generated:
 		cp -r $$tmp/gen.before/. gen/; \
 		echo "gen/ is stale: run 'make generate' and commit the result" >&2; exit 1; \
 	fi
+
+# Refresh the embedded API reference page's Redoc build from the npm registry
+# (version pinned in docs-ui/package.json and its lockfile).
+vendor-docs:
+	cd docs-ui && npm ci --ignore-scripts --no-audit --no-fund
+	cp docs-ui/node_modules/redoc/bundles/redoc.standalone.js server/assets/
+	cp docs-ui/node_modules/redoc/bundles/redoc.standalone.js.LICENSE.txt server/assets/
 
 vet:
 	$(GO) vet $(PKGS)

@@ -36,6 +36,17 @@ type Config struct {
 	Logger         *slog.Logger
 	// OnResponseInvalid is told of each response that broke the contract.
 	OnResponseInvalid func(c echo.Context, err *validator.ResponseError)
+	// Metrics, when set, are recorded and served; nil makes a fresh set.
+	Metrics *Metrics
+	// SeparateMetrics leaves /metrics off the main address (it is served
+	// elsewhere, on KAYLE_METRICS_ADDR).
+	SeparateMetrics bool
+}
+
+// App is the assembled HTTP server.
+type App struct {
+	*echo.Echo
+	Metrics *Metrics
 }
 
 // Spec loads the contract the server enforces: upstream's openapi.json with
@@ -54,7 +65,7 @@ func Spec() (*openapi3.T, error) {
 }
 
 // New builds the echo server.
-func New(cfg Config, st *store.Store, mailer mail.Mailer) (*echo.Echo, error) {
+func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -72,11 +83,22 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*echo.Echo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding spec: %w", err)
 	}
+	metrics := cfg.Metrics
+	if metrics == nil {
+		metrics = NewMetrics()
+		metrics.WatchDB(st.DB())
+	}
 	h := handlers.New(st, mailer, cfg.Logger)
 	v, err := validator.New(spec, validator.Options{
-		Mode:              cfg.Validation,
-		Authenticate:      h.Authenticate,
-		OnResponseInvalid: cfg.OnResponseInvalid,
+		Mode:         cfg.Validation,
+		Authenticate: h.Authenticate,
+		OnResponseInvalid: func(c echo.Context, err *validator.ResponseError) {
+			metrics.responseRejected(c, err)
+			if cfg.OnResponseInvalid != nil {
+				cfg.OnResponseInvalid(c, err)
+			}
+		},
+		OnRequestInvalid: metrics.requestRejected,
 	})
 	if err != nil {
 		return nil, err
@@ -87,6 +109,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*echo.Echo, error) {
 	e.HTTPErrorHandler = errorHandler(cfg.Logger)
 	e.Use(requestID())
 	e.Use(accessLog(cfg.Logger))
+	e.Use(metrics.middleware())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 		cfg.Logger.Error("panic", "request_id", RequestIDFrom(c), "error", err, "stack", string(stack))
 		return err
@@ -110,7 +133,11 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*echo.Echo, error) {
 		}
 		return c.Blob(http.StatusOK, "application/json", specJSON)
 	})
-	return e, nil
+	mountDocs(e)
+	if !cfg.SeparateMetrics {
+		e.GET("/metrics", echo.WrapHandler(metrics.Handler()))
+	}
+	return &App{Echo: e, Metrics: metrics}, nil
 }
 
 func readyz(st *store.Store) echo.HandlerFunc {

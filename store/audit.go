@@ -37,7 +37,13 @@ func (s *Store) audit(tx *gorm.DB, orgID uuid.UUID, actor *uuid.UUID, event, tar
 	if actor == nil {
 		row.ActorType = ActorSystem
 	}
-	return tx.Create(&row).Error
+	if err := tx.Create(&row).Error; err != nil {
+		return err
+	}
+	if evs, ok := tx.Statement.Context.Value(eventsKey{}).(*[]string); ok {
+		*evs = append(*evs, event)
+	}
+	return nil
 }
 
 // AuditFilter narrows an audit-log listing. Zero fields do not filter.

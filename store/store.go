@@ -49,6 +49,9 @@ type Options struct {
 	MaxOpenConns int
 	// Now overrides the clock (tests).
 	Now func() time.Time
+	// OnEvent, when set, is told of each audit event after its transaction
+	// commits (metrics).
+	OnEvent func(event string)
 }
 
 // Store is the persistence API. It is safe for concurrent use.
@@ -60,6 +63,7 @@ type Store struct {
 	// migrateDB runs goose. On SQLite it is a separate pool without the
 	// custom time format, which goose's own timestamp column cannot decode.
 	migrateDB *sql.DB
+	onEvent   func(event string)
 }
 
 // DialectFor tells which database a DATABASE_URL names: PostgreSQL for
@@ -123,7 +127,7 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 	if migrateDB == nil {
 		migrateDB = sqlDB
 	}
-	s := &Store{db: db, sqlDB: sqlDB, dialect: d, now: now, migrateDB: migrateDB}
+	s := &Store{db: db, sqlDB: sqlDB, dialect: d, now: now, migrateDB: migrateDB, onEvent: opts.OnEvent}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := sqlDB.PingContext(pingCtx); err != nil {
@@ -244,7 +248,13 @@ const maxTxAttempts = 5
 func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	var err error
 	for attempt := 1; ; attempt++ {
-		err = s.db.WithContext(ctx).Transaction(fn)
+		var events []string
+		err = s.db.WithContext(context.WithValue(ctx, eventsKey{}, &events)).Transaction(fn)
+		if err == nil && s.onEvent != nil {
+			for _, e := range events {
+				s.onEvent(e)
+			}
+		}
 		if err == nil || !retryable(err) || attempt == maxTxAttempts || ctx.Err() != nil {
 			return classify(err)
 		}
@@ -257,6 +267,10 @@ func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 		}
 	}
 }
+
+// eventsKey carries the audit events a transaction wrote, so they can be
+// reported once it has committed.
+type eventsKey struct{}
 
 // read runs a read-only query function with connection failures classified.
 func (s *Store) read(ctx context.Context, fn func(db *gorm.DB) error) error {

@@ -76,6 +76,9 @@ type Options struct {
 	// OnResponseInvalid, when set, is told of every response that broke the
 	// contract (after it was replaced by a 500).
 	OnResponseInvalid func(c echo.Context, err *ResponseError)
+	// OnRequestInvalid, when set, is told of every request refused for
+	// breaking the contract.
+	OnRequestInvalid func(c echo.Context, err *RequestError)
 }
 
 // Validator holds the spec's operations, indexed by echo route.
@@ -209,7 +212,11 @@ func (v *Validator) before(c echo.Context, route *routers.Route) error {
 	if v.opts.Mode == Off {
 		return nil
 	}
-	return v.validateRequest(c, route)
+	err := v.validateRequest(c, route)
+	if re, ok := err.(*RequestError); ok && v.opts.OnRequestInvalid != nil {
+		v.opts.OnRequestInvalid(c, re)
+	}
+	return err
 }
 
 func requiresAuth(route *routers.Route) bool {

@@ -32,11 +32,12 @@ var (
 	sRequestTimeout  = setting{"request-timeout", "KAYLE_REQUEST_TIMEOUT", "15s", "longest a request may take, database waits included"}
 	sShutdownTimeout = setting{"shutdown-timeout", "KAYLE_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may finish after SIGINT/SIGTERM"}
 	sPurgeInterval   = setting{"purge-interval", "KAYLE_PURGE_INTERVAL", "1m", "how often organizations whose deletion time has passed are purged; 0 disables"}
+	sMetricsAddr     = setting{"metrics-addr", "KAYLE_METRICS_ADDR", "", "serve /metrics on this address instead of the main one"}
 )
 
 // serveSettings are the settings `kayleid serve` reads, in help order.
 var serveSettings = []setting{sDatabaseURL, sAddr, sValidation, sLogFormat, sMailDir, sSMTPURL, sMailFrom,
-	sBodyLimit, sRequestTimeout, sShutdownTimeout, sPurgeInterval}
+	sBodyLimit, sRequestTimeout, sShutdownTimeout, sPurgeInterval, sMetricsAddr}
 
 // Config is read once, in main, from flags over environment over defaults.
 type Config struct {
@@ -51,6 +52,7 @@ type Config struct {
 	RequestTimeout  time.Duration
 	ShutdownTimeout time.Duration
 	PurgeInterval   time.Duration
+	MetricsAddr     string
 }
 
 // register adds the settings as flags whose defaults come from the environment.
@@ -101,6 +103,7 @@ func buildConfig(v map[string]*string) (Config, error) {
 	c := Config{
 		DatabaseURL: get(sDatabaseURL), Addr: get(sAddr), LogFormat: strings.ToLower(get(sLogFormat)),
 		MailDir: get(sMailDir), SMTPURL: get(sSMTPURL), MailFrom: get(sMailFrom), BodyLimit: get(sBodyLimit),
+		MetricsAddr: get(sMetricsAddr),
 	}
 	var err error
 	if c.DatabaseURL == "" {
@@ -114,6 +117,11 @@ func buildConfig(v map[string]*string) (Config, error) {
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return c, usagef("invalid KAYLE_ADDR %q: want host:port", c.Addr)
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return c, usagef("invalid KAYLE_METRICS_ADDR %q: want host:port", c.MetricsAddr)
+		}
 	}
 	if !validBodyLimit(c.BodyLimit) {
 		return c, usagef("invalid KAYLE_BODY_LIMIT %q: want a size such as 512K or 1M", c.BodyLimit)

@@ -99,8 +99,12 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 }
 
 // openStore connects and brings the schema up to date.
-func openStore(ctx context.Context, databaseURL string, log *slog.Logger) (*store.Store, error) {
-	st, err := store.Open(ctx, databaseURL, store.Options{})
+func openStore(ctx context.Context, databaseURL string, log *slog.Logger, opts ...store.Options) (*store.Store, error) {
+	var o store.Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	st, err := store.Open(ctx, databaseURL, o)
 	if err != nil {
 		return nil, err
 	}

@@ -43,20 +43,36 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		mailer = m
 	}
 
-	st, err := openStore(ctx, cfg.DatabaseURL, log)
+	metrics := server.NewMetrics()
+	st, err := openStore(ctx, cfg.DatabaseURL, log, store.Options{OnEvent: metrics.Event})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	metrics.WatchDB(st.DB())
 
 	e, err := server.New(server.Config{
-		Validation:     cfg.Validation,
-		BodyLimit:      cfg.BodyLimit,
-		RequestTimeout: cfg.RequestTimeout,
-		Logger:         log,
+		Validation:      cfg.Validation,
+		BodyLimit:       cfg.BodyLimit,
+		RequestTimeout:  cfg.RequestTimeout,
+		Logger:          log,
+		Metrics:         metrics,
+		SeparateMetrics: cfg.MetricsAddr != "",
 	}, st, mailer)
 	if err != nil {
 		return err
+	}
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.MetricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", metrics.Handler())
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+		log.Info("metrics listening", "addr", mln.Addr().String())
 	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
