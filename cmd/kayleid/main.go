@@ -82,7 +82,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		fmt.Fprint(stdout, usage)
 		return nil
 	case cmd == "serve":
-		return cmdServe(ctx, rest, stderr, getenv)
+		return cmdServe(ctx, rest, stdout, stderr, getenv)
 	case cmd == "migrate":
 		return cmdMigrate(ctx, rest, stdout, getenv)
 	case cmd == "users" && sub == "create":
@@ -133,7 +133,7 @@ func dbFlag(fs *flag.FlagSet, getenv func(string) string) *string {
 func cmdMigrate(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	db := dbFlag(fs, getenv)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -158,7 +158,7 @@ func cmdUsersCreate(ctx context.Context, args []string, stdout io.Writer, getenv
 	db := dbFlag(fs, getenv)
 	email := fs.String("email", "", "the user's email address (required)")
 	name := fs.String("name", "", "the user's display name (required)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	addr, err := mail.ParseAddress(strings.TrimSpace(*email))
@@ -189,7 +189,7 @@ func cmdTokensCreate(ctx context.Context, args []string, stdout io.Writer, geten
 	email := fs.String("email", "", "email of the user the token acts as (required)")
 	org := fs.String("org", "", "organization id to select as the session's active organization")
 	ttl := fs.String("ttl", "720h", "how long the token is valid")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if strings.TrimSpace(*email) == "" {
@@ -230,7 +230,7 @@ func cmdTokensRevoke(ctx context.Context, args []string, stdout io.Writer, geten
 	fs := flag.NewFlagSet("tokens revoke", flag.ContinueOnError)
 	db := dbFlag(fs, getenv)
 	token := fs.String("token", "", "the token to revoke (required)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if strings.TrimSpace(*token) == "" {
@@ -252,7 +252,7 @@ func cmdTokensRevoke(ctx context.Context, args []string, stdout io.Writer, geten
 func cmdOrgsPurge(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("orgs purge", flag.ContinueOnError)
 	db := dbFlag(fs, getenv)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, *db, nil)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -163,5 +164,38 @@ func TestServe(t *testing.T) {
 	var out bytes.Buffer
 	if code := run(context.Background(), []string{"serve", "--help"}, &out, &out, func(string) string { return "" }); code != 0 {
 		t.Errorf("serve --help exit %d", code)
+	}
+}
+
+// The README's configuration table and `kayleid serve --help` list the same
+// settings with the same defaults.
+func TestConfigReferenceMatchesREADME(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var help bytes.Buffer
+	if code := run(context.Background(), []string{"serve", "--help"}, &help, &help, func(string) string { return "" }); code != 0 {
+		t.Fatalf("serve --help: %d", code)
+	}
+	readme := string(raw)
+	for _, s := range serveSettings {
+		def := s.def
+		if def == "" {
+			def = "(unset)"
+		}
+		row := fmt.Sprintf("| `--%s` | `%s` | `%s` |", s.flag, s.env, def)
+		if def == "(unset)" {
+			row = fmt.Sprintf("| `--%s` | `%s` | (unset) |", s.flag, s.env)
+		}
+		if !strings.Contains(readme, row) {
+			t.Errorf("README lacks the row %s", row)
+		}
+		if !strings.Contains(help.String(), "-"+s.flag) || !strings.Contains(help.String(), "env "+s.env) {
+			t.Errorf("serve --help lacks %s / %s", s.flag, s.env)
+		}
+	}
+	if n := strings.Count(readme, "| `--"); n != len(serveSettings) {
+		t.Errorf("README lists %d settings, serve has %d", n, len(serveSettings))
 	}
 }

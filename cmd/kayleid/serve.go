@@ -17,14 +17,14 @@ import (
 	"github.com/kayle-id/orgs-api/store"
 )
 
-func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	vals := register(fs, getenv, serveSettings...)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: kayleid serve [flags]\n\nEvery flag can also be set by its environment variable; flags win.")
 		fs.PrintDefaults()
 	}
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	cfg, err := buildConfig(vals)
