@@ -201,21 +201,32 @@ type MigrationResult struct {
 }
 
 // Migrate applies every pending migration, in order, each in its own
-// transaction. Data is kept: migrations only ever move forward.
-func (s *Store) Migrate(ctx context.Context) ([]MigrationResult, error) {
+// transaction. Data is kept: migrations only ever move forward. progress,
+// when set, is called after each one with how many of how many are done.
+func (s *Store) Migrate(ctx context.Context, progress ...func(m MigrationResult, done, total int)) ([]MigrationResult, error) {
 	p, err := s.migrationProvider()
 	if err != nil {
 		return nil, fmt.Errorf("store: migrations: %w", err)
 	}
-	res, err := p.Up(ctx)
-	out := make([]MigrationResult, 0, len(res))
-	for _, r := range res {
-		out = append(out, MigrationResult{Version: r.Source.Version, Source: r.Source.Path, Duration: r.Duration})
-	}
+	total, err := s.MigrationsPending(ctx)
 	if err != nil {
-		return out, fmt.Errorf("store: migrate: %w", err)
+		return nil, fmt.Errorf("store: migration status: %w", err)
 	}
-	return out, nil
+	var out []MigrationResult
+	for {
+		r, err := p.UpByOne(ctx)
+		if errors.Is(err, goose.ErrNoNextVersion) {
+			return out, nil
+		}
+		if err != nil {
+			return out, fmt.Errorf("store: migrate: %w", err)
+		}
+		m := MigrationResult{Version: r.Source.Version, Source: r.Source.Path, Duration: r.Duration}
+		out = append(out, m)
+		for _, fn := range progress {
+			fn(m, len(out), total)
+		}
+	}
 }
 
 // MigrationsPending reports how many known migrations are not applied yet.

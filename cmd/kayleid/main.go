@@ -142,10 +142,9 @@ func cmdMigrate(ctx context.Context, args []string, stdout io.Writer, getenv fun
 		return err
 	}
 	defer st.Close()
-	applied, err := st.Migrate(ctx)
-	for _, m := range applied {
-		fmt.Fprintf(stdout, "applied %05d %s (%s)\n", m.Version, m.Source, m.Duration.Round(time.Millisecond))
-	}
+	applied, err := st.Migrate(ctx, func(m store.MigrationResult, done, total int) {
+		fmt.Fprintf(stdout, "[%d/%d] applied %05d %s (%s)\n", done, total, m.Version, m.Source, m.Duration.Round(time.Millisecond))
+	})
 	if err != nil {
 		return err
 	}

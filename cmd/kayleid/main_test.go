@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kayle-id/orgs-api/internal/testdb"
+	"github.com/kayle-id/orgs-api/store"
 )
 
 func TestMain(m *testing.M) {
@@ -113,7 +114,7 @@ func freeAddr(t *testing.T) string {
 func TestServe(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_ADDR": addr, "KAYLE_MAIL_DIR": filepath.Join(dir, "mail")}
+	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_ADDR": addr, "KAYLE_MAIL_DIR": filepath.Join(dir, "mail"), "KAYLE_LOG_FORMAT": "text"}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan result, 1)
 	go func() {
@@ -139,7 +140,7 @@ func TestServe(t *testing.T) {
 	cancel()
 	select {
 	case r := <-done:
-		if r.code != 0 || !strings.Contains(r.stderr, `"msg":"stopped"`) {
+		if r.code != 0 || !strings.Contains(r.stderr, "msg=stopped") || !strings.Contains(r.stderr, "msg=request method=GET route=/readyz status=200") {
 			t.Fatalf("serve exit: %+v", r)
 		}
 	case <-time.After(20 * time.Second):
@@ -197,5 +198,40 @@ func TestConfigReferenceMatchesREADME(t *testing.T) {
 	}
 	if n := strings.Count(readme, "| `--"); n != len(serveSettings) {
 		t.Errorf("README lists %d settings, serve has %d", n, len(serveSettings))
+	}
+}
+
+// A purge with a lot to do reports progress, and the final count.
+func TestPurgeProgress(t *testing.T) {
+	ctx := context.Background()
+	env := map[string]string{"DATABASE_URL": testdb.URL(t, testdb.SQLite)}
+	if r := kayleid(t, env, "users", "create", "--email", "p@example.com", "--name", "P"); r.code != 0 {
+		t.Fatal(r)
+	}
+	st, err := store.Open(ctx, env["DATABASE_URL"], store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := st.CreateSession(ctx, "p@example.com", nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := st.Authenticate(ctx, tok.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 150; i++ {
+		if _, err := st.CreateOrganization(ctx, p.Actor(), store.NewOrganization{Name: "O", Slug: fmt.Sprintf("o-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Due for purge: scheduled in the past (the API path is tested elsewhere).
+	if _, err := st.DB().Exec(`UPDATE organizations SET pending_deletion_at = '2000-01-01T00:00:00.000000Z'`); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	r := kayleid(t, env, "orgs", "purge")
+	if r.code != 0 || !strings.Contains(r.stdout, "purged 100/150 organizations") || !strings.Contains(r.stdout, "orgs purge: 150 organizations purged") {
+		t.Fatalf("purge output: %+v", r)
 	}
 }
