@@ -46,7 +46,7 @@ func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.off += d; c.mu.Unlock(
 // the generated client, with response validation on: a response that
 // breaks the contract fails the test.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	kind   testdb.Kind
 	st     *store.Store
 	srv    *httptest.Server
@@ -55,7 +55,7 @@ type env struct {
 	outbox string
 }
 
-func newEnv(t *testing.T, kind testdb.Kind) *env {
+func newEnv(t testing.TB, kind testdb.Kind) *env {
 	t.Helper()
 	ctx := context.Background()
 	clk := &clock{}

@@ -4,6 +4,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -116,6 +118,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	}}))
 	e.Use(timeout(cfg.RequestTimeout))
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
+	e.Use(rejectNUL())
 	e.Use(v.Middleware())
 
 	api.RegisterHandlers(e, api.NewStrictHandler(h, nil))
@@ -155,6 +158,32 @@ func readyz(st *store.Store) echo.HandlerFunc {
 			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": strconv.Itoa(n) + " migrations pending"})
 		}
 		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	}
+}
+
+// rejectNUL refuses NUL characters in the query and in JSON strings: the
+// contract's types allow them, PostgreSQL's text cannot store them, and no
+// legitimate name, slug, email or search contains one.
+func rejectNUL() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			if strings.Contains(req.URL.RawQuery, "%00") || strings.ContainsRune(req.URL.RawQuery, 0) {
+				return handlers.BadRequest("query parameters must not contain NUL characters.")
+			}
+			if req.Body == nil || req.ContentLength == 0 {
+				return next(c)
+			}
+			body, err := io.ReadAll(req.Body)
+			if err != nil {
+				return err // the body limit's 413, or a broken connection
+			}
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			if bytes.Contains(body, []byte(`\u0000`)) || bytes.IndexByte(body, 0) >= 0 {
+				return handlers.BadRequest("strings must not contain NUL characters.")
+			}
+			return next(c)
+		}
 	}
 }
 

@@ -1,0 +1,120 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/kayle-id/orgs-api/internal/testdb"
+)
+
+// fuzzRequest sends one fuzzed request and fails on a 5xx, a non-envelope
+// error, or a dropped connection. The seed corpus runs in every `make test`;
+// `go test -fuzz=FuzzX ./server` explores further.
+func fuzzRequest(t *testing.T, e *env, method, path, ctype, body string, header http.Header) {
+	if strings.ContainsAny(path, " \t\r\n\x00") {
+		return // not a valid request line: net/http refuses it before any code of ours runs
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, e.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		return // not a request a client could send
+	}
+	for k, vs := range header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		if strings.Contains(err.Error(), "invalid header") || strings.Contains(err.Error(), "invalid URL") || strings.Contains(err.Error(), "net/http: invalid") {
+			return // refused by the client library before it reached the server
+		}
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 500 {
+		t.Fatalf("%s %s %q: %d %s", method, path, body, resp.StatusCode, raw)
+	}
+	if resp.StatusCode >= 400 {
+		var env envelope
+		if err := json.Unmarshal(raw, &env); err != nil || env.Error == nil || env.Error.Code == "" {
+			t.Fatalf("%s %s: %d answer is not the envelope: %s", method, path, resp.StatusCode, raw)
+		}
+	}
+}
+
+func FuzzCreateOrganizationBody(f *testing.F) {
+	e := newEnv(f, testdb.SQLite)
+	owner := e.person("fuzz")
+	for _, h := range hostileCases(owner.Token, "00000000-0000-4000-8000-000000000000") {
+		if h.path == "/v1/auth/orgs" {
+			f.Add(h.ctype, h.body)
+		}
+	}
+	f.Add("application/json", `{"name":"ok","slug":"ok"}`)
+	f.Add("application/json; charset=utf-8", `{"name":"😀","slug":"emoji"}`)
+	f.Fuzz(func(t *testing.T, ctype, body string) {
+		fuzzRequest(t, e, "POST", "/v1/auth/orgs", ctype, body, http.Header{"Authorization": {"Bearer " + owner.Token}})
+	})
+}
+
+func FuzzAuditLogQuery(f *testing.F) {
+	e := newEnv(f, testdb.SQLite)
+	owner := e.person("fuzz")
+	e.org(owner, "fuzz-audit")
+	for _, h := range hostileCases(owner.Token, "00000000-0000-4000-8000-000000000000") {
+		if i := strings.IndexByte(h.path, '?'); i >= 0 {
+			f.Add(h.path[i+1:])
+		}
+	}
+	f.Add("limit=1&event=member.left,member.joined&q=%25_%5C")
+	f.Add("created_from=2026-01-01T00:00:00Z&created_to=2020-01-01T00:00:00Z")
+	f.Fuzz(func(t *testing.T, query string) {
+		fuzzRequest(t, e, "GET", "/v1/auth/orgs/audit-logs?"+query, "", "", http.Header{"Authorization": {"Bearer " + owner.Token}})
+	})
+}
+
+func FuzzMemberPath(f *testing.F) {
+	e := newEnv(f, testdb.SQLite)
+	owner := e.person("fuzz")
+	e.org(owner, "fuzz-path")
+	id := e.memberID(owner, owner).String()
+	for _, seed := range []string{id, id + "%2F..", "..", "%00", "not-a-uuid", strings.ToUpper(id), id + "/reinstate", "%2e%2e%2fleave"} {
+		f.Add("DELETE", seed)
+		f.Add("POST", seed+"/reinstate")
+	}
+	f.Fuzz(func(t *testing.T, method, tail string) {
+		switch method {
+		case "GET", "POST", "DELETE", "PATCH", "PUT":
+		default:
+			return
+		}
+		fuzzRequest(t, e, method, "/v1/auth/orgs/members/"+tail, "application/json", `{"role":"admin"}`, http.Header{"Authorization": {"Bearer " + owner.Token}})
+	})
+}
+
+func FuzzAuthorization(f *testing.F) {
+	e := newEnv(f, testdb.SQLite)
+	owner := e.person("fuzz")
+	for _, seed := range []string{"Bearer " + owner.Token, "bearer " + owner.Token, "Bearer", "Basic YTpi", "Bearer " + owner.Token + "x", "Bearer kid_" + strings.Repeat("A", 300), "", "Bearer \t" + owner.Token} {
+		f.Add(seed, "")
+		f.Add(seed, seed)
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		h := http.Header{}
+		if a != "" {
+			h.Add("Authorization", a)
+		}
+		if b != "" {
+			h.Add("Authorization", b)
+		}
+		fuzzRequest(t, e, "POST", "/v1/auth/orgs/members/leave", "", "", h)
+	})
+}

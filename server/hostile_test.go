@@ -1,0 +1,150 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// rowCounts sums the rows of every table, to prove a refused request wrote nothing.
+func rowCounts(t *testing.T, e *env) string {
+	t.Helper()
+	var parts []string
+	for _, table := range []string{"users", "organizations", "organization_members", "sessions", "invitations", "organization_deletion_codes", "audit_logs"} {
+		var n int
+		if err := e.st.DB().QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, fmt.Sprintf("%s=%d", table, n))
+	}
+	return strings.Join(parts, " ")
+}
+
+type hostile struct {
+	name, method, path, ctype, body string
+	header                          map[string][]string
+}
+
+func hostileCases(token string, memberID string) []hostile {
+	auth := map[string][]string{"Authorization": {"Bearer " + token}}
+	long := strings.Repeat("a", 5000)
+	return []hostile{
+		{"malformed JSON", "POST", "/v1/auth/orgs", "application/json", `{"name":"x","slug":`, auth},
+		{"JSON array", "POST", "/v1/auth/orgs", "application/json", `[1,2,3]`, auth},
+		{"JSON null", "POST", "/v1/auth/orgs", "application/json", `null`, auth},
+		{"empty body", "POST", "/v1/auth/orgs", "application/json", ``, auth},
+		{"wrong content type", "POST", "/v1/auth/orgs", "text/plain", `{"name":"x","slug":"x"}`, auth},
+		{"form content type", "POST", "/v1/auth/orgs", "application/x-www-form-urlencoded", `name=x&slug=x`, auth},
+		{"missing content type", "POST", "/v1/auth/orgs", "", `{"name":"x","slug":"x"}`, auth},
+		{"unknown field", "POST", "/v1/auth/orgs", "application/json", `{"name":"x","slug":"x","owner":"me"}`, auth},
+		{"unknown nested field", "POST", "/v1/auth/orgs", "application/json", `{"name":"x","slug":"x","logo":{"data":"aGk=","contentType":"image/png","url":"http://x"}}`, auth},
+		{"name too long", "POST", "/v1/auth/orgs", "application/json", `{"name":"` + long + `","slug":"x"}`, auth},
+		{"wrong types", "POST", "/v1/auth/orgs", "application/json", `{"name":12,"slug":true}`, auth},
+		{"NUL in name", "POST", "/v1/auth/orgs", "application/json", `{"name":"a\u0000b","slug":"nul"}`, auth},
+		{"raw NUL byte", "POST", "/v1/auth/orgs", "application/json", "{\"name\":\"a\x00b\",\"slug\":\"nul\"}", auth},
+		{"SQL in slug", "POST", "/v1/auth/orgs", "application/json", `{"name":"x","slug":"x'; DROP TABLE users; --"}`, auth},
+		{"unicode slug", "POST", "/v1/auth/orgs", "application/json", `{"name":"x","slug":"ａｃｍｅ"}`, auth},
+		{"RTL override slug", "POST", "/v1/auth/orgs", "application/json", "{\"name\":\"x\",\"slug\":\"ac\u202eme\"}", auth},
+		{"huge limit", "GET", "/v1/auth/orgs/audit-logs?limit=99999999999999999999999", "", "", auth},
+		{"negative limit", "GET", "/v1/auth/orgs/members?limit=-1", "", "", auth},
+		{"float limit", "GET", "/v1/auth/orgs/members?limit=1.5", "", "", auth},
+		{"bad actor uuid", "GET", "/v1/auth/orgs/audit-logs?actor_user_id=1%27%20OR%201=1", "", "", auth},
+		{"bad date", "GET", "/v1/auth/orgs/audit-logs?created_from=yesterday", "", "", auth},
+		{"bad actor type", "GET", "/v1/auth/orgs/audit-logs?actor_type=root", "", "", auth},
+		{"empty q", "GET", "/v1/auth/orgs/audit-logs?q=", "", "", auth},
+		{"NUL in q", "GET", "/v1/auth/orgs/audit-logs?q=a%00b", "", "", auth},
+		{"bogus cursor", "GET", "/v1/auth/orgs/members?starting_after=../../etc/passwd", "", "", auth},
+		{"SQL cursor", "GET", "/v1/auth/orgs/audit-logs?starting_after=x%27%20OR%20%271%27=%271", "", "", auth},
+		{"invalid uuid", "DELETE", "/v1/auth/orgs/members/not-a-uuid", "", "", auth},
+		{"encoded slash", "DELETE", "/v1/auth/orgs/members/" + memberID + "%2F..", "", "", auth},
+		{"dot dot", "POST", "/v1/auth/orgs/members/../leave/x", "", "", auth},
+		{"uuid with SQL", "POST", "/v1/auth/orgs/members/" + memberID + "'--/reinstate", "", "", auth},
+		{"very long token", "POST", "/v1/auth/orgs/members/leave", "", "", map[string][]string{"Authorization": {"Bearer kid_" + strings.Repeat("x", 100000)}}},
+		{"repeated Authorization", "POST", "/v1/auth/orgs/members/leave", "", "", map[string][]string{"Authorization": {"Bearer " + token, "Bearer " + token}}},
+		{"basic auth", "POST", "/v1/auth/orgs/members/leave", "", "", map[string][]string{"Authorization": {"Basic YTpi"}}},
+		{"bearer without token", "POST", "/v1/auth/orgs/members/leave", "", "", map[string][]string{"Authorization": {"Bearer"}}},
+		{"unknown route", "GET", "/v1/auth/orgs/nope", "", "", auth},
+		{"wrong method", "PUT", "/v1/auth/orgs/members/leave", "", "", auth},
+		{"huge number in body", "POST", "/v1/auth/orgs/invitations", "application/json", `{"email":1e400,"role":"member"}`, auth},
+		{"email with NUL", "POST", "/v1/auth/orgs/invitations", "application/json", `{"email":"a\u0000@b.co","role":"member"}`, auth},
+		{"email injection", "POST", "/v1/auth/orgs/invitations", "application/json", `{"email":"a@b.co\r\nBcc: x@y.z","role":"member"}`, auth},
+		{"role not in enum", "PATCH", "/v1/auth/orgs/members/" + memberID, "application/json", `{"role":"superuser"}`, auth},
+		{"confirm code SQL", "POST", "/v1/auth/orgs/confirm-delete", "application/json", `{"organizationId":"` + memberID + `","code":"' OR 1=1"}`, auth},
+	}
+}
+
+func TestHostileInput(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		owner := e.person("owner")
+		e.org(owner, "hostile-"+string(e.kind))
+		memberID := e.memberID(owner, owner).String()
+		before := rowCounts(t, e)
+		for _, h := range hostileCases(owner.Token, memberID) {
+			req, err := http.NewRequestWithContext(context.Background(), h.method, e.srv.URL+h.path, strings.NewReader(h.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, vs := range h.header {
+				for _, v := range vs {
+					req.Header.Add(k, v)
+				}
+			}
+			if h.ctype != "" {
+				req.Header.Set("Content-Type", h.ctype)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("%s: %v", h.name, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode < 400 || resp.StatusCode >= 500 {
+				t.Errorf("%s: got %d %s, want a 4xx", h.name, resp.StatusCode, body)
+				continue
+			}
+			var env envelope
+			if err := json.Unmarshal(body, &env); err != nil || env.Error == nil || env.Error.Code == "" || env.Error.Message == "" || env.Error.Hint == "" || env.Error.Docs == "" {
+				t.Errorf("%s: %d answer is not the error envelope: %s", h.name, resp.StatusCode, body)
+			}
+			if !utf8.Valid(body) {
+				t.Errorf("%s: answer is not UTF-8", h.name)
+			}
+		}
+		if after := rowCounts(t, e); after != before {
+			t.Fatalf("refused requests wrote rows:\nbefore %s\nafter  %s", before, after)
+		}
+		// Still healthy, and the owner is still the owner.
+		r, _ := e.c.LeaveOrganizationWithResponse(context.Background(), bearer(owner.Token))
+		wantError(t, r, 409, "LAST_OWNER", "")
+	})
+}
+
+// A body over the limit is refused before it is read or validated.
+func TestBodyLimit(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	owner := e.person("owner")
+	big := `{"name":"x","slug":"x","logo":{"contentType":"image/png","data":"` + strings.Repeat("A", 2<<20) + `"}}`
+	r, err := e.c.CreateOrganizationWithBodyWithResponse(context.Background(), "application/json", strings.NewReader(big), bearer(owner.Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, r, 413, "PAYLOAD_TOO_LARGE", "")
+	// Chunked (no Content-Length) is cut off the same way.
+	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/auth/orgs", io.MultiReader(strings.NewReader(big)))
+	req.ContentLength = -1
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+owner.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Fatalf("chunked oversize body: %d", resp.StatusCode)
+	}
+}
