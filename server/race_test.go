@@ -98,3 +98,92 @@ func TestLastOwnerUnderConcurrency(t *testing.T) {
 		}
 	})
 }
+
+// A member leaving while an admin suspends them, and a reinstate racing a
+// second leave: exactly one state change wins each race, each change has
+// exactly one audit row, and nothing answers 5xx.
+func TestMembershipRaces(t *testing.T) {
+	trials := 10
+	if testing.Short() {
+		trials = 2
+	}
+	forEachDB(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		owner := e.person("owner")
+		orgID := e.org(owner, "races-"+string(e.kind))
+		count := func(event string) int {
+			var n int
+			if err := e.st.DB().QueryRow(`SELECT COUNT(*) FROM audit_logs WHERE organization_id = $1 AND event = $2`, orgID.String(), event).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		for trial := 0; trial < trials; trial++ {
+			m := e.person("m")
+			id := e.join(owner, m, api.MemberRoleMember)
+			left0, sus0, rein0 := count("member.left"), count("member.suspended"), count("member.reinstated")
+
+			// Leave vs suspend.
+			var wg sync.WaitGroup
+			var leave, suspend int
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				r, err := e.c.LeaveOrganizationWithResponse(ctx, bearer(m.Token))
+				if err == nil {
+					leave = r.StatusCode()
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				r, err := e.c.SuspendMemberWithResponse(ctx, id, bearer(owner.Token))
+				if err == nil {
+					suspend = r.StatusCode()
+				}
+			}()
+			wg.Wait()
+			okLeave, okSuspend := leave == 200, suspend == 200
+			if okLeave == okSuspend {
+				t.Fatalf("leave %d vs suspend %d: exactly one must win", leave, suspend)
+			}
+			if (!okLeave && leave != 403) || (!okSuspend && suspend != 404) {
+				t.Fatalf("loser answered leave %d / suspend %d", leave, suspend)
+			}
+			if count("member.left")-left0+count("member.suspended")-sus0 != 1 {
+				t.Fatal("one suspension must have exactly one audit row")
+			}
+
+			// Reinstate vs leave (the leave can only win after the reinstate).
+			var rein, leave2 int
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				r, err := e.c.ReinstateMemberWithResponse(ctx, id, bearer(owner.Token))
+				if err == nil {
+					rein = r.StatusCode()
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				r, err := e.c.LeaveOrganizationWithResponse(ctx, bearer(m.Token))
+				if err == nil {
+					leave2 = r.StatusCode()
+				}
+			}()
+			wg.Wait()
+			if rein != 200 || (leave2 != 200 && leave2 != 403) {
+				t.Fatalf("reinstate %d, leave %d", rein, leave2)
+			}
+			if count("member.reinstated")-rein0 != 1 {
+				t.Fatal("the reinstate must have exactly one audit row")
+			}
+			var suspended bool
+			if err := e.st.DB().QueryRow(`SELECT suspended_at IS NOT NULL FROM organization_members WHERE id = $1`, id.String()).Scan(&suspended); err != nil {
+				t.Fatal(err)
+			}
+			if suspended != (leave2 == 200) {
+				t.Fatalf("row suspended=%v but the second leave answered %d", suspended, leave2)
+			}
+		}
+	})
+}

@@ -43,6 +43,8 @@ type Config struct {
 	// SeparateMetrics leaves /metrics off the main address (it is served
 	// elsewhere, on KAYLE_METRICS_ADDR).
 	SeparateMetrics bool
+	// RateLimit limits write endpoints; the zero value is off.
+	RateLimit RateLimit
 }
 
 // App is the assembled HTTP server.
@@ -93,7 +95,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	h := handlers.New(st, mailer, cfg.Logger)
 	v, err := validator.New(spec, validator.Options{
 		Mode:         cfg.Validation,
-		Authenticate: h.Authenticate,
+		Authenticate: cfg.RateLimit.guard(h.Authenticate),
 		OnResponseInvalid: func(c echo.Context, err *validator.ResponseError) {
 			metrics.responseRejected(c, err)
 			if cfg.OnResponseInvalid != nil {
@@ -109,6 +111,9 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(cfg.Logger)
+	// The client address is the connection's: X-Forwarded-For is not trusted,
+	// or a caller could dodge the per-address limit by making one up.
+	e.IPExtractor = echo.ExtractIPDirect()
 	e.Use(requestID())
 	e.Use(accessLog(cfg.Logger))
 	e.Use(metrics.middleware())

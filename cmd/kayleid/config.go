@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,11 +34,14 @@ var (
 	sShutdownTimeout = setting{"shutdown-timeout", "KAYLE_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may finish after SIGINT/SIGTERM"}
 	sPurgeInterval   = setting{"purge-interval", "KAYLE_PURGE_INTERVAL", "1m", "how often organizations whose deletion time has passed are purged; 0 disables"}
 	sMetricsAddr     = setting{"metrics-addr", "KAYLE_METRICS_ADDR", "", "serve /metrics on this address instead of the main one"}
+	sRateLimit       = setting{"rate-limit", "KAYLE_RATE_LIMIT", "10", "write requests per second per credential; 0 disables"}
+	sRateLimitIP     = setting{"rate-limit-ip", "KAYLE_RATE_LIMIT_IP", "50", "write requests per second per client address; 0 disables"}
+	sRateBurst       = setting{"rate-burst", "KAYLE_RATE_BURST", "20", "write requests allowed at once before the rate limits apply"}
 )
 
 // serveSettings are the settings `kayleid serve` reads, in help order.
 var serveSettings = []setting{sDatabaseURL, sAddr, sValidation, sLogFormat, sMailDir, sSMTPURL, sMailFrom,
-	sBodyLimit, sRequestTimeout, sShutdownTimeout, sPurgeInterval, sMetricsAddr}
+	sBodyLimit, sRequestTimeout, sShutdownTimeout, sPurgeInterval, sMetricsAddr, sRateLimit, sRateLimitIP, sRateBurst}
 
 // Config is read once, in main, from flags over environment over defaults.
 type Config struct {
@@ -52,6 +57,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	PurgeInterval   time.Duration
 	MetricsAddr     string
+	RateLimit       float64
+	RateLimitIP     float64
+	RateBurst       int
 }
 
 // register adds the settings as flags whose defaults come from the environment.
@@ -133,6 +141,19 @@ func buildConfig(v map[string]*string) (Config, error) {
 	}
 	if c.PurgeInterval, err = parseDuration(sPurgeInterval.flag, get(sPurgeInterval)); err != nil {
 		return c, err
+	}
+	for _, r := range []struct {
+		s   setting
+		dst *float64
+	}{{sRateLimit, &c.RateLimit}, {sRateLimitIP, &c.RateLimitIP}} {
+		v, err := strconv.ParseFloat(get(r.s), 64)
+		if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+			return c, usagef("invalid %s %q: want a number of requests per second, 0 to disable", r.s.env, get(r.s))
+		}
+		*r.dst = v
+	}
+	if c.RateBurst, err = strconv.Atoi(get(sRateBurst)); err != nil || c.RateBurst < 1 {
+		return c, usagef("invalid KAYLE_RATE_BURST %q: want a whole number of at least 1", get(sRateBurst))
 	}
 	if c.RequestTimeout == 0 {
 		return c, usagef("KAYLE_REQUEST_TIMEOUT must be positive")

@@ -12,6 +12,8 @@ import (
 	"os"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
 	"github.com/kayle-id/orgs-api/store"
@@ -58,6 +60,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		Logger:          log,
 		Metrics:         metrics,
 		SeparateMetrics: cfg.MetricsAddr != "",
+		RateLimit: server.RateLimit{
+			PerCredential: rate.Limit(cfg.RateLimit), PerIP: rate.Limit(cfg.RateLimitIP), Burst: cfg.RateBurst,
+		},
 	}, st, mailer)
 	if err != nil {
 		return err
