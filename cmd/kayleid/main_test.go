@@ -18,6 +18,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Re-executed by tests that need the real process (signals, exit codes).
+	if os.Getenv("KAYLE_TEST_RUN_MAIN") == "1" {
+		main()
+		return
+	}
 	code := m.Run()
 	testdb.Shutdown()
 	os.Exit(code)
