@@ -4,7 +4,10 @@ GO        ?= go
 BIN       := bin/kayleid
 PKGS      := ./...
 
-.PHONY: all build run test test-short generate check-generated vet fmt clean vendor-docs
+.PHONY: all build run test test-short generate check-generated vet fmt clean vendor-docs breaking
+
+# What `make breaking` compares the working openapi.json (with overlay) against.
+BASE      ?= HEAD
 
 all: build
 
@@ -51,6 +54,18 @@ vendor-docs:
 	cd docs-ui && npm ci --ignore-scripts --no-audit --no-fund
 	cp docs-ui/node_modules/redoc/bundles/redoc.standalone.js server/assets/
 	cp docs-ui/node_modules/redoc/bundles/redoc.standalone.js.LICENSE.txt server/assets/
+
+# Breaking-change report: the enforced spec (openapi.json + overlay) of the
+# working tree against that of $(BASE); fails on breaking changes.
+breaking:
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	mkdir -p $$tmp/base/api; \
+	git show "$(BASE):openapi.json" > $$tmp/base/openapi.json || { echo "breaking: no openapi.json at $(BASE)" >&2; exit 2; }; \
+	ov=""; if git show "$(BASE):api/overlay.yaml" > $$tmp/base/api/overlay.yaml 2>/dev/null; then ov=$$tmp/base/api/overlay.yaml; fi; \
+	$(GO) run ./internal/tools/specbuild -spec $$tmp/base/openapi.json -overlay "$$ov" -o $$tmp/base.json && \
+	$(GO) run ./internal/tools/specbuild -o $$tmp/head.json && \
+	echo "breaking changes from $(BASE) to the working tree:" && \
+	$(GO) tool oasdiff breaking $$tmp/base.json $$tmp/head.json --fail-on ERR && echo "none that break clients"
 
 vet:
 	$(GO) vet $(PKGS)

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/kayle-id/orgs-api/server"
@@ -120,5 +122,68 @@ func TestServedSpec(t *testing.T) {
 	again.Body.Close()
 	if again.StatusCode != http.StatusNotModified {
 		t.Errorf("conditional GET: %d", again.StatusCode)
+	}
+}
+
+// Upgrading the spec is a file drop: an upstream change regenerates and
+// builds with one command, and an overlay action whose target vanished
+// fails generation naming the action.
+func TestSpecBumpIsAFileDrop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the generator and the compiler")
+	}
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := func(fn func(paths map[string]any)) string {
+		spec := readJSON(t, filepath.Join(root, "openapi.json"))
+		fn(spec["paths"].(map[string]any))
+		out := filepath.Join(t.TempDir(), "openapi.json")
+		b, _ := json.MarshalIndent(spec, "", "  ")
+		if err := os.WriteFile(out, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	// The generated package goes under testdata (never part of ./...) so it
+	// can be compiled inside the module.
+	pkgDir, err := os.MkdirTemp(filepath.Join(root, "server", "testdata"), "regen-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(pkgDir)
+	generate := func(spec string) ([]byte, error) {
+		cfg := filepath.Join(t.TempDir(), "cfg.yaml")
+		raw, _ := os.ReadFile(filepath.Join(root, "oapi-codegen.yaml"))
+		conf := strings.Replace(string(raw), "output: gen/api/api.gen.go", "output: "+filepath.Join(pkgDir, "api.gen.go"), 1)
+		if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("go", "tool", "oapi-codegen", "-config", cfg, spec)
+		cmd.Dir = root
+		return cmd.CombinedOutput()
+	}
+
+	added := edit(func(paths map[string]any) {
+		data := paths["/v1/auth/orgs/members/leave"].(map[string]any)["post"].(map[string]any)["responses"].(map[string]any)["200"].(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)["properties"].(map[string]any)["data"].(map[string]any)
+		data["properties"].(map[string]any)["leftAt"] = map[string]any{"type": "string"}
+	})
+	if out, err := generate(added); err != nil {
+		t.Fatalf("generation with an added optional field: %v\n%s", err, out)
+	}
+	build := exec.Command("go", "build", "./"+filepath.ToSlash(filepath.Join("server", "testdata", filepath.Base(pkgDir))))
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("the regenerated package does not build: %v\n%s", err, out)
+	}
+
+	removed := edit(func(paths map[string]any) { delete(paths, "/v1/auth/orgs/members/leave") })
+	out, err := generate(removed)
+	if err == nil {
+		t.Fatal("generation succeeded although an overlay action's target vanished")
+	}
+	if !strings.Contains(string(out), `$.paths['/v1/auth/orgs/members/leave'].post`) || !strings.Contains(string(out), "did not match any targets") {
+		t.Fatalf("the failure does not say which action and why:\n%s", out)
 	}
 }
