@@ -1,10 +1,11 @@
 # Kayle ID organizations server. `make run` serves on a local SQLite file;
 # `make test` runs every test against SQLite and a real PostgreSQL.
+SHELL     := /bin/bash
 GO        ?= go
 BIN       := bin/kayleid
 PKGS      := ./...
 
-.PHONY: all build run test test-short generate check-generated vet fmt clean vendor-docs breaking
+.PHONY: all build run test test-short generate check-generated vet fmt clean vendor-docs breaking conformance
 
 # What `make breaking` compares the working openapi.json (with overlay) against.
 BASE      ?= HEAD
@@ -54,6 +55,12 @@ vendor-docs:
 	cd docs-ui && npm ci --ignore-scripts --no-audit --no-fund
 	cp docs-ui/node_modules/redoc/bundles/redoc.standalone.js server/assets/
 	cp docs-ui/node_modules/redoc/bundles/redoc.standalone.js.LICENSE.txt server/assets/
+
+# Every (operation, documented status) pair and how many test answers
+# produced it; fails unless each is produced or allowlisted with a reason
+# (api/conformance-allowlist.txt). `make test` runs the same check.
+conformance:
+	@set -o pipefail; $(GO) test -count=1 -v ./server | grep '^conformance:' | sed 's/^conformance: //'
 
 # Breaking-change report: the enforced spec (openapi.json + overlay) of the
 # working tree against that of $(BASE); fails on breaking changes.

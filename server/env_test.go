@@ -75,6 +75,7 @@ func newEnv(t testing.TB, kind testdb.Kind) *env {
 	e, err := server.New(server.Config{
 		Validation: validator.Full,
 		Logger:     log,
+		Metrics:    conformance,
 		OnResponseInvalid: func(c echo.Context, err *validator.ResponseError) {
 			t.Errorf("%s %s: response broke the contract: %v", c.Request().Method, c.Request().URL, err)
 		},

@@ -9,6 +9,9 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if code == 0 && !checkConformance(os.Stdout) {
+		code = 1
+	}
 	testdb.Shutdown()
 	os.Exit(code)
 }

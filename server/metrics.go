@@ -93,3 +93,35 @@ func (m *Metrics) requestRejected(c echo.Context, _ *validator.RequestError) {
 func (m *Metrics) responseRejected(c echo.Context, _ *validator.ResponseError) {
 	m.rejections.WithLabelValues(operationOf(c), "response").Inc()
 }
+
+// Produced returns how many answers each operation gave with each status,
+// as counted so far.
+func (m *Metrics) Produced() (map[string]map[int]int, error) {
+	families, err := m.registry.Gather()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[int]int{}
+	for _, f := range families {
+		if f.GetName() != "kayle_http_requests_total" {
+			continue
+		}
+		for _, metric := range f.GetMetric() {
+			var op string
+			var status int
+			for _, l := range metric.GetLabel() {
+				switch l.GetName() {
+				case "operation":
+					op = l.GetValue()
+				case "status":
+					status, _ = strconv.Atoi(l.GetValue())
+				}
+			}
+			if out[op] == nil {
+				out[op] = map[int]int{}
+			}
+			out[op][status] += int(metric.GetCounter().GetValue())
+		}
+	}
+	return out, nil
+}

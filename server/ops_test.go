@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,7 +28,7 @@ func TestRequestDeletionMailFailure(t *testing.T) {
 		if err := os.WriteFile(blocker, nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		h, err := server.New(server.Config{Validation: validator.Full, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		h, err := server.New(server.Config{Validation: validator.Full, Metrics: conformance, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
 			e.st, &mail.Outbox{Dir: blocker, From: "x@kayle.id"})
 		if err != nil {
 			t.Fatal(err)
@@ -82,4 +83,52 @@ func TestPurgerRuns(t *testing.T) {
 		cancel()
 		<-done
 	})
+}
+
+// Unexpected failures (here: a table that has gone missing under the
+// server) answer 500 in the envelope, reveal nothing, and roll back.
+func TestInternalErrors(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	ctx := context.Background()
+	owner := e.person("owner")
+	orgID := e.org(owner, "internal")
+	scheduled := e.org(owner, "internal-scheduled")
+	scheduleDeletion(t, e, owner, scheduled)
+	r, _ := e.c.RequestOrganizationDeletionWithResponse(ctx, api.RequestOrganizationDeletionJSONRequestBody{OrganizationId: orgID}, bearer(owner.Token))
+	wantStatus(t, r, 200)
+	code := lastCode(t, e, owner.User.Email)
+	if _, err := e.st.DB().Exec(`DROP TABLE audit_logs`); err != nil {
+		t.Fatal(err)
+	}
+	var orgsBefore int
+	e.st.DB().QueryRow(`SELECT COUNT(*) FROM organizations`).Scan(&orgsBefore)
+
+	c1, _ := e.c.CreateOrganizationWithResponse(ctx, api.CreateOrganizationJSONRequestBody{Name: "X", Slug: "internal-x"}, bearer(owner.Token))
+	wantError(t, c1, 500, "INTERNAL_SERVER_ERROR", "An unexpected error occurred.")
+	if strings.Contains(string(c1.Body), "audit_logs") || strings.Contains(string(c1.Body), "sqlite") {
+		t.Fatalf("a 500 leaked internals: %s", c1.Body)
+	}
+	var orgsAfter int
+	e.st.DB().QueryRow(`SELECT COUNT(*) FROM organizations`).Scan(&orgsAfter)
+	if orgsAfter != orgsBefore {
+		t.Fatal("a failed organization creation left rows behind")
+	}
+	c2, _ := e.c.ConfirmOrganizationDeletionWithResponse(ctx, api.ConfirmOrganizationDeletionJSONRequestBody{OrganizationId: orgID, Code: code}, bearer(owner.Token))
+	wantError(t, c2, 500, "INTERNAL_SERVER_ERROR", "")
+	c3, _ := e.c.CancelOrganizationDeletionWithResponse(ctx, api.CancelOrganizationDeletionJSONRequestBody{OrganizationId: scheduled}, bearer(owner.Token))
+	wantError(t, c3, 500, "INTERNAL_SERVER_ERROR", "")
+	c4, _ := e.c.ListAuditLogsWithResponse(ctx, &api.ListAuditLogsParams{}, bearer(owner.Token))
+	wantError(t, c4, 500, "INTERNAL_SERVER_ERROR", "")
+	// The confirm and the cancel were rolled back: still pending, still scheduled.
+	var pendingCodes, stillScheduled int
+	e.st.DB().QueryRow(`SELECT COUNT(*) FROM organization_deletion_codes`).Scan(&pendingCodes)
+	e.st.DB().QueryRow(`SELECT COUNT(*) FROM organizations WHERE pending_deletion_at IS NOT NULL`).Scan(&stillScheduled)
+	if pendingCodes != 1 || stillScheduled != 1 {
+		t.Fatalf("failed changes were not rolled back: codes=%d scheduled=%d", pendingCodes, stillScheduled)
+	}
+	if _, err := e.st.DB().Exec(`ALTER TABLE organization_members RENAME TO gone`); err != nil {
+		t.Fatal(err)
+	}
+	c5, _ := e.c.ListOwnedOrganizationsWithResponse(ctx, bearer(owner.Token))
+	wantError(t, c5, 500, "INTERNAL_SERVER_ERROR", "")
 }

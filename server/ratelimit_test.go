@@ -18,7 +18,7 @@ func TestRateLimits(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	ctx := context.Background()
 	serve := func(rl server.RateLimit) *api.ClientWithResponses {
-		app, err := server.New(server.Config{Validation: validator.Full, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RateLimit: rl},
+		app, err := server.New(server.Config{Validation: validator.Full, Metrics: conformance, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RateLimit: rl},
 			e.st, &mail.Outbox{Dir: t.TempDir(), From: "x@kayle.id"})
 		if err != nil {
 			t.Fatal(err)
