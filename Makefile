@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin/kayleid
 PKGS      := ./...
 
-.PHONY: all build run test test-short generate check-generated vet fmt clean vendor-docs breaking conformance
+.PHONY: all build run test test-short generate check-generated vet fmt clean vendor-docs breaking conformance contract
 
 # What `make breaking` compares the working openapi.json (with overlay) against.
 BASE      ?= HEAD
@@ -61,6 +61,13 @@ vendor-docs:
 # (api/conformance-allowlist.txt). `make test` runs the same check.
 conformance:
 	@set -o pipefail; $(GO) test -count=1 -v ./server | grep '^conformance:' | sed 's/^conformance: //'
+
+# External check: Stoplight Prism (pinned in contract/package-lock.json) in
+# proxy mode with --errors in front of a fresh server; the conformance
+# scenario goes through it and any violation fails.
+contract: build
+	cd contract && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	$(GO) run ./internal/tools/contract -bin $(BIN) -prism contract/node_modules/.bin/prism
 
 # Breaking-change report: the enforced spec (openapi.json + overlay) of the
 # working tree against that of $(BASE); fails on breaking changes.
