@@ -132,7 +132,7 @@ func (s *Store) ListAuditLogs(ctx context.Context, a Actor, f AuditFilter, p Pag
 			if err != nil {
 				return err
 			}
-			q = q.Where("(a.created_at < ? OR (a.created_at = ? AND a.id < ?))", cur.CreatedAt, cur.CreatedAt, cur.ID)
+			q = q.Where("(a.created_at, a.id) < (?, ?)", cur.CreatedAt, cur.ID) // a row value: both databases walk the index from the cursor
 		}
 		return q.Order("a.created_at DESC, a.id DESC").Limit(p.Limit + 1).Find(&rows).Error
 	})

@@ -314,7 +314,7 @@ func (s *Store) ListMembers(ctx context.Context, a Actor, p Page) ([]MemberView,
 				}
 				return err
 			}
-			q = q.Where("(m.created_at < ? OR (m.created_at = ? AND m.id < ?))", cur.CreatedAt, cur.CreatedAt, cur.ID)
+			q = q.Where("(m.created_at, m.id) < (?, ?)", cur.CreatedAt, cur.ID) // a row value: both databases walk the index from the cursor
 		}
 		return q.Order("m.created_at DESC, m.id DESC").Limit(p.Limit + 1).Find(&rows).Error
 	})

@@ -1,6 +1,7 @@
 package validator
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -30,6 +31,7 @@ type node struct {
 	items    *node
 	enum     []any
 	format   string
+	match    func([]byte) bool // the format's check
 	pattern  *regexp.Regexp
 	minLen   int
 	maxLen   int // -1: none
@@ -81,7 +83,15 @@ func compile(ref *openapi3.SchemaRef, memo map[*openapi3.Schema]*node) (*node, e
 			n.kinds |= k
 		}
 	}
-	if s.Format != "" && formats[s.Format] == nil && s.Format != "int32" && s.Format != "int64" && s.Format != "float" && s.Format != "double" {
+	switch s.Format {
+	case "", "int32", "int64", "float", "double":
+	case "uuid":
+		n.match = isUUID[[]byte]
+	case "email":
+		n.match = isEmail[[]byte]
+	case "date-time":
+		n.match = isDateTime[[]byte]
+	default:
 		return nil, errUnsupported // a format we would not check the way openapi3filter does
 	}
 	if s.Pattern != "" {
@@ -156,8 +166,14 @@ func (e *syntaxError) Error() string { return fmt.Sprintf("invalid JSON at byte 
 type scanner struct {
 	b    []byte
 	i    int
-	path []string
+	path []step // where the scanner is; turned into strings only for an error
 	buf  []byte
+}
+
+// step is one level of the current JSON pointer: an object key or an index.
+type step struct {
+	key   []byte
+	index int
 }
 
 // validateJSON checks the first JSON value in b against n. As
@@ -180,7 +196,15 @@ func (s *scanner) ws() {
 }
 
 func (s *scanner) fail(keyword, format string, args ...any) error {
-	return &Violation{Pointer: append([]string(nil), s.path...), Keyword: keyword, Reason: fmt.Sprintf(format, args...)}
+	ptr := make([]string, len(s.path))
+	for i, st := range s.path {
+		if st.key != nil {
+			ptr[i] = string(st.key)
+		} else {
+			ptr[i] = strconv.Itoa(st.index)
+		}
+	}
+	return &Violation{Pointer: ptr, Keyword: keyword, Reason: fmt.Sprintf(format, args...)}
 }
 
 func (s *scanner) value(n *node) error {
@@ -205,7 +229,7 @@ func (s *scanner) value(n *node) error {
 		if v {
 			lit = "true"
 		}
-		if !strings.HasPrefix(string(s.b[s.i:min(len(s.b), s.i+len(lit))]), lit) {
+		if !bytes.HasPrefix(s.b[s.i:], []byte(lit)) {
 			return &syntaxError{s.i}
 		}
 		s.i += len(lit)
@@ -217,7 +241,7 @@ func (s *scanner) value(n *node) error {
 		}
 		return s.checkEnum(n, v)
 	case c == 'n':
-		if !strings.HasPrefix(string(s.b[s.i:min(len(s.b), s.i+4)]), "null") {
+		if !bytes.HasPrefix(s.b[s.i:], []byte("null")) {
 			return &syntaxError{s.i}
 		}
 		s.i += 4
@@ -276,7 +300,10 @@ func (s *scanner) object(n *node) error {
 				child = n.extra
 			}
 		}
-		s.path = append(s.path, string(key))
+		if len(key) > 0 && len(s.buf) > 0 && &key[0] == &s.buf[0] {
+			key = bytes.Clone(key) // unescaped into the shared buffer: keep a copy
+		}
+		s.path = append(s.path, step{key: key})
 		if err := s.value(child); err != nil {
 			return err
 		}
@@ -317,7 +344,7 @@ func (s *scanner) array(n *node) error {
 			}
 			s.i++
 		}
-		s.path = append(s.path, strconv.Itoa(k))
+		s.path = append(s.path, step{index: k})
 		if err := s.value(items); err != nil {
 			return err
 		}
@@ -440,13 +467,16 @@ func (s *scanner) checkString(n *node, b []byte) error {
 	if n.pattern != nil && !n.pattern.Match(b) {
 		return s.fail("pattern", "string doesn't match the regular expression %q", n.pattern.String())
 	}
-	if f := formats[n.format]; f != nil {
-		if err := f.Validate(string(b)); err != nil {
-			return s.fail("format", "string doesn't match the format %q", n.format)
-		}
+	if n.match != nil && !n.match(b) {
+		return s.fail("format", "string doesn't match the format %q", n.format)
 	}
 	if len(n.enum) > 0 {
-		return s.checkEnum(n, string(b))
+		for _, e := range n.enum {
+			if e, ok := e.(string); ok && e == string(b) {
+				return nil
+			}
+		}
+		return s.fail("enum", "value is not one of the allowed values")
 	}
 	return nil
 }

@@ -153,26 +153,6 @@ func New(spec *openapi3.T, opts Options) (*Validator, error) {
 	return v, nil
 }
 
-// formats are checked in bodies and parameters; kin-openapi leaves uuid and
-// email unchecked unless told.
-var formats = map[string]openapi3.StringFormatValidator{
-	"uuid":      formatOf(openapi3.FormatOfStringForUUIDOfRFC9562, "is not a UUID"),
-	"email":     formatOf(openapi3.FormatOfStringForEmail, "is not an email address"),
-	"date-time": formatOf(openapi3.FormatOfStringDateTime, "is not an RFC 3339 date-time"),
-}
-
-// formatOf checks a pattern and says briefly what is wrong, instead of
-// quoting the pattern back at the client.
-func formatOf(pattern, complaint string) openapi3.StringFormatValidator {
-	re := regexp.MustCompile(pattern)
-	return openapi3.NewCallbackValidator(func(s string) error {
-		if !re.MatchString(s) {
-			return errors.New(complaint)
-		}
-		return nil
-	})
-}
-
 // Route returns the spec operation echo matched for c, if any.
 func (v *Validator) Route(c echo.Context) (*routers.Route, bool) {
 	r, ok := v.routes[routeKey(c.Request().Method, c.Path())]

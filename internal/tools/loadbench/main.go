@@ -1,0 +1,369 @@
+// Command loadbench measures the real server under load: it seeds a
+// database (thousands of organizations and members, a large audit log),
+// starts `kayleid serve` on it as a separate process, drives it over
+// loopback with concurrent keep-alive clients for a fixed time on three
+// paths, and reports requests/s, latency percentiles, errors and the
+// server's peak RSS, with KAYLE_VALIDATION=full and =off in one invocation
+// so the ratio holds on a noisy machine. `make bench` runs it.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/kayle-id/orgs-api/internal/testdb"
+	"github.com/kayle-id/orgs-api/store"
+)
+
+type config struct {
+	bin       string
+	dbs       []string
+	duration  time.Duration
+	clients   int
+	orgs      int
+	members   int
+	auditRows int
+	pgURL     string
+}
+
+func main() {
+	var c config
+	var dbs string
+	flag.StringVar(&c.bin, "bin", "bin/kayleid", "server binary")
+	flag.StringVar(&dbs, "db", "postgres,sqlite", "databases to measure")
+	flag.DurationVar(&c.duration, "duration", 10*time.Second, "how long each workload runs")
+	flag.IntVar(&c.clients, "clients", 32, "concurrent keep-alive clients")
+	flag.IntVar(&c.orgs, "orgs", 2000, "organizations to seed")
+	flag.IntVar(&c.members, "members", 10, "members per organization")
+	flag.IntVar(&c.auditRows, "audit", 1_000_000, "audit rows in the largest organization")
+	flag.StringVar(&c.pgURL, "pg", os.Getenv("TEST_DATABASE_URL"), "PostgreSQL server URL (a throwaway cluster is started when empty)")
+	flag.Parse()
+	c.dbs = strings.Split(dbs, ",")
+	if err := run(c); err != nil {
+		fmt.Fprintf(os.Stderr, "loadbench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func logf(format string, a ...any) { fmt.Fprintf(os.Stderr, "loadbench: "+format+"\n", a...) }
+
+func run(c config) error {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "kayle-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	fmt.Printf("machine: %s, %d CPUs; %d clients, %s per workload; %d organizations x %d members, %d audit rows\n",
+		cpuModel(), numCPU(), c.clients, c.duration, c.orgs, c.members, c.auditRows)
+	for _, db := range c.dbs {
+		var url string
+		switch db {
+		case "sqlite":
+			url = filepath.Join(dir, "bench.db")
+		case "postgres":
+			base := c.pgURL
+			if base == "" {
+				cl, err := testdb.StartCluster()
+				if err != nil {
+					return fmt.Errorf("no PostgreSQL: %w", err)
+				}
+				defer cl.Stop()
+				base = cl.URL
+			}
+			url, err = createDB(base)
+			if err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("unknown database %q", db)
+		}
+		st, err := store.Open(ctx, url, store.Options{})
+		if err != nil {
+			return err
+		}
+		if _, err := st.Migrate(ctx); err != nil {
+			return err
+		}
+		fx, err := seed(ctx, st, c.orgs, c.members, c.auditRows, logf)
+		st.Close()
+		if err != nil {
+			return err
+		}
+		results := map[string]map[string]result{}
+		for _, mode := range []string{"off", "full"} {
+			r, err := measure(c, url, mode, fx, filepath.Join(dir, "mail"))
+			if err != nil {
+				return fmt.Errorf("%s/%s: %w", db, mode, err)
+			}
+			results[mode] = r
+		}
+		report(db, results)
+	}
+	return nil
+}
+
+func createDB(base string) (string, error) {
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		return "", err
+	}
+	defer admin.Close()
+	name := fmt.Sprintf("kayle_bench_%d", time.Now().UnixNano())
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		return "", err
+	}
+	i := strings.LastIndex(base, "/")
+	q := ""
+	if j := strings.Index(base[i:], "?"); j >= 0 {
+		q = base[i+j:]
+	}
+	return base[:i+1] + name + q, nil
+}
+
+type result struct {
+	requests int
+	errors   int
+	rps      float64
+	p50, p95 time.Duration
+	p99      time.Duration
+	rssMiB   float64
+}
+
+type workload struct {
+	name string
+	// do performs one unit of work (one or two requests) and returns the
+	// latencies of its requests, or an error for an unexpected answer.
+	do func(client *http.Client, worker, iter int) ([]time.Duration, error)
+}
+
+func measure(c config, url, mode string, fx *fixture, mailDir string) (map[string]result, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(c.bin, "serve")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+url, "KAYLE_ADDR="+addr, "KAYLE_VALIDATION="+mode,
+		"KAYLE_RATE_LIMIT=0", "KAYLE_RATE_LIMIT_IP=0", "KAYLE_PURGE_INTERVAL=0", "KAYLE_MAIL_DIR="+mailDir)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
+	base := "http://" + addr
+	for i := 0; ; i++ {
+		if resp, err := http.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if i > 300 {
+			return nil, fmt.Errorf("server did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	send := func(client *http.Client, method, path, token string) (time.Duration, int, error) {
+		req, _ := http.NewRequest(method, base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		t0 := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return time.Since(t0), resp.StatusCode, nil
+	}
+	expect := func(client *http.Client, method, path, token string, want int) (time.Duration, error) {
+		d, status, err := send(client, method, path, token)
+		if err != nil {
+			return d, err
+		}
+		if status != want {
+			return d, fmt.Errorf("%s %s: status %d, want %d", method, path, status, want)
+		}
+		return d, nil
+	}
+	workloads := []workload{
+		{"write: leave + reinstate", func(client *http.Client, w, i int) ([]time.Duration, error) {
+			// Each worker owns the members w, w+clients, ...: no two workers
+			// touch the same membership, and each cycle restores the state.
+			per := len(fx.members) / c.clients
+			m := fx.members[w+c.clients*(i%per)]
+			d1, err := expect(client, "POST", "/v1/auth/orgs/members/leave", m.token, 200)
+			if err != nil {
+				return []time.Duration{d1}, err
+			}
+			d2, err := expect(client, "POST", "/v1/auth/orgs/members/"+m.id.String()+"/reinstate", m.ownerToken, 200)
+			return []time.Duration{d1, d2}, err
+		}},
+		{"audit-log page (50 rows)", func(client *http.Client, w, i int) ([]time.Duration, error) {
+			d, err := expect(client, "GET", "/v1/auth/orgs/audit-logs?limit=50", fx.bigOwner, 200)
+			return []time.Duration{d}, err
+		}},
+		{"members list", func(client *http.Client, w, i int) ([]time.Duration, error) {
+			d, err := expect(client, "GET", "/v1/auth/orgs/members?limit=50", fx.owners[(w*7919+i)%len(fx.owners)], 200)
+			return []time.Duration{d}, err
+		}},
+	}
+	out := map[string]result{}
+	for _, wl := range workloads {
+		out[wl.name] = drive(c, wl)
+	}
+	// Deep page against first page, sequentially, after the load.
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	lat := func(path string) (result, error) {
+		var ds []time.Duration
+		for i := 0; i < 200; i++ {
+			d, err := expect(client, "GET", path, fx.bigOwner, 200)
+			if err != nil {
+				return result{}, err
+			}
+			ds = append(ds, d)
+		}
+		return summarize(ds, 0, time.Second), nil
+	}
+	first, err := lat("/v1/auth/orgs/audit-logs?limit=50")
+	if err != nil {
+		return nil, err
+	}
+	deep, err := lat("/v1/auth/orgs/audit-logs?limit=50&starting_after=" + fx.deepCursor)
+	if err != nil {
+		return nil, err
+	}
+	out["audit first page (sequential)"] = first
+	out["audit page 90% deep (sequential)"] = deep
+	rss := peakRSS(cmd.Process.Pid)
+	for k, r := range out {
+		r.rssMiB = rss
+		out[k] = r
+	}
+	return out, nil
+}
+
+func drive(c config, wl workload) result {
+	var mu sync.Mutex
+	var all []time.Duration
+	var errs atomic.Int64
+	var firstErr atomic.Value
+	deadline := time.Now().Add(c.duration)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < c.clients; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1}, Timeout: 30 * time.Second}
+			var local []time.Duration
+			for i := 0; time.Now().Before(deadline); i++ {
+				ds, err := wl.do(client, w, i)
+				local = append(local, ds...)
+				if err != nil {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+			}
+			mu.Lock()
+			all = append(all, local...)
+			mu.Unlock()
+		}(w)
+	}
+	wg.Wait()
+	r := summarize(all, int(errs.Load()), time.Since(start))
+	if e := firstErr.Load(); e != nil {
+		logf("%s: first error: %v", wl.name, e)
+	}
+	return r
+}
+
+func summarize(ds []time.Duration, errs int, elapsed time.Duration) result {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	pct := func(p float64) time.Duration {
+		if len(ds) == 0 {
+			return 0
+		}
+		return ds[min(len(ds)-1, int(p*float64(len(ds))))]
+	}
+	return result{requests: len(ds), errors: errs, rps: float64(len(ds)) / elapsed.Seconds(), p50: pct(0.50), p95: pct(0.95), p99: pct(0.99)}
+}
+
+func report(db string, results map[string]map[string]result) {
+	names := []string{"write: leave + reinstate", "audit-log page (50 rows)", "members list", "audit first page (sequential)", "audit page 90% deep (sequential)"}
+	fmt.Printf("\n%s\n", db)
+	fmt.Printf("| workload | validation | requests/s | p50 | p95 | p99 | errors | peak RSS | full/off throughput |\n")
+	fmt.Printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, n := range names {
+		off, full := results["off"][n], results["full"][n]
+		for _, mode := range []string{"full", "off"} {
+			r := results[mode][n]
+			ratio := ""
+			if mode == "full" && off.rps > 0 && !strings.Contains(n, "sequential") {
+				ratio = fmt.Sprintf("%.2f", full.rps/off.rps)
+			}
+			fmt.Printf("| %s | %s | %.0f | %s | %s | %s | %d | %.0f MiB | %s |\n", n, mode, r.rps, ms(r.p50), ms(r.p95), ms(r.p99), r.errors, r.rssMiB, ratio)
+		}
+	}
+	f, d := results["full"]["audit first page (sequential)"], results["full"]["audit page 90% deep (sequential)"]
+	if f.p50 > 0 {
+		fmt.Printf("\n%s: deep page p50 %s vs first page p50 %s: %.2fx\n", db, ms(d.p50), ms(f.p50), float64(d.p50)/float64(f.p50))
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// peakRSS reads the process's high-water resident set (Linux).
+func peakRSS(pid int) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func cpuModel() string {
+	raw, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "model name") {
+			return strings.TrimSpace(strings.SplitN(line, ":", 2)[1])
+		}
+	}
+	return "unknown CPU"
+}
+
+func numCPU() int {
+	raw, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(raw), "processor\t:")
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kayle-id/orgs-api/store"
+)
+
+// fixture is what the workloads act on.
+type fixture struct {
+	bigOwner   string      // token of the owner of the organization with the large audit log
+	deepCursor string      // an audit id deep in that log
+	owners     []string    // owner tokens, one per organization, active org selected
+	members    []memberRef // members whose tokens select their organization
+}
+
+type memberRef struct {
+	token      string
+	ownerToken string
+	id         uuid.UUID
+}
+
+// seed creates orgs organizations of membersPer members each (one owner,
+// the rest members), and an audit log of auditRows rows in the first one,
+// with bulk SQL where the API would take hours.
+func seed(ctx context.Context, st *store.Store, orgs, membersPer, auditRows int, logf func(string, ...any)) (*fixture, error) {
+	db := st.DB()
+	pg := st.Dialect() == store.Postgres
+	ts := func(t time.Time) any {
+		if pg {
+			return t
+		}
+		return t.UTC().Format("2006-01-02T15:04:05.000000Z07:00")
+	}
+	ph := func(i int) string {
+		if pg {
+			return fmt.Sprintf("$%d", i)
+		}
+		return "?"
+	}
+	start := time.Now()
+	now := time.Now().UTC().Add(-time.Hour)
+	fx := &fixture{}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	insUser := fmt.Sprintf("INSERT INTO users (id, email, name, created_at, updated_at) VALUES (%s,%s,%s,%s,%s)", ph(1), ph(2), ph(3), ph(4), ph(5))
+	insOrg := fmt.Sprintf("INSERT INTO organizations (id, name, slug, created_at) VALUES (%s,%s,%s,%s)", ph(1), ph(2), ph(3), ph(4))
+	insMember := fmt.Sprintf("INSERT INTO organization_members (id, organization_id, user_id, role, created_at) VALUES (%s,%s,%s,%s,%s)", ph(1), ph(2), ph(3), ph(4), ph(5))
+	type pending struct {
+		email  string
+		org    uuid.UUID
+		member uuid.UUID
+		owner  bool
+	}
+	var people []pending
+	var bigOrg, bigOwner uuid.UUID
+	for o := 0; o < orgs; o++ {
+		orgID := uuid.New()
+		if _, err := tx.ExecContext(ctx, insOrg, orgID.String(), fmt.Sprintf("Org %d", o), fmt.Sprintf("org-%d", o), ts(now)); err != nil {
+			return nil, err
+		}
+		for m := 0; m < membersPer; m++ {
+			userID, memberID := uuid.New(), uuid.New()
+			email := fmt.Sprintf("u%d-%d@example.com", o, m)
+			role := "member"
+			if m == 0 {
+				role = "owner"
+			}
+			if _, err := tx.ExecContext(ctx, insUser, userID.String(), email, fmt.Sprintf("User %d-%d", o, m), ts(now), ts(now)); err != nil {
+				return nil, err
+			}
+			if _, err := tx.ExecContext(ctx, insMember, memberID.String(), orgID.String(), userID.String(), role, ts(now.Add(time.Duration(m)*time.Second))); err != nil {
+				return nil, err
+			}
+			if o == 0 && m == 0 {
+				bigOrg, bigOwner = orgID, userID
+			}
+			if m < 4 { // tokens for the owner and a few members per organization
+				people = append(people, pending{email, orgID, memberID, m == 0})
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	logf("seeded %d organizations, %d users and memberships in %s", orgs, orgs*membersPer, time.Since(start).Round(time.Millisecond))
+
+	start = time.Now()
+	if pg {
+		_, err = db.ExecContext(ctx, `INSERT INTO audit_logs (id, organization_id, actor_user_id, actor_type, event, target_id, target_type, metadata, created_at)
+			SELECT 'aud_' || lpad(g::text, 24, '0'), $1, $2, 'user',
+			       (ARRAY['member.left','member.reinstated','member.joined','member.invited'])[1 + g % 4],
+			       $3, 'member', '{"role":"member"}'::jsonb, $4::timestamptz - g * interval '1 millisecond'
+			FROM generate_series(1, $5) AS g`, bigOrg.String(), bigOwner.String(), uuid.NewString(), now, auditRows)
+	} else {
+		_, err = db.ExecContext(ctx, `WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < ?)
+			INSERT INTO audit_logs (id, organization_id, actor_user_id, actor_type, event, target_id, target_type, metadata, created_at)
+			SELECT printf('aud_%024d', n), ?, ?, 'user',
+			       CASE n % 4 WHEN 0 THEN 'member.left' WHEN 1 THEN 'member.reinstated' WHEN 2 THEN 'member.joined' ELSE 'member.invited' END,
+			       ?, 'member', '{"role":"member"}',
+			       strftime('%Y-%m-%dT%H:%M:%S', ? - n / 1000, 'unixepoch') || printf('.%06dZ', (1000 - n % 1000) % 1000 * 1000)
+			FROM g`, auditRows, bigOrg.String(), bigOwner.String(), uuid.NewString(), now.Unix())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("seeding the audit log: %w", err)
+	}
+	if pg {
+		if _, err := db.ExecContext(ctx, "ANALYZE"); err != nil {
+			return nil, err
+		}
+	}
+	logf("seeded %d audit rows in %s", auditRows, time.Since(start).Round(time.Millisecond))
+
+	// A cursor 90% of the way into the log, newest first.
+	q := "SELECT id FROM audit_logs WHERE organization_id = " + ph(1) + " ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET " + ph(2)
+	if err := db.QueryRowContext(ctx, q, bigOrg.String(), auditRows*9/10).Scan(&fx.deepCursor); err != nil {
+		return nil, fmt.Errorf("finding a deep cursor: %w", err)
+	}
+
+	ownerOf := map[uuid.UUID]string{}
+	for _, p := range people {
+		org := p.org
+		tok, err := st.CreateSession(ctx, p.email, &org, 24*time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		if p.owner {
+			ownerOf[p.org] = tok.Token
+			fx.owners = append(fx.owners, tok.Token)
+			if p.org == bigOrg {
+				fx.bigOwner = tok.Token
+			}
+			continue
+		}
+		fx.members = append(fx.members, memberRef{token: tok.Token, ownerToken: ownerOf[p.org], id: p.member})
+	}
+	return fx, nil
+}

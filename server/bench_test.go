@@ -1,0 +1,49 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/kayle-id/orgs-api/internal/testdb"
+	"github.com/kayle-id/orgs-api/mail"
+	"github.com/kayle-id/orgs-api/server"
+	"github.com/kayle-id/orgs-api/validator"
+)
+
+// BenchmarkServe measures whole requests through the server (routing,
+// authentication, validation, handler, SQLite), with validation full and
+// off, so that the cost of the contract check shows next to the rest.
+func BenchmarkServe(b *testing.B) {
+	e := newEnv(b, testdb.SQLite)
+	owner := e.person("owner")
+	e.org(owner, "bench")
+	for i := 0; i < 60; i++ {
+		p := e.person(fmt.Sprintf("m%d", i))
+		e.join(owner, p, "member")
+	}
+	for _, mode := range []validator.Mode{validator.Off, validator.Full} {
+		app, err := server.New(server.Config{Validation: mode, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}, e.st, &mail.Outbox{Dir: b.TempDir(), From: "x@kayle.id"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, path := range []string{"/v1/auth/orgs/members?limit=50", "/v1/auth/orgs/audit-logs?limit=50"} {
+			b.Run(fmt.Sprintf("%s%s", mode, path), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					req := httptest.NewRequestWithContext(context.Background(), http.MethodGet, path, nil)
+					req.Header.Set("Authorization", "Bearer "+owner.Token)
+					rec := httptest.NewRecorder()
+					app.ServeHTTP(rec, req)
+					if rec.Code != 200 {
+						b.Fatalf("%d %s", rec.Code, rec.Body)
+					}
+				}
+			})
+		}
+	}
+}
