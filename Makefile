@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin/kayleid
 PKGS      := ./...
 
-.PHONY: all build run test test-short generate check-generated vet fmt clean vendor-docs breaking conformance contract
+.PHONY: all build run test test-short generate check-generated vet fmt clean vendor-docs breaking conformance contract bench
 
 # What `make breaking` compares the working openapi.json (with overlay) against.
 BASE      ?= HEAD
@@ -61,6 +61,15 @@ vendor-docs:
 # (api/conformance-allowlist.txt). `make test` runs the same check.
 conformance:
 	@set -o pipefail; $(GO) test -count=1 -v ./server | grep '^conformance:' | sed 's/^conformance: //'
+
+# Benchmarks: the validator against stock openapi3filter, whole requests
+# in-process, then the load benchmark (real server processes on PostgreSQL
+# and SQLite, validation full and off). BENCH_FLAGS passes options to the
+# load benchmark (e.g. BENCH_FLAGS='-duration 5s -db sqlite').
+BENCH_FLAGS ?=
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./validator ./server
+	$(GO) run ./internal/tools/loadbench -bin $(BIN) $(BENCH_FLAGS)
 
 # External check: Stoplight Prism (pinned in contract/package-lock.json) in
 # proxy mode with --errors in front of a fresh server; the conformance

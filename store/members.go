@@ -85,6 +85,10 @@ func mutableScope(tx *gorm.DB, a Actor) (Organization, Member, error) {
 	if org.Frozen() {
 		return org, Member{}, ErrOrganizationFrozen
 	}
+	// A statement of its own, after the lock: under READ COMMITTED each
+	// statement sees what committed before it started, so this read sees
+	// the work of whoever held the lock before us. Joined into the locking
+	// statement it would read a stale membership.
 	caller, err := activeMembership(tx, org.ID, a.UserID)
 	return org, caller, err
 }

@@ -133,12 +133,19 @@ func (s *Store) Authenticate(ctx context.Context, token string) (Principal, erro
 	if token == "" || len(token) > MaxTokenLength || !strings.HasPrefix(token, TokenPrefix) {
 		return Principal{}, ErrUnauthenticated
 	}
-	var p Principal
+	// One round trip: the session and its user together.
+	var row struct {
+		Session
+		UserEmail     string
+		UserName      string
+		UserCreatedAt time.Time
+		UserUpdatedAt time.Time
+	}
 	err := s.read(ctx, func(db *gorm.DB) error {
-		if err := db.Where("token_hash = ?", hashToken(token)).Take(&p.Session).Error; err != nil {
-			return err
-		}
-		return db.Where("id = ?", p.Session.UserID).Take(&p.User).Error
+		return db.Table("sessions AS s").
+			Select("s.*, u.email AS user_email, u.name AS user_name, u.created_at AS user_created_at, u.updated_at AS user_updated_at").
+			Joins("JOIN users u ON u.id = s.user_id").
+			Where("s.token_hash = ?", hashToken(token)).Take(&row).Error
 	})
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return Principal{}, ErrUnauthenticated
@@ -146,6 +153,7 @@ func (s *Store) Authenticate(ctx context.Context, token string) (Principal, erro
 	if err != nil {
 		return Principal{}, err
 	}
+	p := Principal{Session: row.Session, User: User{ID: row.UserID, Email: row.UserEmail, Name: row.UserName, CreatedAt: row.UserCreatedAt, UpdatedAt: row.UserUpdatedAt}}
 	if p.Session.RevokedAt != nil || !s.clock().Before(p.Session.ExpiresAt) {
 		return Principal{}, ErrUnauthenticated
 	}

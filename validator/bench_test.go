@@ -57,6 +57,26 @@ func auditPageCall() call {
 	return call{"listAuditLogs", "GET", "/v1/auth/orgs/audit-logs", "?limit=50&event=member.left,member.joined", 200, body}
 }
 
+func membersPageCall() call {
+	type member struct {
+		ID          string  `json:"id"`
+		UserID      string  `json:"userId"`
+		Email       string  `json:"email"`
+		Name        string  `json:"name"`
+		Role        string  `json:"role"`
+		CreatedAt   string  `json:"createdAt"`
+		SuspendedAt *string `json:"suspendedAt"`
+		SuspendedBy *string `json:"suspendedBy"`
+	}
+	rows := make([]member, 50)
+	for i := range rows {
+		rows[i] = member{fmt.Sprintf("8f14e45f-ceea-467f-a8d5-4c6b1b3a%04d", i), "5b1e2c3d-1111-4222-8333-944455556666",
+			fmt.Sprintf("u%d@example.com", i), "User", "member", "2026-11-26T10:00:00.123456Z", nil, nil}
+	}
+	body, _ := json.Marshal(map[string]any{"data": rows, "error": nil, "pagination": map[string]any{"limit": 50, "has_more": false, "next_cursor": nil}})
+	return call{"listMembers", "GET", "/v1/auth/orgs/members", "?limit=50", 200, body}
+}
+
 func stockRouteFor(spec *openapi3.T, c call) *routers.Route {
 	item := spec.Paths.Value(c.path)
 	return &routers.Route{Spec: spec, Path: c.path, PathItem: item, Method: c.method, Operation: item.GetOperation(c.method)}
@@ -103,7 +123,7 @@ func BenchmarkValidate(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		call call
-	}{{"leave", leaveCall()}, {"auditPage", auditPageCall()}} {
+	}{{"leave", leaveCall()}, {"auditPage", auditPageCall()}, {"membersPage", membersPageCall()}} {
 		b.Run(c.name+"/stock", func(b *testing.B) {
 			b.ReportAllocs()
 			judgeStock(b, spec, v.Filter(), c.call)

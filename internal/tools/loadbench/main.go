@@ -40,6 +40,7 @@ type config struct {
 	members   int
 	auditRows int
 	pgURL     string
+	only      string
 }
 
 func main() {
@@ -52,6 +53,7 @@ func main() {
 	flag.IntVar(&c.orgs, "orgs", 2000, "organizations to seed")
 	flag.IntVar(&c.members, "members", 10, "members per organization")
 	flag.IntVar(&c.auditRows, "audit", 1_000_000, "audit rows in the largest organization")
+	flag.StringVar(&c.only, "only", "", "run only the workloads whose name contains this")
 	flag.StringVar(&c.pgURL, "pg", os.Getenv("TEST_DATABASE_URL"), "PostgreSQL server URL (a throwaway cluster is started when empty)")
 	flag.Parse()
 	c.dbs = strings.Split(dbs, ",")
@@ -106,13 +108,9 @@ func run(c config) error {
 		if err != nil {
 			return err
 		}
-		results := map[string]map[string]result{}
-		for _, mode := range []string{"off", "full"} {
-			r, err := measure(c, url, mode, fx, filepath.Join(dir, "mail"))
-			if err != nil {
-				return fmt.Errorf("%s/%s: %w", db, mode, err)
-			}
-			results[mode] = r
+		results, err := measure(c, url, fx, filepath.Join(dir, "mail"))
+		if err != nil {
+			return fmt.Errorf("%s: %w", db, err)
 		}
 		report(db, results)
 	}
@@ -150,10 +148,16 @@ type workload struct {
 	name string
 	// do performs one unit of work (one or two requests) and returns the
 	// latencies of its requests, or an error for an unexpected answer.
-	do func(client *http.Client, worker, iter int) ([]time.Duration, error)
+	do func(s *server, client *http.Client, worker, iter int) ([]time.Duration, error)
 }
 
-func measure(c config, url, mode string, fx *fixture, mailDir string) (map[string]result, error) {
+// server is one `kayleid serve` process.
+type server struct {
+	cmd  *exec.Cmd
+	base string
+}
+
+func startServer(c config, url, mode, mailDir string) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -165,100 +169,145 @@ func measure(c config, url, mode string, fx *fixture, mailDir string) (map[strin
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
-	base := "http://" + addr
+	s := &server{cmd: cmd, base: "http://" + addr}
 	for i := 0; ; i++ {
-		if resp, err := http.Get(base + "/readyz"); err == nil {
+		if resp, err := http.Get(s.base + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				break
+				return s, nil
 			}
 		}
 		if i > 300 {
+			s.stop()
 			return nil, fmt.Errorf("server did not start")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	send := func(client *http.Client, method, path, token string) (time.Duration, int, error) {
-		req, _ := http.NewRequest(method, base+path, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		t0 := time.Now()
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, 0, err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return time.Since(t0), resp.StatusCode, nil
+}
+
+func (s *server) stop() { s.cmd.Process.Signal(os.Interrupt); s.cmd.Wait() }
+
+func (s *server) send(client *http.Client, method, path, token string, want int) (time.Duration, error) {
+	req, _ := http.NewRequest(method, s.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	t0 := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
 	}
-	expect := func(client *http.Client, method, path, token string, want int) (time.Duration, error) {
-		d, status, err := send(client, method, path, token)
-		if err != nil {
-			return d, err
-		}
-		if status != want {
-			return d, fmt.Errorf("%s %s: status %d, want %d", method, path, status, want)
-		}
-		return d, nil
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	d := time.Since(t0)
+	if resp.StatusCode != want {
+		return d, fmt.Errorf("%s %s: status %d, want %d", method, path, resp.StatusCode, want)
 	}
+	return d, nil
+}
+
+// measure runs each workload against a fresh server process with
+// validation off and then full, back to back, so both see the same data
+// and the same machine.
+func measure(c config, url string, fx *fixture, mailDir string) (map[string]map[string]result, error) {
+	out := map[string]map[string]result{"off": {}, "full": {}}
 	workloads := []workload{
-		{"write: leave + reinstate", func(client *http.Client, w, i int) ([]time.Duration, error) {
+		{"write: leave + reinstate", func(s *server, client *http.Client, w, i int) ([]time.Duration, error) {
 			// Each worker owns the members w, w+clients, ...: no two workers
 			// touch the same membership, and each cycle restores the state.
 			per := len(fx.members) / c.clients
 			m := fx.members[w+c.clients*(i%per)]
-			d1, err := expect(client, "POST", "/v1/auth/orgs/members/leave", m.token, 200)
+			d1, err := s.send(client, "POST", "/v1/auth/orgs/members/leave", m.token, 200)
 			if err != nil {
 				return []time.Duration{d1}, err
 			}
-			d2, err := expect(client, "POST", "/v1/auth/orgs/members/"+m.id.String()+"/reinstate", m.ownerToken, 200)
+			d2, err := s.send(client, "POST", "/v1/auth/orgs/members/"+m.id.String()+"/reinstate", m.ownerToken, 200)
 			return []time.Duration{d1, d2}, err
 		}},
-		{"audit-log page (50 rows)", func(client *http.Client, w, i int) ([]time.Duration, error) {
-			d, err := expect(client, "GET", "/v1/auth/orgs/audit-logs?limit=50", fx.bigOwner, 200)
+		{"audit-log page (50 rows)", func(s *server, client *http.Client, w, i int) ([]time.Duration, error) {
+			d, err := s.send(client, "GET", "/v1/auth/orgs/audit-logs?limit=50", fx.bigOwner, 200)
 			return []time.Duration{d}, err
 		}},
-		{"members list", func(client *http.Client, w, i int) ([]time.Duration, error) {
-			d, err := expect(client, "GET", "/v1/auth/orgs/members?limit=50", fx.owners[(w*7919+i)%len(fx.owners)], 200)
+		{"members list", func(s *server, client *http.Client, w, i int) ([]time.Duration, error) {
+			d, err := s.send(client, "GET", "/v1/auth/orgs/members?limit=50", fx.owners[(w*7919+i)%len(fx.owners)], 200)
 			return []time.Duration{d}, err
 		}},
 	}
-	out := map[string]result{}
 	for _, wl := range workloads {
-		out[wl.name] = drive(c, wl)
-	}
-	// Deep page against first page, sequentially, after the load.
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
-	lat := func(path string) (result, error) {
-		var ds []time.Duration
-		for i := 0; i < 200; i++ {
-			d, err := expect(client, "GET", path, fx.bigOwner, 200)
-			if err != nil {
-				return result{}, err
-			}
-			ds = append(ds, d)
+		if c.only != "" && !strings.Contains(wl.name, c.only) {
+			continue
 		}
-		return summarize(ds, 0, time.Second), nil
+		for _, mode := range []string{"off", "full"} {
+			if err := checkpoint(url); err != nil {
+				return nil, err
+			}
+			s, err := startServer(c, url, mode, mailDir)
+			if err != nil {
+				return nil, err
+			}
+			warm := c
+			warm.duration = c.duration / 5
+			drive(warm, s, wl)
+			r := drive(c, s, wl)
+			r.rssMiB = peakRSS(s.cmd.Process.Pid)
+			s.stop()
+			out[mode][wl.name] = r
+			logf("%s, validation %s: %.0f requests/s", wl.name, mode, r.rps)
+		}
 	}
-	first, err := lat("/v1/auth/orgs/audit-logs?limit=50")
-	if err != nil {
-		return nil, err
-	}
-	deep, err := lat("/v1/auth/orgs/audit-logs?limit=50&starting_after=" + fx.deepCursor)
-	if err != nil {
-		return nil, err
-	}
-	out["audit first page (sequential)"] = first
-	out["audit page 90% deep (sequential)"] = deep
-	rss := peakRSS(cmd.Process.Pid)
-	for k, r := range out {
-		r.rssMiB = rss
-		out[k] = r
+	// The first page against a page 90% deep, one request at a time.
+	for _, mode := range []string{"off", "full"} {
+		s, err := startServer(c, url, mode, mailDir)
+		if err != nil {
+			return nil, err
+		}
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+		seq := func(path string) (result, error) {
+			var ds []time.Duration
+			t0 := time.Now()
+			for i := 0; i < 300; i++ {
+				d, err := s.send(client, "GET", path, fx.bigOwner, 200)
+				if err != nil {
+					return result{}, err
+				}
+				if i >= 50 { // the first 50 warm the caches
+					ds = append(ds, d)
+				}
+			}
+			return summarize(ds, 0, time.Since(t0)), nil
+		}
+		first, err := seq("/v1/auth/orgs/audit-logs?limit=50")
+		if err == nil {
+			out[mode]["audit first page (sequential)"] = first
+			var deep result
+			deep, err = seq("/v1/auth/orgs/audit-logs?limit=50&starting_after=" + fx.deepCursor)
+			rss := peakRSS(s.cmd.Process.Pid)
+			first.rssMiB, deep.rssMiB = rss, rss
+			out[mode]["audit first page (sequential)"] = first
+			out[mode]["audit page 90% deep (sequential)"] = deep
+		}
+		s.stop()
+		if err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
 
-func drive(c config, wl workload) result {
+// checkpoint folds SQLite's write-ahead log back into the database, so
+// each run starts from the same files.
+func checkpoint(url string) error {
+	if store.DialectFor(url) != store.SQLite {
+		return nil
+	}
+	st, err := store.Open(context.Background(), url, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	_, err = st.DB().Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	return err
+}
+
+func drive(c config, s *server, wl workload) result {
 	var mu sync.Mutex
 	var all []time.Duration
 	var errs atomic.Int64
@@ -273,7 +322,7 @@ func drive(c config, wl workload) result {
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1}, Timeout: 30 * time.Second}
 			var local []time.Duration
 			for i := 0; time.Now().Before(deadline); i++ {
-				ds, err := wl.do(client, w, i)
+				ds, err := wl.do(s, client, w, i)
 				local = append(local, ds...)
 				if err != nil {
 					errs.Add(1)
