@@ -132,16 +132,13 @@ func (s *Store) ListAuditLogs(ctx context.Context, a Actor, f AuditFilter, p Pag
 			if err != nil {
 				return err
 			}
-			q = q.Where("(a.created_at, a.id) < (?, ?)", cur.CreatedAt, cur.ID) // a row value: both databases walk the index from the cursor
+			q = after(q, "a", cur.CreatedAt, cur.ID)
 		}
 		return q.Order("a.created_at DESC, a.id DESC").Limit(p.Limit + 1).Find(&rows).Error
 	})
 	if err != nil {
 		return nil, false, err
 	}
-	more := len(rows) > p.Limit
-	if more {
-		rows = rows[:p.Limit]
-	}
+	rows, more := trimPage(rows, p.Limit)
 	return rows, more, nil
 }

@@ -93,6 +93,33 @@ func mutableScope(tx *gorm.DB, a Actor) (Organization, Member, error) {
 	return org, caller, err
 }
 
+// managerScope is mutableScope for owner/admin actions: a caller who is not
+// an active member, or is a plain member, may not act (ErrForbidden).
+func managerScope(tx *gorm.DB, a Actor) (Organization, Member, error) {
+	org, caller, err := mutableScope(tx, a)
+	if errors.Is(err, ErrNotMember) || err == nil && !caller.Role.CanManage() {
+		return org, caller, ErrForbidden
+	}
+	return org, caller, err
+}
+
+// keepsAnOwner is ErrLastOwner when m is the organization's only active
+// owner, so suspending or demoting m would leave it without one. It runs
+// under the organization's lock (see lockOrg).
+func keepsAnOwner(tx *gorm.DB, m Member) error {
+	if m.Role != RoleOwner {
+		return nil
+	}
+	n, err := otherActiveOwners(tx, m.OrganizationID, m.ID)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrLastOwner
+	}
+	return nil
+}
+
 // suspend marks m suspended by the actor and writes its audit row.
 func (s *Store) suspend(tx *gorm.DB, m Member, by uuid.UUID, event string) error {
 	now := s.clock()
@@ -117,14 +144,8 @@ func (s *Store) Leave(ctx context.Context, a Actor) (Member, error) {
 		if err != nil {
 			return err
 		}
-		if caller.Role == RoleOwner {
-			n, err := otherActiveOwners(tx, caller.OrganizationID, caller.ID)
-			if err != nil {
-				return err
-			}
-			if n == 0 {
-				return ErrLastOwner
-			}
+		if err := keepsAnOwner(tx, caller); err != nil {
+			return err
 		}
 		return s.suspend(tx, caller, a.UserID, EventMemberLeft)
 	})
@@ -136,15 +157,9 @@ func (s *Store) Leave(ctx context.Context, a Actor) (Member, error) {
 func (s *Store) Suspend(ctx context.Context, a Actor, memberID uuid.UUID) (Member, error) {
 	var target Member
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		org, caller, err := mutableScope(tx, a)
-		if errors.Is(err, ErrNotMember) {
-			return ErrForbidden
-		}
+		org, _, err := managerScope(tx, a)
 		if err != nil {
 			return err
-		}
-		if !caller.Role.CanManage() {
-			return ErrForbidden
 		}
 		target, err = memberInOrg(tx, org.ID, memberID)
 		if err != nil {
@@ -153,14 +168,8 @@ func (s *Store) Suspend(ctx context.Context, a Actor, memberID uuid.UUID) (Membe
 		if !target.Active() {
 			return ErrMemberNotFound
 		}
-		if target.Role == RoleOwner {
-			n, err := otherActiveOwners(tx, org.ID, target.ID)
-			if err != nil {
-				return err
-			}
-			if n == 0 {
-				return ErrLastOwner
-			}
+		if err := keepsAnOwner(tx, target); err != nil {
+			return err
 		}
 		event := EventMemberSuspended
 		if target.UserID == a.UserID {
@@ -176,15 +185,9 @@ func (s *Store) Suspend(ctx context.Context, a Actor, memberID uuid.UUID) (Membe
 func (s *Store) Reinstate(ctx context.Context, a Actor, memberID uuid.UUID) (Member, error) {
 	var target Member
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		org, caller, err := mutableScope(tx, a)
-		if errors.Is(err, ErrNotMember) {
-			return ErrForbidden
-		}
+		org, caller, err := managerScope(tx, a)
 		if err != nil {
 			return err
-		}
-		if !caller.Role.CanManage() {
-			return ErrForbidden
 		}
 		target, err = memberInOrg(tx, org.ID, memberID)
 		if err != nil {
@@ -222,15 +225,9 @@ func (s *Store) Reinstate(ctx context.Context, a Actor, memberID uuid.UUID) (Mem
 func (s *Store) ChangeRole(ctx context.Context, a Actor, memberID uuid.UUID, role Role) (MemberView, error) {
 	var out MemberView
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		org, caller, err := mutableScope(tx, a)
-		if errors.Is(err, ErrNotMember) {
-			return ErrForbidden
-		}
+		org, caller, err := managerScope(tx, a)
 		if err != nil {
 			return err
-		}
-		if !caller.Role.CanManage() {
-			return ErrForbidden
 		}
 		target, err := memberInOrg(tx, org.ID, memberID)
 		if err != nil {
@@ -246,14 +243,8 @@ func (s *Store) ChangeRole(ctx context.Context, a Actor, memberID uuid.UUID, rol
 			out, err = memberView(tx, target.ID)
 			return err
 		}
-		if target.Role == RoleOwner {
-			n, err := otherActiveOwners(tx, org.ID, target.ID)
-			if err != nil {
-				return err
-			}
-			if n == 0 {
-				return ErrLastOwner
-			}
+		if err := keepsAnOwner(tx, target); err != nil {
+			return err
 		}
 		if err := tx.Model(&Member{}).Where("id = ?", target.ID).Update("role", role).Error; err != nil {
 			return err
@@ -318,18 +309,32 @@ func (s *Store) ListMembers(ctx context.Context, a Actor, p Page) ([]MemberView,
 				}
 				return err
 			}
-			q = q.Where("(m.created_at, m.id) < (?, ?)", cur.CreatedAt, cur.ID) // a row value: both databases walk the index from the cursor
+			q = after(q, "m", cur.CreatedAt, cur.ID)
 		}
 		return q.Order("m.created_at DESC, m.id DESC").Limit(p.Limit + 1).Find(&rows).Error
 	})
 	if err != nil {
 		return nil, false, err
 	}
-	more := len(rows) > p.Limit
-	if more {
-		rows = rows[:p.Limit]
-	}
+	rows, more := trimPage(rows, p.Limit)
 	return rows, more, nil
+}
+
+// after narrows a list ordered (created_at desc, id desc) to the rows
+// after the cursor row. A row-value comparison, so that both databases walk
+// the (organization_id, created_at desc, id desc) index from the cursor
+// instead of filtering from the start.
+func after(q *gorm.DB, alias string, createdAt time.Time, id any) *gorm.DB {
+	return q.Where("("+alias+".created_at, "+alias+".id) < (?, ?)", createdAt, id)
+}
+
+// trimPage cuts the extra row a list query fetched (limit+1) to learn
+// whether more rows follow.
+func trimPage[T any](rows []T, limit int) ([]T, bool) {
+	if len(rows) > limit {
+		return rows[:limit], true
+	}
+	return rows, false
 }
 
 // Invite creates an invitation to the active organization (owner/admin; only
@@ -338,15 +343,9 @@ func (s *Store) Invite(ctx context.Context, a Actor, email string, role Role) (I
 	email = NormalizeEmail(email)
 	var inv Invitation
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		org, caller, err := mutableScope(tx, a)
-		if errors.Is(err, ErrNotMember) {
-			return ErrForbidden
-		}
+		org, caller, err := managerScope(tx, a)
 		if err != nil {
 			return err
-		}
-		if !caller.Role.CanManage() {
-			return ErrForbidden
 		}
 		if role == RoleOwner && caller.Role != RoleOwner {
 			return ErrOwnerRequired

@@ -14,11 +14,13 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 
 	api "github.com/kayle-id/orgs-api/gen/api"
+	"github.com/kayle-id/orgs-api/store"
 )
 
 // Admin makes users and tokens out of band (the CLI's job in real life).
@@ -367,4 +369,19 @@ func (r *runner) walk() {
 		accept(newcomer, in.JSON200.Data.Id, 410)
 	}
 	cancel(admin, orgID, 200)
+}
+
+// StoreAdmin makes users and tokens directly in the store, as the CLI does.
+type StoreAdmin struct{ Store *store.Store }
+
+// NewUser creates a user.
+func (a StoreAdmin) NewUser(ctx context.Context, email, name string) error {
+	_, err := a.Store.CreateUser(ctx, email, name)
+	return err
+}
+
+// Token issues an hour-long session token for the user.
+func (a StoreAdmin) Token(ctx context.Context, email string) (string, error) {
+	t, err := a.Store.CreateSession(ctx, email, nil, time.Hour)
+	return t.Token, err
 }

@@ -61,18 +61,6 @@ func waitFor(url string, ok func(int) bool, d time.Duration) error {
 	}
 }
 
-type storeAdmin struct{ st *store.Store }
-
-func (a storeAdmin) NewUser(ctx context.Context, email, name string) error {
-	_, err := a.st.CreateUser(ctx, email, name)
-	return err
-}
-
-func (a storeAdmin) Token(ctx context.Context, email string) (string, error) {
-	t, err := a.st.CreateSession(ctx, email, nil, time.Hour)
-	return t.Token, err
-}
-
 // Prism logs a violation, or an answer it made up itself instead of
 // forwarding (a request the spec says cannot be answered), like this.
 var violationLine = regexp.MustCompile(`(?i)violation|Request terminated with error`)
@@ -128,7 +116,7 @@ func run(bin, prism string) error {
 	defer st.Close()
 	res, runErr := scenario.Run(ctx, scenario.Options{
 		BaseURL:   "http://" + proxyAddr,
-		Admin:     storeAdmin{st},
+		Admin:     scenario.StoreAdmin{Store: st},
 		MailDir:   mailDir,
 		Anonymous: "kid_not-a-session",
 		Check: func(op string, resp *http.Response) error {
