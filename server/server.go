@@ -110,7 +110,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = errorHandler(cfg.Logger)
+	e.HTTPErrorHandler = errorHandler(cfg.Logger, listOperations(spec))
 	// The client address is the connection's: X-Forwarded-For is not trusted,
 	// or a caller could dodge the per-address limit by making one up.
 	e.IPExtractor = echo.ExtractIPDirect()
@@ -203,13 +203,29 @@ func timeout(d time.Duration) echo.MiddlewareFunc {
 	}
 }
 
-// listOperations answer errors with an empty pagination object too.
-var listOperations = map[string]bool{"listAuditLogs": true, "listMembers": true}
+// listOperations are the operations whose answers carry a pagination
+// object (the list endpoints): their errors carry an empty one too, as
+// upstream's do.
+func listOperations(spec *openapi3.T) map[string]bool {
+	out := map[string]bool{}
+	for _, item := range spec.Paths.Map() {
+		for _, op := range item.Operations() {
+			ok := op.Responses.Status(http.StatusOK)
+			if ok == nil || ok.Value == nil {
+				continue
+			}
+			if mt := ok.Value.Content.Get("application/json"); mt != nil && mt.Schema != nil && mt.Schema.Value != nil && mt.Schema.Value.Properties["pagination"] != nil {
+				out[op.OperationID] = true
+			}
+		}
+	}
+	return out
+}
 
 // errorHandler is the one place errors become answers: expected ones in the
 // vocabulary, everything else as a logged 500 (or 503 when the database is
 // unreachable) that reveals nothing of the internals.
-func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+func errorHandler(log *slog.Logger, lists map[string]bool) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
@@ -220,7 +236,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 				"route", c.Path(), "status", apiErr.Status, "error", err.Error())
 		}
 		env := apiErr.Envelope()
-		if route, ok := validator.RouteFrom(c.Request().Context()); ok && listOperations[route.Operation.OperationID] {
+		if route, ok := validator.RouteFrom(c.Request().Context()); ok && lists[route.Operation.OperationID] {
 			limit := 50
 			if l, err := strconv.Atoi(c.QueryParam("limit")); err == nil && l >= 1 && l <= 100 {
 				limit = l

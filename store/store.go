@@ -330,6 +330,8 @@ func classify(err error) error {
 	if errors.As(err, &sqErr) && (sqErr.Code() == sqlite3.BUSY || sqErr.Code() == sqlite3.LOCKED) {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
+	// pgx and database/sql do not type every way a connection can die
+	// (a peer that closed, a reset mid-query), so these are matched by text.
 	if strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "broken pipe") ||
 		strings.Contains(err.Error(), "unexpected EOF") || strings.Contains(err.Error(), "conn closed") {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)

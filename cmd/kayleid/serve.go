@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -107,6 +106,5 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")
-	_ = os.Stderr.Sync()
 	return nil
 }
