@@ -187,3 +187,46 @@ func TestSpecBumpIsAFileDrop(t *testing.T) {
 		t.Fatalf("the failure does not say which action and why:\n%s", out)
 	}
 }
+
+// Removing a required response field is a breaking change that the
+// breaking-change report (specbuild + oasdiff, as `make breaking` runs them)
+// names in readable words and fails on.
+func TestBreakingChangeReport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the spec builder and oasdiff")
+	}
+	root, _ := filepath.Abs("..")
+	spec := readJSON(t, filepath.Join(root, "openapi.json"))
+	data := spec["paths"].(map[string]any)["/v1/auth/orgs/members/leave"].(map[string]any)["post"].(map[string]any)["responses"].(map[string]any)["200"].(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)["properties"].(map[string]any)["data"].(map[string]any)
+	delete(data["properties"].(map[string]any), "status")
+	data["required"] = []any{"message"}
+	dir := t.TempDir()
+	edited := filepath.Join(dir, "openapi.json")
+	b, _ := json.MarshalIndent(spec, "", "  ")
+	if err := os.WriteFile(edited, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) ([]byte, error) {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = root
+		return cmd.CombinedOutput()
+	}
+	base, head := filepath.Join(dir, "base.json"), filepath.Join(dir, "head.json")
+	if out, err := run("run", "./internal/tools/specbuild", "-o", base); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if out, err := run("run", "./internal/tools/specbuild", "-spec", edited, "-o", head); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	out, err := run("tool", "oasdiff", "breaking", base, head, "--fail-on", "ERR")
+	if err == nil {
+		t.Fatalf("oasdiff accepted a removed required response field:\n%s", out)
+	}
+	if !strings.Contains(string(out), "removed the required property `data/status` from the response with the `200` status") ||
+		!strings.Contains(string(out), "POST /v1/auth/orgs/members/leave") {
+		t.Fatalf("the report does not say what broke:\n%s", out)
+	}
+	if out, err := run("tool", "oasdiff", "breaking", base, base, "--fail-on", "ERR"); err != nil {
+		t.Fatalf("an unchanged spec is reported as breaking: %v\n%s", err, out)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -118,8 +119,9 @@ func freeAddr(t *testing.T) string {
 // in main); bad configuration fails at start with one line and exit 2.
 func TestServe(t *testing.T) {
 	dir := t.TempDir()
-	addr := freeAddr(t)
-	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_ADDR": addr, "KAYLE_MAIL_DIR": filepath.Join(dir, "mail"), "KAYLE_LOG_FORMAT": "text"}
+	addr, metricsAddr := freeAddr(t), freeAddr(t)
+	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_ADDR": addr, "KAYLE_MAIL_DIR": filepath.Join(dir, "mail"),
+		"KAYLE_LOG_FORMAT": "text", "KAYLE_METRICS_ADDR": metricsAddr}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan result, 1)
 	go func() {
@@ -141,6 +143,19 @@ func TestServe(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("readyz %d", resp.StatusCode)
+	}
+	// With KAYLE_METRICS_ADDR, /metrics is served there and not on the API address.
+	if resp, err := http.Get("http://" + metricsAddr + "/metrics"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("metrics address: %v %v", resp, err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), `kayle_http_requests_total{method="GET",operation="/readyz",status="200"}`) {
+			t.Fatalf("metrics address does not serve the server's metrics: %.300s", body)
+		}
+	}
+	if resp, err := http.Get("http://" + addr + "/metrics"); err != nil || resp.StatusCode != 404 {
+		t.Fatalf("/metrics still on the API address: %v %v", resp, err)
 	}
 	cancel()
 	select {
