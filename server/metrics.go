@@ -70,20 +70,11 @@ func operationOf(c echo.Context) string {
 	return "unmatched"
 }
 
-func (m *Metrics) middleware() echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			start := time.Now()
-			err := next(c)
-			if err != nil {
-				c.Error(err)
-			}
-			op, status := operationOf(c), strconv.Itoa(c.Response().Status)
-			m.requests.WithLabelValues(op, c.Request().Method, status).Inc()
-			m.duration.WithLabelValues(op, status).Observe(time.Since(start).Seconds())
-			return nil
-		}
-	}
+// observe counts one answered request.
+func (m *Metrics) observe(c echo.Context, elapsed time.Duration) {
+	op, status := operationOf(c), strconv.Itoa(c.Response().Status)
+	m.requests.WithLabelValues(op, c.Request().Method, status).Inc()
+	m.duration.WithLabelValues(op, status).Observe(elapsed.Seconds())
 }
 
 func (m *Metrics) requestRejected(c echo.Context, _ *validator.RequestError) {

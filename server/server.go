@@ -115,8 +115,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	// or a caller could dodge the per-address limit by making one up.
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.Use(requestID())
-	e.Use(accessLog(cfg.Logger))
-	e.Use(metrics.middleware())
+	e.Use(observe(cfg.Logger, metrics))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 		cfg.Logger.Error("panic", "request_id", RequestIDFrom(c), "error", err, "stack", string(stack))
 		return err
@@ -348,21 +347,22 @@ func RequestIDFrom(c echo.Context) string {
 	return id
 }
 
-// accessLog writes one line per request. It never logs headers, so tokens
-// cannot reach the log.
-func accessLog(log *slog.Logger) echo.MiddlewareFunc {
+// observe writes one log line per request and records its metrics. It
+// never logs headers, so tokens cannot reach the log.
+func observe(log *slog.Logger, m *Metrics) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
-			err := next(c)
-			if err != nil {
+			if err := next(c); err != nil {
 				c.Error(err)
 			}
+			elapsed := time.Since(start)
+			m.observe(c, elapsed)
 			attrs := []any{
 				"method", c.Request().Method,
 				"route", c.Path(),
 				"status", c.Response().Status,
-				"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
+				"duration_ms", float64(elapsed.Microseconds()) / 1000,
 				"request_id", RequestIDFrom(c),
 			}
 			if route, ok := validator.RouteFrom(c.Request().Context()); ok {
