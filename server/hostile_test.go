@@ -148,3 +148,16 @@ func TestBodyLimit(t *testing.T) {
 		t.Fatalf("chunked oversize body: %d", resp.StatusCode)
 	}
 }
+
+// The largest body the contract allows (a logo at its maxLength) fits under
+// the default body limit.
+func TestLargestValidBodyFits(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	owner := e.person("owner")
+	body := `{"name":"Big","slug":"big","logo":{"contentType":"image/png","data":"` + strings.Repeat("A", 1398108) + `"}}`
+	r, err := e.c.CreateOrganizationWithBodyWithResponse(context.Background(), "application/json", strings.NewReader(body), bearer(owner.Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, r, 200)
+}

@@ -33,7 +33,7 @@ import (
 // Config is what the HTTP layer needs; cmd/kayleid fills it from flags and env.
 type Config struct {
 	Validation     validator.Mode
-	BodyLimit      string        // e.g. "1M"; a body limit sits before the validator
+	BodyLimit      string        // e.g. "2M"; a body limit sits before the validator
 	RequestTimeout time.Duration // bounds every request, database waits included
 	Logger         *slog.Logger
 	// OnResponseInvalid is told of each response that broke the contract.
@@ -74,7 +74,9 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.BodyLimit == "" {
-		cfg.BodyLimit = "1M"
+		// The largest valid body is an organization with a logo at its
+		// maxLength (1,398,108 base64 characters): 2M leaves room for it.
+		cfg.BodyLimit = "2M"
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 15 * time.Second

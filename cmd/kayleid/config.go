@@ -29,7 +29,7 @@ var (
 	sMailDir         = setting{"mail-dir", "KAYLE_MAIL_DIR", "mail-outbox", "folder where mail is written as .eml files when no SMTP server is set"}
 	sSMTPURL         = setting{"smtp-url", "KAYLE_SMTP_URL", "", "SMTP server as smtp://user:pass@host:port; when set, mail is sent there"}
 	sMailFrom        = setting{"mail-from", "KAYLE_MAIL_FROM", "Kayle ID <no-reply@kayle.id>", "sender of outgoing mail"}
-	sBodyLimit       = setting{"body-limit", "KAYLE_BODY_LIMIT", "1M", "largest accepted request body (e.g. 512K, 2M)"}
+	sBodyLimit       = setting{"body-limit", "KAYLE_BODY_LIMIT", "2M", "largest accepted request body (e.g. 512K, 4M); the largest valid body is about 1.4 MB"}
 	sRequestTimeout  = setting{"request-timeout", "KAYLE_REQUEST_TIMEOUT", "15s", "longest a request may take, database waits included"}
 	sShutdownTimeout = setting{"shutdown-timeout", "KAYLE_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may finish after SIGINT/SIGTERM"}
 	sPurgeInterval   = setting{"purge-interval", "KAYLE_PURGE_INTERVAL", "1m", "how often organizations whose deletion time has passed are purged; 0 disables"}
