@@ -30,7 +30,7 @@ func TestRateLimits(t *testing.T) {
 	}
 
 	t.Run("per credential", func(t *testing.T) {
-		c := serve(server.RateLimit{PerCredential: 0.5, Burst: 2})
+		c := serve(server.RateLimit{PerCredential: 0.05, Burst: 2})
 		a, b := e.person("a"), e.person("b")
 		for i := 0; i < 2; i++ {
 			r, _ := c.LeaveOrganizationWithResponse(ctx, bearer(a.Token))
@@ -51,7 +51,7 @@ func TestRateLimits(t *testing.T) {
 	})
 
 	t.Run("per address, before authentication", func(t *testing.T) {
-		c := serve(server.RateLimit{PerIP: 0.5, Burst: 3})
+		c := serve(server.RateLimit{PerIP: 0.05, Burst: 3})
 		for i := 0; i < 3; i++ {
 			r, _ := c.LeaveOrganizationWithResponse(ctx, bearer("kid_guess"+strconv.Itoa(i)))
 			wantStatus(t, r, 401)
