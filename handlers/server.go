@@ -6,7 +6,6 @@ package handlers
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	api "github.com/kayle-id/orgs-api/gen/api"
@@ -18,14 +17,13 @@ import (
 type Server struct {
 	store  *store.Store
 	mailer mail.Mailer
-	log    *slog.Logger
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
 
 // New builds the handlers.
-func New(st *store.Store, mailer mail.Mailer, log *slog.Logger) *Server {
-	return &Server{store: st, mailer: mailer, log: log}
+func New(st *store.Store, mailer mail.Mailer) *Server {
+	return &Server{store: st, mailer: mailer}
 }
 
 type principalKey struct{}

@@ -94,7 +94,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		metrics = NewMetrics()
 		metrics.WatchDB(st.DB())
 	}
-	h := handlers.New(st, mailer, cfg.Logger)
+	h := handlers.New(st, mailer)
 	v, err := validator.New(spec, validator.Options{
 		Mode:         cfg.Validation,
 		Authenticate: cfg.RateLimit.guard(h.Authenticate),

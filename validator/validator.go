@@ -90,6 +90,8 @@ type Validator struct {
 	// bodies are the response schemas compiled at start-up (compiled.go);
 	// a response missing here is judged by openapi3filter.
 	bodies map[*openapi3.MediaType]*node
+	// secured are the operations whose contract requires a credential.
+	secured map[*routers.Route]bool
 }
 
 var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
@@ -117,13 +119,14 @@ func New(spec *openapi3.T, opts Options) (*Validator, error) {
 	if spec.IsOpenAPI31OrLater() {
 		native.OpenAPI = "3.0.3"
 	}
-	v := &Validator{opts: opts, routes: map[string]*routers.Route{}, ops: map[string]*routers.Route{}, bodies: map[*openapi3.MediaType]*node{}}
+	v := &Validator{opts: opts, routes: map[string]*routers.Route{}, ops: map[string]*routers.Route{}, bodies: map[*openapi3.MediaType]*node{}, secured: map[*routers.Route]bool{}}
 	memo := map[*openapi3.Schema]*node{}
 	for path, item := range spec.Paths.Map() {
 		for method, op := range item.Operations() {
 			r := &routers.Route{Spec: &native, Path: path, PathItem: item, Method: method, Operation: op}
 			v.routes[routeKey(method, EchoPath(path))] = r
 			v.ops[op.OperationID] = r
+			v.secured[r] = requiresAuth(r)
 			for _, resp := range op.Responses.Map() {
 				if resp.Value == nil || len(resp.Value.Headers) > 0 {
 					continue
@@ -179,7 +182,7 @@ func (v *Validator) Middleware() echo.MiddlewareFunc {
 			req := c.Request()
 			c.SetRequest(req.WithContext(context.WithValue(req.Context(), routeKeyCtx{}, route)))
 			if v.opts.Mode != Full {
-				if err := v.before(c, route); err != nil {
+				if err := v.before(c, route, pathParams(c)); err != nil {
 					return err
 				}
 				return next(c)
@@ -187,7 +190,8 @@ func (v *Validator) Middleware() echo.MiddlewareFunc {
 			rec := &recorder{header: c.Response().Header(), status: http.StatusOK}
 			orig := c.Response().Writer
 			c.Response().Writer = rec
-			err := v.before(c, route)
+			params := pathParams(c)
+			err := v.before(c, route, params)
 			if err == nil {
 				err = next(c)
 			}
@@ -197,7 +201,7 @@ func (v *Validator) Middleware() echo.MiddlewareFunc {
 				c.Error(err)
 			}
 			c.Response().Writer = orig
-			if verr := v.validateResponse(c, route, rec); verr != nil {
+			if verr := v.validateResponse(c, route, params, rec); verr != nil {
 				if v.opts.OnResponseInvalid != nil {
 					v.opts.OnResponseInvalid(c, verr)
 				}
@@ -214,8 +218,8 @@ func (v *Validator) Middleware() echo.MiddlewareFunc {
 }
 
 // before authenticates (where the contract asks for it) and validates the request.
-func (v *Validator) before(c echo.Context, route *routers.Route) error {
-	if v.opts.Authenticate != nil && requiresAuth(route) {
+func (v *Validator) before(c echo.Context, route *routers.Route, params map[string]string) error {
+	if v.opts.Authenticate != nil && v.secured[route] {
 		if err := v.opts.Authenticate(c, route.Operation.OperationID); err != nil {
 			return err
 		}
@@ -223,7 +227,7 @@ func (v *Validator) before(c echo.Context, route *routers.Route) error {
 	if v.opts.Mode == Off {
 		return nil
 	}
-	err := v.validateRequest(c, route)
+	err := v.checkRequest(c.Request(), route, params)
 	if re, ok := err.(*RequestError); ok && v.opts.OnRequestInvalid != nil {
 		v.opts.OnRequestInvalid(c, re)
 	}
@@ -250,10 +254,6 @@ func pathParams(c echo.Context) map[string]string {
 		out[n] = c.ParamValues()[i]
 	}
 	return out
-}
-
-func (v *Validator) validateRequest(c echo.Context, route *routers.Route) error {
-	return v.checkRequest(c.Request(), route, pathParams(c))
 }
 
 // CheckRequest judges a request to the operation as the middleware does.
@@ -301,8 +301,8 @@ func (v *Validator) checkRequest(req *http.Request, route *routers.Route, params
 	return nil
 }
 
-func (v *Validator) validateResponse(c echo.Context, route *routers.Route, rec *recorder) *ResponseError {
-	if err := v.checkResponse(c.Request(), route, pathParams(c), rec.status, rec.header, rec.body.Bytes()); err != nil {
+func (v *Validator) validateResponse(c echo.Context, route *routers.Route, params map[string]string, rec *recorder) *ResponseError {
+	if err := v.checkResponse(c.Request(), route, params, rec.status, rec.header, rec.body.Bytes()); err != nil {
 		return &ResponseError{OperationID: route.Operation.OperationID, Status: rec.status, Err: err}
 	}
 	return nil

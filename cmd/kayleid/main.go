@@ -99,12 +99,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 }
 
 // openStore connects and brings the schema up to date.
-func openStore(ctx context.Context, databaseURL string, log *slog.Logger, opts ...store.Options) (*store.Store, error) {
-	var o store.Options
-	if len(opts) > 0 {
-		o = opts[0]
-	}
-	st, err := store.Open(ctx, databaseURL, o)
+func openStore(ctx context.Context, databaseURL string, log *slog.Logger, opts store.Options) (*store.Store, error) {
+	st, err := store.Open(ctx, databaseURL, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +163,7 @@ func cmdUsersCreate(ctx context.Context, args []string, stdout io.Writer, getenv
 	if strings.TrimSpace(*name) == "" || len(*name) > 200 {
 		return usagef("users create: --name is required (at most 200 characters)")
 	}
-	st, err := openStore(ctx, *db, nil)
+	st, err := openStore(ctx, *db, nil, store.Options{})
 	if err != nil {
 		return err
 	}
@@ -206,7 +202,7 @@ func cmdTokensCreate(ctx context.Context, args []string, stdout io.Writer, geten
 		}
 		orgID = &id
 	}
-	st, err := openStore(ctx, *db, nil)
+	st, err := openStore(ctx, *db, nil, store.Options{})
 	if err != nil {
 		return err
 	}
@@ -235,7 +231,7 @@ func cmdTokensRevoke(ctx context.Context, args []string, stdout io.Writer, geten
 	if strings.TrimSpace(*token) == "" {
 		return usagef("tokens revoke: --token is required")
 	}
-	st, err := openStore(ctx, *db, nil)
+	st, err := openStore(ctx, *db, nil, store.Options{})
 	if err != nil {
 		return err
 	}
@@ -254,7 +250,7 @@ func cmdOrgsPurge(ctx context.Context, args []string, stdout io.Writer, getenv f
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, *db, nil)
+	st, err := openStore(ctx, *db, nil, store.Options{})
 	if err != nil {
 		return err
 	}
