@@ -11,16 +11,17 @@ import (
 	"github.com/kayle-id/orgs-api/internal/testdb"
 )
 
-// fuzzRequest sends one fuzzed request and fails on a 5xx, a non-envelope
-// error, or a dropped connection. The seed corpus runs in every `make test`;
-// `go test -fuzz=FuzzX ./server` explores further.
-func fuzzRequest(t *testing.T, e *env, method, path, ctype, body string, header http.Header) {
+// sendRaw sends a request as a hostile client would shape it and returns
+// the answer's status and body. ok is false when the client library refused
+// to send it (an invalid request line or header), so no code of ours ran.
+func sendRaw(t *testing.T, e *env, method, path, ctype, body string, header http.Header) (status int, raw []byte, ok bool) {
+	t.Helper()
 	if strings.ContainsAny(path, " \t\r\n\x00") {
-		return // not a valid request line: net/http refuses it before any code of ours runs
+		return 0, nil, false
 	}
 	req, err := http.NewRequestWithContext(context.Background(), method, e.srv.URL+path, strings.NewReader(body))
 	if err != nil {
-		return // not a request a client could send
+		return 0, nil, false
 	}
 	for k, vs := range header {
 		for _, v := range vs {
@@ -33,19 +34,30 @@ func fuzzRequest(t *testing.T, e *env, method, path, ctype, body string, header 
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		if strings.Contains(err.Error(), "invalid header") || strings.Contains(err.Error(), "invalid URL") || strings.Contains(err.Error(), "net/http: invalid") {
-			return // refused by the client library before it reached the server
+			return 0, nil, false
 		}
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 500 {
-		t.Fatalf("%s %s %q: %d %s", method, path, body, resp.StatusCode, raw)
+	raw, _ = io.ReadAll(resp.Body)
+	return resp.StatusCode, raw, true
+}
+
+// fuzzRequest fails on a 5xx or an error answer outside the envelope. The
+// seed corpora run in every `make test`; `go test -fuzz=FuzzX ./server`
+// explores further.
+func fuzzRequest(t *testing.T, e *env, method, path, ctype, body string, header http.Header) {
+	status, raw, ok := sendRaw(t, e, method, path, ctype, body, header)
+	if !ok {
+		return
 	}
-	if resp.StatusCode >= 400 {
+	if status >= 500 {
+		t.Fatalf("%s %s %q: %d %s", method, path, body, status, raw)
+	}
+	if status >= 400 {
 		var env envelope
 		if err := json.Unmarshal(raw, &env); err != nil || env.Error == nil || env.Error.Code == "" {
-			t.Fatalf("%s %s: %d answer is not the envelope: %s", method, path, resp.StatusCode, raw)
+			t.Fatalf("%s %s: %d answer is not the envelope: %s", method, path, status, raw)
 		}
 	}
 }
