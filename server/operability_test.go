@@ -36,7 +36,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 func TestRequestLogAndMetrics(t *testing.T) {
 	ctx := context.Background()
 	metrics := server.NewMetrics()
-	st, err := store.Open(ctx, testdb.URL(t, testdb.SQLite), store.Options{OnEvent: metrics.Event})
+	st, err := store.Open(ctx, testdb.URL(t, testdb.SQLite), store.Options{MaxOpenConns: 7, OnEvent: metrics.Event})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestRequestLogAndMetrics(t *testing.T) {
 		`kayle_validation_rejections_total{direction="request",operation="createOrganization"} 1`,
 		`kayle_membership_events_total{event="organization.created"} 1`,
 		`kayle_membership_events_total{event="organization.ownership.assigned"} 1`,
-		`go_sql_max_open_connections{db_name="kayle"} 10`,
+		`go_sql_max_open_connections{db_name="kayle"} 7`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -23,6 +23,15 @@ func newAuditID() string {
 // audit writes one audit row in the caller's transaction, so the row and the
 // state change it records commit or roll back together.
 func (s *Store) audit(tx *gorm.DB, orgID uuid.UUID, actor *uuid.UUID, event, targetType, targetID string, meta Metadata) error {
+	row := s.auditRow(orgID, actor, event, targetType, targetID, meta)
+	if err := tx.Create(&row).Error; err != nil {
+		return err
+	}
+	noteEvent(tx, event)
+	return nil
+}
+
+func (s *Store) auditRow(orgID uuid.UUID, actor *uuid.UUID, event, targetType, targetID string, meta Metadata) AuditLog {
 	row := AuditLog{
 		ID:             newAuditID(),
 		OrganizationID: orgID,
@@ -37,13 +46,15 @@ func (s *Store) audit(tx *gorm.DB, orgID uuid.UUID, actor *uuid.UUID, event, tar
 	if actor == nil {
 		row.ActorType = ActorSystem
 	}
-	if err := tx.Create(&row).Error; err != nil {
-		return err
-	}
+	return row
+}
+
+// noteEvent records that the transaction wrote an audit event, to be
+// reported once it commits (see Store.tx).
+func noteEvent(tx *gorm.DB, event string) {
 	if evs, ok := tx.Statement.Context.Value(eventsKey{}).(*[]string); ok {
 		*evs = append(*evs, event)
 	}
-	return nil
 }
 
 // AuditFilter narrows an audit-log listing. Zero fields do not filter.

@@ -31,9 +31,10 @@ func findOrg(tx *gorm.DB, id uuid.UUID) (Organization, error) {
 }
 
 // lockOrg reads the organization and locks its row until the transaction
-// ends. Every membership change goes through it, so changes to one
-// organization's memberships are serialized and the last-owner rule holds.
-// On SQLite the lock is the database write lock BEGIN IMMEDIATE already holds.
+// ends. Every change to an organization's memberships takes this lock (here
+// or through lockSQL, see change.go), so they are serialized and the
+// last-owner rule holds. On SQLite the lock is the database write lock
+// BEGIN IMMEDIATE already holds.
 func lockOrg(tx *gorm.DB, id uuid.UUID) (Organization, error) {
 	return findOrg(tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}), id)
 }
@@ -48,106 +49,25 @@ func activeMembership(tx *gorm.DB, orgID, userID uuid.UUID) (Member, error) {
 	return m, err
 }
 
-func memberInOrg(tx *gorm.DB, orgID, memberID uuid.UUID) (Member, error) {
-	var m Member
-	err := tx.Where("organization_id = ? AND id = ?", orgID, memberID).Take(&m).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return m, ErrMemberNotFound
+// suspension is the change that suspends m, recorded as event.
+func (s *Store) suspension(m Member, by uuid.UUID, event string) *memberChange {
+	return &memberChange{
+		id: m.ID, set: "suspended_at = ?, suspended_by = ?", args: []any{s.clock(), by}, guard: "suspended_at IS NULL",
+		audit: []AuditLog{s.auditRow(m.OrganizationID, &by, event, "member", m.ID.String(),
+			Metadata{"user_id": m.UserID.String(), "role": string(m.Role)})},
 	}
-	return m, err
-}
-
-// otherActiveOwners counts active owners of the organization other than the
-// membership excluded.
-func otherActiveOwners(tx *gorm.DB, orgID, excluded uuid.UUID) (int64, error) {
-	var n int64
-	err := tx.Model(&Member{}).
-		Where("organization_id = ? AND role = ? AND suspended_at IS NULL AND id <> ?", orgID, RoleOwner, excluded).
-		Count(&n).Error
-	return n, err
-}
-
-// mutableScope opens the caller's active organization for a membership
-// change, in the order upstream checks: a selected organization, not frozen,
-// then the caller's own active membership.
-func mutableScope(tx *gorm.DB, a Actor) (Organization, Member, error) {
-	if a.ActiveOrganizationID == nil {
-		return Organization{}, Member{}, ErrNoActiveOrganization
-	}
-	org, err := lockOrg(tx, *a.ActiveOrganizationID)
-	if errors.Is(err, ErrOrganizationNotFound) {
-		// The selected organization vanished (purged): nothing is selected.
-		return org, Member{}, ErrNoActiveOrganization
-	}
-	if err != nil {
-		return org, Member{}, err
-	}
-	if org.Frozen() {
-		return org, Member{}, ErrOrganizationFrozen
-	}
-	// A statement of its own, after the lock: under READ COMMITTED each
-	// statement sees what committed before it started, so this read sees
-	// the work of whoever held the lock before us. Joined into the locking
-	// statement it would read a stale membership.
-	caller, err := activeMembership(tx, org.ID, a.UserID)
-	return org, caller, err
-}
-
-// managerScope is mutableScope for owner/admin actions: a caller who is not
-// an active member, or is a plain member, may not act (ErrForbidden).
-func managerScope(tx *gorm.DB, a Actor) (Organization, Member, error) {
-	org, caller, err := mutableScope(tx, a)
-	if errors.Is(err, ErrNotMember) || err == nil && !caller.Role.CanManage() {
-		return org, caller, ErrForbidden
-	}
-	return org, caller, err
-}
-
-// keepsAnOwner is ErrLastOwner when m is the organization's only active
-// owner, so suspending or demoting m would leave it without one. It runs
-// under the organization's lock (see lockOrg).
-func keepsAnOwner(tx *gorm.DB, m Member) error {
-	if m.Role != RoleOwner {
-		return nil
-	}
-	n, err := otherActiveOwners(tx, m.OrganizationID, m.ID)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return ErrLastOwner
-	}
-	return nil
-}
-
-// suspend marks m suspended by the actor and writes its audit row.
-func (s *Store) suspend(tx *gorm.DB, m Member, by uuid.UUID, event string) error {
-	now := s.clock()
-	res := tx.Model(&Member{}).Where("id = ? AND suspended_at IS NULL", m.ID).
-		Updates(map[string]any{"suspended_at": now, "suspended_by": by})
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected != 1 {
-		return ErrMemberNotFound
-	}
-	return s.audit(tx, m.OrganizationID, &by, event, "member", m.ID.String(), Metadata{"user_id": m.UserID.String(), "role": string(m.Role)})
 }
 
 // Leave suspends the caller's own membership of the active organization.
 // The last active owner cannot leave (ErrLastOwner).
 func (s *Store) Leave(ctx context.Context, a Actor) (Member, error) {
 	var caller Member
-	err := s.tx(ctx, func(tx *gorm.DB) error {
-		var err error
-		_, caller, err = mutableScope(tx, a)
-		if err != nil {
-			return err
+	err := s.changeMembership(ctx, a, uuid.Nil, false, func(sc scope) (*memberChange, error) {
+		caller = sc.caller.Member
+		if err := sc.caller.keepsAnOwner(); err != nil {
+			return nil, err
 		}
-		if err := keepsAnOwner(tx, caller); err != nil {
-			return err
-		}
-		return s.suspend(tx, caller, a.UserID, EventMemberLeft)
+		return s.suspension(caller, a.UserID, EventMemberLeft), nil
 	})
 	return caller, err
 }
@@ -156,26 +76,20 @@ func (s *Store) Leave(ctx context.Context, a Actor) (Member, error) {
 // An admin may suspend an owner while another active owner remains.
 func (s *Store) Suspend(ctx context.Context, a Actor, memberID uuid.UUID) (Member, error) {
 	var target Member
-	err := s.tx(ctx, func(tx *gorm.DB) error {
-		org, _, err := managerScope(tx, a)
+	err := s.changeMembership(ctx, a, memberID, true, func(sc scope) (*memberChange, error) {
+		t, err := sc.activeTarget()
 		if err != nil {
-			return err
+			return nil, err
 		}
-		target, err = memberInOrg(tx, org.ID, memberID)
-		if err != nil {
-			return err
-		}
-		if !target.Active() {
-			return ErrMemberNotFound
-		}
-		if err := keepsAnOwner(tx, target); err != nil {
-			return err
+		target = t.Member
+		if err := t.keepsAnOwner(); err != nil {
+			return nil, err
 		}
 		event := EventMemberSuspended
 		if target.UserID == a.UserID {
 			event = EventMemberLeft
 		}
-		return s.suspend(tx, target, a.UserID, event)
+		return s.suspension(target, a.UserID, event), nil
 	})
 	return target, err
 }
@@ -184,38 +98,29 @@ func (s *Store) Suspend(ctx context.Context, a Actor, memberID uuid.UUID) (Membe
 // row needs an owner, since it grants the owner role back).
 func (s *Store) Reinstate(ctx context.Context, a Actor, memberID uuid.UUID) (Member, error) {
 	var target Member
-	err := s.tx(ctx, func(tx *gorm.DB) error {
-		org, caller, err := managerScope(tx, a)
-		if err != nil {
-			return err
+	err := s.changeMembership(ctx, a, memberID, true, func(sc scope) (*memberChange, error) {
+		if sc.target == nil {
+			return nil, ErrMemberNotFound
 		}
-		target, err = memberInOrg(tx, org.ID, memberID)
-		if err != nil {
-			return err
-		}
+		target = sc.target.Member
 		if target.Active() {
-			return ErrMemberNotSuspended
+			return nil, ErrMemberNotSuspended
 		}
-		if target.Role == RoleOwner && caller.Role != RoleOwner {
-			return ErrOwnerRequired
+		if target.Role == RoleOwner && sc.caller.Role != RoleOwner {
+			return nil, ErrOwnerRequired
 		}
-		if _, err := activeMembership(tx, org.ID, target.UserID); err == nil {
-			return ErrActiveMembershipExists
-		} else if !errors.Is(err, ErrNotMember) {
-			return err
-		}
-		res := tx.Model(&Member{}).Where("id = ? AND suspended_at IS NOT NULL", target.ID).
-			Updates(map[string]any{"suspended_at": nil, "suspended_by": nil})
-		if res.Error != nil {
-			if isUniqueViolation(res.Error) {
-				return ErrActiveMembershipExists
-			}
-			return res.Error
-		}
-		target.SuspendedAt, target.SuspendedBy = nil, nil
-		return s.audit(tx, org.ID, &a.UserID, EventMemberReinstated, "member", target.ID.String(),
-			Metadata{"user_id": target.UserID.String(), "role": string(target.Role)})
+		// The user may have joined again since (a new invitation): the
+		// unique index on active memberships then refuses the update.
+		return &memberChange{
+			id: target.ID, set: "suspended_at = NULL, suspended_by = NULL", guard: "suspended_at IS NOT NULL",
+			audit: []AuditLog{s.auditRow(sc.org.ID, &a.UserID, EventMemberReinstated, "member", target.ID.String(),
+				Metadata{"user_id": target.UserID.String(), "role": string(target.Role)})},
+		}, nil
 	})
+	if isUniqueViolation(err) {
+		return target, ErrActiveMembershipExists
+	}
+	target.SuspendedAt, target.SuspendedBy = nil, nil
 	return target, err
 }
 
@@ -224,54 +129,32 @@ func (s *Store) Reinstate(ctx context.Context, a Actor, memberID uuid.UUID) (Mem
 // Setting the role a member already has changes nothing and writes no audit row.
 func (s *Store) ChangeRole(ctx context.Context, a Actor, memberID uuid.UUID, role Role) (MemberView, error) {
 	var out MemberView
-	err := s.tx(ctx, func(tx *gorm.DB) error {
-		org, caller, err := managerScope(tx, a)
+	err := s.changeMembership(ctx, a, memberID, true, func(sc scope) (*memberChange, error) {
+		t, err := sc.activeTarget()
 		if err != nil {
-			return err
+			return nil, err
 		}
-		target, err := memberInOrg(tx, org.ID, memberID)
-		if err != nil {
-			return err
+		if (t.Role == RoleOwner || role == RoleOwner) && sc.caller.Role != RoleOwner {
+			return nil, ErrOwnerRequired
 		}
-		if !target.Active() {
-			return ErrMemberNotFound
+		out = t.view()
+		if t.Role == role {
+			return nil, nil
 		}
-		if (target.Role == RoleOwner || role == RoleOwner) && caller.Role != RoleOwner {
-			return ErrOwnerRequired
+		if err := t.keepsAnOwner(); err != nil {
+			return nil, err
 		}
-		if target.Role == role {
-			out, err = memberView(tx, target.ID)
-			return err
-		}
-		if err := keepsAnOwner(tx, target); err != nil {
-			return err
-		}
-		if err := tx.Model(&Member{}).Where("id = ?", target.ID).Update("role", role).Error; err != nil {
-			return err
-		}
-		if err := s.audit(tx, org.ID, &a.UserID, EventMemberRoleChanged, "member", target.ID.String(),
-			Metadata{"user_id": target.UserID.String(), "from": string(target.Role), "to": string(role)}); err != nil {
-			return err
-		}
+		out.Role = role
+		ch := &memberChange{id: t.ID, set: "role = ?", args: []any{role}, guard: "suspended_at IS NULL",
+			audit: []AuditLog{s.auditRow(sc.org.ID, &a.UserID, EventMemberRoleChanged, "member", t.ID.String(),
+				Metadata{"user_id": t.UserID.String(), "from": string(t.Role), "to": string(role)})}}
 		if role == RoleOwner {
-			if err := s.audit(tx, org.ID, &a.UserID, EventOwnershipAssigned, "member", target.ID.String(),
-				Metadata{"user_id": target.UserID.String()}); err != nil {
-				return err
-			}
+			ch.audit = append(ch.audit, s.auditRow(sc.org.ID, &a.UserID, EventOwnershipAssigned, "member", t.ID.String(),
+				Metadata{"user_id": t.UserID.String()}))
 		}
-		out, err = memberView(tx, target.ID)
-		return err
+		return ch, nil
 	})
 	return out, err
-}
-
-func memberView(tx *gorm.DB, id uuid.UUID) (MemberView, error) {
-	var v MemberView
-	err := tx.Table("organization_members AS m").
-		Select("m.*, u.email AS email, u.name AS name").
-		Joins("JOIN users u ON u.id = m.user_id").
-		Where("m.id = ?", id).Take(&v).Error
-	return v, err
 }
 
 // Page asks for one keyset page: at most Limit rows after the row whose id
@@ -343,10 +226,11 @@ func (s *Store) Invite(ctx context.Context, a Actor, email string, role Role) (I
 	email = NormalizeEmail(email)
 	var inv Invitation
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		org, caller, err := managerScope(tx, a)
+		sc, err := openScope(tx, a, uuid.Nil, true)
 		if err != nil {
 			return err
 		}
+		org, caller := sc.org, sc.caller
 		if role == RoleOwner && caller.Role != RoleOwner {
 			return ErrOwnerRequired
 		}

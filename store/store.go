@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"math/big"
 	"net/url"
+	"runtime"
 	"strings"
 	"time"
 
@@ -45,7 +46,9 @@ const sqliteTimeLayout = "2006-01-02T15:04:05.000000Z07:00"
 
 // Options tunes a Store. The zero value is usable.
 type Options struct {
-	// MaxOpenConns caps the connection pool (PostgreSQL); 0 means 10.
+	// MaxOpenConns caps the connection pool; 0 means the number of CPUs,
+	// at least 4 (pgx's own pool default). Database work beyond it waits
+	// its turn in arrival order.
 	MaxOpenConns int
 	// Now overrides the clock (tests).
 	Now func() time.Time
@@ -64,6 +67,11 @@ type Store struct {
 	// custom time format, which goose's own timestamp column cannot decode.
 	migrateDB *sql.DB
 	onEvent   func(event string)
+	// gate admits database work first come, first served, at most one unit
+	// per pooled connection. database/sql hands a freed connection to a
+	// random waiter, so under load a few requests would wait many times
+	// longer than the rest; queueing here instead keeps waits even.
+	gate chan struct{}
 }
 
 // DialectFor tells which database a DATABASE_URL names: PostgreSQL for
@@ -115,7 +123,7 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 	}
 	maxOpen := opts.MaxOpenConns
 	if maxOpen <= 0 {
-		maxOpen = 10
+		maxOpen = max(4, runtime.NumCPU())
 	}
 	sqlDB.SetMaxOpenConns(maxOpen)
 	sqlDB.SetMaxIdleConns(maxOpen)
@@ -127,7 +135,8 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 	if migrateDB == nil {
 		migrateDB = sqlDB
 	}
-	s := &Store{db: db, sqlDB: sqlDB, dialect: d, now: now, migrateDB: migrateDB, onEvent: opts.OnEvent}
+	s := &Store{db: db, sqlDB: sqlDB, dialect: d, now: now, migrateDB: migrateDB, onEvent: opts.OnEvent,
+		gate: make(chan struct{}, maxOpen)}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := sqlDB.PingContext(pingCtx); err != nil {
@@ -253,23 +262,36 @@ func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microseco
 
 const maxTxAttempts = 5
 
-// tx runs fn in a transaction, retrying a bounded number of times with jitter
-// when the database reports a serialization failure, a deadlock or a busy
-// lock; other errors, and the last retryable one, are returned as they are.
+// tx runs fn in a GORM transaction, retried as retry says.
 func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.retry(ctx, func(events *[]string) error {
+		if err := s.enter(ctx); err != nil {
+			return err
+		}
+		defer s.exit()
+		return s.db.WithContext(context.WithValue(ctx, eventsKey{}, events)).Transaction(fn)
+	})
+}
+
+// retry runs one transaction attempt after another, a bounded number of
+// times with jitter, while the database reports a serialization failure, a
+// deadlock or a busy lock; other errors, and the last retryable one, are
+// returned as they are. An attempt lists the audit events it wrote; they are
+// reported once it has committed.
+func (s *Store) retry(ctx context.Context, attempt func(events *[]string) error) error {
 	var err error
-	for attempt := 1; ; attempt++ {
+	for n := 1; ; n++ {
 		var events []string
-		err = s.db.WithContext(context.WithValue(ctx, eventsKey{}, &events)).Transaction(fn)
+		err = attempt(&events)
 		if err == nil && s.onEvent != nil {
 			for _, e := range events {
 				s.onEvent(e)
 			}
 		}
-		if err == nil || !retryable(err) || attempt == maxTxAttempts || ctx.Err() != nil {
+		if err == nil || !retryable(err) || n == maxTxAttempts || ctx.Err() != nil {
 			return classify(err)
 		}
-		backoff := time.Duration(attempt*attempt) * 5 * time.Millisecond
+		backoff := time.Duration(n*n) * 5 * time.Millisecond
 		jitter, _ := rand.Int(rand.Reader, big.NewInt(int64(backoff)))
 		select {
 		case <-ctx.Done():
@@ -285,8 +307,25 @@ type eventsKey struct{}
 
 // read runs a read-only query function with connection failures classified.
 func (s *Store) read(ctx context.Context, fn func(db *gorm.DB) error) error {
+	if err := s.enter(ctx); err != nil {
+		return classify(err)
+	}
+	defer s.exit()
 	return classify(fn(s.db.WithContext(ctx)))
 }
+
+// enter waits, in arrival order, for a turn at the database (see gate).
+// A channel's blocked senders are served in the order they arrived.
+func (s *Store) enter(ctx context.Context) error {
+	select {
+	case s.gate <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Store) exit() { <-s.gate }
 
 func retryable(err error) bool {
 	var pgErr *pgconn.PgError

@@ -23,6 +23,7 @@ type setting struct {
 
 var (
 	sDatabaseURL     = setting{"database-url", "DATABASE_URL", "kayle-id.db", "PostgreSQL URL (postgres:// or postgresql://) or SQLite file path"}
+	sDBMaxConns      = setting{"db-max-conns", "KAYLE_DB_MAX_CONNS", "", "most database connections open at once (unset: the number of CPUs, at least 4); requests beyond them wait their turn, first come first served"}
 	sAddr            = setting{"addr", "KAYLE_ADDR", "127.0.0.1:8787", "address to listen on"}
 	sValidation      = setting{"validation", "KAYLE_VALIDATION", "full", "contract validation: full (requests and responses), requests, or off"}
 	sLogFormat       = setting{"log-format", "KAYLE_LOG_FORMAT", "json", "log format: json or text"}
@@ -40,12 +41,13 @@ var (
 )
 
 // serveSettings are the settings `kayleid serve` reads, in help order.
-var serveSettings = []setting{sDatabaseURL, sAddr, sValidation, sLogFormat, sMailDir, sSMTPURL, sMailFrom,
+var serveSettings = []setting{sDatabaseURL, sDBMaxConns, sAddr, sValidation, sLogFormat, sMailDir, sSMTPURL, sMailFrom,
 	sBodyLimit, sRequestTimeout, sShutdownTimeout, sPurgeInterval, sMetricsAddr, sRateLimit, sRateLimitIP, sRateBurst}
 
 // Config is read once, in main, from flags over environment over defaults.
 type Config struct {
 	DatabaseURL     string
+	DBMaxConns      int
 	Addr            string
 	Validation      validator.Mode
 	LogFormat       string
@@ -115,6 +117,11 @@ func buildConfig(v map[string]*string) (Config, error) {
 	var err error
 	if c.DatabaseURL == "" {
 		return c, usagef("DATABASE_URL must not be empty")
+	}
+	if v := get(sDBMaxConns); v != "" {
+		if c.DBMaxConns, err = strconv.Atoi(v); err != nil || c.DBMaxConns < 1 {
+			return c, usagef("invalid KAYLE_DB_MAX_CONNS %q: want a whole number of at least 1", v)
+		}
 	}
 	if c.Validation, err = validator.ParseMode(get(sValidation)); err != nil {
 		return c, usagef("invalid KAYLE_VALIDATION: %v", err)

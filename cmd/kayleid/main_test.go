@@ -174,6 +174,8 @@ func TestServe(t *testing.T) {
 		{"KAYLE_BODY_LIMIT": "lots"},
 		{"KAYLE_SHUTDOWN_TIMEOUT": "soon"},
 		{"KAYLE_SMTP_URL": "http://mail"},
+		{"KAYLE_DB_MAX_CONNS": "0"},
+		{"KAYLE_DB_MAX_CONNS": "many"},
 	} {
 		bad["DATABASE_URL"] = filepath.Join(dir, "bad.db")
 		var out, errb bytes.Buffer
