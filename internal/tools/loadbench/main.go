@@ -12,7 +12,6 @@ import (
 	"database/sql"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -148,7 +147,7 @@ type workload struct {
 	name string
 	// do performs one unit of work (one or two requests) and returns the
 	// latencies of its requests, or an error for an unexpected answer.
-	do func(s *server, client *http.Client, worker, iter int) ([]time.Duration, error)
+	do func(s *server, client *client, worker, iter int) ([]time.Duration, error)
 }
 
 // server is one `kayleid serve` process.
@@ -165,7 +164,9 @@ func startServer(c config, url, mode, mailDir string) (*server, error) {
 	cmd := exec.Command(c.bin, "serve")
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+url, "KAYLE_ADDR="+addr, "KAYLE_VALIDATION="+mode,
 		"KAYLE_RATE_LIMIT=0", "KAYLE_RATE_LIMIT_IP=0", "KAYLE_PURGE_INTERVAL=0", "KAYLE_MAIL_DIR="+mailDir)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	// Logs go straight to /dev/null (nil), not through a pipe this process
+	// would have to drain.
+	cmd.Stdout, cmd.Stderr = nil, nil
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -187,19 +188,15 @@ func startServer(c config, url, mode, mailDir string) (*server, error) {
 
 func (s *server) stop() { s.cmd.Process.Signal(os.Interrupt); s.cmd.Wait() }
 
-func (s *server) send(client *http.Client, method, path, token string, want int) (time.Duration, error) {
-	req, _ := http.NewRequest(method, s.base+path, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
+func (s *server) send(client *client, method, path, token string, want int) (time.Duration, error) {
 	t0 := time.Now()
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	status, err := client.do(method, path, token)
 	d := time.Since(t0)
-	if resp.StatusCode != want {
-		return d, fmt.Errorf("%s %s: status %d, want %d", method, path, resp.StatusCode, want)
+	if err != nil {
+		return d, err
+	}
+	if status != want {
+		return d, fmt.Errorf("%s %s: status %d, want %d", method, path, status, want)
 	}
 	return d, nil
 }
@@ -210,7 +207,7 @@ func (s *server) send(client *http.Client, method, path, token string, want int)
 func measure(c config, url string, fx *fixture, mailDir string) (map[string]map[string]result, error) {
 	out := map[string]map[string]result{"off": {}, "full": {}}
 	workloads := []workload{
-		{"write: leave + reinstate", func(s *server, client *http.Client, w, i int) ([]time.Duration, error) {
+		{"write: leave + reinstate", func(s *server, client *client, w, i int) ([]time.Duration, error) {
 			// Each worker owns the members w, w+clients, ...: no two workers
 			// touch the same membership, and each cycle restores the state.
 			per := len(fx.members) / c.clients
@@ -222,11 +219,11 @@ func measure(c config, url string, fx *fixture, mailDir string) (map[string]map[
 			d2, err := s.send(client, "POST", "/v1/auth/orgs/members/"+m.id.String()+"/reinstate", m.ownerToken, 200)
 			return []time.Duration{d1, d2}, err
 		}},
-		{"audit-log page (50 rows)", func(s *server, client *http.Client, w, i int) ([]time.Duration, error) {
+		{"audit-log page (50 rows)", func(s *server, client *client, w, i int) ([]time.Duration, error) {
 			d, err := s.send(client, "GET", "/v1/auth/orgs/audit-logs?limit=50", fx.bigOwner, 200)
 			return []time.Duration{d}, err
 		}},
-		{"members list", func(s *server, client *http.Client, w, i int) ([]time.Duration, error) {
+		{"members list", func(s *server, client *client, w, i int) ([]time.Duration, error) {
 			d, err := s.send(client, "GET", "/v1/auth/orgs/members?limit=50", fx.owners[(w*7919+i)%len(fx.owners)], 200)
 			return []time.Duration{d}, err
 		}},
@@ -259,7 +256,7 @@ func measure(c config, url string, fx *fixture, mailDir string) (map[string]map[
 		if err != nil {
 			return nil, err
 		}
-		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+		client := newClient(s.base)
 		seq := func(path string) (result, error) {
 			var ds []time.Duration
 			t0 := time.Now()
@@ -284,6 +281,7 @@ func measure(c config, url string, fx *fixture, mailDir string) (map[string]map[
 			out[mode]["audit first page (sequential)"] = first
 			out[mode]["audit page 90% deep (sequential)"] = deep
 		}
+		client.close()
 		s.stop()
 		if err != nil {
 			return nil, err
@@ -319,7 +317,8 @@ func drive(c config, s *server, wl workload) result {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1}, Timeout: 30 * time.Second}
+			client := newClient(s.base)
+			defer client.close()
 			var local []time.Duration
 			for i := 0; time.Now().Before(deadline); i++ {
 				ds, err := wl.do(s, client, w, i)
