@@ -186,7 +186,13 @@ func startServer(c config, url, mode, mailDir string) (*server, error) {
 	}
 }
 
-func (s *server) stop() { s.cmd.Process.Signal(os.Interrupt); s.cmd.Wait() }
+// stop ends the server; stopping it again does nothing.
+func (s *server) stop() {
+	if s.cmd.ProcessState == nil {
+		s.cmd.Process.Signal(os.Interrupt)
+		s.cmd.Wait()
+	}
+}
 
 func (s *server) send(client *client, method, path, token string, want int) (time.Duration, error) {
 	t0 := time.Now()
@@ -201,8 +207,8 @@ func (s *server) send(client *client, method, path, token string, want int) (tim
 	return d, nil
 }
 
-// measure runs each workload against a fresh server process with
-// validation off and then full, back to back, so both see the same data
+// measure runs each workload against two fresh server processes, one with
+// validation off and one with full, taking turns, so both see the same data
 // and the same machine.
 func measure(c config, url string, fx *fixture, mailDir string) (map[string]map[string]result, error) {
 	out := map[string]map[string]result{"off": {}, "full": {}}
@@ -232,20 +238,33 @@ func measure(c config, url string, fx *fixture, mailDir string) (map[string]map[
 		if c.only != "" && !strings.Contains(wl.name, c.only) {
 			continue
 		}
+		if err := checkpoint(url); err != nil {
+			return nil, err
+		}
+		// Both servers run side by side; the load alternates between them
+		// in short slices, so a change in the machine's speed during the
+		// run (this machine's throughput drifts by 10% and more within a
+		// minute) falls on both modes alike.
+		servers := map[string]*server{}
 		for _, mode := range []string{"off", "full"} {
-			if err := checkpoint(url); err != nil {
-				return nil, err
-			}
 			s, err := startServer(c, url, mode, mailDir)
 			if err != nil {
 				return nil, err
 			}
-			warm := c
-			warm.duration = c.duration / 5
-			drive(warm, s, wl)
-			r := drive(c, s, wl)
-			r.rssMiB = peakRSS(s.cmd.Process.Pid)
-			s.stop()
+			defer s.stop()
+			servers[mode] = s
+			drive(c.clients, c.duration/slices, s, wl) // warm-up
+		}
+		runs := map[string]*sample{"off": {}, "full": {}}
+		for range slices {
+			for _, mode := range []string{"off", "full"} {
+				runs[mode].add(drive(c.clients, c.duration/slices, servers[mode], wl))
+			}
+		}
+		for _, mode := range []string{"off", "full"} {
+			r := summarize(runs[mode].latencies, runs[mode].errors, runs[mode].elapsed)
+			r.rssMiB = peakRSS(servers[mode].cmd.Process.Pid)
+			servers[mode].stop()
 			out[mode][wl.name] = r
 			logf("%s, validation %s: %.0f requests/s", wl.name, mode, r.rps)
 		}
@@ -305,15 +324,32 @@ func checkpoint(url string) error {
 	return err
 }
 
-func drive(c config, s *server, wl workload) result {
+// slices is how many turns each mode gets in a workload's run.
+const slices = 5
+
+// sample is what one or more drives measured.
+type sample struct {
+	latencies []time.Duration
+	errors    int
+	elapsed   time.Duration
+}
+
+func (r *sample) add(o sample) {
+	r.latencies = append(r.latencies, o.latencies...)
+	r.errors += o.errors
+	r.elapsed += o.elapsed
+}
+
+// drive runs the workload with clients concurrent closed-loop clients for d.
+func drive(clients int, d time.Duration, s *server, wl workload) sample {
 	var mu sync.Mutex
 	var all []time.Duration
 	var errs atomic.Int64
 	var firstErr atomic.Value
-	deadline := time.Now().Add(c.duration)
+	deadline := time.Now().Add(d)
 	start := time.Now()
 	var wg sync.WaitGroup
-	for w := 0; w < c.clients; w++ {
+	for w := 0; w < clients; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
@@ -334,11 +370,10 @@ func drive(c config, s *server, wl workload) result {
 		}(w)
 	}
 	wg.Wait()
-	r := summarize(all, int(errs.Load()), time.Since(start))
 	if e := firstErr.Load(); e != nil {
 		logf("%s: first error: %v", wl.name, e)
 	}
-	return r
+	return sample{latencies: all, errors: int(errs.Load()), elapsed: time.Since(start)}
 }
 
 func summarize(ds []time.Duration, errs int, elapsed time.Duration) result {
