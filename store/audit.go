@@ -23,11 +23,15 @@ func newAuditID() string {
 // audit writes one audit row in the caller's transaction, so the row and the
 // state change it records commit or roll back together.
 func (s *Store) audit(tx *gorm.DB, orgID uuid.UUID, actor *uuid.UUID, event, targetType, targetID string, meta Metadata) error {
-	row := s.auditRow(orgID, actor, event, targetType, targetID, meta)
+	return writeAudit(tx, s.auditRow(orgID, actor, event, targetType, targetID, meta))
+}
+
+// writeAudit inserts the row and notes its event for the metrics.
+func writeAudit(tx *gorm.DB, row AuditLog) error {
 	if err := tx.Create(&row).Error; err != nil {
 		return err
 	}
-	noteEvent(tx, event)
+	noteEvent(tx, row.Event)
 	return nil
 }
 

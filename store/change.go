@@ -50,9 +50,9 @@ const scopeSQL = `SELECT m.id, m.organization_id, m.user_id, m.role, m.created_a
 FROM organization_members m JOIN users u ON u.id = m.user_id
 WHERE m.organization_id = ? AND ((m.user_id = ? AND m.suspended_at IS NULL) OR m.id = ?)`
 
-// lockSQL reads an organization's state and locks its row until the
-// transaction ends (see lockOrg). Not the logo, which can be 1.4 MB.
-const lockSQL = `SELECT pending_deletion_at FROM organizations WHERE id = ?`
+// orgStateColumns are what the rules read of the organization: not the
+// logo, which can be 1.4 MB.
+var orgStateColumns = []string{"id", "pending_deletion_at"}
 
 // keepsAnOwner is ErrLastOwner when m is the organization's only active
 // owner, so suspending or demoting m would leave it without one.
@@ -89,12 +89,13 @@ func (sc scope) activeTarget() (lockedMember, error) {
 // upstream makes them: a selected organization, not frozen, the caller's own
 // active membership, and for owner/admin actions (manager) a role that may
 // manage (ErrForbidden, also for a caller who is not an active member).
-func newScope(a Actor, orgFound bool, pendingDeletion *time.Time, rows []lockedMember, target uuid.UUID, manager bool) (scope, error) {
-	if !orgFound {
+// org is nil when the organization is gone.
+func newScope(a Actor, org *Organization, rows []lockedMember, target uuid.UUID, manager bool) (scope, error) {
+	if org == nil {
 		// The selected organization vanished (purged): nothing is selected.
 		return scope{}, ErrNoActiveOrganization
 	}
-	sc := scope{org: Organization{ID: *a.ActiveOrganizationID, PendingDeletionAt: pendingDeletion}}
+	sc := scope{org: *org}
 	if sc.org.Frozen() {
 		return sc, ErrOrganizationFrozen
 	}
@@ -124,23 +125,19 @@ func openScope(tx *gorm.DB, a Actor, target uuid.UUID, manager bool) (scope, err
 	if a.ActiveOrganizationID == nil {
 		return scope{}, ErrNoActiveOrganization
 	}
-	q := lockSQL
-	if tx.Dialector.Name() == "postgres" {
-		q += " FOR UPDATE"
-	} // SQLite: BEGIN IMMEDIATE already holds the database's write lock.
-	var org []Organization
-	if err := tx.Raw(q, *a.ActiveOrganizationID).Scan(&org).Error; err != nil {
-		return scope{}, err
+	org, err := lockOrg(tx.Select(orgStateColumns), *a.ActiveOrganizationID)
+	if errors.Is(err, ErrOrganizationNotFound) {
+		return newScope(a, nil, nil, target, manager)
 	}
-	if len(org) == 0 {
-		return newScope(a, false, nil, nil, target, manager)
+	if err != nil {
+		return scope{}, err
 	}
 	// A statement of its own, after the lock: see the comment at the top.
 	var rows []lockedMember
-	if err := tx.Raw(scopeSQL, *a.ActiveOrganizationID, a.UserID, target).Scan(&rows).Error; err != nil {
+	if err := tx.Raw(scopeSQL, org.ID, a.UserID, target).Scan(&rows).Error; err != nil {
 		return scope{}, err
 	}
-	return newScope(a, true, org[0].PendingDeletionAt, rows, target, manager)
+	return newScope(a, &org, rows, target, manager)
 }
 
 // memberChange is what a rule decided: set columns of one membership row,
@@ -185,11 +182,10 @@ func (s *Store) applyChange(tx *gorm.DB, ch *memberChange) error {
 	if res.RowsAffected != 1 {
 		return ErrMemberNotFound
 	}
-	for i := range ch.audit {
-		if err := tx.Create(&ch.audit[i]).Error; err != nil {
+	for _, row := range ch.audit {
+		if err := writeAudit(tx, row); err != nil {
 			return err
 		}
-		noteEvent(tx, ch.audit[i].Event)
 	}
 	return nil
 }
@@ -261,7 +257,8 @@ func dollarPlaceholders(q string) string {
 }
 
 var (
-	pgLockSQL  = dollarPlaceholders(lockSQL + " FOR UPDATE")
+	// lockOrg's statement, limited to orgStateColumns.
+	pgLockSQL  = `SELECT id, pending_deletion_at FROM organizations WHERE id = $1 FOR UPDATE`
 	pgScopeSQL = dollarPlaceholders(scopeSQL)
 )
 
@@ -331,16 +328,13 @@ func pipelinedScope(ctx context.Context, c *pgx.Conn, a Actor, target uuid.UUID,
 	b.Queue(pgLockSQL, *a.ActiveOrganizationID)
 	b.Queue(pgScopeSQL, *a.ActiveOrganizationID, a.UserID, target)
 	br := c.SendBatch(ctx, b)
-	var (
-		pending *time.Time
-		rows    []lockedMember
-	)
+	org := &Organization{}
+	var rows []lockedMember
 	_, err := br.Exec()
-	var lockErr error
 	if err == nil {
-		lockErr = br.QueryRow().Scan(&pending)
-		if lockErr != nil && !errors.Is(lockErr, pgx.ErrNoRows) {
-			err = lockErr
+		err = br.QueryRow().Scan(&org.ID, &org.PendingDeletionAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			org, err = nil, nil // gone: newScope says so once the batch is read
 		}
 	}
 	if err == nil {
@@ -352,7 +346,7 @@ func pipelinedScope(ctx context.Context, c *pgx.Conn, a Actor, target uuid.UUID,
 	if err != nil {
 		return scope{}, err
 	}
-	return newScope(a, lockErr == nil, pending, rows, target, manager)
+	return newScope(a, org, rows, target, manager)
 }
 
 func scanScope(br pgx.BatchResults) ([]lockedMember, error) {

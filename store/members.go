@@ -32,7 +32,7 @@ func findOrg(tx *gorm.DB, id uuid.UUID) (Organization, error) {
 
 // lockOrg reads the organization and locks its row until the transaction
 // ends. Every change to an organization's memberships takes this lock (here
-// or through lockSQL, see change.go), so they are serialized and the
+// or through pgLockSQL, see change.go), so they are serialized and the
 // last-owner rule holds. On SQLite the lock is the database write lock
 // BEGIN IMMEDIATE already holds.
 func lockOrg(tx *gorm.DB, id uuid.UUID) (Organization, error) {

@@ -144,18 +144,16 @@ func (s *Store) Authenticate(ctx context.Context, token string) (Principal, erro
 	// database/sql: this runs on every request, and GORM's statement
 	// building and reflection cost about as much as the query itself.
 	var p Principal
-	err := s.enter(ctx)
-	if err == nil {
-		err = s.sqlDB.QueryRowContext(ctx, authSQL, hashToken(token)).Scan(
+	err := s.admit(ctx, func() error {
+		return s.sqlDB.QueryRowContext(ctx, authSQL, hashToken(token)).Scan(
 			&p.Session.ID, &p.Session.UserID, &p.Session.ActiveOrganizationID, &p.Session.CreatedAt, &p.Session.ExpiresAt, &p.Session.RevokedAt,
 			&p.User.Email, &p.User.Name, &p.User.CreatedAt, &p.User.UpdatedAt)
-		s.exit()
-	}
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return Principal{}, ErrUnauthenticated
 	}
 	if err != nil {
-		return Principal{}, classify(err)
+		return Principal{}, err
 	}
 	p.User.ID = p.Session.UserID
 	if p.Session.RevokedAt != nil || !s.clock().Before(p.Session.ExpiresAt) {

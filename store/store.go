@@ -307,11 +307,17 @@ type eventsKey struct{}
 
 // read runs a read-only query function with connection failures classified.
 func (s *Store) read(ctx context.Context, fn func(db *gorm.DB) error) error {
+	return s.admit(ctx, func() error { return fn(s.db.WithContext(ctx)) })
+}
+
+// admit runs fn on its turn at the database (see gate), with connection
+// failures classified.
+func (s *Store) admit(ctx context.Context, fn func() error) error {
 	if err := s.enter(ctx); err != nil {
 		return classify(err)
 	}
 	defer s.exit()
-	return classify(fn(s.db.WithContext(ctx)))
+	return classify(fn())
 }
 
 // enter waits, in arrival order, for a turn at the database (see gate).
