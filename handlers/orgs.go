@@ -26,8 +26,7 @@ func (s *Server) CreateOrganization(ctx context.Context, req api.CreateOrganizat
 		if _, err := base64.StdEncoding.DecodeString(l.Data); err != nil {
 			return fail[api.CreateOrganizationdefaultJSONResponse](ErrInvalidLogo), nil
 		}
-		ct := string(l.ContentType)
-		in.Logo, in.LogoContentType = &l.Data, &ct
+		in.Logo = &l.Data
 	}
 	org, err := s.store.CreateOrganization(ctx, p.Actor(), in)
 	if err != nil {

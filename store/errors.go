@@ -27,4 +27,21 @@ var (
 	ErrCodeExpired            = errors.New("store: deletion code expired")
 	ErrInvalidCursor          = errors.New("store: unknown pagination cursor")
 	ErrUnavailable            = errors.New("store: database unavailable")
+	ErrAPIKeyNotFound         = errors.New("store: API key not found in this organization")
+	ErrAPIKeyLimit            = errors.New("store: the organization has as many API keys as allowed")
+	ErrAlreadyVerified        = errors.New("store: organization already verified")
+	ErrInvalidInput           = errors.New("store: invalid input")
 )
+
+// InputError is input the store refuses whatever the contract check in
+// front of it let through (it may be off); Reason is worded for the caller.
+// errors.Is(err, ErrInvalidInput) holds for it.
+type InputError struct {
+	Field  string // the input's name as the API spells it
+	Reason string
+}
+
+func (e *InputError) Error() string { return "store: invalid " + e.Field + ": " + e.Reason }
+
+// Is makes every InputError match ErrInvalidInput.
+func (e *InputError) Is(target error) bool { return target == ErrInvalidInput }

@@ -19,19 +19,19 @@ const (
 	DeletionGraceTime = 48 * time.Hour
 )
 
-// NewOrganization is what CreateOrganization needs.
+// NewOrganization is what CreateOrganization needs. Logo is the URL of an
+// uploaded logo.
 type NewOrganization struct {
-	Name            string
-	Slug            string
-	Logo            *string
-	LogoContentType *string
+	Name string
+	Slug string
+	Logo *string
 }
 
 // CreateOrganization creates an organization whose owner is the caller and
 // selects it on the caller's session.
 func (s *Store) CreateOrganization(ctx context.Context, a Actor, in NewOrganization) (Organization, error) {
 	now := s.clock()
-	org := Organization{ID: uuid.New(), Name: strings.TrimSpace(in.Name), Slug: in.Slug, Logo: in.Logo, LogoContentType: in.LogoContentType, CreatedAt: now}
+	org := Organization{ID: uuid.New(), Name: strings.TrimSpace(in.Name), Slug: in.Slug, Logo: in.Logo, CreatedAt: now}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Create(&org).Error; err != nil {
 			if isUniqueViolation(err) {
