@@ -105,8 +105,26 @@ func Open(ctx context.Context, location string, timeout time.Duration) (*Store, 
 
 // isFolder reports a location that is a plain path rather than a URL.
 func isFolder(location string) bool {
+	_, isURL := Scheme(location)
+	return !isURL
+}
+
+// Scheme is the URL scheme of a location; ok is false for a folder path.
+func Scheme(location string) (scheme string, ok bool) {
 	i := strings.Index(location, "://")
-	return i <= 0 || strings.ContainsAny(location[:i], `/\.`)
+	if i <= 0 || strings.ContainsAny(location[:i], `/\.`) {
+		return "", false
+	}
+	return strings.ToLower(location[:i]), true
+}
+
+// Supported reports a URL scheme Open can open.
+func Supported(scheme string) bool {
+	switch scheme {
+	case "file", "s3", "gs", "azblob":
+		return true
+	}
+	return false
 }
 
 func (s *Store) deadline(ctx context.Context) (context.Context, context.CancelFunc) {

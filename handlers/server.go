@@ -9,6 +9,7 @@ import (
 	"time"
 
 	api "github.com/kayle-id/orgs-api/gen/api"
+	"github.com/kayle-id/orgs-api/logo"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/store"
 )
@@ -17,13 +18,31 @@ import (
 type Server struct {
 	store  *store.Store
 	mailer mail.Mailer
+	logos  *logo.Library
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
 
+// Option configures the handlers.
+type Option func(*Server)
+
+// WithLogos is where logos are stored and how they are named; without it
+// every upload fails (500), as upstream does without its bucket.
+func WithLogos(l *logo.Library) Option {
+	return func(s *Server) {
+		if l != nil {
+			s.logos = l
+		}
+	}
+}
+
 // New builds the handlers.
-func New(st *store.Store, mailer mail.Mailer) *Server {
-	return &Server{store: st, mailer: mailer}
+func New(st *store.Store, mailer mail.Mailer, opts ...Option) *Server {
+	s := &Server{store: st, mailer: mailer, logos: &logo.Library{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 type principalKey struct{}

@@ -20,8 +20,10 @@ import (
 	"github.com/labstack/echo/v4"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 
+	"github.com/kayle-id/orgs-api/blobstore"
 	api "github.com/kayle-id/orgs-api/gen/api"
 	"github.com/kayle-id/orgs-api/internal/testdb"
+	"github.com/kayle-id/orgs-api/logo"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
 	"github.com/kayle-id/orgs-api/store"
@@ -53,6 +55,8 @@ type env struct {
 	c      *api.ClientWithResponses
 	clock  *clock
 	outbox string
+	logos  *logo.Library
+	logs   *syncBuffer
 }
 
 func newEnv(t testing.TB, kind testdb.Kind) *env {
@@ -68,10 +72,18 @@ func newEnv(t testing.TB, kind testdb.Kind) *env {
 		t.Fatal(err)
 	}
 	outbox := filepath.Join(t.TempDir(), "outbox")
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &syncBuffer{}
+	var out io.Writer = logs
 	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		out = io.MultiWriter(logs, os.Stderr)
 	}
+	log := slog.New(slog.NewTextHandler(out, nil))
+	bucket, err := blobstore.Open(ctx, filepath.Join(t.TempDir(), "objects"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bucket.Close() })
+	logos := &logo.Library{Bucket: bucket}
 	e, err := server.New(server.Config{
 		Validation: validator.Full,
 		Logger:     log,
@@ -79,17 +91,20 @@ func newEnv(t testing.TB, kind testdb.Kind) *env {
 		OnResponseInvalid: func(c echo.Context, err *validator.ResponseError) {
 			t.Errorf("%s %s: response broke the contract: %v", c.Request().Method, c.Request().URL, err)
 		},
+		Logos:      logos,
+		ServeLogos: true,
 	}, st, &mail.Outbox{Dir: outbox, From: "Kayle ID <no-reply@kayle.id>"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
+	logos.Base = srv.URL // logo URLs name this test server, which serves them
 	c, err := api.NewClientWithResponses(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, kind: kind, st: st, srv: srv, c: c, clock: clk, outbox: outbox}
+	return &env{t: t, kind: kind, st: st, srv: srv, c: c, clock: clk, outbox: outbox, logos: logos, logs: logs}
 }
 
 // forEachDB runs the test once per database.

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/kayle-id/orgs-api/internal/testimg"
+	"github.com/kayle-id/orgs-api/logo"
 )
 
 // rowCounts sums the rows of every table, to prove a refused request wrote nothing.
@@ -135,12 +138,16 @@ func TestBodyLimit(t *testing.T) {
 	}
 }
 
-// The largest body the contract allows (a logo at its maxLength) fits under
-// the default body limit.
+// The largest body the contract allows (a logo of 1 MiB, its base64 near
+// the maxLength) fits under the default body limit.
 func TestLargestValidBodyFits(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	owner := e.person("owner")
-	body := `{"name":"Big","slug":"big","logo":{"contentType":"image/png","data":"` + strings.Repeat("A", 1398108) + `"}}`
+	data := testimg.Base64(testimg.PaddedPNG(logo.MaxBytes))
+	if len(data) < logo.MaxBase64Length-4 || len(data) > logo.MaxBase64Length {
+		t.Fatalf("the largest logo is %d base64 characters", len(data))
+	}
+	body := `{"name":"Big","slug":"big","logo":{"contentType":"image/png","data":"` + data + `"}}`
 	r, err := e.c.CreateOrganizationWithBodyWithResponse(context.Background(), "application/json", strings.NewReader(body), bearer(owner.Token))
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 
 	api "github.com/kayle-id/orgs-api/gen/api"
 	"github.com/kayle-id/orgs-api/handlers"
+	"github.com/kayle-id/orgs-api/logo"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/store"
 	"github.com/kayle-id/orgs-api/validator"
@@ -45,6 +46,11 @@ type Config struct {
 	SeparateMetrics bool
 	// RateLimit limits write endpoints; the zero value is off.
 	RateLimit RateLimit
+	// Logos is where logos are stored; nil makes every upload fail (500).
+	Logos *logo.Library
+	// ServeLogos serves the stored logos at /logos/<id> (no CDN in front
+	// of the storage).
+	ServeLogos bool
 }
 
 // App is the assembled HTTP server.
@@ -94,7 +100,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		metrics = NewMetrics()
 		metrics.WatchDB(st.DB())
 	}
-	h := handlers.New(st, mailer)
+	h := handlers.New(st, mailer, handlers.WithLogos(cfg.Logos))
 	v, err := validator.New(spec, validator.Options{
 		Mode:         cfg.Validation,
 		Authenticate: cfg.RateLimit.guard(h.Authenticate),
@@ -143,6 +149,9 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		return c.Blob(http.StatusOK, "application/json", specJSON)
 	})
 	mountDocs(e)
+	if cfg.ServeLogos && cfg.Logos != nil {
+		mountLogos(e, cfg.Logos)
+	}
 	if !cfg.SeparateMetrics {
 		e.GET("/metrics", echo.WrapHandler(metrics.Handler()))
 	}

@@ -45,7 +45,7 @@ func TestCLI(t *testing.T) {
 	for _, kind := range testdb.Kinds {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
-			env := map[string]string{"DATABASE_URL": testdb.URL(t, kind)}
+			env := map[string]string{"DATABASE_URL": testdb.URL(t, kind), "KAYLE_STORAGE_URL": filepath.Join(t.TempDir(), "objects")}
 
 			r := kayleid(t, env, "migrate")
 			if r.code != 0 || !strings.Contains(r.stdout, "applied") {
@@ -121,7 +121,7 @@ func TestServe(t *testing.T) {
 	dir := t.TempDir()
 	addr, metricsAddr := freeAddr(t), freeAddr(t)
 	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_ADDR": addr, "KAYLE_MAIL_DIR": filepath.Join(dir, "mail"),
-		"KAYLE_LOG_FORMAT": "text", "KAYLE_METRICS_ADDR": metricsAddr}
+		"KAYLE_LOG_FORMAT": "text", "KAYLE_METRICS_ADDR": metricsAddr, "KAYLE_STORAGE_URL": filepath.Join(dir, "objects")}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan result, 1)
 	go func() {
@@ -163,6 +163,10 @@ func TestServe(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stderr, "msg=stopped") || !strings.Contains(r.stderr, "msg=request method=GET route=/readyz status=200") {
 			t.Fatalf("serve exit: %+v", r)
 		}
+		// No KAYLE_AUTH_SECRET: said once, at start, as a warning.
+		if strings.Count(r.stderr, "level=WARN msg=\"KAYLE_AUTH_SECRET is not set") != 1 {
+			t.Fatalf("no warning about the generated auth secret: %s", r.stderr)
+		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop")
 	}
@@ -176,8 +180,17 @@ func TestServe(t *testing.T) {
 		{"KAYLE_SMTP_URL": "http://mail"},
 		{"KAYLE_DB_MAX_CONNS": "0"},
 		{"KAYLE_DB_MAX_CONNS": "many"},
+		{"KAYLE_AUTH_SECRET": "short"},
+		{"KAYLE_STORAGE_TIMEOUT": "0s"},
+		{"KAYLE_STORAGE_URL": "ftp://nowhere/bucket"},
+		{"KAYLE_PUBLIC_URL": "127.0.0.1:8787"},
+		{"KAYLE_PUBLIC_URL": "https://api.example.com/?x=1"},
+		{"KAYLE_CDN_URL": "cdn.example.com"},
 	} {
 		bad["DATABASE_URL"] = filepath.Join(dir, "bad.db")
+		if bad["KAYLE_STORAGE_URL"] == "" {
+			bad["KAYLE_STORAGE_URL"] = filepath.Join(dir, "objects")
+		}
 		var out, errb bytes.Buffer
 		code := run(context.Background(), []string{"serve"}, &out, &errb, func(k string) string { return bad[k] })
 		if code != 2 || strings.Count(strings.TrimSpace(errb.String()), "\n") > 1 {

@@ -1,0 +1,64 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kayle-id/orgs-api/logo"
+	"github.com/kayle-id/orgs-api/store"
+)
+
+// uploadedLogo is a checked logo, stored.
+type uploadedLogo struct {
+	URL string
+	ID  uuid.UUID
+}
+
+// storeLogo is the one logo pipeline (the logo upload and organization
+// creation both run it): upstream's byte checks, then the bucket. It runs
+// with no database connection held. An *APIError is the answer to give;
+// any other error is unexpected.
+func (s *Server) storeLogo(ctx context.Context, data, contentType string) (uploadedLogo, error) {
+	img, err := logo.Check(ctx, data, contentType)
+	var p *logo.Problem
+	if errors.As(err, &p) {
+		return uploadedLogo{}, invalidLogo(p)
+	}
+	if err != nil {
+		return uploadedLogo{}, err
+	}
+	url, id, err := s.logos.Save(ctx, img)
+	if err != nil {
+		if ctx.Err() != nil {
+			return uploadedLogo{}, ctx.Err() // the request's own time ran out
+		}
+		return uploadedLogo{}, ErrLogoUploadFailed.causedBy(err)
+	}
+	return uploadedLogo{URL: url, ID: id}, nil
+}
+
+// discardTimeout bounds the removal of an unused upload.
+const discardTimeout = 5 * time.Second
+
+// discardLogo removes an upload that ended up unused (its organization was
+// not created, or the caller lost the right to upload meanwhile), so a
+// refused request leaves nothing behind. Best effort, even when the request
+// has ended: a leftover object is unreachable, not harmful.
+func (s *Server) discardLogo(ctx context.Context, l uploadedLogo) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), discardTimeout)
+	defer cancel()
+	_ = s.logos.Delete(ctx, l.ID)
+}
+
+// unexpected is the answer to an error no rule explains: errors the
+// error handler renders as 503 (the database or the request's time gone)
+// pass through; anything else becomes e, logged with its cause.
+func unexpected(e *APIError, err error) error {
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return e.causedBy(err)
+}
