@@ -63,10 +63,9 @@ func compile(ref *openapi3.SchemaRef, memo map[*openapi3.Schema]*node) (*node, e
 	if n, ok := memo[s]; ok {
 		return n, nil
 	}
-	if len(s.AllOf) > 0 || len(s.AnyOf) > 0 || len(s.OneOf) > 0 || s.Not != nil || s.Discriminator != nil ||
+	if len(s.AllOf) > 0 || len(s.AnyOf) > 0 || len(s.OneOf) > 0 || s.Not != nil ||
 		s.ExclusiveMin.IsSet() || s.ExclusiveMax.IsSet() || s.MultipleOf != nil || s.MinItems != 0 || s.MaxItems != nil ||
-		s.UniqueItems || s.MinProps != 0 || s.MaxProps != nil || s.Nullable || s.ReadOnly || s.WriteOnly ||
-		len(s.PrefixItems) > 0 || s.Const != nil || s.PatternProperties != nil || s.If != nil || s.Contains != nil {
+		s.UniqueItems || s.MinProps != 0 || s.MaxProps != nil || s.ReadOnly || s.WriteOnly || unproven(s) {
 		return nil, errUnsupported
 	}
 	n := &node{minLen: int(s.MinLength), maxLen: -1, format: s.Format, min: s.Min, max: s.Max}

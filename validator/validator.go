@@ -11,9 +11,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -92,6 +94,10 @@ type Validator struct {
 	bodies map[*openapi3.MediaType]*node
 	// secured are the operations whose contract requires a credential.
 	secured map[*routers.Route]bool
+	// stock are the operations judged by stock openapi3filter against the
+	// document as published, because their schemas use a keyword the fast
+	// path is not proved on (engine.go).
+	stock []string
 }
 
 var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
@@ -124,6 +130,12 @@ func New(spec *openapi3.T, opts Options) (*Validator, error) {
 	for path, item := range spec.Paths.Map() {
 		for method, op := range item.Operations() {
 			r := &routers.Route{Spec: &native, Path: path, PathItem: item, Method: method, Operation: op}
+			if spec.IsOpenAPI31OrLater() && operationUnproven(op) {
+				// A keyword the fast path is not proved on (engine.go):
+				// stock openapi3filter judges this operation.
+				r.Spec = spec
+				v.stock = append(v.stock, op.OperationID)
+			}
 			v.routes[routeKey(method, EchoPath(path))] = r
 			v.ops[op.OperationID] = r
 			v.secured[r] = requiresAuth(r)
@@ -135,8 +147,14 @@ func New(spec *openapi3.T, opts Options) (*Validator, error) {
 					if mt.Schema == nil {
 						continue
 					}
-					if n, err := compile(mt.Schema, memo); err == nil {
+					// A schema that fails to compile leaves partly built
+					// nodes behind; compile into a copy of the memo and keep
+					// it only on success, so a later schema sharing those
+					// parts cannot pick up a half-compiled one.
+					attempt := maps.Clone(memo)
+					if n, err := compile(mt.Schema, attempt); err == nil {
 						v.bodies[mt] = n
+						memo = attempt
 					}
 				}
 			}
@@ -277,6 +295,10 @@ func (v *Validator) CheckResponse(req *http.Request, operationID string, params 
 // CompiledResponses reports how many response bodies are judged by a
 // compiled schema (the rest go through openapi3filter).
 func (v *Validator) CompiledResponses() int { return len(v.bodies) }
+
+// StockOperations lists the operations judged by stock openapi3filter
+// against the document as published, not by the fast path (engine.go).
+func (v *Validator) StockOperations() []string { return slices.Clone(v.stock) }
 
 // Filter returns the openapi3filter options the validator uses, so that a
 // comparison with stock openapi3filter runs under the same options.
