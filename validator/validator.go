@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"mime"
 	"net/http"
 	"regexp"
@@ -126,7 +125,7 @@ func New(spec *openapi3.T, opts Options) (*Validator, error) {
 		native.OpenAPI = "3.0.3"
 	}
 	v := &Validator{opts: opts, routes: map[string]*routers.Route{}, ops: map[string]*routers.Route{}, bodies: map[*openapi3.MediaType]*node{}, secured: map[*routers.Route]bool{}}
-	memo := map[*openapi3.Schema]*node{}
+	memo := newMemo()
 	for path, item := range spec.Paths.Map() {
 		for method, op := range item.Operations() {
 			r := &routers.Route{Spec: &native, Path: path, PathItem: item, Method: method, Operation: op}
@@ -147,14 +146,8 @@ func New(spec *openapi3.T, opts Options) (*Validator, error) {
 					if mt.Schema == nil {
 						continue
 					}
-					// A schema that fails to compile leaves partly built
-					// nodes behind; compile into a copy of the memo and keep
-					// it only on success, so a later schema sharing those
-					// parts cannot pick up a half-compiled one.
-					attempt := maps.Clone(memo)
-					if n, err := compile(mt.Schema, attempt); err == nil {
+					if n, err := memo.compileTop(mt.Schema); err == nil {
 						v.bodies[mt] = n
-						memo = attempt
 					}
 				}
 			}
