@@ -62,3 +62,12 @@ func unexpected(e *APIError, err error) error {
 	}
 	return e.causedBy(err)
 }
+
+// checkLogoURL accepts only the URLs of this server's uploads as an
+// organization's logo.
+func (s *Server) checkLogoURL(u string) *APIError {
+	if _, ok := s.logos.Parse(u); !ok {
+		return ErrLogoNotUploaded
+	}
+	return nil
+}

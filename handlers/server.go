@@ -110,6 +110,10 @@ func caller(ctx context.Context) (store.Principal, *APIError) {
 
 func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
+// jsTimestamp writes a time as upstream does (JavaScript's toISOString):
+// UTC, always three fraction digits.
+func jsTimestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
 // pageLimit applies the list endpoints' default and bounds (the contract
 // already rejects values outside 1..100).
 func pageLimit(l *int) int {

@@ -111,7 +111,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	h := handlers.New(st, mailer, handlers.WithLogos(cfg.Logos))
 	v, err := validator.New(spec, validator.Options{
 		Mode:         cfg.Validation,
-		Authenticate: cfg.RateLimit.guard(h.Authenticate),
+		Authenticate: h.Prechecked(cfg.RateLimit.guard(h.Authenticate)),
 		OnResponseInvalid: func(c echo.Context, err *validator.ResponseError) {
 			metrics.responseRejected(c, err)
 			if cfg.OnResponseInvalid != nil {
@@ -222,10 +222,10 @@ func timeout(d time.Duration) echo.MiddlewareFunc {
 }
 
 // listOperations are the operations whose answers carry a pagination
-// object (the list endpoints): their errors carry an empty one too, as
-// upstream's do.
-func listOperations(spec *openapi3.T) map[string]bool {
-	out := map[string]bool{}
+// object (the list endpoints), with their default page size: their errors
+// carry an empty one too, as upstream's do.
+func listOperations(spec *openapi3.T) map[string]int {
+	out := map[string]int{}
 	for _, item := range spec.Paths.Map() {
 		for _, op := range item.Operations() {
 			ok := op.Responses.Status(http.StatusOK)
@@ -233,17 +233,28 @@ func listOperations(spec *openapi3.T) map[string]bool {
 				continue
 			}
 			if mt := ok.Value.Content.Get("application/json"); mt != nil && mt.Schema != nil && mt.Schema.Value != nil && mt.Schema.Value.Properties["pagination"] != nil {
-				out[op.OperationID] = true
+				out[op.OperationID] = defaultLimit(op)
 			}
 		}
 	}
 	return out
 }
 
+// defaultLimit is the default of the operation's limit parameter, 50 when
+// the spec states none.
+func defaultLimit(op *openapi3.Operation) int {
+	if p := op.Parameters.GetByInAndName("query", "limit"); p != nil && p.Schema != nil && p.Schema.Value != nil {
+		if d, ok := p.Schema.Value.Default.(float64); ok && d >= 1 {
+			return int(d)
+		}
+	}
+	return 50
+}
+
 // errorHandler is the one place errors become answers: expected ones in the
 // vocabulary, everything else as a logged 500 (or 503 when the database is
 // unreachable) that reveals nothing of the internals.
-func errorHandler(log *slog.Logger, lists map[string]bool) echo.HTTPErrorHandler {
+func errorHandler(log *slog.Logger, lists map[string]int) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
@@ -254,8 +265,8 @@ func errorHandler(log *slog.Logger, lists map[string]bool) echo.HTTPErrorHandler
 				"route", c.Path(), "status", apiErr.Status, "error", err.Error())
 		}
 		env := apiErr.Envelope()
-		if route, ok := validator.RouteFrom(c.Request().Context()); ok && lists[route.Operation.OperationID] {
-			limit := 50
+		if route, ok := validator.RouteFrom(c.Request().Context()); ok && lists[route.Operation.OperationID] > 0 {
+			limit := lists[route.Operation.OperationID]
 			if l, err := strconv.Atoi(c.QueryParam("limit")); err == nil && l >= 1 && l <= 100 {
 				limit = l
 			}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
+	"github.com/oapi-codegen/nullable"
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
@@ -66,24 +67,138 @@ func (e MemberRole) Valid() bool {
 	}
 }
 
+// Defines values for ListApiKeys403JSONResponseBodyPaginationHasMore.
+const (
+	ListApiKeys403JSONResponseBodyPaginationHasMoreFalse ListApiKeys403JSONResponseBodyPaginationHasMore = false
+)
+
+// Valid indicates whether the value is a known member of the ListApiKeys403JSONResponseBodyPaginationHasMore enum.
+func (e ListApiKeys403JSONResponseBodyPaginationHasMore) Valid() bool {
+	switch e {
+	case ListApiKeys403JSONResponseBodyPaginationHasMoreFalse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListApiKeys500JSONResponseBodyPaginationHasMore.
+const (
+	ListApiKeys500JSONResponseBodyPaginationHasMoreFalse ListApiKeys500JSONResponseBodyPaginationHasMore = false
+)
+
+// Valid indicates whether the value is a known member of the ListApiKeys500JSONResponseBodyPaginationHasMore enum.
+func (e ListApiKeys500JSONResponseBodyPaginationHasMore) Valid() bool {
+	switch e {
+	case ListApiKeys500JSONResponseBodyPaginationHasMoreFalse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateApiKeyJSONBodyPermissions.
+const (
+	CreateApiKeyJSONBodyPermissionsAnalyticsRead CreateApiKeyJSONBodyPermissions = "analytics:read"
+	CreateApiKeyJSONBodyPermissionsSessionsRead  CreateApiKeyJSONBodyPermissions = "sessions:read"
+	CreateApiKeyJSONBodyPermissionsSessionsWrite CreateApiKeyJSONBodyPermissions = "sessions:write"
+	CreateApiKeyJSONBodyPermissionsWebhooksRead  CreateApiKeyJSONBodyPermissions = "webhooks:read"
+	CreateApiKeyJSONBodyPermissionsWebhooksWrite CreateApiKeyJSONBodyPermissions = "webhooks:write"
+)
+
+// Valid indicates whether the value is a known member of the CreateApiKeyJSONBodyPermissions enum.
+func (e CreateApiKeyJSONBodyPermissions) Valid() bool {
+	switch e {
+	case CreateApiKeyJSONBodyPermissionsAnalyticsRead:
+		return true
+	case CreateApiKeyJSONBodyPermissionsSessionsRead:
+		return true
+	case CreateApiKeyJSONBodyPermissionsSessionsWrite:
+		return true
+	case CreateApiKeyJSONBodyPermissionsWebhooksRead:
+		return true
+	case CreateApiKeyJSONBodyPermissionsWebhooksWrite:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteApiKey200JSONResponseBodyDataStatus.
+const (
+	DeleteApiKey200JSONResponseBodyDataStatusSuccess DeleteApiKey200JSONResponseBodyDataStatus = "success"
+)
+
+// Valid indicates whether the value is a known member of the DeleteApiKey200JSONResponseBodyDataStatus enum.
+func (e DeleteApiKey200JSONResponseBodyDataStatus) Valid() bool {
+	switch e {
+	case DeleteApiKey200JSONResponseBodyDataStatusSuccess:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UpdateApiKeyJSONBodyPermissions.
+const (
+	UpdateApiKeyJSONBodyPermissionsAnalyticsRead UpdateApiKeyJSONBodyPermissions = "analytics:read"
+	UpdateApiKeyJSONBodyPermissionsSessionsRead  UpdateApiKeyJSONBodyPermissions = "sessions:read"
+	UpdateApiKeyJSONBodyPermissionsSessionsWrite UpdateApiKeyJSONBodyPermissions = "sessions:write"
+	UpdateApiKeyJSONBodyPermissionsWebhooksRead  UpdateApiKeyJSONBodyPermissions = "webhooks:read"
+	UpdateApiKeyJSONBodyPermissionsWebhooksWrite UpdateApiKeyJSONBodyPermissions = "webhooks:write"
+)
+
+// Valid indicates whether the value is a known member of the UpdateApiKeyJSONBodyPermissions enum.
+func (e UpdateApiKeyJSONBodyPermissions) Valid() bool {
+	switch e {
+	case UpdateApiKeyJSONBodyPermissionsAnalyticsRead:
+		return true
+	case UpdateApiKeyJSONBodyPermissionsSessionsRead:
+		return true
+	case UpdateApiKeyJSONBodyPermissionsSessionsWrite:
+		return true
+	case UpdateApiKeyJSONBodyPermissionsWebhooksRead:
+		return true
+	case UpdateApiKeyJSONBodyPermissionsWebhooksWrite:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UpdateApiKey200JSONResponseBodyDataStatus.
+const (
+	UpdateApiKey200JSONResponseBodyDataStatusSuccess UpdateApiKey200JSONResponseBodyDataStatus = "success"
+)
+
+// Valid indicates whether the value is a known member of the UpdateApiKey200JSONResponseBodyDataStatus enum.
+func (e UpdateApiKey200JSONResponseBodyDataStatus) Valid() bool {
+	switch e {
+	case UpdateApiKey200JSONResponseBodyDataStatusSuccess:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CreateOrganizationJSONBodyLogoContentType.
 const (
-	Imagegif  CreateOrganizationJSONBodyLogoContentType = "image/gif"
-	Imagejpeg CreateOrganizationJSONBodyLogoContentType = "image/jpeg"
-	Imagepng  CreateOrganizationJSONBodyLogoContentType = "image/png"
-	Imagewebp CreateOrganizationJSONBodyLogoContentType = "image/webp"
+	CreateOrganizationJSONBodyLogoContentTypeImagegif  CreateOrganizationJSONBodyLogoContentType = "image/gif"
+	CreateOrganizationJSONBodyLogoContentTypeImagejpeg CreateOrganizationJSONBodyLogoContentType = "image/jpeg"
+	CreateOrganizationJSONBodyLogoContentTypeImagepng  CreateOrganizationJSONBodyLogoContentType = "image/png"
+	CreateOrganizationJSONBodyLogoContentTypeImagewebp CreateOrganizationJSONBodyLogoContentType = "image/webp"
 )
 
 // Valid indicates whether the value is a known member of the CreateOrganizationJSONBodyLogoContentType enum.
 func (e CreateOrganizationJSONBodyLogoContentType) Valid() bool {
 	switch e {
-	case Imagegif:
+	case CreateOrganizationJSONBodyLogoContentTypeImagegif:
 		return true
-	case Imagejpeg:
+	case CreateOrganizationJSONBodyLogoContentTypeImagejpeg:
 		return true
-	case Imagepng:
+	case CreateOrganizationJSONBodyLogoContentTypeImagepng:
 		return true
-	case Imagewebp:
+	case CreateOrganizationJSONBodyLogoContentTypeImagewebp:
 		return true
 	default:
 		return false
@@ -111,6 +226,27 @@ func (e ListAuditLogsParamsActorType) Valid() bool {
 	}
 }
 
+// Defines values for UpdateBusinessDetails200JSONResponseBodyDataBusinessType.
+const (
+	Business    UpdateBusinessDetails200JSONResponseBodyDataBusinessType = "business"
+	LessThannil UpdateBusinessDetails200JSONResponseBodyDataBusinessType = "<nil>"
+	Sole        UpdateBusinessDetails200JSONResponseBodyDataBusinessType = "sole"
+)
+
+// Valid indicates whether the value is a known member of the UpdateBusinessDetails200JSONResponseBodyDataBusinessType enum.
+func (e UpdateBusinessDetails200JSONResponseBodyDataBusinessType) Valid() bool {
+	switch e {
+	case Business:
+		return true
+	case LessThannil:
+		return true
+	case Sole:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CancelOrganizationDeletion200JSONResponseBodyDataOk.
 const (
 	True CancelOrganizationDeletion200JSONResponseBodyDataOk = true
@@ -120,6 +256,30 @@ const (
 func (e CancelOrganizationDeletion200JSONResponseBodyDataOk) Valid() bool {
 	switch e {
 	case True:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UploadOrganizationLogoJSONBodyLogoContentType.
+const (
+	UploadOrganizationLogoJSONBodyLogoContentTypeImagegif  UploadOrganizationLogoJSONBodyLogoContentType = "image/gif"
+	UploadOrganizationLogoJSONBodyLogoContentTypeImagejpeg UploadOrganizationLogoJSONBodyLogoContentType = "image/jpeg"
+	UploadOrganizationLogoJSONBodyLogoContentTypeImagepng  UploadOrganizationLogoJSONBodyLogoContentType = "image/png"
+	UploadOrganizationLogoJSONBodyLogoContentTypeImagewebp UploadOrganizationLogoJSONBodyLogoContentType = "image/webp"
+)
+
+// Valid indicates whether the value is a known member of the UploadOrganizationLogoJSONBodyLogoContentType enum.
+func (e UploadOrganizationLogoJSONBodyLogoContentType) Valid() bool {
+	switch e {
+	case UploadOrganizationLogoJSONBodyLogoContentTypeImagegif:
+		return true
+	case UploadOrganizationLogoJSONBodyLogoContentTypeImagejpeg:
+		return true
+	case UploadOrganizationLogoJSONBodyLogoContentTypeImagepng:
+		return true
+	case UploadOrganizationLogoJSONBodyLogoContentTypeImagewebp:
 		return true
 	default:
 		return false
@@ -165,6 +325,96 @@ const (
 func (e ReinstateMember200JSONResponseBodyDataStatus) Valid() bool {
 	switch e {
 	case ReinstateMember200JSONResponseBodyDataStatusSuccess:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetRpTerms200JSONResponseBodyDataCurrentJurisdiction.
+const (
+	GetRpTerms200JSONResponseBodyDataCurrentJurisdictionUKEUGDPR GetRpTerms200JSONResponseBodyDataCurrentJurisdiction = "UK/EU GDPR"
+)
+
+// Valid indicates whether the value is a known member of the GetRpTerms200JSONResponseBodyDataCurrentJurisdiction enum.
+func (e GetRpTerms200JSONResponseBodyDataCurrentJurisdiction) Valid() bool {
+	switch e {
+	case GetRpTerms200JSONResponseBodyDataCurrentJurisdictionUKEUGDPR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetRpTerms200JSONResponseBodyDataCurrentTermsHash.
+const (
+	GetRpTerms200JSONResponseBodyDataCurrentTermsHashSha2565472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e GetRpTerms200JSONResponseBodyDataCurrentTermsHash = "sha256:5472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e"
+)
+
+// Valid indicates whether the value is a known member of the GetRpTerms200JSONResponseBodyDataCurrentTermsHash enum.
+func (e GetRpTerms200JSONResponseBodyDataCurrentTermsHash) Valid() bool {
+	switch e {
+	case GetRpTerms200JSONResponseBodyDataCurrentTermsHashSha2565472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetRpTerms200JSONResponseBodyDataCurrentTermsVersion.
+const (
+	GetRpTerms200JSONResponseBodyDataCurrentTermsVersionN20260517 GetRpTerms200JSONResponseBodyDataCurrentTermsVersion = "2026-05-17"
+)
+
+// Valid indicates whether the value is a known member of the GetRpTerms200JSONResponseBodyDataCurrentTermsVersion enum.
+func (e GetRpTerms200JSONResponseBodyDataCurrentTermsVersion) Valid() bool {
+	switch e {
+	case GetRpTerms200JSONResponseBodyDataCurrentTermsVersionN20260517:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction.
+const (
+	AcceptRpTerms200JSONResponseBodyDataCurrentJurisdictionUKEUGDPR AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction = "UK/EU GDPR"
+)
+
+// Valid indicates whether the value is a known member of the AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction enum.
+func (e AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction) Valid() bool {
+	switch e {
+	case AcceptRpTerms200JSONResponseBodyDataCurrentJurisdictionUKEUGDPR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash.
+const (
+	AcceptRpTerms200JSONResponseBodyDataCurrentTermsHashSha2565472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash = "sha256:5472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e"
+)
+
+// Valid indicates whether the value is a known member of the AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash enum.
+func (e AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash) Valid() bool {
+	switch e {
+	case AcceptRpTerms200JSONResponseBodyDataCurrentTermsHashSha2565472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion.
+const (
+	AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersionN20260517 AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion = "2026-05-17"
+)
+
+// Valid indicates whether the value is a known member of the AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion enum.
+func (e AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion) Valid() bool {
+	switch e {
+	case AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersionN20260517:
 		return true
 	default:
 		return false
@@ -263,6 +513,99 @@ type Pagination struct {
 // Error defines model for Error.
 type Error = ErrorEnvelope
 
+// ListApiKeysParams defines parameters for ListApiKeys.
+type ListApiKeysParams struct {
+	// Limit Maximum number of API keys to return. Defaults to 10 if not specified.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// StartingAfter Cursor of the last item from the previous page. When provided, the next page of results will be returned.
+	StartingAfter *openapi_types.UUID `form:"starting_after,omitempty" json:"starting_after,omitempty"`
+}
+
+// ListApiKeys200JSONResponseBodyDataMetadata0 defines parameters for ListApiKeys.
+type ListApiKeys200JSONResponseBodyDataMetadata0 = string
+
+// ListApiKeys200JSONResponseBodyDataMetadata1 defines parameters for ListApiKeys.
+type ListApiKeys200JSONResponseBodyDataMetadata1 = float32
+
+// ListApiKeys200JSONResponseBodyDataMetadata2 defines parameters for ListApiKeys.
+type ListApiKeys200JSONResponseBodyDataMetadata2 = bool
+
+// ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties defines parameters for ListApiKeys.
+type ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties struct {
+	union json.RawMessage
+}
+
+// ListApiKeys403JSONResponseBodyPaginationHasMore defines parameters for ListApiKeys.
+type ListApiKeys403JSONResponseBodyPaginationHasMore bool
+
+// ListApiKeys500JSONResponseBodyPaginationHasMore defines parameters for ListApiKeys.
+type ListApiKeys500JSONResponseBodyPaginationHasMore bool
+
+// CreateApiKeyJSONBody defines parameters for CreateApiKey.
+type CreateApiKeyJSONBody struct {
+	Metadata    *map[string]CreateApiKeyJSONBody_Metadata_AdditionalProperties `json:"metadata,omitempty"`
+	Name        string                                                         `json:"name"`
+	Permissions []CreateApiKeyJSONBodyPermissions                              `json:"permissions"`
+}
+
+// CreateApiKeyJSONBodyMetadata0 defines parameters for CreateApiKey.
+type CreateApiKeyJSONBodyMetadata0 = string
+
+// CreateApiKeyJSONBodyMetadata1 defines parameters for CreateApiKey.
+type CreateApiKeyJSONBodyMetadata1 = float32
+
+// CreateApiKeyJSONBodyMetadata2 defines parameters for CreateApiKey.
+type CreateApiKeyJSONBodyMetadata2 = bool
+
+// CreateApiKeyJSONBody_Metadata_AdditionalProperties defines parameters for CreateApiKey.
+type CreateApiKeyJSONBody_Metadata_AdditionalProperties struct {
+	union json.RawMessage
+}
+
+// CreateApiKeyJSONBodyPermissions defines parameters for CreateApiKey.
+type CreateApiKeyJSONBodyPermissions string
+
+// DeleteApiKey200JSONResponseBodyDataStatus defines parameters for DeleteApiKey.
+type DeleteApiKey200JSONResponseBodyDataStatus string
+
+// UpdateApiKeyJSONBody defines parameters for UpdateApiKey.
+type UpdateApiKeyJSONBody struct {
+	Enabled     *bool                                                          `json:"enabled,omitempty"`
+	Metadata    *map[string]UpdateApiKeyJSONBody_Metadata_AdditionalProperties `json:"metadata,omitempty"`
+	Name        *string                                                        `json:"name,omitempty"`
+	Permissions *[]UpdateApiKeyJSONBodyPermissions                             `json:"permissions,omitempty"`
+}
+
+// UpdateApiKeyJSONBodyMetadata0 defines parameters for UpdateApiKey.
+type UpdateApiKeyJSONBodyMetadata0 = string
+
+// UpdateApiKeyJSONBodyMetadata1 defines parameters for UpdateApiKey.
+type UpdateApiKeyJSONBodyMetadata1 = float32
+
+// UpdateApiKeyJSONBodyMetadata2 defines parameters for UpdateApiKey.
+type UpdateApiKeyJSONBodyMetadata2 = bool
+
+// UpdateApiKeyJSONBody_Metadata_AdditionalProperties defines parameters for UpdateApiKey.
+type UpdateApiKeyJSONBody_Metadata_AdditionalProperties struct {
+	union json.RawMessage
+}
+
+// UpdateApiKeyJSONBodyPermissions defines parameters for UpdateApiKey.
+type UpdateApiKeyJSONBodyPermissions string
+
+// UpdateApiKey200JSONResponseBodyDataStatus defines parameters for UpdateApiKey.
+type UpdateApiKey200JSONResponseBodyDataStatus string
+
+// UpdateOrganizationJSONBody defines parameters for UpdateOrganization.
+type UpdateOrganizationJSONBody struct {
+	Data struct {
+		Logo nullable.Nullable[string] `json:"logo,omitempty"`
+		Name *string                   `json:"name,omitempty"`
+		Slug *string                   `json:"slug,omitempty"`
+	} `json:"data"`
+}
+
 // CreateOrganizationJSONBody defines parameters for CreateOrganization.
 type CreateOrganizationJSONBody struct {
 	Logo *struct {
@@ -275,6 +618,11 @@ type CreateOrganizationJSONBody struct {
 
 // CreateOrganizationJSONBodyLogoContentType defines parameters for CreateOrganization.
 type CreateOrganizationJSONBodyLogoContentType string
+
+// AcceptVerificationTermsJSONBody defines parameters for AcceptVerificationTerms.
+type AcceptVerificationTermsJSONBody struct {
+	OrganizationId openapi_types.UUID `json:"organizationId"`
+}
 
 // SetActiveOrganizationJSONBody defines parameters for SetActiveOrganization.
 type SetActiveOrganizationJSONBody struct {
@@ -311,6 +659,17 @@ type ListAuditLogsParams struct {
 // ListAuditLogsParamsActorType defines parameters for ListAuditLogs.
 type ListAuditLogsParamsActorType string
 
+// UpdateBusinessDetailsJSONBody defines parameters for UpdateBusinessDetails.
+type UpdateBusinessDetailsJSONBody struct {
+	BusinessJurisdiction       nullable.Nullable[string] `json:"business_jurisdiction,omitempty"`
+	BusinessName               nullable.Nullable[string] `json:"business_name,omitempty"`
+	BusinessRegistrationNumber nullable.Nullable[string] `json:"business_registration_number,omitempty"`
+	BusinessType               nullable.Nullable[string] `json:"business_type,omitempty"`
+}
+
+// UpdateBusinessDetails200JSONResponseBodyDataBusinessType defines parameters for UpdateBusinessDetails.
+type UpdateBusinessDetails200JSONResponseBodyDataBusinessType string
+
 // CancelOrganizationDeletionJSONBody defines parameters for CancelOrganizationDeletion.
 type CancelOrganizationDeletionJSONBody struct {
 	OrganizationId openapi_types.UUID `json:"organizationId"`
@@ -330,6 +689,17 @@ type CreateInvitationJSONBody struct {
 	Email openapi_types.Email `json:"email"`
 	Role  MemberRole          `json:"role"`
 }
+
+// UploadOrganizationLogoJSONBody defines parameters for UploadOrganizationLogo.
+type UploadOrganizationLogoJSONBody struct {
+	Logo struct {
+		ContentType UploadOrganizationLogoJSONBodyLogoContentType `json:"contentType"`
+		Data        string                                        `json:"data"`
+	} `json:"logo"`
+}
+
+// UploadOrganizationLogoJSONBodyLogoContentType defines parameters for UploadOrganizationLogo.
+type UploadOrganizationLogoJSONBodyLogoContentType string
 
 // ListMembersParams defines parameters for ListMembers.
 type ListMembersParams struct {
@@ -356,11 +726,44 @@ type RequestOrganizationDeletionJSONBody struct {
 	OrganizationId openapi_types.UUID `json:"organizationId"`
 }
 
+// GetRpTerms200JSONResponseBodyDataCurrentJurisdiction defines parameters for GetRpTerms.
+type GetRpTerms200JSONResponseBodyDataCurrentJurisdiction string
+
+// GetRpTerms200JSONResponseBodyDataCurrentTermsHash defines parameters for GetRpTerms.
+type GetRpTerms200JSONResponseBodyDataCurrentTermsHash string
+
+// GetRpTerms200JSONResponseBodyDataCurrentTermsVersion defines parameters for GetRpTerms.
+type GetRpTerms200JSONResponseBodyDataCurrentTermsVersion string
+
+// AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction defines parameters for AcceptRpTerms.
+type AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction string
+
+// AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash defines parameters for AcceptRpTerms.
+type AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash string
+
+// AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion defines parameters for AcceptRpTerms.
+type AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion string
+
+// CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
+type CreateApiKeyJSONRequestBody CreateApiKeyJSONBody
+
+// UpdateApiKeyJSONRequestBody defines body for UpdateApiKey for application/json ContentType.
+type UpdateApiKeyJSONRequestBody UpdateApiKeyJSONBody
+
+// UpdateOrganizationJSONRequestBody defines body for UpdateOrganization for application/json ContentType.
+type UpdateOrganizationJSONRequestBody UpdateOrganizationJSONBody
+
 // CreateOrganizationJSONRequestBody defines body for CreateOrganization for application/json ContentType.
 type CreateOrganizationJSONRequestBody CreateOrganizationJSONBody
 
+// AcceptVerificationTermsJSONRequestBody defines body for AcceptVerificationTerms for application/json ContentType.
+type AcceptVerificationTermsJSONRequestBody AcceptVerificationTermsJSONBody
+
 // SetActiveOrganizationJSONRequestBody defines body for SetActiveOrganization for application/json ContentType.
 type SetActiveOrganizationJSONRequestBody SetActiveOrganizationJSONBody
+
+// UpdateBusinessDetailsJSONRequestBody defines body for UpdateBusinessDetails for application/json ContentType.
+type UpdateBusinessDetailsJSONRequestBody UpdateBusinessDetailsJSONBody
 
 // CancelOrganizationDeletionJSONRequestBody defines body for CancelOrganizationDeletion for application/json ContentType.
 type CancelOrganizationDeletionJSONRequestBody CancelOrganizationDeletionJSONBody
@@ -371,11 +774,278 @@ type ConfirmOrganizationDeletionJSONRequestBody ConfirmOrganizationDeletionJSONB
 // CreateInvitationJSONRequestBody defines body for CreateInvitation for application/json ContentType.
 type CreateInvitationJSONRequestBody CreateInvitationJSONBody
 
+// UploadOrganizationLogoJSONRequestBody defines body for UploadOrganizationLogo for application/json ContentType.
+type UploadOrganizationLogoJSONRequestBody UploadOrganizationLogoJSONBody
+
 // UpdateMemberRoleJSONRequestBody defines body for UpdateMemberRole for application/json ContentType.
 type UpdateMemberRoleJSONRequestBody UpdateMemberRoleJSONBody
 
 // RequestOrganizationDeletionJSONRequestBody defines body for RequestOrganizationDeletion for application/json ContentType.
 type RequestOrganizationDeletionJSONRequestBody RequestOrganizationDeletionJSONBody
+
+// AsListApiKeys200JSONResponseBodyDataMetadata0 returns the union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as a ListApiKeys200JSONResponseBodyDataMetadata0
+func (t ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) AsListApiKeys200JSONResponseBodyDataMetadata0() (ListApiKeys200JSONResponseBodyDataMetadata0, error) {
+	var body ListApiKeys200JSONResponseBodyDataMetadata0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromListApiKeys200JSONResponseBodyDataMetadata0 overwrites any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as the provided ListApiKeys200JSONResponseBodyDataMetadata0
+func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) FromListApiKeys200JSONResponseBodyDataMetadata0(v ListApiKeys200JSONResponseBodyDataMetadata0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeListApiKeys200JSONResponseBodyDataMetadata0 performs a merge with any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties, using the provided ListApiKeys200JSONResponseBodyDataMetadata0
+func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) MergeListApiKeys200JSONResponseBodyDataMetadata0(v ListApiKeys200JSONResponseBodyDataMetadata0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsListApiKeys200JSONResponseBodyDataMetadata1 returns the union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as a ListApiKeys200JSONResponseBodyDataMetadata1
+func (t ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) AsListApiKeys200JSONResponseBodyDataMetadata1() (ListApiKeys200JSONResponseBodyDataMetadata1, error) {
+	var body ListApiKeys200JSONResponseBodyDataMetadata1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromListApiKeys200JSONResponseBodyDataMetadata1 overwrites any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as the provided ListApiKeys200JSONResponseBodyDataMetadata1
+func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) FromListApiKeys200JSONResponseBodyDataMetadata1(v ListApiKeys200JSONResponseBodyDataMetadata1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeListApiKeys200JSONResponseBodyDataMetadata1 performs a merge with any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties, using the provided ListApiKeys200JSONResponseBodyDataMetadata1
+func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) MergeListApiKeys200JSONResponseBodyDataMetadata1(v ListApiKeys200JSONResponseBodyDataMetadata1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsListApiKeys200JSONResponseBodyDataMetadata2 returns the union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as a ListApiKeys200JSONResponseBodyDataMetadata2
+func (t ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) AsListApiKeys200JSONResponseBodyDataMetadata2() (ListApiKeys200JSONResponseBodyDataMetadata2, error) {
+	var body ListApiKeys200JSONResponseBodyDataMetadata2
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromListApiKeys200JSONResponseBodyDataMetadata2 overwrites any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as the provided ListApiKeys200JSONResponseBodyDataMetadata2
+func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) FromListApiKeys200JSONResponseBodyDataMetadata2(v ListApiKeys200JSONResponseBodyDataMetadata2) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeListApiKeys200JSONResponseBodyDataMetadata2 performs a merge with any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties, using the provided ListApiKeys200JSONResponseBodyDataMetadata2
+func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) MergeListApiKeys200JSONResponseBodyDataMetadata2(v ListApiKeys200JSONResponseBodyDataMetadata2) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsCreateApiKeyJSONBodyMetadata0 returns the union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as a CreateApiKeyJSONBodyMetadata0
+func (t CreateApiKeyJSONBody_Metadata_AdditionalProperties) AsCreateApiKeyJSONBodyMetadata0() (CreateApiKeyJSONBodyMetadata0, error) {
+	var body CreateApiKeyJSONBodyMetadata0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromCreateApiKeyJSONBodyMetadata0 overwrites any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as the provided CreateApiKeyJSONBodyMetadata0
+func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) FromCreateApiKeyJSONBodyMetadata0(v CreateApiKeyJSONBodyMetadata0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeCreateApiKeyJSONBodyMetadata0 performs a merge with any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided CreateApiKeyJSONBodyMetadata0
+func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) MergeCreateApiKeyJSONBodyMetadata0(v CreateApiKeyJSONBodyMetadata0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsCreateApiKeyJSONBodyMetadata1 returns the union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as a CreateApiKeyJSONBodyMetadata1
+func (t CreateApiKeyJSONBody_Metadata_AdditionalProperties) AsCreateApiKeyJSONBodyMetadata1() (CreateApiKeyJSONBodyMetadata1, error) {
+	var body CreateApiKeyJSONBodyMetadata1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromCreateApiKeyJSONBodyMetadata1 overwrites any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as the provided CreateApiKeyJSONBodyMetadata1
+func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) FromCreateApiKeyJSONBodyMetadata1(v CreateApiKeyJSONBodyMetadata1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeCreateApiKeyJSONBodyMetadata1 performs a merge with any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided CreateApiKeyJSONBodyMetadata1
+func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) MergeCreateApiKeyJSONBodyMetadata1(v CreateApiKeyJSONBodyMetadata1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsCreateApiKeyJSONBodyMetadata2 returns the union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as a CreateApiKeyJSONBodyMetadata2
+func (t CreateApiKeyJSONBody_Metadata_AdditionalProperties) AsCreateApiKeyJSONBodyMetadata2() (CreateApiKeyJSONBodyMetadata2, error) {
+	var body CreateApiKeyJSONBodyMetadata2
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromCreateApiKeyJSONBodyMetadata2 overwrites any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as the provided CreateApiKeyJSONBodyMetadata2
+func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) FromCreateApiKeyJSONBodyMetadata2(v CreateApiKeyJSONBodyMetadata2) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeCreateApiKeyJSONBodyMetadata2 performs a merge with any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided CreateApiKeyJSONBodyMetadata2
+func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) MergeCreateApiKeyJSONBodyMetadata2(v CreateApiKeyJSONBodyMetadata2) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t CreateApiKeyJSONBody_Metadata_AdditionalProperties) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsUpdateApiKeyJSONBodyMetadata0 returns the union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as a UpdateApiKeyJSONBodyMetadata0
+func (t UpdateApiKeyJSONBody_Metadata_AdditionalProperties) AsUpdateApiKeyJSONBodyMetadata0() (UpdateApiKeyJSONBodyMetadata0, error) {
+	var body UpdateApiKeyJSONBodyMetadata0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromUpdateApiKeyJSONBodyMetadata0 overwrites any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as the provided UpdateApiKeyJSONBodyMetadata0
+func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) FromUpdateApiKeyJSONBodyMetadata0(v UpdateApiKeyJSONBodyMetadata0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeUpdateApiKeyJSONBodyMetadata0 performs a merge with any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided UpdateApiKeyJSONBodyMetadata0
+func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) MergeUpdateApiKeyJSONBodyMetadata0(v UpdateApiKeyJSONBodyMetadata0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsUpdateApiKeyJSONBodyMetadata1 returns the union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as a UpdateApiKeyJSONBodyMetadata1
+func (t UpdateApiKeyJSONBody_Metadata_AdditionalProperties) AsUpdateApiKeyJSONBodyMetadata1() (UpdateApiKeyJSONBodyMetadata1, error) {
+	var body UpdateApiKeyJSONBodyMetadata1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromUpdateApiKeyJSONBodyMetadata1 overwrites any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as the provided UpdateApiKeyJSONBodyMetadata1
+func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) FromUpdateApiKeyJSONBodyMetadata1(v UpdateApiKeyJSONBodyMetadata1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeUpdateApiKeyJSONBodyMetadata1 performs a merge with any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided UpdateApiKeyJSONBodyMetadata1
+func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) MergeUpdateApiKeyJSONBodyMetadata1(v UpdateApiKeyJSONBodyMetadata1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsUpdateApiKeyJSONBodyMetadata2 returns the union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as a UpdateApiKeyJSONBodyMetadata2
+func (t UpdateApiKeyJSONBody_Metadata_AdditionalProperties) AsUpdateApiKeyJSONBodyMetadata2() (UpdateApiKeyJSONBodyMetadata2, error) {
+	var body UpdateApiKeyJSONBodyMetadata2
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromUpdateApiKeyJSONBodyMetadata2 overwrites any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as the provided UpdateApiKeyJSONBodyMetadata2
+func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) FromUpdateApiKeyJSONBodyMetadata2(v UpdateApiKeyJSONBodyMetadata2) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeUpdateApiKeyJSONBodyMetadata2 performs a merge with any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided UpdateApiKeyJSONBodyMetadata2
+func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) MergeUpdateApiKeyJSONBodyMetadata2(v UpdateApiKeyJSONBodyMetadata2) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t UpdateApiKeyJSONBody_Metadata_AdditionalProperties) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -456,6 +1126,44 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/auth/account/owned-organizations (the `ListOwnedOrganizations` operationId).
 	ListOwnedOrganizations(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListApiKeys List API keys
+	//
+	// Corresponds with GET /v1/auth/api-keys (the `ListApiKeys` operationId).
+	ListApiKeys(ctx context.Context, params *ListApiKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateApiKeyWithBody Create an API key
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/auth/api-keys (the `CreateApiKey` operationId).
+	CreateApiKeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateApiKey Create an API key
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/auth/api-keys (the `CreateApiKey` operationId).
+	CreateApiKey(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteApiKey Delete an API key
+	//
+	// Corresponds with DELETE /v1/auth/api-keys/{id} (the `DeleteApiKey` operationId).
+	DeleteApiKey(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateApiKeyWithBody Update an API key
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /v1/auth/api-keys/{id} (the `UpdateApiKey` operationId).
+	UpdateApiKeyWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateApiKey Update an API key
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /v1/auth/api-keys/{id} (the `UpdateApiKey` operationId).
+	UpdateApiKey(ctx context.Context, id openapi_types.UUID, body UpdateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// LegacyLeaveOrganization Replaced by POST /v1/auth/orgs/members/leave; always answers 410.
 	//
 	// Corresponds with POST /v1/auth/organization/leave (the `LegacyLeaveOrganization` operationId).
@@ -470,6 +1178,20 @@ type ClientInterface interface {
 	// Deprecated: this operation has been marked as deprecated upstream, but no `x-deprecated-reason` was set
 	LegacyRemoveMember(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// UpdateOrganizationWithBody Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/auth/organization/update (the `UpdateOrganization` operationId).
+	UpdateOrganizationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateOrganization Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/auth/organization/update (the `UpdateOrganization` operationId).
+	UpdateOrganization(ctx context.Context, body UpdateOrganizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// CreateOrganizationWithBody Create an organization
 	//
 	// Takes any type of body and a specified content type.
@@ -483,6 +1205,20 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs (the `CreateOrganization` operationId).
 	CreateOrganization(ctx context.Context, body CreateOrganizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AcceptVerificationTermsWithBody Record that an owner has accepted the organization verification terms.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/accept-verification-terms (the `AcceptVerificationTerms` operationId).
+	AcceptVerificationTermsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AcceptVerificationTerms Record that an owner has accepted the organization verification terms.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/accept-verification-terms (the `AcceptVerificationTerms` operationId).
+	AcceptVerificationTerms(ctx context.Context, body AcceptVerificationTermsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SetActiveOrganizationWithBody Select the calling session's active organization. The caller must be an active member.
 	//
@@ -502,6 +1238,20 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/auth/orgs/audit-logs (the `ListAuditLogs` operationId).
 	ListAuditLogs(ctx context.Context, params *ListAuditLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateBusinessDetailsWithBody Update the self-asserted business details (legal name, jurisdiction, registration number) for the active organization.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/business-details (the `UpdateBusinessDetails` operationId).
+	UpdateBusinessDetailsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateBusinessDetails Update the self-asserted business details (legal name, jurisdiction, registration number) for the active organization.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/business-details (the `UpdateBusinessDetails` operationId).
+	UpdateBusinessDetails(ctx context.Context, body UpdateBusinessDetailsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CancelOrganizationDeletionWithBody Cancel a scheduled organization deletion. Owners or admins of the organization may cancel.
 	//
@@ -550,6 +1300,20 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/auth/orgs/invitations/{id}/accept (the `AcceptInvitation` operationId).
 	AcceptInvitation(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// UploadOrganizationLogoWithBody Upload an organization logo
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/logo (the `UploadOrganizationLogo` operationId).
+	UploadOrganizationLogoWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UploadOrganizationLogo Upload an organization logo
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/logo (the `UploadOrganizationLogo` operationId).
+	UploadOrganizationLogo(ctx context.Context, body UploadOrganizationLogoJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListMembers List the active organization's memberships, suspended ones included. Any active member may list.
 	//
 	// Corresponds with GET /v1/auth/orgs/members (the `ListMembers` operationId).
@@ -597,6 +1361,16 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs/request-delete (the `RequestOrganizationDeletion` operationId).
 	RequestOrganizationDeletion(ctx context.Context, body RequestOrganizationDeletionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetRpTerms Get the active organization's current relying-party integration terms status.
+	//
+	// Corresponds with GET /v1/auth/orgs/rp-terms (the `GetRpTerms` operationId).
+	GetRpTerms(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AcceptRpTerms Record that an owner accepted the current relying-party integration terms.
+	//
+	// Corresponds with POST /v1/auth/orgs/rp-terms (the `AcceptRpTerms` operationId).
+	AcceptRpTerms(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // ListOwnedOrganizations List organisations the caller is the sole owner of
@@ -604,6 +1378,104 @@ type ClientInterface interface {
 // Corresponds with GET /v1/auth/account/owned-organizations (the `ListOwnedOrganizations` operationId).
 func (c *Client) ListOwnedOrganizations(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListOwnedOrganizationsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListApiKeys List API keys
+//
+// Corresponds with GET /v1/auth/api-keys (the `ListApiKeys` operationId).
+func (c *Client) ListApiKeys(ctx context.Context, params *ListApiKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListApiKeysRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateApiKeyWithBody Create an API key
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/auth/api-keys (the `CreateApiKey` operationId).
+func (c *Client) CreateApiKeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateApiKeyRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateApiKey Create an API key
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/auth/api-keys (the `CreateApiKey` operationId).
+func (c *Client) CreateApiKey(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateApiKeyRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteApiKey Delete an API key
+//
+// Corresponds with DELETE /v1/auth/api-keys/{id} (the `DeleteApiKey` operationId).
+func (c *Client) DeleteApiKey(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteApiKeyRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateApiKeyWithBody Update an API key
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /v1/auth/api-keys/{id} (the `UpdateApiKey` operationId).
+func (c *Client) UpdateApiKeyWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateApiKeyRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateApiKey Update an API key
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /v1/auth/api-keys/{id} (the `UpdateApiKey` operationId).
+func (c *Client) UpdateApiKey(ctx context.Context, id openapi_types.UUID, body UpdateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateApiKeyRequest(c.Server, id, body)
 	if err != nil {
 		return nil, err
 	}
@@ -646,6 +1518,40 @@ func (c *Client) LegacyRemoveMember(ctx context.Context, reqEditors ...RequestEd
 	return c.Client.Do(req)
 }
 
+// UpdateOrganizationWithBody Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/auth/organization/update (the `UpdateOrganization` operationId).
+func (c *Client) UpdateOrganizationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateOrganizationRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateOrganization Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/auth/organization/update (the `UpdateOrganization` operationId).
+func (c *Client) UpdateOrganization(ctx context.Context, body UpdateOrganizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateOrganizationRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // CreateOrganizationWithBody Create an organization
 //
 // Takes any type of body and a specified content type.
@@ -670,6 +1576,40 @@ func (c *Client) CreateOrganizationWithBody(ctx context.Context, contentType str
 // Corresponds with POST /v1/auth/orgs (the `CreateOrganization` operationId).
 func (c *Client) CreateOrganization(ctx context.Context, body CreateOrganizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateOrganizationRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AcceptVerificationTermsWithBody Record that an owner has accepted the organization verification terms.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/auth/orgs/accept-verification-terms (the `AcceptVerificationTerms` operationId).
+func (c *Client) AcceptVerificationTermsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAcceptVerificationTermsRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AcceptVerificationTerms Record that an owner has accepted the organization verification terms.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/auth/orgs/accept-verification-terms (the `AcceptVerificationTerms` operationId).
+func (c *Client) AcceptVerificationTerms(ctx context.Context, body AcceptVerificationTermsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAcceptVerificationTermsRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -719,6 +1659,40 @@ func (c *Client) SetActiveOrganization(ctx context.Context, body SetActiveOrgani
 // Corresponds with GET /v1/auth/orgs/audit-logs (the `ListAuditLogs` operationId).
 func (c *Client) ListAuditLogs(ctx context.Context, params *ListAuditLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListAuditLogsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateBusinessDetailsWithBody Update the self-asserted business details (legal name, jurisdiction, registration number) for the active organization.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/auth/orgs/business-details (the `UpdateBusinessDetails` operationId).
+func (c *Client) UpdateBusinessDetailsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateBusinessDetailsRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateBusinessDetails Update the self-asserted business details (legal name, jurisdiction, registration number) for the active organization.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/auth/orgs/business-details (the `UpdateBusinessDetails` operationId).
+func (c *Client) UpdateBusinessDetails(ctx context.Context, body UpdateBusinessDetailsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateBusinessDetailsRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -836,6 +1810,40 @@ func (c *Client) CreateInvitation(ctx context.Context, body CreateInvitationJSON
 // Corresponds with POST /v1/auth/orgs/invitations/{id}/accept (the `AcceptInvitation` operationId).
 func (c *Client) AcceptInvitation(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAcceptInvitationRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UploadOrganizationLogoWithBody Upload an organization logo
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/auth/orgs/logo (the `UploadOrganizationLogo` operationId).
+func (c *Client) UploadOrganizationLogoWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUploadOrganizationLogoRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UploadOrganizationLogo Upload an organization logo
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/auth/orgs/logo (the `UploadOrganizationLogo` operationId).
+func (c *Client) UploadOrganizationLogo(ctx context.Context, body UploadOrganizationLogoJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUploadOrganizationLogoRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -974,6 +1982,36 @@ func (c *Client) RequestOrganizationDeletion(ctx context.Context, body RequestOr
 	return c.Client.Do(req)
 }
 
+// GetRpTerms Get the active organization's current relying-party integration terms status.
+//
+// Corresponds with GET /v1/auth/orgs/rp-terms (the `GetRpTerms` operationId).
+func (c *Client) GetRpTerms(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetRpTermsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AcceptRpTerms Record that an owner accepted the current relying-party integration terms.
+//
+// Corresponds with POST /v1/auth/orgs/rp-terms (the `AcceptRpTerms` operationId).
+func (c *Client) AcceptRpTerms(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAcceptRpTermsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // NewListOwnedOrganizationsRequest constructs an http.Request for the ListOwnedOrganizations method
 func NewListOwnedOrganizationsRequest(server string) (*http.Request, error) {
 	var err error
@@ -997,6 +2035,193 @@ func NewListOwnedOrganizationsRequest(server string) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewListApiKeysRequest constructs an http.Request for the ListApiKeys method
+func NewListApiKeysRequest(server string, params *ListApiKeysParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/api-keys")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.StartingAfter != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "starting_after", *params.StartingAfter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateApiKeyRequest calls the generic CreateApiKey builder with application/json body
+func NewCreateApiKeyRequest(server string, body CreateApiKeyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateApiKeyRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateApiKeyRequestWithBody constructs an http.Request for the CreateApiKey method, with any body, and a specified content type
+func NewCreateApiKeyRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/api-keys")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteApiKeyRequest constructs an http.Request for the DeleteApiKey method
+func NewDeleteApiKeyRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/api-keys/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUpdateApiKeyRequest calls the generic UpdateApiKey builder with application/json body
+func NewUpdateApiKeyRequest(server string, id openapi_types.UUID, body UpdateApiKeyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateApiKeyRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewUpdateApiKeyRequestWithBody constructs an http.Request for the UpdateApiKey method, with any body, and a specified content type
+func NewUpdateApiKeyRequestWithBody(server string, id openapi_types.UUID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/api-keys/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -1055,6 +2280,46 @@ func NewLegacyRemoveMemberRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewUpdateOrganizationRequest calls the generic UpdateOrganization builder with application/json body
+func NewUpdateOrganizationRequest(server string, body UpdateOrganizationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateOrganizationRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewUpdateOrganizationRequestWithBody constructs an http.Request for the UpdateOrganization method, with any body, and a specified content type
+func NewUpdateOrganizationRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/organization/update")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewCreateOrganizationRequest calls the generic CreateOrganization builder with application/json body
 func NewCreateOrganizationRequest(server string, body CreateOrganizationJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -1076,6 +2341,46 @@ func NewCreateOrganizationRequestWithBody(server string, contentType string, bod
 	}
 
 	operationPath := fmt.Sprintf("/v1/auth/orgs")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewAcceptVerificationTermsRequest calls the generic AcceptVerificationTerms builder with application/json body
+func NewAcceptVerificationTermsRequest(server string, body AcceptVerificationTermsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAcceptVerificationTermsRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewAcceptVerificationTermsRequestWithBody constructs an http.Request for the AcceptVerificationTerms method, with any body, and a specified content type
+func NewAcceptVerificationTermsRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/accept-verification-terms")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -1285,6 +2590,46 @@ func NewListAuditLogsRequest(server string, params *ListAuditLogsParams) (*http.
 	return req, nil
 }
 
+// NewUpdateBusinessDetailsRequest calls the generic UpdateBusinessDetails builder with application/json body
+func NewUpdateBusinessDetailsRequest(server string, body UpdateBusinessDetailsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateBusinessDetailsRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewUpdateBusinessDetailsRequestWithBody constructs an http.Request for the UpdateBusinessDetails method, with any body, and a specified content type
+func NewUpdateBusinessDetailsRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/business-details")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewCancelOrganizationDeletionRequest calls the generic CancelOrganizationDeletion builder with application/json body
 func NewCancelOrganizationDeletionRequest(server string, body CancelOrganizationDeletionJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -1435,6 +2780,46 @@ func NewAcceptInvitationRequest(server string, id openapi_types.UUID) (*http.Req
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewUploadOrganizationLogoRequest calls the generic UploadOrganizationLogo builder with application/json body
+func NewUploadOrganizationLogoRequest(server string, body UploadOrganizationLogoJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUploadOrganizationLogoRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewUploadOrganizationLogoRequestWithBody constructs an http.Request for the UploadOrganizationLogo method, with any body, and a specified content type
+func NewUploadOrganizationLogoRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/logo")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -1687,6 +3072,60 @@ func NewRequestOrganizationDeletionRequestWithBody(server string, contentType st
 	return req, nil
 }
 
+// NewGetRpTermsRequest constructs an http.Request for the GetRpTerms method
+func NewGetRpTermsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/rp-terms")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAcceptRpTermsRequest constructs an http.Request for the AcceptRpTerms method
+func NewAcceptRpTermsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/rp-terms")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -1738,6 +3177,48 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/auth/account/owned-organizations (the `ListOwnedOrganizations` operationId).
 	ListOwnedOrganizationsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListOwnedOrganizationsResponse, error)
 
+	// ListApiKeysWithResponse List API keys
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/auth/api-keys (the `ListApiKeys` operationId).
+	ListApiKeysWithResponse(ctx context.Context, params *ListApiKeysParams, reqEditors ...RequestEditorFn) (*ListApiKeysResponse, error)
+
+	// CreateApiKeyWithBodyWithResponse Create an API key
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/api-keys (the `CreateApiKey` operationId).
+	CreateApiKeyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error)
+
+	// CreateApiKeyWithResponse Create an API key
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/api-keys (the `CreateApiKey` operationId).
+	CreateApiKeyWithResponse(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error)
+
+	// DeleteApiKeyWithResponse Delete an API key
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/auth/api-keys/{id} (the `DeleteApiKey` operationId).
+	DeleteApiKeyWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*DeleteApiKeyResponse, error)
+
+	// UpdateApiKeyWithBodyWithResponse Update an API key
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/auth/api-keys/{id} (the `UpdateApiKey` operationId).
+	UpdateApiKeyWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateApiKeyResponse, error)
+
+	// UpdateApiKeyWithResponse Update an API key
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/auth/api-keys/{id} (the `UpdateApiKey` operationId).
+	UpdateApiKeyWithResponse(ctx context.Context, id openapi_types.UUID, body UpdateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateApiKeyResponse, error)
+
 	// LegacyLeaveOrganizationWithResponse Replaced by POST /v1/auth/orgs/members/leave; always answers 410.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -1756,6 +3237,20 @@ type ClientWithResponsesInterface interface {
 	// Deprecated: this operation has been marked as deprecated upstream, but no `x-deprecated-reason` was set
 	LegacyRemoveMemberWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LegacyRemoveMemberResponse, error)
 
+	// UpdateOrganizationWithBodyWithResponse Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/organization/update (the `UpdateOrganization` operationId).
+	UpdateOrganizationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateOrganizationResponse, error)
+
+	// UpdateOrganizationWithResponse Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/organization/update (the `UpdateOrganization` operationId).
+	UpdateOrganizationWithResponse(ctx context.Context, body UpdateOrganizationJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateOrganizationResponse, error)
+
 	// CreateOrganizationWithBodyWithResponse Create an organization
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -1769,6 +3264,20 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs (the `CreateOrganization` operationId).
 	CreateOrganizationWithResponse(ctx context.Context, body CreateOrganizationJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateOrganizationResponse, error)
+
+	// AcceptVerificationTermsWithBodyWithResponse Record that an owner has accepted the organization verification terms.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/accept-verification-terms (the `AcceptVerificationTerms` operationId).
+	AcceptVerificationTermsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AcceptVerificationTermsResponse, error)
+
+	// AcceptVerificationTermsWithResponse Record that an owner has accepted the organization verification terms.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/accept-verification-terms (the `AcceptVerificationTerms` operationId).
+	AcceptVerificationTermsWithResponse(ctx context.Context, body AcceptVerificationTermsJSONRequestBody, reqEditors ...RequestEditorFn) (*AcceptVerificationTermsResponse, error)
 
 	// SetActiveOrganizationWithBodyWithResponse Select the calling session's active organization. The caller must be an active member.
 	//
@@ -1790,6 +3299,20 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/auth/orgs/audit-logs (the `ListAuditLogs` operationId).
 	ListAuditLogsWithResponse(ctx context.Context, params *ListAuditLogsParams, reqEditors ...RequestEditorFn) (*ListAuditLogsResponse, error)
+
+	// UpdateBusinessDetailsWithBodyWithResponse Update the self-asserted business details (legal name, jurisdiction, registration number) for the active organization.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/business-details (the `UpdateBusinessDetails` operationId).
+	UpdateBusinessDetailsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateBusinessDetailsResponse, error)
+
+	// UpdateBusinessDetailsWithResponse Update the self-asserted business details (legal name, jurisdiction, registration number) for the active organization.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/business-details (the `UpdateBusinessDetails` operationId).
+	UpdateBusinessDetailsWithResponse(ctx context.Context, body UpdateBusinessDetailsJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateBusinessDetailsResponse, error)
 
 	// CancelOrganizationDeletionWithBodyWithResponse Cancel a scheduled organization deletion. Owners or admins of the organization may cancel.
 	//
@@ -1839,6 +3362,20 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs/invitations/{id}/accept (the `AcceptInvitation` operationId).
 	AcceptInvitationWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*AcceptInvitationResponse, error)
+
+	// UploadOrganizationLogoWithBodyWithResponse Upload an organization logo
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/logo (the `UploadOrganizationLogo` operationId).
+	UploadOrganizationLogoWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UploadOrganizationLogoResponse, error)
+
+	// UploadOrganizationLogoWithResponse Upload an organization logo
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/logo (the `UploadOrganizationLogo` operationId).
+	UploadOrganizationLogoWithResponse(ctx context.Context, body UploadOrganizationLogoJSONRequestBody, reqEditors ...RequestEditorFn) (*UploadOrganizationLogoResponse, error)
 
 	// ListMembersWithResponse List the active organization's memberships, suspended ones included. Any active member may list.
 	//
@@ -1895,6 +3432,20 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs/request-delete (the `RequestOrganizationDeletion` operationId).
 	RequestOrganizationDeletionWithResponse(ctx context.Context, body RequestOrganizationDeletionJSONRequestBody, reqEditors ...RequestEditorFn) (*RequestOrganizationDeletionResponse, error)
+
+	// GetRpTermsWithResponse Get the active organization's current relying-party integration terms status.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/auth/orgs/rp-terms (the `GetRpTerms` operationId).
+	GetRpTermsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetRpTermsResponse, error)
+
+	// AcceptRpTermsWithResponse Record that an owner accepted the current relying-party integration terms.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/rp-terms (the `AcceptRpTerms` operationId).
+	AcceptRpTermsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AcceptRpTermsResponse, error)
 }
 
 type ListOwnedOrganizationsResponse struct {
@@ -2033,6 +3584,826 @@ func (r ListOwnedOrganizationsResponse) ContentType() string {
 	return ""
 }
 
+type ListApiKeysResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data []struct {
+			CreatedAt    string                                                                       `json:"createdAt"`
+			Enabled      bool                                                                         `json:"enabled"`
+			Id           string                                                                       `json:"id"`
+			Metadata     map[string]ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties `json:"metadata"`
+			Name         string                                                                       `json:"name"`
+			Permissions  []string                                                                     `json:"permissions"`
+			RequestCount float32                                                                      `json:"requestCount"`
+			UpdatedAt    string                                                                       `json:"updatedAt"`
+		} `json:"data"`
+		Error      any        `json:"error"`
+		Pagination Pagination `json:"pagination"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+		Pagination struct {
+			HasMore    ListApiKeys403JSONResponseBodyPaginationHasMore `json:"has_more"`
+			Limit      float32                                         `json:"limit"`
+			NextCursor any                                             `json:"next_cursor"`
+		} `json:"pagination"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+		Pagination struct {
+			HasMore    ListApiKeys500JSONResponseBodyPaginationHasMore `json:"has_more"`
+			Limit      float32                                         `json:"limit"`
+			NextCursor any                                             `json:"next_cursor"`
+		} `json:"pagination"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListApiKeysResponse) GetJSON200() *struct {
+	Data []struct {
+		CreatedAt    string                                                                       `json:"createdAt"`
+		Enabled      bool                                                                         `json:"enabled"`
+		Id           string                                                                       `json:"id"`
+		Metadata     map[string]ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties `json:"metadata"`
+		Name         string                                                                       `json:"name"`
+		Permissions  []string                                                                     `json:"permissions"`
+		RequestCount float32                                                                      `json:"requestCount"`
+		UpdatedAt    string                                                                       `json:"updatedAt"`
+	} `json:"data"`
+	Error      any        `json:"error"`
+	Pagination Pagination `json:"pagination"`
+} {
+	return r.JSON200
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListApiKeysResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListApiKeys403JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                         `json:"limit"`
+		NextCursor any                                             `json:"next_cursor"`
+	} `json:"pagination"`
+} {
+	return r.JSON403
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListApiKeysResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListApiKeys500JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                         `json:"limit"`
+		NextCursor any                                             `json:"next_cursor"`
+	} `json:"pagination"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListApiKeysResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListApiKeysResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListApiKeysResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListApiKeysResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListApiKeysResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateApiKeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			Id  string `json:"id"`
+			Key string `json:"key"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateApiKeyResponse) GetJSON200() *struct {
+	Data struct {
+		Id  string `json:"id"`
+		Key string `json:"key"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateApiKeyResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CreateApiKeyResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r CreateApiKeyResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CreateApiKeyResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CreateApiKeyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateApiKeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateApiKeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateApiKeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateApiKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteApiKeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			Message string                                    `json:"message"`
+			Status  DeleteApiKey200JSONResponseBodyDataStatus `json:"status"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteApiKeyResponse) GetJSON200() *struct {
+	Data struct {
+		Message string                                    `json:"message"`
+		Status  DeleteApiKey200JSONResponseBodyDataStatus `json:"status"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteApiKeyResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteApiKeyResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r DeleteApiKeyResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteApiKeyResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DeleteApiKeyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteApiKeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteApiKeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteApiKeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteApiKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UpdateApiKeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			Message string                                    `json:"message"`
+			Status  UpdateApiKey200JSONResponseBodyDataStatus `json:"status"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateApiKeyResponse) GetJSON200() *struct {
+	Data struct {
+		Message string                                    `json:"message"`
+		Status  UpdateApiKey200JSONResponseBodyDataStatus `json:"status"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UpdateApiKeyResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UpdateApiKeyResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r UpdateApiKeyResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UpdateApiKeyResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r UpdateApiKeyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateApiKeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateApiKeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateApiKeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateApiKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type LegacyLeaveOrganizationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2137,6 +4508,100 @@ func (r LegacyRemoveMemberResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r LegacyRemoveMemberResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UpdateOrganizationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			CreatedAt string             `json:"createdAt"`
+			Id        openapi_types.UUID `json:"id"`
+			Logo      *string            `json:"logo"`
+			Name      string             `json:"name"`
+			Slug      string             `json:"slug"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateOrganizationResponse) GetJSON200() *struct {
+	Data struct {
+		CreatedAt string             `json:"createdAt"`
+		Id        openapi_types.UUID `json:"id"`
+		Logo      *string            `json:"logo"`
+		Name      string             `json:"name"`
+		Slug      string             `json:"slug"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UpdateOrganizationResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UpdateOrganizationResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UpdateOrganizationResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r UpdateOrganizationResponse) GetJSON410() *Error {
+	return r.JSON410
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r UpdateOrganizationResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateOrganizationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateOrganizationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateOrganizationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateOrganizationResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -2312,6 +4777,339 @@ func (r CreateOrganizationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CreateOrganizationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AcceptVerificationTermsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			VerificationTermsAcceptedAt string `json:"verificationTermsAcceptedAt"`
+			VerificationTermsAcceptedBy string `json:"verificationTermsAcceptedBy"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AcceptVerificationTermsResponse) GetJSON200() *struct {
+	Data struct {
+		VerificationTermsAcceptedAt string `json:"verificationTermsAcceptedAt"`
+		VerificationTermsAcceptedBy string `json:"verificationTermsAcceptedBy"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AcceptVerificationTermsResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AcceptVerificationTermsResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AcceptVerificationTermsResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AcceptVerificationTermsResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r AcceptVerificationTermsResponse) GetJSON409() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON409
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r AcceptVerificationTermsResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AcceptVerificationTermsResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r AcceptVerificationTermsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AcceptVerificationTermsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AcceptVerificationTermsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AcceptVerificationTermsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AcceptVerificationTermsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -2564,6 +5362,304 @@ func (r ListAuditLogsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListAuditLogsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UpdateBusinessDetailsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			BusinessJurisdiction       *string                                                   `json:"businessJurisdiction"`
+			BusinessName               *string                                                   `json:"businessName"`
+			BusinessRegistrationNumber *string                                                   `json:"businessRegistrationNumber"`
+			BusinessType               *UpdateBusinessDetails200JSONResponseBodyDataBusinessType `json:"businessType"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateBusinessDetailsResponse) GetJSON200() *struct {
+	Data struct {
+		BusinessJurisdiction       *string                                                   `json:"businessJurisdiction"`
+		BusinessName               *string                                                   `json:"businessName"`
+		BusinessRegistrationNumber *string                                                   `json:"businessRegistrationNumber"`
+		BusinessType               *UpdateBusinessDetails200JSONResponseBodyDataBusinessType `json:"businessType"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UpdateBusinessDetailsResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UpdateBusinessDetailsResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UpdateBusinessDetailsResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r UpdateBusinessDetailsResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r UpdateBusinessDetailsResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UpdateBusinessDetailsResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r UpdateBusinessDetailsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateBusinessDetailsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateBusinessDetailsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateBusinessDetailsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateBusinessDetailsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -3279,6 +6375,220 @@ func (r AcceptInvitationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AcceptInvitationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UploadOrganizationLogoResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			Logo string `json:"logo"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UploadOrganizationLogoResponse) GetJSON200() *struct {
+	Data struct {
+		Logo string `json:"logo"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UploadOrganizationLogoResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UploadOrganizationLogoResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r UploadOrganizationLogoResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UploadOrganizationLogoResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r UploadOrganizationLogoResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r UploadOrganizationLogoResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UploadOrganizationLogoResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UploadOrganizationLogoResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UploadOrganizationLogoResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -4462,6 +7772,404 @@ func (r RequestOrganizationDeletionResponse) ContentType() string {
 	return ""
 }
 
+type GetRpTermsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			Acceptance *struct {
+				AcceptedAt   string  `json:"accepted_at"`
+				AcceptedBy   *string `json:"accepted_by"`
+				Jurisdiction string  `json:"jurisdiction"`
+				TermsHash    string  `json:"terms_hash"`
+				TermsVersion string  `json:"terms_version"`
+			} `json:"acceptance"`
+			Current struct {
+				Jurisdiction GetRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
+				TermsHash    GetRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
+				TermsVersion GetRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
+			} `json:"current"`
+			CurrentAccepted bool `json:"current_accepted"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetRpTermsResponse) GetJSON200() *struct {
+	Data struct {
+		Acceptance *struct {
+			AcceptedAt   string  `json:"accepted_at"`
+			AcceptedBy   *string `json:"accepted_by"`
+			Jurisdiction string  `json:"jurisdiction"`
+			TermsHash    string  `json:"terms_hash"`
+			TermsVersion string  `json:"terms_version"`
+		} `json:"acceptance"`
+		Current struct {
+			Jurisdiction GetRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
+			TermsHash    GetRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
+			TermsVersion GetRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
+		} `json:"current"`
+		CurrentAccepted bool `json:"current_accepted"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetRpTermsResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetRpTermsResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetRpTermsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetRpTermsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetRpTermsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetRpTermsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetRpTermsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AcceptRpTermsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			Acceptance *struct {
+				AcceptedAt   string  `json:"accepted_at"`
+				AcceptedBy   *string `json:"accepted_by"`
+				Jurisdiction string  `json:"jurisdiction"`
+				TermsHash    string  `json:"terms_hash"`
+				TermsVersion string  `json:"terms_version"`
+			} `json:"acceptance"`
+			Current struct {
+				Jurisdiction AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
+				TermsHash    AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
+				TermsVersion AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
+			} `json:"current"`
+			CurrentAccepted bool `json:"current_accepted"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AcceptRpTermsResponse) GetJSON200() *struct {
+	Data struct {
+		Acceptance *struct {
+			AcceptedAt   string  `json:"accepted_at"`
+			AcceptedBy   *string `json:"accepted_by"`
+			Jurisdiction string  `json:"jurisdiction"`
+			TermsHash    string  `json:"terms_hash"`
+			TermsVersion string  `json:"terms_version"`
+		} `json:"acceptance"`
+		Current struct {
+			Jurisdiction AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
+			TermsHash    AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
+			TermsVersion AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
+		} `json:"current"`
+		CurrentAccepted bool `json:"current_accepted"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AcceptRpTermsResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AcceptRpTermsResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r AcceptRpTermsResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AcceptRpTermsResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r AcceptRpTermsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AcceptRpTermsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AcceptRpTermsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AcceptRpTermsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AcceptRpTermsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListOwnedOrganizationsWithResponse List organisations the caller is the sole owner of
 //
 // Returns a wrapper object for the known response body format(s).
@@ -4473,6 +8181,84 @@ func (c *ClientWithResponses) ListOwnedOrganizationsWithResponse(ctx context.Con
 		return nil, err
 	}
 	return ParseListOwnedOrganizationsResponse(rsp)
+}
+
+// ListApiKeysWithResponse List API keys
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/auth/api-keys (the `ListApiKeys` operationId).
+func (c *ClientWithResponses) ListApiKeysWithResponse(ctx context.Context, params *ListApiKeysParams, reqEditors ...RequestEditorFn) (*ListApiKeysResponse, error) {
+	rsp, err := c.ListApiKeys(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListApiKeysResponse(rsp)
+}
+
+// CreateApiKeyWithBodyWithResponse Create an API key
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/api-keys (the `CreateApiKey` operationId).
+func (c *ClientWithResponses) CreateApiKeyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error) {
+	rsp, err := c.CreateApiKeyWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateApiKeyResponse(rsp)
+}
+
+// CreateApiKeyWithResponse Create an API key
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/api-keys (the `CreateApiKey` operationId).
+func (c *ClientWithResponses) CreateApiKeyWithResponse(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error) {
+	rsp, err := c.CreateApiKey(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateApiKeyResponse(rsp)
+}
+
+// DeleteApiKeyWithResponse Delete an API key
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/auth/api-keys/{id} (the `DeleteApiKey` operationId).
+func (c *ClientWithResponses) DeleteApiKeyWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*DeleteApiKeyResponse, error) {
+	rsp, err := c.DeleteApiKey(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteApiKeyResponse(rsp)
+}
+
+// UpdateApiKeyWithBodyWithResponse Update an API key
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/auth/api-keys/{id} (the `UpdateApiKey` operationId).
+func (c *ClientWithResponses) UpdateApiKeyWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateApiKeyResponse, error) {
+	rsp, err := c.UpdateApiKeyWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateApiKeyResponse(rsp)
+}
+
+// UpdateApiKeyWithResponse Update an API key
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/auth/api-keys/{id} (the `UpdateApiKey` operationId).
+func (c *ClientWithResponses) UpdateApiKeyWithResponse(ctx context.Context, id openapi_types.UUID, body UpdateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateApiKeyResponse, error) {
+	rsp, err := c.UpdateApiKey(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateApiKeyResponse(rsp)
 }
 
 // LegacyLeaveOrganizationWithResponse Replaced by POST /v1/auth/orgs/members/leave; always answers 410.
@@ -4505,6 +8291,32 @@ func (c *ClientWithResponses) LegacyRemoveMemberWithResponse(ctx context.Context
 	return ParseLegacyRemoveMemberResponse(rsp)
 }
 
+// UpdateOrganizationWithBodyWithResponse Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/organization/update (the `UpdateOrganization` operationId).
+func (c *ClientWithResponses) UpdateOrganizationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateOrganizationResponse, error) {
+	rsp, err := c.UpdateOrganizationWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateOrganizationResponse(rsp)
+}
+
+// UpdateOrganizationWithResponse Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/organization/update (the `UpdateOrganization` operationId).
+func (c *ClientWithResponses) UpdateOrganizationWithResponse(ctx context.Context, body UpdateOrganizationJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateOrganizationResponse, error) {
+	rsp, err := c.UpdateOrganization(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateOrganizationResponse(rsp)
+}
+
 // CreateOrganizationWithBodyWithResponse Create an organization
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -4529,6 +8341,32 @@ func (c *ClientWithResponses) CreateOrganizationWithResponse(ctx context.Context
 		return nil, err
 	}
 	return ParseCreateOrganizationResponse(rsp)
+}
+
+// AcceptVerificationTermsWithBodyWithResponse Record that an owner has accepted the organization verification terms.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/accept-verification-terms (the `AcceptVerificationTerms` operationId).
+func (c *ClientWithResponses) AcceptVerificationTermsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AcceptVerificationTermsResponse, error) {
+	rsp, err := c.AcceptVerificationTermsWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAcceptVerificationTermsResponse(rsp)
+}
+
+// AcceptVerificationTermsWithResponse Record that an owner has accepted the organization verification terms.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/accept-verification-terms (the `AcceptVerificationTerms` operationId).
+func (c *ClientWithResponses) AcceptVerificationTermsWithResponse(ctx context.Context, body AcceptVerificationTermsJSONRequestBody, reqEditors ...RequestEditorFn) (*AcceptVerificationTermsResponse, error) {
+	rsp, err := c.AcceptVerificationTerms(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAcceptVerificationTermsResponse(rsp)
 }
 
 // SetActiveOrganizationWithBodyWithResponse Select the calling session's active organization. The caller must be an active member.
@@ -4568,6 +8406,32 @@ func (c *ClientWithResponses) ListAuditLogsWithResponse(ctx context.Context, par
 		return nil, err
 	}
 	return ParseListAuditLogsResponse(rsp)
+}
+
+// UpdateBusinessDetailsWithBodyWithResponse Update the self-asserted business details (legal name, jurisdiction, registration number) for the active organization.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/business-details (the `UpdateBusinessDetails` operationId).
+func (c *ClientWithResponses) UpdateBusinessDetailsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateBusinessDetailsResponse, error) {
+	rsp, err := c.UpdateBusinessDetailsWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateBusinessDetailsResponse(rsp)
+}
+
+// UpdateBusinessDetailsWithResponse Update the self-asserted business details (legal name, jurisdiction, registration number) for the active organization.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/business-details (the `UpdateBusinessDetails` operationId).
+func (c *ClientWithResponses) UpdateBusinessDetailsWithResponse(ctx context.Context, body UpdateBusinessDetailsJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateBusinessDetailsResponse, error) {
+	rsp, err := c.UpdateBusinessDetails(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateBusinessDetailsResponse(rsp)
 }
 
 // CancelOrganizationDeletionWithBodyWithResponse Cancel a scheduled organization deletion. Owners or admins of the organization may cancel.
@@ -4659,6 +8523,32 @@ func (c *ClientWithResponses) AcceptInvitationWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParseAcceptInvitationResponse(rsp)
+}
+
+// UploadOrganizationLogoWithBodyWithResponse Upload an organization logo
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/logo (the `UploadOrganizationLogo` operationId).
+func (c *ClientWithResponses) UploadOrganizationLogoWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UploadOrganizationLogoResponse, error) {
+	rsp, err := c.UploadOrganizationLogoWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUploadOrganizationLogoResponse(rsp)
+}
+
+// UploadOrganizationLogoWithResponse Upload an organization logo
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/logo (the `UploadOrganizationLogo` operationId).
+func (c *ClientWithResponses) UploadOrganizationLogoWithResponse(ctx context.Context, body UploadOrganizationLogoJSONRequestBody, reqEditors ...RequestEditorFn) (*UploadOrganizationLogoResponse, error) {
+	rsp, err := c.UploadOrganizationLogo(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUploadOrganizationLogoResponse(rsp)
 }
 
 // ListMembersWithResponse List the active organization's memberships, suspended ones included. Any active member may list.
@@ -4765,6 +8655,32 @@ func (c *ClientWithResponses) RequestOrganizationDeletionWithResponse(ctx contex
 	return ParseRequestOrganizationDeletionResponse(rsp)
 }
 
+// GetRpTermsWithResponse Get the active organization's current relying-party integration terms status.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/auth/orgs/rp-terms (the `GetRpTerms` operationId).
+func (c *ClientWithResponses) GetRpTermsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetRpTermsResponse, error) {
+	rsp, err := c.GetRpTerms(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetRpTermsResponse(rsp)
+}
+
+// AcceptRpTermsWithResponse Record that an owner accepted the current relying-party integration terms.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/rp-terms (the `AcceptRpTerms` operationId).
+func (c *ClientWithResponses) AcceptRpTermsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AcceptRpTermsResponse, error) {
+	rsp, err := c.AcceptRpTerms(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAcceptRpTermsResponse(rsp)
+}
+
 // ParseListOwnedOrganizationsResponse parses an HTTP response from a ListOwnedOrganizationsWithResponse call
 func ParseListOwnedOrganizationsResponse(rsp *http.Response) (*ListOwnedOrganizationsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -4813,6 +8729,501 @@ func ParseListOwnedOrganizationsResponse(rsp *http.Response) (*ListOwnedOrganiza
 			return nil, err
 		}
 		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListApiKeysResponse parses an HTTP response from a ListApiKeysWithResponse call
+func ParseListApiKeysResponse(rsp *http.Response) (*ListApiKeysResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListApiKeysResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data []struct {
+				CreatedAt    string                                                                       `json:"createdAt"`
+				Enabled      bool                                                                         `json:"enabled"`
+				Id           string                                                                       `json:"id"`
+				Metadata     map[string]ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties `json:"metadata"`
+				Name         string                                                                       `json:"name"`
+				Permissions  []string                                                                     `json:"permissions"`
+				RequestCount float32                                                                      `json:"requestCount"`
+				UpdatedAt    string                                                                       `json:"updatedAt"`
+			} `json:"data"`
+			Error      any        `json:"error"`
+			Pagination Pagination `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+			Pagination struct {
+				HasMore    ListApiKeys403JSONResponseBodyPaginationHasMore `json:"has_more"`
+				Limit      float32                                         `json:"limit"`
+				NextCursor any                                             `json:"next_cursor"`
+			} `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+			Pagination struct {
+				HasMore    ListApiKeys500JSONResponseBodyPaginationHasMore `json:"has_more"`
+				Limit      float32                                         `json:"limit"`
+				NextCursor any                                             `json:"next_cursor"`
+			} `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateApiKeyResponse parses an HTTP response from a CreateApiKeyWithResponse call
+func ParseCreateApiKeyResponse(rsp *http.Response) (*CreateApiKeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateApiKeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				Id  string `json:"id"`
+				Key string `json:"key"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteApiKeyResponse parses an HTTP response from a DeleteApiKeyWithResponse call
+func ParseDeleteApiKeyResponse(rsp *http.Response) (*DeleteApiKeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteApiKeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				Message string                                    `json:"message"`
+				Status  DeleteApiKey200JSONResponseBodyDataStatus `json:"status"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUpdateApiKeyResponse parses an HTTP response from a UpdateApiKeyWithResponse call
+func ParseUpdateApiKeyResponse(rsp *http.Response) (*UpdateApiKeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateApiKeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				Message string                                    `json:"message"`
+				Status  UpdateApiKey200JSONResponseBodyDataStatus `json:"status"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest struct {
@@ -4929,6 +9340,76 @@ func ParseLegacyRemoveMemberResponse(rsp *http.Response) (*LegacyRemoveMemberRes
 	return response, nil
 }
 
+// ParseUpdateOrganizationResponse parses an HTTP response from a UpdateOrganizationWithResponse call
+func ParseUpdateOrganizationResponse(rsp *http.Response) (*UpdateOrganizationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateOrganizationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				CreatedAt string             `json:"createdAt"`
+				Id        openapi_types.UUID `json:"id"`
+				Logo      *string            `json:"logo"`
+				Name      string             `json:"name"`
+				Slug      string             `json:"slug"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseCreateOrganizationResponse parses an HTTP response from a CreateOrganizationWithResponse call
 func ParseCreateOrganizationResponse(rsp *http.Response) (*CreateOrganizationResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -5000,6 +9481,206 @@ func ParseCreateOrganizationResponse(rsp *http.Response) (*CreateOrganizationRes
 			return nil, err
 		}
 		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAcceptVerificationTermsResponse parses an HTTP response from a AcceptVerificationTermsWithResponse call
+func ParseAcceptVerificationTermsResponse(rsp *http.Response) (*AcceptVerificationTermsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AcceptVerificationTermsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				VerificationTermsAcceptedAt string `json:"verificationTermsAcceptedAt"`
+				VerificationTermsAcceptedBy string `json:"verificationTermsAcceptedBy"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest struct {
@@ -5165,6 +9846,185 @@ func ParseListAuditLogsResponse(rsp *http.Response) (*ListAuditLogsResponse, err
 			return nil, err
 		}
 		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUpdateBusinessDetailsResponse parses an HTTP response from a UpdateBusinessDetailsWithResponse call
+func ParseUpdateBusinessDetailsResponse(rsp *http.Response) (*UpdateBusinessDetailsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateBusinessDetailsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				BusinessJurisdiction       *string                                                   `json:"businessJurisdiction"`
+				BusinessName               *string                                                   `json:"businessName"`
+				BusinessRegistrationNumber *string                                                   `json:"businessRegistrationNumber"`
+				BusinessType               *UpdateBusinessDetails200JSONResponseBodyDataBusinessType `json:"businessType"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest struct {
@@ -5648,6 +10508,136 @@ func ParseAcceptInvitationResponse(rsp *http.Response) (*AcceptInvitationRespons
 			return nil, err
 		}
 		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUploadOrganizationLogoResponse parses an HTTP response from a UploadOrganizationLogoWithResponse call
+func ParseUploadOrganizationLogoResponse(rsp *http.Response) (*UploadOrganizationLogoResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UploadOrganizationLogoResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				Logo string `json:"logo"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
@@ -6398,11 +11388,261 @@ func ParseRequestOrganizationDeletionResponse(rsp *http.Response) (*RequestOrgan
 	return response, nil
 }
 
+// ParseGetRpTermsResponse parses an HTTP response from a GetRpTermsWithResponse call
+func ParseGetRpTermsResponse(rsp *http.Response) (*GetRpTermsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetRpTermsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				Acceptance *struct {
+					AcceptedAt   string  `json:"accepted_at"`
+					AcceptedBy   *string `json:"accepted_by"`
+					Jurisdiction string  `json:"jurisdiction"`
+					TermsHash    string  `json:"terms_hash"`
+					TermsVersion string  `json:"terms_version"`
+				} `json:"acceptance"`
+				Current struct {
+					Jurisdiction GetRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
+					TermsHash    GetRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
+					TermsVersion GetRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
+				} `json:"current"`
+				CurrentAccepted bool `json:"current_accepted"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAcceptRpTermsResponse parses an HTTP response from a AcceptRpTermsWithResponse call
+func ParseAcceptRpTermsResponse(rsp *http.Response) (*AcceptRpTermsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AcceptRpTermsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				Acceptance *struct {
+					AcceptedAt   string  `json:"accepted_at"`
+					AcceptedBy   *string `json:"accepted_by"`
+					Jurisdiction string  `json:"jurisdiction"`
+					TermsHash    string  `json:"terms_hash"`
+					TermsVersion string  `json:"terms_version"`
+				} `json:"acceptance"`
+				Current struct {
+					Jurisdiction AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
+					TermsHash    AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
+					TermsVersion AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
+				} `json:"current"`
+				CurrentAccepted bool `json:"current_accepted"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// ListOwnedOrganizations List organisations the caller is the sole owner of
 	// (GET /v1/auth/account/owned-organizations)
 	ListOwnedOrganizations(ctx echo.Context) error
+	// ListApiKeys List API keys
+	// (GET /v1/auth/api-keys)
+	ListApiKeys(ctx echo.Context, params ListApiKeysParams) error
+	// CreateApiKey Create an API key
+	// (POST /v1/auth/api-keys)
+	CreateApiKey(ctx echo.Context) error
+	// DeleteApiKey Delete an API key
+	// (DELETE /v1/auth/api-keys/{id})
+	DeleteApiKey(ctx echo.Context, id openapi_types.UUID) error
+	// UpdateApiKey Update an API key
+	// (PATCH /v1/auth/api-keys/{id})
+	UpdateApiKey(ctx echo.Context, id openapi_types.UUID) error
 	// LegacyLeaveOrganization Replaced by POST /v1/auth/orgs/members/leave; always answers 410.
 	// (POST /v1/auth/organization/leave)
 	//
@@ -6413,15 +11653,24 @@ type ServerInterface interface {
 	//
 	// Deprecated: this operation has been marked as deprecated upstream, but no `x-deprecated-reason` was set
 	LegacyRemoveMember(ctx echo.Context) error
+	// UpdateOrganization Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+	// (POST /v1/auth/organization/update)
+	UpdateOrganization(ctx echo.Context) error
 	// CreateOrganization Create an organization
 	// (POST /v1/auth/orgs)
 	CreateOrganization(ctx echo.Context) error
+	// AcceptVerificationTerms Record that an owner has accepted the organization verification terms.
+	// (POST /v1/auth/orgs/accept-verification-terms)
+	AcceptVerificationTerms(ctx echo.Context) error
 	// SetActiveOrganization Select the calling session's active organization. The caller must be an active member.
 	// (POST /v1/auth/orgs/active)
 	SetActiveOrganization(ctx echo.Context) error
 	// ListAuditLogs List audit-log entries for the active organization. Owner/admin only.
 	// (GET /v1/auth/orgs/audit-logs)
 	ListAuditLogs(ctx echo.Context, params ListAuditLogsParams) error
+	// UpdateBusinessDetails Update the self-asserted business details (legal name, jurisdiction, registration number) for the active organization.
+	// (POST /v1/auth/orgs/business-details)
+	UpdateBusinessDetails(ctx echo.Context) error
 	// CancelOrganizationDeletion Cancel a scheduled organization deletion. Owners or admins of the organization may cancel.
 	// (POST /v1/auth/orgs/cancel-delete)
 	CancelOrganizationDeletion(ctx echo.Context) error
@@ -6434,6 +11683,9 @@ type ServerInterface interface {
 	// AcceptInvitation Accept an invitation addressed to the caller's email. The caller becomes an active member and the organization becomes the session's active one.
 	// (POST /v1/auth/orgs/invitations/{id}/accept)
 	AcceptInvitation(ctx echo.Context, id openapi_types.UUID) error
+	// UploadOrganizationLogo Upload an organization logo
+	// (POST /v1/auth/orgs/logo)
+	UploadOrganizationLogo(ctx echo.Context) error
 	// ListMembers List the active organization's memberships, suspended ones included. Any active member may list.
 	// (GET /v1/auth/orgs/members)
 	ListMembers(ctx echo.Context, params ListMembersParams) error
@@ -6452,6 +11704,12 @@ type ServerInterface interface {
 	// RequestOrganizationDeletion Request deletion of an organization. Sends an 8-character confirmation code to the requesting owner.
 	// (POST /v1/auth/orgs/request-delete)
 	RequestOrganizationDeletion(ctx echo.Context) error
+	// GetRpTerms Get the active organization's current relying-party integration terms status.
+	// (GET /v1/auth/orgs/rp-terms)
+	GetRpTerms(ctx echo.Context) error
+	// AcceptRpTerms Record that an owner accepted the current relying-party integration terms.
+	// (POST /v1/auth/orgs/rp-terms)
+	AcceptRpTerms(ctx echo.Context) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -6465,6 +11723,72 @@ func (w *ServerInterfaceWrapper) ListOwnedOrganizations(ctx echo.Context) error 
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.ListOwnedOrganizations(ctx)
+	return err
+}
+
+// ListApiKeys converts echo context to params.
+func (w *ServerInterfaceWrapper) ListApiKeys(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListApiKeysParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "starting_after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "starting_after", ctx.QueryParams(), &params.StartingAfter, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter starting_after: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListApiKeys(ctx, params)
+	return err
+}
+
+// CreateApiKey converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateApiKey(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateApiKey(ctx)
+	return err
+}
+
+// DeleteApiKey converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteApiKey(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteApiKey(ctx, id)
+	return err
+}
+
+// UpdateApiKey converts echo context to params.
+func (w *ServerInterfaceWrapper) UpdateApiKey(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UpdateApiKey(ctx, id)
 	return err
 }
 
@@ -6486,12 +11810,30 @@ func (w *ServerInterfaceWrapper) LegacyRemoveMember(ctx echo.Context) error {
 	return err
 }
 
+// UpdateOrganization converts echo context to params.
+func (w *ServerInterfaceWrapper) UpdateOrganization(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UpdateOrganization(ctx)
+	return err
+}
+
 // CreateOrganization converts echo context to params.
 func (w *ServerInterfaceWrapper) CreateOrganization(ctx echo.Context) error {
 	var err error
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.CreateOrganization(ctx)
+	return err
+}
+
+// AcceptVerificationTerms converts echo context to params.
+func (w *ServerInterfaceWrapper) AcceptVerificationTerms(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AcceptVerificationTerms(ctx)
 	return err
 }
 
@@ -6578,6 +11920,15 @@ func (w *ServerInterfaceWrapper) ListAuditLogs(ctx echo.Context) error {
 	return err
 }
 
+// UpdateBusinessDetails converts echo context to params.
+func (w *ServerInterfaceWrapper) UpdateBusinessDetails(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UpdateBusinessDetails(ctx)
+	return err
+}
+
 // CancelOrganizationDeletion converts echo context to params.
 func (w *ServerInterfaceWrapper) CancelOrganizationDeletion(ctx echo.Context) error {
 	var err error
@@ -6618,6 +11969,15 @@ func (w *ServerInterfaceWrapper) AcceptInvitation(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.AcceptInvitation(ctx, id)
+	return err
+}
+
+// UploadOrganizationLogo converts echo context to params.
+func (w *ServerInterfaceWrapper) UploadOrganizationLogo(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UploadOrganizationLogo(ctx)
 	return err
 }
 
@@ -6712,6 +12072,24 @@ func (w *ServerInterfaceWrapper) RequestOrganizationDeletion(ctx echo.Context) e
 	return err
 }
 
+// GetRpTerms converts echo context to params.
+func (w *ServerInterfaceWrapper) GetRpTerms(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetRpTerms(ctx)
+	return err
+}
+
+// AcceptRpTerms converts echo context to params.
+func (w *ServerInterfaceWrapper) AcceptRpTerms(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AcceptRpTerms(ctx)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -6760,20 +12138,30 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	}
 
 	router.GET(options.BaseURL+"/v1/auth/account/owned-organizations", wrapper.ListOwnedOrganizations, options.OperationMiddlewares["listOwnedOrganizations"]...)
+	router.GET(options.BaseURL+"/v1/auth/api-keys", wrapper.ListApiKeys, options.OperationMiddlewares["listApiKeys"]...)
+	router.POST(options.BaseURL+"/v1/auth/api-keys", wrapper.CreateApiKey, options.OperationMiddlewares["createApiKey"]...)
+	router.DELETE(options.BaseURL+"/v1/auth/api-keys/:id", wrapper.DeleteApiKey, options.OperationMiddlewares["deleteApiKey"]...)
+	router.PATCH(options.BaseURL+"/v1/auth/api-keys/:id", wrapper.UpdateApiKey, options.OperationMiddlewares["updateApiKey"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs", wrapper.CreateOrganization, options.OperationMiddlewares["createOrganization"]...)
+	router.POST(options.BaseURL+"/v1/auth/orgs/accept-verification-terms", wrapper.AcceptVerificationTerms, options.OperationMiddlewares["acceptVerificationTerms"]...)
 	router.GET(options.BaseURL+"/v1/auth/orgs/audit-logs", wrapper.ListAuditLogs, options.OperationMiddlewares["listAuditLogs"]...)
+	router.POST(options.BaseURL+"/v1/auth/orgs/business-details", wrapper.UpdateBusinessDetails, options.OperationMiddlewares["updateBusinessDetails"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/cancel-delete", wrapper.CancelOrganizationDeletion, options.OperationMiddlewares["cancelOrganizationDeletion"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/confirm-delete", wrapper.ConfirmOrganizationDeletion, options.OperationMiddlewares["confirmOrganizationDeletion"]...)
+	router.POST(options.BaseURL+"/v1/auth/orgs/logo", wrapper.UploadOrganizationLogo, options.OperationMiddlewares["uploadOrganizationLogo"]...)
 	router.DELETE(options.BaseURL+"/v1/auth/orgs/members/:id", wrapper.SuspendMember, options.OperationMiddlewares["suspendMember"]...)
 	router.PATCH(options.BaseURL+"/v1/auth/orgs/members/:id", wrapper.UpdateMemberRole, options.OperationMiddlewares["updateMemberRole"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/members/:id/reinstate", wrapper.ReinstateMember, options.OperationMiddlewares["reinstateMember"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/members/leave", wrapper.LeaveOrganization, options.OperationMiddlewares["leaveOrganization"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/request-delete", wrapper.RequestOrganizationDeletion, options.OperationMiddlewares["requestOrganizationDeletion"]...)
+	router.GET(options.BaseURL+"/v1/auth/orgs/rp-terms", wrapper.GetRpTerms, options.OperationMiddlewares["getRpTerms"]...)
+	router.POST(options.BaseURL+"/v1/auth/orgs/rp-terms", wrapper.AcceptRpTerms, options.OperationMiddlewares["acceptRpTerms"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/active", wrapper.SetActiveOrganization, options.OperationMiddlewares["setActiveOrganization"]...)
 	router.GET(options.BaseURL+"/v1/auth/orgs/members", wrapper.ListMembers, options.OperationMiddlewares["listMembers"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/invitations", wrapper.CreateInvitation, options.OperationMiddlewares["createInvitation"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/invitations/:id/accept", wrapper.AcceptInvitation, options.OperationMiddlewares["acceptInvitation"]...)
 	router.POST(options.BaseURL+"/v1/auth/organization/leave", wrapper.LegacyLeaveOrganization, options.OperationMiddlewares["legacyLeaveOrganization"]...)
+	router.POST(options.BaseURL+"/v1/auth/organization/update", wrapper.UpdateOrganization, options.OperationMiddlewares["updateOrganization"]...)
 	router.POST(options.BaseURL+"/v1/auth/organization/remove-member", wrapper.LegacyRemoveMember, options.OperationMiddlewares["legacyRemoveMember"]...)
 
 }
@@ -6883,6 +12271,624 @@ func (response ListOwnedOrganizationsdefaultJSONResponse) VisitListOwnedOrganiza
 	return err
 }
 
+type ListApiKeysRequestObject struct {
+	Params ListApiKeysParams
+}
+
+type ListApiKeysResponseObject interface {
+	VisitListApiKeysResponse(w http.ResponseWriter) error
+}
+
+type ListApiKeys200JSONResponse struct {
+	Data []struct {
+		CreatedAt    string                                                                       `json:"createdAt"`
+		Enabled      bool                                                                         `json:"enabled"`
+		Id           string                                                                       `json:"id"`
+		Metadata     map[string]ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties `json:"metadata"`
+		Name         string                                                                       `json:"name"`
+		Permissions  []string                                                                     `json:"permissions"`
+		RequestCount float32                                                                      `json:"requestCount"`
+		UpdatedAt    string                                                                       `json:"updatedAt"`
+	} `json:"data"`
+	Error      any        `json:"error"`
+	Pagination Pagination `json:"pagination"`
+}
+
+func (response ListApiKeys200JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApiKeys403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListApiKeys403JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                         `json:"limit"`
+		NextCursor any                                             `json:"next_cursor"`
+	} `json:"pagination"`
+}
+
+func (response ListApiKeys403JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApiKeys500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListApiKeys500JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                         `json:"limit"`
+		NextCursor any                                             `json:"next_cursor"`
+	} `json:"pagination"`
+}
+
+func (response ListApiKeys500JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApiKeysdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response ListApiKeysdefaultJSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKeyRequestObject struct {
+	Body *CreateApiKeyJSONRequestBody
+}
+
+type CreateApiKeyResponseObject interface {
+	VisitCreateApiKeyResponse(w http.ResponseWriter) error
+}
+
+type CreateApiKey200JSONResponse struct {
+	Data struct {
+		Id  string `json:"id"`
+		Key string `json:"key"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response CreateApiKey200JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response CreateApiKey400JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response CreateApiKey403JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response CreateApiKey410JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response CreateApiKey500JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKeydefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response CreateApiKeydefaultJSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteApiKeyRequestObject struct {
+	Id openapi_types.UUID `json:"id"`
+}
+
+type DeleteApiKeyResponseObject interface {
+	VisitDeleteApiKeyResponse(w http.ResponseWriter) error
+}
+
+type DeleteApiKey200JSONResponse struct {
+	Data struct {
+		Message string                                    `json:"message"`
+		Status  DeleteApiKey200JSONResponseBodyDataStatus `json:"status"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response DeleteApiKey200JSONResponse) VisitDeleteApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteApiKey400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteApiKey400JSONResponse) VisitDeleteApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteApiKey403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteApiKey403JSONResponse) VisitDeleteApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteApiKey410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteApiKey410JSONResponse) VisitDeleteApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteApiKey500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteApiKey500JSONResponse) VisitDeleteApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteApiKeydefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response DeleteApiKeydefaultJSONResponse) VisitDeleteApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateApiKeyRequestObject struct {
+	Id   openapi_types.UUID `json:"id"`
+	Body *UpdateApiKeyJSONRequestBody
+}
+
+type UpdateApiKeyResponseObject interface {
+	VisitUpdateApiKeyResponse(w http.ResponseWriter) error
+}
+
+type UpdateApiKey200JSONResponse struct {
+	Data struct {
+		Message string                                    `json:"message"`
+		Status  UpdateApiKey200JSONResponseBodyDataStatus `json:"status"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response UpdateApiKey200JSONResponse) VisitUpdateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateApiKey400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateApiKey400JSONResponse) VisitUpdateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateApiKey403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateApiKey403JSONResponse) VisitUpdateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateApiKey410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateApiKey410JSONResponse) VisitUpdateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateApiKey500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateApiKey500JSONResponse) VisitUpdateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateApiKeydefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response UpdateApiKeydefaultJSONResponse) VisitUpdateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LegacyLeaveOrganizationRequestObject struct {
 }
 
@@ -6976,6 +12982,110 @@ type LegacyRemoveMemberdefaultJSONResponse struct {
 }
 
 func (response LegacyRemoveMemberdefaultJSONResponse) VisitLegacyRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrganizationRequestObject struct {
+	Body *UpdateOrganizationJSONRequestBody
+}
+
+type UpdateOrganizationResponseObject interface {
+	VisitUpdateOrganizationResponse(w http.ResponseWriter) error
+}
+
+type UpdateOrganization200JSONResponse struct {
+	Data struct {
+		CreatedAt string             `json:"createdAt"`
+		Id        openapi_types.UUID `json:"id"`
+		Logo      *string            `json:"logo"`
+		Name      string             `json:"name"`
+		Slug      string             `json:"slug"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response UpdateOrganization200JSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrganization400JSONResponse struct{ ErrorJSONResponse }
+
+func (response UpdateOrganization400JSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrganization401JSONResponse ErrorEnvelope
+
+func (response UpdateOrganization401JSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrganization403JSONResponse ErrorEnvelope
+
+func (response UpdateOrganization403JSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrganization410JSONResponse ErrorEnvelope
+
+func (response UpdateOrganization410JSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrganizationdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response UpdateOrganizationdefaultJSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -7110,6 +13220,261 @@ type CreateOrganizationdefaultJSONResponse struct {
 }
 
 func (response CreateOrganizationdefaultJSONResponse) VisitCreateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptVerificationTermsRequestObject struct {
+	Body *AcceptVerificationTermsJSONRequestBody
+}
+
+type AcceptVerificationTermsResponseObject interface {
+	VisitAcceptVerificationTermsResponse(w http.ResponseWriter) error
+}
+
+type AcceptVerificationTerms200JSONResponse struct {
+	Data struct {
+		VerificationTermsAcceptedAt string `json:"verificationTermsAcceptedAt"`
+		VerificationTermsAcceptedBy string `json:"verificationTermsAcceptedBy"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response AcceptVerificationTerms200JSONResponse) VisitAcceptVerificationTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptVerificationTerms400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptVerificationTerms400JSONResponse) VisitAcceptVerificationTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptVerificationTerms401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptVerificationTerms401JSONResponse) VisitAcceptVerificationTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptVerificationTerms403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptVerificationTerms403JSONResponse) VisitAcceptVerificationTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptVerificationTerms404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptVerificationTerms404JSONResponse) VisitAcceptVerificationTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptVerificationTerms409JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptVerificationTerms409JSONResponse) VisitAcceptVerificationTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptVerificationTerms410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptVerificationTerms410JSONResponse) VisitAcceptVerificationTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptVerificationTerms500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptVerificationTerms500JSONResponse) VisitAcceptVerificationTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptVerificationTermsdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response AcceptVerificationTermsdefaultJSONResponse) VisitAcceptVerificationTermsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -7329,6 +13694,233 @@ type ListAuditLogsdefaultJSONResponse struct {
 }
 
 func (response ListAuditLogsdefaultJSONResponse) VisitListAuditLogsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateBusinessDetailsRequestObject struct {
+	Body *UpdateBusinessDetailsJSONRequestBody
+}
+
+type UpdateBusinessDetailsResponseObject interface {
+	VisitUpdateBusinessDetailsResponse(w http.ResponseWriter) error
+}
+
+type UpdateBusinessDetails200JSONResponse struct {
+	Data struct {
+		BusinessJurisdiction       *string                                                   `json:"businessJurisdiction"`
+		BusinessName               *string                                                   `json:"businessName"`
+		BusinessRegistrationNumber *string                                                   `json:"businessRegistrationNumber"`
+		BusinessType               *UpdateBusinessDetails200JSONResponseBodyDataBusinessType `json:"businessType"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response UpdateBusinessDetails200JSONResponse) VisitUpdateBusinessDetailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateBusinessDetails400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateBusinessDetails400JSONResponse) VisitUpdateBusinessDetailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateBusinessDetails401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateBusinessDetails401JSONResponse) VisitUpdateBusinessDetailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateBusinessDetails403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateBusinessDetails403JSONResponse) VisitUpdateBusinessDetailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateBusinessDetails404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateBusinessDetails404JSONResponse) VisitUpdateBusinessDetailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateBusinessDetails410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateBusinessDetails410JSONResponse) VisitUpdateBusinessDetailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateBusinessDetails500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateBusinessDetails500JSONResponse) VisitUpdateBusinessDetailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateBusinessDetailsdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response UpdateBusinessDetailsdefaultJSONResponse) VisitUpdateBusinessDetailsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -7946,6 +14538,170 @@ type AcceptInvitationdefaultJSONResponse struct {
 }
 
 func (response AcceptInvitationdefaultJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadOrganizationLogoRequestObject struct {
+	Body *UploadOrganizationLogoJSONRequestBody
+}
+
+type UploadOrganizationLogoResponseObject interface {
+	VisitUploadOrganizationLogoResponse(w http.ResponseWriter) error
+}
+
+type UploadOrganizationLogo200JSONResponse struct {
+	Data struct {
+		Logo string `json:"logo"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response UploadOrganizationLogo200JSONResponse) VisitUploadOrganizationLogoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadOrganizationLogo400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UploadOrganizationLogo400JSONResponse) VisitUploadOrganizationLogoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadOrganizationLogo403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UploadOrganizationLogo403JSONResponse) VisitUploadOrganizationLogoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadOrganizationLogo410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UploadOrganizationLogo410JSONResponse) VisitUploadOrganizationLogoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadOrganizationLogo500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UploadOrganizationLogo500JSONResponse) VisitUploadOrganizationLogoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadOrganizationLogodefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response UploadOrganizationLogodefaultJSONResponse) VisitUploadOrganizationLogoResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -8919,11 +15675,313 @@ func (response RequestOrganizationDeletiondefaultJSONResponse) VisitRequestOrgan
 	return err
 }
 
+type GetRpTermsRequestObject struct {
+}
+
+type GetRpTermsResponseObject interface {
+	VisitGetRpTermsResponse(w http.ResponseWriter) error
+}
+
+type GetRpTerms200JSONResponse struct {
+	Data struct {
+		Acceptance *struct {
+			AcceptedAt   string  `json:"accepted_at"`
+			AcceptedBy   *string `json:"accepted_by"`
+			Jurisdiction string  `json:"jurisdiction"`
+			TermsHash    string  `json:"terms_hash"`
+			TermsVersion string  `json:"terms_version"`
+		} `json:"acceptance"`
+		Current struct {
+			Jurisdiction GetRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
+			TermsHash    GetRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
+			TermsVersion GetRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
+		} `json:"current"`
+		CurrentAccepted bool `json:"current_accepted"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response GetRpTerms200JSONResponse) VisitGetRpTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRpTerms401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response GetRpTerms401JSONResponse) VisitGetRpTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRpTerms403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response GetRpTerms403JSONResponse) VisitGetRpTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRpTermsdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response GetRpTermsdefaultJSONResponse) VisitGetRpTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptRpTermsRequestObject struct {
+}
+
+type AcceptRpTermsResponseObject interface {
+	VisitAcceptRpTermsResponse(w http.ResponseWriter) error
+}
+
+type AcceptRpTerms200JSONResponse struct {
+	Data struct {
+		Acceptance *struct {
+			AcceptedAt   string  `json:"accepted_at"`
+			AcceptedBy   *string `json:"accepted_by"`
+			Jurisdiction string  `json:"jurisdiction"`
+			TermsHash    string  `json:"terms_hash"`
+			TermsVersion string  `json:"terms_version"`
+		} `json:"acceptance"`
+		Current struct {
+			Jurisdiction AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
+			TermsHash    AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
+			TermsVersion AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
+		} `json:"current"`
+		CurrentAccepted bool `json:"current_accepted"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response AcceptRpTerms200JSONResponse) VisitAcceptRpTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptRpTerms401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptRpTerms401JSONResponse) VisitAcceptRpTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptRpTerms403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptRpTerms403JSONResponse) VisitAcceptRpTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptRpTerms410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptRpTerms410JSONResponse) VisitAcceptRpTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptRpTerms500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptRpTerms500JSONResponse) VisitAcceptRpTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptRpTermsdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response AcceptRpTermsdefaultJSONResponse) VisitAcceptRpTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// ListOwnedOrganizations List organisations the caller is the sole owner of
 	// (GET /v1/auth/account/owned-organizations)
 	ListOwnedOrganizations(ctx context.Context, request ListOwnedOrganizationsRequestObject) (ListOwnedOrganizationsResponseObject, error)
+	// ListApiKeys List API keys
+	// (GET /v1/auth/api-keys)
+	ListApiKeys(ctx context.Context, request ListApiKeysRequestObject) (ListApiKeysResponseObject, error)
+	// CreateApiKey Create an API key
+	// (POST /v1/auth/api-keys)
+	CreateApiKey(ctx context.Context, request CreateApiKeyRequestObject) (CreateApiKeyResponseObject, error)
+	// DeleteApiKey Delete an API key
+	// (DELETE /v1/auth/api-keys/{id})
+	DeleteApiKey(ctx context.Context, request DeleteApiKeyRequestObject) (DeleteApiKeyResponseObject, error)
+	// UpdateApiKey Update an API key
+	// (PATCH /v1/auth/api-keys/{id})
+	UpdateApiKey(ctx context.Context, request UpdateApiKeyRequestObject) (UpdateApiKeyResponseObject, error)
 	// LegacyLeaveOrganization Replaced by POST /v1/auth/orgs/members/leave; always answers 410.
 	// (POST /v1/auth/organization/leave)
 	//
@@ -8934,15 +15992,24 @@ type StrictServerInterface interface {
 	//
 	// Deprecated: this operation has been marked as deprecated upstream, but no `x-deprecated-reason` was set
 	LegacyRemoveMember(ctx context.Context, request LegacyRemoveMemberRequestObject) (LegacyRemoveMemberResponseObject, error)
+	// UpdateOrganization Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+	// (POST /v1/auth/organization/update)
+	UpdateOrganization(ctx context.Context, request UpdateOrganizationRequestObject) (UpdateOrganizationResponseObject, error)
 	// CreateOrganization Create an organization
 	// (POST /v1/auth/orgs)
 	CreateOrganization(ctx context.Context, request CreateOrganizationRequestObject) (CreateOrganizationResponseObject, error)
+	// AcceptVerificationTerms Record that an owner has accepted the organization verification terms.
+	// (POST /v1/auth/orgs/accept-verification-terms)
+	AcceptVerificationTerms(ctx context.Context, request AcceptVerificationTermsRequestObject) (AcceptVerificationTermsResponseObject, error)
 	// SetActiveOrganization Select the calling session's active organization. The caller must be an active member.
 	// (POST /v1/auth/orgs/active)
 	SetActiveOrganization(ctx context.Context, request SetActiveOrganizationRequestObject) (SetActiveOrganizationResponseObject, error)
 	// ListAuditLogs List audit-log entries for the active organization. Owner/admin only.
 	// (GET /v1/auth/orgs/audit-logs)
 	ListAuditLogs(ctx context.Context, request ListAuditLogsRequestObject) (ListAuditLogsResponseObject, error)
+	// UpdateBusinessDetails Update the self-asserted business details (legal name, jurisdiction, registration number) for the active organization.
+	// (POST /v1/auth/orgs/business-details)
+	UpdateBusinessDetails(ctx context.Context, request UpdateBusinessDetailsRequestObject) (UpdateBusinessDetailsResponseObject, error)
 	// CancelOrganizationDeletion Cancel a scheduled organization deletion. Owners or admins of the organization may cancel.
 	// (POST /v1/auth/orgs/cancel-delete)
 	CancelOrganizationDeletion(ctx context.Context, request CancelOrganizationDeletionRequestObject) (CancelOrganizationDeletionResponseObject, error)
@@ -8955,6 +16022,9 @@ type StrictServerInterface interface {
 	// AcceptInvitation Accept an invitation addressed to the caller's email. The caller becomes an active member and the organization becomes the session's active one.
 	// (POST /v1/auth/orgs/invitations/{id}/accept)
 	AcceptInvitation(ctx context.Context, request AcceptInvitationRequestObject) (AcceptInvitationResponseObject, error)
+	// UploadOrganizationLogo Upload an organization logo
+	// (POST /v1/auth/orgs/logo)
+	UploadOrganizationLogo(ctx context.Context, request UploadOrganizationLogoRequestObject) (UploadOrganizationLogoResponseObject, error)
 	// ListMembers List the active organization's memberships, suspended ones included. Any active member may list.
 	// (GET /v1/auth/orgs/members)
 	ListMembers(ctx context.Context, request ListMembersRequestObject) (ListMembersResponseObject, error)
@@ -8973,6 +16043,12 @@ type StrictServerInterface interface {
 	// RequestOrganizationDeletion Request deletion of an organization. Sends an 8-character confirmation code to the requesting owner.
 	// (POST /v1/auth/orgs/request-delete)
 	RequestOrganizationDeletion(ctx context.Context, request RequestOrganizationDeletionRequestObject) (RequestOrganizationDeletionResponseObject, error)
+	// GetRpTerms Get the active organization's current relying-party integration terms status.
+	// (GET /v1/auth/orgs/rp-terms)
+	GetRpTerms(ctx context.Context, request GetRpTermsRequestObject) (GetRpTermsResponseObject, error)
+	// AcceptRpTerms Record that an owner accepted the current relying-party integration terms.
+	// (POST /v1/auth/orgs/rp-terms)
+	AcceptRpTerms(ctx context.Context, request AcceptRpTermsRequestObject) (AcceptRpTermsResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -9004,6 +16080,150 @@ func (sh *strictHandler) ListOwnedOrganizations(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(ListOwnedOrganizationsResponseObject); ok {
 		return validResponse.VisitListOwnedOrganizationsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListApiKeys operation middleware
+func (sh *strictHandler) ListApiKeys(ctx echo.Context, params ListApiKeysParams) error {
+	var request ListApiKeysRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListApiKeys(ctx.Request().Context(), request.(ListApiKeysRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListApiKeys")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListApiKeysResponseObject); ok {
+		return validResponse.VisitListApiKeysResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateApiKey operation middleware
+func (sh *strictHandler) CreateApiKey(ctx echo.Context) error {
+	var request CreateApiKeyRequestObject
+
+	var body CreateApiKeyJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateApiKey(ctx.Request().Context(), request.(CreateApiKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateApiKey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateApiKeyResponseObject); ok {
+		return validResponse.VisitCreateApiKeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteApiKey operation middleware
+func (sh *strictHandler) DeleteApiKey(ctx echo.Context, id openapi_types.UUID) error {
+	var request DeleteApiKeyRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteApiKey(ctx.Request().Context(), request.(DeleteApiKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteApiKey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteApiKeyResponseObject); ok {
+		return validResponse.VisitDeleteApiKeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// UpdateApiKey operation middleware
+func (sh *strictHandler) UpdateApiKey(ctx echo.Context, id openapi_types.UUID) error {
+	var request UpdateApiKeyRequestObject
+
+	request.Id = id
+
+	var body UpdateApiKeyJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateApiKey(ctx.Request().Context(), request.(UpdateApiKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateApiKey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UpdateApiKeyResponseObject); ok {
+		return validResponse.VisitUpdateApiKeyResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -9056,6 +16276,52 @@ func (sh *strictHandler) LegacyRemoveMember(ctx echo.Context) error {
 	return nil
 }
 
+// UpdateOrganization operation middleware
+func (sh *strictHandler) UpdateOrganization(ctx echo.Context) error {
+	var request UpdateOrganizationRequestObject
+
+	var body UpdateOrganizationJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateOrganization(ctx.Request().Context(), request.(UpdateOrganizationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateOrganization")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UpdateOrganizationResponseObject); ok {
+		return validResponse.VisitUpdateOrganizationResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // CreateOrganization operation middleware
 func (sh *strictHandler) CreateOrganization(ctx echo.Context) error {
 	var request CreateOrganizationRequestObject
@@ -9096,6 +16362,55 @@ func (sh *strictHandler) CreateOrganization(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(CreateOrganizationResponseObject); ok {
 		return validResponse.VisitCreateOrganizationResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AcceptVerificationTerms operation middleware
+func (sh *strictHandler) AcceptVerificationTerms(ctx echo.Context) error {
+	var request AcceptVerificationTermsRequestObject
+
+	var body AcceptVerificationTermsJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AcceptVerificationTerms(ctx.Request().Context(), request.(AcceptVerificationTermsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AcceptVerificationTerms")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AcceptVerificationTermsResponseObject); ok {
+		return validResponse.VisitAcceptVerificationTermsResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -9167,6 +16482,52 @@ func (sh *strictHandler) ListAuditLogs(ctx echo.Context, params ListAuditLogsPar
 		return err
 	} else if validResponse, ok := response.(ListAuditLogsResponseObject); ok {
 		return validResponse.VisitListAuditLogsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// UpdateBusinessDetails operation middleware
+func (sh *strictHandler) UpdateBusinessDetails(ctx echo.Context) error {
+	var request UpdateBusinessDetailsRequestObject
+
+	var body UpdateBusinessDetailsJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateBusinessDetails(ctx.Request().Context(), request.(UpdateBusinessDetailsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateBusinessDetails")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UpdateBusinessDetailsResponseObject); ok {
+		return validResponse.VisitUpdateBusinessDetailsResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -9336,6 +16697,52 @@ func (sh *strictHandler) AcceptInvitation(ctx echo.Context, id openapi_types.UUI
 		return err
 	} else if validResponse, ok := response.(AcceptInvitationResponseObject); ok {
 		return validResponse.VisitAcceptInvitationResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// UploadOrganizationLogo operation middleware
+func (sh *strictHandler) UploadOrganizationLogo(ctx echo.Context) error {
+	var request UploadOrganizationLogoRequestObject
+
+	var body UploadOrganizationLogoJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UploadOrganizationLogo(ctx.Request().Context(), request.(UploadOrganizationLogoRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UploadOrganizationLogo")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UploadOrganizationLogoResponseObject); ok {
+		return validResponse.VisitUploadOrganizationLogoResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -9537,78 +16944,153 @@ func (sh *strictHandler) RequestOrganizationDeletion(ctx echo.Context) error {
 	return nil
 }
 
+// GetRpTerms operation middleware
+func (sh *strictHandler) GetRpTerms(ctx echo.Context) error {
+	var request GetRpTermsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetRpTerms(ctx.Request().Context(), request.(GetRpTermsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetRpTerms")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetRpTermsResponseObject); ok {
+		return validResponse.VisitGetRpTermsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AcceptRpTerms operation middleware
+func (sh *strictHandler) AcceptRpTerms(ctx echo.Context) error {
+	var request AcceptRpTermsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AcceptRpTerms(ctx.Request().Context(), request.(AcceptRpTermsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AcceptRpTerms")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AcceptRpTermsResponseObject); ok {
+		return validResponse.VisitAcceptRpTermsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7F3rc9w2kv9XULytym7dzHDkOBtn/OUUR1ulWm/kkpS7Dy6djCF6SEQkwADgjBmX/vctPPgacl5624sv",
-	"9ojEqxs/NLobjeaXIOJZzhkwJYPZl0CAzDmTYP44EYIL/SPiTAFT+ifO85RGWFHOwt8lZ/qZjBLIsP71",
-	"FwGLYBb8V9i0Gtq3MjStnbAlpDyH4Pb2dhQQkJGguW4smAXHrERcJSAQL1TEM0B/nWOCBPxRgFQjVDBc",
-	"qIQL+ieQERJYAUppRpX+q2B4iWmK5ymMEGUKBMMpAt3l3/QDpBJAUmFGsCD2OQI3lkmgx+KGqak4LghV",
-	"73msf+eC5yAUtRzBkbIc2UZoVf3YFL4dBZEArIAcGwaqModgFkglKIv1W1g61vbeUDL4OAOFCVaG4ZgQ",
-	"qtmH0w/tgd6Oqmp8/jtESldTWMSgTlttfqwaHQWsSNPgqi51ad5vLnc7CvS0UAFEv6YkqOgYOR61+us0",
-	"2hp+mzFXAwPu8rE/Fzn9J5S76LGlfsUZbC8HGabp9iJ0R1dsZyfKsRVYkekShQTNKVlKBVlgBnt9A2WL",
-	"G9WsDzFcWX6abisCRg1bOrQP8be7IHv8rSDWXaQnWa5KpN8h29IkqJs2dGpeVnJjpzg4qweT45gybDvZ",
-	"XvFDU3KdLQ5Wtv+NJLtOewRHnECf4MsEnLww70f99Uh4JPv1jlFK2Q1S3IgewqMiA6bMuNGCC/PUDnSg",
-	"yYRakbDepH6um0wgzU0LGkFoQT9vby4DKXG8lbiqyC7kOSY0xc1QHROGWH7KllTVE9vleL3oFlxkWAWz",
-	"GsV9Kfk5pwKklaF1cYIVjBXNBufFrte6bFE0q6ZdTPAUdmHuX5DNQZzrksOyzw3btNUe7BBHbGMD+Gtv",
-	"E/uRuCa1Die+K7PuwZVRIAuZAyN7EDAkGuvaP5ebBz5UUa+A032IHZo3V7mZQCdM3Tw2M9IlrzvczXN8",
-	"7phYyXu+YkbgY5JRZlaRQcLVwMScrRiQMxFjRv/csHo2qAcbp1SmRTzwYogvjg2mxhB5HzrSujusBMvr",
-	"jIsBafN/CRj1Tv8DCAtAuhyiCjKJav0N4YUyhahEOY5hYhYUznLNywVOJdQDmnOeAmZ6REYTHBZwGf5M",
-	"syJDrNDcRnzhehSgCsGAdDo4mra2MzM7mqXwWV1HhZB2W+t28c4811K5kICwRJ+kwkJRFl8bSj7pVwtQ",
-	"UWKEtG7L0KUHIkAWqZIjxAXSiEZ00eIO4y0GTbasgrUptLwYNTPRpaA/oRocEBWCqvJCr207kXPAAsRx",
-	"oZJayTdMN4+b9ZUolVt1nrIFr8wFbHdYJ6ACvWH9zw0uU5g0AJsF/9RP0OkveimK1DUmZ2FYF+1ZCR8E",
-	"XeKoHC+okApRAkxRVaIlCLpwholmVUojYNKA0PV1nOMoAfTevkCvJtNerzFVSTGfRDyzA8DU/j+mJJyn",
-	"fB5mmLLw/em7k18vToxODSKTZ4sLEEsawcD4Q1NCM4uqdI3iJQhpaTqa/DCZ6vZ4DgznNJgF30+OzABz",
-	"rBIzG+HyKMQMp6WikQwlSF1Xhnyp+4aVVfpNoUIlIY4iXjAVaolDxrwlR0xjMZjZ0cvWPNQCNEipVD2x",
-	"o8feMQpfTacHmYTDSmX3aW98BvG7tp++iGzMHiwELnuyrdvPkGCrVdeOSnuYmtm3bO0gpe0XrcwC17Ig",
-	"wmkKAlFp/uIsLdEns0d8QnZrmKDLBCSgFS9Sgua6howwgTGBFBQQhFPOYkkJNNqgFSElskX0byqQw8NE",
-	"0/h6evQAM3gPs8Cr3Y+kdn+sMLhpZzgYub+1fC4GPD88yPL34PlPAM9p5YeTIJYg7Kgndktf4CJVmyR8",
-	"veFYL4FVUIosw6IMZsF7KhXiHZHaF6aSp4CMLEV8YVxQsdREHFtBaKlrtsucjm+glOu7qHscfqHkdu1d",
-	"ey8JU8BL60Lh0oEgFxBp4yGYKVHAaH2vhRhH5XtdrbODrW22TlTvxaNR8PpoekDpe83BOeQpjoCgeYk+",
-	"nF1cojZfZGh3L2n58hbhdIVLiTCTKxASvT6aTlpT0lU3uhPT4bKAjC9hnDX280HcPjfVnfX9NTL6l5P3",
-	"J5cnG1itIXpPTss2T7sctJZwD6rGM/8zJ+VBe8Kw09qZdl35nvKYH1jFDeNyzddKMxxDmBuzyf7+PYfm",
-	"jxXM8/qPmC4GjfJq+8rw5/fAYm0YHX3/05uj6ZtRkFFWP9slkCv3d2ukQ8poZcm3u3s13dFVY+e3qv39",
-	"9XqtHCstnINZ8P8f8fjP6fin8dV//2XnVrLdMdAtrVfi7RNYD4N+kL5X46nVfbtMkPMhIVlEEUi5KNK0",
-	"dGq416S8JrUfon5uzkEddr732PHY2Qs7/+BiTgkBdoD9VrtDK7DosbSm3054cPrr5cn5r8fvry9Ozv/3",
-	"5Pz65Pz87LxF4yw4Zqhg8DmHSMtAyzAeRYXQ1DTH7h6j3lJ8BEvxndl7EWaIdzXXfRXiEEcR5Grc9i6P",
-	"rUu3Zw3qwop2zcCuEi1BHZsiT69Ht+m/y2nZWv2Xovo9OlmPpSJaHHRgiSR0/LP72qJWFdi79Ounslwv",
-	"IIVI1a4ZymLkTi2+kwj36Te+7sqLkxVSoblZuq6oc4gftHgLQtU45fH2M48qzkia4xaBM1AgdA9fAqrn",
-	"6o8CRNmcWVWnaw1S3QFjMDuaWuvM/VXjgDIFMRgGDbfZPTHsNN4D8LqUv6AsTgGZ8Cuk20NmN8syPJag",
-	"6dE7b2p8ZotWKal3GsqitCAwQb+xG8ZXzL3BAhCNGRdA3qIcS4kYZ9CqoNsRpWtNj1DPyxBhVVBYQ88L",
-	"HfxONp+DfheZDRqYEhQkWiVcAjIBb9bvSKXZszdxw5S81iWujXDaxJVD+9op9O7awfGHU3QD5QT9JmFR",
-	"pGiVAEOULUEqGmONWLRKsEIYSTuRN1AiQsl2Brgwt4fhwX2G+OB80w2gDKsoATlBn2xg3ycU8SUIiSLB",
-	"WTjH0U0seMEIWnFx8xZ9cuyoi+WCxwJnGVY0MvJQvkWf9FTXJQiWyZxjQSqJKrcz3EUK3pXVz0rVXWIl",
-	"+wSqQrCatsolg5WWNq1wk9OLM/Tm79MjpGgGUuEs38RX18T1QvBsK2fv0/E+MWAHEjuHBTeHz3eiVvG7",
-	"0rq737sR+w8BMFbwWSEJWEQJwpHgUra2ihGy0ceIkhHCjDhM61ehiU7ZRPQfW2h9oG5bHtpX012O3dur",
-	"R1Go9wq1qCPiexEWmxTkx4jo7bS5j5btGm6pELVKWOHUR0R4V8X9IiK8L9aDZ1/wvKtjFBhXxrglGWV6",
-	"g6xCFewW2bGLfdiNB9lLCbvp7Z/1BA16dM40qkMHcpaWB7lv5oWkDKQcE1CYpoMu1wizCFIXDrklfMEU",
-	"a/f4i67xLblfn8TdetOKqFCigKt+KP76yG+e0KtaTSqy811v0F52etl514N2bxl47HjLwIPnqS0DZxCI",
-	"ykTYZBm4Ez0PMg+ywwITHdQ0MkiRAjEMJU6D8kanh9aLiOAxijzCLZh2YiZqvFpTU9YCU1qJuRZikeHS",
-	"2QYHWaIRZwsqst1mpi33fHZmtUR6CHtgA3Rke3ouOzQHRiiLK94OJtZZI6Bf5RnM0hrE3i714vVA8brE",
-	"KdXCD9nkIsTMh7dRPY68jerB87w2qjdNPbYe1DTV8FrwglUi6icPIw+jO3k4cCoAk9J7OTy8XrKXw/oN",
-	"EEa5gCXlhUzL6hhqk8cDFZKy2HD8zThKsMCRAgsPZAIMgVTTXrUkJujCrQOJEixIlSPo9RuU8EJIxAt1",
-	"kGOE8AxTNngy716FUaK1BhaDDMkhJUNz56rcVmE4K4cMaZ1ycmdGg1Z2yidx0GzOeNmOBf3h9cPnqeyk",
-	"qHy++1vbRt+ajEfzxTR9VBHKT3Dn6qeXmVvE8AKQ5Bm4GzIbAnnQvLQypR/R89amLauNgQyXiNp2q2cH",
-	"SZTW2jXr293A3LyO7fvOOh66xJVjlTSx3cbj2YV7O9h7l2/06gl8nPa+2+l+aVzv696tOxs935XI1sq0",
-	"c3rHpfn6W1iax4YDegnRFlsIESBls7Hby5LfyWpxti5QziHi5jbc2gVKcxehdy5SlTaZs3qXNBkctIRd",
-	"zp7ec5epaOtdzH+5Ml/DTcxnvI/hklh97bcxHCISmssRYrACqZDJ6/roe/L9I2E3bJXfyS5VdaJovYxk",
-	"dQWVTNAxK9dWpt46NWcOWmydTGubd8l0V6a5x9nCaoOvn6RKYVXIdoIulyBp98cPGqvPNfJ0e9S7SuA2",
-	"c9zMsD+M8d4EfxjjwfMshzHVJrLlMMZ70T229sUW06AySoO2DXAhhxKWp1iqWgeyln5jJXmgeaAdfFyz",
-	"5Zjmfhq7QfLGa2qXbVu6pdrpEdX6+1/1knB59/+GJLd34RBWStB5UVGQCzBnA8S22lsiKGqtrTtp+s7r",
-	"HTTBiGtZxuyI6zzH34g37FszJez8eOvBy05vPXjwfDWJCHxMlwfZgVtcHc1lv8PrjVOPqgcwTp3iNGyI",
-	"Dl3+8capB9qLNE4vHJK7PrwtpmrLQhV81bE6a7u0k6MlwgzdAOSNscpilFeLxnxAiddzuxbR4WI9InuQ",
-	"PKrPjzdatnNoGzWbDVzzDZIo6RuwRU6wglYo01PZsI8e/XXPEK4XHLrVHEg/jrWs+YGiBLMYyFsLVYMS",
-	"0loMLyx59ouNLXln2NiLDPlOIg2wjSFe3F6wjQVmJqWnwjeA8Aq7N293SgUCGVfbZcJWp1cogDKp8LYb",
-	"uHUR7/76Ktxf9Xx5/5dXz7z/y4PH+788yL5V/5f5zL+z8RzyzJewmErL1kGj95J57D2Ul6zWr2YIM64S",
-	"EF2l3zgRLHvd90TqK5PwmUolvdfMA+9Fes3OK2R3bk2OGzG6hzPtbLOj6yArVQChAiI1LgQdvOLYKbDx",
-	"3qLzQO1MM+XK+XTG97SqJTB1yU+qK5nbx9wu/IQB5/ZmsLuwyAkgPQ6fPsoLZZ/W2GPH+1k8eHzKKI8t",
-	"b2kgLizhPnWUh5NPHeXh9Z+SOurcavVNWii+WP/e/QRdACMmFUQ3U9S6adlNF0VZfIf8LSJf/z6++SZm",
-	"7+/wi/n/uuMK6b0KBeQpbiWBqr4M23+y5lXpPHafiWrermCecH4jQwIpXYKwC2jzy/CL+126USlRDlQA",
-	"RnJOO9T234Vfqp9d4neVDG+gPKDhUNKYURaPJUQCVChgCTi9R33uIi969dfmd+3F4ERvLtOb8bqoJj/8",
-	"Yr8bfRsSMB694SF1i4pOUb16ICoEVaUJCJkDFiCOC5UEs49Xt1f6tV6gNlykEGkwCxKl8lkYHr36cTKd",
-	"TCdHszc/vvkxuL26/XcAAAD//w==",
+	"7H1pc9y2svZfQfE9VU7qnUUjb7L85Sq2zindOLZLknOqro+ujCF7hohIgAHAkRiX/vstLNzJWSSNFgdf",
+	"bA0JYmk8aHQ3Gt3fPZ/FCaNApfD2v3scRMKoAP3jkHPG1R8+oxKoVH/iJImIjyVhdPyHYFQ9E34IMVZ/",
+	"/YPDzNv3/t+4rHVs3oqxru2QLiBiCXjX19cDLwDhc5Koyrx974BmiMkQOGKp9FkM6KcpDhCHP1MQcoBS",
+	"ilMZMk7+gmCAOJaAIhITqX6lFC8wifA0ggEiVAKnOEKgmvxZPUAyBCQkpgHmgXmOwPZl5Km+2G6qURyk",
+	"AZEf2Fz9nXCWAJfEUAT70lBk2UDzzw904euB53PAEoIDTUCZJeDte0JyQufqLSwsaVtvSND5OAaJAyw1",
+	"wXEQEEU+HH2udvR6kH/Gpn+AL9VnEvM5yKNKnV/zSgceTaPIOytKner3/eWuB56aFsIhUK9J4OXjGFga",
+	"VdqrVVrpfpUwZx0drtOxPRcJ+RWyVeMxpT7iGJaXgxiTaHkRsqIpurIRackKNI1ViVSAopTIhITY0509",
+	"v4CsQo181rsILg09dbP5AAYlWWpj76JvfUG26JtDrL5ID+NEZki9Q6amkVdUrcepaJnzjZXs4FPRmQTP",
+	"CcWmkeUffi5LNsliYWXa7x2ybbQ1YJ8F0B7waQiWX+j3g/Z6DJgv2t8doIjQCySZZj0B89MYqNT9RjPG",
+	"9VPT0Y4qQ2JYQrNK9VxVGUKU6BoUgtCMXC2vLgYh8Hzp4PIiq5BniVAW1121ROgi+RFdEFlMbJ3ixaKb",
+	"MR5j6e0XKG5zyauEcBCGhxbFAyxhKEncOS9mvRZl07RcNdVinEWwCnO/QTwFfqxKdvM+221dV7WzXRQx",
+	"lXXgr7pNrDfEBtfafPB1nnULqgw8kYoEaLDGALpYY/H1L1l/x7s+VCvgaJ3Bds2b/bicQMtM7TyWM1If",
+	"Xr27/XN8bImY83t2STXDx0FMqF5FGglnHRPz6ZJC8InPMSV/9ayeHvGgd0pFlM47XnTRxZJBf9E1vM81",
+	"bl3vVojFecx4B7f5dwhavFP/AMIckCqHiIRYoEJ+Q3gmdSEiUILnMNILCseJouUMRwKKDk0ZiwBT1SMt",
+	"CXYzuBhfkTiNEU0VtRGb2RY5yJRTCGoNTHYq25meHUVSuJLnfsqF2dbqTbzTzxVXTgUgLNA3ITGXhM7P",
+	"9Ui+qVczkH6ombSqS49LdYSDSCMpBohxpBCNyKxCHcoqBBotWQWNKTS0GJQzUR9Be0IVOMBPOZHZiVrb",
+	"ZiKngDnwg1SGhZCvia4fl+srlDIx4jyhM5arC9jssJZBeWrD+q8LnEUwKgG27/2qnqCj92op8shWJvbH",
+	"46JoS0v4zMkC+9lwRriQiARAJZEZWgAnM6uYKFJFxAcqNAhtWwcJ9kNAH8wLtDvaabU6JzJMpyOfxaYD",
+	"mJj/hyQYTyM2HceY0PGHo3eHH08OtUwNPBafZifAF8SHjv6PdQlFLCKjxogXwIUZ02T0crSj6mMJUJwQ",
+	"b997PproDiZYhno2xovJGFMcZZL4YixAqG/FmC1U23BphH5dKJXhGPs+S6kcK44TDFmFj+jK5qBnRy1b",
+	"/VAxUC8iQrbYjup7TSnc3dnZSCXsFirrT1v904hftf20WWSp9mDOcdbibfV2uhhbIbrWRNrNxMy2Zms6",
+	"KUy76FIvcMULfBxFwBER+hejUYa+6T3iGzJbwwidhiAAXbI0CtBUfSF8HMAwgAgkBAhHjM4FCaCUBg0L",
+	"yZApov4mHFk8jNQYX+xM7mAGb6EWOLF7S2L31xyDfTvDxsj9UrG5aPC8vJPl78DzdwDPUW6HE8AXwE2v",
+	"R2ZLn+E0kn0cvthwjJXACChpHGOeefveByIkYjWW2mamgkWANC9FbKZNUHOhBnFgGKEZXbldJmR4Adny",
+	"vfFAm1OE3pQ5jkECV1U25+e3lrh58PkIqdoVCozQOULvDQX0s8mOYtqUSSQS8MmMGJmUqNr+TIFnpcCU",
+	"i3blAitIqSTXLfXEStCqjZ2BFxNqfxUYIFTCHPRE9YjHTO9KKMJKaJMQoxlnsX6UcFgQllphH/07BIoS",
+	"zhYkgGDQKzKjSxJFakesSvFdFKsL4w3SPVRHV6mqZ1sRugqp6nZ2h4F3NZyzYdsYQZX6VlVKK/rZzW3Z",
+	"HqbZp5leaDG++gB0rhSSl5PdNtP83lLd2l0567KN9+rMCfCYGFG7RsFWwbrcaRgnCPlOM5v9dse8NAnu",
+	"gOpLlPd8OuqD6LG/V/vT6HyXmNwcbbfYvA2rbq3OdTahY5CcwAIK3mdl4OdOjPmbiDFNGPabq6ydThuZ",
+	"zpZamVaZiJapjzcxz9zdevgn41MSBEA3EOcL61gOfTWuCpgNfL2jj6eHxx8PPpyfHB7/fnh8fnh8/Om4",
+	"MmP73gFFKYWrBHylvJrpZ76fcjW01kSVU2PNfpb8StKp0Vt1pzzDdevVrdcfZ71uU4nKt8SqfvT5CGkt",
+	"R88DEx26kJEajDZUCgu/sCDbaEvtFvfsSq/P+cNIiTG+qjaxu1N0S5+pm56Vbb16oVWj/OdE227V3Hn7",
+	"3v9+PRj+Dx7+tTN8cz7aH579/390rb1esbTSymR3p9nM2kJrfgx1CdOQsQuxzwEr+bD4fcmJ1Oc+1rqc",
+	"Fyh+5wUKQ7Qp0XWAFRN6ZBqerLDKWnm12uvuhVF+JHkK1/dgmO7RWi4gW/Mgre7NsW07s13PyMr1SKS+",
+	"D0LM0ijKrNjrrHfOercemH4pfe+cyuSwsxF26krGi4njOg45mxyVmiNaRARSqAjSCAJNTH2mqU/4H5vu",
+	"6rRPB+Bt6mvvtEiHMM2Vtm6dretQa/ydBNeGpBFIaCt05nmh0DVOt/ShSoJlWJ6paNG2Lo1X4f8wpxtN",
+	"lbFAUtsRTmKZ1jQiKyivdry2n5a4un/hPnf9cMK941JOuHfYccK9Q44T7p1w7wD8ZIX798ZVd5Vwv8Lx",
+	"TJHRfv9MIFJ6RN218J5g6YdtNcJ4kNyzGrGFs6eY0OrTSfM0aqmfkzuq+tGOqh7FQdSPq85avzOnzrp9",
+	"2amzDjtOnXXIceqsU2cdgJ+uOvtFi3QbnVVVb+aOI8ALE5DG+h8GkHDwlZiYa4mN21kwx372QX1Wuw/c",
+	"EMztxde1BlTsBGuWvhXBjiGJsA8Bmmbo86eTU1Slixibu8DC0OUtwtElzgTCVFwCF+jFZGdUIXD98vYS",
+	"KnOI2QKGcRmNZCNqH+vPbSyTp0jo94cfDk8Pe0j9nQTXd0Zpo+JUSdxlOGkhd+tutcvtFGtaQyI2Zw3F",
+	"f3fnxV5vsIr6PSb1DE8jGH20f3w1xc+q952GJE4YNxGbsGrAqwRqYDghQ8VA50DHeXUKKOXn4oIkQ5aY",
+	"IQ4TpuPDFbr7DS0XeTSVtc0qxqbSbVC5XsuH/LF4xd7VhcE1YxTlCFs38trtQ97YNlcFqNuOYUSJD1X2",
+	"gbDIjSRVu8i6zHUzVmz05sfHuK1IoQQy7EuyqJPomUBq+gZIzR5iHKnpQz+ZQBtpIiQHHD8TSLFmFJEp",
+	"xzwzMo9ARA7QJZEhIlKgKQsyJEKcwM8j9OmSAh/rWE06NocOxmGqjlMh0RQQRl+OP9j9oXf7Vl+8Rf/x",
+	"/uMVYX78CDBXbW+wn4j+DcTA9P43kHxlbvCJ7cZpIxIiifEcxole1ubvPxIof1zCNCl+zMms04ybM6sq",
+	"I3/+Zm+ys7eCmXev2GpPz+7O4n3X+0bHTYqesF2P6ApFmwHfdzAey1vdTQmnRjvrs8POI7E+OzOhw+jf",
+	"0KWd1SXXdQXiMfZ9SOSwGvtxaAIu9orK5pPfK1+c2giN9yAvV8d5k5i1je+75u4+RLpFk3oHmqh3YBHo",
+	"rfmXNS7cLuvW8qrvUblXLSMDQkx9QBx8xgMI0E+MIxxxwEGGFJsiEfzsJFHHqW8pibpQnw47Nwz16dQY",
+	"B551wfOuCL5JmdQinQ29aeK4VwUXi60XDlsOW5sb7BS8ZiylOYt642DkYHQjb61c2DaKQb7nOfc/B6gb",
+	"AmrG2V9AUQI0IHR+E/8/hyuHq62Z2461pQHJEFcEtBDn1ggITBKKKqirNhOkDWujzcxzkiyW+D0JkAe6",
+	"yP2fXN+DJe4hDlu3Pqyt3QZqO3UgATUjxnZcWIwech8uLCcQgS+LVAVqi7CX1Z6JLqcW425isxoUDic0",
+	"L2oTxGy0HtOAyGHE5ivyHNi8m6LnEufKlASbpQvYMGh/C8BNRn9C6DwCpNORarcgpDe0OMZDAWo8itVF",
+	"OofErFJK5z8g1I/SAEboC72g7JLaN5gDInPKOARvUYKF0nIpVD5Q9fDM1qZ62JeNIE+S2peE4NF0fiWZ",
+	"j0G98/UeDVRyAgJdhkxoBy1m83AQobftPmrokueqxLlmTn1U2bStlUzvpg1Yf/YR+iJglkboMgSKCF2A",
+	"kGSOFWLRpd5fkTATqQP2kGA5AWza17uhwW26eOd0UxWgGEs/BDFC30yi22/IZwvgAvmc0fEU+xdzrjR6",
+	"dMn4xVv0zZKjKJZwNuc4jrEkvuaH4i36pqa6KBFgEU4Z5kHOUcVygtvMuTcl9YOO6ia5g9sDlCmnxdhy",
+	"JygsFbeppF88OvmE9l7tTJAkMQiJ46SPrraK8xln8VLK3qbhdXKibjjYKcyYTsZ2o9FKdtOxrm73ZoP9",
+	"JwcYSriSSADmfoiwz5kQla1igEw2bkSCAcI0sJhWr8Y6W2PfoP9cMtY7arZ2h2CVK+W2k+Ssk+L9ieVC",
+	"sRVXRIhCJMxx6o4NnbXCHRs68DzQsaG9bcFXnR86e6oD2WNIQ9naP4sJ6rTotK4UbWK+maaCUBBiGIDE",
+	"JBKrLpT+Ysu/t8UfKFxW3u3zP1JORED8XARqXpx5KhdGiwF13ADSYuuTGwiHORHSAOjchhprTNCTHJds",
+	"3DITLFJ8J3/vDVTtZ09lYI8lFllOvv9urOf++7n5Fx9r93SXlTyuIPJjAcjV353ebsabe02t2sY4Bt2E",
+	"WDqG+ztQyZk/sptF1xViJz056WklkH7HEQkM9UrByRkIHICcgcCBx/kVO2z9kH7Fzg3Uwci5gTpc/bDB",
+	"GRX1BESzIRYCuIQATZsa408RzHFkT2+rxrsBqhqMkDEY/bzU8rmJndPH1IdoWGYr6wl6pItVa3tvl5q7",
+	"zL2Jy+hFxV4iedqVSL3Z84t7NGTkk4rMfDsLhmOk7lK0w44zXjjwPFXjBc/dHJwVw4HsrtVPBbVbJyJw",
+	"0HLQ2l7cLy3II1yBae3eV4FX4y4jCoYpDMdsXBOLcWZ1g820TEZnhMer1UxT7uH0zHyJtBB2xwrowLT0",
+	"UHqotZfltDWhxJYPoP3JA6ilBYidXurY64bsdYEjopgfgqtEVaPnw+moDkdOR3XgcQfsDlsucJeDkYNR",
+	"T+AuZ+Vw8HrEVg5jN0AYJRwWhKUiyvJjqD6LB0oFoXNN8b2hH2KOfQkGHkhfkoYgn/a8Jj5CJ3YdCBRi",
+	"HpjKAL3YQyFLuUAs3SjL0DhgMSY6HXvfq7EfKqmBzkGMg01KjnVAqWzZB99JcN31ntAFkbbTK/IgHRVF",
+	"78dAo2emZn4xT+r32V++6Fg+nJk0Dstug5sUi8eqZBPreTu6moeLQbWs95XJ2Jotpmwjj7JwD3Gj3jzO",
+	"RGmaFoAEi8FG+elxyUHTzPCU9q3Et/rfUhmIcYaIqTd/thFHqaxdvb5t3oZVSRpq67grEJW+YVXEp9AW",
+	"zzrcqwErVtlGz+7Bxmlidh2tl/bwtubdorHBw4V1q6zMPMrgjZbmix9haZqEE2oJkQpZgoCDEOXGbgK+",
+	"PRP54qwEgZuCz3REr0YQOB1PpXUukpc2nn7NQHMUNlrCeaa/vvvGEcNBtZIPJn+my0G4zRyEjW80JR5L",
+	"JMp60ta+YfZ0eVvsSKESGbC6nH9Oa3Q5/xx2Hj7nn7tr5JBzU1OoM4E6WD3mq0ZK0momeEQ2t/7auodR",
+	"cpbHrP7NlnkKEasfMG6lIdOTj1ppERGSRAwQhUsQEs0IF9uPF3/7iGE95rhnoj4qkYoEqFJTGAWRh+oO",
+	"RuiAZg3tP8aZpszoBotqHAFelqJBv26lZ9i6mazgqO30+RLLVNRC/Bg1rjPwccMglrNVW8n9KZ7vcqNO",
+	"OcflDDuHL7ddO4cvB54HcfjKN5ElDl/OU8dha11sUQUqLTSgKfg4FVA51DA5KgBFWMhCBjKnic4O4oC2",
+	"HTvI7SR2jeTecL6n1fO6iminelTI7z+pJWGccoKfkWAmZjDCUnIyTfMRJBy08h2YWltLBPmVtXUjSd96",
+	"1njlhadGNjbTY6si/jAn7j+aKmHmx2kPjnc67cGB58kkbHD3RhzINtziihsjiFCnnDpU3Y1yagWnbkW0",
+	"K8CAU04d0B6lcnpikVy34S1RVSsaKmeXNa2z0EtruWx8TNEFQFIqq3SOknzRMCpyzKi5bXiNW39y3zir",
+	"Dgof1V7NdgpVpaZfwVWaqfTDvqw3lesS96XDbt3H9ZbXRB7x9ZDyQHo72rKiB/JDTOcQvDVQNXkwKovh",
+	"kSUZf7T+6+80GVve588EUgDrvUbCTBCfOcdUpz6V+AIQvsT2zduVXCGAmMnlPGGp0WvMgVAh8bIoP0UR",
+	"Z/56EuavYr6c/cuJZ87+5cDj7F8OZD+q/WuAdKf1Q4s8P+UcqIyyykGjs5I57N2VlayQr/YRpkyGwOtC",
+	"vzYiGPISYaiTh2WBKyKkcFYzB7xHaTU7zpFdi8wyLNnoGsa0T/2Gro20VA4B4eDLYcpJZxiVWoHe2CjW",
+	"ArUylK0t51Km3FKrFkDlKTvMw74s73O18D06nJvoQzYoCgsAqX64W86OKbvUKQ47zs7iwOPC0jpsOU0D",
+	"MW4G7sLTOji58LQOXn+X2AzHRqovQ8+yWTNQwwidAA10uLl6NNqmalkPSUvo/AYxInkylMDj/igPc5DH",
+	"yakucg8qvolWiKkPfe8gOMeyZsIIsIShJHEbSwPvajhnwxY8i5qmWWkB+Fp+ZSE08KrZdzsP8zXtzkMs",
+	"wiWvF8BFdwUNkFZHWO9loyu1hpvNLFkUA88eYLSp2xxq7pzw5dfx4Rf0r/efjzsD79UJUHg0hHj35av9",
+	"ly9e7wYvJ893wJ+9efn69eTV870d8HdfBXu7GPvPX8LEf/lmBi982POneO/589f+znRvBv4Edl9NYEmL",
+	"FZrmje7u7L4a7rwcTl6v9qS4ATUrtiNLxPN8hioz25e7twLschI6arpHU5VpGv2KswjQ0XukON7c5pbW",
+	"Cx4ZLxNngXBbp7NAOPDcD3g+ss6o2QIi8HO3s1tJYP+CZcGALENGHKKM0PkwwVxmiFRYo6yxxqX+0kuC",
+	"bDuZyslUTqb6G8pUXfHY3cboNkYnVTnwPMy5TrezjfMjcwi7jTl+xtlfQJHNFe3s8A5Xj8wO7zMeIBni",
+	"CjvMZTMTO209TXANazssVIdKD0Lze/xd/39ecy5svRpzSCJcSd1mU8qI9pOGn2Lt8dhk6i/fXsI0ZOxC",
+	"jAOIyAK4WQr9L8ff7d+Z7ZXkWccHQIOEkdpo2+/G3/M/64NfVXJ8AdkGFY8FmVM1cwJ8DnLMYQE4usX3",
+	"zN5lbH3fmN/Gi86J7i/TmvGiqBr++PsFmCkIQG/b3V2qF+W1omodgJ9yIjN9xXIKmAM/SGXo7X89uz5T",
+	"r9VSMxcwUx55+14oZbI/Hk92X492Rjujyf7e673X3vXZ9f8FAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
