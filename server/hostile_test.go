@@ -18,7 +18,8 @@ import (
 func rowCounts(t *testing.T, e *env) string {
 	t.Helper()
 	var parts []string
-	for _, table := range []string{"users", "organizations", "organization_members", "sessions", "invitations", "organization_deletion_codes", "audit_logs"} {
+	for _, table := range []string{"users", "organizations", "organization_members", "sessions", "invitations", "organization_deletion_codes", "audit_logs",
+		"api_keys", "organization_rp_terms_acceptances"} {
 		var n int
 		if err := e.st.DB().QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
 			t.Fatal(err)
@@ -78,7 +79,48 @@ func hostileCases(token string, memberID string) []hostile {
 		{"email injection", "POST", "/v1/auth/orgs/invitations", "application/json", `{"email":"a@b.co\r\nBcc: x@y.z","role":"member"}`, auth},
 		{"role not in enum", "PATCH", "/v1/auth/orgs/members/" + memberID, "application/json", `{"role":"superuser"}`, auth},
 		{"confirm code SQL", "POST", "/v1/auth/orgs/confirm-delete", "application/json", `{"organizationId":"` + memberID + `","code":"' OR 1=1"}`, auth},
+
+		// Organization administration.
+		{"key without scopes", "POST", "/v1/auth/api-keys", "application/json", `{"name":"x","permissions":[]}`, auth},
+		{"key with unknown scope", "POST", "/v1/auth/api-keys", "application/json", `{"name":"x","permissions":["*"]}`, auth},
+		{"key name of spaces", "POST", "/v1/auth/api-keys", "application/json", "{\"name\":\" \u3000\ufeff\",\"permissions\":[\"sessions:read\"]}", auth},
+		{"key name too long", "POST", "/v1/auth/api-keys", "application/json", `{"name":"` + long + `","permissions":["sessions:read"]}`, auth},
+		{"key metadata 21 keys", "POST", "/v1/auth/api-keys", "application/json", `{"name":"x","permissions":["sessions:read"],"metadata":` + manyMetadata(21) + `}`, auth},
+		{"key metadata key with space", "POST", "/v1/auth/api-keys", "application/json", `{"name":"x","permissions":["sessions:read"],"metadata":{"a b":1}}`, auth},
+		{"key metadata nested", "POST", "/v1/auth/api-keys", "application/json", `{"name":"x","permissions":["sessions:read"],"metadata":{"a":[1]}}`, auth},
+		{"key metadata huge number", "POST", "/v1/auth/api-keys", "application/json", `{"name":"x","permissions":["sessions:read"],"metadata":{"a":1e400}}`, auth},
+		{"key choosing its own secret", "POST", "/v1/auth/api-keys", "application/json", `{"name":"x","permissions":["sessions:read"],"key":"kk_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}`, auth},
+		{"key update empty", "PATCH", "/v1/auth/api-keys/" + memberID, "application/json", `{}`, auth},
+		{"key update bad id", "PATCH", "/v1/auth/api-keys/1%20OR%201=1", "application/json", `{"name":"x"}`, auth},
+		{"key delete traversal", "DELETE", "/v1/auth/api-keys/..%2F..%2Forgs", "", "", auth},
+		{"key list bad cursor", "GET", "/v1/auth/api-keys?starting_after=%27--", "", "", auth},
+		{"key list limit 0", "GET", "/v1/auth/api-keys?limit=0", "", "", auth},
+		{"logo data URL", "POST", "/v1/auth/orgs/logo", "application/json", `{"logo":{"data":"data:image/png;base64,iVBORw0KGgo=","contentType":"image/png"}}`, auth},
+		{"logo SVG", "POST", "/v1/auth/orgs/logo", "application/json", `{"logo":{"data":"PHN2Zy8+","contentType":"image/svg+xml"}}`, auth},
+		{"logo HTML declared PNG", "POST", "/v1/auth/orgs/logo", "application/json", `{"logo":{"data":"PGh0bWw+PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==","contentType":"image/png"}}`, auth},
+		{"logo PNG header only", "POST", "/v1/auth/orgs/logo", "application/json", `{"logo":{"data":"` + testimg.Base64(testimg.PNGHeader(1, 1)) + `","contentType":"image/png"}}`, auth},
+		{"logo 65535 wide GIF", "POST", "/v1/auth/orgs/logo", "application/json", `{"logo":{"data":"R0lGODlh//8BAAAAACw=","contentType":"image/gif"}}`, auth},
+		{"logo over the length", "POST", "/v1/auth/orgs/logo", "application/json", `{"logo":{"data":"` + strings.Repeat("A", 1398112) + `","contentType":"image/png"}}`, auth},
+		{"logo extra field", "POST", "/v1/auth/orgs/logo", "application/json", `{"logo":{"data":"AAAA","contentType":"image/png","url":"https://x"}}`, auth},
+		{"business control character", "POST", "/v1/auth/orgs/business-details", "application/json", `{"business_name":"a\u001bb"}`, auth},
+		{"business type empty", "POST", "/v1/auth/orgs/business-details", "application/json", `{"business_type":""}`, auth},
+		{"business nothing", "POST", "/v1/auth/orgs/business-details", "application/json", `{}`, auth},
+		{"verification terms bad id", "POST", "/v1/auth/orgs/accept-verification-terms", "application/json", `{"organizationId":"' OR 1=1 --"}`, auth},
+		{"update foreign logo", "POST", "/v1/auth/organization/update", "application/json", `{"data":{"logo":"https://evil.example/logos/` + memberID + `"}}`, auth},
+		{"update script logo", "POST", "/v1/auth/organization/update", "application/json", `{"data":{"logo":"javascript:alert(1)"}}`, auth},
+		{"update without data", "POST", "/v1/auth/organization/update", "application/json", `{"name":"x"}`, auth},
+		{"update other organization", "POST", "/v1/auth/organization/update", "application/json", `{"organizationId":"` + memberID + `","data":{"name":"x"}}`, auth},
+		{"logo path traversal", "GET", "/logos/..%2F..%2Fkayle-id.db", "", "", nil},
+		{"logo not a uuid", "GET", "/logos/x.attrs", "", "", nil},
 	}
+}
+
+func manyMetadata(n int) string {
+	var parts []string
+	for i := range n {
+		parts = append(parts, fmt.Sprintf(`"k%d":%d`, i, i))
+	}
+	return "{" + strings.Join(parts, ",") + "}"
 }
 
 func TestHostileInput(t *testing.T) {

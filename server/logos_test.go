@@ -169,5 +169,17 @@ func TestCreateOrganizationLogoStorageFailure(t *testing.T) {
 		if !strings.Contains(logs.String(), "Failed to upload organization logo.") || !strings.Contains(logs.String(), "logos") {
 			t.Fatalf("the failure was not logged with its cause: %s", logs.String())
 		}
+		// The upload itself: the same 500, and no audit row.
+		e.org(owner, "storage-down-"+string(e.kind))
+		before = rowCounts(t, e)
+		up, err := c.UploadOrganizationLogoWithBodyWithResponse(context.Background(), "application/json",
+			strings.NewReader(logoBody(testimg.Base64(testimg.PNG(1, 1)), "image/png")), bearer(owner.Token))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantError(t, up, 500, "INTERNAL_SERVER_ERROR", "Failed to upload organization logo.")
+		if after := rowCounts(t, e); after != before {
+			t.Fatalf("rows written: %s, before %s", after, before)
+		}
 	})
 }
