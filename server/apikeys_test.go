@@ -296,7 +296,10 @@ func TestAPIKeyNeverStoredOrShown(t *testing.T) {
 		}
 		leaks("an update answer", string(e.call(t, "PATCH", "/v1/auth/api-keys/"+created.Data.ID, owner.Token, `{"name":"Renamed"}`).body))
 		// The key as a credential here: refused, and not echoed.
-		leaks("the 401 answer", string(e.call(t, "GET", "/v1/auth/api-keys", key, "").body))
+		refused := e.call(t, "GET", "/v1/auth/api-keys", key, "")
+		wantError(t, refused, 401, "UNAUTHORIZED", "")
+		leaks("the 401 answer", string(refused.body))
+		wantError(t, e.call(t, "POST", "/v1/auth/orgs/rp-terms", key, ""), 401, "UNAUTHORIZED", "")
 		// Every text value of every table.
 		for _, table := range tables(t, e) {
 			rows, err := e.st.DB().Query("SELECT * FROM " + table)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 
 	api "github.com/kayle-id/orgs-api/gen/api"
@@ -48,6 +49,19 @@ func TestRateLimits(t *testing.T) {
 		}
 		r, _ = c.LeaveOrganizationWithResponse(ctx, bearer(b.Token))
 		wantStatus(t, r, 403)
+	})
+
+	t.Run("administration writes", func(t *testing.T) {
+		c := serve(server.RateLimit{PerCredential: 0.05, Burst: 2})
+		a := e.person("admin-writes")
+		for range 2 {
+			r, _ := c.AcceptRpTermsWithResponse(ctx, bearer(a.Token))
+			wantStatus(t, r, 403) // allowed through to the rules
+		}
+		r, _ := c.CreateApiKeyWithBodyWithResponse(ctx, "application/json", strings.NewReader(`{"name":"x","permissions":["sessions:read"]}`), bearer(a.Token))
+		wantError(t, r, 429, "RATE_LIMITED", "")
+		l, _ := c.GetRpTermsWithResponse(ctx, bearer(a.Token))
+		wantStatus(t, l, 403) // reads are not limited
 	})
 
 	t.Run("per address, before authentication", func(t *testing.T) {

@@ -465,7 +465,8 @@ func (r *runner) administer(owner, admin, member, outsider user, orgID uuid.UUID
 	bd(user{}, `{"business_name":"Acme"}`, 401)
 	bd(outsider, `{"business_name":"Acme"}`, 403)
 	bd(admin, `{"business_name":"Acme"}`, 403)
-	bd(owner, `{"business_name":"Acme"}`, 400)
+	bd(owner, `{"business_type":"partnership"}`, 400)
+	bd(owner, `{"business_name":"Acme\u0007"}`, 400)
 	bd(owner, `{"business_type":"business","business_name":"  Acme Inc. ","business_jurisdiction":"England and Wales","business_registration_number":null}`, 200)
 
 	// Verification terms (the organization named in the body).

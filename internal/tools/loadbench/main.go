@@ -163,7 +163,8 @@ func startServer(c config, url, mode, mailDir string) (*server, error) {
 	}
 	cmd := exec.Command(c.bin, "serve")
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+url, "KAYLE_ADDR="+addr, "KAYLE_VALIDATION="+mode,
-		"KAYLE_RATE_LIMIT=0", "KAYLE_RATE_LIMIT_IP=0", "KAYLE_PURGE_INTERVAL=0", "KAYLE_MAIL_DIR="+mailDir)
+		"KAYLE_RATE_LIMIT=0", "KAYLE_RATE_LIMIT_IP=0", "KAYLE_PURGE_INTERVAL=0", "KAYLE_MAIL_DIR="+mailDir,
+		"KAYLE_STORAGE_URL="+filepath.Join(filepath.Dir(mailDir), "objects"))
 	// Logs go straight to /dev/null (nil), not through a pipe this process
 	// would have to drain.
 	cmd.Stdout, cmd.Stderr = nil, nil
