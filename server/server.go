@@ -40,9 +40,10 @@ type Config struct {
 	OnResponseInvalid func(c echo.Context, err *validator.ResponseError)
 	// Metrics, when set, are recorded and served; nil makes a fresh set.
 	Metrics *Metrics
-	// SeparateMetrics leaves /metrics off the main address (it is served
-	// elsewhere, on KAYLE_METRICS_ADDR).
-	SeparateMetrics bool
+	// PublicMetrics serves /metrics on the main address too. Off by
+	// default: the series describe the server's load and errors to anyone
+	// who can reach the API (KAYLE_METRICS_ADDR serves them elsewhere).
+	PublicMetrics bool
 	// RateLimit limits write endpoints; the zero value is off.
 	RateLimit RateLimit
 }
@@ -117,7 +118,9 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	// or a caller could dodge the per-address limit by making one up.
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.Use(requestID())
-	e.Use(observe(cfg.Logger, metrics))
+	// The routes the metrics may name; filled once every route is registered.
+	routes := map[string]bool{}
+	e.Use(observe(cfg.Logger, metrics, routes))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 		cfg.Logger.Error("panic", "request_id", RequestIDFrom(c), "error", err, "stack", string(stack))
 		return err
@@ -143,8 +146,11 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		return c.Blob(http.StatusOK, "application/json", specJSON)
 	})
 	mountDocs(e)
-	if !cfg.SeparateMetrics {
+	if cfg.PublicMetrics {
 		e.GET("/metrics", echo.WrapHandler(metrics.Handler()))
+	}
+	for _, r := range e.Routes() {
+		routes[r.Method+" "+r.Path] = true
 	}
 	return &App{Echo: e, Metrics: metrics}, nil
 }
@@ -351,7 +357,7 @@ func RequestIDFrom(c echo.Context) string {
 
 // observe writes one log line per request and records its metrics. It
 // never logs headers, so tokens cannot reach the log.
-func observe(log *slog.Logger, m *Metrics) echo.MiddlewareFunc {
+func observe(log *slog.Logger, m *Metrics, routes map[string]bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
@@ -359,7 +365,7 @@ func observe(log *slog.Logger, m *Metrics) echo.MiddlewareFunc {
 				c.Error(err)
 			}
 			elapsed := time.Since(start)
-			m.observe(c, elapsed)
+			m.observe(c, routes, elapsed)
 			attrs := []any{
 				"method", c.Request().Method,
 				"route", c.Path(),

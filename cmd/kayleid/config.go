@@ -34,7 +34,8 @@ var (
 	sRequestTimeout  = setting{"request-timeout", "KAYLE_REQUEST_TIMEOUT", "15s", "longest a request may take, database waits included"}
 	sShutdownTimeout = setting{"shutdown-timeout", "KAYLE_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may finish after SIGINT/SIGTERM"}
 	sPurgeInterval   = setting{"purge-interval", "KAYLE_PURGE_INTERVAL", "1m", "how often organizations whose deletion time has passed are purged; 0 disables"}
-	sMetricsAddr     = setting{"metrics-addr", "KAYLE_METRICS_ADDR", "", "serve /metrics on this address instead of the main one"}
+	sMetricsAddr     = setting{"metrics-addr", "KAYLE_METRICS_ADDR", "", "serve /metrics on this address (it is not on the main one unless --metrics-public)"}
+	sMetricsPublic   = setting{"metrics-public", "KAYLE_METRICS_PUBLIC", "false", "also serve /metrics on the main address, to anyone who can reach it"}
 	sRateLimit       = setting{"rate-limit", "KAYLE_RATE_LIMIT", "10", "write requests per second per credential; 0 disables"}
 	sRateLimitIP     = setting{"rate-limit-ip", "KAYLE_RATE_LIMIT_IP", "50", "write requests per second per client address; 0 disables"}
 	sRateBurst       = setting{"rate-burst", "KAYLE_RATE_BURST", "20", "write requests allowed at once before the rate limits apply"}
@@ -42,7 +43,7 @@ var (
 
 // serveSettings are the settings `kayleid serve` reads, in help order.
 var serveSettings = []setting{sDatabaseURL, sDBMaxConns, sAddr, sValidation, sLogFormat, sMailDir, sSMTPURL, sMailFrom,
-	sBodyLimit, sRequestTimeout, sShutdownTimeout, sPurgeInterval, sMetricsAddr, sRateLimit, sRateLimitIP, sRateBurst}
+	sBodyLimit, sRequestTimeout, sShutdownTimeout, sPurgeInterval, sMetricsAddr, sMetricsPublic, sRateLimit, sRateLimitIP, sRateBurst}
 
 // Config is read once, in main, from flags over environment over defaults.
 type Config struct {
@@ -59,6 +60,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	PurgeInterval   time.Duration
 	MetricsAddr     string
+	MetricsPublic   bool
 	RateLimit       float64
 	RateLimitIP     float64
 	RateBurst       int
@@ -137,6 +139,9 @@ func buildConfig(v map[string]*string) (Config, error) {
 			return c, usagef("invalid KAYLE_METRICS_ADDR %q: want host:port", c.MetricsAddr)
 		}
 	}
+	if c.MetricsPublic, err = parseBool(sMetricsPublic, get(sMetricsPublic)); err != nil {
+		return c, err
+	}
 	if !validBodyLimit(c.BodyLimit) {
 		return c, usagef("invalid KAYLE_BODY_LIMIT %q: want a size such as 512K or 1M", c.BodyLimit)
 	}
@@ -166,6 +171,14 @@ func buildConfig(v map[string]*string) (Config, error) {
 		return c, usagef("KAYLE_REQUEST_TIMEOUT must be positive")
 	}
 	return c, nil
+}
+
+func parseBool(s setting, v string) (bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, usagef("invalid %s %q: want true or false", s.env, v)
+	}
+	return b, nil
 }
 
 func validBodyLimit(s string) bool {

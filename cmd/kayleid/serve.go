@@ -53,12 +53,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	metrics.WatchDB(st.DB())
 
 	e, err := server.New(server.Config{
-		Validation:      cfg.Validation,
-		BodyLimit:       cfg.BodyLimit,
-		RequestTimeout:  cfg.RequestTimeout,
-		Logger:          log,
-		Metrics:         metrics,
-		SeparateMetrics: cfg.MetricsAddr != "",
+		Validation:     cfg.Validation,
+		BodyLimit:      cfg.BodyLimit,
+		RequestTimeout: cfg.RequestTimeout,
+		Logger:         log,
+		Metrics:        metrics,
+		PublicMetrics:  cfg.MetricsPublic,
 		RateLimit: server.RateLimit{
 			PerCredential: rate.Limit(cfg.RateLimit), PerIP: rate.Limit(cfg.RateLimitIP), Burst: cfg.RateBurst,
 		},
