@@ -118,6 +118,10 @@ var (
 
 	ErrUnavailable = newErr(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "service_unavailable",
 		"The service is temporarily unavailable.", "Retry the request in a few seconds.")
+	ErrBusy = newErr(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "service_unavailable",
+		"The server is busy.", "Retry the request in a few seconds.")
+	ErrBodyTimeout = newErr(http.StatusRequestTimeout, "REQUEST_TIMEOUT", "bad_request",
+		"The request body did not arrive in time.", "Send the whole body at once, then retry.")
 	ErrInternal = newErr(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "internal_server_error",
 		"An unexpected error occurred.", "Retry later; if it persists, contact support with the request id.")
 )

@@ -4,7 +4,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -12,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -46,12 +44,19 @@ type Config struct {
 	PublicMetrics bool
 	// RateLimit limits write endpoints; the zero value is off.
 	RateLimit RateLimit
+	// MaxInFlight caps the requests served at once; beyond it the answer
+	// is 503 with Retry-After. 0 means no cap.
+	MaxInFlight int
+	// MaxConns caps the connections open at once (see App.Listener).
+	// 0 means no cap.
+	MaxConns int
 }
 
 // App is the assembled HTTP server.
 type App struct {
 	*echo.Echo
 	Metrics *Metrics
+	cfg     Config
 }
 
 // Spec loads the contract the server enforces: upstream's openapi.json with
@@ -99,6 +104,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	v, err := validator.New(spec, validator.Options{
 		Mode:         cfg.Validation,
 		Authenticate: cfg.RateLimit.guard(h.Authenticate),
+		ReadBody:     readBody,
 		OnResponseInvalid: func(c echo.Context, err *validator.ResponseError) {
 			metrics.responseRejected(c, err)
 			if cfg.OnResponseInvalid != nil {
@@ -125,9 +131,11 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		cfg.Logger.Error("panic", "request_id", RequestIDFrom(c), "error", err, "stack", string(stack))
 		return err
 	}}))
+	e.Use(limitInFlight(cfg.MaxInFlight))
 	e.Use(timeout(cfg.RequestTimeout))
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
-	e.Use(rejectNUL())
+	e.Use(rejectNULQuery())
+	// Authenticates, then reads the body (readBody), then validates.
 	e.Use(v.Middleware())
 
 	api.RegisterHandlers(e, api.NewStrictHandler(h, nil))
@@ -152,7 +160,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	for _, r := range e.Routes() {
 		routes[r.Method+" "+r.Path] = true
 	}
-	return &App{Echo: e, Metrics: metrics}, nil
+	return &App{Echo: e, Metrics: metrics, cfg: cfg}, nil
 }
 
 func readyz(st *store.Store) echo.HandlerFunc {
@@ -170,43 +178,6 @@ func readyz(st *store.Store) echo.HandlerFunc {
 			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": strconv.Itoa(n) + " migrations pending"})
 		}
 		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
-	}
-}
-
-// rejectNUL refuses NUL characters in the query and in JSON strings: the
-// contract's types allow them, PostgreSQL's text cannot store them, and no
-// legitimate name, slug, email or search contains one.
-func rejectNUL() echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			req := c.Request()
-			if strings.Contains(req.URL.RawQuery, "%00") || strings.ContainsRune(req.URL.RawQuery, 0) {
-				return handlers.BadRequest("query parameters must not contain NUL characters.")
-			}
-			if req.Body == nil || req.ContentLength == 0 {
-				return next(c)
-			}
-			body, err := io.ReadAll(req.Body)
-			if err != nil {
-				return err // the body limit's 413, or a broken connection
-			}
-			req.Body = io.NopCloser(bytes.NewReader(body))
-			if bytes.Contains(body, []byte(`\u0000`)) || bytes.IndexByte(body, 0) >= 0 {
-				return handlers.BadRequest("strings must not contain NUL characters.")
-			}
-			return next(c)
-		}
-	}
-}
-
-func timeout(d time.Duration) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			ctx, cancel := context.WithTimeout(c.Request().Context(), d)
-			defer cancel()
-			c.SetRequest(c.Request().WithContext(ctx))
-			return next(c)
-		}
 	}
 }
 
@@ -251,6 +222,9 @@ func errorHandler(log *slog.Logger, lists map[string]bool) echo.HTTPErrorHandler
 			env.Pagination = &api.Pagination{Limit: float32(limit)}
 		}
 		hdr := c.Response().Header()
+		if bodyUnread(c) {
+			dropBody(c)
+		}
 		switch apiErr.Status {
 		case http.StatusUnauthorized:
 			hdr.Set(echo.HeaderWWWAuthenticate, handlers.AuthChallenge)

@@ -31,11 +31,13 @@ var (
 	sSMTPURL         = setting{"smtp-url", "KAYLE_SMTP_URL", "", "SMTP server as smtp://user:pass@host:port; when set, mail is sent there"}
 	sMailFrom        = setting{"mail-from", "KAYLE_MAIL_FROM", "Kayle ID <no-reply@kayle.id>", "sender of outgoing mail"}
 	sBodyLimit       = setting{"body-limit", "KAYLE_BODY_LIMIT", "2M", "largest accepted request body (e.g. 512K, 4M); the largest valid body is about 1.4 MB"}
-	sRequestTimeout  = setting{"request-timeout", "KAYLE_REQUEST_TIMEOUT", "15s", "longest a request may take, database waits included"}
+	sRequestTimeout  = setting{"request-timeout", "KAYLE_REQUEST_TIMEOUT", "15s", "longest a request may take, database waits, outbound calls and reading its body included"}
 	sShutdownTimeout = setting{"shutdown-timeout", "KAYLE_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may finish after SIGINT/SIGTERM"}
 	sPurgeInterval   = setting{"purge-interval", "KAYLE_PURGE_INTERVAL", "1m", "how often organizations whose deletion time has passed are purged; 0 disables"}
 	sMetricsAddr     = setting{"metrics-addr", "KAYLE_METRICS_ADDR", "", "serve /metrics on this address (it is not on the main one unless --metrics-public)"}
 	sMetricsPublic   = setting{"metrics-public", "KAYLE_METRICS_PUBLIC", "false", "also serve /metrics on the main address, to anyone who can reach it"}
+	sMaxInFlight     = setting{"max-in-flight", "KAYLE_MAX_IN_FLIGHT", "256", "most requests served at once; beyond it the answer is 503 with Retry-After; 0 means no cap"}
+	sMaxConns        = setting{"max-conns", "KAYLE_MAX_CONNS", "1024", "most client connections open at once; a connection beyond it gets 503 and is closed; 0 means no cap"}
 	sRateLimit       = setting{"rate-limit", "KAYLE_RATE_LIMIT", "10", "write requests per second per credential; 0 disables"}
 	sRateLimitIP     = setting{"rate-limit-ip", "KAYLE_RATE_LIMIT_IP", "50", "write requests per second per client address; 0 disables"}
 	sRateBurst       = setting{"rate-burst", "KAYLE_RATE_BURST", "20", "write requests allowed at once before the rate limits apply"}
@@ -43,7 +45,7 @@ var (
 
 // serveSettings are the settings `kayleid serve` reads, in help order.
 var serveSettings = []setting{sDatabaseURL, sDBMaxConns, sAddr, sValidation, sLogFormat, sMailDir, sSMTPURL, sMailFrom,
-	sBodyLimit, sRequestTimeout, sShutdownTimeout, sPurgeInterval, sMetricsAddr, sMetricsPublic, sRateLimit, sRateLimitIP, sRateBurst}
+	sBodyLimit, sRequestTimeout, sMaxInFlight, sMaxConns, sShutdownTimeout, sPurgeInterval, sMetricsAddr, sMetricsPublic, sRateLimit, sRateLimitIP, sRateBurst}
 
 // Config is read once, in main, from flags over environment over defaults.
 type Config struct {
@@ -57,6 +59,8 @@ type Config struct {
 	MailFrom        string
 	BodyLimit       string
 	RequestTimeout  time.Duration
+	MaxInFlight     int
+	MaxConns        int
 	ShutdownTimeout time.Duration
 	PurgeInterval   time.Duration
 	MetricsAddr     string
@@ -147,6 +151,16 @@ func buildConfig(v map[string]*string) (Config, error) {
 	}
 	if c.RequestTimeout, err = parseDuration(sRequestTimeout.flag, get(sRequestTimeout)); err != nil {
 		return c, err
+	}
+	for _, n := range []struct {
+		s   setting
+		dst *int
+	}{{sMaxInFlight, &c.MaxInFlight}, {sMaxConns, &c.MaxConns}} {
+		v, err := strconv.Atoi(get(n.s))
+		if err != nil || v < 0 {
+			return c, usagef("invalid %s %q: want a whole number, 0 for no cap", n.s.env, get(n.s))
+		}
+		*n.dst = v
 	}
 	if c.ShutdownTimeout, err = parseDuration(sShutdownTimeout.flag, get(sShutdownTimeout)); err != nil {
 		return c, err

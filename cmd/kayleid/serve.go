@@ -59,6 +59,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		Logger:         log,
 		Metrics:        metrics,
 		PublicMetrics:  cfg.MetricsPublic,
+		MaxInFlight:    cfg.MaxInFlight,
+		MaxConns:       cfg.MaxConns,
 		RateLimit: server.RateLimit{
 			PerCredential: rate.Limit(cfg.RateLimit), PerIP: rate.Limit(cfg.RateLimitIP), Burst: cfg.RateBurst,
 		},
@@ -73,7 +75,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", metrics.Handler())
-		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 		go func() { _ = msrv.Serve(mln) }()
 		defer msrv.Close()
 		log.Info("metrics listening", "addr", mln.Addr().String())
@@ -83,7 +86,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := e.HTTPServer(slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	log.Info("listening", "addr", ln.Addr().String())
 
 	purgeCtx, stopPurge := context.WithCancel(ctx)
@@ -93,7 +96,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(e.Listener(ln)) }()
 	select {
 	case err := <-errc:
 		return err
