@@ -42,7 +42,7 @@ type Config struct {
 	// default: the series describe the server's load and errors to anyone
 	// who can reach the API (KAYLE_METRICS_ADDR serves them elsewhere).
 	PublicMetrics bool
-	// RateLimit limits write endpoints; the zero value is off.
+	// RateLimit sets the abuse limits; the zero value is off.
 	RateLimit RateLimit
 	// MaxInFlight caps the requests served at once; beyond it the answer
 	// is 503 with Retry-After. 0 means no cap.
@@ -101,9 +101,10 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		metrics.WatchDB(st.DB())
 	}
 	h := handlers.New(st, mailer)
+	limits := cfg.RateLimit.limits()
 	v, err := validator.New(spec, validator.Options{
 		Mode:         cfg.Validation,
-		Authenticate: cfg.RateLimit.guard(h.Authenticate),
+		Authenticate: limits.guard(h.Authenticate),
 		ReadBody:     readBody,
 		OnResponseInvalid: func(c echo.Context, err *validator.ResponseError) {
 			metrics.responseRejected(c, err)
@@ -121,7 +122,8 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(cfg.Logger, listOperations(spec))
 	// The client address is the connection's: X-Forwarded-For is not trusted,
-	// or a caller could dodge the per-address limit by making one up.
+	// or a caller could dodge the per-address limit by making one up. Limits
+	// read it through c.RealIP().
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.Use(requestID())
 	// The routes the metrics may name; filled once every route is registered.
@@ -131,6 +133,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		cfg.Logger.Error("panic", "request_id", RequestIDFrom(c), "error", err, "stack", string(stack))
 		return err
 	}}))
+	e.Use(limits.addresses())
 	e.Use(limitInFlight(cfg.MaxInFlight))
 	e.Use(timeout(cfg.RequestTimeout))
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))

@@ -38,14 +38,15 @@ var (
 	sMetricsPublic   = setting{"metrics-public", "KAYLE_METRICS_PUBLIC", "false", "also serve /metrics on the main address, to anyone who can reach it"}
 	sMaxInFlight     = setting{"max-in-flight", "KAYLE_MAX_IN_FLIGHT", "256", "most requests served at once; beyond it the answer is 503 with Retry-After; 0 means no cap"}
 	sMaxConns        = setting{"max-conns", "KAYLE_MAX_CONNS", "1024", "most client connections open at once; a connection beyond it gets 503 and is closed; 0 means no cap"}
-	sRateLimit       = setting{"rate-limit", "KAYLE_RATE_LIMIT", "10", "write requests per second per credential; 0 disables"}
-	sRateLimitIP     = setting{"rate-limit-ip", "KAYLE_RATE_LIMIT_IP", "50", "write requests per second per client address; 0 disables"}
-	sRateBurst       = setting{"rate-burst", "KAYLE_RATE_BURST", "20", "write requests allowed at once before the rate limits apply"}
+	sRateLimit       = setting{"rate-limit", "KAYLE_RATE_LIMIT", "10", "write requests per second per session; 0 disables"}
+	sRateLimitRead   = setting{"rate-limit-read", "KAYLE_RATE_LIMIT_READ", "50", "read requests (GET) per second per session; 0 disables"}
+	sRateLimitIP     = setting{"rate-limit-ip", "KAYLE_RATE_LIMIT_IP", "50", "requests per second per client address (IPv6: per /64) that carry no valid credential, any method; 0 disables"}
+	sRateBurst       = setting{"rate-burst", "KAYLE_RATE_BURST", "20", "requests allowed at once before a rate limit applies"}
 )
 
 // serveSettings are the settings `kayleid serve` reads, in help order.
 var serveSettings = []setting{sDatabaseURL, sDBMaxConns, sAddr, sValidation, sLogFormat, sMailDir, sSMTPURL, sMailFrom,
-	sBodyLimit, sRequestTimeout, sMaxInFlight, sMaxConns, sShutdownTimeout, sPurgeInterval, sMetricsAddr, sMetricsPublic, sRateLimit, sRateLimitIP, sRateBurst}
+	sBodyLimit, sRequestTimeout, sMaxInFlight, sMaxConns, sShutdownTimeout, sPurgeInterval, sMetricsAddr, sMetricsPublic, sRateLimit, sRateLimitRead, sRateLimitIP, sRateBurst}
 
 // Config is read once, in main, from flags over environment over defaults.
 type Config struct {
@@ -66,6 +67,7 @@ type Config struct {
 	MetricsAddr     string
 	MetricsPublic   bool
 	RateLimit       float64
+	RateLimitRead   float64
 	RateLimitIP     float64
 	RateBurst       int
 }
@@ -171,7 +173,7 @@ func buildConfig(v map[string]*string) (Config, error) {
 	for _, r := range []struct {
 		s   setting
 		dst *float64
-	}{{sRateLimit, &c.RateLimit}, {sRateLimitIP, &c.RateLimitIP}} {
+	}{{sRateLimit, &c.RateLimit}, {sRateLimitRead, &c.RateLimitRead}, {sRateLimitIP, &c.RateLimitIP}} {
 		v, err := strconv.ParseFloat(get(r.s), 64)
 		if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
 			return c, usagef("invalid %s %q: want a number of requests per second, 0 to disable", r.s.env, get(r.s))

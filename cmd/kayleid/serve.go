@@ -62,7 +62,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		MaxInFlight:    cfg.MaxInFlight,
 		MaxConns:       cfg.MaxConns,
 		RateLimit: server.RateLimit{
-			PerCredential: rate.Limit(cfg.RateLimit), PerIP: rate.Limit(cfg.RateLimitIP), Burst: cfg.RateBurst,
+			PerCredential: rate.Limit(cfg.RateLimit), PerCredentialRead: rate.Limit(cfg.RateLimitRead),
+			PerIP: rate.Limit(cfg.RateLimitIP), Burst: cfg.RateBurst,
 		},
 	}, st, mailer)
 	if err != nil {
