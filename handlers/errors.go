@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	api "github.com/kayle-id/orgs-api/gen/api"
+	"github.com/kayle-id/orgs-api/store"
 )
 
 // DocsBase is where every error's docs link points; the anchor names the error family.
@@ -145,6 +146,14 @@ var (
 	ErrNotScheduled        = deletionErr(http.StatusNotFound, "NOT_SCHEDULED", "This organization is not scheduled for deletion.", deletionHint)
 	ErrInvalidCode         = deletionErr(http.StatusBadRequest, "INVALID_CODE", "The confirmation code is invalid.", deletionCodeHint)
 	ErrCodeExpired         = deletionErr(http.StatusBadRequest, "CODE_EXPIRED", "The confirmation code has expired.", deletionCodeHint)
+	// Same code as any wrong code, so clients need nothing new; the message
+	// says the code is spent.
+	ErrCodeAttemptsExhausted = deletionErr(http.StatusBadRequest, "INVALID_CODE",
+		fmt.Sprintf("The confirmation code is invalid, and after %d wrong attempts it no longer works.", store.MaxDeletionCodeAttempts), deletionCodeHint)
+	// Upstream documents a 500 for this operation, and a relay that fails
+	// is the server's failure, not the caller's.
+	ErrCodeNotSent = deletionErr(http.StatusInternalServerError, "CODE_NOT_SENT",
+		"The confirmation code could not be mailed, so no code was issued.", deletionCodeHint)
 )
 
 // BadRequest is the answer to input that breaks the contract; reason says what.

@@ -25,6 +25,8 @@ var (
 	ErrNotScheduled           = errors.New("store: deletion not scheduled")
 	ErrInvalidCode            = errors.New("store: invalid deletion code")
 	ErrCodeExpired            = errors.New("store: deletion code expired")
+	ErrCodeAttemptsExhausted  = errors.New("store: too many wrong deletion codes tried")
+	ErrNotDelivered           = errors.New("store: the deletion code could not be delivered")
 	ErrInvalidCursor          = errors.New("store: unknown pagination cursor")
 	ErrUnavailable            = errors.New("store: database unavailable")
 )

@@ -98,13 +98,17 @@ type Invitation struct {
 	AcceptedBy     *uuid.UUID
 }
 
-// DeletionCode is the pending confirmation code of an organization deletion.
+// DeletionCode is the pending confirmation code of an organization
+// deletion. It can be used only once it has been delivered, and only while
+// fewer than MaxDeletionCodeAttempts wrong codes have been tried.
 type DeletionCode struct {
 	OrganizationID uuid.UUID `gorm:"primaryKey"`
 	RequestedBy    uuid.UUID
 	CodeHash       string
 	CreatedAt      time.Time
 	ExpiresAt      time.Time
+	DeliveredAt    *time.Time
+	FailedAttempts int
 }
 
 // TableName pins GORM to the migrated table.
