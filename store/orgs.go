@@ -267,6 +267,11 @@ const MaxDeletionCodeAttempts = 5
 // after it, is ErrCodeAttemptsExhausted.
 func (s *Store) ConfirmDeletion(ctx context.Context, a Actor, orgID uuid.UUID, code string) (time.Time, error) {
 	code = NormalizeDeletionCode(code)
+	// The code's shape is checked first, as upstream's schema does: a
+	// malformed code says nothing about the organization it names.
+	if !wellFormedCode(code) {
+		return time.Time{}, ErrInvalidCode
+	}
 	var at time.Time
 	// A wrong code is an answer, but its count must commit: the
 	// transaction succeeds and the answer is given after it.
@@ -279,9 +284,6 @@ func (s *Store) ConfirmDeletion(ctx context.Context, a Actor, orgID uuid.UUID, c
 		}
 		if org.Frozen() {
 			return ErrAlreadyScheduled
-		}
-		if !wellFormedCode(code) {
-			return ErrInvalidCode
 		}
 		var dc DeletionCode
 		err = tx.Where("organization_id = ? AND requested_by = ? AND delivered_at IS NOT NULL", org.ID, a.UserID).Take(&dc).Error
