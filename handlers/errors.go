@@ -93,6 +93,12 @@ var (
 		"This person already has an active membership in this organization.", "No invitation is needed.")
 	ErrInvitationPending = newErr(http.StatusConflict, "INVITATION_PENDING", "conflict",
 		"An invitation for this email is already pending.", "Ask the person to accept the pending invitation.")
+	ErrSelectOrgForInvitations = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Select an organization to view invitations.", "The active session must have an organization selected.")
+	ErrCannotViewInvitations = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Only an owner or admin can view invitations.", "Ask an owner or admin of this organization to list them.")
+	ErrCannotCancelInvitation = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Only an owner or admin can cancel invitations.", "Ask an owner or admin of this organization to cancel it.")
 	ErrInvitationNotFound = newErr(http.StatusNotFound, "INVITATION_NOT_FOUND", "not_found",
 		"Invitation not found.", "The invitation may have expired, been used, or be addressed to another email.")
 

@@ -21,6 +21,7 @@ var (
 	ErrSlugTaken              = errors.New("store: slug already in use")
 	ErrInvitationNotFound     = errors.New("store: invitation not found")
 	ErrInvitationPending      = errors.New("store: an invitation for this email is pending")
+	ErrInvitationRevoked      = errors.New("store: the invitation's sender can no longer grant its role")
 	ErrAlreadyScheduled       = errors.New("store: deletion already scheduled")
 	ErrNotScheduled           = errors.New("store: deletion not scheduled")
 	ErrInvalidCode            = errors.New("store: invalid deletion code")

@@ -245,7 +245,7 @@ func (s *Store) Invite(ctx context.Context, a Actor, email string, role Role) (I
 		}
 		now := s.clock()
 		err = tx.Model(&Invitation{}).
-			Where("organization_id = ? AND email = ? AND accepted_at IS NULL AND expires_at > ?", org.ID, email, now).
+			Where("organization_id = ? AND email = ? AND accepted_at IS NULL AND cancelled_at IS NULL AND expires_at > ?", org.ID, email, now).
 			Count(&n).Error
 		if err != nil {
 			return err
@@ -264,8 +264,11 @@ func (s *Store) Invite(ctx context.Context, a Actor, email string, role Role) (I
 
 // AcceptInvitation makes the caller an active member of the invitation's
 // organization and selects it on the caller's session. An invitation that
-// is unknown, expired, used, or addressed to another email is
-// ErrInvitationNotFound, so its existence is not revealed.
+// is unknown, expired, used, cancelled, or addressed to another email is
+// ErrInvitationNotFound, so its existence is not revealed. An invitation
+// grants only what its sender may still grant: when they have left, been
+// suspended or lost the role that let them grant it, it is
+// ErrInvitationRevoked.
 func (s *Store) AcceptInvitation(ctx context.Context, a Actor, invitationID uuid.UUID) (Member, error) {
 	var m Member
 	err := s.tx(ctx, func(tx *gorm.DB) error {
@@ -281,15 +284,24 @@ func (s *Store) AcceptInvitation(ctx context.Context, a Actor, invitationID uuid
 			return err
 		}
 		now := s.clock()
-		if inv.AcceptedAt != nil || !now.Before(inv.ExpiresAt) || inv.Email != u.Email {
+		if !inv.Pending(now) || inv.Email != u.Email {
 			return ErrInvitationNotFound
 		}
-		org, err := lockOrg(tx, inv.OrganizationID)
+		org, err := lockOrg(tx.Select(orgStateColumns), inv.OrganizationID)
 		if err != nil {
 			return err
 		}
 		if org.Frozen() {
 			return ErrOrganizationFrozen
+		}
+		// Read under the organization's lock, which every membership change
+		// takes: the sender cannot be suspended or demoted meanwhile.
+		sender, err := activeMembership(tx, org.ID, inv.InvitedBy)
+		if errors.Is(err, ErrNotMember) || (err == nil && !sender.Role.MayGrant(inv.Role)) {
+			return ErrInvitationRevoked
+		}
+		if err != nil {
+			return err
 		}
 		if _, err := activeMembership(tx, org.ID, u.ID); err == nil {
 			return ErrActiveMembershipExists
