@@ -112,6 +112,8 @@ var (
 	ErrOrgNotFound = newErr(http.StatusNotFound, "ORGANIZATION_NOT_FOUND", "not_found",
 		"Organization not found.", "Check the organization id; you can only select organizations you belong to.")
 
+	ErrOrganizationLimit = newErr(http.StatusForbidden, "ORGANIZATION_LIMIT_REACHED", "forbidden",
+		"You own as many organizations as one account may.", "Delete an organization you no longer need, or hand it to another owner, then retry.")
 	ErrSlugTaken = newErr(http.StatusBadRequest, "SLUG_TAKEN", "bad_request",
 		"That slug is already in use.", "Choose a different slug.")
 	ErrInvalidLogo = newErr(http.StatusBadRequest, "INVALID_LOGO", "bad_request",

@@ -32,7 +32,7 @@ func (s *Server) CreateOrganization(ctx context.Context, req api.CreateOrganizat
 	}
 	org, err := s.store.CreateOrganization(ctx, p.Actor(), in)
 	if err != nil {
-		e, ok := translate(err, outcome{store.ErrSlugTaken, ErrSlugTaken})
+		e, ok := translate(err, outcome{store.ErrSlugTaken, ErrSlugTaken}, outcome{store.ErrOrganizationLimit, ErrOrganizationLimit})
 		if !ok {
 			return nil, err
 		}

@@ -55,11 +55,16 @@ type env struct {
 	outbox string
 }
 
-func newEnv(t testing.TB, kind testdb.Kind) *env {
+// newEnv starts one; tune, when given, adjusts the store's options.
+func newEnv(t testing.TB, kind testdb.Kind, tune ...func(*store.Options)) *env {
 	t.Helper()
 	ctx := context.Background()
 	clk := &clock{}
-	st, err := store.Open(ctx, testdb.URL(t, kind), store.Options{Now: clk.Now, MaxOpenConns: 20})
+	opts := store.Options{Now: clk.Now, MaxOpenConns: 20}
+	for _, f := range tune {
+		f(&opts)
+	}
+	st, err := store.Open(ctx, testdb.URL(t, kind), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

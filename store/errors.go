@@ -19,6 +19,7 @@ var (
 	ErrActiveMembershipExists = errors.New("store: user already has an active membership")
 	ErrEmailTaken             = errors.New("store: email already registered")
 	ErrSlugTaken              = errors.New("store: slug already in use")
+	ErrOrganizationLimit      = errors.New("store: the user owns as many organizations as allowed")
 	ErrInvitationNotFound     = errors.New("store: invitation not found")
 	ErrInvitationPending      = errors.New("store: an invitation for this email is pending")
 	ErrInvitationRevoked      = errors.New("store: the invitation's sender can no longer grant its role")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // Deletion timing, as upstream: codes live 24 h; a confirmed deletion
@@ -29,11 +30,15 @@ type NewOrganization struct {
 }
 
 // CreateOrganization creates an organization whose owner is the caller and
-// selects it on the caller's session.
+// selects it on the caller's session. ErrOrganizationLimit when the caller
+// already owns Options.MaxOwnedOrganizations organizations.
 func (s *Store) CreateOrganization(ctx context.Context, a Actor, in NewOrganization) (Organization, error) {
 	now := s.clock()
 	org := Organization{ID: uuid.New(), Name: strings.TrimSpace(in.Name), Slug: in.Slug, Logo: in.Logo, LogoContentType: in.LogoContentType, CreatedAt: now}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
+		if err := s.roomToOwn(tx, a.UserID); err != nil {
+			return err
+		}
 		if err := tx.Create(&org).Error; err != nil {
 			if isUniqueViolation(err) {
 				return ErrSlugTaken
@@ -54,6 +59,29 @@ func (s *Store) CreateOrganization(ctx context.Context, a Actor, in NewOrganizat
 		return s.audit(tx, org.ID, &a.UserID, EventOwnershipAssigned, "member", m.ID.String(), Metadata{"user_id": a.UserID.String()})
 	})
 	return org, err
+}
+
+// roomToOwn is ErrOrganizationLimit when the user already owns as many
+// organizations as allowed. The user's row is locked first (on SQLite the
+// write transaction is the lock), so two creations at once cannot both see
+// room for one more. FOR NO KEY UPDATE: rows that merely reference the user
+// (sessions, memberships) are not held up.
+func (s *Store) roomToOwn(tx *gorm.DB, userID uuid.UUID) error {
+	if s.maxOwned <= 0 {
+		return nil
+	}
+	var u User
+	if err := tx.Clauses(clause.Locking{Strength: "NO KEY UPDATE"}).Select("id").Where("id = ?", userID).Take(&u).Error; err != nil {
+		return err
+	}
+	var n int64
+	if err := tx.Model(&Member{}).Where("user_id = ? AND role = ? AND suspended_at IS NULL", userID, RoleOwner).Count(&n).Error; err != nil {
+		return err
+	}
+	if n >= int64(s.maxOwned) {
+		return ErrOrganizationLimit
+	}
+	return nil
 }
 
 // SetActiveOrganization selects an organization on the caller's session.
@@ -348,11 +376,13 @@ func (s *Store) CancelDeletion(ctx context.Context, a Actor, orgID uuid.UUID) er
 }
 
 // ListOwnedOrganizations lists organizations where the user is the only
-// active owner.
+// active owner: their id, name, slug and creation time (no logo).
 func (s *Store) ListOwnedOrganizations(ctx context.Context, userID uuid.UUID) ([]Organization, error) {
 	var orgs []Organization
 	err := s.read(ctx, func(db *gorm.DB) error {
-		return db.Table("organizations AS o").Select("o.*").
+		// Only what the answer shows: a logo can be 1.4 MB, and a user may
+		// own many organizations.
+		return db.Table("organizations AS o").Select("o.id, o.name, o.slug, o.created_at").
 			Joins("JOIN organization_members m ON m.organization_id = o.id AND m.user_id = ? AND m.role = ? AND m.suspended_at IS NULL", userID, RoleOwner).
 			Where("NOT EXISTS (SELECT 1 FROM organization_members x WHERE x.organization_id = o.id AND x.role = ? AND x.suspended_at IS NULL AND x.user_id <> ?)", RoleOwner, userID).
 			Order("o.created_at, o.id").Find(&orgs).Error

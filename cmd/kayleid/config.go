@@ -38,6 +38,7 @@ var (
 	sMetricsPublic   = setting{"metrics-public", "KAYLE_METRICS_PUBLIC", "false", "also serve /metrics on the main address, to anyone who can reach it"}
 	sMaxInFlight     = setting{"max-in-flight", "KAYLE_MAX_IN_FLIGHT", "256", "most requests served at once; beyond it the answer is 503 with Retry-After; 0 means no cap"}
 	sMaxConns        = setting{"max-conns", "KAYLE_MAX_CONNS", "1024", "most client connections open at once; a connection beyond it gets 503 and is closed; 0 means no cap"}
+	sMaxOrgsPerUser  = setting{"max-orgs-per-user", "KAYLE_MAX_ORGS_PER_USER", "50", "organizations a user may own (as an active owner) and still create another; 0 means no limit"}
 	sRateLimit       = setting{"rate-limit", "KAYLE_RATE_LIMIT", "10", "write requests per second per session; 0 disables"}
 	sRateLimitRead   = setting{"rate-limit-read", "KAYLE_RATE_LIMIT_READ", "50", "read requests (GET) per second per session; 0 disables"}
 	sRateLimitIP     = setting{"rate-limit-ip", "KAYLE_RATE_LIMIT_IP", "50", "requests per second per client address (IPv6: per /64) that carry no valid credential, any method; 0 disables"}
@@ -46,7 +47,7 @@ var (
 
 // serveSettings are the settings `kayleid serve` reads, in help order.
 var serveSettings = []setting{sDatabaseURL, sDBMaxConns, sAddr, sValidation, sLogFormat, sMailDir, sSMTPURL, sMailFrom,
-	sBodyLimit, sRequestTimeout, sMaxInFlight, sMaxConns, sShutdownTimeout, sPurgeInterval, sMetricsAddr, sMetricsPublic, sRateLimit, sRateLimitRead, sRateLimitIP, sRateBurst}
+	sBodyLimit, sRequestTimeout, sMaxInFlight, sMaxConns, sShutdownTimeout, sPurgeInterval, sMaxOrgsPerUser, sMetricsAddr, sMetricsPublic, sRateLimit, sRateLimitRead, sRateLimitIP, sRateBurst}
 
 // Config is read once, in main, from flags over environment over defaults.
 type Config struct {
@@ -62,6 +63,7 @@ type Config struct {
 	RequestTimeout  time.Duration
 	MaxInFlight     int
 	MaxConns        int
+	MaxOrgsPerUser  int
 	ShutdownTimeout time.Duration
 	PurgeInterval   time.Duration
 	MetricsAddr     string
@@ -157,10 +159,10 @@ func buildConfig(v map[string]*string) (Config, error) {
 	for _, n := range []struct {
 		s   setting
 		dst *int
-	}{{sMaxInFlight, &c.MaxInFlight}, {sMaxConns, &c.MaxConns}} {
+	}{{sMaxInFlight, &c.MaxInFlight}, {sMaxConns, &c.MaxConns}, {sMaxOrgsPerUser, &c.MaxOrgsPerUser}} {
 		v, err := strconv.Atoi(get(n.s))
 		if err != nil || v < 0 {
-			return c, usagef("invalid %s %q: want a whole number, 0 for no cap", n.s.env, get(n.s))
+			return c, usagef("invalid %s %q: want a whole number, 0 for no limit", n.s.env, get(n.s))
 		}
 		*n.dst = v
 	}
