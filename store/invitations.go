@@ -12,6 +12,7 @@ import (
 // (not accepted, cancelled or expired), newest first. Owners and admins
 // only; the organization may be scheduled for deletion.
 func (s *Store) ListInvitations(ctx context.Context, a Actor, p Page) ([]Invitation, bool, error) {
+	p = p.clamped()
 	if a.ActiveOrganizationID == nil {
 		return nil, false, ErrNoActiveOrganization
 	}

@@ -129,6 +129,9 @@ func (s *Store) Reinstate(ctx context.Context, a Actor, memberID uuid.UUID) (Mem
 // Setting the role a member already has changes nothing and writes no audit row.
 func (s *Store) ChangeRole(ctx context.Context, a Actor, memberID uuid.UUID, role Role) (MemberView, error) {
 	var out MemberView
+	if err := checkRole(role); err != nil {
+		return out, err
+	}
 	err := s.changeMembership(ctx, a, memberID, true, func(sc scope) (*memberChange, error) {
 		t, err := sc.activeTarget()
 		if err != nil {
@@ -158,15 +161,22 @@ func (s *Store) ChangeRole(ctx context.Context, a Actor, memberID uuid.UUID, rol
 }
 
 // Page asks for one keyset page: at most Limit rows after the row whose id
-// is StartingAfter (empty for the first page).
+// is StartingAfter (empty for the first page). Limit is brought into
+// 1..MaxPageLimit.
 type Page struct {
 	Limit         int
 	StartingAfter string
 }
 
+func (p Page) clamped() Page {
+	p.Limit = ClampPageLimit(p.Limit)
+	return p
+}
+
 // ListMembers lists the active organization's memberships, suspended ones
 // included, newest first. Any active member may list.
 func (s *Store) ListMembers(ctx context.Context, a Actor, p Page) ([]MemberView, bool, error) {
+	p = p.clamped()
 	if a.ActiveOrganizationID == nil {
 		return nil, false, ErrNoActiveOrganization
 	}
@@ -225,6 +235,9 @@ func trimPage[T any](rows []T, limit int) ([]T, bool) {
 func (s *Store) Invite(ctx context.Context, a Actor, email string, role Role) (Invitation, error) {
 	email = NormalizeEmail(email)
 	var inv Invitation
+	if err := errors.Join(checkEmail(email), checkRole(role)); err != nil {
+		return inv, err
+	}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		sc, err := openScope(tx, a, uuid.Nil, true)
 		if err != nil {

@@ -33,6 +33,9 @@ type NewOrganization struct {
 // selects it on the caller's session. ErrOrganizationLimit when the caller
 // already owns Options.MaxOwnedOrganizations organizations.
 func (s *Store) CreateOrganization(ctx context.Context, a Actor, in NewOrganization) (Organization, error) {
+	if err := in.check(); err != nil {
+		return Organization{}, err
+	}
 	now := s.clock()
 	org := Organization{ID: uuid.New(), Name: strings.TrimSpace(in.Name), Slug: in.Slug, Logo: in.Logo, LogoContentType: in.LogoContentType, CreatedAt: now}
 	err := s.tx(ctx, func(tx *gorm.DB) error {

@@ -30,6 +30,12 @@ func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSp
 func (s *Store) CreateUser(ctx context.Context, email, name string) (User, error) {
 	now := s.clock()
 	u := User{ID: uuid.New(), Email: NormalizeEmail(email), Name: strings.TrimSpace(name), CreatedAt: now, UpdatedAt: now}
+	if err := checkEmail(u.Email); err != nil {
+		return u, err
+	}
+	if u.Name == "" || !text(u.Name, MaxUserName) {
+		return u, invalid("name must be 1 to %d characters of text.", MaxUserName)
+	}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Create(&u).Error; err != nil {
 			if isUniqueViolation(err) {

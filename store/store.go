@@ -393,7 +393,7 @@ var ruleErrors = []error{
 	ErrOrganizationFrozen, ErrNotMember, ErrForbidden, ErrOwnerRequired, ErrLastOwner,
 	ErrMemberNotFound, ErrMemberNotSuspended, ErrActiveMembershipExists, ErrEmailTaken,
 	ErrSlugTaken, ErrInvitationNotFound, ErrInvitationPending, ErrInvitationRevoked, ErrOrganizationLimit, ErrAlreadyScheduled,
-	ErrNotScheduled, ErrInvalidCode, ErrCodeExpired, ErrCodeAttemptsExhausted, ErrNotDelivered, ErrInvalidCursor, ErrUnavailable,
+	ErrNotScheduled, ErrInvalidInput, ErrInvalidCode, ErrCodeExpired, ErrCodeAttemptsExhausted, ErrNotDelivered, ErrInvalidCursor, ErrUnavailable,
 }
 
 func isRuleError(err error) bool {
