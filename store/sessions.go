@@ -183,3 +183,24 @@ func (s *Store) RevokeToken(ctx context.Context, token string) error {
 		return nil
 	})
 }
+
+// RevokeSessions ends every session of the user with this email at once:
+// "sign out everywhere". It reports how many were live. ErrNotFound when no
+// user has the email.
+func (s *Store) RevokeSessions(ctx context.Context, email string) (int, error) {
+	now := s.clock()
+	var n int64
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		var u User
+		if err := tx.Select("id").Where("email = ?", NormalizeEmail(email)).Take(&u).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return ErrNotFound
+			}
+			return err
+		}
+		res := tx.Model(&Session{}).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", u.ID, now).Update("revoked_at", now)
+		n = res.RowsAffected
+		return res.Error
+	})
+	return int(n), err
+}
