@@ -101,18 +101,18 @@ func checkRole(r Role) error {
 	return nil
 }
 
-// auditIDLength is len("aud_") and 15 random bytes in base32.
-const auditIDLength = 4 + 24
+// maxAuditIDLength bounds an audit id; ours are 28 characters (newAuditID).
+const maxAuditIDLength = 64
 
-// wellFormedAuditID reports whether id could be an audit row's id (see
-// newAuditID), so that any other cursor is refused before the database
-// sees it.
+// wellFormedAuditID reports whether id has an audit id's shape ("aud_" and
+// letters, digits, '-' or '_'), so that any other cursor is refused before
+// the database sees it.
 func wellFormedAuditID(id string) bool {
-	if len(id) != auditIDLength || !strings.HasPrefix(id, "aud_") {
+	if len(id) <= len("aud_") || len(id) > maxAuditIDLength || !strings.HasPrefix(id, "aud_") {
 		return false
 	}
-	for i := 4; i < len(id); i++ {
-		if c := id[i]; !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+	for i := len("aud_"); i < len(id); i++ {
+		if c := id[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
 			return false
 		}
 	}

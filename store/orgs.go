@@ -416,7 +416,7 @@ func (s *Store) PurgeDue(ctx context.Context, progress func(done, total int)) (P
 	for i, id := range ids {
 		err := s.tx(ctx, func(tx *gorm.DB) error {
 			// Re-check under the lock: a cancel may have won the race.
-			org, err := lockOrg(tx, id)
+			org, err := lockOrg(tx.Select(orgStateColumns), id)
 			if errors.Is(err, ErrOrganizationNotFound) {
 				return nil
 			}

@@ -108,7 +108,7 @@ func (s *Store) CreateSession(ctx context.Context, email string, org *uuid.UUID,
 		}
 		sess.UserID = u.ID
 		if org != nil {
-			if _, err := findOrg(tx, *org); err != nil {
+			if _, err := findOrg(tx.Select("id"), *org); err != nil {
 				return err
 			}
 			if _, err := activeMembership(tx, *org, u.ID); err != nil {
