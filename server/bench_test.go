@@ -39,7 +39,7 @@ func BenchmarkServe(b *testing.B) {
 	}{{"off", validator.Off, false}, {"full", validator.Full, false}, {"full+limits", validator.Full, true}} {
 		cfg := server.Config{Validation: v.mode, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
 		if v.limits {
-			cfg.RateLimit, cfg.MaxInFlight = limits, 256
+			cfg.RateLimit, cfg.MaxInFlight = limits, 128
 		}
 		app, err := server.New(cfg, e.st, &mail.Outbox{Dir: b.TempDir(), From: "x@kayle.id"})
 		if err != nil {

@@ -36,7 +36,7 @@ var (
 	sPurgeInterval   = setting{"purge-interval", "KAYLE_PURGE_INTERVAL", "1m", "how often organizations whose deletion time has passed are purged; 0 disables"}
 	sMetricsAddr     = setting{"metrics-addr", "KAYLE_METRICS_ADDR", "", "serve /metrics on this address (it is not on the main one unless --metrics-public)"}
 	sMetricsPublic   = setting{"metrics-public", "KAYLE_METRICS_PUBLIC", "false", "also serve /metrics on the main address, to anyone who can reach it"}
-	sMaxInFlight     = setting{"max-in-flight", "KAYLE_MAX_IN_FLIGHT", "256", "most requests served at once; beyond it the answer is 503 with Retry-After; 0 means no cap"}
+	sMaxInFlight     = setting{"max-in-flight", "KAYLE_MAX_IN_FLIGHT", "128", "most requests served at once; beyond it the answer is 503 with Retry-After; 0 means no cap"}
 	sMaxConns        = setting{"max-conns", "KAYLE_MAX_CONNS", "1024", "most client connections open at once; a connection beyond it gets 503 and is closed; 0 means no cap"}
 	sMaxOrgsPerUser  = setting{"max-orgs-per-user", "KAYLE_MAX_ORGS_PER_USER", "50", "organizations a user may own (as an active owner) and still create another; 0 means no limit"}
 	sRateLimit       = setting{"rate-limit", "KAYLE_RATE_LIMIT", "10", "write requests per second per session; 0 disables"}
