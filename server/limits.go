@@ -210,7 +210,10 @@ func bodyUnread(c echo.Context) bool {
 // (up to 256 KiB, for as long as the client cares to take).
 func dropBody(c echo.Context) {
 	c.Response().Header().Set(echo.HeaderConnection, "close")
-	if rc, ok := c.Get(connKey).(*http.ResponseController); ok {
-		_ = rc.SetReadDeadline(time.Now())
+	rc, ok := c.Get(connKey).(*http.ResponseController)
+	if !ok {
+		// Refused before the request's deadline was set (a rate limit).
+		rc = http.NewResponseController(c.Response().Writer)
 	}
+	_ = rc.SetReadDeadline(time.Now())
 }

@@ -119,6 +119,15 @@ func TestSlowBody(t *testing.T) {
 		if !closed {
 			t.Error("authenticated slow body: the connection stayed open after the answer")
 		}
+
+		// Refused by the per-address limit, before anything else: the same.
+		limited := serveReal(t, e, server.Config{RequestTimeout: time.Second, RateLimit: server.RateLimit{PerIP: 0.01, Burst: 1}})
+		readAnswer(t, slowPost(t, limited, "/v1/auth/orgs", "", 10))
+		start = time.Now()
+		resp, env, closed = readAnswer(t, slowPost(t, limited, "/v1/auth/orgs", "", 100))
+		if resp.StatusCode != 429 || env.Error.Code != "RATE_LIMITED" || !closed || time.Since(start) > 800*time.Millisecond {
+			t.Errorf("rate-limited slow body: %d %s, closed=%v after %s", resp.StatusCode, env.Error.Code, closed, time.Since(start))
+		}
 	})
 }
 

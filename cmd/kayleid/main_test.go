@@ -176,6 +176,11 @@ func TestServe(t *testing.T) {
 		{"KAYLE_SMTP_URL": "http://mail"},
 		{"KAYLE_DB_MAX_CONNS": "0"},
 		{"KAYLE_DB_MAX_CONNS": "many"},
+		{"KAYLE_METRICS_PUBLIC": "maybe"},
+		{"KAYLE_MAX_IN_FLIGHT": "-1"},
+		{"KAYLE_MAX_CONNS": "lots"},
+		{"KAYLE_MAX_ORGS_PER_USER": "-2"},
+		{"KAYLE_RATE_LIMIT_READ": "fast"},
 	} {
 		bad["DATABASE_URL"] = filepath.Join(dir, "bad.db")
 		var out, errb bytes.Buffer
