@@ -102,6 +102,9 @@ var hints = map[string]string{
 
 func reject(check string) error { return &RejectedError{Check: check, Hint: hints[check]} }
 
+// Hint is the hint given for a failed check.
+func Hint(check string) string { return hints[check] }
+
 // acceptedAlgorithms are the asymmetric JWS algorithms. none and HS* are
 // absent: with them, anyone who has read the public key could sign.
 var acceptedAlgorithms = []jose.SignatureAlgorithm{

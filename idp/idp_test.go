@@ -271,3 +271,27 @@ func TestKeySetFiltering(t *testing.T) {
 	_, err := v.Verify(context.Background(), op.Token(op.Claims("fay", "fay@example.com")))
 	wantUnavailable(t, err) // a set with no usable key is the provider's fault
 }
+
+// BenchmarkVerify is Verify alone (the key set cached): parsing, the
+// signature and the claims, per algorithm.
+func BenchmarkVerify(b *testing.B) {
+	op := idptest.New(b)
+	ec := op.AddKey(jose.ES256)
+	v, err := idp.New(idp.Config{Issuer: op.Issuer, Audience: idptest.Audience, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		token string
+	}{{"RS256", op.Token(op.Claims("b", "b@example.com"))}, {"ES256", op.SignWith(ec, op.Claims("b", "b@example.com"))}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.Verify(context.Background(), c.token); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

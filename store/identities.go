@@ -175,6 +175,22 @@ JOIN users u ON u.id = i.user_id
 LEFT JOIN sessions s ON s.token_hash = $3 AND s.user_id = i.user_id
 WHERE i.issuer = $1 AND i.subject = $2`
 
+// externalLookup prepares externalSQL once; database/sql prepares it again
+// on each pooled connection as needed. A failure is not kept: the next
+// caller tries again.
+func (s *Store) externalLookup(ctx context.Context) (*sql.Stmt, error) {
+	s.externalStmt.Lock()
+	defer s.externalStmt.Unlock()
+	if s.externalStmt.stmt == nil {
+		stmt, err := s.sqlDB.PrepareContext(ctx, externalSQL)
+		if err != nil {
+			return nil, err
+		}
+		s.externalStmt.stmt = stmt
+	}
+	return s.externalStmt.stmt, nil
+}
+
 // readExternal is the common case: identity and session exist and nothing
 // about them needs writing (but the session's expiry, a single update). done
 // is false when signInExternal must run.
@@ -189,7 +205,11 @@ func (s *Store) readExternal(ctx context.Context, id ExternalIdentity, key strin
 		sessRevoke sql.NullTime
 	)
 	err := s.admit(ctx, func() error {
-		return s.sqlDB.QueryRowContext(ctx, externalSQL, id.Issuer, id.Subject, key).Scan(
+		stmt, err := s.externalLookup(ctx)
+		if err != nil {
+			return err
+		}
+		return stmt.QueryRowContext(ctx, id.Issuer, id.Subject, key).Scan(
 			&p.User.ID, &identEmail, &p.User.Email, &p.User.Name, &p.User.CreatedAt, &p.User.UpdatedAt,
 			&sessID, &sessOrg, &sessCreate, &sessExpire, &sessRevoke)
 	})
