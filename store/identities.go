@@ -166,14 +166,14 @@ func providerSessionKey(id ExternalIdentity) string {
 }
 
 // externalSQL reads an identity, its user and its session in one statement;
-// it runs on every request of a provider caller. $1 is PostgreSQL's
-// placeholder, and SQLite's too.
+// it runs on every request of a provider caller. $n is PostgreSQL's
+// placeholder, and SQLite's too, but SQLite numbers them in the order they
+// appear: they must appear as $1, $2, $3.
 const externalSQL = `SELECT i.user_id, i.email, u.email, u.name, u.created_at, u.updated_at,
 	s.id, s.active_organization_id, s.created_at, s.expires_at, s.revoked_at
 FROM user_identities i
-JOIN users u ON u.id = i.user_id
-LEFT JOIN sessions s ON s.token_hash = $3 AND s.user_id = i.user_id
-WHERE i.issuer = $1 AND i.subject = $2`
+JOIN users u ON u.id = i.user_id AND i.issuer = $1 AND i.subject = $2
+LEFT JOIN sessions s ON s.token_hash = $3 AND s.user_id = i.user_id`
 
 // externalLookup prepares externalSQL once; database/sql prepares it again
 // on each pooled connection as needed. A failure is not kept: the next
