@@ -507,7 +507,7 @@ func (p *Provider) finish(f *fetch, result fetchResult) {
 	p.mu.Unlock()
 	close(f.done)
 	if result.err != nil {
-		p.log.Warn("identity provider keys not fetched", "issuer", p.cfg.Issuer, "error", result.err.Error())
+		p.log.Warn("identity provider keys not fetched", "issuer", p.cfg.Issuer, "error", brief(result.err))
 	}
 }
 
@@ -656,7 +656,18 @@ func (p *Provider) State(ctx context.Context) State {
 		st.Status = "fresh"
 	}
 	if p.lastErr != nil {
-		st.Error = p.lastErr.Error()
+		st.Error = brief(p.lastErr)
 	}
 	return st
+}
+
+// brief shortens a fetch error for the log and /readyz: go-oidc quotes a
+// failing answer's whole body, which the provider chooses.
+func brief(err error) string {
+	const most = 200
+	s := strings.ToValidUTF8(err.Error(), "?")
+	if len(s) > most {
+		s = strings.ToValidUTF8(s[:most], "") + "…"
+	}
+	return s
 }

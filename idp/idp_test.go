@@ -257,6 +257,17 @@ func TestOversizedProviderDocuments(t *testing.T) {
 	if !strings.Contains(err.Error(), "too large") {
 		t.Fatalf("error does not say the document was too large: %v", err)
 	}
+
+	// An error page as large as the provider likes reaches /readyz (and
+	// the log) shortened.
+	noisy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, strings.Repeat("e", 500<<10), http.StatusInternalServerError)
+	}))
+	defer noisy.Close()
+	v = newVerifier(t, op, &clock{}, func(c *idp.Config) { c.Issuer = noisy.URL })
+	if st := v.State(context.Background()); st.Status != "unavailable" || st.Error == "" || len(st.Error) > 210 {
+		t.Fatalf("state after a noisy failure: status %s, error of %d bytes", st.Status, len(st.Error))
+	}
 }
 
 // Key sets are filtered: symmetric keys and short RSA keys are never used.
