@@ -55,7 +55,8 @@ type env struct {
 	outbox string
 }
 
-func newEnv(t testing.TB, kind testdb.Kind) *env {
+// newEnv starts the server; opts adjust its configuration.
+func newEnv(t testing.TB, kind testdb.Kind, opts ...func(*server.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	clk := &clock{}
@@ -72,14 +73,18 @@ func newEnv(t testing.TB, kind testdb.Kind) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	e, err := server.New(server.Config{
+	cfg := server.Config{
 		Validation: validator.Full,
 		Logger:     log,
 		Metrics:    conformance,
 		OnResponseInvalid: func(c echo.Context, err *validator.ResponseError) {
 			t.Errorf("%s %s: response broke the contract: %v", c.Request().Method, c.Request().URL, err)
 		},
-	}, st, &mail.Outbox{Dir: outbox, From: "Kayle ID <no-reply@kayle.id>"})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e, err := server.New(cfg, st, &mail.Outbox{Dir: outbox, From: "Kayle ID <no-reply@kayle.id>"})
 	if err != nil {
 		t.Fatal(err)
 	}

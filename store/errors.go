@@ -27,4 +27,5 @@ var (
 	ErrCodeExpired            = errors.New("store: deletion code expired")
 	ErrInvalidCursor          = errors.New("store: unknown pagination cursor")
 	ErrUnavailable            = errors.New("store: database unavailable")
+	ErrInvalidIdentity        = errors.New("store: identity provider's issuer or subject cannot be kept")
 )
