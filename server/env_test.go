@@ -55,16 +55,21 @@ type env struct {
 	outbox string
 }
 
-// newEnv starts one; tune, when given, adjusts the store's options.
-func newEnv(t testing.TB, kind testdb.Kind, tune ...func(*store.Options)) *env {
+// newEnv starts the server; opts adjust its configuration.
+func newEnv(t testing.TB, kind testdb.Kind, opts ...func(*server.Config)) *env {
+	return newEnvWithStore(t, kind, nil, opts...)
+}
+
+// newEnvWithStore is newEnv with the store's options adjusted by tune.
+func newEnvWithStore(t testing.TB, kind testdb.Kind, tune func(*store.Options), opts ...func(*server.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	clk := &clock{}
-	opts := store.Options{Now: clk.Now, MaxOpenConns: 20}
-	for _, f := range tune {
-		f(&opts)
+	stOpts := store.Options{Now: clk.Now, MaxOpenConns: 20}
+	if tune != nil {
+		tune(&stOpts)
 	}
-	st, err := store.Open(ctx, testdb.URL(t, kind), opts)
+	st, err := store.Open(ctx, testdb.URL(t, kind), stOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,14 +82,18 @@ func newEnv(t testing.TB, kind testdb.Kind, tune ...func(*store.Options)) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	e, err := server.New(server.Config{
+	cfg := server.Config{
 		Validation: validator.Full,
 		Logger:     log,
 		Metrics:    conformance,
 		OnResponseInvalid: func(c echo.Context, err *validator.ResponseError) {
 			t.Errorf("%s %s: response broke the contract: %v", c.Request().Method, c.Request().URL, err)
 		},
-	}, st, &mail.Outbox{Dir: outbox, From: "Kayle ID <no-reply@kayle.id>"})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e, err := server.New(cfg, st, &mail.Outbox{Dir: outbox, From: "Kayle ID <no-reply@kayle.id>"})
 	if err != nil {
 		t.Fatal(err)
 	}

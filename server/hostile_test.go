@@ -17,7 +17,7 @@ import (
 func rowCounts(t *testing.T, e *env) string {
 	t.Helper()
 	var parts []string
-	for _, table := range []string{"users", "organizations", "organization_members", "sessions", "invitations", "organization_deletion_codes", "audit_logs"} {
+	for _, table := range []string{"users", "organizations", "organization_members", "sessions", "invitations", "organization_deletion_codes", "audit_logs", "user_identities"} {
 		var n int
 		if err := e.st.DB().QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
 			t.Fatal(err)

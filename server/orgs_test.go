@@ -21,7 +21,7 @@ func TestOrganizationLimit(t *testing.T) {
 	for _, kind := range testdb.Kinds {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, kind, func(o *store.Options) { o.MaxOwnedOrganizations = 3 })
+			e := newEnvWithStore(t, kind, func(o *store.Options) { o.MaxOwnedOrganizations = 3 })
 			ctx := context.Background()
 			owner := e.person("owner")
 			var ok, refused atomic.Int32

@@ -23,6 +23,7 @@ import (
 
 	api "github.com/kayle-id/orgs-api/gen/api"
 	"github.com/kayle-id/orgs-api/handlers"
+	"github.com/kayle-id/orgs-api/idp"
 	"github.com/kayle-id/orgs-api/internal/spec"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/store"
@@ -51,6 +52,9 @@ type Config struct {
 	// MaxConns caps the connections open at once (see App.Listener).
 	// 0 means no cap.
 	MaxConns int
+	// IdentityProvider, when set, verifies bearer tokens that are JWTs of
+	// the team's identity provider, beside the opaque session tokens.
+	IdentityProvider *idp.Provider
 }
 
 // App is the assembled HTTP server.
@@ -108,7 +112,11 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		metrics = NewMetrics()
 		metrics.WatchDB(st.DB())
 	}
-	h := handlers.New(st, mailer)
+	var verifier idp.Verifier
+	if cfg.IdentityProvider != nil {
+		verifier = cfg.IdentityProvider
+	}
+	h := handlers.New(st, mailer, verifier)
 	limits := cfg.RateLimit.limits()
 	v, err := validator.New(spec, validator.Options{
 		Mode:         cfg.Validation,
@@ -154,7 +162,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
-	e.GET("/readyz", readyz(st))
+	e.GET("/readyz", readyz(st, cfg.IdentityProvider))
 	etag := fmt.Sprintf(`"%x"`, sha256.Sum256(specJSON))
 	e.GET("/openapi.json", func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "public, max-age=300")
@@ -174,21 +182,43 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	return &App{Echo: e, Metrics: metrics, cfg: cfg}, nil
 }
 
-func readyz(st *store.Store) echo.HandlerFunc {
+// readiness is /readyz's answer; identityProvider is there when one is configured.
+type readiness struct {
+	Status           string     `json:"status"`
+	Reason           string     `json:"reason,omitempty"`
+	IdentityProvider *idp.State `json:"identityProvider,omitempty"`
+}
+
+func readyz(st *store.Store, provider *idp.Provider) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		defer cancel()
+		unavailable := func(reason string) error {
+			return c.JSON(http.StatusServiceUnavailable, readiness{Status: "unavailable", Reason: reason})
+		}
 		if err := st.Ping(ctx); err != nil {
-			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database unreachable"})
+			return unavailable("database unreachable")
 		}
 		n, err := st.MigrationsPending(ctx)
 		if err != nil {
-			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "migration status unknown"})
+			return unavailable("migration status unknown")
 		}
 		if n > 0 {
-			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": strconv.Itoa(n) + " migrations pending"})
+			return unavailable(strconv.Itoa(n) + " migrations pending")
 		}
-		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+		out := readiness{Status: "ready"}
+		if provider != nil {
+			// Keys never fetched: provider tokens cannot be checked at all.
+			// Stale keys (the provider is down, the cached ones still
+			// verify) keep the server ready.
+			state := provider.State(ctx)
+			out.IdentityProvider = &state
+			if state.Status == "unavailable" {
+				out.Status, out.Reason = "unavailable", "identity provider keys not loaded"
+				return c.JSON(http.StatusServiceUnavailable, out)
+			}
+		}
+		return c.JSON(http.StatusOK, out)
 	}
 }
 

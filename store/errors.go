@@ -31,4 +31,5 @@ var (
 	ErrNotDelivered           = errors.New("store: the deletion code could not be delivered")
 	ErrInvalidCursor          = errors.New("store: unknown pagination cursor")
 	ErrUnavailable            = errors.New("store: database unavailable")
+	ErrInvalidIdentity        = errors.New("store: identity provider's issuer or subject cannot be kept")
 )

@@ -160,6 +160,7 @@ var KnownEvents = []string{
 	EventMemberSuspended, EventMemberLeft, EventMemberReinstated,
 	EventMemberRoleChanged, EventOwnershipAssigned, EventOrganizationCreated,
 	EventDeletionRequested, EventDeletionScheduled, EventDeletionCancelled,
+	EventIdentityLinked,
 }
 
 // Metadata is an audit row's JSON object.

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -76,6 +77,12 @@ type Store struct {
 	// random waiter, so under load a few requests would wait many times
 	// longer than the rest; queueing here instead keeps waits even.
 	gate chan struct{}
+	// externalStmt is the provider callers' lookup, prepared once: on
+	// SQLite, preparing the three-table join costs more than running it.
+	externalStmt struct {
+		sync.Mutex
+		stmt *sql.Stmt
+	}
 }
 
 // DialectFor tells which database a DATABASE_URL names: PostgreSQL for
@@ -176,7 +183,13 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 
 // Close releases the connection pool.
 func (s *Store) Close() error {
-	err := s.sqlDB.Close()
+	var err error
+	s.externalStmt.Lock()
+	if s.externalStmt.stmt != nil {
+		err = s.externalStmt.stmt.Close()
+	}
+	s.externalStmt.Unlock()
+	err = errors.Join(err, s.sqlDB.Close())
 	if s.migrateDB != s.sqlDB {
 		err = errors.Join(err, s.migrateDB.Close())
 	}
@@ -393,7 +406,7 @@ var ruleErrors = []error{
 	ErrOrganizationFrozen, ErrNotMember, ErrForbidden, ErrOwnerRequired, ErrLastOwner,
 	ErrMemberNotFound, ErrMemberNotSuspended, ErrActiveMembershipExists, ErrEmailTaken,
 	ErrSlugTaken, ErrInvitationNotFound, ErrInvitationPending, ErrInvitationRevoked, ErrOrganizationLimit, ErrAlreadyScheduled,
-	ErrNotScheduled, ErrInvalidInput, ErrInvalidCode, ErrCodeExpired, ErrCodeAttemptsExhausted, ErrNotDelivered, ErrInvalidCursor, ErrUnavailable,
+	ErrNotScheduled, ErrInvalidInput, ErrInvalidCode, ErrCodeExpired, ErrCodeAttemptsExhausted, ErrNotDelivered, ErrInvalidCursor, ErrUnavailable, ErrInvalidIdentity,
 }
 
 func isRuleError(err error) bool {

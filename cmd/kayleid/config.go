@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kayle-id/orgs-api/idp"
 	"github.com/kayle-id/orgs-api/validator"
 )
 
@@ -43,11 +44,15 @@ var (
 	sRateLimitRead   = setting{"rate-limit-read", "KAYLE_RATE_LIMIT_READ", "50", "read requests (GET) per second per session; 0 disables"}
 	sRateLimitIP     = setting{"rate-limit-ip", "KAYLE_RATE_LIMIT_IP", "50", "requests per second per client address (IPv6: per /64) that carry no valid credential, any method; 0 disables"}
 	sRateBurst       = setting{"rate-burst", "KAYLE_RATE_BURST", "20", "requests allowed at once before a rate limit applies"}
+	sOIDCIssuer      = setting{"oidc-issuer", "KAYLE_OIDC_ISSUER", "", "identity provider whose JWTs are accepted as bearer tokens (its iss; keys found through /.well-known/openid-configuration); unset: session tokens only"}
+	sOIDCAudience    = setting{"oidc-audience", "KAYLE_OIDC_AUDIENCE", "", "the aud the provider's tokens must carry for this API; required with --oidc-issuer"}
+	sOIDCJWKSURL     = setting{"oidc-jwks-url", "KAYLE_OIDC_JWKS_URL", "", "the provider's key set (JWKS) address, for providers without discovery; needs --oidc-issuer"}
 )
 
 // serveSettings are the settings `kayleid serve` reads, in help order.
 var serveSettings = []setting{sDatabaseURL, sDBMaxConns, sAddr, sValidation, sLogFormat, sMailDir, sSMTPURL, sMailFrom,
-	sBodyLimit, sRequestTimeout, sMaxInFlight, sMaxConns, sShutdownTimeout, sPurgeInterval, sMaxOrgsPerUser, sMetricsAddr, sMetricsPublic, sRateLimit, sRateLimitRead, sRateLimitIP, sRateBurst}
+	sBodyLimit, sRequestTimeout, sMaxInFlight, sMaxConns, sShutdownTimeout, sPurgeInterval, sMaxOrgsPerUser, sMetricsAddr, sMetricsPublic,
+	sRateLimit, sRateLimitRead, sRateLimitIP, sRateBurst, sOIDCIssuer, sOIDCAudience, sOIDCJWKSURL}
 
 // Config is read once, in main, from flags over environment over defaults.
 type Config struct {
@@ -72,6 +77,9 @@ type Config struct {
 	RateLimitRead   float64
 	RateLimitIP     float64
 	RateBurst       int
+	OIDCIssuer      string
+	OIDCAudience    string
+	OIDCJWKSURL     string
 }
 
 // register adds the settings as flags whose defaults come from the environment.
@@ -123,6 +131,7 @@ func buildConfig(v map[string]*string) (Config, error) {
 		DatabaseURL: get(sDatabaseURL), Addr: get(sAddr), LogFormat: strings.ToLower(get(sLogFormat)),
 		MailDir: get(sMailDir), SMTPURL: get(sSMTPURL), MailFrom: get(sMailFrom), BodyLimit: get(sBodyLimit),
 		MetricsAddr: get(sMetricsAddr),
+		OIDCIssuer:  get(sOIDCIssuer), OIDCAudience: get(sOIDCAudience), OIDCJWKSURL: get(sOIDCJWKSURL),
 	}
 	var err error
 	if c.DatabaseURL == "" {
@@ -188,6 +197,14 @@ func buildConfig(v map[string]*string) (Config, error) {
 	if c.RequestTimeout == 0 {
 		return c, usagef("KAYLE_REQUEST_TIMEOUT must be positive")
 	}
+	if c.OIDCIssuer == "" && (c.OIDCAudience != "" || c.OIDCJWKSURL != "") {
+		return c, usagef("KAYLE_OIDC_AUDIENCE and KAYLE_OIDC_JWKS_URL need KAYLE_OIDC_ISSUER: tokens are only accepted from a named issuer")
+	}
+	if c.OIDCIssuer != "" {
+		if _, err := c.identityProvider(nil); err != nil {
+			return c, usagef("invalid identity provider settings: %v", err)
+		}
+	}
 	return c, nil
 }
 
@@ -197,6 +214,15 @@ func parseBool(s setting, v string) (bool, error) {
 		return false, usagef("invalid %s %q: want true or false", s.env, v)
 	}
 	return b, nil
+}
+
+// identityProvider builds the configured provider's verifier (no network
+// call); nil when none is configured.
+func (c Config) identityProvider(log *slog.Logger) (*idp.Provider, error) {
+	if c.OIDCIssuer == "" {
+		return nil, nil
+	}
+	return idp.New(idp.Config{Issuer: c.OIDCIssuer, Audience: c.OIDCAudience, JWKSURL: c.OIDCJWKSURL, Logger: log})
 }
 
 func validBodyLimit(s string) bool {

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/kayle-id/orgs-api/idp"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
 	"github.com/kayle-id/orgs-api/store"
@@ -44,6 +45,22 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		mailer = m
 	}
 
+	provider, err := cfg.identityProvider(log)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if provider != nil {
+		// A provider that is down at start-up delays nothing: provider
+		// tokens get 503 and /readyz says so until its keys are fetched.
+		lctx, cancel := context.WithTimeout(ctx, idp.DefaultFetchTimeout)
+		if err := provider.Load(lctx); err != nil {
+			log.Warn("identity provider keys not loaded yet", "issuer", cfg.OIDCIssuer, "error", err.Error())
+		} else {
+			log.Info("identity provider keys loaded", "issuer", cfg.OIDCIssuer)
+		}
+		cancel()
+	}
+
 	metrics := server.NewMetrics()
 	st, err := openStore(ctx, cfg.DatabaseURL, log, store.Options{MaxOpenConns: cfg.DBMaxConns, OnEvent: metrics.Event, MaxOwnedOrganizations: cfg.MaxOrgsPerUser})
 	if err != nil {
@@ -65,6 +82,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			PerCredential: rate.Limit(cfg.RateLimit), PerCredentialRead: rate.Limit(cfg.RateLimitRead),
 			PerIP: rate.Limit(cfg.RateLimitIP), Burst: cfg.RateBurst,
 		},
+		IdentityProvider: provider,
 	}, st, mailer)
 	if err != nil {
 		return err
