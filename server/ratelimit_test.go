@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/kayle-id/orgs-api/idp"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
 	"github.com/kayle-id/orgs-api/validator"
@@ -183,4 +184,22 @@ func TestRateLimits(t *testing.T) {
 			}
 		})
 	})
+}
+
+// A provider's tokens are limited by the session they resolve to, like
+// session tokens: fresh tokens for the same identity share one bucket.
+func TestRateLimitsProviderTokens(t *testing.T) {
+	forEachDBWithProvider(t, func(t *testing.T, pe *provEnv) {
+		for i := range 3 {
+			token := pe.op.Token(claimsWith(pe.op.Claims("ada", "ada@example.com"), "jti", fmt.Sprintf("token-%d", i)))
+			status, hdr, raw := pe.call(t, "POST", "/v1/auth/orgs/members/leave", token, "")
+			want := 403 // through to the rules: no organization selected
+			if i == 2 {
+				want = 429
+			}
+			if status != want {
+				t.Fatalf("provider token %d: %d %s (Retry-After %q), want %d", i, status, raw, hdr.Get("Retry-After"), want)
+			}
+		}
+	}, func(c *server.Config, _ *idp.Config) { c.RateLimit = server.RateLimit{PerCredential: 0.05, Burst: 2} })
 }
