@@ -86,11 +86,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	log.Info("listening", "addr", ln.Addr().String())
 
-	purgeCtx, stopPurge := context.WithCancel(ctx)
-	defer stopPurge()
+	var jobs []server.Job
 	if cfg.PurgeInterval > 0 {
-		go server.RunPurger(purgeCtx, st, cfg.PurgeInterval, log)
+		jobs = append(jobs, server.PurgeJob(st, cfg.PurgeInterval))
 	}
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	jobsDone := make(chan struct{})
+	go func() { server.RunJobs(jobsCtx, st, log, metrics, jobs...); close(jobsDone) }()
+	defer func() { stopJobs(); <-jobsDone }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
