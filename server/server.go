@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -45,6 +46,9 @@ type Config struct {
 	SeparateMetrics bool
 	// RateLimit limits write endpoints; the zero value is off.
 	RateLimit RateLimit
+	// TrustedProxies are the proxies in front of the server. Empty: the
+	// client's address is the connection's.
+	TrustedProxies []*net.IPNet
 }
 
 // App is the assembled HTTP server.
@@ -113,9 +117,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(cfg.Logger, listOperations(spec))
-	// The client address is the connection's: X-Forwarded-For is not trusted,
-	// or a caller could dodge the per-address limit by making one up.
-	e.IPExtractor = echo.ExtractIPDirect()
+	e.IPExtractor = clientAddress(cfg.TrustedProxies)
 	e.Use(requestID())
 	e.Use(observe(cfg.Logger, metrics))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -147,6 +149,25 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		e.GET("/metrics", echo.WrapHandler(metrics.Handler()))
 	}
 	return &App{Echo: e, Metrics: metrics}, nil
+}
+
+// clientAddress is how c.RealIP() (the per-address limit, the request log)
+// finds the client. Without trusted proxies it is the connection's address:
+// X-Forwarded-For is anyone's to write, and a caller could dodge the limit
+// by making one up. With them, X-Forwarded-For is read from the right, hop
+// by hop, for as long as the hop is a trusted proxy: the first address that
+// is not one is the client (what a client wrote further left is never
+// reached). echo's own defaults would also trust every private and
+// loopback address; only the configured ranges are.
+func clientAddress(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 func readyz(st *store.Store) echo.HandlerFunc {
@@ -366,6 +387,7 @@ func observe(log *slog.Logger, m *Metrics) echo.MiddlewareFunc {
 				"status", c.Response().Status,
 				"duration_ms", float64(elapsed.Microseconds()) / 1000,
 				"request_id", RequestIDFrom(c),
+				"client_ip", c.RealIP(),
 			}
 			if route, ok := validator.RouteFrom(c.Request().Context()); ok {
 				attrs = append(attrs, "operation", route.Operation.OperationID)

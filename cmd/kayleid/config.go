@@ -38,11 +38,13 @@ var (
 	sRateLimit       = setting{"rate-limit", "KAYLE_RATE_LIMIT", "10", "write requests per second per credential; 0 disables"}
 	sRateLimitIP     = setting{"rate-limit-ip", "KAYLE_RATE_LIMIT_IP", "50", "write requests per second per client address; 0 disables"}
 	sRateBurst       = setting{"rate-burst", "KAYLE_RATE_BURST", "20", "write requests allowed at once before the rate limits apply"}
+	sTrustedProxies  = setting{"trusted-proxies", "KAYLE_TRUSTED_PROXIES", "", "comma-separated CIDRs of the proxies in front (e.g. 10.0.0.0/8); X-Forwarded-For is believed only through hops in them. Unset: the client is the connection's address"}
 )
 
 // serveSettings are the settings `kayleid serve` reads, in help order.
 var serveSettings = []setting{sDatabaseURL, sDBMaxConns, sAddr, sValidation, sLogFormat, sMailDir, sSMTPURL, sMailFrom,
-	sBodyLimit, sRequestTimeout, sShutdownTimeout, sPurgeInterval, sMetricsAddr, sRateLimit, sRateLimitIP, sRateBurst}
+	sBodyLimit, sRequestTimeout, sShutdownTimeout, sPurgeInterval, sMetricsAddr, sRateLimit, sRateLimitIP, sRateBurst,
+	sTrustedProxies}
 
 // Config is read once, in main, from flags over environment over defaults.
 type Config struct {
@@ -62,6 +64,7 @@ type Config struct {
 	RateLimit       float64
 	RateLimitIP     float64
 	RateBurst       int
+	TrustedProxies  []*net.IPNet
 }
 
 // register adds the settings as flags whose defaults come from the environment.
@@ -165,7 +168,36 @@ func buildConfig(v map[string]*string) (Config, error) {
 	if c.RequestTimeout == 0 {
 		return c, usagef("KAYLE_REQUEST_TIMEOUT must be positive")
 	}
+	if c.TrustedProxies, err = parseTrustedProxies(get(sTrustedProxies)); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// parseTrustedProxies reads a comma-separated list of CIDRs; a bare address
+// stands for itself alone.
+func parseTrustedProxies(v string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+		_, n, err := net.ParseCIDR(f)
+		if err != nil {
+			ip := net.ParseIP(f)
+			if ip == nil {
+				return nil, usagef("invalid KAYLE_TRUSTED_PROXIES entry %q: want a CIDR such as 10.0.0.0/8 or an address", f)
+			}
+			bits := 8 * len(ip)
+			if v4 := ip.To4(); v4 != nil {
+				ip, bits = v4, 32
+			}
+			n = &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)}
+		}
+		if ones, _ := n.Mask.Size(); ones == 0 {
+			// Every address a proxy would let any client name its own address.
+			return nil, usagef("invalid KAYLE_TRUSTED_PROXIES entry %q: trusting every address lets any client choose its own", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func validBodyLimit(s string) bool {

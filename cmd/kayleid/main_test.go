@@ -176,6 +176,10 @@ func TestServe(t *testing.T) {
 		{"KAYLE_SMTP_URL": "http://mail"},
 		{"KAYLE_DB_MAX_CONNS": "0"},
 		{"KAYLE_DB_MAX_CONNS": "many"},
+		{"KAYLE_TRUSTED_PROXIES": "the load balancer"},
+		{"KAYLE_TRUSTED_PROXIES": "10.0.0.0/33"},
+		{"KAYLE_TRUSTED_PROXIES": "0.0.0.0/0"},
+		{"KAYLE_TRUSTED_PROXIES": "10.0.0.0/8,::/0"},
 	} {
 		bad["DATABASE_URL"] = filepath.Join(dir, "bad.db")
 		var out, errb bytes.Buffer
@@ -187,6 +191,24 @@ func TestServe(t *testing.T) {
 	var out bytes.Buffer
 	if code := run(context.Background(), []string{"serve", "--help"}, &out, &out, func(string) string { return "" }); code != 0 {
 		t.Errorf("serve --help exit %d", code)
+	}
+}
+
+// Trusted proxies: CIDRs or single addresses, commas and spaces between.
+func TestTrustedProxiesSetting(t *testing.T) {
+	nets, err := parseTrustedProxies(" 10.0.0.0/8, 192.168.1.10 ,fd00::/8 ::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range nets {
+		got = append(got, n.String())
+	}
+	if strings.Join(got, " ") != "10.0.0.0/8 192.168.1.10/32 fd00::/8 ::1/128" {
+		t.Fatalf("parsed %v", got)
+	}
+	if nets, err := parseTrustedProxies(""); err != nil || nets != nil {
+		t.Fatalf("empty: %v %v", nets, err)
 	}
 }
 

@@ -62,6 +62,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		RateLimit: server.RateLimit{
 			PerCredential: rate.Limit(cfg.RateLimit), PerIP: rate.Limit(cfg.RateLimitIP), Burst: cfg.RateBurst,
 		},
+		TrustedProxies: cfg.TrustedProxies,
 	}, st, mailer)
 	if err != nil {
 		return err
