@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -54,8 +55,14 @@ type Config struct {
 // App is the assembled HTTP server.
 type App struct {
 	*echo.Echo
-	Metrics *Metrics
+	Metrics  *Metrics
+	draining *atomic.Bool
 }
+
+// Drain makes /readyz answer 503 from now on while every other endpoint
+// keeps answering, so that a load balancer polling it stops sending
+// requests here before the listener closes.
+func (a *App) Drain() { a.draining.Store(true) }
 
 // Spec loads the contract the server enforces: upstream's openapi.json with
 // the overlay applied, as embedded in the generated package.
@@ -134,7 +141,8 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
-	e.GET("/readyz", readyz(st))
+	draining := &atomic.Bool{}
+	e.GET("/readyz", readyz(st, draining))
 	etag := fmt.Sprintf(`"%x"`, sha256.Sum256(specJSON))
 	e.GET("/openapi.json", func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "public, max-age=300")
@@ -148,7 +156,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	if !cfg.SeparateMetrics {
 		e.GET("/metrics", echo.WrapHandler(metrics.Handler()))
 	}
-	return &App{Echo: e, Metrics: metrics}, nil
+	return &App{Echo: e, Metrics: metrics, draining: draining}, nil
 }
 
 // clientAddress is how c.RealIP() (the per-address limit, the request log)
@@ -170,8 +178,11 @@ func clientAddress(trusted []*net.IPNet) echo.IPExtractor {
 	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
-func readyz(st *store.Store) echo.HandlerFunc {
+func readyz(st *store.Store, draining *atomic.Bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if draining.Load() {
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "shutting down"})
+		}
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		defer cancel()
 		if err := st.Ping(ctx); err != nil {

@@ -33,6 +33,7 @@ var (
 	sBodyLimit       = setting{"body-limit", "KAYLE_BODY_LIMIT", "2M", "largest accepted request body (e.g. 512K, 4M); the largest valid body is about 1.4 MB"}
 	sRequestTimeout  = setting{"request-timeout", "KAYLE_REQUEST_TIMEOUT", "15s", "longest a request may take, database waits included"}
 	sShutdownTimeout = setting{"shutdown-timeout", "KAYLE_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may finish after SIGINT/SIGTERM"}
+	sShutdownDrain   = setting{"shutdown-drain", "KAYLE_SHUTDOWN_DRAIN", "0s", "after SIGINT/SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes; behind a load balancer, longer than it takes to notice"}
 	sPurgeInterval   = setting{"purge-interval", "KAYLE_PURGE_INTERVAL", "1m", "how often organizations whose deletion time has passed are purged; 0 disables"}
 	sMetricsAddr     = setting{"metrics-addr", "KAYLE_METRICS_ADDR", "", "serve /metrics on this address instead of the main one"}
 	sRateLimit       = setting{"rate-limit", "KAYLE_RATE_LIMIT", "10", "write requests per second per credential; 0 disables"}
@@ -43,7 +44,7 @@ var (
 
 // serveSettings are the settings `kayleid serve` reads, in help order.
 var serveSettings = []setting{sDatabaseURL, sDBMaxConns, sAddr, sValidation, sLogFormat, sMailDir, sSMTPURL, sMailFrom,
-	sBodyLimit, sRequestTimeout, sShutdownTimeout, sPurgeInterval, sMetricsAddr, sRateLimit, sRateLimitIP, sRateBurst,
+	sBodyLimit, sRequestTimeout, sShutdownTimeout, sShutdownDrain, sPurgeInterval, sMetricsAddr, sRateLimit, sRateLimitIP, sRateBurst,
 	sTrustedProxies}
 
 // Config is read once, in main, from flags over environment over defaults.
@@ -59,6 +60,7 @@ type Config struct {
 	BodyLimit       string
 	RequestTimeout  time.Duration
 	ShutdownTimeout time.Duration
+	ShutdownDrain   time.Duration
 	PurgeInterval   time.Duration
 	MetricsAddr     string
 	RateLimit       float64
@@ -147,6 +149,9 @@ func buildConfig(v map[string]*string) (Config, error) {
 		return c, err
 	}
 	if c.ShutdownTimeout, err = parseDuration(sShutdownTimeout.flag, get(sShutdownTimeout)); err != nil {
+		return c, err
+	}
+	if c.ShutdownDrain, err = parseDuration(sShutdownDrain.flag, get(sShutdownDrain)); err != nil {
 		return c, err
 	}
 	if c.PurgeInterval, err = parseDuration(sPurgeInterval.flag, get(sPurgeInterval)); err != nil {

@@ -103,6 +103,22 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return err
 	case <-ctx.Done():
 	}
+	// Readiness goes first, while everything else is still served: a load
+	// balancer polling /readyz stops routing here during the drain, so once
+	// the listener closes and idle keep-alive connections are dropped, none
+	// of them is about to carry a new request. (Background jobs have
+	// stopped with ctx.)
+	e.Drain()
+	if cfg.ShutdownDrain > 0 {
+		log.Info("draining", "period", cfg.ShutdownDrain.String())
+		select {
+		case <-time.After(cfg.ShutdownDrain):
+		case err := <-errc:
+			return err
+		}
+	}
+	// Shutdown closes the listener and idle connections, answers requests
+	// in flight with Connection: close, and waits for them.
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
