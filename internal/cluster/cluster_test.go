@@ -279,9 +279,6 @@ func purgeRace(ctx context.Context, t *testing.T, fx *fixtures, bin, url string,
 	if _, err := fx.st.DB().ExecContext(ctx, `UPDATE organizations SET pending_deletion_at = now() - interval '1 hour' WHERE slug LIKE 'purge-due-%'`); err != nil {
 		t.Fatal(err)
 	}
-	// The replicas purge every 300 ms: the command-line purgers join in
-	// while one of them is likely at it.
-	time.Sleep(150 * time.Millisecond)
 	for _, c := range clis {
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
