@@ -259,9 +259,10 @@ func ownersRace(ctx context.Context, t *testing.T, fx *fixtures, replicas []*clu
 // number that was due.
 func purgeRace(ctx context.Context, t *testing.T, fx *fixtures, bin, url string, replicas []*cluster.Replica) {
 	const due = 600
-	before := 0.0
+	before, skippedBefore := 0.0, 0.0
 	for _, r := range replicas {
 		before += scrapeReplica(t, r, `kayle_job_items_total{job="purge"}`)
+		skippedBefore += scrapeReplica(t, r, `kayle_job_runs_total{job="purge",outcome="skipped"}`)
 	}
 	_, _, owner := fx.org("purge-owner")
 	for i := range due {
@@ -302,7 +303,7 @@ func purgeRace(ctx context.Context, t *testing.T, fx *fixtures, bin, url string,
 	var byReplicas, skipped float64
 	for {
 		fx.scan(`SELECT COUNT(*) FROM organizations WHERE slug LIKE 'purge-due-%'`, &left)
-		byReplicas, skipped = -before, 0
+		byReplicas, skipped = -before, -skippedBefore
 		for _, r := range replicas {
 			byReplicas += scrapeReplica(t, r, `kayle_job_items_total{job="purge"}`)
 			skipped += scrapeReplica(t, r, `kayle_job_runs_total{job="purge",outcome="skipped"}`)
@@ -479,8 +480,11 @@ func perReplicaLimits(ctx context.Context, t *testing.T, fx *fixtures, lb *clust
 	}
 	wg.Wait()
 	secs := time.Since(start).Seconds()
-	one := 20 + 10*secs // one bucket: the burst, then 10 a second
-	if other.Load() > 0 || float64(allowed.Load()) < 1.5*one || float64(allowed.Load()) > 3*one+10 {
+	// One bucket allows the burst, then 10 a second. More than one bucket's
+	// worth shows the buckets are per replica; the upper bound only checks
+	// that they act at all (it leaves room for a loaded machine).
+	one := 20 + 10*secs
+	if other.Load() > 0 || float64(allowed.Load()) < 1.5*one || float64(allowed.Load()) > 4*one {
 		t.Fatalf("one credential, %.1fs: %d allowed, %d limited, %d other; one replica allows %.0f", secs, allowed.Load(), limited.Load(), other.Load(), one)
 	}
 	t.Logf("per-replica limits: one credential at %d requests/s for %.1fs through 3 replicas: %d allowed (%.0f/s), %d limited; one replica alone allows %.0f",
@@ -805,7 +809,7 @@ func buildKayleid(t *testing.T, root, dir string) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+		t.Fatalf("the cluster test builds kayleid: %v", err)
 	}
 	bin := filepath.Join(dir, "kayleid")
 	cmd := exec.Command(goBin, "build", "-o", bin, "./cmd/kayleid")
