@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin/kayleid
 PKGS      := ./...
 
-.PHONY: all build run test test-short generate check-generated vet fmt clean vendor-docs breaking conformance contract bench
+.PHONY: all build run test test-short generate check-generated vet fmt clean vendor-docs breaking conformance contract bench cluster
 
 # What `make breaking` compares the working openapi.json (with overlay) against.
 BASE      ?= HEAD
@@ -27,6 +27,13 @@ run: build
 	@echo "  curl -s -X POST -H \"Authorization: Bearer \$$TOKEN\" http://127.0.0.1:8787/v1/auth/orgs/members/leave"
 	@echo ""
 	./$(BIN) serve
+
+# Three replicas over one PostgreSQL (DATABASE_URL when it is a postgres://
+# URL, otherwise a throwaway cluster) behind HAProxy with deploy/haproxy.cfg,
+# on loopback. `kill -HUP` the printed pid for a rolling restart; Ctrl-C stops.
+CLUSTER_FLAGS ?=
+cluster: build
+	$(GO) run ./internal/tools/cluster -bin $(BIN) $(CLUSTER_FLAGS)
 
 # PostgreSQL: TEST_DATABASE_URL when set, otherwise a throwaway cluster
 # started by the tests with initdb/pg_ctl (and stopped afterwards).

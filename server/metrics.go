@@ -22,6 +22,10 @@ type Metrics struct {
 	duration    *prometheus.HistogramVec
 	rejections  *prometheus.CounterVec
 	memberships *prometheus.CounterVec
+	jobRuns     *prometheus.CounterVec
+	jobItems    *prometheus.CounterVec
+	jobDuration *prometheus.HistogramVec
+	jobSuccess  *prometheus.GaugeVec
 }
 
 // NewMetrics registers the server's series and the Go runtime's.
@@ -41,8 +45,21 @@ func NewMetrics() *Metrics {
 		memberships: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kayle_membership_events_total", Help: "Committed audit events, by type.",
 		}, []string{"event"}),
+		jobRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kayle_job_runs_total", Help: "Background job turns on this replica, by job and outcome (ok, failed, skipped: another replica held the lock, stopped: by shutdown).",
+		}, []string{"job", "outcome"}),
+		jobItems: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kayle_job_items_total", Help: "Items background jobs handled on this replica (organizations purged, ...), by job.",
+		}, []string{"job"}),
+		jobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kayle_job_duration_seconds", Help: "Time background job passes took on this replica, by job.",
+			Buckets: []float64{.005, .025, .1, .5, 2.5, 10, 60, 300},
+		}, []string{"job"}),
+		jobSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kayle_job_last_success_timestamp_seconds", Help: "When a pass of the job last finished without error on this replica (the newest across replicas is the job's).",
+		}, []string{"job"}),
 	}
-	m.registry.MustRegister(m.requests, m.duration, m.rejections, m.memberships,
+	m.registry.MustRegister(m.requests, m.duration, m.rejections, m.memberships, m.jobRuns, m.jobItems, m.jobDuration, m.jobSuccess,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -59,6 +76,22 @@ func (m *Metrics) Handler() http.Handler {
 
 // Event counts one committed audit event (store.Options.OnEvent).
 func (m *Metrics) Event(event string) { m.memberships.WithLabelValues(event).Inc() }
+
+// jobRun records one turn of a background job; m may be nil.
+func (m *Metrics) jobRun(job, outcome string, items int, elapsed time.Duration) {
+	if m == nil {
+		return
+	}
+	m.jobRuns.WithLabelValues(job, outcome).Inc()
+	if outcome == "skipped" {
+		return
+	}
+	m.jobItems.WithLabelValues(job).Add(float64(items))
+	m.jobDuration.WithLabelValues(job).Observe(elapsed.Seconds())
+	if outcome == "ok" {
+		m.jobSuccess.WithLabelValues(job).SetToCurrentTime()
+	}
+}
 
 // Label values come from closed sets, whatever a client sends: every
 // distinct value is a series held in memory for the life of the process,

@@ -163,7 +163,7 @@ func TestMetricsLabelsAreBounded(t *testing.T) {
 		send("GET", fmt.Sprintf("/no/such/path/%d", i))
 		send("PUT", "/healthz")
 	}
-	body := scrape(t, srv.URL)
+	body := scrapeURL(t, srv.URL)
 	var series []string
 	for _, line := range strings.Split(body, "\n") {
 		if strings.HasPrefix(line, "kayle_http_requests_total{") || strings.HasPrefix(line, "kayle_http_request_duration_seconds_count{") {
@@ -197,7 +197,7 @@ func TestMetricsNotPublicByDefault(t *testing.T) {
 	}
 }
 
-func scrape(t *testing.T, base string) string {
+func scrapeURL(t *testing.T, base string) string {
 	t.Helper()
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {

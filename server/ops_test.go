@@ -63,7 +63,7 @@ func TestPurgerRuns(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {
-			server.RunPurger(ctx, e.st, 20*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			server.RunJobs(ctx, e.st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, server.PurgeJob(e.st, 20*time.Millisecond))
 			close(done)
 		}()
 		deadline := time.Now().Add(10 * time.Second)

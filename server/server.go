@@ -12,9 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -55,14 +57,23 @@ type Config struct {
 	// IdentityProvider, when set, verifies bearer tokens that are JWTs of
 	// the team's identity provider, beside the opaque session tokens.
 	IdentityProvider *idp.Provider
+	// TrustedProxies are the proxies in front of the server. Empty: the
+	// client's address is the connection's.
+	TrustedProxies []*net.IPNet
 }
 
 // App is the assembled HTTP server.
 type App struct {
 	*echo.Echo
-	Metrics *Metrics
-	cfg     Config
+	Metrics  *Metrics
+	draining *atomic.Bool
+	cfg      Config
 }
+
+// Drain makes /readyz answer 503 from now on while every other endpoint
+// keeps answering, so that a load balancer polling it stops sending
+// requests here before the listener closes.
+func (a *App) Drain() { a.draining.Store(true) }
 
 // Spec loads the contract the server enforces and advertises: the served
 // operations of upstream's openapi.json (oapi-codegen.yaml lists them) with
@@ -137,10 +148,9 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(cfg.Logger, listOperations(spec))
-	// The client address is the connection's: X-Forwarded-For is not trusted,
-	// or a caller could dodge the per-address limit by making one up. Limits
-	// read it through c.RealIP().
-	e.IPExtractor = echo.ExtractIPDirect()
+	// Limits and the request log read the client's address through
+	// c.RealIP(): see clientAddress.
+	e.IPExtractor = clientAddress(cfg.TrustedProxies)
 	e.Use(requestID())
 	// The routes the metrics may name; filled once every route is registered.
 	routes := map[string]bool{}
@@ -162,7 +172,8 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
-	e.GET("/readyz", readyz(st, cfg.IdentityProvider))
+	draining := &atomic.Bool{}
+	e.GET("/readyz", readyz(st, draining, cfg.IdentityProvider))
 	etag := fmt.Sprintf(`"%x"`, sha256.Sum256(specJSON))
 	e.GET("/openapi.json", func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "public, max-age=300")
@@ -179,7 +190,26 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	for _, r := range e.Routes() {
 		routes[r.Method+" "+r.Path] = true
 	}
-	return &App{Echo: e, Metrics: metrics, cfg: cfg}, nil
+	return &App{Echo: e, Metrics: metrics, draining: draining, cfg: cfg}, nil
+}
+
+// clientAddress is how c.RealIP() (the per-address limit, the request log)
+// finds the client. Without trusted proxies it is the connection's address:
+// X-Forwarded-For is anyone's to write, and a caller could dodge the limit
+// by making one up. With them, X-Forwarded-For is read from the right, hop
+// by hop, for as long as the hop is a trusted proxy: the first address that
+// is not one is the client (what a client wrote further left is never
+// reached). echo's own defaults would also trust every private and
+// loopback address; only the configured ranges are.
+func clientAddress(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 // readiness is /readyz's answer; identityProvider is there when one is configured.
@@ -189,8 +219,11 @@ type readiness struct {
 	IdentityProvider *idp.State `json:"identityProvider,omitempty"`
 }
 
-func readyz(st *store.Store, provider *idp.Provider) echo.HandlerFunc {
+func readyz(st *store.Store, draining *atomic.Bool, provider *idp.Provider) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if draining.Load() {
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "shutting down"})
+		}
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		defer cancel()
 		unavailable := func(reason string) error {
@@ -387,6 +420,7 @@ func observe(log *slog.Logger, m *Metrics, routes map[string]bool) echo.Middlewa
 				"status", c.Response().Status,
 				"duration_ms", float64(elapsed.Microseconds()) / 1000,
 				"request_id", RequestIDFrom(c),
+				"client_ip", c.RealIP(),
 			}
 			if route, ok := validator.RouteFrom(c.Request().Context()); ok {
 				attrs = append(attrs, "operation", route.Operation.OperationID)

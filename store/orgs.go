@@ -398,47 +398,64 @@ type PurgeResult struct {
 	Organizations int
 }
 
+// purgeBatch is how many organizations one purge transaction deletes: few
+// enough that a transaction (with its cascades) stays short, enough that a
+// backlog goes in few round trips.
+const purgeBatch = 20
+
 // PurgeDue hard-deletes organizations whose deletion time has passed, with
 // their memberships, invitations, codes and audit rows (foreign-key
-// cascades), one organization per transaction. progress, when set, is called
-// after each one.
+// cascades), a batch per transaction, until none is left. progress, when
+// set, is called after each batch with the count so far and the count due
+// at the start.
+//
+// Any number of purgers may run at once, in one process or several: on
+// PostgreSQL each batch claims its rows with FOR UPDATE SKIP LOCKED, so
+// every due organization is deleted by exactly one of them and none waits
+// for another (rows another purger, or a cancellation, holds are skipped;
+// a cancellation that commits first takes the organization out of the
+// batch, since the locked row is checked again). SQLite runs one write
+// transaction at a time.
 func (s *Store) PurgeDue(ctx context.Context, progress func(done, total int)) (PurgeResult, error) {
 	var res PurgeResult
 	now := s.clock()
-	var ids []uuid.UUID
+	var due int64
 	err := s.read(ctx, func(db *gorm.DB) error {
-		return db.Model(&Organization{}).Where("pending_deletion_at IS NOT NULL AND pending_deletion_at <= ?", now).
-			Order("pending_deletion_at").Pluck("id", &ids).Error
+		return db.Model(&Organization{}).Where("pending_deletion_at IS NOT NULL AND pending_deletion_at <= ?", now).Count(&due).Error
 	})
 	if err != nil {
 		return res, err
 	}
-	for i, id := range ids {
+	claim := ""
+	if s.dialect == Postgres {
+		claim = " FOR UPDATE SKIP LOCKED"
+	}
+	q := `DELETE FROM organizations WHERE id IN (SELECT id FROM organizations
+		WHERE pending_deletion_at IS NOT NULL AND pending_deletion_at <= ?
+		ORDER BY pending_deletion_at LIMIT ?` + claim + `) RETURNING id`
+	for {
+		n := 0
 		err := s.tx(ctx, func(tx *gorm.DB) error {
-			// Re-check under the lock: a cancel may have won the race.
-			org, err := lockOrg(tx.Select(orgStateColumns), id)
-			if errors.Is(err, ErrOrganizationNotFound) {
-				return nil
-			}
+			n = 0
+			rows, err := tx.Raw(q, now, purgeBatch).Rows()
 			if err != nil {
 				return err
 			}
-			if org.PendingDeletionAt == nil || org.PendingDeletionAt.After(now) {
-				return nil
+			defer rows.Close()
+			for rows.Next() {
+				n++
 			}
-			d := tx.Where("id = ?", id).Delete(&Organization{})
-			if d.Error != nil {
-				return d.Error
-			}
-			res.Organizations += int(d.RowsAffected)
-			return nil
+			return rows.Err()
 		})
 		if err != nil {
 			return res, err
 		}
+		if n == 0 {
+			return res, nil
+		}
+		res.Organizations += n
 		if progress != nil {
-			progress(i+1, len(ids))
+			progress(res.Organizations, max(int(due), res.Organizations))
 		}
 	}
-	return res, nil
 }

@@ -34,6 +34,7 @@ var (
 	sBodyLimit       = setting{"body-limit", "KAYLE_BODY_LIMIT", "2M", "largest accepted request body (e.g. 512K, 4M); the largest valid body is about 1.4 MB"}
 	sRequestTimeout  = setting{"request-timeout", "KAYLE_REQUEST_TIMEOUT", "15s", "longest a request may take, database waits, outbound calls and reading its body included"}
 	sShutdownTimeout = setting{"shutdown-timeout", "KAYLE_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may finish after SIGINT/SIGTERM"}
+	sShutdownDrain   = setting{"shutdown-drain", "KAYLE_SHUTDOWN_DRAIN", "0s", "after SIGINT/SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes; behind a load balancer, longer than it takes to notice"}
 	sPurgeInterval   = setting{"purge-interval", "KAYLE_PURGE_INTERVAL", "1m", "how often organizations whose deletion time has passed are purged; 0 disables"}
 	sMetricsAddr     = setting{"metrics-addr", "KAYLE_METRICS_ADDR", "", "serve /metrics on this address (it is not on the main one unless --metrics-public)"}
 	sMetricsPublic   = setting{"metrics-public", "KAYLE_METRICS_PUBLIC", "false", "also serve /metrics on the main address, to anyone who can reach it"}
@@ -47,12 +48,13 @@ var (
 	sOIDCIssuer      = setting{"oidc-issuer", "KAYLE_OIDC_ISSUER", "", "identity provider whose JWTs are accepted as bearer tokens (its iss; keys found through /.well-known/openid-configuration); unset: session tokens only"}
 	sOIDCAudience    = setting{"oidc-audience", "KAYLE_OIDC_AUDIENCE", "", "the aud the provider's tokens must carry for this API; required with --oidc-issuer"}
 	sOIDCJWKSURL     = setting{"oidc-jwks-url", "KAYLE_OIDC_JWKS_URL", "", "the provider's key set (JWKS) address, for providers without discovery; needs --oidc-issuer"}
+	sTrustedProxies  = setting{"trusted-proxies", "KAYLE_TRUSTED_PROXIES", "", "comma-separated CIDRs of the proxies in front (e.g. 10.0.0.0/8); X-Forwarded-For is believed only through hops in them. Unset: the client is the connection's address"}
 )
 
 // serveSettings are the settings `kayleid serve` reads, in help order.
 var serveSettings = []setting{sDatabaseURL, sDBMaxConns, sAddr, sValidation, sLogFormat, sMailDir, sSMTPURL, sMailFrom,
-	sBodyLimit, sRequestTimeout, sMaxInFlight, sMaxConns, sShutdownTimeout, sPurgeInterval, sMaxOrgsPerUser, sMetricsAddr, sMetricsPublic,
-	sRateLimit, sRateLimitRead, sRateLimitIP, sRateBurst, sOIDCIssuer, sOIDCAudience, sOIDCJWKSURL}
+	sBodyLimit, sRequestTimeout, sMaxInFlight, sMaxConns, sShutdownTimeout, sShutdownDrain, sPurgeInterval, sMaxOrgsPerUser,
+	sMetricsAddr, sMetricsPublic, sRateLimit, sRateLimitRead, sRateLimitIP, sRateBurst, sOIDCIssuer, sOIDCAudience, sOIDCJWKSURL, sTrustedProxies}
 
 // Config is read once, in main, from flags over environment over defaults.
 type Config struct {
@@ -70,6 +72,7 @@ type Config struct {
 	MaxConns        int
 	MaxOrgsPerUser  int
 	ShutdownTimeout time.Duration
+	ShutdownDrain   time.Duration
 	PurgeInterval   time.Duration
 	MetricsAddr     string
 	MetricsPublic   bool
@@ -80,6 +83,7 @@ type Config struct {
 	OIDCIssuer      string
 	OIDCAudience    string
 	OIDCJWKSURL     string
+	TrustedProxies  []*net.IPNet
 }
 
 // register adds the settings as flags whose defaults come from the environment.
@@ -178,6 +182,9 @@ func buildConfig(v map[string]*string) (Config, error) {
 	if c.ShutdownTimeout, err = parseDuration(sShutdownTimeout.flag, get(sShutdownTimeout)); err != nil {
 		return c, err
 	}
+	if c.ShutdownDrain, err = parseDuration(sShutdownDrain.flag, get(sShutdownDrain)); err != nil {
+		return c, err
+	}
 	if c.PurgeInterval, err = parseDuration(sPurgeInterval.flag, get(sPurgeInterval)); err != nil {
 		return c, err
 	}
@@ -205,6 +212,9 @@ func buildConfig(v map[string]*string) (Config, error) {
 			return c, usagef("invalid identity provider settings: %v", err)
 		}
 	}
+	if c.TrustedProxies, err = parseTrustedProxies(get(sTrustedProxies)); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -223,6 +233,32 @@ func (c Config) identityProvider(log *slog.Logger) (*idp.Provider, error) {
 		return nil, nil
 	}
 	return idp.New(idp.Config{Issuer: c.OIDCIssuer, Audience: c.OIDCAudience, JWKSURL: c.OIDCJWKSURL, Logger: log})
+}
+
+// parseTrustedProxies reads a comma-separated list of CIDRs; a bare address
+// stands for itself alone.
+func parseTrustedProxies(v string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+		_, n, err := net.ParseCIDR(f)
+		if err != nil {
+			ip := net.ParseIP(f)
+			if ip == nil {
+				return nil, usagef("invalid KAYLE_TRUSTED_PROXIES entry %q: want a CIDR such as 10.0.0.0/8 or an address", f)
+			}
+			bits := 8 * len(ip)
+			if v4 := ip.To4(); v4 != nil {
+				ip, bits = v4, 32
+			}
+			n = &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)}
+		}
+		if ones, _ := n.Mask.Size(); ones == 0 {
+			// Every address a proxy would let any client name its own address.
+			return nil, usagef("invalid KAYLE_TRUSTED_PROXIES entry %q: trusting every address lets any client choose its own", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func validBodyLimit(s string) bool {

@@ -283,8 +283,12 @@ func cmdOrgsPurge(ctx context.Context, args []string, stdout io.Writer, getenv f
 	}
 	defer st.Close()
 	start := time.Now()
+	shown := 0
 	res, err := st.PurgeDue(ctx, func(done, total int) {
-		if total >= 100 && (done%100 == 0 || done == total) {
+		// Every hundred, whatever the batch size (another purger running at
+		// the same time takes its share of the count).
+		if total >= 100 && (done/100 > shown/100 || done == total) {
+			shown = done
 			fmt.Fprintf(stdout, "purged %d/%d organizations\n", done, total)
 		}
 	})

@@ -174,6 +174,7 @@ func TestServe(t *testing.T) {
 		{"KAYLE_LOG_FORMAT": "xml"},
 		{"KAYLE_BODY_LIMIT": "lots"},
 		{"KAYLE_SHUTDOWN_TIMEOUT": "soon"},
+		{"KAYLE_SHUTDOWN_DRAIN": "-1s"},
 		{"KAYLE_SMTP_URL": "http://mail"},
 		{"KAYLE_DB_MAX_CONNS": "0"},
 		{"KAYLE_DB_MAX_CONNS": "many"},
@@ -187,6 +188,10 @@ func TestServe(t *testing.T) {
 		{"KAYLE_OIDC_ISSUER": "https://id.example.com", "KAYLE_OIDC_AUDIENCE": "api", "KAYLE_OIDC_JWKS_URL": "http://id.example.com/jwks"},
 		{"KAYLE_OIDC_AUDIENCE": "api"},
 		{"KAYLE_OIDC_JWKS_URL": "https://id.example.com/jwks"},
+		{"KAYLE_TRUSTED_PROXIES": "the load balancer"},
+		{"KAYLE_TRUSTED_PROXIES": "10.0.0.0/33"},
+		{"KAYLE_TRUSTED_PROXIES": "0.0.0.0/0"},
+		{"KAYLE_TRUSTED_PROXIES": "10.0.0.0/8,::/0"},
 	} {
 		bad["DATABASE_URL"] = filepath.Join(dir, "bad.db")
 		var out, errb bytes.Buffer
@@ -198,6 +203,99 @@ func TestServe(t *testing.T) {
 	var out bytes.Buffer
 	if code := run(context.Background(), []string{"serve", "--help"}, &out, &out, func(string) string { return "" }); code != 0 {
 		t.Errorf("serve --help exit %d", code)
+	}
+}
+
+// On SIGTERM with a drain period, /readyz turns 503 at once while every
+// other request is still served, on open keep-alive connections and new
+// ones; only after the period does the listener close.
+func TestShutdownDrain(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_ADDR": addr, "KAYLE_MAIL_DIR": filepath.Join(dir, "mail"),
+		"KAYLE_LOG_FORMAT": "text", "KAYLE_SHUTDOWN_DRAIN": "1s"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan result, 1)
+	go func() {
+		var out, errb bytes.Buffer
+		code := run(ctx, []string{"serve"}, &out, &errb, func(k string) string { return env[k] })
+		done <- result{code, out.String(), errb.String()}
+	}()
+	base := "http://" + addr
+	get := func(c *http.Client, path string) (int, string) {
+		resp, err := c.Get(base + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	keepAlive := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for i := 0; ; i++ {
+		if code, _ := get(keepAlive, "/readyz"); code == 200 {
+			break
+		}
+		if i > 100 {
+			t.Fatal("server did not come up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	signalled := time.Now()
+	cancel()
+	for {
+		code, body := get(fresh, "/readyz")
+		if code == 503 && strings.Contains(body, "shutting down") {
+			break
+		}
+		if time.Since(signalled) > 500*time.Millisecond {
+			t.Fatalf("/readyz still %d %s after the signal", code, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, c := range []*http.Client{keepAlive, fresh} {
+		if code, _ := get(c, "/healthz"); code != 200 {
+			t.Fatalf("/healthz during the drain: %d", code)
+		}
+		if code, _ := get(c, "/openapi.json"); code != 200 {
+			t.Fatalf("/openapi.json during the drain: %d", code)
+		}
+	}
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if took := time.Since(signalled); r.code != 0 || took < time.Second {
+		t.Fatalf("serve stopped after %s with %d: %s", took, r.code, r.stderr)
+	}
+	drain, down, stopped := strings.Index(r.stderr, "msg=draining"), strings.Index(r.stderr, `msg="shutting down"`), strings.Index(r.stderr, "msg=stopped")
+	if drain < 0 || down < drain || stopped < down {
+		t.Fatalf("want draining, shutting down, stopped in that order:\n%s", r.stderr)
+	}
+	if code, _ := get(fresh, "/healthz"); code != 0 {
+		t.Fatalf("still listening after stopping: %d", code)
+	}
+}
+
+// Trusted proxies: CIDRs or single addresses, commas and spaces between.
+func TestTrustedProxiesSetting(t *testing.T) {
+	nets, err := parseTrustedProxies(" 10.0.0.0/8, 192.168.1.10 ,fd00::/8 ::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range nets {
+		got = append(got, n.String())
+	}
+	if strings.Join(got, " ") != "10.0.0.0/8 192.168.1.10/32 fd00::/8 ::1/128" {
+		t.Fatalf("parsed %v", got)
+	}
+	if nets, err := parseTrustedProxies(""); err != nil || nets != nil {
+		t.Fatalf("empty: %v %v", nets, err)
 	}
 }
 

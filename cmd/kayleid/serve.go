@@ -83,6 +83,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			PerIP: rate.Limit(cfg.RateLimitIP), Burst: cfg.RateBurst,
 		},
 		IdentityProvider: provider,
+		TrustedProxies:   cfg.TrustedProxies,
 	}, st, mailer)
 	if err != nil {
 		return err
@@ -108,11 +109,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	srv := e.HTTPServer(slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	log.Info("listening", "addr", ln.Addr().String())
 
-	purgeCtx, stopPurge := context.WithCancel(ctx)
-	defer stopPurge()
+	var jobs []server.Job
 	if cfg.PurgeInterval > 0 {
-		go server.RunPurger(purgeCtx, st, cfg.PurgeInterval, log)
+		jobs = append(jobs, server.PurgeJob(st, cfg.PurgeInterval))
 	}
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	jobsDone := make(chan struct{})
+	go func() { server.RunJobs(jobsCtx, st, log, metrics, jobs...); close(jobsDone) }()
+	defer func() { stopJobs(); <-jobsDone }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(e.Listener(ln)) }()
@@ -121,6 +125,22 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return err
 	case <-ctx.Done():
 	}
+	// Readiness goes first, while everything else is still served: a load
+	// balancer polling /readyz stops routing here during the drain, so once
+	// the listener closes and idle keep-alive connections are dropped, none
+	// of them is about to carry a new request. (Background jobs have
+	// stopped with ctx.)
+	e.Drain()
+	if cfg.ShutdownDrain > 0 {
+		log.Info("draining", "period", cfg.ShutdownDrain.String())
+		select {
+		case <-time.After(cfg.ShutdownDrain):
+		case err := <-errc:
+			return err
+		}
+	}
+	// Shutdown closes the listener and idle connections, answers requests
+	// in flight with Connection: close, and waits for them.
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
