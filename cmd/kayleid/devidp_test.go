@@ -122,8 +122,9 @@ type devIDP struct {
 	exited                      chan struct{}
 }
 
-// startDevIDP starts the provider on addr with the users file, its keys
-// kept in a file so that a restart signs with the same ones.
+// startDevIDP starts the provider on addr with the users file ("": its
+// built-in users), its keys kept in a file so that a restart signs with
+// the same ones.
 func startDevIDP(t *testing.T, addr, audience, users string) *devIDP {
 	t.Helper()
 	dir := t.TempDir()
@@ -141,8 +142,12 @@ func (p *devIDP) start(audience string) {
 		p.t.Fatal(err)
 	}
 	defer logf.Close()
-	p.cmd = exec.Command(p.bin, "-addr", p.addr, "-audience", audience, "-client-id", "kayle-web",
-		"-redirect-uri", "http://127.0.0.1/callback", "-users", p.users, "-keys", p.keys)
+	args := []string{"-addr", p.addr, "-audience", audience, "-client-id", "kayle-web",
+		"-redirect-uri", "http://127.0.0.1/callback", "-keys", p.keys}
+	if p.users != "" {
+		args = append(args, "-users", p.users)
+	}
+	p.cmd = exec.Command(p.bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
@@ -684,5 +689,58 @@ func untilAccepted(t *testing.T, k *kayleidProcess, token string, status int, hi
 			t.Fatalf("still %d %s", a.status, a.raw)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// The README's walkthrough behind the provider, run as it is written
+// (bash, curl, openssl) against the provider with its built-in users and
+// kayleid serve: the sign-in function gets tokens, Grace joins and leaves,
+// Mallory is refused.
+func TestREADMEProviderWalkthrough(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test skipped in -short mode")
+	}
+	for _, tool := range []string{"bash", "curl", "openssl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is required in CI: %v", tool, err)
+			}
+			t.Skipf("%s not found: %v", tool, err)
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, found := strings.Cut(string(raw), "<!-- walkthrough: provider -->\n```sh\n")
+	script, _, closed := strings.Cut(after, "```")
+	if !found || !closed {
+		t.Fatal("README has no provider walkthrough block")
+	}
+	devIDPBinary(t)
+	const audience = "http://127.0.0.1:8787"
+	for _, kind := range testdb.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			op := startDevIDP(t, freeAddr(t), audience, "")
+			k := startKayleid(t, "DATABASE_URL="+testdb.URL(t, kind), "KAYLE_OIDC_ISSUER="+op.issuer, "KAYLE_OIDC_AUDIENCE="+audience)
+			cmd := exec.Command("bash", "-c", "set -euo pipefail\n"+script)
+			cmd.Env = append(os.Environ(), "IDP="+op.issuer, "API="+k.base)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("the walkthrough failed: %v\n%s", err, out)
+			}
+			// One answer per line: the organization, Grace's acceptance and
+			// leaving, Mallory's refusal, the audit log.
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			if len(lines) != 5 {
+				t.Fatalf("want 5 answers, got:\n%s", out)
+			}
+			for i, want := range []string{`"data":{"id":"`, `"data":{"memberId":"`, `"message":"You left the organization."`, `"code":"EMAIL_NOT_VERIFIED"`, `"event":"member.left"`} {
+				if !strings.Contains(lines[i], want) {
+					t.Errorf("answer %d: %s, want %s in it", i+1, lines[i], want)
+				}
+			}
+		})
 	}
 }
