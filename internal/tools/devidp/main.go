@@ -37,7 +37,7 @@ import (
 var defaultUsers []byte
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	if err := run(os.Args[1:]); err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "devidp:", err)
 		os.Exit(1)
 	}

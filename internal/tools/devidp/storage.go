@@ -38,6 +38,7 @@ type authRequest struct {
 	responseMode  oidc.ResponseMode
 	codeChallenge *oidc.CodeChallenge
 	audience      []string
+	created       time.Time
 
 	// Set when the person has signed in.
 	subject   string
@@ -188,15 +189,47 @@ func (s *storage) CreateAuthRequest(_ context.Context, r *oidc.AuthRequest, _ st
 	req := &authRequest{
 		id: randomID(), clientID: r.ClientID, redirectURI: r.RedirectURI, state: r.State, nonce: r.Nonce,
 		scopes: r.Scopes, responseType: r.ResponseType, responseMode: r.ResponseMode,
-		audience: []string{s.audience},
+		audience: []string{s.audience}, created: time.Now(),
 	}
 	if r.CodeChallenge != "" {
 		req.codeChallenge = &oidc.CodeChallenge{Challenge: r.CodeChallenge, Method: r.CodeChallengeMethod}
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forgetExpired()
 	s.requests[req.id] = req
-	s.mu.Unlock()
 	return req, nil
+}
+
+// signInLifetime is how long a sign-in may take, from /authorize to the
+// code's exchange.
+const signInLifetime = 10 * time.Minute
+
+// forgetExpired drops abandoned sign-ins and expired tokens, so that
+// whoever can reach the provider cannot make it hold them for ever.
+// Called with mu held.
+func (s *storage) forgetExpired() {
+	now := time.Now()
+	for id, req := range s.requests {
+		if now.Sub(req.created) > signInLifetime {
+			delete(s.requests, id)
+		}
+	}
+	for code, id := range s.codes {
+		if _, ok := s.requests[id]; !ok {
+			delete(s.codes, code)
+		}
+	}
+	for id, t := range s.access {
+		if now.After(t.expires) {
+			delete(s.access, id)
+		}
+	}
+	for id, t := range s.refresh {
+		if now.After(t.expires) {
+			delete(s.refresh, id)
+		}
+	}
 }
 
 func (s *storage) AuthRequestByID(_ context.Context, id string) (op.AuthRequest, error) {
