@@ -499,6 +499,8 @@ func TestSignInAtOpenIDProvider(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process test skipped in -short mode")
 	}
+	// Mostly waiting (the key set's refresh interval): alongside the others.
+	t.Parallel()
 	devIDPBinary(t) // built (or found) once, before the parallel subtests
 	const audience = "https://orgs.kayle.test"
 	users := filepath.Join(t.TempDir(), "users.json")
@@ -511,8 +513,6 @@ func TestSignInAtOpenIDProvider(t *testing.T) {
 	}
 	for _, kind := range testdb.Kinds {
 		t.Run(string(kind), func(t *testing.T) {
-			// Most of the time is spent waiting out the key set's refresh
-			// interval: the databases wait side by side.
 			t.Parallel()
 			op := startDevIDP(t, freeAddr(t), audience, users)
 			k := startKayleid(t, "DATABASE_URL="+testdb.URL(t, kind), "KAYLE_OIDC_ISSUER="+op.issuer, "KAYLE_OIDC_AUDIENCE="+audience)
@@ -700,6 +700,7 @@ func TestREADMEProviderWalkthrough(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process test skipped in -short mode")
 	}
+	t.Parallel()
 	for _, tool := range []string{"bash", "curl", "openssl"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if os.Getenv("CI") == "true" {
