@@ -544,6 +544,13 @@ func TestSignInAtOpenIDProvider(t *testing.T) {
 				t.Fatalf("access token header %v claims %v", h, c)
 			}
 
+			// The ID token the provider issued beside it names this API in
+			// its audience too, but it is the client's, not a credential.
+			if ada.IDToken == "" {
+				t.Fatal("the provider issued no ID token")
+			}
+			k.refused("GET", "/v1/auth/account/owned-organizations", ada.IDToken, "", 401, "UNAUTHORIZED", idp.Hint(idp.CheckIDToken))
+
 			var org struct{ ID string }
 			k.ok("POST", "/v1/auth/orgs", ada.AccessToken, `{"name":"Acme","slug":"acme"}`, &org)
 			var invGrace, invMallory struct{ ID string }
