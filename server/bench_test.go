@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/time/rate"
 
 	"github.com/kayle-id/orgs-api/internal/testdb"
 	"github.com/kayle-id/orgs-api/mail"
@@ -28,13 +29,25 @@ func BenchmarkServe(b *testing.B) {
 		p := e.person(fmt.Sprintf("m%d", i))
 		e.join(owner, p, "member")
 	}
-	for _, mode := range []validator.Mode{validator.Off, validator.Full} {
-		app, err := server.New(server.Config{Validation: mode, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}, e.st, &mail.Outbox{Dir: b.TempDir(), From: "x@kayle.id"})
+	// The abuse limits' own cost: every limit on, at rates no request here
+	// reaches, so the limiters run on each request and never refuse.
+	never := rate.Limit(1e9)
+	limits := server.RateLimit{PerCredential: never, PerCredentialRead: never, PerIP: never, Burst: 1e9}
+	for _, v := range []struct {
+		name   string
+		mode   validator.Mode
+		limits bool
+	}{{"off", validator.Off, false}, {"full", validator.Full, false}, {"full+limits", validator.Full, true}} {
+		cfg := server.Config{Validation: v.mode, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+		if v.limits {
+			cfg.RateLimit, cfg.MaxInFlight = limits, 128
+		}
+		app, err := server.New(cfg, e.st, &mail.Outbox{Dir: b.TempDir(), From: "x@kayle.id"})
 		if err != nil {
 			b.Fatal(err)
 		}
 		for _, path := range []string{"/v1/auth/orgs/members?limit=50", "/v1/auth/orgs/audit-logs?limit=50"} {
-			b.Run(fmt.Sprintf("%s%s", mode, path), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s%s", v.name, path), func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					req := httptest.NewRequestWithContext(context.Background(), http.MethodGet, path, nil)

@@ -57,10 +57,19 @@ type env struct {
 
 // newEnv starts the server; opts adjust its configuration.
 func newEnv(t testing.TB, kind testdb.Kind, opts ...func(*server.Config)) *env {
+	return newEnvWithStore(t, kind, nil, opts...)
+}
+
+// newEnvWithStore is newEnv with the store's options adjusted by tune.
+func newEnvWithStore(t testing.TB, kind testdb.Kind, tune func(*store.Options), opts ...func(*server.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	clk := &clock{}
-	st, err := store.Open(ctx, testdb.URL(t, kind), store.Options{Now: clk.Now, MaxOpenConns: 20})
+	stOpts := store.Options{Now: clk.Now, MaxOpenConns: 20}
+	if tune != nil {
+		tune(&stOpts)
+	}
+	st, err := store.Open(ctx, testdb.URL(t, kind), stOpts)
 	if err != nil {
 		t.Fatal(err)
 	}

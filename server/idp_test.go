@@ -61,6 +61,7 @@ func newProviderEnv(t testing.TB, kind testdb.Kind, opts ...func(*server.Config,
 		if scfg.Logger != nil {
 			c.Logger = scfg.Logger
 		}
+		c.RateLimit = scfg.RateLimit
 	})
 	return &provEnv{env: e, op: op, clk: clk, v: v}
 }

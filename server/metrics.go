@@ -93,29 +93,50 @@ func (m *Metrics) jobRun(job, outcome string, items int, elapsed time.Duration) 
 	}
 }
 
-func operationOf(c echo.Context) string {
+// Label values come from closed sets, whatever a client sends: every
+// distinct value is a series held in memory for the life of the process,
+// and /metrics serves them all.
+
+// operationOf is the spec operation's id, the template of one of the
+// server's own routes (health, spec, docs), or "unmatched" for anything
+// else: unknown paths, and known paths with a method they do not serve.
+func operationOf(c echo.Context, routes map[string]bool) string {
 	if route, ok := validator.RouteFrom(c.Request().Context()); ok {
 		return route.Operation.OperationID
 	}
-	if p := c.Path(); p != "" {
-		return p // health, docs, spec: fixed paths, so the label stays bounded
+	if p := c.Path(); routes[c.Request().Method+" "+p] {
+		return p
 	}
 	return "unmatched"
 }
 
-// observe counts one answered request.
-func (m *Metrics) observe(c echo.Context, elapsed time.Duration) {
-	op, status := operationOf(c), strconv.Itoa(c.Response().Status)
-	m.requests.WithLabelValues(op, c.Request().Method, status).Inc()
+// methodLabel is the request method when it is a standard one, else OTHER.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "OTHER"
+}
+
+// observe counts one answered request. routes are the server's registered
+// routes, "METHOD /template".
+func (m *Metrics) observe(c echo.Context, routes map[string]bool, elapsed time.Duration) {
+	op, status := operationOf(c, routes), strconv.Itoa(c.Response().Status)
+	m.requests.WithLabelValues(op, methodLabel(c.Request().Method), status).Inc()
 	m.duration.WithLabelValues(op, status).Observe(elapsed.Seconds())
 }
 
+// The validator reports only requests it matched to a spec operation, so
+// their operation label is always an operation id.
+
 func (m *Metrics) requestRejected(c echo.Context, _ *validator.RequestError) {
-	m.rejections.WithLabelValues(operationOf(c), "request").Inc()
+	m.rejections.WithLabelValues(operationOf(c, nil), "request").Inc()
 }
 
 func (m *Metrics) responseRejected(c echo.Context, _ *validator.ResponseError) {
-	m.rejections.WithLabelValues(operationOf(c), "response").Inc()
+	m.rejections.WithLabelValues(operationOf(c, nil), "response").Inc()
 }
 
 // Produced returns how many answers each operation gave with each status,

@@ -4,7 +4,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -12,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -44,11 +42,18 @@ type Config struct {
 	OnResponseInvalid func(c echo.Context, err *validator.ResponseError)
 	// Metrics, when set, are recorded and served; nil makes a fresh set.
 	Metrics *Metrics
-	// SeparateMetrics leaves /metrics off the main address (it is served
-	// elsewhere, on KAYLE_METRICS_ADDR).
-	SeparateMetrics bool
-	// RateLimit limits write endpoints; the zero value is off.
+	// PublicMetrics serves /metrics on the main address too. Off by
+	// default: the series describe the server's load and errors to anyone
+	// who can reach the API (KAYLE_METRICS_ADDR serves them elsewhere).
+	PublicMetrics bool
+	// RateLimit sets the abuse limits; the zero value is off.
 	RateLimit RateLimit
+	// MaxInFlight caps the requests served at once; beyond it the answer
+	// is 503 with Retry-After. 0 means no cap.
+	MaxInFlight int
+	// MaxConns caps the connections open at once (see App.Listener).
+	// 0 means no cap.
+	MaxConns int
 	// IdentityProvider, when set, verifies bearer tokens that are JWTs of
 	// the team's identity provider, beside the opaque session tokens.
 	IdentityProvider *idp.Provider
@@ -62,6 +67,7 @@ type App struct {
 	*echo.Echo
 	Metrics  *Metrics
 	draining *atomic.Bool
+	cfg      Config
 }
 
 // Drain makes /readyz answer 503 from now on while every other endpoint
@@ -122,9 +128,11 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		verifier = cfg.IdentityProvider
 	}
 	h := handlers.New(st, mailer, verifier)
+	limits := cfg.RateLimit.limits()
 	v, err := validator.New(spec, validator.Options{
 		Mode:         cfg.Validation,
-		Authenticate: cfg.RateLimit.guard(h.Authenticate),
+		Authenticate: limits.guard(h.Authenticate),
+		ReadBody:     readBody,
 		OnResponseInvalid: func(c echo.Context, err *validator.ResponseError) {
 			metrics.responseRejected(c, err)
 			if cfg.OnResponseInvalid != nil {
@@ -140,16 +148,23 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(cfg.Logger, listOperations(spec))
+	// Limits and the request log read the client's address through
+	// c.RealIP(): see clientAddress.
 	e.IPExtractor = clientAddress(cfg.TrustedProxies)
 	e.Use(requestID())
-	e.Use(observe(cfg.Logger, metrics))
+	// The routes the metrics may name; filled once every route is registered.
+	routes := map[string]bool{}
+	e.Use(observe(cfg.Logger, metrics, routes))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 		cfg.Logger.Error("panic", "request_id", RequestIDFrom(c), "error", err, "stack", string(stack))
 		return err
 	}}))
+	e.Use(limits.addresses())
+	e.Use(limitInFlight(cfg.MaxInFlight))
 	e.Use(timeout(cfg.RequestTimeout))
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
-	e.Use(rejectNUL())
+	e.Use(rejectNULQuery())
+	// Authenticates, then reads the body (readBody), then validates.
 	e.Use(v.Middleware())
 
 	api.RegisterHandlers(e, api.NewStrictHandler(h, nil))
@@ -169,10 +184,13 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		return c.Blob(http.StatusOK, "application/json", specJSON)
 	})
 	mountDocs(e)
-	if !cfg.SeparateMetrics {
+	if cfg.PublicMetrics {
 		e.GET("/metrics", echo.WrapHandler(metrics.Handler()))
 	}
-	return &App{Echo: e, Metrics: metrics, draining: draining}, nil
+	for _, r := range e.Routes() {
+		routes[r.Method+" "+r.Path] = true
+	}
+	return &App{Echo: e, Metrics: metrics, draining: draining, cfg: cfg}, nil
 }
 
 // clientAddress is how c.RealIP() (the per-address limit, the request log)
@@ -237,43 +255,6 @@ func readyz(st *store.Store, draining *atomic.Bool, provider *idp.Provider) echo
 	}
 }
 
-// rejectNUL refuses NUL characters in the query and in JSON strings: the
-// contract's types allow them, PostgreSQL's text cannot store them, and no
-// legitimate name, slug, email or search contains one.
-func rejectNUL() echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			req := c.Request()
-			if strings.Contains(req.URL.RawQuery, "%00") || strings.ContainsRune(req.URL.RawQuery, 0) {
-				return handlers.BadRequest("query parameters must not contain NUL characters.")
-			}
-			if req.Body == nil || req.ContentLength == 0 {
-				return next(c)
-			}
-			body, err := io.ReadAll(req.Body)
-			if err != nil {
-				return err // the body limit's 413, or a broken connection
-			}
-			req.Body = io.NopCloser(bytes.NewReader(body))
-			if bytes.Contains(body, []byte(`\u0000`)) || bytes.IndexByte(body, 0) >= 0 {
-				return handlers.BadRequest("strings must not contain NUL characters.")
-			}
-			return next(c)
-		}
-	}
-}
-
-func timeout(d time.Duration) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			ctx, cancel := context.WithTimeout(c.Request().Context(), d)
-			defer cancel()
-			c.SetRequest(c.Request().WithContext(ctx))
-			return next(c)
-		}
-	}
-}
-
 // listOperations are the operations whose answers carry a pagination
 // object (the list endpoints): their errors carry an empty one too, as
 // upstream's do.
@@ -315,6 +296,9 @@ func errorHandler(log *slog.Logger, lists map[string]bool) echo.HTTPErrorHandler
 			env.Pagination = &api.Pagination{Limit: float32(limit)}
 		}
 		hdr := c.Response().Header()
+		if bodyUnread(c) {
+			dropBody(c)
+		}
 		switch apiErr.Status {
 		case http.StatusUnauthorized:
 			hdr.Set(echo.HeaderWWWAuthenticate, handlers.AuthChallenge)
@@ -421,7 +405,7 @@ func RequestIDFrom(c echo.Context) string {
 
 // observe writes one log line per request and records its metrics. It
 // never logs headers, so tokens cannot reach the log.
-func observe(log *slog.Logger, m *Metrics) echo.MiddlewareFunc {
+func observe(log *slog.Logger, m *Metrics, routes map[string]bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
@@ -429,7 +413,7 @@ func observe(log *slog.Logger, m *Metrics) echo.MiddlewareFunc {
 				c.Error(err)
 			}
 			elapsed := time.Since(start)
-			m.observe(c, elapsed)
+			m.observe(c, routes, elapsed)
 			attrs := []any{
 				"method", c.Request().Method,
 				"route", c.Path(),

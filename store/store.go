@@ -59,6 +59,9 @@ type Options struct {
 	// OnEvent, when set, is told of each audit event after its transaction
 	// commits (metrics).
 	OnEvent func(event string)
+	// MaxOwnedOrganizations is how many organizations a user may own (as an
+	// active owner) and still create another; 0 means no limit.
+	MaxOwnedOrganizations int
 }
 
 // Store is the persistence API. It is safe for concurrent use.
@@ -71,6 +74,7 @@ type Store struct {
 	// custom time format, which goose's own timestamp column cannot decode.
 	migrateDB *sql.DB
 	onEvent   func(event string)
+	maxOwned  int
 	// gate admits database work first come, first served, at most one unit
 	// per pooled connection. database/sql hands a freed connection to a
 	// random waiter, so under load a few requests would wait many times
@@ -150,7 +154,7 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		migrateDB = sqlDB
 	}
 	s := &Store{db: db, sqlDB: sqlDB, dialect: d, now: now, migrateDB: migrateDB, onEvent: opts.OnEvent,
-		gate: make(chan struct{}, maxOpen), url: databaseURL}
+		maxOwned: opts.MaxOwnedOrganizations, gate: make(chan struct{}, maxOpen), url: databaseURL}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := sqlDB.PingContext(pingCtx); err != nil {
@@ -425,8 +429,8 @@ var ruleErrors = []error{
 	ErrNotFound, ErrUnauthenticated, ErrNoActiveOrganization, ErrOrganizationNotFound,
 	ErrOrganizationFrozen, ErrNotMember, ErrForbidden, ErrOwnerRequired, ErrLastOwner,
 	ErrMemberNotFound, ErrMemberNotSuspended, ErrActiveMembershipExists, ErrEmailTaken,
-	ErrSlugTaken, ErrInvitationNotFound, ErrInvitationPending, ErrAlreadyScheduled,
-	ErrNotScheduled, ErrInvalidCode, ErrCodeExpired, ErrInvalidCursor, ErrUnavailable, ErrInvalidIdentity,
+	ErrSlugTaken, ErrInvitationNotFound, ErrInvitationPending, ErrInvitationRevoked, ErrOrganizationLimit, ErrAlreadyScheduled,
+	ErrNotScheduled, ErrInvalidInput, ErrInvalidCode, ErrCodeExpired, ErrCodeAttemptsExhausted, ErrNotDelivered, ErrInvalidCursor, ErrUnavailable, ErrInvalidIdentity,
 }
 
 func isRuleError(err error) bool {

@@ -178,6 +178,11 @@ func TestServe(t *testing.T) {
 		{"KAYLE_SMTP_URL": "http://mail"},
 		{"KAYLE_DB_MAX_CONNS": "0"},
 		{"KAYLE_DB_MAX_CONNS": "many"},
+		{"KAYLE_METRICS_PUBLIC": "maybe"},
+		{"KAYLE_MAX_IN_FLIGHT": "-1"},
+		{"KAYLE_MAX_CONNS": "lots"},
+		{"KAYLE_MAX_ORGS_PER_USER": "-2"},
+		{"KAYLE_RATE_LIMIT_READ": "fast"},
 		{"KAYLE_OIDC_ISSUER": "https://id.example.com"},
 		{"KAYLE_OIDC_ISSUER": "http://id.example.com", "KAYLE_OIDC_AUDIENCE": "api"},
 		{"KAYLE_OIDC_ISSUER": "https://id.example.com", "KAYLE_OIDC_AUDIENCE": "api", "KAYLE_OIDC_JWKS_URL": "http://id.example.com/jwks"},
@@ -359,6 +364,83 @@ func TestPurgeProgress(t *testing.T) {
 	r := kayleid(t, env, "orgs", "purge")
 	if r.code != 0 || !strings.Contains(r.stdout, "purged 100/150 organizations") || !strings.Contains(r.stdout, "orgs purge: 150 organizations purged") {
 		t.Fatalf("purge output: %+v", r)
+	}
+}
+
+// `tokens revoke --email` signs a user out everywhere; `--token -` reads
+// the token from standard input, so it never appears in the process list.
+// (Not parallel: it replaces stdin.)
+func TestTokensRevokeEverywhere(t *testing.T) {
+	defer func(r io.Reader) { stdin = r }(stdin)
+	for _, kind := range testdb.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			ctx := context.Background()
+			env := map[string]string{"DATABASE_URL": testdb.URL(t, kind)}
+			if r := kayleid(t, env, "users", "create", "--email", "eve@example.com", "--name", "Eve"); r.code != 0 {
+				t.Fatal(r)
+			}
+			if r := kayleid(t, env, "users", "create", "--email", "bob@example.com", "--name", "Bob"); r.code != 0 {
+				t.Fatal(r)
+			}
+			token := func(email string) string {
+				r := kayleid(t, env, "tokens", "create", "--email", email)
+				var tok struct{ Token string }
+				if r.code != 0 || json.Unmarshal([]byte(r.stdout), &tok) != nil {
+					t.Fatalf("tokens create: %+v", r)
+				}
+				return tok.Token
+			}
+			eve := []string{token("eve@example.com"), token("eve@example.com"), token("eve@example.com")}
+			bob := token("bob@example.com")
+			live := func(tok string) bool {
+				st, err := store.Open(ctx, env["DATABASE_URL"], store.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				_, err = st.Authenticate(ctx, tok)
+				return err == nil
+			}
+
+			r := kayleid(t, env, "tokens", "revoke", "--email", "EVE@example.com")
+			var out struct {
+				Revoked  bool
+				Sessions int
+			}
+			if r.code != 0 || json.Unmarshal([]byte(r.stdout), &out) != nil || !out.Revoked || out.Sessions != 3 {
+				t.Fatalf("revoke --email: %+v", r)
+			}
+			for _, tok := range eve {
+				if live(tok) {
+					t.Fatal("a session survived revoke --email")
+				}
+			}
+			if !live(bob) {
+				t.Fatal("revoke --email ended another user's session")
+			}
+
+			stdin = strings.NewReader(bob + "\n")
+			if r := kayleid(t, env, "tokens", "revoke", "--token", "-"); r.code != 0 || strings.Contains(r.stdout+r.stderr, bob) {
+				t.Fatalf("revoke --token -: %+v", r)
+			}
+			if live(bob) {
+				t.Fatal("the token read from stdin was not revoked")
+			}
+
+			stdin = strings.NewReader("")
+			for _, args := range [][]string{
+				{"tokens", "revoke"},
+				{"tokens", "revoke", "--token", bob, "--email", "bob@example.com"},
+				{"tokens", "revoke", "--token", "-"},
+			} {
+				if r := kayleid(t, env, args...); r.code != 2 || r.stderr == "" {
+					t.Errorf("%v: want exit 2 with a message, got %+v", args, r)
+				}
+			}
+			if r := kayleid(t, env, "tokens", "revoke", "--email", "nobody@example.com"); r.code != 1 || !strings.Contains(r.stderr, "no user") {
+				t.Errorf("unknown email: %+v", r)
+			}
+		})
 	}
 }
 

@@ -62,7 +62,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 
 	metrics := server.NewMetrics()
-	st, err := openStore(ctx, cfg.DatabaseURL, log, store.Options{MaxOpenConns: cfg.DBMaxConns, OnEvent: metrics.Event})
+	st, err := openStore(ctx, cfg.DatabaseURL, log, store.Options{MaxOpenConns: cfg.DBMaxConns, OnEvent: metrics.Event, MaxOwnedOrganizations: cfg.MaxOrgsPerUser})
 	if err != nil {
 		return err
 	}
@@ -70,14 +70,17 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	metrics.WatchDB(st.DB())
 
 	e, err := server.New(server.Config{
-		Validation:      cfg.Validation,
-		BodyLimit:       cfg.BodyLimit,
-		RequestTimeout:  cfg.RequestTimeout,
-		Logger:          log,
-		Metrics:         metrics,
-		SeparateMetrics: cfg.MetricsAddr != "",
+		Validation:     cfg.Validation,
+		BodyLimit:      cfg.BodyLimit,
+		RequestTimeout: cfg.RequestTimeout,
+		Logger:         log,
+		Metrics:        metrics,
+		PublicMetrics:  cfg.MetricsPublic,
+		MaxInFlight:    cfg.MaxInFlight,
+		MaxConns:       cfg.MaxConns,
 		RateLimit: server.RateLimit{
-			PerCredential: rate.Limit(cfg.RateLimit), PerIP: rate.Limit(cfg.RateLimitIP), Burst: cfg.RateBurst,
+			PerCredential: rate.Limit(cfg.RateLimit), PerCredentialRead: rate.Limit(cfg.RateLimitRead),
+			PerIP: rate.Limit(cfg.RateLimitIP), Burst: cfg.RateBurst,
 		},
 		IdentityProvider: provider,
 		TrustedProxies:   cfg.TrustedProxies,
@@ -92,7 +95,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", metrics.Handler())
-		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 		go func() { _ = msrv.Serve(mln) }()
 		defer msrv.Close()
 		log.Info("metrics listening", "addr", mln.Addr().String())
@@ -102,7 +106,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := e.HTTPServer(slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	log.Info("listening", "addr", ln.Addr().String())
 
 	var jobs []server.Job
@@ -115,7 +119,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	defer func() { stopJobs(); <-jobsDone }()
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(e.Listener(ln)) }()
 	select {
 	case err := <-errc:
 		return err

@@ -260,6 +260,18 @@ type Pagination struct {
 	NextCursor *string `json:"next_cursor"`
 }
 
+// PendingInvitation defines model for PendingInvitation.
+type PendingInvitation struct {
+	CreatedAt time.Time           `json:"createdAt"`
+	Email     openapi_types.Email `json:"email"`
+	ExpiresAt time.Time           `json:"expiresAt"`
+	Id        openapi_types.UUID  `json:"id"`
+
+	// InvitedBy The user who sent it.
+	InvitedBy openapi_types.UUID `json:"invitedBy"`
+	Role      MemberRole         `json:"role"`
+}
+
 // Error defines model for Error.
 type Error = ErrorEnvelope
 
@@ -323,6 +335,12 @@ type CancelOrganizationDeletion200JSONResponseBodyDataOk bool
 type ConfirmOrganizationDeletionJSONBody struct {
 	Code           string             `json:"code"`
 	OrganizationId openapi_types.UUID `json:"organizationId"`
+}
+
+// ListInvitationsParams defines parameters for ListInvitations.
+type ListInvitationsParams struct {
+	Limit         *int    `form:"limit,omitempty" json:"limit,omitempty"`
+	StartingAfter *string `form:"starting_after,omitempty" json:"starting_after,omitempty"`
 }
 
 // CreateInvitationJSONBody defines parameters for CreateInvitation.
@@ -531,6 +549,11 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/auth/orgs/confirm-delete (the `ConfirmOrganizationDeletion` operationId).
 	ConfirmOrganizationDeletion(ctx context.Context, body ConfirmOrganizationDeletionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListInvitations List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
+	//
+	// Corresponds with GET /v1/auth/orgs/invitations (the `ListInvitations` operationId).
+	ListInvitations(ctx context.Context, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// CreateInvitationWithBody Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 	//
 	// Takes any type of body and a specified content type.
@@ -544,6 +567,11 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs/invitations (the `CreateInvitation` operationId).
 	CreateInvitation(ctx context.Context, body CreateInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CancelInvitation Cancel a pending invitation of the active organization, so it can no longer be accepted. Owner/admin only.
+	//
+	// Corresponds with DELETE /v1/auth/orgs/invitations/{id} (the `CancelInvitation` operationId).
+	CancelInvitation(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AcceptInvitation Accept an invitation addressed to the caller's email. The caller becomes an active member and the organization becomes the session's active one.
 	//
@@ -797,6 +825,21 @@ func (c *Client) ConfirmOrganizationDeletion(ctx context.Context, body ConfirmOr
 	return c.Client.Do(req)
 }
 
+// ListInvitations List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
+//
+// Corresponds with GET /v1/auth/orgs/invitations (the `ListInvitations` operationId).
+func (c *Client) ListInvitations(ctx context.Context, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListInvitationsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // CreateInvitationWithBody Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 //
 // Takes any type of body and a specified content type.
@@ -821,6 +864,21 @@ func (c *Client) CreateInvitationWithBody(ctx context.Context, contentType strin
 // Corresponds with POST /v1/auth/orgs/invitations (the `CreateInvitation` operationId).
 func (c *Client) CreateInvitation(ctx context.Context, body CreateInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateInvitationRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CancelInvitation Cancel a pending invitation of the active organization, so it can no longer be accepted. Owner/admin only.
+//
+// Corresponds with DELETE /v1/auth/orgs/invitations/{id} (the `CancelInvitation` operationId).
+func (c *Client) CancelInvitation(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCancelInvitationRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -1365,6 +1423,72 @@ func NewConfirmOrganizationDeletionRequestWithBody(server string, contentType st
 	return req, nil
 }
 
+// NewListInvitationsRequest constructs an http.Request for the ListInvitations method
+func NewListInvitationsRequest(server string, params *ListInvitationsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/invitations")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.StartingAfter != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "starting_after", *params.StartingAfter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewCreateInvitationRequest calls the generic CreateInvitation builder with application/json body
 func NewCreateInvitationRequest(server string, body CreateInvitationJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -1401,6 +1525,40 @@ func NewCreateInvitationRequestWithBody(server string, contentType string, body 
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewCancelInvitationRequest constructs an http.Request for the CancelInvitation method
+func NewCancelInvitationRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/invitations/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -1819,6 +1977,13 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/auth/orgs/confirm-delete (the `ConfirmOrganizationDeletion` operationId).
 	ConfirmOrganizationDeletionWithResponse(ctx context.Context, body ConfirmOrganizationDeletionJSONRequestBody, reqEditors ...RequestEditorFn) (*ConfirmOrganizationDeletionResponse, error)
 
+	// ListInvitationsWithResponse List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/auth/orgs/invitations (the `ListInvitations` operationId).
+	ListInvitationsWithResponse(ctx context.Context, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*ListInvitationsResponse, error)
+
 	// CreateInvitationWithBodyWithResponse Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -1832,6 +1997,13 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs/invitations (the `CreateInvitation` operationId).
 	CreateInvitationWithResponse(ctx context.Context, body CreateInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateInvitationResponse, error)
+
+	// CancelInvitationWithResponse Cancel a pending invitation of the active organization, so it can no longer be accepted. Owner/admin only.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/auth/orgs/invitations/{id} (the `CancelInvitation` operationId).
+	CancelInvitationWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*CancelInvitationResponse, error)
 
 	// AcceptInvitationWithResponse Accept an invitation addressed to the caller's email. The caller becomes an active member and the organization becomes the session's active one.
 	//
@@ -3115,6 +3287,76 @@ func (r ConfirmOrganizationDeletionResponse) ContentType() string {
 	return ""
 }
 
+type ListInvitationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data       []PendingInvitation `json:"data"`
+		Error      any                 `json:"error"`
+		Pagination Pagination          `json:"pagination"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListInvitationsResponse) GetJSON200() *struct {
+	Data       []PendingInvitation `json:"data"`
+	Error      any                 `json:"error"`
+	Pagination Pagination          `json:"pagination"`
+} {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListInvitationsResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListInvitationsResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListInvitationsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListInvitationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListInvitationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListInvitationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListInvitationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type CreateInvitationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3191,6 +3433,94 @@ func (r CreateInvitationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CreateInvitationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CancelInvitationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			Message string `json:"message"`
+			Status  string `json:"status"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CancelInvitationResponse) GetJSON200() *struct {
+	Data struct {
+		Message string `json:"message"`
+		Status  string `json:"status"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CancelInvitationResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CancelInvitationResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CancelInvitationResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r CancelInvitationResponse) GetJSON410() *Error {
+	return r.JSON410
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CancelInvitationResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CancelInvitationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CancelInvitationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CancelInvitationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CancelInvitationResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -4622,6 +4952,19 @@ func (c *ClientWithResponses) ConfirmOrganizationDeletionWithResponse(ctx contex
 	return ParseConfirmOrganizationDeletionResponse(rsp)
 }
 
+// ListInvitationsWithResponse List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/auth/orgs/invitations (the `ListInvitations` operationId).
+func (c *ClientWithResponses) ListInvitationsWithResponse(ctx context.Context, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*ListInvitationsResponse, error) {
+	rsp, err := c.ListInvitations(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListInvitationsResponse(rsp)
+}
+
 // CreateInvitationWithBodyWithResponse Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -4646,6 +4989,19 @@ func (c *ClientWithResponses) CreateInvitationWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParseCreateInvitationResponse(rsp)
+}
+
+// CancelInvitationWithResponse Cancel a pending invitation of the active organization, so it can no longer be accepted. Owner/admin only.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/auth/orgs/invitations/{id} (the `CancelInvitation` operationId).
+func (c *ClientWithResponses) CancelInvitationWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*CancelInvitationResponse, error) {
+	rsp, err := c.CancelInvitation(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCancelInvitationResponse(rsp)
 }
 
 // AcceptInvitationWithResponse Accept an invitation addressed to the caller's email. The caller becomes an active member and the organization becomes the session's active one.
@@ -5530,6 +5886,57 @@ func ParseConfirmOrganizationDeletionResponse(rsp *http.Response) (*ConfirmOrgan
 	return response, nil
 }
 
+// ParseListInvitationsResponse parses an HTTP response from a ListInvitationsWithResponse call
+func ParseListInvitationsResponse(rsp *http.Response) (*ListInvitationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListInvitationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data       []PendingInvitation `json:"data"`
+			Error      any                 `json:"error"`
+			Pagination Pagination          `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseCreateInvitationResponse parses an HTTP response from a CreateInvitationWithResponse call
 func ParseCreateInvitationResponse(rsp *http.Response) (*CreateInvitationResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -5574,6 +5981,73 @@ func ParseCreateInvitationResponse(rsp *http.Response) (*CreateInvitationRespons
 			return nil, err
 		}
 		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCancelInvitationResponse parses an HTTP response from a CancelInvitationWithResponse call
+func ParseCancelInvitationResponse(rsp *http.Response) (*CancelInvitationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CancelInvitationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				Message string `json:"message"`
+				Status  string `json:"status"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
 		var dest Error
@@ -6428,9 +6902,15 @@ type ServerInterface interface {
 	// ConfirmOrganizationDeletion Confirm a previously requested organization deletion using the 8-character code emailed to the requester. Schedules hard delete 48 hours out.
 	// (POST /v1/auth/orgs/confirm-delete)
 	ConfirmOrganizationDeletion(ctx echo.Context) error
+	// ListInvitations List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
+	// (GET /v1/auth/orgs/invitations)
+	ListInvitations(ctx echo.Context, params ListInvitationsParams) error
 	// CreateInvitation Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 	// (POST /v1/auth/orgs/invitations)
 	CreateInvitation(ctx echo.Context) error
+	// CancelInvitation Cancel a pending invitation of the active organization, so it can no longer be accepted. Owner/admin only.
+	// (DELETE /v1/auth/orgs/invitations/{id})
+	CancelInvitation(ctx echo.Context, id openapi_types.UUID) error
 	// AcceptInvitation Accept an invitation addressed to the caller's email. The caller becomes an active member and the organization becomes the session's active one.
 	// (POST /v1/auth/orgs/invitations/{id}/accept)
 	AcceptInvitation(ctx echo.Context, id openapi_types.UUID) error
@@ -6596,12 +7076,53 @@ func (w *ServerInterfaceWrapper) ConfirmOrganizationDeletion(ctx echo.Context) e
 	return err
 }
 
+// ListInvitations converts echo context to params.
+func (w *ServerInterfaceWrapper) ListInvitations(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListInvitationsParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "starting_after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "starting_after", ctx.QueryParams(), &params.StartingAfter, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter starting_after: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListInvitations(ctx, params)
+	return err
+}
+
 // CreateInvitation converts echo context to params.
 func (w *ServerInterfaceWrapper) CreateInvitation(ctx echo.Context) error {
 	var err error
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.CreateInvitation(ctx)
+	return err
+}
+
+// CancelInvitation converts echo context to params.
+func (w *ServerInterfaceWrapper) CancelInvitation(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CancelInvitation(ctx, id)
 	return err
 }
 
@@ -6771,7 +7292,9 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/auth/orgs/request-delete", wrapper.RequestOrganizationDeletion, options.OperationMiddlewares["requestOrganizationDeletion"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/active", wrapper.SetActiveOrganization, options.OperationMiddlewares["setActiveOrganization"]...)
 	router.GET(options.BaseURL+"/v1/auth/orgs/members", wrapper.ListMembers, options.OperationMiddlewares["listMembers"]...)
+	router.GET(options.BaseURL+"/v1/auth/orgs/invitations", wrapper.ListInvitations, options.OperationMiddlewares["listInvitations"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/invitations", wrapper.CreateInvitation, options.OperationMiddlewares["createInvitation"]...)
+	router.DELETE(options.BaseURL+"/v1/auth/orgs/invitations/:id", wrapper.CancelInvitation, options.OperationMiddlewares["cancelInvitation"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/invitations/:id/accept", wrapper.AcceptInvitation, options.OperationMiddlewares["acceptInvitation"]...)
 	router.POST(options.BaseURL+"/v1/auth/organization/leave", wrapper.LegacyLeaveOrganization, options.OperationMiddlewares["legacyLeaveOrganization"]...)
 	router.POST(options.BaseURL+"/v1/auth/organization/remove-member", wrapper.LegacyRemoveMember, options.OperationMiddlewares["legacyRemoveMember"]...)
@@ -7758,6 +8281,77 @@ func (response ConfirmOrganizationDeletiondefaultJSONResponse) VisitConfirmOrgan
 	return err
 }
 
+type ListInvitationsRequestObject struct {
+	Params ListInvitationsParams
+}
+
+type ListInvitationsResponseObject interface {
+	VisitListInvitationsResponse(w http.ResponseWriter) error
+}
+
+type ListInvitations200JSONResponse struct {
+	Data       []PendingInvitation `json:"data"`
+	Error      any                 `json:"error"`
+	Pagination Pagination          `json:"pagination"`
+}
+
+func (response ListInvitations200JSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations401JSONResponse struct{ ErrorJSONResponse }
+
+func (response ListInvitations401JSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations403JSONResponse ErrorEnvelope
+
+func (response ListInvitations403JSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitationsdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response ListInvitationsdefaultJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateInvitationRequestObject struct {
 	Body *CreateInvitationJSONRequestBody
 }
@@ -7845,6 +8439,107 @@ type CreateInvitationdefaultJSONResponse struct {
 }
 
 func (response CreateInvitationdefaultJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelInvitationRequestObject struct {
+	Id openapi_types.UUID `json:"id"`
+}
+
+type CancelInvitationResponseObject interface {
+	VisitCancelInvitationResponse(w http.ResponseWriter) error
+}
+
+type CancelInvitation200JSONResponse struct {
+	Data struct {
+		Message string `json:"message"`
+		Status  string `json:"status"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response CancelInvitation200JSONResponse) VisitCancelInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelInvitation401JSONResponse struct{ ErrorJSONResponse }
+
+func (response CancelInvitation401JSONResponse) VisitCancelInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelInvitation403JSONResponse ErrorEnvelope
+
+func (response CancelInvitation403JSONResponse) VisitCancelInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelInvitation404JSONResponse ErrorEnvelope
+
+func (response CancelInvitation404JSONResponse) VisitCancelInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelInvitation410JSONResponse ErrorEnvelope
+
+func (response CancelInvitation410JSONResponse) VisitCancelInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelInvitationdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response CancelInvitationdefaultJSONResponse) VisitCancelInvitationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -8949,9 +9644,15 @@ type StrictServerInterface interface {
 	// ConfirmOrganizationDeletion Confirm a previously requested organization deletion using the 8-character code emailed to the requester. Schedules hard delete 48 hours out.
 	// (POST /v1/auth/orgs/confirm-delete)
 	ConfirmOrganizationDeletion(ctx context.Context, request ConfirmOrganizationDeletionRequestObject) (ConfirmOrganizationDeletionResponseObject, error)
+	// ListInvitations List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
+	// (GET /v1/auth/orgs/invitations)
+	ListInvitations(ctx context.Context, request ListInvitationsRequestObject) (ListInvitationsResponseObject, error)
 	// CreateInvitation Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 	// (POST /v1/auth/orgs/invitations)
 	CreateInvitation(ctx context.Context, request CreateInvitationRequestObject) (CreateInvitationResponseObject, error)
+	// CancelInvitation Cancel a pending invitation of the active organization, so it can no longer be accepted. Owner/admin only.
+	// (DELETE /v1/auth/orgs/invitations/{id})
+	CancelInvitation(ctx context.Context, request CancelInvitationRequestObject) (CancelInvitationResponseObject, error)
 	// AcceptInvitation Accept an invitation addressed to the caller's email. The caller becomes an active member and the organization becomes the session's active one.
 	// (POST /v1/auth/orgs/invitations/{id}/accept)
 	AcceptInvitation(ctx context.Context, request AcceptInvitationRequestObject) (AcceptInvitationResponseObject, error)
@@ -9271,6 +9972,31 @@ func (sh *strictHandler) ConfirmOrganizationDeletion(ctx echo.Context) error {
 	return nil
 }
 
+// ListInvitations operation middleware
+func (sh *strictHandler) ListInvitations(ctx echo.Context, params ListInvitationsParams) error {
+	var request ListInvitationsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListInvitations(ctx.Request().Context(), request.(ListInvitationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListInvitations")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListInvitationsResponseObject); ok {
+		return validResponse.VisitListInvitationsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // CreateInvitation operation middleware
 func (sh *strictHandler) CreateInvitation(ctx echo.Context) error {
 	var request CreateInvitationRequestObject
@@ -9311,6 +10037,31 @@ func (sh *strictHandler) CreateInvitation(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(CreateInvitationResponseObject); ok {
 		return validResponse.VisitCreateInvitationResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CancelInvitation operation middleware
+func (sh *strictHandler) CancelInvitation(ctx echo.Context, id openapi_types.UUID) error {
+	var request CancelInvitationRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CancelInvitation(ctx.Request().Context(), request.(CancelInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CancelInvitation")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CancelInvitationResponseObject); ok {
+		return validResponse.VisitCancelInvitationResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -9542,73 +10293,75 @@ func (sh *strictHandler) RequestOrganizationDeletion(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7F3rc9w2kv9XULytym7dzHDkOBtn/OUUR1ulWm/kkpS7Dy6djCF6SEQkwADgjBmX/vctPPgacl5624sv",
-	"9ojEqxs/NLobjeaXIOJZzhkwJYPZl0CAzDmTYP44EYIL/SPiTAFT+ifO85RGWFHOwt8lZ/qZjBLIsP71",
-	"FwGLYBb8V9i0Gtq3MjStnbAlpDyH4Pb2dhQQkJGguW4smAXHrERcJSAQL1TEM0B/nWOCBPxRgFQjVDBc",
-	"qIQL+ieQERJYAUppRpX+q2B4iWmK5ymMEGUKBMMpAt3l3/QDpBJAUmFGsCD2OQI3lkmgx+KGqak4LghV",
-	"73msf+eC5yAUtRzBkbIc2UZoVf3YFL4dBZEArIAcGwaqModgFkglKIv1W1g61vbeUDL4OAOFCVaG4ZgQ",
-	"qtmH0w/tgd6Oqmp8/jtESldTWMSgTlttfqwaHQWsSNPgqi51ad5vLnc7CvS0UAFEv6YkqOgYOR61+us0",
-	"2hp+mzFXAwPu8rE/Fzn9J5S76LGlfsUZbC8HGabp9iJ0R1dsZyfKsRVYkekShQTNKVlKBVlgBnt9A2WL",
-	"G9WsDzFcWX6abisCRg1bOrQP8be7IHv8rSDWXaQnWa5KpN8h29IkqJs2dGpeVnJjpzg4qweT45gybDvZ",
-	"XvFDU3KdLQ5Wtv+NJLtOewRHnECf4MsEnLww70f99Uh4JPv1jlFK2Q1S3IgewqMiA6bMuNGCC/PUDnSg",
-	"yYRakbDepH6um0wgzU0LGkFoQT9vby4DKXG8lbiqyC7kOSY0xc1QHROGWH7KllTVE9vleL3oFlxkWAWz",
-	"GsV9Kfk5pwKklaF1cYIVjBXNBufFrte6bFE0q6ZdTPAUdmHuX5DNQZzrksOyzw3btNUe7BBHbGMD+Gtv",
-	"E/uRuCa1Die+K7PuwZVRIAuZAyN7EDAkGuvaP5ebBz5UUa+A032IHZo3V7mZQCdM3Tw2M9IlrzvczXN8",
-	"7phYyXu+YkbgY5JRZlaRQcLVwMScrRiQMxFjRv/csHo2qAcbp1SmRTzwYogvjg2mxhB5HzrSujusBMvr",
-	"jIsBafN/CRj1Tv8DCAtAuhyiCjKJav0N4YUyhahEOY5hYhYUznLNywVOJdQDmnOeAmZ6REYTHBZwGf5M",
-	"syJDrNDcRnzhehSgCsGAdDo4mra2MzM7mqXwWV1HhZB2W+t28c4811K5kICwRJ+kwkJRFl8bSj7pVwtQ",
-	"UWKEtG7L0KUHIkAWqZIjxAXSiEZ00eIO4y0GTbasgrUptLwYNTPRpaA/oRocEBWCqvJCr207kXPAAsRx",
-	"oZJayTdMN4+b9ZUolVt1nrIFr8wFbHdYJ6ACvWH9zw0uU5g0AJsF/9RP0OkveimK1DUmZ2FYF+1ZCR8E",
-	"XeKoHC+okApRAkxRVaIlCLpwholmVUojYNKA0PV1nOMoAfTevkCvJtNerzFVSTGfRDyzA8DU/j+mJJyn",
-	"fB5mmLLw/em7k18vToxODSKTZ4sLEEsawcD4Q1NCM4uqdI3iJQhpaTqa/DCZ6vZ4DgznNJgF30+OzABz",
-	"rBIzG+HyKMQMp6WikQwlSF1Xhnyp+4aVVfpNoUIlIY4iXjAVaolDxrwlR0xjMZjZ0cvWPNQCNEipVD2x",
-	"o8feMQpfTacHmYTDSmX3aW98BvG7tp++iGzMHiwELnuyrdvPkGCrVdeOSnuYmtm3bO0gpe0XrcwC17Ig",
-	"wmkKAlFp/uIsLdEns0d8QnZrmKDLBCSgFS9Sgua6howwgTGBFBQQhFPOYkkJNNqgFSElskX0byqQw8NE",
-	"0/h6evQAM3gPs8Cr3Y+kdn+sMLhpZzgYub+1fC4GPD88yPL34PlPAM9p5YeTIJYg7Kgndktf4CJVmyR8",
-	"veFYL4FVUIosw6IMZsF7KhXiHZHaF6aSp4CMLEV8YVxQsdREHFtBaKlrtsucjm+glOu7qHscfqHkdu1d",
-	"ey8JU8BL60Lh0oEgFxBp4yGYKVHAaH2vhRhH5XtdrbODrW22TlTvxaNR8PpoekDpe83BOeQpjoCgeYk+",
-	"nF1cojZfZGh3L2n58hbhdIVLiTCTKxASvT6aTlpT0lU3uhPT4bKAjC9hnDX280HcPjfVnfX9NTL6l5P3",
-	"J5cnG1itIXpPTss2T7sctJZwD6rGM/8zJ+VBe8Kw09qZdl35nvKYH1jFDeNyzddKMxxDmBuzyf7+PYfm",
-	"jxXM8/qPmC4GjfJq+8rw5/fAYm0YHX3/05uj6ZtRkFFWP9slkCv3d2ukQ8poZcm3u3s13dFVY+e3qv39",
-	"9XqtHCstnINZ8P8f8fjP6fin8dV//2XnVrLdMdAtrVfi7RNYD4N+kL5X46nVfbtMkPMhIVlEEUi5KNK0",
-	"dGq416S8JrUfon5uzkEddr732PHY2Qs7/+BiTgkBdoD9VrtDK7DosbSm3054cPrr5cn5r8fvry9Ozv/3",
-	"5Pz65Pz87LxF4yw4Zqhg8DmHSMtAyzAeRYXQ1DTH7h6j3lJ8BEvxndl7EWaIdzXXfRXiEEcR5Grc9i6P",
-	"rUu3Zw3qwop2zcCuEi1BHZsiT69Ht+m/y2nZWv2Xovo9OlmPpSJaHHRgiSR0/LP72qJWFdi79Ounslwv",
-	"IIVI1a4ZymLkTi2+kwj36Te+7sqLkxVSoblZuq6oc4gftHgLQtU45fH2M48qzkia4xaBM1AgdA9fAqrn",
-	"6o8CRNmcWVWnaw1S3QFjMDuaWuvM/VXjgDIFMRgGDbfZPTHsNN4D8LqUv6AsTgGZ8Cuk20NmN8syPJag",
-	"6dE7b2p8ZotWKal3GsqitCAwQb+xG8ZXzL3BAhCNGRdA3qIcS4kYZ9CqoNsRpWtNj1DPyxBhVVBYQ88L",
-	"HfxONp+DfheZDRqYEhQkWiVcAjIBb9bvSKXZszdxw5S81iWujXDaxJVD+9op9O7awfGHU3QD5QT9JmFR",
-	"pGiVAEOULUEqGmONWLRKsEIYSTuRN1AiQsl2Brgwt4fhwX2G+OB80w2gDKsoATlBn2xg3ycU8SUIiSLB",
-	"WTjH0U0seMEIWnFx8xZ9cuyoi+WCxwJnGVY0MvJQvkWf9FTXJQiWyZxjQSqJKrcz3EUK3pXVz0rVXWIl",
-	"+wSqQrCatsolg5WWNq1wk9OLM/Tm79MjpGgGUuEs38RX18T1QvBsK2fv0/E+MWAHEjuHBTeHz3eiVvG7",
-	"0rq737sR+w8BMFbwWSEJWEQJwpHgUra2ihGy0ceIkhHCjDhM61ehiU7ZRPQfW2h9oG5bHtpX012O3dur",
-	"R1Go9wq1qCPiexEWmxTkx4jo7bS5j5btGm6pELVKWOHUR0R4V8X9IiK8L9aDZ1/wvKtjFBhXxrglGWV6",
-	"g6xCFewW2bGLfdiNB9lLCbvp7Z/1BA16dM40qkMHcpaWB7lv5oWkDKQcE1CYpoMu1wizCFIXDrklfMEU",
-	"a/f4i67xLblfn8TdetOKqFCigKt+KP76yG+e0KtaTSqy811v0F52etl514N2bxl47HjLwIPnqS0DZxCI",
-	"ykTYZBm4Ez0PMg+ywwITHdQ0MkiRAjEMJU6D8kanh9aLiOAxijzCLZh2YiZqvFpTU9YCU1qJuRZikeHS",
-	"2QYHWaIRZwsqst1mpi33fHZmtUR6CHtgA3Rke3ouOzQHRiiLK94OJtZZI6Bf5RnM0hrE3i714vVA8brE",
-	"KdXCD9nkIsTMh7dRPY68jerB87w2qjdNPbYe1DTV8FrwglUi6icPIw+jO3k4cCoAk9J7OTy8XrKXw/oN",
-	"EEa5gCXlhUzL6hhqk8cDFZKy2HD8zThKsMCRAgsPZAIMgVTTXrUkJujCrQOJEixIlSPo9RuU8EJIxAt1",
-	"kGOE8AxTNngy716FUaK1BhaDDMkhJUNz56rcVmE4K4cMaZ1ycmdGg1Z2yidx0GzOeNmOBf3h9cPnqeyk",
-	"qHy++1vbRt+ajEfzxTR9VBHKT3Dn6qeXmVvE8AKQ5Bm4GzIbAnnQvLQypR/R89amLauNgQyXiNp2q2cH",
-	"SZTW2jXr293A3LyO7fvOOh66xJVjlTSx3cbj2YV7O9h7l2/06gl8nPa+2+l+aVzv696tOxs935XI1sq0",
-	"c3rHpfn6W1iax4YDegnRFlsIESBls7Hby5LfyWpxti5QziHi5jbc2gVKcxehdy5SlTaZs3qXNBkctIRd",
-	"zp7ec5epaOtdzH+5Ml/DTcxnvI/hklh97bcxHCISmssRYrACqZDJ6/roe/L9I2E3bJXfyS5VdaJovYxk",
-	"dQWVTNAxK9dWpt46NWcOWmydTGubd8l0V6a5x9nCaoOvn6RKYVXIdoIulyBp98cPGqvPNfJ0e9S7SuA2",
-	"c9zMsD+M8d4EfxjjwfMshzHVJrLlMMZ70T229sUW06AySoO2DXAhhxKWp1iqWgeyln5jJXmgeaAdfFyz",
-	"5Zjmfhq7QfLGa2qXbVu6pdrpEdX6+1/1knB59/+GJLd34RBWStB5UVGQCzBnA8S22lsiKGqtrTtp+s7r",
-	"HTTBiGtZxuyI6zzH34g37FszJez8eOvBy05vPXjwfDWJCHxMlwfZgVtcHc1lv8PrjVOPqgcwTp3iNGyI",
-	"Dl3+8capB9qLNE4vHJK7PrwtpmrLQhV81bE6a7u0k6MlwgzdAOSNscpilFeLxnxAiddzuxbR4WI9InuQ",
-	"PKrPjzdatnNoGzWbDVzzDZIo6RuwRU6wglYo01PZsI8e/XXPEK4XHLrVHEg/jrWs+YGiBLMYyFsLVYMS",
-	"0loMLyx59ouNLXln2NiLDPlOIg2wjSFe3F6wjQVmJqWnwjeA8Aq7N293SgUCGVfbZcJWp1cogDKp8LYb",
-	"uHUR7/76Ktxf9Xx5/5dXz7z/y4PH+788yL5V/5f5zL+z8RzyzJewmErL1kGj95J57D2Ul6zWr2YIM64S",
-	"EF2l3zgRLHvd90TqK5PwmUolvdfMA+9Fes3OK2R3bk2OGzG6hzPtbLOj6yArVQChAiI1LgQdvOLYKbDx",
-	"3qLzQO1MM+XK+XTG97SqJTB1yU+qK5nbx9wu/IQB5/ZmsLuwyAkgPQ6fPsoLZZ/W2GPH+1k8eHzKKI8t",
-	"b2kgLizhPnWUh5NPHeXh9Z+SOurcavVNWii+WP/e/QRdACMmFUQ3U9S6adlNF0VZfIf8LSJf/z6++SZm",
-	"7+/wi/n/uuMK6b0KBeQpbiWBqr4M23+y5lXpPHafiWrermCecH4jQwIpXYKwC2jzy/CL+126USlRDlQA",
-	"RnJOO9T234Vfqp9d4neVDG+gPKDhUNKYURaPJUQCVChgCTi9R33uIi969dfmd+3F4ERvLtOb8bqoJj/8",
-	"Yr8bfRsSMB694SF1i4pOUb16ICoEVaUJCJkDFiCOC5UEs49Xt1f6tV6gNlykEGkwCxKl8lkYHr36cTKd",
-	"TCdHszc/vvkxuL26/XcAAAD//w==",
+	"7D1rc9s2tn8Fw7sz3c6VRDtNt6ny5bqpd8az2Tpju/d+6Pg6EHFEoiIBFgClsBn/9x08+BKpl99J8SWR",
+	"SbzOwXnj4PBzEPEs5wyYksH0cyBA5pxJMH+cCsGF/hFxpoAp/RPneUojrChn4e+SM/1MRglkWP/6m4B5",
+	"MA3+K2xGDe1bGZrRTtkSUp5DcHt7OwoIyEjQXA8WTIMTViKuEhCIFyriGaC/zzBBAv4oQKoRKhguVMIF",
+	"/RPICAmsAKU0o0r/VTC8xDTFsxRGiDIFguEUgZ7yW/0AqQSQVJgRLIh9jsCtZRLotbhlaihOCkLVex7r",
+	"37ngOQhFLUZwpCxGtgFadT8xjW9HQSQAKyAnBoGqzCGYBlIJymL9FpYOtb03lAw+zkBhgpVBOCaEavTh",
+	"9EN7obejqhuf/Q6R0t0UFjGos9aYv1WDjgJWpGlwXbe6Mu83t7sdBXpbqACiX1MSVHCMHI5a83UGbS2/",
+	"jZjrgQV38djfi5z+C8pd8NhWv+AMtreDDNN0exO6Yyq2cxLl0AqsyHSLQoLGlCylgiwwi71ZQNnCRrXr",
+	"QwhXFp9m2gqAUYOWDuxD+O0yZA+/FYl1mfQ0y1WJ9DtkR5oE9dAGTo3LSm7sFAfn9WJyHFOG7STbO35o",
+	"Wq6jxZGVnX8jyG7SHsARJ9AH+CoBJy/M+1GfHwmPZL/fCUopWyDFjeghPCoyYMqsG825ME/tQgeGTKgV",
+	"CetD6ud6yATS3IygKQjN6aftw2UgJY63Alc12UV5DglNc7NUh4QhlJ+xJVX1xnYxXjPdnIsMq2BaU3Ff",
+	"Sn7KqQBpZWjdnGAFY0WzwX2x/Fq3LYqGa9rNBE9hF839G7IZiAvdclj2uWWbsdqLHcKIHWyA/tpqYj8Q",
+	"16TW4cB3ZdY9sDIKZCFzYGQPAIZEY937p3Lzwoc6ag442wfYoX1znZsNdMLU7WOzI13wusvdvMcXDomV",
+	"vOcrZgQ+JhllhosMJVwPbMz5igE5FzFm9M8N3LPBPNi4pTIt4oEXQ3hxaDA9hsD70JHW3WUlWN5kXAxI",
+	"m/9LwJh3+h9AWADS7RBVkElU228Iz5VpRCXKcQwTw1A4yzUu5ziVUC9oxnkKmOkVGUtwWMBl+BPNigyx",
+	"QmMb8bmbUYAqBAPSmeD4qKXOzO5olMIndRMVQlq11p3inXmupXIhAWGJPkqFhaIsvjGQfNSv5qCixAhp",
+	"PZaBSy9EgCxSJUeIC6QpGtF5CzuMtxA02cIFa1tocTFqdqILweCGAiOUxduE9X3E03PKd6phquRKnzqM",
+	"Bl0lHElgClFjzzyHzmiW2ZU723SJZmqICkFVealntRs1AyxAnBQqqZ0zwyzmcQNNolRu3TDK5rxy87C1",
+	"jNzOBdrQ+J8FLlOYNIJhGvxLP0FnP2sRKlI3mJyGYd205919EHSJo3I8p0IqRAkwRVWJliDo3DmUGvUp",
+	"jYBJg1w310mOowTQe/sCvZoc9WaNqUqK2STimV0Apvb/MSXhLOWzMMOUhe/P3p3+cnlqfCEQmTyfX4JY",
+	"0ggG1h+aFhpZVKVrEC9BSAvT8eT7yZEej+fAcE6DafDd5NgsMMcqMbsRLo9DzHBaKhrJUILUfWXIl3pu",
+	"WFlnzTQqVBLiKOIFU6HWFGTMW/LfDBaD2R3NluahVnxBSqXqqQu99o4z/+ro6CBXftgZ6D7trc9Iql2M",
+	"0VdtjbuKhcBlj1+68wzJr9rl6Lgih7kH/YiEXaS086KVEcxahkc4TUEgKs1fnKUl+mh0+0dkVfoEXSUg",
+	"Aa14kRI00z1khAmMCaSggCCcchZLSqCx4q3oL5Fton9TgRw9TDSMr4+OH2AH7+HOeXfpkdyl3yoa3KTR",
+	"D6bcX1uxMkM83z8I+3vi+SsQz1kVP5UgliDsqidWpc9xkapNEr5WODa6Yw2UIsuwKINp8J5KhXhHpPaF",
+	"qeQpICNLEZ+b0GEsNRAnVhBa6Bp1mdPxAkq5rkXd4/AzJbdr79q6JEwBL23oi0tHBLmASBtfwVSJAkbr",
+	"uhZiHJXvdbeOBltTtk5U74WjUfD6+OiA1vfagwvIUxwBQbMSfTi/vEJtvMjQai9p8fIW4XSFS4kwkysQ",
+	"Er0+Ppq0tqRrbnQ3poNlARlfwjhr4h4HYfvCdHdRky8R0T+fvj+9Ot2Aak2i98S0bOO0i0HrSfRI1Zyo",
+	"/MRJeZBOGD5scC55V76nPOYHdnHLuFqLkdMMxxDmxt21v3/PofljBbO8/iOm88FgSqW+MvzpPbBYO0bH",
+	"3/345vjozSjIKKuf7RLI1bFFa6VDxmgVgWlP9+pox1RNfKbV7R+v13vlWGnhHEyD//8Nj/88Gv84vv7v",
+	"v+1UJdsDOt3WmhNvn8B7GIxf9T3lpzb3LZsg54MjWUQRSDkv0rR0Zri3pLwltR9F/dScXzva+c7Tjqed",
+	"vWjnn1zMKCHADvDf6jB2RSx6La3ttxsenP1ydXrxy8n7m8vTi/89vbg5vbg4v2jBOA1OGCoYfMoh0jLQ",
+	"IoxHUSE0NE26hKdR7yk+gqf4zuhehBniXct1X4M4xFEEuRq3o8tjG9LteYO6saJdN7BrREtQJ6bJ09vR",
+	"bfjvcsq51v+lmH6PDtZjmYiWDjpkiSR04rP7+qLWFNi79eun8lwvIYVI1aEZymLkTi2+kQj34Tex7iqK",
+	"kxVSoZlhXdfUBcQPYt6CUDVOebz9zKPKD5PmuEXgDBQIPcPngOq9+qMAUTZnVtWpaEOp7mA4mB4fWe/M",
+	"/VXTAWUKYjAIGh6ze9LbGbxHwOtS/pKyOAVk0uaQHg8ZbZZleCxBw6M1b2piZvNWK6k1DWVRWhCYoF/Z",
+	"gvEVc2+wAERjxgWQtyjHUiLGGbQ66HFE6UbTK5yYk8c+YFUyXwPPC138TjRfgH4XGQUNTAkKEq0SLgGZ",
+	"REUbd6TS6OxN2DAtb3SLGyOcNmHl0Ll2Cr27TnDy4QwtoJygXyXMixStEmCIsiVIRWOsKRatEqwQRtJu",
+	"5AJKRCjZjgCXnvgwOLjPEh8cb3oAlGEVJSAn6KNNyPyIIr4EIVEkOAtnOFrEgheMoBUXi7foo0NH3SwX",
+	"PBY4y7CikZGH8i36qLe6bkGwTGYcC1JJVLkd4S7D866oflao7pLj2gdQFYLVsFUhGay0tGmlCZ1dnqM3",
+	"/zg6RopmIBXO8k14dUPczAXPtmL2PhPvk75yILAzmHNz+HwnaBW/K6y7570bsP8UAGMFnxSSgEWUIBwJ",
+	"LmVLVYyQzRpHlIwQZsTRtH4VmuyUTUD/sQXWB5q2FaF9dbQrsHt7/SgG9V6pFvVNhl6GxSYD+TEysTtj",
+	"7mNlu4FbJkRtElZ06jMifKjifhkRPhbriWdf4nlX5ygwroxzSzLKtIKsUhWsiuz4xT7txhPZS0m76enP",
+	"eoMGIzrnmqpDR+QsLQ8K38wKSRlIOSagME0HQ64RZhGkLh1yS/qCadae8Wfd42sKvz5JuHXRyqhQooDr",
+	"/hWK9ZUvnjCqWm0qsvtdK2gvO73svOtBu/cMPO14z8ATz1N7Bs4hEJWLsMkzcCd6nsg8kR2WmOhITVMG",
+	"KVIgBqHEWVDe6fSk9SIyeIwhj3CLTDs5EzW9WldT1gJTWom5lmKR4dL5Bgd5ohFncyqy3W6mbfd8fmbF",
+	"Ij0Ke2AHdGRnei4/NLe3zCvcDhZEWgOg3+UZ3NKaiL1f6sXrgeJ1iVOqhR+yF/mJ2Q/vo3o68j6qJ57n",
+	"9VG9a+pp60FdU01ec16wSkT96MnIk9GdIhw4FYBJ6aMcnrxecpTDxg0QRrmAJeWFTMvqGGpTxAMVkrLY",
+	"YPzNOEqwwJECSx7IJBgCqba9GklM0KXjA4kSLEhVI+j1G5TwQkjEC3VQYITwDFM2eDLvXoVRoq0GFoMM",
+	"ySEtQ3PnqtzWYbgqhwxpXX1u+8WPs1a7L+HqxzMmgPbr+n3pmaAuIIRaxDJCDFYgFTK15R79Ltb9s3E2",
+	"5N18I4egQ383Vru50Ahk5OKgNqJaBRW+XUPBQQk8o621Q1qk8ySh0M01I9tZ19+/fviqjJ2CjM93U3Lb",
+	"6rt8/DhRz2aO6i7AE9xu/PFlVvExuAAkeQbuLtoG1kWz0mrvPuu9tQUCa7c7w6Vlb6ifHaS7W6Kh0qRB",
+	"c8AxlD/XYeEhdZljlTSazRwrdCm9rd12HUBcP8FBQssk7ZfRUVgVcvfJQmOEuh5Pd7DQZrFKmr+wK8RP",
+	"yGT1WWFf+VWHgQMcN0KSI6o0AhHjKOUsBmGuHjtNec8s1nU2cyUFNh8i2vdfI69pjXm2X7Hl+55X1pON",
+	"nu+Of4s7a1q6C3O+/ho04InBgNZULa7EhAiQsvFU7e3/b2SlA1sVAWYQcXO9e60igLlc1zvor1qbUpC9",
+	"qgMMDmJhV4Su99yV3tvqY/7btfH+5R7m9BfvVDqKSGj+NTmTHajqL1ZoNpJVTQUyQSesXONMbaFqzBzE",
+	"bJ3SoZu1ZLqrdOrzmYvVjXVX8W/3V5ie0YJ8VwncZo+bHfbZBT487rMLPPE8S3ZBpUS2ZBf4Y2FPW/vS",
+	"FtNEZYwG7RvgQg59gSPFUtU2kA2oNV6SJzRPaAfnH2zJO7ifxW4oeeO966u2L90y7fSKavvdnAe5D8l8",
+	"iyS3l7sRVkrQWVFBkAswh93EjtpjERS1eOtOlv6u4LNbcV24/y8Uef6SXAm7P9578LLTew+eeL6Yyjo+",
+	"SdkT2YEqrk5PRpR559RT1cM4p85wGnZEh26zeufUE9qLdE4vHSV3Y3hbXNWWhyr4quN11n5pp+hYhBla",
+	"AOSNs8pilFdMY74IyOu9XUuccokckT1IHtXnxxs92xm0nZqt+Y9YRUnfgS1yghW0Mgafyod99CTLe2ZK",
+	"vuAMyeZA+nG8ZY0PFCWYxUDeWlI1VEJazPDSUrleam7JO4PGXmbINxJpAtuYScltxYhYYGZqVCu8AIRX",
+	"2L15u1MqEMi42i4Ttga9QgGUSYW3lZSom/jw1xcR/qr3y8e/vHnm41+eeHz8yxPZ1xr/GiGzaPPQUZ75",
+	"tCNTadk6aPRRMk97DxUlq+2rKcKMqwRE1+g3QQSLXveBrLoGAHyiUkkfNfOE9yKjZhcVZXfKAIwbMbpH",
+	"MO18c6DrIC9VAKECIjUuBB28s99psPEivotA7ayb6Nr5+vz39KolMHXFT6ubz9vX3G78hAnnttSFu7TI",
+	"CSC9Dl8P0QtlX6ff046Ps3ji8TUQPW15TwNxYQH3tRA9OflaiJ68/iq1EC+sVd/UOeRzo2Y7cY5LYMSU",
+	"guiWPlx3Lbv1DymL71AmSeRjBSJrRUHMR557f4efzf83nVBI71UoIE9xq6ph9anz/pO1qErnsfvuYfN2",
+	"BbOE84UMCaR0CcIy0OaX4Wf3u3SrUqIc6ACM5Jx2oO2/Cz9XP7vA72oZLqA8YOBQ0phRFo8lRAJUKGAJ",
+	"OL1Hf+4yL3r91/Z37cXgRm9u09vxuqkGP/y8ALsFBExEb3hJ3aai01RzD0SFoKo0CSEzwALESaGSYPrb",
+	"9e21fq0Z1KaLFCINpkGiVD4Nw+NXP0yOJkeT4+mbH978ENxe3/4nAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -61,6 +61,8 @@ func TestCluster(t *testing.T) {
 			"KAYLE_SHUTDOWN_DRAIN=3s",
 			"KAYLE_PURGE_INTERVAL=300ms",
 			"KAYLE_MAIL_DIR=" + filepath.Join(dir, "mail-"+name),
+			// The test reads each replica's job metrics on its own address.
+			"KAYLE_METRICS_PUBLIC=true",
 		}}
 	}
 	t.Cleanup(func() {
