@@ -95,12 +95,7 @@ func (s *Server) UpdateOrganization(ctx context.Context, req api.UpdateOrganizat
 			outcome{store.ErrForbidden, ErrCannotUpdateOrg},
 			outcome{store.ErrSlugTaken, ErrSlugTaken},
 		)
-		var in *store.InputError
-		switch {
-		case ok:
-		case errors.As(err, &in):
-			e = BadRequest(in.Reason)
-		default:
+		if !ok {
 			return nil, err
 		}
 		return fail[api.UpdateOrganizationdefaultJSONResponse](e), nil
@@ -132,13 +127,10 @@ func (s *Server) UpdateBusinessDetails(ctx context.Context, req api.UpdateBusine
 			outcome{store.ErrOrganizationNotFound, ErrBusinessNotFound},
 		)
 		var bad *store.BusinessDetailsError
-		var in *store.InputError
 		switch {
 		case ok:
 		case errors.As(err, &bad):
 			e = invalidBusinessDetail(bad.Field)
-		case errors.As(err, &in):
-			e = BadRequest(in.Reason)
 		default:
 			return nil, unexpected(ErrBusinessUpdateFailed, err)
 		}

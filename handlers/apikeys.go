@@ -38,8 +38,8 @@ func keyOutcomes(forbidden *APIError) []outcome {
 	}
 }
 
-// keyError answers a failed key change: a rule's answer, the store's
-// refusal of the input, or upstream's 500.
+// keyError answers a failed key change: a rule's answer (the store's
+// refusal of the input among them), or upstream's 500.
 func keyError(err error, forbidden, notFound *APIError) (*APIError, error) {
 	table := keyOutcomes(forbidden)
 	if notFound != nil {
@@ -47,10 +47,6 @@ func keyError(err error, forbidden, notFound *APIError) (*APIError, error) {
 	}
 	if e, ok := translate(err, table...); ok {
 		return e, nil
-	}
-	var in *store.InputError
-	if errors.As(err, &in) {
-		return BadRequest(in.Reason), nil
 	}
 	return nil, unexpected(ErrKeysChangeFailed, err)
 }

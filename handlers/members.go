@@ -193,10 +193,17 @@ func (s *Server) AcceptInvitation(ctx context.Context, req api.AcceptInvitationR
 	if e != nil {
 		return fail[api.AcceptInvitationdefaultJSONResponse](e), nil
 	}
+	// An address the identity provider does not vouch for accepts nothing,
+	// whatever the invitation (so the answer says nothing about it).
+	if !p.EmailVerified {
+		return fail[api.AcceptInvitationdefaultJSONResponse](ErrEmailNotVerified), nil
+	}
 	m, err := s.store.AcceptInvitation(ctx, p.Actor(), req.Id)
 	if err != nil {
 		e, ok := translate(err,
 			outcome{store.ErrInvitationNotFound, ErrInvitationNotFound},
+			// Addressed to the caller, so saying why reveals nothing to a stranger.
+			outcome{store.ErrInvitationRevoked, ErrInvitationNotFound.WithHint("Whoever sent it can no longer grant that role; ask an owner or admin for a new invitation.")},
 			outcome{store.ErrOrganizationFrozen, ErrFrozen.WithHint("Ask an owner to cancel the pending deletion, then accept again.")},
 			outcome{store.ErrActiveMembershipExists, ErrAlreadyMember.WithHint("You are already a member; select the organization instead.")},
 		)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	api "github.com/kayle-id/orgs-api/gen/api"
+	"github.com/kayle-id/orgs-api/idp"
 	"github.com/kayle-id/orgs-api/logo"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/store"
@@ -18,7 +19,10 @@ import (
 type Server struct {
 	store  *store.Store
 	mailer mail.Mailer
-	logos  *logo.Library
+	// verifier checks identity provider tokens; nil when no provider is
+	// configured (only session tokens are accepted then).
+	verifier idp.Verifier
+	logos    *logo.Library
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -36,9 +40,9 @@ func WithLogos(l *logo.Library) Option {
 	}
 }
 
-// New builds the handlers.
-func New(st *store.Store, mailer mail.Mailer, opts ...Option) *Server {
-	s := &Server{store: st, mailer: mailer, logos: &logo.Library{}}
+// New builds the handlers. verifier may be nil: no identity provider.
+func New(st *store.Store, mailer mail.Mailer, verifier idp.Verifier, opts ...Option) *Server {
+	s := &Server{store: st, mailer: mailer, verifier: verifier, logos: &logo.Library{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -89,7 +93,12 @@ type outcome struct {
 
 // translate picks the API error for err from the table; ok is false for
 // errors the table does not name, which the caller returns as unexpected.
+// Input the store refused is a 400 saying why, for every operation.
 func translate(err error, table ...outcome) (*APIError, bool) {
+	var bad *store.InvalidInputError
+	if errors.As(err, &bad) {
+		return BadRequest(bad.Reason), true
+	}
 	for _, o := range table {
 		if errors.Is(err, o.err) {
 			return o.api, true
@@ -114,13 +123,14 @@ func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 // UTC, always three fraction digits.
 func jsTimestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
-// pageLimit applies the list endpoints' default and bounds (the contract
-// already rejects values outside 1..100).
+// pageLimit applies the list endpoints' default and bounds: the contract
+// rejects values outside 1..100, and with its check off they are clamped,
+// as the store does, so the answer reports the limit applied.
 func pageLimit(l *int) int {
 	if l == nil {
-		return 50
+		return store.DefaultPageLimit
 	}
-	return *l
+	return store.ClampPageLimit(*l)
 }
 
 // nextCursor is the id of the last row when more rows follow.

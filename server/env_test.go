@@ -60,12 +60,22 @@ type env struct {
 	dbPath string // the database's URL; for SQLite, its file
 }
 
-func newEnv(t testing.TB, kind testdb.Kind) *env {
+// newEnv starts the server; opts adjust its configuration.
+func newEnv(t testing.TB, kind testdb.Kind, opts ...func(*server.Config)) *env {
+	return newEnvWithStore(t, kind, nil, opts...)
+}
+
+// newEnvWithStore is newEnv with the store's options adjusted by tune.
+func newEnvWithStore(t testing.TB, kind testdb.Kind, tune func(*store.Options), opts ...func(*server.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	clk := &clock{}
+	stOpts := store.Options{Now: clk.Now, MaxOpenConns: 20}
+	if tune != nil {
+		tune(&stOpts)
+	}
 	dbURL := testdb.URL(t, kind)
-	st, err := store.Open(ctx, dbURL, store.Options{Now: clk.Now, MaxOpenConns: 20})
+	st, err := store.Open(ctx, dbURL, stOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +96,7 @@ func newEnv(t testing.TB, kind testdb.Kind) *env {
 	}
 	t.Cleanup(func() { bucket.Close() })
 	logos := &logo.Library{Bucket: bucket}
-	e, err := server.New(server.Config{
+	cfg := server.Config{
 		Validation: validator.Full,
 		Logger:     log,
 		Metrics:    conformance,
@@ -95,7 +105,11 @@ func newEnv(t testing.TB, kind testdb.Kind) *env {
 		},
 		Logos:      logos,
 		ServeLogos: true,
-	}, st, &mail.Outbox{Dir: outbox, From: "Kayle ID <no-reply@kayle.id>"})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e, err := server.New(cfg, st, &mail.Outbox{Dir: outbox, From: "Kayle ID <no-reply@kayle.id>"})
 	if err != nil {
 		t.Fatal(err)
 	}

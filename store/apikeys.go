@@ -209,14 +209,14 @@ func hashAPIKey(secret []byte, key string) string {
 func cleanAPIKeyName(name string) (string, error) {
 	name = jsTrim(name)
 	if n := utf16Len(name); n < 1 || n > MaxAPIKeyName {
-		return "", &InputError{"name", fmt.Sprintf("name must be between 1 and %d characters once trimmed.", MaxAPIKeyName)}
+		return "", &InvalidInputError{Reason: fmt.Sprintf("name must be between 1 and %d characters once trimmed.", MaxAPIKeyName)}
 	}
 	return name, nil
 }
 
 func checkScopes(perms []string) error {
 	if len(perms) == 0 {
-		return &InputError{"permissions", "permissions must name at least one scope."}
+		return &InvalidInputError{Reason: "permissions must name at least one scope."}
 	}
 	for _, p := range perms {
 		known := false
@@ -224,7 +224,7 @@ func checkScopes(perms []string) error {
 			known = known || p == s
 		}
 		if !known {
-			return &InputError{"permissions", fmt.Sprintf("unknown scope %q; scopes are %s.", p, strings.Join(Scopes, ", "))}
+			return &InvalidInputError{Reason: fmt.Sprintf("unknown scope %q; scopes are %s.", p, strings.Join(Scopes, ", "))}
 		}
 	}
 	return nil
@@ -235,29 +235,29 @@ func checkScopes(perms []string) error {
 // most 512 characters, a finite number or a boolean.
 func checkKeyMetadata(m map[string]any) error {
 	if len(m) > MaxAPIKeyMetadataKeys {
-		return &InputError{"metadata", fmt.Sprintf("API key metadata must have at most %d keys.", MaxAPIKeyMetadataKeys)}
+		return &InvalidInputError{Reason: fmt.Sprintf("API key metadata must have at most %d keys.", MaxAPIKeyMetadataKeys)}
 	}
 	for k, v := range m {
 		if n := utf16Len(k); n < 1 || n > MaxAPIKeyMetadataKey || !metadataKeyPattern.MatchString(k) {
-			return &InputError{"metadata", fmt.Sprintf("metadata keys must be 1 to %d characters of A-Z, a-z, 0-9, '_', '.', ':' or '-'.", MaxAPIKeyMetadataKey)}
+			return &InvalidInputError{Reason: fmt.Sprintf("metadata keys must be 1 to %d characters of A-Z, a-z, 0-9, '_', '.', ':' or '-'.", MaxAPIKeyMetadataKey)}
 		}
 		switch x := v.(type) {
 		case string:
 			if utf16Len(x) > MaxAPIKeyMetadataValue {
-				return &InputError{"metadata", fmt.Sprintf("metadata values must be at most %d characters.", MaxAPIKeyMetadataValue)}
+				return &InvalidInputError{Reason: fmt.Sprintf("metadata values must be at most %d characters.", MaxAPIKeyMetadataValue)}
 			}
 		case bool:
 		case float64:
 			if math.IsInf(x, 0) || math.IsNaN(x) {
-				return &InputError{"metadata", "metadata numbers must be finite."}
+				return &InvalidInputError{Reason: "metadata numbers must be finite."}
 			}
 		case json.Number:
 			if f, err := x.Float64(); err != nil || math.IsInf(f, 0) {
-				return &InputError{"metadata", "metadata numbers must be finite."}
+				return &InvalidInputError{Reason: "metadata numbers must be finite."}
 			}
 		case int, int64:
 		default:
-			return &InputError{"metadata", "metadata values must be strings, numbers or booleans."}
+			return &InvalidInputError{Reason: "metadata values must be strings, numbers or booleans."}
 		}
 	}
 	return nil
@@ -401,7 +401,7 @@ func (s *Store) UpdateAPIKey(ctx context.Context, a Actor, id uuid.UUID, ch APIK
 			return err
 		}
 		if len(set) == 0 {
-			return &InputError{"body", "send at least one of name, enabled, permissions or metadata."}
+			return &InvalidInputError{Reason: "send at least one of name, enabled, permissions or metadata."}
 		}
 		set["updated_at"] = s.clock()
 		res := tx.Model(&APIKey{}).Where("id = ? AND organization_id = ?", id, *a.ActiveOrganizationID).Updates(set)

@@ -19,29 +19,20 @@ var (
 	ErrActiveMembershipExists = errors.New("store: user already has an active membership")
 	ErrEmailTaken             = errors.New("store: email already registered")
 	ErrSlugTaken              = errors.New("store: slug already in use")
+	ErrOrganizationLimit      = errors.New("store: the user owns as many organizations as allowed")
 	ErrInvitationNotFound     = errors.New("store: invitation not found")
 	ErrInvitationPending      = errors.New("store: an invitation for this email is pending")
+	ErrInvitationRevoked      = errors.New("store: the invitation's sender can no longer grant its role")
 	ErrAlreadyScheduled       = errors.New("store: deletion already scheduled")
 	ErrNotScheduled           = errors.New("store: deletion not scheduled")
 	ErrInvalidCode            = errors.New("store: invalid deletion code")
 	ErrCodeExpired            = errors.New("store: deletion code expired")
+	ErrCodeAttemptsExhausted  = errors.New("store: too many wrong deletion codes tried")
+	ErrNotDelivered           = errors.New("store: the deletion code could not be delivered")
 	ErrInvalidCursor          = errors.New("store: unknown pagination cursor")
 	ErrUnavailable            = errors.New("store: database unavailable")
+	ErrInvalidIdentity        = errors.New("store: identity provider's issuer or subject cannot be kept")
 	ErrAPIKeyNotFound         = errors.New("store: API key not found in this organization")
 	ErrAPIKeyLimit            = errors.New("store: the organization has as many API keys as allowed")
 	ErrAlreadyVerified        = errors.New("store: organization already verified")
-	ErrInvalidInput           = errors.New("store: invalid input")
 )
-
-// InputError is input the store refuses whatever the contract check in
-// front of it let through (it may be off); Reason is worded for the caller.
-// errors.Is(err, ErrInvalidInput) holds for it.
-type InputError struct {
-	Field  string // the input's name as the API spells it
-	Reason string
-}
-
-func (e *InputError) Error() string { return "store: invalid " + e.Field + ": " + e.Reason }
-
-// Is makes every InputError match ErrInvalidInput.
-func (e *InputError) Is(target error) bool { return target == ErrInvalidInput }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -62,15 +61,6 @@ func (s *Store) RecordLogoUpload(ctx context.Context, a Actor) error {
 	})
 }
 
-// Limits on an organization's public details, as on creation.
-const (
-	MaxOrganizationName = 120
-	MaxSlug             = 64
-	MaxLogoURL          = 2048
-)
-
-var slugPattern = regexp.MustCompile(`^[a-z0-9-]+$`)
-
 // OrganizationChange is a partial update of the active organization's
 // public details. Logo is a URL the caller has already checked is one of
 // the server's uploads; a nil Value clears it.
@@ -78,23 +68,6 @@ type OrganizationChange struct {
 	Name *string
 	Slug *string
 	Logo Field
-}
-
-// CheckOrganizationName trims a name and holds it to 1..120 characters.
-func CheckOrganizationName(name string) (string, error) {
-	name = jsTrim(name)
-	if n := utf16Len(name); n < 1 || n > MaxOrganizationName {
-		return "", &InputError{"name", fmt.Sprintf("name must be between 1 and %d characters and not blank.", MaxOrganizationName)}
-	}
-	return name, nil
-}
-
-// CheckSlug holds a slug to ^[a-z0-9-]+$, at most 64 characters.
-func CheckSlug(slug string) error {
-	if len(slug) > MaxSlug || !slugPattern.MatchString(slug) {
-		return &InputError{"slug", fmt.Sprintf("slug must be 1 to %d characters of a-z, 0-9 and '-'.", MaxSlug)}
-	}
-	return nil
 }
 
 // UpdateOrganization changes the active organization's name, slug or logo
@@ -106,15 +79,15 @@ func (s *Store) UpdateOrganization(ctx context.Context, a Actor, ch Organization
 	set := map[string]any{}
 	var fields []string
 	if ch.Name != nil {
-		name, err := CheckOrganizationName(*ch.Name)
+		name, err := cleanOrganizationName(*ch.Name)
 		if err != nil {
 			return Organization{}, err
 		}
 		set["name"], fields = name, append(fields, "name")
 	}
 	if ch.Slug != nil {
-		if err := CheckSlug(*ch.Slug); err != nil {
-			return Organization{}, err
+		if !validSlug(*ch.Slug) {
+			return Organization{}, invalid("slug must be 1 to %d characters from a-z, 0-9 and '-'.", MaxSlugLength)
 		}
 		set["slug"], fields = *ch.Slug, append(fields, "slug")
 	}
@@ -123,8 +96,10 @@ func (s *Store) UpdateOrganization(ctx context.Context, a Actor, ch Organization
 		if v != nil && *v == "" {
 			v = nil
 		}
-		if v != nil && (len(*v) > MaxLogoURL || hasC0Control(*v)) {
-			return Organization{}, &InputError{"logo", "logo must be the URL of an uploaded logo."}
+		if v != nil {
+			if err := checkLogoURL(*v); err != nil {
+				return Organization{}, err
+			}
 		}
 		set["logo"], set["logo_content_type"], fields = v, nil, append(fields, "logo")
 	}
@@ -141,7 +116,7 @@ func (s *Store) UpdateOrganization(ctx context.Context, a Actor, ch Organization
 			return ErrForbidden
 		}
 		if len(set) == 0 {
-			return &InputError{"data", "send at least one of name, slug or logo."}
+			return &InvalidInputError{Reason: "send at least one of name, slug or logo."}
 		}
 		if err := tx.Model(&Organization{}).Where("id = ?", sc.org.ID).Updates(set).Error; err != nil {
 			if isUniqueViolation(err) {

@@ -30,6 +30,12 @@ func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSp
 func (s *Store) CreateUser(ctx context.Context, email, name string) (User, error) {
 	now := s.clock()
 	u := User{ID: uuid.New(), Email: NormalizeEmail(email), Name: strings.TrimSpace(name), CreatedAt: now, UpdatedAt: now}
+	if err := checkEmail(u.Email); err != nil {
+		return u, err
+	}
+	if u.Name == "" || !text(u.Name, MaxUserName) {
+		return u, invalid("name must be 1 to %d characters of text.", MaxUserName)
+	}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Create(&u).Error; err != nil {
 			if isUniqueViolation(err) {
@@ -45,6 +51,9 @@ func (s *Store) CreateUser(ctx context.Context, email, name string) (User, error
 // UserByEmail finds a user by email. ErrNotFound when there is none.
 func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
 	var u User
+	if NormalizeEmail(email) == "" {
+		return u, ErrNotFound // provider users without a verified email have none
+	}
 	err := s.read(ctx, func(db *gorm.DB) error {
 		return db.Where("email = ?", NormalizeEmail(email)).Take(&u).Error
 	})
@@ -94,6 +103,9 @@ func (s *Store) CreateSession(ctx context.Context, email string, org *uuid.UUID,
 	sess := Session{ID: uuid.New(), TokenHash: hashToken(token), CreatedAt: now, ExpiresAt: now.Add(ttl), ActiveOrganizationID: org}
 	err = s.tx(ctx, func(tx *gorm.DB) error {
 		var u User
+		if NormalizeEmail(email) == "" {
+			return ErrNotFound // provider users without a verified email have none
+		}
 		if err := tx.Where("email = ?", NormalizeEmail(email)).Take(&u).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
 				return ErrNotFound
@@ -102,7 +114,7 @@ func (s *Store) CreateSession(ctx context.Context, email string, org *uuid.UUID,
 		}
 		sess.UserID = u.ID
 		if org != nil {
-			if _, err := findOrg(tx, *org); err != nil {
+			if _, err := findOrg(tx.Select("id"), *org); err != nil {
 				return err
 			}
 			if _, err := activeMembership(tx, *org, u.ID); err != nil {
@@ -121,6 +133,10 @@ func (s *Store) CreateSession(ctx context.Context, email string, org *uuid.UUID,
 type Principal struct {
 	Session Session
 	User    User
+	// EmailVerified says whether the credential vouches for the user's
+	// email: an operator registered it (opaque tokens), or the identity
+	// provider marked the token's email verified.
+	EmailVerified bool
 }
 
 // Actor is the caller of a membership operation.
@@ -156,6 +172,7 @@ func (s *Store) Authenticate(ctx context.Context, token string) (Principal, erro
 		return Principal{}, err
 	}
 	p.User.ID = p.Session.UserID
+	p.EmailVerified = true
 	if p.Session.RevokedAt != nil || !s.clock().Before(p.Session.ExpiresAt) {
 		return Principal{}, ErrUnauthenticated
 	}
@@ -176,4 +193,25 @@ func (s *Store) RevokeToken(ctx context.Context, token string) error {
 		}
 		return nil
 	})
+}
+
+// RevokeSessions ends every session of the user with this email at once:
+// "sign out everywhere". It reports how many were live. ErrNotFound when no
+// user has the email.
+func (s *Store) RevokeSessions(ctx context.Context, email string) (int, error) {
+	now := s.clock()
+	var n int64
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		var u User
+		if err := tx.Select("id").Where("email = ?", NormalizeEmail(email)).Take(&u).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return ErrNotFound
+			}
+			return err
+		}
+		res := tx.Model(&Session{}).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", u.ID, now).Update("revoked_at", now)
+		n = res.RowsAffected
+		return res.Error
+	})
+	return int(n), err
 }

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -30,6 +31,9 @@ import (
 
 //go:embed migrations
 var migrations embed.FS
+
+// migrationFiles is what Migrate applies (tests substitute their own).
+var migrationFiles fs.FS = migrations
 
 // Dialect names the database behind a Store.
 type Dialect string
@@ -55,6 +59,9 @@ type Options struct {
 	// OnEvent, when set, is told of each audit event after its transaction
 	// commits (metrics).
 	OnEvent func(event string)
+	// MaxOwnedOrganizations is how many organizations a user may own (as an
+	// active owner) and still create another; 0 means no limit.
+	MaxOwnedOrganizations int
 	// AuthSecret keys the HMAC under which API keys are stored. Empty means
 	// a random secret generated once and kept in the database.
 	AuthSecret string
@@ -73,11 +80,22 @@ type Store struct {
 	// custom time format, which goose's own timestamp column cannot decode.
 	migrateDB *sql.DB
 	onEvent   func(event string)
+	maxOwned  int
 	// gate admits database work first come, first served, at most one unit
 	// per pooled connection. database/sql hands a freed connection to a
 	// random waiter, so under load a few requests would wait many times
 	// longer than the rest; queueing here instead keeps waits even.
 	gate chan struct{}
+	// externalStmt is the provider callers' lookup, prepared once: on
+	// SQLite, preparing the three-table join costs more than running it.
+	externalStmt struct {
+		sync.Mutex
+		stmt *sql.Stmt
+	}
+	// url reaches the database outside the pool (TryLock's connections).
+	url string
+	// localLocks are TryLock's locks on SQLite, by name.
+	localLocks sync.Map
 	// configuredSecret and secret: the API keys' HMAC key (see authSecret).
 	configuredSecret string
 	secret           secretCache
@@ -146,7 +164,8 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		migrateDB = sqlDB
 	}
 	s := &Store{db: db, sqlDB: sqlDB, dialect: d, now: now, migrateDB: migrateDB, onEvent: opts.OnEvent,
-		gate: make(chan struct{}, maxOpen), configuredSecret: opts.AuthSecret, moveLogo: opts.MoveLogo}
+		maxOwned: opts.MaxOwnedOrganizations, gate: make(chan struct{}, maxOpen), url: databaseURL,
+		configuredSecret: opts.AuthSecret, moveLogo: opts.MoveLogo}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := sqlDB.PingContext(pingCtx); err != nil {
@@ -182,7 +201,13 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 
 // Close releases the connection pool.
 func (s *Store) Close() error {
-	err := s.sqlDB.Close()
+	var err error
+	s.externalStmt.Lock()
+	if s.externalStmt.stmt != nil {
+		err = s.externalStmt.stmt.Close()
+	}
+	s.externalStmt.Unlock()
+	err = errors.Join(err, s.sqlDB.Close())
 	if s.migrateDB != s.sqlDB {
 		err = errors.Join(err, s.migrateDB.Close())
 	}
@@ -200,8 +225,10 @@ func (s *Store) Ping(ctx context.Context) error {
 // DB exposes the pool's stats and raw access to tests and metrics.
 func (s *Store) DB() *sql.DB { return s.sqlDB }
 
-func (s *Store) migrationProvider() (*goose.Provider, error) {
-	sub, err := fs.Sub(migrations, "migrations/"+string(s.dialect))
+// migrationProvider runs the embedded migrations. locked providers hold the
+// migration lock (PostgreSQL) around every step; see Migrate.
+func (s *Store) migrationProvider(locked bool) (*goose.Provider, error) {
+	sub, err := fs.Sub(migrationFiles, "migrations/"+string(s.dialect))
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +236,11 @@ func (s *Store) migrationProvider() (*goose.Provider, error) {
 	if s.dialect == SQLite {
 		gd = goose.DialectSQLite3
 	}
-	return goose.NewProvider(gd, s.migrateDB, sub)
+	var opts []goose.ProviderOption
+	if locked && s.dialect == Postgres {
+		opts = append(opts, goose.WithSessionLocker(migrationLocker{}))
+	}
+	return goose.NewProvider(gd, s.migrateDB, sub, opts...)
 }
 
 // MigrationResult describes one applied migration.
@@ -222,12 +253,18 @@ type MigrationResult struct {
 // Migrate applies every pending migration, in order, each in its own
 // transaction. Data is kept: migrations only ever move forward. progress,
 // when set, is called after each one with how many of how many are done.
+//
+// On PostgreSQL any number of processes may migrate at once: each step runs
+// under an advisory lock and rereads the applied versions under it, so
+// exactly one process applies each migration and the others wait, then find
+// nothing left to do. The result lists only what this process applied.
+// SQLite has one writer and is served by one process.
 func (s *Store) Migrate(ctx context.Context, progress ...func(m MigrationResult, done, total int)) ([]MigrationResult, error) {
-	p, err := s.migrationProvider()
+	p, err := s.migrationProvider(true)
 	if err != nil {
 		return nil, fmt.Errorf("store: migrations: %w", err)
 	}
-	total, err := s.MigrationsPending(ctx)
+	total, err := pending(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("store: migration status: %w", err)
 	}
@@ -264,7 +301,7 @@ func (s *Store) Migrate(ctx context.Context, progress ...func(m MigrationResult,
 // MigrateTo applies pending migrations up to and including version, and
 // nothing of what later versions do (upgrade tests start from there).
 func (s *Store) MigrateTo(ctx context.Context, version int64) error {
-	p, err := s.migrationProvider()
+	p, err := s.migrationProvider(true)
 	if err != nil {
 		return fmt.Errorf("store: migrations: %w", err)
 	}
@@ -275,11 +312,26 @@ func (s *Store) MigrateTo(ctx context.Context, version int64) error {
 }
 
 // MigrationsPending reports how many known migrations are not applied yet.
+// It takes no lock, so a readiness probe is never stuck behind a migration.
 func (s *Store) MigrationsPending(ctx context.Context) (int, error) {
-	p, err := s.migrationProvider()
+	p, err := s.migrationProvider(false)
 	if err != nil {
 		return 0, err
 	}
+	n, err := pending(ctx, p)
+	if err != nil || n > 0 {
+		return n, err
+	}
+	// Logos still in organization rows are a pending step too.
+	if legacy, err := s.LegacyLogosPending(ctx); err != nil {
+		return 0, err
+	} else if legacy {
+		n++
+	}
+	return n, nil
+}
+
+func pending(ctx context.Context, p *goose.Provider) (int, error) {
 	st, err := p.Status(ctx)
 	if err != nil {
 		return 0, err
@@ -287,14 +339,6 @@ func (s *Store) MigrationsPending(ctx context.Context) (int, error) {
 	n := 0
 	for _, m := range st {
 		if m.State == goose.StatePending {
-			n++
-		}
-	}
-	if n == 0 {
-		// Logos still in organization rows are a pending step too.
-		if legacy, err := s.LegacyLogosPending(ctx); err != nil {
-			return 0, err
-		} else if legacy {
 			n++
 		}
 	}
@@ -432,9 +476,9 @@ var ruleErrors = []error{
 	ErrNotFound, ErrUnauthenticated, ErrNoActiveOrganization, ErrOrganizationNotFound,
 	ErrOrganizationFrozen, ErrNotMember, ErrForbidden, ErrOwnerRequired, ErrLastOwner,
 	ErrMemberNotFound, ErrMemberNotSuspended, ErrActiveMembershipExists, ErrEmailTaken,
-	ErrSlugTaken, ErrInvitationNotFound, ErrInvitationPending, ErrAlreadyScheduled,
-	ErrNotScheduled, ErrInvalidCode, ErrCodeExpired, ErrInvalidCursor, ErrUnavailable,
-	ErrAPIKeyNotFound, ErrAPIKeyLimit, ErrAlreadyVerified, ErrInvalidInput,
+	ErrSlugTaken, ErrInvitationNotFound, ErrInvitationPending, ErrInvitationRevoked, ErrOrganizationLimit, ErrAlreadyScheduled,
+	ErrNotScheduled, ErrInvalidInput, ErrInvalidCode, ErrCodeExpired, ErrCodeAttemptsExhausted, ErrNotDelivered, ErrInvalidCursor, ErrUnavailable, ErrInvalidIdentity,
+	ErrAPIKeyNotFound, ErrAPIKeyLimit, ErrAlreadyVerified,
 }
 
 func isRuleError(err error) bool {

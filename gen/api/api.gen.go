@@ -510,6 +510,18 @@ type Pagination struct {
 	NextCursor *string `json:"next_cursor"`
 }
 
+// PendingInvitation defines model for PendingInvitation.
+type PendingInvitation struct {
+	CreatedAt time.Time           `json:"createdAt"`
+	Email     openapi_types.Email `json:"email"`
+	ExpiresAt time.Time           `json:"expiresAt"`
+	Id        openapi_types.UUID  `json:"id"`
+
+	// InvitedBy The user who sent it.
+	InvitedBy openapi_types.UUID `json:"invitedBy"`
+	Role      MemberRole         `json:"role"`
+}
+
 // Error defines model for Error.
 type Error = ErrorEnvelope
 
@@ -544,6 +556,7 @@ type ListApiKeys500JSONResponseBodyPaginationHasMore bool
 
 // CreateApiKeyJSONBody defines parameters for CreateApiKey.
 type CreateApiKeyJSONBody struct {
+	// Metadata At most 20 keys, each 1 to 64 characters matching ^[A-Za-z0-9_.:-]+$ (refused with 400 otherwise); values are strings of at most 512 characters, finite numbers or booleans.
 	Metadata    *map[string]CreateApiKeyJSONBody_Metadata_AdditionalProperties `json:"metadata,omitempty"`
 	Name        string                                                         `json:"name"`
 	Permissions []CreateApiKeyJSONBodyPermissions                              `json:"permissions"`
@@ -571,7 +584,9 @@ type DeleteApiKey200JSONResponseBodyDataStatus string
 
 // UpdateApiKeyJSONBody defines parameters for UpdateApiKey.
 type UpdateApiKeyJSONBody struct {
-	Enabled     *bool                                                          `json:"enabled,omitempty"`
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// Metadata Replaces the key's metadata whole. At most 20 keys, each 1 to 64 characters matching ^[A-Za-z0-9_.:-]+$ (refused with 400 otherwise); values are strings of at most 512 characters, finite numbers or booleans.
 	Metadata    *map[string]UpdateApiKeyJSONBody_Metadata_AdditionalProperties `json:"metadata,omitempty"`
 	Name        *string                                                        `json:"name,omitempty"`
 	Permissions *[]UpdateApiKeyJSONBodyPermissions                             `json:"permissions,omitempty"`
@@ -682,6 +697,12 @@ type CancelOrganizationDeletion200JSONResponseBodyDataOk bool
 type ConfirmOrganizationDeletionJSONBody struct {
 	Code           string             `json:"code"`
 	OrganizationId openapi_types.UUID `json:"organizationId"`
+}
+
+// ListInvitationsParams defines parameters for ListInvitations.
+type ListInvitationsParams struct {
+	Limit         *int    `form:"limit,omitempty" json:"limit,omitempty"`
+	StartingAfter *string `form:"starting_after,omitempty" json:"starting_after,omitempty"`
 }
 
 // CreateInvitationJSONBody defines parameters for CreateInvitation.
@@ -1281,6 +1302,11 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/auth/orgs/confirm-delete (the `ConfirmOrganizationDeletion` operationId).
 	ConfirmOrganizationDeletion(ctx context.Context, body ConfirmOrganizationDeletionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListInvitations List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
+	//
+	// Corresponds with GET /v1/auth/orgs/invitations (the `ListInvitations` operationId).
+	ListInvitations(ctx context.Context, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// CreateInvitationWithBody Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 	//
 	// Takes any type of body and a specified content type.
@@ -1294,6 +1320,11 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs/invitations (the `CreateInvitation` operationId).
 	CreateInvitation(ctx context.Context, body CreateInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CancelInvitation Cancel a pending invitation of the active organization, so it can no longer be accepted. Owner/admin only.
+	//
+	// Corresponds with DELETE /v1/auth/orgs/invitations/{id} (the `CancelInvitation` operationId).
+	CancelInvitation(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AcceptInvitation Accept an invitation addressed to the caller's email. The caller becomes an active member and the organization becomes the session's active one.
 	//
@@ -1771,6 +1802,21 @@ func (c *Client) ConfirmOrganizationDeletion(ctx context.Context, body ConfirmOr
 	return c.Client.Do(req)
 }
 
+// ListInvitations List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
+//
+// Corresponds with GET /v1/auth/orgs/invitations (the `ListInvitations` operationId).
+func (c *Client) ListInvitations(ctx context.Context, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListInvitationsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // CreateInvitationWithBody Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 //
 // Takes any type of body and a specified content type.
@@ -1795,6 +1841,21 @@ func (c *Client) CreateInvitationWithBody(ctx context.Context, contentType strin
 // Corresponds with POST /v1/auth/orgs/invitations (the `CreateInvitation` operationId).
 func (c *Client) CreateInvitation(ctx context.Context, body CreateInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateInvitationRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CancelInvitation Cancel a pending invitation of the active organization, so it can no longer be accepted. Owner/admin only.
+//
+// Corresponds with DELETE /v1/auth/orgs/invitations/{id} (the `CancelInvitation` operationId).
+func (c *Client) CancelInvitation(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCancelInvitationRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -2710,6 +2771,72 @@ func NewConfirmOrganizationDeletionRequestWithBody(server string, contentType st
 	return req, nil
 }
 
+// NewListInvitationsRequest constructs an http.Request for the ListInvitations method
+func NewListInvitationsRequest(server string, params *ListInvitationsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/invitations")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.StartingAfter != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "starting_after", *params.StartingAfter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewCreateInvitationRequest calls the generic CreateInvitation builder with application/json body
 func NewCreateInvitationRequest(server string, body CreateInvitationJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -2746,6 +2873,40 @@ func NewCreateInvitationRequestWithBody(server string, contentType string, body 
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewCancelInvitationRequest constructs an http.Request for the CancelInvitation method
+func NewCancelInvitationRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/invitations/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -3342,6 +3503,13 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/auth/orgs/confirm-delete (the `ConfirmOrganizationDeletion` operationId).
 	ConfirmOrganizationDeletionWithResponse(ctx context.Context, body ConfirmOrganizationDeletionJSONRequestBody, reqEditors ...RequestEditorFn) (*ConfirmOrganizationDeletionResponse, error)
 
+	// ListInvitationsWithResponse List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/auth/orgs/invitations (the `ListInvitations` operationId).
+	ListInvitationsWithResponse(ctx context.Context, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*ListInvitationsResponse, error)
+
 	// CreateInvitationWithBodyWithResponse Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -3355,6 +3523,13 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs/invitations (the `CreateInvitation` operationId).
 	CreateInvitationWithResponse(ctx context.Context, body CreateInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateInvitationResponse, error)
+
+	// CancelInvitationWithResponse Cancel a pending invitation of the active organization, so it can no longer be accepted. Owner/admin only.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/auth/orgs/invitations/{id} (the `CancelInvitation` operationId).
+	CancelInvitationWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*CancelInvitationResponse, error)
 
 	// AcceptInvitationWithResponse Accept an invitation addressed to the caller's email. The caller becomes an active member and the organization becomes the session's active one.
 	//
@@ -6211,6 +6386,76 @@ func (r ConfirmOrganizationDeletionResponse) ContentType() string {
 	return ""
 }
 
+type ListInvitationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data       []PendingInvitation `json:"data"`
+		Error      any                 `json:"error"`
+		Pagination Pagination          `json:"pagination"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListInvitationsResponse) GetJSON200() *struct {
+	Data       []PendingInvitation `json:"data"`
+	Error      any                 `json:"error"`
+	Pagination Pagination          `json:"pagination"`
+} {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListInvitationsResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListInvitationsResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListInvitationsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListInvitationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListInvitationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListInvitationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListInvitationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type CreateInvitationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6287,6 +6532,94 @@ func (r CreateInvitationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CreateInvitationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CancelInvitationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			Message string `json:"message"`
+			Status  string `json:"status"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CancelInvitationResponse) GetJSON200() *struct {
+	Data struct {
+		Message string `json:"message"`
+		Status  string `json:"status"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CancelInvitationResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CancelInvitationResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CancelInvitationResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r CancelInvitationResponse) GetJSON410() *Error {
+	return r.JSON410
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CancelInvitationResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CancelInvitationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CancelInvitationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CancelInvitationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CancelInvitationResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -8486,6 +8819,19 @@ func (c *ClientWithResponses) ConfirmOrganizationDeletionWithResponse(ctx contex
 	return ParseConfirmOrganizationDeletionResponse(rsp)
 }
 
+// ListInvitationsWithResponse List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/auth/orgs/invitations (the `ListInvitations` operationId).
+func (c *ClientWithResponses) ListInvitationsWithResponse(ctx context.Context, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*ListInvitationsResponse, error) {
+	rsp, err := c.ListInvitations(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListInvitationsResponse(rsp)
+}
+
 // CreateInvitationWithBodyWithResponse Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -8510,6 +8856,19 @@ func (c *ClientWithResponses) CreateInvitationWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParseCreateInvitationResponse(rsp)
+}
+
+// CancelInvitationWithResponse Cancel a pending invitation of the active organization, so it can no longer be accepted. Owner/admin only.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/auth/orgs/invitations/{id} (the `CancelInvitation` operationId).
+func (c *ClientWithResponses) CancelInvitationWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*CancelInvitationResponse, error) {
+	rsp, err := c.CancelInvitation(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCancelInvitationResponse(rsp)
 }
 
 // AcceptInvitationWithResponse Accept an invitation addressed to the caller's email. The caller becomes an active member and the organization becomes the session's active one.
@@ -10390,6 +10749,57 @@ func ParseConfirmOrganizationDeletionResponse(rsp *http.Response) (*ConfirmOrgan
 	return response, nil
 }
 
+// ParseListInvitationsResponse parses an HTTP response from a ListInvitationsWithResponse call
+func ParseListInvitationsResponse(rsp *http.Response) (*ListInvitationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListInvitationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data       []PendingInvitation `json:"data"`
+			Error      any                 `json:"error"`
+			Pagination Pagination          `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseCreateInvitationResponse parses an HTTP response from a CreateInvitationWithResponse call
 func ParseCreateInvitationResponse(rsp *http.Response) (*CreateInvitationResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -10434,6 +10844,73 @@ func ParseCreateInvitationResponse(rsp *http.Response) (*CreateInvitationRespons
 			return nil, err
 		}
 		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCancelInvitationResponse parses an HTTP response from a CancelInvitationWithResponse call
+func ParseCancelInvitationResponse(rsp *http.Response) (*CancelInvitationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CancelInvitationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				Message string `json:"message"`
+				Status  string `json:"status"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
 		var dest Error
@@ -11677,9 +12154,15 @@ type ServerInterface interface {
 	// ConfirmOrganizationDeletion Confirm a previously requested organization deletion using the 8-character code emailed to the requester. Schedules hard delete 48 hours out.
 	// (POST /v1/auth/orgs/confirm-delete)
 	ConfirmOrganizationDeletion(ctx echo.Context) error
+	// ListInvitations List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
+	// (GET /v1/auth/orgs/invitations)
+	ListInvitations(ctx echo.Context, params ListInvitationsParams) error
 	// CreateInvitation Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 	// (POST /v1/auth/orgs/invitations)
 	CreateInvitation(ctx echo.Context) error
+	// CancelInvitation Cancel a pending invitation of the active organization, so it can no longer be accepted. Owner/admin only.
+	// (DELETE /v1/auth/orgs/invitations/{id})
+	CancelInvitation(ctx echo.Context, id openapi_types.UUID) error
 	// AcceptInvitation Accept an invitation addressed to the caller's email. The caller becomes an active member and the organization becomes the session's active one.
 	// (POST /v1/auth/orgs/invitations/{id}/accept)
 	AcceptInvitation(ctx echo.Context, id openapi_types.UUID) error
@@ -11947,12 +12430,53 @@ func (w *ServerInterfaceWrapper) ConfirmOrganizationDeletion(ctx echo.Context) e
 	return err
 }
 
+// ListInvitations converts echo context to params.
+func (w *ServerInterfaceWrapper) ListInvitations(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListInvitationsParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "starting_after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "starting_after", ctx.QueryParams(), &params.StartingAfter, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter starting_after: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListInvitations(ctx, params)
+	return err
+}
+
 // CreateInvitation converts echo context to params.
 func (w *ServerInterfaceWrapper) CreateInvitation(ctx echo.Context) error {
 	var err error
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.CreateInvitation(ctx)
+	return err
+}
+
+// CancelInvitation converts echo context to params.
+func (w *ServerInterfaceWrapper) CancelInvitation(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CancelInvitation(ctx, id)
 	return err
 }
 
@@ -12158,7 +12682,9 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/auth/orgs/rp-terms", wrapper.AcceptRpTerms, options.OperationMiddlewares["acceptRpTerms"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/active", wrapper.SetActiveOrganization, options.OperationMiddlewares["setActiveOrganization"]...)
 	router.GET(options.BaseURL+"/v1/auth/orgs/members", wrapper.ListMembers, options.OperationMiddlewares["listMembers"]...)
+	router.GET(options.BaseURL+"/v1/auth/orgs/invitations", wrapper.ListInvitations, options.OperationMiddlewares["listInvitations"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/invitations", wrapper.CreateInvitation, options.OperationMiddlewares["createInvitation"]...)
+	router.DELETE(options.BaseURL+"/v1/auth/orgs/invitations/:id", wrapper.CancelInvitation, options.OperationMiddlewares["cancelInvitation"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/invitations/:id/accept", wrapper.AcceptInvitation, options.OperationMiddlewares["acceptInvitation"]...)
 	router.POST(options.BaseURL+"/v1/auth/organization/leave", wrapper.LegacyLeaveOrganization, options.OperationMiddlewares["legacyLeaveOrganization"]...)
 	router.POST(options.BaseURL+"/v1/auth/organization/update", wrapper.UpdateOrganization, options.OperationMiddlewares["updateOrganization"]...)
@@ -14350,6 +14876,77 @@ func (response ConfirmOrganizationDeletiondefaultJSONResponse) VisitConfirmOrgan
 	return err
 }
 
+type ListInvitationsRequestObject struct {
+	Params ListInvitationsParams
+}
+
+type ListInvitationsResponseObject interface {
+	VisitListInvitationsResponse(w http.ResponseWriter) error
+}
+
+type ListInvitations200JSONResponse struct {
+	Data       []PendingInvitation `json:"data"`
+	Error      any                 `json:"error"`
+	Pagination Pagination          `json:"pagination"`
+}
+
+func (response ListInvitations200JSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations401JSONResponse struct{ ErrorJSONResponse }
+
+func (response ListInvitations401JSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations403JSONResponse ErrorEnvelope
+
+func (response ListInvitations403JSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitationsdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response ListInvitationsdefaultJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateInvitationRequestObject struct {
 	Body *CreateInvitationJSONRequestBody
 }
@@ -14437,6 +15034,107 @@ type CreateInvitationdefaultJSONResponse struct {
 }
 
 func (response CreateInvitationdefaultJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelInvitationRequestObject struct {
+	Id openapi_types.UUID `json:"id"`
+}
+
+type CancelInvitationResponseObject interface {
+	VisitCancelInvitationResponse(w http.ResponseWriter) error
+}
+
+type CancelInvitation200JSONResponse struct {
+	Data struct {
+		Message string `json:"message"`
+		Status  string `json:"status"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response CancelInvitation200JSONResponse) VisitCancelInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelInvitation401JSONResponse struct{ ErrorJSONResponse }
+
+func (response CancelInvitation401JSONResponse) VisitCancelInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelInvitation403JSONResponse ErrorEnvelope
+
+func (response CancelInvitation403JSONResponse) VisitCancelInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelInvitation404JSONResponse ErrorEnvelope
+
+func (response CancelInvitation404JSONResponse) VisitCancelInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelInvitation410JSONResponse ErrorEnvelope
+
+func (response CancelInvitation410JSONResponse) VisitCancelInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelInvitationdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response CancelInvitationdefaultJSONResponse) VisitCancelInvitationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -16016,9 +16714,15 @@ type StrictServerInterface interface {
 	// ConfirmOrganizationDeletion Confirm a previously requested organization deletion using the 8-character code emailed to the requester. Schedules hard delete 48 hours out.
 	// (POST /v1/auth/orgs/confirm-delete)
 	ConfirmOrganizationDeletion(ctx context.Context, request ConfirmOrganizationDeletionRequestObject) (ConfirmOrganizationDeletionResponseObject, error)
+	// ListInvitations List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
+	// (GET /v1/auth/orgs/invitations)
+	ListInvitations(ctx context.Context, request ListInvitationsRequestObject) (ListInvitationsResponseObject, error)
 	// CreateInvitation Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 	// (POST /v1/auth/orgs/invitations)
 	CreateInvitation(ctx context.Context, request CreateInvitationRequestObject) (CreateInvitationResponseObject, error)
+	// CancelInvitation Cancel a pending invitation of the active organization, so it can no longer be accepted. Owner/admin only.
+	// (DELETE /v1/auth/orgs/invitations/{id})
+	CancelInvitation(ctx context.Context, request CancelInvitationRequestObject) (CancelInvitationResponseObject, error)
 	// AcceptInvitation Accept an invitation addressed to the caller's email. The caller becomes an active member and the organization becomes the session's active one.
 	// (POST /v1/auth/orgs/invitations/{id}/accept)
 	AcceptInvitation(ctx context.Context, request AcceptInvitationRequestObject) (AcceptInvitationResponseObject, error)
@@ -16632,6 +17336,31 @@ func (sh *strictHandler) ConfirmOrganizationDeletion(ctx echo.Context) error {
 	return nil
 }
 
+// ListInvitations operation middleware
+func (sh *strictHandler) ListInvitations(ctx echo.Context, params ListInvitationsParams) error {
+	var request ListInvitationsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListInvitations(ctx.Request().Context(), request.(ListInvitationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListInvitations")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListInvitationsResponseObject); ok {
+		return validResponse.VisitListInvitationsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // CreateInvitation operation middleware
 func (sh *strictHandler) CreateInvitation(ctx echo.Context) error {
 	var request CreateInvitationRequestObject
@@ -16672,6 +17401,31 @@ func (sh *strictHandler) CreateInvitation(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(CreateInvitationResponseObject); ok {
 		return validResponse.VisitCreateInvitationResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CancelInvitation operation middleware
+func (sh *strictHandler) CancelInvitation(ctx echo.Context, id openapi_types.UUID) error {
+	var request CancelInvitationRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CancelInvitation(ctx.Request().Context(), request.(CancelInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CancelInvitation")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CancelInvitationResponseObject); ok {
+		return validResponse.VisitCancelInvitationResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -16995,102 +17749,106 @@ func (sh *strictHandler) AcceptRpTerms(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1pc9y2svZfQfE9VU7qnUUjb7L85Sq2zindOLZLknOqro+ujCF7hohIgAHAkRiX/vstLNzJWSSNFgdf",
-	"bA0JYmk8aHQ3Gt3fPZ/FCaNApfD2v3scRMKoAP3jkHPG1R8+oxKoVH/iJImIjyVhdPyHYFQ9E34IMVZ/",
-	"/YPDzNv3/t+4rHVs3oqxru2QLiBiCXjX19cDLwDhc5Koyrx974BmiMkQOGKp9FkM6KcpDhCHP1MQcoBS",
-	"ilMZMk7+gmCAOJaAIhITqX6lFC8wifA0ggEiVAKnOEKgmvxZPUAyBCQkpgHmgXmOwPZl5Km+2G6qURyk",
-	"AZEf2Fz9nXCWAJfEUAT70lBk2UDzzw904euB53PAEoIDTUCZJeDte0JyQufqLSwsaVtvSND5OAaJAyw1",
-	"wXEQEEU+HH2udvR6kH/Gpn+AL9VnEvM5yKNKnV/zSgceTaPIOytKner3/eWuB56aFsIhUK9J4OXjGFga",
-	"VdqrVVrpfpUwZx0drtOxPRcJ+RWyVeMxpT7iGJaXgxiTaHkRsqIpurIRackKNI1ViVSAopTIhITY0509",
-	"v4CsQo181rsILg09dbP5AAYlWWpj76JvfUG26JtDrL5ID+NEZki9Q6amkVdUrcepaJnzjZXs4FPRmQTP",
-	"CcWmkeUffi5LNsliYWXa7x2ybbQ1YJ8F0B7waQiWX+j3g/Z6DJgv2t8doIjQCySZZj0B89MYqNT9RjPG",
-	"9VPT0Y4qQ2JYQrNK9VxVGUKU6BoUgtCMXC2vLgYh8Hzp4PIiq5BniVAW1121ROgi+RFdEFlMbJ3ixaKb",
-	"MR5j6e0XKG5zyauEcBCGhxbFAyxhKEncOS9mvRZl07RcNdVinEWwCnO/QTwFfqxKdvM+221dV7WzXRQx",
-	"lXXgr7pNrDfEBtfafPB1nnULqgw8kYoEaLDGALpYY/H1L1l/x7s+VCvgaJ3Bds2b/bicQMtM7TyWM1If",
-	"Xr27/XN8bImY83t2STXDx0FMqF5FGglnHRPz6ZJC8InPMSV/9ayeHvGgd0pFlM47XnTRxZJBf9E1vM81",
-	"bl3vVojFecx4B7f5dwhavFP/AMIckCqHiIRYoEJ+Q3gmdSEiUILnMNILCseJouUMRwKKDk0ZiwBT1SMt",
-	"CXYzuBhfkTiNEU0VtRGb2RY5yJRTCGoNTHYq25meHUVSuJLnfsqF2dbqTbzTzxVXTgUgLNA3ITGXhM7P",
-	"9Ui+qVczkH6ombSqS49LdYSDSCMpBohxpBCNyKxCHcoqBBotWQWNKTS0GJQzUR9Be0IVOMBPOZHZiVrb",
-	"ZiKngDnwg1SGhZCvia4fl+srlDIx4jyhM5arC9jssJZBeWrD+q8LnEUwKgG27/2qnqCj92op8shWJvbH",
-	"46JoS0v4zMkC+9lwRriQiARAJZEZWgAnM6uYKFJFxAcqNAhtWwcJ9kNAH8wLtDvaabU6JzJMpyOfxaYD",
-	"mJj/hyQYTyM2HceY0PGHo3eHH08OtUwNPBafZifAF8SHjv6PdQlFLCKjxogXwIUZ02T0crSj6mMJUJwQ",
-	"b997PproDiZYhno2xovJGFMcZZL4YixAqG/FmC1U23BphH5dKJXhGPs+S6kcK44TDFmFj+jK5qBnRy1b",
-	"/VAxUC8iQrbYjup7TSnc3dnZSCXsFirrT1v904hftf20WWSp9mDOcdbibfV2uhhbIbrWRNrNxMy2Zms6",
-	"KUy76FIvcMULfBxFwBER+hejUYa+6T3iGzJbwwidhiAAXbI0CtBUfSF8HMAwgAgkBAhHjM4FCaCUBg0L",
-	"yZApov4mHFk8jNQYX+xM7mAGb6EWOLF7S2L31xyDfTvDxsj9UrG5aPC8vJPl78DzdwDPUW6HE8AXwE2v",
-	"R2ZLn+E0kn0cvthwjJXACChpHGOeefveByIkYjWW2mamgkWANC9FbKZNUHOhBnFgGKEZXbldJmR4Adny",
-	"vfFAm1OE3pQ5jkECV1U25+e3lrh58PkIqdoVCozQOULvDQX0s8mOYtqUSSQS8MmMGJmUqNr+TIFnpcCU",
-	"i3blAitIqSTXLfXEStCqjZ2BFxNqfxUYIFTCHPRE9YjHTO9KKMJKaJMQoxlnsX6UcFgQllphH/07BIoS",
-	"zhYkgGDQKzKjSxJFakesSvFdFKsL4w3SPVRHV6mqZ1sRugqp6nZ2h4F3NZyzYdsYQZX6VlVKK/rZzW3Z",
-	"HqbZp5leaDG++gB0rhSSl5PdNtP83lLd2l0567KN9+rMCfCYGFG7RsFWwbrcaRgnCPlOM5v9dse8NAnu",
-	"gOpLlPd8OuqD6LG/V/vT6HyXmNwcbbfYvA2rbq3OdTahY5CcwAIK3mdl4OdOjPmbiDFNGPabq6ydThuZ",
-	"zpZamVaZiJapjzcxz9zdevgn41MSBEA3EOcL61gOfTWuCpgNfL2jj6eHxx8PPpyfHB7/fnh8fnh8/Om4",
-	"MmP73gFFKYWrBHylvJrpZ76fcjW01kSVU2PNfpb8StKp0Vt1pzzDdevVrdcfZ71uU4nKt8SqfvT5CGkt",
-	"R88DEx26kJEajDZUCgu/sCDbaEvtFvfsSq/P+cNIiTG+qjaxu1N0S5+pm56Vbb16oVWj/OdE227V3Hn7",
-	"3v9+PRj+Dx7+tTN8cz7aH579/390rb1esbTSymR3p9nM2kJrfgx1CdOQsQuxzwEr+bD4fcmJ1Oc+1rqc",
-	"Fyh+5wUKQ7Qp0XWAFRN6ZBqerLDKWnm12uvuhVF+JHkK1/dgmO7RWi4gW/Mgre7NsW07s13PyMr1SKS+",
-	"D0LM0ijKrNjrrHfOercemH4pfe+cyuSwsxF26krGi4njOg45mxyVmiNaRARSqAjSCAJNTH2mqU/4H5vu",
-	"6rRPB+Bt6mvvtEiHMM2Vtm6dretQa/ydBNeGpBFIaCt05nmh0DVOt/ShSoJlWJ6paNG2Lo1X4f8wpxtN",
-	"lbFAUtsRTmKZ1jQiKyivdry2n5a4un/hPnf9cMK941JOuHfYccK9Q44T7p1w7wD8ZIX798ZVd5Vwv8Lx",
-	"TJHRfv9MIFJ6RN218J5g6YdtNcJ4kNyzGrGFs6eY0OrTSfM0aqmfkzuq+tGOqh7FQdSPq85avzOnzrp9",
-	"2amzDjtOnXXIceqsU2cdgJ+uOvtFi3QbnVVVb+aOI8ALE5DG+h8GkHDwlZiYa4mN21kwx372QX1Wuw/c",
-	"EMztxde1BlTsBGuWvhXBjiGJsA8Bmmbo86eTU1Slixibu8DC0OUtwtElzgTCVFwCF+jFZGdUIXD98vYS",
-	"KnOI2QKGcRmNZCNqH+vPbSyTp0jo94cfDk8Pe0j9nQTXd0Zpo+JUSdxlOGkhd+tutcvtFGtaQyI2Zw3F",
-	"f3fnxV5vsIr6PSb1DE8jGH20f3w1xc+q952GJE4YNxGbsGrAqwRqYDghQ8VA50DHeXUKKOXn4oIkQ5aY",
-	"IQ4TpuPDFbr7DS0XeTSVtc0qxqbSbVC5XsuH/LF4xd7VhcE1YxTlCFs38trtQ97YNlcFqNuOYUSJD1X2",
-	"gbDIjSRVu8i6zHUzVmz05sfHuK1IoQQy7EuyqJPomUBq+gZIzR5iHKnpQz+ZQBtpIiQHHD8TSLFmFJEp",
-	"xzwzMo9ARA7QJZEhIlKgKQsyJEKcwM8j9OmSAh/rWE06NocOxmGqjlMh0RQQRl+OP9j9oXf7Vl+8Rf/x",
-	"/uMVYX78CDBXbW+wn4j+DcTA9P43kHxlbvCJ7cZpIxIiifEcxole1ubvPxIof1zCNCl+zMms04ybM6sq",
-	"I3/+Zm+ys7eCmXev2GpPz+7O4n3X+0bHTYqesF2P6ApFmwHfdzAey1vdTQmnRjvrs8POI7E+OzOhw+jf",
-	"0KWd1SXXdQXiMfZ9SOSwGvtxaAIu9orK5pPfK1+c2giN9yAvV8d5k5i1je+75u4+RLpFk3oHmqh3YBHo",
-	"rfmXNS7cLuvW8qrvUblXLSMDQkx9QBx8xgMI0E+MIxxxwEGGFJsiEfzsJFHHqW8pibpQnw47Nwz16dQY",
-	"B551wfOuCL5JmdQinQ29aeK4VwUXi60XDlsOW5sb7BS8ZiylOYt642DkYHQjb61c2DaKQb7nOfc/B6gb",
-	"AmrG2V9AUQI0IHR+E/8/hyuHq62Z2461pQHJEFcEtBDn1ggITBKKKqirNhOkDWujzcxzkiyW+D0JkAe6",
-	"yP2fXN+DJe4hDlu3Pqyt3QZqO3UgATUjxnZcWIwech8uLCcQgS+LVAVqi7CX1Z6JLqcW425isxoUDic0",
-	"L2oTxGy0HtOAyGHE5ivyHNi8m6LnEufKlASbpQvYMGh/C8BNRn9C6DwCpNORarcgpDe0OMZDAWo8itVF",
-	"OofErFJK5z8g1I/SAEboC72g7JLaN5gDInPKOARvUYKF0nIpVD5Q9fDM1qZ62JeNIE+S2peE4NF0fiWZ",
-	"j0G98/UeDVRyAgJdhkxoBy1m83AQobftPmrokueqxLlmTn1U2bStlUzvpg1Yf/YR+iJglkboMgSKCF2A",
-	"kGSOFWLRpd5fkTATqQP2kGA5AWza17uhwW26eOd0UxWgGEs/BDFC30yi22/IZwvgAvmc0fEU+xdzrjR6",
-	"dMn4xVv0zZKjKJZwNuc4jrEkvuaH4i36pqa6KBFgEU4Z5kHOUcVygtvMuTcl9YOO6ia5g9sDlCmnxdhy",
-	"JygsFbeppF88OvmE9l7tTJAkMQiJ46SPrraK8xln8VLK3qbhdXKibjjYKcyYTsZ2o9FKdtOxrm73ZoP9",
-	"JwcYSriSSADmfoiwz5kQla1igEw2bkSCAcI0sJhWr8Y6W2PfoP9cMtY7arZ2h2CVK+W2k+Ssk+L9ieVC",
-	"sRVXRIhCJMxx6o4NnbXCHRs68DzQsaG9bcFXnR86e6oD2WNIQ9naP4sJ6rTotK4UbWK+maaCUBBiGIDE",
-	"JBKrLpT+Ysu/t8UfKFxW3u3zP1JORED8XARqXpx5KhdGiwF13ADSYuuTGwiHORHSAOjchhprTNCTHJds",
-	"3DITLFJ8J3/vDVTtZ09lYI8lFllOvv9urOf++7n5Fx9r93SXlTyuIPJjAcjV353ebsabe02t2sY4Bt2E",
-	"WDqG+ztQyZk/sptF1xViJz056WklkH7HEQkM9UrByRkIHICcgcCBx/kVO2z9kH7Fzg3Uwci5gTpc/bDB",
-	"GRX1BESzIRYCuIQATZsa408RzHFkT2+rxrsBqhqMkDEY/bzU8rmJndPH1IdoWGYr6wl6pItVa3tvl5q7",
-	"zL2Jy+hFxV4iedqVSL3Z84t7NGTkk4rMfDsLhmOk7lK0w44zXjjwPFXjBc/dHJwVw4HsrtVPBbVbJyJw",
-	"0HLQ2l7cLy3II1yBae3eV4FX4y4jCoYpDMdsXBOLcWZ1g820TEZnhMer1UxT7uH0zHyJtBB2xwrowLT0",
-	"UHqotZfltDWhxJYPoP3JA6ilBYidXurY64bsdYEjopgfgqtEVaPnw+moDkdOR3XgcQfsDlsucJeDkYNR",
-	"T+AuZ+Vw8HrEVg5jN0AYJRwWhKUiyvJjqD6LB0oFoXNN8b2hH2KOfQkGHkhfkoYgn/a8Jj5CJ3YdCBRi",
-	"HpjKAL3YQyFLuUAs3SjL0DhgMSY6HXvfq7EfKqmBzkGMg01KjnVAqWzZB99JcN31ntAFkbbTK/IgHRVF",
-	"78dAo2emZn4xT+r32V++6Fg+nJk0Dstug5sUi8eqZBPreTu6moeLQbWs95XJ2Jotpmwjj7JwD3Gj3jzO",
-	"RGmaFoAEi8FG+elxyUHTzPCU9q3Et/rfUhmIcYaIqTd/thFHqaxdvb5t3oZVSRpq67grEJW+YVXEp9AW",
-	"zzrcqwErVtlGz+7Bxmlidh2tl/bwtubdorHBw4V1q6zMPMrgjZbmix9haZqEE2oJkQpZgoCDEOXGbgK+",
-	"PRP54qwEgZuCz3REr0YQOB1PpXUukpc2nn7NQHMUNlrCeaa/vvvGEcNBtZIPJn+my0G4zRyEjW80JR5L",
-	"JMp60ta+YfZ0eVvsSKESGbC6nH9Oa3Q5/xx2Hj7nn7tr5JBzU1OoM4E6WD3mq0ZK0momeEQ2t/7auodR",
-	"cpbHrP7NlnkKEasfMG6lIdOTj1ppERGSRAwQhUsQEs0IF9uPF3/7iGE95rhnoj4qkYoEqFJTGAWRh+oO",
-	"RuiAZg3tP8aZpszoBotqHAFelqJBv26lZ9i6mazgqO30+RLLVNRC/Bg1rjPwccMglrNVW8n9KZ7vcqNO",
-	"OcflDDuHL7ddO4cvB54HcfjKN5ElDl/OU8dha11sUQUqLTSgKfg4FVA51DA5KgBFWMhCBjKnic4O4oC2",
-	"HTvI7SR2jeTecL6n1fO6iminelTI7z+pJWGccoKfkWAmZjDCUnIyTfMRJBy08h2YWltLBPmVtXUjSd96",
-	"1njlhadGNjbTY6si/jAn7j+aKmHmx2kPjnc67cGB58kkbHD3RhzINtziihsjiFCnnDpU3Y1yagWnbkW0",
-	"K8CAU04d0B6lcnpikVy34S1RVSsaKmeXNa2z0EtruWx8TNEFQFIqq3SOknzRMCpyzKi5bXiNW39y3zir",
-	"Dgof1V7NdgpVpaZfwVWaqfTDvqw3lesS96XDbt3H9ZbXRB7x9ZDyQHo72rKiB/JDTOcQvDVQNXkwKovh",
-	"kSUZf7T+6+80GVve588EUgDrvUbCTBCfOcdUpz6V+AIQvsT2zduVXCGAmMnlPGGp0WvMgVAh8bIoP0UR",
-	"Z/56EuavYr6c/cuJZ87+5cDj7F8OZD+q/WuAdKf1Q4s8P+UcqIyyykGjs5I57N2VlayQr/YRpkyGwOtC",
-	"vzYiGPISYaiTh2WBKyKkcFYzB7xHaTU7zpFdi8wyLNnoGsa0T/2Gro20VA4B4eDLYcpJZxiVWoHe2CjW",
-	"ArUylK0t51Km3FKrFkDlKTvMw74s73O18D06nJvoQzYoCgsAqX64W86OKbvUKQ47zs7iwOPC0jpsOU0D",
-	"MW4G7sLTOji58LQOXn+X2AzHRqovQ8+yWTNQwwidAA10uLl6NNqmalkPSUvo/AYxInkylMDj/igPc5DH",
-	"yakucg8qvolWiKkPfe8gOMeyZsIIsIShJHEbSwPvajhnwxY8i5qmWWkB+Fp+ZSE08KrZdzsP8zXtzkMs",
-	"wiWvF8BFdwUNkFZHWO9loyu1hpvNLFkUA88eYLSp2xxq7pzw5dfx4Rf0r/efjzsD79UJUHg0hHj35av9",
-	"ly9e7wYvJ893wJ+9efn69eTV870d8HdfBXu7GPvPX8LEf/lmBi982POneO/589f+znRvBv4Edl9NYEmL",
-	"FZrmje7u7L4a7rwcTl6v9qS4ATUrtiNLxPN8hioz25e7twLschI6arpHU5VpGv2KswjQ0XukON7c5pbW",
-	"Cx4ZLxNngXBbp7NAOPDcD3g+ss6o2QIi8HO3s1tJYP+CZcGALENGHKKM0PkwwVxmiFRYo6yxxqX+0kuC",
-	"bDuZyslUTqb6G8pUXfHY3cboNkYnVTnwPMy5TrezjfMjcwi7jTl+xtlfQJHNFe3s8A5Xj8wO7zMeIBni",
-	"CjvMZTMTO209TXANazssVIdKD0Lze/xd/39ecy5svRpzSCJcSd1mU8qI9pOGn2Lt8dhk6i/fXsI0ZOxC",
-	"jAOIyAK4WQr9L8ff7d+Z7ZXkWccHQIOEkdpo2+/G3/M/64NfVXJ8AdkGFY8FmVM1cwJ8DnLMYQE4usX3",
-	"zN5lbH3fmN/Gi86J7i/TmvGiqBr++PsFmCkIQG/b3V2qF+W1omodgJ9yIjN9xXIKmAM/SGXo7X89uz5T",
-	"r9VSMxcwUx55+14oZbI/Hk92X492Rjujyf7e673X3vXZ9f8FAAD//w==",
+	"7H1rc9S40v9XUfm/VUCduYYEQnjzz0LOqTzLAhXCnqqHkxM0ds9YG1vySvIMs1S++1O62OP7zOQe0BvI",
+	"2LIurZ9a3a1W93fPZ3HCKFApvIPvHgeRMCpA/zjinHH1h8+oBCrVnzhJIuJjSRgd/ikYVc+EH0KM1V+/",
+	"cJh6B97/G65qHZq3YqhrO6JziFgC3uXlZc8LQPicJKoy78A7pEvEZAgcsVT6LAb0dIIDxOGvFITsoZTi",
+	"VIaMk78h6CGOJaCIxESqXynFc0wiPImghwiVwCmOEKgmn6kHSIaAhMQ0wDwwzxHYvgw81RfbTTWKwzQg",
+	"8h2bqb8TzhLgkhiKYF8ainQNNPv8UBe+7Hk+BywhONQElMsEvANPSE7oTL2FuSVt7Q0JGh/HIHGApSY4",
+	"DgKiyIejj8WOXvayz9jkT/Cl+kxiPgN5XKjzS1Zpz6NpFHlnealT/b693GXPU9NCOATqNQm8bBw9S6NC",
+	"e6VKC90vEuasocNlOtbnIiG/wXLdeEyp9ziG7nIQYxJ1FyFrmqJrG5GWrEDTWJVIBShKiaWQEHu6s+cX",
+	"sCxQI5v1JoJLQ0/dbDaA3oospbE30be8IGv0zSBWXqRHcSKXSL1DpqaBl1etx6lomfGNtezgQ96ZBM8I",
+	"xaaR7g8/rkpWyWJhZdpvHbJttDZgnwVQH/BpCJZf6Pe9+noMmC/q3x2iiNALJJlmPQHz0xio1P1GU8b1",
+	"U9PRhipDYlhCtUr1XFUZQpToGhSC0JR8664uBiHwrHNwWZF1yLNEWBXXXbVEaCL5MZ0TmU9smeL5opsy",
+	"HmPpHeQornPJbwnhIAwPzYsHWEJfkrhxXsx6zcum6WrVFItxFsE6zP0O8QT4iSrZzPtst3Vdxc42UcRU",
+	"1oC/4jax2RArXGv7wZd51jWo0vNEKhKgwQYDaGKN+de/Lts73vShWgHHmwy2ad7sx6sJtMzUzuNqRsrD",
+	"K3e3fY5PLBEzfs8WVDN8HMSE6lWkkXDWMDEfFhSCD3yGKfm7ZfW0iAetUyqidNbwookulgz6i6bhfSxx",
+	"63K3QizOY8YbuM2/Q9DinfoHEOaAVDlEJMQC5fIbwlOpCxGBEjyDgV5QOE4ULac4EpB3aMJYBJiqHmlJ",
+	"sJnBxfgbidMY0VRRG7GpbZGDTDmFoNTAeFTYzvTsKJLCN3nup1yYba3cxBv9XHHlVADCAn0VEnNJ6Oxc",
+	"j+SrejUF6YeaSau69LhURziINJKihxhHCtGITAvUoaxAoEHHKqhMoaFFbzUT5RE0TijQgNBZF7O+Dnu6",
+	"T/5O1JgyvlJHh95BFyFDAqhERMsz97FnrLpZ5jtde4la1OCnnMjlJ9WqmagJYA78MJVhrpzpxaIfr0YT",
+	"SpkYNYzQKcvUPGwkIztznhI0/v8FXkYwWDGGA+839QQdv1UslEe2MnEwHOZFa9rdR07m2F/2p4QLiUgA",
+	"VBK5RHPgZGoVSkX6iPhAhSaubeswwX4I6J15gXYGo1qrMyLDdDLwWWw6gIn5v0+C4SRik2GMCR2+O35z",
+	"9P7TkdaFgMfiw/QT8DnxoaH/Q11CEYvIqDLiOXBhxjQe7A1Gqj6WAMUJ8Q6854Ox7mCCZahnYzgfDzHF",
+	"0VISXwwFCPWtGLK5ahsWRlnThVIZDrHvs5TKodopgj4r8H9d2Qz07KhlqR+qjc+LiJC17UL1vaTM74xG",
+	"W6nyzcpA+Wmtf5pTrVsY9a1tpa5izvGytl7K7TTxr1zlKKki26kHdYuE6aQw7aKFZsyKh/s4ioAjIvQv",
+	"RqMl+qr39q/IbOkDdBqCALRgaRSgifpC+DiAfgARSAgQjhidCRLASoo3rH+JTBH1N+HI4mGgxrg7Gt/A",
+	"DF5DnXPq0i2pS18yDLbt6Fsj93PBVqbBs3cjy9+B52cAz3FmPxXA58BNrwdmS5/iNJJtHD7fcIx1xwgo",
+	"aRxjvvQOvHdESMRKLLXOTAWLAGleithUmw5nQg3i0DBCM7rVdpmQ/gUsu/fGQ20GE3pT5jgGCVxVWZ2f",
+	"32tqwuHHY6RqVygwysIAvTUU0M/GI8W0KZNIJOCTKTG6BFG1/ZUCX64EpkwkXy2wnJRK47ilnljNR7Ux",
+	"6nkxofZXjgFCJcxAT1SLWsP0roQirIQ2CTGachbrRwmHOWGpVdLQv0OgKOFsTgIIeq2qDlqQKFI7YlH7",
+	"aqJYWYmqkO6+OrrOxHB2K0JXLlVdTyHred/6M9avq15Uqd1FY0JBr776GYSH6fLDVC+0GH97B3SmFJK9",
+	"8U6daX6vqdz1rpw1nWm02joS4DExonaJgrWCZbnTME4Q8o1mNgf1jnlpEtwA1TuMLtl0lAfRcm5S7E+l",
+	"801icnW0zWLzbVjjS3VusgmdgOQE5pDzPisDP3dizE8ixlRh2G5mtPZVbRw867QOrjPtdamPW5vVbnQ9",
+	"/JPxCQkCoFuI87lVM4O+GlcBzAa+3vH706OT94fvzj8dnfxxdHJ+dHLy4aQwYwfeIUUphW8J+Ep5NdPP",
+	"fD/lami1iVpNjTXXWvIrSadEb9Wd1dm7W69uvf446/U2lahsSyzqRx+PkdZy9Dww0aALGanBaEMrYeFX",
+	"Fiy32lKbxT270stzfj9SYmVFSRQzIdHOSJOshwD7IRqrJfZiF/kh5thXGiGKsfRDQmfov18O+/+L+3+P",
+	"+q/OBwf9s3/8gp5ymKYCArQgMkS7o5FxVFoQAc9eozmOUhD6yMZ0Vig9AtuG98Y7hWZ6aEookWCVO4EY",
+	"R7b3wqpsRfrsjDqk3gLBxjtGwct/9zaXibPTyQVMQsYuxAEHrMTP/PeCE6mPA63xOiuQ/84K5HZuU6Lp",
+	"XDMm9Ng0PF5j9LXicLHXzetu9ZHkKVzegd27RSm6gOWG56tlJ5/bNmNbdoGs2oBE6vsgxDSNoqWVqp1x",
+	"0BkHNwPTryuXTKeROexshZ2yDrM7dlzHIWebk1hzAoyIQAoVQRpBoImpj0y1A8FDU42dcusAfJvq4Bst",
+	"0iFMM52wWSVsOjMbfifBpSFpBBLq+qJ5nuuLlcMzfWaTYBmujmy0aFuWxovwv5/Dk6pGmiOp7h8psUxL",
+	"GpEVlNf749tPV7i6e+E+8yxxwr3jUk64d9hxwr1DjhPunXDvAPxohfu3xhN4nXC/xq9NkdF+/0QgsnK4",
+	"umnhPcHSD+tqhHFQuWM14haOtmJCi0/H1cOuTjeqh3ASdgJJhH0wfpYGDVm30CJkEQyQOyx7RIdlD+Io",
+	"7MdVqK1jnVOonWTgFGqHHadQO+Q4hdop1A7Aj1eh/qxFuq1Oy4pXj4cR4LmJlGQdLANIOPhKTMz01Mr1",
+	"M5hhf/lOfVa68FwRzO3N3o0GlO8EG5a+FsGsyhigyRJ9/PDpFBXpIobmsrMwdHmNcLTAS4EwFQulrO2O",
+	"R4MCgcu30zuozCFmc+jHqzA5W1H7RH9ug+w8RkK/PXp3dHrUQurvJLi8MUobFadI4ibTTQ25t+433G0p",
+	"afwkYjNWUfN3Rrv7rTFTytey1DM8iWDw3v7xxRQ/K17f6pM4YdwEDsOqAa8Qd4LhhPQVu5wBHWbVKVis",
+	"PhcXJOmzxAyonzAdpjDX1K9op8iC+hQ+e7Fb/SrBUvFT78D77xdjq+mf/eOXRu6/gUv8Q/HCvan7jxvG",
+	"kckQtmkAwOtHXrJtrouTeDtmECUsFJkFwiIziRStIJuy0u0Yr9GSHx6btgKEEr+wL8m8TKInAqnp6yE1",
+	"e4hxpKYPPTVxQ9JESA44fiKQYsQoIhOO+dJIOAIR2TP2UiIFmrBgiUSIE3g2QB8WFPhQhwzToUZ0bBFT",
+	"dZwKiSaAMPp88s7uBq2btfriNfqP9x8vjzblR4C5sEGPNtw9RPt2YWB699tFtjK3+MR247QSkJPEeAbD",
+	"RC9r8/efCax+LGCS5D9mZNpotM2YVZGRP3+1Px7tr2HmzSu22NOzm7Nv3/S+0XBzoyV63AO6slFnwHcd",
+	"W8jyVnczwynNztbssPNAbM3OKOgw+hO60LOy5LqpQDzEvg+J7BdDWfZN/MhWUdl88kfhi1MbcPIO5OXi",
+	"OK8SOrnyfdPc3YVIN69S71AT9QYsAq01/7rBBd+ubnVXfYfKvWoZGRBi6gPi4DMeQICeMo5wxAEHS6TY",
+	"FIngmZNEHae+piTqIpc67FwxcqlTYxx4NgXPmzyWKGVSi3Q2kqhJJ1AUXCy2dh22HLa2N9gpeE1ZSjMW",
+	"9crByMHoSr5ZmbBtFINsz3POfg5QVwTUlLO/gaLEZHS5irefw5XD1a2Z2060pQHJEBcEtBBn1ggITE6N",
+	"IqiLNhOkDWuD7cxzksw7vJwEyENd5O5Pru/AEncfh623Pqxbu/tTd+pAAkpGjNtxYTF6yF24sHyCCHyZ",
+	"Z15QW4S9mvZENDm1GHcTm6QhdzihWVGb72ar9ZgGRPYjNluTtsGmfxUtl0bXZljYLvvBljkIagCuMvpP",
+	"hM4iQDorrnYLQnpDi2PcF6DGo1hdpFNiTAuldDoHQv0oDWCAPtMLyhbUvsEcEJlRxiF4jRIslJZLofCB",
+	"qocvbW2qh23JFbJcvW05FR5M59eS+QTUO1/v0UAlJyDQImRCO2gxm1aECL1tt1FDlzxXJc41c2qjyrZt",
+	"rWV6V23Aeq8P0GcB0zRCixAoInQOQpIZVohFC72/ImEmUgcIIkE3AWz24ZuhwXW6eON0UxWYK8sgBuir",
+	"ybf8FflsDlwgnzM6nGD/YsaVRo8WjF+8Rl8tOfJiCWczjuMYS+Jrfiheo69qqvMSARbhhGEeZBxVdBPc",
+	"JnC+KqnvdVRXSWFdH6BMOc3HljlBYam4TSEL6PGnD2j/xWiMJIlBSBwnbXS1VZxPOYs7KXudhjfJTrnl",
+	"YCcwZTq33JVGK9lVx7q+3asN9p8coC/hm0QCMPdDhH3OhChsFT1kksIjEvQQpoHFtHo11Mkn2wb9V8dY",
+	"b6jZ0h2Cda6Ut53zpyv5SiYiPbLULrbiggiRi4QZTt2xobNWuGNDB557Oja0ty34uvNDZ091IHsIWTVr",
+	"+2c+QY0WndqVom3MN5NUEApC9AOQmERi3fXRX235t7b4PYXnyrp9/mfKiQiIn4lA1Yszj+XCaD6ghhtA",
+	"Wmx9dAPhMCNCGgCd29BmlQl6lOOSlVtmwmT8z957PVX72WMZ2EOJPJaR738q67n9fm72xfvSPd2ukicF",
+	"RL7PAbn+u9PrzXh1rylVWxlHr5kQnWO4uwOVjPkju1k0XSF20pOTntYC6Q8ckcBQbyU4OQOBA5AzEDjw",
+	"OL9ih60f0q/YuYE6GDk3UIerHzYUo6KegGjax0IAlxCgSVVjfBrBDEf29LZovOuhosHIxoh/1mn53MbO",
+	"6WPqQ9RfZUdrCXqkixVre2uXmrvMvY3L6EXBXiJ52pQXvtrzizs0ZGSTisx8OwuGY6TuUrTDjjNeOPA8",
+	"VuMFz9wcnBXDgeym1U8FtWunHXDQctC6vbhfWpBHuADT0r2vHK/GXUbkDFMYjlm5JhbjpdUNttMyGZ0S",
+	"Hq9XM025+9MzsyVSQ9gNK6A909J96aHWXpbR1oQS6x5A/ZN7UEtzEDu91LHXLdnrHEdEMT8E3xJVjZ4P",
+	"p6M6HDkd1YHHHbA7bLnAXQ5GDkYtgbuclcPB6wFbOYzdAGGUcJgTlopomR1DtVk8UCoInWmK7/fzbOwa",
+	"HkhfkoYgm/asJj5An+w6ECjEPDCVAdrdRyFLuUAs3SrL0DBgMSY6+Xrbq6EfKqmBzkAMg21KDnVAqWXX",
+	"B99JcNn0ntA5kbbTXcFrjgvlHkP4mnu8xP7RmE9WFHv0t9kzn6sCWHqIwgKERFPCxe3Hk7r+jcL2FGcN",
+	"o0NPtdRuA7j1rB3UWFQzo8KzCgm2uoTY68w4VoDOnZhCNQ8sGTrNk3LkiL3dho2KM5MwpQupJnXpiSpZ",
+	"RWrWjq7m/qK9dfW+vI5vx+q5aiOLZ3IHEdpePcyUhJoWgASLwcbTalm6aLI0u3d96b3W/67U7hgvzfKG",
+	"/NlWe3eBNWQ7qbc64Gjynyst4abtUl9jzHc2faxQRnpxd1t3AHF2BwcJBZG0nnxPYpmK9ScLKyHUfnF3",
+	"BwvFJZZx8wcWBvEOF1l+Vljf/LLDwIYV10OCISIVARFlKGJ0BlyHT7Q75TVv4leXmU1EtC7r0I+41tSO",
+	"ebxZHt/rnlfmjfXuL05pYXXmWLrK4tz9EXZAk0FJ7VSFVYmDgIMQK03VRDB9IrI9sBDVdAI+0yEqK1FN",
+	"dYCw2kF/Vtq4rlcjp1LYaglnqWvbAmhEDAfFSt6ZhNAuqe5tJtWtfKMp8VBCK5ezkLcNs6XLt8WOFCqR",
+	"AatLYuvMoC6JrcPO/SexdZdnHXKuerbnzvQcrB7y3VklaVUzFqPI6AYb6x5Gyek+x/rdlnFnWBuY7B/9",
+	"wZVFREiSH+nAqjQqkYoEqFJTGAWR5Z4IBuiQLivaf4yXmjKDKyyqYQS4K+eQfl3LN/QgTNJ5zDqjxjVG",
+	"8n8oVuo3mVFnNcerGXYezG67dh7MDjz34sGcbSIdHszO9dRha1NsUQUqLTSgCfg4FVA41DBJlwBFWMhc",
+	"BjKH9s4O4oB2O3aQ60nsGsmt8elPi+d1BdFO9SiX37XPmfEqCZ4hwUwQfISl5GSSZiNIOGjlOzC11pYI",
+	"8gtr60qS/joHF9tjqyL+VN4tj0mVMPPjtAfHO5324MDzaDIQuYuQDmRbbnH5FUhEqFNOHapuRjm1glOz",
+	"ItoUMccppw5oD1I5/WSRXLbhdaiqBQ2Vs0VJ68z10lJyNh9TdAGQrJRVOkNJtmgYFRlm1NxWLmdYZ3Hf",
+	"OKv2ch/VVs12AkWlpvOOFZZ+2JbGrXAr6a502Fv3cb3mbawHfAtrdSB9O9qyogfyQ0xnELw2UDWJnQqL",
+	"4aFdF3mo/utvNBlr3udPBFIAa72txUxUuhnHVOfylvgCEF5g++b1Wq4QQMxkN0/oNHoNORAqJO4KW5cX",
+	"ceavR2H+yufL2b+ceObsXw48zv7lQPaj2r96SHdaP7TI81POgcpoWThodFYyh72bspLl8tUBwpTJEHhZ",
+	"6NdGBENeIgx1sjhj8I0IKZzVzAHvQVrNTjJkl0KN9VdsdANj2od2Q9dWWiqHgHDwZT/lpDEuWKlAa7Av",
+	"a4FaG5vdlnM5wK6pVQug8pQdZdGVuvtcLHyHDucmnJ4NjMICQKof7pazY8ouF5jDjrOzOPC4OOsOW07T",
+	"QIybgbt46w5OLt66g9fPEpvhxEj1q1jqbFoN1DBAn4AGOtxcObx6VbUsx1gndHaFUKw86UvgcXuUhxnI",
+	"k+RUF7kDFd9EK8TUh7Z3EJxjWTJhBFhCX5K4jqWe960/Y/0aPPOaJsuVBeDL6isLoZ5XTCffeJivaXce",
+	"YhF2vJ4DF80VVEBaHGG5l5WulBquNtOxKHqePcCoU7c61Mw54fNvw6PP6F9vP540Bt4rEyD3aAjxzt6L",
+	"g73dlzvB3vj5CPzpq72XL8cvnu+PwN95EezvYOw/34Oxv/dqCrs+7PsTvP/8+Ut/NNmfgj+GnRdj6Gix",
+	"QNOs0Z3Rzov+aK8/frnek+IK1CzYjiwRz7MZKsxsWzL6ArBXk9BQ0x2aqkzT6De8jAAdv0WK483Mykd6",
+	"wSPjZeIsEG7rdBYIB567Ac971hicXkAEfuZ2di0J7F/QFQzIMmTEIVoSOusnmMslIgXWKEuscfucFIbV",
+	"O5nKyVROpvoJZaqmeOxuY3Qbo5OqHHju51yn2dnG+ZE5hF3HHD/l7G+geUIcZ4d3uHpYdnif8QDJEBfY",
+	"YSabmdhpm2mCG1jbYa46tPIgNL+H3/X/5yXnwtqrIYckwoVcpDaljKg/qfgplh4PTZKu1dsFTELGLsQw",
+	"gIjMgZul0P5y+N3+vbS9knzZ8AHQIGGkNNr6u+H37M/y4NeVHF7AcouKh4LMqJo5AT4HOeQwBxxd43tm",
+	"7zLWvq/Mb+VF40S3l6nNeF5UDX/4/QLMFASgt+3mLpWL8lJRtQ7ATzmRS33FcgKYAz9MZegdfDm7PFOv",
+	"1VIzFzBTHnkHXihlcjAcjndeDkaD0WB8sP9y/6V3eXb5fwEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
