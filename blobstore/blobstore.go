@@ -154,13 +154,18 @@ func (s *Store) Get(ctx context.Context, key string, maxBytes int64) (Object, er
 	if r.Size() > maxBytes {
 		return Object{}, ErrTooLarge
 	}
-	data, err := io.ReadAll(io.LimitReader(r, maxBytes+1))
-	if err != nil {
+	// Read into a buffer of the object's size at once (growing one would
+	// allocate about three times it), and one byte more to catch an object
+	// larger than it said.
+	data := make([]byte, r.Size()+1)
+	n, err := io.ReadFull(r, data)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return Object{}, fmt.Errorf("blobstore: read %s: %w", key, err)
 	}
-	if int64(len(data)) > maxBytes {
+	if int64(n) > r.Size() {
 		return Object{}, ErrTooLarge
 	}
+	data = data[:n]
 	return Object{Data: data, ContentType: r.ContentType(), ModTime: r.ModTime()}, nil
 }
 

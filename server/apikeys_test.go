@@ -33,7 +33,7 @@ func (a answer) decode(t *testing.T, v any) {
 }
 
 // call sends a JSON request as p (token "" sends none) and returns the answer.
-func (e *env) call(t *testing.T, method, path, token, body string) answer {
+func (e *env) call(t testing.TB, method, path, token, body string) answer {
 	t.Helper()
 	h := http.Header{}
 	if token != "" {
