@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -275,4 +277,14 @@ func frozenFor(hint string) *APIError { return ErrFrozen.WithHint(hint) }
 // BadRequest is the answer to input that breaks the contract; reason says what.
 func BadRequest(reason string) *APIError {
 	return newErr(http.StatusBadRequest, "BAD_REQUEST", "bad_request", reason, "Fix the request to match the API reference, then retry.")
+}
+
+// unexpected is the answer to an error no rule explains: errors the
+// error handler renders as 503 (the database or the request's time gone)
+// pass through; anything else becomes e, logged with its cause.
+func unexpected(e *APIError, err error) error {
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return e.causedBy(err)
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kayle-id/orgs-api/logo"
-	"github.com/kayle-id/orgs-api/store"
 )
 
 // uploadedLogo is a checked logo, stored.
@@ -51,16 +50,6 @@ func (s *Server) discardLogo(ctx context.Context, l uploadedLogo) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), discardTimeout)
 	defer cancel()
 	_ = s.logos.Delete(ctx, l.ID)
-}
-
-// unexpected is the answer to an error no rule explains: errors the
-// error handler renders as 503 (the database or the request's time gone)
-// pass through; anything else becomes e, logged with its cause.
-func unexpected(e *APIError, err error) error {
-	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return err
-	}
-	return e.causedBy(err)
 }
 
 // checkLogoURL accepts only the URLs of this server's uploads as an

@@ -244,12 +244,12 @@ func TestVerificationTermsHTTP(t *testing.T) {
 		}
 		// No body at all names no organization.
 		wantError(t, accept(owner, ""), 404, "ORGANIZATION_NOT_FOUND", "")
-		for _, p := range []person{admin, stranger} {
-			env := wantError(t, accept(p, body), 403, "FORBIDDEN", "Only an owner can accept verification terms.")
-			if env.Error.Hint != "Ask an owner of this organization to accept the terms." {
-				t.Errorf("hint %q", env.Error.Hint)
-			}
+		env = wantError(t, accept(admin, body), 403, "FORBIDDEN", "Only an owner can accept verification terms.")
+		if env.Error.Hint != "Ask an owner of this organization to accept the terms." {
+			t.Errorf("hint %q", env.Error.Hint)
 		}
+		// Someone who never belonged to it cannot tell it exists.
+		wantError(t, accept(stranger, body), 404, "ORGANIZATION_NOT_FOUND", "Organization not found.")
 		a := accept(owner, body)
 		wantStatus(t, a, 200)
 		var first, again struct {
@@ -268,19 +268,21 @@ func TestVerificationTermsHTTP(t *testing.T) {
 		if again != first {
 			t.Fatalf("a second owner replaced the acceptance on file: %s", a.body)
 		}
-		// Verified organizations answer 409, to anyone.
+		// Verified organizations answer 409, to any member.
 		if _, err := e.st.DB().Exec(`UPDATE organizations SET owner_id_checked_at = $1 WHERE id = $2`, "2026-05-01T00:00:00.000000Z", orgID.String()); err != nil {
 			t.Fatal(err)
 		}
-		env = wantError(t, accept(stranger, body), 409, "ORGANIZATION_ALREADY_VERIFIED", "Organization is already verified.")
+		wantError(t, accept(stranger, body), 404, "ORGANIZATION_NOT_FOUND", "")
+		env = wantError(t, accept(admin, body), 409, "ORGANIZATION_ALREADY_VERIFIED", "Organization is already verified.")
 		if env.Error.Hint != "Verified organizations do not need to re-accept the verification terms." || env.Error.Docs != "https://kayle.id/docs/api/errors#conflict" {
 			t.Errorf("409: %+v", env.Error)
 		}
 		scheduleDeletion(t, e, owner, orgID)
-		env = wantError(t, accept(stranger, body), 410, "ORGANIZATION_FROZEN", "This organization is scheduled for deletion and cannot be modified.")
+		env = wantError(t, accept(admin, body), 410, "ORGANIZATION_FROZEN", "This organization is scheduled for deletion and cannot be modified.")
 		if env.Error.Hint != "Cancel the pending deletion before accepting verification terms." {
 			t.Errorf("hint %q", env.Error.Hint)
 		}
+		wantError(t, accept(stranger, body), 404, "ORGANIZATION_NOT_FOUND", "")
 	})
 }
 

@@ -554,10 +554,13 @@ func TestVerificationTerms(t *testing.T) {
 			missing := uuid.New()
 			_, err = st.AcceptVerificationTerms(ctx, tm.owner.UserID, &missing)
 			wantErr(t, "unknown organization", err, store.ErrOrganizationNotFound)
-			for name, a := range map[string]store.Actor{"admin": tm.admin, "member": tm.member, "outsider": tm.outsider, "suspended": tm.suspended} {
+			for name, a := range map[string]store.Actor{"admin": tm.admin, "member": tm.member, "suspended": tm.suspended} {
 				_, err := st.AcceptVerificationTerms(ctx, a.UserID, &tm.org)
 				wantErr(t, name, err, store.ErrForbidden)
 			}
+			// Someone who never belonged to it cannot tell it exists.
+			_, err = st.AcceptVerificationTerms(ctx, tm.outsider.UserID, &tm.org)
+			wantErr(t, "outsider", err, store.ErrOrganizationNotFound)
 			first, err := st.AcceptVerificationTerms(ctx, tm.owner.UserID, &tm.org)
 			if err != nil || first.AcceptedBy != tm.owner.UserID {
 				t.Fatalf("accept: %+v %v", first, err)
@@ -576,11 +579,15 @@ func TestVerificationTerms(t *testing.T) {
 			if _, err := st.DB().Exec("UPDATE organizations SET owner_id_checked_at = $1 WHERE id = $2", "2026-01-01T00:00:00.000000Z", tm.org.String()); err != nil {
 				t.Fatal(err)
 			}
+			_, err = st.AcceptVerificationTerms(ctx, tm.member.UserID, &tm.org)
+			wantErr(t, "verified, before the role", err, store.ErrAlreadyVerified)
 			_, err = st.AcceptVerificationTerms(ctx, tm.outsider.UserID, &tm.org)
-			wantErr(t, "verified, before membership", err, store.ErrAlreadyVerified)
+			wantErr(t, "verified, to an outsider", err, store.ErrOrganizationNotFound)
 			tm.freeze(t)
-			_, err = st.AcceptVerificationTerms(ctx, tm.outsider.UserID, &tm.org)
+			_, err = st.AcceptVerificationTerms(ctx, tm.suspended.UserID, &tm.org)
 			wantErr(t, "frozen, first", err, store.ErrOrganizationFrozen)
+			_, err = st.AcceptVerificationTerms(ctx, tm.outsider.UserID, &tm.org)
+			wantErr(t, "frozen, to an outsider", err, store.ErrOrganizationNotFound)
 		})
 	}
 }

@@ -95,11 +95,12 @@ type VerificationTerms struct {
 
 // AcceptVerificationTerms records that an owner accepted the terms of the
 // organization verification flow for the organization named (not the
-// session's). Checks, in upstream's order, answered to any signed-in
-// caller: frozen (ErrOrganizationFrozen), missing (ErrOrganizationNotFound),
-// already verified (ErrAlreadyVerified); then an active owner
-// (ErrForbidden). An acceptance on file is returned as it is; one whose
-// acceptor is gone no longer counts and is replaced.
+// session's). An organization the caller never belonged to is
+// ErrOrganizationNotFound whatever its state (upstream tells anyone whether
+// it is frozen or verified); to its members, in upstream's order: frozen
+// (ErrOrganizationFrozen), already verified (ErrAlreadyVerified), then an
+// active owner (ErrForbidden). An acceptance on file is returned as it is;
+// one whose acceptor is gone no longer counts and is replaced.
 func (s *Store) AcceptVerificationTerms(ctx context.Context, userID uuid.UUID, orgID *uuid.UUID) (VerificationTerms, error) {
 	if orgID == nil {
 		return VerificationTerms{}, ErrOrganizationNotFound
@@ -109,6 +110,9 @@ func (s *Store) AcceptVerificationTerms(ctx context.Context, userID uuid.UUID, o
 		cols := append(append([]string{}, orgStateColumns...), "owner_id_checked_at", "verification_terms_accepted_at", "verification_terms_accepted_by")
 		org, err := lockOrg(tx.Select(cols), *orgID)
 		if err != nil {
+			return err
+		}
+		if err := visibleOrg(tx, org.ID, userID); err != nil {
 			return err
 		}
 		switch {
