@@ -27,4 +27,13 @@ var (
 	ErrCodeExpired            = errors.New("store: deletion code expired")
 	ErrInvalidCursor          = errors.New("store: unknown pagination cursor")
 	ErrUnavailable            = errors.New("store: database unavailable")
+
+	ErrChallengeNotFound   = errors.New("store: no such DNS challenge in this organization")
+	ErrChallengeExpired    = errors.New("store: DNS challenge expired")
+	ErrTakeoverRequired    = errors.New("store: another organization holds this domain")
+	ErrDomainNotFound      = errors.New("store: no such verified domain in this organization")
+	ErrNoVerifiedDomain    = errors.New("store: no active verified domain covers this host")
+	ErrRedirectURINotFound = errors.New("store: no such redirect URI in this organization")
+	ErrRedirectURILimit    = errors.New("store: the organization has the most redirect URIs allowed")
+	ErrRateLimited         = errors.New("store: rate limit reached")
 )

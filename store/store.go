@@ -390,6 +390,8 @@ var ruleErrors = []error{
 	ErrMemberNotFound, ErrMemberNotSuspended, ErrActiveMembershipExists, ErrEmailTaken,
 	ErrSlugTaken, ErrInvitationNotFound, ErrInvitationPending, ErrAlreadyScheduled,
 	ErrNotScheduled, ErrInvalidCode, ErrCodeExpired, ErrInvalidCursor, ErrUnavailable,
+	ErrChallengeNotFound, ErrChallengeExpired, ErrTakeoverRequired, ErrDomainNotFound, ErrNoVerifiedDomain,
+	ErrRedirectURINotFound, ErrRedirectURILimit, ErrRateLimited,
 }
 
 func isRuleError(err error) bool {
