@@ -105,6 +105,9 @@ func TestDeletion(t *testing.T) {
 			}
 			wantError(t, confirm(outsider, id, "AAAAAAAA"), 404, "ORGANIZATION_NOT_FOUND", "")
 			wantError(t, cancel(outsider, id), 404, "ORGANIZATION_NOT_FOUND", "")
+			// A malformed code is refused before the organization is looked
+			// up, as upstream's schema does: it reveals nothing.
+			wantError(t, confirm(outsider, id, "TOO-LONG-CODE"), 400, "INVALID_CODE", "")
 		}
 		wantError(t, req(admin, orgID), 403, "FORBIDDEN", "")
 		wantError(t, confirm(admin, orgID, "AAAAAAAA"), 403, "FORBIDDEN", "")

@@ -193,6 +193,11 @@ func wellFormedCode(code string) bool {
 // DeletionGraceTime from now.
 func (s *Store) ConfirmDeletion(ctx context.Context, a Actor, orgID uuid.UUID, code string) (time.Time, error) {
 	code = NormalizeDeletionCode(code)
+	// The code's shape is checked first, as upstream's schema does: a
+	// malformed code says nothing about the organization it names.
+	if !wellFormedCode(code) {
+		return time.Time{}, ErrInvalidCode
+	}
 	var at time.Time
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		org, _, err := deletionScope(tx, a, orgID, isOwner)
@@ -201,9 +206,6 @@ func (s *Store) ConfirmDeletion(ctx context.Context, a Actor, orgID uuid.UUID, c
 		}
 		if org.Frozen() {
 			return ErrAlreadyScheduled
-		}
-		if !wellFormedCode(code) {
-			return ErrInvalidCode
 		}
 		var dc DeletionCode
 		err = tx.Where("organization_id = ? AND requested_by = ?", org.ID, a.UserID).Take(&dc).Error

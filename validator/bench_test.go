@@ -134,3 +134,41 @@ func BenchmarkValidate(b *testing.B) {
 		})
 	}
 }
+
+// The same calls with upstream's whole document loaded (every operation,
+// served or not), as a server serving all of it would hold it: the
+// per-call cost must not depend on how much else the document holds.
+func BenchmarkValidateFullDocument(b *testing.B) {
+	spec := upstreamSpec(b)
+	v, err := validator.New(spec, validator.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		call call
+	}{{"leave", leaveCall()}, {"auditPage", auditPageCall()}, {"membersPage", membersPageCall()}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			judgeMiddleware(b, v, c.call)
+		})
+	}
+}
+
+// Start-up: indexing and compiling the served document and upstream's whole
+// document.
+func BenchmarkNew(b *testing.B) {
+	for _, d := range []struct {
+		name string
+		spec *openapi3.T
+	}{{"served", enforcedSpec(b)}, {"upstream", upstreamSpec(b)}} {
+		b.Run(d.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := validator.New(d.spec, validator.Options{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -55,22 +55,47 @@ var kindNames = map[string]kindSet{"null": kNull, "boolean": kBool, "integer": k
 // errUnsupported marks a schema this compiler leaves to openapi3filter.
 var errUnsupported = errors.New("schema uses keywords the compiled validator does not support")
 
-func compile(ref *openapi3.SchemaRef, memo map[*openapi3.Schema]*node) (*node, error) {
+// memo holds the nodes compiled so far, shared between schemas. A schema
+// that fails to compile leaves partly built nodes behind (they are memoized
+// before their children, for recursive schemas); attempt/abandon forget
+// everything a failed top-level compile added, so a later schema sharing
+// those parts cannot pick up a half-built one.
+type memo struct {
+	nodes map[*openapi3.Schema]*node
+	added []*openapi3.Schema
+}
+
+func newMemo() *memo { return &memo{nodes: map[*openapi3.Schema]*node{}} }
+
+// compileTop compiles one response schema, keeping what it added to the
+// memo only if it succeeds.
+func (m *memo) compileTop(ref *openapi3.SchemaRef) (*node, error) {
+	m.added = m.added[:0]
+	n, err := compile(ref, m)
+	if err != nil {
+		for _, s := range m.added {
+			delete(m.nodes, s)
+		}
+	}
+	return n, err
+}
+
+func compile(ref *openapi3.SchemaRef, memo *memo) (*node, error) {
 	if ref == nil || ref.Value == nil {
 		return nil, errUnsupported
 	}
 	s := ref.Value
-	if n, ok := memo[s]; ok {
+	if n, ok := memo.nodes[s]; ok {
 		return n, nil
 	}
-	if len(s.AllOf) > 0 || len(s.AnyOf) > 0 || len(s.OneOf) > 0 || s.Not != nil || s.Discriminator != nil ||
+	if len(s.AllOf) > 0 || len(s.AnyOf) > 0 || len(s.OneOf) > 0 || s.Not != nil ||
 		s.ExclusiveMin.IsSet() || s.ExclusiveMax.IsSet() || s.MultipleOf != nil || s.MinItems != 0 || s.MaxItems != nil ||
-		s.UniqueItems || s.MinProps != 0 || s.MaxProps != nil || s.Nullable || s.ReadOnly || s.WriteOnly ||
-		len(s.PrefixItems) > 0 || s.Const != nil || s.PatternProperties != nil || s.If != nil || s.Contains != nil {
+		s.UniqueItems || s.MinProps != 0 || s.MaxProps != nil || s.ReadOnly || s.WriteOnly || unproven(s) {
 		return nil, errUnsupported
 	}
 	n := &node{minLen: int(s.MinLength), maxLen: -1, format: s.Format, min: s.Min, max: s.Max}
-	memo[s] = n
+	memo.nodes[s] = n
+	memo.added = append(memo.added, s)
 	if s.MaxLength != nil {
 		n.maxLen = int(*s.MaxLength)
 	}

@@ -14,6 +14,7 @@ import (
 	"mime"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -92,6 +93,10 @@ type Validator struct {
 	bodies map[*openapi3.MediaType]*node
 	// secured are the operations whose contract requires a credential.
 	secured map[*routers.Route]bool
+	// stock are the operations judged by stock openapi3filter against the
+	// document as published, because their schemas use a keyword the fast
+	// path is not proved on (engine.go).
+	stock []string
 }
 
 var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
@@ -120,10 +125,16 @@ func New(spec *openapi3.T, opts Options) (*Validator, error) {
 		native.OpenAPI = "3.0.3"
 	}
 	v := &Validator{opts: opts, routes: map[string]*routers.Route{}, ops: map[string]*routers.Route{}, bodies: map[*openapi3.MediaType]*node{}, secured: map[*routers.Route]bool{}}
-	memo := map[*openapi3.Schema]*node{}
+	memo := newMemo()
 	for path, item := range spec.Paths.Map() {
 		for method, op := range item.Operations() {
 			r := &routers.Route{Spec: &native, Path: path, PathItem: item, Method: method, Operation: op}
+			if spec.IsOpenAPI31OrLater() && operationUnproven(op) {
+				// A keyword the fast path is not proved on (engine.go):
+				// stock openapi3filter judges this operation.
+				r.Spec = spec
+				v.stock = append(v.stock, op.OperationID)
+			}
 			v.routes[routeKey(method, EchoPath(path))] = r
 			v.ops[op.OperationID] = r
 			v.secured[r] = requiresAuth(r)
@@ -135,7 +146,7 @@ func New(spec *openapi3.T, opts Options) (*Validator, error) {
 					if mt.Schema == nil {
 						continue
 					}
-					if n, err := compile(mt.Schema, memo); err == nil {
+					if n, err := memo.compileTop(mt.Schema); err == nil {
 						v.bodies[mt] = n
 					}
 				}
@@ -277,6 +288,10 @@ func (v *Validator) CheckResponse(req *http.Request, operationID string, params 
 // CompiledResponses reports how many response bodies are judged by a
 // compiled schema (the rest go through openapi3filter).
 func (v *Validator) CompiledResponses() int { return len(v.bodies) }
+
+// StockOperations lists the operations judged by stock openapi3filter
+// against the document as published, not by the fast path (engine.go).
+func (v *Validator) StockOperations() []string { return slices.Clone(v.stock) }
 
 // Filter returns the openapi3filter options the validator uses, so that a
 // comparison with stock openapi3filter runs under the same options.

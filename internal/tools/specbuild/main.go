@@ -1,8 +1,9 @@
-// Command specbuild writes the spec the server enforces: an openapi.json
-// with the overlay applied (strictly, as `make generate` applies it), as JSON.
-// `make breaking` uses it to build both sides of the comparison.
+// Command specbuild writes the spec the server enforces and advertises, made
+// from a repository's files as `make generate` reads them: openapi.json, the
+// overlay and the served operations listed in oapi-codegen.yaml. `make
+// breaking` uses it to build both sides of the comparison.
 //
-//	go run ./internal/tools/specbuild -spec openapi.json -overlay api/overlay.yaml -o out.json
+//	go run ./internal/tools/specbuild [-root DIR] [-spec FILE] [-o out.json]
 package main
 
 import (
@@ -11,30 +12,33 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/oapi-codegen/oapi-codegen/v2/pkg/util"
+	"github.com/kayle-id/orgs-api/internal/specfile"
 )
 
 func main() {
-	spec := flag.String("spec", "openapi.json", "upstream spec")
-	overlay := flag.String("overlay", "api/overlay.yaml", "overlay to apply; empty for none")
+	root := flag.String("root", ".", "repository root holding openapi.json, oapi-codegen.yaml and the overlay")
+	specPath := flag.String("spec", "", "upstream spec to use instead of ROOT/openapi.json")
 	out := flag.String("o", "", "output file (default stdout)")
 	flag.Parse()
-	doc, err := util.LoadSwaggerWithOverlay(*spec, util.LoadSwaggerWithOverlayOpts{Path: *overlay, Strict: true})
-	if err != nil {
+	if err := run(*root, *specPath, *out); err != nil {
 		fmt.Fprintf(os.Stderr, "specbuild: %v\n", err)
 		os.Exit(1)
+	}
+}
+
+func run(root, specPath, out string) error {
+	doc, err := specfile.Build(root, specPath)
+	if err != nil {
+		return err
 	}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "specbuild: %v\n", err)
-		os.Exit(1)
+		return err
 	}
-	if *out == "" {
-		os.Stdout.Write(append(b, '\n'))
-		return
+	b = append(b, '\n')
+	if out == "" {
+		_, err = os.Stdout.Write(b)
+		return err
 	}
-	if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
-		fmt.Fprintf(os.Stderr, "specbuild: %v\n", err)
-		os.Exit(1)
-	}
+	return os.WriteFile(out, b, 0o644)
 }
