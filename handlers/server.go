@@ -8,6 +8,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/kayle-id/orgs-api/dnstxt"
 	api "github.com/kayle-id/orgs-api/gen/api"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/store"
@@ -17,6 +18,9 @@ import (
 type Server struct {
 	store  *store.Store
 	mailer mail.Mailer
+	// dns answers domain verification's TXT lookups (see WithDNS).
+	dns           dnstxt.Looker
+	lookupTimeout time.Duration
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)

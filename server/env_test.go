@@ -20,7 +20,9 @@ import (
 	"github.com/labstack/echo/v4"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 
+	"github.com/kayle-id/orgs-api/dnstxt"
 	api "github.com/kayle-id/orgs-api/gen/api"
+	"github.com/kayle-id/orgs-api/internal/dnstest"
 	"github.com/kayle-id/orgs-api/internal/testdb"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
@@ -53,13 +55,28 @@ type env struct {
 	c      *api.ClientWithResponses
 	clock  *clock
 	outbox string
+	// dns is the authoritative test DNS server the resolver asks.
+	dns      *dnstest.Server
+	resolver *dnstxt.Resolver
 }
 
-func newEnv(t testing.TB, kind testdb.Kind) *env {
+// envOptions vary the test server.
+type envOptions struct {
+	maxConns   int           // database connections
+	dnsTimeout time.Duration // per resolver attempt
+}
+
+func newEnv(t testing.TB, kind testdb.Kind) *env { return newEnvWith(t, kind) }
+
+func newEnvWith(t testing.TB, kind testdb.Kind, opts ...func(*envOptions)) *env {
 	t.Helper()
+	o := envOptions{maxConns: 20, dnsTimeout: time.Second}
+	for _, f := range opts {
+		f(&o)
+	}
 	ctx := context.Background()
 	clk := &clock{}
-	st, err := store.Open(ctx, testdb.URL(t, kind), store.Options{Now: clk.Now, MaxOpenConns: 20})
+	st, err := store.Open(ctx, testdb.URL(t, kind), store.Options{Now: clk.Now, MaxOpenConns: o.maxConns})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +85,16 @@ func newEnv(t testing.TB, kind testdb.Kind) *env {
 		t.Fatal(err)
 	}
 	outbox := filepath.Join(t.TempDir(), "outbox")
+	// A real DNS server on loopback answers domain verification.
+	dns, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dns.Close)
+	resolver, err := dnstxt.New(dns.Addr, dnstxt.Options{Timeout: o.dnsTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -79,6 +106,7 @@ func newEnv(t testing.TB, kind testdb.Kind) *env {
 		OnResponseInvalid: func(c echo.Context, err *validator.ResponseError) {
 			t.Errorf("%s %s: response broke the contract: %v", c.Request().Method, c.Request().URL, err)
 		},
+		DNS: resolver,
 	}, st, &mail.Outbox{Dir: outbox, From: "Kayle ID <no-reply@kayle.id>"})
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +117,7 @@ func newEnv(t testing.TB, kind testdb.Kind) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, kind: kind, st: st, srv: srv, c: c, clock: clk, outbox: outbox}
+	return &env{t: t, kind: kind, st: st, srv: srv, c: c, clock: clk, outbox: outbox, dns: dns, resolver: resolver}
 }
 
 // forEachDB runs the test once per database.

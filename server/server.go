@@ -23,6 +23,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/kayle-id/orgs-api/dnstxt"
 	api "github.com/kayle-id/orgs-api/gen/api"
 	"github.com/kayle-id/orgs-api/handlers"
 	"github.com/kayle-id/orgs-api/internal/spec"
@@ -46,6 +47,12 @@ type Config struct {
 	SeparateMetrics bool
 	// RateLimit limits write endpoints; the zero value is off.
 	RateLimit RateLimit
+	// DNS answers domain verification's TXT lookups; nil means upstream's
+	// resolvers (dnstxt.DefaultResolvers).
+	DNS dnstxt.Looker
+	// DNSLookupTimeout bounds a verification's lookup; 0 means
+	// handlers.DefaultLookupTimeout.
+	DNSLookupTimeout time.Duration
 }
 
 // App is the assembled HTTP server.
@@ -102,7 +109,14 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		metrics = NewMetrics()
 		metrics.WatchDB(st.DB())
 	}
-	h := handlers.New(st, mailer)
+	if cfg.DNS == nil {
+		r, err := dnstxt.New(dnstxt.DefaultResolvers, dnstxt.Options{})
+		if err != nil {
+			return nil, err
+		}
+		cfg.DNS = r
+	}
+	h := handlers.New(st, mailer).WithDNS(metrics.CountDNS(cfg.DNS), cfg.DNSLookupTimeout)
 	v, err := validator.New(spec, validator.Options{
 		Mode:         cfg.Validation,
 		Authenticate: cfg.RateLimit.guard(h.Authenticate),

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kayle-id/orgs-api/dnstxt"
 	"github.com/kayle-id/orgs-api/validator"
 )
 
@@ -38,11 +39,15 @@ var (
 	sRateLimit       = setting{"rate-limit", "KAYLE_RATE_LIMIT", "10", "write requests per second per credential; 0 disables"}
 	sRateLimitIP     = setting{"rate-limit-ip", "KAYLE_RATE_LIMIT_IP", "50", "write requests per second per client address; 0 disables"}
 	sRateBurst       = setting{"rate-burst", "KAYLE_RATE_BURST", "20", "write requests allowed at once before the rate limits apply"}
+	sDNSResolver     = setting{"dns-resolver", "KAYLE_DNS_RESOLVER", dnstxt.DefaultResolvers, "resolvers for domain verification, tried in order when one cannot answer: host:port (plain DNS) or https:// URLs (DNS over HTTPS)"}
+	sDNSTimeout      = setting{"dns-timeout", "KAYLE_DNS_TIMEOUT", "5s", "longest one resolver may take to answer one lookup"}
+	sRecheckInterval = setting{"domain-recheck-interval", "KAYLE_DOMAIN_RECHECK_INTERVAL", "5m", "how often verified domains last checked over 23h ago are checked again; 0 disables"}
 )
 
 // serveSettings are the settings `kayleid serve` reads, in help order.
 var serveSettings = []setting{sDatabaseURL, sDBMaxConns, sAddr, sValidation, sLogFormat, sMailDir, sSMTPURL, sMailFrom,
-	sBodyLimit, sRequestTimeout, sShutdownTimeout, sPurgeInterval, sMetricsAddr, sRateLimit, sRateLimitIP, sRateBurst}
+	sBodyLimit, sRequestTimeout, sShutdownTimeout, sPurgeInterval, sMetricsAddr, sRateLimit, sRateLimitIP, sRateBurst,
+	sDNSResolver, sDNSTimeout, sRecheckInterval}
 
 // Config is read once, in main, from flags over environment over defaults.
 type Config struct {
@@ -62,6 +67,9 @@ type Config struct {
 	RateLimit       float64
 	RateLimitIP     float64
 	RateBurst       int
+	DNSResolver     string
+	DNSTimeout      time.Duration
+	RecheckInterval time.Duration
 }
 
 // register adds the settings as flags whose defaults come from the environment.
@@ -165,7 +173,29 @@ func buildConfig(v map[string]*string) (Config, error) {
 	if c.RequestTimeout == 0 {
 		return c, usagef("KAYLE_REQUEST_TIMEOUT must be positive")
 	}
+	if err := dnsConfig(&c, get); err != nil {
+		return c, err
+	}
+	if c.RecheckInterval, err = parseDuration(sRecheckInterval.flag, get(sRecheckInterval)); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// dnsConfig reads the resolver settings, which `domains recheck` shares.
+func dnsConfig(c *Config, get func(setting) string) error {
+	var err error
+	c.DNSResolver = get(sDNSResolver)
+	if _, err := dnstxt.New(c.DNSResolver, dnstxt.Options{}); err != nil {
+		return usagef("invalid KAYLE_DNS_RESOLVER %q: want host:port or https:// URLs, comma-separated", c.DNSResolver)
+	}
+	if c.DNSTimeout, err = parseDuration(sDNSTimeout.flag, get(sDNSTimeout)); err != nil {
+		return err
+	}
+	if c.DNSTimeout == 0 || c.DNSTimeout > time.Minute {
+		return usagef("invalid KAYLE_DNS_TIMEOUT %q: want a duration between 1ms and 1m", get(sDNSTimeout))
+	}
+	return nil
 }
 
 func validBodyLimit(s string) bool {

@@ -13,10 +13,15 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/kayle-id/orgs-api/dnstxt"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
 	"github.com/kayle-id/orgs-api/store"
 )
+
+// mailSendInterval is how often the outbox is looked at for notices to
+// send (also retries that have come due).
+const mailSendInterval = 5 * time.Second
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -44,6 +49,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		mailer = m
 	}
 
+	resolver, err := dnstxt.New(cfg.DNSResolver, dnstxt.Options{Timeout: cfg.DNSTimeout})
+	if err != nil {
+		return usagef("%v", err)
+	}
 	metrics := server.NewMetrics()
 	st, err := openStore(ctx, cfg.DatabaseURL, log, store.Options{MaxOpenConns: cfg.DBMaxConns, OnEvent: metrics.Event})
 	if err != nil {
@@ -62,6 +71,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		RateLimit: server.RateLimit{
 			PerCredential: rate.Limit(cfg.RateLimit), PerIP: rate.Limit(cfg.RateLimitIP), Burst: cfg.RateBurst,
 		},
+		DNS: resolver,
 	}, st, mailer)
 	if err != nil {
 		return err
@@ -91,6 +101,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if cfg.PurgeInterval > 0 {
 		go server.RunPurger(purgeCtx, st, cfg.PurgeInterval, log)
 	}
+	if cfg.RecheckInterval > 0 {
+		go server.RunRechecker(purgeCtx, st, metrics.CountDNS(resolver), cfg.RecheckInterval, log, metrics)
+	}
+	go server.RunMailSender(purgeCtx, st, mailer, mailSendInterval, log, metrics)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -126,6 +126,36 @@ func (e CancelOrganizationDeletion200JSONResponseBodyDataOk) Valid() bool {
 	}
 }
 
+// Defines values for ListDomains200JSONResponseBodyDataChallengesMethod.
+const (
+	ListDomains200JSONResponseBodyDataChallengesMethodDnsTxt ListDomains200JSONResponseBodyDataChallengesMethod = "dns_txt"
+)
+
+// Valid indicates whether the value is a known member of the ListDomains200JSONResponseBodyDataChallengesMethod enum.
+func (e ListDomains200JSONResponseBodyDataChallengesMethod) Valid() bool {
+	switch e {
+	case ListDomains200JSONResponseBodyDataChallengesMethodDnsTxt:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListDomains200JSONResponseBodyDataDomainsVerifiedVia.
+const (
+	ListDomains200JSONResponseBodyDataDomainsVerifiedViaDnsTxt ListDomains200JSONResponseBodyDataDomainsVerifiedVia = "dns_txt"
+)
+
+// Valid indicates whether the value is a known member of the ListDomains200JSONResponseBodyDataDomainsVerifiedVia enum.
+func (e ListDomains200JSONResponseBodyDataDomainsVerifiedVia) Valid() bool {
+	switch e {
+	case ListDomains200JSONResponseBodyDataDomainsVerifiedViaDnsTxt:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for LeaveOrganization200JSONResponseBodyDataStatus.
 const (
 	LeaveOrganization200JSONResponseBodyDataStatusSuccess LeaveOrganization200JSONResponseBodyDataStatus = "success"
@@ -207,6 +237,9 @@ type ErrorEnvelope struct {
 type ErrorObject struct {
 	// Code The error code
 	Code string `json:"code"`
+
+	// Details Facts about the error beyond its message, on the domain operations as upstream sends them: {} for most errors, and conflictingOrganizationName for APEX_TAKEOVER_REQUIRED.
+	Details *map[string]interface{} `json:"details,omitempty"`
 
 	// Docs A link to the documentation for the error
 	Docs string `json:"docs"`
@@ -325,6 +358,42 @@ type ConfirmOrganizationDeletionJSONBody struct {
 	OrganizationId openapi_types.UUID `json:"organizationId"`
 }
 
+// ListDomains200JSONResponseBodyDataChallengesMethod defines parameters for ListDomains.
+type ListDomains200JSONResponseBodyDataChallengesMethod string
+
+// ListedChallenge defines parameters for ListDomains.
+type ListedChallenge struct {
+	ApexDomain string                                             `json:"apexDomain"`
+	CreatedAt  string                                             `json:"createdAt"`
+	ExpiresAt  string                                             `json:"expiresAt"`
+	Id         openapi_types.UUID                                 `json:"id"`
+	Method     ListDomains200JSONResponseBodyDataChallengesMethod `json:"method"`
+}
+
+// ListDomains200JSONResponseBodyDataDomainsVerifiedVia defines parameters for ListDomains.
+type ListDomains200JSONResponseBodyDataDomainsVerifiedVia string
+
+// ListedDomain defines parameters for ListDomains.
+type ListedDomain struct {
+	ApexDomain    string                                               `json:"apexDomain"`
+	DowngradedAt  *string                                              `json:"downgradedAt"`
+	Id            openapi_types.UUID                                   `json:"id"`
+	LastCheckedAt *string                                              `json:"lastCheckedAt"`
+	VerifiedAt    string                                               `json:"verifiedAt"`
+	VerifiedVia   ListDomains200JSONResponseBodyDataDomainsVerifiedVia `json:"verifiedVia"`
+}
+
+// StartDnsChallengeJSONBody defines parameters for StartDnsChallenge.
+type StartDnsChallengeJSONBody struct {
+	ApexDomain string `json:"apex_domain"`
+}
+
+// VerifyDnsChallengeJSONBody defines parameters for VerifyDnsChallenge.
+type VerifyDnsChallengeJSONBody struct {
+	AcknowledgeTakeover *bool              `json:"acknowledge_takeover,omitempty"`
+	ChallengeId         openapi_types.UUID `json:"challenge_id"`
+}
+
 // CreateInvitationJSONBody defines parameters for CreateInvitation.
 type CreateInvitationJSONBody struct {
 	Email openapi_types.Email `json:"email"`
@@ -351,6 +420,20 @@ type UpdateMemberRoleJSONBody struct {
 // ReinstateMember200JSONResponseBodyDataStatus defines parameters for ReinstateMember.
 type ReinstateMember200JSONResponseBodyDataStatus string
 
+// ListedRedirectUri defines parameters for ListRedirectUris.
+type ListedRedirectUri struct {
+	ApexDomain       string             `json:"apexDomain"`
+	CreatedAt        string             `json:"createdAt"`
+	Id               openapi_types.UUID `json:"id"`
+	Pattern          string             `json:"pattern"`
+	VerifiedDomainId openapi_types.UUID `json:"verifiedDomainId"`
+}
+
+// AddRedirectUriJSONBody defines parameters for AddRedirectUri.
+type AddRedirectUriJSONBody struct {
+	Pattern string `json:"pattern"`
+}
+
 // RequestOrganizationDeletionJSONBody defines parameters for RequestOrganizationDeletion.
 type RequestOrganizationDeletionJSONBody struct {
 	OrganizationId openapi_types.UUID `json:"organizationId"`
@@ -368,11 +451,20 @@ type CancelOrganizationDeletionJSONRequestBody CancelOrganizationDeletionJSONBod
 // ConfirmOrganizationDeletionJSONRequestBody defines body for ConfirmOrganizationDeletion for application/json ContentType.
 type ConfirmOrganizationDeletionJSONRequestBody ConfirmOrganizationDeletionJSONBody
 
+// StartDnsChallengeJSONRequestBody defines body for StartDnsChallenge for application/json ContentType.
+type StartDnsChallengeJSONRequestBody StartDnsChallengeJSONBody
+
+// VerifyDnsChallengeJSONRequestBody defines body for VerifyDnsChallenge for application/json ContentType.
+type VerifyDnsChallengeJSONRequestBody VerifyDnsChallengeJSONBody
+
 // CreateInvitationJSONRequestBody defines body for CreateInvitation for application/json ContentType.
 type CreateInvitationJSONRequestBody CreateInvitationJSONBody
 
 // UpdateMemberRoleJSONRequestBody defines body for UpdateMemberRole for application/json ContentType.
 type UpdateMemberRoleJSONRequestBody UpdateMemberRoleJSONBody
+
+// AddRedirectUriJSONRequestBody defines body for AddRedirectUri for application/json ContentType.
+type AddRedirectUriJSONRequestBody AddRedirectUriJSONBody
 
 // RequestOrganizationDeletionJSONRequestBody defines body for RequestOrganizationDeletion for application/json ContentType.
 type RequestOrganizationDeletionJSONRequestBody RequestOrganizationDeletionJSONBody
@@ -531,6 +623,44 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/auth/orgs/confirm-delete (the `ConfirmOrganizationDeletion` operationId).
 	ConfirmOrganizationDeletion(ctx context.Context, body ConfirmOrganizationDeletionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListDomains List verified domains and active challenges for the active org.
+	//
+	// Corresponds with GET /v1/auth/orgs/domains (the `ListDomains` operationId).
+	ListDomains(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StartDnsChallengeWithBody Start a DNS-based domain verification challenge.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/domains/challenges/dns (the `StartDnsChallenge` operationId).
+	StartDnsChallengeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StartDnsChallenge Start a DNS-based domain verification challenge.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/domains/challenges/dns (the `StartDnsChallenge` operationId).
+	StartDnsChallenge(ctx context.Context, body StartDnsChallengeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyDnsChallengeWithBody Poll a DNS challenge — verifies the TXT record is in place.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/domains/challenges/dns/verify (the `VerifyDnsChallenge` operationId).
+	VerifyDnsChallengeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyDnsChallenge Poll a DNS challenge — verifies the TXT record is in place.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/domains/challenges/dns/verify (the `VerifyDnsChallenge` operationId).
+	VerifyDnsChallenge(ctx context.Context, body VerifyDnsChallengeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteDomain Revoke a verified domain.
+	//
+	// Corresponds with DELETE /v1/auth/orgs/domains/{id} (the `DeleteDomain` operationId).
+	DeleteDomain(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// CreateInvitationWithBody Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 	//
 	// Takes any type of body and a specified content type.
@@ -583,6 +713,30 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs/members/{id}/reinstate (the `ReinstateMember` operationId).
 	ReinstateMember(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListRedirectUris List the redirect URI allowlist for the active organization.
+	//
+	// Corresponds with GET /v1/auth/orgs/redirect-uris (the `ListRedirectUris` operationId).
+	ListRedirectUris(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddRedirectUriWithBody Register a redirect URI on a verified domain.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/redirect-uris (the `AddRedirectUri` operationId).
+	AddRedirectUriWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddRedirectUri Register a redirect URI on a verified domain.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/redirect-uris (the `AddRedirectUri` operationId).
+	AddRedirectUri(ctx context.Context, body AddRedirectUriJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteRedirectUri Remove a redirect URI from the allowlist.
+	//
+	// Corresponds with DELETE /v1/auth/orgs/redirect-uris/{id} (the `DeleteRedirectUri` operationId).
+	DeleteRedirectUri(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RequestOrganizationDeletionWithBody Request deletion of an organization. Sends an 8-character confirmation code to the requesting owner.
 	//
@@ -797,6 +951,104 @@ func (c *Client) ConfirmOrganizationDeletion(ctx context.Context, body ConfirmOr
 	return c.Client.Do(req)
 }
 
+// ListDomains List verified domains and active challenges for the active org.
+//
+// Corresponds with GET /v1/auth/orgs/domains (the `ListDomains` operationId).
+func (c *Client) ListDomains(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListDomainsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StartDnsChallengeWithBody Start a DNS-based domain verification challenge.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/auth/orgs/domains/challenges/dns (the `StartDnsChallenge` operationId).
+func (c *Client) StartDnsChallengeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStartDnsChallengeRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StartDnsChallenge Start a DNS-based domain verification challenge.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/auth/orgs/domains/challenges/dns (the `StartDnsChallenge` operationId).
+func (c *Client) StartDnsChallenge(ctx context.Context, body StartDnsChallengeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStartDnsChallengeRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyDnsChallengeWithBody Poll a DNS challenge — verifies the TXT record is in place.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/auth/orgs/domains/challenges/dns/verify (the `VerifyDnsChallenge` operationId).
+func (c *Client) VerifyDnsChallengeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyDnsChallengeRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyDnsChallenge Poll a DNS challenge — verifies the TXT record is in place.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/auth/orgs/domains/challenges/dns/verify (the `VerifyDnsChallenge` operationId).
+func (c *Client) VerifyDnsChallenge(ctx context.Context, body VerifyDnsChallengeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyDnsChallengeRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteDomain Revoke a verified domain.
+//
+// Corresponds with DELETE /v1/auth/orgs/domains/{id} (the `DeleteDomain` operationId).
+func (c *Client) DeleteDomain(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteDomainRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // CreateInvitationWithBody Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 //
 // Takes any type of body and a specified content type.
@@ -930,6 +1182,70 @@ func (c *Client) UpdateMemberRole(ctx context.Context, id openapi_types.UUID, bo
 // Corresponds with POST /v1/auth/orgs/members/{id}/reinstate (the `ReinstateMember` operationId).
 func (c *Client) ReinstateMember(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewReinstateMemberRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListRedirectUris List the redirect URI allowlist for the active organization.
+//
+// Corresponds with GET /v1/auth/orgs/redirect-uris (the `ListRedirectUris` operationId).
+func (c *Client) ListRedirectUris(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListRedirectUrisRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddRedirectUriWithBody Register a redirect URI on a verified domain.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/auth/orgs/redirect-uris (the `AddRedirectUri` operationId).
+func (c *Client) AddRedirectUriWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddRedirectUriRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddRedirectUri Register a redirect URI on a verified domain.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/auth/orgs/redirect-uris (the `AddRedirectUri` operationId).
+func (c *Client) AddRedirectUri(ctx context.Context, body AddRedirectUriJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddRedirectUriRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteRedirectUri Remove a redirect URI from the allowlist.
+//
+// Corresponds with DELETE /v1/auth/orgs/redirect-uris/{id} (the `DeleteRedirectUri` operationId).
+func (c *Client) DeleteRedirectUri(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteRedirectUriRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -1365,6 +1681,147 @@ func NewConfirmOrganizationDeletionRequestWithBody(server string, contentType st
 	return req, nil
 }
 
+// NewListDomainsRequest constructs an http.Request for the ListDomains method
+func NewListDomainsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/domains")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStartDnsChallengeRequest calls the generic StartDnsChallenge builder with application/json body
+func NewStartDnsChallengeRequest(server string, body StartDnsChallengeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewStartDnsChallengeRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewStartDnsChallengeRequestWithBody constructs an http.Request for the StartDnsChallenge method, with any body, and a specified content type
+func NewStartDnsChallengeRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/domains/challenges/dns")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewVerifyDnsChallengeRequest calls the generic VerifyDnsChallenge builder with application/json body
+func NewVerifyDnsChallengeRequest(server string, body VerifyDnsChallengeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewVerifyDnsChallengeRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewVerifyDnsChallengeRequestWithBody constructs an http.Request for the VerifyDnsChallenge method, with any body, and a specified content type
+func NewVerifyDnsChallengeRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/domains/challenges/dns/verify")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteDomainRequest constructs an http.Request for the DeleteDomain method
+func NewDeleteDomainRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/domains/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewCreateInvitationRequest calls the generic CreateInvitation builder with application/json body
 func NewCreateInvitationRequest(server string, body CreateInvitationJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -1647,6 +2104,107 @@ func NewReinstateMemberRequest(server string, id openapi_types.UUID) (*http.Requ
 	return req, nil
 }
 
+// NewListRedirectUrisRequest constructs an http.Request for the ListRedirectUris method
+func NewListRedirectUrisRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/redirect-uris")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAddRedirectUriRequest calls the generic AddRedirectUri builder with application/json body
+func NewAddRedirectUriRequest(server string, body AddRedirectUriJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAddRedirectUriRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewAddRedirectUriRequestWithBody constructs an http.Request for the AddRedirectUri method, with any body, and a specified content type
+func NewAddRedirectUriRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/redirect-uris")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteRedirectUriRequest constructs an http.Request for the DeleteRedirectUri method
+func NewDeleteRedirectUriRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/redirect-uris/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewRequestOrganizationDeletionRequest calls the generic RequestOrganizationDeletion builder with application/json body
 func NewRequestOrganizationDeletionRequest(server string, body RequestOrganizationDeletionJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -1819,6 +2377,48 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/auth/orgs/confirm-delete (the `ConfirmOrganizationDeletion` operationId).
 	ConfirmOrganizationDeletionWithResponse(ctx context.Context, body ConfirmOrganizationDeletionJSONRequestBody, reqEditors ...RequestEditorFn) (*ConfirmOrganizationDeletionResponse, error)
 
+	// ListDomainsWithResponse List verified domains and active challenges for the active org.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/auth/orgs/domains (the `ListDomains` operationId).
+	ListDomainsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListDomainsResponse, error)
+
+	// StartDnsChallengeWithBodyWithResponse Start a DNS-based domain verification challenge.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/domains/challenges/dns (the `StartDnsChallenge` operationId).
+	StartDnsChallengeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StartDnsChallengeResponse, error)
+
+	// StartDnsChallengeWithResponse Start a DNS-based domain verification challenge.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/domains/challenges/dns (the `StartDnsChallenge` operationId).
+	StartDnsChallengeWithResponse(ctx context.Context, body StartDnsChallengeJSONRequestBody, reqEditors ...RequestEditorFn) (*StartDnsChallengeResponse, error)
+
+	// VerifyDnsChallengeWithBodyWithResponse Poll a DNS challenge — verifies the TXT record is in place.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/domains/challenges/dns/verify (the `VerifyDnsChallenge` operationId).
+	VerifyDnsChallengeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyDnsChallengeResponse, error)
+
+	// VerifyDnsChallengeWithResponse Poll a DNS challenge — verifies the TXT record is in place.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/domains/challenges/dns/verify (the `VerifyDnsChallenge` operationId).
+	VerifyDnsChallengeWithResponse(ctx context.Context, body VerifyDnsChallengeJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyDnsChallengeResponse, error)
+
+	// DeleteDomainWithResponse Revoke a verified domain.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/auth/orgs/domains/{id} (the `DeleteDomain` operationId).
+	DeleteDomainWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*DeleteDomainResponse, error)
+
 	// CreateInvitationWithBodyWithResponse Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -1881,6 +2481,34 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs/members/{id}/reinstate (the `ReinstateMember` operationId).
 	ReinstateMemberWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*ReinstateMemberResponse, error)
+
+	// ListRedirectUrisWithResponse List the redirect URI allowlist for the active organization.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/auth/orgs/redirect-uris (the `ListRedirectUris` operationId).
+	ListRedirectUrisWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListRedirectUrisResponse, error)
+
+	// AddRedirectUriWithBodyWithResponse Register a redirect URI on a verified domain.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/redirect-uris (the `AddRedirectUri` operationId).
+	AddRedirectUriWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddRedirectUriResponse, error)
+
+	// AddRedirectUriWithResponse Register a redirect URI on a verified domain.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/redirect-uris (the `AddRedirectUri` operationId).
+	AddRedirectUriWithResponse(ctx context.Context, body AddRedirectUriJSONRequestBody, reqEditors ...RequestEditorFn) (*AddRedirectUriResponse, error)
+
+	// DeleteRedirectUriWithResponse Remove a redirect URI from the allowlist.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/auth/orgs/redirect-uris/{id} (the `DeleteRedirectUri` operationId).
+	DeleteRedirectUriWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*DeleteRedirectUriResponse, error)
 
 	// RequestOrganizationDeletionWithBodyWithResponse Request deletion of an organization. Sends an 8-character confirmation code to the requesting owner.
 	//
@@ -3115,6 +3743,1961 @@ func (r ConfirmOrganizationDeletionResponse) ContentType() string {
 	return ""
 }
 
+type ListDomainsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			Challenges []ListedChallenge `json:"challenges"`
+			Domains    []ListedDomain    `json:"domains"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON502 the response for an HTTP 502 `application/json` response
+	JSON502 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListDomainsResponse) GetJSON200() *struct {
+	Data struct {
+		Challenges []ListedChallenge `json:"challenges"`
+		Domains    []ListedDomain    `json:"domains"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListDomainsResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListDomainsResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListDomainsResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListDomainsResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ListDomainsResponse) GetJSON409() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON409
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r ListDomainsResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ListDomainsResponse) GetJSON422() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListDomainsResponse) GetJSON429() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListDomainsResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSON502 returns the response for an HTTP 502 `application/json` response
+func (r ListDomainsResponse) GetJSON502() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON502
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListDomainsResponse) GetJSON503() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListDomainsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListDomainsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListDomainsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListDomainsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListDomainsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type StartDnsChallengeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			ChallengeId openapi_types.UUID `json:"challenge_id"`
+			Conflict    *struct {
+				OrganizationName string `json:"organization_name"`
+			} `json:"conflict"`
+			ExpiresAt   string `json:"expires_at"`
+			RecordName  string `json:"record_name"`
+			RecordValue string `json:"record_value"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON502 the response for an HTTP 502 `application/json` response
+	JSON502 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON200() *struct {
+	Data struct {
+		ChallengeId openapi_types.UUID `json:"challenge_id"`
+		Conflict    *struct {
+			OrganizationName string `json:"organization_name"`
+		} `json:"conflict"`
+		ExpiresAt   string `json:"expires_at"`
+		RecordName  string `json:"record_name"`
+		RecordValue string `json:"record_value"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON409() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON409
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON422() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON429() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSON502 returns the response for an HTTP 502 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON502() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON502
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON503() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r StartDnsChallengeResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r StartDnsChallengeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StartDnsChallengeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StartDnsChallengeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StartDnsChallengeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type VerifyDnsChallengeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			ApexDomain   string             `json:"apex_domain"`
+			DomainId     openapi_types.UUID `json:"domain_id"`
+			TakeoverFrom *struct {
+				OrganizationId   openapi_types.UUID `json:"organization_id"`
+				OrganizationName string             `json:"organization_name"`
+			} `json:"takeover_from"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON502 the response for an HTTP 502 `application/json` response
+	JSON502 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON200() *struct {
+	Data struct {
+		ApexDomain   string             `json:"apex_domain"`
+		DomainId     openapi_types.UUID `json:"domain_id"`
+		TakeoverFrom *struct {
+			OrganizationId   openapi_types.UUID `json:"organization_id"`
+			OrganizationName string             `json:"organization_name"`
+		} `json:"takeover_from"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON409() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON409
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON422() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON429() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSON502 returns the response for an HTTP 502 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON502() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON502
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON503() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyDnsChallengeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyDnsChallengeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyDnsChallengeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyDnsChallengeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteDomainResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON502 the response for an HTTP 502 `application/json` response
+	JSON502 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteDomainResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteDomainResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteDomainResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteDomainResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DeleteDomainResponse) GetJSON409() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON409
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r DeleteDomainResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r DeleteDomainResponse) GetJSON422() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DeleteDomainResponse) GetJSON429() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteDomainResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSON502 returns the response for an HTTP 502 `application/json` response
+func (r DeleteDomainResponse) GetJSON502() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON502
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteDomainResponse) GetJSON503() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DeleteDomainResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteDomainResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteDomainResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteDomainResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteDomainResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type CreateInvitationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4170,6 +6753,986 @@ func (r ReinstateMemberResponse) ContentType() string {
 	return ""
 }
 
+type ListRedirectUrisResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data  []ListedRedirectUri `json:"data"`
+		Error any                 `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListRedirectUrisResponse) GetJSON200() *struct {
+	Data  []ListedRedirectUri `json:"data"`
+	Error any                 `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListRedirectUrisResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListRedirectUrisResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListRedirectUrisResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListRedirectUrisResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r ListRedirectUrisResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ListRedirectUrisResponse) GetJSON422() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListRedirectUrisResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListRedirectUrisResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListRedirectUrisResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListRedirectUrisResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListRedirectUrisResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListRedirectUrisResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AddRedirectUriResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			ApexDomain       string             `json:"apexDomain"`
+			CreatedAt        string             `json:"createdAt"`
+			Id               openapi_types.UUID `json:"id"`
+			Pattern          string             `json:"pattern"`
+			VerifiedDomainId openapi_types.UUID `json:"verifiedDomainId"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AddRedirectUriResponse) GetJSON200() *struct {
+	Data struct {
+		ApexDomain       string             `json:"apexDomain"`
+		CreatedAt        string             `json:"createdAt"`
+		Id               openapi_types.UUID `json:"id"`
+		Pattern          string             `json:"pattern"`
+		VerifiedDomainId openapi_types.UUID `json:"verifiedDomainId"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AddRedirectUriResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AddRedirectUriResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AddRedirectUriResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AddRedirectUriResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r AddRedirectUriResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r AddRedirectUriResponse) GetJSON422() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AddRedirectUriResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r AddRedirectUriResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AddRedirectUriResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AddRedirectUriResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AddRedirectUriResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AddRedirectUriResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteRedirectUriResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteRedirectUriResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteRedirectUriResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteRedirectUriResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteRedirectUriResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r DeleteRedirectUriResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r DeleteRedirectUriResponse) GetJSON422() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteRedirectUriResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DeleteRedirectUriResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteRedirectUriResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteRedirectUriResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteRedirectUriResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteRedirectUriResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type RequestOrganizationDeletionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4622,6 +8185,84 @@ func (c *ClientWithResponses) ConfirmOrganizationDeletionWithResponse(ctx contex
 	return ParseConfirmOrganizationDeletionResponse(rsp)
 }
 
+// ListDomainsWithResponse List verified domains and active challenges for the active org.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/auth/orgs/domains (the `ListDomains` operationId).
+func (c *ClientWithResponses) ListDomainsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListDomainsResponse, error) {
+	rsp, err := c.ListDomains(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListDomainsResponse(rsp)
+}
+
+// StartDnsChallengeWithBodyWithResponse Start a DNS-based domain verification challenge.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/domains/challenges/dns (the `StartDnsChallenge` operationId).
+func (c *ClientWithResponses) StartDnsChallengeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StartDnsChallengeResponse, error) {
+	rsp, err := c.StartDnsChallengeWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStartDnsChallengeResponse(rsp)
+}
+
+// StartDnsChallengeWithResponse Start a DNS-based domain verification challenge.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/domains/challenges/dns (the `StartDnsChallenge` operationId).
+func (c *ClientWithResponses) StartDnsChallengeWithResponse(ctx context.Context, body StartDnsChallengeJSONRequestBody, reqEditors ...RequestEditorFn) (*StartDnsChallengeResponse, error) {
+	rsp, err := c.StartDnsChallenge(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStartDnsChallengeResponse(rsp)
+}
+
+// VerifyDnsChallengeWithBodyWithResponse Poll a DNS challenge — verifies the TXT record is in place.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/domains/challenges/dns/verify (the `VerifyDnsChallenge` operationId).
+func (c *ClientWithResponses) VerifyDnsChallengeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyDnsChallengeResponse, error) {
+	rsp, err := c.VerifyDnsChallengeWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyDnsChallengeResponse(rsp)
+}
+
+// VerifyDnsChallengeWithResponse Poll a DNS challenge — verifies the TXT record is in place.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/domains/challenges/dns/verify (the `VerifyDnsChallenge` operationId).
+func (c *ClientWithResponses) VerifyDnsChallengeWithResponse(ctx context.Context, body VerifyDnsChallengeJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyDnsChallengeResponse, error) {
+	rsp, err := c.VerifyDnsChallenge(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyDnsChallengeResponse(rsp)
+}
+
+// DeleteDomainWithResponse Revoke a verified domain.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/auth/orgs/domains/{id} (the `DeleteDomain` operationId).
+func (c *ClientWithResponses) DeleteDomainWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*DeleteDomainResponse, error) {
+	rsp, err := c.DeleteDomain(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteDomainResponse(rsp)
+}
+
 // CreateInvitationWithBodyWithResponse Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -4737,6 +8378,58 @@ func (c *ClientWithResponses) ReinstateMemberWithResponse(ctx context.Context, i
 		return nil, err
 	}
 	return ParseReinstateMemberResponse(rsp)
+}
+
+// ListRedirectUrisWithResponse List the redirect URI allowlist for the active organization.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/auth/orgs/redirect-uris (the `ListRedirectUris` operationId).
+func (c *ClientWithResponses) ListRedirectUrisWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListRedirectUrisResponse, error) {
+	rsp, err := c.ListRedirectUris(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListRedirectUrisResponse(rsp)
+}
+
+// AddRedirectUriWithBodyWithResponse Register a redirect URI on a verified domain.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/redirect-uris (the `AddRedirectUri` operationId).
+func (c *ClientWithResponses) AddRedirectUriWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddRedirectUriResponse, error) {
+	rsp, err := c.AddRedirectUriWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddRedirectUriResponse(rsp)
+}
+
+// AddRedirectUriWithResponse Register a redirect URI on a verified domain.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/redirect-uris (the `AddRedirectUri` operationId).
+func (c *ClientWithResponses) AddRedirectUriWithResponse(ctx context.Context, body AddRedirectUriJSONRequestBody, reqEditors ...RequestEditorFn) (*AddRedirectUriResponse, error) {
+	rsp, err := c.AddRedirectUri(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddRedirectUriResponse(rsp)
+}
+
+// DeleteRedirectUriWithResponse Remove a redirect URI from the allowlist.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/auth/orgs/redirect-uris/{id} (the `DeleteRedirectUri` operationId).
+func (c *ClientWithResponses) DeleteRedirectUriWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*DeleteRedirectUriResponse, error) {
+	rsp, err := c.DeleteRedirectUri(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteRedirectUriResponse(rsp)
 }
 
 // RequestOrganizationDeletionWithBodyWithResponse Request deletion of an organization. Sends an 8-character confirmation code to the requesting owner.
@@ -5530,6 +9223,1173 @@ func ParseConfirmOrganizationDeletionResponse(rsp *http.Response) (*ConfirmOrgan
 	return response, nil
 }
 
+// ParseListDomainsResponse parses an HTTP response from a ListDomainsWithResponse call
+func ParseListDomainsResponse(rsp *http.Response) (*ListDomainsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListDomainsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				Challenges []ListedChallenge `json:"challenges"`
+				Domains    []ListedDomain    `json:"domains"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON502 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseStartDnsChallengeResponse parses an HTTP response from a StartDnsChallengeWithResponse call
+func ParseStartDnsChallengeResponse(rsp *http.Response) (*StartDnsChallengeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StartDnsChallengeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				ChallengeId openapi_types.UUID `json:"challenge_id"`
+				Conflict    *struct {
+					OrganizationName string `json:"organization_name"`
+				} `json:"conflict"`
+				ExpiresAt   string `json:"expires_at"`
+				RecordName  string `json:"record_name"`
+				RecordValue string `json:"record_value"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON502 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseVerifyDnsChallengeResponse parses an HTTP response from a VerifyDnsChallengeWithResponse call
+func ParseVerifyDnsChallengeResponse(rsp *http.Response) (*VerifyDnsChallengeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyDnsChallengeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				ApexDomain   string             `json:"apex_domain"`
+				DomainId     openapi_types.UUID `json:"domain_id"`
+				TakeoverFrom *struct {
+					OrganizationId   openapi_types.UUID `json:"organization_id"`
+					OrganizationName string             `json:"organization_name"`
+				} `json:"takeover_from"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON502 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteDomainResponse parses an HTTP response from a DeleteDomainWithResponse call
+func ParseDeleteDomainResponse(rsp *http.Response) (*DeleteDomainResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteDomainResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON502 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseCreateInvitationResponse parses an HTTP response from a CreateInvitationWithResponse call
 func ParseCreateInvitationResponse(rsp *http.Response) (*CreateInvitationResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -6222,6 +11082,596 @@ func ParseReinstateMemberResponse(rsp *http.Response) (*ReinstateMemberResponse,
 	return response, nil
 }
 
+// ParseListRedirectUrisResponse parses an HTTP response from a ListRedirectUrisWithResponse call
+func ParseListRedirectUrisResponse(rsp *http.Response) (*ListRedirectUrisResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListRedirectUrisResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data  []ListedRedirectUri `json:"data"`
+			Error any                 `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAddRedirectUriResponse parses an HTTP response from a AddRedirectUriWithResponse call
+func ParseAddRedirectUriResponse(rsp *http.Response) (*AddRedirectUriResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AddRedirectUriResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				ApexDomain       string             `json:"apexDomain"`
+				CreatedAt        string             `json:"createdAt"`
+				Id               openapi_types.UUID `json:"id"`
+				Pattern          string             `json:"pattern"`
+				VerifiedDomainId openapi_types.UUID `json:"verifiedDomainId"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteRedirectUriResponse parses an HTTP response from a DeleteRedirectUriWithResponse call
+func ParseDeleteRedirectUriResponse(rsp *http.Response) (*DeleteRedirectUriResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteRedirectUriResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseRequestOrganizationDeletionResponse parses an HTTP response from a RequestOrganizationDeletionWithResponse call
 func ParseRequestOrganizationDeletionResponse(rsp *http.Response) (*RequestOrganizationDeletionResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -6428,6 +11878,18 @@ type ServerInterface interface {
 	// ConfirmOrganizationDeletion Confirm a previously requested organization deletion using the 8-character code emailed to the requester. Schedules hard delete 48 hours out.
 	// (POST /v1/auth/orgs/confirm-delete)
 	ConfirmOrganizationDeletion(ctx echo.Context) error
+	// ListDomains List verified domains and active challenges for the active org.
+	// (GET /v1/auth/orgs/domains)
+	ListDomains(ctx echo.Context) error
+	// StartDnsChallenge Start a DNS-based domain verification challenge.
+	// (POST /v1/auth/orgs/domains/challenges/dns)
+	StartDnsChallenge(ctx echo.Context) error
+	// VerifyDnsChallenge Poll a DNS challenge — verifies the TXT record is in place.
+	// (POST /v1/auth/orgs/domains/challenges/dns/verify)
+	VerifyDnsChallenge(ctx echo.Context) error
+	// DeleteDomain Revoke a verified domain.
+	// (DELETE /v1/auth/orgs/domains/{id})
+	DeleteDomain(ctx echo.Context, id openapi_types.UUID) error
 	// CreateInvitation Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 	// (POST /v1/auth/orgs/invitations)
 	CreateInvitation(ctx echo.Context) error
@@ -6449,6 +11911,15 @@ type ServerInterface interface {
 	// ReinstateMember Reinstate a previously-suspended member of the active organization. Only an owner/admin can act.
 	// (POST /v1/auth/orgs/members/{id}/reinstate)
 	ReinstateMember(ctx echo.Context, id openapi_types.UUID) error
+	// ListRedirectUris List the redirect URI allowlist for the active organization.
+	// (GET /v1/auth/orgs/redirect-uris)
+	ListRedirectUris(ctx echo.Context) error
+	// AddRedirectUri Register a redirect URI on a verified domain.
+	// (POST /v1/auth/orgs/redirect-uris)
+	AddRedirectUri(ctx echo.Context) error
+	// DeleteRedirectUri Remove a redirect URI from the allowlist.
+	// (DELETE /v1/auth/orgs/redirect-uris/{id})
+	DeleteRedirectUri(ctx echo.Context, id openapi_types.UUID) error
 	// RequestOrganizationDeletion Request deletion of an organization. Sends an 8-character confirmation code to the requesting owner.
 	// (POST /v1/auth/orgs/request-delete)
 	RequestOrganizationDeletion(ctx echo.Context) error
@@ -6596,6 +12067,49 @@ func (w *ServerInterfaceWrapper) ConfirmOrganizationDeletion(ctx echo.Context) e
 	return err
 }
 
+// ListDomains converts echo context to params.
+func (w *ServerInterfaceWrapper) ListDomains(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListDomains(ctx)
+	return err
+}
+
+// StartDnsChallenge converts echo context to params.
+func (w *ServerInterfaceWrapper) StartDnsChallenge(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.StartDnsChallenge(ctx)
+	return err
+}
+
+// VerifyDnsChallenge converts echo context to params.
+func (w *ServerInterfaceWrapper) VerifyDnsChallenge(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.VerifyDnsChallenge(ctx)
+	return err
+}
+
+// DeleteDomain converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteDomain(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteDomain(ctx, id)
+	return err
+}
+
 // CreateInvitation converts echo context to params.
 func (w *ServerInterfaceWrapper) CreateInvitation(ctx echo.Context) error {
 	var err error
@@ -6703,6 +12217,40 @@ func (w *ServerInterfaceWrapper) ReinstateMember(ctx echo.Context) error {
 	return err
 }
 
+// ListRedirectUris converts echo context to params.
+func (w *ServerInterfaceWrapper) ListRedirectUris(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListRedirectUris(ctx)
+	return err
+}
+
+// AddRedirectUri converts echo context to params.
+func (w *ServerInterfaceWrapper) AddRedirectUri(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AddRedirectUri(ctx)
+	return err
+}
+
+// DeleteRedirectUri converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteRedirectUri(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteRedirectUri(ctx, id)
+	return err
+}
+
 // RequestOrganizationDeletion converts echo context to params.
 func (w *ServerInterfaceWrapper) RequestOrganizationDeletion(ctx echo.Context) error {
 	var err error
@@ -6764,10 +12312,17 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/v1/auth/orgs/audit-logs", wrapper.ListAuditLogs, options.OperationMiddlewares["listAuditLogs"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/cancel-delete", wrapper.CancelOrganizationDeletion, options.OperationMiddlewares["cancelOrganizationDeletion"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/confirm-delete", wrapper.ConfirmOrganizationDeletion, options.OperationMiddlewares["confirmOrganizationDeletion"]...)
+	router.GET(options.BaseURL+"/v1/auth/orgs/domains", wrapper.ListDomains, options.OperationMiddlewares["listDomains"]...)
+	router.DELETE(options.BaseURL+"/v1/auth/orgs/domains/:id", wrapper.DeleteDomain, options.OperationMiddlewares["deleteDomain"]...)
+	router.POST(options.BaseURL+"/v1/auth/orgs/domains/challenges/dns", wrapper.StartDnsChallenge, options.OperationMiddlewares["startDnsChallenge"]...)
+	router.POST(options.BaseURL+"/v1/auth/orgs/domains/challenges/dns/verify", wrapper.VerifyDnsChallenge, options.OperationMiddlewares["verifyDnsChallenge"]...)
 	router.DELETE(options.BaseURL+"/v1/auth/orgs/members/:id", wrapper.SuspendMember, options.OperationMiddlewares["suspendMember"]...)
 	router.PATCH(options.BaseURL+"/v1/auth/orgs/members/:id", wrapper.UpdateMemberRole, options.OperationMiddlewares["updateMemberRole"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/members/:id/reinstate", wrapper.ReinstateMember, options.OperationMiddlewares["reinstateMember"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/members/leave", wrapper.LeaveOrganization, options.OperationMiddlewares["leaveOrganization"]...)
+	router.GET(options.BaseURL+"/v1/auth/orgs/redirect-uris", wrapper.ListRedirectUris, options.OperationMiddlewares["listRedirectUris"]...)
+	router.POST(options.BaseURL+"/v1/auth/orgs/redirect-uris", wrapper.AddRedirectUri, options.OperationMiddlewares["addRedirectUri"]...)
+	router.DELETE(options.BaseURL+"/v1/auth/orgs/redirect-uris/:id", wrapper.DeleteRedirectUri, options.OperationMiddlewares["deleteRedirectUri"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/request-delete", wrapper.RequestOrganizationDeletion, options.OperationMiddlewares["requestOrganizationDeletion"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/active", wrapper.SetActiveOrganization, options.OperationMiddlewares["setActiveOrganization"]...)
 	router.GET(options.BaseURL+"/v1/auth/orgs/members", wrapper.ListMembers, options.OperationMiddlewares["listMembers"]...)
@@ -7758,6 +13313,1502 @@ func (response ConfirmOrganizationDeletiondefaultJSONResponse) VisitConfirmOrgan
 	return err
 }
 
+type ListDomainsRequestObject struct {
+}
+
+type ListDomainsResponseObject interface {
+	VisitListDomainsResponse(w http.ResponseWriter) error
+}
+
+type ListDomains200JSONResponse struct {
+	Data struct {
+		Challenges []ListedChallenge `json:"challenges"`
+		Domains    []ListedDomain    `json:"domains"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response ListDomains200JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains400JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains401JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains403JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains404JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains409JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains409JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains410JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains422JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains422JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains429JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains429JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains500JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains502JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains502JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains503JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains503JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomainsdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response ListDomainsdefaultJSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallengeRequestObject struct {
+	Body *StartDnsChallengeJSONRequestBody
+}
+
+type StartDnsChallengeResponseObject interface {
+	VisitStartDnsChallengeResponse(w http.ResponseWriter) error
+}
+
+type StartDnsChallenge200JSONResponse struct {
+	Data struct {
+		ChallengeId openapi_types.UUID `json:"challenge_id"`
+		Conflict    *struct {
+			OrganizationName string `json:"organization_name"`
+		} `json:"conflict"`
+		ExpiresAt   string `json:"expires_at"`
+		RecordName  string `json:"record_name"`
+		RecordValue string `json:"record_value"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response StartDnsChallenge200JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge400JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge401JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge403JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge404JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge409JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge409JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge410JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge422JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge422JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge429JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge429JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge500JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge502JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge502JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge503JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge503JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallengedefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response StartDnsChallengedefaultJSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallengeRequestObject struct {
+	Body *VerifyDnsChallengeJSONRequestBody
+}
+
+type VerifyDnsChallengeResponseObject interface {
+	VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error
+}
+
+type VerifyDnsChallenge200JSONResponse struct {
+	Data struct {
+		ApexDomain   string             `json:"apex_domain"`
+		DomainId     openapi_types.UUID `json:"domain_id"`
+		TakeoverFrom *struct {
+			OrganizationId   openapi_types.UUID `json:"organization_id"`
+			OrganizationName string             `json:"organization_name"`
+		} `json:"takeover_from"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response VerifyDnsChallenge200JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge400JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge401JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge403JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge404JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge409JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge409JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge410JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge422JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge422JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge429JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge429JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge500JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge502JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge502JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge503JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge503JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallengedefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response VerifyDnsChallengedefaultJSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomainRequestObject struct {
+	Id openapi_types.UUID `json:"id"`
+}
+
+type DeleteDomainResponseObject interface {
+	VisitDeleteDomainResponse(w http.ResponseWriter) error
+}
+
+type DeleteDomain204Response struct {
+}
+
+func (response DeleteDomain204Response) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteDomain400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain400JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomain401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain401JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomain403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain403JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomain404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain404JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomain409JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain409JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomain410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain410JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomain422JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain422JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomain429JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain429JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomain500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain500JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomain502JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain502JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomain503JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain503JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomaindefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response DeleteDomaindefaultJSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateInvitationRequestObject struct {
 	Body *CreateInvitationJSONRequestBody
 }
@@ -8695,6 +15746,758 @@ func (response ReinstateMemberdefaultJSONResponse) VisitReinstateMemberResponse(
 	return err
 }
 
+type ListRedirectUrisRequestObject struct {
+}
+
+type ListRedirectUrisResponseObject interface {
+	VisitListRedirectUrisResponse(w http.ResponseWriter) error
+}
+
+type ListRedirectUris200JSONResponse struct {
+	Data  []ListedRedirectUri `json:"data"`
+	Error any                 `json:"error"`
+}
+
+func (response ListRedirectUris200JSONResponse) VisitListRedirectUrisResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRedirectUris400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListRedirectUris400JSONResponse) VisitListRedirectUrisResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRedirectUris401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListRedirectUris401JSONResponse) VisitListRedirectUrisResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRedirectUris403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListRedirectUris403JSONResponse) VisitListRedirectUrisResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRedirectUris404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListRedirectUris404JSONResponse) VisitListRedirectUrisResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRedirectUris410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListRedirectUris410JSONResponse) VisitListRedirectUrisResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRedirectUris422JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListRedirectUris422JSONResponse) VisitListRedirectUrisResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRedirectUris500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListRedirectUris500JSONResponse) VisitListRedirectUrisResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRedirectUrisdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response ListRedirectUrisdefaultJSONResponse) VisitListRedirectUrisResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddRedirectUriRequestObject struct {
+	Body *AddRedirectUriJSONRequestBody
+}
+
+type AddRedirectUriResponseObject interface {
+	VisitAddRedirectUriResponse(w http.ResponseWriter) error
+}
+
+type AddRedirectUri200JSONResponse struct {
+	Data struct {
+		ApexDomain       string             `json:"apexDomain"`
+		CreatedAt        string             `json:"createdAt"`
+		Id               openapi_types.UUID `json:"id"`
+		Pattern          string             `json:"pattern"`
+		VerifiedDomainId openapi_types.UUID `json:"verifiedDomainId"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response AddRedirectUri200JSONResponse) VisitAddRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddRedirectUri400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AddRedirectUri400JSONResponse) VisitAddRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddRedirectUri401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AddRedirectUri401JSONResponse) VisitAddRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddRedirectUri403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AddRedirectUri403JSONResponse) VisitAddRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddRedirectUri404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AddRedirectUri404JSONResponse) VisitAddRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddRedirectUri410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AddRedirectUri410JSONResponse) VisitAddRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddRedirectUri422JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AddRedirectUri422JSONResponse) VisitAddRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddRedirectUri500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AddRedirectUri500JSONResponse) VisitAddRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddRedirectUridefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response AddRedirectUridefaultJSONResponse) VisitAddRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRedirectUriRequestObject struct {
+	Id openapi_types.UUID `json:"id"`
+}
+
+type DeleteRedirectUriResponseObject interface {
+	VisitDeleteRedirectUriResponse(w http.ResponseWriter) error
+}
+
+type DeleteRedirectUri204Response struct {
+}
+
+func (response DeleteRedirectUri204Response) VisitDeleteRedirectUriResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteRedirectUri400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteRedirectUri400JSONResponse) VisitDeleteRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRedirectUri401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteRedirectUri401JSONResponse) VisitDeleteRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRedirectUri403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteRedirectUri403JSONResponse) VisitDeleteRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRedirectUri404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteRedirectUri404JSONResponse) VisitDeleteRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRedirectUri410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteRedirectUri410JSONResponse) VisitDeleteRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRedirectUri422JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteRedirectUri422JSONResponse) VisitDeleteRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRedirectUri500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteRedirectUri500JSONResponse) VisitDeleteRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRedirectUridefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response DeleteRedirectUridefaultJSONResponse) VisitDeleteRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RequestOrganizationDeletionRequestObject struct {
 	Body *RequestOrganizationDeletionJSONRequestBody
 }
@@ -8949,6 +16752,18 @@ type StrictServerInterface interface {
 	// ConfirmOrganizationDeletion Confirm a previously requested organization deletion using the 8-character code emailed to the requester. Schedules hard delete 48 hours out.
 	// (POST /v1/auth/orgs/confirm-delete)
 	ConfirmOrganizationDeletion(ctx context.Context, request ConfirmOrganizationDeletionRequestObject) (ConfirmOrganizationDeletionResponseObject, error)
+	// ListDomains List verified domains and active challenges for the active org.
+	// (GET /v1/auth/orgs/domains)
+	ListDomains(ctx context.Context, request ListDomainsRequestObject) (ListDomainsResponseObject, error)
+	// StartDnsChallenge Start a DNS-based domain verification challenge.
+	// (POST /v1/auth/orgs/domains/challenges/dns)
+	StartDnsChallenge(ctx context.Context, request StartDnsChallengeRequestObject) (StartDnsChallengeResponseObject, error)
+	// VerifyDnsChallenge Poll a DNS challenge — verifies the TXT record is in place.
+	// (POST /v1/auth/orgs/domains/challenges/dns/verify)
+	VerifyDnsChallenge(ctx context.Context, request VerifyDnsChallengeRequestObject) (VerifyDnsChallengeResponseObject, error)
+	// DeleteDomain Revoke a verified domain.
+	// (DELETE /v1/auth/orgs/domains/{id})
+	DeleteDomain(ctx context.Context, request DeleteDomainRequestObject) (DeleteDomainResponseObject, error)
 	// CreateInvitation Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 	// (POST /v1/auth/orgs/invitations)
 	CreateInvitation(ctx context.Context, request CreateInvitationRequestObject) (CreateInvitationResponseObject, error)
@@ -8970,6 +16785,15 @@ type StrictServerInterface interface {
 	// ReinstateMember Reinstate a previously-suspended member of the active organization. Only an owner/admin can act.
 	// (POST /v1/auth/orgs/members/{id}/reinstate)
 	ReinstateMember(ctx context.Context, request ReinstateMemberRequestObject) (ReinstateMemberResponseObject, error)
+	// ListRedirectUris List the redirect URI allowlist for the active organization.
+	// (GET /v1/auth/orgs/redirect-uris)
+	ListRedirectUris(ctx context.Context, request ListRedirectUrisRequestObject) (ListRedirectUrisResponseObject, error)
+	// AddRedirectUri Register a redirect URI on a verified domain.
+	// (POST /v1/auth/orgs/redirect-uris)
+	AddRedirectUri(ctx context.Context, request AddRedirectUriRequestObject) (AddRedirectUriResponseObject, error)
+	// DeleteRedirectUri Remove a redirect URI from the allowlist.
+	// (DELETE /v1/auth/orgs/redirect-uris/{id})
+	DeleteRedirectUri(ctx context.Context, request DeleteRedirectUriRequestObject) (DeleteRedirectUriResponseObject, error)
 	// RequestOrganizationDeletion Request deletion of an organization. Sends an 8-character confirmation code to the requesting owner.
 	// (POST /v1/auth/orgs/request-delete)
 	RequestOrganizationDeletion(ctx context.Context, request RequestOrganizationDeletionRequestObject) (RequestOrganizationDeletionResponseObject, error)
@@ -9271,6 +17095,146 @@ func (sh *strictHandler) ConfirmOrganizationDeletion(ctx echo.Context) error {
 	return nil
 }
 
+// ListDomains operation middleware
+func (sh *strictHandler) ListDomains(ctx echo.Context) error {
+	var request ListDomainsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListDomains(ctx.Request().Context(), request.(ListDomainsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListDomains")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListDomainsResponseObject); ok {
+		return validResponse.VisitListDomainsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// StartDnsChallenge operation middleware
+func (sh *strictHandler) StartDnsChallenge(ctx echo.Context) error {
+	var request StartDnsChallengeRequestObject
+
+	var body StartDnsChallengeJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.StartDnsChallenge(ctx.Request().Context(), request.(StartDnsChallengeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "StartDnsChallenge")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(StartDnsChallengeResponseObject); ok {
+		return validResponse.VisitStartDnsChallengeResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// VerifyDnsChallenge operation middleware
+func (sh *strictHandler) VerifyDnsChallenge(ctx echo.Context) error {
+	var request VerifyDnsChallengeRequestObject
+
+	var body VerifyDnsChallengeJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyDnsChallenge(ctx.Request().Context(), request.(VerifyDnsChallengeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyDnsChallenge")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(VerifyDnsChallengeResponseObject); ok {
+		return validResponse.VisitVerifyDnsChallengeResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteDomain operation middleware
+func (sh *strictHandler) DeleteDomain(ctx echo.Context, id openapi_types.UUID) error {
+	var request DeleteDomainRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteDomain(ctx.Request().Context(), request.(DeleteDomainRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteDomain")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteDomainResponseObject); ok {
+		return validResponse.VisitDeleteDomainResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // CreateInvitation operation middleware
 func (sh *strictHandler) CreateInvitation(ctx echo.Context) error {
 	var request CreateInvitationRequestObject
@@ -9488,6 +17452,100 @@ func (sh *strictHandler) ReinstateMember(ctx echo.Context, id openapi_types.UUID
 	return nil
 }
 
+// ListRedirectUris operation middleware
+func (sh *strictHandler) ListRedirectUris(ctx echo.Context) error {
+	var request ListRedirectUrisRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListRedirectUris(ctx.Request().Context(), request.(ListRedirectUrisRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListRedirectUris")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListRedirectUrisResponseObject); ok {
+		return validResponse.VisitListRedirectUrisResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AddRedirectUri operation middleware
+func (sh *strictHandler) AddRedirectUri(ctx echo.Context) error {
+	var request AddRedirectUriRequestObject
+
+	var body AddRedirectUriJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AddRedirectUri(ctx.Request().Context(), request.(AddRedirectUriRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AddRedirectUri")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AddRedirectUriResponseObject); ok {
+		return validResponse.VisitAddRedirectUriResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteRedirectUri operation middleware
+func (sh *strictHandler) DeleteRedirectUri(ctx echo.Context, id openapi_types.UUID) error {
+	var request DeleteRedirectUriRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteRedirectUri(ctx.Request().Context(), request.(DeleteRedirectUriRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteRedirectUri")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteRedirectUriResponseObject); ok {
+		return validResponse.VisitDeleteRedirectUriResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // RequestOrganizationDeletion operation middleware
 func (sh *strictHandler) RequestOrganizationDeletion(ctx echo.Context) error {
 	var request RequestOrganizationDeletionRequestObject
@@ -9542,73 +17600,97 @@ func (sh *strictHandler) RequestOrganizationDeletion(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7F3rc9w2kv9XULytym7dzHDkOBtn/OUUR1ulWm/kkpS7Dy6djCF6SEQkwADgjBmX/vctPPgacl5624sv",
-	"9ojEqxs/NLobjeaXIOJZzhkwJYPZl0CAzDmTYP44EYIL/SPiTAFT+ifO85RGWFHOwt8lZ/qZjBLIsP71",
-	"FwGLYBb8V9i0Gtq3MjStnbAlpDyH4Pb2dhQQkJGguW4smAXHrERcJSAQL1TEM0B/nWOCBPxRgFQjVDBc",
-	"qIQL+ieQERJYAUppRpX+q2B4iWmK5ymMEGUKBMMpAt3l3/QDpBJAUmFGsCD2OQI3lkmgx+KGqak4LghV",
-	"73msf+eC5yAUtRzBkbIc2UZoVf3YFL4dBZEArIAcGwaqModgFkglKIv1W1g61vbeUDL4OAOFCVaG4ZgQ",
-	"qtmH0w/tgd6Oqmp8/jtESldTWMSgTlttfqwaHQWsSNPgqi51ad5vLnc7CvS0UAFEv6YkqOgYOR61+us0",
-	"2hp+mzFXAwPu8rE/Fzn9J5S76LGlfsUZbC8HGabp9iJ0R1dsZyfKsRVYkekShQTNKVlKBVlgBnt9A2WL",
-	"G9WsDzFcWX6abisCRg1bOrQP8be7IHv8rSDWXaQnWa5KpN8h29IkqJs2dGpeVnJjpzg4qweT45gybDvZ",
-	"XvFDU3KdLQ5Wtv+NJLtOewRHnECf4MsEnLww70f99Uh4JPv1jlFK2Q1S3IgewqMiA6bMuNGCC/PUDnSg",
-	"yYRakbDepH6um0wgzU0LGkFoQT9vby4DKXG8lbiqyC7kOSY0xc1QHROGWH7KllTVE9vleL3oFlxkWAWz",
-	"GsV9Kfk5pwKklaF1cYIVjBXNBufFrte6bFE0q6ZdTPAUdmHuX5DNQZzrksOyzw3btNUe7BBHbGMD+Gtv",
-	"E/uRuCa1Die+K7PuwZVRIAuZAyN7EDAkGuvaP5ebBz5UUa+A032IHZo3V7mZQCdM3Tw2M9IlrzvczXN8",
-	"7phYyXu+YkbgY5JRZlaRQcLVwMScrRiQMxFjRv/csHo2qAcbp1SmRTzwYogvjg2mxhB5HzrSujusBMvr",
-	"jIsBafN/CRj1Tv8DCAtAuhyiCjKJav0N4YUyhahEOY5hYhYUznLNywVOJdQDmnOeAmZ6REYTHBZwGf5M",
-	"syJDrNDcRnzhehSgCsGAdDo4mra2MzM7mqXwWV1HhZB2W+t28c4811K5kICwRJ+kwkJRFl8bSj7pVwtQ",
-	"UWKEtG7L0KUHIkAWqZIjxAXSiEZ00eIO4y0GTbasgrUptLwYNTPRpaA/oRocEBWCqvJCr207kXPAAsRx",
-	"oZJayTdMN4+b9ZUolVt1nrIFr8wFbHdYJ6ACvWH9zw0uU5g0AJsF/9RP0OkveimK1DUmZ2FYF+1ZCR8E",
-	"XeKoHC+okApRAkxRVaIlCLpwholmVUojYNKA0PV1nOMoAfTevkCvJtNerzFVSTGfRDyzA8DU/j+mJJyn",
-	"fB5mmLLw/em7k18vToxODSKTZ4sLEEsawcD4Q1NCM4uqdI3iJQhpaTqa/DCZ6vZ4DgznNJgF30+OzABz",
-	"rBIzG+HyKMQMp6WikQwlSF1Xhnyp+4aVVfpNoUIlIY4iXjAVaolDxrwlR0xjMZjZ0cvWPNQCNEipVD2x",
-	"o8feMQpfTacHmYTDSmX3aW98BvG7tp++iGzMHiwELnuyrdvPkGCrVdeOSnuYmtm3bO0gpe0XrcwC17Ig",
-	"wmkKAlFp/uIsLdEns0d8QnZrmKDLBCSgFS9Sgua6howwgTGBFBQQhFPOYkkJNNqgFSElskX0byqQw8NE",
-	"0/h6evQAM3gPs8Cr3Y+kdn+sMLhpZzgYub+1fC4GPD88yPL34PlPAM9p5YeTIJYg7Kgndktf4CJVmyR8",
-	"veFYL4FVUIosw6IMZsF7KhXiHZHaF6aSp4CMLEV8YVxQsdREHFtBaKlrtsucjm+glOu7qHscfqHkdu1d",
-	"ey8JU8BL60Lh0oEgFxBp4yGYKVHAaH2vhRhH5XtdrbODrW22TlTvxaNR8PpoekDpe83BOeQpjoCgeYk+",
-	"nF1cojZfZGh3L2n58hbhdIVLiTCTKxASvT6aTlpT0lU3uhPT4bKAjC9hnDX280HcPjfVnfX9NTL6l5P3",
-	"J5cnG1itIXpPTss2T7sctJZwD6rGM/8zJ+VBe8Kw09qZdl35nvKYH1jFDeNyzddKMxxDmBuzyf7+PYfm",
-	"jxXM8/qPmC4GjfJq+8rw5/fAYm0YHX3/05uj6ZtRkFFWP9slkCv3d2ukQ8poZcm3u3s13dFVY+e3qv39",
-	"9XqtHCstnINZ8P8f8fjP6fin8dV//2XnVrLdMdAtrVfi7RNYD4N+kL5X46nVfbtMkPMhIVlEEUi5KNK0",
-	"dGq416S8JrUfon5uzkEddr732PHY2Qs7/+BiTgkBdoD9VrtDK7DosbSm3054cPrr5cn5r8fvry9Ozv/3",
-	"5Pz65Pz87LxF4yw4Zqhg8DmHSMtAyzAeRYXQ1DTH7h6j3lJ8BEvxndl7EWaIdzXXfRXiEEcR5Grc9i6P",
-	"rUu3Zw3qwop2zcCuEi1BHZsiT69Ht+m/y2nZWv2Xovo9OlmPpSJaHHRgiSR0/LP72qJWFdi79Ounslwv",
-	"IIVI1a4ZymLkTi2+kwj36Te+7sqLkxVSoblZuq6oc4gftHgLQtU45fH2M48qzkia4xaBM1AgdA9fAqrn",
-	"6o8CRNmcWVWnaw1S3QFjMDuaWuvM/VXjgDIFMRgGDbfZPTHsNN4D8LqUv6AsTgGZ8Cuk20NmN8syPJag",
-	"6dE7b2p8ZotWKal3GsqitCAwQb+xG8ZXzL3BAhCNGRdA3qIcS4kYZ9CqoNsRpWtNj1DPyxBhVVBYQ88L",
-	"HfxONp+DfheZDRqYEhQkWiVcAjIBb9bvSKXZszdxw5S81iWujXDaxJVD+9op9O7awfGHU3QD5QT9JmFR",
-	"pGiVAEOULUEqGmONWLRKsEIYSTuRN1AiQsl2Brgwt4fhwX2G+OB80w2gDKsoATlBn2xg3ycU8SUIiSLB",
-	"WTjH0U0seMEIWnFx8xZ9cuyoi+WCxwJnGVY0MvJQvkWf9FTXJQiWyZxjQSqJKrcz3EUK3pXVz0rVXWIl",
-	"+wSqQrCatsolg5WWNq1wk9OLM/Tm79MjpGgGUuEs38RX18T1QvBsK2fv0/E+MWAHEjuHBTeHz3eiVvG7",
-	"0rq737sR+w8BMFbwWSEJWEQJwpHgUra2ihGy0ceIkhHCjDhM61ehiU7ZRPQfW2h9oG5bHtpX012O3dur",
-	"R1Go9wq1qCPiexEWmxTkx4jo7bS5j5btGm6pELVKWOHUR0R4V8X9IiK8L9aDZ1/wvKtjFBhXxrglGWV6",
-	"g6xCFewW2bGLfdiNB9lLCbvp7Z/1BA16dM40qkMHcpaWB7lv5oWkDKQcE1CYpoMu1wizCFIXDrklfMEU",
-	"a/f4i67xLblfn8TdetOKqFCigKt+KP76yG+e0KtaTSqy811v0F52etl514N2bxl47HjLwIPnqS0DZxCI",
-	"ykTYZBm4Ez0PMg+ywwITHdQ0MkiRAjEMJU6D8kanh9aLiOAxijzCLZh2YiZqvFpTU9YCU1qJuRZikeHS",
-	"2QYHWaIRZwsqst1mpi33fHZmtUR6CHtgA3Rke3ouOzQHRiiLK94OJtZZI6Bf5RnM0hrE3i714vVA8brE",
-	"KdXCD9nkIsTMh7dRPY68jerB87w2qjdNPbYe1DTV8FrwglUi6icPIw+jO3k4cCoAk9J7OTy8XrKXw/oN",
-	"EEa5gCXlhUzL6hhqk8cDFZKy2HD8zThKsMCRAgsPZAIMgVTTXrUkJujCrQOJEixIlSPo9RuU8EJIxAt1",
-	"kGOE8AxTNngy716FUaK1BhaDDMkhJUNz56rcVmE4K4cMaZ1ycmdGg1Z2yidx0GzOeNmOBf3h9cPnqeyk",
-	"qHy++1vbRt+ajEfzxTR9VBHKT3Dn6qeXmVvE8AKQ5Bm4GzIbAnnQvLQypR/R89amLauNgQyXiNp2q2cH",
-	"SZTW2jXr293A3LyO7fvOOh66xJVjlTSx3cbj2YV7O9h7l2/06gl8nPa+2+l+aVzv696tOxs935XI1sq0",
-	"c3rHpfn6W1iax4YDegnRFlsIESBls7Hby5LfyWpxti5QziHi5jbc2gVKcxehdy5SlTaZs3qXNBkctIRd",
-	"zp7ec5epaOtdzH+5Ml/DTcxnvI/hklh97bcxHCISmssRYrACqZDJ6/roe/L9I2E3bJXfyS5VdaJovYxk",
-	"dQWVTNAxK9dWpt46NWcOWmydTGubd8l0V6a5x9nCaoOvn6RKYVXIdoIulyBp98cPGqvPNfJ0e9S7SuA2",
-	"c9zMsD+M8d4EfxjjwfMshzHVJrLlMMZ70T229sUW06AySoO2DXAhhxKWp1iqWgeyln5jJXmgeaAdfFyz",
-	"5Zjmfhq7QfLGa2qXbVu6pdrpEdX6+1/1knB59/+GJLd34RBWStB5UVGQCzBnA8S22lsiKGqtrTtp+s7r",
-	"HTTBiGtZxuyI6zzH34g37FszJez8eOvBy05vPXjwfDWJCHxMlwfZgVtcHc1lv8PrjVOPqgcwTp3iNGyI",
-	"Dl3+8capB9qLNE4vHJK7PrwtpmrLQhV81bE6a7u0k6MlwgzdAOSNscpilFeLxnxAiddzuxbR4WI9InuQ",
-	"PKrPjzdatnNoGzWbDVzzDZIo6RuwRU6wglYo01PZsI8e/XXPEK4XHLrVHEg/jrWs+YGiBLMYyFsLVYMS",
-	"0loMLyx59ouNLXln2NiLDPlOIg2wjSFe3F6wjQVmJqWnwjeA8Aq7N293SgUCGVfbZcJWp1cogDKp8LYb",
-	"uHUR7/76Ktxf9Xx5/5dXz7z/y4PH+788yL5V/5f5zL+z8RzyzJewmErL1kGj95J57D2Ul6zWr2YIM64S",
-	"EF2l3zgRLHvd90TqK5PwmUolvdfMA+9Fes3OK2R3bk2OGzG6hzPtbLOj6yArVQChAiI1LgQdvOLYKbDx",
-	"3qLzQO1MM+XK+XTG97SqJTB1yU+qK5nbx9wu/IQB5/ZmsLuwyAkgPQ6fPsoLZZ/W2GPH+1k8eHzKKI8t",
-	"b2kgLizhPnWUh5NPHeXh9Z+SOurcavVNWii+WP/e/QRdACMmFUQ3U9S6adlNF0VZfIf8LSJf/z6++SZm",
-	"7+/wi/n/uuMK6b0KBeQpbiWBqr4M23+y5lXpPHafiWrermCecH4jQwIpXYKwC2jzy/CL+126USlRDlQA",
-	"RnJOO9T234Vfqp9d4neVDG+gPKDhUNKYURaPJUQCVChgCTi9R33uIi969dfmd+3F4ERvLtOb8bqoJj/8",
-	"Yr8bfRsSMB694SF1i4pOUb16ICoEVaUJCJkDFiCOC5UEs49Xt1f6tV6gNlykEGkwCxKl8lkYHr36cTKd",
-	"TCdHszc/vvkxuL26/XcAAAD//w==",
+	"7F15bxw3lv8qRO0AmcH2ITnKjCP/s4qtAEIc2yvJ2QECr8wuvu5mVEVWSFZLFUHAfoj9hPtJFjzq6qq+",
+	"dDqe94+trmLxeO/3HvkOkjdRLNNMChBGR4c3kQKdSaHB/ThWSir7RyyFAWHsnzTLEh5Tw6UY/6alsM90",
+	"PIeU2r/+omAaHUb/Nq5rHfu3euxqOxYLSGQG0e3t7SBioGPFM1tZdBgdiYJIMwdFZG5imQL564QyouD3",
+	"HLQZkFzQ3Myl4n8AGxBFDZCEp9zYX7mgC8oTOklgQLgwoARNCNgm/2YfEDMHog0VjCrmnxMIfRlFti+h",
+	"m3YURznj5q2c2b8zJTNQhnuK0Nh4iqwbaPn5kSt8O4hiBdQAO3IENEUG0WGkjeJiZt/CIpC284az3scp",
+	"GMqocQSnjHFLPpp8aHb0dlB+Jie/QWzsZ4aqGZiTRp2/lpUOIpEnSfSpKnXu3q8udzuILFu4AmZfcxaV",
+	"4xgEGjXaa1Xa6H6TMJ96OtymY5cXGf8Jik3j8aXe0RTWl4OU8mR9Eb6hKbGxERPICiJPbYlcg6WULrSB",
+	"NHKdvbiEokGNkut9BDeenq7ZcgCDmiytsffRty2QHfqWEGsL6XGamYLYd8TXNIqqqt04LS1LvbFRHbyv",
+	"OpPRGRfUN7L+ww91yWWyBFj59lcOOTTaGXAsGXQHfD6HoC/c+0FXHhkYyhPd/fRHGhtN6ETmxukfX80E",
+	"CikY4UaTFLSmMxgQ6RUUkynlgthOuQFqQjXJM20U0JRoEEzbcukhubklU6lIKrXx1eoBoYKRWIppwmPD",
+	"xey9mlHB/3AVWQy4D44+HP/z4vzop+P3vxyfXpwe/+fHk9PjNw0e1rRiMu4Z0xFJuLgkRoYOx3kKwrhG",
+	"XAPVOPsoNede0y1XaZ/bKueQZK4GKxhkyq/XVxfIt45nZZFNAhV4Wxd3XQ1E6EPSiVhwU+G1DaRKl0yl",
+	"SqmJDivh7Cr/64wr0H5qqIozamBoeNoLN6+GqrJ5XiuDZjElE9gkSj9DOgF1akv2q/TQbVdXs7N9FPGV",
+	"9YhVc/bbbohLynj3wbdV8T2oMoh0rjMQbIsB9Gn86usfitUd7/vQSsDJNoPt41v4uGZgmCMCH2uOtIfX",
+	"7u5qHp8GIpbTmLwSbh6jLOXCSZFDwqcexry/EsCamqmLlxWrnpUs1Uk+63nRR5dABvdF3/A+tCahdrfm",
+	"VF+kUvVom/+ag1u12n+AUAXEliPcQKpJtSwldGpcIa5JRmcwcgJF08zSckoTDVWHJlImQIXtkVvg9iu4",
+	"lF7zNE+JyC21iZyGFhWYXAlgrQb29xqztOOOJSlcm4s4V9rP1u0mXrvnVivnGuw89FkbquzEcuFG8tm+",
+	"moKJ505J27rcuGxHFOg8MXpApCIW0YRPG9QRskGg0RopWGKhp8Wg5kR7BF2GWnBAnCtuijMr256RE6AK",
+	"1FFu5pXt4ojuHtfyNTcm81YKF1NZWkHULxyCgorshPUfl7RIYFQD7DD6yT4hJ2+sKKokVKYPx+OqaMf4",
+	"+aD4gsbFcMqVNoQzEIabgixA8WmwtyypEh6D0A6Eoa2jjMZzIG/9C/JitNdpdcbNPJ+MYpn6DlDu/x9y",
+	"Np4kcjK2q47x25PXx+/Ojp2pACrV76dnoBY8hp7+j10JSyxukqURL0BpP6b90XejPVufzEDQjEeH0bej",
+	"fdfBjJq548Z4sT+mgiaF4bEea9D2Wz2WC9s2XHlbxhXKzXxM41jmwoytxmFD2dAjrrIZOO5U6yerQKOE",
+	"a9NRO7bvLVv3xd7eTpZu/1q5/bTTP4f4TdNPV0XW1hxVihYd3dZup0+xVSvy1kp9t9Vz12D3ndRhqXrl",
+	"BNzqgpgmCSjC3WKVSJEU5LObIz4TPzWMyPkcNJArmSeMTOwXOqYMhgwSMMAITaSYac6gXg16FVIQX8T+",
+	"zRUJeBjZMR7s7T8AB+9h7TyQNYHL7uVl968lBlfNDDsj92PDleTA892DiD+C518BPCele1GDWoDyvR75",
+	"KX1K88Ss0vDVhOOdH36BkqcpVUV0GL3l2hDZUqldZaplAsTpUiKnzrM203YQR14R+tHV02XGh5dQ6OVZ",
+	"NDwe33B2u/SuOZeME6AL7xmSOoAgUxBb4yE6NCqHwfJcCzMaF2/tZ60ZbGmyDap6KxoNooP9vR1K34sH",
+	"p5AlNAZGJgX58P7snDTposd+9tKeLq8ITa5ooQkV+gqUJgf7e6MGS9rLjTZjWlRWkMoFDNPaft6J2qfu",
+	"82B9/xkJ/eb47fH58QpSW4jek9K6SdM2Bb0l3IGqCzj8IFmx05zQ74sPpl1bvydyJnf8JHTjfMmFzFM6",
+	"g3HmzCb/928Z1D+uYJJVP2Z82muUl9NXSq/fgphZw2j/2+9f7u+9HEQpF9WzTQq59Oo3etq3GC0t+WZz",
+	"L/Y2NFXb+Y3P/n6w/FVGjVXO0WH037/S4R97w++Hn/79LxunkvWOgXZpK4m3T2A99PpBul6Np17uezEh",
+	"wYdEdB7HoPU0T5IiLMNxJYUrqe0Q9UMd3g3Y+Raxg9jZCjs/SjXhjIHYwX6r3KElWGxfGuz3DI9O3p0f",
+	"n747entxdnz6y/HpxfHp6fvTxhgPoyNBcgHXGcRWB3qCyTjOlR1NnU2AGEVL8REsxddu7iVUENleuW67",
+	"IB7TOIbMDJve5aF36XasQVvY8LYZ2F5EazBHrsjTr6Ob479LtGzp+y9l6ffow3qsJaLHQQuWREPLP7ut",
+	"LeqXAluXPngqy/UMEohN5ZrhYkZC1OIbTWh3/M7XXXpx0lwbMnGiG4oGh/hOwpszboaJnK2PeZTpU9qF",
+	"WxRNwYCyLdxE3PLq9xxUUcesyuhajdQQYIwO9/e8dRZ+VTjgwsAMHIH662xHDFuVdwC8rOXPuJglQFxW",
+	"GbH1ETebpSkdarDjsTNv4nxm00YpbWcaLuIkZzAiH8WlkFcivKEKCJ8JqYC9IhnVmggpoPGBrUcVoTbb",
+	"Q8uXvoGVuW71eL7Qzm8k8ynYd7GboEEYxUGTq7nUQFwen/c7cu3m7FXUcCUvbIkLp5xWUWXXtjYqvbs2",
+	"cPThhFxCMSIfNUzzhFzNQRAuFqANn1GLWHI1p4ZQoj0jL6EgjLP1BAjZew9Dg/t08cHpZisgKTXxHPSI",
+	"fPb5ip9JLBegNImVFOMJjS9nSuaCkSupLl+Rz4EcVbFMyZmiaUoNj50+1K/IZ8vqqgSjej6RVLFSo+r1",
+	"BA8JkHcl9bOO6i4poN0BmlyJamylS4Yaq20a6SYnZ+/Jy7/v7RPDU9CGptkquoYqLqZKpmspe5+Gt8kB",
+	"23GwE5hKF3y+02iNvOtYN7d7t8H+qACGBq4N0UBVPCc0VlLrxlQxID6pmnDmMz89pu2rsctOWTXo39eM",
+	"9YGabXhoX+xtcuzefnqUBfVWqRZVon8nw2LVAvkxEpVbdW6zyg4VN5YQ1ZKwxClmRKCr4n4ZEeiLRfBs",
+	"C57XVY6CkMYZtyzlwk6QZaqCnyJbdjGm3SDIvpS0m878WTGo16Pz3qJ6HEAukmIn980k11yA1sN631Cn",
+	"TExFDElIh1yTvuCKNVt8Y7/4mtyvT+JuvWxkVBiVw6duKv5yzy+f0KtaMpV4flcTNOpO1J13DbSjZYDY",
+	"QcsAwfPUlkEwCFRpIqyyDEJED0GGINstMTFAzSKD5QkwR1AWVlBodCK0vogMHreQJ7QB01bORIVXb2rq",
+	"SmFqrzGXUixSWgTbYCdLNJZiylW62cz05Z7PzixFpIOwBzZAB76l57JDMxCMi1lJ297zgpYG0P3kGczS",
+	"CsRol6J63VG9LmjCrfIj/nAR5viBNiriCG1UBM/z2qhomiK2HtQ0tfCaylyUKup7hBHC6E4eDpoooKxA",
+	"LwfC60v2cni/AaEkU7DgMtdJUYahVnk8SK65mDmKvxzGc6pobMDDg7gEQ2Al28ua1IicBTnQZE4VK88I",
+	"OnhJ5jJXmsjc7OQY8edwrt9e8SaUeQK/QDy3KxQxg/YhUsvH4cK171Ovp2TDGcTNYyjveuhiCmYuWfNw",
+	"Aib0hbk2W55n2xhBVVmza2vPCx5E18OZHNqHw5Dp+pZbmL0uideX5Nlg9N3IyuSVmCnK2pRdfXrwRiIm",
+	"VJvXc4gvN9fod++t5Gn5+hdOH4gnjQbb1S93e4ku2zMrNLXpwDNWyV5DNJ7O8eVShupjFtHnhZMt5mIg",
+	"dtDPheBBPxdi618RW+/QtYXIuZtWCjdWjBonECJwEDg7+0TX+EIPXrxAWCGstoLVLzThzFOvdoMevMAJ",
+	"DQG0HYDOpSQpFZWnW2M4BhH0QOGY7/ZwIkMUbekrKu+Na8IHvUUInx3hYyDNpKKKJ0XzmtUH2nldhpHC",
+	"3Ye6PFSGL4DUwZ2e7dh3CeiO6xrHTKw5F94dXPdG6Dp4+CR57jSD6wtWRRub5+h8923rHJ1vN8GmWdWX",
+	"cqxlRf2LLYOh5W2W60/IvFhxNdyaXH//yRrpqeLOF7Q/uqoglopdrL5o0L9f0CTfom8tyrQrX6qq1bEG",
+	"hZ4w7f/dWS2ZhGudYxAUZxcMgiJ2MAiK4MEgKGILg6AYBEXkYBAUgYNBUIQVBkERQBgExSAoIgiDoIgi",
+	"DIIifDAI2rhOzFBlCCVv3p0NJ1RXgVDSvJuvjrc8QNRz7GouVgc//ftniH7Gl0JeJcBmcGHoJcgFNKNX",
+	"1VHMg10DieuCbV9KbHQp9Nsj7vbVtoHTknz+Ip/10dMtq7xvxNXVulMMtnfT50W1LbWk1vJonzAS2pRU",
+	"DILi7IJBUMQOBkERPBgERWxhEBSDoIgcDIIicDAIirDCICgCCIOgGARFBGEQFFGEQVCEDwZB6yDoB5kk",
+	"Pgba2Fn2f//zv2VoRTsan//znPi9cHaRzwXJEhrfLSJ6w9mtZ0l581E7BOqfVwefZlTRFAwo28pNxC1V",
+	"Mmrmlsb++NKwba8ZNRw0xGdTgPJTJ8J40EXMKaRygWEmlF8MMyF2MMyE4MEwE2ILw0wYZkLkYJgJgYNh",
+	"JoQVhpkQQBhmwjATIgjDTIgiDDMhfDDMVIeZTmEhL4HQ5UNHdwohcbHgJrxeuYXOX1R4UhV9mg107n7M",
+	"VrjJPxm0TxI96MGPkgmsIqrvix7/DOkE1Kktuczssh1XzfNtqVvX+wYzHm1DWN0GCVdVNgMuWwG28rBv",
+	"Xfr7XUp7d8eWpe8lbI4WQLRMQQootWR9fm9tSk8Kf7PriLy/EqDGlKVcECmS4pX7t/Ycp7Qg3NdbPrur",
+	"7LoQ8JjGMWRmtRz79y05foZY8MPvNk2dKJ/svvPz5A77bavGOlU93VbNhmR6nt5RNA++BtE8chSwIsQb",
+	"ZGFMgdb19cqxi958o0vhPK+ekQnEMgVtawgC7XnsDu+237blO5S2LzRozaX4RleaQOyWwZHImYwObzrP",
+	"fQfWX9n8cyjTL8S/56CKWooTnnK7uqkFK6XXPM3T6HB/b88dxh1+VfDjwsAMHLX763THinMxu6BTA6pV",
+	"+dNogeqS483zfN91yf2yack548IryA11f6hLrpXpVp3bCHioGBixnCZyGiCp5zzTAyLgCrQhU67aSRCP",
+	"Miff/1T8FVPlN7o9Kp3rDAQDZsVIEy7iJGfARuRIFEuSaadOS5mdhC00Nk6ALmD1LOleNyuLnmQKqyye",
+	"zoylDTW5bt56rfM4Bq0333pdmz2hkqebo16XCrfmcc1hzNxBcxozdxA8z5K5U04iazJ3MFyF2NoWW8KC",
+	"yi0arG1Acw0Ng8OCzv5KqDbVGshb+pivgUB7nHyN+63YHZJXLNmbdnN7aWd7VK3f/2pFwu86YH8jWhKa",
+	"M24INUbxSV6OIFPgInTM19oRERI3ZOtOK/1NGyNCj4OJ+NV4w742U8LzB60H1J1oPSB4nj3vP0R0FG4A",
+	"QJA9FMjCFCfKfQCECzROEVUPY5yGhVO/Ier1F/QADY1TBNoXZpyeBSS3fXhrTNWGharkVcvqrOzSYSJn",
+	"BIRRHLS1OcklQFYbq2JGslJopNAlZixvlzI6Qq5H7APJgyp+vNKynUDTqFlt4FrL1MTzrgGbZ4waaKQy",
+	"PZUN++jZX/dM4fqCU7fqgPTjWMuWHiSeUzED9spD1aGENYThCRK5vorckteOjJ3MkG80sQBbmeLlhFyT",
+	"maLCWEPB0Esg9IqGN682agUGqTTrdcJap9dYARfaULMmzl0VQffXn8L9VfEL/V+4PEP/F4IH/V8Isq/V",
+	"/zUgrtPuYUBenCsFwiRFI9CIXjLE3kN5yar11SGhQpo5qPai3zkRPHm59tShiQLKCgLXvNyojF4zBN6X",
+	"5jU7LZFNKMkULLjMdVIMazW6hTPt/WpH105WqgLGFcRmmCu+fn/DaSj50RZ83P0D3cvr3qy+uy7shTsy",
+	"vW+3vH8uo8aA6m+g3M/p+3CXPUquSKeaQXNkdReaI+qgdhBdD2dyaB8Ogw/gLdcGWIM72++tuK/AuN0E",
+	"CkyuBJ4ciuoWTw5F7KAHBcGDJ4citvDkULQ+ETl3tj6nSv4BeNojYmg3DH3wNiSZS20Ik+BnuJSaeN53",
+	"MBEe5IfoepCD/B7mTILSF0U+np4QmiTyyp22UHKqzw+2Pkmr/9Qd1nKWPEn2VMO91Dwsa+/g5SZel18+",
+	"X+4UOuNWOeMeL2UMZlwbUOhUQx2NTjXEDjrVEDzoVENsoVMNnWqIHHSqIYbQqYboQqfa2hwz70IgtO1W",
+	"k+KeJ9S3Esa2vOq47W/D+45RXtHBgthBBws6WBA86GBBbKGDBZGDDhbEEDpY0MGC6PqzOFhSuYBl98pU",
+	"ydQnK5XpSzs6V5xhOazdKavOinHlmvW9CdsTnyah6b63dm28qiukNz1yNpMGYc7lcXmz4fo+Nws/4b0t",
+	"Uky5Ja27908yILYf6LZCLYhuK8QOuq0QPOi2Qmyh84FI5Qcu2r4sPHgI4XTH81/K44TWnAODjgiE17M7",
+	"ItyqvsKlnVrtNNs6LugMBHM3Kr8cxnOqaGzAomHZtAysDoYCF7M7XIOusqEB5Q7yCe9gYYex/Ht84/6/",
+	"8Bkkq16NFWQJLeoS4Y5n3X1SJqP0PR7HVMSQ1G+vYDKX8lKPGSR8AcoL0OqX45vwdxF6ZVTR8wEIlkne",
+	"Gm333fim/LM9+E0lx5dQ7FDxWPOZ4GI21BArMGMFC6DJPb6X4QDjzvdL/F160cvo1WU6HK+K2uGPby7B",
+	"s4CB2xDY36V2UdUqaqUH4lxxU7gEpAlQBeooN/Po8NdPt5/sayugPj0pV0l0GM2NyQ7H4/0X/xjtjfZG",
+	"+4cv//HyH9Htp9v/DwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
