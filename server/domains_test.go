@@ -3,7 +3,10 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"mime"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,6 +22,7 @@ import (
 	"github.com/kayle-id/orgs-api/internal/testdb"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
+	"github.com/kayle-id/orgs-api/validator"
 )
 
 // The hints and links of upstream's domain errors.
@@ -682,4 +686,49 @@ func TestDomainInternalErrors(t *testing.T) {
 	check(ld, "An unexpected error occurred.")
 	lr, _ := e.c.ListRedirectUrisWithResponse(ctx, bearer(owner.Token))
 	check(lr, "An unexpected error occurred.")
+}
+
+// The new write operations are under the write rate limits like every
+// other write: 429 with Retry-After.
+func TestDomainWritesAreRateLimited(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	ctx := context.Background()
+	app, err := server.New(server.Config{Validation: validator.Full, Metrics: conformance, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		RateLimit: server.RateLimit{PerCredential: 0.05, Burst: 2}, DNS: e.resolver}, e.st, outboxMailer(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(app)
+	defer srv.Close()
+	c, _ := api.NewClientWithResponses(srv.URL)
+	writes := map[string]func(p person) (response, error){
+		"start": func(p person) (response, error) {
+			return c.StartDnsChallengeWithResponse(ctx, api.StartDnsChallengeJSONRequestBody{ApexDomain: "limited.io"}, bearer(p.Token))
+		},
+		"verify": func(p person) (response, error) {
+			return c.VerifyDnsChallengeWithResponse(ctx, api.VerifyDnsChallengeJSONRequestBody{ChallengeId: uuid.New()}, bearer(p.Token))
+		},
+		"delete domain": func(p person) (response, error) { return c.DeleteDomainWithResponse(ctx, uuid.New(), bearer(p.Token)) },
+		"add redirect URI": func(p person) (response, error) {
+			return c.AddRedirectUriWithResponse(ctx, api.AddRedirectUriJSONRequestBody{Pattern: "https://limited.io/"}, bearer(p.Token))
+		},
+		"delete redirect URI": func(p person) (response, error) {
+			return c.DeleteRedirectUriWithResponse(ctx, uuid.New(), bearer(p.Token))
+		},
+	}
+	for name, write := range writes {
+		p := e.person("limited")
+		e.org(p, "limited-"+strings.ToLower(strings.ReplaceAll(name, " ", "-")))
+		for i := 0; i < 2; i++ {
+			r, err := write(p)
+			if err != nil || r.StatusCode() == 429 {
+				t.Fatalf("%s: limited too early: %v", name, err)
+			}
+		}
+		r, err := write(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantError(t, r, 429, "RATE_LIMITED", "Too many requests.")
+	}
 }
