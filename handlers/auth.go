@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/kayle-id/orgs-api/idp"
 	"github.com/kayle-id/orgs-api/store"
 )
 
@@ -32,7 +33,14 @@ func (s *Server) Authenticate(c echo.Context, operationID string) error {
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return unauthorized
 	}
-	p, err := s.store.Authenticate(c.Request().Context(), strings.TrimSpace(token))
+	token = strings.TrimSpace(token)
+	var p store.Principal
+	var err error
+	if s.verifier != nil && !strings.HasPrefix(token, store.TokenPrefix) {
+		p, err = s.authenticateWithProvider(c, token, unauthorized)
+	} else {
+		p, err = s.store.Authenticate(c.Request().Context(), token)
+	}
 	if errors.Is(err, store.ErrUnauthenticated) {
 		return unauthorized
 	}
@@ -42,6 +50,32 @@ func (s *Server) Authenticate(c echo.Context, operationID string) error {
 	req := c.Request()
 	c.SetRequest(req.WithContext(WithPrincipal(req.Context(), p)))
 	return nil
+}
+
+// authenticateWithProvider verifies a token of the identity provider (no
+// database connection is held meanwhile), then finds or makes its user and
+// session. A token failing a check is a 401 whose hint names the check; a
+// provider that cannot be reached is a 503, never a 401.
+func (s *Server) authenticateWithProvider(c echo.Context, token string, unauthorized *APIError) (store.Principal, error) {
+	ctx := c.Request().Context()
+	id, err := s.verifier.Verify(ctx, token)
+	var rejected *idp.RejectedError
+	switch {
+	case errors.As(err, &rejected):
+		return store.Principal{}, unauthorized.WithHint(rejected.Hint)
+	case errors.Is(err, idp.ErrUnavailable):
+		return store.Principal{}, ErrProviderUnavailable
+	case err != nil:
+		return store.Principal{}, err
+	}
+	p, err := s.store.AuthenticateExternal(ctx, store.ExternalIdentity{
+		Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, EmailVerified: id.EmailVerified,
+		Name: id.Name, ProviderSession: id.SessionID, ExpiresAt: id.ExpiresAt,
+	})
+	if errors.Is(err, store.ErrInvalidIdentity) {
+		return p, unauthorized.WithHint("The token's subject (sub) cannot be used: at most 255 characters, none of them control characters.")
+	}
+	return p, err
 }
 
 // AuthChallenge is the WWW-Authenticate value sent with every 401.

@@ -105,6 +105,9 @@ var (
 		"An invitation for this email is already pending.", "Ask the person to accept the pending invitation.")
 	ErrInvitationNotFound = newErr(http.StatusNotFound, "INVITATION_NOT_FOUND", "not_found",
 		"Invitation not found.", "The invitation may have expired, been used, or be addressed to another email.")
+	ErrEmailNotVerified = newErr(http.StatusForbidden, "EMAIL_NOT_VERIFIED", "forbidden",
+		"Your identity provider has not verified your email address, so it cannot accept invitations.",
+		"Verify your email address with your identity provider, sign in again, then accept the invitation.")
 
 	ErrSelectOrgToView = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
 		"Select an organization to view members.", "The active session must have an organization selected.")
@@ -129,6 +132,8 @@ var (
 
 	ErrUnavailable = newErr(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "service_unavailable",
 		"The service is temporarily unavailable.", "Retry the request in a few seconds.")
+	ErrProviderUnavailable = newErr(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "service_unavailable",
+		"The identity provider cannot be reached to check the token.", "Retry the request in a few seconds.")
 	ErrInternal = newErr(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "internal_server_error",
 		"An unexpected error occurred.", "Retry later; if it persists, contact support with the request id.")
 )

@@ -193,6 +193,11 @@ func (s *Server) AcceptInvitation(ctx context.Context, req api.AcceptInvitationR
 	if e != nil {
 		return fail[api.AcceptInvitationdefaultJSONResponse](e), nil
 	}
+	// An address the identity provider does not vouch for accepts nothing,
+	// whatever the invitation (so the answer says nothing about it).
+	if !p.EmailVerified {
+		return fail[api.AcceptInvitationdefaultJSONResponse](ErrEmailNotVerified), nil
+	}
 	m, err := s.store.AcceptInvitation(ctx, p.Actor(), req.Id)
 	if err != nil {
 		e, ok := translate(err,

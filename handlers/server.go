@@ -10,6 +10,7 @@ import (
 
 	"github.com/kayle-id/orgs-api/dnstxt"
 	api "github.com/kayle-id/orgs-api/gen/api"
+	"github.com/kayle-id/orgs-api/idp"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/store"
 )
@@ -21,13 +22,16 @@ type Server struct {
 	// dns answers domain verification's TXT lookups (see WithDNS).
 	dns           dnstxt.Looker
 	lookupTimeout time.Duration
+	// verifier checks identity provider tokens; nil when no provider is
+	// configured (only session tokens are accepted then).
+	verifier idp.Verifier
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
 
-// New builds the handlers.
-func New(st *store.Store, mailer mail.Mailer) *Server {
-	return &Server{store: st, mailer: mailer}
+// New builds the handlers. verifier may be nil: no identity provider.
+func New(st *store.Store, mailer mail.Mailer, verifier idp.Verifier) *Server {
+	return &Server{store: st, mailer: mailer, verifier: verifier}
 }
 
 type principalKey struct{}

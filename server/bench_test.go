@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	jose "github.com/go-jose/go-jose/v4"
+
 	"github.com/kayle-id/orgs-api/internal/testdb"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
@@ -73,5 +75,36 @@ func BenchmarkServeWrite(b *testing.B) {
 	for b.Loop() {
 		do("/v1/auth/orgs/members/leave", m.Token)
 		do("/v1/auth/orgs/members/"+id.String()+"/reinstate", owner.Token)
+	}
+}
+
+// BenchmarkAuthentication is one light request (owned organizations: the
+// credential's lookup and one query) with a session token against the same
+// request with identity provider JWTs (RS256, ES256), on both databases:
+// the cost of JWT verification per request, side by side.
+func BenchmarkAuthentication(b *testing.B) {
+	for _, kind := range testdb.Kinds {
+		pe := newProviderEnv(b, kind)
+		ecKey := pe.op.AddKey(jose.ES256)
+		local := pe.person("local")
+		tokens := []struct{ name, token string }{
+			{"session-token", local.Token},
+			{"jwt-RS256", pe.op.Token(pe.op.Claims("bench-rs", "bench-rs@example.com"))},
+			{"jwt-ES256", pe.op.SignWith(ecKey, pe.op.Claims("bench-es", "bench-es@example.com"))},
+		}
+		for _, tk := range tokens {
+			b.Run(string(kind)+"/"+tk.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					req := httptest.NewRequestWithContext(context.Background(), http.MethodGet, "/v1/auth/account/owned-organizations", nil)
+					req.Header.Set("Authorization", "Bearer "+tk.token)
+					rec := httptest.NewRecorder()
+					pe.srv.Config.Handler.ServeHTTP(rec, req)
+					if rec.Code != 200 {
+						b.Fatalf("%d %s", rec.Code, rec.Body)
+					}
+				}
+			})
+		}
 	}
 }

@@ -604,7 +604,7 @@ func TestLookupHoldsNoConnection(t *testing.T) {
 		kind := string(k)
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
-			e := newEnvWith(t, testdb.Kind(kind), func(o *envOptions) { o.maxConns = 1; o.dnsTimeout = 3 * time.Second })
+			e := newEnvWith(t, testdb.Kind(kind), envOptions{maxConns: 1, dnsTimeout: 3 * time.Second})
 			ctx := context.Background()
 			owner := e.person("owner")
 			e.org(owner, "pool-"+kind)

@@ -60,19 +60,26 @@ type env struct {
 	resolver *dnstxt.Resolver
 }
 
-// envOptions vary the test server.
+// envOptions vary what the test server runs on.
 type envOptions struct {
 	maxConns   int           // database connections
 	dnsTimeout time.Duration // per resolver attempt
 }
 
-func newEnv(t testing.TB, kind testdb.Kind) *env { return newEnvWith(t, kind) }
-
-func newEnvWith(t testing.TB, kind testdb.Kind, opts ...func(*envOptions)) *env {
+// newEnv starts the server; opts adjust its configuration.
+func newEnv(t testing.TB, kind testdb.Kind, opts ...func(*server.Config)) *env {
 	t.Helper()
-	o := envOptions{maxConns: 20, dnsTimeout: time.Second}
-	for _, f := range opts {
-		f(&o)
+	return newEnvWith(t, kind, envOptions{}, opts...)
+}
+
+// newEnvWith is newEnv on a smaller pool or with a slower resolver.
+func newEnvWith(t testing.TB, kind testdb.Kind, o envOptions, opts ...func(*server.Config)) *env {
+	t.Helper()
+	if o.maxConns == 0 {
+		o.maxConns = 20
+	}
+	if o.dnsTimeout == 0 {
+		o.dnsTimeout = time.Second
 	}
 	ctx := context.Background()
 	clk := &clock{}
@@ -99,7 +106,7 @@ func newEnvWith(t testing.TB, kind testdb.Kind, opts ...func(*envOptions)) *env 
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	e, err := server.New(server.Config{
+	cfg := server.Config{
 		Validation: validator.Full,
 		Logger:     log,
 		Metrics:    conformance,
@@ -107,7 +114,11 @@ func newEnvWith(t testing.TB, kind testdb.Kind, opts ...func(*envOptions)) *env 
 			t.Errorf("%s %s: response broke the contract: %v", c.Request().Method, c.Request().URL, err)
 		},
 		DNS: resolver,
-	}, st, &mail.Outbox{Dir: outbox, From: "Kayle ID <no-reply@kayle.id>"})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e, err := server.New(cfg, st, &mail.Outbox{Dir: outbox, From: "Kayle ID <no-reply@kayle.id>"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -130,3 +130,23 @@ func FuzzAuthorization(f *testing.F) {
 		fuzzRequest(t, e, "POST", "/v1/auth/orgs/members/leave", "", "", h)
 	})
 }
+
+// FuzzProviderToken sends mutated identity provider tokens: whatever the
+// bytes, the answer is a 4xx in the envelope or a success, never a 5xx.
+func FuzzProviderToken(f *testing.F) {
+	pe := newProviderEnv(f, testdb.SQLite)
+	op := pe.op
+	valid := op.Token(op.Claims("fuzz", "fuzz@example.com"))
+	parts := strings.Split(valid, ".")
+	for _, seed := range []string{
+		valid, parts[0] + "." + parts[1] + ".", parts[0] + ".." + parts[2], "..", ".", "a.b.c",
+		"eyJhbGciOiJub25lIn0." + parts[1] + ".", valid + "A", strings.Repeat("A", 20000),
+		op.Token(claimsWith(op.Claims("fuzz", "fuzz@example.com"), "sub", "x\x00y")),
+		op.Token(claimsWith(op.Claims("fuzz", "fuzz@example.com"), "email", strings.Repeat("e", 300)+"@example.com")),
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, token string) {
+		fuzzRequest(t, pe.env, "POST", "/v1/auth/orgs/members/leave", "", "", http.Header{"Authorization": {"Bearer " + token}})
+	})
+}

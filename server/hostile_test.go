@@ -16,7 +16,7 @@ func rowCounts(t *testing.T, e *env) string {
 	t.Helper()
 	var parts []string
 	for _, table := range []string{"users", "organizations", "organization_members", "sessions", "invitations", "organization_deletion_codes", "audit_logs",
-		"verified_domains", "domain_challenges", "redirect_uris", "organization_rate_windows", "mail_outbox"} {
+		"user_identities", "verified_domains", "domain_challenges", "redirect_uris", "organization_rate_windows", "mail_outbox"} {
 		var n int
 		if err := e.st.DB().QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
 			t.Fatal(err)

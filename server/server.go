@@ -26,6 +26,7 @@ import (
 	"github.com/kayle-id/orgs-api/dnstxt"
 	api "github.com/kayle-id/orgs-api/gen/api"
 	"github.com/kayle-id/orgs-api/handlers"
+	"github.com/kayle-id/orgs-api/idp"
 	"github.com/kayle-id/orgs-api/internal/spec"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/store"
@@ -53,6 +54,9 @@ type Config struct {
 	// DNSLookupTimeout bounds a verification's lookup; 0 means
 	// handlers.DefaultLookupTimeout.
 	DNSLookupTimeout time.Duration
+	// IdentityProvider, when set, verifies bearer tokens that are JWTs of
+	// the team's identity provider, beside the opaque session tokens.
+	IdentityProvider *idp.Provider
 }
 
 // App is the assembled HTTP server.
@@ -116,7 +120,11 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		}
 		cfg.DNS = r
 	}
-	h := handlers.New(st, mailer).WithDNS(metrics.CountDNS(cfg.DNS), cfg.DNSLookupTimeout)
+	var verifier idp.Verifier
+	if cfg.IdentityProvider != nil {
+		verifier = cfg.IdentityProvider
+	}
+	h := handlers.New(st, mailer, verifier).WithDNS(metrics.CountDNS(cfg.DNS), cfg.DNSLookupTimeout)
 	v, err := validator.New(spec, validator.Options{
 		Mode:         cfg.Validation,
 		Authenticate: cfg.RateLimit.guard(h.Authenticate),
@@ -154,7 +162,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
-	e.GET("/readyz", readyz(st))
+	e.GET("/readyz", readyz(st, cfg.IdentityProvider))
 	etag := fmt.Sprintf(`"%x"`, sha256.Sum256(specJSON))
 	e.GET("/openapi.json", func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "public, max-age=300")
@@ -171,21 +179,43 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	return &App{Echo: e, Metrics: metrics}, nil
 }
 
-func readyz(st *store.Store) echo.HandlerFunc {
+// readiness is /readyz's answer; identityProvider is there when one is configured.
+type readiness struct {
+	Status           string     `json:"status"`
+	Reason           string     `json:"reason,omitempty"`
+	IdentityProvider *idp.State `json:"identityProvider,omitempty"`
+}
+
+func readyz(st *store.Store, provider *idp.Provider) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		defer cancel()
+		unavailable := func(reason string) error {
+			return c.JSON(http.StatusServiceUnavailable, readiness{Status: "unavailable", Reason: reason})
+		}
 		if err := st.Ping(ctx); err != nil {
-			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database unreachable"})
+			return unavailable("database unreachable")
 		}
 		n, err := st.MigrationsPending(ctx)
 		if err != nil {
-			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "migration status unknown"})
+			return unavailable("migration status unknown")
 		}
 		if n > 0 {
-			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": strconv.Itoa(n) + " migrations pending"})
+			return unavailable(strconv.Itoa(n) + " migrations pending")
 		}
-		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+		out := readiness{Status: "ready"}
+		if provider != nil {
+			// Keys never fetched: provider tokens cannot be checked at all.
+			// Stale keys (the provider is down, the cached ones still
+			// verify) keep the server ready.
+			state := provider.State(ctx)
+			out.IdentityProvider = &state
+			if state.Status == "unavailable" {
+				out.Status, out.Reason = "unavailable", "identity provider keys not loaded"
+				return c.JSON(http.StatusServiceUnavailable, out)
+			}
+		}
+		return c.JSON(http.StatusOK, out)
 	}
 }
 

@@ -36,4 +36,5 @@ var (
 	ErrRedirectURINotFound = errors.New("store: no such redirect URI in this organization")
 	ErrRedirectURILimit    = errors.New("store: the organization has the most redirect URIs allowed")
 	ErrRateLimited         = errors.New("store: rate limit reached")
+	ErrInvalidIdentity     = errors.New("store: identity provider's issuer or subject cannot be kept")
 )

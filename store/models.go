@@ -153,6 +153,7 @@ var KnownEvents = []string{
 	EventDeletionRequested, EventDeletionScheduled, EventDeletionCancelled,
 	EventDomainChallengeStarted, EventDomainVerified, EventDomainRemoved, EventDomainDowngraded,
 	EventDomainRestored, EventDomainTransferred, EventRedirectURIAdded, EventRedirectURIRemoved,
+	EventIdentityLinked,
 }
 
 // Metadata is an audit row's JSON object.

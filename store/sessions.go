@@ -45,6 +45,9 @@ func (s *Store) CreateUser(ctx context.Context, email, name string) (User, error
 // UserByEmail finds a user by email. ErrNotFound when there is none.
 func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
 	var u User
+	if NormalizeEmail(email) == "" {
+		return u, ErrNotFound // provider users without a verified email have none
+	}
 	err := s.read(ctx, func(db *gorm.DB) error {
 		return db.Where("email = ?", NormalizeEmail(email)).Take(&u).Error
 	})
@@ -94,6 +97,9 @@ func (s *Store) CreateSession(ctx context.Context, email string, org *uuid.UUID,
 	sess := Session{ID: uuid.New(), TokenHash: hashToken(token), CreatedAt: now, ExpiresAt: now.Add(ttl), ActiveOrganizationID: org}
 	err = s.tx(ctx, func(tx *gorm.DB) error {
 		var u User
+		if NormalizeEmail(email) == "" {
+			return ErrNotFound // provider users without a verified email have none
+		}
 		if err := tx.Where("email = ?", NormalizeEmail(email)).Take(&u).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
 				return ErrNotFound
@@ -121,6 +127,10 @@ func (s *Store) CreateSession(ctx context.Context, email string, org *uuid.UUID,
 type Principal struct {
 	Session Session
 	User    User
+	// EmailVerified says whether the credential vouches for the user's
+	// email: an operator registered it (opaque tokens), or the identity
+	// provider marked the token's email verified.
+	EmailVerified bool
 }
 
 // Actor is the caller of a membership operation.
@@ -156,6 +166,7 @@ func (s *Store) Authenticate(ctx context.Context, token string) (Principal, erro
 		return Principal{}, err
 	}
 	p.User.ID = p.Session.UserID
+	p.EmailVerified = true
 	if p.Session.RevokedAt != nil || !s.clock().Before(p.Session.ExpiresAt) {
 		return Principal{}, ErrUnauthenticated
 	}

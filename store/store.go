@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -72,6 +73,12 @@ type Store struct {
 	// random waiter, so under load a few requests would wait many times
 	// longer than the rest; queueing here instead keeps waits even.
 	gate chan struct{}
+	// externalStmt is the provider callers' lookup, prepared once: on
+	// SQLite, preparing the three-table join costs more than running it.
+	externalStmt struct {
+		sync.Mutex
+		stmt *sql.Stmt
+	}
 }
 
 // DialectFor tells which database a DATABASE_URL names: PostgreSQL for
@@ -172,7 +179,13 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 
 // Close releases the connection pool.
 func (s *Store) Close() error {
-	err := s.sqlDB.Close()
+	var err error
+	s.externalStmt.Lock()
+	if s.externalStmt.stmt != nil {
+		err = s.externalStmt.stmt.Close()
+	}
+	s.externalStmt.Unlock()
+	err = errors.Join(err, s.sqlDB.Close())
 	if s.migrateDB != s.sqlDB {
 		err = errors.Join(err, s.migrateDB.Close())
 	}
@@ -389,7 +402,7 @@ var ruleErrors = []error{
 	ErrOrganizationFrozen, ErrNotMember, ErrForbidden, ErrOwnerRequired, ErrLastOwner,
 	ErrMemberNotFound, ErrMemberNotSuspended, ErrActiveMembershipExists, ErrEmailTaken,
 	ErrSlugTaken, ErrInvitationNotFound, ErrInvitationPending, ErrAlreadyScheduled,
-	ErrNotScheduled, ErrInvalidCode, ErrCodeExpired, ErrInvalidCursor, ErrUnavailable,
+	ErrNotScheduled, ErrInvalidCode, ErrCodeExpired, ErrInvalidCursor, ErrUnavailable, ErrInvalidIdentity,
 	ErrChallengeNotFound, ErrChallengeExpired, ErrTakeoverRequired, ErrDomainNotFound, ErrNoVerifiedDomain,
 	ErrRedirectURINotFound, ErrRedirectURILimit, ErrRateLimited,
 }

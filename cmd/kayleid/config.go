@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kayle-id/orgs-api/dnstxt"
+	"github.com/kayle-id/orgs-api/idp"
 	"github.com/kayle-id/orgs-api/validator"
 )
 
@@ -42,12 +43,15 @@ var (
 	sDNSResolver     = setting{"dns-resolver", "KAYLE_DNS_RESOLVER", dnstxt.DefaultResolvers, "resolvers for domain verification, tried in order when one cannot answer: host:port (plain DNS) or https:// URLs (DNS over HTTPS)"}
 	sDNSTimeout      = setting{"dns-timeout", "KAYLE_DNS_TIMEOUT", "5s", "longest one resolver may take to answer one lookup"}
 	sRecheckInterval = setting{"domain-recheck-interval", "KAYLE_DOMAIN_RECHECK_INTERVAL", "5m", "how often verified domains last checked over 23h ago are checked again; 0 disables"}
+	sOIDCIssuer      = setting{"oidc-issuer", "KAYLE_OIDC_ISSUER", "", "identity provider whose JWTs are accepted as bearer tokens (its iss; keys found through /.well-known/openid-configuration); unset: session tokens only"}
+	sOIDCAudience    = setting{"oidc-audience", "KAYLE_OIDC_AUDIENCE", "", "the aud the provider's tokens must carry for this API; required with --oidc-issuer"}
+	sOIDCJWKSURL     = setting{"oidc-jwks-url", "KAYLE_OIDC_JWKS_URL", "", "the provider's key set (JWKS) address, for providers without discovery; needs --oidc-issuer"}
 )
 
 // serveSettings are the settings `kayleid serve` reads, in help order.
 var serveSettings = []setting{sDatabaseURL, sDBMaxConns, sAddr, sValidation, sLogFormat, sMailDir, sSMTPURL, sMailFrom,
 	sBodyLimit, sRequestTimeout, sShutdownTimeout, sPurgeInterval, sMetricsAddr, sRateLimit, sRateLimitIP, sRateBurst,
-	sDNSResolver, sDNSTimeout, sRecheckInterval}
+	sOIDCIssuer, sOIDCAudience, sOIDCJWKSURL, sDNSResolver, sDNSTimeout, sRecheckInterval}
 
 // Config is read once, in main, from flags over environment over defaults.
 type Config struct {
@@ -70,6 +74,9 @@ type Config struct {
 	DNSResolver     string
 	DNSTimeout      time.Duration
 	RecheckInterval time.Duration
+	OIDCIssuer      string
+	OIDCAudience    string
+	OIDCJWKSURL     string
 }
 
 // register adds the settings as flags whose defaults come from the environment.
@@ -121,6 +128,7 @@ func buildConfig(v map[string]*string) (Config, error) {
 		DatabaseURL: get(sDatabaseURL), Addr: get(sAddr), LogFormat: strings.ToLower(get(sLogFormat)),
 		MailDir: get(sMailDir), SMTPURL: get(sSMTPURL), MailFrom: get(sMailFrom), BodyLimit: get(sBodyLimit),
 		MetricsAddr: get(sMetricsAddr),
+		OIDCIssuer:  get(sOIDCIssuer), OIDCAudience: get(sOIDCAudience), OIDCJWKSURL: get(sOIDCJWKSURL),
 	}
 	var err error
 	if c.DatabaseURL == "" {
@@ -179,6 +187,14 @@ func buildConfig(v map[string]*string) (Config, error) {
 	if c.RecheckInterval, err = parseDuration(sRecheckInterval.flag, get(sRecheckInterval)); err != nil {
 		return c, err
 	}
+	if c.OIDCIssuer == "" && (c.OIDCAudience != "" || c.OIDCJWKSURL != "") {
+		return c, usagef("KAYLE_OIDC_AUDIENCE and KAYLE_OIDC_JWKS_URL need KAYLE_OIDC_ISSUER: tokens are only accepted from a named issuer")
+	}
+	if c.OIDCIssuer != "" {
+		if _, err := c.identityProvider(nil); err != nil {
+			return c, usagef("invalid identity provider settings: %v", err)
+		}
+	}
 	return c, nil
 }
 
@@ -196,6 +212,15 @@ func dnsConfig(c *Config, get func(setting) string) error {
 		return usagef("invalid KAYLE_DNS_TIMEOUT %q: want a duration between 1ms and 1m", get(sDNSTimeout))
 	}
 	return nil
+}
+
+// identityProvider builds the configured provider's verifier (no network
+// call); nil when none is configured.
+func (c Config) identityProvider(log *slog.Logger) (*idp.Provider, error) {
+	if c.OIDCIssuer == "" {
+		return nil, nil
+	}
+	return idp.New(idp.Config{Issuer: c.OIDCIssuer, Audience: c.OIDCAudience, JWKSURL: c.OIDCJWKSURL, Logger: log})
 }
 
 func validBodyLimit(s string) bool {

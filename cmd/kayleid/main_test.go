@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kayle-id/orgs-api/internal/idptest"
 	"github.com/kayle-id/orgs-api/internal/testdb"
 	"github.com/kayle-id/orgs-api/store"
 )
@@ -176,6 +177,11 @@ func TestServe(t *testing.T) {
 		{"KAYLE_SMTP_URL": "http://mail"},
 		{"KAYLE_DB_MAX_CONNS": "0"},
 		{"KAYLE_DB_MAX_CONNS": "many"},
+		{"KAYLE_OIDC_ISSUER": "https://id.example.com"},
+		{"KAYLE_OIDC_ISSUER": "http://id.example.com", "KAYLE_OIDC_AUDIENCE": "api"},
+		{"KAYLE_OIDC_ISSUER": "https://id.example.com", "KAYLE_OIDC_AUDIENCE": "api", "KAYLE_OIDC_JWKS_URL": "http://id.example.com/jwks"},
+		{"KAYLE_OIDC_AUDIENCE": "api"},
+		{"KAYLE_OIDC_JWKS_URL": "https://id.example.com/jwks"},
 	} {
 		bad["DATABASE_URL"] = filepath.Join(dir, "bad.db")
 		var out, errb bytes.Buffer
@@ -255,5 +261,66 @@ func TestPurgeProgress(t *testing.T) {
 	r := kayleid(t, env, "orgs", "purge")
 	if r.code != 0 || !strings.Contains(r.stdout, "purged 100/150 organizations") || !strings.Contains(r.stdout, "orgs purge: 150 organizations purged") {
 		t.Fatalf("purge output: %+v", r)
+	}
+}
+
+// serve pointed at a provider through its settings: keys are loaded at
+// start-up, /readyz reports them, and a signed-in user creates an
+// organization with nothing but the provider's token.
+func TestServeBehindProvider(t *testing.T) {
+	op := idptest.New(t)
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_ADDR": addr, "KAYLE_MAIL_DIR": filepath.Join(dir, "mail"),
+		"KAYLE_LOG_FORMAT": "json", "KAYLE_OIDC_ISSUER": op.Issuer, "KAYLE_OIDC_AUDIENCE": idptest.Audience}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan result, 1)
+	go func() {
+		var out, errb bytes.Buffer
+		code := run(ctx, []string{"serve"}, &out, &errb, func(k string) string { return env[k] })
+		done <- result{code, out.String(), errb.String()}
+	}()
+	var resp *http.Response
+	var err error
+	for i := 0; i < 100; i++ {
+		if resp, err = http.Get("http://" + addr + "/readyz"); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("server did not come up: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"identityProvider":{"status":"fresh","keys":1`) {
+		t.Fatalf("readyz: %d %s", resp.StatusCode, body)
+	}
+	token := op.Token(op.Claims("ada", "ada@example.com"))
+	req, _ := http.NewRequest("POST", "http://"+addr+"/v1/auth/orgs", strings.NewReader(`{"name":"Acme","slug":"acme"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("create organization with a provider token: %d %s", resp.StatusCode, body)
+	}
+	if op.KeyFetches() != 1 {
+		t.Fatalf("key set fetched %d times, want once, at start-up", op.KeyFetches())
+	}
+	cancel()
+	r := <-done
+	if r.code != 0 || !strings.Contains(r.stderr, "identity provider keys loaded") {
+		t.Fatalf("serve: %+v", r)
+	}
+	for _, seg := range strings.Split(token, ".") {
+		if strings.Contains(r.stderr, seg) {
+			t.Fatal("the token reached the log")
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/kayle-id/orgs-api/dnstxt"
+	"github.com/kayle-id/orgs-api/idp"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
 	"github.com/kayle-id/orgs-api/store"
@@ -53,6 +54,22 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return usagef("%v", err)
 	}
+	provider, err := cfg.identityProvider(log)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if provider != nil {
+		// A provider that is down at start-up delays nothing: provider
+		// tokens get 503 and /readyz says so until its keys are fetched.
+		lctx, cancel := context.WithTimeout(ctx, idp.DefaultFetchTimeout)
+		if err := provider.Load(lctx); err != nil {
+			log.Warn("identity provider keys not loaded yet", "issuer", cfg.OIDCIssuer, "error", err.Error())
+		} else {
+			log.Info("identity provider keys loaded", "issuer", cfg.OIDCIssuer)
+		}
+		cancel()
+	}
+
 	metrics := server.NewMetrics()
 	st, err := openStore(ctx, cfg.DatabaseURL, log, store.Options{MaxOpenConns: cfg.DBMaxConns, OnEvent: metrics.Event})
 	if err != nil {
@@ -71,7 +88,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		RateLimit: server.RateLimit{
 			PerCredential: rate.Limit(cfg.RateLimit), PerIP: rate.Limit(cfg.RateLimitIP), Burst: cfg.RateBurst,
 		},
-		DNS: resolver,
+		DNS:              resolver,
+		IdentityProvider: provider,
 	}, st, mailer)
 	if err != nil {
 		return err
