@@ -732,3 +732,36 @@ func TestDomainWritesAreRateLimited(t *testing.T) {
 		wantError(t, r, 429, "RATE_LIMITED", "Too many requests.")
 	}
 }
+
+// With the contract check off, the rules still hold: what the schema
+// would refuse is refused by the handlers and the store, with a 4xx, and
+// nothing is written.
+func TestDomainRulesWithValidationOff(t *testing.T) {
+	e := newEnv(t, "sqlite", func(c *server.Config) { c.Validation = validator.Off })
+	owner := e.person("owner")
+	e.org(owner, "validation-off")
+	e.verifyDomain(owner, "off.io", false)
+	before := rowCounts(t, e)
+	auth := map[string][]string{"Authorization": {"Bearer " + owner.Token}}
+	for _, h := range []hostile{
+		{"apex far too long", "POST", dnsStart, "application/json", `{"apex_domain":"` + strings.Repeat("a", 100000) + `.io"}`, auth},
+		{"apex blank", "POST", dnsStart, "application/json", `{"apex_domain":"  "}`, auth},
+		{"apex missing", "POST", dnsStart, "application/json", `{}`, auth},
+		{"apex IDN", "POST", dnsStart, "application/json", `{"apex_domain":"аpple.com"}`, auth},
+		{"verify without id", "POST", dnsVerify, "application/json", `{}`, auth},
+		{"verify bad acknowledgement", "POST", dnsVerify, "application/json", `{"challenge_id":"` + uuid.NewString() + `","acknowledge_takeover":"yes"}`, auth},
+		{"pattern far too long", "POST", redirectURIs, "application/json", `{"pattern":"https://off.io/` + strings.Repeat("a", 5000) + `"}`, auth},
+		{"pattern missing", "POST", redirectURIs, "application/json", `{}`, auth},
+		{"pattern http", "POST", redirectURIs, "application/json", `{"pattern":"http://off.io/"}`, auth},
+		{"pattern query", "POST", redirectURIs, "application/json", `{"pattern":"https://off.io/?a=b"}`, auth},
+		{"pattern homograph", "POST", redirectURIs, "application/json", `{"pattern":"https://оff.io/"}`, auth},
+	} {
+		status, body, sent := sendRaw(t, e, h.method, h.path, h.ctype, h.body, h.header)
+		if !sent || status < 400 || status >= 500 {
+			t.Errorf("%s: %d %.200s", h.name, status, body)
+		}
+	}
+	if after := rowCounts(t, e); after != before {
+		t.Fatalf("refused requests wrote rows:\nbefore %s\nafter  %s", before, after)
+	}
+}

@@ -109,6 +109,11 @@ func TestDomainRecheckOverDNS(t *testing.T) {
 		if ok, _ := e.st.RedirectAllowed(ctx, orgID, "https://app.lost.io/cb"); !ok {
 			t.Fatal("the restored domain's redirect URI does not work")
 		}
+		ev = "domain.restored"
+		logs, _ = e.c.ListAuditLogsWithResponse(ctx, &api.ListAuditLogsParams{Event: &ev}, bearer(owner.Token))
+		if len(logs.JSON200.Data) != 1 || logs.JSON200.Data[0].Metadata["apex_domain"] != "lost.io" {
+			t.Fatalf("restore audit: %s", logs.Body)
+		}
 
 		// The outcomes are in the metrics.
 		rec := httptest.NewRecorder()
