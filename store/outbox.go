@@ -74,11 +74,22 @@ func (s *Store) notifyOwners(tx *gorm.DB, orgID uuid.UUID, kind string, data map
 // ClaimMail takes up to n notices due for delivery and leases them to the
 // caller, so no other sender (on any replica) tries them meanwhile.
 func (s *Store) ClaimMail(ctx context.Context, n int) ([]OutboxMail, error) {
+	const due = "failed_at IS NULL AND next_attempt_at <= ? AND (locked_until IS NULL OR locked_until < ?)"
+	// Look first, without a write transaction: the sender asks every few
+	// seconds and there is usually nothing to send (on SQLite a write
+	// transaction would take the database's write lock each time).
+	var found []uuid.UUID
+	now := s.clock()
+	if err := s.read(ctx, func(db *gorm.DB) error {
+		return db.Model(&OutboxMail{}).Where(due, now, now).Limit(1).Pluck("id", &found).Error
+	}); err != nil || len(found) == 0 {
+		return nil, err
+	}
 	var out []OutboxMail
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		now := s.clock()
 		err := tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate, Options: clause.LockingOptionsSkipLocked}).
-			Where("failed_at IS NULL AND next_attempt_at <= ? AND (locked_until IS NULL OR locked_until < ?)", now, now).
+			Where(due, now, now).
 			Order("next_attempt_at, id").Limit(n).Find(&out).Error
 		if err != nil || len(out) == 0 {
 			return err
