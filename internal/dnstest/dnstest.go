@@ -328,7 +328,9 @@ func (s *Server) serveDoH(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/dns-message")
 		_, _ = w.Write(out)
 	default:
-		// Silent: hang until the client goes away.
+		// Silent: hang until the client goes away, then drop the
+		// connection without an answer (returning would send an empty 200).
 		<-r.Context().Done()
+		panic(http.ErrAbortHandler)
 	}
 }
