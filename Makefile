@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin/kayleid
 PKGS      := ./...
 
-.PHONY: all build run test test-short generate check-generated vet fmt clean vendor-docs breaking conformance contract bench
+.PHONY: all build run idp test test-short generate check-generated vet fmt clean vendor-docs breaking conformance contract bench cluster
 
 # What `make breaking` compares the working openapi.json (with overlay) against.
 BASE      ?= HEAD
@@ -27,6 +27,28 @@ run: build
 	@echo "  curl -s -X POST -H \"Authorization: Bearer \$$TOKEN\" http://127.0.0.1:8787/v1/auth/orgs/members/leave"
 	@echo ""
 	./$(BIN) serve
+
+# Three replicas over one PostgreSQL (DATABASE_URL when it is a postgres://
+# URL, otherwise a throwaway cluster) behind HAProxy with deploy/haproxy.cfg,
+# on loopback. `kill -HUP` the printed pid for a rolling restart; Ctrl-C stops.
+CLUSTER_FLAGS ?=
+cluster: build
+	$(GO) run ./internal/tools/cluster -bin $(BIN) $(CLUSTER_FLAGS)
+
+# An OpenID provider on 127.0.0.1:9998 to try the server behind (README
+# "Behind an identity provider"): internal/tools/devidp, a Go module of its
+# own. IDP_FLAGS passes options (e.g. IDP_FLAGS='-keys bin/devidp-keys.json').
+IDP_BIN   := bin/devidp
+IDP_FLAGS ?=
+idp:
+	cd internal/tools/devidp && GOWORK=off $(GO) build -o $(CURDIR)/$(IDP_BIN) .
+	@echo ""
+	@echo "OpenID provider on http://127.0.0.1:9998 (users ada, grace, mallory: internal/tools/devidp/users.json)"
+	@echo "In another terminal:"
+	@echo "  KAYLE_OIDC_ISSUER=http://127.0.0.1:9998 KAYLE_OIDC_AUDIENCE=http://127.0.0.1:8787 make run"
+	@echo "then sign in and call the API as README \"Trying it with a provider on this machine\" shows."
+	@echo ""
+	./$(IDP_BIN) $(IDP_FLAGS)
 
 # PostgreSQL: TEST_DATABASE_URL when set, otherwise a throwaway cluster
 # started by the tests with initdb/pg_ctl (and stopped afterwards).
@@ -94,6 +116,7 @@ breaking:
 
 vet:
 	$(GO) vet $(PKGS)
+	cd internal/tools/devidp && GOWORK=off $(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
 
 fmt:

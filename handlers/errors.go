@@ -6,6 +6,7 @@ import (
 	"time"
 
 	api "github.com/kayle-id/orgs-api/gen/api"
+	"github.com/kayle-id/orgs-api/store"
 )
 
 // DocsBase is where every error's docs link points; the anchor names the error family.
@@ -103,6 +104,12 @@ var (
 		"This person already has an active membership in this organization.", "No invitation is needed.")
 	ErrInvitationPending = newErr(http.StatusConflict, "INVITATION_PENDING", "conflict",
 		"An invitation for this email is already pending.", "Ask the person to accept the pending invitation.")
+	ErrSelectOrgForInvitations = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Select an organization to view invitations.", "The active session must have an organization selected.")
+	ErrCannotViewInvitations = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Only an owner or admin can view invitations.", "Ask an owner or admin of this organization to list them.")
+	ErrCannotCancelInvitation = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Only an owner or admin can cancel invitations.", "Ask an owner or admin of this organization to cancel it.")
 	ErrInvitationNotFound = newErr(http.StatusNotFound, "INVITATION_NOT_FOUND", "not_found",
 		"Invitation not found.", "The invitation may have expired, been used, or be addressed to another email.")
 	ErrEmailNotVerified = newErr(http.StatusForbidden, "EMAIL_NOT_VERIFIED", "forbidden",
@@ -119,6 +126,8 @@ var (
 	ErrOrgNotFound = newErr(http.StatusNotFound, "ORGANIZATION_NOT_FOUND", "not_found",
 		"Organization not found.", "Check the organization id; you can only select organizations you belong to.")
 
+	ErrOrganizationLimit = newErr(http.StatusForbidden, "ORGANIZATION_LIMIT_REACHED", "forbidden",
+		"You own as many organizations as one account may.", "Delete an organization you no longer need, or hand it to another owner, then retry.")
 	ErrSlugTaken = newErr(http.StatusBadRequest, "SLUG_TAKEN", "bad_request",
 		"That slug is already in use.", "Choose a different slug.")
 	ErrInvalidLogo = newErr(http.StatusBadRequest, "INVALID_LOGO", "bad_request",
@@ -132,6 +141,10 @@ var (
 
 	ErrUnavailable = newErr(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "service_unavailable",
 		"The service is temporarily unavailable.", "Retry the request in a few seconds.")
+	ErrBusy = newErr(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "service_unavailable",
+		"The server is busy.", "Retry the request in a few seconds.")
+	ErrBodyTimeout = newErr(http.StatusRequestTimeout, "REQUEST_TIMEOUT", "bad_request",
+		"The request body did not arrive in time.", "Send the whole body at once, then retry.")
 	ErrProviderUnavailable = newErr(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "service_unavailable",
 		"The identity provider cannot be reached to check the token.", "Retry the request in a few seconds.")
 	ErrInternal = newErr(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "internal_server_error",
@@ -157,6 +170,14 @@ var (
 	ErrNotScheduled        = deletionErr(http.StatusNotFound, "NOT_SCHEDULED", "This organization is not scheduled for deletion.", deletionHint)
 	ErrInvalidCode         = deletionErr(http.StatusBadRequest, "INVALID_CODE", "The confirmation code is invalid.", deletionCodeHint)
 	ErrCodeExpired         = deletionErr(http.StatusBadRequest, "CODE_EXPIRED", "The confirmation code has expired.", deletionCodeHint)
+	// Same code as any wrong code, so clients need nothing new; the message
+	// says the code is spent.
+	ErrCodeAttemptsExhausted = deletionErr(http.StatusBadRequest, "INVALID_CODE",
+		fmt.Sprintf("The confirmation code is invalid, and after %d wrong attempts it no longer works.", store.MaxDeletionCodeAttempts), deletionCodeHint)
+	// Upstream documents a 500 for this operation, and a relay that fails
+	// is the server's failure, not the caller's.
+	ErrCodeNotSent = deletionErr(http.StatusInternalServerError, "CODE_NOT_SENT",
+		"The confirmation code could not be mailed, so no code was issued.", deletionCodeHint)
 )
 
 // BadRequest is the answer to input that breaks the contract; reason says what.

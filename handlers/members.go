@@ -202,6 +202,8 @@ func (s *Server) AcceptInvitation(ctx context.Context, req api.AcceptInvitationR
 	if err != nil {
 		e, ok := translate(err,
 			outcome{store.ErrInvitationNotFound, ErrInvitationNotFound},
+			// Addressed to the caller, so saying why reveals nothing to a stranger.
+			outcome{store.ErrInvitationRevoked, ErrInvitationNotFound.WithHint("Whoever sent it can no longer grant that role; ask an owner or admin for a new invitation.")},
 			outcome{store.ErrOrganizationFrozen, ErrFrozen.WithHint("Ask an owner to cancel the pending deletion, then accept again.")},
 			outcome{store.ErrActiveMembershipExists, ErrAlreadyMember.WithHint("You are already a member; select the organization instead.")},
 		)

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -31,7 +32,7 @@ func (s *Server) CreateOrganization(ctx context.Context, req api.CreateOrganizat
 	}
 	org, err := s.store.CreateOrganization(ctx, p.Actor(), in)
 	if err != nil {
-		e, ok := translate(err, outcome{store.ErrSlugTaken, ErrSlugTaken})
+		e, ok := translate(err, outcome{store.ErrSlugTaken, ErrSlugTaken}, outcome{store.ErrOrganizationLimit, ErrOrganizationLimit})
 		if !ok {
 			return nil, err
 		}
@@ -89,6 +90,7 @@ var deletionOutcomes = []outcome{
 	{store.ErrNotScheduled, ErrNotScheduled},
 	{store.ErrInvalidCode, ErrInvalidCode},
 	{store.ErrCodeExpired, ErrCodeExpired},
+	{store.ErrCodeAttemptsExhausted, ErrCodeAttemptsExhausted},
 }
 
 // RequestOrganizationDeletion mails a confirmation code to the requesting owner.
@@ -97,12 +99,14 @@ func (s *Server) RequestOrganizationDeletion(ctx context.Context, req api.Reques
 	if e != nil {
 		return fail[api.RequestOrganizationDeletiondefaultJSONResponse](e), nil
 	}
-	dr, err := s.store.RequestDeletion(ctx, p.Actor(), req.Body.OrganizationId, func(dr store.DeletionRequest) error {
-		if err := s.mailer.Send(ctx, deletionMail(dr)); err != nil {
-			return fmt.Errorf("sending deletion code: %w", err)
-		}
-		return nil
+	dr, err := s.store.RequestDeletion(ctx, p.Actor(), req.Body.OrganizationId, func(ctx context.Context, dr store.DeletionRequest) error {
+		return s.mailer.Send(ctx, deletionMail(dr))
 	})
+	if errors.Is(err, store.ErrNotDelivered) {
+		// Returned, not answered, so the error handler logs the cause with
+		// the request id.
+		return nil, fmt.Errorf("%w: %w", ErrCodeNotSent, err)
+	}
 	if err != nil {
 		e, ok := translate(err, append(deletionOutcomes, outcome{store.ErrForbidden, ErrDeletionOwnerOnly})...)
 		if !ok {

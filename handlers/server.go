@@ -78,7 +78,12 @@ type outcome struct {
 
 // translate picks the API error for err from the table; ok is false for
 // errors the table does not name, which the caller returns as unexpected.
+// Input the store refused is a 400 saying why, for every operation.
 func translate(err error, table ...outcome) (*APIError, bool) {
+	var bad *store.InvalidInputError
+	if errors.As(err, &bad) {
+		return BadRequest(bad.Reason), true
+	}
 	for _, o := range table {
 		if errors.Is(err, o.err) {
 			return o.api, true
@@ -99,13 +104,14 @@ func caller(ctx context.Context) (store.Principal, *APIError) {
 
 func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// pageLimit applies the list endpoints' default and bounds (the contract
-// already rejects values outside 1..100).
+// pageLimit applies the list endpoints' default and bounds: the contract
+// rejects values outside 1..100, and with its check off they are clamped,
+// as the store does, so the answer reports the limit applied.
 func pageLimit(l *int) int {
 	if l == nil {
-		return 50
+		return store.DefaultPageLimit
 	}
-	return *l
+	return store.ClampPageLimit(*l)
 }
 
 // nextCursor is the id of the last row when more rows follow.

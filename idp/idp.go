@@ -83,6 +83,7 @@ const (
 	CheckNotYetValid = "not_yet_valid"
 	CheckNoExpiry    = "no_expiry"
 	CheckSubject     = "subject"
+	CheckIDToken     = "id_token"
 )
 
 var hints = map[string]string{
@@ -98,6 +99,7 @@ var hints = map[string]string{
 	CheckNotYetValid: fmt.Sprintf("The token is not valid yet (nbf or iat is in the future, beyond %s of clock skew); check the clocks.", Leeway),
 	CheckNoExpiry:    "The token has no expiry (exp); tokens that never expire are not accepted.",
 	CheckSubject:     "The token names no usable subject (sub).",
+	CheckIDToken:     "This is an ID token (it carries at_hash or c_hash, or its typ says so): ID tokens are for the client that signed in; send the provider's access token for this API.",
 }
 
 func reject(check string) error { return &RejectedError{Check: check, Hint: hints[check]} }
@@ -302,13 +304,32 @@ func (p *Provider) Verify(ctx context.Context, raw string) (Identity, error) {
 	case payload == nil:
 		return Identity{}, reject(CheckSignature)
 	}
+	// An ID token is for the client that signed in, not a credential for
+	// this API, even where a provider puts the API in its audience: refused
+	// by its type or by the claims only ID tokens carry.
+	if typ, _ := header.ExtraHeaders[jose.HeaderType].(string); !accessTokenType(typ) {
+		return Identity{}, reject(CheckIDToken)
+	}
 	return p.checkClaims(payload)
+}
+
+// accessTokenType reports whether a JWT's typ header may be an access
+// token's: absent, the generic JWT, or RFC 9068's at+jwt.
+func accessTokenType(typ string) bool {
+	switch strings.ToLower(strings.TrimPrefix(strings.ToLower(typ), "application/")) {
+	case "", "jwt", "at+jwt":
+		return true
+	}
+	return false
 }
 
 // claims are the non-registered claims read from a token.
 type claims struct {
-	Email             string `json:"email"`
-	EmailVerified     any    `json:"email_verified"`
+	Email         string `json:"email"`
+	EmailVerified any    `json:"email_verified"`
+	// Claims only an ID token carries (OpenID Connect Core 3.1.3.6, 3.3.2.11).
+	AtHash            string `json:"at_hash"`
+	CHash             string `json:"c_hash"`
 	Name              string `json:"name"`
 	PreferredUsername string `json:"preferred_username"`
 	SessionID         string `json:"sid"`
@@ -336,6 +357,8 @@ func (p *Provider) checkClaims(payload []byte) (Identity, error) {
 		return Identity{}, reject(CheckNoExpiry)
 	case strings.TrimSpace(std.Subject) == "":
 		return Identity{}, reject(CheckSubject)
+	case extra.AtHash != "" || extra.CHash != "":
+		return Identity{}, reject(CheckIDToken)
 	}
 	id := Identity{
 		Issuer: std.Issuer, Subject: std.Subject, Email: extra.Email, Name: extra.Name,

@@ -6,7 +6,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"mime"
@@ -115,7 +117,13 @@ type SMTP struct {
 	Auth smtp.Auth
 	From string
 	Log  *slog.Logger
+	// Timeout bounds one delivery when the caller's context has no earlier
+	// deadline; DefaultSMTPTimeout when zero.
+	Timeout time.Duration
 }
+
+// DefaultSMTPTimeout is SMTP.Timeout's default.
+const DefaultSMTPTimeout = 30 * time.Second
 
 // NewSMTP parses an smtp:// URL.
 func NewSMTP(rawURL, from string, log *slog.Logger) (*SMTP, error) {
@@ -144,8 +152,11 @@ func redact(raw string) string {
 	return raw
 }
 
-// Send delivers one message.
-func (s *SMTP) Send(_ context.Context, m Message) error {
+// Send delivers one message, within ctx's deadline (and Timeout): the
+// connection is dialled with ctx and every read and write on it has the
+// same deadline, so a relay that accepts and never answers, or answers a
+// byte at a time, cannot hold the caller. (smtp.SendMail has no deadline.)
+func (s *SMTP) Send(ctx context.Context, m Message) error {
 	raw, to, err := render(s.From, m, time.Now().UTC())
 	if err != nil {
 		return err
@@ -154,11 +165,76 @@ func (s *SMTP) Send(_ context.Context, m Message) error {
 	if err != nil {
 		return fmt.Errorf("mail: bad sender %q: %w", s.From, err)
 	}
-	if err := smtp.SendMail(s.Addr, s.Auth, from.Address, []string{to}, raw); err != nil {
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = DefaultSMTPTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("mail: smtp: %w", err)
+	}
+	defer conn.Close()
+	dl, _ := ctx.Deadline()
+	if err := conn.SetDeadline(dl); err != nil {
+		return fmt.Errorf("mail: smtp: %w", err)
+	}
+	// Cancellation (the client went away) ends the exchange too.
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	defer stop()
+	if err := s.exchange(conn, from.Address, to, raw); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("mail: smtp: %w (%w)", ctx.Err(), err)
+		}
 		return fmt.Errorf("mail: smtp: %w", err)
 	}
 	if s.Log != nil {
 		s.Log.Info("mail sent", "to", to, "subject", m.Subject, "smtp", s.Addr)
 	}
 	return nil
+}
+
+// exchange is smtp.SendMail's conversation on a connection of ours.
+func (s *SMTP) exchange(conn net.Conn, from, to string, raw []byte) error {
+	host, _, _ := net.SplitHostPort(s.Addr)
+	c, err := smtp.NewClient(conn, host)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Hello("localhost"); err != nil {
+		return err
+	}
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		if err := c.StartTLS(&tls.Config{ServerName: host}); err != nil {
+			return err
+		}
+	}
+	if s.Auth != nil {
+		if ok, _ := c.Extension("AUTH"); !ok {
+			return errors.New("the server does not support AUTH")
+		}
+		if err := c.Auth(s.Auth); err != nil {
+			return err
+		}
+	}
+	if err := c.Mail(from); err != nil {
+		return err
+	}
+	if err := c.Rcpt(to); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(raw); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	kmail "github.com/kayle-id/orgs-api/mail"
 )
@@ -125,4 +126,57 @@ func TestSMTP(t *testing.T) {
 	if _, err := kmail.NewSMTP("http://example.com", "x@kayle.id", nil); err == nil {
 		t.Error("non-smtp URL accepted")
 	}
+}
+
+// A relay that accepts and never answers cannot hold the sender past its
+// context's deadline, past its own Timeout, or past a cancellation.
+func TestSMTPDeadline(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c) // never a word
+		}
+	}()
+	s, err := kmail.NewSMTP("smtp://"+ln.Addr().String(), "x@kayle.id", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := kmail.Message{To: "a@b.co", Subject: "s", Body: "b"}
+	within := func(name string, limit time.Duration, send func() error) {
+		t.Helper()
+		start := time.Now()
+		err := send()
+		if err == nil {
+			t.Fatalf("%s: a silent relay accepted the message", name)
+		}
+		if d := time.Since(start); d > limit {
+			t.Errorf("%s: returned after %s, want within %s (%v)", name, d, limit, err)
+		}
+	}
+	within("context deadline", time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		return s.Send(ctx, msg)
+	})
+	within("cancellation", time.Second, func() error {
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(300*time.Millisecond, cancel)
+		return s.Send(ctx, msg)
+	})
+	s.Timeout = 300 * time.Millisecond
+	within("own timeout", time.Second, func() error { return s.Send(context.Background(), msg) })
 }

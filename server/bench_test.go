@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/time/rate"
 
 	"github.com/kayle-id/orgs-api/internal/testdb"
 	"github.com/kayle-id/orgs-api/mail"
@@ -28,13 +29,25 @@ func BenchmarkServe(b *testing.B) {
 		p := e.person(fmt.Sprintf("m%d", i))
 		e.join(owner, p, "member")
 	}
-	for _, mode := range []validator.Mode{validator.Off, validator.Full} {
-		app, err := server.New(server.Config{Validation: mode, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}, e.st, &mail.Outbox{Dir: b.TempDir(), From: "x@kayle.id"})
+	// The abuse limits' own cost: every limit on, at rates no request here
+	// reaches, so the limiters run on each request and never refuse.
+	never := rate.Limit(1e9)
+	limits := server.RateLimit{PerCredential: never, PerCredentialRead: never, PerIP: never, Burst: 1e9}
+	for _, v := range []struct {
+		name   string
+		mode   validator.Mode
+		limits bool
+	}{{"off", validator.Off, false}, {"full", validator.Full, false}, {"full+limits", validator.Full, true}} {
+		cfg := server.Config{Validation: v.mode, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+		if v.limits {
+			cfg.RateLimit, cfg.MaxInFlight = limits, 128
+		}
+		app, err := server.New(cfg, e.st, &mail.Outbox{Dir: b.TempDir(), From: "x@kayle.id"})
 		if err != nil {
 			b.Fatal(err)
 		}
 		for _, path := range []string{"/v1/auth/orgs/members?limit=50", "/v1/auth/orgs/audit-logs?limit=50"} {
-			b.Run(fmt.Sprintf("%s%s", mode, path), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s%s", v.name, path), func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					req := httptest.NewRequestWithContext(context.Background(), http.MethodGet, path, nil)
@@ -51,30 +64,42 @@ func BenchmarkServe(b *testing.B) {
 }
 
 // BenchmarkServeWrite is the write path (leave, then reinstate) through the
-// whole server on PostgreSQL, one request at a time.
+// whole server on PostgreSQL, one request at a time: with the rate limits
+// off, and on (in memory, per replica) at rates it never reaches, so that
+// what the limits cost a request that passes them shows.
 func BenchmarkServeWrite(b *testing.B) {
 	e := newEnv(b, testdb.Postgres)
 	owner := e.person("owner")
 	e.org(owner, "bench-write")
 	m := e.person("m")
 	id := e.join(owner, m, "member")
-	app, err := server.New(server.Config{Validation: validator.Full, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}, e.st, &mail.Outbox{Dir: b.TempDir(), From: "x@kayle.id"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	do := func(path, token string) {
-		req := httptest.NewRequestWithContext(context.Background(), http.MethodPost, path, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		rec := httptest.NewRecorder()
-		app.ServeHTTP(rec, req)
-		if rec.Code != 200 {
-			b.Fatalf("%s: %d %s", path, rec.Code, rec.Body)
+	for _, c := range []struct {
+		name string
+		rl   server.RateLimit
+	}{
+		{"limits-off", server.RateLimit{}},
+		{"limits-on", server.RateLimit{PerCredential: 1e9, PerIP: 1e9, Burst: 1e9}},
+	} {
+		app, err := server.New(server.Config{Validation: validator.Full, RateLimit: c.rl, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}, e.st, &mail.Outbox{Dir: b.TempDir(), From: "x@kayle.id"})
+		if err != nil {
+			b.Fatal(err)
 		}
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		do("/v1/auth/orgs/members/leave", m.Token)
-		do("/v1/auth/orgs/members/"+id.String()+"/reinstate", owner.Token)
+		do := func(path, token string) {
+			req := httptest.NewRequestWithContext(context.Background(), http.MethodPost, path, nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			rec := httptest.NewRecorder()
+			app.ServeHTTP(rec, req)
+			if rec.Code != 200 {
+				b.Fatalf("%s: %d %s", path, rec.Code, rec.Body)
+			}
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				do("/v1/auth/orgs/members/leave", m.Token)
+				do("/v1/auth/orgs/members/"+id.String()+"/reinstate", owner.Token)
+			}
+		})
 	}
 }
 

@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -178,5 +180,75 @@ func TestDeletion(t *testing.T) {
 		// The owner's session no longer has an active organization.
 		lr, _ := e.c.LeaveOrganizationWithResponse(ctx, bearer(owner.Token))
 		wantError(t, lr, 403, "FORBIDDEN", "Select an organization to manage members.")
+	})
+}
+
+// A deletion code stops working after five wrong attempts, whatever comes
+// after (the right code included), and says so; the count holds when the
+// guesses arrive at once. A new code starts a new count.
+func TestDeletionCodeAttempts(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		owner := e.person("owner")
+		orgID := e.org(owner, "attempts-"+string(e.kind))
+		confirm := func(code string) *api.ConfirmOrganizationDeletionResponse {
+			r, err := e.c.ConfirmOrganizationDeletionWithResponse(ctx, api.ConfirmOrganizationDeletionJSONRequestBody{OrganizationId: orgID, Code: code}, bearer(owner.Token))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		request := func() string {
+			r, _ := e.c.RequestOrganizationDeletionWithResponse(ctx, api.RequestOrganizationDeletionJSONRequestBody{OrganizationId: orgID}, bearer(owner.Token))
+			wantStatus(t, r, 200)
+			return lastCode(t, e, owner.User.Email)
+		}
+		wrongFor := func(code string, i int) string {
+			w := fmt.Sprintf("WRONG%03d", i)
+			if w == code {
+				w = fmt.Sprintf("WRONX%03d", i)
+			}
+			return w
+		}
+		const spent = "The confirmation code is invalid, and after 5 wrong attempts it no longer works."
+
+		code := request()
+		for i := range 4 {
+			wantError(t, confirm(wrongFor(code, i)), 400, "INVALID_CODE", "The confirmation code is invalid.")
+		}
+		// Malformed codes are refused before they are compared: they do not count.
+		wantError(t, confirm("short"), 400, "INVALID_CODE", "The confirmation code is invalid.")
+		wantError(t, confirm(wrongFor(code, 4)), 400, "INVALID_CODE", spent)
+		env := wantError(t, confirm(code), 400, "INVALID_CODE", spent)
+		if env.Error.Hint != "Request a new code to try again." {
+			t.Errorf("hint %q", env.Error.Hint)
+		}
+
+		// Twenty guesses at once: five are counted, and the code is spent.
+		code = request()
+		var wg sync.WaitGroup
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := confirm(wrongFor(code, i))
+				if r.StatusCode() != 400 {
+					t.Errorf("concurrent guess: %d %s", r.StatusCode(), r.Body)
+				}
+			}()
+		}
+		wg.Wait()
+		var n int
+		if err := e.st.DB().QueryRow(`SELECT failed_attempts FROM organization_deletion_codes`).Scan(&n); err != nil || n != 5 {
+			t.Fatalf("failed attempts after 20 concurrent guesses: %d %v, want 5", n, err)
+		}
+		wantError(t, confirm(code), 400, "INVALID_CODE", spent)
+
+		// A fresh code survives four wrong attempts.
+		code = request()
+		for i := range 4 {
+			wantError(t, confirm(wrongFor(code, i)), 400, "INVALID_CODE", "")
+		}
+		wantStatus(t, confirm(code), 200)
 	})
 }

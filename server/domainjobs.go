@@ -132,27 +132,18 @@ func recheckOne(ctx context.Context, st *store.Store, dns dnstxt.Looker, it stor
 	}[outcome], nil
 }
 
-// RunRechecker runs a re-check pass every interval until ctx ends.
-func RunRechecker(ctx context.Context, st *store.Store, dns dnstxt.Looker, interval time.Duration, log *slog.Logger, m *Metrics) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		start := time.Now()
-		rep, err := RecheckDomains(ctx, st, dns, RecheckOptions{Log: log, Metrics: m})
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Warn("domain re-check failed", "error", err.Error(), "report", rep.String())
-		case rep.Due > 0:
-			log.Info("domain re-check", "due", rep.Due, "confirmed", rep.Confirmed, "missed", rep.Missed,
-				"downgraded", rep.Downgraded, "restored", rep.Restored, "lookup_failed", rep.LookupFailed,
-				"duration_ms", time.Since(start).Milliseconds())
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+// RecheckJob runs the daily re-check on the job runner: one replica at a
+// time, a pass every interval (each pass takes what has come due).
+func RecheckJob(st *store.Store, dns dnstxt.Looker, interval time.Duration, log *slog.Logger, m *Metrics) Job {
+	return Job{Name: "domain-recheck", Interval: interval, Timeout: max(interval, 10*time.Minute),
+		Run: func(ctx context.Context, progress func(int)) (int, error) {
+			rep, err := RecheckDomains(ctx, st, dns, RecheckOptions{Log: log, Metrics: m, Progress: func(done, _ int) { progress(done) }})
+			if rep.Due > 0 {
+				log.Info("domain re-check", "due", rep.Due, "confirmed", rep.Confirmed, "missed", rep.Missed,
+					"downgraded", rep.Downgraded, "restored", rep.Restored, "lookup_failed", rep.LookupFailed, "stale", rep.Stale)
+			}
+			return rep.Due, err
+		}}
 }
 
 // DeliverMail sends the notices waiting in the outbox, one claimed batch
@@ -212,18 +203,11 @@ func stringData(md store.Metadata) map[string]string {
 	return out
 }
 
-// RunMailSender delivers outbox notices every interval until ctx ends.
-func RunMailSender(ctx context.Context, st *store.Store, mailer mail.Mailer, interval time.Duration, log *slog.Logger, m *Metrics) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if _, err := DeliverMail(ctx, st, mailer, log, m); err != nil && ctx.Err() == nil {
-			log.Warn("mail delivery failed", "error", err.Error())
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+// MailJob delivers the outbox's notices on the job runner, every
+// interval. Notices are leased one by one, so a second sender (a replica
+// whose lock lapsed) never sends the same one.
+func MailJob(st *store.Store, mailer mail.Mailer, interval time.Duration, log *slog.Logger, m *Metrics) Job {
+	return Job{Name: "mail-outbox", Interval: interval, Run: func(ctx context.Context, _ func(int)) (int, error) {
+		return DeliverMail(ctx, st, mailer, log, m)
+	}}
 }

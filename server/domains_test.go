@@ -22,6 +22,7 @@ import (
 	"github.com/kayle-id/orgs-api/internal/testdb"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
+	"github.com/kayle-id/orgs-api/store"
 	"github.com/kayle-id/orgs-api/validator"
 )
 
@@ -604,7 +605,7 @@ func TestLookupHoldsNoConnection(t *testing.T) {
 		kind := string(k)
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
-			e := newEnvWith(t, testdb.Kind(kind), envOptions{maxConns: 1, dnsTimeout: 3 * time.Second})
+			e := newEnvWith(t, testdb.Kind(kind), envOptions{store: func(o *store.Options) { o.MaxOpenConns = 1 }, dnsTimeout: 3 * time.Second})
 			ctx := context.Background()
 			owner := e.person("owner")
 			e.org(owner, "pool-"+kind)
@@ -688,20 +689,21 @@ func TestDomainInternalErrors(t *testing.T) {
 	check(lr, "An unexpected error occurred.")
 }
 
-// The new write operations are under the write rate limits like every
-// other write: 429 with Retry-After.
-func TestDomainWritesAreRateLimited(t *testing.T) {
+// The domain and redirect-URI operations are under the per-session rate
+// limits like every other operation, writes and reads apart: 429 with
+// Retry-After.
+func TestDomainOperationsAreRateLimited(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	ctx := context.Background()
 	app, err := server.New(server.Config{Validation: validator.Full, Metrics: conformance, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		RateLimit: server.RateLimit{PerCredential: 0.05, Burst: 2}, DNS: e.resolver}, e.st, outboxMailer(e))
+		RateLimit: server.RateLimit{PerCredential: 0.05, PerCredentialRead: 0.05, Burst: 2}, DNS: e.resolver}, e.st, outboxMailer(e))
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(app)
 	defer srv.Close()
 	c, _ := api.NewClientWithResponses(srv.URL)
-	writes := map[string]func(p person) (response, error){
+	calls := map[string]func(p person) (response, error){
 		"start": func(p person) (response, error) {
 			return c.StartDnsChallengeWithResponse(ctx, api.StartDnsChallengeJSONRequestBody{ApexDomain: "limited.io"}, bearer(p.Token))
 		},
@@ -715,17 +717,19 @@ func TestDomainWritesAreRateLimited(t *testing.T) {
 		"delete redirect URI": func(p person) (response, error) {
 			return c.DeleteRedirectUriWithResponse(ctx, uuid.New(), bearer(p.Token))
 		},
+		"list domains":       func(p person) (response, error) { return c.ListDomainsWithResponse(ctx, bearer(p.Token)) },
+		"list redirect URIs": func(p person) (response, error) { return c.ListRedirectUrisWithResponse(ctx, bearer(p.Token)) },
 	}
-	for name, write := range writes {
+	for name, call := range calls {
 		p := e.person("limited")
 		e.org(p, "limited-"+strings.ToLower(strings.ReplaceAll(name, " ", "-")))
 		for i := 0; i < 2; i++ {
-			r, err := write(p)
+			r, err := call(p)
 			if err != nil || r.StatusCode() == 429 {
 				t.Fatalf("%s: limited too early: %v", name, err)
 			}
 		}
-		r, err := write(p)
+		r, err := call(p)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -62,8 +62,8 @@ type env struct {
 
 // envOptions vary what the test server runs on.
 type envOptions struct {
-	maxConns   int           // database connections
-	dnsTimeout time.Duration // per resolver attempt
+	store      func(*store.Options) // adjusts the store's options
+	dnsTimeout time.Duration        // per resolver attempt; 0 means 1s
 }
 
 // newEnv starts the server; opts adjust its configuration.
@@ -72,18 +72,25 @@ func newEnv(t testing.TB, kind testdb.Kind, opts ...func(*server.Config)) *env {
 	return newEnvWith(t, kind, envOptions{}, opts...)
 }
 
-// newEnvWith is newEnv on a smaller pool or with a slower resolver.
+// newEnvWithStore is newEnv with the store's options adjusted by tune.
+func newEnvWithStore(t testing.TB, kind testdb.Kind, tune func(*store.Options), opts ...func(*server.Config)) *env {
+	t.Helper()
+	return newEnvWith(t, kind, envOptions{store: tune}, opts...)
+}
+
+// newEnvWith is newEnv with the store and the resolver adjusted.
 func newEnvWith(t testing.TB, kind testdb.Kind, o envOptions, opts ...func(*server.Config)) *env {
 	t.Helper()
-	if o.maxConns == 0 {
-		o.maxConns = 20
-	}
 	if o.dnsTimeout == 0 {
 		o.dnsTimeout = time.Second
 	}
 	ctx := context.Background()
 	clk := &clock{}
-	st, err := store.Open(ctx, testdb.URL(t, kind), store.Options{Now: clk.Now, MaxOpenConns: o.maxConns})
+	stOpts := store.Options{Now: clk.Now, MaxOpenConns: 20}
+	if o.store != nil {
+		o.store(&stOpts)
+	}
+	st, err := store.Open(ctx, testdb.URL(t, kind), stOpts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,6 +61,7 @@ func newProviderEnv(t testing.TB, kind testdb.Kind, opts ...func(*server.Config,
 		if scfg.Logger != nil {
 			c.Logger = scfg.Logger
 		}
+		c.RateLimit = scfg.RateLimit
 	})
 	return &provEnv{env: e, op: op, clk: clk, v: v}
 }
@@ -201,6 +202,10 @@ func TestProviderTokenAttacks(t *testing.T) {
 			{"no expiry", op.Token(claimsWith(good, "exp", nil)), idp.CheckNoExpiry},
 			{"no subject", op.Token(claimsWith(good, "sub", nil)), idp.CheckSubject},
 			{"claims of the wrong type", op.Token(claimsWith(good, "exp", "tomorrow")), idp.CheckClaims},
+			{"an ID token (at_hash)", op.Token(claimsWith(good, "at_hash", "77QmUPtjPfzWtF2AnpK9RQ")), idp.CheckIDToken},
+			{"an ID token (c_hash)", op.Token(claimsWith(good, "c_hash", "LDktKdoQak3Pk0cnXxCltA")), idp.CheckIDToken},
+			{"a logout token (typ logout+jwt)", op.TokenOfType("logout+jwt", good), idp.CheckIDToken},
+			{"a DPoP proof (typ dpop+jwt)", op.TokenOfType("dpop+jwt", good), idp.CheckIDToken},
 			{"unknown kid", op.SignWith(&idptest.Key{ID: "never-published", Algorithm: jose.RS256, Private: strangerPriv}, good), idp.CheckUnknownKey},
 			{"a stranger's key under a known kid", op.SignWith(&idptest.Key{ID: rsaKey.ID, Algorithm: jose.RS256, Private: strangerPriv}, good), idp.CheckSignature},
 			{"RS256 under the kid of an ES256 key", op.SignWith(&idptest.Key{ID: ecKey.ID, Algorithm: jose.RS256, Private: rsaKey.Private}, good), idp.CheckAlgorithm},
@@ -245,6 +250,11 @@ func TestProviderTokenAttacks(t *testing.T) {
 		// nbf 20 s ahead.
 		status, _, raw = pe.call(t, "GET", "/v1/auth/account/owned-organizations", op.Token(claimsWith(good, "exp", now.Add(-10*time.Second).Unix(), "nbf", now.Add(20*time.Second).Unix())), "")
 		wantAnswer(t, status, raw, 200, "", "")
+		// Access tokens typed as RFC 9068 says are accepted.
+		for _, typ := range []string{"at+jwt", "application/at+jwt"} {
+			status, _, raw = pe.call(t, "GET", "/v1/auth/account/owned-organizations", op.TokenOfType(typ, good), "")
+			wantAnswer(t, status, raw, 200, "", "")
+		}
 
 		// Claims the store cannot keep: a subject too long, or with
 		// control characters.

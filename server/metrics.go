@@ -28,6 +28,10 @@ type Metrics struct {
 	dnsLookups  *prometheus.HistogramVec
 	rechecks    *prometheus.CounterVec
 	mailOutbox  *prometheus.CounterVec
+	jobRuns     *prometheus.CounterVec
+	jobItems    *prometheus.CounterVec
+	jobDuration *prometheus.HistogramVec
+	jobSuccess  *prometheus.GaugeVec
 }
 
 // NewMetrics registers the server's series and the Go runtime's.
@@ -57,8 +61,22 @@ func NewMetrics() *Metrics {
 		mailOutbox: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kayle_mail_outbox_deliveries_total", Help: "Outbox notice delivery attempts, by result (sent, retry, failed).",
 		}, []string{"result"}),
+		jobRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kayle_job_runs_total", Help: "Background job turns on this replica, by job and outcome (ok, failed, skipped: another replica held the lock, stopped: by shutdown).",
+		}, []string{"job", "outcome"}),
+		jobItems: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kayle_job_items_total", Help: "Items background jobs handled on this replica (organizations purged, ...), by job.",
+		}, []string{"job"}),
+		jobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kayle_job_duration_seconds", Help: "Time background job passes took on this replica, by job.",
+			Buckets: []float64{.005, .025, .1, .5, 2.5, 10, 60, 300},
+		}, []string{"job"}),
+		jobSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kayle_job_last_success_timestamp_seconds", Help: "When a pass of the job last finished without error on this replica (the newest across replicas is the job's).",
+		}, []string{"job"}),
 	}
-	m.registry.MustRegister(m.requests, m.duration, m.rejections, m.memberships, m.dnsLookups, m.rechecks, m.mailOutbox,
+	m.registry.MustRegister(m.requests, m.duration, m.rejections, m.memberships, m.jobRuns, m.jobItems, m.jobDuration, m.jobSuccess,
+		m.dnsLookups, m.rechecks, m.mailOutbox,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -76,29 +94,66 @@ func (m *Metrics) Handler() http.Handler {
 // Event counts one committed audit event (store.Options.OnEvent).
 func (m *Metrics) Event(event string) { m.memberships.WithLabelValues(event).Inc() }
 
-func operationOf(c echo.Context) string {
+// jobRun records one turn of a background job; m may be nil.
+func (m *Metrics) jobRun(job, outcome string, items int, elapsed time.Duration) {
+	if m == nil {
+		return
+	}
+	m.jobRuns.WithLabelValues(job, outcome).Inc()
+	if outcome == "skipped" {
+		return
+	}
+	m.jobItems.WithLabelValues(job).Add(float64(items))
+	m.jobDuration.WithLabelValues(job).Observe(elapsed.Seconds())
+	if outcome == "ok" {
+		m.jobSuccess.WithLabelValues(job).SetToCurrentTime()
+	}
+}
+
+// Label values come from closed sets, whatever a client sends: every
+// distinct value is a series held in memory for the life of the process,
+// and /metrics serves them all.
+
+// operationOf is the spec operation's id, the template of one of the
+// server's own routes (health, spec, docs), or "unmatched" for anything
+// else: unknown paths, and known paths with a method they do not serve.
+func operationOf(c echo.Context, routes map[string]bool) string {
 	if route, ok := validator.RouteFrom(c.Request().Context()); ok {
 		return route.Operation.OperationID
 	}
-	if p := c.Path(); p != "" {
-		return p // health, docs, spec: fixed paths, so the label stays bounded
+	if p := c.Path(); routes[c.Request().Method+" "+p] {
+		return p
 	}
 	return "unmatched"
 }
 
-// observe counts one answered request.
-func (m *Metrics) observe(c echo.Context, elapsed time.Duration) {
-	op, status := operationOf(c), strconv.Itoa(c.Response().Status)
-	m.requests.WithLabelValues(op, c.Request().Method, status).Inc()
+// methodLabel is the request method when it is a standard one, else OTHER.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "OTHER"
+}
+
+// observe counts one answered request. routes are the server's registered
+// routes, "METHOD /template".
+func (m *Metrics) observe(c echo.Context, routes map[string]bool, elapsed time.Duration) {
+	op, status := operationOf(c, routes), strconv.Itoa(c.Response().Status)
+	m.requests.WithLabelValues(op, methodLabel(c.Request().Method), status).Inc()
 	m.duration.WithLabelValues(op, status).Observe(elapsed.Seconds())
 }
 
+// The validator reports only requests it matched to a spec operation, so
+// their operation label is always an operation id.
+
 func (m *Metrics) requestRejected(c echo.Context, _ *validator.RequestError) {
-	m.rejections.WithLabelValues(operationOf(c), "request").Inc()
+	m.rejections.WithLabelValues(operationOf(c, nil), "request").Inc()
 }
 
 func (m *Metrics) responseRejected(c echo.Context, _ *validator.ResponseError) {
-	m.rejections.WithLabelValues(operationOf(c), "response").Inc()
+	m.rejections.WithLabelValues(operationOf(c, nil), "response").Inc()
 }
 
 // Produced returns how many answers each operation gave with each status,

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -46,7 +47,7 @@ func TestRequestLogAndMetrics(t *testing.T) {
 	}
 	metrics.WatchDB(st.DB())
 	var logs syncBuffer
-	app, err := server.New(server.Config{Validation: validator.Full, Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: metrics},
+	app, err := server.New(server.Config{Validation: validator.Full, Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: metrics, PublicMetrics: true},
 		st, &mail.Outbox{Dir: t.TempDir(), From: "x@kayle.id"})
 	if err != nil {
 		t.Fatal(err)
@@ -129,6 +130,85 @@ func TestRequestLogAndMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+}
+
+// Clients cannot mint metric series: made-up methods and paths, known
+// paths with the wrong method, all collapse into a handful of label values.
+// Each series lives as long as the process, so an unbounded label is an
+// unauthenticated memory leak (and a /metrics answer that grows with it).
+func TestMetricsLabelsAreBounded(t *testing.T) {
+	e := newEnv(t, testdb.SQLite)
+	metrics := server.NewMetrics()
+	app, err := server.New(server.Config{Validation: validator.Full, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics, PublicMetrics: true},
+		e.st, &mail.Outbox{Dir: t.TempDir(), From: "x@kayle.id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(app)
+	defer srv.Close()
+	send := func(method, path string) {
+		req, err := http.NewRequest(method, srv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	for i := range 60 {
+		send(fmt.Sprintf("M%dX%s", i, strings.Repeat("Q", i*100)), "/v1/auth/orgs")
+		send("GET", fmt.Sprintf("/no/such/path/%d", i))
+		send("PUT", "/healthz")
+	}
+	body := scrapeURL(t, srv.URL)
+	var series []string
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "kayle_http_requests_total{") || strings.HasPrefix(line, "kayle_http_request_duration_seconds_count{") {
+			series = append(series, line)
+		}
+	}
+	if len(series) > 8 {
+		t.Fatalf("%d series from made-up methods and paths, want a handful:\n%s", len(series), strings.Join(series, "\n"))
+	}
+	for _, want := range []string{
+		`kayle_http_requests_total{method="OTHER",operation="unmatched",status="405"} 60`,
+		`kayle_http_requests_total{method="GET",operation="unmatched",status="404"} 60`,
+		`kayle_http_requests_total{method="PUT",operation="unmatched",status="405"} 60`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, strings.Join(series, "\n"))
+		}
+	}
+}
+
+// /metrics is not on the API's address unless asked for.
+func TestMetricsNotPublicByDefault(t *testing.T) {
+	e := newEnv(t, testdb.SQLite)
+	resp, err := http.Get(e.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Fatalf("/metrics on the API address: %d", resp.StatusCode)
+	}
+}
+
+func scrapeURL(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("/metrics: %d", resp.StatusCode)
+	}
+	return string(body)
 }
 
 func TestHealth(t *testing.T) {

@@ -17,8 +17,8 @@ import (
 	"github.com/kayle-id/orgs-api/validator"
 )
 
-// When the deletion code cannot be mailed, the answer is a 500 in the
-// envelope and nothing is stored: no code, no audit row.
+// When the deletion code cannot be mailed, the answer is a 500 that says
+// so, in the envelope, and nothing usable is stored: no code, no audit row.
 func TestRequestDeletionMailFailure(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
@@ -40,7 +40,7 @@ func TestRequestDeletionMailFailure(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantError(t, r, 500, "INTERNAL_SERVER_ERROR", "")
+		wantError(t, r, 500, "CODE_NOT_SENT", "The confirmation code could not be mailed, so no code was issued.")
 		for _, q := range []string{
 			`SELECT COUNT(*) FROM organization_deletion_codes`,
 			`SELECT COUNT(*) FROM audit_logs WHERE event = 'organization.deletion.requested'`,
@@ -63,7 +63,7 @@ func TestPurgerRuns(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {
-			server.RunPurger(ctx, e.st, 20*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			server.RunJobs(ctx, e.st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, server.PurgeJob(e.st, 20*time.Millisecond))
 			close(done)
 		}()
 		deadline := time.Now().Add(10 * time.Second)

@@ -1,10 +1,10 @@
 package server
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"math"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -12,67 +12,18 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/kayle-id/orgs-api/handlers"
-	"github.com/kayle-id/orgs-api/validator"
+	"github.com/kayle-id/orgs-api/store"
 )
 
-// RateLimit configures the abuse limits on write endpoints. A zero Rate
-// turns that limit off.
+// RateLimit configures the abuse limits. A zero rate turns that limit off.
 type RateLimit struct {
-	PerCredential rate.Limit // requests per second per bearer credential
-	PerIP         rate.Limit // requests per second per client address
-	Burst         int        // requests allowed at once before the rate applies
-}
-
-// limiters keeps one token bucket per key, forgetting idle ones.
-type limiters struct {
-	mu      sync.Mutex
-	limit   rate.Limit
-	burst   int
-	buckets map[string]*bucket
-	swept   time.Time
-}
-
-type bucket struct {
-	lim  *rate.Limiter
-	seen time.Time
-}
-
-const idleBucket = 10 * time.Minute
-
-func newLimiters(limit rate.Limit, burst int) *limiters {
-	if limit <= 0 {
-		return nil
-	}
-	if burst <= 0 {
-		burst = int(math.Max(1, float64(limit)))
-	}
-	return &limiters{limit: limit, burst: burst, buckets: map[string]*bucket{}, swept: time.Now()}
-}
-
-// wait reports how long key must wait before its next request; 0 means go.
-func (l *limiters) wait(key string, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.swept) > idleBucket {
-		for k, b := range l.buckets {
-			if now.Sub(b.seen) > idleBucket {
-				delete(l.buckets, k)
-			}
-		}
-		l.swept = now
-	}
-	b, ok := l.buckets[key]
-	if !ok {
-		b = &bucket{lim: rate.NewLimiter(l.limit, l.burst)}
-		l.buckets[key] = b
-	}
-	b.seen = now
-	r := b.lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return d
-	}
-	return 0
+	PerCredential     rate.Limit // write requests per second per session
+	PerCredentialRead rate.Limit // read requests (GET, HEAD) per second per session
+	// PerIP limits, per client address, the requests that end without a
+	// valid credential, whatever their method: failed authentication,
+	// anonymous calls, unknown paths. IPv6 addresses count per /64.
+	PerIP rate.Limit
+	Burst int // requests allowed at once before a rate applies
 }
 
 // ErrRateLimited is the 429 answer; Retry-After says when to come back.
@@ -80,36 +31,219 @@ var ErrRateLimited = &handlers.APIError{Status: http.StatusTooManyRequests, Code
 	Message: "Too many requests.", Hint: "Wait for the number of seconds in the Retry-After header, then retry.",
 	Docs: handlers.DocsBase + "rate_limited"}
 
-// guard wraps authentication with the write endpoints' limits: per address
-// before the credential is checked (so guessing tokens is slow too), per
-// credential after.
-func (rl RateLimit) guard(authenticate func(echo.Context, string) error) func(echo.Context, string) error {
-	perIP, perCred := newLimiters(rl.PerIP, rl.Burst), newLimiters(rl.PerCredential, rl.Burst)
-	if perIP == nil && perCred == nil {
-		return authenticate
+func limited(c echo.Context, d time.Duration) error {
+	c.Response().Header().Set("Retry-After", fmt.Sprint(max(1, int(math.Ceil(d.Seconds())))))
+	return ErrRateLimited
+}
+
+// limits are the server's limiters; nil ones are off.
+type limits struct {
+	perAddress, perWrite, perRead *limiter
+}
+
+func (rl RateLimit) limits() limits {
+	return limits{
+		perAddress: newLimiter(rl.PerIP, rl.Burst),
+		perWrite:   newLimiter(rl.PerCredential, rl.Burst),
+		perRead:    newLimiter(rl.PerCredentialRead, rl.Burst),
 	}
-	limited := func(c echo.Context, d time.Duration) error {
-		c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(d.Seconds()))))
-		return ErrRateLimited
+}
+
+// credentialKey is what the per-credential limits count by: the session
+// authentication resolved to, however its credential was spelled or
+// obtained.
+func credentialKey(p store.Principal) string { return p.Session.ID.String() }
+
+// addressKey is what the per-address limit counts by: an IPv4 address, or
+// an IPv6 address's /64, which a single client usually holds whole.
+func addressKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return "unparsed" // one bucket for all of them: limited more, never less
 	}
-	return func(c echo.Context, op string) error {
-		route, ok := validator.RouteFrom(c.Request().Context())
-		write := ok && route.Method != http.MethodGet && route.Method != http.MethodHead
-		now := time.Now()
-		if write && perIP != nil {
-			if d := perIP.wait(c.RealIP(), now); d > 0 {
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.WithZone("").Prefix(64)
+	return p.String()
+}
+
+// addresses limits, per client address, requests without a valid
+// credential. The budget is checked before anything else is done, so a
+// spent one refuses even a valid credential from that address (guessing
+// tokens must not be told which guess worked); it is charged once the
+// request is over, and only when no session was authenticated, so users
+// sharing an address do not spend each other's budget.
+func (l limits) addresses() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		if l.perAddress == nil {
+			return next
+		}
+		return func(c echo.Context) error {
+			key := addressKey(c.RealIP())
+			if d := l.perAddress.check(key, time.Now()); d > 0 {
 				return limited(c, d)
 			}
+			err := next(c)
+			if _, ok := handlers.PrincipalFrom(c.Request().Context()); !ok {
+				l.perAddress.charge(key, time.Now())
+			}
+			return err
 		}
+	}
+}
+
+// guard wraps authentication with the per-session limits: one for writes,
+// a separate one for reads.
+func (l limits) guard(authenticate func(echo.Context, string) error) func(echo.Context, string) error {
+	if l.perWrite == nil && l.perRead == nil {
+		return authenticate
+	}
+	return func(c echo.Context, op string) error {
 		if err := authenticate(c, op); err != nil {
 			return err
 		}
-		if write && perCred != nil {
-			sum := sha256.Sum256([]byte(c.Request().Header.Get(echo.HeaderAuthorization)))
-			if d := perCred.wait(string(sum[:]), now); d > 0 {
-				return limited(c, d)
-			}
+		p, ok := handlers.PrincipalFrom(c.Request().Context())
+		if !ok {
+			return nil
+		}
+		lim := l.perWrite
+		if m := c.Request().Method; m == http.MethodGet || m == http.MethodHead {
+			lim = l.perRead
+		}
+		if lim == nil {
+			return nil
+		}
+		if d := lim.take(credentialKey(p), time.Now()); d > 0 {
+			return limited(c, d)
 		}
 		return nil
 	}
+}
+
+// limiter keeps a token bucket per key. Its memory is bounded: a bucket
+// that has refilled is forgotten (it is no different from a new one), and
+// while maxKeys buckets are still refilling a new key is refused.
+type limiter struct {
+	mu      sync.Mutex
+	rate    float64 // tokens per second
+	burst   float64
+	maxKeys int
+	buckets map[string]*bucket
+	swept   time.Time
+}
+
+type bucket struct {
+	tokens float64 // below zero: a debt, see charge
+	at     time.Time
+}
+
+const (
+	maxBuckets = 1 << 16
+	sweepEvery = time.Minute
+	// minSweepGap bounds how often a full table is swept, so that a flood
+	// of new keys cannot make every request pay for a sweep.
+	minSweepGap = time.Second
+)
+
+func newLimiter(r rate.Limit, burst int) *limiter {
+	if r <= 0 {
+		return nil
+	}
+	if burst <= 0 {
+		burst = int(math.Max(1, float64(r)))
+	}
+	return &limiter{rate: float64(r), burst: float64(burst), maxKeys: maxBuckets, buckets: map[string]*bucket{}, swept: time.Now()}
+}
+
+func (l *limiter) level(b *bucket, now time.Time) float64 {
+	return math.Min(l.burst, b.tokens+now.Sub(b.at).Seconds()*l.rate)
+}
+
+// until is how long a bucket at level takes to hold a whole token.
+func (l *limiter) until(level float64) time.Duration {
+	return time.Duration((1 - level) / l.rate * float64(time.Second))
+}
+
+// take spends one of key's tokens, or reports how long to wait for one.
+func (l *limiter) take(key string, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.bucket(key, now)
+	if !ok {
+		return minSweepGap
+	}
+	lv := l.level(b, now)
+	if lv < 1 {
+		return l.until(lv)
+	}
+	b.tokens, b.at = lv-1, now
+	return 0
+}
+
+// check reports how long key must wait for a token, spending nothing.
+func (l *limiter) check(key string, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		if len(l.buckets) >= l.maxKeys {
+			l.sweep(now)
+		}
+		if len(l.buckets) >= l.maxKeys {
+			return minSweepGap
+		}
+		return 0
+	}
+	if lv := l.level(b, now); lv < 1 {
+		return l.until(lv)
+	}
+	return 0
+}
+
+// charge spends a token after the fact, going into debt when there is
+// none: requests checked at the same moment and charged once they are over
+// are paid back before that key is let through again, so over time they
+// cannot exceed the rate. (The debt is bounded by the requests in flight:
+// a key in debt is refused at the check, and only checked requests are
+// charged.)
+func (l *limiter) charge(key string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.bucket(key, now); ok {
+		b.tokens, b.at = l.level(b, now)-1, now
+	}
+}
+
+// bucket finds or makes key's bucket; false when the table is full.
+func (l *limiter) bucket(key string, now time.Time) (*bucket, bool) {
+	if now.Sub(l.swept) >= sweepEvery {
+		l.sweep(now)
+	}
+	if b, ok := l.buckets[key]; ok {
+		return b, true
+	}
+	if len(l.buckets) >= l.maxKeys {
+		l.sweep(now)
+		if len(l.buckets) >= l.maxKeys {
+			return nil, false
+		}
+	}
+	b := &bucket{tokens: l.burst, at: now}
+	l.buckets[key] = b
+	return b, true
+}
+
+// sweep forgets the buckets that have refilled, at most once per minSweepGap.
+func (l *limiter) sweep(now time.Time) {
+	if now.Sub(l.swept) < minSweepGap {
+		return
+	}
+	for k, b := range l.buckets {
+		if l.level(b, now) >= l.burst {
+			delete(l.buckets, k)
+		}
+	}
+	l.swept = now
 }

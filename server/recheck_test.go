@@ -166,7 +166,7 @@ func TestMailRetries(t *testing.T) {
 	}
 }
 
-// The running server delivers the outbox by itself.
+// The running server delivers the outbox by itself, on the job runner.
 func TestMailSenderRuns(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -177,7 +177,8 @@ func TestMailSenderRuns(t *testing.T) {
 	e.verifyDomain(first, "sender.io", false)
 	done := make(chan struct{})
 	go func() {
-		server.RunMailSender(ctx, e.st, outboxMailer(e), 20*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		server.RunJobs(ctx, e.st, log, nil, server.MailJob(e.st, outboxMailer(e), 20*time.Millisecond, log, nil))
 		close(done)
 	}()
 	e.verifyDomain(second, "sender.io", true)
@@ -193,4 +194,48 @@ func TestMailSenderRuns(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// The re-check runs on the job runner: one pass at start, under the
+// job's lock, counted in the job metrics.
+func TestRecheckJob(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		owner := e.person("owner")
+		e.org(owner, "recheck-job-"+string(e.kind))
+		s := e.start(owner, "job.io")
+		wantStatus(t, s, 200)
+		e.dns.AddTXT(s.JSON200.Data.RecordName, s.JSON200.Data.RecordValue)
+		wantStatus(t, e.verifyChallenge(owner, s.JSON200.Data.ChallengeId, nil), 200)
+		e.dns.RemoveTXT(s.JSON200.Data.RecordName)
+		e.clock.Advance(24 * time.Hour)
+
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		metrics := server.NewMetrics()
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		done := make(chan struct{})
+		go func() {
+			server.RunJobs(ctx, e.st, log, metrics, server.RecheckJob(e.st, e.resolver, time.Hour, log, metrics))
+			close(done)
+		}()
+		scrape := func() string {
+			rec := httptest.NewRecorder()
+			metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+			return rec.Body.String()
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(scrape(), `kayle_job_runs_total{job="domain-recheck",outcome="ok"} 1`) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the job's pass did not finish:\n%s", scrape())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+		<-done
+		var misses int
+		e.st.DB().QueryRow(`SELECT consecutive_failed_checks FROM verified_domains`).Scan(&misses)
+		if misses != 1 || !strings.Contains(scrape(), `kayle_domain_rechecks_total{outcome="missed"} 1`) {
+			t.Fatalf("after the pass: %d misses", misses)
+		}
+	})
 }

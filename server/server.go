@@ -4,7 +4,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -12,11 +11,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -43,10 +43,11 @@ type Config struct {
 	OnResponseInvalid func(c echo.Context, err *validator.ResponseError)
 	// Metrics, when set, are recorded and served; nil makes a fresh set.
 	Metrics *Metrics
-	// SeparateMetrics leaves /metrics off the main address (it is served
-	// elsewhere, on KAYLE_METRICS_ADDR).
-	SeparateMetrics bool
-	// RateLimit limits write endpoints; the zero value is off.
+	// PublicMetrics serves /metrics on the main address too. Off by
+	// default: the series describe the server's load and errors to anyone
+	// who can reach the API (KAYLE_METRICS_ADDR serves them elsewhere).
+	PublicMetrics bool
+	// RateLimit sets the abuse limits; the zero value is off.
 	RateLimit RateLimit
 	// DNS answers domain verification's TXT lookups; nil means upstream's
 	// resolvers (dnstxt.DefaultResolvers).
@@ -54,16 +55,32 @@ type Config struct {
 	// DNSLookupTimeout bounds a verification's lookup; 0 means
 	// handlers.DefaultLookupTimeout.
 	DNSLookupTimeout time.Duration
+	// MaxInFlight caps the requests served at once; beyond it the answer
+	// is 503 with Retry-After. 0 means no cap.
+	MaxInFlight int
+	// MaxConns caps the connections open at once (see App.Listener).
+	// 0 means no cap.
+	MaxConns int
 	// IdentityProvider, when set, verifies bearer tokens that are JWTs of
 	// the team's identity provider, beside the opaque session tokens.
 	IdentityProvider *idp.Provider
+	// TrustedProxies are the proxies in front of the server. Empty: the
+	// client's address is the connection's.
+	TrustedProxies []*net.IPNet
 }
 
 // App is the assembled HTTP server.
 type App struct {
 	*echo.Echo
-	Metrics *Metrics
+	Metrics  *Metrics
+	draining *atomic.Bool
+	cfg      Config
 }
+
+// Drain makes /readyz answer 503 from now on while every other endpoint
+// keeps answering, so that a load balancer polling it stops sending
+// requests here before the listener closes.
+func (a *App) Drain() { a.draining.Store(true) }
 
 // Spec loads the contract the server enforces and advertises: the served
 // operations of upstream's openapi.json (oapi-codegen.yaml lists them) with
@@ -125,9 +142,11 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		verifier = cfg.IdentityProvider
 	}
 	h := handlers.New(st, mailer, verifier).WithDNS(metrics.CountDNS(cfg.DNS), cfg.DNSLookupTimeout)
+	limits := cfg.RateLimit.limits()
 	v, err := validator.New(spec, validator.Options{
 		Mode:         cfg.Validation,
-		Authenticate: cfg.RateLimit.guard(h.Authenticate),
+		Authenticate: limits.guard(h.Authenticate),
+		ReadBody:     readBody,
 		OnResponseInvalid: func(c echo.Context, err *validator.ResponseError) {
 			metrics.responseRejected(c, err)
 			if cfg.OnResponseInvalid != nil {
@@ -143,18 +162,23 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(cfg.Logger, listOperations(spec))
-	// The client address is the connection's: X-Forwarded-For is not trusted,
-	// or a caller could dodge the per-address limit by making one up.
-	e.IPExtractor = echo.ExtractIPDirect()
+	// Limits and the request log read the client's address through
+	// c.RealIP(): see clientAddress.
+	e.IPExtractor = clientAddress(cfg.TrustedProxies)
 	e.Use(requestID())
-	e.Use(observe(cfg.Logger, metrics))
+	// The routes the metrics may name; filled once every route is registered.
+	routes := map[string]bool{}
+	e.Use(observe(cfg.Logger, metrics, routes))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 		cfg.Logger.Error("panic", "request_id", RequestIDFrom(c), "error", err, "stack", string(stack))
 		return err
 	}}))
+	e.Use(limits.addresses())
+	e.Use(limitInFlight(cfg.MaxInFlight))
 	e.Use(timeout(cfg.RequestTimeout))
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
-	e.Use(rejectNUL())
+	e.Use(rejectNULQuery())
+	// Authenticates, then reads the body (readBody), then validates.
 	e.Use(v.Middleware())
 
 	api.RegisterHandlers(e, api.NewStrictHandler(h, nil))
@@ -162,7 +186,8 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
-	e.GET("/readyz", readyz(st, cfg.IdentityProvider))
+	draining := &atomic.Bool{}
+	e.GET("/readyz", readyz(st, draining, cfg.IdentityProvider))
 	etag := fmt.Sprintf(`"%x"`, sha256.Sum256(specJSON))
 	e.GET("/openapi.json", func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "public, max-age=300")
@@ -173,10 +198,32 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		return c.Blob(http.StatusOK, "application/json", specJSON)
 	})
 	mountDocs(e)
-	if !cfg.SeparateMetrics {
+	if cfg.PublicMetrics {
 		e.GET("/metrics", echo.WrapHandler(metrics.Handler()))
 	}
-	return &App{Echo: e, Metrics: metrics}, nil
+	for _, r := range e.Routes() {
+		routes[r.Method+" "+r.Path] = true
+	}
+	return &App{Echo: e, Metrics: metrics, draining: draining, cfg: cfg}, nil
+}
+
+// clientAddress is how c.RealIP() (the per-address limit, the request log)
+// finds the client. Without trusted proxies it is the connection's address:
+// X-Forwarded-For is anyone's to write, and a caller could dodge the limit
+// by making one up. With them, X-Forwarded-For is read from the right, hop
+// by hop, for as long as the hop is a trusted proxy: the first address that
+// is not one is the client (what a client wrote further left is never
+// reached). echo's own defaults would also trust every private and
+// loopback address; only the configured ranges are.
+func clientAddress(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 // readiness is /readyz's answer; identityProvider is there when one is configured.
@@ -186,8 +233,11 @@ type readiness struct {
 	IdentityProvider *idp.State `json:"identityProvider,omitempty"`
 }
 
-func readyz(st *store.Store, provider *idp.Provider) echo.HandlerFunc {
+func readyz(st *store.Store, draining *atomic.Bool, provider *idp.Provider) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if draining.Load() {
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "shutting down"})
+		}
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		defer cancel()
 		unavailable := func(reason string) error {
@@ -216,43 +266,6 @@ func readyz(st *store.Store, provider *idp.Provider) echo.HandlerFunc {
 			}
 		}
 		return c.JSON(http.StatusOK, out)
-	}
-}
-
-// rejectNUL refuses NUL characters in the query and in JSON strings: the
-// contract's types allow them, PostgreSQL's text cannot store them, and no
-// legitimate name, slug, email or search contains one.
-func rejectNUL() echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			req := c.Request()
-			if strings.Contains(req.URL.RawQuery, "%00") || strings.ContainsRune(req.URL.RawQuery, 0) {
-				return handlers.BadRequest("query parameters must not contain NUL characters.")
-			}
-			if req.Body == nil || req.ContentLength == 0 {
-				return next(c)
-			}
-			body, err := io.ReadAll(req.Body)
-			if err != nil {
-				return err // the body limit's 413, or a broken connection
-			}
-			req.Body = io.NopCloser(bytes.NewReader(body))
-			if bytes.Contains(body, []byte(`\u0000`)) || bytes.IndexByte(body, 0) >= 0 {
-				return handlers.BadRequest("strings must not contain NUL characters.")
-			}
-			return next(c)
-		}
-	}
-}
-
-func timeout(d time.Duration) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			ctx, cancel := context.WithTimeout(c.Request().Context(), d)
-			defer cancel()
-			c.SetRequest(c.Request().WithContext(ctx))
-			return next(c)
-		}
 	}
 }
 
@@ -297,6 +310,9 @@ func errorHandler(log *slog.Logger, lists map[string]bool) echo.HTTPErrorHandler
 			env.Pagination = &api.Pagination{Limit: float32(limit)}
 		}
 		hdr := c.Response().Header()
+		if bodyUnread(c) {
+			dropBody(c)
+		}
 		switch apiErr.Status {
 		case http.StatusUnauthorized:
 			hdr.Set(echo.HeaderWWWAuthenticate, handlers.AuthChallenge)
@@ -403,7 +419,7 @@ func RequestIDFrom(c echo.Context) string {
 
 // observe writes one log line per request and records its metrics. It
 // never logs headers, so tokens cannot reach the log.
-func observe(log *slog.Logger, m *Metrics) echo.MiddlewareFunc {
+func observe(log *slog.Logger, m *Metrics, routes map[string]bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
@@ -411,13 +427,14 @@ func observe(log *slog.Logger, m *Metrics) echo.MiddlewareFunc {
 				c.Error(err)
 			}
 			elapsed := time.Since(start)
-			m.observe(c, elapsed)
+			m.observe(c, routes, elapsed)
 			attrs := []any{
 				"method", c.Request().Method,
 				"route", c.Path(),
 				"status", c.Response().Status,
 				"duration_ms", float64(elapsed.Microseconds()) / 1000,
 				"request_id", RequestIDFrom(c),
+				"client_ip", c.RealIP(),
 			}
 			if route, ok := validator.RouteFrom(c.Request().Context()); ok {
 				attrs = append(attrs, "operation", route.Operation.OperationID)

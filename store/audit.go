@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,17 +73,13 @@ type AuditFilter struct {
 	Query         string
 }
 
-// ParseEvents splits a comma-separated event list, keeping known names only;
-// unknown names are ignored, as upstream does.
+// ParseEvents splits a comma-separated event list, keeping known names
+// only, each once; unknown names are ignored, as upstream does.
 func ParseEvents(list string) []string {
 	var out []string
-	for _, e := range strings.Split(list, ",") {
-		e = strings.TrimSpace(e)
-		for _, k := range KnownEvents {
-			if e == k {
-				out = append(out, e)
-				break
-			}
+	for e := range strings.SplitSeq(list, ",") {
+		if e = strings.TrimSpace(e); slices.Contains(KnownEvents, e) && !slices.Contains(out, e) {
+			out = append(out, e)
 		}
 	}
 	return out
@@ -94,6 +91,13 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 // ListAuditLogs lists the active organization's audit log, newest first
 // (created_at desc, id desc), for owners and admins.
 func (s *Store) ListAuditLogs(ctx context.Context, a Actor, f AuditFilter, p Page) ([]AuditEntry, bool, error) {
+	p = p.clamped()
+	if err := f.check(); err != nil {
+		return nil, false, err
+	}
+	if p.StartingAfter != "" && !wellFormedAuditID(p.StartingAfter) {
+		return nil, false, ErrInvalidCursor
+	}
 	if a.ActiveOrganizationID == nil {
 		return nil, false, ErrNoActiveOrganization
 	}

@@ -255,7 +255,7 @@ func freeze(t *testing.T, f *fixture, owner store.Actor) {
 	t.Helper()
 	ctx := context.Background()
 	var code string
-	if _, err := f.st.RequestDeletion(ctx, owner, *owner.ActiveOrganizationID, func(dr store.DeletionRequest) error {
+	if _, err := f.st.RequestDeletion(ctx, owner, *owner.ActiveOrganizationID, func(_ context.Context, dr store.DeletionRequest) error {
 		code = dr.Code
 		return nil
 	}); err != nil {

@@ -129,6 +129,9 @@ func (s *Store) Reinstate(ctx context.Context, a Actor, memberID uuid.UUID) (Mem
 // Setting the role a member already has changes nothing and writes no audit row.
 func (s *Store) ChangeRole(ctx context.Context, a Actor, memberID uuid.UUID, role Role) (MemberView, error) {
 	var out MemberView
+	if err := checkRole(role); err != nil {
+		return out, err
+	}
 	err := s.changeMembership(ctx, a, memberID, true, func(sc scope) (*memberChange, error) {
 		t, err := sc.activeTarget()
 		if err != nil {
@@ -158,15 +161,22 @@ func (s *Store) ChangeRole(ctx context.Context, a Actor, memberID uuid.UUID, rol
 }
 
 // Page asks for one keyset page: at most Limit rows after the row whose id
-// is StartingAfter (empty for the first page).
+// is StartingAfter (empty for the first page). Limit is brought into
+// 1..MaxPageLimit.
 type Page struct {
 	Limit         int
 	StartingAfter string
 }
 
+func (p Page) clamped() Page {
+	p.Limit = ClampPageLimit(p.Limit)
+	return p
+}
+
 // ListMembers lists the active organization's memberships, suspended ones
 // included, newest first. Any active member may list.
 func (s *Store) ListMembers(ctx context.Context, a Actor, p Page) ([]MemberView, bool, error) {
+	p = p.clamped()
 	if a.ActiveOrganizationID == nil {
 		return nil, false, ErrNoActiveOrganization
 	}
@@ -225,6 +235,9 @@ func trimPage[T any](rows []T, limit int) ([]T, bool) {
 func (s *Store) Invite(ctx context.Context, a Actor, email string, role Role) (Invitation, error) {
 	email = NormalizeEmail(email)
 	var inv Invitation
+	if err := errors.Join(checkEmail(email), checkRole(role)); err != nil {
+		return inv, err
+	}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		sc, err := openScope(tx, a, uuid.Nil, true)
 		if err != nil {
@@ -245,7 +258,7 @@ func (s *Store) Invite(ctx context.Context, a Actor, email string, role Role) (I
 		}
 		now := s.clock()
 		err = tx.Model(&Invitation{}).
-			Where("organization_id = ? AND email = ? AND accepted_at IS NULL AND expires_at > ?", org.ID, email, now).
+			Where("organization_id = ? AND email = ? AND accepted_at IS NULL AND cancelled_at IS NULL AND expires_at > ?", org.ID, email, now).
 			Count(&n).Error
 		if err != nil {
 			return err
@@ -264,8 +277,11 @@ func (s *Store) Invite(ctx context.Context, a Actor, email string, role Role) (I
 
 // AcceptInvitation makes the caller an active member of the invitation's
 // organization and selects it on the caller's session. An invitation that
-// is unknown, expired, used, or addressed to another email is
-// ErrInvitationNotFound, so its existence is not revealed.
+// is unknown, expired, used, cancelled, or addressed to another email is
+// ErrInvitationNotFound, so its existence is not revealed. An invitation
+// grants only what its sender may still grant: when they have left, been
+// suspended or lost the role that let them grant it, it is
+// ErrInvitationRevoked.
 func (s *Store) AcceptInvitation(ctx context.Context, a Actor, invitationID uuid.UUID) (Member, error) {
 	var m Member
 	err := s.tx(ctx, func(tx *gorm.DB) error {
@@ -281,15 +297,24 @@ func (s *Store) AcceptInvitation(ctx context.Context, a Actor, invitationID uuid
 			return err
 		}
 		now := s.clock()
-		if inv.AcceptedAt != nil || !now.Before(inv.ExpiresAt) || inv.Email != u.Email {
+		if !inv.Pending(now) || inv.Email != u.Email {
 			return ErrInvitationNotFound
 		}
-		org, err := lockOrg(tx, inv.OrganizationID)
+		org, err := lockOrg(tx.Select(orgStateColumns), inv.OrganizationID)
 		if err != nil {
 			return err
 		}
 		if org.Frozen() {
 			return ErrOrganizationFrozen
+		}
+		// Read under the organization's lock, which every membership change
+		// takes: the sender cannot be suspended or demoted meanwhile.
+		sender, err := activeMembership(tx, org.ID, inv.InvitedBy)
+		if errors.Is(err, ErrNotMember) || (err == nil && !sender.Role.MayGrant(inv.Role)) {
+			return ErrInvitationRevoked
+		}
+		if err != nil {
+			return err
 		}
 		if _, err := activeMembership(tx, org.ID, u.ID); err == nil {
 			return ErrActiveMembershipExists

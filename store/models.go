@@ -24,6 +24,15 @@ func (r Role) Valid() bool { return r == RoleOwner || r == RoleAdmin || r == Rol
 // CanManage reports whether the role may manage other members (owner/admin).
 func (r Role) CanManage() bool { return r == RoleOwner || r == RoleAdmin }
 
+// MayGrant reports whether a member with role r may give someone role g:
+// owners grant any role, admins any but owner, members none.
+func (r Role) MayGrant(g Role) bool {
+	if g == RoleOwner {
+		return r == RoleOwner
+	}
+	return r.CanManage()
+}
+
 // User is a person who can hold sessions and memberships.
 type User struct {
 	ID        uuid.UUID
@@ -96,15 +105,27 @@ type Invitation struct {
 	ExpiresAt      time.Time
 	AcceptedAt     *time.Time
 	AcceptedBy     *uuid.UUID
+	CancelledAt    *time.Time
+	CancelledBy    *uuid.UUID
 }
 
-// DeletionCode is the pending confirmation code of an organization deletion.
+// Pending reports whether the invitation can still be accepted, as far as
+// the invitation itself goes (see AcceptInvitation for its sender).
+func (inv Invitation) Pending(now time.Time) bool {
+	return inv.AcceptedAt == nil && inv.CancelledAt == nil && now.Before(inv.ExpiresAt)
+}
+
+// DeletionCode is the pending confirmation code of an organization
+// deletion. It can be used only once it has been delivered, and only while
+// fewer than MaxDeletionCodeAttempts wrong codes have been tried.
 type DeletionCode struct {
 	OrganizationID uuid.UUID `gorm:"primaryKey"`
 	RequestedBy    uuid.UUID
 	CodeHash       string
 	CreatedAt      time.Time
 	ExpiresAt      time.Time
+	DeliveredAt    *time.Time
+	FailedAttempts int
 }
 
 // TableName pins GORM to the migrated table.

@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // Deletion timing, as upstream: codes live 24 h; a confirmed deletion
@@ -28,11 +30,18 @@ type NewOrganization struct {
 }
 
 // CreateOrganization creates an organization whose owner is the caller and
-// selects it on the caller's session.
+// selects it on the caller's session. ErrOrganizationLimit when the caller
+// already owns Options.MaxOwnedOrganizations organizations.
 func (s *Store) CreateOrganization(ctx context.Context, a Actor, in NewOrganization) (Organization, error) {
+	if err := in.check(); err != nil {
+		return Organization{}, err
+	}
 	now := s.clock()
 	org := Organization{ID: uuid.New(), Name: strings.TrimSpace(in.Name), Slug: in.Slug, Logo: in.Logo, LogoContentType: in.LogoContentType, CreatedAt: now}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
+		if err := s.roomToOwn(tx, a.UserID); err != nil {
+			return err
+		}
 		if err := tx.Create(&org).Error; err != nil {
 			if isUniqueViolation(err) {
 				return ErrSlugTaken
@@ -53,6 +62,29 @@ func (s *Store) CreateOrganization(ctx context.Context, a Actor, in NewOrganizat
 		return s.audit(tx, org.ID, &a.UserID, EventOwnershipAssigned, "member", m.ID.String(), Metadata{"user_id": a.UserID.String()})
 	})
 	return org, err
+}
+
+// roomToOwn is ErrOrganizationLimit when the user already owns as many
+// organizations as allowed. The user's row is locked first (on SQLite the
+// write transaction is the lock), so two creations at once cannot both see
+// room for one more. FOR NO KEY UPDATE: rows that merely reference the user
+// (sessions, memberships) are not held up.
+func (s *Store) roomToOwn(tx *gorm.DB, userID uuid.UUID) error {
+	if s.maxOwned <= 0 {
+		return nil
+	}
+	var u User
+	if err := tx.Clauses(clause.Locking{Strength: "NO KEY UPDATE"}).Select("id").Where("id = ?", userID).Take(&u).Error; err != nil {
+		return err
+	}
+	var n int64
+	if err := tx.Model(&Member{}).Where("user_id = ? AND role = ? AND suspended_at IS NULL", userID, RoleOwner).Count(&n).Error; err != nil {
+		return err
+	}
+	if n >= int64(s.maxOwned) {
+		return ErrOrganizationLimit
+	}
+	return nil
 }
 
 // SetActiveOrganization selects an organization on the caller's session.
@@ -92,7 +124,7 @@ func deletionScope(tx *gorm.DB, a Actor, orgID uuid.UUID, allowed func(Role) boo
 	if err := visibleOrg(tx, orgID, a.UserID); err != nil {
 		return Organization{}, Member{}, err
 	}
-	org, err := lockOrg(tx, orgID)
+	org, err := lockOrg(tx.Select(deletionOrgColumns), orgID)
 	if err != nil {
 		return org, Member{}, err
 	}
@@ -105,6 +137,10 @@ func deletionScope(tx *gorm.DB, a Actor, orgID uuid.UUID, allowed func(Role) boo
 	}
 	return org, m, nil
 }
+
+// deletionOrgColumns are what the deletion operations read of the
+// organization: not the logo.
+var deletionOrgColumns = []string{"id", "name", "slug", "pending_deletion_at"}
 
 func isOwner(r Role) bool { return r == RoleOwner }
 
@@ -136,15 +172,29 @@ type DeletionRequest struct {
 	ExpiresAt    time.Time
 }
 
+// deliveryReserve is kept back from deliver's deadline for the step after
+// it, so a delivery that takes all its time still leaves the code usable.
+const deliveryReserve = time.Second
+
 // RequestDeletion issues a deletion code for an owner, replacing any earlier
-// one; only its hash is stored. deliver (which mails the code) runs last,
-// inside the transaction: when it fails, nothing is stored.
-func (s *Store) RequestDeletion(ctx context.Context, a Actor, orgID uuid.UUID, deliver func(DeletionRequest) error) (DeletionRequest, error) {
+// one; only its hash is stored. Delivering it (deliver mails it) is a call
+// to another service, so it runs outside any transaction, holding no
+// database connection, in three steps:
+//
+//  1. the code is written, not yet usable, and committed;
+//  2. deliver runs, with the caller's deadline less deliveryReserve;
+//  3. the code is marked delivered, and the request audited.
+//
+// When deliver fails the code is removed and the error wraps
+// ErrNotDelivered. A code that was never delivered cannot be used (see
+// ConfirmDeletion), whatever happens between the steps.
+func (s *Store) RequestDeletion(ctx context.Context, a Actor, orgID uuid.UUID, deliver func(context.Context, DeletionRequest) error) (DeletionRequest, error) {
 	var out DeletionRequest
 	code, err := newDeletionCode()
 	if err != nil {
 		return out, err
 	}
+	hash := hashToken(code)
 	err = s.tx(ctx, func(tx *gorm.DB) error {
 		org, _, err := deletionScope(tx, a, orgID, isOwner)
 		if err != nil {
@@ -158,7 +208,7 @@ func (s *Store) RequestDeletion(ctx context.Context, a Actor, orgID uuid.UUID, d
 			return err
 		}
 		now := s.clock()
-		dc := DeletionCode{OrganizationID: org.ID, RequestedBy: a.UserID, CodeHash: hashToken(code), CreatedAt: now, ExpiresAt: now.Add(DeletionCodeTTL)}
+		dc := DeletionCode{OrganizationID: org.ID, RequestedBy: a.UserID, CodeHash: hash, CreatedAt: now, ExpiresAt: now.Add(DeletionCodeTTL)}
 		if err := tx.Where("organization_id = ?", org.ID).Delete(&DeletionCode{}).Error; err != nil {
 			return err
 		}
@@ -166,12 +216,60 @@ func (s *Store) RequestDeletion(ctx context.Context, a Actor, orgID uuid.UUID, d
 			return err
 		}
 		out = DeletionRequest{Organization: org, Code: code, Email: u.Email, ExpiresAt: dc.ExpiresAt}
-		if err := s.audit(tx, org.ID, &a.UserID, EventDeletionRequested, "organization", org.ID.String(), Metadata{"expires_at": dc.ExpiresAt.Format(time.RFC3339)}); err != nil {
+		return nil
+	})
+	if err != nil {
+		return out, err
+	}
+	dctx, cancel := withReserve(ctx, deliveryReserve)
+	err = deliver(dctx, out)
+	cancel()
+	if err != nil {
+		s.dropDeletionCode(ctx, orgID, hash)
+		return out, fmt.Errorf("%w: %w", ErrNotDelivered, err)
+	}
+	err = s.tx(ctx, func(tx *gorm.DB) error {
+		// The organization first, as everywhere: ConfirmDeletion holds it
+		// while it updates the code.
+		if _, err := lockOrg(tx.Select(orgStateColumns), orgID); err != nil {
 			return err
 		}
-		return deliver(out)
+		res := tx.Model(&DeletionCode{}).Where("organization_id = ? AND code_hash = ? AND delivered_at IS NULL", orgID, hash).
+			Update("delivered_at", s.clock())
+		if res.Error != nil || res.RowsAffected == 0 {
+			// None: a later request replaced this code, and it is that
+			// request's code that counts, as if it had come after.
+			return res.Error
+		}
+		return s.audit(tx, orgID, &a.UserID, EventDeletionRequested, "organization", orgID.String(), Metadata{"expires_at": out.ExpiresAt.Format(time.RFC3339)})
 	})
+	if err != nil {
+		s.dropDeletionCode(ctx, orgID, hash)
+	}
 	return out, err
+}
+
+// dropDeletionCode removes a code that was not (or not known to be)
+// delivered. It is tidiness only, since such a code cannot be used, so it
+// runs even when ctx has ended, briefly, and its failure is ignored.
+func (s *Store) dropDeletionCode(ctx context.Context, orgID uuid.UUID, hash string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = s.tx(ctx, func(tx *gorm.DB) error {
+		if _, err := lockOrg(tx.Select(orgStateColumns), orgID); err != nil {
+			return err
+		}
+		return tx.Where("organization_id = ? AND code_hash = ? AND delivered_at IS NULL", orgID, hash).Delete(&DeletionCode{}).Error
+	})
+}
+
+// withReserve is ctx with its deadline brought forward by d, when that
+// still leaves at least as much again.
+func withReserve(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) > 2*d {
+		return context.WithDeadline(ctx, dl.Add(-d))
+	}
+	return context.WithCancel(ctx)
 }
 
 // NormalizeDeletionCode trims and upper-cases a code as typed by a person.
@@ -189,8 +287,15 @@ func wellFormedCode(code string) bool {
 	return true
 }
 
+// MaxDeletionCodeAttempts is how many wrong codes a deletion code survives:
+// at the last one it stops working, and a new one must be requested.
+const MaxDeletionCodeAttempts = 5
+
 // ConfirmDeletion checks the requester's code and schedules the deletion
-// DeletionGraceTime from now.
+// DeletionGraceTime from now. A wrong code counts against the code (under
+// the organization's lock, so concurrent guesses count one by one, on any
+// replica); the MaxDeletionCodeAttempts-th wrong one, and any code tried
+// after it, is ErrCodeAttemptsExhausted.
 func (s *Store) ConfirmDeletion(ctx context.Context, a Actor, orgID uuid.UUID, code string) (time.Time, error) {
 	code = NormalizeDeletionCode(code)
 	// The code's shape is checked first, as upstream's schema does: a
@@ -199,7 +304,11 @@ func (s *Store) ConfirmDeletion(ctx context.Context, a Actor, orgID uuid.UUID, c
 		return time.Time{}, ErrInvalidCode
 	}
 	var at time.Time
+	// A wrong code is an answer, but its count must commit: the
+	// transaction succeeds and the answer is given after it.
+	var wrong error
 	err := s.tx(ctx, func(tx *gorm.DB) error {
+		wrong = nil
 		org, _, err := deletionScope(tx, a, orgID, isOwner)
 		if err != nil {
 			return err
@@ -208,15 +317,26 @@ func (s *Store) ConfirmDeletion(ctx context.Context, a Actor, orgID uuid.UUID, c
 			return ErrAlreadyScheduled
 		}
 		var dc DeletionCode
-		err = tx.Where("organization_id = ? AND requested_by = ?", org.ID, a.UserID).Take(&dc).Error
+		err = tx.Where("organization_id = ? AND requested_by = ? AND delivered_at IS NOT NULL", org.ID, a.UserID).Take(&dc).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return ErrInvalidCode
 		}
 		if err != nil {
 			return err
 		}
+		if dc.FailedAttempts >= MaxDeletionCodeAttempts {
+			return ErrCodeAttemptsExhausted
+		}
 		if subtle.ConstantTimeCompare([]byte(dc.CodeHash), []byte(hashToken(code))) != 1 {
-			return ErrInvalidCode
+			if err := tx.Model(&DeletionCode{}).Where("organization_id = ?", org.ID).
+				Update("failed_attempts", gorm.Expr("failed_attempts + 1")).Error; err != nil {
+				return err
+			}
+			wrong = ErrInvalidCode
+			if dc.FailedAttempts+1 >= MaxDeletionCodeAttempts {
+				wrong = ErrCodeAttemptsExhausted
+			}
+			return nil
 		}
 		now := s.clock()
 		if !now.Before(dc.ExpiresAt) {
@@ -233,6 +353,9 @@ func (s *Store) ConfirmDeletion(ctx context.Context, a Actor, orgID uuid.UUID, c
 		}
 		return s.audit(tx, org.ID, &a.UserID, EventDeletionScheduled, "organization", org.ID.String(), Metadata{"pending_deletion_at": at.Format(time.RFC3339)})
 	})
+	if err == nil && wrong != nil {
+		return time.Time{}, wrong
+	}
 	return at, err
 }
 
@@ -256,11 +379,13 @@ func (s *Store) CancelDeletion(ctx context.Context, a Actor, orgID uuid.UUID) er
 }
 
 // ListOwnedOrganizations lists organizations where the user is the only
-// active owner.
+// active owner: their id, name, slug and creation time (no logo).
 func (s *Store) ListOwnedOrganizations(ctx context.Context, userID uuid.UUID) ([]Organization, error) {
 	var orgs []Organization
 	err := s.read(ctx, func(db *gorm.DB) error {
-		return db.Table("organizations AS o").Select("o.*").
+		// Only what the answer shows: a logo can be 1.4 MB, and a user may
+		// own many organizations.
+		return db.Table("organizations AS o").Select("o.id, o.name, o.slug, o.created_at").
 			Joins("JOIN organization_members m ON m.organization_id = o.id AND m.user_id = ? AND m.role = ? AND m.suspended_at IS NULL", userID, RoleOwner).
 			Where("NOT EXISTS (SELECT 1 FROM organization_members x WHERE x.organization_id = o.id AND x.role = ? AND x.suspended_at IS NULL AND x.user_id <> ?)", RoleOwner, userID).
 			Order("o.created_at, o.id").Find(&orgs).Error
@@ -273,47 +398,64 @@ type PurgeResult struct {
 	Organizations int
 }
 
+// purgeBatch is how many organizations one purge transaction deletes: few
+// enough that a transaction (with its cascades) stays short, enough that a
+// backlog goes in few round trips.
+const purgeBatch = 20
+
 // PurgeDue hard-deletes organizations whose deletion time has passed, with
 // their memberships, invitations, codes and audit rows (foreign-key
-// cascades), one organization per transaction. progress, when set, is called
-// after each one.
+// cascades), a batch per transaction, until none is left. progress, when
+// set, is called after each batch with the count so far and the count due
+// at the start.
+//
+// Any number of purgers may run at once, in one process or several: on
+// PostgreSQL each batch claims its rows with FOR UPDATE SKIP LOCKED, so
+// every due organization is deleted by exactly one of them and none waits
+// for another (rows another purger, or a cancellation, holds are skipped;
+// a cancellation that commits first takes the organization out of the
+// batch, since the locked row is checked again). SQLite runs one write
+// transaction at a time.
 func (s *Store) PurgeDue(ctx context.Context, progress func(done, total int)) (PurgeResult, error) {
 	var res PurgeResult
 	now := s.clock()
-	var ids []uuid.UUID
+	var due int64
 	err := s.read(ctx, func(db *gorm.DB) error {
-		return db.Model(&Organization{}).Where("pending_deletion_at IS NOT NULL AND pending_deletion_at <= ?", now).
-			Order("pending_deletion_at").Pluck("id", &ids).Error
+		return db.Model(&Organization{}).Where("pending_deletion_at IS NOT NULL AND pending_deletion_at <= ?", now).Count(&due).Error
 	})
 	if err != nil {
 		return res, err
 	}
-	for i, id := range ids {
+	claim := ""
+	if s.dialect == Postgres {
+		claim = " FOR UPDATE SKIP LOCKED"
+	}
+	q := `DELETE FROM organizations WHERE id IN (SELECT id FROM organizations
+		WHERE pending_deletion_at IS NOT NULL AND pending_deletion_at <= ?
+		ORDER BY pending_deletion_at LIMIT ?` + claim + `) RETURNING id`
+	for {
+		n := 0
 		err := s.tx(ctx, func(tx *gorm.DB) error {
-			// Re-check under the lock: a cancel may have won the race.
-			org, err := lockOrg(tx, id)
-			if errors.Is(err, ErrOrganizationNotFound) {
-				return nil
-			}
+			n = 0
+			rows, err := tx.Raw(q, now, purgeBatch).Rows()
 			if err != nil {
 				return err
 			}
-			if org.PendingDeletionAt == nil || org.PendingDeletionAt.After(now) {
-				return nil
+			defer rows.Close()
+			for rows.Next() {
+				n++
 			}
-			d := tx.Where("id = ?", id).Delete(&Organization{})
-			if d.Error != nil {
-				return d.Error
-			}
-			res.Organizations += int(d.RowsAffected)
-			return nil
+			return rows.Err()
 		})
 		if err != nil {
 			return res, err
 		}
+		if n == 0 {
+			return res, nil
+		}
+		res.Organizations += n
 		if progress != nil {
-			progress(i+1, len(ids))
+			progress(res.Organizations, max(int(due), res.Organizations))
 		}
 	}
-	return res, nil
 }

@@ -30,6 +30,12 @@ func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSp
 func (s *Store) CreateUser(ctx context.Context, email, name string) (User, error) {
 	now := s.clock()
 	u := User{ID: uuid.New(), Email: NormalizeEmail(email), Name: strings.TrimSpace(name), CreatedAt: now, UpdatedAt: now}
+	if err := checkEmail(u.Email); err != nil {
+		return u, err
+	}
+	if u.Name == "" || !text(u.Name, MaxUserName) {
+		return u, invalid("name must be 1 to %d characters of text.", MaxUserName)
+	}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Create(&u).Error; err != nil {
 			if isUniqueViolation(err) {
@@ -108,7 +114,7 @@ func (s *Store) CreateSession(ctx context.Context, email string, org *uuid.UUID,
 		}
 		sess.UserID = u.ID
 		if org != nil {
-			if _, err := findOrg(tx, *org); err != nil {
+			if _, err := findOrg(tx.Select("id"), *org); err != nil {
 				return err
 			}
 			if _, err := activeMembership(tx, *org, u.ID); err != nil {
@@ -187,4 +193,25 @@ func (s *Store) RevokeToken(ctx context.Context, token string) error {
 		}
 		return nil
 	})
+}
+
+// RevokeSessions ends every session of the user with this email at once:
+// "sign out everywhere". It reports how many were live. ErrNotFound when no
+// user has the email.
+func (s *Store) RevokeSessions(ctx context.Context, email string) (int, error) {
+	now := s.clock()
+	var n int64
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		var u User
+		if err := tx.Select("id").Where("email = ?", NormalizeEmail(email)).Take(&u).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return ErrNotFound
+			}
+			return err
+		}
+		res := tx.Model(&Session{}).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", u.ID, now).Update("revoked_at", now)
+		n = res.RowsAffected
+		return res.Error
+	})
+	return int(n), err
 }

@@ -32,6 +32,9 @@ import (
 //go:embed migrations
 var migrations embed.FS
 
+// migrationFiles is what Migrate applies (tests substitute their own).
+var migrationFiles fs.FS = migrations
+
 // Dialect names the database behind a Store.
 type Dialect string
 
@@ -56,6 +59,9 @@ type Options struct {
 	// OnEvent, when set, is told of each audit event after its transaction
 	// commits (metrics).
 	OnEvent func(event string)
+	// MaxOwnedOrganizations is how many organizations a user may own (as an
+	// active owner) and still create another; 0 means no limit.
+	MaxOwnedOrganizations int
 }
 
 // Store is the persistence API. It is safe for concurrent use.
@@ -68,6 +74,7 @@ type Store struct {
 	// custom time format, which goose's own timestamp column cannot decode.
 	migrateDB *sql.DB
 	onEvent   func(event string)
+	maxOwned  int
 	// gate admits database work first come, first served, at most one unit
 	// per pooled connection. database/sql hands a freed connection to a
 	// random waiter, so under load a few requests would wait many times
@@ -79,6 +86,10 @@ type Store struct {
 		sync.Mutex
 		stmt *sql.Stmt
 	}
+	// url reaches the database outside the pool (TryLock's connections).
+	url string
+	// localLocks are TryLock's locks on SQLite, by name.
+	localLocks sync.Map
 }
 
 // DialectFor tells which database a DATABASE_URL names: PostgreSQL for
@@ -143,7 +154,7 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		migrateDB = sqlDB
 	}
 	s := &Store{db: db, sqlDB: sqlDB, dialect: d, now: now, migrateDB: migrateDB, onEvent: opts.OnEvent,
-		gate: make(chan struct{}, maxOpen)}
+		maxOwned: opts.MaxOwnedOrganizations, gate: make(chan struct{}, maxOpen), url: databaseURL}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := sqlDB.PingContext(pingCtx); err != nil {
@@ -203,8 +214,10 @@ func (s *Store) Ping(ctx context.Context) error {
 // DB exposes the pool's stats and raw access to tests and metrics.
 func (s *Store) DB() *sql.DB { return s.sqlDB }
 
-func (s *Store) migrationProvider() (*goose.Provider, error) {
-	sub, err := fs.Sub(migrations, "migrations/"+string(s.dialect))
+// migrationProvider runs the embedded migrations. locked providers hold the
+// migration lock (PostgreSQL) around every step; see Migrate.
+func (s *Store) migrationProvider(locked bool) (*goose.Provider, error) {
+	sub, err := fs.Sub(migrationFiles, "migrations/"+string(s.dialect))
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +225,11 @@ func (s *Store) migrationProvider() (*goose.Provider, error) {
 	if s.dialect == SQLite {
 		gd = goose.DialectSQLite3
 	}
-	return goose.NewProvider(gd, s.migrateDB, sub)
+	var opts []goose.ProviderOption
+	if locked && s.dialect == Postgres {
+		opts = append(opts, goose.WithSessionLocker(migrationLocker{}))
+	}
+	return goose.NewProvider(gd, s.migrateDB, sub, opts...)
 }
 
 // MigrationResult describes one applied migration.
@@ -225,12 +242,18 @@ type MigrationResult struct {
 // Migrate applies every pending migration, in order, each in its own
 // transaction. Data is kept: migrations only ever move forward. progress,
 // when set, is called after each one with how many of how many are done.
+//
+// On PostgreSQL any number of processes may migrate at once: each step runs
+// under an advisory lock and rereads the applied versions under it, so
+// exactly one process applies each migration and the others wait, then find
+// nothing left to do. The result lists only what this process applied.
+// SQLite has one writer and is served by one process.
 func (s *Store) Migrate(ctx context.Context, progress ...func(m MigrationResult, done, total int)) ([]MigrationResult, error) {
-	p, err := s.migrationProvider()
+	p, err := s.migrationProvider(true)
 	if err != nil {
 		return nil, fmt.Errorf("store: migrations: %w", err)
 	}
-	total, err := s.MigrationsPending(ctx)
+	total, err := pending(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("store: migration status: %w", err)
 	}
@@ -252,11 +275,16 @@ func (s *Store) Migrate(ctx context.Context, progress ...func(m MigrationResult,
 }
 
 // MigrationsPending reports how many known migrations are not applied yet.
+// It takes no lock, so a readiness probe is never stuck behind a migration.
 func (s *Store) MigrationsPending(ctx context.Context) (int, error) {
-	p, err := s.migrationProvider()
+	p, err := s.migrationProvider(false)
 	if err != nil {
 		return 0, err
 	}
+	return pending(ctx, p)
+}
+
+func pending(ctx context.Context, p *goose.Provider) (int, error) {
 	st, err := p.Status(ctx)
 	if err != nil {
 		return 0, err
@@ -401,8 +429,8 @@ var ruleErrors = []error{
 	ErrNotFound, ErrUnauthenticated, ErrNoActiveOrganization, ErrOrganizationNotFound,
 	ErrOrganizationFrozen, ErrNotMember, ErrForbidden, ErrOwnerRequired, ErrLastOwner,
 	ErrMemberNotFound, ErrMemberNotSuspended, ErrActiveMembershipExists, ErrEmailTaken,
-	ErrSlugTaken, ErrInvitationNotFound, ErrInvitationPending, ErrAlreadyScheduled,
-	ErrNotScheduled, ErrInvalidCode, ErrCodeExpired, ErrInvalidCursor, ErrUnavailable, ErrInvalidIdentity,
+	ErrSlugTaken, ErrInvitationNotFound, ErrInvitationPending, ErrInvitationRevoked, ErrOrganizationLimit, ErrAlreadyScheduled,
+	ErrNotScheduled, ErrInvalidInput, ErrInvalidCode, ErrCodeExpired, ErrCodeAttemptsExhausted, ErrNotDelivered, ErrInvalidCursor, ErrUnavailable, ErrInvalidIdentity,
 	ErrChallengeNotFound, ErrChallengeExpired, ErrTakeoverRequired, ErrDomainNotFound, ErrNoVerifiedDomain,
 	ErrRedirectURINotFound, ErrRedirectURILimit, ErrRateLimited,
 }

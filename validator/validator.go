@@ -74,6 +74,10 @@ type Options struct {
 	// security scheme, before the request is validated, so an
 	// unauthenticated caller learns nothing about its request's shape.
 	Authenticate func(c echo.Context, operationID string) error
+	// ReadBody, when set, runs after Authenticate and before the request is
+	// validated, in every mode: the server reads and screens the body here,
+	// so nothing is buffered for a caller who is not authenticated.
+	ReadBody func(c echo.Context) error
 	// OnResponseInvalid, when set, is told of every response that broke the
 	// contract (after it was replaced by a 500).
 	OnResponseInvalid func(c echo.Context, err *ResponseError)
@@ -232,6 +236,11 @@ func (v *Validator) Middleware() echo.MiddlewareFunc {
 func (v *Validator) before(c echo.Context, route *routers.Route, params map[string]string) error {
 	if v.opts.Authenticate != nil && v.secured[route] {
 		if err := v.opts.Authenticate(c, route.Operation.OperationID); err != nil {
+			return err
+		}
+	}
+	if v.opts.ReadBody != nil {
+		if err := v.opts.ReadBody(c); err != nil {
 			return err
 		}
 	}

@@ -33,25 +33,33 @@ var (
 	sSMTPURL         = setting{"smtp-url", "KAYLE_SMTP_URL", "", "SMTP server as smtp://user:pass@host:port; when set, mail is sent there"}
 	sMailFrom        = setting{"mail-from", "KAYLE_MAIL_FROM", "Kayle ID <no-reply@kayle.id>", "sender of outgoing mail"}
 	sBodyLimit       = setting{"body-limit", "KAYLE_BODY_LIMIT", "2M", "largest accepted request body (e.g. 512K, 4M); the largest valid body is about 1.4 MB"}
-	sRequestTimeout  = setting{"request-timeout", "KAYLE_REQUEST_TIMEOUT", "15s", "longest a request may take, database waits included"}
+	sRequestTimeout  = setting{"request-timeout", "KAYLE_REQUEST_TIMEOUT", "15s", "longest a request may take, database waits, outbound calls and reading its body included"}
 	sShutdownTimeout = setting{"shutdown-timeout", "KAYLE_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may finish after SIGINT/SIGTERM"}
+	sShutdownDrain   = setting{"shutdown-drain", "KAYLE_SHUTDOWN_DRAIN", "0s", "after SIGINT/SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes; behind a load balancer, longer than it takes to notice"}
 	sPurgeInterval   = setting{"purge-interval", "KAYLE_PURGE_INTERVAL", "1m", "how often organizations whose deletion time has passed are purged; 0 disables"}
-	sMetricsAddr     = setting{"metrics-addr", "KAYLE_METRICS_ADDR", "", "serve /metrics on this address instead of the main one"}
-	sRateLimit       = setting{"rate-limit", "KAYLE_RATE_LIMIT", "10", "write requests per second per credential; 0 disables"}
-	sRateLimitIP     = setting{"rate-limit-ip", "KAYLE_RATE_LIMIT_IP", "50", "write requests per second per client address; 0 disables"}
-	sRateBurst       = setting{"rate-burst", "KAYLE_RATE_BURST", "20", "write requests allowed at once before the rate limits apply"}
+	sMetricsAddr     = setting{"metrics-addr", "KAYLE_METRICS_ADDR", "", "serve /metrics on this address (it is not on the main one unless --metrics-public)"}
+	sMetricsPublic   = setting{"metrics-public", "KAYLE_METRICS_PUBLIC", "false", "also serve /metrics on the main address, to anyone who can reach it"}
+	sMaxInFlight     = setting{"max-in-flight", "KAYLE_MAX_IN_FLIGHT", "128", "most requests served at once; beyond it the answer is 503 with Retry-After; 0 means no cap"}
+	sMaxConns        = setting{"max-conns", "KAYLE_MAX_CONNS", "1024", "most client connections open at once; a connection beyond it gets 503 and is closed; 0 means no cap"}
+	sMaxOrgsPerUser  = setting{"max-orgs-per-user", "KAYLE_MAX_ORGS_PER_USER", "50", "organizations a user may own (as an active owner) and still create another; 0 means no limit"}
+	sRateLimit       = setting{"rate-limit", "KAYLE_RATE_LIMIT", "10", "write requests per second per session; 0 disables"}
+	sRateLimitRead   = setting{"rate-limit-read", "KAYLE_RATE_LIMIT_READ", "50", "read requests (GET) per second per session; 0 disables"}
+	sRateLimitIP     = setting{"rate-limit-ip", "KAYLE_RATE_LIMIT_IP", "50", "requests per second per client address (IPv6: per /64) that carry no valid credential, any method; 0 disables"}
+	sRateBurst       = setting{"rate-burst", "KAYLE_RATE_BURST", "20", "requests allowed at once before a rate limit applies"}
 	sDNSResolver     = setting{"dns-resolver", "KAYLE_DNS_RESOLVER", dnstxt.DefaultResolvers, "resolvers for domain verification, tried in order when one cannot answer: host:port (plain DNS) or https:// URLs (DNS over HTTPS)"}
 	sDNSTimeout      = setting{"dns-timeout", "KAYLE_DNS_TIMEOUT", "5s", "longest one resolver may take to answer one lookup"}
 	sRecheckInterval = setting{"domain-recheck-interval", "KAYLE_DOMAIN_RECHECK_INTERVAL", "5m", "how often verified domains last checked over 23h ago are checked again; 0 disables"}
 	sOIDCIssuer      = setting{"oidc-issuer", "KAYLE_OIDC_ISSUER", "", "identity provider whose JWTs are accepted as bearer tokens (its iss; keys found through /.well-known/openid-configuration); unset: session tokens only"}
 	sOIDCAudience    = setting{"oidc-audience", "KAYLE_OIDC_AUDIENCE", "", "the aud the provider's tokens must carry for this API; required with --oidc-issuer"}
 	sOIDCJWKSURL     = setting{"oidc-jwks-url", "KAYLE_OIDC_JWKS_URL", "", "the provider's key set (JWKS) address, for providers without discovery; needs --oidc-issuer"}
+	sTrustedProxies  = setting{"trusted-proxies", "KAYLE_TRUSTED_PROXIES", "", "comma-separated CIDRs of the proxies in front (e.g. 10.0.0.0/8); X-Forwarded-For is believed only through hops in them. Unset: the client is the connection's address"}
 )
 
 // serveSettings are the settings `kayleid serve` reads, in help order.
 var serveSettings = []setting{sDatabaseURL, sDBMaxConns, sAddr, sValidation, sLogFormat, sMailDir, sSMTPURL, sMailFrom,
-	sBodyLimit, sRequestTimeout, sShutdownTimeout, sPurgeInterval, sMetricsAddr, sRateLimit, sRateLimitIP, sRateBurst,
-	sOIDCIssuer, sOIDCAudience, sOIDCJWKSURL, sDNSResolver, sDNSTimeout, sRecheckInterval}
+	sBodyLimit, sRequestTimeout, sMaxInFlight, sMaxConns, sShutdownTimeout, sShutdownDrain, sPurgeInterval, sMaxOrgsPerUser,
+	sMetricsAddr, sMetricsPublic, sRateLimit, sRateLimitRead, sRateLimitIP, sRateBurst, sOIDCIssuer, sOIDCAudience, sOIDCJWKSURL, sTrustedProxies,
+	sDNSResolver, sDNSTimeout, sRecheckInterval}
 
 // Config is read once, in main, from flags over environment over defaults.
 type Config struct {
@@ -65,10 +73,16 @@ type Config struct {
 	MailFrom        string
 	BodyLimit       string
 	RequestTimeout  time.Duration
+	MaxInFlight     int
+	MaxConns        int
+	MaxOrgsPerUser  int
 	ShutdownTimeout time.Duration
+	ShutdownDrain   time.Duration
 	PurgeInterval   time.Duration
 	MetricsAddr     string
+	MetricsPublic   bool
 	RateLimit       float64
+	RateLimitRead   float64
 	RateLimitIP     float64
 	RateBurst       int
 	DNSResolver     string
@@ -77,6 +91,7 @@ type Config struct {
 	OIDCIssuer      string
 	OIDCAudience    string
 	OIDCJWKSURL     string
+	TrustedProxies  []*net.IPNet
 }
 
 // register adds the settings as flags whose defaults come from the environment.
@@ -153,13 +168,29 @@ func buildConfig(v map[string]*string) (Config, error) {
 			return c, usagef("invalid KAYLE_METRICS_ADDR %q: want host:port", c.MetricsAddr)
 		}
 	}
+	if c.MetricsPublic, err = parseBool(sMetricsPublic, get(sMetricsPublic)); err != nil {
+		return c, err
+	}
 	if !validBodyLimit(c.BodyLimit) {
 		return c, usagef("invalid KAYLE_BODY_LIMIT %q: want a size such as 512K or 1M", c.BodyLimit)
 	}
 	if c.RequestTimeout, err = parseDuration(sRequestTimeout.flag, get(sRequestTimeout)); err != nil {
 		return c, err
 	}
+	for _, n := range []struct {
+		s   setting
+		dst *int
+	}{{sMaxInFlight, &c.MaxInFlight}, {sMaxConns, &c.MaxConns}, {sMaxOrgsPerUser, &c.MaxOrgsPerUser}} {
+		v, err := strconv.Atoi(get(n.s))
+		if err != nil || v < 0 {
+			return c, usagef("invalid %s %q: want a whole number, 0 for no limit", n.s.env, get(n.s))
+		}
+		*n.dst = v
+	}
 	if c.ShutdownTimeout, err = parseDuration(sShutdownTimeout.flag, get(sShutdownTimeout)); err != nil {
+		return c, err
+	}
+	if c.ShutdownDrain, err = parseDuration(sShutdownDrain.flag, get(sShutdownDrain)); err != nil {
 		return c, err
 	}
 	if c.PurgeInterval, err = parseDuration(sPurgeInterval.flag, get(sPurgeInterval)); err != nil {
@@ -168,7 +199,7 @@ func buildConfig(v map[string]*string) (Config, error) {
 	for _, r := range []struct {
 		s   setting
 		dst *float64
-	}{{sRateLimit, &c.RateLimit}, {sRateLimitIP, &c.RateLimitIP}} {
+	}{{sRateLimit, &c.RateLimit}, {sRateLimitRead, &c.RateLimitRead}, {sRateLimitIP, &c.RateLimitIP}} {
 		v, err := strconv.ParseFloat(get(r.s), 64)
 		if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
 			return c, usagef("invalid %s %q: want a number of requests per second, 0 to disable", r.s.env, get(r.s))
@@ -195,6 +226,9 @@ func buildConfig(v map[string]*string) (Config, error) {
 			return c, usagef("invalid identity provider settings: %v", err)
 		}
 	}
+	if c.TrustedProxies, err = parseTrustedProxies(get(sTrustedProxies)); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -214,6 +248,14 @@ func dnsConfig(c *Config, get func(setting) string) error {
 	return nil
 }
 
+func parseBool(s setting, v string) (bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, usagef("invalid %s %q: want true or false", s.env, v)
+	}
+	return b, nil
+}
+
 // identityProvider builds the configured provider's verifier (no network
 // call); nil when none is configured.
 func (c Config) identityProvider(log *slog.Logger) (*idp.Provider, error) {
@@ -221,6 +263,32 @@ func (c Config) identityProvider(log *slog.Logger) (*idp.Provider, error) {
 		return nil, nil
 	}
 	return idp.New(idp.Config{Issuer: c.OIDCIssuer, Audience: c.OIDCAudience, JWKSURL: c.OIDCJWKSURL, Logger: log})
+}
+
+// parseTrustedProxies reads a comma-separated list of CIDRs; a bare address
+// stands for itself alone.
+func parseTrustedProxies(v string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+		_, n, err := net.ParseCIDR(f)
+		if err != nil {
+			ip := net.ParseIP(f)
+			if ip == nil {
+				return nil, usagef("invalid KAYLE_TRUSTED_PROXIES entry %q: want a CIDR such as 10.0.0.0/8 or an address", f)
+			}
+			bits := 8 * len(ip)
+			if v4 := ip.To4(); v4 != nil {
+				ip, bits = v4, 32
+			}
+			n = &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)}
+		}
+		if ones, _ := n.Mask.Size(); ones == 0 {
+			// Every address a proxy would let any client name its own address.
+			return nil, usagef("invalid KAYLE_TRUSTED_PROXIES entry %q: trusting every address lets any client choose its own", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func validBodyLimit(s string) bool {

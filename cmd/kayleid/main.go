@@ -4,7 +4,7 @@
 //	kayleid migrate                     apply pending migrations
 //	kayleid users create --email E --name N
 //	kayleid tokens create --email E [--org ORG_ID] [--ttl DURATION]
-//	kayleid tokens revoke --token T
+//	kayleid tokens revoke --token T|- | --email E
 //	kayleid orgs purge                  purge organizations whose deletion time has passed
 //	kayleid domains recheck             re-check verified domains due for their daily check
 //
@@ -12,6 +12,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,7 +49,8 @@ commands:
   users create --email E --name N         create a user; prints {"id","email"}
   tokens create --email E [--org ORG_ID] [--ttl DURATION]
                                           issue a session token; prints {"token","expiresAt"}
-  tokens revoke --token T                 revoke a session token at once
+  tokens revoke --token T|-               revoke a session token at once (- reads it from standard input)
+  tokens revoke --email E                 revoke every session of a user (sign out everywhere); prints {"revoked","sessions"}
   orgs purge                              purge organizations whose deletion time has passed
   domains recheck [--dns-resolver R]      re-check the verified domains due for their daily check
 
@@ -227,22 +229,47 @@ func cmdTokensCreate(ctx context.Context, args []string, stdout io.Writer, geten
 	return writeJSON(stdout, map[string]string{"token": tok.Token, "expiresAt": tok.ExpiresAt.UTC().Format(time.RFC3339)})
 }
 
+// stdin is where `tokens revoke --token -` reads the token (tests replace it).
+var stdin io.Reader = os.Stdin
+
 func cmdTokensRevoke(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("tokens revoke", flag.ContinueOnError)
 	db := dbFlag(fs, getenv)
-	token := fs.String("token", "", "the token to revoke (required)")
+	token := fs.String("token", "", "the token to revoke; - reads it from standard input, keeping it out of the process list")
+	email := fs.String("email", "", "revoke every session of the user with this email (sign out everywhere)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	if strings.TrimSpace(*token) == "" {
-		return usagef("tokens revoke: --token is required")
+	tok, addr := strings.TrimSpace(*token), strings.TrimSpace(*email)
+	if (tok == "") == (addr == "") {
+		return usagef("tokens revoke: give either --token or --email")
+	}
+	if tok == "-" {
+		// One line; a token is at most store.MaxTokenLength bytes.
+		line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("tokens revoke: reading the token from standard input: %w", err)
+		}
+		if tok = strings.TrimSpace(line); tok == "" {
+			return usagef("tokens revoke: no token on standard input")
+		}
 	}
 	st, err := openStore(ctx, *db, nil, store.Options{})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.RevokeToken(ctx, strings.TrimSpace(*token)); errors.Is(err, store.ErrNotFound) {
+	if addr != "" {
+		n, err := st.RevokeSessions(ctx, addr)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("tokens revoke: no user has email %q", store.NormalizeEmail(addr))
+		}
+		if err != nil {
+			return err
+		}
+		return writeJSON(stdout, map[string]any{"revoked": true, "sessions": n})
+	}
+	if err := st.RevokeToken(ctx, tok); errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("tokens revoke: no live session has that token")
 	} else if err != nil {
 		return err
@@ -262,8 +289,12 @@ func cmdOrgsPurge(ctx context.Context, args []string, stdout io.Writer, getenv f
 	}
 	defer st.Close()
 	start := time.Now()
+	shown := 0
 	res, err := st.PurgeDue(ctx, func(done, total int) {
-		if total >= 100 && (done%100 == 0 || done == total) {
+		// Every hundred, whatever the batch size (another purger running at
+		// the same time takes its share of the count).
+		if total >= 100 && (done/100 > shown/100 || done == total) {
+			shown = done
 			fmt.Fprintf(stdout, "purged %d/%d organizations\n", done, total)
 		}
 	})

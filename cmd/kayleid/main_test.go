@@ -174,14 +174,24 @@ func TestServe(t *testing.T) {
 		{"KAYLE_LOG_FORMAT": "xml"},
 		{"KAYLE_BODY_LIMIT": "lots"},
 		{"KAYLE_SHUTDOWN_TIMEOUT": "soon"},
+		{"KAYLE_SHUTDOWN_DRAIN": "-1s"},
 		{"KAYLE_SMTP_URL": "http://mail"},
 		{"KAYLE_DB_MAX_CONNS": "0"},
 		{"KAYLE_DB_MAX_CONNS": "many"},
+		{"KAYLE_METRICS_PUBLIC": "maybe"},
+		{"KAYLE_MAX_IN_FLIGHT": "-1"},
+		{"KAYLE_MAX_CONNS": "lots"},
+		{"KAYLE_MAX_ORGS_PER_USER": "-2"},
+		{"KAYLE_RATE_LIMIT_READ": "fast"},
 		{"KAYLE_OIDC_ISSUER": "https://id.example.com"},
 		{"KAYLE_OIDC_ISSUER": "http://id.example.com", "KAYLE_OIDC_AUDIENCE": "api"},
 		{"KAYLE_OIDC_ISSUER": "https://id.example.com", "KAYLE_OIDC_AUDIENCE": "api", "KAYLE_OIDC_JWKS_URL": "http://id.example.com/jwks"},
 		{"KAYLE_OIDC_AUDIENCE": "api"},
 		{"KAYLE_OIDC_JWKS_URL": "https://id.example.com/jwks"},
+		{"KAYLE_TRUSTED_PROXIES": "the load balancer"},
+		{"KAYLE_TRUSTED_PROXIES": "10.0.0.0/33"},
+		{"KAYLE_TRUSTED_PROXIES": "0.0.0.0/0"},
+		{"KAYLE_TRUSTED_PROXIES": "10.0.0.0/8,::/0"},
 	} {
 		bad["DATABASE_URL"] = filepath.Join(dir, "bad.db")
 		var out, errb bytes.Buffer
@@ -193,6 +203,99 @@ func TestServe(t *testing.T) {
 	var out bytes.Buffer
 	if code := run(context.Background(), []string{"serve", "--help"}, &out, &out, func(string) string { return "" }); code != 0 {
 		t.Errorf("serve --help exit %d", code)
+	}
+}
+
+// On SIGTERM with a drain period, /readyz turns 503 at once while every
+// other request is still served, on open keep-alive connections and new
+// ones; only after the period does the listener close.
+func TestShutdownDrain(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_ADDR": addr, "KAYLE_MAIL_DIR": filepath.Join(dir, "mail"),
+		"KAYLE_LOG_FORMAT": "text", "KAYLE_SHUTDOWN_DRAIN": "1s"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan result, 1)
+	go func() {
+		var out, errb bytes.Buffer
+		code := run(ctx, []string{"serve"}, &out, &errb, func(k string) string { return env[k] })
+		done <- result{code, out.String(), errb.String()}
+	}()
+	base := "http://" + addr
+	get := func(c *http.Client, path string) (int, string) {
+		resp, err := c.Get(base + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	keepAlive := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for i := 0; ; i++ {
+		if code, _ := get(keepAlive, "/readyz"); code == 200 {
+			break
+		}
+		if i > 100 {
+			t.Fatal("server did not come up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	signalled := time.Now()
+	cancel()
+	for {
+		code, body := get(fresh, "/readyz")
+		if code == 503 && strings.Contains(body, "shutting down") {
+			break
+		}
+		if time.Since(signalled) > 500*time.Millisecond {
+			t.Fatalf("/readyz still %d %s after the signal", code, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, c := range []*http.Client{keepAlive, fresh} {
+		if code, _ := get(c, "/healthz"); code != 200 {
+			t.Fatalf("/healthz during the drain: %d", code)
+		}
+		if code, _ := get(c, "/openapi.json"); code != 200 {
+			t.Fatalf("/openapi.json during the drain: %d", code)
+		}
+	}
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if took := time.Since(signalled); r.code != 0 || took < time.Second {
+		t.Fatalf("serve stopped after %s with %d: %s", took, r.code, r.stderr)
+	}
+	drain, down, stopped := strings.Index(r.stderr, "msg=draining"), strings.Index(r.stderr, `msg="shutting down"`), strings.Index(r.stderr, "msg=stopped")
+	if drain < 0 || down < drain || stopped < down {
+		t.Fatalf("want draining, shutting down, stopped in that order:\n%s", r.stderr)
+	}
+	if code, _ := get(fresh, "/healthz"); code != 0 {
+		t.Fatalf("still listening after stopping: %d", code)
+	}
+}
+
+// Trusted proxies: CIDRs or single addresses, commas and spaces between.
+func TestTrustedProxiesSetting(t *testing.T) {
+	nets, err := parseTrustedProxies(" 10.0.0.0/8, 192.168.1.10 ,fd00::/8 ::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range nets {
+		got = append(got, n.String())
+	}
+	if strings.Join(got, " ") != "10.0.0.0/8 192.168.1.10/32 fd00::/8 ::1/128" {
+		t.Fatalf("parsed %v", got)
+	}
+	if nets, err := parseTrustedProxies(""); err != nil || nets != nil {
+		t.Fatalf("empty: %v %v", nets, err)
 	}
 }
 
@@ -261,6 +364,83 @@ func TestPurgeProgress(t *testing.T) {
 	r := kayleid(t, env, "orgs", "purge")
 	if r.code != 0 || !strings.Contains(r.stdout, "purged 100/150 organizations") || !strings.Contains(r.stdout, "orgs purge: 150 organizations purged") {
 		t.Fatalf("purge output: %+v", r)
+	}
+}
+
+// `tokens revoke --email` signs a user out everywhere; `--token -` reads
+// the token from standard input, so it never appears in the process list.
+// (Not parallel: it replaces stdin.)
+func TestTokensRevokeEverywhere(t *testing.T) {
+	defer func(r io.Reader) { stdin = r }(stdin)
+	for _, kind := range testdb.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			ctx := context.Background()
+			env := map[string]string{"DATABASE_URL": testdb.URL(t, kind)}
+			if r := kayleid(t, env, "users", "create", "--email", "eve@example.com", "--name", "Eve"); r.code != 0 {
+				t.Fatal(r)
+			}
+			if r := kayleid(t, env, "users", "create", "--email", "bob@example.com", "--name", "Bob"); r.code != 0 {
+				t.Fatal(r)
+			}
+			token := func(email string) string {
+				r := kayleid(t, env, "tokens", "create", "--email", email)
+				var tok struct{ Token string }
+				if r.code != 0 || json.Unmarshal([]byte(r.stdout), &tok) != nil {
+					t.Fatalf("tokens create: %+v", r)
+				}
+				return tok.Token
+			}
+			eve := []string{token("eve@example.com"), token("eve@example.com"), token("eve@example.com")}
+			bob := token("bob@example.com")
+			live := func(tok string) bool {
+				st, err := store.Open(ctx, env["DATABASE_URL"], store.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				_, err = st.Authenticate(ctx, tok)
+				return err == nil
+			}
+
+			r := kayleid(t, env, "tokens", "revoke", "--email", "EVE@example.com")
+			var out struct {
+				Revoked  bool
+				Sessions int
+			}
+			if r.code != 0 || json.Unmarshal([]byte(r.stdout), &out) != nil || !out.Revoked || out.Sessions != 3 {
+				t.Fatalf("revoke --email: %+v", r)
+			}
+			for _, tok := range eve {
+				if live(tok) {
+					t.Fatal("a session survived revoke --email")
+				}
+			}
+			if !live(bob) {
+				t.Fatal("revoke --email ended another user's session")
+			}
+
+			stdin = strings.NewReader(bob + "\n")
+			if r := kayleid(t, env, "tokens", "revoke", "--token", "-"); r.code != 0 || strings.Contains(r.stdout+r.stderr, bob) {
+				t.Fatalf("revoke --token -: %+v", r)
+			}
+			if live(bob) {
+				t.Fatal("the token read from stdin was not revoked")
+			}
+
+			stdin = strings.NewReader("")
+			for _, args := range [][]string{
+				{"tokens", "revoke"},
+				{"tokens", "revoke", "--token", bob, "--email", "bob@example.com"},
+				{"tokens", "revoke", "--token", "-"},
+			} {
+				if r := kayleid(t, env, args...); r.code != 2 || r.stderr == "" {
+					t.Errorf("%v: want exit 2 with a message, got %+v", args, r)
+				}
+			}
+			if r := kayleid(t, env, "tokens", "revoke", "--email", "nobody@example.com"); r.code != 1 || !strings.Contains(r.stderr, "no user") {
+				t.Errorf("unknown email: %+v", r)
+			}
+		})
 	}
 }
 

@@ -71,7 +71,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 
 	metrics := server.NewMetrics()
-	st, err := openStore(ctx, cfg.DatabaseURL, log, store.Options{MaxOpenConns: cfg.DBMaxConns, OnEvent: metrics.Event})
+	st, err := openStore(ctx, cfg.DatabaseURL, log, store.Options{MaxOpenConns: cfg.DBMaxConns, OnEvent: metrics.Event, MaxOwnedOrganizations: cfg.MaxOrgsPerUser})
 	if err != nil {
 		return err
 	}
@@ -79,17 +79,21 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	metrics.WatchDB(st.DB())
 
 	e, err := server.New(server.Config{
-		Validation:      cfg.Validation,
-		BodyLimit:       cfg.BodyLimit,
-		RequestTimeout:  cfg.RequestTimeout,
-		Logger:          log,
-		Metrics:         metrics,
-		SeparateMetrics: cfg.MetricsAddr != "",
+		Validation:     cfg.Validation,
+		BodyLimit:      cfg.BodyLimit,
+		RequestTimeout: cfg.RequestTimeout,
+		Logger:         log,
+		Metrics:        metrics,
+		PublicMetrics:  cfg.MetricsPublic,
+		MaxInFlight:    cfg.MaxInFlight,
+		MaxConns:       cfg.MaxConns,
 		RateLimit: server.RateLimit{
-			PerCredential: rate.Limit(cfg.RateLimit), PerIP: rate.Limit(cfg.RateLimitIP), Burst: cfg.RateBurst,
+			PerCredential: rate.Limit(cfg.RateLimit), PerCredentialRead: rate.Limit(cfg.RateLimitRead),
+			PerIP: rate.Limit(cfg.RateLimitIP), Burst: cfg.RateBurst,
 		},
 		DNS:              resolver,
 		IdentityProvider: provider,
+		TrustedProxies:   cfg.TrustedProxies,
 	}, st, mailer)
 	if err != nil {
 		return err
@@ -101,7 +105,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", metrics.Handler())
-		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 		go func() { _ = msrv.Serve(mln) }()
 		defer msrv.Close()
 		log.Info("metrics listening", "addr", mln.Addr().String())
@@ -111,26 +116,45 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := e.HTTPServer(slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	log.Info("listening", "addr", ln.Addr().String())
 
-	purgeCtx, stopPurge := context.WithCancel(ctx)
-	defer stopPurge()
+	var jobs []server.Job
 	if cfg.PurgeInterval > 0 {
-		go server.RunPurger(purgeCtx, st, cfg.PurgeInterval, log)
+		jobs = append(jobs, server.PurgeJob(st, cfg.PurgeInterval))
 	}
 	if cfg.RecheckInterval > 0 {
-		go server.RunRechecker(purgeCtx, st, metrics.CountDNS(resolver), cfg.RecheckInterval, log, metrics)
+		jobs = append(jobs, server.RecheckJob(st, metrics.CountDNS(resolver), cfg.RecheckInterval, log, metrics))
 	}
-	go server.RunMailSender(purgeCtx, st, mailer, mailSendInterval, log, metrics)
+	jobs = append(jobs, server.MailJob(st, mailer, mailSendInterval, log, metrics))
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	jobsDone := make(chan struct{})
+	go func() { server.RunJobs(jobsCtx, st, log, metrics, jobs...); close(jobsDone) }()
+	defer func() { stopJobs(); <-jobsDone }()
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(e.Listener(ln)) }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
+	// Readiness goes first, while everything else is still served: a load
+	// balancer polling /readyz stops routing here during the drain, so once
+	// the listener closes and idle keep-alive connections are dropped, none
+	// of them is about to carry a new request. (Background jobs have
+	// stopped with ctx.)
+	e.Drain()
+	if cfg.ShutdownDrain > 0 {
+		log.Info("draining", "period", cfg.ShutdownDrain.String())
+		select {
+		case <-time.After(cfg.ShutdownDrain):
+		case err := <-errc:
+			return err
+		}
+	}
+	// Shutdown closes the listener and idle connections, answers requests
+	// in flight with Connection: close, and waits for them.
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()

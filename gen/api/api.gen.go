@@ -293,6 +293,18 @@ type Pagination struct {
 	NextCursor *string `json:"next_cursor"`
 }
 
+// PendingInvitation defines model for PendingInvitation.
+type PendingInvitation struct {
+	CreatedAt time.Time           `json:"createdAt"`
+	Email     openapi_types.Email `json:"email"`
+	ExpiresAt time.Time           `json:"expiresAt"`
+	Id        openapi_types.UUID  `json:"id"`
+
+	// InvitedBy The user who sent it.
+	InvitedBy openapi_types.UUID `json:"invitedBy"`
+	Role      MemberRole         `json:"role"`
+}
+
 // Error defines model for Error.
 type Error = ErrorEnvelope
 
@@ -392,6 +404,12 @@ type StartDnsChallengeJSONBody struct {
 type VerifyDnsChallengeJSONBody struct {
 	AcknowledgeTakeover *bool              `json:"acknowledge_takeover,omitempty"`
 	ChallengeId         openapi_types.UUID `json:"challenge_id"`
+}
+
+// ListInvitationsParams defines parameters for ListInvitations.
+type ListInvitationsParams struct {
+	Limit         *int    `form:"limit,omitempty" json:"limit,omitempty"`
+	StartingAfter *string `form:"starting_after,omitempty" json:"starting_after,omitempty"`
 }
 
 // CreateInvitationJSONBody defines parameters for CreateInvitation.
@@ -661,6 +679,11 @@ type ClientInterface interface {
 	// Corresponds with DELETE /v1/auth/orgs/domains/{id} (the `DeleteDomain` operationId).
 	DeleteDomain(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListInvitations List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
+	//
+	// Corresponds with GET /v1/auth/orgs/invitations (the `ListInvitations` operationId).
+	ListInvitations(ctx context.Context, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// CreateInvitationWithBody Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 	//
 	// Takes any type of body and a specified content type.
@@ -674,6 +697,11 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs/invitations (the `CreateInvitation` operationId).
 	CreateInvitation(ctx context.Context, body CreateInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CancelInvitation Cancel a pending invitation of the active organization, so it can no longer be accepted. Owner/admin only.
+	//
+	// Corresponds with DELETE /v1/auth/orgs/invitations/{id} (the `CancelInvitation` operationId).
+	CancelInvitation(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AcceptInvitation Accept an invitation addressed to the caller's email. The caller becomes an active member and the organization becomes the session's active one.
 	//
@@ -1049,6 +1077,21 @@ func (c *Client) DeleteDomain(ctx context.Context, id openapi_types.UUID, reqEdi
 	return c.Client.Do(req)
 }
 
+// ListInvitations List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
+//
+// Corresponds with GET /v1/auth/orgs/invitations (the `ListInvitations` operationId).
+func (c *Client) ListInvitations(ctx context.Context, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListInvitationsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // CreateInvitationWithBody Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 //
 // Takes any type of body and a specified content type.
@@ -1073,6 +1116,21 @@ func (c *Client) CreateInvitationWithBody(ctx context.Context, contentType strin
 // Corresponds with POST /v1/auth/orgs/invitations (the `CreateInvitation` operationId).
 func (c *Client) CreateInvitation(ctx context.Context, body CreateInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateInvitationRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CancelInvitation Cancel a pending invitation of the active organization, so it can no longer be accepted. Owner/admin only.
+//
+// Corresponds with DELETE /v1/auth/orgs/invitations/{id} (the `CancelInvitation` operationId).
+func (c *Client) CancelInvitation(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCancelInvitationRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -1822,6 +1880,72 @@ func NewDeleteDomainRequest(server string, id openapi_types.UUID) (*http.Request
 	return req, nil
 }
 
+// NewListInvitationsRequest constructs an http.Request for the ListInvitations method
+func NewListInvitationsRequest(server string, params *ListInvitationsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/invitations")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.StartingAfter != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "starting_after", *params.StartingAfter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewCreateInvitationRequest calls the generic CreateInvitation builder with application/json body
 func NewCreateInvitationRequest(server string, body CreateInvitationJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -1858,6 +1982,40 @@ func NewCreateInvitationRequestWithBody(server string, contentType string, body 
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewCancelInvitationRequest constructs an http.Request for the CancelInvitation method
+func NewCancelInvitationRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/invitations/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -2419,6 +2577,13 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /v1/auth/orgs/domains/{id} (the `DeleteDomain` operationId).
 	DeleteDomainWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*DeleteDomainResponse, error)
 
+	// ListInvitationsWithResponse List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/auth/orgs/invitations (the `ListInvitations` operationId).
+	ListInvitationsWithResponse(ctx context.Context, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*ListInvitationsResponse, error)
+
 	// CreateInvitationWithBodyWithResponse Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -2432,6 +2597,13 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs/invitations (the `CreateInvitation` operationId).
 	CreateInvitationWithResponse(ctx context.Context, body CreateInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateInvitationResponse, error)
+
+	// CancelInvitationWithResponse Cancel a pending invitation of the active organization, so it can no longer be accepted. Owner/admin only.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/auth/orgs/invitations/{id} (the `CancelInvitation` operationId).
+	CancelInvitationWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*CancelInvitationResponse, error)
 
 	// AcceptInvitationWithResponse Accept an invitation addressed to the caller's email. The caller becomes an active member and the organization becomes the session's active one.
 	//
@@ -5698,6 +5870,76 @@ func (r DeleteDomainResponse) ContentType() string {
 	return ""
 }
 
+type ListInvitationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data       []PendingInvitation `json:"data"`
+		Error      any                 `json:"error"`
+		Pagination Pagination          `json:"pagination"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListInvitationsResponse) GetJSON200() *struct {
+	Data       []PendingInvitation `json:"data"`
+	Error      any                 `json:"error"`
+	Pagination Pagination          `json:"pagination"`
+} {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListInvitationsResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListInvitationsResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListInvitationsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListInvitationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListInvitationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListInvitationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListInvitationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type CreateInvitationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5774,6 +6016,94 @@ func (r CreateInvitationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CreateInvitationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CancelInvitationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			Message string `json:"message"`
+			Status  string `json:"status"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CancelInvitationResponse) GetJSON200() *struct {
+	Data struct {
+		Message string `json:"message"`
+		Status  string `json:"status"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CancelInvitationResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CancelInvitationResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CancelInvitationResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r CancelInvitationResponse) GetJSON410() *Error {
+	return r.JSON410
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CancelInvitationResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CancelInvitationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CancelInvitationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CancelInvitationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CancelInvitationResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -8263,6 +8593,19 @@ func (c *ClientWithResponses) DeleteDomainWithResponse(ctx context.Context, id o
 	return ParseDeleteDomainResponse(rsp)
 }
 
+// ListInvitationsWithResponse List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/auth/orgs/invitations (the `ListInvitations` operationId).
+func (c *ClientWithResponses) ListInvitationsWithResponse(ctx context.Context, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*ListInvitationsResponse, error) {
+	rsp, err := c.ListInvitations(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListInvitationsResponse(rsp)
+}
+
 // CreateInvitationWithBodyWithResponse Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -8287,6 +8630,19 @@ func (c *ClientWithResponses) CreateInvitationWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParseCreateInvitationResponse(rsp)
+}
+
+// CancelInvitationWithResponse Cancel a pending invitation of the active organization, so it can no longer be accepted. Owner/admin only.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/auth/orgs/invitations/{id} (the `CancelInvitation` operationId).
+func (c *ClientWithResponses) CancelInvitationWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*CancelInvitationResponse, error) {
+	rsp, err := c.CancelInvitation(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCancelInvitationResponse(rsp)
 }
 
 // AcceptInvitationWithResponse Accept an invitation addressed to the caller's email. The caller becomes an active member and the organization becomes the session's active one.
@@ -10390,6 +10746,57 @@ func ParseDeleteDomainResponse(rsp *http.Response) (*DeleteDomainResponse, error
 	return response, nil
 }
 
+// ParseListInvitationsResponse parses an HTTP response from a ListInvitationsWithResponse call
+func ParseListInvitationsResponse(rsp *http.Response) (*ListInvitationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListInvitationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data       []PendingInvitation `json:"data"`
+			Error      any                 `json:"error"`
+			Pagination Pagination          `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseCreateInvitationResponse parses an HTTP response from a CreateInvitationWithResponse call
 func ParseCreateInvitationResponse(rsp *http.Response) (*CreateInvitationResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -10434,6 +10841,73 @@ func ParseCreateInvitationResponse(rsp *http.Response) (*CreateInvitationRespons
 			return nil, err
 		}
 		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCancelInvitationResponse parses an HTTP response from a CancelInvitationWithResponse call
+func ParseCancelInvitationResponse(rsp *http.Response) (*CancelInvitationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CancelInvitationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				Message string `json:"message"`
+				Status  string `json:"status"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
 		var dest Error
@@ -11890,9 +12364,15 @@ type ServerInterface interface {
 	// DeleteDomain Revoke a verified domain.
 	// (DELETE /v1/auth/orgs/domains/{id})
 	DeleteDomain(ctx echo.Context, id openapi_types.UUID) error
+	// ListInvitations List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
+	// (GET /v1/auth/orgs/invitations)
+	ListInvitations(ctx echo.Context, params ListInvitationsParams) error
 	// CreateInvitation Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 	// (POST /v1/auth/orgs/invitations)
 	CreateInvitation(ctx echo.Context) error
+	// CancelInvitation Cancel a pending invitation of the active organization, so it can no longer be accepted. Owner/admin only.
+	// (DELETE /v1/auth/orgs/invitations/{id})
+	CancelInvitation(ctx echo.Context, id openapi_types.UUID) error
 	// AcceptInvitation Accept an invitation addressed to the caller's email. The caller becomes an active member and the organization becomes the session's active one.
 	// (POST /v1/auth/orgs/invitations/{id}/accept)
 	AcceptInvitation(ctx echo.Context, id openapi_types.UUID) error
@@ -12110,12 +12590,53 @@ func (w *ServerInterfaceWrapper) DeleteDomain(ctx echo.Context) error {
 	return err
 }
 
+// ListInvitations converts echo context to params.
+func (w *ServerInterfaceWrapper) ListInvitations(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListInvitationsParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "starting_after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "starting_after", ctx.QueryParams(), &params.StartingAfter, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter starting_after: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListInvitations(ctx, params)
+	return err
+}
+
 // CreateInvitation converts echo context to params.
 func (w *ServerInterfaceWrapper) CreateInvitation(ctx echo.Context) error {
 	var err error
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.CreateInvitation(ctx)
+	return err
+}
+
+// CancelInvitation converts echo context to params.
+func (w *ServerInterfaceWrapper) CancelInvitation(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CancelInvitation(ctx, id)
 	return err
 }
 
@@ -12326,7 +12847,9 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/auth/orgs/request-delete", wrapper.RequestOrganizationDeletion, options.OperationMiddlewares["requestOrganizationDeletion"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/active", wrapper.SetActiveOrganization, options.OperationMiddlewares["setActiveOrganization"]...)
 	router.GET(options.BaseURL+"/v1/auth/orgs/members", wrapper.ListMembers, options.OperationMiddlewares["listMembers"]...)
+	router.GET(options.BaseURL+"/v1/auth/orgs/invitations", wrapper.ListInvitations, options.OperationMiddlewares["listInvitations"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/invitations", wrapper.CreateInvitation, options.OperationMiddlewares["createInvitation"]...)
+	router.DELETE(options.BaseURL+"/v1/auth/orgs/invitations/:id", wrapper.CancelInvitation, options.OperationMiddlewares["cancelInvitation"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/invitations/:id/accept", wrapper.AcceptInvitation, options.OperationMiddlewares["acceptInvitation"]...)
 	router.POST(options.BaseURL+"/v1/auth/organization/leave", wrapper.LegacyLeaveOrganization, options.OperationMiddlewares["legacyLeaveOrganization"]...)
 	router.POST(options.BaseURL+"/v1/auth/organization/remove-member", wrapper.LegacyRemoveMember, options.OperationMiddlewares["legacyRemoveMember"]...)
@@ -14809,6 +15332,77 @@ func (response DeleteDomaindefaultJSONResponse) VisitDeleteDomainResponse(w http
 	return err
 }
 
+type ListInvitationsRequestObject struct {
+	Params ListInvitationsParams
+}
+
+type ListInvitationsResponseObject interface {
+	VisitListInvitationsResponse(w http.ResponseWriter) error
+}
+
+type ListInvitations200JSONResponse struct {
+	Data       []PendingInvitation `json:"data"`
+	Error      any                 `json:"error"`
+	Pagination Pagination          `json:"pagination"`
+}
+
+func (response ListInvitations200JSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations401JSONResponse struct{ ErrorJSONResponse }
+
+func (response ListInvitations401JSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations403JSONResponse ErrorEnvelope
+
+func (response ListInvitations403JSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitationsdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response ListInvitationsdefaultJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateInvitationRequestObject struct {
 	Body *CreateInvitationJSONRequestBody
 }
@@ -14896,6 +15490,107 @@ type CreateInvitationdefaultJSONResponse struct {
 }
 
 func (response CreateInvitationdefaultJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelInvitationRequestObject struct {
+	Id openapi_types.UUID `json:"id"`
+}
+
+type CancelInvitationResponseObject interface {
+	VisitCancelInvitationResponse(w http.ResponseWriter) error
+}
+
+type CancelInvitation200JSONResponse struct {
+	Data struct {
+		Message string `json:"message"`
+		Status  string `json:"status"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response CancelInvitation200JSONResponse) VisitCancelInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelInvitation401JSONResponse struct{ ErrorJSONResponse }
+
+func (response CancelInvitation401JSONResponse) VisitCancelInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelInvitation403JSONResponse ErrorEnvelope
+
+func (response CancelInvitation403JSONResponse) VisitCancelInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelInvitation404JSONResponse ErrorEnvelope
+
+func (response CancelInvitation404JSONResponse) VisitCancelInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelInvitation410JSONResponse ErrorEnvelope
+
+func (response CancelInvitation410JSONResponse) VisitCancelInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelInvitationdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response CancelInvitationdefaultJSONResponse) VisitCancelInvitationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -16764,9 +17459,15 @@ type StrictServerInterface interface {
 	// DeleteDomain Revoke a verified domain.
 	// (DELETE /v1/auth/orgs/domains/{id})
 	DeleteDomain(ctx context.Context, request DeleteDomainRequestObject) (DeleteDomainResponseObject, error)
+	// ListInvitations List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
+	// (GET /v1/auth/orgs/invitations)
+	ListInvitations(ctx context.Context, request ListInvitationsRequestObject) (ListInvitationsResponseObject, error)
 	// CreateInvitation Invite someone to the active organization by email. Owner/admin only; only an owner may invite an owner.
 	// (POST /v1/auth/orgs/invitations)
 	CreateInvitation(ctx context.Context, request CreateInvitationRequestObject) (CreateInvitationResponseObject, error)
+	// CancelInvitation Cancel a pending invitation of the active organization, so it can no longer be accepted. Owner/admin only.
+	// (DELETE /v1/auth/orgs/invitations/{id})
+	CancelInvitation(ctx context.Context, request CancelInvitationRequestObject) (CancelInvitationResponseObject, error)
 	// AcceptInvitation Accept an invitation addressed to the caller's email. The caller becomes an active member and the organization becomes the session's active one.
 	// (POST /v1/auth/orgs/invitations/{id}/accept)
 	AcceptInvitation(ctx context.Context, request AcceptInvitationRequestObject) (AcceptInvitationResponseObject, error)
@@ -17235,6 +17936,31 @@ func (sh *strictHandler) DeleteDomain(ctx echo.Context, id openapi_types.UUID) e
 	return nil
 }
 
+// ListInvitations operation middleware
+func (sh *strictHandler) ListInvitations(ctx echo.Context, params ListInvitationsParams) error {
+	var request ListInvitationsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListInvitations(ctx.Request().Context(), request.(ListInvitationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListInvitations")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListInvitationsResponseObject); ok {
+		return validResponse.VisitListInvitationsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // CreateInvitation operation middleware
 func (sh *strictHandler) CreateInvitation(ctx echo.Context) error {
 	var request CreateInvitationRequestObject
@@ -17275,6 +18001,31 @@ func (sh *strictHandler) CreateInvitation(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(CreateInvitationResponseObject); ok {
 		return validResponse.VisitCreateInvitationResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CancelInvitation operation middleware
+func (sh *strictHandler) CancelInvitation(ctx echo.Context, id openapi_types.UUID) error {
+	var request CancelInvitationRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CancelInvitation(ctx.Request().Context(), request.(CancelInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CancelInvitation")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CancelInvitationResponseObject); ok {
+		return validResponse.VisitCancelInvitationResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -17600,97 +18351,99 @@ func (sh *strictHandler) RequestOrganizationDeletion(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7F15bxw3lv8qRO0AmcH2ITnKjCP/s4qtAEIc2yvJ2QECr8wuvu5mVEVWSFZLFUHAfoj9hPtJFjzq6qq+",
-	"dDqe94+trmLxeO/3HvkOkjdRLNNMChBGR4c3kQKdSaHB/ThWSir7RyyFAWHsnzTLEh5Tw6UY/6alsM90",
-	"PIeU2r/+omAaHUb/Nq5rHfu3euxqOxYLSGQG0e3t7SBioGPFM1tZdBgdiYJIMwdFZG5imQL564QyouD3",
-	"HLQZkFzQ3Myl4n8AGxBFDZCEp9zYX7mgC8oTOklgQLgwoARNCNgm/2YfEDMHog0VjCrmnxMIfRlFti+h",
-	"m3YURznj5q2c2b8zJTNQhnuK0Nh4iqwbaPn5kSt8O4hiBdQAO3IENEUG0WGkjeJiZt/CIpC284az3scp",
-	"GMqocQSnjHFLPpp8aHb0dlB+Jie/QWzsZ4aqGZiTRp2/lpUOIpEnSfSpKnXu3q8udzuILFu4AmZfcxaV",
-	"4xgEGjXaa1Xa6H6TMJ96OtymY5cXGf8Jik3j8aXe0RTWl4OU8mR9Eb6hKbGxERPICiJPbYlcg6WULrSB",
-	"NHKdvbiEokGNkut9BDeenq7ZcgCDmiytsffRty2QHfqWEGsL6XGamYLYd8TXNIqqqt04LS1LvbFRHbyv",
-	"OpPRGRfUN7L+ww91yWWyBFj59lcOOTTaGXAsGXQHfD6HoC/c+0FXHhkYyhPd/fRHGhtN6ETmxukfX80E",
-	"CikY4UaTFLSmMxgQ6RUUkynlgthOuQFqQjXJM20U0JRoEEzbcukhubklU6lIKrXx1eoBoYKRWIppwmPD",
-	"xey9mlHB/3AVWQy4D44+HP/z4vzop+P3vxyfXpwe/+fHk9PjNw0e1rRiMu4Z0xFJuLgkRoYOx3kKwrhG",
-	"XAPVOPsoNede0y1XaZ/bKueQZK4GKxhkyq/XVxfIt45nZZFNAhV4Wxd3XQ1E6EPSiVhwU+G1DaRKl0yl",
-	"SqmJDivh7Cr/64wr0H5qqIozamBoeNoLN6+GqrJ5XiuDZjElE9gkSj9DOgF1akv2q/TQbVdXs7N9FPGV",
-	"9YhVc/bbbohLynj3wbdV8T2oMoh0rjMQbIsB9Gn86usfitUd7/vQSsDJNoPt41v4uGZgmCMCH2uOtIfX",
-	"7u5qHp8GIpbTmLwSbh6jLOXCSZFDwqcexry/EsCamqmLlxWrnpUs1Uk+63nRR5dABvdF3/A+tCahdrfm",
-	"VF+kUvVom/+ag1u12n+AUAXEliPcQKpJtSwldGpcIa5JRmcwcgJF08zSckoTDVWHJlImQIXtkVvg9iu4",
-	"lF7zNE+JyC21iZyGFhWYXAlgrQb29xqztOOOJSlcm4s4V9rP1u0mXrvnVivnGuw89FkbquzEcuFG8tm+",
-	"moKJ505J27rcuGxHFOg8MXpApCIW0YRPG9QRskGg0RopWGKhp8Wg5kR7BF2GWnBAnCtuijMr256RE6AK",
-	"1FFu5pXt4ojuHtfyNTcm81YKF1NZWkHULxyCgorshPUfl7RIYFQD7DD6yT4hJ2+sKKokVKYPx+OqaMf4",
-	"+aD4gsbFcMqVNoQzEIabgixA8WmwtyypEh6D0A6Eoa2jjMZzIG/9C/JitNdpdcbNPJ+MYpn6DlDu/x9y",
-	"Np4kcjK2q47x25PXx+/Ojp2pACrV76dnoBY8hp7+j10JSyxukqURL0BpP6b90XejPVufzEDQjEeH0bej",
-	"fdfBjJq548Z4sT+mgiaF4bEea9D2Wz2WC9s2XHlbxhXKzXxM41jmwoytxmFD2dAjrrIZOO5U6yerQKOE",
-	"a9NRO7bvLVv3xd7eTpZu/1q5/bTTP4f4TdNPV0XW1hxVihYd3dZup0+xVSvy1kp9t9Vz12D3ndRhqXrl",
-	"BNzqgpgmCSjC3WKVSJEU5LObIz4TPzWMyPkcNJArmSeMTOwXOqYMhgwSMMAITaSYac6gXg16FVIQX8T+",
-	"zRUJeBjZMR7s7T8AB+9h7TyQNYHL7uVl968lBlfNDDsj92PDleTA892DiD+C518BPCele1GDWoDyvR75",
-	"KX1K88Ss0vDVhOOdH36BkqcpVUV0GL3l2hDZUqldZaplAsTpUiKnzrM203YQR14R+tHV02XGh5dQ6OVZ",
-	"NDwe33B2u/SuOZeME6AL7xmSOoAgUxBb4yE6NCqHwfJcCzMaF2/tZ60ZbGmyDap6KxoNooP9vR1K34sH",
-	"p5AlNAZGJgX58P7snDTposd+9tKeLq8ITa5ooQkV+gqUJgf7e6MGS9rLjTZjWlRWkMoFDNPaft6J2qfu",
-	"82B9/xkJ/eb47fH58QpSW4jek9K6SdM2Bb0l3IGqCzj8IFmx05zQ74sPpl1bvydyJnf8JHTjfMmFzFM6",
-	"g3HmzCb/928Z1D+uYJJVP2Z82muUl9NXSq/fgphZw2j/2+9f7u+9HEQpF9WzTQq59Oo3etq3GC0t+WZz",
-	"L/Y2NFXb+Y3P/n6w/FVGjVXO0WH037/S4R97w++Hn/79LxunkvWOgXZpK4m3T2A99PpBul6Np17uezEh",
-	"wYdEdB7HoPU0T5IiLMNxJYUrqe0Q9UMd3g3Y+Raxg9jZCjs/SjXhjIHYwX6r3KElWGxfGuz3DI9O3p0f",
-	"n747entxdnz6y/HpxfHp6fvTxhgPoyNBcgHXGcRWB3qCyTjOlR1NnU2AGEVL8REsxddu7iVUENleuW67",
-	"IB7TOIbMDJve5aF36XasQVvY8LYZ2F5EazBHrsjTr6Ob479LtGzp+y9l6ffow3qsJaLHQQuWREPLP7ut",
-	"LeqXAluXPngqy/UMEohN5ZrhYkZC1OIbTWh3/M7XXXpx0lwbMnGiG4oGh/hOwpszboaJnK2PeZTpU9qF",
-	"WxRNwYCyLdxE3PLq9xxUUcesyuhajdQQYIwO9/e8dRZ+VTjgwsAMHIH662xHDFuVdwC8rOXPuJglQFxW",
-	"GbH1ETebpSkdarDjsTNv4nxm00YpbWcaLuIkZzAiH8WlkFcivKEKCJ8JqYC9IhnVmggpoPGBrUcVoTbb",
-	"Q8uXvoGVuW71eL7Qzm8k8ynYd7GboEEYxUGTq7nUQFwen/c7cu3m7FXUcCUvbIkLp5xWUWXXtjYqvbs2",
-	"cPThhFxCMSIfNUzzhFzNQRAuFqANn1GLWHI1p4ZQoj0jL6EgjLP1BAjZew9Dg/t08cHpZisgKTXxHPSI",
-	"fPb5ip9JLBegNImVFOMJjS9nSuaCkSupLl+Rz4EcVbFMyZmiaUoNj50+1K/IZ8vqqgSjej6RVLFSo+r1",
-	"BA8JkHcl9bOO6i4poN0BmlyJamylS4Yaq20a6SYnZ+/Jy7/v7RPDU9CGptkquoYqLqZKpmspe5+Gt8kB",
-	"23GwE5hKF3y+02iNvOtYN7d7t8H+qACGBq4N0UBVPCc0VlLrxlQxID6pmnDmMz89pu2rsctOWTXo39eM",
-	"9YGabXhoX+xtcuzefnqUBfVWqRZVon8nw2LVAvkxEpVbdW6zyg4VN5YQ1ZKwxClmRKCr4n4ZEeiLRfBs",
-	"C57XVY6CkMYZtyzlwk6QZaqCnyJbdjGm3SDIvpS0m878WTGo16Pz3qJ6HEAukmIn980k11yA1sN631Cn",
-	"TExFDElIh1yTvuCKNVt8Y7/4mtyvT+JuvWxkVBiVw6duKv5yzy+f0KtaMpV4flcTNOpO1J13DbSjZYDY",
-	"QcsAwfPUlkEwCFRpIqyyDEJED0GGINstMTFAzSKD5QkwR1AWVlBodCK0vogMHreQJ7QB01bORIVXb2rq",
-	"SmFqrzGXUixSWgTbYCdLNJZiylW62cz05Z7PzixFpIOwBzZAB76l57JDMxCMi1lJ297zgpYG0P3kGczS",
-	"CsRol6J63VG9LmjCrfIj/nAR5viBNiriCG1UBM/z2qhomiK2HtQ0tfCaylyUKup7hBHC6E4eDpoooKxA",
-	"LwfC60v2cni/AaEkU7DgMtdJUYahVnk8SK65mDmKvxzGc6pobMDDg7gEQ2Al28ua1IicBTnQZE4VK88I",
-	"OnhJ5jJXmsjc7OQY8edwrt9e8SaUeQK/QDy3KxQxg/YhUsvH4cK171Ovp2TDGcTNYyjveuhiCmYuWfNw",
-	"Aib0hbk2W55n2xhBVVmza2vPCx5E18OZHNqHw5Dp+pZbmL0uideX5Nlg9N3IyuSVmCnK2pRdfXrwRiIm",
-	"VJvXc4gvN9fod++t5Gn5+hdOH4gnjQbb1S93e4ku2zMrNLXpwDNWyV5DNJ7O8eVShupjFtHnhZMt5mIg",
-	"dtDPheBBPxdi618RW+/QtYXIuZtWCjdWjBonECJwEDg7+0TX+EIPXrxAWCGstoLVLzThzFOvdoMevMAJ",
-	"DQG0HYDOpSQpFZWnW2M4BhH0QOGY7/ZwIkMUbekrKu+Na8IHvUUInx3hYyDNpKKKJ0XzmtUH2nldhpHC",
-	"3Ye6PFSGL4DUwZ2e7dh3CeiO6xrHTKw5F94dXPdG6Dp4+CR57jSD6wtWRRub5+h8923rHJ1vN8GmWdWX",
-	"cqxlRf2LLYOh5W2W60/IvFhxNdyaXH//yRrpqeLOF7Q/uqoglopdrL5o0L9f0CTfom8tyrQrX6qq1bEG",
-	"hZ4w7f/dWS2ZhGudYxAUZxcMgiJ2MAiK4MEgKGILg6AYBEXkYBAUgYNBUIQVBkERQBgExSAoIgiDoIgi",
-	"DIIifDAI2rhOzFBlCCVv3p0NJ1RXgVDSvJuvjrc8QNRz7GouVgc//ftniH7Gl0JeJcBmcGHoJcgFNKNX",
-	"1VHMg10DieuCbV9KbHQp9Nsj7vbVtoHTknz+Ip/10dMtq7xvxNXVulMMtnfT50W1LbWk1vJonzAS2pRU",
-	"DILi7IJBUMQOBkERPBgERWxhEBSDoIgcDIIicDAIirDCICgCCIOgGARFBGEQFFGEQVCEDwZB6yDoB5kk",
-	"Pgba2Fn2f//zv2VoRTsan//znPi9cHaRzwXJEhrfLSJ6w9mtZ0l581E7BOqfVwefZlTRFAwo28pNxC1V",
-	"Mmrmlsb++NKwba8ZNRw0xGdTgPJTJ8J40EXMKaRygWEmlF8MMyF2MMyE4MEwE2ILw0wYZkLkYJgJgYNh",
-	"JoQVhpkQQBhmwjATIgjDTIgiDDMhfDDMVIeZTmEhL4HQ5UNHdwohcbHgJrxeuYXOX1R4UhV9mg107n7M",
-	"VrjJPxm0TxI96MGPkgmsIqrvix7/DOkE1Kktuczssh1XzfNtqVvX+wYzHm1DWN0GCVdVNgMuWwG28rBv",
-	"Xfr7XUp7d8eWpe8lbI4WQLRMQQootWR9fm9tSk8Kf7PriLy/EqDGlKVcECmS4pX7t/Ycp7Qg3NdbPrur",
-	"7LoQ8JjGMWRmtRz79y05foZY8MPvNk2dKJ/svvPz5A77bavGOlU93VbNhmR6nt5RNA++BtE8chSwIsQb",
-	"ZGFMgdb19cqxi958o0vhPK+ekQnEMgVtawgC7XnsDu+237blO5S2LzRozaX4RleaQOyWwZHImYwObzrP",
-	"fQfWX9n8cyjTL8S/56CKWooTnnK7uqkFK6XXPM3T6HB/b88dxh1+VfDjwsAMHLX763THinMxu6BTA6pV",
-	"+dNogeqS483zfN91yf2yack548IryA11f6hLrpXpVp3bCHioGBixnCZyGiCp5zzTAyLgCrQhU67aSRCP",
-	"Miff/1T8FVPlN7o9Kp3rDAQDZsVIEy7iJGfARuRIFEuSaadOS5mdhC00Nk6ALmD1LOleNyuLnmQKqyye",
-	"zoylDTW5bt56rfM4Bq0333pdmz2hkqebo16XCrfmcc1hzNxBcxozdxA8z5K5U04iazJ3MFyF2NoWW8KC",
-	"yi0arG1Acw0Ng8OCzv5KqDbVGshb+pivgUB7nHyN+63YHZJXLNmbdnN7aWd7VK3f/2pFwu86YH8jWhKa",
-	"M24INUbxSV6OIFPgInTM19oRERI3ZOtOK/1NGyNCj4OJ+NV4w742U8LzB60H1J1oPSB4nj3vP0R0FG4A",
-	"QJA9FMjCFCfKfQCECzROEVUPY5yGhVO/Ier1F/QADY1TBNoXZpyeBSS3fXhrTNWGharkVcvqrOzSYSJn",
-	"BIRRHLS1OcklQFYbq2JGslJopNAlZixvlzI6Qq5H7APJgyp+vNKynUDTqFlt4FrL1MTzrgGbZ4waaKQy",
-	"PZUN++jZX/dM4fqCU7fqgPTjWMuWHiSeUzED9spD1aGENYThCRK5vorckteOjJ3MkG80sQBbmeLlhFyT",
-	"maLCWEPB0Esg9IqGN682agUGqTTrdcJap9dYARfaULMmzl0VQffXn8L9VfEL/V+4PEP/F4IH/V8Isq/V",
-	"/zUgrtPuYUBenCsFwiRFI9CIXjLE3kN5yar11SGhQpo5qPai3zkRPHm59tShiQLKCgLXvNyojF4zBN6X",
-	"5jU7LZFNKMkULLjMdVIMazW6hTPt/WpH105WqgLGFcRmmCu+fn/DaSj50RZ83P0D3cvr3qy+uy7shTsy",
-	"vW+3vH8uo8aA6m+g3M/p+3CXPUquSKeaQXNkdReaI+qgdhBdD2dyaB8Ogw/gLdcGWIM72++tuK/AuN0E",
-	"CkyuBJ4ciuoWTw5F7KAHBcGDJ4citvDkULQ+ETl3tj6nSv4BeNojYmg3DH3wNiSZS20Ik+BnuJSaeN53",
-	"MBEe5IfoepCD/B7mTILSF0U+np4QmiTyyp22UHKqzw+2Pkmr/9Qd1nKWPEn2VMO91Dwsa+/g5SZel18+",
-	"X+4UOuNWOeMeL2UMZlwbUOhUQx2NTjXEDjrVEDzoVENsoVMNnWqIHHSqIYbQqYboQqfa2hwz70IgtO1W",
-	"k+KeJ9S3Esa2vOq47W/D+45RXtHBgthBBws6WBA86GBBbKGDBZGDDhbEEDpY0MGC6PqzOFhSuYBl98pU",
-	"ydQnK5XpSzs6V5xhOazdKavOinHlmvW9CdsTnyah6b63dm28qiukNz1yNpMGYc7lcXmz4fo+Nws/4b0t",
-	"Uky5Ja27908yILYf6LZCLYhuK8QOuq0QPOi2Qmyh84FI5Qcu2r4sPHgI4XTH81/K44TWnAODjgiE17M7",
-	"ItyqvsKlnVrtNNs6LugMBHM3Kr8cxnOqaGzAomHZtAysDoYCF7M7XIOusqEB5Q7yCe9gYYex/Ht84/6/",
-	"8Bkkq16NFWQJLeoS4Y5n3X1SJqP0PR7HVMSQ1G+vYDKX8lKPGSR8AcoL0OqX45vwdxF6ZVTR8wEIlkne",
-	"Gm333fim/LM9+E0lx5dQ7FDxWPOZ4GI21BArMGMFC6DJPb6X4QDjzvdL/F160cvo1WU6HK+K2uGPby7B",
-	"s4CB2xDY36V2UdUqaqUH4lxxU7gEpAlQBeooN/Po8NdPt5/sayugPj0pV0l0GM2NyQ7H4/0X/xjtjfZG",
-	"+4cv//HyH9Htp9v/DwAA//8=",
+	"7F3pbhw5kn4VIneAnsHWIbnVMx75z2psDSC02/ZKcu8ADa/MSkZlsZVJZpPMkqoFAfsQ+4T7JAseeVVm",
+	"Xbq7O/7Yqkwmj+AXEYyD5E0UyyyXAoTR0eFNpEDnUmhwP46Vksr+EUthQBj7J83zlMfUcCnGP2sp7DMd",
+	"zyCj9q8/KZhGh9G/jetax/6tHrvajsUcUplDdHt7O4gY6Fjx3FYWHUZHYkGkmYEisjCxzID8eUIZUfBL",
+	"AdoMSCFoYWZS8V+BDYiiBkjKM27sr0LQOeUpnaQwIFwYUIKmBGyTf7EPiJkB0YYKRhXzzwmEvowi25fQ",
+	"TTuKo4Jx814m9u9cyRyU4Z4iNDaeIusGWn5+5ArfDqJYATXAjhwBzSKH6DDSRnGR2LcwD6TtvOGs93EG",
+	"hjJqHMEpY9ySj6afmh29HZSfycnPEBv7maEqAXPSqPOnstJBJIo0jb5Upc7d+9XlbgeRnRaugNnXnEXl",
+	"OAaBRo32WpU2ut8kzJeeDrfp2J2LnH8Pi03j8aU+0AzWl4OM8nR9Eb6hKbGxERPICqLIbIlCg6WUXmgD",
+	"WeQ6e3EJiwY1ylnvI7jx9HTNlgMY1GRpjb2Pvm2G7NC3hFibSY+z3CyIfUd8TaOoqtqN09KylBsbxcHH",
+	"qjM5TbigvpH1H36qSy6TJcDKt79yyKHRzoBjyaA74PMZBHnh3g+6/MjAUJ7q7qf/pLHRhE5kYZz88dVM",
+	"YCEFI9xokoHWNIEBkV5AMZlRLojtlBugJlSTItdGAc2IBsG0LZcdkptbMpWKZFIbX60eECoYiaWYpjw2",
+	"XCQfVUIF/9VVZDHgPjj6dPyvi/Oj748//nh8enF6/J+fT06P3zXmsKYVk3HPmI5IysUlMTJ0OC4yEMY1",
+	"4hqoxtlHqRn3km65SvvcVjmDNHc1WMYgU369vrpAvnVzVhbZxFBhbuvirquBCH1IOhFzbiq8toFUyZKp",
+	"VBk10WHFnF3hf51zBdqrhqo4owaGhme9cPNiqCpbFLUwaBZTMoVNrPQDZBNQp7Zkv0gP3XZ1NTvbRxFf",
+	"WQ9bNbXfdkNcEsa7D74tiu9BlUGkC52DYFsMoE/iV1//Y7G6430fWg442WawffMWPq4nMOiIMI/1jLSH",
+	"1+7u6jk+DUQs1Zi8Ek6PUZZx4bjIIeFLz8R8vBLAmpKpi5cVq56VU6rTIul50UeXQAb3Rd/wPrWUULtb",
+	"M6ovMql6pM1/zcCtWu0/QKgCYssRbiDTpFqWEjo1rhDXJKcJjBxD0Sy3tJzSVEPVoYmUKVBhe+QWuP0C",
+	"LqPXPCsyIgpLbSKnoUUFplACWKuB/b2GlnazY0kK1+YiLpT22rrdxFv33ErlQoPVQ1+1ocoqlgs3kq/2",
+	"1RRMPHNC2tblxmU7okAXqdEDIhWxiCZ82qCOkA0CjdZwwdIUeloM6ploj6B3QkEwLpJ1wvo+4uk55Tu3",
+	"YyrlShcdToNezaRdNRjC3TLtOXRG3c223FmnSyxTQ1wobhZntlU/UROgCtRRYWaVzemYxT2uRzMzJvfW",
+	"JRdTWVqv1C/4wsxFdqHxH5d0kcKoFgyH0ff2CTl5Z0WoSkNl+nA8rop2jNZPis9pvBhOudKGcAbCcLMg",
+	"c1B8GuxkS/qUxyC0I25o6yin8QzIe/+CvBrtdVpNuJkVk1EsM98Byv3/Q87Gk1ROxna1OH5/8vb4w9mx",
+	"M/FAZfrj9AzUnMfQ0/+xK2GJxU26NOI5KO3HtD/6brRn65M5CJrz6DD6drTvOphTM3OzMZ7vj6mg6cLw",
+	"WI81aPutHsu5bRuuvA3qChVmNqZxLAthxlZTsKFsyH9XWQJudqp1r1V8Ucq16agL2/eWj+LV3t5OHop+",
+	"G6f9tNM/J6k2MUZXtdVWOFWKLjr80m6nT35VllTLwtrN6uk6WnwndTAxrpxgtjI8pmkKinBnZBAp0gX5",
+	"6nT7V+JV+oicz0ADuZJFysjEfqFjymDIIAUDjNBUikRzBvUq3ov+BfFF7N9ckYCHkR3jwd7+A8zgPazU",
+	"B7IC0VxaNpd+KjG4SqPvjNzPDRegA893D8L+CJ4/AnhOSrewBjUH5Xs98ip9SovUrJLwlcLxTiu/QCmy",
+	"jKpFdBi959oQ2RKpXWGqZQrEyVIip84jmmg7iCMvCP3oanWZ8+ElLPSyFg2Pxzec3S69a+qScQp07j16",
+	"UgcQ5Apiu/iKDo0qYLCsayGh8eK9/aylwZaUbRDVW9FoEB3s7+1Q+l5zcAp5SmNgZLIgnz6enZMmXfTY",
+	"ay/t6fKG0PSKLjShQl+B0uRgf2/UmJL2cqM9MS0qK8jkHIZZ7ffYidqn7vPgNfktEvrd8fvj8+MVpLYQ",
+	"vSeldZOmbQp6S6IDVRco+odki510Qn8MJZjkbfmeykTu+EnoxvmS659nNIFx7sxd//fPOdQ/rmCSVz8S",
+	"Pu11ppTqK6PX70Ek1jDa//bvr/f3Xg+ijIvq2SaBXEZjGj3tW4yWHphmc6/2NjRV+2can/31YPmrnBor",
+	"nKPD6L9/osNf94Z/H3759z9tVCXrHTrt0pYTb5/Aeuj1X3Ut5ade7ns2IcEGJ7qIY9B6WqTpIizDcSWF",
+	"K6ntEPWPOiwfsPMtYgexsxV2/inVhDMGYgf7rXJjl2CxfWlMv5/w6OTD+fHph6P3F2fHpz8en14cn55+",
+	"PG2M8TA6EqQQcJ1DbGWgJ5iM40LZ0dRZIIhRtBQfwVJ863QvoYLI9sp12wXxmMYx5GbY9C4PvUu3Yw3a",
+	"woa3zcD2IlqDOXJFnn4d3Rz/XaKcS9+/lKXfow/rsZaIHgctWBINLf/straoXwpsXfrgqSzXM0ghNpVr",
+	"houEhKjFN5rQ7vidr7v04mSFNmTiWDcUDQ7xnZi3YNwMU5msj3mUaW/ahVsUzcCAsi3cRNzO1S8FqEUd",
+	"syqjojVSQ2A4Otzf89ZZ+FXhgAsDCTgC9dfZjvS2Ku8AeFnKn3GRpEBcNiCx9RGnzbKMDjXY8VjNmzqf",
+	"2bRRSltNw0WcFgxG5LO4FPJKhDdUAeGJkArYG5JTrYmQAhof2HrUItRmezhykcfuwMocxXo8L7TzG8l8",
+	"CvZd7BQ0CKM4aHI1kxqIy7/0fkeunc5eRQ1X8sKWuHDCaRVVdm1ro9C7awNHn07IJSxG5LOGaZGSqxkI",
+	"wsUctOEJtYglVzNqCCXaT+QlLAjjbD0BQtblw9DgPl18cLrZCkhGTTwDPSJffZ7pVxLLOShNYiXFeELj",
+	"y0TJQjByJdXlG/I1kKMqliuZKJpl1PDYyUP9hny1U12VYFTPJpIqVkpUvZ7gIXH1rqR+1lHdJXW3O0BT",
+	"KFGNrXTJUGOlTSNN6OTsI3n91719YngG2tAsX0XXUMXFVMlsLWXv0/A26Ss7DnYCU+mCz3carZF3Hevm",
+	"du822H8qgKGBa0M0UBXPCI2V1LqhKgbEJ8MTznzGrse0fTV22SmrBv3LmrE+ULMND+2rvU2O3dsvj7Kg",
+	"3irVotqg0cmwWLVAfowE81ad26yyQ8WNJUS1JCxxihkR6Kq4X0YE+mIRPNuC522VoyCkccYty7iwCrJM",
+	"VfAqsmUXY9oNguylpN109Gc1Qb0enY8W1eMAcpEudnLfTArNBWg9rPd7dcrEVMSQhnTINekLrlizxXf2",
+	"i9+T+/VJ3K2XjYwKowr40t1Csdzzyyf0qpaTSvx8VwoaZSfKzrsG2tEyQOygZYDgeWrLIBgEqjQRVlkG",
+	"IaKHIEOQ7ZaYGKBmkcGKFJgjKAsrKDQ6EVovIoPHLeQJbcC0lTNR4dWbmroSmNpLzKUUi4wugm2wkyUa",
+	"SzHlKttsZvpyz2dnlizSQdgDG6AD39Jz2aG532Ve0rb3nKelAXQ/eQaztAIx2qUoXncUr3Oaciv8iN/I",
+	"z9x8oI2KOEIbFcHzvDYqmqaIrQc1TS28prIQpYj6O8IIYXQnDwdNFVC2QC8Hwuslezm834BQkiuYc1no",
+	"dFGGoVZ5PEihuUgcxV8P4xlVNDbg4UFcgiGwctrLmtSInAU+0GRGFSvPCDp4TWayUJrIwuzkGPHnp67f",
+	"XvEulHkCv0A8sysUkUD7EKnlY4zh2vep11Oy4ezo5vFydz1JLgMzk6x5OAET+sJcmy3PIW6MoKqs2bW1",
+	"5zwPouthIof24TBkur7nFmZvS+L1JXk2JvpuZGXySiSKsjZlV5/6vJGIKdXm7Qziy801+t17K+e0fP0j",
+	"pw80J40G29Uvd3uJLttPVmhq04FnrOK9Bms8nePLpQzVx2OizwuVLeZiIHbQz4XgQT8XYuuPiK0P6NpC",
+	"5NxNKoWbRkaNEwgROAicnX2ia3yhB69eIawQVlvB6keacuapV7tBD16hQkMAbQegcylJRkXl6dYYjkEE",
+	"PVA45rs9VGSIoi19ReV9f034oLcI4bMjfAxkuVRU8XTRvB73gXZel2GkcGelLg+V4XMgdXCnZzv2XQK6",
+	"47rGMRNrzoV3B9e9E7oOHj5JnjvN4fqCVdHG5jk6333bOkfn202waVb1Uo61rKh/sWUwtLyFdP0JmRcr",
+	"rvRbk+vvP1nDPVXc+YL2R1cVxFKxi9UXRPr3c5oWW/StRZl25UtVtTrWoNATpv1/OKs5k3CtCwyConbB",
+	"IChiB4OgCB4MgiK2MAiKQVBEDgZBETgYBEVYYRAUAYRBUAyCIoIwCIoowiAowgeDoI3rxAxVhlDy7sPZ",
+	"cEJ1FQglzbv56njLA0Q9x67mxergp3//DNHP+FLIqxRYAheGXoKcQzN6VR3FPNg1kLgu2PZSYqNLod8e",
+	"drevtg2cluTzF/msj55uWeV9I66u1p1isL2bPi+qbakltZZH+4SR0CanYhAUtQsGQRE7GARF8GAQFLGF",
+	"QVAMgiJyMAiKwMEgKMIKg6AIIAyCYhAUEYRBUEQRBkERPhgErYOgn2Sa+hhoY2fZ//3P/5ahFe1ofP6v",
+	"c+L3wtlFPhckT2l8t4joDWe3fkrKm4/aIVD/vDr4NKeKZmBA2VZuIm6pklMzszT2x5eGbXvNqOGgwT6b",
+	"ApRfOhHGgy5iTiGTcwwzIf9imAmxg2EmBA+GmRBbGGbCMBMiB8NMCBwMMyGsMMyEAMIwE4aZEEEYZkIU",
+	"YZgJ4YNhpjrMdApzeQmELh86ulMIiYs5N+H1uvshTxrl+iNIvxSgFnUIKeUZt+SsuSGj1zwrsuhwf2/P",
+	"nf4ZflXE5MJAAm6Y/XW6c0y5SC7o1IBqVb45BPUQ64fqVsW+2fIf6/EnEIyLpKZY31WN/Vu4LGUTLvxX",
+	"m5qpS64Fa6vObZAbKgZG7MQTOSW5HxFpgGVABFyBNmTKVTsQsxWQK8/7lqXvfzJv+7jdiim+0X2jI392",
+	"Lt44htwAG5CYihjS1N3ySvyJpewvSyQgH68EqDFlGRdEinSxjg8HKzar+itBG9B5kq2q7ibaVmDXPxm0",
+	"z+w96JHUSqawCak/QDYBdWpLLiO1bMdV83ybV9f1vs3Hj7P1sm6DhEthH52jgo9529LesfgU3OpoAUTL",
+	"DKSAcj3Sw7pksvB3KHdZ7437t47RZHTh2RuqZ3fVkhuTLbysaLHwMyRcPPyW7saarCMFtKGm0Ju3UNer",
+	"sPDF0+1ubrJYKc2fgMkOXiaTvXUkILRH+fmAZi/HDYiWhBtLQCIkSaVIQJEJVJpyNyW4kc3Gvt7VZzv4",
+	"979HXrMa82T3owxO7nCARNVYp6pn4c4KS3dhzoPfgwY8chSwmqrBlZQxBVoDKzVi7NIRvtGlDjyvnpEJ",
+	"xDIDbWsIXOzn2N1GYb9tq9FQ2r7QoLVfFZfsL3ZLSUxlIqPDm85z34H1NuYPoQzal1ssp3/zRmVAxIzn",
+	"vydjsjUqXWirX63ZKEATLuK0YFZLHonFEmfaFaqlzE7MFhobp0DnsFpLutfNyqIXs1wEYVn0p0gXcQy6",
+	"uR58eSvIt6XAree4nmFMRUX/MKaiInieJRW1VCJrUlEx/wKxtS22hAWVWzRY24AWGhoGhwWd/ZVSbao1",
+	"kHeoYQIiAu1xEhDvt2J3SF6xZG/aze2lne1RtX538SDv8WV/IVoSWjBuCDVG8UlRjiBX4FJOmK+1wyIk",
+	"bvDWnVb6m5zPocfBRPxDeZ5/S6aEnx+0HlB2ovWA4Hn2jWwhXKNwRxuC7KFAFlScKDe2ES7QOEVUPYxx",
+	"GhZO/YZoGcDuAg2NUwTaCzNOzwKS2z68NaZqw0JV8qpldVZ26TCVCQFhFAftkjUuAfLaWBUJyUumkUKX",
+	"mLFzu5Q4FRI5Yh9IHlTx45WW7QSaRs3a/Edq4lnXgC1yRg00MgafyoZ99CTLe2ZKvuAMyTog/TjWsqUH",
+	"iWdUJMDeeKg6lLAGM7y0VK6Xmlvy1pGxkxnyjSYWYCszKR2Ta5IoKow1FAy9BEKvaHjzZqNUYJBJs14m",
+	"rHV6jRVwoQ01a+LcVRF0f/0m3F/VfKH/C5dn6P9C8KD/C0H2e/V/DYjrtHsYkBcXSoEw6aIRaEQvGWLv",
+	"obxk1frqkFAhzQxUe9HvnAievFx76tBUAWULAte8PHkDvWYIvJfmNTstkU0oyRXMuSx0uhjWYnQLZ9rH",
+	"1Y6unaxUBYwriM2wUHz9/obTUPKzLfi4+we6t7G+W30Za9hyemR63255oWpOjQHV30B5QIHvw132KLki",
+	"nWoGzZHVXWiOqIPaQXQ9TOTQPhwGH8B7rg2wxuxsv7fivgzjdhMoMIUSeBQ2ils8Chuxgx4UBA8ehY3Y",
+	"wqOw0fpE5NzZ+pwq+Svg8cWIod0w9MnbkGQmtSFMgtdwGTXxrO+kPTyZFtH1ICfTPsyZBKUvinw+PSE0",
+	"TeWVO22hnKk+P9gdDqmjrOUseZLsqYZ7qXkm3d7B601zXX75fLlT6Ixb5Yx7vJQxSLg2oNCphjIanWqI",
+	"HXSqIXjQqYbYQqcaOtUQOehUQwyhUw3RhU61tTlm3oVAaNutJsU9r1xpJYxteXd/29+GF/gjv6KDBbGD",
+	"DhZ0sCB40MGC2EIHCyIHHSyIIXSwoIMF0fVbcbBkcg7L7pWpkplPVirTl3Z0rjjDcli7U1adFePKNet7",
+	"F7YnPk1C031v7dp4VVdIb3rkbCYNwpzL4/IC0fV9bhZ+wntbpJhyS1p3959kQGw/0G2FUhDdVogddFsh",
+	"eNBthdhC5wORyg9ctH1ZePAQwumO57+UxwmtOQcGHREIr2d3RLhVfYVLq1qtmm0dF3QGgrkblV8P4xlV",
+	"NDZg0bBsWoapDoYCF0l5OdouPox8aEC5g3zCO5jbYSz/Ht+4/y98BsmqV2MFeUoXdYlwx7PuPimTUfoe",
+	"j/2t+fXbK5jMpLzUYwYpn4PyDLT65fgm/L0IvTJq0fMBCJZL3hpt9934pvyzPfhNJceXsNih4rHmieAi",
+	"GWqIFZixgjnQ9B7fy3CAcef7pfldetE70avLdGa8KmqHP765BD8FDNyGwP4utYuqVlHLPRAXipuFS0Ca",
+	"AFWgjgoziw5/+nL7xb62DOrTkwqVRofRzJj8cDzef/W30d5ob7R/+Ppvr/8W3X65/f8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -267,8 +267,19 @@ func (p *Provider) Token(claims map[string]any) string {
 // SignWith signs claims with k, its kid in the header.
 func (p *Provider) SignWith(k *Key, claims map[string]any) string {
 	p.t.Helper()
+	return p.signTyped(k, "JWT", claims)
+}
+
+// TokenOfType signs claims with the current key and typ in the header.
+func (p *Provider) TokenOfType(typ string, claims map[string]any) string {
+	p.t.Helper()
+	return p.signTyped(p.Signer(), jose.ContentType(typ), claims)
+}
+
+func (p *Provider) signTyped(k *Key, typ jose.ContentType, claims map[string]any) string {
+	p.t.Helper()
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.Algorithm, Key: jose.JSONWebKey{Key: k.Private, KeyID: k.ID}},
-		(&jose.SignerOptions{}).WithType("JWT"))
+		(&jose.SignerOptions{}).WithType(typ))
 	if err != nil {
 		p.t.Fatal(err)
 	}

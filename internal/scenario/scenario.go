@@ -250,6 +250,26 @@ func (r *runner) walk() {
 	invite(member, newcomer.email, api.MemberRoleMember, 403)
 	in := invite(admin, newcomer.email, api.MemberRoleMember, 200)
 
+	// Pending invitations: listed and cancelled by owners and admins.
+	listInv := func(by user, want int) {
+		x, err := c.ListInvitationsWithResponse(ctx, &api.ListInvitationsParams{}, r.bearer(by.token))
+		r.expect("listInvitations", x, err, want)
+	}
+	cancelInv := func(by user, id uuid.UUID, want int) {
+		x, err := c.CancelInvitationWithResponse(ctx, id, r.bearer(by.token))
+		r.expect("cancelInvitation", x, err, want)
+	}
+	listInv(user{}, 401)
+	listInv(member, 403)
+	listInv(admin, 200)
+	if spare := invite(owner, "spare-"+p+"@example.com", api.MemberRoleMember, 200); spare != nil && spare.JSON200 != nil {
+		cancelInv(user{}, spare.JSON200.Data.Id, 401)
+		cancelInv(member, spare.JSON200.Data.Id, 403)
+		cancelInv(owner, uuid.New(), 404)
+		cancelInv(admin, spare.JSON200.Data.Id, 200)
+		cancelInv(admin, spare.JSON200.Data.Id, 404)
+	}
+
 	// Members list and roles.
 	lm, err := c.ListMembersWithResponse(ctx, &api.ListMembersParams{}, r.bearer(member.token))
 	r.expect("listMembers", lm, err, 200)
@@ -374,6 +394,7 @@ func (r *runner) walk() {
 	invite(owner, "late-"+p+"@example.com", api.MemberRoleMember, 410)
 	if in != nil && in.JSON200 != nil {
 		accept(newcomer, in.JSON200.Data.Id, 410)
+		cancelInv(owner, in.JSON200.Data.Id, 410)
 	}
 	r.domainsFrozen(owner, fd)
 	cancel(admin, orgID, 200)

@@ -12,11 +12,13 @@ import (
 
 // fixture is what the workloads act on.
 type fixture struct {
-	bigOwner   string      // token of the owner of the organization with the large audit log
+	bigOwners  []string    // sessions of the owner of the organization with the large audit log
 	deepCursor string      // an audit id deep in that log
 	owners     []string    // owner tokens, one per organization, active org selected
 	members    []memberRef // members whose tokens select their organization
 }
+
+const bigOwnerSessions = 128
 
 type memberRef struct {
 	token      string
@@ -135,7 +137,16 @@ func seed(ctx context.Context, st *store.Store, orgs, membersPer, auditRows int,
 			ownerOf[p.org] = tok.Token
 			fx.owners = append(fx.owners, tok.Token)
 			if p.org == bigOrg {
-				fx.bigOwner = tok.Token
+				// Sessions enough that the audit-log workload, thousands of
+				// requests a second, keeps each under the per-session read
+				// limit (KAYLE_RATE_LIMIT_READ, 50/s by default).
+				for range bigOwnerSessions {
+					tok, err := st.CreateSession(ctx, p.email, &org, 24*time.Hour)
+					if err != nil {
+						return nil, err
+					}
+					fx.bigOwners = append(fx.bigOwners, tok.Token)
+				}
 			}
 			continue
 		}

@@ -1,0 +1,146 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"net/mail"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// The store checks what it is given against the rules of the data it keeps,
+// whatever the HTTP layer checked before (KAYLE_VALIDATION=off turns the
+// contract check off, not these): a malformed value is refused with an
+// InvalidInputError, never passed to the database to fail there.
+
+// ErrInvalidInput is what every InvalidInputError is (errors.Is).
+var ErrInvalidInput = errors.New("store: invalid input")
+
+// InvalidInputError is input the store refuses; Reason says what is wrong,
+// in words fit for the caller.
+type InvalidInputError struct{ Reason string }
+
+func (e *InvalidInputError) Error() string        { return "store: invalid input: " + e.Reason }
+func (e *InvalidInputError) Is(target error) bool { return target == ErrInvalidInput }
+
+func invalid(format string, a ...any) error {
+	return &InvalidInputError{Reason: fmt.Sprintf(format, a...)}
+}
+
+// Limits of the data, as the contract states them.
+const (
+	DefaultPageLimit = 50
+	MaxPageLimit     = 100
+	MaxNameLength    = 120 // organization names, in characters
+	MaxSlugLength    = 64
+	MaxLogoLength    = 1398108 // base64 characters: a 1 MiB image
+	MaxEmailLength   = 254
+	MaxQueryLength   = 200 // audit-log search text, in characters
+	MaxUserName      = 200
+)
+
+// ClampPageLimit brings a page size into 1..MaxPageLimit.
+func ClampPageLimit(n int) int { return min(max(n, 1), MaxPageLimit) }
+
+// text reports whether s is valid UTF-8 without NUL (which PostgreSQL's
+// text cannot hold) and at most maxRunes characters.
+func text(s string, maxRunes int) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0) && utf8.RuneCountInString(s) <= maxRunes
+}
+
+func validSlug(slug string) bool {
+	if slug == "" || len(slug) > MaxSlugLength {
+		return false
+	}
+	for i := 0; i < len(slug); i++ {
+		if c := slug[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+var logoTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image/webp": true, "image/gif": true}
+
+func (in NewOrganization) check() error {
+	name := strings.TrimSpace(in.Name)
+	if name == "" || !text(name, MaxNameLength) {
+		return invalid("name must be 1 to %d characters of text.", MaxNameLength)
+	}
+	if !validSlug(in.Slug) {
+		return invalid("slug must be 1 to %d characters from a-z, 0-9 and '-'.", MaxSlugLength)
+	}
+	if (in.Logo == nil) != (in.LogoContentType == nil) {
+		return invalid("logo needs both data and contentType.")
+	}
+	if in.Logo != nil {
+		if *in.Logo == "" || len(*in.Logo) > MaxLogoLength {
+			return invalid("logo data must be 1 to %d base64 characters.", MaxLogoLength)
+		}
+		if !logoTypes[*in.LogoContentType] {
+			return invalid("logo contentType must be image/png, image/jpeg, image/webp or image/gif.")
+		}
+	}
+	return nil
+}
+
+// checkEmail is nil when email (already normalized) is one plain address.
+func checkEmail(email string) error {
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Name != "" || a.Address != email || len(email) > MaxEmailLength || !text(email, MaxEmailLength) {
+		return invalid("email must be an email address of at most %d characters.", MaxEmailLength)
+	}
+	return nil
+}
+
+func checkRole(r Role) error {
+	if !r.Valid() {
+		return invalid("role must be owner, admin or member.")
+	}
+	return nil
+}
+
+// maxAuditIDLength bounds an audit id; ours are 28 characters (newAuditID).
+const maxAuditIDLength = 64
+
+// wellFormedAuditID reports whether id has an audit id's shape ("aud_" and
+// letters, digits, '-' or '_'), so that any other cursor is refused before
+// the database sees it.
+func wellFormedAuditID(id string) bool {
+	if len(id) <= len("aud_") || len(id) > maxAuditIDLength || !strings.HasPrefix(id, "aud_") {
+		return false
+	}
+	for i := len("aud_"); i < len(id); i++ {
+		if c := id[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+var actorTypes = map[string]bool{ActorUser: true, ActorSystem: true, ActorAPIKey: true}
+
+// check normalizes the filter: event names known and each once, so the
+// list is at most len(KnownEvents) long whatever was asked.
+func (f *AuditFilter) check() error {
+	f.Events = knownEvents(f.Events)
+	if f.ActorType != "" && !actorTypes[f.ActorType] {
+		return invalid("actor_type must be user, system or api_key.")
+	}
+	if !text(f.Query, MaxQueryLength) {
+		return invalid("q must be at most %d characters of text.", MaxQueryLength)
+	}
+	return nil
+}
+
+// knownEvents keeps the known names of events, each once, in the order given.
+func knownEvents(events []string) []string {
+	var out []string
+	for _, e := range events {
+		if slices.Contains(KnownEvents, e) && !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
