@@ -120,7 +120,7 @@ func recheckOne(ctx context.Context, st *store.Store, dns dnstxt.Looker, it stor
 	cancel()
 	if err != nil && !errors.Is(err, dnstxt.ErrNoSuchName) {
 		// No clean answer (unreachable, SERVFAIL, garbage): not a miss.
-		return "lookup_failed", nil
+		return "lookup_failed", st.RecordRecheckFailure(ctx, it)
 	}
 	outcome, err := st.RecordRecheck(ctx, it, domains.Check(values, it.RecheckToken))
 	if err != nil {

@@ -62,6 +62,11 @@ func TestDomainRecheckOverDNS(t *testing.T) {
 			t.Fatalf("resolver down: %s", rep)
 		}
 		e.dns.SetModeAll(dnstest.Normal)
+		// Tried again an hour later, not at once.
+		if rep := pass(); rep.Due != 0 {
+			t.Fatalf("retried at once: %s", rep)
+		}
+		e.clock.Advance(time.Hour)
 		if rep := pass(); rep.Missed != 1 || rep.Downgraded != 0 {
 			t.Fatalf("day 2: %s", rep)
 		}

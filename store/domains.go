@@ -45,6 +45,7 @@ type VerifiedDomain struct {
 	VerifiedBy              *uuid.UUID
 	RecheckToken            string
 	LastCheckedAt           *time.Time
+	RecheckAttemptedAt      *time.Time
 	ConsecutiveFailedChecks int
 	DowngradedAt            *time.Time
 	CreatedAt               time.Time
@@ -339,15 +340,15 @@ func upsertVerified(tx *gorm.DB, orgID, by uuid.UUID, c DomainChallenge, now tim
 	switch {
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		d = VerifiedDomain{ID: uuid.New(), OrganizationID: orgID, ApexDomain: c.ApexDomain, VerifiedAt: now, VerifiedVia: MethodDNSTXT,
-			VerifiedBy: &by, RecheckToken: c.Token, LastCheckedAt: &now, CreatedAt: now, UpdatedAt: now}
+			VerifiedBy: &by, RecheckToken: c.Token, LastCheckedAt: &now, RecheckAttemptedAt: &now, CreatedAt: now, UpdatedAt: now}
 		return d, tx.Create(&d).Error
 	case err != nil:
 		return d, err
 	}
-	d.VerifiedAt, d.VerifiedVia, d.VerifiedBy, d.RecheckToken, d.LastCheckedAt = now, MethodDNSTXT, &by, c.Token, &now
+	d.VerifiedAt, d.VerifiedVia, d.VerifiedBy, d.RecheckToken, d.LastCheckedAt, d.RecheckAttemptedAt = now, MethodDNSTXT, &by, c.Token, &now, &now
 	d.ConsecutiveFailedChecks, d.DowngradedAt, d.UpdatedAt = 0, nil, now
 	return d, tx.Model(&VerifiedDomain{}).Where("id = ?", d.ID).Updates(map[string]any{
-		"verified_at": now, "verified_via": MethodDNSTXT, "verified_by": by, "recheck_token": c.Token, "last_checked_at": now,
+		"verified_at": now, "verified_via": MethodDNSTXT, "verified_by": by, "recheck_token": c.Token, "last_checked_at": now, "recheck_attempted_at": now,
 		"consecutive_failed_checks": 0, "downgraded_at": nil, "updated_at": now,
 	}).Error
 }

@@ -732,6 +732,27 @@ func TestRecheck(t *testing.T) {
 			t.Fatalf("%d restore rows", n)
 		}
 
+		// A lookup that got no answer changes nothing but sends the domain
+		// to the back of the queue, to be tried again an hour later.
+		f.advance(24 * time.Hour)
+		items := due()
+		if len(items) != 2 {
+			t.Fatalf("%d due", len(items))
+		}
+		if err := f.st.RecordRecheckFailure(ctx, items["keep.io"]); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := due()["keep.io"]; ok {
+			t.Fatal("a failed lookup is retried at once")
+		}
+		f.advance(time.Hour)
+		list, _ := f.st.DueRechecks(ctx, store.RecheckBatchSize)
+		if len(list) != 2 || list[0].ApexDomain != "lose.io" || list[1].ApexDomain != "keep.io" {
+			t.Fatalf("after a failed lookup, the queue is %+v", list)
+		}
+		record(list[1], domains.Match, store.RecheckUnchanged) // the failure did not make it stale
+		record(list[0], domains.Match, store.RecheckUnchanged)
+
 		// Restored only while nobody else holds the apex.
 		f.advance(24 * time.Hour)
 		for i := 0; i < 3; i++ {

@@ -20,6 +20,7 @@ import (
 // cannot answer changes nothing.
 const (
 	RecheckAge       = 23 * time.Hour // a domain is due when last checked longer ago
+	RecheckRetry     = time.Hour      // and, after a lookup that got no answer, tried again this much later
 	DowngradeAfter   = 3              // consecutive misses
 	RecheckBatchSize = 500            // most domains one pass checks
 )
@@ -34,13 +35,17 @@ type RecheckItem struct {
 }
 
 // DueRechecks lists up to limit domains last checked more than RecheckAge
-// ago (or never), the longest ago first.
+// ago (or never) and not tried in the last RecheckRetry, the least
+// recently tried first: domains whose lookups keep failing go to the back
+// of the queue instead of filling every pass.
 func (s *Store) DueRechecks(ctx context.Context, limit int) ([]RecheckItem, error) {
 	var rows []VerifiedDomain
+	now := s.clock()
 	err := s.read(ctx, func(db *gorm.DB) error {
 		return db.Select("id", "apex_domain", "recheck_token", "last_checked_at", "downgraded_at").
-			Where("verified_via = ? AND (last_checked_at IS NULL OR last_checked_at < ?)", MethodDNSTXT, s.clock().Add(-RecheckAge)).
-			Order("CASE WHEN last_checked_at IS NULL THEN 0 ELSE 1 END, last_checked_at, id").Limit(limit).Find(&rows).Error
+			Where("verified_via = ? AND (last_checked_at IS NULL OR last_checked_at < ?) AND (recheck_attempted_at IS NULL OR recheck_attempted_at < ?)",
+				MethodDNSTXT, now.Add(-RecheckAge), now.Add(-RecheckRetry)).
+			Order("CASE WHEN recheck_attempted_at IS NULL THEN 0 ELSE 1 END, recheck_attempted_at, id").Limit(limit).Find(&rows).Error
 	})
 	out := make([]RecheckItem, len(rows))
 	for i, d := range rows {
@@ -80,7 +85,7 @@ func (s *Store) RecordRecheck(ctx context.Context, item RecheckItem, proof domai
 			return nil
 		}
 		now := s.clock()
-		set := map[string]any{"last_checked_at": now, "updated_at": now}
+		set := map[string]any{"last_checked_at": now, "recheck_attempted_at": now, "updated_at": now}
 		q := tx.Model(&VerifiedDomain{}).Where("id = ?", d.ID)
 		if proof == domains.Match {
 			set["consecutive_failed_checks"] = 0
@@ -132,6 +137,21 @@ func (s *Store) RecordRecheck(ctx context.Context, item RecheckItem, proof domai
 		})
 	})
 	return outcome, err
+}
+
+// RecordRecheckFailure records a re-check whose lookup got no answer (the
+// resolver was unreachable, failed or spoke nonsense): nothing about the
+// domain changes, but it waits RecheckRetry before it is tried again.
+func (s *Store) RecordRecheckFailure(ctx context.Context, item RecheckItem) error {
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		q := tx.Model(&VerifiedDomain{}).Where("id = ? AND recheck_token = ?", item.ID, item.RecheckToken)
+		if item.LastCheckedAt == nil {
+			q = q.Where("last_checked_at IS NULL")
+		} else {
+			q = q.Where("last_checked_at = ?", *item.LastCheckedAt)
+		}
+		return q.Update("recheck_attempted_at", s.clock()).Error
+	})
 }
 
 func sameTime(a, b *time.Time) bool {

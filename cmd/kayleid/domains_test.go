@@ -52,33 +52,42 @@ func TestDomainsRecheckCLI(t *testing.T) {
 				t.Fatal(err)
 			}
 			a.ActiveOrganizationID = &org.ID
-			c, _ := st.StartDNSChallenge(ctx, a, "recheck.io")
-			p, _ := st.PrepareVerification(ctx, a, c.Challenge.ID, false)
-			if _, err := st.CompleteVerification(ctx, a, p); err != nil {
-				t.Fatal(err)
+			for _, apex := range []string{"recheck.io", "broken.io"} {
+				c, _ := st.StartDNSChallenge(ctx, a, apex)
+				p, _ := st.PrepareVerification(ctx, a, c.Challenge.ID, false)
+				if _, err := st.CompleteVerification(ctx, a, p); err != nil {
+					t.Fatal(err)
+				}
 			}
 			env := map[string]string{"DATABASE_URL": url, "KAYLE_DNS_RESOLVER": dns.Addr, "KAYLE_DNS_TIMEOUT": "1s"}
 
-			// The resolver fails: nothing counted, still due.
-			dns.SetModeAll(dnstest.ServFail)
+			// recheck.io's record is gone: a clean miss, counted. broken.io's
+			// DNS fails: nothing counted.
+			dns.SetMode("_kayle-id-verification.broken.io", dnstest.ServFail)
 			r := kayleid(t, env, "domains", "recheck")
-			if r.code != 0 || !strings.Contains(r.stdout, "1 due: 0 confirmed, 0 missed, 0 downgraded, 0 restored, 1 lookups failed") {
-				t.Fatalf("servfail: %+v", r)
+			if r.code != 0 || !strings.Contains(r.stdout, "2 due: 0 confirmed, 1 missed, 0 downgraded, 0 restored, 1 lookups failed") {
+				t.Fatalf("first pass: %+v", r)
 			}
-			// A clean miss counts once; the domain is then not due again today.
-			dns.SetModeAll(dnstest.Normal)
-			r = kayleid(t, env, "domains", "recheck")
-			if r.code != 0 || !strings.Contains(r.stdout, "1 due: 0 confirmed, 1 missed") {
-				t.Fatalf("miss: %+v", r)
-			}
+			// Neither is due again at once: the miss for a day, the failure
+			// for an hour.
 			r = kayleid(t, env, "domains", "recheck")
 			if r.code != 0 || !strings.Contains(r.stdout, "0 due") {
-				t.Fatalf("second pass the same day: %+v", r)
+				t.Fatalf("second pass: %+v", r)
 			}
-			var misses int
-			st.DB().QueryRow(`SELECT consecutive_failed_checks FROM verified_domains`).Scan(&misses)
-			if misses != 1 {
-				t.Fatalf("%d misses recorded", misses)
+			misses := map[string]int{}
+			rows, err := st.DB().Query(`SELECT apex_domain, consecutive_failed_checks FROM verified_domains`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var apex string
+				var n int
+				rows.Scan(&apex, &n)
+				misses[apex] = n
+			}
+			rows.Close()
+			if misses["recheck.io"] != 1 || misses["broken.io"] != 0 {
+				t.Fatalf("misses recorded: %v", misses)
 			}
 			// Bad flags: exit 2, nothing done.
 			if r := kayleid(t, env, "domains", "recheck", "--dns-resolver", "8.8.8.8"); r.code != 2 {

@@ -11,6 +11,7 @@ CREATE TABLE verified_domains (
     verified_by               TEXT REFERENCES users (id) ON DELETE SET NULL,
     recheck_token             TEXT NOT NULL,
     last_checked_at           DATETIME,
+    recheck_attempted_at      DATETIME,
     consecutive_failed_checks INTEGER NOT NULL DEFAULT 0,
     downgraded_at             DATETIME,
     created_at                DATETIME NOT NULL,
@@ -20,7 +21,9 @@ CREATE TABLE verified_domains (
 CREATE UNIQUE INDEX verified_domains_org_apex_key ON verified_domains (organization_id, apex_domain);
 -- At most one organization holds an apex actively, platform-wide.
 CREATE UNIQUE INDEX verified_domains_active_apex_key ON verified_domains (apex_domain) WHERE downgraded_at IS NULL;
--- The re-check job picks the rows checked longest ago.
+-- The re-check job picks the rows checked longest ago. last_checked_at is
+-- the last check that got an answer; recheck_attempted_at the last attempt,
+-- answered or not, so domains whose lookups keep failing go to the back.
 CREATE INDEX verified_domains_recheck_idx ON verified_domains (last_checked_at);
 
 -- Pending DNS challenges: at most one per organization, apex and method.
