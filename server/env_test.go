@@ -20,7 +20,9 @@ import (
 	"github.com/labstack/echo/v4"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 
+	"github.com/kayle-id/orgs-api/dnstxt"
 	api "github.com/kayle-id/orgs-api/gen/api"
+	"github.com/kayle-id/orgs-api/internal/dnstest"
 	"github.com/kayle-id/orgs-api/internal/testdb"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
@@ -53,21 +55,40 @@ type env struct {
 	c      *api.ClientWithResponses
 	clock  *clock
 	outbox string
+	// dns is the authoritative test DNS server the resolver asks.
+	dns      *dnstest.Server
+	resolver *dnstxt.Resolver
+}
+
+// envOptions vary what the test server runs on.
+type envOptions struct {
+	store      func(*store.Options) // adjusts the store's options
+	dnsTimeout time.Duration        // per resolver attempt; 0 means 1s
 }
 
 // newEnv starts the server; opts adjust its configuration.
 func newEnv(t testing.TB, kind testdb.Kind, opts ...func(*server.Config)) *env {
-	return newEnvWithStore(t, kind, nil, opts...)
+	t.Helper()
+	return newEnvWith(t, kind, envOptions{}, opts...)
 }
 
 // newEnvWithStore is newEnv with the store's options adjusted by tune.
 func newEnvWithStore(t testing.TB, kind testdb.Kind, tune func(*store.Options), opts ...func(*server.Config)) *env {
 	t.Helper()
+	return newEnvWith(t, kind, envOptions{store: tune}, opts...)
+}
+
+// newEnvWith is newEnv with the store and the resolver adjusted.
+func newEnvWith(t testing.TB, kind testdb.Kind, o envOptions, opts ...func(*server.Config)) *env {
+	t.Helper()
+	if o.dnsTimeout == 0 {
+		o.dnsTimeout = time.Second
+	}
 	ctx := context.Background()
 	clk := &clock{}
 	stOpts := store.Options{Now: clk.Now, MaxOpenConns: 20}
-	if tune != nil {
-		tune(&stOpts)
+	if o.store != nil {
+		o.store(&stOpts)
 	}
 	st, err := store.Open(ctx, testdb.URL(t, kind), stOpts)
 	if err != nil {
@@ -78,6 +99,16 @@ func newEnvWithStore(t testing.TB, kind testdb.Kind, tune func(*store.Options), 
 		t.Fatal(err)
 	}
 	outbox := filepath.Join(t.TempDir(), "outbox")
+	// A real DNS server on loopback answers domain verification.
+	dns, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dns.Close)
+	resolver, err := dnstxt.New(dns.Addr, dnstxt.Options{Timeout: o.dnsTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -89,6 +120,7 @@ func newEnvWithStore(t testing.TB, kind testdb.Kind, tune func(*store.Options), 
 		OnResponseInvalid: func(c echo.Context, err *validator.ResponseError) {
 			t.Errorf("%s %s: response broke the contract: %v", c.Request().Method, c.Request().URL, err)
 		},
+		DNS: resolver,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -103,7 +135,7 @@ func newEnvWithStore(t testing.TB, kind testdb.Kind, tune func(*store.Options), 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, kind: kind, st: st, srv: srv, c: c, clock: clk, outbox: outbox}
+	return &env{t: t, kind: kind, st: st, srv: srv, c: c, clock: clk, outbox: outbox, dns: dns, resolver: resolver}
 }
 
 // forEachDB runs the test once per database.

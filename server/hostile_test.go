@@ -17,7 +17,8 @@ import (
 func rowCounts(t *testing.T, e *env) string {
 	t.Helper()
 	var parts []string
-	for _, table := range []string{"users", "organizations", "organization_members", "sessions", "invitations", "organization_deletion_codes", "audit_logs", "user_identities"} {
+	for _, table := range []string{"users", "organizations", "organization_members", "sessions", "invitations", "organization_deletion_codes", "audit_logs",
+		"user_identities", "verified_domains", "domain_challenges", "redirect_uris", "organization_rate_windows", "mail_outbox"} {
 		var n int
 		if err := e.st.DB().QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
 			t.Fatal(err)
@@ -77,6 +78,51 @@ func hostileCases(token string, memberID string) []hostile {
 		{"email injection", "POST", "/v1/auth/orgs/invitations", "application/json", `{"email":"a@b.co\r\nBcc: x@y.z","role":"member"}`, auth},
 		{"role not in enum", "PATCH", "/v1/auth/orgs/members/" + memberID, "application/json", `{"role":"superuser"}`, auth},
 		{"confirm code SQL", "POST", "/v1/auth/orgs/confirm-delete", "application/json", `{"organizationId":"` + memberID + `","code":"' OR 1=1"}`, auth},
+
+		// Domain verification: hostile names never become a challenge.
+		{"IDN apex, Unicode", "POST", dnsStart, "application/json", `{"apex_domain":"ａｃｍｅ.co"}`, auth},
+		{"IDN homograph apex", "POST", dnsStart, "application/json", `{"apex_domain":"аpple.com"}`, auth},
+		{"IDN homograph apex, Punycode", "POST", dnsStart, "application/json", `{"apex_domain":"xn--pple-43d.com"}`, auth},
+		{"apex with trailing dots", "POST", dnsStart, "application/json", `{"apex_domain":"acme.co.."}`, auth},
+		{"apex with userinfo", "POST", dnsStart, "application/json", `{"apex_domain":"admin@acme.co"}`, auth},
+		{"apex with port", "POST", dnsStart, "application/json", `{"apex_domain":"acme.co:443"}`, auth},
+		{"apex as URL", "POST", dnsStart, "application/json", `{"apex_domain":"https://acme.co/"}`, auth},
+		{"apex with very long label", "POST", dnsStart, "application/json", `{"apex_domain":"` + strings.Repeat("a", 64) + `.co"}`, auth},
+		{"apex too long", "POST", dnsStart, "application/json", `{"apex_domain":"` + strings.Repeat("a.", 130) + `co"}`, auth},
+		{"apex public suffix", "POST", dnsStart, "application/json", `{"apex_domain":"co.uk"}`, auth},
+		{"apex wildcard", "POST", dnsStart, "application/json", `{"apex_domain":"*.acme.co"}`, auth},
+		{"apex SQL", "POST", dnsStart, "application/json", `{"apex_domain":"a'); DROP TABLE verified_domains; --"}`, auth},
+		{"apex newline", "POST", dnsStart, "application/json", `{"apex_domain":"acme.co\nevil.io"}`, auth},
+		{"apex blank", "POST", dnsStart, "application/json", `{"apex_domain":"   \t  "}`, auth},
+		{"apex not a string", "POST", dnsStart, "application/json", `{"apex_domain":["acme.co"]}`, auth},
+		{"verify id not a uuid", "POST", dnsVerify, "application/json", `{"challenge_id":"../../etc"}`, auth},
+		{"verify acknowledgement as string", "POST", dnsVerify, "application/json", `{"challenge_id":"` + memberID + `","acknowledge_takeover":"true"}`, auth},
+		{"verify acknowledgement null", "POST", dnsVerify, "application/json", `{"challenge_id":"` + memberID + `","acknowledge_takeover":null}`, auth},
+		{"verify unknown challenge", "POST", dnsVerify, "application/json", `{"challenge_id":"` + memberID + `"}`, auth},
+		{"delete domain not a uuid", "DELETE", "/v1/auth/orgs/domains/not-a-uuid", "", "", auth},
+		{"delete domain unknown", "DELETE", "/v1/auth/orgs/domains/" + memberID, "", "", auth},
+
+		// Redirect URIs: hostile patterns never get stored.
+		{"pattern http", "POST", redirectURIs, "application/json", `{"pattern":"http://acme.co/cb"}`, auth},
+		{"pattern userinfo", "POST", redirectURIs, "application/json", `{"pattern":"https://acme.co@evil.io/cb"}`, auth},
+		{"pattern credentials", "POST", redirectURIs, "application/json", `{"pattern":"https://user:pass@acme.co/cb"}`, auth},
+		{"pattern query", "POST", redirectURIs, "application/json", `{"pattern":"https://acme.co/cb?next=https://evil.io"}`, auth},
+		{"pattern fragment", "POST", redirectURIs, "application/json", `{"pattern":"https://acme.co/cb#access_token"}`, auth},
+		{"pattern IDN homograph", "POST", redirectURIs, "application/json", `{"pattern":"https://аpple.com/cb"}`, auth},
+		{"pattern Punycode", "POST", redirectURIs, "application/json", `{"pattern":"https://xn--pple-43d.com/cb"}`, auth},
+		{"pattern trailing dots", "POST", redirectURIs, "application/json", `{"pattern":"https://acme.co../cb"}`, auth},
+		{"pattern very long label", "POST", redirectURIs, "application/json", `{"pattern":"https://` + strings.Repeat("a", 64) + `.acme.co/"}`, auth},
+		{"pattern wildcard", "POST", redirectURIs, "application/json", `{"pattern":"https://*.acme.co/"}`, auth},
+		{"pattern IPv6", "POST", redirectURIs, "application/json", `{"pattern":"https://[::1]:8443/cb"}`, auth},
+		{"pattern IPv4", "POST", redirectURIs, "application/json", `{"pattern":"https://127.0.0.1/cb"}`, auth},
+		{"pattern localhost", "POST", redirectURIs, "application/json", `{"pattern":"https://localhost/cb"}`, auth},
+		{"pattern port out of range", "POST", redirectURIs, "application/json", `{"pattern":"https://acme.co:99999/cb"}`, auth},
+		{"pattern javascript", "POST", redirectURIs, "application/json", `{"pattern":"javascript:alert(document.cookie)"}`, auth},
+		{"pattern backslashes", "POST", redirectURIs, "application/json", `{"pattern":"https:\\\\evil.io\\cb"}`, auth},
+		{"pattern capitals and :443, no domain", "POST", redirectURIs, "application/json", `{"pattern":"HTTPS://ACME.CO:443/cb"}`, auth},
+		{"pattern too long", "POST", redirectURIs, "application/json", `{"pattern":"https://acme.co/` + strings.Repeat("a", 2040) + `"}`, auth},
+		{"pattern not a string", "POST", redirectURIs, "application/json", `{"pattern":{"host":"acme.co"}}`, auth},
+		{"delete redirect URI not a uuid", "DELETE", "/v1/auth/orgs/redirect-uris/1%27%20OR%201=1", "", "", auth},
 		{"invalid UTF-8 audit cursor", "GET", "/v1/auth/orgs/audit-logs?starting_after=%FF", "", "", auth},
 		{"invalid UTF-8 member cursor", "GET", "/v1/auth/orgs/members?starting_after=%FF%FE", "", "", auth},
 		{"invalid UTF-8 invitation cursor", "GET", "/v1/auth/orgs/invitations?starting_after=%C3%28", "", "", auth},
@@ -99,6 +145,12 @@ func hostileButValid(token string) []hostile {
 		{"unknown event names only", "GET", "/v1/auth/orgs/audit-logs?event=" + strings.Repeat("nope,", 20000), "", "", auth},
 	}
 }
+
+const (
+	dnsStart     = "/v1/auth/orgs/domains/challenges/dns"
+	dnsVerify    = "/v1/auth/orgs/domains/challenges/dns/verify"
+	redirectURIs = "/v1/auth/orgs/redirect-uris"
+)
 
 func TestHostileInput(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {

@@ -20,6 +20,7 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 
 	api "github.com/kayle-id/orgs-api/gen/api"
+	"github.com/kayle-id/orgs-api/internal/dnstest"
 	"github.com/kayle-id/orgs-api/store"
 )
 
@@ -50,6 +51,9 @@ type Options struct {
 	// calls instead of none. Prism answers a call without credentials
 	// itself, so the contract run sends a token that is no session's.
 	Anonymous string
+	// DNS is the DNS server the server's resolver asks: the scenario
+	// publishes verification records there and makes it misbehave.
+	DNS *dnstest.Server
 }
 
 type runner struct {
@@ -341,6 +345,9 @@ func (r *runner) walk() {
 	l2, err := c.LegacyRemoveMemberWithResponse(ctx, r.bearer(owner.token))
 	r.expect("legacyRemoveMember", l2, err, 410)
 
+	// Verified domains and redirect URIs.
+	fd := r.domains(owner, admin, member, outsider)
+
 	// Deletion: 401/403/404, codes, 409, 410 everywhere, cancel.
 	reqDel := func(by user, id uuid.UUID, want int) {
 		x, err := c.RequestOrganizationDeletionWithResponse(ctx, api.RequestOrganizationDeletionJSONRequestBody{OrganizationId: id}, r.bearer(by.token))
@@ -389,6 +396,7 @@ func (r *runner) walk() {
 		accept(newcomer, in.JSON200.Data.Id, 410)
 		cancelInv(owner, in.JSON200.Data.Id, 410)
 	}
+	r.domainsFrozen(owner, fd)
 	cancel(admin, orgID, 200)
 }
 
