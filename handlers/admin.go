@@ -132,7 +132,7 @@ func (s *Server) UpdateBusinessDetails(ctx context.Context, req api.UpdateBusine
 		case errors.As(err, &bad):
 			e = invalidBusinessDetail(bad.Field)
 		default:
-			return nil, unexpected(ErrBusinessUpdateFailed, err)
+			return nil, unexpectedAs(ErrBusinessUpdateFailed, err)
 		}
 		return fail[api.UpdateBusinessDetailsdefaultJSONResponse](e), nil
 	}
@@ -162,7 +162,7 @@ func (s *Server) AcceptVerificationTerms(ctx context.Context, req api.AcceptVeri
 			outcome{store.ErrForbidden, ErrCannotAcceptVerification},
 		)
 		if !ok {
-			return nil, unexpected(ErrVerificationTermsFailed, err)
+			return nil, unexpectedAs(ErrVerificationTermsFailed, err)
 		}
 		return fail[api.AcceptVerificationTermsdefaultJSONResponse](e), nil
 	}
@@ -249,13 +249,13 @@ func (s *Server) AcceptRpTerms(ctx context.Context, _ api.AcceptRpTermsRequestOb
 			outcome{store.ErrForbidden, ErrCannotAcceptRPTerms},
 		)
 		if !ok {
-			return nil, unexpected(ErrRPTermsFailed, err)
+			return nil, unexpectedAs(ErrRPTermsFailed, err)
 		}
 		return fail[api.AcceptRpTermsdefaultJSONResponse](e), nil
 	}
 	var out api.AcceptRpTerms200JSONResponse
 	if err := rpTerms(&acc, &out.Data); err != nil {
-		return nil, unexpected(ErrRPTermsFailed, err)
+		return nil, unexpectedAs(ErrRPTermsFailed, err)
 	}
 	return out, nil
 }

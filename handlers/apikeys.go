@@ -48,7 +48,7 @@ func keyError(err error, forbidden, notFound *APIError) (*APIError, error) {
 	if e, ok := translate(err, table...); ok {
 		return e, nil
 	}
-	return nil, unexpected(ErrKeysChangeFailed, err)
+	return nil, unexpectedAs(ErrKeysChangeFailed, err)
 }
 
 // keyMetadata turns the generated metadata values (raw JSON unions) into
@@ -95,7 +95,7 @@ func (s *Server) ListApiKeys(ctx context.Context, req api.ListApiKeysRequestObje
 			outcome{store.ErrInvalidCursor, ErrInvalidCursor},
 		)
 		if !ok {
-			return nil, unexpected(ErrKeysListFailed, err)
+			return nil, unexpectedAs(ErrKeysListFailed, err)
 		}
 		return failList[api.ListApiKeysdefaultJSONResponse](e, limit), nil
 	}
@@ -121,7 +121,7 @@ func (s *Server) ListApiKeys(ctx context.Context, req api.ListApiKeysRequestObje
 			err = json.Unmarshal(raw, &d.Metadata)
 		}
 		if err != nil {
-			return nil, unexpected(ErrKeysListFailed, err)
+			return nil, unexpectedAs(ErrKeysListFailed, err)
 		}
 	}
 	last := ""

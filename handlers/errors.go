@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	api "github.com/kayle-id/orgs-api/gen/api"
 	"github.com/kayle-id/orgs-api/store"
@@ -22,26 +23,23 @@ type APIError struct {
 	Message string
 	Hint    string
 	Docs    string
-	// cause is the unexpected failure behind a 5xx, for the log only.
-	cause error
+	// Details, when set, is sent as the error's details object (upstream's
+	// domain errors carry one).
+	Details map[string]any
+	// RetryAfter, when set, is sent as the Retry-After header.
+	RetryAfter time.Duration
 }
 
-func (e *APIError) Error() string {
-	if e.cause != nil {
-		return fmt.Sprintf("%d %s: %s: %v", e.Status, e.Code, e.Message, e.cause)
-	}
-	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
-}
-
-// Unwrap is the failure behind the answer, if any.
-func (e *APIError) Unwrap() error { return e.cause }
-
-// causedBy returns a copy carrying the failure that led to it (logged, never sent).
-func (e *APIError) causedBy(err error) *APIError { c := *e; c.cause = err; return &c }
+func (e *APIError) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
 
 // Object is the error object of the envelope.
 func (e *APIError) Object() api.ErrorObject {
-	return api.ErrorObject{Code: e.Code, Message: e.Message, Hint: e.Hint, Docs: e.Docs}
+	o := api.ErrorObject{Code: e.Code, Message: e.Message, Hint: e.Hint, Docs: e.Docs}
+	if e.Details != nil {
+		d := e.Details
+		o.Details = &d
+	}
+	return o
 }
 
 // Envelope is the whole error body: {"data": null, "error": {...}}.
@@ -279,12 +277,85 @@ func BadRequest(reason string) *APIError {
 	return newErr(http.StatusBadRequest, "BAD_REQUEST", "bad_request", reason, "Fix the request to match the API reference, then retry.")
 }
 
-// unexpected is the answer to an error no rule explains: errors the
-// error handler renders as 503 (the database or the request's time gone)
-// pass through; anything else becomes e, logged with its cause.
-func unexpected(e *APIError, err error) error {
+// unexpectedAs is unexpected with the answer given whole (the
+// administration operations' 500s differ in their hints too).
+func unexpectedAs(e *APIError, err error) error {
 	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return err
 	}
-	return e.causedBy(err)
+	return &failure{answer: e, cause: err}
+}
+
+// Domain and redirect-URI errors. Upstream's domain service answers with
+// docs links without an anchor and (domain operations only) a details
+// object; its gates (no organization selected, frozen) use the usual
+// vocabulary.
+const (
+	// DocsPlain is the docs link of upstream's domain and redirect-URI errors.
+	DocsPlain = "https://kayle.id/docs/api/errors"
+
+	domainHint          = "Refresh the Domains page and try again."
+	challengeHint       = "Start a new challenge from the Domains page."
+	coverHint           = "Verify a domain that covers this URL's host first."
+	apexInvalidHint     = "Provide a registrable domain such as `acme.co`. Subdomains and bare public suffixes are not accepted."
+	invalidPatternHint  = "Provide a fully-qualified https:// URL whose host is one of your verified domains or a subdomain of one."
+	propagationHint     = "Wait for DNS to propagate (typically a few minutes) and verify again."
+	internalDomainHint  = "Please try again in a few moments."
+	msgNotPropagated    = "We couldn't find the verification TXT record yet. DNS may take a few minutes to propagate."
+	msgValueMismatch    = "Verification TXT record value does not match. Check the record and try again."
+	msgOwnerForDomains  = "Only an owner can manage verified domains."
+	takeoverMessageTail = " currently has an active verification for this domain. Acknowledge the takeover to continue."
+)
+
+func domainErr(status int, code, message, hint string) *APIError {
+	return &APIError{Status: status, Code: code, Message: message, Hint: hint, Docs: DocsPlain, Details: map[string]any{}}
+}
+
+func redirectErr(status int, code, message, hint string) *APIError {
+	return &APIError{Status: status, Code: code, Message: message, Hint: hint, Docs: DocsPlain}
+}
+
+var (
+	ErrSelectOrgForDomains = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Select an organization to manage verified domains.", "The active session must have an organization selected.")
+	ErrSelectOrgForRedirects = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Select an organization to manage redirect URIs.", "The active session must have an organization selected.")
+	ErrFrozenDomains   = ErrFrozen.WithHint("Cancel the pending deletion before managing verified domains.")
+	ErrFrozenRedirects = ErrFrozen.WithHint("Cancel the pending deletion before managing redirect URIs.")
+
+	ErrDomainOwnerOnly   = domainErr(http.StatusForbidden, "FORBIDDEN", msgOwnerForDomains, "Ask an owner of this organization to perform this action.")
+	ErrApexInvalid       = domainErr(http.StatusBadRequest, "APEX_INVALID", "", apexInvalidHint)
+	ErrChallengeNotFound = domainErr(http.StatusNotFound, "CHALLENGE_NOT_FOUND", "Challenge not found. Start a new DNS challenge.", challengeHint)
+	ErrChallengeExpired  = domainErr(http.StatusBadRequest, "CHALLENGE_EXPIRED", "Challenge has expired. Start a new DNS challenge.", challengeHint)
+	ErrDNSNotPropagated  = domainErr(http.StatusConflict, "DNS_NOT_PROPAGATED", msgNotPropagated, propagationHint)
+	ErrDNSValueMismatch  = domainErr(http.StatusConflict, "DNS_NOT_PROPAGATED", msgValueMismatch, propagationHint)
+	ErrDNSLookupFailed   = domainErr(http.StatusServiceUnavailable, "DNS_LOOKUP_FAILED",
+		"DNS lookup failed. Please try again in a moment.", "Network error reaching the DNS resolver. Try again shortly.")
+	ErrDNSBadResponse = domainErr(http.StatusBadGateway, "DNS_BAD_RESPONSE",
+		"The DNS resolver sent an answer that could not be read.", "The resolver this server uses is misbehaving. Try again later; if it persists, tell the operator.")
+	ErrDomainNotFound    = domainErr(http.StatusNotFound, "DOMAIN_NOT_FOUND", "Verified domain not found.", domainHint)
+	ErrDomainRateLimited = newErr(http.StatusTooManyRequests, "RATE_LIMITED", "rate_limited",
+		"Too many domain verification requests for this organization.", "Wait for the number of seconds in the Retry-After header, then retry.")
+
+	ErrRedirectOwnerOnly = redirectErr(http.StatusForbidden, "FORBIDDEN", msgOwnerForDomains, domainHint)
+	ErrInvalidPattern    = newErr(http.StatusBadRequest, "INVALID_PATTERN", "bad_request", "", invalidPatternHint)
+	ErrPatternUncovered  = redirectErr(http.StatusUnprocessableEntity, "DOMAIN_NOT_FOUND",
+		"Pattern host does not match any of your verified domains.", coverHint)
+	ErrRedirectURINotFound = redirectErr(http.StatusNotFound, "DOMAIN_NOT_FOUND", "Redirect URI not found.", coverHint)
+	ErrRedirectURILimit    = redirectErr(http.StatusBadRequest, "REDIRECT_URI_LIMIT",
+		"This organization already has the most redirect URIs allowed (100).", "Remove a redirect URI you no longer use, then add this one.")
+)
+
+// ErrApexTakeoverRequired names the organization holding the apex.
+func ErrApexTakeoverRequired(holder string) *APIError {
+	e := domainErr(http.StatusConflict, "APEX_TAKEOVER_REQUIRED", holder+takeoverMessageTail,
+		"Another organization currently holds an active verification for this domain. Re-submit with `acknowledge_takeover: true` to transfer it.")
+	e.Details = map[string]any{"conflictingOrganizationName": holder}
+	return e
+}
+
+// internalErr is upstream's 500 for a failure inside a domain or
+// redirect-URI operation, worded per operation.
+func internalErr(message string) *APIError {
+	return newErr(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "internal_server_error", message, internalDomainHint)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/kayle-id/orgs-api/dnstxt"
 	api "github.com/kayle-id/orgs-api/gen/api"
 	"github.com/kayle-id/orgs-api/idp"
 	"github.com/kayle-id/orgs-api/logo"
@@ -19,6 +20,9 @@ import (
 type Server struct {
 	store  *store.Store
 	mailer mail.Mailer
+	// dns answers domain verification's TXT lookups (see WithDNS).
+	dns           dnstxt.Looker
+	lookupTimeout time.Duration
 	// verifier checks identity provider tokens; nil when no provider is
 	// configured (only session tokens are accepted then).
 	verifier idp.Verifier

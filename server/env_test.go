@@ -21,7 +21,9 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 
 	"github.com/kayle-id/orgs-api/blobstore"
+	"github.com/kayle-id/orgs-api/dnstxt"
 	api "github.com/kayle-id/orgs-api/gen/api"
+	"github.com/kayle-id/orgs-api/internal/dnstest"
 	"github.com/kayle-id/orgs-api/internal/testdb"
 	"github.com/kayle-id/orgs-api/logo"
 	"github.com/kayle-id/orgs-api/mail"
@@ -55,24 +57,43 @@ type env struct {
 	c      *api.ClientWithResponses
 	clock  *clock
 	outbox string
-	logos  *logo.Library
-	logs   *syncBuffer
-	dbPath string // the database's URL; for SQLite, its file
+	// dns is the authoritative test DNS server the resolver asks.
+	dns      *dnstest.Server
+	resolver *dnstxt.Resolver
+	logos    *logo.Library
+	logs     *syncBuffer
+	dbPath   string // the database's URL; for SQLite, its file
+}
+
+// envOptions vary what the test server runs on.
+type envOptions struct {
+	store      func(*store.Options) // adjusts the store's options
+	dnsTimeout time.Duration        // per resolver attempt; 0 means 1s
 }
 
 // newEnv starts the server; opts adjust its configuration.
 func newEnv(t testing.TB, kind testdb.Kind, opts ...func(*server.Config)) *env {
-	return newEnvWithStore(t, kind, nil, opts...)
+	t.Helper()
+	return newEnvWith(t, kind, envOptions{}, opts...)
 }
 
 // newEnvWithStore is newEnv with the store's options adjusted by tune.
 func newEnvWithStore(t testing.TB, kind testdb.Kind, tune func(*store.Options), opts ...func(*server.Config)) *env {
 	t.Helper()
+	return newEnvWith(t, kind, envOptions{store: tune}, opts...)
+}
+
+// newEnvWith is newEnv with the store and the resolver adjusted.
+func newEnvWith(t testing.TB, kind testdb.Kind, o envOptions, opts ...func(*server.Config)) *env {
+	t.Helper()
+	if o.dnsTimeout == 0 {
+		o.dnsTimeout = time.Second
+	}
 	ctx := context.Background()
 	clk := &clock{}
 	stOpts := store.Options{Now: clk.Now, MaxOpenConns: 20}
-	if tune != nil {
-		tune(&stOpts)
+	if o.store != nil {
+		o.store(&stOpts)
 	}
 	dbURL := testdb.URL(t, kind)
 	st, err := store.Open(ctx, dbURL, stOpts)
@@ -84,6 +105,16 @@ func newEnvWithStore(t testing.TB, kind testdb.Kind, tune func(*store.Options), 
 		t.Fatal(err)
 	}
 	outbox := filepath.Join(t.TempDir(), "outbox")
+	// A real DNS server on loopback answers domain verification.
+	dns, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dns.Close)
+	resolver, err := dnstxt.New(dns.Addr, dnstxt.Options{Timeout: o.dnsTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
 	logs := &syncBuffer{}
 	var out io.Writer = logs
 	if testing.Verbose() {
@@ -103,6 +134,7 @@ func newEnvWithStore(t testing.TB, kind testdb.Kind, tune func(*store.Options), 
 		OnResponseInvalid: func(c echo.Context, err *validator.ResponseError) {
 			t.Errorf("%s %s: response broke the contract: %v", c.Request().Method, c.Request().URL, err)
 		},
+		DNS:        resolver,
 		Logos:      logos,
 		ServeLogos: true,
 	}
@@ -120,7 +152,8 @@ func newEnvWithStore(t testing.TB, kind testdb.Kind, tune func(*store.Options), 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, kind: kind, st: st, srv: srv, c: c, clock: clk, outbox: outbox, logos: logos, logs: logs, dbPath: dbURL}
+	return &env{t: t, kind: kind, st: st, srv: srv, c: c, clock: clk, outbox: outbox, dns: dns, resolver: resolver,
+		logos: logos, logs: logs, dbPath: dbURL}
 }
 
 // forEachDB runs the test once per database.

@@ -19,7 +19,8 @@ import (
 func rowCounts(t *testing.T, e *env) string {
 	t.Helper()
 	var parts []string
-	for _, table := range []string{"users", "organizations", "organization_members", "sessions", "invitations", "organization_deletion_codes", "audit_logs", "user_identities",
+	for _, table := range []string{"users", "organizations", "organization_members", "sessions", "invitations", "organization_deletion_codes", "audit_logs",
+		"user_identities", "verified_domains", "domain_challenges", "redirect_uris", "organization_rate_windows", "mail_outbox",
 		"api_keys", "organization_rp_terms_acceptances"} {
 		var n int
 		if err := e.st.DB().QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
@@ -113,6 +114,50 @@ func hostileCases(token string, memberID string) []hostile {
 		{"update other organization", "POST", "/v1/auth/organization/update", "application/json", `{"organizationId":"` + memberID + `","data":{"name":"x"}}`, auth},
 		{"logo path traversal", "GET", "/logos/..%2F..%2Fkayle-id.db", "", "", nil},
 		{"logo not a uuid", "GET", "/logos/x.attrs", "", "", nil},
+		// Domain verification: hostile names never become a challenge.
+		{"IDN apex, Unicode", "POST", dnsStart, "application/json", `{"apex_domain":"ａｃｍｅ.co"}`, auth},
+		{"IDN homograph apex", "POST", dnsStart, "application/json", `{"apex_domain":"аpple.com"}`, auth},
+		{"IDN homograph apex, Punycode", "POST", dnsStart, "application/json", `{"apex_domain":"xn--pple-43d.com"}`, auth},
+		{"apex with trailing dots", "POST", dnsStart, "application/json", `{"apex_domain":"acme.co.."}`, auth},
+		{"apex with userinfo", "POST", dnsStart, "application/json", `{"apex_domain":"admin@acme.co"}`, auth},
+		{"apex with port", "POST", dnsStart, "application/json", `{"apex_domain":"acme.co:443"}`, auth},
+		{"apex as URL", "POST", dnsStart, "application/json", `{"apex_domain":"https://acme.co/"}`, auth},
+		{"apex with very long label", "POST", dnsStart, "application/json", `{"apex_domain":"` + strings.Repeat("a", 64) + `.co"}`, auth},
+		{"apex too long", "POST", dnsStart, "application/json", `{"apex_domain":"` + strings.Repeat("a.", 130) + `co"}`, auth},
+		{"apex public suffix", "POST", dnsStart, "application/json", `{"apex_domain":"co.uk"}`, auth},
+		{"apex wildcard", "POST", dnsStart, "application/json", `{"apex_domain":"*.acme.co"}`, auth},
+		{"apex SQL", "POST", dnsStart, "application/json", `{"apex_domain":"a'); DROP TABLE verified_domains; --"}`, auth},
+		{"apex newline", "POST", dnsStart, "application/json", `{"apex_domain":"acme.co\nevil.io"}`, auth},
+		{"apex blank", "POST", dnsStart, "application/json", `{"apex_domain":"   \t  "}`, auth},
+		{"apex not a string", "POST", dnsStart, "application/json", `{"apex_domain":["acme.co"]}`, auth},
+		{"verify id not a uuid", "POST", dnsVerify, "application/json", `{"challenge_id":"../../etc"}`, auth},
+		{"verify acknowledgement as string", "POST", dnsVerify, "application/json", `{"challenge_id":"` + memberID + `","acknowledge_takeover":"true"}`, auth},
+		{"verify acknowledgement null", "POST", dnsVerify, "application/json", `{"challenge_id":"` + memberID + `","acknowledge_takeover":null}`, auth},
+		{"verify unknown challenge", "POST", dnsVerify, "application/json", `{"challenge_id":"` + memberID + `"}`, auth},
+		{"delete domain not a uuid", "DELETE", "/v1/auth/orgs/domains/not-a-uuid", "", "", auth},
+		{"delete domain unknown", "DELETE", "/v1/auth/orgs/domains/" + memberID, "", "", auth},
+
+		// Redirect URIs: hostile patterns never get stored.
+		{"pattern http", "POST", redirectURIs, "application/json", `{"pattern":"http://acme.co/cb"}`, auth},
+		{"pattern userinfo", "POST", redirectURIs, "application/json", `{"pattern":"https://acme.co@evil.io/cb"}`, auth},
+		{"pattern credentials", "POST", redirectURIs, "application/json", `{"pattern":"https://user:pass@acme.co/cb"}`, auth},
+		{"pattern query", "POST", redirectURIs, "application/json", `{"pattern":"https://acme.co/cb?next=https://evil.io"}`, auth},
+		{"pattern fragment", "POST", redirectURIs, "application/json", `{"pattern":"https://acme.co/cb#access_token"}`, auth},
+		{"pattern IDN homograph", "POST", redirectURIs, "application/json", `{"pattern":"https://аpple.com/cb"}`, auth},
+		{"pattern Punycode", "POST", redirectURIs, "application/json", `{"pattern":"https://xn--pple-43d.com/cb"}`, auth},
+		{"pattern trailing dots", "POST", redirectURIs, "application/json", `{"pattern":"https://acme.co../cb"}`, auth},
+		{"pattern very long label", "POST", redirectURIs, "application/json", `{"pattern":"https://` + strings.Repeat("a", 64) + `.acme.co/"}`, auth},
+		{"pattern wildcard", "POST", redirectURIs, "application/json", `{"pattern":"https://*.acme.co/"}`, auth},
+		{"pattern IPv6", "POST", redirectURIs, "application/json", `{"pattern":"https://[::1]:8443/cb"}`, auth},
+		{"pattern IPv4", "POST", redirectURIs, "application/json", `{"pattern":"https://127.0.0.1/cb"}`, auth},
+		{"pattern localhost", "POST", redirectURIs, "application/json", `{"pattern":"https://localhost/cb"}`, auth},
+		{"pattern port out of range", "POST", redirectURIs, "application/json", `{"pattern":"https://acme.co:99999/cb"}`, auth},
+		{"pattern javascript", "POST", redirectURIs, "application/json", `{"pattern":"javascript:alert(document.cookie)"}`, auth},
+		{"pattern backslashes", "POST", redirectURIs, "application/json", `{"pattern":"https:\\\\evil.io\\cb"}`, auth},
+		{"pattern capitals and :443, no domain", "POST", redirectURIs, "application/json", `{"pattern":"HTTPS://ACME.CO:443/cb"}`, auth},
+		{"pattern too long", "POST", redirectURIs, "application/json", `{"pattern":"https://acme.co/` + strings.Repeat("a", 2040) + `"}`, auth},
+		{"pattern not a string", "POST", redirectURIs, "application/json", `{"pattern":{"host":"acme.co"}}`, auth},
+		{"delete redirect URI not a uuid", "DELETE", "/v1/auth/orgs/redirect-uris/1%27%20OR%201=1", "", "", auth},
 		{"invalid UTF-8 audit cursor", "GET", "/v1/auth/orgs/audit-logs?starting_after=%FF", "", "", auth},
 		{"invalid UTF-8 member cursor", "GET", "/v1/auth/orgs/members?starting_after=%FF%FE", "", "", auth},
 		{"invalid UTF-8 invitation cursor", "GET", "/v1/auth/orgs/invitations?starting_after=%C3%28", "", "", auth},
@@ -124,6 +169,13 @@ func hostileCases(token string, memberID string) []hostile {
 
 // hostileButValid are requests that look hostile but are valid: the answer
 // is a 200, whatever the database's limits on statement parameters.
+// everyEventRepeated is every known event name, again and again, in as
+// much of a query string as the server's header limit (64 KiB) leaves.
+func everyEventRepeated() string {
+	all := strings.Join(store.KnownEvents, ",") + ","
+	return strings.Repeat(all, 60000/len(all))
+}
+
 func hostileButValid(token string) []hostile {
 	auth := map[string][]string{"Authorization": {"Bearer " + token}}
 	return []hostile{
@@ -131,7 +183,7 @@ func hostileButValid(token string) []hostile {
 		// each name became one.
 		{"40,000 event names", "GET", "/v1/auth/orgs/audit-logs?event=" + strings.Repeat("member.left,", 40000), "", "", auth},
 		{"70,000 event names", "GET", "/v1/auth/orgs/audit-logs?event=" + strings.Repeat("member.joined,member.left,", 35000), "", "", auth},
-		{"every event many times", "GET", "/v1/auth/orgs/audit-logs?event=" + strings.Repeat(strings.Join(store.KnownEvents, ",")+",", 2000), "", "", auth},
+		{"every event many times", "GET", "/v1/auth/orgs/audit-logs?event=" + everyEventRepeated(), "", "", auth},
 		{"unknown event names only", "GET", "/v1/auth/orgs/audit-logs?event=" + strings.Repeat("nope,", 20000), "", "", auth},
 	}
 }
@@ -143,6 +195,12 @@ func manyMetadata(n int) string {
 	}
 	return "{" + strings.Join(parts, ",") + "}"
 }
+
+const (
+	dnsStart     = "/v1/auth/orgs/domains/challenges/dns"
+	dnsVerify    = "/v1/auth/orgs/domains/challenges/dns/verify"
+	redirectURIs = "/v1/auth/orgs/redirect-uris"
+)
 
 func TestHostileInput(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {

@@ -166,7 +166,7 @@ func TestCreateOrganizationLogoStorageFailure(t *testing.T) {
 		if after := rowCounts(t, e); after != before {
 			t.Fatalf("rows written: %s, before %s", after, before)
 		}
-		if !strings.Contains(logs.String(), "Failed to upload organization logo.") || !strings.Contains(logs.String(), "logos") {
+		if !strings.Contains(logs.String(), "status=500") || !strings.Contains(logs.String(), "blobstore: put logos/") {
 			t.Fatalf("the failure was not logged with its cause: %s", logs.String())
 		}
 		// The upload itself: the same 500, and no audit row.

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/kayle-id/orgs-api/dnstxt"
 	"github.com/kayle-id/orgs-api/validator"
 )
 
@@ -22,6 +25,9 @@ type Metrics struct {
 	duration    *prometheus.HistogramVec
 	rejections  *prometheus.CounterVec
 	memberships *prometheus.CounterVec
+	dnsLookups  *prometheus.HistogramVec
+	rechecks    *prometheus.CounterVec
+	mailOutbox  *prometheus.CounterVec
 	jobRuns     *prometheus.CounterVec
 	jobItems    *prometheus.CounterVec
 	jobDuration *prometheus.HistogramVec
@@ -45,6 +51,16 @@ func NewMetrics() *Metrics {
 		memberships: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kayle_membership_events_total", Help: "Committed audit events, by type.",
 		}, []string{"event"}),
+		dnsLookups: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kayle_dns_lookups_seconds", Help: "DNS TXT lookups (verification and re-checks), by result.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"result"}),
+		rechecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kayle_domain_rechecks_total", Help: "Verified-domain re-checks, by outcome.",
+		}, []string{"outcome"}),
+		mailOutbox: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kayle_mail_outbox_deliveries_total", Help: "Outbox notice delivery attempts, by result (sent, retry, failed).",
+		}, []string{"result"}),
 		jobRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kayle_job_runs_total", Help: "Background job turns on this replica, by job and outcome (ok, failed, skipped: another replica held the lock, stopped: by shutdown).",
 		}, []string{"job", "outcome"}),
@@ -60,6 +76,7 @@ func NewMetrics() *Metrics {
 		}, []string{"job"}),
 	}
 	m.registry.MustRegister(m.requests, m.duration, m.rejections, m.memberships, m.jobRuns, m.jobItems, m.jobDuration, m.jobSuccess,
+		m.dnsLookups, m.rechecks, m.mailOutbox,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -169,4 +186,44 @@ func (m *Metrics) Produced() (map[string]map[int]int, error) {
 		}
 	}
 	return out, nil
+}
+
+func (m *Metrics) recheck(outcome string) {
+	if m != nil {
+		m.rechecks.WithLabelValues(outcome).Inc()
+	}
+}
+
+func (m *Metrics) mail(result string) {
+	if m != nil {
+		m.mailOutbox.WithLabelValues(result).Inc()
+	}
+}
+
+// CountDNS wraps a resolver so that its lookups are timed and counted by
+// result (answer, nxdomain, unavailable, bad_response).
+func (m *Metrics) CountDNS(r dnstxt.Looker) dnstxt.Looker { return countingLooker{r, m} }
+
+type countingLooker struct {
+	next dnstxt.Looker
+	m    *Metrics
+}
+
+func (c countingLooker) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	start := time.Now()
+	values, err := c.next.LookupTXT(ctx, name)
+	result := "answer"
+	switch {
+	case err == nil:
+	case errors.Is(err, dnstxt.ErrNoSuchName):
+		result = "nxdomain"
+	case errors.Is(err, dnstxt.ErrUnavailable):
+		result = "unavailable"
+	case errors.Is(err, dnstxt.ErrBadResponse):
+		result = "bad_response"
+	default:
+		result = "error"
+	}
+	c.m.dnsLookups.WithLabelValues(result).Observe(time.Since(start).Seconds())
+	return values, err
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	api "github.com/kayle-id/orgs-api/gen/api"
@@ -56,7 +57,7 @@ func TestDatabaseOutage(t *testing.T) {
 	if _, err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	app, err := server.New(server.Config{Validation: validator.Full, RequestTimeout: 5 * time.Second,
+	app, err := server.New(server.Config{Validation: validator.Full, RequestTimeout: 5 * time.Second, Metrics: conformance,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, st, &mail.Outbox{Dir: t.TempDir(), From: "x@kayle.id"})
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +99,23 @@ func TestDatabaseOutage(t *testing.T) {
 	}
 	create, _ := c.CreateOrganizationWithResponse(ctx, api.CreateOrganizationJSONRequestBody{Name: "Lost", Slug: "lost"}, bearer(tok.Token))
 	wantError(t, create, 503, "SERVICE_UNAVAILABLE", "")
+	// The domain operations, whose contract documents a 503, answer the same.
+	for name, r := range map[string]func() (response, error){
+		"start": func() (response, error) {
+			return c.StartDnsChallengeWithResponse(ctx, api.StartDnsChallengeJSONRequestBody{ApexDomain: "lost.io"}, bearer(tok.Token))
+		},
+		"verify": func() (response, error) {
+			return c.VerifyDnsChallengeWithResponse(ctx, api.VerifyDnsChallengeJSONRequestBody{ChallengeId: uuid.New()}, bearer(tok.Token))
+		},
+		"list":   func() (response, error) { return c.ListDomainsWithResponse(ctx, bearer(tok.Token)) },
+		"delete": func() (response, error) { return c.DeleteDomainWithResponse(ctx, uuid.New(), bearer(tok.Token)) },
+	} {
+		got, err := r()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		wantError(t, got, 503, "SERVICE_UNAVAILABLE", "")
+	}
 	if got := status("/readyz"); got != 503 {
 		t.Errorf("/readyz during the outage: %d", got)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/kayle-id/orgs-api/dnstxt"
 	api "github.com/kayle-id/orgs-api/gen/api"
 	"github.com/kayle-id/orgs-api/handlers"
 	"github.com/kayle-id/orgs-api/idp"
@@ -49,6 +50,12 @@ type Config struct {
 	PublicMetrics bool
 	// RateLimit sets the abuse limits; the zero value is off.
 	RateLimit RateLimit
+	// DNS answers domain verification's TXT lookups; nil means upstream's
+	// resolvers (dnstxt.DefaultResolvers).
+	DNS dnstxt.Looker
+	// DNSLookupTimeout bounds a verification's lookup; 0 means
+	// handlers.DefaultLookupTimeout.
+	DNSLookupTimeout time.Duration
 	// MaxInFlight caps the requests served at once; beyond it the answer
 	// is 503 with Retry-After. 0 means no cap.
 	MaxInFlight int
@@ -129,11 +136,18 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		metrics = NewMetrics()
 		metrics.WatchDB(st.DB())
 	}
+	if cfg.DNS == nil {
+		r, err := dnstxt.New(dnstxt.DefaultResolvers, dnstxt.Options{})
+		if err != nil {
+			return nil, err
+		}
+		cfg.DNS = r
+	}
 	var verifier idp.Verifier
 	if cfg.IdentityProvider != nil {
 		verifier = cfg.IdentityProvider
 	}
-	h := handlers.New(st, mailer, verifier, handlers.WithLogos(cfg.Logos))
+	h := handlers.New(st, mailer, verifier, handlers.WithLogos(cfg.Logos)).WithDNS(metrics.CountDNS(cfg.DNS), cfg.DNSLookupTimeout)
 	limits := cfg.RateLimit.limits()
 	v, err := validator.New(spec, validator.Options{
 		Mode: cfg.Validation,

@@ -113,7 +113,7 @@ func migrated(t *testing.T, kind testdb.Kind, opts store.Options) *store.Store {
 	return st
 }
 
-func wantErr(t *testing.T, what string, err, want error) {
+func wantStoreErr(t *testing.T, what string, err, want error) {
 	t.Helper()
 	if !errors.Is(err, want) {
 		t.Fatalf("%s: got %v, want %v", what, err, want)
@@ -135,10 +135,10 @@ func TestAPIKeys(t *testing.T) {
 			// Who may: owners and admins with an active membership.
 			in := store.NewAPIKey{Name: "  Production\u00a0", Permissions: []string{"sessions:read", "sessions:write", "sessions:read"}, Metadata: map[string]any{"team": "payments", "tier": 2.5, "live": true}}
 			_, err := st.CreateAPIKey(ctx, noOrg, in)
-			wantErr(t, "no organization", err, store.ErrNoActiveOrganization)
+			wantStoreErr(t, "no organization", err, store.ErrNoActiveOrganization)
 			for name, a := range map[string]store.Actor{"member": tm.member, "suspended admin": tm.suspended, "outsider": tm.outsider} {
 				_, err := st.CreateAPIKey(ctx, a, in)
-				wantErr(t, name, err, store.ErrForbidden)
+				wantStoreErr(t, name, err, store.ErrForbidden)
 			}
 			k, err := st.CreateAPIKey(ctx, tm.admin, in)
 			if err != nil {
@@ -161,7 +161,7 @@ func TestAPIKeys(t *testing.T) {
 			}
 			for _, bad := range []string{"", k.Key[:len(k.Key)-1], k.Key + "a", strings.ToUpper(k.Key), "kk_" + strings.Repeat("a", 32)} {
 				_, err := st.AuthenticateAPIKey(ctx, bad)
-				wantErr(t, "lookup of "+bad, err, store.ErrUnauthenticated)
+				wantStoreErr(t, "lookup of "+bad, err, store.ErrUnauthenticated)
 			}
 			if n := tm.auditCount(t, store.EventAPIKeyCreated); n != 1 {
 				t.Fatalf("%d api_key.created rows", n)
@@ -181,7 +181,7 @@ func TestAPIKeys(t *testing.T) {
 				"nested value":      {Name: "x", Permissions: []string{"sessions:read"}, Metadata: map[string]any{"k": map[string]any{}}},
 			} {
 				_, err := st.CreateAPIKey(ctx, tm.owner, bad)
-				wantErr(t, name, err, store.ErrInvalidInput)
+				wantStoreErr(t, name, err, store.ErrInvalidInput)
 			}
 			if _, err := st.CreateAPIKey(ctx, tm.owner, store.NewAPIKey{Name: strings.Repeat("😀", 60), Permissions: []string{"analytics:read"}, Metadata: manyKeys(20)}); err != nil {
 				t.Fatalf("a name of 120 UTF-16 units and 20 metadata keys: %v", err)
@@ -192,16 +192,16 @@ func TestAPIKeys(t *testing.T) {
 			perms := []string{"webhooks:read"}
 			meta := map[string]any{}
 			err = st.UpdateAPIKey(ctx, tm.member, k.ID, store.APIKeyChange{Name: &name})
-			wantErr(t, "member update", err, store.ErrForbidden)
+			wantStoreErr(t, "member update", err, store.ErrForbidden)
 			err = st.UpdateAPIKey(ctx, tm.owner, k.ID, store.APIKeyChange{})
-			wantErr(t, "empty update", err, store.ErrInvalidInput)
+			wantStoreErr(t, "empty update", err, store.ErrInvalidInput)
 			err = st.UpdateAPIKey(ctx, other.owner, k.ID, store.APIKeyChange{Name: &name})
-			wantErr(t, "another organization's key", err, store.ErrAPIKeyNotFound)
+			wantStoreErr(t, "another organization's key", err, store.ErrAPIKeyNotFound)
 			if err := st.UpdateAPIKey(ctx, tm.owner, k.ID, store.APIKeyChange{Metadata: &meta, Enabled: &off, Permissions: &perms, Name: &name}); err != nil {
 				t.Fatal(err)
 			}
 			_, err = st.AuthenticateAPIKey(ctx, k.Key)
-			wantErr(t, "disabled key", err, store.ErrUnauthenticated)
+			wantStoreErr(t, "disabled key", err, store.ErrUnauthenticated)
 			var metaText string
 			if err := st.DB().QueryRow("SELECT metadata FROM audit_logs WHERE event = $1 AND target_id = $2", store.EventAPIKeyUpdated, k.ID.String()).Scan(&metaText); err != nil {
 				t.Fatal(err)
@@ -218,9 +218,9 @@ func TestAPIKeys(t *testing.T) {
 				}
 			}
 			_, _, err = st.ListAPIKeys(ctx, tm.member, store.Page{Limit: 10})
-			wantErr(t, "member list", err, store.ErrForbidden)
+			wantStoreErr(t, "member list", err, store.ErrForbidden)
 			_, _, err = st.ListAPIKeys(ctx, noOrg, store.Page{Limit: 10})
-			wantErr(t, "list without organization", err, store.ErrNoActiveOrganization)
+			wantStoreErr(t, "list without organization", err, store.ErrNoActiveOrganization)
 			all, more, err := st.ListAPIKeys(ctx, tm.admin, store.Page{Limit: 0})
 			if err != nil || !more || len(all) != 1 {
 				t.Fatalf("limit 0 is held to 1: %d %v %v", len(all), more, err)
@@ -266,14 +266,14 @@ func TestAPIKeys(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = st.DeleteAPIKey(ctx, tm.member, k.ID)
-			wantErr(t, "member delete", err, store.ErrForbidden)
+			wantStoreErr(t, "member delete", err, store.ErrForbidden)
 			err = st.DeleteAPIKey(ctx, other.owner, k.ID)
-			wantErr(t, "delete another organization's key", err, store.ErrAPIKeyNotFound)
+			wantStoreErr(t, "delete another organization's key", err, store.ErrAPIKeyNotFound)
 			if err := st.DeleteAPIKey(ctx, tm.owner, k.ID); err != nil {
 				t.Fatal(err)
 			}
 			err = st.DeleteAPIKey(ctx, tm.owner, k.ID)
-			wantErr(t, "second delete", err, store.ErrAPIKeyNotFound)
+			wantStoreErr(t, "second delete", err, store.ErrAPIKeyNotFound)
 			var actor *string
 			if err := st.DB().QueryRow("SELECT actor_api_key_id FROM audit_logs WHERE id = 'aud_bykey'").Scan(&actor); err != nil || actor != nil {
 				t.Fatalf("audit row after its key's deletion: %v %v", actor, err)
@@ -284,19 +284,19 @@ func TestAPIKeys(t *testing.T) {
 
 			// Frozen: changes refused (before the role for the guard), lists allowed.
 			tm.freeze(t)
-			wantErr(t, "guard of a change", st.APIKeyGuard(ctx, tm.outsider, true), store.ErrOrganizationFrozen)
+			wantStoreErr(t, "guard of a change", st.APIKeyGuard(ctx, tm.outsider, true), store.ErrOrganizationFrozen)
 			if err := st.APIKeyGuard(ctx, tm.outsider, false); err != nil {
 				t.Fatalf("guard of a read: %v", err)
 			}
 			_, err = st.CreateAPIKey(ctx, tm.owner, in)
-			wantErr(t, "create while frozen", err, store.ErrOrganizationFrozen)
+			wantStoreErr(t, "create while frozen", err, store.ErrOrganizationFrozen)
 			_, err = st.CreateAPIKey(ctx, tm.member, in)
-			wantErr(t, "member create while frozen: the role first", err, store.ErrForbidden)
+			wantStoreErr(t, "member create while frozen: the role first", err, store.ErrForbidden)
 			if _, _, err := st.ListAPIKeys(ctx, tm.owner, store.Page{Limit: 10}); err != nil {
 				t.Fatalf("list while frozen: %v", err)
 			}
 			_, err = st.AuthenticateAPIKey(ctx, all[1].ID.String())
-			wantErr(t, "malformed key", err, store.ErrUnauthenticated)
+			wantStoreErr(t, "malformed key", err, store.ErrUnauthenticated)
 		})
 	}
 }
@@ -410,7 +410,7 @@ func TestAuthSecret(t *testing.T) {
 				t.Fatalf("configured secret reported as generated: %v %v", g, err)
 			}
 			_, err = configured.AuthenticateAPIKey(ctx, k.Key)
-			wantErr(t, "key under another secret", err, store.ErrUnauthenticated)
+			wantStoreErr(t, "key under another secret", err, store.ErrUnauthenticated)
 		})
 	}
 }
@@ -426,13 +426,13 @@ func TestBusinessDetails(t *testing.T) {
 			set := func(v *string) store.Field { return store.Field{Set: true, Value: v} }
 
 			_, err := st.UpdateBusinessDetails(ctx, newUser(t, st, "x"), store.BusinessDetailsChange{Name: set(s("A"))})
-			wantErr(t, "no organization", err, store.ErrNoActiveOrganization)
+			wantStoreErr(t, "no organization", err, store.ErrNoActiveOrganization)
 			for name, a := range map[string]store.Actor{"admin": tm.admin, "member": tm.member, "outsider": tm.outsider, "suspended": tm.suspended} {
 				_, err := st.UpdateBusinessDetails(ctx, a, store.BusinessDetailsChange{Name: set(s("A"))})
-				wantErr(t, name, err, store.ErrForbidden)
+				wantStoreErr(t, name, err, store.ErrForbidden)
 			}
 			_, err = st.UpdateBusinessDetails(ctx, tm.owner, store.BusinessDetailsChange{})
-			wantErr(t, "nothing sent", err, store.ErrInvalidInput)
+			wantStoreErr(t, "nothing sent", err, store.ErrInvalidInput)
 			for field, ch := range map[string]store.BusinessDetailsChange{
 				"businessName":               {Name: set(s("Acme\x07"))},
 				"businessJurisdiction":       {Name: set(s("ok")), Jurisdiction: set(s("UK\u007f"))},
@@ -473,7 +473,7 @@ func TestBusinessDetails(t *testing.T) {
 			}
 			tm.freeze(t)
 			_, err = st.UpdateBusinessDetails(ctx, tm.outsider, store.BusinessDetailsChange{Name: set(s("A"))})
-			wantErr(t, "frozen, before membership", err, store.ErrOrganizationFrozen)
+			wantStoreErr(t, "frozen, before membership", err, store.ErrOrganizationFrozen)
 		})
 	}
 }
@@ -487,7 +487,7 @@ func TestRPTerms(t *testing.T) {
 			tm := newTeam(t, st, "rp")
 			second := tm.join(t, "second-owner", store.RoleOwner)
 			_, err := st.RPTermsStatus(ctx, newUser(t, st, "x"))
-			wantErr(t, "status without organization", err, store.ErrNoActiveOrganization)
+			wantStoreErr(t, "status without organization", err, store.ErrNoActiveOrganization)
 			if acc, err := st.RPTermsStatus(ctx, tm.suspended); err != nil || acc != nil {
 				t.Fatalf("status before acceptance: %+v %v", acc, err)
 			}
@@ -501,7 +501,7 @@ func TestRPTerms(t *testing.T) {
 			}
 			for name, a := range map[string]store.Actor{"admin": tm.admin, "member": tm.member, "outsider": tm.outsider} {
 				_, err := st.AcceptRPTerms(ctx, a)
-				wantErr(t, name, err, store.ErrForbidden)
+				wantStoreErr(t, name, err, store.ErrForbidden)
 			}
 			first, err := st.AcceptRPTerms(ctx, tm.owner)
 			if err != nil || *first.AcceptedBy != tm.owner.UserID || first.TermsHash != terms.Current.Hash {
@@ -533,7 +533,7 @@ func TestRPTerms(t *testing.T) {
 			}
 			tm.freeze(t)
 			_, err = st.AcceptRPTerms(ctx, tm.member)
-			wantErr(t, "frozen before the role", err, store.ErrOrganizationFrozen)
+			wantStoreErr(t, "frozen before the role", err, store.ErrOrganizationFrozen)
 			if acc, err := st.RPTermsStatus(ctx, tm.member); err != nil || acc == nil {
 				t.Fatalf("status of a frozen organization: %v", err)
 			}
@@ -550,17 +550,17 @@ func TestVerificationTerms(t *testing.T) {
 			tm := newTeam(t, st, "verify")
 			second := tm.join(t, "second-owner", store.RoleOwner)
 			_, err := st.AcceptVerificationTerms(ctx, tm.owner.UserID, nil)
-			wantErr(t, "no organization named", err, store.ErrOrganizationNotFound)
+			wantStoreErr(t, "no organization named", err, store.ErrOrganizationNotFound)
 			missing := uuid.New()
 			_, err = st.AcceptVerificationTerms(ctx, tm.owner.UserID, &missing)
-			wantErr(t, "unknown organization", err, store.ErrOrganizationNotFound)
+			wantStoreErr(t, "unknown organization", err, store.ErrOrganizationNotFound)
 			for name, a := range map[string]store.Actor{"admin": tm.admin, "member": tm.member, "suspended": tm.suspended} {
 				_, err := st.AcceptVerificationTerms(ctx, a.UserID, &tm.org)
-				wantErr(t, name, err, store.ErrForbidden)
+				wantStoreErr(t, name, err, store.ErrForbidden)
 			}
 			// Someone who never belonged to it cannot tell it exists.
 			_, err = st.AcceptVerificationTerms(ctx, tm.outsider.UserID, &tm.org)
-			wantErr(t, "outsider", err, store.ErrOrganizationNotFound)
+			wantStoreErr(t, "outsider", err, store.ErrOrganizationNotFound)
 			first, err := st.AcceptVerificationTerms(ctx, tm.owner.UserID, &tm.org)
 			if err != nil || first.AcceptedBy != tm.owner.UserID {
 				t.Fatalf("accept: %+v %v", first, err)
@@ -580,14 +580,14 @@ func TestVerificationTerms(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = st.AcceptVerificationTerms(ctx, tm.member.UserID, &tm.org)
-			wantErr(t, "verified, before the role", err, store.ErrAlreadyVerified)
+			wantStoreErr(t, "verified, before the role", err, store.ErrAlreadyVerified)
 			_, err = st.AcceptVerificationTerms(ctx, tm.outsider.UserID, &tm.org)
-			wantErr(t, "verified, to an outsider", err, store.ErrOrganizationNotFound)
+			wantStoreErr(t, "verified, to an outsider", err, store.ErrOrganizationNotFound)
 			tm.freeze(t)
 			_, err = st.AcceptVerificationTerms(ctx, tm.suspended.UserID, &tm.org)
-			wantErr(t, "frozen, first", err, store.ErrOrganizationFrozen)
+			wantStoreErr(t, "frozen, first", err, store.ErrOrganizationFrozen)
 			_, err = st.AcceptVerificationTerms(ctx, tm.outsider.UserID, &tm.org)
-			wantErr(t, "frozen, to an outsider", err, store.ErrOrganizationNotFound)
+			wantStoreErr(t, "frozen, to an outsider", err, store.ErrOrganizationNotFound)
 		})
 	}
 }
@@ -602,15 +602,15 @@ func TestUpdateOrganization(t *testing.T) {
 			newTeam(t, st, "taken")
 			s := func(v string) *string { return &v }
 			_, err := st.UpdateOrganization(ctx, tm.member, store.OrganizationChange{Name: s("X")})
-			wantErr(t, "member", err, store.ErrForbidden)
+			wantStoreErr(t, "member", err, store.ErrForbidden)
 			_, err = st.UpdateOrganization(ctx, tm.owner, store.OrganizationChange{})
-			wantErr(t, "nothing sent", err, store.ErrInvalidInput)
+			wantStoreErr(t, "nothing sent", err, store.ErrInvalidInput)
 			_, err = st.UpdateOrganization(ctx, tm.owner, store.OrganizationChange{Name: s(" \t ")})
-			wantErr(t, "blank name", err, store.ErrInvalidInput)
+			wantStoreErr(t, "blank name", err, store.ErrInvalidInput)
 			_, err = st.UpdateOrganization(ctx, tm.owner, store.OrganizationChange{Slug: s("Not A Slug")})
-			wantErr(t, "bad slug", err, store.ErrInvalidInput)
+			wantStoreErr(t, "bad slug", err, store.ErrInvalidInput)
 			_, err = st.UpdateOrganization(ctx, tm.admin, store.OrganizationChange{Slug: s("taken")})
-			wantErr(t, "taken slug", err, store.ErrSlugTaken)
+			wantStoreErr(t, "taken slug", err, store.ErrSlugTaken)
 			logoURL := "https://cdn.example/logos/" + uuid.NewString()
 			org, err := st.UpdateOrganization(ctx, tm.admin, store.OrganizationChange{Logo: store.Field{Set: true, Value: &logoURL}})
 			if err != nil || *org.Logo != logoURL || org.Name != "Org update-org" {
@@ -632,7 +632,7 @@ func TestUpdateOrganization(t *testing.T) {
 			}
 			tm.freeze(t)
 			_, err = st.UpdateOrganization(ctx, tm.outsider, store.OrganizationChange{Name: s("X")})
-			wantErr(t, "frozen", err, store.ErrOrganizationFrozen)
+			wantStoreErr(t, "frozen", err, store.ErrOrganizationFrozen)
 		})
 	}
 }

@@ -174,12 +174,26 @@ const (
 	EventRPTermsAccepted        = "organization.rp_terms.accepted"
 )
 
+// Domain and redirect-URI events recorded in the audit log.
+const (
+	EventDomainChallengeStarted = "domain.challenge.started"
+	EventDomainVerified         = "domain.verified"
+	EventDomainRemoved          = "domain.removed"
+	EventDomainDowngraded       = "domain.downgraded"
+	EventDomainRestored         = "domain.restored"
+	EventDomainTransferred      = "domain.transferred"
+	EventRedirectURIAdded       = "redirect_uri.added"
+	EventRedirectURIRemoved     = "redirect_uri.removed"
+)
+
 // KnownEvents lists every event name the audit-log filter accepts.
 var KnownEvents = []string{
 	EventMemberInvited, EventMemberInvitationDeleted, EventMemberJoined,
 	EventMemberSuspended, EventMemberLeft, EventMemberReinstated,
 	EventMemberRoleChanged, EventOwnershipAssigned, EventOrganizationCreated,
 	EventDeletionRequested, EventDeletionScheduled, EventDeletionCancelled,
+	EventDomainChallengeStarted, EventDomainVerified, EventDomainRemoved, EventDomainDowngraded,
+	EventDomainRestored, EventDomainTransferred, EventRedirectURIAdded, EventRedirectURIRemoved,
 	EventIdentityLinked,
 	EventAPIKeyCreated, EventAPIKeyUpdated, EventAPIKeyDeleted, EventLogoUpdated,
 	EventBusinessDetailsUpdated, EventPublicDetailsUpdated, EventRPTermsAccepted,

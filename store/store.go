@@ -479,6 +479,8 @@ var ruleErrors = []error{
 	ErrSlugTaken, ErrInvitationNotFound, ErrInvitationPending, ErrInvitationRevoked, ErrOrganizationLimit, ErrAlreadyScheduled,
 	ErrNotScheduled, ErrInvalidInput, ErrInvalidCode, ErrCodeExpired, ErrCodeAttemptsExhausted, ErrNotDelivered, ErrInvalidCursor, ErrUnavailable, ErrInvalidIdentity,
 	ErrAPIKeyNotFound, ErrAPIKeyLimit, ErrAlreadyVerified,
+	ErrChallengeNotFound, ErrChallengeExpired, ErrTakeoverRequired, ErrDomainNotFound, ErrNoVerifiedDomain,
+	ErrRedirectURINotFound, ErrRedirectURILimit, ErrRateLimited,
 }
 
 func isRuleError(err error) bool {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kayle-id/orgs-api/blobstore"
+	"github.com/kayle-id/orgs-api/dnstxt"
 	"github.com/kayle-id/orgs-api/idp"
 	"github.com/kayle-id/orgs-api/validator"
 )
@@ -47,6 +48,9 @@ var (
 	sRateLimitRead   = setting{"rate-limit-read", "KAYLE_RATE_LIMIT_READ", "50", "read requests (GET) per second per session; 0 disables"}
 	sRateLimitIP     = setting{"rate-limit-ip", "KAYLE_RATE_LIMIT_IP", "50", "requests per second per client address (IPv6: per /64) that carry no valid credential, any method; 0 disables"}
 	sRateBurst       = setting{"rate-burst", "KAYLE_RATE_BURST", "20", "requests allowed at once before a rate limit applies"}
+	sDNSResolver     = setting{"dns-resolver", "KAYLE_DNS_RESOLVER", dnstxt.DefaultResolvers, "resolvers for domain verification, tried in order when one cannot answer: host:port (plain DNS) or https:// URLs (DNS over HTTPS)"}
+	sDNSTimeout      = setting{"dns-timeout", "KAYLE_DNS_TIMEOUT", "5s", "longest one resolver may take to answer one lookup"}
+	sRecheckInterval = setting{"domain-recheck-interval", "KAYLE_DOMAIN_RECHECK_INTERVAL", "5m", "how often verified domains last checked over 23h ago are checked again; 0 disables"}
 	sOIDCIssuer      = setting{"oidc-issuer", "KAYLE_OIDC_ISSUER", "", "identity provider whose JWTs are accepted as bearer tokens (its iss; keys found through /.well-known/openid-configuration); unset: session tokens only"}
 	sOIDCAudience    = setting{"oidc-audience", "KAYLE_OIDC_AUDIENCE", "", "the aud the provider's tokens must carry for this API; required with --oidc-issuer"}
 	sOIDCJWKSURL     = setting{"oidc-jwks-url", "KAYLE_OIDC_JWKS_URL", "", "the provider's key set (JWKS) address, for providers without discovery; needs --oidc-issuer"}
@@ -65,6 +69,7 @@ var storageSettings = []setting{sStorageURL, sStorageTimeout, sPublicURL, sCDNUR
 var serveSettings = append([]setting{sDatabaseURL, sDBMaxConns, sAddr, sValidation, sLogFormat, sMailDir, sSMTPURL, sMailFrom,
 	sBodyLimit, sRequestTimeout, sMaxInFlight, sMaxConns, sShutdownTimeout, sShutdownDrain, sPurgeInterval, sMaxOrgsPerUser,
 	sMetricsAddr, sMetricsPublic, sRateLimit, sRateLimitRead, sRateLimitIP, sRateBurst, sOIDCIssuer, sOIDCAudience, sOIDCJWKSURL, sTrustedProxies,
+	sDNSResolver, sDNSTimeout, sRecheckInterval,
 	sAuthSecret}, storageSettings...)
 
 // Config is read once, in main, from flags over environment over defaults.
@@ -91,6 +96,9 @@ type Config struct {
 	RateLimitRead   float64
 	RateLimitIP     float64
 	RateBurst       int
+	DNSResolver     string
+	DNSTimeout      time.Duration
+	RecheckInterval time.Duration
 	OIDCIssuer      string
 	OIDCAudience    string
 	OIDCJWKSURL     string
@@ -225,6 +233,12 @@ func buildConfig(v map[string]*string) (Config, error) {
 	if c.RequestTimeout == 0 {
 		return c, usagef("KAYLE_REQUEST_TIMEOUT must be positive")
 	}
+	if err := dnsConfig(&c, get); err != nil {
+		return c, err
+	}
+	if c.RecheckInterval, err = parseDuration(sRecheckInterval.flag, get(sRecheckInterval)); err != nil {
+		return c, err
+	}
 	if c.OIDCIssuer == "" && (c.OIDCAudience != "" || c.OIDCJWKSURL != "") {
 		return c, usagef("KAYLE_OIDC_AUDIENCE and KAYLE_OIDC_JWKS_URL need KAYLE_OIDC_ISSUER: tokens are only accepted from a named issuer")
 	}
@@ -287,6 +301,22 @@ func baseURL(s setting, v string) (string, error) {
 }
 
 func trimmed(p *string) string { return strings.TrimSpace(*p) }
+
+// dnsConfig reads the resolver settings, which `domains recheck` shares.
+func dnsConfig(c *Config, get func(setting) string) error {
+	var err error
+	c.DNSResolver = get(sDNSResolver)
+	if _, err := dnstxt.New(c.DNSResolver, dnstxt.Options{}); err != nil {
+		return usagef("invalid KAYLE_DNS_RESOLVER %q: want host:port or https:// URLs, comma-separated", c.DNSResolver)
+	}
+	if c.DNSTimeout, err = parseDuration(sDNSTimeout.flag, get(sDNSTimeout)); err != nil {
+		return err
+	}
+	if c.DNSTimeout == 0 || c.DNSTimeout > time.Minute {
+		return usagef("invalid KAYLE_DNS_TIMEOUT %q: want a duration between 1ms and 1m", get(sDNSTimeout))
+	}
+	return nil
+}
 
 func parseBool(s setting, v string) (bool, error) {
 	b, err := strconv.ParseBool(v)

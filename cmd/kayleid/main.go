@@ -6,6 +6,7 @@
 //	kayleid tokens create --email E [--org ORG_ID] [--ttl DURATION]
 //	kayleid tokens revoke --token T|- | --email E
 //	kayleid orgs purge                  purge organizations whose deletion time has passed
+//	kayleid domains recheck             re-check verified domains due for their daily check
 //
 // Exit status: 0 success, 1 failure, 2 bad flags or input (nothing written).
 package main
@@ -28,6 +29,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/kayle-id/orgs-api/dnstxt"
+	"github.com/kayle-id/orgs-api/server"
 	"github.com/kayle-id/orgs-api/store"
 )
 
@@ -49,6 +52,7 @@ commands:
   tokens revoke --token T|-               revoke a session token at once (- reads it from standard input)
   tokens revoke --email E                 revoke every session of a user (sign out everywhere); prints {"revoked","sessions"}
   orgs purge                              purge organizations whose deletion time has passed
+  domains recheck [--dns-resolver R]      re-check the verified domains due for their daily check
 
 Every command uses DATABASE_URL (default kayle-id.db, a SQLite file).
 `
@@ -95,6 +99,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return cmdTokensRevoke(ctx, rest[1:], stdout, getenv)
 	case cmd == "orgs" && sub == "purge":
 		return cmdOrgsPurge(ctx, rest[1:], stdout, getenv)
+	case cmd == "domains" && sub == "recheck":
+		return cmdDomainsRecheck(ctx, rest[1:], stdout, getenv)
 	}
 	fmt.Fprint(stderr, usage)
 	return usagef("unknown command %q", strings.TrimSpace(strings.Join(args[:min(2, len(args))], " ")))
@@ -312,4 +318,36 @@ func cmdOrgsPurge(ctx context.Context, args []string, stdout io.Writer, getenv f
 	}
 	fmt.Fprintf(stdout, "orgs purge: %d organizations purged in %s\n", res.Organizations, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+func cmdDomainsRecheck(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("domains recheck", flag.ContinueOnError)
+	vals := register(fs, getenv, sDatabaseURL, sDNSResolver, sDNSTimeout)
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	cfg, err := buildConfig(vals)
+	if err != nil {
+		return err
+	}
+	resolver, err := dnstxt.New(cfg.DNSResolver, dnstxt.Options{Timeout: cfg.DNSTimeout})
+	if err != nil {
+		return usagef("%v", err)
+	}
+	st, err := openStore(ctx, cfg.DatabaseURL, nil, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	start := time.Now()
+	rep, err := server.RecheckDomains(ctx, st, resolver, server.RecheckOptions{Progress: func(done, total int) {
+		if total >= 50 && (done%50 == 0 || done == total) {
+			fmt.Fprintf(stdout, "checked %d/%d domains\n", done, total)
+		}
+	}})
+	fmt.Fprintf(stdout, "domains recheck: %s (%s)\n", rep, time.Since(start).Round(time.Millisecond))
+	if rep.Downgraded > 0 {
+		fmt.Fprintln(stdout, "domains recheck: owners of downgraded domains are mailed by the running server")
+	}
+	return err
 }

@@ -13,11 +13,16 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/kayle-id/orgs-api/dnstxt"
 	"github.com/kayle-id/orgs-api/idp"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
 	"github.com/kayle-id/orgs-api/store"
 )
+
+// mailSendInterval is how often the outbox is looked at for notices to
+// send (also retries that have come due).
+const mailSendInterval = 5 * time.Second
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -45,6 +50,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		mailer = m
 	}
 
+	resolver, err := dnstxt.New(cfg.DNSResolver, dnstxt.Options{Timeout: cfg.DNSTimeout})
+	if err != nil {
+		return usagef("%v", err)
+	}
 	provider, err := cfg.identityProvider(log)
 	if err != nil {
 		return usagef("%v", err)
@@ -95,6 +104,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			PerCredential: rate.Limit(cfg.RateLimit), PerCredentialRead: rate.Limit(cfg.RateLimitRead),
 			PerIP: rate.Limit(cfg.RateLimitIP), Burst: cfg.RateBurst,
 		},
+		DNS:              resolver,
 		IdentityProvider: provider,
 		TrustedProxies:   cfg.TrustedProxies,
 		Logos:            logos,
@@ -128,6 +138,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if cfg.PurgeInterval > 0 {
 		jobs = append(jobs, server.PurgeJob(st, cfg.PurgeInterval))
 	}
+	if cfg.RecheckInterval > 0 {
+		jobs = append(jobs, server.RecheckJob(st, metrics.CountDNS(resolver), cfg.RecheckInterval, log, metrics))
+	}
+	jobs = append(jobs, server.MailJob(st, mailer, mailSendInterval, log, metrics))
 	jobsCtx, stopJobs := context.WithCancel(ctx)
 	jobsDone := make(chan struct{})
 	go func() { server.RunJobs(jobsCtx, st, log, metrics, jobs...); close(jobsDone) }()

@@ -262,6 +262,36 @@ func (e CancelOrganizationDeletion200JSONResponseBodyDataOk) Valid() bool {
 	}
 }
 
+// Defines values for ListDomains200JSONResponseBodyDataChallengesMethod.
+const (
+	ListDomains200JSONResponseBodyDataChallengesMethodDnsTxt ListDomains200JSONResponseBodyDataChallengesMethod = "dns_txt"
+)
+
+// Valid indicates whether the value is a known member of the ListDomains200JSONResponseBodyDataChallengesMethod enum.
+func (e ListDomains200JSONResponseBodyDataChallengesMethod) Valid() bool {
+	switch e {
+	case ListDomains200JSONResponseBodyDataChallengesMethodDnsTxt:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListDomains200JSONResponseBodyDataDomainsVerifiedVia.
+const (
+	ListDomains200JSONResponseBodyDataDomainsVerifiedViaDnsTxt ListDomains200JSONResponseBodyDataDomainsVerifiedVia = "dns_txt"
+)
+
+// Valid indicates whether the value is a known member of the ListDomains200JSONResponseBodyDataDomainsVerifiedVia enum.
+func (e ListDomains200JSONResponseBodyDataDomainsVerifiedVia) Valid() bool {
+	switch e {
+	case ListDomains200JSONResponseBodyDataDomainsVerifiedViaDnsTxt:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for UploadOrganizationLogoJSONBodyLogoContentType.
 const (
 	UploadOrganizationLogoJSONBodyLogoContentTypeImagegif  UploadOrganizationLogoJSONBodyLogoContentType = "image/gif"
@@ -457,6 +487,9 @@ type ErrorEnvelope struct {
 type ErrorObject struct {
 	// Code The error code
 	Code string `json:"code"`
+
+	// Details Facts about the error beyond its message, on the domain operations as upstream sends them: {} for most errors, and conflictingOrganizationName for APEX_TAKEOVER_REQUIRED.
+	Details *map[string]interface{} `json:"details,omitempty"`
 
 	// Docs A link to the documentation for the error
 	Docs string `json:"docs"`
@@ -699,6 +732,42 @@ type ConfirmOrganizationDeletionJSONBody struct {
 	OrganizationId openapi_types.UUID `json:"organizationId"`
 }
 
+// ListDomains200JSONResponseBodyDataChallengesMethod defines parameters for ListDomains.
+type ListDomains200JSONResponseBodyDataChallengesMethod string
+
+// ListedChallenge defines parameters for ListDomains.
+type ListedChallenge struct {
+	ApexDomain string                                             `json:"apexDomain"`
+	CreatedAt  string                                             `json:"createdAt"`
+	ExpiresAt  string                                             `json:"expiresAt"`
+	Id         openapi_types.UUID                                 `json:"id"`
+	Method     ListDomains200JSONResponseBodyDataChallengesMethod `json:"method"`
+}
+
+// ListDomains200JSONResponseBodyDataDomainsVerifiedVia defines parameters for ListDomains.
+type ListDomains200JSONResponseBodyDataDomainsVerifiedVia string
+
+// ListedDomain defines parameters for ListDomains.
+type ListedDomain struct {
+	ApexDomain    string                                               `json:"apexDomain"`
+	DowngradedAt  *string                                              `json:"downgradedAt"`
+	Id            openapi_types.UUID                                   `json:"id"`
+	LastCheckedAt *string                                              `json:"lastCheckedAt"`
+	VerifiedAt    string                                               `json:"verifiedAt"`
+	VerifiedVia   ListDomains200JSONResponseBodyDataDomainsVerifiedVia `json:"verifiedVia"`
+}
+
+// StartDnsChallengeJSONBody defines parameters for StartDnsChallenge.
+type StartDnsChallengeJSONBody struct {
+	ApexDomain string `json:"apex_domain"`
+}
+
+// VerifyDnsChallengeJSONBody defines parameters for VerifyDnsChallenge.
+type VerifyDnsChallengeJSONBody struct {
+	AcknowledgeTakeover *bool              `json:"acknowledge_takeover,omitempty"`
+	ChallengeId         openapi_types.UUID `json:"challenge_id"`
+}
+
 // ListInvitationsParams defines parameters for ListInvitations.
 type ListInvitationsParams struct {
 	Limit         *int    `form:"limit,omitempty" json:"limit,omitempty"`
@@ -741,6 +810,20 @@ type UpdateMemberRoleJSONBody struct {
 
 // ReinstateMember200JSONResponseBodyDataStatus defines parameters for ReinstateMember.
 type ReinstateMember200JSONResponseBodyDataStatus string
+
+// ListedRedirectUri defines parameters for ListRedirectUris.
+type ListedRedirectUri struct {
+	ApexDomain       string             `json:"apexDomain"`
+	CreatedAt        string             `json:"createdAt"`
+	Id               openapi_types.UUID `json:"id"`
+	Pattern          string             `json:"pattern"`
+	VerifiedDomainId openapi_types.UUID `json:"verifiedDomainId"`
+}
+
+// AddRedirectUriJSONBody defines parameters for AddRedirectUri.
+type AddRedirectUriJSONBody struct {
+	Pattern string `json:"pattern"`
+}
 
 // RequestOrganizationDeletionJSONBody defines parameters for RequestOrganizationDeletion.
 type RequestOrganizationDeletionJSONBody struct {
@@ -792,6 +875,12 @@ type CancelOrganizationDeletionJSONRequestBody CancelOrganizationDeletionJSONBod
 // ConfirmOrganizationDeletionJSONRequestBody defines body for ConfirmOrganizationDeletion for application/json ContentType.
 type ConfirmOrganizationDeletionJSONRequestBody ConfirmOrganizationDeletionJSONBody
 
+// StartDnsChallengeJSONRequestBody defines body for StartDnsChallenge for application/json ContentType.
+type StartDnsChallengeJSONRequestBody StartDnsChallengeJSONBody
+
+// VerifyDnsChallengeJSONRequestBody defines body for VerifyDnsChallenge for application/json ContentType.
+type VerifyDnsChallengeJSONRequestBody VerifyDnsChallengeJSONBody
+
 // CreateInvitationJSONRequestBody defines body for CreateInvitation for application/json ContentType.
 type CreateInvitationJSONRequestBody CreateInvitationJSONBody
 
@@ -800,6 +889,9 @@ type UploadOrganizationLogoJSONRequestBody UploadOrganizationLogoJSONBody
 
 // UpdateMemberRoleJSONRequestBody defines body for UpdateMemberRole for application/json ContentType.
 type UpdateMemberRoleJSONRequestBody UpdateMemberRoleJSONBody
+
+// AddRedirectUriJSONRequestBody defines body for AddRedirectUri for application/json ContentType.
+type AddRedirectUriJSONRequestBody AddRedirectUriJSONBody
 
 // RequestOrganizationDeletionJSONRequestBody defines body for RequestOrganizationDeletion for application/json ContentType.
 type RequestOrganizationDeletionJSONRequestBody RequestOrganizationDeletionJSONBody
@@ -1302,6 +1394,44 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/auth/orgs/confirm-delete (the `ConfirmOrganizationDeletion` operationId).
 	ConfirmOrganizationDeletion(ctx context.Context, body ConfirmOrganizationDeletionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListDomains List verified domains and active challenges for the active org.
+	//
+	// Corresponds with GET /v1/auth/orgs/domains (the `ListDomains` operationId).
+	ListDomains(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StartDnsChallengeWithBody Start a DNS-based domain verification challenge.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/domains/challenges/dns (the `StartDnsChallenge` operationId).
+	StartDnsChallengeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StartDnsChallenge Start a DNS-based domain verification challenge.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/domains/challenges/dns (the `StartDnsChallenge` operationId).
+	StartDnsChallenge(ctx context.Context, body StartDnsChallengeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyDnsChallengeWithBody Poll a DNS challenge — verifies the TXT record is in place.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/domains/challenges/dns/verify (the `VerifyDnsChallenge` operationId).
+	VerifyDnsChallengeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyDnsChallenge Poll a DNS challenge — verifies the TXT record is in place.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/domains/challenges/dns/verify (the `VerifyDnsChallenge` operationId).
+	VerifyDnsChallenge(ctx context.Context, body VerifyDnsChallengeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteDomain Revoke a verified domain.
+	//
+	// Corresponds with DELETE /v1/auth/orgs/domains/{id} (the `DeleteDomain` operationId).
+	DeleteDomain(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListInvitations List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
 	//
 	// Corresponds with GET /v1/auth/orgs/invitations (the `ListInvitations` operationId).
@@ -1378,6 +1508,30 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs/members/{id}/reinstate (the `ReinstateMember` operationId).
 	ReinstateMember(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListRedirectUris List the redirect URI allowlist for the active organization.
+	//
+	// Corresponds with GET /v1/auth/orgs/redirect-uris (the `ListRedirectUris` operationId).
+	ListRedirectUris(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddRedirectUriWithBody Register a redirect URI on a verified domain.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/redirect-uris (the `AddRedirectUri` operationId).
+	AddRedirectUriWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddRedirectUri Register a redirect URI on a verified domain.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/redirect-uris (the `AddRedirectUri` operationId).
+	AddRedirectUri(ctx context.Context, body AddRedirectUriJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteRedirectUri Remove a redirect URI from the allowlist.
+	//
+	// Corresponds with DELETE /v1/auth/orgs/redirect-uris/{id} (the `DeleteRedirectUri` operationId).
+	DeleteRedirectUri(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RequestOrganizationDeletionWithBody Request deletion of an organization. Sends an 8-character confirmation code to the requesting owner.
 	//
@@ -1802,6 +1956,104 @@ func (c *Client) ConfirmOrganizationDeletion(ctx context.Context, body ConfirmOr
 	return c.Client.Do(req)
 }
 
+// ListDomains List verified domains and active challenges for the active org.
+//
+// Corresponds with GET /v1/auth/orgs/domains (the `ListDomains` operationId).
+func (c *Client) ListDomains(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListDomainsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StartDnsChallengeWithBody Start a DNS-based domain verification challenge.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/auth/orgs/domains/challenges/dns (the `StartDnsChallenge` operationId).
+func (c *Client) StartDnsChallengeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStartDnsChallengeRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StartDnsChallenge Start a DNS-based domain verification challenge.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/auth/orgs/domains/challenges/dns (the `StartDnsChallenge` operationId).
+func (c *Client) StartDnsChallenge(ctx context.Context, body StartDnsChallengeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStartDnsChallengeRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyDnsChallengeWithBody Poll a DNS challenge — verifies the TXT record is in place.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/auth/orgs/domains/challenges/dns/verify (the `VerifyDnsChallenge` operationId).
+func (c *Client) VerifyDnsChallengeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyDnsChallengeRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyDnsChallenge Poll a DNS challenge — verifies the TXT record is in place.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/auth/orgs/domains/challenges/dns/verify (the `VerifyDnsChallenge` operationId).
+func (c *Client) VerifyDnsChallenge(ctx context.Context, body VerifyDnsChallengeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyDnsChallengeRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteDomain Revoke a verified domain.
+//
+// Corresponds with DELETE /v1/auth/orgs/domains/{id} (the `DeleteDomain` operationId).
+func (c *Client) DeleteDomain(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteDomainRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListInvitations List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
 //
 // Corresponds with GET /v1/auth/orgs/invitations (the `ListInvitations` operationId).
@@ -1999,6 +2251,70 @@ func (c *Client) UpdateMemberRole(ctx context.Context, id openapi_types.UUID, bo
 // Corresponds with POST /v1/auth/orgs/members/{id}/reinstate (the `ReinstateMember` operationId).
 func (c *Client) ReinstateMember(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewReinstateMemberRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListRedirectUris List the redirect URI allowlist for the active organization.
+//
+// Corresponds with GET /v1/auth/orgs/redirect-uris (the `ListRedirectUris` operationId).
+func (c *Client) ListRedirectUris(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListRedirectUrisRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddRedirectUriWithBody Register a redirect URI on a verified domain.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/auth/orgs/redirect-uris (the `AddRedirectUri` operationId).
+func (c *Client) AddRedirectUriWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddRedirectUriRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddRedirectUri Register a redirect URI on a verified domain.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/auth/orgs/redirect-uris (the `AddRedirectUri` operationId).
+func (c *Client) AddRedirectUri(ctx context.Context, body AddRedirectUriJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddRedirectUriRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteRedirectUri Remove a redirect URI from the allowlist.
+//
+// Corresponds with DELETE /v1/auth/orgs/redirect-uris/{id} (the `DeleteRedirectUri` operationId).
+func (c *Client) DeleteRedirectUri(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteRedirectUriRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -2771,6 +3087,147 @@ func NewConfirmOrganizationDeletionRequestWithBody(server string, contentType st
 	return req, nil
 }
 
+// NewListDomainsRequest constructs an http.Request for the ListDomains method
+func NewListDomainsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/domains")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStartDnsChallengeRequest calls the generic StartDnsChallenge builder with application/json body
+func NewStartDnsChallengeRequest(server string, body StartDnsChallengeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewStartDnsChallengeRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewStartDnsChallengeRequestWithBody constructs an http.Request for the StartDnsChallenge method, with any body, and a specified content type
+func NewStartDnsChallengeRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/domains/challenges/dns")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewVerifyDnsChallengeRequest calls the generic VerifyDnsChallenge builder with application/json body
+func NewVerifyDnsChallengeRequest(server string, body VerifyDnsChallengeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewVerifyDnsChallengeRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewVerifyDnsChallengeRequestWithBody constructs an http.Request for the VerifyDnsChallenge method, with any body, and a specified content type
+func NewVerifyDnsChallengeRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/domains/challenges/dns/verify")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteDomainRequest constructs an http.Request for the DeleteDomain method
+func NewDeleteDomainRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/domains/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListInvitationsRequest constructs an http.Request for the ListInvitations method
 func NewListInvitationsRequest(server string, params *ListInvitationsParams) (*http.Request, error) {
 	var err error
@@ -3193,6 +3650,107 @@ func NewReinstateMemberRequest(server string, id openapi_types.UUID) (*http.Requ
 	return req, nil
 }
 
+// NewListRedirectUrisRequest constructs an http.Request for the ListRedirectUris method
+func NewListRedirectUrisRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/redirect-uris")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAddRedirectUriRequest calls the generic AddRedirectUri builder with application/json body
+func NewAddRedirectUriRequest(server string, body AddRedirectUriJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAddRedirectUriRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewAddRedirectUriRequestWithBody constructs an http.Request for the AddRedirectUri method, with any body, and a specified content type
+func NewAddRedirectUriRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/redirect-uris")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteRedirectUriRequest constructs an http.Request for the DeleteRedirectUri method
+func NewDeleteRedirectUriRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/redirect-uris/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewRequestOrganizationDeletionRequest calls the generic RequestOrganizationDeletion builder with application/json body
 func NewRequestOrganizationDeletionRequest(server string, body RequestOrganizationDeletionJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -3503,6 +4061,48 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/auth/orgs/confirm-delete (the `ConfirmOrganizationDeletion` operationId).
 	ConfirmOrganizationDeletionWithResponse(ctx context.Context, body ConfirmOrganizationDeletionJSONRequestBody, reqEditors ...RequestEditorFn) (*ConfirmOrganizationDeletionResponse, error)
 
+	// ListDomainsWithResponse List verified domains and active challenges for the active org.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/auth/orgs/domains (the `ListDomains` operationId).
+	ListDomainsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListDomainsResponse, error)
+
+	// StartDnsChallengeWithBodyWithResponse Start a DNS-based domain verification challenge.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/domains/challenges/dns (the `StartDnsChallenge` operationId).
+	StartDnsChallengeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StartDnsChallengeResponse, error)
+
+	// StartDnsChallengeWithResponse Start a DNS-based domain verification challenge.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/domains/challenges/dns (the `StartDnsChallenge` operationId).
+	StartDnsChallengeWithResponse(ctx context.Context, body StartDnsChallengeJSONRequestBody, reqEditors ...RequestEditorFn) (*StartDnsChallengeResponse, error)
+
+	// VerifyDnsChallengeWithBodyWithResponse Poll a DNS challenge — verifies the TXT record is in place.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/domains/challenges/dns/verify (the `VerifyDnsChallenge` operationId).
+	VerifyDnsChallengeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyDnsChallengeResponse, error)
+
+	// VerifyDnsChallengeWithResponse Poll a DNS challenge — verifies the TXT record is in place.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/domains/challenges/dns/verify (the `VerifyDnsChallenge` operationId).
+	VerifyDnsChallengeWithResponse(ctx context.Context, body VerifyDnsChallengeJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyDnsChallengeResponse, error)
+
+	// DeleteDomainWithResponse Revoke a verified domain.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/auth/orgs/domains/{id} (the `DeleteDomain` operationId).
+	DeleteDomainWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*DeleteDomainResponse, error)
+
 	// ListInvitationsWithResponse List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -3593,6 +4193,34 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs/members/{id}/reinstate (the `ReinstateMember` operationId).
 	ReinstateMemberWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*ReinstateMemberResponse, error)
+
+	// ListRedirectUrisWithResponse List the redirect URI allowlist for the active organization.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/auth/orgs/redirect-uris (the `ListRedirectUris` operationId).
+	ListRedirectUrisWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListRedirectUrisResponse, error)
+
+	// AddRedirectUriWithBodyWithResponse Register a redirect URI on a verified domain.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/redirect-uris (the `AddRedirectUri` operationId).
+	AddRedirectUriWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddRedirectUriResponse, error)
+
+	// AddRedirectUriWithResponse Register a redirect URI on a verified domain.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/redirect-uris (the `AddRedirectUri` operationId).
+	AddRedirectUriWithResponse(ctx context.Context, body AddRedirectUriJSONRequestBody, reqEditors ...RequestEditorFn) (*AddRedirectUriResponse, error)
+
+	// DeleteRedirectUriWithResponse Remove a redirect URI from the allowlist.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/auth/orgs/redirect-uris/{id} (the `DeleteRedirectUri` operationId).
+	DeleteRedirectUriWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*DeleteRedirectUriResponse, error)
 
 	// RequestOrganizationDeletionWithBodyWithResponse Request deletion of an organization. Sends an 8-character confirmation code to the requesting owner.
 	//
@@ -6386,6 +7014,1961 @@ func (r ConfirmOrganizationDeletionResponse) ContentType() string {
 	return ""
 }
 
+type ListDomainsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			Challenges []ListedChallenge `json:"challenges"`
+			Domains    []ListedDomain    `json:"domains"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON502 the response for an HTTP 502 `application/json` response
+	JSON502 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListDomainsResponse) GetJSON200() *struct {
+	Data struct {
+		Challenges []ListedChallenge `json:"challenges"`
+		Domains    []ListedDomain    `json:"domains"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListDomainsResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListDomainsResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListDomainsResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListDomainsResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ListDomainsResponse) GetJSON409() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON409
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r ListDomainsResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ListDomainsResponse) GetJSON422() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListDomainsResponse) GetJSON429() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListDomainsResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSON502 returns the response for an HTTP 502 `application/json` response
+func (r ListDomainsResponse) GetJSON502() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON502
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListDomainsResponse) GetJSON503() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListDomainsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListDomainsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListDomainsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListDomainsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListDomainsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type StartDnsChallengeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			ChallengeId openapi_types.UUID `json:"challenge_id"`
+			Conflict    *struct {
+				OrganizationName string `json:"organization_name"`
+			} `json:"conflict"`
+			ExpiresAt   string `json:"expires_at"`
+			RecordName  string `json:"record_name"`
+			RecordValue string `json:"record_value"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON502 the response for an HTTP 502 `application/json` response
+	JSON502 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON200() *struct {
+	Data struct {
+		ChallengeId openapi_types.UUID `json:"challenge_id"`
+		Conflict    *struct {
+			OrganizationName string `json:"organization_name"`
+		} `json:"conflict"`
+		ExpiresAt   string `json:"expires_at"`
+		RecordName  string `json:"record_name"`
+		RecordValue string `json:"record_value"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON409() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON409
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON422() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON429() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSON502 returns the response for an HTTP 502 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON502() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON502
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StartDnsChallengeResponse) GetJSON503() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r StartDnsChallengeResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r StartDnsChallengeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StartDnsChallengeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StartDnsChallengeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StartDnsChallengeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type VerifyDnsChallengeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			ApexDomain   string             `json:"apex_domain"`
+			DomainId     openapi_types.UUID `json:"domain_id"`
+			TakeoverFrom *struct {
+				OrganizationId   openapi_types.UUID `json:"organization_id"`
+				OrganizationName string             `json:"organization_name"`
+			} `json:"takeover_from"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON502 the response for an HTTP 502 `application/json` response
+	JSON502 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON200() *struct {
+	Data struct {
+		ApexDomain   string             `json:"apex_domain"`
+		DomainId     openapi_types.UUID `json:"domain_id"`
+		TakeoverFrom *struct {
+			OrganizationId   openapi_types.UUID `json:"organization_id"`
+			OrganizationName string             `json:"organization_name"`
+		} `json:"takeover_from"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON409() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON409
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON422() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON429() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSON502 returns the response for an HTTP 502 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON502() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON502
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSON503() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r VerifyDnsChallengeResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyDnsChallengeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyDnsChallengeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyDnsChallengeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyDnsChallengeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteDomainResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON502 the response for an HTTP 502 `application/json` response
+	JSON502 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteDomainResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteDomainResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteDomainResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteDomainResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DeleteDomainResponse) GetJSON409() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON409
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r DeleteDomainResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r DeleteDomainResponse) GetJSON422() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DeleteDomainResponse) GetJSON429() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteDomainResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSON502 returns the response for an HTTP 502 `application/json` response
+func (r DeleteDomainResponse) GetJSON502() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON502
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteDomainResponse) GetJSON503() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DeleteDomainResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteDomainResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteDomainResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteDomainResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteDomainResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListInvitationsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7813,6 +10396,986 @@ func (r ReinstateMemberResponse) ContentType() string {
 	return ""
 }
 
+type ListRedirectUrisResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data  []ListedRedirectUri `json:"data"`
+		Error any                 `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListRedirectUrisResponse) GetJSON200() *struct {
+	Data  []ListedRedirectUri `json:"data"`
+	Error any                 `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListRedirectUrisResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListRedirectUrisResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListRedirectUrisResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListRedirectUrisResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r ListRedirectUrisResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ListRedirectUrisResponse) GetJSON422() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListRedirectUrisResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListRedirectUrisResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListRedirectUrisResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListRedirectUrisResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListRedirectUrisResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListRedirectUrisResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AddRedirectUriResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			ApexDomain       string             `json:"apexDomain"`
+			CreatedAt        string             `json:"createdAt"`
+			Id               openapi_types.UUID `json:"id"`
+			Pattern          string             `json:"pattern"`
+			VerifiedDomainId openapi_types.UUID `json:"verifiedDomainId"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AddRedirectUriResponse) GetJSON200() *struct {
+	Data struct {
+		ApexDomain       string             `json:"apexDomain"`
+		CreatedAt        string             `json:"createdAt"`
+		Id               openapi_types.UUID `json:"id"`
+		Pattern          string             `json:"pattern"`
+		VerifiedDomainId openapi_types.UUID `json:"verifiedDomainId"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AddRedirectUriResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AddRedirectUriResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AddRedirectUriResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AddRedirectUriResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r AddRedirectUriResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r AddRedirectUriResponse) GetJSON422() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AddRedirectUriResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r AddRedirectUriResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AddRedirectUriResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AddRedirectUriResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AddRedirectUriResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AddRedirectUriResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteRedirectUriResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteRedirectUriResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteRedirectUriResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteRedirectUriResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteRedirectUriResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r DeleteRedirectUriResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r DeleteRedirectUriResponse) GetJSON422() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteRedirectUriResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DeleteRedirectUriResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteRedirectUriResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteRedirectUriResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteRedirectUriResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteRedirectUriResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type RequestOrganizationDeletionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8819,6 +12382,84 @@ func (c *ClientWithResponses) ConfirmOrganizationDeletionWithResponse(ctx contex
 	return ParseConfirmOrganizationDeletionResponse(rsp)
 }
 
+// ListDomainsWithResponse List verified domains and active challenges for the active org.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/auth/orgs/domains (the `ListDomains` operationId).
+func (c *ClientWithResponses) ListDomainsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListDomainsResponse, error) {
+	rsp, err := c.ListDomains(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListDomainsResponse(rsp)
+}
+
+// StartDnsChallengeWithBodyWithResponse Start a DNS-based domain verification challenge.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/domains/challenges/dns (the `StartDnsChallenge` operationId).
+func (c *ClientWithResponses) StartDnsChallengeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StartDnsChallengeResponse, error) {
+	rsp, err := c.StartDnsChallengeWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStartDnsChallengeResponse(rsp)
+}
+
+// StartDnsChallengeWithResponse Start a DNS-based domain verification challenge.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/domains/challenges/dns (the `StartDnsChallenge` operationId).
+func (c *ClientWithResponses) StartDnsChallengeWithResponse(ctx context.Context, body StartDnsChallengeJSONRequestBody, reqEditors ...RequestEditorFn) (*StartDnsChallengeResponse, error) {
+	rsp, err := c.StartDnsChallenge(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStartDnsChallengeResponse(rsp)
+}
+
+// VerifyDnsChallengeWithBodyWithResponse Poll a DNS challenge — verifies the TXT record is in place.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/domains/challenges/dns/verify (the `VerifyDnsChallenge` operationId).
+func (c *ClientWithResponses) VerifyDnsChallengeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyDnsChallengeResponse, error) {
+	rsp, err := c.VerifyDnsChallengeWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyDnsChallengeResponse(rsp)
+}
+
+// VerifyDnsChallengeWithResponse Poll a DNS challenge — verifies the TXT record is in place.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/domains/challenges/dns/verify (the `VerifyDnsChallenge` operationId).
+func (c *ClientWithResponses) VerifyDnsChallengeWithResponse(ctx context.Context, body VerifyDnsChallengeJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyDnsChallengeResponse, error) {
+	rsp, err := c.VerifyDnsChallenge(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyDnsChallengeResponse(rsp)
+}
+
+// DeleteDomainWithResponse Revoke a verified domain.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/auth/orgs/domains/{id} (the `DeleteDomain` operationId).
+func (c *ClientWithResponses) DeleteDomainWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*DeleteDomainResponse, error) {
+	rsp, err := c.DeleteDomain(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteDomainResponse(rsp)
+}
+
 // ListInvitationsWithResponse List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -8986,6 +12627,58 @@ func (c *ClientWithResponses) ReinstateMemberWithResponse(ctx context.Context, i
 		return nil, err
 	}
 	return ParseReinstateMemberResponse(rsp)
+}
+
+// ListRedirectUrisWithResponse List the redirect URI allowlist for the active organization.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/auth/orgs/redirect-uris (the `ListRedirectUris` operationId).
+func (c *ClientWithResponses) ListRedirectUrisWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListRedirectUrisResponse, error) {
+	rsp, err := c.ListRedirectUris(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListRedirectUrisResponse(rsp)
+}
+
+// AddRedirectUriWithBodyWithResponse Register a redirect URI on a verified domain.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/redirect-uris (the `AddRedirectUri` operationId).
+func (c *ClientWithResponses) AddRedirectUriWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddRedirectUriResponse, error) {
+	rsp, err := c.AddRedirectUriWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddRedirectUriResponse(rsp)
+}
+
+// AddRedirectUriWithResponse Register a redirect URI on a verified domain.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/redirect-uris (the `AddRedirectUri` operationId).
+func (c *ClientWithResponses) AddRedirectUriWithResponse(ctx context.Context, body AddRedirectUriJSONRequestBody, reqEditors ...RequestEditorFn) (*AddRedirectUriResponse, error) {
+	rsp, err := c.AddRedirectUri(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddRedirectUriResponse(rsp)
+}
+
+// DeleteRedirectUriWithResponse Remove a redirect URI from the allowlist.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/auth/orgs/redirect-uris/{id} (the `DeleteRedirectUri` operationId).
+func (c *ClientWithResponses) DeleteRedirectUriWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*DeleteRedirectUriResponse, error) {
+	rsp, err := c.DeleteRedirectUri(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteRedirectUriResponse(rsp)
 }
 
 // RequestOrganizationDeletionWithBodyWithResponse Request deletion of an organization. Sends an 8-character confirmation code to the requesting owner.
@@ -10749,6 +14442,1173 @@ func ParseConfirmOrganizationDeletionResponse(rsp *http.Response) (*ConfirmOrgan
 	return response, nil
 }
 
+// ParseListDomainsResponse parses an HTTP response from a ListDomainsWithResponse call
+func ParseListDomainsResponse(rsp *http.Response) (*ListDomainsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListDomainsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				Challenges []ListedChallenge `json:"challenges"`
+				Domains    []ListedDomain    `json:"domains"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON502 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseStartDnsChallengeResponse parses an HTTP response from a StartDnsChallengeWithResponse call
+func ParseStartDnsChallengeResponse(rsp *http.Response) (*StartDnsChallengeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StartDnsChallengeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				ChallengeId openapi_types.UUID `json:"challenge_id"`
+				Conflict    *struct {
+					OrganizationName string `json:"organization_name"`
+				} `json:"conflict"`
+				ExpiresAt   string `json:"expires_at"`
+				RecordName  string `json:"record_name"`
+				RecordValue string `json:"record_value"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON502 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseVerifyDnsChallengeResponse parses an HTTP response from a VerifyDnsChallengeWithResponse call
+func ParseVerifyDnsChallengeResponse(rsp *http.Response) (*VerifyDnsChallengeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyDnsChallengeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				ApexDomain   string             `json:"apex_domain"`
+				DomainId     openapi_types.UUID `json:"domain_id"`
+				TakeoverFrom *struct {
+					OrganizationId   openapi_types.UUID `json:"organization_id"`
+					OrganizationName string             `json:"organization_name"`
+				} `json:"takeover_from"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON502 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteDomainResponse parses an HTTP response from a DeleteDomainWithResponse call
+func ParseDeleteDomainResponse(rsp *http.Response) (*DeleteDomainResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteDomainResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON502 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseListInvitationsResponse parses an HTTP response from a ListInvitationsWithResponse call
 func ParseListInvitationsResponse(rsp *http.Response) (*ListInvitationsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -11689,6 +16549,596 @@ func ParseReinstateMemberResponse(rsp *http.Response) (*ReinstateMemberResponse,
 	return response, nil
 }
 
+// ParseListRedirectUrisResponse parses an HTTP response from a ListRedirectUrisWithResponse call
+func ParseListRedirectUrisResponse(rsp *http.Response) (*ListRedirectUrisResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListRedirectUrisResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data  []ListedRedirectUri `json:"data"`
+			Error any                 `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAddRedirectUriResponse parses an HTTP response from a AddRedirectUriWithResponse call
+func ParseAddRedirectUriResponse(rsp *http.Response) (*AddRedirectUriResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AddRedirectUriResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				ApexDomain       string             `json:"apexDomain"`
+				CreatedAt        string             `json:"createdAt"`
+				Id               openapi_types.UUID `json:"id"`
+				Pattern          string             `json:"pattern"`
+				VerifiedDomainId openapi_types.UUID `json:"verifiedDomainId"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteRedirectUriResponse parses an HTTP response from a DeleteRedirectUriWithResponse call
+func ParseDeleteRedirectUriResponse(rsp *http.Response) (*DeleteRedirectUriResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteRedirectUriResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseRequestOrganizationDeletionResponse parses an HTTP response from a RequestOrganizationDeletionWithResponse call
 func ParseRequestOrganizationDeletionResponse(rsp *http.Response) (*RequestOrganizationDeletionResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -12154,6 +17604,18 @@ type ServerInterface interface {
 	// ConfirmOrganizationDeletion Confirm a previously requested organization deletion using the 8-character code emailed to the requester. Schedules hard delete 48 hours out.
 	// (POST /v1/auth/orgs/confirm-delete)
 	ConfirmOrganizationDeletion(ctx echo.Context) error
+	// ListDomains List verified domains and active challenges for the active org.
+	// (GET /v1/auth/orgs/domains)
+	ListDomains(ctx echo.Context) error
+	// StartDnsChallenge Start a DNS-based domain verification challenge.
+	// (POST /v1/auth/orgs/domains/challenges/dns)
+	StartDnsChallenge(ctx echo.Context) error
+	// VerifyDnsChallenge Poll a DNS challenge — verifies the TXT record is in place.
+	// (POST /v1/auth/orgs/domains/challenges/dns/verify)
+	VerifyDnsChallenge(ctx echo.Context) error
+	// DeleteDomain Revoke a verified domain.
+	// (DELETE /v1/auth/orgs/domains/{id})
+	DeleteDomain(ctx echo.Context, id openapi_types.UUID) error
 	// ListInvitations List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
 	// (GET /v1/auth/orgs/invitations)
 	ListInvitations(ctx echo.Context, params ListInvitationsParams) error
@@ -12184,6 +17646,15 @@ type ServerInterface interface {
 	// ReinstateMember Reinstate a previously-suspended member of the active organization. Only an owner/admin can act.
 	// (POST /v1/auth/orgs/members/{id}/reinstate)
 	ReinstateMember(ctx echo.Context, id openapi_types.UUID) error
+	// ListRedirectUris List the redirect URI allowlist for the active organization.
+	// (GET /v1/auth/orgs/redirect-uris)
+	ListRedirectUris(ctx echo.Context) error
+	// AddRedirectUri Register a redirect URI on a verified domain.
+	// (POST /v1/auth/orgs/redirect-uris)
+	AddRedirectUri(ctx echo.Context) error
+	// DeleteRedirectUri Remove a redirect URI from the allowlist.
+	// (DELETE /v1/auth/orgs/redirect-uris/{id})
+	DeleteRedirectUri(ctx echo.Context, id openapi_types.UUID) error
 	// RequestOrganizationDeletion Request deletion of an organization. Sends an 8-character confirmation code to the requesting owner.
 	// (POST /v1/auth/orgs/request-delete)
 	RequestOrganizationDeletion(ctx echo.Context) error
@@ -12430,6 +17901,49 @@ func (w *ServerInterfaceWrapper) ConfirmOrganizationDeletion(ctx echo.Context) e
 	return err
 }
 
+// ListDomains converts echo context to params.
+func (w *ServerInterfaceWrapper) ListDomains(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListDomains(ctx)
+	return err
+}
+
+// StartDnsChallenge converts echo context to params.
+func (w *ServerInterfaceWrapper) StartDnsChallenge(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.StartDnsChallenge(ctx)
+	return err
+}
+
+// VerifyDnsChallenge converts echo context to params.
+func (w *ServerInterfaceWrapper) VerifyDnsChallenge(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.VerifyDnsChallenge(ctx)
+	return err
+}
+
+// DeleteDomain converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteDomain(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteDomain(ctx, id)
+	return err
+}
+
 // ListInvitations converts echo context to params.
 func (w *ServerInterfaceWrapper) ListInvitations(ctx echo.Context) error {
 	var err error
@@ -12587,6 +18101,40 @@ func (w *ServerInterfaceWrapper) ReinstateMember(ctx echo.Context) error {
 	return err
 }
 
+// ListRedirectUris converts echo context to params.
+func (w *ServerInterfaceWrapper) ListRedirectUris(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListRedirectUris(ctx)
+	return err
+}
+
+// AddRedirectUri converts echo context to params.
+func (w *ServerInterfaceWrapper) AddRedirectUri(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AddRedirectUri(ctx)
+	return err
+}
+
+// DeleteRedirectUri converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteRedirectUri(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteRedirectUri(ctx, id)
+	return err
+}
+
 // RequestOrganizationDeletion converts echo context to params.
 func (w *ServerInterfaceWrapper) RequestOrganizationDeletion(ctx echo.Context) error {
 	var err error
@@ -12672,11 +18220,18 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/auth/orgs/business-details", wrapper.UpdateBusinessDetails, options.OperationMiddlewares["updateBusinessDetails"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/cancel-delete", wrapper.CancelOrganizationDeletion, options.OperationMiddlewares["cancelOrganizationDeletion"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/confirm-delete", wrapper.ConfirmOrganizationDeletion, options.OperationMiddlewares["confirmOrganizationDeletion"]...)
+	router.GET(options.BaseURL+"/v1/auth/orgs/domains", wrapper.ListDomains, options.OperationMiddlewares["listDomains"]...)
+	router.DELETE(options.BaseURL+"/v1/auth/orgs/domains/:id", wrapper.DeleteDomain, options.OperationMiddlewares["deleteDomain"]...)
+	router.POST(options.BaseURL+"/v1/auth/orgs/domains/challenges/dns", wrapper.StartDnsChallenge, options.OperationMiddlewares["startDnsChallenge"]...)
+	router.POST(options.BaseURL+"/v1/auth/orgs/domains/challenges/dns/verify", wrapper.VerifyDnsChallenge, options.OperationMiddlewares["verifyDnsChallenge"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/logo", wrapper.UploadOrganizationLogo, options.OperationMiddlewares["uploadOrganizationLogo"]...)
 	router.DELETE(options.BaseURL+"/v1/auth/orgs/members/:id", wrapper.SuspendMember, options.OperationMiddlewares["suspendMember"]...)
 	router.PATCH(options.BaseURL+"/v1/auth/orgs/members/:id", wrapper.UpdateMemberRole, options.OperationMiddlewares["updateMemberRole"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/members/:id/reinstate", wrapper.ReinstateMember, options.OperationMiddlewares["reinstateMember"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/members/leave", wrapper.LeaveOrganization, options.OperationMiddlewares["leaveOrganization"]...)
+	router.GET(options.BaseURL+"/v1/auth/orgs/redirect-uris", wrapper.ListRedirectUris, options.OperationMiddlewares["listRedirectUris"]...)
+	router.POST(options.BaseURL+"/v1/auth/orgs/redirect-uris", wrapper.AddRedirectUri, options.OperationMiddlewares["addRedirectUri"]...)
+	router.DELETE(options.BaseURL+"/v1/auth/orgs/redirect-uris/:id", wrapper.DeleteRedirectUri, options.OperationMiddlewares["deleteRedirectUri"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/request-delete", wrapper.RequestOrganizationDeletion, options.OperationMiddlewares["requestOrganizationDeletion"]...)
 	router.GET(options.BaseURL+"/v1/auth/orgs/rp-terms", wrapper.GetRpTerms, options.OperationMiddlewares["getRpTerms"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/rp-terms", wrapper.AcceptRpTerms, options.OperationMiddlewares["acceptRpTerms"]...)
@@ -14876,6 +20431,1502 @@ func (response ConfirmOrganizationDeletiondefaultJSONResponse) VisitConfirmOrgan
 	return err
 }
 
+type ListDomainsRequestObject struct {
+}
+
+type ListDomainsResponseObject interface {
+	VisitListDomainsResponse(w http.ResponseWriter) error
+}
+
+type ListDomains200JSONResponse struct {
+	Data struct {
+		Challenges []ListedChallenge `json:"challenges"`
+		Domains    []ListedDomain    `json:"domains"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response ListDomains200JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains400JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains401JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains403JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains404JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains409JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains409JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains410JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains422JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains422JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains429JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains429JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains500JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains502JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains502JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomains503JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListDomains503JSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDomainsdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response ListDomainsdefaultJSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallengeRequestObject struct {
+	Body *StartDnsChallengeJSONRequestBody
+}
+
+type StartDnsChallengeResponseObject interface {
+	VisitStartDnsChallengeResponse(w http.ResponseWriter) error
+}
+
+type StartDnsChallenge200JSONResponse struct {
+	Data struct {
+		ChallengeId openapi_types.UUID `json:"challenge_id"`
+		Conflict    *struct {
+			OrganizationName string `json:"organization_name"`
+		} `json:"conflict"`
+		ExpiresAt   string `json:"expires_at"`
+		RecordName  string `json:"record_name"`
+		RecordValue string `json:"record_value"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response StartDnsChallenge200JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge400JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge401JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge403JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge404JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge409JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge409JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge410JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge422JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge422JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge429JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge429JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge500JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge502JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge502JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallenge503JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response StartDnsChallenge503JSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartDnsChallengedefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response StartDnsChallengedefaultJSONResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallengeRequestObject struct {
+	Body *VerifyDnsChallengeJSONRequestBody
+}
+
+type VerifyDnsChallengeResponseObject interface {
+	VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error
+}
+
+type VerifyDnsChallenge200JSONResponse struct {
+	Data struct {
+		ApexDomain   string             `json:"apex_domain"`
+		DomainId     openapi_types.UUID `json:"domain_id"`
+		TakeoverFrom *struct {
+			OrganizationId   openapi_types.UUID `json:"organization_id"`
+			OrganizationName string             `json:"organization_name"`
+		} `json:"takeover_from"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response VerifyDnsChallenge200JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge400JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge401JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge403JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge404JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge409JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge409JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge410JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge422JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge422JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge429JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge429JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge500JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge502JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge502JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallenge503JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response VerifyDnsChallenge503JSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDnsChallengedefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response VerifyDnsChallengedefaultJSONResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomainRequestObject struct {
+	Id openapi_types.UUID `json:"id"`
+}
+
+type DeleteDomainResponseObject interface {
+	VisitDeleteDomainResponse(w http.ResponseWriter) error
+}
+
+type DeleteDomain204Response struct {
+}
+
+func (response DeleteDomain204Response) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteDomain400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain400JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomain401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain401JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomain403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain403JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomain404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain404JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomain409JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain409JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomain410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain410JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomain422JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain422JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomain429JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain429JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomain500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain500JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomain502JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain502JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomain503JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteDomain503JSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDomaindefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response DeleteDomaindefaultJSONResponse) VisitDeleteDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListInvitationsRequestObject struct {
 	Params ListInvitationsParams
 }
@@ -16149,6 +23200,758 @@ func (response ReinstateMemberdefaultJSONResponse) VisitReinstateMemberResponse(
 	return err
 }
 
+type ListRedirectUrisRequestObject struct {
+}
+
+type ListRedirectUrisResponseObject interface {
+	VisitListRedirectUrisResponse(w http.ResponseWriter) error
+}
+
+type ListRedirectUris200JSONResponse struct {
+	Data  []ListedRedirectUri `json:"data"`
+	Error any                 `json:"error"`
+}
+
+func (response ListRedirectUris200JSONResponse) VisitListRedirectUrisResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRedirectUris400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListRedirectUris400JSONResponse) VisitListRedirectUrisResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRedirectUris401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListRedirectUris401JSONResponse) VisitListRedirectUrisResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRedirectUris403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListRedirectUris403JSONResponse) VisitListRedirectUrisResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRedirectUris404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListRedirectUris404JSONResponse) VisitListRedirectUrisResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRedirectUris410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListRedirectUris410JSONResponse) VisitListRedirectUrisResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRedirectUris422JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListRedirectUris422JSONResponse) VisitListRedirectUrisResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRedirectUris500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ListRedirectUris500JSONResponse) VisitListRedirectUrisResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRedirectUrisdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response ListRedirectUrisdefaultJSONResponse) VisitListRedirectUrisResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddRedirectUriRequestObject struct {
+	Body *AddRedirectUriJSONRequestBody
+}
+
+type AddRedirectUriResponseObject interface {
+	VisitAddRedirectUriResponse(w http.ResponseWriter) error
+}
+
+type AddRedirectUri200JSONResponse struct {
+	Data struct {
+		ApexDomain       string             `json:"apexDomain"`
+		CreatedAt        string             `json:"createdAt"`
+		Id               openapi_types.UUID `json:"id"`
+		Pattern          string             `json:"pattern"`
+		VerifiedDomainId openapi_types.UUID `json:"verifiedDomainId"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response AddRedirectUri200JSONResponse) VisitAddRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddRedirectUri400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AddRedirectUri400JSONResponse) VisitAddRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddRedirectUri401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AddRedirectUri401JSONResponse) VisitAddRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddRedirectUri403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AddRedirectUri403JSONResponse) VisitAddRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddRedirectUri404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AddRedirectUri404JSONResponse) VisitAddRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddRedirectUri410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AddRedirectUri410JSONResponse) VisitAddRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddRedirectUri422JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AddRedirectUri422JSONResponse) VisitAddRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddRedirectUri500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AddRedirectUri500JSONResponse) VisitAddRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddRedirectUridefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response AddRedirectUridefaultJSONResponse) VisitAddRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRedirectUriRequestObject struct {
+	Id openapi_types.UUID `json:"id"`
+}
+
+type DeleteRedirectUriResponseObject interface {
+	VisitDeleteRedirectUriResponse(w http.ResponseWriter) error
+}
+
+type DeleteRedirectUri204Response struct {
+}
+
+func (response DeleteRedirectUri204Response) VisitDeleteRedirectUriResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteRedirectUri400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteRedirectUri400JSONResponse) VisitDeleteRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRedirectUri401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteRedirectUri401JSONResponse) VisitDeleteRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRedirectUri403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteRedirectUri403JSONResponse) VisitDeleteRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRedirectUri404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteRedirectUri404JSONResponse) VisitDeleteRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRedirectUri410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteRedirectUri410JSONResponse) VisitDeleteRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRedirectUri422JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteRedirectUri422JSONResponse) VisitDeleteRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRedirectUri500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteRedirectUri500JSONResponse) VisitDeleteRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRedirectUridefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response DeleteRedirectUridefaultJSONResponse) VisitDeleteRedirectUriResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RequestOrganizationDeletionRequestObject struct {
 	Body *RequestOrganizationDeletionJSONRequestBody
 }
@@ -16714,6 +24517,18 @@ type StrictServerInterface interface {
 	// ConfirmOrganizationDeletion Confirm a previously requested organization deletion using the 8-character code emailed to the requester. Schedules hard delete 48 hours out.
 	// (POST /v1/auth/orgs/confirm-delete)
 	ConfirmOrganizationDeletion(ctx context.Context, request ConfirmOrganizationDeletionRequestObject) (ConfirmOrganizationDeletionResponseObject, error)
+	// ListDomains List verified domains and active challenges for the active org.
+	// (GET /v1/auth/orgs/domains)
+	ListDomains(ctx context.Context, request ListDomainsRequestObject) (ListDomainsResponseObject, error)
+	// StartDnsChallenge Start a DNS-based domain verification challenge.
+	// (POST /v1/auth/orgs/domains/challenges/dns)
+	StartDnsChallenge(ctx context.Context, request StartDnsChallengeRequestObject) (StartDnsChallengeResponseObject, error)
+	// VerifyDnsChallenge Poll a DNS challenge — verifies the TXT record is in place.
+	// (POST /v1/auth/orgs/domains/challenges/dns/verify)
+	VerifyDnsChallenge(ctx context.Context, request VerifyDnsChallengeRequestObject) (VerifyDnsChallengeResponseObject, error)
+	// DeleteDomain Revoke a verified domain.
+	// (DELETE /v1/auth/orgs/domains/{id})
+	DeleteDomain(ctx context.Context, request DeleteDomainRequestObject) (DeleteDomainResponseObject, error)
 	// ListInvitations List the active organization's pending invitations (not accepted, cancelled or expired), newest first. Owner/admin only.
 	// (GET /v1/auth/orgs/invitations)
 	ListInvitations(ctx context.Context, request ListInvitationsRequestObject) (ListInvitationsResponseObject, error)
@@ -16744,6 +24559,15 @@ type StrictServerInterface interface {
 	// ReinstateMember Reinstate a previously-suspended member of the active organization. Only an owner/admin can act.
 	// (POST /v1/auth/orgs/members/{id}/reinstate)
 	ReinstateMember(ctx context.Context, request ReinstateMemberRequestObject) (ReinstateMemberResponseObject, error)
+	// ListRedirectUris List the redirect URI allowlist for the active organization.
+	// (GET /v1/auth/orgs/redirect-uris)
+	ListRedirectUris(ctx context.Context, request ListRedirectUrisRequestObject) (ListRedirectUrisResponseObject, error)
+	// AddRedirectUri Register a redirect URI on a verified domain.
+	// (POST /v1/auth/orgs/redirect-uris)
+	AddRedirectUri(ctx context.Context, request AddRedirectUriRequestObject) (AddRedirectUriResponseObject, error)
+	// DeleteRedirectUri Remove a redirect URI from the allowlist.
+	// (DELETE /v1/auth/orgs/redirect-uris/{id})
+	DeleteRedirectUri(ctx context.Context, request DeleteRedirectUriRequestObject) (DeleteRedirectUriResponseObject, error)
 	// RequestOrganizationDeletion Request deletion of an organization. Sends an 8-character confirmation code to the requesting owner.
 	// (POST /v1/auth/orgs/request-delete)
 	RequestOrganizationDeletion(ctx context.Context, request RequestOrganizationDeletionRequestObject) (RequestOrganizationDeletionResponseObject, error)
@@ -17336,6 +25160,146 @@ func (sh *strictHandler) ConfirmOrganizationDeletion(ctx echo.Context) error {
 	return nil
 }
 
+// ListDomains operation middleware
+func (sh *strictHandler) ListDomains(ctx echo.Context) error {
+	var request ListDomainsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListDomains(ctx.Request().Context(), request.(ListDomainsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListDomains")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListDomainsResponseObject); ok {
+		return validResponse.VisitListDomainsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// StartDnsChallenge operation middleware
+func (sh *strictHandler) StartDnsChallenge(ctx echo.Context) error {
+	var request StartDnsChallengeRequestObject
+
+	var body StartDnsChallengeJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.StartDnsChallenge(ctx.Request().Context(), request.(StartDnsChallengeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "StartDnsChallenge")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(StartDnsChallengeResponseObject); ok {
+		return validResponse.VisitStartDnsChallengeResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// VerifyDnsChallenge operation middleware
+func (sh *strictHandler) VerifyDnsChallenge(ctx echo.Context) error {
+	var request VerifyDnsChallengeRequestObject
+
+	var body VerifyDnsChallengeJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyDnsChallenge(ctx.Request().Context(), request.(VerifyDnsChallengeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyDnsChallenge")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(VerifyDnsChallengeResponseObject); ok {
+		return validResponse.VisitVerifyDnsChallengeResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteDomain operation middleware
+func (sh *strictHandler) DeleteDomain(ctx echo.Context, id openapi_types.UUID) error {
+	var request DeleteDomainRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteDomain(ctx.Request().Context(), request.(DeleteDomainRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteDomain")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteDomainResponseObject); ok {
+		return validResponse.VisitDeleteDomainResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // ListInvitations operation middleware
 func (sh *strictHandler) ListInvitations(ctx echo.Context, params ListInvitationsParams) error {
 	var request ListInvitationsRequestObject
@@ -17649,6 +25613,100 @@ func (sh *strictHandler) ReinstateMember(ctx echo.Context, id openapi_types.UUID
 	return nil
 }
 
+// ListRedirectUris operation middleware
+func (sh *strictHandler) ListRedirectUris(ctx echo.Context) error {
+	var request ListRedirectUrisRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListRedirectUris(ctx.Request().Context(), request.(ListRedirectUrisRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListRedirectUris")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListRedirectUrisResponseObject); ok {
+		return validResponse.VisitListRedirectUrisResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AddRedirectUri operation middleware
+func (sh *strictHandler) AddRedirectUri(ctx echo.Context) error {
+	var request AddRedirectUriRequestObject
+
+	var body AddRedirectUriJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AddRedirectUri(ctx.Request().Context(), request.(AddRedirectUriRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AddRedirectUri")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AddRedirectUriResponseObject); ok {
+		return validResponse.VisitAddRedirectUriResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteRedirectUri operation middleware
+func (sh *strictHandler) DeleteRedirectUri(ctx echo.Context, id openapi_types.UUID) error {
+	var request DeleteRedirectUriRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteRedirectUri(ctx.Request().Context(), request.(DeleteRedirectUriRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteRedirectUri")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteRedirectUriResponseObject); ok {
+		return validResponse.VisitDeleteRedirectUriResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // RequestOrganizationDeletion operation middleware
 func (sh *strictHandler) RequestOrganizationDeletion(ctx echo.Context) error {
 	var request RequestOrganizationDeletionRequestObject
@@ -17749,106 +25807,131 @@ func (sh *strictHandler) AcceptRpTerms(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1rc9S40v9XUfm/VUCduYYEQnjzz0LOqTzLAhXCnqqHkxM0ds9YG1vySvIMs1S++1O62OP7zOQe0BvI",
-	"2LIurZ9a3a1W93fPZ3HCKFApvIPvHgeRMCpA/zjinHH1h8+oBCrVnzhJIuJjSRgd/ikYVc+EH0KM1V+/",
-	"cJh6B97/G65qHZq3YqhrO6JziFgC3uXlZc8LQPicJKoy78A7pEvEZAgcsVT6LAb0dIIDxOGvFITsoZTi",
-	"VIaMk78h6CGOJaCIxESqXynFc0wiPImghwiVwCmOEKgmn6kHSIaAhMQ0wDwwzxHYvgw81RfbTTWKwzQg",
-	"8h2bqb8TzhLgkhiKYF8ainQNNPv8UBe+7Hk+BywhONQElMsEvANPSE7oTL2FuSVt7Q0JGh/HIHGApSY4",
-	"DgKiyIejj8WOXvayz9jkT/Cl+kxiPgN5XKjzS1Zpz6NpFHlnealT/b693GXPU9NCOATqNQm8bBw9S6NC",
-	"e6VKC90vEuasocNlOtbnIiG/wXLdeEyp9ziG7nIQYxJ1FyFrmqJrG5GWrEDTWJVIBShKiaWQEHu6s+cX",
-	"sCxQI5v1JoJLQ0/dbDaA3oospbE30be8IGv0zSBWXqRHcSKXSL1DpqaBl1etx6lomfGNtezgQ96ZBM8I",
-	"xaaR7g8/rkpWyWJhZdpvHbJttDZgnwVQH/BpCJZf6Pe9+noMmC/q3x2iiNALJJlmPQHz0xio1P1GU8b1",
-	"U9PRhipDYlhCtUr1XFUZQpToGhSC0JR8664uBiHwrHNwWZF1yLNEWBXXXbVEaCL5MZ0TmU9smeL5opsy",
-	"HmPpHeQornPJbwnhIAwPzYsHWEJfkrhxXsx6zcum6WrVFItxFsE6zP0O8QT4iSrZzPtst3Vdxc42UcRU",
-	"1oC/4jax2RArXGv7wZd51jWo0vNEKhKgwQYDaGKN+de/Lts73vShWgHHmwy2ad7sx6sJtMzUzuNqRsrD",
-	"K3e3fY5PLBEzfs8WVDN8HMSE6lWkkXDWMDEfFhSCD3yGKfm7ZfW0iAetUyqidNbwookulgz6i6bhfSxx",
-	"63K3QizOY8YbuM2/Q9DinfoHEOaAVDlEJMQC5fIbwlOpCxGBEjyDgV5QOE4ULac4EpB3aMJYBJiqHmlJ",
-	"sJnBxfgbidMY0VRRG7GpbZGDTDmFoNTAeFTYzvTsKJLCN3nup1yYba3cxBv9XHHlVADCAn0VEnNJ6Oxc",
-	"j+SrejUF6YeaSau69LhURziINJKihxhHCtGITAvUoaxAoEHHKqhMoaFFbzUT5RE0TijQgNBZF7O+Dnu6",
-	"T/5O1JgyvlJHh95BFyFDAqhERMsz97FnrLpZ5jtde4la1OCnnMjlJ9WqmagJYA78MJVhrpzpxaIfr0YT",
-	"SpkYNYzQKcvUPGwkIztznhI0/v8FXkYwWDGGA+839QQdv1UslEe2MnEwHOZFa9rdR07m2F/2p4QLiUgA",
-	"VBK5RHPgZGoVSkX6iPhAhSaubeswwX4I6J15gXYGo1qrMyLDdDLwWWw6gIn5v0+C4SRik2GMCR2+O35z",
-	"9P7TkdaFgMfiw/QT8DnxoaH/Q11CEYvIqDLiOXBhxjQe7A1Gqj6WAMUJ8Q6854Ox7mCCZahnYzgfDzHF",
-	"0VISXwwFCPWtGLK5ahsWRlnThVIZDrHvs5TKodopgj4r8H9d2Qz07KhlqR+qjc+LiJC17UL1vaTM74xG",
-	"W6nyzcpA+Wmtf5pTrVsY9a1tpa5izvGytl7K7TTxr1zlKKki26kHdYuE6aQw7aKFZsyKh/s4ioAjIvQv",
-	"RqMl+qr39q/IbOkDdBqCALRgaRSgifpC+DiAfgARSAgQjhidCRLASoo3rH+JTBH1N+HI4mGgxrg7Gt/A",
-	"DF5DnXPq0i2pS18yDLbt6Fsj93PBVqbBs3cjy9+B52cAz3FmPxXA58BNrwdmS5/iNJJtHD7fcIx1xwgo",
-	"aRxjvvQOvHdESMRKLLXOTAWLAGleithUmw5nQg3i0DBCM7rVdpmQ/gUsu/fGQ20GE3pT5jgGCVxVWZ2f",
-	"32tqwuHHY6RqVygwysIAvTUU0M/GI8W0KZNIJOCTKTG6BFG1/ZUCX64EpkwkXy2wnJRK47ilnljNR7Ux",
-	"6nkxofZXjgFCJcxAT1SLWsP0roQirIQ2CTGachbrRwmHOWGpVdLQv0OgKOFsTgIIeq2qDlqQKFI7YlH7",
-	"aqJYWYmqkO6+OrrOxHB2K0JXLlVdTyHred/6M9avq15Uqd1FY0JBr776GYSH6fLDVC+0GH97B3SmFJK9",
-	"8U6daX6vqdz1rpw1nWm02joS4DExonaJgrWCZbnTME4Q8o1mNgf1jnlpEtwA1TuMLtl0lAfRcm5S7E+l",
-	"801icnW0zWLzbVjjS3VusgmdgOQE5pDzPisDP3dizE8ixlRh2G5mtPZVbRw867QOrjPtdamPW5vVbnQ9",
-	"/JPxCQkCoFuI87lVM4O+GlcBzAa+3vH706OT94fvzj8dnfxxdHJ+dHLy4aQwYwfeIUUphW8J+Ep5NdPP",
-	"fD/lami1iVpNjTXXWvIrSadEb9Wd1dm7W69uvf446/U2lahsSyzqRx+PkdZy9Dww0aALGanBaEMrYeFX",
-	"Fiy32lKbxT270stzfj9SYmVFSRQzIdHOSJOshwD7IRqrJfZiF/kh5thXGiGKsfRDQmfov18O+/+L+3+P",
-	"+q/OBwf9s3/8gp5ymKYCArQgMkS7o5FxVFoQAc9eozmOUhD6yMZ0Vig9AtuG98Y7hWZ6aEookWCVO4EY",
-	"R7b3wqpsRfrsjDqk3gLBxjtGwct/9zaXibPTyQVMQsYuxAEHrMTP/PeCE6mPA63xOiuQ/84K5HZuU6Lp",
-	"XDMm9Ng0PF5j9LXicLHXzetu9ZHkKVzegd27RSm6gOWG56tlJ5/bNmNbdoGs2oBE6vsgxDSNoqWVqp1x",
-	"0BkHNwPTryuXTKeROexshZ2yDrM7dlzHIWebk1hzAoyIQAoVQRpBoImpj0y1A8FDU42dcusAfJvq4Bst",
-	"0iFMM52wWSVsOjMbfifBpSFpBBLq+qJ5nuuLlcMzfWaTYBmujmy0aFuWxovwv5/Dk6pGmiOp7h8psUxL",
-	"GpEVlNf749tPV7i6e+E+8yxxwr3jUk64d9hxwr1DjhPunXDvAPxohfu3xhN4nXC/xq9NkdF+/0QgsnK4",
-	"umnhPcHSD+tqhHFQuWM14haOtmJCi0/H1cOuTjeqh3ASdgJJhH0wfpYGDVm30CJkEQyQOyx7RIdlD+Io",
-	"7MdVqK1jnVOonWTgFGqHHadQO+Q4hdop1A7Aj1eh/qxFuq1Oy4pXj4cR4LmJlGQdLANIOPhKTMz01Mr1",
-	"M5hhf/lOfVa68FwRzO3N3o0GlO8EG5a+FsGsyhigyRJ9/PDpFBXpIobmsrMwdHmNcLTAS4EwFQulrO2O",
-	"R4MCgcu30zuozCFmc+jHqzA5W1H7RH9ug+w8RkK/PXp3dHrUQurvJLi8MUobFadI4ibTTQ25t+433G0p",
-	"afwkYjNWUfN3Rrv7rTFTytey1DM8iWDw3v7xxRQ/K17f6pM4YdwEDsOqAa8Qd4LhhPQVu5wBHWbVKVis",
-	"PhcXJOmzxAyonzAdpjDX1K9op8iC+hQ+e7Fb/SrBUvFT78D77xdjq+mf/eOXRu6/gUv8Q/HCvan7jxvG",
-	"kckQtmkAwOtHXrJtrouTeDtmECUsFJkFwiIziRStIJuy0u0Yr9GSHx6btgKEEr+wL8m8TKInAqnp6yE1",
-	"e4hxpKYPPTVxQ9JESA44fiKQYsQoIhOO+dJIOAIR2TP2UiIFmrBgiUSIE3g2QB8WFPhQhwzToUZ0bBFT",
-	"dZwKiSaAMPp88s7uBq2btfriNfqP9x8vjzblR4C5sEGPNtw9RPt2YWB699tFtjK3+MR247QSkJPEeAbD",
-	"RC9r8/efCax+LGCS5D9mZNpotM2YVZGRP3+1Px7tr2HmzSu22NOzm7Nv3/S+0XBzoyV63AO6slFnwHcd",
-	"W8jyVnczwynNztbssPNAbM3OKOgw+hO60LOy5LqpQDzEvg+J7BdDWfZN/MhWUdl88kfhi1MbcPIO5OXi",
-	"OK8SOrnyfdPc3YVIN69S71AT9QYsAq01/7rBBd+ubnVXfYfKvWoZGRBi6gPi4DMeQICeMo5wxAEHS6TY",
-	"FIngmZNEHae+piTqIpc67FwxcqlTYxx4NgXPmzyWKGVSi3Q2kqhJJ1AUXCy2dh22HLa2N9gpeE1ZSjMW",
-	"9crByMHoSr5ZmbBtFINsz3POfg5QVwTUlLO/gaLEZHS5irefw5XD1a2Z2060pQHJEBcEtBBn1ggITE6N",
-	"IqiLNhOkDWuD7cxzksw7vJwEyENd5O5Pru/AEncfh623Pqxbu/tTd+pAAkpGjNtxYTF6yF24sHyCCHyZ",
-	"Z15QW4S9mvZENDm1GHcTm6QhdzihWVGb72ar9ZgGRPYjNluTtsGmfxUtl0bXZljYLvvBljkIagCuMvpP",
-	"hM4iQDorrnYLQnpDi2PcF6DGo1hdpFNiTAuldDoHQv0oDWCAPtMLyhbUvsEcEJlRxiF4jRIslJZLofCB",
-	"qocvbW2qh23JFbJcvW05FR5M59eS+QTUO1/v0UAlJyDQImRCO2gxm1aECL1tt1FDlzxXJc41c2qjyrZt",
-	"rWV6V23Aeq8P0GcB0zRCixAoInQOQpIZVohFC72/ImEmUgcIIkE3AWz24ZuhwXW6eON0UxWYK8sgBuir",
-	"ybf8FflsDlwgnzM6nGD/YsaVRo8WjF+8Rl8tOfJiCWczjuMYS+Jrfiheo69qqvMSARbhhGEeZBxVdBPc",
-	"JnC+KqnvdVRXSWFdH6BMOc3HljlBYam4TSEL6PGnD2j/xWiMJIlBSBwnbXS1VZxPOYs7KXudhjfJTrnl",
-	"YCcwZTq33JVGK9lVx7q+3asN9p8coC/hm0QCMPdDhH3OhChsFT1kksIjEvQQpoHFtHo11Mkn2wb9V8dY",
-	"b6jZ0h2Cda6Ut53zpyv5SiYiPbLULrbiggiRi4QZTt2xobNWuGNDB557Oja0ty34uvNDZ091IHsIWTVr",
-	"+2c+QY0WndqVom3MN5NUEApC9AOQmERi3fXRX235t7b4PYXnyrp9/mfKiQiIn4lA1Yszj+XCaD6ghhtA",
-	"Wmx9dAPhMCNCGgCd29BmlQl6lOOSlVtmwmT8z957PVX72WMZ2EOJPJaR738q67n9fm72xfvSPd2ukicF",
-	"RL7PAbn+u9PrzXh1rylVWxlHr5kQnWO4uwOVjPkju1k0XSF20pOTntYC6Q8ckcBQbyU4OQOBA5AzEDjw",
-	"OL9ih60f0q/YuYE6GDk3UIerHzYUo6KegGjax0IAlxCgSVVjfBrBDEf29LZovOuhosHIxoh/1mn53MbO",
-	"6WPqQ9RfZUdrCXqkixVre2uXmrvMvY3L6EXBXiJ52pQXvtrzizs0ZGSTisx8OwuGY6TuUrTDjjNeOPA8",
-	"VuMFz9wcnBXDgeym1U8FtWunHXDQctC6vbhfWpBHuADT0r2vHK/GXUbkDFMYjlm5JhbjpdUNttMyGZ0S",
-	"Hq9XM025+9MzsyVSQ9gNK6A909J96aHWXpbR1oQS6x5A/ZN7UEtzEDu91LHXLdnrHEdEMT8E3xJVjZ4P",
-	"p6M6HDkd1YHHHbA7bLnAXQ5GDkYtgbuclcPB6wFbOYzdAGGUcJgTlopomR1DtVk8UCoInWmK7/fzbOwa",
-	"HkhfkoYgm/asJj5An+w6ECjEPDCVAdrdRyFLuUAs3SrL0DBgMSY6+Xrbq6EfKqmBzkAMg21KDnVAqWXX",
-	"B99JcNn0ntA5kbbTXcFrjgvlHkP4mnu8xP7RmE9WFHv0t9kzn6sCWHqIwgKERFPCxe3Hk7r+jcL2FGcN",
-	"o0NPtdRuA7j1rB3UWFQzo8KzCgm2uoTY68w4VoDOnZhCNQ8sGTrNk3LkiL3dho2KM5MwpQupJnXpiSpZ",
-	"RWrWjq7m/qK9dfW+vI5vx+q5aiOLZ3IHEdpePcyUhJoWgASLwcbTalm6aLI0u3d96b3W/67U7hgvzfKG",
-	"/NlWe3eBNWQ7qbc64Gjynyst4abtUl9jzHc2faxQRnpxd1t3AHF2BwcJBZG0nnxPYpmK9ScLKyHUfnF3",
-	"BwvFJZZx8wcWBvEOF1l+Vljf/LLDwIYV10OCISIVARFlKGJ0BlyHT7Q75TVv4leXmU1EtC7r0I+41tSO",
-	"ebxZHt/rnlfmjfXuL05pYXXmWLrK4tz9EXZAk0FJ7VSFVYmDgIMQK03VRDB9IrI9sBDVdAI+0yEqK1FN",
-	"dYCw2kF/Vtq4rlcjp1LYaglnqWvbAmhEDAfFSt6ZhNAuqe5tJtWtfKMp8VBCK5ezkLcNs6XLt8WOFCqR",
-	"AatLYuvMoC6JrcPO/SexdZdnHXKuerbnzvQcrB7y3VklaVUzFqPI6AYb6x5Gyek+x/rdlnFnWBuY7B/9",
-	"wZVFREiSH+nAqjQqkYoEqFJTGAWR5Z4IBuiQLivaf4yXmjKDKyyqYQS4K+eQfl3LN/QgTNJ5zDqjxjVG",
-	"8n8oVuo3mVFnNcerGXYezG67dh7MDjz34sGcbSIdHszO9dRha1NsUQUqLTSgCfg4FVA41DBJlwBFWMhc",
-	"BjKH9s4O4oB2O3aQ60nsGsmt8elPi+d1BdFO9SiX37XPmfEqCZ4hwUwQfISl5GSSZiNIOGjlOzC11pYI",
-	"8gtr60qS/joHF9tjqyL+VN4tj0mVMPPjtAfHO5324MDzaDIQuYuQDmRbbnH5FUhEqFNOHapuRjm1glOz",
-	"ItoUMccppw5oD1I5/WSRXLbhdaiqBQ2Vs0VJ68z10lJyNh9TdAGQrJRVOkNJtmgYFRlm1NxWLmdYZ3Hf",
-	"OKv2ch/VVs12AkWlpvOOFZZ+2JbGrXAr6a502Fv3cb3mbawHfAtrdSB9O9qyogfyQ0xnELw2UDWJnQqL",
-	"4aFdF3mo/utvNBlr3udPBFIAa72txUxUuhnHVOfylvgCEF5g++b1Wq4QQMxkN0/oNHoNORAqJO4KW5cX",
-	"ceavR2H+yufL2b+ceObsXw48zv7lQPaj2r96SHdaP7TI81POgcpoWThodFYyh72bspLl8tUBwpTJEHhZ",
-	"6NdGBENeIgx1sjhj8I0IKZzVzAHvQVrNTjJkl0KN9VdsdANj2od2Q9dWWiqHgHDwZT/lpDEuWKlAa7Av",
-	"a4FaG5vdlnM5wK6pVQug8pQdZdGVuvtcLHyHDucmnJ4NjMICQKof7pazY8ouF5jDjrOzOPC4OOsOW07T",
-	"QIybgbt46w5OLt66g9fPEpvhxEj1q1jqbFoN1DBAn4AGOtxcObx6VbUsx1gndHaFUKw86UvgcXuUhxnI",
-	"k+RUF7kDFd9EK8TUh7Z3EJxjWTJhBFhCX5K4jqWe960/Y/0aPPOaJsuVBeDL6isLoZ5XTCffeJivaXce",
-	"YhF2vJ4DF80VVEBaHGG5l5WulBquNtOxKHqePcCoU7c61Mw54fNvw6PP6F9vP540Bt4rEyD3aAjxzt6L",
-	"g73dlzvB3vj5CPzpq72XL8cvnu+PwN95EezvYOw/34Oxv/dqCrs+7PsTvP/8+Ut/NNmfgj+GnRdj6Gix",
-	"QNOs0Z3Rzov+aK8/frnek+IK1CzYjiwRz7MZKsxsWzL6ArBXk9BQ0x2aqkzT6De8jAAdv0WK483Mykd6",
-	"wSPjZeIsEG7rdBYIB567Ac971hicXkAEfuZ2di0J7F/QFQzIMmTEIVoSOusnmMslIgXWKEuscfucFIbV",
-	"O5nKyVROpvoJZaqmeOxuY3Qbo5OqHHju51yn2dnG+ZE5hF3HHD/l7G+geUIcZ4d3uHpYdnif8QDJEBfY",
-	"YSabmdhpm2mCG1jbYa46tPIgNL+H3/X/5yXnwtqrIYckwoVcpDaljKg/qfgplh4PTZKu1dsFTELGLsQw",
-	"gIjMgZul0P5y+N3+vbS9knzZ8AHQIGGkNNr6u+H37M/y4NeVHF7AcouKh4LMqJo5AT4HOeQwBxxd43tm",
-	"7zLWvq/Mb+VF40S3l6nNeF5UDX/4/QLMFASgt+3mLpWL8lJRtQ7ATzmRS33FcgKYAz9MZegdfDm7PFOv",
-	"1VIzFzBTHnkHXihlcjAcjndeDkaD0WB8sP9y/6V3eXb5fwEAAP//",
+	"7H37chs30u+roHi2Kkktb5JlW5H/OYqtbOnEsX1kObt1vFoZnGmSiGaACYAhxbhcdR7ie8LvSb7CZW6c",
+	"4ZDUhZKd/scWZzC4NH5o9AXo/twJRJwIDlyrztHnjgSVCK7A/jiRUkjzRyC4Bq7NnzRJIhZQzQQf/K4E",
+	"N89UMIWYmr/+JmHcOer8r0FR68C9VQNb2wmfQSQS6Hz58qXbCUEFkiWmss5R55gviNBTkESkOhAxkO9H",
+	"NCQS/khB6S5JOU31VEj2J4RdIqkGErGYafMr5XRGWURHEXQJ4xokpxEB0+QP5gHRUyBKUx5SGbrnBHxf",
+	"+h3TF99NM4rjNGT6tZiYvxMpEpCaOYrQQDuKtA00+/zYFv7S7QQSqIbw2BJQLxLoHHWUloxPzFuYedLW",
+	"3rCw8XEMmoZUW4LTMGSGfDR6V+7ol272mRj9DoE2n2kqJ6BPS3V+zCrtdngaRZ2LvNS5fb+63Jdux0wL",
+	"kxCa1yzsZOPoehqV2qtUWup+mTAXDR2u0rE+Fwn7BRbrxuNKvaExtJeDmLKovQhb0xRf24j2ZAWexqZE",
+	"qsBQSi2UhrhjO3t5BYsSNbJZbyK4dvS0zWYD6BZkqYy9ib7VBVmjbwax6iI9iRO9IOYdcTX1O3nVdpyG",
+	"lhnfWMsO3uadSeiEceoaaf/wXVFymSweVq79lUP2jdYGHIgQ6gM+n4LnF/Z9t74eQ9CURar+6c800IrQ",
+	"kUi15T+umhEsBA8J04rEoBSdQJcIx6BCEVPGiemUHaAiVJE0UVoCjYkCHipTLj4in7+QsZAkFkq7alWX",
+	"UB6SQPBxxALN+OStnFDO/rQVGQzYD47fnfzr8vz4l5O3v52cXZ6d/N8Pp2cnr0pzWNAqFEHDmI5JxPgV",
+	"0cJ3OEhj4No2YhvIx9lEqSlznG65SvPcVDmFKLE1mIVBxuy6vTpPvrY5y4qsW1B+bovitqueCE1IOuUz",
+	"pnO8VoGU85KxkDHVnaN8cdaZ/3XCJCi3NeTFQ6qhp1ncCDfHhvKyaVowg3IxKSJYt5R+hXgE8syUbGbp",
+	"vtu2rnJnmyjiKmtYVuXdb7MhLjHj7QdfZcW3oEq3o1KVAA83GEATx8+//mmxuuNNH5oVcLrJYJvmzX9c",
+	"TKDfI/w8FjNSHV61u6vn+MwTMdvGxJzbfYyGMeN2FVkkXDRMzNs5h7DMmep4WSH1rJxSFaWThhdNdPFk",
+	"sF80De9dZROqdmtK1WUsZAO3+ecUrNRq/gFCJRBTjjANsSK5WEroWNtCTJGETqBvFxSNE0PLMY0U5B0a",
+	"CREB5aZHVsBtZnAxvWZxGhOeGmoTMfYtStCp5BBWGtgblnZpOzuGpHCtL4NUKrdbV5t4aZ8brpwqMPvQ",
+	"J6WpNBvLpR3JJ/NqDDqYWiZt6rLjMh2RoNJIqy4RkhhEEzYuUYeLEoH6LatgaQodLbrFTFRH0DihwEPG",
+	"J23M+jbs6SH5OzNjyvhKHR12B51PhZEaNGFWTHuIPaPoZpXvtO0lZlFDkEqmF+9Nq26iRkAlyONUT3Od",
+	"0y4W+7gYzVTrxGmXjI9Fpr1SJ/D5mesYQeN/X9FFBP2CMRx1fjFPyOkrw0Jl5CtTR4NBXrSmtL6TbEaD",
+	"RW/MpNKEhcA10wsyA8nGXk82pI9YAFxZ4vq2jhMaTIG8di/Ifn9Ya3XC9DQd9QMRuw5Q5v7vsXAwisRo",
+	"YKTFwevTlydv3p9YFQ9krN6O34OcsQAa+j+wJQyxmI6WRjwDqdyY9vpP+0NTn0iA04R1jjpP+nu2gwnV",
+	"Uzsbg9negHIaLTQL1ECBMt+qgZiZtmHudFBbKNXTAQ0CkXI9MDtF2BMl/m8rm4CdnVzuNRtfJ2JK17YL",
+	"0/eKjWJ/ONzKQtGs41Sf1vpnOdW6hVHf2gotnEpJF7X1Um2niX/lmlRFw9pO66kbWlwnlVcx5pYxGx4e",
+	"0CgCSZhVMojg0YJ8snv7J+K29D45n4ICMhdpFJKR+UIFNIReCBFoCAmNBJ8oFkIhxTvWvyCuiPmbSeLx",
+	"0DdjPBju3cEM3kJLvSMtENWlZXXpY4bBVTv61sj9UDIBWvA8vZPlj+D5K4DnNDMLK5AzkK7Xfbelj2ka",
+	"6VUcPt9wnNHKCShpHFO56Bx1XjOliaiw1DozVSICYnkpEWNrEZ0oM4hjxwjd6IrtMmG9K1i0743H1rqn",
+	"7KYsaQwapKlyeX5+rakJx+9OiandoMApC33yylHAPtsbGqbNhSYqgYCNmdMlmKntjxTkohCYMpG8WGA5",
+	"KY3GcU898ZqPaWPY7cSM+185BhjXMAE7USvUGmF3JRJRI7RpiMlYitg+SiTMmEi9kkb+OQVOEilmLISw",
+	"u1LVIXMWRWZHLGtfTRSrKlFLpHuojq4zMVzci9CVS1W3U8i6neveRPTqqhc3anfZmFDSq2/uWulQvng7",
+	"tgstptevgU+MQvJ0b7/OND/XVO56Vy6aXDUrbR0JyJg5UbtCwVrBqtzpGCco/dIym6N6xzppEt4B1VuM",
+	"Ltl0VAexwh1U7s9S55vE5OXRNovN9+FkqNS5ySZ0BloymEHO+7wM/ATFmL+IGLMMw9VmRm9ftcbBi1br",
+	"4DrTXpv6uLVZ7U7Xw89CjlgYAt9CnM+tmhn0zbhKYHbw7Zy+OT85e3P8+vL9ydlvJ2eXJ2dnb89KM3bU",
+	"OeYk5XCdQGCUVzf9IghSaYZWm6hiary51pPfSDoVepvuFEcKcL3iev121ut9KlHZlljWj96dEqvl2HkQ",
+	"qkEXclKD04YKYeEnES622lKbxT2/0qtz/jBS4tKK0s75vz+0JOsSoMGU7Jkl9uyABFMqaWA0QhJTHUwZ",
+	"n5D/fDzu/T/a+3PY+/Gyf9S7+PvfyPcSxqmCkMyZnpKD4dCdv5ozBT+8IDMapaCsy8Z1Vhk9gvqGn+7t",
+	"l5rpkjHjTINX7hQRkvjeK6+ylemzP2yReksE29t3Cl7+u7u5TJx5J+cwmgpxpY4kUCN+5r/nkmnrDvTG",
+	"66xA/jsrkNu5XYkmv2bM+KlreG+N0deLw+VeN6+74iMtU/iyA7v3CqXoChYb+lerZ5fu24zt2QXxagNR",
+	"aRCAUuM0ihZeqkbjIBoHNwPTT8VJU9TIEDtbYaeqwxzsIddB5GzjiXUeYMIUMagI0whCS0zrMrUHCB6b",
+	"aozKLQL4PtXBl1akI5RnOmGzStjkMxt8ZuEXR9IINNT1Rfc81xeXnGfWZ5NQPS1cNla0rUrjZfg/jPNk",
+	"WSPNkVQ/H6mpTisakReU118z8J8WuNq9cJ+dLEHhHrkUCveIHRTuETko3KNwjwD+aoX7V+4k8Drhfs25",
+	"NkNG//13irDiwNVdC+8J1cG0rka4Ayo7ViPuwbUVM15+urfs7Go9RvUYPGFnkEQ0AHfO0qEh6xaZT0UE",
+	"fYLOsq/IWfYoXGHfrkLtD9ahQo2SASrUiB1UqBE5qFCjQo0A/noV6g9WpNvKW1a+ejyIgM5cACh/wDKE",
+	"REJgxMRMT126fgYTGixem88qF56XBHN/s3ejAeU7wYalb0UwrzKGZLQg796+PydluqiBu+ysHF1eEBrN",
+	"6UIRytXcKGsHe8N+icDV2+ktVJYQixn04iJMzlbUPrOf+yA7XyOhX528Pjk/WUHqzyz8cmeUdipOmcRN",
+	"ppsacu/93HC7paTxk0hMxJKavz88OFwZM6V6Lcs8o6MI+m/8Hx9d8Yvy9a0eixMhXTw0ahrolOJOCJqw",
+	"nmGXE+CDrDoDi+JzdcWSnkjcgHqJsNEXc039hnaKLKhP6bNnB8tfJVQbfto56vzno7PV9C7+/rdG7r/B",
+	"kfjHcgr3ru4/bhhHJkPYpnENbx95ybe5Lvzj/ZhBjLBQZhYuwp41iZStIJuy0u0Yr9OSHx+b9gKEEb9o",
+	"oNmsSqLvFDHT1yVm9oiQxEwf+d7FDcmiE36niGHEJGIjSeXCSTiKMN119lKmFRmJcEHUlCbwQ5+8nXOQ",
+	"AxsyzIYasbFFXNVxqjQZAaHkw9lrvxus3KzNFy/Ivzv/7uTRpoIIqFQ+6NGGu4davV04mO5+u8hW5haf",
+	"+G6cL8UZZTGdwCCxy9r9/XsCxY85jJL8x4SNG422GbMqM/InPx7uDQ/XMPPmFVvu6cXd2bfvet9ouLmx",
+	"InrcI7qyUWfAu44t5Hkr3sxApRltzYidR2JrRqMgYvQveIReVCXXTQXiAQ0CSHSvHMqy5+JHrhSV3Se/",
+	"lb449wEndyAvl8d5k9DJS983zd0uRLrZMvWOLVHvwCKwsuafNrjg29at9qp3qNyblokDIeUBEAmBkCGE",
+	"5HshCY0k0HBBDJtiEfyAkihy6ltKohi5FLFzw8ilqMYgeDYFz8s8ligX2op0PpKoSydQFlw8tg4QW4it",
+	"7Q12Bl5jkfKMRf2IMEIY3ehsViZsO8Ug2/PwsB8C6oaAGkvxJ3CSuIwuNznth7hCXN2bue3MWhqIntKS",
+	"gDalmTUCQpdTowzqss2EWMNafzvznGazllNOCvSxLbJ7z/UOLHEP4Wy992Hd292f+qEOoqBixLifIyxO",
+	"D9nFEZb3EEGg88wLZovwV9O+U02HWtxxE5+kIT9wwrOiPt/NVusxDZnuRWKyJm2Dz2qrVlwaXZthYbvs",
+	"B1vmIKgBeJnRv2d8EgGxyX7tsSBiN7Q4pj0FZjyG1UU2Jca4VMqmc2A8iNIQ+uQDv+Jizv0bKoGwCRcS",
+	"whckocpouRxKH5h65MLXZnq4KrlCloJ4VU6FR9P5tWQ+A/MusHs0cC0ZKDKfCmUPaAmfVoQpu22vooYt",
+	"eWlKXFrmtIoq27a1lundtAF/er1PPigYpxGZT4ETxmegNJtQg1gyt/srUW4ibYAgFrYTwCdVvhsa3KaL",
+	"d043U4G7sgyqTz65NNKfSCBmIBUJpOCDEQ2uJtJo9GQu5NUL8smTIy+WSDGRNI6pZoHlh+oF+WSmOi8R",
+	"UjUdCSrDjKOqdoL7vNQ3JfWDjuommbnrA9Sp5PnYskNQVBtuU8oCevr+LTl8NtwjmsWgNI2TVXT1VVyO",
+	"pYhbKXubhjfJTrnlYEcwFja33I1Gq8VNx7q+3ZsN9mcJ0NNwrYkCKoMpoYEUSpW2ii5xue4JC11Cbodp",
+	"82pgk0+uGvQfLWO9o2YrdwjWHaW875w/bclXMhHpK0vt4isuiRC5SJjhFN2GaK1AtyGC54Hchv62hVzn",
+	"P0R7KoLsMWTVrO2f+QQ1WnRqV4q2Md+MUsU4KNULQVMWqXXXR3/y5V/54g8Univr9uXvqWQqZEEmAi1f",
+	"nPlaLozmA2q4AWTF1q9uIBImTGkHoEsf2mxpgr7KcemlW2bKZfzP3ne6pvaLr2VgjyXyWEa+/7O0nlff",
+	"z82+eFO5p9tW8qyEyDc5INd/d367GV/eayrVLo2j20yI1jHszqGSMX/iN4umK8QoPaH0tBZIv9GIhY56",
+	"heCEBgIEEBoIEDx4rhix9U2eK8ZjoAgjPAaKuPpmQzEa6imIxj2qFEgNIRkta4zfRzChkffelo13XVI2",
+	"GPkY8T+0Wj63sXMGlAcQ9YrsaCuCHtli5dpe+aWGl7m3OTJ6VbKXaJk25YVf7vnVDg0Z2aQSN99owUBG",
+	"ipeiETtovEDwfK3GC5kdc0ArBoLsrtVPA7Vbpx1AaCG07i/ulxXkCS3BtHLvK8erOy6jcoapHMdcuiYW",
+	"04XXDbbTMgUfMxmvVzNduYfTM7MlUkPYHSugXdfSQ+mh3l6W0daFEmsfQP2TB1BLcxCjXorsdUv2OqMR",
+	"M8yPwHViqrHzgToq4gh1VAQPOtgRWxi4C2GEMFoRuAutHAivR2zlcHYDQkkiYcZEqqJF5oZaZfEgqWJ8",
+	"Yil+2MuzsVt4EHtJGsJs2rOaZJ+89+tAkSmVoasMyMEhmYpUKiLSrbIMDUIRU8bbQ8S88mV2kWxsaiQU",
+	"PoFqOvhqIZrAtetTo6WkkrCs9tYpX2rF2w2TlMWgpyIsXz0IubrU13p9ynVbYWkEeWXlrrXmIivfIPG3",
+	"9V8zA7OXGfGaLqqXJvpmZA3FnE8kDauUbbqesWmmN6r0yykEV+trzKI2rpi17PVvjN7RnJQarFa/3O0l",
+	"umw+Wb6p2kwtM7h87ZWWxu4MX/bao7SxLdDmhZstnsVA7KCdC8GDdi7E1l8VW2/QtIXIuRlXEnwcsUDj",
+	"pSMEzq1soi220IP9fYQVwuoWl/33cUNDAG2Y31AIElOeW7oVumMQQXfkjnk6xI0MUbShrShRWgKNK/BB",
+	"axHCZ0v4aIgTIalk0YKknM4oczHg7iZ6ZOZGIt6nkwXGZjMghXOn4WL1TRy6g6LGQchbokfa5BuvuCqc",
+	"hzs5504TuL4Mc29jOaji0yeVWOBP1sGmXNVjSc2TU/9yQ2do4G0D7Vl+8iCUm5/1d5+0rJ7c73xJm72r",
+	"Lmn1qqbz9zMapRv0rUKZauVLVVU6VqLQDo/9v3lfrEzClErRCYq7CzpBETvoBEXwoBMUsYVOUHSCInLQ",
+	"CYrAQScowgqdoAggdIKiExQRhE5QRBE6QRE+6AQtnKDvNZWaUPLqzfveiKrcEeodow6Vhb/lDryeA1vz",
+	"YrXz071/AO9ncMXFPIJwApeaXoGYlVNeFaGYu9s6EtucbY/FN7rk+m1Y7ubVpo7TjHwuGXm793TDKm/r",
+	"cbW1buWDbbz0eZlfS82otTzaHXpCyysVnaC4u6ATFLGDTlAEDzpBEVvoBEUnKCIHnaAIHHSCIqzQCYoA",
+	"QicoOkERQegERRShExThg07Qwgn6TkSR84GWbpb99///r8y1oiyNz/91TtxdOCPkM06SiAY384h+ZuEX",
+	"NyVZ5qOqC9Q9zwOfJlTSGDRI08rnDjNUSaieGhq78KX+2l7Za9gtLZ91DsqLmofxoI6YM4jFDN1MuH7R",
+	"zYTYQTcTggfdTIgtdDOhmwmRg24mBA66mRBW6GZCAKGbCd1MiCB0MyGK0M2E8EE3U+FmOoOZuAJCl4OO",
+	"buVCYnzGtH/dlh/ytFSu2YP0RwpyUbiQIhYzQ85iNcT0msVp3DnaGw5t9E//Kycm4xomYIfZXKeNY8r4",
+	"5JKONchK5etdUHchP+RZFZtmy32sBu+Ah4xPCoo1pWpsvsJlKDth3H21rpmiZCtYK3VuglxfMYTETDwR",
+	"Y5K4EZESWLqEwxyUJmMmq46YjYCcW943LH37yLzVcLv5ovhONY2OfG9NvEEAiYawSwLKA4gim+WVuIil",
+	"4Q9LJCBv5xzkgIYx40TwaNG2DrsrLqu6lKAl6OzkqqrNRFtx7Lon3WrM3oMGTi1FBOuQ+ivEI5BnpuQy",
+	"UrN2bDUPd3m1rffVdXw/Vy+LNohPCnvvK8rbmDct7QyLu1itlhZAlIhBcMjkkYalS0YLl0O5vvRe2H8L",
+	"H01MF255Q/7sprvk2sMWjldUlvADHLi4+yvdJZmsxgWUpjpV669QF1KY/2J3t5vLSyzj5jtYZAePc5G9",
+	"tCQgtGHzcw7NxhXXJUoQpg0BCRckEnwCkowg3ym32wTXLrOBq3d1bAf3/ltca2bHPN0+lMHpDQJI5I3V",
+	"qnqQ1Zlj6SaL8+Bb2AGPLQXMTlValTQMJSgFYbYjBvY4wncq2wPP82dkBIGIQZka/Cp2c2yzUZhvq9uo",
+	"L21eKFDKScXZ8ufbHUmMxESsXq9pEgkalit5bcrvRMjNerbFJ74b5xa9Rc55FtMJDBKbvt79/XsCxY85",
+	"jJL8x4SNG3LTd/N1XxKw9578eLg3PKwkxthbt3j9Siv3tGG9Vb+xlHgskWKyaWkf5oou31tKfDERxIEV",
+	"QqLSIAClxmlk9jM8rop2wFsdV0UbMmJnM+z8LOSIhSFwPNyDyLmvwz3oWUdY3d6zfiuF54OVtKxprozb",
+	"yOkGG+seTslp92P96sugD2sDk/1X77jyiJiy5FtyWFVGpVKVADdqiuCgCONBlIYQ9skxXyxp/zFdWMr0",
+	"b7CoBhHQGazW7O3rcmWdR2OSztR2r8Y1qOOPx0r9MjPqFHNczDBed8PtGq+7IXge5Lpbtom0XHfDM96I",
+	"rU2xxQ2orNBARhDQVEHJqWFAZ35FVOlcBnJOe7SDINDuxw5yO4ndInmFyF72zVVFO9OjXH63Z87cqZLw",
+	"B6IEoWnINKFaSzZKsxEkEqzyHbpaa0uEBKW1dSNJf90BF99jryL+pU63fE2qhJsf1B6Qd6L2gOB58GAZ",
+	"/kiYxKgZCLK7Apnf4ngWPIMwjsopoupulFMvODUrotkh2TrQUDlFoD0y5fS9R3LVhteiqpY0VCnmFa0z",
+	"10t7kZgQ4FoyUPZA+BVAUiirfEKSbNEIrjLMmLldupzhD4sH7rBqNz+julKzHUFZqWm9Y0V1MG06hRpS",
+	"DaVbSbvSYe/9jOstb2M94ltYhUP6frRlQw8STCmfQPjCQdWiJCwthsd2XeSxnl9/aclYO33+nSIGYCtv",
+	"a9lFrshEUq6NoqDpFRA6p/7Ni7VcIYRY6Hae0Gr0GkhgXGmqW/zceRE0f30V5q98vtD+heIZ2r8QPGj/",
+	"QpB9q/avLrGdtg898oJUSuA6WpQcjWglQ+zdlZUsl6+OCOVCT0FWhX5rRHDkZcpRh0YSaLggcM2y6H5o",
+	"NUPgPTar2VmGbEJJImHGRKqiRa9goxsY096uNnRtpaVKCJmEQPdSydrvN5z5kh9Mwfu9P1B9TRO49hlm",
+	"mpRIH9bmWDe+ZZtFOkio1iCbG8iCoLk+3CQOgi1Sq6ZbHlnRhfKIaqjtdq57E9EzD3veBvCaKQ1haXY2",
+	"v1tx68vMTBk+rVPJMd0OsltMt4PYQQsKggfT7SC2MN0Oap+InBtrn2Mp/gRMkYIY2g5D75wOSaZCaRIK",
+	"cDtcTHUwbYrmjTE6EF0PH6Mjj0mQ2aLIh7NTQqNIzG20hWymmuxgNwiETcOKsWQnp6dK5qVy3OvhweG6",
+	"uc6+fCxB9dAYt4MTJmcwYUqDRKMa8mg0qiF20KiG4EGjGmILjWpoVEPkoFENMYRGNUQXGtVaz5g5EwKh",
+	"VbOa4LdM61g5MLY2oo97XrW3PcC1poM6Qs4gFjM0sOB6RQMLYgcNLAgeNLAgttDAggYWRA4aWBBDaGBB",
+	"dKGBpdXAEosZLJtXxlLE7rBSdnxpS+OKVSx7hTllVawYW65c3yt/PXE3B5pumxl4bTpgf7zpnk8zKeD6",
+	"XJzElEXrM4WWC+8wb4vgY2ZIa/OLixCI6QearZALotkKsYNmKwQPmq0QW2h8IEK6gfOqLQsDDyGcbhj/",
+	"JQsnhCmOEV6P2RBhpfocl2ZrXcp33CfvgYfKPD7sBVMqaaDBoGFZtfRT7RUFxidZcrRtbBhJT4OMVwcT",
+	"moA+S85tkV1cWAoCSDTlAax6B+El1RUTRkg19DSL61gqxd+pwDOvabQoLAAfi688hLqd31PJVMiCLJ1x",
+	"rSZLu8spVdOW1zOQqrmCJZCWR1jt5VJXKg0vN9OyKLodHwewTt3loWYxfj/8Mjj5QP7x6t1ZQ5jfZQLk",
+	"gYGndP/ps6OnB8/3w6d7T4YQjH98+vz53rMnh0MI9p+Fh/uUBk+ewl7w9McxHARwGIzo4ZMnz4Ph6HAM",
+	"wR7sP9uDlhZLNM0a3R/uP+sNn/b2nq8PSHwDapZsR56Il9kMlWZ2JEQElK+YWgvsYhIaatqhqco1TX6h",
+	"iwjI6StiON7ErXxiFzxxwZrRAoFbJ1ogEDy7OtzQdHWcKIggyKK330oC+we05dT3DJlIiBaMT3oJlXpB",
+	"WIk16gprvMGNdsvqUaZCmQplqr+gTJX1CqUq3BhRqkLwPLxfZ0WsHjxaigi7hTnenS4lCfCQ8Qna4RFX",
+	"j8wOHwgZEj2lJXaYyWaWqBtqghtY22FmOtQ5+lz5Pfhs/790dzJXvRpISCK6KEooUMpWX3uSXe9sejwI",
+	"jJgcFW/nMJoKcaUGIURsBtIthdUvB5/93wvfKy0XDR8ADxPBKqOtvxt8zv6sDn5dycEVLLaoeKDYhJuZ",
+	"UxBI0AMJM6DRLb4XPiVg7ful+V160TjRq8vUZjwvaoY/+HwFbgpCsNt2c5eqRWWlqFkHEKSS6YW90jsC",
+	"KkEep3raOfp48eXCvDZLzV34TWXUOepMtU6OBoO9/ef9YX/Y3zs6fH74vPPl4sv/BAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

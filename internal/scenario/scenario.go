@@ -20,6 +20,7 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 
 	api "github.com/kayle-id/orgs-api/gen/api"
+	"github.com/kayle-id/orgs-api/internal/dnstest"
 	"github.com/kayle-id/orgs-api/internal/testimg"
 	"github.com/kayle-id/orgs-api/store"
 )
@@ -51,6 +52,9 @@ type Options struct {
 	// calls instead of none. Prism answers a call without credentials
 	// itself, so the contract run sends a token that is no session's.
 	Anonymous string
+	// DNS is the DNS server the server's resolver asks: the scenario
+	// publishes verification records there and makes it misbehave.
+	DNS *dnstest.Server
 }
 
 type runner struct {
@@ -344,6 +348,8 @@ func (r *runner) walk() {
 
 	// Organization administration: API keys, logo, details, terms.
 	keys := r.administer(owner, admin, member, outsider, orgID)
+	// Verified domains and redirect URIs.
+	fd := r.domains(owner, admin, member, outsider)
 
 	// Deletion: 401/403/404, codes, 409, 410 everywhere, cancel.
 	reqDel := func(by user, id uuid.UUID, want int) {
@@ -394,6 +400,7 @@ func (r *runner) walk() {
 		cancelInv(owner, in.JSON200.Data.Id, 410)
 	}
 	r.administerFrozen(owner, admin, orgID, keys)
+	r.domainsFrozen(owner, fd)
 	cancel(admin, orgID, 200)
 }
 

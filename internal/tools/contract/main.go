@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kayle-id/orgs-api/internal/dnstest"
 	"github.com/kayle-id/orgs-api/internal/scenario"
 	"github.com/kayle-id/orgs-api/store"
 )
@@ -80,10 +81,18 @@ func run(bin, prism string) error {
 	if err != nil {
 		return err
 	}
+	// The server's resolver asks a real DNS server on loopback, which the
+	// scenario fills with verification records and makes misbehave.
+	dns, err := dnstest.Start()
+	if err != nil {
+		return err
+	}
+	defer dns.Close()
 	serverLog, _ := os.Create(filepath.Join(dir, "server.log"))
 	srv := exec.Command(bin, "serve")
 	srv.Env = append(os.Environ(), "DATABASE_URL="+db, "KAYLE_ADDR="+addr, "KAYLE_MAIL_DIR="+mailDir,
-		"KAYLE_RATE_LIMIT=0", "KAYLE_RATE_LIMIT_READ=0", "KAYLE_RATE_LIMIT_IP=0", "KAYLE_LOG_FORMAT=text", "KAYLE_STORAGE_URL="+filepath.Join(dir, "objects"))
+		"KAYLE_RATE_LIMIT=0", "KAYLE_RATE_LIMIT_READ=0", "KAYLE_RATE_LIMIT_IP=0", "KAYLE_LOG_FORMAT=text",
+		"KAYLE_DNS_RESOLVER="+dns.Addr, "KAYLE_DNS_TIMEOUT=2s", "KAYLE_STORAGE_URL="+filepath.Join(dir, "objects"))
 	srv.Stdout, srv.Stderr = serverLog, serverLog
 	if err := srv.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", bin, err)
@@ -119,6 +128,7 @@ func run(bin, prism string) error {
 		Admin:     scenario.StoreAdmin{Store: st},
 		MailDir:   mailDir,
 		Anonymous: "kid_not-a-session",
+		DNS:       dns,
 		Check: func(op string, resp *http.Response) error {
 			if v := resp.Header.Get("sl-violations"); v != "" {
 				return fmt.Errorf("%s: Prism reports %s", op, v)

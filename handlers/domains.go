@@ -1,0 +1,262 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	openapi_types "github.com/oapi-codegen/runtime/types"
+
+	"github.com/kayle-id/orgs-api/dnstxt"
+	"github.com/kayle-id/orgs-api/domains"
+	api "github.com/kayle-id/orgs-api/gen/api"
+	"github.com/kayle-id/orgs-api/store"
+)
+
+// DefaultLookupTimeout bounds a verification's DNS lookup (every resolver
+// tried), leaving the rest of the request's time for the write after it.
+const DefaultLookupTimeout = 10 * time.Second
+
+// WithDNS sets the resolver that verification asks and how long its
+// lookups may take.
+func (s *Server) WithDNS(r dnstxt.Looker, timeout time.Duration) *Server {
+	s.dns = r
+	s.lookupTimeout = timeout
+	if s.lookupTimeout <= 0 {
+		s.lookupTimeout = DefaultLookupTimeout
+	}
+	return s
+}
+
+// laterResponse is an error answer with a Retry-After header, for the
+// operations that can ask the caller to come back later.
+type laterResponse struct{ err *APIError }
+
+func (r laterResponse) visit(w http.ResponseWriter) error {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(r.err.Envelope()); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(max(1, int(math.Ceil(r.err.RetryAfter.Seconds())))))
+	w.WriteHeader(r.err.Status)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+func (r laterResponse) VisitStartDnsChallengeResponse(w http.ResponseWriter) error { return r.visit(w) }
+func (r laterResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) error {
+	return r.visit(w)
+}
+
+// dnsRetryAfter is what a caller is told to wait after a resolver failure.
+const dnsRetryAfter = 10 * time.Second
+
+// failure is an unexpected error answered with an operation's own 500
+// wording: errors.As finds the answer, the log shows the cause.
+type failure struct {
+	answer *APIError
+	cause  error
+}
+
+func (f *failure) Error() string   { return f.cause.Error() }
+func (f *failure) Unwrap() []error { return []error{f.answer, f.cause} }
+
+// unexpected answers an error the operation does not name with upstream's
+// per-operation 500; a database that cannot be reached keeps its 503.
+func unexpected(message string, err error) error {
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return &failure{answer: internalErr(message), cause: err}
+}
+
+// rateLimited is the 429 for a per-organization limit.
+func rateLimited(err error) *APIError {
+	var rl *store.RateLimitedError
+	e := *ErrDomainRateLimited
+	if errors.As(err, &rl) {
+		e.RetryAfter = rl.RetryAfter
+	}
+	return &e
+}
+
+// domainOutcomes are the gates every domain operation shares.
+var domainOutcomes = []outcome{
+	{store.ErrNoActiveOrganization, ErrSelectOrgForDomains},
+	{store.ErrOrganizationFrozen, ErrFrozenDomains},
+	{store.ErrForbidden, ErrDomainOwnerOnly},
+	{store.ErrNotMember, ErrNotAMember},
+}
+
+// StartDnsChallenge issues the TXT record that proves control of an apex.
+func (s *Server) StartDnsChallenge(ctx context.Context, req api.StartDnsChallengeRequestObject) (api.StartDnsChallengeResponseObject, error) {
+	type failT = api.StartDnsChallengedefaultJSONResponse
+	p, e := caller(ctx)
+	if e != nil {
+		return fail[failT](e), nil
+	}
+	// Upstream's schema trims the field before measuring it.
+	apex := strings.TrimSpace(req.Body.ApexDomain)
+	if n := domains.InputLength(apex); n < domains.MinApexInput || n > domains.MaxApexInput {
+		return fail[failT](BadRequest(fmt.Sprintf("apex_domain must be %d to %d characters once trimmed.", domains.MinApexInput, domains.MaxApexInput))), nil
+	}
+	c, err := s.store.StartDNSChallenge(ctx, p.Actor(), apex)
+	if err != nil {
+		var he *domains.HostError
+		switch e, ok := translate(err, domainOutcomes...); {
+		case ok:
+			return fail[failT](e), nil
+		case errors.As(err, &he):
+			return fail[failT](ErrApexInvalid.WithMessage(he.Message)), nil
+		case errors.Is(err, store.ErrRateLimited):
+			return laterResponse{rateLimited(err)}, nil
+		}
+		return nil, unexpected("Failed to start DNS challenge.", err)
+	}
+	var out api.StartDnsChallenge200JSONResponse
+	out.Data.ChallengeId = c.Challenge.ID
+	out.Data.RecordName = c.Challenge.RecordName()
+	out.Data.RecordValue = c.Challenge.RecordValue()
+	out.Data.ExpiresAt = millis(c.Challenge.ExpiresAt)
+	if c.Conflict != nil {
+		out.Data.Conflict = &struct {
+			OrganizationName string `json:"organization_name"`
+		}{c.Conflict.Name}
+	}
+	return out, nil
+}
+
+// VerifyDnsChallenge looks the challenge's TXT record up and, when it is
+// there, records the apex as verified. No database connection is held
+// during the lookup.
+func (s *Server) VerifyDnsChallenge(ctx context.Context, req api.VerifyDnsChallengeRequestObject) (api.VerifyDnsChallengeResponseObject, error) {
+	type failT = api.VerifyDnsChallengedefaultJSONResponse
+	p, e := caller(ctx)
+	if e != nil {
+		return fail[failT](e), nil
+	}
+	ack := req.Body.AcknowledgeTakeover != nil && *req.Body.AcknowledgeTakeover
+	answer := func(err error) (api.VerifyDnsChallengeResponseObject, error) {
+		var tr *store.TakeoverRequiredError
+		switch e, ok := translate(err, append(domainOutcomes,
+			outcome{store.ErrChallengeNotFound, ErrChallengeNotFound},
+			outcome{store.ErrChallengeExpired, ErrChallengeExpired})...); {
+		case ok:
+			return fail[failT](e), nil
+		case errors.As(err, &tr):
+			return fail[failT](ErrApexTakeoverRequired(tr.Holder.Name)), nil
+		case errors.Is(err, store.ErrRateLimited):
+			return laterResponse{rateLimited(err)}, nil
+		}
+		return nil, unexpected("Failed to verify DNS challenge.", err)
+	}
+	pending, err := s.store.PrepareVerification(ctx, p.Actor(), req.Body.ChallengeId, ack)
+	if err != nil {
+		return answer(err)
+	}
+
+	lookupCtx, cancel := context.WithTimeout(ctx, s.lookupTimeout)
+	values, err := s.dns.LookupTXT(lookupCtx, pending.Challenge.RecordName())
+	cancel()
+	switch {
+	case errors.Is(err, dnstxt.ErrNoSuchName):
+		values = nil
+	case errors.Is(err, dnstxt.ErrUnavailable):
+		e := *ErrDNSLookupFailed
+		e.RetryAfter = dnsRetryAfter
+		return laterResponse{&e}, nil
+	case errors.Is(err, dnstxt.ErrBadResponse):
+		return fail[failT](ErrDNSBadResponse), nil
+	case err != nil:
+		return nil, unexpected("Failed to verify DNS challenge.", err)
+	}
+	switch domains.Check(values, pending.Challenge.Token) {
+	case domains.NoRecord:
+		return fail[failT](ErrDNSNotPropagated), nil
+	case domains.Mismatch:
+		return fail[failT](ErrDNSValueMismatch), nil
+	}
+
+	v, err := s.store.CompleteVerification(ctx, p.Actor(), pending)
+	if err != nil {
+		return answer(err)
+	}
+	var out api.VerifyDnsChallenge200JSONResponse
+	out.Data.DomainId = v.Domain.ID
+	out.Data.ApexDomain = v.Domain.ApexDomain
+	if v.TakeoverFrom != nil {
+		out.Data.TakeoverFrom = &struct {
+			OrganizationId   openapi_types.UUID `json:"organization_id"`
+			OrganizationName string             `json:"organization_name"`
+		}{v.TakeoverFrom.ID, v.TakeoverFrom.Name}
+	}
+	return out, nil
+}
+
+// ListDomains lists the active organization's verified domains and live
+// challenges (any active member).
+func (s *Server) ListDomains(ctx context.Context, _ api.ListDomainsRequestObject) (api.ListDomainsResponseObject, error) {
+	type failT = api.ListDomainsdefaultJSONResponse
+	p, e := caller(ctx)
+	if e != nil {
+		return fail[failT](e), nil
+	}
+	ds, cs, err := s.store.ListDomains(ctx, p.Actor())
+	if err != nil {
+		if e, ok := translate(err, domainOutcomes...); ok {
+			return fail[failT](e), nil
+		}
+		return nil, err
+	}
+	var out api.ListDomains200JSONResponse
+	out.Data.Domains = make([]api.ListedDomain, 0, len(ds))
+	for _, d := range ds {
+		out.Data.Domains = append(out.Data.Domains, api.ListedDomain{
+			Id: d.ID, ApexDomain: d.ApexDomain, VerifiedAt: millis(d.VerifiedAt),
+			VerifiedVia:   api.ListDomains200JSONResponseBodyDataDomainsVerifiedVia(d.VerifiedVia),
+			LastCheckedAt: millisPtr(d.LastCheckedAt), DowngradedAt: millisPtr(d.DowngradedAt),
+		})
+	}
+	out.Data.Challenges = make([]api.ListedChallenge, 0, len(cs))
+	for _, c := range cs {
+		out.Data.Challenges = append(out.Data.Challenges, api.ListedChallenge{
+			Id: c.ID, ApexDomain: c.ApexDomain, Method: api.ListDomains200JSONResponseBodyDataChallengesMethod(c.Method),
+			ExpiresAt: millis(c.ExpiresAt), CreatedAt: millis(c.CreatedAt),
+		})
+	}
+	return out, nil
+}
+
+// DeleteDomain removes a verified domain and its redirect URIs.
+func (s *Server) DeleteDomain(ctx context.Context, req api.DeleteDomainRequestObject) (api.DeleteDomainResponseObject, error) {
+	type failT = api.DeleteDomaindefaultJSONResponse
+	p, e := caller(ctx)
+	if e != nil {
+		return fail[failT](e), nil
+	}
+	if err := s.store.DeleteDomain(ctx, p.Actor(), req.Id); err != nil {
+		if e, ok := translate(err, append(domainOutcomes, outcome{store.ErrDomainNotFound, ErrDomainNotFound})...); ok {
+			return fail[failT](e), nil
+		}
+		return nil, unexpected("Failed to remove verified domain.", err)
+	}
+	return api.DeleteDomain204Response{}, nil
+}
+
+// millis is upstream's timestamp form: ISO 8601, UTC, milliseconds.
+func millis(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+func millisPtr(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := millis(*t)
+	return &s
+}

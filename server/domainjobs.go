@@ -1,0 +1,213 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/kayle-id/orgs-api/dnstxt"
+	"github.com/kayle-id/orgs-api/domains"
+	"github.com/kayle-id/orgs-api/mail"
+	"github.com/kayle-id/orgs-api/store"
+)
+
+// RecheckOptions tunes one re-check pass.
+type RecheckOptions struct {
+	// Concurrency is how many lookups run at once (upstream's 25).
+	Concurrency int
+	// Limit is how many due domains one pass takes (upstream's 500).
+	Limit int
+	// LookupTimeout bounds each domain's lookup, every resolver tried.
+	LookupTimeout time.Duration
+	Log           *slog.Logger
+	Metrics       *Metrics
+	// Progress, when set, is told after each domain.
+	Progress func(done, total int)
+}
+
+// RecheckReport counts what a pass did.
+type RecheckReport struct {
+	Due, Confirmed, Missed, Downgraded, Restored, LookupFailed, Stale int
+}
+
+func (r RecheckReport) String() string {
+	return fmt.Sprintf("%d due: %d confirmed, %d missed, %d downgraded, %d restored, %d lookups failed, %d changed meanwhile",
+		r.Due, r.Confirmed, r.Missed, r.Downgraded, r.Restored, r.LookupFailed, r.Stale)
+}
+
+// RecheckDomains runs one pass of the daily re-check: every due domain's
+// TXT record is looked up (several at once, no database connection held
+// during a lookup) and the outcome recorded. A lookup that gets no clean
+// answer changes nothing; the domain stays due for the next pass.
+func RecheckDomains(ctx context.Context, st *store.Store, dns dnstxt.Looker, o RecheckOptions) (RecheckReport, error) {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 25
+	}
+	if o.Limit <= 0 {
+		o.Limit = store.RecheckBatchSize
+	}
+	if o.LookupTimeout <= 0 {
+		o.LookupTimeout = 15 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	var rep RecheckReport
+	items, err := st.DueRechecks(ctx, o.Limit)
+	if err != nil {
+		return rep, err
+	}
+	rep.Due = len(items)
+	var (
+		mu    sync.Mutex
+		done  int
+		first error
+		wg    sync.WaitGroup
+	)
+	sem := make(chan struct{}, o.Concurrency)
+	for _, it := range items {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(it store.RecheckItem) {
+			defer func() { <-sem; wg.Done() }()
+			outcome, err := recheckOne(ctx, st, dns, it, o.LookupTimeout)
+			mu.Lock()
+			defer mu.Unlock()
+			done++
+			switch {
+			case err != nil && first == nil && ctx.Err() == nil:
+				first = err
+			case err != nil:
+			case outcome == "confirmed":
+				rep.Confirmed++
+			case outcome == "missed":
+				rep.Missed++
+			case outcome == "downgraded":
+				rep.Downgraded++
+				o.Log.Warn("verified domain downgraded", "domain_id", it.ID.String(), "apex_domain", it.ApexDomain)
+			case outcome == "restored":
+				rep.Restored++
+				o.Log.Info("verified domain restored", "domain_id", it.ID.String(), "apex_domain", it.ApexDomain)
+			case outcome == "lookup_failed":
+				rep.LookupFailed++
+			case outcome == "stale":
+				rep.Stale++
+			}
+			if err == nil && o.Metrics != nil {
+				o.Metrics.recheck(outcome)
+			}
+			if o.Progress != nil {
+				o.Progress(done, len(items))
+			}
+		}(it)
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return rep, first
+}
+
+func recheckOne(ctx context.Context, st *store.Store, dns dnstxt.Looker, it store.RecheckItem, timeout time.Duration) (string, error) {
+	lctx, cancel := context.WithTimeout(ctx, timeout)
+	values, err := dns.LookupTXT(lctx, domains.RecordName(it.ApexDomain))
+	cancel()
+	if err != nil && !errors.Is(err, dnstxt.ErrNoSuchName) {
+		// No clean answer (unreachable, SERVFAIL, garbage): not a miss.
+		return "lookup_failed", st.RecordRecheckFailure(ctx, it)
+	}
+	outcome, err := st.RecordRecheck(ctx, it, domains.Check(values, it.RecheckToken))
+	if err != nil {
+		return "", err
+	}
+	return map[store.RecheckOutcome]string{
+		store.RecheckUnchanged: "confirmed", store.RecheckMissed: "missed", store.RecheckDowngraded: "downgraded",
+		store.RecheckRestored: "restored", store.RecheckStale: "stale",
+	}[outcome], nil
+}
+
+// RecheckJob runs the daily re-check on the job runner: one replica at a
+// time, a pass every interval (each pass takes what has come due).
+func RecheckJob(st *store.Store, dns dnstxt.Looker, interval time.Duration, log *slog.Logger, m *Metrics) Job {
+	return Job{Name: "domain-recheck", Interval: interval, Timeout: max(interval, 10*time.Minute),
+		Run: func(ctx context.Context, progress func(int)) (int, error) {
+			rep, err := RecheckDomains(ctx, st, dns, RecheckOptions{Log: log, Metrics: m, Progress: func(done, _ int) { progress(done) }})
+			if rep.Due > 0 {
+				log.Info("domain re-check", "due", rep.Due, "confirmed", rep.Confirmed, "missed", rep.Missed,
+					"downgraded", rep.Downgraded, "restored", rep.Restored, "lookup_failed", rep.LookupFailed, "stale", rep.Stale)
+			}
+			return rep.Due, err
+		}}
+}
+
+// DeliverMail sends the notices waiting in the outbox, one claimed batch
+// at a time, until none is due. No transaction is held while a message is
+// sent; each send has its own deadline. It returns how many were sent.
+func DeliverMail(ctx context.Context, st *store.Store, mailer mail.Mailer, log *slog.Logger, m *Metrics) (int, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sent := 0
+	for ctx.Err() == nil {
+		batch, err := st.ClaimMail(ctx, 20)
+		if err != nil || len(batch) == 0 {
+			return sent, err
+		}
+		for _, n := range batch {
+			msg, err := mail.Notice(n.Kind, n.Recipient, stringData(n.Data))
+			if err == nil {
+				sctx, cancel := context.WithTimeout(ctx, mailSendTimeout)
+				err = mailer.Send(sctx, msg)
+				cancel()
+			}
+			if err == nil {
+				sent++
+				m.mail("sent")
+				if err := st.MailDelivered(ctx, n.ID); err != nil {
+					return sent, err
+				}
+				continue
+			}
+			gaveUp, ferr := st.MailFailed(ctx, n, err)
+			if ferr != nil {
+				return sent, ferr
+			}
+			if gaveUp {
+				m.mail("failed")
+				log.Error("notice not delivered; giving up", "kind", n.Kind, "attempts", n.Attempts, "error", err.Error())
+			} else {
+				m.mail("retry")
+				log.Warn("notice not delivered; will retry", "kind", n.Kind, "attempts", n.Attempts, "error", err.Error())
+			}
+		}
+	}
+	return sent, ctx.Err()
+}
+
+// mailSendTimeout bounds one message's delivery.
+const mailSendTimeout = 30 * time.Second
+
+func stringData(md store.Metadata) map[string]string {
+	out := make(map[string]string, len(md))
+	for k, v := range md {
+		if s, ok := v.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
+}
+
+// MailJob delivers the outbox's notices on the job runner, every
+// interval. Notices are leased one by one, so a second sender (a replica
+// whose lock lapsed) never sends the same one.
+func MailJob(st *store.Store, mailer mail.Mailer, interval time.Duration, log *slog.Logger, m *Metrics) Job {
+	return Job{Name: "mail-outbox", Interval: interval, Run: func(ctx context.Context, _ func(int)) (int, error) {
+		return DeliverMail(ctx, st, mailer, log, m)
+	}}
+}
