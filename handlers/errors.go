@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -130,8 +132,6 @@ var (
 		"You own as many organizations as one account may.", "Delete an organization you no longer need, or hand it to another owner, then retry.")
 	ErrSlugTaken = newErr(http.StatusBadRequest, "SLUG_TAKEN", "bad_request",
 		"That slug is already in use.", "Choose a different slug.")
-	ErrInvalidLogo = newErr(http.StatusBadRequest, "INVALID_LOGO", "bad_request",
-		"The logo data is not valid base64.", "Send the image bytes base64-encoded in logo.data.")
 	ErrInvalidCursor = newErr(http.StatusBadRequest, "INVALID_CURSOR", "bad_request",
 		"starting_after does not name a row of this list.", "Pass the next_cursor of the previous page, or omit starting_after.")
 
@@ -180,9 +180,110 @@ var (
 		"The confirmation code could not be mailed, so no code was issued.", deletionCodeHint)
 )
 
+// Organization administration: API keys, logos, business details, terms.
+var (
+	// ErrNoOrganizationForKeys is upstream's bare 403 of the API-key routes,
+	// given the envelope's hint and docs.
+	ErrNoOrganizationForKeys = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Forbidden", "The active session must have an organization selected.")
+	// ErrFrozenForKeys is the 410 of the API-key routes and the logo upload;
+	// upstream links it to a page of its own.
+	ErrFrozenForKeys = &APIError{Status: http.StatusGone, Code: "ORGANIZATION_FROZEN",
+		Message: "This organization is scheduled for deletion. API keys and verification flows are disabled until the deletion is canceled.",
+		Hint:    "Cancel the pending deletion from the dashboard, then retry.", Docs: "https://kayle.id/docs/errors/organization-frozen"}
+	ErrCannotListKeys   = keysForbidden("You are not authorized to list API keys")
+	ErrCannotCreateKeys = keysForbidden("You are not authorized to create API keys")
+	ErrCannotUpdateKeys = keysForbidden("You are not authorized to update API keys")
+	ErrCannotDeleteKeys = keysForbidden("You are not authorized to delete API keys")
+	ErrKeyNotFound      = newErr(http.StatusBadRequest, "API_KEY_NOT_FOUND", "api_key_not_found",
+		"API key not found", "Confirm the API key ID belongs to this organization.")
+	ErrKeyNotDeleted = newErr(http.StatusBadRequest, "API_KEY_NOT_DELETED", "api_key_not_deleted",
+		"API key not found", "Confirm the API key ID belongs to this organization.")
+	ErrKeyLimit = newErr(http.StatusBadRequest, "API_KEY_LIMIT_REACHED", "bad_request",
+		"This organization has the most API keys allowed.", "Delete an API key you no longer use, then retry.")
+	// Unexpected failures of the API-key routes, worded as upstream's.
+	ErrKeysListFailed = newErr(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "internal_server_error",
+		"An unexpected error occurred", "Please try again later.")
+	ErrKeysChangeFailed = newErr(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "internal_server_error",
+		"An unexpected error occurred", "Please try again in a few moments.")
+
+	ErrCannotUploadLogo = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Only an owner or admin can upload an organization logo.", "Sign in as an organization owner or admin.")
+	ErrLogoUploadFailed = newErr(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "internal_server_error",
+		"Failed to upload organization logo.", "Please try again in a few moments.")
+	ErrLogoNotUploaded = newErr(http.StatusBadRequest, "INVALID_ORGANIZATION_LOGO", "bad_request",
+		"Organization logo must be uploaded through the logo endpoint.", "Upload the image with POST /v1/auth/orgs/logo and send the URL it returns.")
+
+	ErrSelectOrgForUpdate = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Select an organization to update it.", "The active session must have an organization selected.")
+	ErrCannotUpdateOrg = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Only an owner or admin can update the organization.", "Ask an owner or admin of this organization to update it.")
+
+	ErrSelectOrgForBusiness = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Select an organization to update business details.", "The active session must have an organization selected.")
+	ErrCannotUpdateBusiness = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Only an owner can update business details.", "Ask an owner of this organization to update them.")
+	ErrBusinessNotFound = newErr(http.StatusNotFound, "ORGANIZATION_NOT_FOUND", "not_found",
+		"Organization not found.", "Provide an existing organization ID.")
+	ErrBusinessUpdateFailed = newErr(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "internal_server_error",
+		"Failed to update business details.", "Please try again in a few moments.")
+
+	ErrVerificationOrgNotFound = ErrBusinessNotFound
+	ErrAlreadyVerified         = newErr(http.StatusConflict, "ORGANIZATION_ALREADY_VERIFIED", "conflict",
+		"Organization is already verified.", "Verified organizations do not need to re-accept the verification terms.")
+	ErrCannotAcceptVerification = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Only an owner can accept verification terms.", "Ask an owner of this organization to accept the terms.")
+	ErrVerificationTermsFailed = newErr(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "internal_server_error",
+		"Failed to record verification terms acceptance.", "Please try again in a few moments.")
+
+	ErrSelectOrgForRPTerms = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Select an organization to manage Kayle ID Integration Terms.", "The active session must have an organization selected.")
+	ErrCannotAcceptRPTerms = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Only an owner can accept Kayle ID Integration Terms.", "Ask an owner of this organization to accept the current Kayle ID Integration Terms.")
+	ErrRPTermsFailed = newErr(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "internal_server_error",
+		"Failed to record Kayle ID Integration Terms acceptance.", "Please try again in a few moments.")
+)
+
+func keysForbidden(message string) *APIError {
+	return newErr(http.StatusForbidden, "FORBIDDEN", "forbidden", message, "Please contact an administrator to request access.")
+}
+
+// InvalidLogo is a logo refused by upstream's checks (or by a decoder).
+func invalidLogo(p interface{ Error() string }) *APIError {
+	return newErr(http.StatusBadRequest, "INVALID_LOGO", "invalid_logo", p.Error(),
+		"Provide a PNG, JPEG, GIF, or WebP image under 1 MiB whose content type matches its bytes.")
+}
+
+// invalidBusinessDetail names the business detail refused and why.
+func invalidBusinessDetail(field string) *APIError {
+	msg, ok := businessDetailMessages[field]
+	if !ok {
+		msg = "Business type must be one of: sole, business."
+	}
+	return newErr(http.StatusBadRequest, "INVALID_BUSINESS_DETAILS", "bad_request", msg, "Check the "+field+" value and resubmit.")
+}
+
+var businessDetailMessages = map[string]string{
+	"businessName":               "Legal name must be between 1 and 200 characters and cannot contain control characters.",
+	"businessJurisdiction":       "Jurisdiction must be between 1 and 120 characters and cannot contain control characters.",
+	"businessRegistrationNumber": "Registration number must be between 1 and 100 characters and cannot contain control characters.",
+}
+
+// frozenFor is the shared 410 with the hint of one operation.
+func frozenFor(hint string) *APIError { return ErrFrozen.WithHint(hint) }
+
 // BadRequest is the answer to input that breaks the contract; reason says what.
 func BadRequest(reason string) *APIError {
 	return newErr(http.StatusBadRequest, "BAD_REQUEST", "bad_request", reason, "Fix the request to match the API reference, then retry.")
+}
+
+// unexpectedAs is unexpected with the answer given whole (the
+// administration operations' 500s differ in their hints too).
+func unexpectedAs(e *APIError, err error) error {
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return &failure{answer: e, cause: err}
 }
 
 // Domain and redirect-URI errors. Upstream's domain service answers with

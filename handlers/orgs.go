@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -23,15 +22,24 @@ func (s *Server) CreateOrganization(ctx context.Context, req api.CreateOrganizat
 	if strings.TrimSpace(in.Name) == "" {
 		return fail[api.CreateOrganizationdefaultJSONResponse](BadRequest("name must not be blank.")), nil
 	}
+	var uploaded *uploadedLogo
 	if l := req.Body.Logo; l != nil {
-		if _, err := base64.StdEncoding.DecodeString(l.Data); err != nil {
-			return fail[api.CreateOrganizationdefaultJSONResponse](ErrInvalidLogo), nil
+		// The same pipeline as the logo upload, before anything is written.
+		u, err := s.storeLogo(ctx, l.Data, string(l.ContentType))
+		var e *APIError
+		if errors.As(err, &e) && e.Status < 500 {
+			return fail[api.CreateOrganizationdefaultJSONResponse](e), nil
 		}
-		ct := string(l.ContentType)
-		in.Logo, in.LogoContentType = &l.Data, &ct
+		if err != nil {
+			return nil, err
+		}
+		uploaded, in.Logo = &u, &u.URL
 	}
 	org, err := s.store.CreateOrganization(ctx, p.Actor(), in)
 	if err != nil {
+		if uploaded != nil {
+			s.discardLogo(ctx, *uploaded)
+		}
 		e, ok := translate(err, outcome{store.ErrSlugTaken, ErrSlugTaken}, outcome{store.ErrOrganizationLimit, ErrOrganizationLimit})
 		if !ok {
 			return nil, err

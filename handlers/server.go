@@ -11,6 +11,7 @@ import (
 	"github.com/kayle-id/orgs-api/dnstxt"
 	api "github.com/kayle-id/orgs-api/gen/api"
 	"github.com/kayle-id/orgs-api/idp"
+	"github.com/kayle-id/orgs-api/logo"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/store"
 )
@@ -25,13 +26,31 @@ type Server struct {
 	// verifier checks identity provider tokens; nil when no provider is
 	// configured (only session tokens are accepted then).
 	verifier idp.Verifier
+	logos    *logo.Library
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
 
+// Option configures the handlers.
+type Option func(*Server)
+
+// WithLogos is where logos are stored and how they are named; without it
+// every upload fails (500), as upstream does without its bucket.
+func WithLogos(l *logo.Library) Option {
+	return func(s *Server) {
+		if l != nil {
+			s.logos = l
+		}
+	}
+}
+
 // New builds the handlers. verifier may be nil: no identity provider.
-func New(st *store.Store, mailer mail.Mailer, verifier idp.Verifier) *Server {
-	return &Server{store: st, mailer: mailer, verifier: verifier}
+func New(st *store.Store, mailer mail.Mailer, verifier idp.Verifier, opts ...Option) *Server {
+	s := &Server{store: st, mailer: mailer, verifier: verifier, logos: &logo.Library{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 type principalKey struct{}
@@ -103,6 +122,10 @@ func caller(ctx context.Context) (store.Principal, *APIError) {
 }
 
 func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// jsTimestamp writes a time as upstream does (JavaScript's toISOString):
+// UTC, always three fraction digits.
+func jsTimestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
 // pageLimit applies the list endpoints' default and bounds: the contract
 // rejects values outside 1..100, and with its check off they are clamped,

@@ -2,17 +2,21 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/time/rate"
 
 	"github.com/kayle-id/orgs-api/internal/testdb"
+	"github.com/kayle-id/orgs-api/internal/testimg"
+	"github.com/kayle-id/orgs-api/logo"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
 	"github.com/kayle-id/orgs-api/validator"
@@ -130,6 +134,39 @@ func BenchmarkAuthentication(b *testing.B) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// BenchmarkServeLogo is the public read the server makes when no CDN serves
+// the bucket: GET /logos/<id> of a 1 MiB logo in a folder bucket.
+func BenchmarkServeLogo(b *testing.B) {
+	e := newEnv(b, testdb.SQLite)
+	owner := e.person("owner")
+	e.org(owner, "bench-logo")
+	a := e.call(b, "POST", "/v1/auth/orgs/logo", owner.Token, logoBody(testimg.Base64(testimg.PaddedPNG(logo.MaxBytes)), "image/png"))
+	if a.status != 200 {
+		b.Fatalf("upload: %d %s", a.status, a.body)
+	}
+	var up struct {
+		Data struct{ Logo string } `json:"data"`
+	}
+	if err := json.Unmarshal(a.body, &up); err != nil {
+		b.Fatal(err)
+	}
+	path := strings.TrimPrefix(up.Data.Logo, e.srv.URL)
+	app, err := server.New(server.Config{Validation: validator.Full, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Logos: e.logos, ServeLogos: true}, e.st, &mail.Outbox{Dir: b.TempDir(), From: "x@kayle.id"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(logo.MaxBytes)
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		app.ServeHTTP(rec, httptest.NewRequestWithContext(context.Background(), http.MethodGet, path, nil))
+		if rec.Code != 200 || rec.Body.Len() != logo.MaxBytes {
+			b.Fatalf("%d (%d bytes)", rec.Code, rec.Body.Len())
 		}
 	}
 }

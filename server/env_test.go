@@ -20,10 +20,12 @@ import (
 	"github.com/labstack/echo/v4"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 
+	"github.com/kayle-id/orgs-api/blobstore"
 	"github.com/kayle-id/orgs-api/dnstxt"
 	api "github.com/kayle-id/orgs-api/gen/api"
 	"github.com/kayle-id/orgs-api/internal/dnstest"
 	"github.com/kayle-id/orgs-api/internal/testdb"
+	"github.com/kayle-id/orgs-api/logo"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
 	"github.com/kayle-id/orgs-api/store"
@@ -58,6 +60,9 @@ type env struct {
 	// dns is the authoritative test DNS server the resolver asks.
 	dns      *dnstest.Server
 	resolver *dnstxt.Resolver
+	logos    *logo.Library
+	logs     *syncBuffer
+	dbPath   string // the database's URL; for SQLite, its file
 }
 
 // envOptions vary what the test server runs on.
@@ -90,7 +95,8 @@ func newEnvWith(t testing.TB, kind testdb.Kind, o envOptions, opts ...func(*serv
 	if o.store != nil {
 		o.store(&stOpts)
 	}
-	st, err := store.Open(ctx, testdb.URL(t, kind), stOpts)
+	dbURL := testdb.URL(t, kind)
+	st, err := store.Open(ctx, dbURL, stOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,10 +115,18 @@ func newEnvWith(t testing.TB, kind testdb.Kind, o envOptions, opts ...func(*serv
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &syncBuffer{}
+	var out io.Writer = logs
 	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		out = io.MultiWriter(logs, os.Stderr)
 	}
+	log := slog.New(slog.NewTextHandler(out, nil))
+	bucket, err := blobstore.Open(ctx, filepath.Join(t.TempDir(), "objects"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bucket.Close() })
+	logos := &logo.Library{Bucket: bucket}
 	cfg := server.Config{
 		Validation: validator.Full,
 		Logger:     log,
@@ -120,7 +134,9 @@ func newEnvWith(t testing.TB, kind testdb.Kind, o envOptions, opts ...func(*serv
 		OnResponseInvalid: func(c echo.Context, err *validator.ResponseError) {
 			t.Errorf("%s %s: response broke the contract: %v", c.Request().Method, c.Request().URL, err)
 		},
-		DNS: resolver,
+		DNS:        resolver,
+		Logos:      logos,
+		ServeLogos: true,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -131,11 +147,13 @@ func newEnvWith(t testing.TB, kind testdb.Kind, o envOptions, opts ...func(*serv
 	}
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
+	logos.Base = srv.URL // logo URLs name this test server, which serves them
 	c, err := api.NewClientWithResponses(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, kind: kind, st: st, srv: srv, c: c, clock: clk, outbox: outbox, dns: dns, resolver: resolver}
+	return &env{t: t, kind: kind, st: st, srv: srv, c: c, clock: clk, outbox: outbox, dns: dns, resolver: resolver,
+		logos: logos, logs: logs, dbPath: dbURL}
 }
 
 // forEachDB runs the test once per database.
@@ -267,7 +285,9 @@ func wantError(t *testing.T, r response, status int, code, message string) envel
 	return env
 }
 
-var docsLink = regexp.MustCompile(`^https://kayle\.id/docs/api/errors#[a-z_]+$`)
+// docsLink is the docs link of every error; upstream links one error (an
+// organization frozen, on the API-key routes) to a page of its own.
+var docsLink = regexp.MustCompile(`^https://kayle\.id/docs/(api/errors#[a-z_]+|errors/[a-z-]+)$`)
 
 func wantStatus(t *testing.T, r response, status int) {
 	t.Helper()

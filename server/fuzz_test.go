@@ -14,7 +14,7 @@ import (
 // sendRaw sends a request as a hostile client would shape it and returns
 // the answer's status and body. ok is false when the client library refused
 // to send it (an invalid request line or header), so no code of ours ran.
-func sendRaw(t *testing.T, e *env, method, path, ctype, body string, header http.Header) (status int, raw []byte, ok bool) {
+func sendRaw(t testing.TB, e *env, method, path, ctype, body string, header http.Header) (status int, raw []byte, ok bool) {
 	t.Helper()
 	if strings.ContainsAny(path, " \t\r\n\x00") {
 		return 0, nil, false

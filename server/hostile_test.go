@@ -10,6 +10,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/kayle-id/orgs-api/internal/testimg"
+	"github.com/kayle-id/orgs-api/logo"
 	"github.com/kayle-id/orgs-api/store"
 )
 
@@ -18,7 +20,8 @@ func rowCounts(t *testing.T, e *env) string {
 	t.Helper()
 	var parts []string
 	for _, table := range []string{"users", "organizations", "organization_members", "sessions", "invitations", "organization_deletion_codes", "audit_logs",
-		"user_identities", "verified_domains", "domain_challenges", "redirect_uris", "organization_rate_windows", "mail_outbox"} {
+		"user_identities", "verified_domains", "domain_challenges", "redirect_uris", "organization_rate_windows", "mail_outbox",
+		"api_keys", "organization_rp_terms_acceptances"} {
 		var n int
 		if err := e.st.DB().QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
 			t.Fatal(err)
@@ -79,6 +82,38 @@ func hostileCases(token string, memberID string) []hostile {
 		{"role not in enum", "PATCH", "/v1/auth/orgs/members/" + memberID, "application/json", `{"role":"superuser"}`, auth},
 		{"confirm code SQL", "POST", "/v1/auth/orgs/confirm-delete", "application/json", `{"organizationId":"` + memberID + `","code":"' OR 1=1"}`, auth},
 
+		// Organization administration.
+		{"key without scopes", "POST", "/v1/auth/api-keys", "application/json", `{"name":"x","permissions":[]}`, auth},
+		{"key with unknown scope", "POST", "/v1/auth/api-keys", "application/json", `{"name":"x","permissions":["*"]}`, auth},
+		{"key name of spaces", "POST", "/v1/auth/api-keys", "application/json", "{\"name\":\" \u3000\ufeff\",\"permissions\":[\"sessions:read\"]}", auth},
+		{"key name too long", "POST", "/v1/auth/api-keys", "application/json", `{"name":"` + long + `","permissions":["sessions:read"]}`, auth},
+		{"key metadata 21 keys", "POST", "/v1/auth/api-keys", "application/json", `{"name":"x","permissions":["sessions:read"],"metadata":` + manyMetadata(21) + `}`, auth},
+		{"key metadata key with space", "POST", "/v1/auth/api-keys", "application/json", `{"name":"x","permissions":["sessions:read"],"metadata":{"a b":1}}`, auth},
+		{"key metadata nested", "POST", "/v1/auth/api-keys", "application/json", `{"name":"x","permissions":["sessions:read"],"metadata":{"a":[1]}}`, auth},
+		{"key metadata huge number", "POST", "/v1/auth/api-keys", "application/json", `{"name":"x","permissions":["sessions:read"],"metadata":{"a":1e400}}`, auth},
+		{"key choosing its own secret", "POST", "/v1/auth/api-keys", "application/json", `{"name":"x","permissions":["sessions:read"],"key":"kk_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}`, auth},
+		{"key update empty", "PATCH", "/v1/auth/api-keys/" + memberID, "application/json", `{}`, auth},
+		{"key update bad id", "PATCH", "/v1/auth/api-keys/1%20OR%201=1", "application/json", `{"name":"x"}`, auth},
+		{"key delete traversal", "DELETE", "/v1/auth/api-keys/..%2F..%2Forgs", "", "", auth},
+		{"key list bad cursor", "GET", "/v1/auth/api-keys?starting_after=%27--", "", "", auth},
+		{"key list limit 0", "GET", "/v1/auth/api-keys?limit=0", "", "", auth},
+		{"logo data URL", "POST", "/v1/auth/orgs/logo", "application/json", `{"logo":{"data":"data:image/png;base64,iVBORw0KGgo=","contentType":"image/png"}}`, auth},
+		{"logo SVG", "POST", "/v1/auth/orgs/logo", "application/json", `{"logo":{"data":"PHN2Zy8+","contentType":"image/svg+xml"}}`, auth},
+		{"logo HTML declared PNG", "POST", "/v1/auth/orgs/logo", "application/json", `{"logo":{"data":"PGh0bWw+PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==","contentType":"image/png"}}`, auth},
+		{"logo PNG header only", "POST", "/v1/auth/orgs/logo", "application/json", `{"logo":{"data":"` + testimg.Base64(testimg.PNGHeader(1, 1)) + `","contentType":"image/png"}}`, auth},
+		{"logo 65535 wide GIF", "POST", "/v1/auth/orgs/logo", "application/json", `{"logo":{"data":"R0lGODlh//8BAAAAACw=","contentType":"image/gif"}}`, auth},
+		{"logo over the length", "POST", "/v1/auth/orgs/logo", "application/json", `{"logo":{"data":"` + strings.Repeat("A", 1398112) + `","contentType":"image/png"}}`, auth},
+		{"logo extra field", "POST", "/v1/auth/orgs/logo", "application/json", `{"logo":{"data":"AAAA","contentType":"image/png","url":"https://x"}}`, auth},
+		{"business control character", "POST", "/v1/auth/orgs/business-details", "application/json", `{"business_name":"a\u001bb"}`, auth},
+		{"business type empty", "POST", "/v1/auth/orgs/business-details", "application/json", `{"business_type":""}`, auth},
+		{"business nothing", "POST", "/v1/auth/orgs/business-details", "application/json", `{}`, auth},
+		{"verification terms bad id", "POST", "/v1/auth/orgs/accept-verification-terms", "application/json", `{"organizationId":"' OR 1=1 --"}`, auth},
+		{"update foreign logo", "POST", "/v1/auth/organization/update", "application/json", `{"data":{"logo":"https://evil.example/logos/` + memberID + `"}}`, auth},
+		{"update script logo", "POST", "/v1/auth/organization/update", "application/json", `{"data":{"logo":"javascript:alert(1)"}}`, auth},
+		{"update without data", "POST", "/v1/auth/organization/update", "application/json", `{"name":"x"}`, auth},
+		{"update other organization", "POST", "/v1/auth/organization/update", "application/json", `{"organizationId":"` + memberID + `","data":{"name":"x"}}`, auth},
+		{"logo path traversal", "GET", "/logos/..%2F..%2Fkayle-id.db", "", "", nil},
+		{"logo not a uuid", "GET", "/logos/x.attrs", "", "", nil},
 		// Domain verification: hostile names never become a challenge.
 		{"IDN apex, Unicode", "POST", dnsStart, "application/json", `{"apex_domain":"ａｃｍｅ.co"}`, auth},
 		{"IDN homograph apex", "POST", dnsStart, "application/json", `{"apex_domain":"аpple.com"}`, auth},
@@ -134,6 +169,13 @@ func hostileCases(token string, memberID string) []hostile {
 
 // hostileButValid are requests that look hostile but are valid: the answer
 // is a 200, whatever the database's limits on statement parameters.
+// everyEventRepeated is every known event name, again and again, in as
+// much of a query string as the server's header limit (64 KiB) leaves.
+func everyEventRepeated() string {
+	all := strings.Join(store.KnownEvents, ",") + ","
+	return strings.Repeat(all, 60000/len(all))
+}
+
 func hostileButValid(token string) []hostile {
 	auth := map[string][]string{"Authorization": {"Bearer " + token}}
 	return []hostile{
@@ -141,9 +183,17 @@ func hostileButValid(token string) []hostile {
 		// each name became one.
 		{"40,000 event names", "GET", "/v1/auth/orgs/audit-logs?event=" + strings.Repeat("member.left,", 40000), "", "", auth},
 		{"70,000 event names", "GET", "/v1/auth/orgs/audit-logs?event=" + strings.Repeat("member.joined,member.left,", 35000), "", "", auth},
-		{"every event many times", "GET", "/v1/auth/orgs/audit-logs?event=" + strings.Repeat(strings.Join(store.KnownEvents, ",")+",", 2000), "", "", auth},
+		{"every event many times", "GET", "/v1/auth/orgs/audit-logs?event=" + everyEventRepeated(), "", "", auth},
 		{"unknown event names only", "GET", "/v1/auth/orgs/audit-logs?event=" + strings.Repeat("nope,", 20000), "", "", auth},
 	}
+}
+
+func manyMetadata(n int) string {
+	var parts []string
+	for i := range n {
+		parts = append(parts, fmt.Sprintf(`"k%d":%d`, i, i))
+	}
+	return "{" + strings.Join(parts, ",") + "}"
 }
 
 const (
@@ -215,12 +265,16 @@ func TestBodyLimit(t *testing.T) {
 	}
 }
 
-// The largest body the contract allows (a logo at its maxLength) fits under
-// the default body limit.
+// The largest body the contract allows (a logo of 1 MiB, its base64 near
+// the maxLength) fits under the default body limit.
 func TestLargestValidBodyFits(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	owner := e.person("owner")
-	body := `{"name":"Big","slug":"big","logo":{"contentType":"image/png","data":"` + strings.Repeat("A", 1398108) + `"}}`
+	data := testimg.Base64(testimg.PaddedPNG(logo.MaxBytes))
+	if len(data) < logo.MaxBase64Length-4 || len(data) > logo.MaxBase64Length {
+		t.Fatalf("the largest logo is %d base64 characters", len(data))
+	}
+	body := `{"name":"Big","slug":"big","logo":{"contentType":"image/png","data":"` + data + `"}}`
 	r, err := e.c.CreateOrganizationWithBodyWithResponse(context.Background(), "application/json", strings.NewReader(body), bearer(owner.Token))
 	if err != nil {
 		t.Fatal(err)

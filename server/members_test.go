@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	api "github.com/kayle-id/orgs-api/gen/api"
+	"github.com/kayle-id/orgs-api/internal/testimg"
 )
 
 func TestSuspendReinstateAndRoles(t *testing.T) {
@@ -294,7 +295,7 @@ func TestCreateOrganization(t *testing.T) {
 			return r
 		}
 		wantError(t, create(`{"name":"A","slug":"a"}`, ""), 401, "UNAUTHORIZED", "")
-		wantStatus(t, create(`{"name":"A","slug":"taken-`+string(e.kind)+`","logo":{"data":"aGVsbG8=","contentType":"image/png"}}`, a.Token), 200)
+		wantStatus(t, create(`{"name":"A","slug":"taken-`+string(e.kind)+`","logo":{"data":"`+testimg.Base64(testimg.PNG(3, 3))+`","contentType":"image/png"}}`, a.Token), 200)
 		wantError(t, create(`{"name":"B","slug":"taken-`+string(e.kind)+`"}`, a.Token), 400, "SLUG_TAKEN", "")
 		for _, body := range []string{
 			`{"name":"A","slug":"Upper"}`, `{"name":"","slug":"x"}`, `{"slug":"x"}`, `{"name":"A","slug":"a b"}`,

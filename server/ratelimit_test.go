@@ -97,6 +97,20 @@ func TestRateLimits(t *testing.T) {
 			}
 		})
 
+		// The administration operations' writes spend from the same bucket.
+		t.Run("administration writes", func(t *testing.T) {
+			base := limitedServer(t, e, server.RateLimit{PerCredential: 0.05, Burst: 2})
+			a := e.person("admin-writes")
+			for _, path := range []string{"/v1/auth/orgs/rp-terms", "/v1/auth/api-keys"} {
+				if s, _ := call(t, base, "POST", path, "Bearer "+a.Token, ""); s != 403 {
+					t.Fatalf("POST %s within the burst: %d, want 403 (through to the rules)", path, s)
+				}
+			}
+			if s, _ := call(t, base, "POST", "/v1/auth/orgs/business-details", "Bearer "+a.Token, ""); s != 429 {
+				t.Fatalf("beyond the burst: %d, want 429", s)
+			}
+		})
+
 		t.Run("reads per session", func(t *testing.T) {
 			base := limitedServer(t, e, server.RateLimit{PerCredentialRead: 0.05, Burst: 2})
 			a := e.person("a")

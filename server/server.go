@@ -28,6 +28,7 @@ import (
 	"github.com/kayle-id/orgs-api/handlers"
 	"github.com/kayle-id/orgs-api/idp"
 	"github.com/kayle-id/orgs-api/internal/spec"
+	"github.com/kayle-id/orgs-api/logo"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/store"
 	"github.com/kayle-id/orgs-api/validator"
@@ -67,6 +68,11 @@ type Config struct {
 	// TrustedProxies are the proxies in front of the server. Empty: the
 	// client's address is the connection's.
 	TrustedProxies []*net.IPNet
+	// Logos is where logos are stored; nil makes every upload fail (500).
+	Logos *logo.Library
+	// ServeLogos serves the stored logos at /logos/<id> (no CDN in front
+	// of the storage).
+	ServeLogos bool
 }
 
 // App is the assembled HTTP server.
@@ -141,11 +147,13 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	if cfg.IdentityProvider != nil {
 		verifier = cfg.IdentityProvider
 	}
-	h := handlers.New(st, mailer, verifier).WithDNS(metrics.CountDNS(cfg.DNS), cfg.DNSLookupTimeout)
+	h := handlers.New(st, mailer, verifier, handlers.WithLogos(cfg.Logos)).WithDNS(metrics.CountDNS(cfg.DNS), cfg.DNSLookupTimeout)
 	limits := cfg.RateLimit.limits()
 	v, err := validator.New(spec, validator.Options{
-		Mode:         cfg.Validation,
-		Authenticate: limits.guard(h.Authenticate),
+		Mode: cfg.Validation,
+		// The operations' own checks that upstream makes before looking at
+		// the request run once the caller is known (and limited).
+		Authenticate: h.Prechecked(limits.guard(h.Authenticate)),
 		ReadBody:     readBody,
 		OnResponseInvalid: func(c echo.Context, err *validator.ResponseError) {
 			metrics.responseRejected(c, err)
@@ -198,6 +206,9 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		return c.Blob(http.StatusOK, "application/json", specJSON)
 	})
 	mountDocs(e)
+	if cfg.ServeLogos && cfg.Logos != nil {
+		mountLogos(e, cfg.Logos)
+	}
 	if cfg.PublicMetrics {
 		e.GET("/metrics", echo.WrapHandler(metrics.Handler()))
 	}
@@ -270,10 +281,10 @@ func readyz(st *store.Store, draining *atomic.Bool, provider *idp.Provider) echo
 }
 
 // listOperations are the operations whose answers carry a pagination
-// object (the list endpoints): their errors carry an empty one too, as
-// upstream's do.
-func listOperations(spec *openapi3.T) map[string]bool {
-	out := map[string]bool{}
+// object (the list endpoints), with their default page size: their errors
+// carry an empty one too, as upstream's do.
+func listOperations(spec *openapi3.T) map[string]int {
+	out := map[string]int{}
 	for _, item := range spec.Paths.Map() {
 		for _, op := range item.Operations() {
 			ok := op.Responses.Status(http.StatusOK)
@@ -281,17 +292,28 @@ func listOperations(spec *openapi3.T) map[string]bool {
 				continue
 			}
 			if mt := ok.Value.Content.Get("application/json"); mt != nil && mt.Schema != nil && mt.Schema.Value != nil && mt.Schema.Value.Properties["pagination"] != nil {
-				out[op.OperationID] = true
+				out[op.OperationID] = defaultLimit(op)
 			}
 		}
 	}
 	return out
 }
 
+// defaultLimit is the default of the operation's limit parameter, 50 when
+// the spec states none.
+func defaultLimit(op *openapi3.Operation) int {
+	if p := op.Parameters.GetByInAndName("query", "limit"); p != nil && p.Schema != nil && p.Schema.Value != nil {
+		if d, ok := p.Schema.Value.Default.(float64); ok && d >= 1 {
+			return int(d)
+		}
+	}
+	return 50
+}
+
 // errorHandler is the one place errors become answers: expected ones in the
 // vocabulary, everything else as a logged 500 (or 503 when the database is
 // unreachable) that reveals nothing of the internals.
-func errorHandler(log *slog.Logger, lists map[string]bool) echo.HTTPErrorHandler {
+func errorHandler(log *slog.Logger, lists map[string]int) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
@@ -302,8 +324,8 @@ func errorHandler(log *slog.Logger, lists map[string]bool) echo.HTTPErrorHandler
 				"route", c.Path(), "status", apiErr.Status, "error", err.Error())
 		}
 		env := apiErr.Envelope()
-		if route, ok := validator.RouteFrom(c.Request().Context()); ok && lists[route.Operation.OperationID] {
-			limit := 50
+		if route, ok := validator.RouteFrom(c.Request().Context()); ok && lists[route.Operation.OperationID] > 0 {
+			limit := lists[route.Operation.OperationID]
 			if l, err := strconv.Atoi(c.QueryParam("limit")); err == nil && l >= 1 && l <= 100 {
 				limit = l
 			}

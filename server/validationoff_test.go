@@ -61,6 +61,19 @@ func TestValidationOffKeepsInvariants(t *testing.T) {
 			{"invalid UTF-8 search", "GET", "/v1/auth/orgs/audit-logs?q=%FF", ""},
 			{"invalid UTF-8 cursor", "GET", "/v1/auth/orgs/audit-logs?starting_after=%FF", ""},
 			{"member cursor", "GET", "/v1/auth/orgs/members?starting_after=nope", ""},
+			{"21 key metadata entries", "POST", "/v1/auth/api-keys", `{"name":"x","permissions":["sessions:read"],"metadata":` + manyMetadata(21) + `}`},
+			{"key metadata name", "POST", "/v1/auth/api-keys", `{"name":"x","permissions":["sessions:read"],"metadata":{"a b":1}}`},
+			{"key metadata value", "POST", "/v1/auth/api-keys", `{"name":"x","permissions":["sessions:read"],"metadata":{"a":"` + strings.Repeat("v", 513) + `"}}`},
+			{"blank key name", "POST", "/v1/auth/api-keys", `{"name":"   ","permissions":["sessions:read"]}`},
+			{"long key name", "POST", "/v1/auth/api-keys", `{"name":"` + strings.Repeat("k", 121) + `","permissions":["sessions:read"]}`},
+			{"unknown scope", "POST", "/v1/auth/api-keys", `{"name":"x","permissions":["root"]}`},
+			{"no scope", "POST", "/v1/auth/api-keys", `{"name":"x","permissions":[]}`},
+			{"empty key update", "PATCH", "/v1/auth/api-keys/" + memberID, `{}`},
+			{"business type", "POST", "/v1/auth/orgs/business-details", `{"business_type":""}`},
+			{"business name length", "POST", "/v1/auth/orgs/business-details", `{"business_name":"` + strings.Repeat("b", 201) + `"}`},
+			{"empty business details", "POST", "/v1/auth/orgs/business-details", `{}`},
+			{"empty organization update", "POST", "/v1/auth/organization/update", `{"data":{}}`},
+			{"slug update", "POST", "/v1/auth/organization/update", `{"data":{"slug":"A B"}}`},
 		} {
 			if status, env := send(c.method, c.path, c.body); status != 400 || env.Error == nil {
 				t.Errorf("%s: %d %+v, want 400", c.name, status, env.Error)
@@ -79,6 +92,8 @@ func TestValidationOffKeepsInvariants(t *testing.T) {
 			{"/v1/auth/orgs/members?limit=100000", 100},
 			{"/v1/auth/orgs/audit-logs?limit=-3", 1},
 			{"/v1/auth/orgs/invitations?limit=-3", 1},
+			{"/v1/auth/api-keys?limit=0", 1},
+			{"/v1/auth/api-keys?limit=100000", 100},
 			{"/v1/auth/orgs/audit-logs?event=" + strings.Repeat("member.left,", 40000), 50},
 		} {
 			status, env := send("GET", c.path, "")

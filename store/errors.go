@@ -41,4 +41,7 @@ var (
 	ErrRedirectURILimit    = errors.New("store: the organization has the most redirect URIs allowed")
 	ErrRateLimited         = errors.New("store: rate limit reached")
 	ErrInvalidIdentity     = errors.New("store: identity provider's issuer or subject cannot be kept")
+	ErrAPIKeyNotFound      = errors.New("store: API key not found in this organization")
+	ErrAPIKeyLimit         = errors.New("store: the organization has as many API keys as allowed")
+	ErrAlreadyVerified     = errors.New("store: organization already verified")
 )

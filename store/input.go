@@ -34,7 +34,7 @@ const (
 	MaxPageLimit     = 100
 	MaxNameLength    = 120 // organization names, in characters
 	MaxSlugLength    = 64
-	MaxLogoLength    = 1398108 // base64 characters: a 1 MiB image
+	MaxLogoURLLength = 2048
 	MaxEmailLength   = 254
 	MaxQueryLength   = 200 // audit-log search text, in characters
 	MaxUserName      = 200
@@ -61,26 +61,35 @@ func validSlug(slug string) bool {
 	return true
 }
 
-var logoTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image/webp": true, "image/gif": true}
-
 func (in NewOrganization) check() error {
-	name := strings.TrimSpace(in.Name)
-	if name == "" || !text(name, MaxNameLength) {
-		return invalid("name must be 1 to %d characters of text.", MaxNameLength)
+	if _, err := cleanOrganizationName(in.Name); err != nil {
+		return err
 	}
 	if !validSlug(in.Slug) {
 		return invalid("slug must be 1 to %d characters from a-z, 0-9 and '-'.", MaxSlugLength)
 	}
-	if (in.Logo == nil) != (in.LogoContentType == nil) {
-		return invalid("logo needs both data and contentType.")
-	}
 	if in.Logo != nil {
-		if *in.Logo == "" || len(*in.Logo) > MaxLogoLength {
-			return invalid("logo data must be 1 to %d base64 characters.", MaxLogoLength)
-		}
-		if !logoTypes[*in.LogoContentType] {
-			return invalid("logo contentType must be image/png, image/jpeg, image/webp or image/gif.")
-		}
+		return checkLogoURL(*in.Logo)
+	}
+	return nil
+}
+
+// cleanOrganizationName trims a name and holds it to 1..MaxNameLength
+// characters of text.
+func cleanOrganizationName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || !text(name, MaxNameLength) {
+		return "", invalid("name must be 1 to %d characters of text.", MaxNameLength)
+	}
+	return name, nil
+}
+
+// checkLogoURL holds a logo to what a URL can be; that it is one of the
+// server's uploads is the caller's check (the store does not know where
+// logos are served).
+func checkLogoURL(u string) error {
+	if u == "" || len(u) > MaxLogoURLLength || !text(u, MaxLogoURLLength) || hasC0Control(u) {
+		return invalid("logo must be the URL of an uploaded logo, at most %d characters.", MaxLogoURLLength)
 	}
 	return nil
 }

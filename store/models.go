@@ -44,15 +44,24 @@ type User struct {
 
 // Organization is a tenant. PendingDeletionAt non-nil means it is frozen.
 type Organization struct {
-	ID                         uuid.UUID
-	Name                       string
-	Slug                       string
+	ID   uuid.UUID
+	Name string
+	Slug string
+	// Logo is the URL of the logo in object storage. Rows from before
+	// logos moved there hold the base64 image here, with its
+	// LogoContentType, until Migrate moves it (see logos.go).
 	Logo                       *string
 	LogoContentType            *string
 	CreatedAt                  time.Time
 	PendingDeletionAt          *time.Time
 	PendingDeletionRequestedAt *time.Time
 	PendingDeletionRequestedBy *uuid.UUID
+	BusinessDetails
+	// OwnerIDCheckedAt non-nil means the organization is verified (an
+	// owner's identity was checked, outside this API).
+	OwnerIDCheckedAt            *time.Time
+	VerificationTermsAcceptedAt *time.Time
+	VerificationTermsAcceptedBy *uuid.UUID
 }
 
 // Frozen reports whether the organization is scheduled for deletion.
@@ -154,6 +163,17 @@ const (
 	EventMemberInvitationDeleted = "member.invitation.cancelled"
 )
 
+// Organization administration events recorded in the audit log.
+const (
+	EventAPIKeyCreated          = "api_key.created"
+	EventAPIKeyUpdated          = "api_key.updated"
+	EventAPIKeyDeleted          = "api_key.deleted"
+	EventLogoUpdated            = "organization.logo.updated"
+	EventBusinessDetailsUpdated = "organization.business_details.updated"
+	EventPublicDetailsUpdated   = "organization.public_details.updated"
+	EventRPTermsAccepted        = "organization.rp_terms.accepted"
+)
+
 // Domain and redirect-URI events recorded in the audit log.
 const (
 	EventDomainChallengeStarted = "domain.challenge.started"
@@ -175,6 +195,8 @@ var KnownEvents = []string{
 	EventDomainChallengeStarted, EventDomainVerified, EventDomainRemoved, EventDomainDowngraded,
 	EventDomainRestored, EventDomainTransferred, EventRedirectURIAdded, EventRedirectURIRemoved,
 	EventIdentityLinked,
+	EventAPIKeyCreated, EventAPIKeyUpdated, EventAPIKeyDeleted, EventLogoUpdated,
+	EventBusinessDetailsUpdated, EventPublicDetailsUpdated, EventRPTermsAccepted,
 }
 
 // Metadata is an audit row's JSON object.

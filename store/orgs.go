@@ -21,12 +21,12 @@ const (
 	DeletionGraceTime = 48 * time.Hour
 )
 
-// NewOrganization is what CreateOrganization needs.
+// NewOrganization is what CreateOrganization needs. Logo is the URL of an
+// uploaded logo.
 type NewOrganization struct {
-	Name            string
-	Slug            string
-	Logo            *string
-	LogoContentType *string
+	Name string
+	Slug string
+	Logo *string
 }
 
 // CreateOrganization creates an organization whose owner is the caller and
@@ -37,7 +37,7 @@ func (s *Store) CreateOrganization(ctx context.Context, a Actor, in NewOrganizat
 		return Organization{}, err
 	}
 	now := s.clock()
-	org := Organization{ID: uuid.New(), Name: strings.TrimSpace(in.Name), Slug: in.Slug, Logo: in.Logo, LogoContentType: in.LogoContentType, CreatedAt: now}
+	org := Organization{ID: uuid.New(), Name: strings.TrimSpace(in.Name), Slug: in.Slug, Logo: in.Logo, CreatedAt: now}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		if err := s.roomToOwn(tx, a.UserID); err != nil {
 			return err

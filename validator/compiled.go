@@ -22,6 +22,7 @@ import (
 // that use keywords it does not know are left to openapi3filter.
 type node struct {
 	kinds    kindSet // 0: any JSON value
+	anyOf    []*node // a value passes if it passes one of these (and the node has nothing else)
 	names    []string
 	children []*node
 	index    map[string]int
@@ -88,7 +89,10 @@ func compile(ref *openapi3.SchemaRef, memo *memo) (*node, error) {
 	if n, ok := memo.nodes[s]; ok {
 		return n, nil
 	}
-	if len(s.AllOf) > 0 || len(s.AnyOf) > 0 || len(s.OneOf) > 0 || s.Not != nil ||
+	if len(s.AnyOf) > 0 {
+		return compileAnyOf(s, memo)
+	}
+	if len(s.AllOf) > 0 || len(s.OneOf) > 0 || s.Not != nil ||
 		s.ExclusiveMin.IsSet() || s.ExclusiveMax.IsSet() || s.MultipleOf != nil || s.MinItems != 0 || s.MaxItems != nil ||
 		s.UniqueItems || s.MinProps != 0 || s.MaxProps != nil || s.ReadOnly || s.WriteOnly || unproven(s) {
 		return nil, errUnsupported
@@ -172,6 +176,30 @@ func compile(ref *openapi3.SchemaRef, memo *memo) (*node, error) {
 	return n, nil
 }
 
+// compileAnyOf compiles a schema that is nothing but a list of
+// alternatives (such as a map of string, number or boolean values): a
+// value passes if it passes one. anyOf beside other keywords is left to
+// openapi3filter.
+func compileAnyOf(s *openapi3.Schema, memo *memo) (*node, error) {
+	bare := *s
+	bare.AnyOf = nil
+	bare.Description, bare.Title, bare.Extensions = "", "", nil
+	if !bare.IsEmpty() || len(bare.AllOf) > 0 || len(bare.OneOf) > 0 || bare.Not != nil || len(bare.Properties) > 0 || unproven(&bare) {
+		return nil, errUnsupported
+	}
+	n := &node{maxLen: -1}
+	memo.nodes[s] = n
+	memo.added = append(memo.added, s)
+	for _, alt := range s.AnyOf {
+		c, err := compile(alt, memo)
+		if err != nil {
+			return nil, err
+		}
+		n.anyOf = append(n.anyOf, c)
+	}
+	return n, nil
+}
+
 // Violation is where and why a document breaks a compiled schema.
 type Violation struct {
 	Pointer []string // JSON pointer of the value (of the object, for a missing property)
@@ -237,6 +265,9 @@ func (s *scanner) value(n *node) error {
 	if s.i >= len(s.b) {
 		return &syntaxError{s.i}
 	}
+	if n != nil && len(n.anyOf) > 0 {
+		return s.alternatives(n)
+	}
 	switch c := s.b[s.i]; {
 	case c == '{':
 		return s.object(n)
@@ -281,6 +312,22 @@ func (s *scanner) value(n *node) error {
 		return s.number(n)
 	}
 	return &syntaxError{s.i}
+}
+
+// alternatives scans the value once per alternative, from the same place,
+// until one passes. A body that is not JSON fails at once.
+func (s *scanner) alternatives(n *node) error {
+	start, depth := s.i, len(s.path)
+	for _, alt := range n.anyOf {
+		s.i, s.path = start, s.path[:depth]
+		err := s.value(alt)
+		var syn *syntaxError
+		if err == nil || errors.As(err, &syn) {
+			return err
+		}
+	}
+	s.path = s.path[:depth]
+	return s.fail("anyOf", "value doesn't match any schema from anyOf")
 }
 
 func (s *scanner) object(n *node) error {

@@ -589,3 +589,56 @@ func TestFallbackToStock(t *testing.T) {
 		t.Errorf("the built-in validator now checks dependentRequired (%v): this test no longer shows the fallback mattering; pick another unproven keyword", err)
 	}
 }
+
+// A map whose values are one of several kinds (anyOf with nothing beside
+// it, as upstream's API-key metadata) is judged on the compiled path, with
+// the same verdict and place as stock openapi3filter.
+func TestCompiledAnyOf(t *testing.T) {
+	const doc = `{
+	  "openapi": "3.1.0",
+	  "info": {"title": "t", "version": "1"},
+	  "paths": {"/things": {"get": {
+	    "operationId": "listThings",
+	    "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {
+	      "type": "object",
+	      "properties": {"meta": {"type": "object", "additionalProperties": {"anyOf": [
+	        {"type": "string", "maxLength": 3}, {"type": "number"}, {"type": "boolean"}
+	      ]}}},
+	      "required": ["meta"]
+	    }}}}}
+	  }}}
+	}`
+	spec, err := openapi3.NewLoader().LoadFromData([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := validator.New(spec, validator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.CompiledResponses() != 1 {
+		t.Fatal("the anyOf response was not compiled")
+	}
+	req := httptest.NewRequest(http.MethodGet, "/things", nil)
+	hdr := http.Header{"Content-Type": {"application/json"}}
+	for body, want := range map[string]string{
+		`{"meta":{}}`: "accepted",
+		`{"meta":{"a":"abc","b":1.5,"c":true,"d":-2}}`: "accepted",
+		`{"meta":{"a":"abcd"}}`:                        "response/meta/a",
+		`{"meta":{"a":null}}`:                          "response/meta/a",
+		`{"meta":{"ok":1,"a":[1]}}`:                    "response/meta/a",
+		`{"meta":{"a":{"b":1}}}`:                       "response/meta/a",
+	} {
+		ours := v.CheckResponse(req, "listThings", nil, 200, hdr, []byte(body))
+		in := &openapi3filter.ResponseValidationInput{
+			RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, Route: &routers.Route{Spec: spec, Path: "/things",
+				PathItem: spec.Paths.Value("/things"), Method: http.MethodGet, Operation: spec.Paths.Value("/things").Get}, Options: v.Filter()},
+			Status: 200, Header: hdr, Options: v.Filter(),
+		}
+		in.SetBodyBytes([]byte(body))
+		stock := openapi3filter.ValidateResponse(context.Background(), in)
+		if where(ours) != want || where(stock) != want {
+			t.Errorf("%s: middleware %s, stock %s, want %s", body, where(ours), where(stock), want)
+		}
+	}
+}

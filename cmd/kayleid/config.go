@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kayle-id/orgs-api/blobstore"
 	"github.com/kayle-id/orgs-api/dnstxt"
 	"github.com/kayle-id/orgs-api/idp"
 	"github.com/kayle-id/orgs-api/validator"
@@ -53,13 +55,22 @@ var (
 	sOIDCAudience    = setting{"oidc-audience", "KAYLE_OIDC_AUDIENCE", "", "the aud the provider's tokens must carry for this API; required with --oidc-issuer"}
 	sOIDCJWKSURL     = setting{"oidc-jwks-url", "KAYLE_OIDC_JWKS_URL", "", "the provider's key set (JWKS) address, for providers without discovery; needs --oidc-issuer"}
 	sTrustedProxies  = setting{"trusted-proxies", "KAYLE_TRUSTED_PROXIES", "", "comma-separated CIDRs of the proxies in front (e.g. 10.0.0.0/8); X-Forwarded-For is believed only through hops in them. Unset: the client is the connection's address"}
+	sAuthSecret      = setting{"auth-secret", "KAYLE_AUTH_SECRET", "", "key of the HMAC under which API keys are stored, at least 32 characters (prefer the environment variable: flags show in the process list); unset: one is generated once and kept in the database"}
+	sStorageURL      = setting{"storage-url", "KAYLE_STORAGE_URL", "storage", "object storage for logos: a folder path, or a file://, s3://, gs:// or azblob:// URL"}
+	sStorageTimeout  = setting{"storage-timeout", "KAYLE_STORAGE_TIMEOUT", "10s", "longest one object storage call may take"}
+	sPublicURL       = setting{"public-url", "KAYLE_PUBLIC_URL", "http://127.0.0.1:8787", "this server's URL as clients reach it; logo URLs start with it when no CDN URL is set"}
+	sCDNURL          = setting{"cdn-url", "KAYLE_CDN_URL", "", "URL where the storage's objects are served publicly (a CDN); logo URLs are then <cdn-url>/logos/<id> and the server does not serve logos itself"}
 )
 
+// storageSettings are what reaching object storage takes (serve, migrate).
+var storageSettings = []setting{sStorageURL, sStorageTimeout, sPublicURL, sCDNURL}
+
 // serveSettings are the settings `kayleid serve` reads, in help order.
-var serveSettings = []setting{sDatabaseURL, sDBMaxConns, sAddr, sValidation, sLogFormat, sMailDir, sSMTPURL, sMailFrom,
+var serveSettings = append([]setting{sDatabaseURL, sDBMaxConns, sAddr, sValidation, sLogFormat, sMailDir, sSMTPURL, sMailFrom,
 	sBodyLimit, sRequestTimeout, sMaxInFlight, sMaxConns, sShutdownTimeout, sShutdownDrain, sPurgeInterval, sMaxOrgsPerUser,
 	sMetricsAddr, sMetricsPublic, sRateLimit, sRateLimitRead, sRateLimitIP, sRateBurst, sOIDCIssuer, sOIDCAudience, sOIDCJWKSURL, sTrustedProxies,
-	sDNSResolver, sDNSTimeout, sRecheckInterval}
+	sDNSResolver, sDNSTimeout, sRecheckInterval,
+	sAuthSecret}, storageSettings...)
 
 // Config is read once, in main, from flags over environment over defaults.
 type Config struct {
@@ -92,6 +103,16 @@ type Config struct {
 	OIDCAudience    string
 	OIDCJWKSURL     string
 	TrustedProxies  []*net.IPNet
+	AuthSecret      string
+	Storage         StorageConfig
+}
+
+// StorageConfig is where logos are kept and how their URLs start.
+type StorageConfig struct {
+	URL       string
+	Timeout   time.Duration
+	PublicURL string // without a trailing slash
+	CDNURL    string // without a trailing slash; empty: the server serves logos
 }
 
 // register adds the settings as flags whose defaults come from the environment.
@@ -135,7 +156,7 @@ func parseDuration(name, v string) (time.Duration, error) {
 func buildConfig(v map[string]*string) (Config, error) {
 	get := func(s setting) string {
 		if p, ok := v[s.flag]; ok {
-			return strings.TrimSpace(*p)
+			return trimmed(p)
 		}
 		return s.def
 	}
@@ -229,8 +250,57 @@ func buildConfig(v map[string]*string) (Config, error) {
 	if c.TrustedProxies, err = parseTrustedProxies(get(sTrustedProxies)); err != nil {
 		return c, err
 	}
+	// Not trimmed: a secret is taken exactly as given.
+	if p, ok := v[sAuthSecret.flag]; ok {
+		c.AuthSecret = *p
+	}
+	if c.AuthSecret != "" && len(c.AuthSecret) < 32 {
+		return c, usagef("KAYLE_AUTH_SECRET is too short: use at least 32 characters (for example: openssl rand -hex 32)")
+	}
+	if c.Storage, err = buildStorage(get); err != nil {
+		return c, err
+	}
 	return c, nil
 }
+
+// buildStorage validates the object storage settings.
+func buildStorage(get func(setting) string) (StorageConfig, error) {
+	c := StorageConfig{URL: get(sStorageURL)}
+	var err error
+	if c.URL == "" {
+		return c, usagef("KAYLE_STORAGE_URL must not be empty")
+	}
+	if scheme, ok := blobstore.Scheme(c.URL); ok && !blobstore.Supported(scheme) {
+		return c, usagef("invalid KAYLE_STORAGE_URL: %s:// is not supported; use a folder path or a file://, s3://, gs:// or azblob:// URL", scheme)
+	}
+	if c.Timeout, err = parseDuration(sStorageTimeout.flag, get(sStorageTimeout)); err != nil {
+		return c, err
+	}
+	if c.Timeout == 0 {
+		return c, usagef("KAYLE_STORAGE_TIMEOUT must be positive")
+	}
+	if c.PublicURL, err = baseURL(sPublicURL, get(sPublicURL)); err != nil {
+		return c, err
+	}
+	if v := get(sCDNURL); v != "" {
+		if c.CDNURL, err = baseURL(sCDNURL, v); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+// baseURL accepts an absolute http(s) URL with no query or fragment and
+// drops a trailing slash.
+func baseURL(s setting, v string) (string, error) {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", usagef("invalid %s %q: want an http:// or https:// URL without query or fragment", s.env, v)
+	}
+	return strings.TrimRight(v, "/"), nil
+}
+
+func trimmed(p *string) string { return strings.TrimSpace(*p) }
 
 // dnsConfig reads the resolver settings, which `domains recheck` shares.
 func dnsConfig(c *Config, get func(setting) string) error {

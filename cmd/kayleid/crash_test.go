@@ -76,7 +76,7 @@ func TestSIGTERMDuringWrites(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "serve")
 			cmd.Env = append(os.Environ(), "KAYLE_TEST_RUN_MAIN=1", "DATABASE_URL="+url, "KAYLE_ADDR="+addr,
 				"KAYLE_SHUTDOWN_TIMEOUT=10s", "KAYLE_RATE_LIMIT=0", "KAYLE_RATE_LIMIT_IP=0", "KAYLE_PURGE_INTERVAL=0",
-				"KAYLE_MAIL_DIR="+filepath.Join(t.TempDir(), "mail"))
+				"KAYLE_MAIL_DIR="+filepath.Join(t.TempDir(), "mail"), "KAYLE_STORAGE_URL="+filepath.Join(t.TempDir(), "objects"))
 			logPath := filepath.Join(t.TempDir(), "serve.log")
 			logFile, _ := os.Create(logPath)
 			cmd.Stdout, cmd.Stderr = logFile, logFile

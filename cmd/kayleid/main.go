@@ -137,11 +137,21 @@ func dbFlag(fs *flag.FlagSet, getenv func(string) string) *string {
 func cmdMigrate(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	db := dbFlag(fs, getenv)
+	storage := storageFlags(fs, getenv)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
+	sc, err := storage()
+	if err != nil {
+		return err
+	}
 	start := time.Now()
-	st, err := store.Open(ctx, *db, store.Options{})
+	logos, bucket, err := openLogos(ctx, sc, nil)
+	if err != nil {
+		return err
+	}
+	defer bucket.Close()
+	st, err := store.Open(ctx, *db, store.Options{MoveLogo: logoMover(logos)})
 	if err != nil {
 		return err
 	}
@@ -149,6 +159,11 @@ func cmdMigrate(ctx context.Context, args []string, stdout io.Writer, getenv fun
 	applied, err := st.Migrate(ctx, func(m store.MigrationResult, done, total int) {
 		fmt.Fprintf(stdout, "[%d/%d] applied %05d %s (%s)\n", done, total, m.Version, m.Source, m.Duration.Round(time.Millisecond))
 	})
+	for _, m := range applied {
+		if m.Version == 0 {
+			fmt.Fprintf(stdout, "moved %s (%s)\n", m.Source, m.Duration.Round(time.Millisecond))
+		}
+	}
 	if err != nil {
 		return err
 	}

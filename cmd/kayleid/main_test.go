@@ -46,7 +46,7 @@ func TestCLI(t *testing.T) {
 	for _, kind := range testdb.Kinds {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
-			env := map[string]string{"DATABASE_URL": testdb.URL(t, kind)}
+			env := map[string]string{"DATABASE_URL": testdb.URL(t, kind), "KAYLE_STORAGE_URL": filepath.Join(t.TempDir(), "objects")}
 
 			r := kayleid(t, env, "migrate")
 			if r.code != 0 || !strings.Contains(r.stdout, "applied") {
@@ -122,7 +122,7 @@ func TestServe(t *testing.T) {
 	dir := t.TempDir()
 	addr, metricsAddr := freeAddr(t), freeAddr(t)
 	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_ADDR": addr, "KAYLE_MAIL_DIR": filepath.Join(dir, "mail"),
-		"KAYLE_LOG_FORMAT": "text", "KAYLE_METRICS_ADDR": metricsAddr}
+		"KAYLE_LOG_FORMAT": "text", "KAYLE_METRICS_ADDR": metricsAddr, "KAYLE_STORAGE_URL": filepath.Join(dir, "objects")}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan result, 1)
 	go func() {
@@ -164,6 +164,10 @@ func TestServe(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stderr, "msg=stopped") || !strings.Contains(r.stderr, "msg=request method=GET route=/readyz status=200") {
 			t.Fatalf("serve exit: %+v", r)
 		}
+		// No KAYLE_AUTH_SECRET: said once, at start, as a warning.
+		if strings.Count(r.stderr, "level=WARN msg=\"KAYLE_AUTH_SECRET is not set") != 1 {
+			t.Fatalf("no warning about the generated auth secret: %s", r.stderr)
+		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop")
 	}
@@ -192,8 +196,17 @@ func TestServe(t *testing.T) {
 		{"KAYLE_TRUSTED_PROXIES": "10.0.0.0/33"},
 		{"KAYLE_TRUSTED_PROXIES": "0.0.0.0/0"},
 		{"KAYLE_TRUSTED_PROXIES": "10.0.0.0/8,::/0"},
+		{"KAYLE_AUTH_SECRET": "short"},
+		{"KAYLE_STORAGE_TIMEOUT": "0s"},
+		{"KAYLE_STORAGE_URL": "ftp://nowhere/bucket"},
+		{"KAYLE_PUBLIC_URL": "127.0.0.1:8787"},
+		{"KAYLE_PUBLIC_URL": "https://api.example.com/?x=1"},
+		{"KAYLE_CDN_URL": "cdn.example.com"},
 	} {
 		bad["DATABASE_URL"] = filepath.Join(dir, "bad.db")
+		if bad["KAYLE_STORAGE_URL"] == "" {
+			bad["KAYLE_STORAGE_URL"] = filepath.Join(dir, "objects")
+		}
 		var out, errb bytes.Buffer
 		code := run(context.Background(), []string{"serve"}, &out, &errb, func(k string) string { return bad[k] })
 		if code != 2 || strings.Count(strings.TrimSpace(errb.String()), "\n") > 1 {
@@ -213,7 +226,7 @@ func TestShutdownDrain(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_ADDR": addr, "KAYLE_MAIL_DIR": filepath.Join(dir, "mail"),
-		"KAYLE_LOG_FORMAT": "text", "KAYLE_SHUTDOWN_DRAIN": "1s"}
+		"KAYLE_LOG_FORMAT": "text", "KAYLE_SHUTDOWN_DRAIN": "1s", "KAYLE_STORAGE_URL": filepath.Join(dir, "objects")}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan result, 1)
@@ -452,7 +465,8 @@ func TestServeBehindProvider(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_ADDR": addr, "KAYLE_MAIL_DIR": filepath.Join(dir, "mail"),
-		"KAYLE_LOG_FORMAT": "json", "KAYLE_OIDC_ISSUER": op.Issuer, "KAYLE_OIDC_AUDIENCE": idptest.Audience}
+		"KAYLE_LOG_FORMAT": "json", "KAYLE_OIDC_ISSUER": op.Issuer, "KAYLE_OIDC_AUDIENCE": idptest.Audience,
+		"KAYLE_STORAGE_URL": filepath.Join(dir, "objects")}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan result, 1)

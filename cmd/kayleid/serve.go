@@ -70,13 +70,26 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		cancel()
 	}
 
+	logos, bucket, err := openLogos(ctx, cfg.Storage, log)
+	if err != nil {
+		return err
+	}
+	defer bucket.Close()
+
 	metrics := server.NewMetrics()
-	st, err := openStore(ctx, cfg.DatabaseURL, log, store.Options{MaxOpenConns: cfg.DBMaxConns, OnEvent: metrics.Event, MaxOwnedOrganizations: cfg.MaxOrgsPerUser})
+	st, err := openStore(ctx, cfg.DatabaseURL, log, store.Options{MaxOpenConns: cfg.DBMaxConns, OnEvent: metrics.Event, MaxOwnedOrganizations: cfg.MaxOrgsPerUser,
+		AuthSecret: cfg.AuthSecret, MoveLogo: logoMover(logos)})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	metrics.WatchDB(st.DB())
+	if generated, err := st.AuthSecret(ctx); err != nil {
+		return err
+	} else if generated {
+		log.Warn("KAYLE_AUTH_SECRET is not set: API keys are hashed with a secret generated once and kept in the database; " +
+			"anyone who reads the database can then test guessed keys offline. Set KAYLE_AUTH_SECRET (see README, Credentials).")
+	}
 
 	e, err := server.New(server.Config{
 		Validation:     cfg.Validation,
@@ -94,6 +107,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		DNS:              resolver,
 		IdentityProvider: provider,
 		TrustedProxies:   cfg.TrustedProxies,
+		Logos:            logos,
+		ServeLogos:       cfg.Storage.CDNURL == "",
 	}, st, mailer)
 	if err != nil {
 		return err

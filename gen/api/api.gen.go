@@ -20,6 +20,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
+	"github.com/oapi-codegen/nullable"
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
@@ -66,24 +67,138 @@ func (e MemberRole) Valid() bool {
 	}
 }
 
+// Defines values for ListApiKeys403JSONResponseBodyPaginationHasMore.
+const (
+	ListApiKeys403JSONResponseBodyPaginationHasMoreFalse ListApiKeys403JSONResponseBodyPaginationHasMore = false
+)
+
+// Valid indicates whether the value is a known member of the ListApiKeys403JSONResponseBodyPaginationHasMore enum.
+func (e ListApiKeys403JSONResponseBodyPaginationHasMore) Valid() bool {
+	switch e {
+	case ListApiKeys403JSONResponseBodyPaginationHasMoreFalse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListApiKeys500JSONResponseBodyPaginationHasMore.
+const (
+	ListApiKeys500JSONResponseBodyPaginationHasMoreFalse ListApiKeys500JSONResponseBodyPaginationHasMore = false
+)
+
+// Valid indicates whether the value is a known member of the ListApiKeys500JSONResponseBodyPaginationHasMore enum.
+func (e ListApiKeys500JSONResponseBodyPaginationHasMore) Valid() bool {
+	switch e {
+	case ListApiKeys500JSONResponseBodyPaginationHasMoreFalse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateApiKeyJSONBodyPermissions.
+const (
+	CreateApiKeyJSONBodyPermissionsAnalyticsRead CreateApiKeyJSONBodyPermissions = "analytics:read"
+	CreateApiKeyJSONBodyPermissionsSessionsRead  CreateApiKeyJSONBodyPermissions = "sessions:read"
+	CreateApiKeyJSONBodyPermissionsSessionsWrite CreateApiKeyJSONBodyPermissions = "sessions:write"
+	CreateApiKeyJSONBodyPermissionsWebhooksRead  CreateApiKeyJSONBodyPermissions = "webhooks:read"
+	CreateApiKeyJSONBodyPermissionsWebhooksWrite CreateApiKeyJSONBodyPermissions = "webhooks:write"
+)
+
+// Valid indicates whether the value is a known member of the CreateApiKeyJSONBodyPermissions enum.
+func (e CreateApiKeyJSONBodyPermissions) Valid() bool {
+	switch e {
+	case CreateApiKeyJSONBodyPermissionsAnalyticsRead:
+		return true
+	case CreateApiKeyJSONBodyPermissionsSessionsRead:
+		return true
+	case CreateApiKeyJSONBodyPermissionsSessionsWrite:
+		return true
+	case CreateApiKeyJSONBodyPermissionsWebhooksRead:
+		return true
+	case CreateApiKeyJSONBodyPermissionsWebhooksWrite:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteApiKey200JSONResponseBodyDataStatus.
+const (
+	DeleteApiKey200JSONResponseBodyDataStatusSuccess DeleteApiKey200JSONResponseBodyDataStatus = "success"
+)
+
+// Valid indicates whether the value is a known member of the DeleteApiKey200JSONResponseBodyDataStatus enum.
+func (e DeleteApiKey200JSONResponseBodyDataStatus) Valid() bool {
+	switch e {
+	case DeleteApiKey200JSONResponseBodyDataStatusSuccess:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UpdateApiKeyJSONBodyPermissions.
+const (
+	UpdateApiKeyJSONBodyPermissionsAnalyticsRead UpdateApiKeyJSONBodyPermissions = "analytics:read"
+	UpdateApiKeyJSONBodyPermissionsSessionsRead  UpdateApiKeyJSONBodyPermissions = "sessions:read"
+	UpdateApiKeyJSONBodyPermissionsSessionsWrite UpdateApiKeyJSONBodyPermissions = "sessions:write"
+	UpdateApiKeyJSONBodyPermissionsWebhooksRead  UpdateApiKeyJSONBodyPermissions = "webhooks:read"
+	UpdateApiKeyJSONBodyPermissionsWebhooksWrite UpdateApiKeyJSONBodyPermissions = "webhooks:write"
+)
+
+// Valid indicates whether the value is a known member of the UpdateApiKeyJSONBodyPermissions enum.
+func (e UpdateApiKeyJSONBodyPermissions) Valid() bool {
+	switch e {
+	case UpdateApiKeyJSONBodyPermissionsAnalyticsRead:
+		return true
+	case UpdateApiKeyJSONBodyPermissionsSessionsRead:
+		return true
+	case UpdateApiKeyJSONBodyPermissionsSessionsWrite:
+		return true
+	case UpdateApiKeyJSONBodyPermissionsWebhooksRead:
+		return true
+	case UpdateApiKeyJSONBodyPermissionsWebhooksWrite:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UpdateApiKey200JSONResponseBodyDataStatus.
+const (
+	UpdateApiKey200JSONResponseBodyDataStatusSuccess UpdateApiKey200JSONResponseBodyDataStatus = "success"
+)
+
+// Valid indicates whether the value is a known member of the UpdateApiKey200JSONResponseBodyDataStatus enum.
+func (e UpdateApiKey200JSONResponseBodyDataStatus) Valid() bool {
+	switch e {
+	case UpdateApiKey200JSONResponseBodyDataStatusSuccess:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CreateOrganizationJSONBodyLogoContentType.
 const (
-	Imagegif  CreateOrganizationJSONBodyLogoContentType = "image/gif"
-	Imagejpeg CreateOrganizationJSONBodyLogoContentType = "image/jpeg"
-	Imagepng  CreateOrganizationJSONBodyLogoContentType = "image/png"
-	Imagewebp CreateOrganizationJSONBodyLogoContentType = "image/webp"
+	CreateOrganizationJSONBodyLogoContentTypeImagegif  CreateOrganizationJSONBodyLogoContentType = "image/gif"
+	CreateOrganizationJSONBodyLogoContentTypeImagejpeg CreateOrganizationJSONBodyLogoContentType = "image/jpeg"
+	CreateOrganizationJSONBodyLogoContentTypeImagepng  CreateOrganizationJSONBodyLogoContentType = "image/png"
+	CreateOrganizationJSONBodyLogoContentTypeImagewebp CreateOrganizationJSONBodyLogoContentType = "image/webp"
 )
 
 // Valid indicates whether the value is a known member of the CreateOrganizationJSONBodyLogoContentType enum.
 func (e CreateOrganizationJSONBodyLogoContentType) Valid() bool {
 	switch e {
-	case Imagegif:
+	case CreateOrganizationJSONBodyLogoContentTypeImagegif:
 		return true
-	case Imagejpeg:
+	case CreateOrganizationJSONBodyLogoContentTypeImagejpeg:
 		return true
-	case Imagepng:
+	case CreateOrganizationJSONBodyLogoContentTypeImagepng:
 		return true
-	case Imagewebp:
+	case CreateOrganizationJSONBodyLogoContentTypeImagewebp:
 		return true
 	default:
 		return false
@@ -105,6 +220,27 @@ func (e ListAuditLogsParamsActorType) Valid() bool {
 	case ListAuditLogsParamsActorTypeSystem:
 		return true
 	case ListAuditLogsParamsActorTypeUser:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UpdateBusinessDetails200JSONResponseBodyDataBusinessType.
+const (
+	Business    UpdateBusinessDetails200JSONResponseBodyDataBusinessType = "business"
+	LessThannil UpdateBusinessDetails200JSONResponseBodyDataBusinessType = "<nil>"
+	Sole        UpdateBusinessDetails200JSONResponseBodyDataBusinessType = "sole"
+)
+
+// Valid indicates whether the value is a known member of the UpdateBusinessDetails200JSONResponseBodyDataBusinessType enum.
+func (e UpdateBusinessDetails200JSONResponseBodyDataBusinessType) Valid() bool {
+	switch e {
+	case Business:
+		return true
+	case LessThannil:
+		return true
+	case Sole:
 		return true
 	default:
 		return false
@@ -156,6 +292,30 @@ func (e ListDomains200JSONResponseBodyDataDomainsVerifiedVia) Valid() bool {
 	}
 }
 
+// Defines values for UploadOrganizationLogoJSONBodyLogoContentType.
+const (
+	UploadOrganizationLogoJSONBodyLogoContentTypeImagegif  UploadOrganizationLogoJSONBodyLogoContentType = "image/gif"
+	UploadOrganizationLogoJSONBodyLogoContentTypeImagejpeg UploadOrganizationLogoJSONBodyLogoContentType = "image/jpeg"
+	UploadOrganizationLogoJSONBodyLogoContentTypeImagepng  UploadOrganizationLogoJSONBodyLogoContentType = "image/png"
+	UploadOrganizationLogoJSONBodyLogoContentTypeImagewebp UploadOrganizationLogoJSONBodyLogoContentType = "image/webp"
+)
+
+// Valid indicates whether the value is a known member of the UploadOrganizationLogoJSONBodyLogoContentType enum.
+func (e UploadOrganizationLogoJSONBodyLogoContentType) Valid() bool {
+	switch e {
+	case UploadOrganizationLogoJSONBodyLogoContentTypeImagegif:
+		return true
+	case UploadOrganizationLogoJSONBodyLogoContentTypeImagejpeg:
+		return true
+	case UploadOrganizationLogoJSONBodyLogoContentTypeImagepng:
+		return true
+	case UploadOrganizationLogoJSONBodyLogoContentTypeImagewebp:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for LeaveOrganization200JSONResponseBodyDataStatus.
 const (
 	LeaveOrganization200JSONResponseBodyDataStatusSuccess LeaveOrganization200JSONResponseBodyDataStatus = "success"
@@ -195,6 +355,96 @@ const (
 func (e ReinstateMember200JSONResponseBodyDataStatus) Valid() bool {
 	switch e {
 	case ReinstateMember200JSONResponseBodyDataStatusSuccess:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetRpTerms200JSONResponseBodyDataCurrentJurisdiction.
+const (
+	GetRpTerms200JSONResponseBodyDataCurrentJurisdictionUKEUGDPR GetRpTerms200JSONResponseBodyDataCurrentJurisdiction = "UK/EU GDPR"
+)
+
+// Valid indicates whether the value is a known member of the GetRpTerms200JSONResponseBodyDataCurrentJurisdiction enum.
+func (e GetRpTerms200JSONResponseBodyDataCurrentJurisdiction) Valid() bool {
+	switch e {
+	case GetRpTerms200JSONResponseBodyDataCurrentJurisdictionUKEUGDPR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetRpTerms200JSONResponseBodyDataCurrentTermsHash.
+const (
+	GetRpTerms200JSONResponseBodyDataCurrentTermsHashSha2565472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e GetRpTerms200JSONResponseBodyDataCurrentTermsHash = "sha256:5472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e"
+)
+
+// Valid indicates whether the value is a known member of the GetRpTerms200JSONResponseBodyDataCurrentTermsHash enum.
+func (e GetRpTerms200JSONResponseBodyDataCurrentTermsHash) Valid() bool {
+	switch e {
+	case GetRpTerms200JSONResponseBodyDataCurrentTermsHashSha2565472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetRpTerms200JSONResponseBodyDataCurrentTermsVersion.
+const (
+	GetRpTerms200JSONResponseBodyDataCurrentTermsVersionN20260517 GetRpTerms200JSONResponseBodyDataCurrentTermsVersion = "2026-05-17"
+)
+
+// Valid indicates whether the value is a known member of the GetRpTerms200JSONResponseBodyDataCurrentTermsVersion enum.
+func (e GetRpTerms200JSONResponseBodyDataCurrentTermsVersion) Valid() bool {
+	switch e {
+	case GetRpTerms200JSONResponseBodyDataCurrentTermsVersionN20260517:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction.
+const (
+	AcceptRpTerms200JSONResponseBodyDataCurrentJurisdictionUKEUGDPR AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction = "UK/EU GDPR"
+)
+
+// Valid indicates whether the value is a known member of the AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction enum.
+func (e AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction) Valid() bool {
+	switch e {
+	case AcceptRpTerms200JSONResponseBodyDataCurrentJurisdictionUKEUGDPR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash.
+const (
+	AcceptRpTerms200JSONResponseBodyDataCurrentTermsHashSha2565472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash = "sha256:5472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e"
+)
+
+// Valid indicates whether the value is a known member of the AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash enum.
+func (e AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash) Valid() bool {
+	switch e {
+	case AcceptRpTerms200JSONResponseBodyDataCurrentTermsHashSha2565472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion.
+const (
+	AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersionN20260517 AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion = "2026-05-17"
+)
+
+// Valid indicates whether the value is a known member of the AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion enum.
+func (e AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion) Valid() bool {
+	switch e {
+	case AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersionN20260517:
 		return true
 	default:
 		return false
@@ -308,6 +558,102 @@ type PendingInvitation struct {
 // Error defines model for Error.
 type Error = ErrorEnvelope
 
+// ListApiKeysParams defines parameters for ListApiKeys.
+type ListApiKeysParams struct {
+	// Limit Maximum number of API keys to return. Defaults to 10 if not specified.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// StartingAfter Cursor of the last item from the previous page. When provided, the next page of results will be returned.
+	StartingAfter *openapi_types.UUID `form:"starting_after,omitempty" json:"starting_after,omitempty"`
+}
+
+// ListApiKeys200JSONResponseBodyDataMetadata0 defines parameters for ListApiKeys.
+type ListApiKeys200JSONResponseBodyDataMetadata0 = string
+
+// ListApiKeys200JSONResponseBodyDataMetadata1 defines parameters for ListApiKeys.
+type ListApiKeys200JSONResponseBodyDataMetadata1 = float32
+
+// ListApiKeys200JSONResponseBodyDataMetadata2 defines parameters for ListApiKeys.
+type ListApiKeys200JSONResponseBodyDataMetadata2 = bool
+
+// ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties defines parameters for ListApiKeys.
+type ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties struct {
+	union json.RawMessage
+}
+
+// ListApiKeys403JSONResponseBodyPaginationHasMore defines parameters for ListApiKeys.
+type ListApiKeys403JSONResponseBodyPaginationHasMore bool
+
+// ListApiKeys500JSONResponseBodyPaginationHasMore defines parameters for ListApiKeys.
+type ListApiKeys500JSONResponseBodyPaginationHasMore bool
+
+// CreateApiKeyJSONBody defines parameters for CreateApiKey.
+type CreateApiKeyJSONBody struct {
+	// Metadata At most 20 keys, each 1 to 64 characters matching ^[A-Za-z0-9_.:-]+$ (refused with 400 otherwise); values are strings of at most 512 characters, finite numbers or booleans.
+	Metadata    *map[string]CreateApiKeyJSONBody_Metadata_AdditionalProperties `json:"metadata,omitempty"`
+	Name        string                                                         `json:"name"`
+	Permissions []CreateApiKeyJSONBodyPermissions                              `json:"permissions"`
+}
+
+// CreateApiKeyJSONBodyMetadata0 defines parameters for CreateApiKey.
+type CreateApiKeyJSONBodyMetadata0 = string
+
+// CreateApiKeyJSONBodyMetadata1 defines parameters for CreateApiKey.
+type CreateApiKeyJSONBodyMetadata1 = float32
+
+// CreateApiKeyJSONBodyMetadata2 defines parameters for CreateApiKey.
+type CreateApiKeyJSONBodyMetadata2 = bool
+
+// CreateApiKeyJSONBody_Metadata_AdditionalProperties defines parameters for CreateApiKey.
+type CreateApiKeyJSONBody_Metadata_AdditionalProperties struct {
+	union json.RawMessage
+}
+
+// CreateApiKeyJSONBodyPermissions defines parameters for CreateApiKey.
+type CreateApiKeyJSONBodyPermissions string
+
+// DeleteApiKey200JSONResponseBodyDataStatus defines parameters for DeleteApiKey.
+type DeleteApiKey200JSONResponseBodyDataStatus string
+
+// UpdateApiKeyJSONBody defines parameters for UpdateApiKey.
+type UpdateApiKeyJSONBody struct {
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// Metadata Replaces the key's metadata whole. At most 20 keys, each 1 to 64 characters matching ^[A-Za-z0-9_.:-]+$ (refused with 400 otherwise); values are strings of at most 512 characters, finite numbers or booleans.
+	Metadata    *map[string]UpdateApiKeyJSONBody_Metadata_AdditionalProperties `json:"metadata,omitempty"`
+	Name        *string                                                        `json:"name,omitempty"`
+	Permissions *[]UpdateApiKeyJSONBodyPermissions                             `json:"permissions,omitempty"`
+}
+
+// UpdateApiKeyJSONBodyMetadata0 defines parameters for UpdateApiKey.
+type UpdateApiKeyJSONBodyMetadata0 = string
+
+// UpdateApiKeyJSONBodyMetadata1 defines parameters for UpdateApiKey.
+type UpdateApiKeyJSONBodyMetadata1 = float32
+
+// UpdateApiKeyJSONBodyMetadata2 defines parameters for UpdateApiKey.
+type UpdateApiKeyJSONBodyMetadata2 = bool
+
+// UpdateApiKeyJSONBody_Metadata_AdditionalProperties defines parameters for UpdateApiKey.
+type UpdateApiKeyJSONBody_Metadata_AdditionalProperties struct {
+	union json.RawMessage
+}
+
+// UpdateApiKeyJSONBodyPermissions defines parameters for UpdateApiKey.
+type UpdateApiKeyJSONBodyPermissions string
+
+// UpdateApiKey200JSONResponseBodyDataStatus defines parameters for UpdateApiKey.
+type UpdateApiKey200JSONResponseBodyDataStatus string
+
+// UpdateOrganizationJSONBody defines parameters for UpdateOrganization.
+type UpdateOrganizationJSONBody struct {
+	Data struct {
+		Logo nullable.Nullable[string] `json:"logo,omitempty"`
+		Name *string                   `json:"name,omitempty"`
+		Slug *string                   `json:"slug,omitempty"`
+	} `json:"data"`
+}
+
 // CreateOrganizationJSONBody defines parameters for CreateOrganization.
 type CreateOrganizationJSONBody struct {
 	Logo *struct {
@@ -320,6 +666,11 @@ type CreateOrganizationJSONBody struct {
 
 // CreateOrganizationJSONBodyLogoContentType defines parameters for CreateOrganization.
 type CreateOrganizationJSONBodyLogoContentType string
+
+// AcceptVerificationTermsJSONBody defines parameters for AcceptVerificationTerms.
+type AcceptVerificationTermsJSONBody struct {
+	OrganizationId openapi_types.UUID `json:"organizationId"`
+}
 
 // SetActiveOrganizationJSONBody defines parameters for SetActiveOrganization.
 type SetActiveOrganizationJSONBody struct {
@@ -355,6 +706,17 @@ type ListAuditLogsParams struct {
 
 // ListAuditLogsParamsActorType defines parameters for ListAuditLogs.
 type ListAuditLogsParamsActorType string
+
+// UpdateBusinessDetailsJSONBody defines parameters for UpdateBusinessDetails.
+type UpdateBusinessDetailsJSONBody struct {
+	BusinessJurisdiction       nullable.Nullable[string] `json:"business_jurisdiction,omitempty"`
+	BusinessName               nullable.Nullable[string] `json:"business_name,omitempty"`
+	BusinessRegistrationNumber nullable.Nullable[string] `json:"business_registration_number,omitempty"`
+	BusinessType               nullable.Nullable[string] `json:"business_type,omitempty"`
+}
+
+// UpdateBusinessDetails200JSONResponseBodyDataBusinessType defines parameters for UpdateBusinessDetails.
+type UpdateBusinessDetails200JSONResponseBodyDataBusinessType string
 
 // CancelOrganizationDeletionJSONBody defines parameters for CancelOrganizationDeletion.
 type CancelOrganizationDeletionJSONBody struct {
@@ -418,6 +780,17 @@ type CreateInvitationJSONBody struct {
 	Role  MemberRole          `json:"role"`
 }
 
+// UploadOrganizationLogoJSONBody defines parameters for UploadOrganizationLogo.
+type UploadOrganizationLogoJSONBody struct {
+	Logo struct {
+		ContentType UploadOrganizationLogoJSONBodyLogoContentType `json:"contentType"`
+		Data        string                                        `json:"data"`
+	} `json:"logo"`
+}
+
+// UploadOrganizationLogoJSONBodyLogoContentType defines parameters for UploadOrganizationLogo.
+type UploadOrganizationLogoJSONBodyLogoContentType string
+
 // ListMembersParams defines parameters for ListMembers.
 type ListMembersParams struct {
 	Limit         *int    `form:"limit,omitempty" json:"limit,omitempty"`
@@ -457,11 +830,44 @@ type RequestOrganizationDeletionJSONBody struct {
 	OrganizationId openapi_types.UUID `json:"organizationId"`
 }
 
+// GetRpTerms200JSONResponseBodyDataCurrentJurisdiction defines parameters for GetRpTerms.
+type GetRpTerms200JSONResponseBodyDataCurrentJurisdiction string
+
+// GetRpTerms200JSONResponseBodyDataCurrentTermsHash defines parameters for GetRpTerms.
+type GetRpTerms200JSONResponseBodyDataCurrentTermsHash string
+
+// GetRpTerms200JSONResponseBodyDataCurrentTermsVersion defines parameters for GetRpTerms.
+type GetRpTerms200JSONResponseBodyDataCurrentTermsVersion string
+
+// AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction defines parameters for AcceptRpTerms.
+type AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction string
+
+// AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash defines parameters for AcceptRpTerms.
+type AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash string
+
+// AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion defines parameters for AcceptRpTerms.
+type AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion string
+
+// CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
+type CreateApiKeyJSONRequestBody CreateApiKeyJSONBody
+
+// UpdateApiKeyJSONRequestBody defines body for UpdateApiKey for application/json ContentType.
+type UpdateApiKeyJSONRequestBody UpdateApiKeyJSONBody
+
+// UpdateOrganizationJSONRequestBody defines body for UpdateOrganization for application/json ContentType.
+type UpdateOrganizationJSONRequestBody UpdateOrganizationJSONBody
+
 // CreateOrganizationJSONRequestBody defines body for CreateOrganization for application/json ContentType.
 type CreateOrganizationJSONRequestBody CreateOrganizationJSONBody
 
+// AcceptVerificationTermsJSONRequestBody defines body for AcceptVerificationTerms for application/json ContentType.
+type AcceptVerificationTermsJSONRequestBody AcceptVerificationTermsJSONBody
+
 // SetActiveOrganizationJSONRequestBody defines body for SetActiveOrganization for application/json ContentType.
 type SetActiveOrganizationJSONRequestBody SetActiveOrganizationJSONBody
+
+// UpdateBusinessDetailsJSONRequestBody defines body for UpdateBusinessDetails for application/json ContentType.
+type UpdateBusinessDetailsJSONRequestBody UpdateBusinessDetailsJSONBody
 
 // CancelOrganizationDeletionJSONRequestBody defines body for CancelOrganizationDeletion for application/json ContentType.
 type CancelOrganizationDeletionJSONRequestBody CancelOrganizationDeletionJSONBody
@@ -478,6 +884,9 @@ type VerifyDnsChallengeJSONRequestBody VerifyDnsChallengeJSONBody
 // CreateInvitationJSONRequestBody defines body for CreateInvitation for application/json ContentType.
 type CreateInvitationJSONRequestBody CreateInvitationJSONBody
 
+// UploadOrganizationLogoJSONRequestBody defines body for UploadOrganizationLogo for application/json ContentType.
+type UploadOrganizationLogoJSONRequestBody UploadOrganizationLogoJSONBody
+
 // UpdateMemberRoleJSONRequestBody defines body for UpdateMemberRole for application/json ContentType.
 type UpdateMemberRoleJSONRequestBody UpdateMemberRoleJSONBody
 
@@ -486,6 +895,270 @@ type AddRedirectUriJSONRequestBody AddRedirectUriJSONBody
 
 // RequestOrganizationDeletionJSONRequestBody defines body for RequestOrganizationDeletion for application/json ContentType.
 type RequestOrganizationDeletionJSONRequestBody RequestOrganizationDeletionJSONBody
+
+// AsListApiKeys200JSONResponseBodyDataMetadata0 returns the union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as a ListApiKeys200JSONResponseBodyDataMetadata0
+func (t ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) AsListApiKeys200JSONResponseBodyDataMetadata0() (ListApiKeys200JSONResponseBodyDataMetadata0, error) {
+	var body ListApiKeys200JSONResponseBodyDataMetadata0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromListApiKeys200JSONResponseBodyDataMetadata0 overwrites any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as the provided ListApiKeys200JSONResponseBodyDataMetadata0
+func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) FromListApiKeys200JSONResponseBodyDataMetadata0(v ListApiKeys200JSONResponseBodyDataMetadata0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeListApiKeys200JSONResponseBodyDataMetadata0 performs a merge with any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties, using the provided ListApiKeys200JSONResponseBodyDataMetadata0
+func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) MergeListApiKeys200JSONResponseBodyDataMetadata0(v ListApiKeys200JSONResponseBodyDataMetadata0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsListApiKeys200JSONResponseBodyDataMetadata1 returns the union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as a ListApiKeys200JSONResponseBodyDataMetadata1
+func (t ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) AsListApiKeys200JSONResponseBodyDataMetadata1() (ListApiKeys200JSONResponseBodyDataMetadata1, error) {
+	var body ListApiKeys200JSONResponseBodyDataMetadata1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromListApiKeys200JSONResponseBodyDataMetadata1 overwrites any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as the provided ListApiKeys200JSONResponseBodyDataMetadata1
+func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) FromListApiKeys200JSONResponseBodyDataMetadata1(v ListApiKeys200JSONResponseBodyDataMetadata1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeListApiKeys200JSONResponseBodyDataMetadata1 performs a merge with any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties, using the provided ListApiKeys200JSONResponseBodyDataMetadata1
+func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) MergeListApiKeys200JSONResponseBodyDataMetadata1(v ListApiKeys200JSONResponseBodyDataMetadata1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsListApiKeys200JSONResponseBodyDataMetadata2 returns the union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as a ListApiKeys200JSONResponseBodyDataMetadata2
+func (t ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) AsListApiKeys200JSONResponseBodyDataMetadata2() (ListApiKeys200JSONResponseBodyDataMetadata2, error) {
+	var body ListApiKeys200JSONResponseBodyDataMetadata2
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromListApiKeys200JSONResponseBodyDataMetadata2 overwrites any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as the provided ListApiKeys200JSONResponseBodyDataMetadata2
+func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) FromListApiKeys200JSONResponseBodyDataMetadata2(v ListApiKeys200JSONResponseBodyDataMetadata2) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeListApiKeys200JSONResponseBodyDataMetadata2 performs a merge with any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties, using the provided ListApiKeys200JSONResponseBodyDataMetadata2
+func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) MergeListApiKeys200JSONResponseBodyDataMetadata2(v ListApiKeys200JSONResponseBodyDataMetadata2) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsCreateApiKeyJSONBodyMetadata0 returns the union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as a CreateApiKeyJSONBodyMetadata0
+func (t CreateApiKeyJSONBody_Metadata_AdditionalProperties) AsCreateApiKeyJSONBodyMetadata0() (CreateApiKeyJSONBodyMetadata0, error) {
+	var body CreateApiKeyJSONBodyMetadata0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromCreateApiKeyJSONBodyMetadata0 overwrites any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as the provided CreateApiKeyJSONBodyMetadata0
+func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) FromCreateApiKeyJSONBodyMetadata0(v CreateApiKeyJSONBodyMetadata0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeCreateApiKeyJSONBodyMetadata0 performs a merge with any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided CreateApiKeyJSONBodyMetadata0
+func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) MergeCreateApiKeyJSONBodyMetadata0(v CreateApiKeyJSONBodyMetadata0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsCreateApiKeyJSONBodyMetadata1 returns the union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as a CreateApiKeyJSONBodyMetadata1
+func (t CreateApiKeyJSONBody_Metadata_AdditionalProperties) AsCreateApiKeyJSONBodyMetadata1() (CreateApiKeyJSONBodyMetadata1, error) {
+	var body CreateApiKeyJSONBodyMetadata1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromCreateApiKeyJSONBodyMetadata1 overwrites any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as the provided CreateApiKeyJSONBodyMetadata1
+func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) FromCreateApiKeyJSONBodyMetadata1(v CreateApiKeyJSONBodyMetadata1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeCreateApiKeyJSONBodyMetadata1 performs a merge with any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided CreateApiKeyJSONBodyMetadata1
+func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) MergeCreateApiKeyJSONBodyMetadata1(v CreateApiKeyJSONBodyMetadata1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsCreateApiKeyJSONBodyMetadata2 returns the union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as a CreateApiKeyJSONBodyMetadata2
+func (t CreateApiKeyJSONBody_Metadata_AdditionalProperties) AsCreateApiKeyJSONBodyMetadata2() (CreateApiKeyJSONBodyMetadata2, error) {
+	var body CreateApiKeyJSONBodyMetadata2
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromCreateApiKeyJSONBodyMetadata2 overwrites any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as the provided CreateApiKeyJSONBodyMetadata2
+func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) FromCreateApiKeyJSONBodyMetadata2(v CreateApiKeyJSONBodyMetadata2) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeCreateApiKeyJSONBodyMetadata2 performs a merge with any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided CreateApiKeyJSONBodyMetadata2
+func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) MergeCreateApiKeyJSONBodyMetadata2(v CreateApiKeyJSONBodyMetadata2) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t CreateApiKeyJSONBody_Metadata_AdditionalProperties) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsUpdateApiKeyJSONBodyMetadata0 returns the union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as a UpdateApiKeyJSONBodyMetadata0
+func (t UpdateApiKeyJSONBody_Metadata_AdditionalProperties) AsUpdateApiKeyJSONBodyMetadata0() (UpdateApiKeyJSONBodyMetadata0, error) {
+	var body UpdateApiKeyJSONBodyMetadata0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromUpdateApiKeyJSONBodyMetadata0 overwrites any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as the provided UpdateApiKeyJSONBodyMetadata0
+func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) FromUpdateApiKeyJSONBodyMetadata0(v UpdateApiKeyJSONBodyMetadata0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeUpdateApiKeyJSONBodyMetadata0 performs a merge with any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided UpdateApiKeyJSONBodyMetadata0
+func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) MergeUpdateApiKeyJSONBodyMetadata0(v UpdateApiKeyJSONBodyMetadata0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsUpdateApiKeyJSONBodyMetadata1 returns the union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as a UpdateApiKeyJSONBodyMetadata1
+func (t UpdateApiKeyJSONBody_Metadata_AdditionalProperties) AsUpdateApiKeyJSONBodyMetadata1() (UpdateApiKeyJSONBodyMetadata1, error) {
+	var body UpdateApiKeyJSONBodyMetadata1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromUpdateApiKeyJSONBodyMetadata1 overwrites any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as the provided UpdateApiKeyJSONBodyMetadata1
+func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) FromUpdateApiKeyJSONBodyMetadata1(v UpdateApiKeyJSONBodyMetadata1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeUpdateApiKeyJSONBodyMetadata1 performs a merge with any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided UpdateApiKeyJSONBodyMetadata1
+func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) MergeUpdateApiKeyJSONBodyMetadata1(v UpdateApiKeyJSONBodyMetadata1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsUpdateApiKeyJSONBodyMetadata2 returns the union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as a UpdateApiKeyJSONBodyMetadata2
+func (t UpdateApiKeyJSONBody_Metadata_AdditionalProperties) AsUpdateApiKeyJSONBodyMetadata2() (UpdateApiKeyJSONBodyMetadata2, error) {
+	var body UpdateApiKeyJSONBodyMetadata2
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromUpdateApiKeyJSONBodyMetadata2 overwrites any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as the provided UpdateApiKeyJSONBodyMetadata2
+func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) FromUpdateApiKeyJSONBodyMetadata2(v UpdateApiKeyJSONBodyMetadata2) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeUpdateApiKeyJSONBodyMetadata2 performs a merge with any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided UpdateApiKeyJSONBodyMetadata2
+func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) MergeUpdateApiKeyJSONBodyMetadata2(v UpdateApiKeyJSONBodyMetadata2) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t UpdateApiKeyJSONBody_Metadata_AdditionalProperties) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -566,6 +1239,44 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/auth/account/owned-organizations (the `ListOwnedOrganizations` operationId).
 	ListOwnedOrganizations(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListApiKeys List API keys
+	//
+	// Corresponds with GET /v1/auth/api-keys (the `ListApiKeys` operationId).
+	ListApiKeys(ctx context.Context, params *ListApiKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateApiKeyWithBody Create an API key
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/auth/api-keys (the `CreateApiKey` operationId).
+	CreateApiKeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateApiKey Create an API key
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/auth/api-keys (the `CreateApiKey` operationId).
+	CreateApiKey(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteApiKey Delete an API key
+	//
+	// Corresponds with DELETE /v1/auth/api-keys/{id} (the `DeleteApiKey` operationId).
+	DeleteApiKey(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateApiKeyWithBody Update an API key
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /v1/auth/api-keys/{id} (the `UpdateApiKey` operationId).
+	UpdateApiKeyWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateApiKey Update an API key
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /v1/auth/api-keys/{id} (the `UpdateApiKey` operationId).
+	UpdateApiKey(ctx context.Context, id openapi_types.UUID, body UpdateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// LegacyLeaveOrganization Replaced by POST /v1/auth/orgs/members/leave; always answers 410.
 	//
 	// Corresponds with POST /v1/auth/organization/leave (the `LegacyLeaveOrganization` operationId).
@@ -580,6 +1291,20 @@ type ClientInterface interface {
 	// Deprecated: this operation has been marked as deprecated upstream, but no `x-deprecated-reason` was set
 	LegacyRemoveMember(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// UpdateOrganizationWithBody Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/auth/organization/update (the `UpdateOrganization` operationId).
+	UpdateOrganizationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateOrganization Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/auth/organization/update (the `UpdateOrganization` operationId).
+	UpdateOrganization(ctx context.Context, body UpdateOrganizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// CreateOrganizationWithBody Create an organization
 	//
 	// Takes any type of body and a specified content type.
@@ -593,6 +1318,20 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs (the `CreateOrganization` operationId).
 	CreateOrganization(ctx context.Context, body CreateOrganizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AcceptVerificationTermsWithBody Record that an owner has accepted the organization verification terms.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/accept-verification-terms (the `AcceptVerificationTerms` operationId).
+	AcceptVerificationTermsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AcceptVerificationTerms Record that an owner has accepted the organization verification terms.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/accept-verification-terms (the `AcceptVerificationTerms` operationId).
+	AcceptVerificationTerms(ctx context.Context, body AcceptVerificationTermsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SetActiveOrganizationWithBody Select the calling session's active organization. The caller must be an active member.
 	//
@@ -612,6 +1351,20 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/auth/orgs/audit-logs (the `ListAuditLogs` operationId).
 	ListAuditLogs(ctx context.Context, params *ListAuditLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateBusinessDetailsWithBody Update the self-asserted business details (legal name, jurisdiction, registration number) for the active organization.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/business-details (the `UpdateBusinessDetails` operationId).
+	UpdateBusinessDetailsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateBusinessDetails Update the self-asserted business details (legal name, jurisdiction, registration number) for the active organization.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/business-details (the `UpdateBusinessDetails` operationId).
+	UpdateBusinessDetails(ctx context.Context, body UpdateBusinessDetailsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CancelOrganizationDeletionWithBody Cancel a scheduled organization deletion. Owners or admins of the organization may cancel.
 	//
@@ -708,6 +1461,20 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/auth/orgs/invitations/{id}/accept (the `AcceptInvitation` operationId).
 	AcceptInvitation(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// UploadOrganizationLogoWithBody Upload an organization logo
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/logo (the `UploadOrganizationLogo` operationId).
+	UploadOrganizationLogoWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UploadOrganizationLogo Upload an organization logo
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/auth/orgs/logo (the `UploadOrganizationLogo` operationId).
+	UploadOrganizationLogo(ctx context.Context, body UploadOrganizationLogoJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListMembers List the active organization's memberships, suspended ones included. Any active member may list.
 	//
 	// Corresponds with GET /v1/auth/orgs/members (the `ListMembers` operationId).
@@ -779,6 +1546,16 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs/request-delete (the `RequestOrganizationDeletion` operationId).
 	RequestOrganizationDeletion(ctx context.Context, body RequestOrganizationDeletionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetRpTerms Get the active organization's current relying-party integration terms status.
+	//
+	// Corresponds with GET /v1/auth/orgs/rp-terms (the `GetRpTerms` operationId).
+	GetRpTerms(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AcceptRpTerms Record that an owner accepted the current relying-party integration terms.
+	//
+	// Corresponds with POST /v1/auth/orgs/rp-terms (the `AcceptRpTerms` operationId).
+	AcceptRpTerms(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // ListOwnedOrganizations List organisations the caller is the sole owner of
@@ -786,6 +1563,104 @@ type ClientInterface interface {
 // Corresponds with GET /v1/auth/account/owned-organizations (the `ListOwnedOrganizations` operationId).
 func (c *Client) ListOwnedOrganizations(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListOwnedOrganizationsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListApiKeys List API keys
+//
+// Corresponds with GET /v1/auth/api-keys (the `ListApiKeys` operationId).
+func (c *Client) ListApiKeys(ctx context.Context, params *ListApiKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListApiKeysRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateApiKeyWithBody Create an API key
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/auth/api-keys (the `CreateApiKey` operationId).
+func (c *Client) CreateApiKeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateApiKeyRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateApiKey Create an API key
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/auth/api-keys (the `CreateApiKey` operationId).
+func (c *Client) CreateApiKey(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateApiKeyRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteApiKey Delete an API key
+//
+// Corresponds with DELETE /v1/auth/api-keys/{id} (the `DeleteApiKey` operationId).
+func (c *Client) DeleteApiKey(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteApiKeyRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateApiKeyWithBody Update an API key
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /v1/auth/api-keys/{id} (the `UpdateApiKey` operationId).
+func (c *Client) UpdateApiKeyWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateApiKeyRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateApiKey Update an API key
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /v1/auth/api-keys/{id} (the `UpdateApiKey` operationId).
+func (c *Client) UpdateApiKey(ctx context.Context, id openapi_types.UUID, body UpdateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateApiKeyRequest(c.Server, id, body)
 	if err != nil {
 		return nil, err
 	}
@@ -828,6 +1703,40 @@ func (c *Client) LegacyRemoveMember(ctx context.Context, reqEditors ...RequestEd
 	return c.Client.Do(req)
 }
 
+// UpdateOrganizationWithBody Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/auth/organization/update (the `UpdateOrganization` operationId).
+func (c *Client) UpdateOrganizationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateOrganizationRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateOrganization Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/auth/organization/update (the `UpdateOrganization` operationId).
+func (c *Client) UpdateOrganization(ctx context.Context, body UpdateOrganizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateOrganizationRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // CreateOrganizationWithBody Create an organization
 //
 // Takes any type of body and a specified content type.
@@ -852,6 +1761,40 @@ func (c *Client) CreateOrganizationWithBody(ctx context.Context, contentType str
 // Corresponds with POST /v1/auth/orgs (the `CreateOrganization` operationId).
 func (c *Client) CreateOrganization(ctx context.Context, body CreateOrganizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateOrganizationRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AcceptVerificationTermsWithBody Record that an owner has accepted the organization verification terms.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/auth/orgs/accept-verification-terms (the `AcceptVerificationTerms` operationId).
+func (c *Client) AcceptVerificationTermsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAcceptVerificationTermsRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AcceptVerificationTerms Record that an owner has accepted the organization verification terms.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/auth/orgs/accept-verification-terms (the `AcceptVerificationTerms` operationId).
+func (c *Client) AcceptVerificationTerms(ctx context.Context, body AcceptVerificationTermsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAcceptVerificationTermsRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -901,6 +1844,40 @@ func (c *Client) SetActiveOrganization(ctx context.Context, body SetActiveOrgani
 // Corresponds with GET /v1/auth/orgs/audit-logs (the `ListAuditLogs` operationId).
 func (c *Client) ListAuditLogs(ctx context.Context, params *ListAuditLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListAuditLogsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateBusinessDetailsWithBody Update the self-asserted business details (legal name, jurisdiction, registration number) for the active organization.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/auth/orgs/business-details (the `UpdateBusinessDetails` operationId).
+func (c *Client) UpdateBusinessDetailsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateBusinessDetailsRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateBusinessDetails Update the self-asserted business details (legal name, jurisdiction, registration number) for the active organization.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/auth/orgs/business-details (the `UpdateBusinessDetails` operationId).
+func (c *Client) UpdateBusinessDetails(ctx context.Context, body UpdateBusinessDetailsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateBusinessDetailsRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1156,6 +2133,40 @@ func (c *Client) AcceptInvitation(ctx context.Context, id openapi_types.UUID, re
 	return c.Client.Do(req)
 }
 
+// UploadOrganizationLogoWithBody Upload an organization logo
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/auth/orgs/logo (the `UploadOrganizationLogo` operationId).
+func (c *Client) UploadOrganizationLogoWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUploadOrganizationLogoRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UploadOrganizationLogo Upload an organization logo
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/auth/orgs/logo (the `UploadOrganizationLogo` operationId).
+func (c *Client) UploadOrganizationLogo(ctx context.Context, body UploadOrganizationLogoJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUploadOrganizationLogoRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListMembers List the active organization's memberships, suspended ones included. Any active member may list.
 //
 // Corresponds with GET /v1/auth/orgs/members (the `ListMembers` operationId).
@@ -1348,6 +2359,36 @@ func (c *Client) RequestOrganizationDeletion(ctx context.Context, body RequestOr
 	return c.Client.Do(req)
 }
 
+// GetRpTerms Get the active organization's current relying-party integration terms status.
+//
+// Corresponds with GET /v1/auth/orgs/rp-terms (the `GetRpTerms` operationId).
+func (c *Client) GetRpTerms(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetRpTermsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AcceptRpTerms Record that an owner accepted the current relying-party integration terms.
+//
+// Corresponds with POST /v1/auth/orgs/rp-terms (the `AcceptRpTerms` operationId).
+func (c *Client) AcceptRpTerms(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAcceptRpTermsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // NewListOwnedOrganizationsRequest constructs an http.Request for the ListOwnedOrganizations method
 func NewListOwnedOrganizationsRequest(server string) (*http.Request, error) {
 	var err error
@@ -1371,6 +2412,193 @@ func NewListOwnedOrganizationsRequest(server string) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewListApiKeysRequest constructs an http.Request for the ListApiKeys method
+func NewListApiKeysRequest(server string, params *ListApiKeysParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/api-keys")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.StartingAfter != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "starting_after", *params.StartingAfter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateApiKeyRequest calls the generic CreateApiKey builder with application/json body
+func NewCreateApiKeyRequest(server string, body CreateApiKeyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateApiKeyRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateApiKeyRequestWithBody constructs an http.Request for the CreateApiKey method, with any body, and a specified content type
+func NewCreateApiKeyRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/api-keys")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteApiKeyRequest constructs an http.Request for the DeleteApiKey method
+func NewDeleteApiKeyRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/api-keys/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUpdateApiKeyRequest calls the generic UpdateApiKey builder with application/json body
+func NewUpdateApiKeyRequest(server string, id openapi_types.UUID, body UpdateApiKeyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateApiKeyRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewUpdateApiKeyRequestWithBody constructs an http.Request for the UpdateApiKey method, with any body, and a specified content type
+func NewUpdateApiKeyRequestWithBody(server string, id openapi_types.UUID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/api-keys/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -1429,6 +2657,46 @@ func NewLegacyRemoveMemberRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewUpdateOrganizationRequest calls the generic UpdateOrganization builder with application/json body
+func NewUpdateOrganizationRequest(server string, body UpdateOrganizationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateOrganizationRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewUpdateOrganizationRequestWithBody constructs an http.Request for the UpdateOrganization method, with any body, and a specified content type
+func NewUpdateOrganizationRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/organization/update")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewCreateOrganizationRequest calls the generic CreateOrganization builder with application/json body
 func NewCreateOrganizationRequest(server string, body CreateOrganizationJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -1450,6 +2718,46 @@ func NewCreateOrganizationRequestWithBody(server string, contentType string, bod
 	}
 
 	operationPath := fmt.Sprintf("/v1/auth/orgs")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewAcceptVerificationTermsRequest calls the generic AcceptVerificationTerms builder with application/json body
+func NewAcceptVerificationTermsRequest(server string, body AcceptVerificationTermsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAcceptVerificationTermsRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewAcceptVerificationTermsRequestWithBody constructs an http.Request for the AcceptVerificationTerms method, with any body, and a specified content type
+func NewAcceptVerificationTermsRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/accept-verification-terms")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -1655,6 +2963,46 @@ func NewListAuditLogsRequest(server string, params *ListAuditLogsParams) (*http.
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewUpdateBusinessDetailsRequest calls the generic UpdateBusinessDetails builder with application/json body
+func NewUpdateBusinessDetailsRequest(server string, body UpdateBusinessDetailsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateBusinessDetailsRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewUpdateBusinessDetailsRequestWithBody constructs an http.Request for the UpdateBusinessDetails method, with any body, and a specified content type
+func NewUpdateBusinessDetailsRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/business-details")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -2054,6 +3402,46 @@ func NewAcceptInvitationRequest(server string, id openapi_types.UUID) (*http.Req
 	return req, nil
 }
 
+// NewUploadOrganizationLogoRequest calls the generic UploadOrganizationLogo builder with application/json body
+func NewUploadOrganizationLogoRequest(server string, body UploadOrganizationLogoJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUploadOrganizationLogoRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewUploadOrganizationLogoRequestWithBody constructs an http.Request for the UploadOrganizationLogo method, with any body, and a specified content type
+func NewUploadOrganizationLogoRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/logo")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListMembersRequest constructs an http.Request for the ListMembers method
 func NewListMembersRequest(server string, params *ListMembersParams) (*http.Request, error) {
 	var err error
@@ -2403,6 +3791,60 @@ func NewRequestOrganizationDeletionRequestWithBody(server string, contentType st
 	return req, nil
 }
 
+// NewGetRpTermsRequest constructs an http.Request for the GetRpTerms method
+func NewGetRpTermsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/rp-terms")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAcceptRpTermsRequest constructs an http.Request for the AcceptRpTerms method
+func NewAcceptRpTermsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/orgs/rp-terms")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -2454,6 +3896,48 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/auth/account/owned-organizations (the `ListOwnedOrganizations` operationId).
 	ListOwnedOrganizationsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListOwnedOrganizationsResponse, error)
 
+	// ListApiKeysWithResponse List API keys
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/auth/api-keys (the `ListApiKeys` operationId).
+	ListApiKeysWithResponse(ctx context.Context, params *ListApiKeysParams, reqEditors ...RequestEditorFn) (*ListApiKeysResponse, error)
+
+	// CreateApiKeyWithBodyWithResponse Create an API key
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/api-keys (the `CreateApiKey` operationId).
+	CreateApiKeyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error)
+
+	// CreateApiKeyWithResponse Create an API key
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/api-keys (the `CreateApiKey` operationId).
+	CreateApiKeyWithResponse(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error)
+
+	// DeleteApiKeyWithResponse Delete an API key
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/auth/api-keys/{id} (the `DeleteApiKey` operationId).
+	DeleteApiKeyWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*DeleteApiKeyResponse, error)
+
+	// UpdateApiKeyWithBodyWithResponse Update an API key
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/auth/api-keys/{id} (the `UpdateApiKey` operationId).
+	UpdateApiKeyWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateApiKeyResponse, error)
+
+	// UpdateApiKeyWithResponse Update an API key
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/auth/api-keys/{id} (the `UpdateApiKey` operationId).
+	UpdateApiKeyWithResponse(ctx context.Context, id openapi_types.UUID, body UpdateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateApiKeyResponse, error)
+
 	// LegacyLeaveOrganizationWithResponse Replaced by POST /v1/auth/orgs/members/leave; always answers 410.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -2472,6 +3956,20 @@ type ClientWithResponsesInterface interface {
 	// Deprecated: this operation has been marked as deprecated upstream, but no `x-deprecated-reason` was set
 	LegacyRemoveMemberWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LegacyRemoveMemberResponse, error)
 
+	// UpdateOrganizationWithBodyWithResponse Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/organization/update (the `UpdateOrganization` operationId).
+	UpdateOrganizationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateOrganizationResponse, error)
+
+	// UpdateOrganizationWithResponse Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/organization/update (the `UpdateOrganization` operationId).
+	UpdateOrganizationWithResponse(ctx context.Context, body UpdateOrganizationJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateOrganizationResponse, error)
+
 	// CreateOrganizationWithBodyWithResponse Create an organization
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -2485,6 +3983,20 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs (the `CreateOrganization` operationId).
 	CreateOrganizationWithResponse(ctx context.Context, body CreateOrganizationJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateOrganizationResponse, error)
+
+	// AcceptVerificationTermsWithBodyWithResponse Record that an owner has accepted the organization verification terms.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/accept-verification-terms (the `AcceptVerificationTerms` operationId).
+	AcceptVerificationTermsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AcceptVerificationTermsResponse, error)
+
+	// AcceptVerificationTermsWithResponse Record that an owner has accepted the organization verification terms.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/accept-verification-terms (the `AcceptVerificationTerms` operationId).
+	AcceptVerificationTermsWithResponse(ctx context.Context, body AcceptVerificationTermsJSONRequestBody, reqEditors ...RequestEditorFn) (*AcceptVerificationTermsResponse, error)
 
 	// SetActiveOrganizationWithBodyWithResponse Select the calling session's active organization. The caller must be an active member.
 	//
@@ -2506,6 +4018,20 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/auth/orgs/audit-logs (the `ListAuditLogs` operationId).
 	ListAuditLogsWithResponse(ctx context.Context, params *ListAuditLogsParams, reqEditors ...RequestEditorFn) (*ListAuditLogsResponse, error)
+
+	// UpdateBusinessDetailsWithBodyWithResponse Update the self-asserted business details (legal name, jurisdiction, registration number) for the active organization.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/business-details (the `UpdateBusinessDetails` operationId).
+	UpdateBusinessDetailsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateBusinessDetailsResponse, error)
+
+	// UpdateBusinessDetailsWithResponse Update the self-asserted business details (legal name, jurisdiction, registration number) for the active organization.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/business-details (the `UpdateBusinessDetails` operationId).
+	UpdateBusinessDetailsWithResponse(ctx context.Context, body UpdateBusinessDetailsJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateBusinessDetailsResponse, error)
 
 	// CancelOrganizationDeletionWithBodyWithResponse Cancel a scheduled organization deletion. Owners or admins of the organization may cancel.
 	//
@@ -2612,6 +4138,20 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/auth/orgs/invitations/{id}/accept (the `AcceptInvitation` operationId).
 	AcceptInvitationWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*AcceptInvitationResponse, error)
 
+	// UploadOrganizationLogoWithBodyWithResponse Upload an organization logo
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/logo (the `UploadOrganizationLogo` operationId).
+	UploadOrganizationLogoWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UploadOrganizationLogoResponse, error)
+
+	// UploadOrganizationLogoWithResponse Upload an organization logo
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/logo (the `UploadOrganizationLogo` operationId).
+	UploadOrganizationLogoWithResponse(ctx context.Context, body UploadOrganizationLogoJSONRequestBody, reqEditors ...RequestEditorFn) (*UploadOrganizationLogoResponse, error)
+
 	// ListMembersWithResponse List the active organization's memberships, suspended ones included. Any active member may list.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -2695,6 +4235,20 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs/request-delete (the `RequestOrganizationDeletion` operationId).
 	RequestOrganizationDeletionWithResponse(ctx context.Context, body RequestOrganizationDeletionJSONRequestBody, reqEditors ...RequestEditorFn) (*RequestOrganizationDeletionResponse, error)
+
+	// GetRpTermsWithResponse Get the active organization's current relying-party integration terms status.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/auth/orgs/rp-terms (the `GetRpTerms` operationId).
+	GetRpTermsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetRpTermsResponse, error)
+
+	// AcceptRpTermsWithResponse Record that an owner accepted the current relying-party integration terms.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/orgs/rp-terms (the `AcceptRpTerms` operationId).
+	AcceptRpTermsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AcceptRpTermsResponse, error)
 }
 
 type ListOwnedOrganizationsResponse struct {
@@ -2833,6 +4387,826 @@ func (r ListOwnedOrganizationsResponse) ContentType() string {
 	return ""
 }
 
+type ListApiKeysResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data []struct {
+			CreatedAt    string                                                                       `json:"createdAt"`
+			Enabled      bool                                                                         `json:"enabled"`
+			Id           string                                                                       `json:"id"`
+			Metadata     map[string]ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties `json:"metadata"`
+			Name         string                                                                       `json:"name"`
+			Permissions  []string                                                                     `json:"permissions"`
+			RequestCount float32                                                                      `json:"requestCount"`
+			UpdatedAt    string                                                                       `json:"updatedAt"`
+		} `json:"data"`
+		Error      any        `json:"error"`
+		Pagination Pagination `json:"pagination"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+		Pagination struct {
+			HasMore    ListApiKeys403JSONResponseBodyPaginationHasMore `json:"has_more"`
+			Limit      float32                                         `json:"limit"`
+			NextCursor any                                             `json:"next_cursor"`
+		} `json:"pagination"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+		Pagination struct {
+			HasMore    ListApiKeys500JSONResponseBodyPaginationHasMore `json:"has_more"`
+			Limit      float32                                         `json:"limit"`
+			NextCursor any                                             `json:"next_cursor"`
+		} `json:"pagination"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListApiKeysResponse) GetJSON200() *struct {
+	Data []struct {
+		CreatedAt    string                                                                       `json:"createdAt"`
+		Enabled      bool                                                                         `json:"enabled"`
+		Id           string                                                                       `json:"id"`
+		Metadata     map[string]ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties `json:"metadata"`
+		Name         string                                                                       `json:"name"`
+		Permissions  []string                                                                     `json:"permissions"`
+		RequestCount float32                                                                      `json:"requestCount"`
+		UpdatedAt    string                                                                       `json:"updatedAt"`
+	} `json:"data"`
+	Error      any        `json:"error"`
+	Pagination Pagination `json:"pagination"`
+} {
+	return r.JSON200
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListApiKeysResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListApiKeys403JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                         `json:"limit"`
+		NextCursor any                                             `json:"next_cursor"`
+	} `json:"pagination"`
+} {
+	return r.JSON403
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListApiKeysResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListApiKeys500JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                         `json:"limit"`
+		NextCursor any                                             `json:"next_cursor"`
+	} `json:"pagination"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListApiKeysResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListApiKeysResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListApiKeysResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListApiKeysResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListApiKeysResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateApiKeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			Id  string `json:"id"`
+			Key string `json:"key"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateApiKeyResponse) GetJSON200() *struct {
+	Data struct {
+		Id  string `json:"id"`
+		Key string `json:"key"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateApiKeyResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CreateApiKeyResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r CreateApiKeyResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CreateApiKeyResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CreateApiKeyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateApiKeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateApiKeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateApiKeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateApiKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteApiKeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			Message string                                    `json:"message"`
+			Status  DeleteApiKey200JSONResponseBodyDataStatus `json:"status"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteApiKeyResponse) GetJSON200() *struct {
+	Data struct {
+		Message string                                    `json:"message"`
+		Status  DeleteApiKey200JSONResponseBodyDataStatus `json:"status"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteApiKeyResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteApiKeyResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r DeleteApiKeyResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteApiKeyResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DeleteApiKeyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteApiKeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteApiKeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteApiKeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteApiKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UpdateApiKeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			Message string                                    `json:"message"`
+			Status  UpdateApiKey200JSONResponseBodyDataStatus `json:"status"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateApiKeyResponse) GetJSON200() *struct {
+	Data struct {
+		Message string                                    `json:"message"`
+		Status  UpdateApiKey200JSONResponseBodyDataStatus `json:"status"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UpdateApiKeyResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UpdateApiKeyResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r UpdateApiKeyResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UpdateApiKeyResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r UpdateApiKeyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateApiKeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateApiKeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateApiKeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateApiKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type LegacyLeaveOrganizationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2937,6 +5311,100 @@ func (r LegacyRemoveMemberResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r LegacyRemoveMemberResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UpdateOrganizationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			CreatedAt string             `json:"createdAt"`
+			Id        openapi_types.UUID `json:"id"`
+			Logo      *string            `json:"logo"`
+			Name      string             `json:"name"`
+			Slug      string             `json:"slug"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateOrganizationResponse) GetJSON200() *struct {
+	Data struct {
+		CreatedAt string             `json:"createdAt"`
+		Id        openapi_types.UUID `json:"id"`
+		Logo      *string            `json:"logo"`
+		Name      string             `json:"name"`
+		Slug      string             `json:"slug"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UpdateOrganizationResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UpdateOrganizationResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UpdateOrganizationResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r UpdateOrganizationResponse) GetJSON410() *Error {
+	return r.JSON410
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r UpdateOrganizationResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateOrganizationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateOrganizationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateOrganizationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateOrganizationResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -3112,6 +5580,339 @@ func (r CreateOrganizationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CreateOrganizationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AcceptVerificationTermsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			VerificationTermsAcceptedAt string `json:"verificationTermsAcceptedAt"`
+			VerificationTermsAcceptedBy string `json:"verificationTermsAcceptedBy"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AcceptVerificationTermsResponse) GetJSON200() *struct {
+	Data struct {
+		VerificationTermsAcceptedAt string `json:"verificationTermsAcceptedAt"`
+		VerificationTermsAcceptedBy string `json:"verificationTermsAcceptedBy"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AcceptVerificationTermsResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AcceptVerificationTermsResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AcceptVerificationTermsResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AcceptVerificationTermsResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r AcceptVerificationTermsResponse) GetJSON409() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON409
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r AcceptVerificationTermsResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AcceptVerificationTermsResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r AcceptVerificationTermsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AcceptVerificationTermsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AcceptVerificationTermsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AcceptVerificationTermsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AcceptVerificationTermsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -3364,6 +6165,304 @@ func (r ListAuditLogsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListAuditLogsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UpdateBusinessDetailsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			BusinessJurisdiction       *string                                                   `json:"businessJurisdiction"`
+			BusinessName               *string                                                   `json:"businessName"`
+			BusinessRegistrationNumber *string                                                   `json:"businessRegistrationNumber"`
+			BusinessType               *UpdateBusinessDetails200JSONResponseBodyDataBusinessType `json:"businessType"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateBusinessDetailsResponse) GetJSON200() *struct {
+	Data struct {
+		BusinessJurisdiction       *string                                                   `json:"businessJurisdiction"`
+		BusinessName               *string                                                   `json:"businessName"`
+		BusinessRegistrationNumber *string                                                   `json:"businessRegistrationNumber"`
+		BusinessType               *UpdateBusinessDetails200JSONResponseBodyDataBusinessType `json:"businessType"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UpdateBusinessDetailsResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UpdateBusinessDetailsResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UpdateBusinessDetailsResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r UpdateBusinessDetailsResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r UpdateBusinessDetailsResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UpdateBusinessDetailsResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r UpdateBusinessDetailsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateBusinessDetailsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateBusinessDetailsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateBusinessDetailsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateBusinessDetailsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6198,6 +9297,220 @@ func (r AcceptInvitationResponse) ContentType() string {
 	return ""
 }
 
+type UploadOrganizationLogoResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			Logo string `json:"logo"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UploadOrganizationLogoResponse) GetJSON200() *struct {
+	Data struct {
+		Logo string `json:"logo"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UploadOrganizationLogoResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UploadOrganizationLogoResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r UploadOrganizationLogoResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UploadOrganizationLogoResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r UploadOrganizationLogoResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r UploadOrganizationLogoResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UploadOrganizationLogoResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UploadOrganizationLogoResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UploadOrganizationLogoResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListMembersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8355,6 +11668,404 @@ func (r RequestOrganizationDeletionResponse) ContentType() string {
 	return ""
 }
 
+type GetRpTermsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			Acceptance *struct {
+				AcceptedAt   string  `json:"accepted_at"`
+				AcceptedBy   *string `json:"accepted_by"`
+				Jurisdiction string  `json:"jurisdiction"`
+				TermsHash    string  `json:"terms_hash"`
+				TermsVersion string  `json:"terms_version"`
+			} `json:"acceptance"`
+			Current struct {
+				Jurisdiction GetRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
+				TermsHash    GetRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
+				TermsVersion GetRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
+			} `json:"current"`
+			CurrentAccepted bool `json:"current_accepted"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetRpTermsResponse) GetJSON200() *struct {
+	Data struct {
+		Acceptance *struct {
+			AcceptedAt   string  `json:"accepted_at"`
+			AcceptedBy   *string `json:"accepted_by"`
+			Jurisdiction string  `json:"jurisdiction"`
+			TermsHash    string  `json:"terms_hash"`
+			TermsVersion string  `json:"terms_version"`
+		} `json:"acceptance"`
+		Current struct {
+			Jurisdiction GetRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
+			TermsHash    GetRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
+			TermsVersion GetRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
+		} `json:"current"`
+		CurrentAccepted bool `json:"current_accepted"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetRpTermsResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetRpTermsResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetRpTermsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetRpTermsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetRpTermsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetRpTermsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetRpTermsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AcceptRpTermsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			Acceptance *struct {
+				AcceptedAt   string  `json:"accepted_at"`
+				AcceptedBy   *string `json:"accepted_by"`
+				Jurisdiction string  `json:"jurisdiction"`
+				TermsHash    string  `json:"terms_hash"`
+				TermsVersion string  `json:"terms_version"`
+			} `json:"acceptance"`
+			Current struct {
+				Jurisdiction AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
+				TermsHash    AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
+				TermsVersion AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
+			} `json:"current"`
+			CurrentAccepted bool `json:"current_accepted"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AcceptRpTermsResponse) GetJSON200() *struct {
+	Data struct {
+		Acceptance *struct {
+			AcceptedAt   string  `json:"accepted_at"`
+			AcceptedBy   *string `json:"accepted_by"`
+			Jurisdiction string  `json:"jurisdiction"`
+			TermsHash    string  `json:"terms_hash"`
+			TermsVersion string  `json:"terms_version"`
+		} `json:"acceptance"`
+		Current struct {
+			Jurisdiction AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
+			TermsHash    AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
+			TermsVersion AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
+		} `json:"current"`
+		CurrentAccepted bool `json:"current_accepted"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AcceptRpTermsResponse) GetJSON401() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AcceptRpTermsResponse) GetJSON403() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON403
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r AcceptRpTermsResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AcceptRpTermsResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r AcceptRpTermsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AcceptRpTermsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AcceptRpTermsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AcceptRpTermsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AcceptRpTermsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListOwnedOrganizationsWithResponse List organisations the caller is the sole owner of
 //
 // Returns a wrapper object for the known response body format(s).
@@ -8366,6 +12077,84 @@ func (c *ClientWithResponses) ListOwnedOrganizationsWithResponse(ctx context.Con
 		return nil, err
 	}
 	return ParseListOwnedOrganizationsResponse(rsp)
+}
+
+// ListApiKeysWithResponse List API keys
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/auth/api-keys (the `ListApiKeys` operationId).
+func (c *ClientWithResponses) ListApiKeysWithResponse(ctx context.Context, params *ListApiKeysParams, reqEditors ...RequestEditorFn) (*ListApiKeysResponse, error) {
+	rsp, err := c.ListApiKeys(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListApiKeysResponse(rsp)
+}
+
+// CreateApiKeyWithBodyWithResponse Create an API key
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/api-keys (the `CreateApiKey` operationId).
+func (c *ClientWithResponses) CreateApiKeyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error) {
+	rsp, err := c.CreateApiKeyWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateApiKeyResponse(rsp)
+}
+
+// CreateApiKeyWithResponse Create an API key
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/api-keys (the `CreateApiKey` operationId).
+func (c *ClientWithResponses) CreateApiKeyWithResponse(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error) {
+	rsp, err := c.CreateApiKey(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateApiKeyResponse(rsp)
+}
+
+// DeleteApiKeyWithResponse Delete an API key
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/auth/api-keys/{id} (the `DeleteApiKey` operationId).
+func (c *ClientWithResponses) DeleteApiKeyWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*DeleteApiKeyResponse, error) {
+	rsp, err := c.DeleteApiKey(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteApiKeyResponse(rsp)
+}
+
+// UpdateApiKeyWithBodyWithResponse Update an API key
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/auth/api-keys/{id} (the `UpdateApiKey` operationId).
+func (c *ClientWithResponses) UpdateApiKeyWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateApiKeyResponse, error) {
+	rsp, err := c.UpdateApiKeyWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateApiKeyResponse(rsp)
+}
+
+// UpdateApiKeyWithResponse Update an API key
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/auth/api-keys/{id} (the `UpdateApiKey` operationId).
+func (c *ClientWithResponses) UpdateApiKeyWithResponse(ctx context.Context, id openapi_types.UUID, body UpdateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateApiKeyResponse, error) {
+	rsp, err := c.UpdateApiKey(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateApiKeyResponse(rsp)
 }
 
 // LegacyLeaveOrganizationWithResponse Replaced by POST /v1/auth/orgs/members/leave; always answers 410.
@@ -8398,6 +12187,32 @@ func (c *ClientWithResponses) LegacyRemoveMemberWithResponse(ctx context.Context
 	return ParseLegacyRemoveMemberResponse(rsp)
 }
 
+// UpdateOrganizationWithBodyWithResponse Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/organization/update (the `UpdateOrganization` operationId).
+func (c *ClientWithResponses) UpdateOrganizationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateOrganizationResponse, error) {
+	rsp, err := c.UpdateOrganizationWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateOrganizationResponse(rsp)
+}
+
+// UpdateOrganizationWithResponse Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/organization/update (the `UpdateOrganization` operationId).
+func (c *ClientWithResponses) UpdateOrganizationWithResponse(ctx context.Context, body UpdateOrganizationJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateOrganizationResponse, error) {
+	rsp, err := c.UpdateOrganization(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateOrganizationResponse(rsp)
+}
+
 // CreateOrganizationWithBodyWithResponse Create an organization
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -8422,6 +12237,32 @@ func (c *ClientWithResponses) CreateOrganizationWithResponse(ctx context.Context
 		return nil, err
 	}
 	return ParseCreateOrganizationResponse(rsp)
+}
+
+// AcceptVerificationTermsWithBodyWithResponse Record that an owner has accepted the organization verification terms.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/accept-verification-terms (the `AcceptVerificationTerms` operationId).
+func (c *ClientWithResponses) AcceptVerificationTermsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AcceptVerificationTermsResponse, error) {
+	rsp, err := c.AcceptVerificationTermsWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAcceptVerificationTermsResponse(rsp)
+}
+
+// AcceptVerificationTermsWithResponse Record that an owner has accepted the organization verification terms.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/accept-verification-terms (the `AcceptVerificationTerms` operationId).
+func (c *ClientWithResponses) AcceptVerificationTermsWithResponse(ctx context.Context, body AcceptVerificationTermsJSONRequestBody, reqEditors ...RequestEditorFn) (*AcceptVerificationTermsResponse, error) {
+	rsp, err := c.AcceptVerificationTerms(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAcceptVerificationTermsResponse(rsp)
 }
 
 // SetActiveOrganizationWithBodyWithResponse Select the calling session's active organization. The caller must be an active member.
@@ -8461,6 +12302,32 @@ func (c *ClientWithResponses) ListAuditLogsWithResponse(ctx context.Context, par
 		return nil, err
 	}
 	return ParseListAuditLogsResponse(rsp)
+}
+
+// UpdateBusinessDetailsWithBodyWithResponse Update the self-asserted business details (legal name, jurisdiction, registration number) for the active organization.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/business-details (the `UpdateBusinessDetails` operationId).
+func (c *ClientWithResponses) UpdateBusinessDetailsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateBusinessDetailsResponse, error) {
+	rsp, err := c.UpdateBusinessDetailsWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateBusinessDetailsResponse(rsp)
+}
+
+// UpdateBusinessDetailsWithResponse Update the self-asserted business details (legal name, jurisdiction, registration number) for the active organization.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/business-details (the `UpdateBusinessDetails` operationId).
+func (c *ClientWithResponses) UpdateBusinessDetailsWithResponse(ctx context.Context, body UpdateBusinessDetailsJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateBusinessDetailsResponse, error) {
+	rsp, err := c.UpdateBusinessDetails(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateBusinessDetailsResponse(rsp)
 }
 
 // CancelOrganizationDeletionWithBodyWithResponse Cancel a scheduled organization deletion. Owners or admins of the organization may cancel.
@@ -8658,6 +12525,32 @@ func (c *ClientWithResponses) AcceptInvitationWithResponse(ctx context.Context, 
 	return ParseAcceptInvitationResponse(rsp)
 }
 
+// UploadOrganizationLogoWithBodyWithResponse Upload an organization logo
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/logo (the `UploadOrganizationLogo` operationId).
+func (c *ClientWithResponses) UploadOrganizationLogoWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UploadOrganizationLogoResponse, error) {
+	rsp, err := c.UploadOrganizationLogoWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUploadOrganizationLogoResponse(rsp)
+}
+
+// UploadOrganizationLogoWithResponse Upload an organization logo
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/logo (the `UploadOrganizationLogo` operationId).
+func (c *ClientWithResponses) UploadOrganizationLogoWithResponse(ctx context.Context, body UploadOrganizationLogoJSONRequestBody, reqEditors ...RequestEditorFn) (*UploadOrganizationLogoResponse, error) {
+	rsp, err := c.UploadOrganizationLogo(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUploadOrganizationLogoResponse(rsp)
+}
+
 // ListMembersWithResponse List the active organization's memberships, suspended ones included. Any active member may list.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -8814,6 +12707,32 @@ func (c *ClientWithResponses) RequestOrganizationDeletionWithResponse(ctx contex
 	return ParseRequestOrganizationDeletionResponse(rsp)
 }
 
+// GetRpTermsWithResponse Get the active organization's current relying-party integration terms status.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/auth/orgs/rp-terms (the `GetRpTerms` operationId).
+func (c *ClientWithResponses) GetRpTermsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetRpTermsResponse, error) {
+	rsp, err := c.GetRpTerms(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetRpTermsResponse(rsp)
+}
+
+// AcceptRpTermsWithResponse Record that an owner accepted the current relying-party integration terms.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/orgs/rp-terms (the `AcceptRpTerms` operationId).
+func (c *ClientWithResponses) AcceptRpTermsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AcceptRpTermsResponse, error) {
+	rsp, err := c.AcceptRpTerms(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAcceptRpTermsResponse(rsp)
+}
+
 // ParseListOwnedOrganizationsResponse parses an HTTP response from a ListOwnedOrganizationsWithResponse call
 func ParseListOwnedOrganizationsResponse(rsp *http.Response) (*ListOwnedOrganizationsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -8862,6 +12781,501 @@ func ParseListOwnedOrganizationsResponse(rsp *http.Response) (*ListOwnedOrganiza
 			return nil, err
 		}
 		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListApiKeysResponse parses an HTTP response from a ListApiKeysWithResponse call
+func ParseListApiKeysResponse(rsp *http.Response) (*ListApiKeysResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListApiKeysResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data []struct {
+				CreatedAt    string                                                                       `json:"createdAt"`
+				Enabled      bool                                                                         `json:"enabled"`
+				Id           string                                                                       `json:"id"`
+				Metadata     map[string]ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties `json:"metadata"`
+				Name         string                                                                       `json:"name"`
+				Permissions  []string                                                                     `json:"permissions"`
+				RequestCount float32                                                                      `json:"requestCount"`
+				UpdatedAt    string                                                                       `json:"updatedAt"`
+			} `json:"data"`
+			Error      any        `json:"error"`
+			Pagination Pagination `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+			Pagination struct {
+				HasMore    ListApiKeys403JSONResponseBodyPaginationHasMore `json:"has_more"`
+				Limit      float32                                         `json:"limit"`
+				NextCursor any                                             `json:"next_cursor"`
+			} `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+			Pagination struct {
+				HasMore    ListApiKeys500JSONResponseBodyPaginationHasMore `json:"has_more"`
+				Limit      float32                                         `json:"limit"`
+				NextCursor any                                             `json:"next_cursor"`
+			} `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateApiKeyResponse parses an HTTP response from a CreateApiKeyWithResponse call
+func ParseCreateApiKeyResponse(rsp *http.Response) (*CreateApiKeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateApiKeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				Id  string `json:"id"`
+				Key string `json:"key"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteApiKeyResponse parses an HTTP response from a DeleteApiKeyWithResponse call
+func ParseDeleteApiKeyResponse(rsp *http.Response) (*DeleteApiKeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteApiKeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				Message string                                    `json:"message"`
+				Status  DeleteApiKey200JSONResponseBodyDataStatus `json:"status"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUpdateApiKeyResponse parses an HTTP response from a UpdateApiKeyWithResponse call
+func ParseUpdateApiKeyResponse(rsp *http.Response) (*UpdateApiKeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateApiKeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				Message string                                    `json:"message"`
+				Status  UpdateApiKey200JSONResponseBodyDataStatus `json:"status"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest struct {
@@ -8978,6 +13392,76 @@ func ParseLegacyRemoveMemberResponse(rsp *http.Response) (*LegacyRemoveMemberRes
 	return response, nil
 }
 
+// ParseUpdateOrganizationResponse parses an HTTP response from a UpdateOrganizationWithResponse call
+func ParseUpdateOrganizationResponse(rsp *http.Response) (*UpdateOrganizationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateOrganizationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				CreatedAt string             `json:"createdAt"`
+				Id        openapi_types.UUID `json:"id"`
+				Logo      *string            `json:"logo"`
+				Name      string             `json:"name"`
+				Slug      string             `json:"slug"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseCreateOrganizationResponse parses an HTTP response from a CreateOrganizationWithResponse call
 func ParseCreateOrganizationResponse(rsp *http.Response) (*CreateOrganizationResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -9049,6 +13533,206 @@ func ParseCreateOrganizationResponse(rsp *http.Response) (*CreateOrganizationRes
 			return nil, err
 		}
 		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAcceptVerificationTermsResponse parses an HTTP response from a AcceptVerificationTermsWithResponse call
+func ParseAcceptVerificationTermsResponse(rsp *http.Response) (*AcceptVerificationTermsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AcceptVerificationTermsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				VerificationTermsAcceptedAt string `json:"verificationTermsAcceptedAt"`
+				VerificationTermsAcceptedBy string `json:"verificationTermsAcceptedBy"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest struct {
@@ -9214,6 +13898,185 @@ func ParseListAuditLogsResponse(rsp *http.Response) (*ListAuditLogsResponse, err
 			return nil, err
 		}
 		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUpdateBusinessDetailsResponse parses an HTTP response from a UpdateBusinessDetailsWithResponse call
+func ParseUpdateBusinessDetailsResponse(rsp *http.Response) (*UpdateBusinessDetailsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateBusinessDetailsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				BusinessJurisdiction       *string                                                   `json:"businessJurisdiction"`
+				BusinessName               *string                                                   `json:"businessName"`
+				BusinessRegistrationNumber *string                                                   `json:"businessRegistrationNumber"`
+				BusinessType               *UpdateBusinessDetails200JSONResponseBodyDataBusinessType `json:"businessType"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest struct {
@@ -10995,6 +15858,136 @@ func ParseAcceptInvitationResponse(rsp *http.Response) (*AcceptInvitationRespons
 	return response, nil
 }
 
+// ParseUploadOrganizationLogoResponse parses an HTTP response from a UploadOrganizationLogoWithResponse call
+func ParseUploadOrganizationLogoResponse(rsp *http.Response) (*UploadOrganizationLogoResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UploadOrganizationLogoResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				Logo string `json:"logo"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseListMembersResponse parses an HTTP response from a ListMembersWithResponse call
 func ParseListMembersResponse(rsp *http.Response) (*ListMembersResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -12322,11 +17315,261 @@ func ParseRequestOrganizationDeletionResponse(rsp *http.Response) (*RequestOrgan
 	return response, nil
 }
 
+// ParseGetRpTermsResponse parses an HTTP response from a GetRpTermsWithResponse call
+func ParseGetRpTermsResponse(rsp *http.Response) (*GetRpTermsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetRpTermsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				Acceptance *struct {
+					AcceptedAt   string  `json:"accepted_at"`
+					AcceptedBy   *string `json:"accepted_by"`
+					Jurisdiction string  `json:"jurisdiction"`
+					TermsHash    string  `json:"terms_hash"`
+					TermsVersion string  `json:"terms_version"`
+				} `json:"acceptance"`
+				Current struct {
+					Jurisdiction GetRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
+					TermsHash    GetRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
+					TermsVersion GetRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
+				} `json:"current"`
+				CurrentAccepted bool `json:"current_accepted"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAcceptRpTermsResponse parses an HTTP response from a AcceptRpTermsWithResponse call
+func ParseAcceptRpTermsResponse(rsp *http.Response) (*AcceptRpTermsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AcceptRpTermsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				Acceptance *struct {
+					AcceptedAt   string  `json:"accepted_at"`
+					AcceptedBy   *string `json:"accepted_by"`
+					Jurisdiction string  `json:"jurisdiction"`
+					TermsHash    string  `json:"terms_hash"`
+					TermsVersion string  `json:"terms_version"`
+				} `json:"acceptance"`
+				Current struct {
+					Jurisdiction AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
+					TermsHash    AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
+					TermsVersion AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
+				} `json:"current"`
+				CurrentAccepted bool `json:"current_accepted"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// ListOwnedOrganizations List organisations the caller is the sole owner of
 	// (GET /v1/auth/account/owned-organizations)
 	ListOwnedOrganizations(ctx echo.Context) error
+	// ListApiKeys List API keys
+	// (GET /v1/auth/api-keys)
+	ListApiKeys(ctx echo.Context, params ListApiKeysParams) error
+	// CreateApiKey Create an API key
+	// (POST /v1/auth/api-keys)
+	CreateApiKey(ctx echo.Context) error
+	// DeleteApiKey Delete an API key
+	// (DELETE /v1/auth/api-keys/{id})
+	DeleteApiKey(ctx echo.Context, id openapi_types.UUID) error
+	// UpdateApiKey Update an API key
+	// (PATCH /v1/auth/api-keys/{id})
+	UpdateApiKey(ctx echo.Context, id openapi_types.UUID) error
 	// LegacyLeaveOrganization Replaced by POST /v1/auth/orgs/members/leave; always answers 410.
 	// (POST /v1/auth/organization/leave)
 	//
@@ -12337,15 +17580,24 @@ type ServerInterface interface {
 	//
 	// Deprecated: this operation has been marked as deprecated upstream, but no `x-deprecated-reason` was set
 	LegacyRemoveMember(ctx echo.Context) error
+	// UpdateOrganization Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+	// (POST /v1/auth/organization/update)
+	UpdateOrganization(ctx echo.Context) error
 	// CreateOrganization Create an organization
 	// (POST /v1/auth/orgs)
 	CreateOrganization(ctx echo.Context) error
+	// AcceptVerificationTerms Record that an owner has accepted the organization verification terms.
+	// (POST /v1/auth/orgs/accept-verification-terms)
+	AcceptVerificationTerms(ctx echo.Context) error
 	// SetActiveOrganization Select the calling session's active organization. The caller must be an active member.
 	// (POST /v1/auth/orgs/active)
 	SetActiveOrganization(ctx echo.Context) error
 	// ListAuditLogs List audit-log entries for the active organization. Owner/admin only.
 	// (GET /v1/auth/orgs/audit-logs)
 	ListAuditLogs(ctx echo.Context, params ListAuditLogsParams) error
+	// UpdateBusinessDetails Update the self-asserted business details (legal name, jurisdiction, registration number) for the active organization.
+	// (POST /v1/auth/orgs/business-details)
+	UpdateBusinessDetails(ctx echo.Context) error
 	// CancelOrganizationDeletion Cancel a scheduled organization deletion. Owners or admins of the organization may cancel.
 	// (POST /v1/auth/orgs/cancel-delete)
 	CancelOrganizationDeletion(ctx echo.Context) error
@@ -12376,6 +17628,9 @@ type ServerInterface interface {
 	// AcceptInvitation Accept an invitation addressed to the caller's email. The caller becomes an active member and the organization becomes the session's active one.
 	// (POST /v1/auth/orgs/invitations/{id}/accept)
 	AcceptInvitation(ctx echo.Context, id openapi_types.UUID) error
+	// UploadOrganizationLogo Upload an organization logo
+	// (POST /v1/auth/orgs/logo)
+	UploadOrganizationLogo(ctx echo.Context) error
 	// ListMembers List the active organization's memberships, suspended ones included. Any active member may list.
 	// (GET /v1/auth/orgs/members)
 	ListMembers(ctx echo.Context, params ListMembersParams) error
@@ -12403,6 +17658,12 @@ type ServerInterface interface {
 	// RequestOrganizationDeletion Request deletion of an organization. Sends an 8-character confirmation code to the requesting owner.
 	// (POST /v1/auth/orgs/request-delete)
 	RequestOrganizationDeletion(ctx echo.Context) error
+	// GetRpTerms Get the active organization's current relying-party integration terms status.
+	// (GET /v1/auth/orgs/rp-terms)
+	GetRpTerms(ctx echo.Context) error
+	// AcceptRpTerms Record that an owner accepted the current relying-party integration terms.
+	// (POST /v1/auth/orgs/rp-terms)
+	AcceptRpTerms(ctx echo.Context) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -12416,6 +17677,72 @@ func (w *ServerInterfaceWrapper) ListOwnedOrganizations(ctx echo.Context) error 
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.ListOwnedOrganizations(ctx)
+	return err
+}
+
+// ListApiKeys converts echo context to params.
+func (w *ServerInterfaceWrapper) ListApiKeys(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListApiKeysParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "starting_after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "starting_after", ctx.QueryParams(), &params.StartingAfter, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter starting_after: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListApiKeys(ctx, params)
+	return err
+}
+
+// CreateApiKey converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateApiKey(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateApiKey(ctx)
+	return err
+}
+
+// DeleteApiKey converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteApiKey(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteApiKey(ctx, id)
+	return err
+}
+
+// UpdateApiKey converts echo context to params.
+func (w *ServerInterfaceWrapper) UpdateApiKey(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UpdateApiKey(ctx, id)
 	return err
 }
 
@@ -12437,12 +17764,30 @@ func (w *ServerInterfaceWrapper) LegacyRemoveMember(ctx echo.Context) error {
 	return err
 }
 
+// UpdateOrganization converts echo context to params.
+func (w *ServerInterfaceWrapper) UpdateOrganization(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UpdateOrganization(ctx)
+	return err
+}
+
 // CreateOrganization converts echo context to params.
 func (w *ServerInterfaceWrapper) CreateOrganization(ctx echo.Context) error {
 	var err error
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.CreateOrganization(ctx)
+	return err
+}
+
+// AcceptVerificationTerms converts echo context to params.
+func (w *ServerInterfaceWrapper) AcceptVerificationTerms(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AcceptVerificationTerms(ctx)
 	return err
 }
 
@@ -12526,6 +17871,15 @@ func (w *ServerInterfaceWrapper) ListAuditLogs(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.ListAuditLogs(ctx, params)
+	return err
+}
+
+// UpdateBusinessDetails converts echo context to params.
+func (w *ServerInterfaceWrapper) UpdateBusinessDetails(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UpdateBusinessDetails(ctx)
 	return err
 }
 
@@ -12656,6 +18010,15 @@ func (w *ServerInterfaceWrapper) AcceptInvitation(ctx echo.Context) error {
 	return err
 }
 
+// UploadOrganizationLogo converts echo context to params.
+func (w *ServerInterfaceWrapper) UploadOrganizationLogo(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UploadOrganizationLogo(ctx)
+	return err
+}
+
 // ListMembers converts echo context to params.
 func (w *ServerInterfaceWrapper) ListMembers(ctx echo.Context) error {
 	var err error
@@ -12781,6 +18144,24 @@ func (w *ServerInterfaceWrapper) RequestOrganizationDeletion(ctx echo.Context) e
 	return err
 }
 
+// GetRpTerms converts echo context to params.
+func (w *ServerInterfaceWrapper) GetRpTerms(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetRpTerms(ctx)
+	return err
+}
+
+// AcceptRpTerms converts echo context to params.
+func (w *ServerInterfaceWrapper) AcceptRpTerms(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AcceptRpTerms(ctx)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -12829,14 +18210,21 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	}
 
 	router.GET(options.BaseURL+"/v1/auth/account/owned-organizations", wrapper.ListOwnedOrganizations, options.OperationMiddlewares["listOwnedOrganizations"]...)
+	router.GET(options.BaseURL+"/v1/auth/api-keys", wrapper.ListApiKeys, options.OperationMiddlewares["listApiKeys"]...)
+	router.POST(options.BaseURL+"/v1/auth/api-keys", wrapper.CreateApiKey, options.OperationMiddlewares["createApiKey"]...)
+	router.DELETE(options.BaseURL+"/v1/auth/api-keys/:id", wrapper.DeleteApiKey, options.OperationMiddlewares["deleteApiKey"]...)
+	router.PATCH(options.BaseURL+"/v1/auth/api-keys/:id", wrapper.UpdateApiKey, options.OperationMiddlewares["updateApiKey"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs", wrapper.CreateOrganization, options.OperationMiddlewares["createOrganization"]...)
+	router.POST(options.BaseURL+"/v1/auth/orgs/accept-verification-terms", wrapper.AcceptVerificationTerms, options.OperationMiddlewares["acceptVerificationTerms"]...)
 	router.GET(options.BaseURL+"/v1/auth/orgs/audit-logs", wrapper.ListAuditLogs, options.OperationMiddlewares["listAuditLogs"]...)
+	router.POST(options.BaseURL+"/v1/auth/orgs/business-details", wrapper.UpdateBusinessDetails, options.OperationMiddlewares["updateBusinessDetails"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/cancel-delete", wrapper.CancelOrganizationDeletion, options.OperationMiddlewares["cancelOrganizationDeletion"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/confirm-delete", wrapper.ConfirmOrganizationDeletion, options.OperationMiddlewares["confirmOrganizationDeletion"]...)
 	router.GET(options.BaseURL+"/v1/auth/orgs/domains", wrapper.ListDomains, options.OperationMiddlewares["listDomains"]...)
 	router.DELETE(options.BaseURL+"/v1/auth/orgs/domains/:id", wrapper.DeleteDomain, options.OperationMiddlewares["deleteDomain"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/domains/challenges/dns", wrapper.StartDnsChallenge, options.OperationMiddlewares["startDnsChallenge"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/domains/challenges/dns/verify", wrapper.VerifyDnsChallenge, options.OperationMiddlewares["verifyDnsChallenge"]...)
+	router.POST(options.BaseURL+"/v1/auth/orgs/logo", wrapper.UploadOrganizationLogo, options.OperationMiddlewares["uploadOrganizationLogo"]...)
 	router.DELETE(options.BaseURL+"/v1/auth/orgs/members/:id", wrapper.SuspendMember, options.OperationMiddlewares["suspendMember"]...)
 	router.PATCH(options.BaseURL+"/v1/auth/orgs/members/:id", wrapper.UpdateMemberRole, options.OperationMiddlewares["updateMemberRole"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/members/:id/reinstate", wrapper.ReinstateMember, options.OperationMiddlewares["reinstateMember"]...)
@@ -12845,6 +18233,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/auth/orgs/redirect-uris", wrapper.AddRedirectUri, options.OperationMiddlewares["addRedirectUri"]...)
 	router.DELETE(options.BaseURL+"/v1/auth/orgs/redirect-uris/:id", wrapper.DeleteRedirectUri, options.OperationMiddlewares["deleteRedirectUri"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/request-delete", wrapper.RequestOrganizationDeletion, options.OperationMiddlewares["requestOrganizationDeletion"]...)
+	router.GET(options.BaseURL+"/v1/auth/orgs/rp-terms", wrapper.GetRpTerms, options.OperationMiddlewares["getRpTerms"]...)
+	router.POST(options.BaseURL+"/v1/auth/orgs/rp-terms", wrapper.AcceptRpTerms, options.OperationMiddlewares["acceptRpTerms"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/active", wrapper.SetActiveOrganization, options.OperationMiddlewares["setActiveOrganization"]...)
 	router.GET(options.BaseURL+"/v1/auth/orgs/members", wrapper.ListMembers, options.OperationMiddlewares["listMembers"]...)
 	router.GET(options.BaseURL+"/v1/auth/orgs/invitations", wrapper.ListInvitations, options.OperationMiddlewares["listInvitations"]...)
@@ -12852,6 +18242,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.DELETE(options.BaseURL+"/v1/auth/orgs/invitations/:id", wrapper.CancelInvitation, options.OperationMiddlewares["cancelInvitation"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/invitations/:id/accept", wrapper.AcceptInvitation, options.OperationMiddlewares["acceptInvitation"]...)
 	router.POST(options.BaseURL+"/v1/auth/organization/leave", wrapper.LegacyLeaveOrganization, options.OperationMiddlewares["legacyLeaveOrganization"]...)
+	router.POST(options.BaseURL+"/v1/auth/organization/update", wrapper.UpdateOrganization, options.OperationMiddlewares["updateOrganization"]...)
 	router.POST(options.BaseURL+"/v1/auth/organization/remove-member", wrapper.LegacyRemoveMember, options.OperationMiddlewares["legacyRemoveMember"]...)
 
 }
@@ -12961,6 +18352,624 @@ func (response ListOwnedOrganizationsdefaultJSONResponse) VisitListOwnedOrganiza
 	return err
 }
 
+type ListApiKeysRequestObject struct {
+	Params ListApiKeysParams
+}
+
+type ListApiKeysResponseObject interface {
+	VisitListApiKeysResponse(w http.ResponseWriter) error
+}
+
+type ListApiKeys200JSONResponse struct {
+	Data []struct {
+		CreatedAt    string                                                                       `json:"createdAt"`
+		Enabled      bool                                                                         `json:"enabled"`
+		Id           string                                                                       `json:"id"`
+		Metadata     map[string]ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties `json:"metadata"`
+		Name         string                                                                       `json:"name"`
+		Permissions  []string                                                                     `json:"permissions"`
+		RequestCount float32                                                                      `json:"requestCount"`
+		UpdatedAt    string                                                                       `json:"updatedAt"`
+	} `json:"data"`
+	Error      any        `json:"error"`
+	Pagination Pagination `json:"pagination"`
+}
+
+func (response ListApiKeys200JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApiKeys403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListApiKeys403JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                         `json:"limit"`
+		NextCursor any                                             `json:"next_cursor"`
+	} `json:"pagination"`
+}
+
+func (response ListApiKeys403JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApiKeys500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListApiKeys500JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                         `json:"limit"`
+		NextCursor any                                             `json:"next_cursor"`
+	} `json:"pagination"`
+}
+
+func (response ListApiKeys500JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApiKeysdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response ListApiKeysdefaultJSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKeyRequestObject struct {
+	Body *CreateApiKeyJSONRequestBody
+}
+
+type CreateApiKeyResponseObject interface {
+	VisitCreateApiKeyResponse(w http.ResponseWriter) error
+}
+
+type CreateApiKey200JSONResponse struct {
+	Data struct {
+		Id  string `json:"id"`
+		Key string `json:"key"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response CreateApiKey200JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response CreateApiKey400JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response CreateApiKey403JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response CreateApiKey410JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response CreateApiKey500JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKeydefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response CreateApiKeydefaultJSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteApiKeyRequestObject struct {
+	Id openapi_types.UUID `json:"id"`
+}
+
+type DeleteApiKeyResponseObject interface {
+	VisitDeleteApiKeyResponse(w http.ResponseWriter) error
+}
+
+type DeleteApiKey200JSONResponse struct {
+	Data struct {
+		Message string                                    `json:"message"`
+		Status  DeleteApiKey200JSONResponseBodyDataStatus `json:"status"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response DeleteApiKey200JSONResponse) VisitDeleteApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteApiKey400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteApiKey400JSONResponse) VisitDeleteApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteApiKey403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteApiKey403JSONResponse) VisitDeleteApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteApiKey410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteApiKey410JSONResponse) VisitDeleteApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteApiKey500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteApiKey500JSONResponse) VisitDeleteApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteApiKeydefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response DeleteApiKeydefaultJSONResponse) VisitDeleteApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateApiKeyRequestObject struct {
+	Id   openapi_types.UUID `json:"id"`
+	Body *UpdateApiKeyJSONRequestBody
+}
+
+type UpdateApiKeyResponseObject interface {
+	VisitUpdateApiKeyResponse(w http.ResponseWriter) error
+}
+
+type UpdateApiKey200JSONResponse struct {
+	Data struct {
+		Message string                                    `json:"message"`
+		Status  UpdateApiKey200JSONResponseBodyDataStatus `json:"status"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response UpdateApiKey200JSONResponse) VisitUpdateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateApiKey400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateApiKey400JSONResponse) VisitUpdateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateApiKey403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateApiKey403JSONResponse) VisitUpdateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateApiKey410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateApiKey410JSONResponse) VisitUpdateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateApiKey500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateApiKey500JSONResponse) VisitUpdateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateApiKeydefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response UpdateApiKeydefaultJSONResponse) VisitUpdateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LegacyLeaveOrganizationRequestObject struct {
 }
 
@@ -13054,6 +19063,110 @@ type LegacyRemoveMemberdefaultJSONResponse struct {
 }
 
 func (response LegacyRemoveMemberdefaultJSONResponse) VisitLegacyRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrganizationRequestObject struct {
+	Body *UpdateOrganizationJSONRequestBody
+}
+
+type UpdateOrganizationResponseObject interface {
+	VisitUpdateOrganizationResponse(w http.ResponseWriter) error
+}
+
+type UpdateOrganization200JSONResponse struct {
+	Data struct {
+		CreatedAt string             `json:"createdAt"`
+		Id        openapi_types.UUID `json:"id"`
+		Logo      *string            `json:"logo"`
+		Name      string             `json:"name"`
+		Slug      string             `json:"slug"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response UpdateOrganization200JSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrganization400JSONResponse struct{ ErrorJSONResponse }
+
+func (response UpdateOrganization400JSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrganization401JSONResponse ErrorEnvelope
+
+func (response UpdateOrganization401JSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrganization403JSONResponse ErrorEnvelope
+
+func (response UpdateOrganization403JSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrganization410JSONResponse ErrorEnvelope
+
+func (response UpdateOrganization410JSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrganizationdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response UpdateOrganizationdefaultJSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -13188,6 +19301,261 @@ type CreateOrganizationdefaultJSONResponse struct {
 }
 
 func (response CreateOrganizationdefaultJSONResponse) VisitCreateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptVerificationTermsRequestObject struct {
+	Body *AcceptVerificationTermsJSONRequestBody
+}
+
+type AcceptVerificationTermsResponseObject interface {
+	VisitAcceptVerificationTermsResponse(w http.ResponseWriter) error
+}
+
+type AcceptVerificationTerms200JSONResponse struct {
+	Data struct {
+		VerificationTermsAcceptedAt string `json:"verificationTermsAcceptedAt"`
+		VerificationTermsAcceptedBy string `json:"verificationTermsAcceptedBy"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response AcceptVerificationTerms200JSONResponse) VisitAcceptVerificationTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptVerificationTerms400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptVerificationTerms400JSONResponse) VisitAcceptVerificationTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptVerificationTerms401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptVerificationTerms401JSONResponse) VisitAcceptVerificationTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptVerificationTerms403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptVerificationTerms403JSONResponse) VisitAcceptVerificationTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptVerificationTerms404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptVerificationTerms404JSONResponse) VisitAcceptVerificationTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptVerificationTerms409JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptVerificationTerms409JSONResponse) VisitAcceptVerificationTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptVerificationTerms410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptVerificationTerms410JSONResponse) VisitAcceptVerificationTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptVerificationTerms500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptVerificationTerms500JSONResponse) VisitAcceptVerificationTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptVerificationTermsdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response AcceptVerificationTermsdefaultJSONResponse) VisitAcceptVerificationTermsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -13407,6 +19775,233 @@ type ListAuditLogsdefaultJSONResponse struct {
 }
 
 func (response ListAuditLogsdefaultJSONResponse) VisitListAuditLogsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateBusinessDetailsRequestObject struct {
+	Body *UpdateBusinessDetailsJSONRequestBody
+}
+
+type UpdateBusinessDetailsResponseObject interface {
+	VisitUpdateBusinessDetailsResponse(w http.ResponseWriter) error
+}
+
+type UpdateBusinessDetails200JSONResponse struct {
+	Data struct {
+		BusinessJurisdiction       *string                                                   `json:"businessJurisdiction"`
+		BusinessName               *string                                                   `json:"businessName"`
+		BusinessRegistrationNumber *string                                                   `json:"businessRegistrationNumber"`
+		BusinessType               *UpdateBusinessDetails200JSONResponseBodyDataBusinessType `json:"businessType"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response UpdateBusinessDetails200JSONResponse) VisitUpdateBusinessDetailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateBusinessDetails400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateBusinessDetails400JSONResponse) VisitUpdateBusinessDetailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateBusinessDetails401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateBusinessDetails401JSONResponse) VisitUpdateBusinessDetailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateBusinessDetails403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateBusinessDetails403JSONResponse) VisitUpdateBusinessDetailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateBusinessDetails404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateBusinessDetails404JSONResponse) VisitUpdateBusinessDetailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateBusinessDetails410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateBusinessDetails410JSONResponse) VisitUpdateBusinessDetailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateBusinessDetails500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateBusinessDetails500JSONResponse) VisitUpdateBusinessDetailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateBusinessDetailsdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response UpdateBusinessDetailsdefaultJSONResponse) VisitUpdateBusinessDetailsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -15703,6 +22298,170 @@ func (response AcceptInvitationdefaultJSONResponse) VisitAcceptInvitationRespons
 	return err
 }
 
+type UploadOrganizationLogoRequestObject struct {
+	Body *UploadOrganizationLogoJSONRequestBody
+}
+
+type UploadOrganizationLogoResponseObject interface {
+	VisitUploadOrganizationLogoResponse(w http.ResponseWriter) error
+}
+
+type UploadOrganizationLogo200JSONResponse struct {
+	Data struct {
+		Logo string `json:"logo"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response UploadOrganizationLogo200JSONResponse) VisitUploadOrganizationLogoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadOrganizationLogo400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UploadOrganizationLogo400JSONResponse) VisitUploadOrganizationLogoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadOrganizationLogo403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UploadOrganizationLogo403JSONResponse) VisitUploadOrganizationLogoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadOrganizationLogo410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UploadOrganizationLogo410JSONResponse) VisitUploadOrganizationLogoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadOrganizationLogo500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UploadOrganizationLogo500JSONResponse) VisitUploadOrganizationLogoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadOrganizationLogodefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response UploadOrganizationLogodefaultJSONResponse) VisitUploadOrganizationLogoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListMembersRequestObject struct {
 	Params ListMembersParams
 }
@@ -17417,11 +24176,313 @@ func (response RequestOrganizationDeletiondefaultJSONResponse) VisitRequestOrgan
 	return err
 }
 
+type GetRpTermsRequestObject struct {
+}
+
+type GetRpTermsResponseObject interface {
+	VisitGetRpTermsResponse(w http.ResponseWriter) error
+}
+
+type GetRpTerms200JSONResponse struct {
+	Data struct {
+		Acceptance *struct {
+			AcceptedAt   string  `json:"accepted_at"`
+			AcceptedBy   *string `json:"accepted_by"`
+			Jurisdiction string  `json:"jurisdiction"`
+			TermsHash    string  `json:"terms_hash"`
+			TermsVersion string  `json:"terms_version"`
+		} `json:"acceptance"`
+		Current struct {
+			Jurisdiction GetRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
+			TermsHash    GetRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
+			TermsVersion GetRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
+		} `json:"current"`
+		CurrentAccepted bool `json:"current_accepted"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response GetRpTerms200JSONResponse) VisitGetRpTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRpTerms401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response GetRpTerms401JSONResponse) VisitGetRpTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRpTerms403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response GetRpTerms403JSONResponse) VisitGetRpTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRpTermsdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response GetRpTermsdefaultJSONResponse) VisitGetRpTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptRpTermsRequestObject struct {
+}
+
+type AcceptRpTermsResponseObject interface {
+	VisitAcceptRpTermsResponse(w http.ResponseWriter) error
+}
+
+type AcceptRpTerms200JSONResponse struct {
+	Data struct {
+		Acceptance *struct {
+			AcceptedAt   string  `json:"accepted_at"`
+			AcceptedBy   *string `json:"accepted_by"`
+			Jurisdiction string  `json:"jurisdiction"`
+			TermsHash    string  `json:"terms_hash"`
+			TermsVersion string  `json:"terms_version"`
+		} `json:"acceptance"`
+		Current struct {
+			Jurisdiction AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
+			TermsHash    AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
+			TermsVersion AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
+		} `json:"current"`
+		CurrentAccepted bool `json:"current_accepted"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response AcceptRpTerms200JSONResponse) VisitAcceptRpTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptRpTerms401JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptRpTerms401JSONResponse) VisitAcceptRpTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptRpTerms403JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptRpTerms403JSONResponse) VisitAcceptRpTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptRpTerms410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptRpTerms410JSONResponse) VisitAcceptRpTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptRpTerms500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response AcceptRpTerms500JSONResponse) VisitAcceptRpTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptRpTermsdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response AcceptRpTermsdefaultJSONResponse) VisitAcceptRpTermsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// ListOwnedOrganizations List organisations the caller is the sole owner of
 	// (GET /v1/auth/account/owned-organizations)
 	ListOwnedOrganizations(ctx context.Context, request ListOwnedOrganizationsRequestObject) (ListOwnedOrganizationsResponseObject, error)
+	// ListApiKeys List API keys
+	// (GET /v1/auth/api-keys)
+	ListApiKeys(ctx context.Context, request ListApiKeysRequestObject) (ListApiKeysResponseObject, error)
+	// CreateApiKey Create an API key
+	// (POST /v1/auth/api-keys)
+	CreateApiKey(ctx context.Context, request CreateApiKeyRequestObject) (CreateApiKeyResponseObject, error)
+	// DeleteApiKey Delete an API key
+	// (DELETE /v1/auth/api-keys/{id})
+	DeleteApiKey(ctx context.Context, request DeleteApiKeyRequestObject) (DeleteApiKeyResponseObject, error)
+	// UpdateApiKey Update an API key
+	// (PATCH /v1/auth/api-keys/{id})
+	UpdateApiKey(ctx context.Context, request UpdateApiKeyRequestObject) (UpdateApiKeyResponseObject, error)
 	// LegacyLeaveOrganization Replaced by POST /v1/auth/orgs/members/leave; always answers 410.
 	// (POST /v1/auth/organization/leave)
 	//
@@ -17432,15 +24493,24 @@ type StrictServerInterface interface {
 	//
 	// Deprecated: this operation has been marked as deprecated upstream, but no `x-deprecated-reason` was set
 	LegacyRemoveMember(ctx context.Context, request LegacyRemoveMemberRequestObject) (LegacyRemoveMemberResponseObject, error)
+	// UpdateOrganization Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+	// (POST /v1/auth/organization/update)
+	UpdateOrganization(ctx context.Context, request UpdateOrganizationRequestObject) (UpdateOrganizationResponseObject, error)
 	// CreateOrganization Create an organization
 	// (POST /v1/auth/orgs)
 	CreateOrganization(ctx context.Context, request CreateOrganizationRequestObject) (CreateOrganizationResponseObject, error)
+	// AcceptVerificationTerms Record that an owner has accepted the organization verification terms.
+	// (POST /v1/auth/orgs/accept-verification-terms)
+	AcceptVerificationTerms(ctx context.Context, request AcceptVerificationTermsRequestObject) (AcceptVerificationTermsResponseObject, error)
 	// SetActiveOrganization Select the calling session's active organization. The caller must be an active member.
 	// (POST /v1/auth/orgs/active)
 	SetActiveOrganization(ctx context.Context, request SetActiveOrganizationRequestObject) (SetActiveOrganizationResponseObject, error)
 	// ListAuditLogs List audit-log entries for the active organization. Owner/admin only.
 	// (GET /v1/auth/orgs/audit-logs)
 	ListAuditLogs(ctx context.Context, request ListAuditLogsRequestObject) (ListAuditLogsResponseObject, error)
+	// UpdateBusinessDetails Update the self-asserted business details (legal name, jurisdiction, registration number) for the active organization.
+	// (POST /v1/auth/orgs/business-details)
+	UpdateBusinessDetails(ctx context.Context, request UpdateBusinessDetailsRequestObject) (UpdateBusinessDetailsResponseObject, error)
 	// CancelOrganizationDeletion Cancel a scheduled organization deletion. Owners or admins of the organization may cancel.
 	// (POST /v1/auth/orgs/cancel-delete)
 	CancelOrganizationDeletion(ctx context.Context, request CancelOrganizationDeletionRequestObject) (CancelOrganizationDeletionResponseObject, error)
@@ -17471,6 +24541,9 @@ type StrictServerInterface interface {
 	// AcceptInvitation Accept an invitation addressed to the caller's email. The caller becomes an active member and the organization becomes the session's active one.
 	// (POST /v1/auth/orgs/invitations/{id}/accept)
 	AcceptInvitation(ctx context.Context, request AcceptInvitationRequestObject) (AcceptInvitationResponseObject, error)
+	// UploadOrganizationLogo Upload an organization logo
+	// (POST /v1/auth/orgs/logo)
+	UploadOrganizationLogo(ctx context.Context, request UploadOrganizationLogoRequestObject) (UploadOrganizationLogoResponseObject, error)
 	// ListMembers List the active organization's memberships, suspended ones included. Any active member may list.
 	// (GET /v1/auth/orgs/members)
 	ListMembers(ctx context.Context, request ListMembersRequestObject) (ListMembersResponseObject, error)
@@ -17498,6 +24571,12 @@ type StrictServerInterface interface {
 	// RequestOrganizationDeletion Request deletion of an organization. Sends an 8-character confirmation code to the requesting owner.
 	// (POST /v1/auth/orgs/request-delete)
 	RequestOrganizationDeletion(ctx context.Context, request RequestOrganizationDeletionRequestObject) (RequestOrganizationDeletionResponseObject, error)
+	// GetRpTerms Get the active organization's current relying-party integration terms status.
+	// (GET /v1/auth/orgs/rp-terms)
+	GetRpTerms(ctx context.Context, request GetRpTermsRequestObject) (GetRpTermsResponseObject, error)
+	// AcceptRpTerms Record that an owner accepted the current relying-party integration terms.
+	// (POST /v1/auth/orgs/rp-terms)
+	AcceptRpTerms(ctx context.Context, request AcceptRpTermsRequestObject) (AcceptRpTermsResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -17529,6 +24608,150 @@ func (sh *strictHandler) ListOwnedOrganizations(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(ListOwnedOrganizationsResponseObject); ok {
 		return validResponse.VisitListOwnedOrganizationsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListApiKeys operation middleware
+func (sh *strictHandler) ListApiKeys(ctx echo.Context, params ListApiKeysParams) error {
+	var request ListApiKeysRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListApiKeys(ctx.Request().Context(), request.(ListApiKeysRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListApiKeys")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListApiKeysResponseObject); ok {
+		return validResponse.VisitListApiKeysResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateApiKey operation middleware
+func (sh *strictHandler) CreateApiKey(ctx echo.Context) error {
+	var request CreateApiKeyRequestObject
+
+	var body CreateApiKeyJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateApiKey(ctx.Request().Context(), request.(CreateApiKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateApiKey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateApiKeyResponseObject); ok {
+		return validResponse.VisitCreateApiKeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteApiKey operation middleware
+func (sh *strictHandler) DeleteApiKey(ctx echo.Context, id openapi_types.UUID) error {
+	var request DeleteApiKeyRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteApiKey(ctx.Request().Context(), request.(DeleteApiKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteApiKey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteApiKeyResponseObject); ok {
+		return validResponse.VisitDeleteApiKeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// UpdateApiKey operation middleware
+func (sh *strictHandler) UpdateApiKey(ctx echo.Context, id openapi_types.UUID) error {
+	var request UpdateApiKeyRequestObject
+
+	request.Id = id
+
+	var body UpdateApiKeyJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateApiKey(ctx.Request().Context(), request.(UpdateApiKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateApiKey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UpdateApiKeyResponseObject); ok {
+		return validResponse.VisitUpdateApiKeyResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -17581,6 +24804,52 @@ func (sh *strictHandler) LegacyRemoveMember(ctx echo.Context) error {
 	return nil
 }
 
+// UpdateOrganization operation middleware
+func (sh *strictHandler) UpdateOrganization(ctx echo.Context) error {
+	var request UpdateOrganizationRequestObject
+
+	var body UpdateOrganizationJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateOrganization(ctx.Request().Context(), request.(UpdateOrganizationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateOrganization")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UpdateOrganizationResponseObject); ok {
+		return validResponse.VisitUpdateOrganizationResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // CreateOrganization operation middleware
 func (sh *strictHandler) CreateOrganization(ctx echo.Context) error {
 	var request CreateOrganizationRequestObject
@@ -17621,6 +24890,55 @@ func (sh *strictHandler) CreateOrganization(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(CreateOrganizationResponseObject); ok {
 		return validResponse.VisitCreateOrganizationResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AcceptVerificationTerms operation middleware
+func (sh *strictHandler) AcceptVerificationTerms(ctx echo.Context) error {
+	var request AcceptVerificationTermsRequestObject
+
+	var body AcceptVerificationTermsJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AcceptVerificationTerms(ctx.Request().Context(), request.(AcceptVerificationTermsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AcceptVerificationTerms")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AcceptVerificationTermsResponseObject); ok {
+		return validResponse.VisitAcceptVerificationTermsResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -17692,6 +25010,52 @@ func (sh *strictHandler) ListAuditLogs(ctx echo.Context, params ListAuditLogsPar
 		return err
 	} else if validResponse, ok := response.(ListAuditLogsResponseObject); ok {
 		return validResponse.VisitListAuditLogsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// UpdateBusinessDetails operation middleware
+func (sh *strictHandler) UpdateBusinessDetails(ctx echo.Context) error {
+	var request UpdateBusinessDetailsRequestObject
+
+	var body UpdateBusinessDetailsJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateBusinessDetails(ctx.Request().Context(), request.(UpdateBusinessDetailsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateBusinessDetails")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UpdateBusinessDetailsResponseObject); ok {
+		return validResponse.VisitUpdateBusinessDetailsResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -18057,6 +25421,52 @@ func (sh *strictHandler) AcceptInvitation(ctx echo.Context, id openapi_types.UUI
 	return nil
 }
 
+// UploadOrganizationLogo operation middleware
+func (sh *strictHandler) UploadOrganizationLogo(ctx echo.Context) error {
+	var request UploadOrganizationLogoRequestObject
+
+	var body UploadOrganizationLogoJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UploadOrganizationLogo(ctx.Request().Context(), request.(UploadOrganizationLogoRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UploadOrganizationLogo")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UploadOrganizationLogoResponseObject); ok {
+		return validResponse.VisitUploadOrganizationLogoResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // ListMembers operation middleware
 func (sh *strictHandler) ListMembers(ctx echo.Context, params ListMembersParams) error {
 	var request ListMembersRequestObject
@@ -18346,104 +25756,182 @@ func (sh *strictHandler) RequestOrganizationDeletion(ctx echo.Context) error {
 	return nil
 }
 
+// GetRpTerms operation middleware
+func (sh *strictHandler) GetRpTerms(ctx echo.Context) error {
+	var request GetRpTermsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetRpTerms(ctx.Request().Context(), request.(GetRpTermsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetRpTerms")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetRpTermsResponseObject); ok {
+		return validResponse.VisitGetRpTermsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AcceptRpTerms operation middleware
+func (sh *strictHandler) AcceptRpTerms(ctx echo.Context) error {
+	var request AcceptRpTermsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AcceptRpTerms(ctx.Request().Context(), request.(AcceptRpTermsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AcceptRpTerms")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AcceptRpTermsResponseObject); ok {
+		return validResponse.VisitAcceptRpTermsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7F3pbhw5kn4VIneAnsHWIbnVMx75z2psDSC02/ZKcu8ADa/MSkZlsZVJZpPMkqoFAfsQ+4T7JAseeVVm",
-	"Xbq7O/7Yqkwmj+AXEYyD5E0UyyyXAoTR0eFNpEDnUmhwP46Vksr+EUthQBj7J83zlMfUcCnGP2sp7DMd",
-	"zyCj9q8/KZhGh9G/jetax/6tHrvajsUcUplDdHt7O4gY6Fjx3FYWHUZHYkGkmYEisjCxzID8eUIZUfBL",
-	"AdoMSCFoYWZS8V+BDYiiBkjKM27sr0LQOeUpnaQwIFwYUIKmBGyTf7EPiJkB0YYKRhXzzwmEvowi25fQ",
-	"TTuKo4Jx814m9u9cyRyU4Z4iNDaeIusGWn5+5ArfDqJYATXAjhwBzSKH6DDSRnGR2LcwD6TtvOGs93EG",
-	"hjJqHMEpY9ySj6afmh29HZSfycnPEBv7maEqAXPSqPOnstJBJIo0jb5Upc7d+9XlbgeRnRaugNnXnEXl",
-	"OAaBRo32WpU2ut8kzJeeDrfp2J2LnH8Pi03j8aU+0AzWl4OM8nR9Eb6hKbGxERPICqLIbIlCg6WUXmgD",
-	"WeQ6e3EJiwY1ylnvI7jx9HTNlgMY1GRpjb2Pvm2G7NC3hFibSY+z3CyIfUd8TaOoqtqN09KylBsbxcHH",
-	"qjM5TbigvpH1H36qSy6TJcDKt79yyKHRzoBjyaA74PMZBHnh3g+6/MjAUJ7q7qf/pLHRhE5kYZz88dVM",
-	"YCEFI9xokoHWNIEBkV5AMZlRLojtlBugJlSTItdGAc2IBsG0LZcdkptbMpWKZFIbX60eECoYiaWYpjw2",
-	"XCQfVUIF/9VVZDHgPjj6dPyvi/Oj748//nh8enF6/J+fT06P3zXmsKYVk3HPmI5IysUlMTJ0OC4yEMY1",
-	"4hqoxtlHqRn3km65SvvcVjmDNHc1WMYgU369vrpAvnVzVhbZxFBhbuvirquBCH1IOhFzbiq8toFUyZKp",
-	"VBk10WHFnF3hf51zBdqrhqo4owaGhme9cPNiqCpbFLUwaBZTMoVNrPQDZBNQp7Zkv0gP3XZ1NTvbRxFf",
-	"WQ9bNbXfdkNcEsa7D74tiu9BlUGkC52DYFsMoE/iV1//Y7G6430fWg442WawffMWPq4nMOiIMI/1jLSH",
-	"1+7u6jk+DUQs1Zi8Ek6PUZZx4bjIIeFLz8R8vBLAmpKpi5cVq56VU6rTIul50UeXQAb3Rd/wPrWUULtb",
-	"M6ovMql6pM1/zcCtWu0/QKgCYssRbiDTpFqWEjo1rhDXJKcJjBxD0Sy3tJzSVEPVoYmUKVBhe+QWuP0C",
-	"LqPXPCsyIgpLbSKnoUUFplACWKuB/b2GlnazY0kK1+YiLpT22rrdxFv33ErlQoPVQ1+1ocoqlgs3kq/2",
-	"1RRMPHNC2tblxmU7okAXqdEDIhWxiCZ82qCOkA0CjdZwwdIUeloM6ploj6B3QkEwLpJ1wvo+4uk55Tu3",
-	"YyrlShcdToNezaRdNRjC3TLtOXRG3c223FmnSyxTQ1wobhZntlU/UROgCtRRYWaVzemYxT2uRzMzJvfW",
-	"JRdTWVqv1C/4wsxFdqHxH5d0kcKoFgyH0ff2CTl5Z0WoSkNl+nA8rop2jNZPis9pvBhOudKGcAbCcLMg",
-	"c1B8GuxkS/qUxyC0I25o6yin8QzIe/+CvBrtdVpNuJkVk1EsM98Byv3/Q87Gk1ROxna1OH5/8vb4w9mx",
-	"M/FAZfrj9AzUnMfQ0/+xK2GJxU26NOI5KO3HtD/6brRn65M5CJrz6DD6drTvOphTM3OzMZ7vj6mg6cLw",
-	"WI81aPutHsu5bRuuvA3qChVmNqZxLAthxlZTsKFsyH9XWQJudqp1r1V8Ucq16agL2/eWj+LV3t5OHop+",
-	"G6f9tNM/J6k2MUZXtdVWOFWKLjr80m6nT35VllTLwtrN6uk6WnwndTAxrpxgtjI8pmkKinBnZBAp0gX5",
-	"6nT7V+JV+oicz0ADuZJFysjEfqFjymDIIAUDjNBUikRzBvUq3ov+BfFF7N9ckYCHkR3jwd7+A8zgPazU",
-	"B7IC0VxaNpd+KjG4SqPvjNzPDRegA893D8L+CJ4/AnhOSrewBjUH5Xs98ip9SovUrJLwlcLxTiu/QCmy",
-	"jKpFdBi959oQ2RKpXWGqZQrEyVIip84jmmg7iCMvCP3oanWZ8+ElLPSyFg2Pxzec3S69a+qScQp07j16",
-	"UgcQ5Apiu/iKDo0qYLCsayGh8eK9/aylwZaUbRDVW9FoEB3s7+1Q+l5zcAp5SmNgZLIgnz6enZMmXfTY",
-	"ay/t6fKG0PSKLjShQl+B0uRgf2/UmJL2cqM9MS0qK8jkHIZZ7ffYidqn7vPgNfktEvrd8fvj8+MVpLYQ",
-	"vSeldZOmbQp6S6IDVRco+odki510Qn8MJZjkbfmeykTu+EnoxvmS659nNIFx7sxd//fPOdQ/rmCSVz8S",
-	"Pu11ppTqK6PX70Ek1jDa//bvr/f3Xg+ijIvq2SaBXEZjGj3tW4yWHphmc6/2NjRV+2can/31YPmrnBor",
-	"nKPD6L9/osNf94Z/H3759z9tVCXrHTrt0pYTb5/Aeuj1X3Ut5ade7ns2IcEGJ7qIY9B6WqTpIizDcSWF",
-	"K6ntEPWPOiwfsPMtYgexsxV2/inVhDMGYgf7rXJjl2CxfWlMv5/w6OTD+fHph6P3F2fHpz8en14cn55+",
-	"PG2M8TA6EqQQcJ1DbGWgJ5iM40LZ0dRZIIhRtBQfwVJ863QvoYLI9sp12wXxmMYx5GbY9C4PvUu3Yw3a",
-	"woa3zcD2IlqDOXJFnn4d3Rz/XaKcS9+/lKXfow/rsZaIHgctWBINLf/straoXwpsXfrgqSzXM0ghNpVr",
-	"houEhKjFN5rQ7vidr7v04mSFNmTiWDcUDQ7xnZi3YNwMU5msj3mUaW/ahVsUzcCAsi3cRNzO1S8FqEUd",
-	"syqjojVSQ2A4Otzf89ZZ+FXhgAsDCTgC9dfZjvS2Ku8AeFnKn3GRpEBcNiCx9RGnzbKMDjXY8VjNmzqf",
-	"2bRRSltNw0WcFgxG5LO4FPJKhDdUAeGJkArYG5JTrYmQAhof2HrUItRmezhykcfuwMocxXo8L7TzG8l8",
-	"CvZd7BQ0CKM4aHI1kxqIy7/0fkeunc5eRQ1X8sKWuHDCaRVVdm1ro9C7awNHn07IJSxG5LOGaZGSqxkI",
-	"wsUctOEJtYglVzNqCCXaT+QlLAjjbD0BQtblw9DgPl18cLrZCkhGTTwDPSJffZ7pVxLLOShNYiXFeELj",
-	"y0TJQjByJdXlG/I1kKMqliuZKJpl1PDYyUP9hny1U12VYFTPJpIqVkpUvZ7gIXH1rqR+1lHdJXW3O0BT",
-	"KFGNrXTJUGOlTSNN6OTsI3n91719YngG2tAsX0XXUMXFVMlsLWXv0/A26Ss7DnYCU+mCz3carZF3Hevm",
-	"du822H8qgKGBa0M0UBXPCI2V1LqhKgbEJ8MTznzGrse0fTV22SmrBv3LmrE+ULMND+2rvU2O3dsvj7Kg",
-	"3irVotqg0cmwWLVAfowE81ad26yyQ8WNJUS1JCxxihkR6Kq4X0YE+mIRPNuC522VoyCkccYty7iwCrJM",
-	"VfAqsmUXY9oNguylpN109Gc1Qb0enY8W1eMAcpEudnLfTArNBWg9rPd7dcrEVMSQhnTINekLrlizxXf2",
-	"i9+T+/VJ3K2XjYwKowr40t1Csdzzyyf0qpaTSvx8VwoaZSfKzrsG2tEyQOygZYDgeWrLIBgEqjQRVlkG",
-	"IaKHIEOQ7ZaYGKBmkcGKFJgjKAsrKDQ6EVovIoPHLeQJbcC0lTNR4dWbmroSmNpLzKUUi4wugm2wkyUa",
-	"SzHlKttsZvpyz2dnlizSQdgDG6AD39Jz2aG532Ve0rb3nKelAXQ/eQaztAIx2qUoXncUr3Oaciv8iN/I",
-	"z9x8oI2KOEIbFcHzvDYqmqaIrQc1TS28prIQpYj6O8IIYXQnDwdNFVC2QC8Hwuslezm834BQkiuYc1no",
-	"dFGGoVZ5PEihuUgcxV8P4xlVNDbg4UFcgiGwctrLmtSInAU+0GRGFSvPCDp4TWayUJrIwuzkGPHnp67f",
-	"XvEulHkCv0A8sysUkUD7EKnlY4zh2vep11Oy4ezo5vFydz1JLgMzk6x5OAET+sJcmy3PIW6MoKqs2bW1",
-	"5zwPouthIof24TBkur7nFmZvS+L1JXk2JvpuZGXySiSKsjZlV5/6vJGIKdXm7Qziy801+t17K+e0fP0j",
-	"pw80J40G29Uvd3uJLttPVmhq04FnrOK9Bms8nePLpQzVx2OizwuVLeZiIHbQz4XgQT8XYuuPiK0P6NpC",
-	"5NxNKoWbRkaNEwgROAicnX2ia3yhB69eIawQVlvB6keacuapV7tBD16hQkMAbQegcylJRkXl6dYYjkEE",
-	"PVA45rs9VGSIoi19ReV9f034oLcI4bMjfAxkuVRU8XTRvB73gXZel2GkcGelLg+V4XMgdXCnZzv2XQK6",
-	"47rGMRNrzoV3B9e9E7oOHj5JnjvN4fqCVdHG5jk6333bOkfn202waVb1Uo61rKh/sWUwtLyFdP0JmRcr",
-	"rvRbk+vvP1nDPVXc+YL2R1cVxFKxi9UXRPr3c5oWW/StRZl25UtVtTrWoNATpv1/OKs5k3CtCwyConbB",
-	"IChiB4OgCB4MgiK2MAiKQVBEDgZBETgYBEVYYRAUAYRBUAyCIoIwCIoowiAowgeDoI3rxAxVhlDy7sPZ",
-	"cEJ1FQglzbv56njLA0Q9x67mxergp3//DNHP+FLIqxRYAheGXoKcQzN6VR3FPNg1kLgu2PZSYqNLod8e",
-	"drevtg2cluTzF/msj55uWeV9I66u1p1isL2bPi+qbakltZZH+4SR0CanYhAUtQsGQRE7GARF8GAQFLGF",
-	"QVAMgiJyMAiKwMEgKMIKg6AIIAyCYhAUEYRBUEQRBkERPhgErYOgn2Sa+hhoY2fZ//3P/5ahFe1ofP6v",
-	"c+L3wtlFPhckT2l8t4joDWe3fkrKm4/aIVD/vDr4NKeKZmBA2VZuIm6pklMzszT2x5eGbXvNqOGgwT6b",
-	"ApRfOhHGgy5iTiGTcwwzIf9imAmxg2EmBA+GmRBbGGbCMBMiB8NMCBwMMyGsMMyEAMIwE4aZEEEYZkIU",
-	"YZgJ4YNhpjrMdApzeQmELh86ulMIiYs5N+H1uvshTxrl+iNIvxSgFnUIKeUZt+SsuSGj1zwrsuhwf2/P",
-	"nf4ZflXE5MJAAm6Y/XW6c0y5SC7o1IBqVb45BPUQ64fqVsW+2fIf6/EnEIyLpKZY31WN/Vu4LGUTLvxX",
-	"m5qpS64Fa6vObZAbKgZG7MQTOSW5HxFpgGVABFyBNmTKVTsQsxWQK8/7lqXvfzJv+7jdiim+0X2jI392",
-	"Lt44htwAG5CYihjS1N3ySvyJpewvSyQgH68EqDFlGRdEinSxjg8HKzar+itBG9B5kq2q7ibaVmDXPxm0",
-	"z+w96JHUSqawCak/QDYBdWpLLiO1bMdV83ybV9f1vs3Hj7P1sm6DhEthH52jgo9529LesfgU3OpoAUTL",
-	"DKSAcj3Sw7pksvB3KHdZ7437t47RZHTh2RuqZ3fVkhuTLbysaLHwMyRcPPyW7saarCMFtKGm0Ju3UNer",
-	"sPDF0+1ubrJYKc2fgMkOXiaTvXUkILRH+fmAZi/HDYiWhBtLQCIkSaVIQJEJVJpyNyW4kc3Gvt7VZzv4",
-	"979HXrMa82T3owxO7nCARNVYp6pn4c4KS3dhzoPfgwY8chSwmqrBlZQxBVoDKzVi7NIRvtGlDjyvnpEJ",
-	"xDIDbWsIXOzn2N1GYb9tq9FQ2r7QoLVfFZfsL3ZLSUxlIqPDm85z34H1NuYPoQzal1ssp3/zRmVAxIzn",
-	"vydjsjUqXWirX63ZKEATLuK0YFZLHonFEmfaFaqlzE7MFhobp0DnsFpLutfNyqIXs1wEYVn0p0gXcQy6",
-	"uR58eSvIt6XAree4nmFMRUX/MKaiInieJRW1VCJrUlEx/wKxtS22hAWVWzRY24AWGhoGhwWd/ZVSbao1",
-	"kHeoYQIiAu1xEhDvt2J3SF6xZG/aze2lne1RtX538SDv8WV/IVoSWjBuCDVG8UlRjiBX4FJOmK+1wyIk",
-	"bvDWnVb6m5zPocfBRPxDeZ5/S6aEnx+0HlB2ovWA4Hn2jWwhXKNwRxuC7KFAFlScKDe2ES7QOEVUPYxx",
-	"GhZO/YZoGcDuAg2NUwTaCzNOzwKS2z68NaZqw0JV8qpldVZ26TCVCQFhFAftkjUuAfLaWBUJyUumkUKX",
-	"mLFzu5Q4FRI5Yh9IHlTx45WW7QSaRs3a/Edq4lnXgC1yRg00MgafyoZ99CTLe2ZKvuAMyTog/TjWsqUH",
-	"iWdUJMDeeKg6lLAGM7y0VK6Xmlvy1pGxkxnyjSYWYCszKR2Ta5IoKow1FAy9BEKvaHjzZqNUYJBJs14m",
-	"rHV6jRVwoQ01a+LcVRF0f/0m3F/VfKH/C5dn6P9C8KD/C0H2e/V/DYjrtHsYkBcXSoEw6aIRaEQvGWLv",
-	"obxk1frqkFAhzQxUe9HvnAievFx76tBUAWULAte8PHkDvWYIvJfmNTstkU0oyRXMuSx0uhjWYnQLZ9rH",
-	"1Y6unaxUBYwriM2wUHz9/obTUPKzLfi4+we6t7G+W30Za9hyemR63255oWpOjQHV30B5QIHvw132KLki",
-	"nWoGzZHVXWiOqIPaQXQ9TOTQPhwGH8B7rg2wxuxsv7fivgzjdhMoMIUSeBQ2ils8Chuxgx4UBA8ehY3Y",
-	"wqOw0fpE5NzZ+pwq+Svg8cWIod0w9MnbkGQmtSFMgtdwGTXxrO+kPTyZFtH1ICfTPsyZBKUvinw+PSE0",
-	"TeWVO22hnKk+P9gdDqmjrOUseZLsqYZ7qXkm3d7B601zXX75fLlT6Ixb5Yx7vJQxSLg2oNCphjIanWqI",
-	"HXSqIXjQqYbYQqcaOtUQOehUQwyhUw3RhU61tTlm3oVAaNutJsU9r1xpJYxteXd/29+GF/gjv6KDBbGD",
-	"DhZ0sCB40MGC2EIHCyIHHSyIIXSwoIMF0fVbcbBkcg7L7pWpkplPVirTl3Z0rjjDcli7U1adFePKNet7",
-	"F7YnPk1C031v7dp4VVdIb3rkbCYNwpzL4/IC0fV9bhZ+wntbpJhyS1p3959kQGw/0G2FUhDdVogddFsh",
-	"eNBthdhC5wORyg9ctH1ZePAQwumO57+UxwmtOQcGHREIr2d3RLhVfYVLq1qtmm0dF3QGgrkblV8P4xlV",
-	"NDZg0bBsWoapDoYCF0l5OdouPox8aEC5g3zCO5jbYSz/Ht+4/y98BsmqV2MFeUoXdYlwx7PuPimTUfoe",
-	"j/2t+fXbK5jMpLzUYwYpn4PyDLT65fgm/L0IvTJq0fMBCJZL3hpt9934pvyzPfhNJceXsNih4rHmieAi",
-	"GWqIFZixgjnQ9B7fy3CAcef7pfldetE70avLdGa8KmqHP765BD8FDNyGwP4utYuqVlHLPRAXipuFS0Ca",
-	"AFWgjgoziw5/+nL7xb62DOrTkwqVRofRzJj8cDzef/W30d5ob7R/+Ppvr/8W3X65/f8AAAD//w==",
+	"7H37chs30u+roHi2Kkktb5JlW5H/OYqtbOnEsX1kObt1vFoZnGmSiGaACYAhxbhcdR7ie8LvSb7CZW6c",
+	"4ZDUhZKd/scWZzC4NH5o9AXo/twJRJwIDlyrztHnjgSVCK7A/jiRUkjzRyC4Bq7NnzRJIhZQzQQf/K4E",
+	"N89UMIWYmr/+JmHcOer8r0FR68C9VQNb2wmfQSQS6Hz58qXbCUEFkiWmss5R55gviNBTkESkOhAxkO9H",
+	"NCQS/khB6S5JOU31VEj2J4RdIqkGErGYafMr5XRGWURHEXQJ4xokpxEB0+QP5gHRUyBKUx5SGbrnBHxf",
+	"+h3TF99NM4rjNGT6tZiYvxMpEpCaOYrQQDuKtA00+/zYFv7S7QQSqIbw2BJQLxLoHHWUloxPzFuYedLW",
+	"3rCw8XEMmoZUW4LTMGSGfDR6V+7ol272mRj9DoE2n2kqJ6BPS3V+zCrtdngaRZ2LvNS5fb+63Jdux0wL",
+	"kxCa1yzsZOPoehqV2qtUWup+mTAXDR2u0rE+Fwn7BRbrxuNKvaExtJeDmLKovQhb0xRf24j2ZAWexqZE",
+	"qsBQSi2UhrhjO3t5BYsSNbJZbyK4dvS0zWYD6BZkqYy9ib7VBVmjbwax6iI9iRO9IOYdcTX1O3nVdpyG",
+	"lhnfWMsO3uadSeiEceoaaf/wXVFymSweVq79lUP2jdYGHIgQ6gM+n4LnF/Z9t74eQ9CURar+6c800IrQ",
+	"kUi15T+umhEsBA8J04rEoBSdQJcIx6BCEVPGiemUHaAiVJE0UVoCjYkCHipTLj4in7+QsZAkFkq7alWX",
+	"UB6SQPBxxALN+OStnFDO/rQVGQzYD47fnfzr8vz4l5O3v52cXZ6d/N8Pp2cnr0pzWNAqFEHDmI5JxPgV",
+	"0cJ3OEhj4No2YhvIx9lEqSlznG65SvPcVDmFKLE1mIVBxuy6vTpPvrY5y4qsW1B+bovitqueCE1IOuUz",
+	"pnO8VoGU85KxkDHVnaN8cdaZ/3XCJCi3NeTFQ6qhp1ncCDfHhvKyaVowg3IxKSJYt5R+hXgE8syUbGbp",
+	"vtu2rnJnmyjiKmtYVuXdb7MhLjHj7QdfZcW3oEq3o1KVAA83GEATx8+//mmxuuNNH5oVcLrJYJvmzX9c",
+	"TKDfI/w8FjNSHV61u6vn+MwTMdvGxJzbfYyGMeN2FVkkXDRMzNs5h7DMmep4WSH1rJxSFaWThhdNdPFk",
+	"sF80De9dZROqdmtK1WUsZAO3+ecUrNRq/gFCJRBTjjANsSK5WEroWNtCTJGETqBvFxSNE0PLMY0U5B0a",
+	"CREB5aZHVsBtZnAxvWZxGhOeGmoTMfYtStCp5BBWGtgblnZpOzuGpHCtL4NUKrdbV5t4aZ8brpwqMPvQ",
+	"J6WpNBvLpR3JJ/NqDDqYWiZt6rLjMh2RoNJIqy4RkhhEEzYuUYeLEoH6LatgaQodLbrFTFRH0DihwEPG",
+	"J23M+jbs6SH5OzNjyvhKHR12B51PhZEaNGFWTHuIPaPoZpXvtO0lZlFDkEqmF+9Nq26iRkAlyONUT3Od",
+	"0y4W+7gYzVTrxGmXjI9Fpr1SJ/D5mesYQeN/X9FFBP2CMRx1fjFPyOkrw0Jl5CtTR4NBXrSmtL6TbEaD",
+	"RW/MpNKEhcA10wsyA8nGXk82pI9YAFxZ4vq2jhMaTIG8di/Ifn9Ya3XC9DQd9QMRuw5Q5v7vsXAwisRo",
+	"YKTFwevTlydv3p9YFQ9krN6O34OcsQAa+j+wJQyxmI6WRjwDqdyY9vpP+0NTn0iA04R1jjpP+nu2gwnV",
+	"Uzsbg9negHIaLTQL1ECBMt+qgZiZtmHudFBbKNXTAQ0CkXI9MDtF2BMl/m8rm4CdnVzuNRtfJ2JK17YL",
+	"0/eKjWJ/ONzKQtGs41Sf1vpnOdW6hVHf2gotnEpJF7X1Um2niX/lmlRFw9pO66kbWlwnlVcx5pYxGx4e",
+	"0CgCSZhVMojg0YJ8snv7J+K29D45n4ICMhdpFJKR+UIFNIReCBFoCAmNBJ8oFkIhxTvWvyCuiPmbSeLx",
+	"0DdjPBju3cEM3kJLvSMtENWlZXXpY4bBVTv61sj9UDIBWvA8vZPlj+D5K4DnNDMLK5AzkK7Xfbelj2ka",
+	"6VUcPt9wnNHKCShpHFO56Bx1XjOliaiw1DozVSICYnkpEWNrEZ0oM4hjxwjd6IrtMmG9K1i0743H1rqn",
+	"7KYsaQwapKlyeX5+rakJx+9OiandoMApC33yylHAPtsbGqbNhSYqgYCNmdMlmKntjxTkohCYMpG8WGA5",
+	"KY3GcU898ZqPaWPY7cSM+185BhjXMAE7USvUGmF3JRJRI7RpiMlYitg+SiTMmEi9kkb+OQVOEilmLISw",
+	"u1LVIXMWRWZHLGtfTRSrKlFLpHuojq4zMVzci9CVS1W3U8i6neveRPTqqhc3anfZmFDSq2/uWulQvng7",
+	"tgstptevgU+MQvJ0b7/OND/XVO56Vy6aXDUrbR0JyJg5UbtCwVrBqtzpGCco/dIym6N6xzppEt4B1VuM",
+	"Ltl0VAexwh1U7s9S55vE5OXRNovN9+FkqNS5ySZ0BloymEHO+7wM/ATFmL+IGLMMw9VmRm9ftcbBi1br",
+	"4DrTXpv6uLVZ7U7Xw89CjlgYAt9CnM+tmhn0zbhKYHbw7Zy+OT85e3P8+vL9ydlvJ2eXJ2dnb89KM3bU",
+	"OeYk5XCdQGCUVzf9IghSaYZWm6hiary51pPfSDoVepvuFEcKcL3iev121ut9KlHZlljWj96dEqvl2HkQ",
+	"qkEXclKD04YKYeEnES622lKbxT2/0qtz/jBS4tKK0s75vz+0JOsSoMGU7Jkl9uyABFMqaWA0QhJTHUwZ",
+	"n5D/fDzu/T/a+3PY+/Gyf9S7+PvfyPcSxqmCkMyZnpKD4dCdv5ozBT+8IDMapaCsy8Z1Vhk9gvqGn+7t",
+	"l5rpkjHjTINX7hQRkvjeK6+ylemzP2yReksE29t3Cl7+u7u5TJx5J+cwmgpxpY4kUCN+5r/nkmnrDvTG",
+	"66xA/jsrkNu5XYkmv2bM+KlreG+N0deLw+VeN6+74iMtU/iyA7v3CqXoChYb+lerZ5fu24zt2QXxagNR",
+	"aRCAUuM0ihZeqkbjIBoHNwPTT8VJU9TIEDtbYaeqwxzsIddB5GzjiXUeYMIUMagI0whCS0zrMrUHCB6b",
+	"aozKLQL4PtXBl1akI5RnOmGzStjkMxt8ZuEXR9IINNT1Rfc81xeXnGfWZ5NQPS1cNla0rUrjZfg/jPNk",
+	"WSPNkVQ/H6mpTisakReU118z8J8WuNq9cJ+dLEHhHrkUCveIHRTuETko3KNwjwD+aoX7V+4k8Drhfs25",
+	"NkNG//13irDiwNVdC+8J1cG0rka4Ayo7ViPuwbUVM15+urfs7Go9RvUYPGFnkEQ0AHfO0qEh6xaZT0UE",
+	"fYLOsq/IWfYoXGHfrkLtD9ahQo2SASrUiB1UqBE5qFCjQo0A/noV6g9WpNvKW1a+ejyIgM5cACh/wDKE",
+	"REJgxMRMT126fgYTGixem88qF56XBHN/s3ejAeU7wYalb0UwrzKGZLQg796+PydluqiBu+ysHF1eEBrN",
+	"6UIRytXcKGsHe8N+icDV2+ktVJYQixn04iJMzlbUPrOf+yA7XyOhX528Pjk/WUHqzyz8cmeUdipOmcRN",
+	"ppsacu/93HC7paTxk0hMxJKavz88OFwZM6V6Lcs8o6MI+m/8Hx9d8Yvy9a0eixMhXTw0ahrolOJOCJqw",
+	"nmGXE+CDrDoDi+JzdcWSnkjcgHqJsNEXc039hnaKLKhP6bNnB8tfJVQbfto56vzno7PV9C7+/rdG7r/B",
+	"kfjHcgr3ru4/bhhHJkPYpnENbx95ybe5Lvzj/ZhBjLBQZhYuwp41iZStIJuy0u0Yr9OSHx+b9gKEEb9o",
+	"oNmsSqLvFDHT1yVm9oiQxEwf+d7FDcmiE36niGHEJGIjSeXCSTiKMN119lKmFRmJcEHUlCbwQ5+8nXOQ",
+	"AxsyzIYasbFFXNVxqjQZAaHkw9lrvxus3KzNFy/Ivzv/7uTRpoIIqFQ+6NGGu4davV04mO5+u8hW5haf",
+	"+G6cL8UZZTGdwCCxy9r9/XsCxY85jJL8x4SNG422GbMqM/InPx7uDQ/XMPPmFVvu6cXd2bfvet9ouLmx",
+	"InrcI7qyUWfAu44t5Hkr3sxApRltzYidR2JrRqMgYvQveIReVCXXTQXiAQ0CSHSvHMqy5+JHrhSV3Se/",
+	"lb449wEndyAvl8d5k9DJS983zd0uRLrZMvWOLVHvwCKwsuafNrjg29at9qp3qNyblokDIeUBEAmBkCGE",
+	"5HshCY0k0HBBDJtiEfyAkihy6ltKohi5FLFzw8ilqMYgeDYFz8s8ligX2op0PpKoSydQFlw8tg4QW4it",
+	"7Q12Bl5jkfKMRf2IMEIY3ehsViZsO8Ug2/PwsB8C6oaAGkvxJ3CSuIwuNznth7hCXN2bue3MWhqIntKS",
+	"gDalmTUCQpdTowzqss2EWMNafzvznGazllNOCvSxLbJ7z/UOLHEP4Wy992Hd292f+qEOoqBixLifIyxO",
+	"D9nFEZb3EEGg88wLZovwV9O+U02HWtxxE5+kIT9wwrOiPt/NVusxDZnuRWKyJm2Dz2qrVlwaXZthYbvs",
+	"B1vmIKgBeJnRv2d8EgGxyX7tsSBiN7Q4pj0FZjyG1UU2Jca4VMqmc2A8iNIQ+uQDv+Jizv0bKoGwCRcS",
+	"whckocpouRxKH5h65MLXZnq4KrlCloJ4VU6FR9P5tWQ+A/MusHs0cC0ZKDKfCmUPaAmfVoQpu22vooYt",
+	"eWlKXFrmtIoq27a1lundtAF/er1PPigYpxGZT4ETxmegNJtQg1gyt/srUW4ibYAgFrYTwCdVvhsa3KaL",
+	"d043U4G7sgyqTz65NNKfSCBmIBUJpOCDEQ2uJtJo9GQu5NUL8smTIy+WSDGRNI6pZoHlh+oF+WSmOi8R",
+	"UjUdCSrDjKOqdoL7vNQ3JfWDjuommbnrA9Sp5PnYskNQVBtuU8oCevr+LTl8NtwjmsWgNI2TVXT1VVyO",
+	"pYhbKXubhjfJTrnlYEcwFja33I1Gq8VNx7q+3ZsN9mcJ0NNwrYkCKoMpoYEUSpW2ii5xue4JC11Cbodp",
+	"82pgk0+uGvQfLWO9o2YrdwjWHaW875w/bclXMhHpK0vt4isuiRC5SJjhFN2GaK1AtyGC54Hchv62hVzn",
+	"P0R7KoLsMWTVrO2f+QQ1WnRqV4q2Md+MUsU4KNULQVMWqXXXR3/y5V/54g8Univr9uXvqWQqZEEmAi1f",
+	"nPlaLozmA2q4AWTF1q9uIBImTGkHoEsf2mxpgr7KcemlW2bKZfzP3ne6pvaLr2VgjyXyWEa+/7O0nlff",
+	"z82+eFO5p9tW8qyEyDc5INd/d367GV/eayrVLo2j20yI1jHszqGSMX/iN4umK8QoPaH0tBZIv9GIhY56",
+	"heCEBgIEEBoIEDx4rhix9U2eK8ZjoAgjPAaKuPpmQzEa6imIxj2qFEgNIRkta4zfRzChkffelo13XVI2",
+	"GPkY8T+0Wj63sXMGlAcQ9YrsaCuCHtli5dpe+aWGl7m3OTJ6VbKXaJk25YVf7vnVDg0Z2aQSN99owUBG",
+	"ipeiETtovEDwfK3GC5kdc0ArBoLsrtVPA7Vbpx1AaCG07i/ulxXkCS3BtHLvK8erOy6jcoapHMdcuiYW",
+	"04XXDbbTMgUfMxmvVzNduYfTM7MlUkPYHSugXdfSQ+mh3l6W0daFEmsfQP2TB1BLcxCjXorsdUv2OqMR",
+	"M8yPwHViqrHzgToq4gh1VAQPOtgRWxi4C2GEMFoRuAutHAivR2zlcHYDQkkiYcZEqqJF5oZaZfEgqWJ8",
+	"Yil+2MuzsVt4EHtJGsJs2rOaZJ+89+tAkSmVoasMyMEhmYpUKiLSrbIMDUIRU8bbQ8S88mV2kWxsaiQU",
+	"PoFqOvhqIZrAtetTo6WkkrCs9tYpX2rF2w2TlMWgpyIsXz0IubrU13p9ynVbYWkEeWXlrrXmIivfIPG3",
+	"9V8zA7OXGfGaLqqXJvpmZA3FnE8kDauUbbqesWmmN6r0yykEV+trzKI2rpi17PVvjN7RnJQarFa/3O0l",
+	"umw+Wb6p2kwtM7h87ZWWxu4MX/bao7SxLdDmhZstnsVA7KCdC8GDdi7E1l8VW2/QtIXIuRlXEnwcsUDj",
+	"pSMEzq1soi220IP9fYQVwuoWl/33cUNDAG2Y31AIElOeW7oVumMQQXfkjnk6xI0MUbShrShRWgKNK/BB",
+	"axHCZ0v4aIgTIalk0YKknM4oczHg7iZ6ZOZGIt6nkwXGZjMghXOn4WL1TRy6g6LGQchbokfa5BuvuCqc",
+	"hzs5504TuL4Mc29jOaji0yeVWOBP1sGmXNVjSc2TU/9yQ2do4G0D7Vl+8iCUm5/1d5+0rJ7c73xJm72r",
+	"Lmn1qqbz9zMapRv0rUKZauVLVVU6VqLQDo/9v3lfrEzClErRCYq7CzpBETvoBEXwoBMUsYVOUHSCInLQ",
+	"CYrAQScowgqdoAggdIKiExQRhE5QRBE6QRE+6AQtnKDvNZWaUPLqzfveiKrcEeodow6Vhb/lDryeA1vz",
+	"YrXz071/AO9ncMXFPIJwApeaXoGYlVNeFaGYu9s6EtucbY/FN7rk+m1Y7ubVpo7TjHwuGXm793TDKm/r",
+	"cbW1buWDbbz0eZlfS82otTzaHXpCyysVnaC4u6ATFLGDTlAEDzpBEVvoBEUnKCIHnaAIHHSCIqzQCYoA",
+	"QicoOkERQegERRShExThg07Qwgn6TkSR84GWbpb99///r8y1oiyNz/91TtxdOCPkM06SiAY384h+ZuEX",
+	"NyVZ5qOqC9Q9zwOfJlTSGDRI08rnDjNUSaieGhq78KX+2l7Za9gtLZ91DsqLmofxoI6YM4jFDN1MuH7R",
+	"zYTYQTcTggfdTIgtdDOhmwmRg24mBA66mRBW6GZCAKGbCd1MiCB0MyGK0M2E8EE3U+FmOoOZuAJCl4OO",
+	"buVCYnzGtH/dlh/ytFSu2YP0RwpyUbiQIhYzQ85iNcT0msVp3DnaGw5t9E//Kycm4xomYIfZXKeNY8r4",
+	"5JKONchK5etdUHchP+RZFZtmy32sBu+Ah4xPCoo1pWpsvsJlKDth3H21rpmiZCtYK3VuglxfMYTETDwR",
+	"Y5K4EZESWLqEwxyUJmMmq46YjYCcW943LH37yLzVcLv5ovhONY2OfG9NvEEAiYawSwLKA4gim+WVuIil",
+	"4Q9LJCBv5xzkgIYx40TwaNG2DrsrLqu6lKAl6OzkqqrNRFtx7Lon3WrM3oMGTi1FBOuQ+ivEI5BnpuQy",
+	"UrN2bDUPd3m1rffVdXw/Vy+LNohPCnvvK8rbmDct7QyLu1itlhZAlIhBcMjkkYalS0YLl0O5vvRe2H8L",
+	"H01MF255Q/7sprvk2sMWjldUlvADHLi4+yvdJZmsxgWUpjpV669QF1KY/2J3t5vLSyzj5jtYZAePc5G9",
+	"tCQgtGHzcw7NxhXXJUoQpg0BCRckEnwCkowg3ym32wTXLrOBq3d1bAf3/ltca2bHPN0+lMHpDQJI5I3V",
+	"qnqQ1Zlj6SaL8+Bb2AGPLQXMTlValTQMJSgFYbYjBvY4wncq2wPP82dkBIGIQZka/Cp2c2yzUZhvq9uo",
+	"L21eKFDKScXZ8ufbHUmMxESsXq9pEgkalit5bcrvRMjNerbFJ74b5xa9Rc55FtMJDBKbvt79/XsCxY85",
+	"jJL8x4SNG3LTd/N1XxKw9578eLg3PKwkxthbt3j9Siv3tGG9Vb+xlHgskWKyaWkf5oou31tKfDERxIEV",
+	"QqLSIAClxmlk9jM8rop2wFsdV0UbMmJnM+z8LOSIhSFwPNyDyLmvwz3oWUdY3d6zfiuF54OVtKxprozb",
+	"yOkGG+seTslp92P96sugD2sDk/1X77jyiJiy5FtyWFVGpVKVADdqiuCgCONBlIYQ9skxXyxp/zFdWMr0",
+	"b7CoBhHQGazW7O3rcmWdR2OSztR2r8Y1qOOPx0r9MjPqFHNczDBed8PtGq+7IXge5Lpbtom0XHfDM96I",
+	"rU2xxQ2orNBARhDQVEHJqWFAZ35FVOlcBnJOe7SDINDuxw5yO4ndInmFyF72zVVFO9OjXH63Z87cqZLw",
+	"B6IEoWnINKFaSzZKsxEkEqzyHbpaa0uEBKW1dSNJf90BF99jryL+pU63fE2qhJsf1B6Qd6L2gOB58GAZ",
+	"/kiYxKgZCLK7Apnf4ngWPIMwjsopoupulFMvODUrotkh2TrQUDlFoD0y5fS9R3LVhteiqpY0VCnmFa0z",
+	"10t7kZgQ4FoyUPZA+BVAUiirfEKSbNEIrjLMmLldupzhD4sH7rBqNz+julKzHUFZqWm9Y0V1MG06hRpS",
+	"DaVbSbvSYe/9jOstb2M94ltYhUP6frRlQw8STCmfQPjCQdWiJCwthsd2XeSxnl9/aclYO33+nSIGYCtv",
+	"a9lFrshEUq6NoqDpFRA6p/7Ni7VcIYRY6Hae0Gr0GkhgXGmqW/zceRE0f30V5q98vtD+heIZ2r8QPGj/",
+	"QpB9q/avLrGdtg898oJUSuA6WpQcjWglQ+zdlZUsl6+OCOVCT0FWhX5rRHDkZcpRh0YSaLggcM2y6H5o",
+	"NUPgPTar2VmGbEJJImHGRKqiRa9goxsY096uNnRtpaVKCJmEQPdSydrvN5z5kh9Mwfu9P1B9TRO49hlm",
+	"mpRIH9bmWDe+ZZtFOkio1iCbG8iCoLk+3CQOgi1Sq6ZbHlnRhfKIaqjtdq57E9EzD3veBvCaKQ1haXY2",
+	"v1tx68vMTBk+rVPJMd0OsltMt4PYQQsKggfT7SC2MN0Oap+InBtrn2Mp/gRMkYIY2g5D75wOSaZCaRIK",
+	"cDtcTHUwbYrmjTE6EF0PH6Mjj0mQ2aLIh7NTQqNIzG20hWymmuxgNwiETcOKsWQnp6dK5qVy3OvhweG6",
+	"uc6+fCxB9dAYt4MTJmcwYUqDRKMa8mg0qiF20KiG4EGjGmILjWpoVEPkoFENMYRGNUQXGtVaz5g5EwKh",
+	"VbOa4LdM61g5MLY2oo97XrW3PcC1poM6Qs4gFjM0sOB6RQMLYgcNLAgeNLAgttDAggYWRA4aWBBDaGBB",
+	"dKGBpdXAEosZLJtXxlLE7rBSdnxpS+OKVSx7hTllVawYW65c3yt/PXE3B5pumxl4bTpgf7zpnk8zKeD6",
+	"XJzElEXrM4WWC+8wb4vgY2ZIa/OLixCI6QearZALotkKsYNmKwQPmq0QW2h8IEK6gfOqLQsDDyGcbhj/",
+	"JQsnhCmOEV6P2RBhpfocl2ZrXcp33CfvgYfKPD7sBVMqaaDBoGFZtfRT7RUFxidZcrRtbBhJT4OMVwcT",
+	"moA+S85tkV1cWAoCSDTlAax6B+El1RUTRkg19DSL61gqxd+pwDOvabQoLAAfi688hLqd31PJVMiCLJ1x",
+	"rSZLu8spVdOW1zOQqrmCJZCWR1jt5VJXKg0vN9OyKLodHwewTt3loWYxfj/8Mjj5QP7x6t1ZQ5jfZQLk",
+	"gYGndP/ps6OnB8/3w6d7T4YQjH98+vz53rMnh0MI9p+Fh/uUBk+ewl7w9McxHARwGIzo4ZMnz4Ph6HAM",
+	"wR7sP9uDlhZLNM0a3R/uP+sNn/b2nq8PSHwDapZsR56Il9kMlWZ2JEQElK+YWgvsYhIaatqhqco1TX6h",
+	"iwjI6StiON7ErXxiFzxxwZrRAoFbJ1ogEDy7OtzQdHWcKIggyKK330oC+we05dT3DJlIiBaMT3oJlXpB",
+	"WIk16gprvMGNdsvqUaZCmQplqr+gTJX1CqUq3BhRqkLwPLxfZ0WsHjxaigi7hTnenS4lCfCQ8Qna4RFX",
+	"j8wOHwgZEj2lJXaYyWaWqBtqghtY22FmOtQ5+lz5Pfhs/790dzJXvRpISCK6KEooUMpWX3uSXe9sejwI",
+	"jJgcFW/nMJoKcaUGIURsBtIthdUvB5/93wvfKy0XDR8ADxPBKqOtvxt8zv6sDn5dycEVLLaoeKDYhJuZ",
+	"UxBI0AMJM6DRLb4XPiVg7ful+V160TjRq8vUZjwvaoY/+HwFbgpCsNt2c5eqRWWlqFkHEKSS6YW90jsC",
+	"KkEep3raOfp48eXCvDZLzV34TWXUOepMtU6OBoO9/ef9YX/Y3zs6fH74vPPl4sv/BAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

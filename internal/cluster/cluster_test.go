@@ -61,6 +61,8 @@ func TestCluster(t *testing.T) {
 			"KAYLE_SHUTDOWN_DRAIN=3s",
 			"KAYLE_PURGE_INTERVAL=300ms",
 			"KAYLE_MAIL_DIR=" + filepath.Join(dir, "mail-"+name),
+			// One bucket for all, as replicas share object storage.
+			"KAYLE_STORAGE_URL=" + filepath.Join(dir, "objects"),
 			// The test reads each replica's job metrics on its own address.
 			"KAYLE_METRICS_PUBLIC=true",
 		}}
@@ -152,9 +154,10 @@ func concurrentStart(ctx context.Context, t *testing.T, root, bin, url string, r
 	}
 	migrates := make([]*exec.Cmd, 4)
 	outs := make([]strings.Builder, len(migrates))
+	objects := t.TempDir() // an empty database has no logos to move
 	for i := range migrates {
 		migrates[i] = exec.Command(bin, "migrate")
-		migrates[i].Env = append(os.Environ(), "DATABASE_URL="+url)
+		migrates[i].Env = append(os.Environ(), "DATABASE_URL="+url, "KAYLE_STORAGE_URL="+objects)
 		migrates[i].Stdout, migrates[i].Stderr = &outs[i], &outs[i]
 	}
 	for i, r := range replicas {

@@ -21,6 +21,7 @@ import (
 
 	api "github.com/kayle-id/orgs-api/gen/api"
 	"github.com/kayle-id/orgs-api/internal/dnstest"
+	"github.com/kayle-id/orgs-api/internal/testimg"
 	"github.com/kayle-id/orgs-api/store"
 )
 
@@ -345,6 +346,8 @@ func (r *runner) walk() {
 	l2, err := c.LegacyRemoveMemberWithResponse(ctx, r.bearer(owner.token))
 	r.expect("legacyRemoveMember", l2, err, 410)
 
+	// Organization administration: API keys, logo, details, terms.
+	keys := r.administer(owner, admin, member, outsider, orgID)
 	// Verified domains and redirect URIs.
 	fd := r.domains(owner, admin, member, outsider)
 
@@ -396,8 +399,163 @@ func (r *runner) walk() {
 		accept(newcomer, in.JSON200.Data.Id, 410)
 		cancelInv(owner, in.JSON200.Data.Id, 410)
 	}
+	r.administerFrozen(owner, admin, orgID, keys)
 	r.domainsFrozen(owner, fd)
 	cancel(admin, orgID, 200)
+}
+
+// administered is what the administration walk leaves for the frozen one.
+type administered struct {
+	keyID uuid.UUID
+}
+
+func jsonBody(s string) *strings.Reader { return strings.NewReader(s) }
+
+// administer walks the organization administration operations through
+// every status reachable from outside before a deletion is scheduled.
+func (r *runner) administer(owner, admin, member, outsider user, orgID uuid.UUID) administered {
+	ctx, c := r.ctx, r.c
+	var out administered
+	const ct = "application/json"
+	keyBody := `{"name":"Production","permissions":["sessions:read","sessions:write"],"metadata":{"team":"payments","tier":2,"live":true}}`
+
+	// API keys.
+	lk, err := c.ListApiKeysWithResponse(ctx, &api.ListApiKeysParams{}, r.bearer(""))
+	r.expect("listApiKeys", lk, err, 401)
+	lk, err = c.ListApiKeysWithResponse(ctx, &api.ListApiKeysParams{}, r.bearer(outsider.token))
+	r.expect("listApiKeys", lk, err, 403)
+	lk, err = c.ListApiKeysWithResponse(ctx, &api.ListApiKeysParams{}, r.bearer(member.token))
+	r.expect("listApiKeys", lk, err, 403)
+	ck, err := c.CreateApiKeyWithBodyWithResponse(ctx, ct, jsonBody(keyBody), r.bearer(""))
+	r.expect("createApiKey", ck, err, 401)
+	ck, err = c.CreateApiKeyWithBodyWithResponse(ctx, ct, jsonBody(keyBody), r.bearer(member.token))
+	r.expect("createApiKey", ck, err, 403)
+	ck, err = c.CreateApiKeyWithBodyWithResponse(ctx, ct, jsonBody(`{"name":"x","permissions":["everything"]}`), r.bearer(admin.token))
+	r.expect("createApiKey", ck, err, 400)
+	ck, err = c.CreateApiKeyWithBodyWithResponse(ctx, ct, jsonBody(keyBody), r.bearer(admin.token))
+	r.expect("createApiKey", ck, err, 200)
+	if ck != nil && ck.JSON200 != nil {
+		out.keyID = uuid.MustParse(ck.JSON200.Data.Id)
+	}
+	ck, err = c.CreateApiKeyWithBodyWithResponse(ctx, ct, jsonBody(`{"name":"Second","permissions":["analytics:read"]}`), r.bearer(owner.token))
+	r.expect("createApiKey", ck, err, 200)
+	limit := 1
+	lk, err = c.ListApiKeysWithResponse(ctx, &api.ListApiKeysParams{Limit: &limit}, r.bearer(admin.token))
+	r.expect("listApiKeys", lk, err, 200)
+	uk, err := c.UpdateApiKeyWithBodyWithResponse(ctx, out.keyID, ct, jsonBody(`{"enabled":false}`), r.bearer(""))
+	r.expect("updateApiKey", uk, err, 401)
+	uk, err = c.UpdateApiKeyWithBodyWithResponse(ctx, out.keyID, ct, jsonBody(`{"enabled":false}`), r.bearer(member.token))
+	r.expect("updateApiKey", uk, err, 403)
+	uk, err = c.UpdateApiKeyWithBodyWithResponse(ctx, uuid.New(), ct, jsonBody(`{"enabled":false}`), r.bearer(admin.token))
+	r.expect("updateApiKey", uk, err, 400)
+	uk, err = c.UpdateApiKeyWithBodyWithResponse(ctx, out.keyID, ct, jsonBody(`{"name":"Renamed","enabled":false,"permissions":["webhooks:read"],"metadata":{}}`), r.bearer(admin.token))
+	r.expect("updateApiKey", uk, err, 200)
+	if ck != nil && ck.JSON200 != nil {
+		second := uuid.MustParse(ck.JSON200.Data.Id)
+		dk, err := c.DeleteApiKeyWithResponse(ctx, second, r.bearer(""))
+		r.expect("deleteApiKey", dk, err, 401)
+		dk, err = c.DeleteApiKeyWithResponse(ctx, second, r.bearer(member.token))
+		r.expect("deleteApiKey", dk, err, 403)
+		dk, err = c.DeleteApiKeyWithResponse(ctx, second, r.bearer(owner.token))
+		r.expect("deleteApiKey", dk, err, 200)
+		dk, err = c.DeleteApiKeyWithResponse(ctx, second, r.bearer(owner.token))
+		r.expect("deleteApiKey", dk, err, 400)
+	}
+
+	// Logo: upload, then make it the organization's.
+	logo := `{"logo":{"data":"` + testimg.Base64(testimg.PNG(16, 16)) + `","contentType":"image/png"}}`
+	ul, err := c.UploadOrganizationLogoWithBodyWithResponse(ctx, ct, jsonBody(logo), r.bearer(""))
+	r.expect("uploadOrganizationLogo", ul, err, 401)
+	ul, err = c.UploadOrganizationLogoWithBodyWithResponse(ctx, ct, jsonBody(logo), r.bearer(member.token))
+	r.expect("uploadOrganizationLogo", ul, err, 403)
+	ul, err = c.UploadOrganizationLogoWithBodyWithResponse(ctx, ct, jsonBody(`{"logo":{"data":"`+testimg.Base64(testimg.PNG(2, 2))+`","contentType":"image/jpeg"}}`), r.bearer(admin.token))
+	r.expect("uploadOrganizationLogo", ul, err, 400)
+	ul, err = c.UploadOrganizationLogoWithBodyWithResponse(ctx, ct, jsonBody(logo), r.bearer(admin.token))
+	r.expect("uploadOrganizationLogo", ul, err, 200)
+	logoURL := "null"
+	if ul != nil && ul.JSON200 != nil {
+		logoURL = `"` + ul.JSON200.Data.Logo + `"`
+	}
+	uo, err := c.UpdateOrganizationWithBodyWithResponse(ctx, ct, jsonBody(`{"data":{"logo":`+logoURL+`}}`), r.bearer(""))
+	r.expect("updateOrganization", uo, err, 401)
+	uo, err = c.UpdateOrganizationWithBodyWithResponse(ctx, ct, jsonBody(`{"data":{"logo":`+logoURL+`}}`), r.bearer(member.token))
+	r.expect("updateOrganization", uo, err, 403)
+	uo, err = c.UpdateOrganizationWithBodyWithResponse(ctx, ct, jsonBody(`{"data":{"logo":"https://elsewhere.example/logos/`+uuid.NewString()+`"}}`), r.bearer(admin.token))
+	r.expect("updateOrganization", uo, err, 400)
+	uo, err = c.UpdateOrganizationWithBodyWithResponse(ctx, ct, jsonBody(`{"data":{"name":"Acme `+r.o.Prefix+` Ltd","logo":`+logoURL+`}}`), r.bearer(admin.token))
+	r.expect("updateOrganization", uo, err, 200)
+
+	// Business details (owners only).
+	bd := func(by user, body string, want int) {
+		x, err := c.UpdateBusinessDetailsWithBodyWithResponse(ctx, ct, jsonBody(body), r.bearer(by.token))
+		r.expect("updateBusinessDetails", x, err, want)
+	}
+	bd(user{}, `{"business_name":"Acme"}`, 401)
+	bd(outsider, `{"business_name":"Acme"}`, 403)
+	bd(admin, `{"business_name":"Acme"}`, 403)
+	bd(owner, `{"business_type":"partnership"}`, 400)
+	bd(owner, `{"business_name":"Acme\u0007"}`, 400)
+	bd(owner, `{"business_type":"business","business_name":"  Acme Inc. ","business_jurisdiction":"England and Wales","business_registration_number":null}`, 200)
+
+	// Verification terms (the organization named in the body).
+	vt := func(by user, body string, want int) {
+		x, err := c.AcceptVerificationTermsWithBodyWithResponse(ctx, ct, jsonBody(body), r.bearer(by.token))
+		r.expect("acceptVerificationTerms", x, err, want)
+	}
+	named := `{"organizationId":"` + orgID.String() + `"}`
+	vt(user{}, named, 401)
+	vt(owner, `{"organizationId":"not-a-uuid"}`, 400)
+	vt(owner, `{"organizationId":"`+uuid.NewString()+`"}`, 404)
+	vt(admin, named, 403)
+	vt(owner, named, 200)
+	vt(owner, named, 200) // already on file
+
+	// Kayle ID Integration Terms (the active organization).
+	gt, err := c.GetRpTermsWithResponse(ctx, r.bearer(""))
+	r.expect("getRpTerms", gt, err, 401)
+	gt, err = c.GetRpTermsWithResponse(ctx, r.bearer(outsider.token))
+	r.expect("getRpTerms", gt, err, 403)
+	gt, err = c.GetRpTermsWithResponse(ctx, r.bearer(member.token))
+	r.expect("getRpTerms", gt, err, 200)
+	at, err := c.AcceptRpTermsWithResponse(ctx, r.bearer(""))
+	r.expect("acceptRpTerms", at, err, 401)
+	at, err = c.AcceptRpTermsWithResponse(ctx, r.bearer(outsider.token))
+	r.expect("acceptRpTerms", at, err, 403)
+	at, err = c.AcceptRpTermsWithResponse(ctx, r.bearer(admin.token))
+	r.expect("acceptRpTerms", at, err, 403)
+	at, err = c.AcceptRpTermsWithResponse(ctx, r.bearer(owner.token))
+	r.expect("acceptRpTerms", at, err, 200)
+	gt, err = c.GetRpTermsWithResponse(ctx, r.bearer(admin.token))
+	r.expect("getRpTerms", gt, err, 200)
+	return out
+}
+
+// administerFrozen checks the administration operations' 410s once the
+// organization is scheduled for deletion.
+func (r *runner) administerFrozen(owner, admin user, orgID uuid.UUID, adm administered) {
+	ctx, c := r.ctx, r.c
+	const ct = "application/json"
+	ck, err := c.CreateApiKeyWithBodyWithResponse(ctx, ct, jsonBody(`{"name":"Late","permissions":["sessions:read"]}`), r.bearer(admin.token))
+	r.expect("createApiKey", ck, err, 410)
+	uk, err := c.UpdateApiKeyWithBodyWithResponse(ctx, adm.keyID, ct, jsonBody(`{"enabled":true}`), r.bearer(admin.token))
+	r.expect("updateApiKey", uk, err, 410)
+	dk, err := c.DeleteApiKeyWithResponse(ctx, adm.keyID, r.bearer(owner.token))
+	r.expect("deleteApiKey", dk, err, 410)
+	lk, err := c.ListApiKeysWithResponse(ctx, &api.ListApiKeysParams{}, r.bearer(owner.token))
+	r.expect("listApiKeys", lk, err, 200)
+	ul, err := c.UploadOrganizationLogoWithBodyWithResponse(ctx, ct,
+		jsonBody(`{"logo":{"data":"`+testimg.Base64(testimg.GIF(4, 4))+`","contentType":"image/gif"}}`), r.bearer(admin.token))
+	r.expect("uploadOrganizationLogo", ul, err, 410)
+	uo, err := c.UpdateOrganizationWithBodyWithResponse(ctx, ct, jsonBody(`{"data":{"name":"Too late"}}`), r.bearer(admin.token))
+	r.expect("updateOrganization", uo, err, 410)
+	bd, err := c.UpdateBusinessDetailsWithBodyWithResponse(ctx, ct, jsonBody(`{"business_name":"Too late"}`), r.bearer(owner.token))
+	r.expect("updateBusinessDetails", bd, err, 410)
+	vt, err := c.AcceptVerificationTermsWithBodyWithResponse(ctx, ct, jsonBody(`{"organizationId":"`+orgID.String()+`"}`), r.bearer(owner.token))
+	r.expect("acceptVerificationTerms", vt, err, 410)
+	at, err := c.AcceptRpTermsWithResponse(ctx, r.bearer(owner.token))
+	r.expect("acceptRpTerms", at, err, 410)
+	gt, err := c.GetRpTermsWithResponse(ctx, r.bearer(owner.token))
+	r.expect("getRpTerms", gt, err, 200)
 }
 
 // StoreAdmin makes users and tokens directly in the store, as the CLI does.

@@ -80,6 +80,7 @@ func run(bin, haproxy, config, lbAddr, statsAddr string, addrs []string, drain t
 			"KAYLE_TRUSTED_PROXIES=127.0.0.1/32",
 			"KAYLE_SHUTDOWN_DRAIN=" + drain.String(),
 			"KAYLE_MAIL_DIR=" + filepath.Join(dir, "mail"),
+			"KAYLE_STORAGE_URL=" + filepath.Join(dir, "objects"), // shared, as a bucket would be
 		}}
 	}
 	defer func() {

@@ -92,7 +92,7 @@ func run(bin, prism string) error {
 	srv := exec.Command(bin, "serve")
 	srv.Env = append(os.Environ(), "DATABASE_URL="+db, "KAYLE_ADDR="+addr, "KAYLE_MAIL_DIR="+mailDir,
 		"KAYLE_RATE_LIMIT=0", "KAYLE_RATE_LIMIT_READ=0", "KAYLE_RATE_LIMIT_IP=0", "KAYLE_LOG_FORMAT=text",
-		"KAYLE_DNS_RESOLVER="+dns.Addr, "KAYLE_DNS_TIMEOUT=2s")
+		"KAYLE_DNS_RESOLVER="+dns.Addr, "KAYLE_DNS_TIMEOUT=2s", "KAYLE_STORAGE_URL="+filepath.Join(dir, "objects"))
 	srv.Stdout, srv.Stderr = serverLog, serverLog
 	if err := srv.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", bin, err)

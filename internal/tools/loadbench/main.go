@@ -166,7 +166,7 @@ func startServer(c config, url, mode, mailDir string) (*server, error) {
 	// server as deployed. The workloads spread their requests over enough
 	// sessions that none exceeds its own rate limit.
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+url, "KAYLE_ADDR="+addr, "KAYLE_VALIDATION="+mode,
-		"KAYLE_PURGE_INTERVAL=0", "KAYLE_MAIL_DIR="+mailDir)
+		"KAYLE_PURGE_INTERVAL=0", "KAYLE_MAIL_DIR="+mailDir, "KAYLE_STORAGE_URL="+filepath.Join(filepath.Dir(mailDir), "objects"))
 	// Logs go straight to /dev/null (nil), not through a pipe this process
 	// would have to drain.
 	cmd.Stdout, cmd.Stderr = nil, nil

@@ -1,0 +1,5 @@
+//go:build !no_gcs
+
+package blobstore
+
+import _ "gocloud.dev/blob/gcsblob" // registers its URL scheme

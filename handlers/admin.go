@@ -1,0 +1,261 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/google/uuid"
+	"github.com/oapi-codegen/nullable"
+
+	api "github.com/kayle-id/orgs-api/gen/api"
+	"github.com/kayle-id/orgs-api/store"
+	"github.com/kayle-id/orgs-api/terms"
+)
+
+// Organization administration beside API keys: the logo, the public and
+// business details, and the two kinds of terms.
+
+// UploadOrganizationLogo checks an image as upstream does, stores it and
+// answers its URL. The organization keeps its logo until an update names
+// the new URL.
+func (s *Server) UploadOrganizationLogo(ctx context.Context, req api.UploadOrganizationLogoRequestObject) (api.UploadOrganizationLogoResponseObject, error) {
+	p, e := caller(ctx)
+	if e != nil {
+		return fail[api.UploadOrganizationLogodefaultJSONResponse](e), nil
+	}
+	if req.Body == nil {
+		return fail[api.UploadOrganizationLogodefaultJSONResponse](BadRequest("request body: a JSON object is required.")), nil
+	}
+	rules := []outcome{{store.ErrForbidden, ErrCannotUploadLogo}, {store.ErrOrganizationFrozen, ErrFrozenForKeys}}
+	// Permission first, as upstream; then the bytes; then the bucket, with
+	// no database connection held while it is called.
+	if err := s.store.CheckLogoUpload(ctx, p.Actor()); err != nil {
+		e, ok := translate(err, rules...)
+		if !ok {
+			return nil, err
+		}
+		return fail[api.UploadOrganizationLogodefaultJSONResponse](e), nil
+	}
+	u, err := s.storeLogo(ctx, req.Body.Logo.Data, string(req.Body.Logo.ContentType))
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status < 500 {
+		return fail[api.UploadOrganizationLogodefaultJSONResponse](ae), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.RecordLogoUpload(ctx, p.Actor()); err != nil {
+		s.discardLogo(ctx, u)
+		e, ok := translate(err, rules...)
+		if !ok {
+			return nil, err
+		}
+		return fail[api.UploadOrganizationLogodefaultJSONResponse](e), nil
+	}
+	var out api.UploadOrganizationLogo200JSONResponse
+	out.Data.Logo = u.URL
+	return out, nil
+}
+
+// field reads a sent-or-not, null-or-not value.
+func field(n nullable.Nullable[string]) store.Field {
+	if !n.IsSpecified() {
+		return store.Field{}
+	}
+	if n.IsNull() {
+		return store.Field{Set: true}
+	}
+	v := n.MustGet()
+	return store.Field{Set: true, Value: &v}
+}
+
+// UpdateOrganization changes the active organization's name, slug or logo
+// (owner/admin). A logo must be one of this server's uploads.
+func (s *Server) UpdateOrganization(ctx context.Context, req api.UpdateOrganizationRequestObject) (api.UpdateOrganizationResponseObject, error) {
+	p, e := caller(ctx)
+	if e != nil {
+		return fail[api.UpdateOrganizationdefaultJSONResponse](e), nil
+	}
+	if req.Body == nil {
+		return fail[api.UpdateOrganizationdefaultJSONResponse](BadRequest("request body: a JSON object is required.")), nil
+	}
+	d := req.Body.Data
+	ch := store.OrganizationChange{Name: d.Name, Slug: d.Slug, Logo: field(d.Logo)}
+	if v := ch.Logo.Value; v != nil && *v != "" {
+		if e := s.checkLogoURL(*v); e != nil {
+			return fail[api.UpdateOrganizationdefaultJSONResponse](e), nil
+		}
+	}
+	org, err := s.store.UpdateOrganization(ctx, p.Actor(), ch)
+	if err != nil {
+		e, ok := translate(err,
+			outcome{store.ErrNoActiveOrganization, ErrSelectOrgForUpdate},
+			outcome{store.ErrOrganizationFrozen, frozenFor("Cancel the pending deletion before updating the organization.")},
+			outcome{store.ErrForbidden, ErrCannotUpdateOrg},
+			outcome{store.ErrSlugTaken, ErrSlugTaken},
+		)
+		if !ok {
+			return nil, err
+		}
+		return fail[api.UpdateOrganizationdefaultJSONResponse](e), nil
+	}
+	var out api.UpdateOrganization200JSONResponse
+	out.Data.Id, out.Data.Name, out.Data.Slug, out.Data.Logo = org.ID, org.Name, org.Slug, org.Logo
+	out.Data.CreatedAt = jsTimestamp(org.CreatedAt)
+	return out, nil
+}
+
+// UpdateBusinessDetails changes the business details sent (owners only);
+// null or blank clears one.
+func (s *Server) UpdateBusinessDetails(ctx context.Context, req api.UpdateBusinessDetailsRequestObject) (api.UpdateBusinessDetailsResponseObject, error) {
+	p, e := caller(ctx)
+	if e != nil {
+		return fail[api.UpdateBusinessDetailsdefaultJSONResponse](e), nil
+	}
+	var ch store.BusinessDetailsChange
+	if b := req.Body; b != nil {
+		ch = store.BusinessDetailsChange{Type: field(b.BusinessType), Name: field(b.BusinessName),
+			Jurisdiction: field(b.BusinessJurisdiction), RegistrationNumber: field(b.BusinessRegistrationNumber)}
+	}
+	d, err := s.store.UpdateBusinessDetails(ctx, p.Actor(), ch)
+	if err != nil {
+		e, ok := translate(err,
+			outcome{store.ErrNoActiveOrganization, ErrSelectOrgForBusiness},
+			outcome{store.ErrOrganizationFrozen, frozenFor("Cancel the pending deletion before updating business details.")},
+			outcome{store.ErrForbidden, ErrCannotUpdateBusiness},
+			outcome{store.ErrOrganizationNotFound, ErrBusinessNotFound},
+		)
+		var bad *store.BusinessDetailsError
+		switch {
+		case ok:
+		case errors.As(err, &bad):
+			e = invalidBusinessDetail(bad.Field)
+		default:
+			return nil, unexpectedAs(ErrBusinessUpdateFailed, err)
+		}
+		return fail[api.UpdateBusinessDetailsdefaultJSONResponse](e), nil
+	}
+	var out api.UpdateBusinessDetails200JSONResponse
+	out.Data.BusinessType = (*api.UpdateBusinessDetails200JSONResponseBodyDataBusinessType)(d.BusinessType)
+	out.Data.BusinessName, out.Data.BusinessJurisdiction, out.Data.BusinessRegistrationNumber = d.BusinessName, d.BusinessJurisdiction, d.BusinessRegistrationNumber
+	return out, nil
+}
+
+// AcceptVerificationTerms records an owner's acceptance of the organization
+// verification terms for the organization named in the body.
+func (s *Server) AcceptVerificationTerms(ctx context.Context, req api.AcceptVerificationTermsRequestObject) (api.AcceptVerificationTermsResponseObject, error) {
+	p, e := caller(ctx)
+	if e != nil {
+		return fail[api.AcceptVerificationTermsdefaultJSONResponse](e), nil
+	}
+	var orgID *uuid.UUID
+	if req.Body != nil {
+		orgID = &req.Body.OrganizationId
+	}
+	v, err := s.store.AcceptVerificationTerms(ctx, p.User.ID, orgID)
+	if err != nil {
+		e, ok := translate(err,
+			outcome{store.ErrOrganizationFrozen, frozenFor("Cancel the pending deletion before accepting verification terms.")},
+			outcome{store.ErrOrganizationNotFound, ErrVerificationOrgNotFound},
+			outcome{store.ErrAlreadyVerified, ErrAlreadyVerified},
+			outcome{store.ErrForbidden, ErrCannotAcceptVerification},
+		)
+		if !ok {
+			return nil, unexpectedAs(ErrVerificationTermsFailed, err)
+		}
+		return fail[api.AcceptVerificationTermsdefaultJSONResponse](e), nil
+	}
+	var out api.AcceptVerificationTerms200JSONResponse
+	out.Data.VerificationTermsAcceptedAt, out.Data.VerificationTermsAcceptedBy = jsTimestamp(v.AcceptedAt), v.AcceptedBy.String()
+	return out, nil
+}
+
+// rpTermsStatus is what both rp-terms operations answer, in the shape of
+// their (identical, separately generated) payloads.
+type rpTermsStatus struct {
+	Acceptance *rpTermsAcceptance `json:"acceptance"`
+	Current    struct {
+		Jurisdiction string `json:"jurisdiction"`
+		TermsHash    string `json:"terms_hash"`
+		TermsVersion string `json:"terms_version"`
+	} `json:"current"`
+	CurrentAccepted bool `json:"current_accepted"`
+}
+
+type rpTermsAcceptance struct {
+	AcceptedAt   string  `json:"accepted_at"`
+	AcceptedBy   *string `json:"accepted_by"`
+	Jurisdiction string  `json:"jurisdiction"`
+	TermsHash    string  `json:"terms_hash"`
+	TermsVersion string  `json:"terms_version"`
+}
+
+// rpTerms fills dst, an operation's payload, with the status.
+func rpTerms(acc *store.RPTermsAcceptance, dst any) error {
+	var out rpTermsStatus
+	c := terms.Current
+	out.Current.Jurisdiction, out.Current.TermsHash, out.Current.TermsVersion = c.Jurisdiction, c.Hash, c.Version
+	if acc != nil {
+		out.CurrentAccepted = true
+		out.Acceptance = &rpTermsAcceptance{AcceptedAt: jsTimestamp(acc.AcceptedAt), Jurisdiction: acc.Jurisdiction,
+			TermsHash: acc.TermsHash, TermsVersion: acc.TermsVersion}
+		if acc.AcceptedBy != nil {
+			by := acc.AcceptedBy.String()
+			out.Acceptance.AcceptedBy = &by
+		}
+	}
+	raw, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, dst)
+}
+
+// GetRpTerms says whether the active organization accepted the current
+// Kayle ID Integration Terms. As upstream, any caller whose session selects
+// the organization may ask.
+func (s *Server) GetRpTerms(ctx context.Context, _ api.GetRpTermsRequestObject) (api.GetRpTermsResponseObject, error) {
+	p, e := caller(ctx)
+	if e != nil {
+		return fail[api.GetRpTermsdefaultJSONResponse](e), nil
+	}
+	acc, err := s.store.RPTermsStatus(ctx, p.Actor())
+	if errors.Is(err, store.ErrNoActiveOrganization) {
+		return fail[api.GetRpTermsdefaultJSONResponse](ErrSelectOrgForRPTerms), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out api.GetRpTerms200JSONResponse
+	if err := rpTerms(acc, &out.Data); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// AcceptRpTerms records that an owner accepted the current Kayle ID
+// Integration Terms for the active organization.
+func (s *Server) AcceptRpTerms(ctx context.Context, _ api.AcceptRpTermsRequestObject) (api.AcceptRpTermsResponseObject, error) {
+	p, e := caller(ctx)
+	if e != nil {
+		return fail[api.AcceptRpTermsdefaultJSONResponse](e), nil
+	}
+	acc, err := s.store.AcceptRPTerms(ctx, p.Actor())
+	if err != nil {
+		e, ok := translate(err,
+			outcome{store.ErrNoActiveOrganization, ErrSelectOrgForRPTerms},
+			outcome{store.ErrOrganizationFrozen, frozenFor("Cancel the pending deletion before accepting Kayle ID Integration Terms.")},
+			outcome{store.ErrForbidden, ErrCannotAcceptRPTerms},
+		)
+		if !ok {
+			return nil, unexpectedAs(ErrRPTermsFailed, err)
+		}
+		return fail[api.AcceptRpTermsdefaultJSONResponse](e), nil
+	}
+	var out api.AcceptRpTerms200JSONResponse
+	if err := rpTerms(&acc, &out.Data); err != nil {
+		return nil, unexpectedAs(ErrRPTermsFailed, err)
+	}
+	return out, nil
+}

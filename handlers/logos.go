@@ -1,0 +1,62 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kayle-id/orgs-api/logo"
+)
+
+// uploadedLogo is a checked logo, stored.
+type uploadedLogo struct {
+	URL string
+	ID  uuid.UUID
+}
+
+// storeLogo is the one logo pipeline (the logo upload and organization
+// creation both run it): upstream's byte checks, then the bucket. It runs
+// with no database connection held. An *APIError is the answer to give;
+// any other error is unexpected.
+func (s *Server) storeLogo(ctx context.Context, data, contentType string) (uploadedLogo, error) {
+	img, err := logo.Check(ctx, data, contentType)
+	var p *logo.Problem
+	if errors.As(err, &p) {
+		return uploadedLogo{}, invalidLogo(p)
+	}
+	if err != nil {
+		return uploadedLogo{}, err
+	}
+	url, id, err := s.logos.Save(ctx, img)
+	if err != nil {
+		if ctx.Err() != nil {
+			return uploadedLogo{}, ctx.Err() // the request's own time ran out
+		}
+		return uploadedLogo{}, &failure{answer: ErrLogoUploadFailed, cause: err}
+	}
+	return uploadedLogo{URL: url, ID: id}, nil
+}
+
+// discardTimeout bounds the removal of an unused upload.
+const discardTimeout = 5 * time.Second
+
+// discardLogo removes an upload that ended up unused (its organization was
+// not created, or the caller lost the right to upload meanwhile), so a
+// refused request leaves nothing behind. Best effort, even when the request
+// has ended: a leftover object is unreachable, not harmful.
+func (s *Server) discardLogo(ctx context.Context, l uploadedLogo) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), discardTimeout)
+	defer cancel()
+	_ = s.logos.Delete(ctx, l.ID)
+}
+
+// checkLogoURL accepts only the URLs of this server's uploads as an
+// organization's logo.
+func (s *Server) checkLogoURL(u string) *APIError {
+	if _, ok := s.logos.Parse(u); !ok {
+		return ErrLogoNotUploaded
+	}
+	return nil
+}

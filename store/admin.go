@@ -1,0 +1,66 @@
+package store
+
+import (
+	"errors"
+
+	"gorm.io/gorm"
+)
+
+// adminScope is what the organization administration operations check: the
+// active organization, locked for the rest of the transaction, and the
+// caller's active membership of it. Each operation applies the checks in
+// the order upstream does (some refuse a frozen organization before looking
+// at the role, some after), so this only gathers the facts.
+type adminScope struct {
+	org    Organization
+	found  bool // the organization still exists
+	member *Member
+}
+
+// lockAdminScope locks the caller's active organization (reading only the
+// columns named, besides id and the deletion state) and reads the caller's
+// active membership. ErrNoActiveOrganization when the session has none.
+func lockAdminScope(tx *gorm.DB, a Actor, columns ...string) (adminScope, error) {
+	return openAdminScope(tx, a, true, columns)
+}
+
+// readAdminScope is lockAdminScope without the lock, for checks made
+// before work that must not hold a transaction (an upload).
+func readAdminScope(db *gorm.DB, a Actor) (adminScope, error) {
+	return openAdminScope(db, a, false, nil)
+}
+
+func openAdminScope(tx *gorm.DB, a Actor, lock bool, columns []string) (adminScope, error) {
+	if a.ActiveOrganizationID == nil {
+		return adminScope{}, ErrNoActiveOrganization
+	}
+	q := tx.Select(append(append([]string{}, orgStateColumns...), columns...))
+	read := findOrg
+	if lock {
+		read = lockOrg
+	}
+	org, err := read(q, *a.ActiveOrganizationID)
+	if errors.Is(err, ErrOrganizationNotFound) {
+		return adminScope{}, nil
+	}
+	if err != nil {
+		return adminScope{}, err
+	}
+	sc := adminScope{org: org, found: true}
+	m, err := activeMembership(tx, org.ID, a.UserID)
+	if err == nil {
+		sc.member = &m
+	} else if !errors.Is(err, ErrNotMember) {
+		return sc, err
+	}
+	return sc, nil
+}
+
+// frozen reports an organization scheduled for deletion; one that no longer
+// exists is not frozen.
+func (sc adminScope) frozen() bool { return sc.found && sc.org.Frozen() }
+
+// allows reports an active membership whose role passes.
+func (sc adminScope) allows(role func(Role) bool) bool {
+	return sc.found && sc.member != nil && role(sc.member.Role)
+}

@@ -1,0 +1,231 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"github.com/kayle-id/orgs-api/logo"
+)
+
+// Logos live in object storage; organization rows hold their URL. The
+// upload itself happens outside the store (it is an outbound call, made
+// with no transaction open): CheckLogoUpload before it, RecordLogoUpload
+// after.
+
+// CheckLogoUpload says whether the caller may upload a logo for the active
+// organization: an active owner or admin (ErrForbidden, also without a
+// selected organization), of an organization not scheduled for deletion
+// (ErrOrganizationFrozen), in that order.
+func (s *Store) CheckLogoUpload(ctx context.Context, a Actor) error {
+	if a.ActiveOrganizationID == nil {
+		return ErrForbidden
+	}
+	return s.read(ctx, func(db *gorm.DB) error {
+		sc, err := readAdminScope(db, a)
+		if err != nil {
+			return err
+		}
+		return logoRules(sc)
+	})
+}
+
+func logoRules(sc adminScope) error {
+	if !sc.allows(Role.CanManage) {
+		return ErrForbidden
+	}
+	if sc.frozen() {
+		return ErrOrganizationFrozen
+	}
+	return nil
+}
+
+// RecordLogoUpload writes the audit row of an upload, checking again under
+// the organization's lock that the caller may still upload.
+func (s *Store) RecordLogoUpload(ctx context.Context, a Actor) error {
+	if a.ActiveOrganizationID == nil {
+		return ErrForbidden
+	}
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		sc, err := lockAdminScope(tx, a)
+		if err != nil {
+			return err
+		}
+		if err := logoRules(sc); err != nil {
+			return err
+		}
+		return s.audit(tx, sc.org.ID, &a.UserID, EventLogoUpdated, "organization", sc.org.ID.String(), Metadata{})
+	})
+}
+
+// OrganizationChange is a partial update of the active organization's
+// public details. Logo is a URL the caller has already checked is one of
+// the server's uploads; a nil Value clears it.
+type OrganizationChange struct {
+	Name *string
+	Slug *string
+	Logo Field
+}
+
+// UpdateOrganization changes the active organization's name, slug or logo
+// (owner/admin). Checks, in order: a selected organization, not frozen,
+// an owner or admin, valid values, at least one field, a free slug
+// (ErrSlugTaken). Sending only the logo is not audited as a public details
+// change (the upload was audited), as upstream.
+func (s *Store) UpdateOrganization(ctx context.Context, a Actor, ch OrganizationChange) (Organization, error) {
+	set := map[string]any{}
+	var fields []string
+	if ch.Name != nil {
+		name, err := cleanOrganizationName(*ch.Name)
+		if err != nil {
+			return Organization{}, err
+		}
+		set["name"], fields = name, append(fields, "name")
+	}
+	if ch.Slug != nil {
+		if !validSlug(*ch.Slug) {
+			return Organization{}, invalid("slug must be 1 to %d characters from a-z, 0-9 and '-'.", MaxSlugLength)
+		}
+		set["slug"], fields = *ch.Slug, append(fields, "slug")
+	}
+	if ch.Logo.Set {
+		v := ch.Logo.Value
+		if v != nil && *v == "" {
+			v = nil
+		}
+		if v != nil {
+			if err := checkLogoURL(*v); err != nil {
+				return Organization{}, err
+			}
+		}
+		set["logo"], set["logo_content_type"], fields = v, nil, append(fields, "logo")
+	}
+	var out Organization
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		sc, err := lockAdminScope(tx, a)
+		if err != nil {
+			return err
+		}
+		if sc.frozen() {
+			return ErrOrganizationFrozen
+		}
+		if !sc.allows(Role.CanManage) {
+			return ErrForbidden
+		}
+		if len(set) == 0 {
+			return &InvalidInputError{Reason: "send at least one of name, slug or logo."}
+		}
+		if err := tx.Model(&Organization{}).Where("id = ?", sc.org.ID).Updates(set).Error; err != nil {
+			if isUniqueViolation(err) {
+				return ErrSlugTaken
+			}
+			return err
+		}
+		if err := tx.Select("id", "name", "slug", "logo", "created_at").Where("id = ?", sc.org.ID).Take(&out).Error; err != nil {
+			return err
+		}
+		if ch.Name == nil && ch.Slug == nil {
+			return nil
+		}
+		return s.audit(tx, sc.org.ID, &a.UserID, EventPublicDetailsUpdated, "organization", sc.org.ID.String(),
+			Metadata{"updated_fields": fields})
+	})
+	return out, err
+}
+
+// LogoMover stores a logo that an older version kept in its organization's
+// row, under a key derived from key, and returns its URL.
+type LogoMover func(ctx context.Context, key uuid.UUID, data []byte, contentType string) (url string, err error)
+
+// legacyLogoSpace derives the object key of a moved logo from its
+// organization's id, so that replicas moving the same row at once, or a
+// move retried after a crash, write the same object.
+var legacyLogoSpace = uuid.MustParse("6d3f1c8e-2b7a-4e1f-9c55-0a8b7d2e4f61")
+
+// legacyLogo is an organization row still holding its logo image.
+type legacyLogo struct {
+	ID              uuid.UUID
+	Logo            *string
+	LogoContentType *string
+}
+
+// LegacyLogosPending reports whether organization rows still hold logo
+// images rather than URLs.
+func (s *Store) LegacyLogosPending(ctx context.Context) (bool, error) {
+	var ids []string
+	err := s.read(ctx, func(db *gorm.DB) error {
+		return db.Model(&Organization{}).Where("logo_content_type IS NOT NULL").Limit(1).Pluck("id", &ids).Error
+	})
+	return len(ids) > 0, err
+}
+
+// LogoMoveResult counts what MoveLegacyLogos did.
+type LogoMoveResult struct {
+	Moved   int
+	Dropped int // held data that was not base64 at all: cleared
+}
+
+// MoveLegacyLogos moves every logo still held in an organization row to
+// object storage (through move) and puts its URL in the row. Each upload
+// runs with no transaction open; each row is then updated only if it still
+// holds the same image, so concurrent movers and concurrent updates are
+// safe. Bytes are moved as they are, with the type their first bytes say
+// (else the declared one).
+func (s *Store) MoveLegacyLogos(ctx context.Context, move LogoMover) (LogoMoveResult, error) {
+	var res LogoMoveResult
+	if move == nil {
+		return res, errors.New("store: legacy logos need object storage to move to")
+	}
+	for {
+		var batch []legacyLogo
+		err := s.read(ctx, func(db *gorm.DB) error {
+			return db.Model(&Organization{}).Select("id", "logo", "logo_content_type").
+				Where("logo_content_type IS NOT NULL").Order("id").Limit(10).Find(&batch).Error
+		})
+		if err != nil || len(batch) == 0 {
+			return res, err
+		}
+		for _, row := range batch {
+			var url *string
+			data, ok := []byte(nil), false
+			if row.Logo != nil {
+				data, ok = logo.DecodeBase64(*row.Logo)
+			}
+			if ok && len(data) > 0 {
+				ct := logo.Sniff(data)
+				if ct == "" {
+					ct = *row.LogoContentType
+				}
+				u, err := move(ctx, uuid.NewSHA1(legacyLogoSpace, row.ID[:]), data, ct)
+				if err != nil {
+					return res, fmt.Errorf("store: moving the logo of organization %s: %w", row.ID, err)
+				}
+				url = &u
+			}
+			err := s.tx(ctx, func(tx *gorm.DB) error {
+				q := tx.Model(&Organization{}).Where("id = ? AND logo_content_type IS NOT NULL", row.ID)
+				if row.Logo == nil {
+					q = q.Where("logo IS NULL")
+				} else {
+					q = q.Where("logo = ?", *row.Logo)
+				}
+				upd := q.Updates(map[string]any{"logo": url, "logo_content_type": nil})
+				if upd.Error != nil || upd.RowsAffected == 0 {
+					return upd.Error
+				}
+				if url != nil {
+					res.Moved++
+				} else {
+					res.Dropped++
+				}
+				return nil
+			})
+			if err != nil {
+				return res, err
+			}
+		}
+	}
+}

@@ -1,0 +1,132 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"image"
+	"image/png"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kayle-id/orgs-api/blobstore"
+	"github.com/kayle-id/orgs-api/internal/testdb"
+	"github.com/kayle-id/orgs-api/logo"
+	"github.com/kayle-id/orgs-api/store"
+)
+
+// A database from before logos moved to object storage keeps its logos:
+// upgrading moves each image to the bucket and leaves its URL in the row.
+func TestLegacyLogosMove(t *testing.T) {
+	for _, kind := range testdb.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			url := testdb.URL(t, kind)
+			old, err := store.Open(ctx, url, store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer old.Close()
+			if err := old.MigrateTo(ctx, 4); err != nil {
+				t.Fatal(err)
+			}
+			var pngData bytes.Buffer
+			if err := png.Encode(&pngData, image.NewGray(image.Rect(0, 0, 3, 2))); err != nil {
+				t.Fatal(err)
+			}
+			notAnImage := []byte("GIF? no, plain text")
+			user := uuid.NewString()
+			if _, err := old.DB().Exec(`INSERT INTO users (id, email, name, created_at, updated_at) VALUES ($1, 'old@example.com', 'Old', $2, $2)`, user, "2025-01-01T00:00:00.000000Z"); err != nil {
+				t.Fatal(err)
+			}
+			orgs := map[string]struct {
+				logo, contentType any
+			}{
+				"with-png":    {base64.StdEncoding.EncodeToString(pngData.Bytes()), "image/png"},
+				"mislabelled": {base64.StdEncoding.EncodeToString(pngData.Bytes()), "image/jpeg"},
+				"not-image":   {base64.StdEncoding.EncodeToString(notAnImage), "image/gif"},
+				"no-logo":     {nil, nil},
+			}
+			ids := map[string]string{}
+			for slug, o := range orgs {
+				ids[slug] = uuid.NewString()
+				if _, err := old.DB().Exec(`INSERT INTO organizations (id, name, slug, logo, logo_content_type, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+					ids[slug], "Org "+slug, slug, o.logo, o.contentType, "2025-01-01T00:00:00.000000Z"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			old.Close()
+
+			bucket, err := blobstore.Open(ctx, filepath.Join(t.TempDir(), "objects"), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer bucket.Close()
+			lib := &logo.Library{Bucket: bucket, Base: "https://cdn.example.com"}
+			// Without object storage the step waits, and says so.
+			plain, err := store.Open(ctx, url, store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer plain.Close()
+			if _, err := plain.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := plain.MigrationsPending(ctx); err != nil || n != 1 {
+				t.Fatalf("legacy logos not reported pending: %d %v", n, err)
+			}
+
+			st, err := store.Open(ctx, url, store.Options{MoveLogo: func(ctx context.Context, key uuid.UUID, data []byte, ct string) (string, error) {
+				return lib.Put(ctx, key, data, ct)
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			applied, err := st.Migrate(ctx)
+			if err != nil || len(applied) != 1 {
+				t.Fatalf("upgrade: %+v %v", applied, err)
+			}
+			if n, err := st.MigrationsPending(ctx); err != nil || n != 0 {
+				t.Fatalf("pending after the move: %d %v", n, err)
+			}
+			for slug, want := range map[string]struct {
+				data []byte
+				ct   string
+			}{
+				"with-png":    {pngData.Bytes(), "image/png"},
+				"mislabelled": {pngData.Bytes(), "image/png"}, // the bytes say what it is
+				"not-image":   {notAnImage, "image/gif"},      // moved as it was
+			} {
+				var u *string
+				var ct *string
+				if err := st.DB().QueryRow(`SELECT logo, logo_content_type FROM organizations WHERE id = $1`, ids[slug]).Scan(&u, &ct); err != nil {
+					t.Fatal(err)
+				}
+				if u == nil || ct != nil {
+					t.Fatalf("%s: row after the move: logo %v, content type %v", slug, u, ct)
+				}
+				id, ok := lib.Parse(*u)
+				if !ok {
+					t.Fatalf("%s: %q is not a logo URL", slug, *u)
+				}
+				obj, err := lib.Open(ctx, id)
+				if err != nil || !bytes.Equal(obj.Data, want.data) || obj.ContentType != want.ct {
+					t.Fatalf("%s: object %q %q %v", slug, obj.Data, obj.ContentType, err)
+				}
+			}
+			var none *string
+			if err := st.DB().QueryRow(`SELECT logo FROM organizations WHERE id = $1`, ids["no-logo"]).Scan(&none); err != nil || none != nil {
+				t.Fatalf("an organization without a logo got one: %v %v", none, err)
+			}
+			// Again: nothing left to do.
+			if again, err := st.Migrate(ctx); err != nil || len(again) != 0 {
+				t.Fatalf("second upgrade: %+v %v", again, err)
+			}
+		})
+	}
+}
