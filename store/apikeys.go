@@ -450,11 +450,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, a Actor, p Page) ([]APIKey, boo
 	orgID := *a.ActiveOrganizationID
 	var rows []APIKey
 	err := s.read(ctx, func(db *gorm.DB) error {
-		m, err := activeMembership(db, orgID, a.UserID)
-		if errors.Is(err, ErrNotMember) || err == nil && !m.Role.CanManage() {
-			return ErrForbidden
-		}
-		if err != nil {
+		if _, err := requireRole(db, orgID, a.UserID, Role.CanManage); err != nil {
 			return err
 		}
 		q := db.Select(apiKeyColumns).Where("organization_id = ?", orgID)

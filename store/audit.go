@@ -104,15 +104,8 @@ func (s *Store) ListAuditLogs(ctx context.Context, a Actor, f AuditFilter, p Pag
 	orgID := *a.ActiveOrganizationID
 	var rows []AuditEntry
 	err := s.read(ctx, func(db *gorm.DB) error {
-		caller, err := activeMembership(db, orgID, a.UserID)
-		if errors.Is(err, ErrNotMember) {
-			return ErrForbidden
-		}
-		if err != nil {
+		if _, err := requireRole(db, orgID, a.UserID, Role.CanManage); err != nil {
 			return err
-		}
-		if !caller.Role.CanManage() {
-			return ErrForbidden
 		}
 		q := db.Table("audit_logs AS a").
 			Select("a.*, u.name AS actor_name, u.email AS actor_email").

@@ -116,10 +116,7 @@ func ownerScope(tx *gorm.DB, a Actor, before func() error) (orgState, error) {
 			return org, err
 		}
 	}
-	m, err := activeMembership(tx, org.ID, a.UserID)
-	if errors.Is(err, ErrNotMember) || err == nil && m.Role != RoleOwner {
-		return org, ErrForbidden
-	}
+	_, err = requireRole(tx, org.ID, a.UserID, isOwner)
 	return org, err
 }
 

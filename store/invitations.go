@@ -19,15 +19,8 @@ func (s *Store) ListInvitations(ctx context.Context, a Actor, p Page) ([]Invitat
 	orgID := *a.ActiveOrganizationID
 	var rows []Invitation
 	err := s.read(ctx, func(db *gorm.DB) error {
-		caller, err := activeMembership(db, orgID, a.UserID)
-		if errors.Is(err, ErrNotMember) {
-			return ErrForbidden
-		}
-		if err != nil {
+		if _, err := requireRole(db, orgID, a.UserID, Role.CanManage); err != nil {
 			return err
-		}
-		if !caller.Role.CanManage() {
-			return ErrForbidden
 		}
 		q := db.Table("invitations AS i").Select("i.*").
 			Where("i.organization_id = ? AND i.accepted_at IS NULL AND i.cancelled_at IS NULL AND i.expires_at > ?", orgID, s.clock())

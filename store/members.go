@@ -49,6 +49,17 @@ func activeMembership(tx *gorm.DB, orgID, userID uuid.UUID) (Member, error) {
 	return m, err
 }
 
+// requireRole is the caller's active membership in orgID when its role
+// passes allowed (CanManage for owners and admins, isOwner for owners);
+// ErrForbidden when the caller has no active membership or another role.
+func requireRole(tx *gorm.DB, orgID, userID uuid.UUID, allowed func(Role) bool) (Member, error) {
+	m, err := activeMembership(tx, orgID, userID)
+	if errors.Is(err, ErrNotMember) || err == nil && !allowed(m.Role) {
+		return m, ErrForbidden
+	}
+	return m, err
+}
+
 // suspension is the change that suspends m, recorded as event.
 func (s *Store) suspension(m Member, by uuid.UUID, event string) *memberChange {
 	return &memberChange{

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -121,11 +120,7 @@ func (s *Store) AcceptVerificationTerms(ctx context.Context, userID uuid.UUID, o
 		case org.OwnerIDCheckedAt != nil:
 			return ErrAlreadyVerified
 		}
-		m, err := activeMembership(tx, org.ID, userID)
-		if errors.Is(err, ErrNotMember) || err == nil && m.Role != RoleOwner {
-			return ErrForbidden
-		}
-		if err != nil {
+		if _, err := requireRole(tx, org.ID, userID, isOwner); err != nil {
 			return err
 		}
 		if org.VerificationTermsAcceptedAt != nil && org.VerificationTermsAcceptedBy != nil {
