@@ -124,11 +124,7 @@ func (s *Server) ListApiKeys(ctx context.Context, req api.ListApiKeysRequestObje
 			return nil, unexpectedAs(ErrKeysListFailed, err)
 		}
 	}
-	last := ""
-	if len(rows) > 0 {
-		last = rows[len(rows)-1].ID.String()
-	}
-	out.Pagination = api.Pagination{Limit: float32(limit), HasMore: more, NextCursor: nextCursor(more, last)}
+	out.Pagination = pageOf(limit, more, rows, func(r store.APIKey) string { return r.ID.String() })
 	return out, nil
 }
 

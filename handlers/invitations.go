@@ -39,11 +39,7 @@ func (s *Server) ListInvitations(ctx context.Context, req api.ListInvitationsReq
 			CreatedAt: r.CreatedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(),
 		})
 	}
-	last := ""
-	if len(rows) > 0 {
-		last = rows[len(rows)-1].ID.String()
-	}
-	out.Pagination = api.Pagination{Limit: float32(limit), HasMore: more, NextCursor: nextCursor(more, last)}
+	out.Pagination = pageOf(limit, more, rows, func(r store.Invitation) string { return r.ID.String() })
 	return out, nil
 }
 

@@ -136,11 +136,7 @@ func (s *Server) ListMembers(ctx context.Context, req api.ListMembersRequestObje
 	for _, r := range rows {
 		out.Data = append(out.Data, memberToAPI(r))
 	}
-	last := ""
-	if len(rows) > 0 {
-		last = rows[len(rows)-1].ID.String()
-	}
-	out.Pagination = api.Pagination{Limit: float32(limit), HasMore: more, NextCursor: nextCursor(more, last)}
+	out.Pagination = pageOf(limit, more, rows, func(r store.MemberView) string { return r.ID.String() })
 	return out, nil
 }
 

@@ -212,11 +212,7 @@ func (s *Server) ListAuditLogs(ctx context.Context, req api.ListAuditLogsRequest
 	for _, r := range rows {
 		out.Data = append(out.Data, auditToAPI(r))
 	}
-	last := ""
-	if len(rows) > 0 {
-		last = rows[len(rows)-1].ID
-	}
-	out.Pagination = api.Pagination{Limit: float32(limit), HasMore: more, NextCursor: nextCursor(more, last)}
+	out.Pagination = pageOf(limit, more, rows, func(r store.AuditEntry) string { return r.ID })
 	return out, nil
 }
 

@@ -137,10 +137,13 @@ func pageLimit(l *int) int {
 	return store.ClampPageLimit(*l)
 }
 
-// nextCursor is the id of the last row when more rows follow.
-func nextCursor(more bool, last string) *string {
-	if !more {
-		return nil
+// pageOf is a list's pagination object: when more rows follow, next_cursor
+// is the id of the last row returned.
+func pageOf[T any](limit int, more bool, rows []T, id func(T) string) api.Pagination {
+	page := api.Pagination{Limit: float32(limit), HasMore: more}
+	if more && len(rows) > 0 {
+		last := id(rows[len(rows)-1])
+		page.NextCursor = &last
 	}
-	return &last
+	return page
 }
