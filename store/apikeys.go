@@ -87,17 +87,10 @@ func (l StringList) Value() (driver.Value, error) {
 // Scan reads the list from JSON text or bytes; anything but an array of
 // strings reads as empty, as upstream shows it.
 func (l *StringList) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case nil:
+	b, err := jsonColumn(src, "string list")
+	if err != nil || b == nil {
 		*l = StringList{}
-		return nil
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	default:
-		return fmt.Errorf("string list: unsupported type %T", src)
+		return err
 	}
 	var out []string
 	if err := json.Unmarshal(b, &out); err != nil || out == nil {

@@ -211,19 +211,26 @@ func (m Metadata) Value() (driver.Value, error) {
 	return string(b), err
 }
 
-// Scan reads Metadata from JSON text or bytes.
-func (m *Metadata) Scan(src any) error {
-	var b []byte
+// jsonColumn is the JSON text a driver hands Scan for a JSON column: text
+// on SQLite, bytes on PostgreSQL; nil for NULL.
+func jsonColumn(src any, what string) ([]byte, error) {
 	switch v := src.(type) {
 	case nil:
-		*m = Metadata{}
-		return nil
+		return nil, nil
 	case string:
-		b = []byte(v)
+		return []byte(v), nil
 	case []byte:
-		b = v
-	default:
-		return fmt.Errorf("metadata: unsupported type %T", src)
+		return v, nil
+	}
+	return nil, fmt.Errorf("%s: unsupported type %T", what, src)
+}
+
+// Scan reads Metadata from JSON text or bytes.
+func (m *Metadata) Scan(src any) error {
+	b, err := jsonColumn(src, "metadata")
+	if err != nil || b == nil {
+		*m = Metadata{}
+		return err
 	}
 	out := Metadata{}
 	if err := json.Unmarshal(b, &out); err != nil {
