@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/kayle-id/orgs-api/blobstore"
+	"github.com/kayle-id/orgs-api/internal/testnet"
 )
 
 // roundTrip is what every backend must do: store, read back with its
@@ -102,31 +102,12 @@ func TestS3(t *testing.T) {
 // A store that accepts connections and never answers holds a call no
 // longer than the timeout.
 func TestDeadline(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		var held []net.Conn
-		defer func() {
-			for _, c := range held {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			held = append(held, c) // read nothing, answer nothing
-		}
-	}()
+	addr := testnet.Silent(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
-	b, err := blobstore.Open(context.Background(), "s3://logos?region=us-east-1&use_path_style=true&endpoint=http://"+ln.Addr().String(), 300*time.Millisecond)
+	b, err := blobstore.Open(context.Background(), "s3://logos?region=us-east-1&use_path_style=true&endpoint=http://"+addr, 300*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}

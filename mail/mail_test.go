@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kayle-id/orgs-api/internal/testnet"
 	kmail "github.com/kayle-id/orgs-api/mail"
 )
 
@@ -131,27 +132,8 @@ func TestSMTP(t *testing.T) {
 // A relay that accepts and never answers cannot hold the sender past its
 // context's deadline, past its own Timeout, or past a cancellation.
 func TestSMTPDeadline(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		var held []net.Conn
-		defer func() {
-			for _, c := range held {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			held = append(held, c) // never a word
-		}
-	}()
-	s, err := kmail.NewSMTP("smtp://"+ln.Addr().String(), "x@kayle.id", nil)
+	addr := testnet.Silent(t)
+	s, err := kmail.NewSMTP("smtp://"+addr, "x@kayle.id", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

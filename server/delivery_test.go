@@ -16,43 +16,12 @@ import (
 
 	api "github.com/kayle-id/orgs-api/gen/api"
 	"github.com/kayle-id/orgs-api/internal/testdb"
+	"github.com/kayle-id/orgs-api/internal/testnet"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
 	"github.com/kayle-id/orgs-api/store"
 	"github.com/kayle-id/orgs-api/validator"
 )
-
-// stalledRelay is an SMTP server that accepts connections and never says a
-// word, like a relay that has hung.
-func stalledRelay(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
 
 // relay is an SMTP server that hands each message it receives to the test
 // and answers the end of DATA with whatever the test replies.
@@ -206,7 +175,8 @@ func TestStalledRelay(t *testing.T) {
 			}
 			other, _ := newUser("other@example.com")
 			const timeout = 2 * time.Second
-			c := smtpServer(t, st, stalledRelay(t), timeout)
+			// An SMTP relay that accepts connections and never says a word.
+			c := smtpServer(t, st, testnet.Silent(t), timeout)
 
 			var wg sync.WaitGroup
 			for _, o := range owners {

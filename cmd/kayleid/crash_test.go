@@ -85,20 +85,7 @@ func TestSIGTERMDuringWrites(t *testing.T) {
 			}
 			defer cmd.Process.Kill()
 			base := "http://" + addr
-			for i := 0; ; i++ {
-				resp, err := http.Get(base + "/readyz")
-				if err == nil {
-					resp.Body.Close()
-					if resp.StatusCode == 200 {
-						break
-					}
-				}
-				if i > 200 {
-					log, _ := os.ReadFile(logPath)
-					t.Fatalf("server did not start: %s", log)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			waitReady(t, base, logPath)
 			c, _ := api.NewClientWithResponses(base)
 			var left, reinstated, fiveXX atomic.Int64
 			var wg sync.WaitGroup

@@ -401,20 +401,8 @@ func startKayleid(t *testing.T, env ...string) *kayleidProcess {
 			_ = k.cmd.Process.Kill()
 		}
 	})
-	for i := 0; ; i++ {
-		resp, err := http.Get(k.base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return k
-			}
-		}
-		if i > 400 {
-			raw, _ := os.ReadFile(k.log)
-			t.Fatalf("kayleid serve did not become ready:\n%s", raw)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	waitReady(t, k.base, k.log)
+	return k
 }
 
 // answer is one API response, its envelope decoded.

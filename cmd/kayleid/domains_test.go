@@ -154,20 +154,7 @@ func TestDomainWalkthroughWithDnsmasq(t *testing.T) {
 	}
 	defer func() { srv.Process.Kill(); srv.Wait() }()
 	base := "http://" + addr
-	for i := 0; ; i++ {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if i > 200 {
-			log, _ := os.ReadFile(logPath)
-			t.Fatalf("server did not start: %s", log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitReady(t, base, logPath)
 	c, _ := api.NewClientWithResponses(base)
 	auth := func(_ context.Context, req *http.Request) error {
 		req.Header.Set("Authorization", "Bearer "+tok.Token)

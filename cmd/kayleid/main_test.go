@@ -107,6 +107,27 @@ func TestCLI(t *testing.T) {
 	}
 }
 
+// waitReady polls base's /readyz until it answers 200, failing the test
+// with the server's log (at logPath) when it has not after 10 s.
+func waitReady(t *testing.T, base, logPath string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(logPath)
+			t.Fatalf("%s did not become ready:\n%s", base, log)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
 func freeAddr(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
