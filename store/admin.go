@@ -64,3 +64,27 @@ func (sc adminScope) frozen() bool { return sc.found && sc.org.Frozen() }
 func (sc adminScope) allows(role func(Role) bool) bool {
 	return sc.found && sc.member != nil && role(sc.member.Role)
 }
+
+// frozenThenRole refuses a frozen organization (ErrOrganizationFrozen), then
+// a caller whose role does not pass (ErrForbidden): business details, the
+// terms and the organization update check in this order, as upstream.
+func (sc adminScope) frozenThenRole(role func(Role) bool) error {
+	if sc.frozen() {
+		return ErrOrganizationFrozen
+	}
+	if !sc.allows(role) {
+		return ErrForbidden
+	}
+	return nil
+}
+
+// roleThenFrozen is the other order, API keys' and the logo upload's.
+func (sc adminScope) roleThenFrozen(role func(Role) bool) error {
+	if !sc.allows(role) {
+		return ErrForbidden
+	}
+	if sc.frozen() {
+		return ErrOrganizationFrozen
+	}
+	return nil
+}

@@ -264,13 +264,7 @@ func keyScope(tx *gorm.DB, a Actor) (Organization, error) {
 	if err != nil {
 		return Organization{}, err
 	}
-	if !sc.allows(Role.CanManage) {
-		return sc.org, ErrForbidden
-	}
-	if sc.frozen() {
-		return sc.org, ErrOrganizationFrozen
-	}
-	return sc.org, nil
+	return sc.org, sc.roleThenFrozen(Role.CanManage)
 }
 
 // APIKeyGuard is what every API-key operation checks before it looks at

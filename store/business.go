@@ -82,11 +82,8 @@ func (s *Store) UpdateBusinessDetails(ctx context.Context, a Actor, ch BusinessD
 		if err != nil {
 			return err
 		}
-		if sc.frozen() {
-			return ErrOrganizationFrozen
-		}
-		if !sc.allows(isOwner) {
-			return ErrForbidden
+		if err := sc.frozenThenRole(isOwner); err != nil {
+			return err
 		}
 		set := map[string]any{}
 		var fields []string

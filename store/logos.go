@@ -29,18 +29,8 @@ func (s *Store) CheckLogoUpload(ctx context.Context, a Actor) error {
 		if err != nil {
 			return err
 		}
-		return logoRules(sc)
+		return sc.roleThenFrozen(Role.CanManage)
 	})
-}
-
-func logoRules(sc adminScope) error {
-	if !sc.allows(Role.CanManage) {
-		return ErrForbidden
-	}
-	if sc.frozen() {
-		return ErrOrganizationFrozen
-	}
-	return nil
 }
 
 // RecordLogoUpload writes the audit row of an upload, checking again under
@@ -54,7 +44,7 @@ func (s *Store) RecordLogoUpload(ctx context.Context, a Actor) error {
 		if err != nil {
 			return err
 		}
-		if err := logoRules(sc); err != nil {
+		if err := sc.roleThenFrozen(Role.CanManage); err != nil {
 			return err
 		}
 		return s.audit(tx, sc.org.ID, &a.UserID, EventLogoUpdated, "organization", sc.org.ID.String(), Metadata{})
@@ -109,11 +99,8 @@ func (s *Store) UpdateOrganization(ctx context.Context, a Actor, ch Organization
 		if err != nil {
 			return err
 		}
-		if sc.frozen() {
-			return ErrOrganizationFrozen
-		}
-		if !sc.allows(Role.CanManage) {
-			return ErrForbidden
+		if err := sc.frozenThenRole(Role.CanManage); err != nil {
+			return err
 		}
 		if len(set) == 0 {
 			return &InvalidInputError{Reason: "send at least one of name, slug or logo."}

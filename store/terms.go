@@ -62,11 +62,8 @@ func (s *Store) AcceptRPTerms(ctx context.Context, a Actor) (RPTermsAcceptance, 
 		if err != nil {
 			return err
 		}
-		if sc.frozen() {
-			return ErrOrganizationFrozen
-		}
-		if !sc.allows(isOwner) {
-			return ErrForbidden
+		if err := sc.frozenThenRole(isOwner); err != nil {
+			return err
 		}
 		c, now := terms.Current, s.clock()
 		row := RPTermsAcceptance{
