@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -44,7 +43,7 @@ func (r laterResponse) visit(w http.ResponseWriter) error {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Retry-After", fmt.Sprint(max(1, int(math.Ceil(r.err.RetryAfter.Seconds())))))
+	w.Header().Set("Retry-After", RetryAfterHeader(r.err.RetryAfter))
 	w.WriteHeader(r.err.Status)
 	_, err := buf.WriteTo(w)
 	return err
@@ -80,11 +79,10 @@ func unexpected(message string, err error) error {
 // rateLimited is the 429 for a per-organization limit.
 func rateLimited(err error) *APIError {
 	var rl *store.RateLimitedError
-	e := *ErrDomainRateLimited
 	if errors.As(err, &rl) {
-		e.RetryAfter = rl.RetryAfter
+		return ErrDomainRateLimited.WithRetryAfter(rl.RetryAfter)
 	}
-	return &e
+	return ErrDomainRateLimited
 }
 
 // domainOutcomes are the gates every domain operation shares.
@@ -169,9 +167,7 @@ func (s *Server) VerifyDnsChallenge(ctx context.Context, req api.VerifyDnsChalle
 	case errors.Is(err, dnstxt.ErrNoSuchName):
 		values = nil
 	case errors.Is(err, dnstxt.ErrUnavailable):
-		e := *ErrDNSLookupFailed
-		e.RetryAfter = dnsRetryAfter
-		return laterResponse{&e}, nil
+		return laterResponse{ErrDNSLookupFailed}, nil
 	case errors.Is(err, dnstxt.ErrBadResponse):
 		return fail[failT](ErrDNSBadResponse), nil
 	case err != nil:

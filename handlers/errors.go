@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"time"
 
 	api "github.com/kayle-id/orgs-api/gen/api"
@@ -51,6 +53,17 @@ func (e *APIError) WithMessage(msg string) *APIError { c := *e; c.Message = msg;
 
 // WithHint returns a copy with another hint.
 func (e *APIError) WithHint(hint string) *APIError { c := *e; c.Hint = hint; return &c }
+
+// WithRetryAfter returns a copy that asks the caller to come back after d.
+func (e *APIError) WithRetryAfter(d time.Duration) *APIError { c := *e; c.RetryAfter = d; return &c }
+
+// RetryAfterHeader is the Retry-After value for d: whole seconds, at least one.
+func RetryAfterHeader(d time.Duration) string {
+	return strconv.Itoa(max(1, int(math.Ceil(d.Seconds()))))
+}
+
+// unavailableRetry is how long a 503 of this server asks callers to wait.
+const unavailableRetry = 2 * time.Second
 
 func newErr(status int, code, anchor, message, hint string) *APIError {
 	return &APIError{Status: status, Code: code, Message: message, Hint: hint, Docs: DocsBase + anchor}
@@ -140,13 +153,13 @@ var (
 		"Use DELETE /v1/auth/orgs/members/{id} (admin/owner) or POST /v1/auth/orgs/members/leave (self).")
 
 	ErrUnavailable = newErr(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "service_unavailable",
-		"The service is temporarily unavailable.", "Retry the request in a few seconds.")
+		"The service is temporarily unavailable.", "Retry the request in a few seconds.").WithRetryAfter(unavailableRetry)
 	ErrBusy = newErr(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "service_unavailable",
-		"The server is busy.", "Retry the request in a few seconds.")
+		"The server is busy.", "Retry the request in a few seconds.").WithRetryAfter(unavailableRetry)
 	ErrBodyTimeout = newErr(http.StatusRequestTimeout, "REQUEST_TIMEOUT", "bad_request",
 		"The request body did not arrive in time.", "Send the whole body at once, then retry.")
 	ErrProviderUnavailable = newErr(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "service_unavailable",
-		"The identity provider cannot be reached to check the token.", "Retry the request in a few seconds.")
+		"The identity provider cannot be reached to check the token.", "Retry the request in a few seconds.").WithRetryAfter(unavailableRetry)
 	ErrInternal = newErr(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "internal_server_error",
 		"An unexpected error occurred.", "Retry later; if it persists, contact support with the request id.")
 )
@@ -330,7 +343,7 @@ var (
 	ErrDNSNotPropagated  = domainErr(http.StatusConflict, "DNS_NOT_PROPAGATED", msgNotPropagated, propagationHint)
 	ErrDNSValueMismatch  = domainErr(http.StatusConflict, "DNS_NOT_PROPAGATED", msgValueMismatch, propagationHint)
 	ErrDNSLookupFailed   = domainErr(http.StatusServiceUnavailable, "DNS_LOOKUP_FAILED",
-		"DNS lookup failed. Please try again in a moment.", "Network error reaching the DNS resolver. Try again shortly.")
+		"DNS lookup failed. Please try again in a moment.", "Network error reaching the DNS resolver. Try again shortly.").WithRetryAfter(dnsRetryAfter)
 	ErrDNSBadResponse = domainErr(http.StatusBadGateway, "DNS_BAD_RESPONSE",
 		"The DNS resolver sent an answer that could not be read.", "The resolver this server uses is misbehaving. Try again later; if it persists, tell the operator.")
 	ErrDomainNotFound    = domainErr(http.StatusNotFound, "DOMAIN_NOT_FOUND", "Verified domain not found.", domainHint)

@@ -103,7 +103,8 @@ func (c *limitedConn) Close() error {
 // busyAnswer is the raw HTTP answer to a connection over the cap.
 func busyAnswer() []byte {
 	body, _ := json.Marshal(handlers.ErrBusy.Envelope())
-	return fmt.Appendf(nil, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 2\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	return fmt.Appendf(nil, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: %s\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+		handlers.RetryAfterHeader(handlers.ErrBusy.RetryAfter), len(body), body)
 }
 
 // limitInFlight answers 503 (Retry-After) at once to requests beyond n in

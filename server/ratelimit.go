@@ -1,7 +1,6 @@
 package server
 
 import (
-	"fmt"
 	"math"
 	"net/http"
 	"net/netip"
@@ -30,11 +29,6 @@ type RateLimit struct {
 var ErrRateLimited = &handlers.APIError{Status: http.StatusTooManyRequests, Code: "RATE_LIMITED",
 	Message: "Too many requests.", Hint: "Wait for the number of seconds in the Retry-After header, then retry.",
 	Docs: handlers.DocsBase + "rate_limited"}
-
-func limited(c echo.Context, d time.Duration) error {
-	c.Response().Header().Set("Retry-After", fmt.Sprint(max(1, int(math.Ceil(d.Seconds())))))
-	return ErrRateLimited
-}
 
 // limits are the server's limiters; nil ones are off.
 type limits struct {
@@ -83,7 +77,7 @@ func (l limits) addresses() echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			key := addressKey(c.RealIP())
 			if d := l.perAddress.check(key, time.Now()); d > 0 {
-				return limited(c, d)
+				return ErrRateLimited.WithRetryAfter(d)
 			}
 			err := next(c)
 			if _, ok := handlers.PrincipalFrom(c.Request().Context()); !ok {
@@ -116,7 +110,7 @@ func (l limits) guard(authenticate func(echo.Context, string) error) func(echo.C
 			return nil
 		}
 		if d := lim.take(credentialKey(p), time.Now()); d > 0 {
-			return limited(c, d)
+			return ErrRateLimited.WithRetryAfter(d)
 		}
 		return nil
 	}

@@ -335,11 +335,11 @@ func errorHandler(log *slog.Logger, lists map[string]int) echo.HTTPErrorHandler 
 		if bodyUnread(c) {
 			dropBody(c)
 		}
-		switch apiErr.Status {
-		case http.StatusUnauthorized:
+		if apiErr.Status == http.StatusUnauthorized {
 			hdr.Set(echo.HeaderWWWAuthenticate, handlers.AuthChallenge)
-		case http.StatusServiceUnavailable:
-			hdr.Set("Retry-After", "2")
+		}
+		if apiErr.RetryAfter > 0 {
+			hdr.Set("Retry-After", handlers.RetryAfterHeader(apiErr.RetryAfter))
 		}
 		if c.Request().Method == http.MethodHead {
 			_ = c.NoContent(apiErr.Status)
