@@ -126,10 +126,13 @@ func recheckOne(ctx context.Context, st *store.Store, dns dnstxt.Looker, it stor
 	if err != nil {
 		return "", err
 	}
-	return map[store.RecheckOutcome]string{
-		store.RecheckUnchanged: "confirmed", store.RecheckMissed: "missed", store.RecheckDowngraded: "downgraded",
-		store.RecheckRestored: "restored", store.RecheckStale: "stale",
-	}[outcome], nil
+	return recheckOutcomeNames[outcome], nil
+}
+
+// recheckOutcomeNames label the re-check's outcomes in its metric.
+var recheckOutcomeNames = map[store.RecheckOutcome]string{
+	store.RecheckUnchanged: "confirmed", store.RecheckMissed: "missed", store.RecheckDowngraded: "downgraded",
+	store.RecheckRestored: "restored", store.RecheckStale: "stale",
 }
 
 // RecheckJob runs the daily re-check on the job runner: one replica at a
@@ -204,10 +207,11 @@ func stringData(md store.Metadata) map[string]string {
 }
 
 // MailJob delivers the outbox's notices on the job runner, every
-// interval. Notices are leased one by one, so a second sender (a replica
-// whose lock lapsed) never sends the same one.
+// interval, on every replica: notices are leased one by one (FOR UPDATE
+// SKIP LOCKED), so two senders never send the same one, and the job's lock
+// would only cost a database session every few seconds.
 func MailJob(st *store.Store, mailer mail.Mailer, interval time.Duration, log *slog.Logger, m *Metrics) Job {
-	return Job{Name: "mail-outbox", Interval: interval, Run: func(ctx context.Context, _ func(int)) (int, error) {
+	return Job{Name: "mail-outbox", Interval: interval, Unlocked: true, Run: func(ctx context.Context, _ func(int)) (int, error) {
 		return DeliverMail(ctx, st, mailer, log, m)
 	}}
 }
