@@ -98,6 +98,7 @@ type Config struct {
 	RateBurst       int
 	DNSResolver     string
 	DNSTimeout      time.Duration
+	DNS             *dnstxt.Resolver // built from the two above
 	RecheckInterval time.Duration
 	OIDCIssuer      string
 	OIDCAudience    string
@@ -306,14 +307,14 @@ func trimmed(p *string) string { return strings.TrimSpace(*p) }
 func dnsConfig(c *Config, get func(setting) string) error {
 	var err error
 	c.DNSResolver = get(sDNSResolver)
-	if _, err := dnstxt.New(c.DNSResolver, dnstxt.Options{}); err != nil {
-		return usagef("invalid KAYLE_DNS_RESOLVER %q: want host:port or https:// URLs, comma-separated", c.DNSResolver)
-	}
 	if c.DNSTimeout, err = parseDuration(sDNSTimeout.flag, get(sDNSTimeout)); err != nil {
 		return err
 	}
 	if c.DNSTimeout == 0 || c.DNSTimeout > time.Minute {
 		return usagef("invalid KAYLE_DNS_TIMEOUT %q: want a duration between 1ms and 1m", get(sDNSTimeout))
+	}
+	if c.DNS, err = dnstxt.New(c.DNSResolver, dnstxt.Options{Timeout: c.DNSTimeout}); err != nil {
+		return usagef("invalid KAYLE_DNS_RESOLVER %q: want host:port or https:// URLs, comma-separated", c.DNSResolver)
 	}
 	return nil
 }

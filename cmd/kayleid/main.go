@@ -29,7 +29,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/kayle-id/orgs-api/dnstxt"
 	"github.com/kayle-id/orgs-api/server"
 	"github.com/kayle-id/orgs-api/store"
 )
@@ -326,13 +325,12 @@ func cmdDomainsRecheck(ctx context.Context, args []string, stdout io.Writer, get
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	cfg, err := buildConfig(vals)
-	if err != nil {
-		return err
+	cfg := Config{DatabaseURL: strings.TrimSpace(*vals[sDatabaseURL.flag])}
+	if cfg.DatabaseURL == "" {
+		return usagef("DATABASE_URL must not be empty")
 	}
-	resolver, err := dnstxt.New(cfg.DNSResolver, dnstxt.Options{Timeout: cfg.DNSTimeout})
-	if err != nil {
-		return usagef("%v", err)
+	if err := dnsConfig(&cfg, func(s setting) string { return strings.TrimSpace(*vals[s.flag]) }); err != nil {
+		return err
 	}
 	st, err := openStore(ctx, cfg.DatabaseURL, nil, store.Options{})
 	if err != nil {
@@ -340,7 +338,7 @@ func cmdDomainsRecheck(ctx context.Context, args []string, stdout io.Writer, get
 	}
 	defer st.Close()
 	start := time.Now()
-	rep, err := server.RecheckDomains(ctx, st, resolver, server.RecheckOptions{Progress: func(done, total int) {
+	rep, err := server.RecheckDomains(ctx, st, cfg.DNS, server.RecheckOptions{Progress: func(done, total int) {
 		if total >= 50 && (done%50 == 0 || done == total) {
 			fmt.Fprintf(stdout, "checked %d/%d domains\n", done, total)
 		}

@@ -13,7 +13,6 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/kayle-id/orgs-api/dnstxt"
 	"github.com/kayle-id/orgs-api/idp"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
@@ -50,10 +49,6 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		mailer = m
 	}
 
-	resolver, err := dnstxt.New(cfg.DNSResolver, dnstxt.Options{Timeout: cfg.DNSTimeout})
-	if err != nil {
-		return usagef("%v", err)
-	}
 	provider, err := cfg.identityProvider(log)
 	if err != nil {
 		return usagef("%v", err)
@@ -104,7 +99,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			PerCredential: rate.Limit(cfg.RateLimit), PerCredentialRead: rate.Limit(cfg.RateLimitRead),
 			PerIP: rate.Limit(cfg.RateLimitIP), Burst: cfg.RateBurst,
 		},
-		DNS:              resolver,
+		DNS:              cfg.DNS,
 		IdentityProvider: provider,
 		TrustedProxies:   cfg.TrustedProxies,
 		Logos:            logos,
@@ -139,7 +134,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		jobs = append(jobs, server.PurgeJob(st, cfg.PurgeInterval))
 	}
 	if cfg.RecheckInterval > 0 {
-		jobs = append(jobs, server.RecheckJob(st, metrics.CountDNS(resolver), cfg.RecheckInterval, log, metrics))
+		jobs = append(jobs, server.RecheckJob(st, metrics.CountDNS(cfg.DNS), cfg.RecheckInterval, log, metrics))
 	}
 	jobs = append(jobs, server.MailJob(st, mailer, mailSendInterval, log, metrics))
 	jobsCtx, stopJobs := context.WithCancel(ctx)
