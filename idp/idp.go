@@ -316,7 +316,7 @@ func (p *Provider) Verify(ctx context.Context, raw string) (Identity, error) {
 // accessTokenType reports whether a JWT's typ header may be an access
 // token's: absent, the generic JWT, or RFC 9068's at+jwt.
 func accessTokenType(typ string) bool {
-	switch strings.ToLower(strings.TrimPrefix(strings.ToLower(typ), "application/")) {
+	switch strings.TrimPrefix(strings.ToLower(typ), "application/") {
 	case "", "jwt", "at+jwt":
 		return true
 	}
@@ -336,11 +336,14 @@ type claims struct {
 }
 
 func (p *Provider) checkClaims(payload []byte) (Identity, error) {
-	var std jwt.Claims
-	var extra claims
-	if json.Unmarshal(payload, &std) != nil || json.Unmarshal(payload, &extra) != nil {
+	var c struct {
+		jwt.Claims
+		claims
+	}
+	if json.Unmarshal(payload, &c) != nil {
 		return Identity{}, reject(CheckClaims)
 	}
+	std, extra := c.Claims, c.claims
 	err := std.ValidateWithLeeway(jwt.Expected{Issuer: p.cfg.Issuer, AnyAudience: jwt.Audience{p.cfg.Audience}, Time: p.cfg.Now()}, Leeway)
 	switch {
 	case errors.Is(err, jwt.ErrInvalidIssuer):
@@ -424,10 +427,7 @@ func (p *Provider) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey, 
 	}
 	switch err := p.refresh(ctx); {
 	case errors.Is(err, errThrottled):
-		p.mu.Lock()
-		lastErr := p.lastErr
-		p.mu.Unlock()
-		if lastErr != nil {
+		if lastErr := p.lastError(); lastErr != nil {
 			// The provider was down at the last try: whether it publishes
 			// this key is not known.
 			return nil, p.unavailable(lastErr)
@@ -456,13 +456,16 @@ func (p *Provider) matching(kid string) []jose.JSONWebKey {
 	return out
 }
 
+// lastError is the last fetch's error; nil after a success.
+func (p *Provider) lastError() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lastErr
+}
+
 func (p *Provider) unavailable(err error) error {
-	if errors.Is(err, errThrottled) {
-		p.mu.Lock()
-		if p.lastErr != nil {
-			err = p.lastErr
-		}
-		p.mu.Unlock()
+	if last := p.lastError(); errors.Is(err, errThrottled) && last != nil {
+		err = last
 	}
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }
@@ -472,9 +475,7 @@ func (p *Provider) unavailable(err error) error {
 func (p *Provider) Load(ctx context.Context) error {
 	err := p.refresh(ctx)
 	if errors.Is(err, errThrottled) {
-		p.mu.Lock()
-		err = p.lastErr
-		p.mu.Unlock()
+		err = p.lastError()
 	}
 	return err
 }
