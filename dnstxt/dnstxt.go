@@ -8,7 +8,6 @@
 package dnstxt
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -256,7 +255,7 @@ func (r *Resolver) exchangeDoH(ctx context.Context, endpoint *url.URL, q *dns.Ms
 		return nil, fmt.Errorf("%w: answer larger than a DNS message can be", ErrBadResponse)
 	}
 	m := new(dns.Msg)
-	if err := m.Unpack(bytes.Clone(body)); err != nil {
+	if err := m.Unpack(body); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadResponse, err)
 	}
 	if m.Id != q.Id {
@@ -282,13 +281,23 @@ func answer(q, resp *dns.Msg) ([]string, error) {
 	default:
 		return nil, fmt.Errorf("%w: rcode %s", ErrBadResponse, dns.RcodeToString[resp.Rcode])
 	}
-	names := map[string]bool{dns.CanonicalName(q.Question[0].Name): true}
-	// A chain is at most as long as the answer; walking it that many times
-	// reaches its end whatever order the records come in.
-	for range resp.Answer {
-		for _, rr := range resp.Answer {
-			if c, ok := rr.(*dns.CNAME); ok && names[dns.CanonicalName(c.Hdr.Name)] {
-				names[dns.CanonicalName(c.Target)] = true
+	// The names the question reaches through the answer's aliases, in
+	// whatever order the CNAME records come: one pass to index them, then
+	// each name visited once.
+	aliases := map[string][]string{}
+	for _, rr := range resp.Answer {
+		if c, ok := rr.(*dns.CNAME); ok {
+			from := dns.CanonicalName(c.Hdr.Name)
+			aliases[from] = append(aliases[from], dns.CanonicalName(c.Target))
+		}
+	}
+	start := dns.CanonicalName(q.Question[0].Name)
+	names := map[string]bool{start: true}
+	for queue := []string{start}; len(queue) > 0; queue = queue[1:] {
+		for _, to := range aliases[queue[0]] {
+			if !names[to] {
+				names[to] = true
+				queue = append(queue, to)
 			}
 		}
 	}
