@@ -301,6 +301,53 @@ func TestAPIKeys(t *testing.T) {
 	}
 }
 
+// What PostgreSQL cannot hold (NUL, invalid UTF-8) in a key's name or a
+// metadata value is refused as input on both databases, before anything
+// is written, on creation and on update alike.
+func TestAPIKeyInputIsText(t *testing.T) {
+	for _, kind := range testdb.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			st := migrated(t, kind, store.Options{})
+			tm := newTeam(t, st, "key-text")
+			perms := []string{"sessions:read"}
+			bad := map[string]store.NewAPIKey{
+				"NUL in name":            {Name: "prod\x00uction", Permissions: perms},
+				"invalid UTF-8 name":     {Name: "prod\xffuction", Permissions: perms},
+				"NUL in metadata":        {Name: "x", Permissions: perms, Metadata: map[string]any{"team": "pay\x00ments"}},
+				"invalid UTF-8 metadata": {Name: "x", Permissions: perms, Metadata: map[string]any{"team": "pay\xffments"}},
+			}
+			for name, in := range bad {
+				_, err := st.CreateAPIKey(ctx, tm.owner, in)
+				wantStoreErr(t, "create, "+name, err, store.ErrInvalidInput)
+			}
+			k, err := st.CreateAPIKey(ctx, tm.owner, store.NewAPIKey{Name: "kept", Permissions: perms})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, in := range bad {
+				ch := store.APIKeyChange{Name: &in.Name}
+				if in.Metadata != nil {
+					ch = store.APIKeyChange{Metadata: &in.Metadata}
+				}
+				wantStoreErr(t, "update, "+name, st.UpdateAPIKey(ctx, tm.owner, k.ID, ch), store.ErrInvalidInput)
+			}
+			var keys int
+			var stored, meta string
+			if err := st.DB().QueryRow("SELECT COUNT(*), MIN(name), MIN(CAST(metadata AS TEXT)) FROM api_keys WHERE organization_id = $1", tm.org.String()).Scan(&keys, &stored, &meta); err != nil {
+				t.Fatal(err)
+			}
+			if keys != 1 || stored != "kept" || meta != "{}" {
+				t.Fatalf("after refused input: %d keys, name %q, metadata %s", keys, stored, meta)
+			}
+			if n := tm.auditCount(t, store.EventAPIKeyCreated) + tm.auditCount(t, store.EventAPIKeyUpdated); n != 1 {
+				t.Fatalf("%d key events audited, want the one creation", n)
+			}
+		})
+	}
+}
+
 func manyKeys(n int) map[string]any {
 	m := map[string]any{}
 	for i := range n {

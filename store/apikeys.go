@@ -198,11 +198,15 @@ func hashAPIKey(secret []byte, key string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// cleanAPIKeyName trims the name and holds it to 1..120 characters.
+// cleanAPIKeyName trims the name and holds it to 1..120 characters of
+// text (no NUL, valid UTF-8: PostgreSQL refuses either).
 func cleanAPIKeyName(name string) (string, error) {
 	name = jsTrim(name)
 	if n := utf16Len(name); n < 1 || n > MaxAPIKeyName {
 		return "", &InvalidInputError{Reason: fmt.Sprintf("name must be between 1 and %d characters once trimmed.", MaxAPIKeyName)}
+	}
+	if !text(name, MaxAPIKeyName) {
+		return "", invalid("name must be text, without NUL characters.")
 	}
 	return name, nil
 }
@@ -225,7 +229,8 @@ func checkScopes(perms []string) error {
 
 // checkKeyMetadata holds metadata to upstream's rules: a flat object of at
 // most 20 keys matching ^[A-Za-z0-9_.:-]{1,64}$, each value a string of at
-// most 512 characters, a finite number or a boolean.
+// most 512 characters of text (no NUL, which jsonb refuses), a finite
+// number or a boolean.
 func checkKeyMetadata(m map[string]any) error {
 	if len(m) > MaxAPIKeyMetadataKeys {
 		return &InvalidInputError{Reason: fmt.Sprintf("API key metadata must have at most %d keys.", MaxAPIKeyMetadataKeys)}
@@ -238,6 +243,9 @@ func checkKeyMetadata(m map[string]any) error {
 		case string:
 			if utf16Len(x) > MaxAPIKeyMetadataValue {
 				return &InvalidInputError{Reason: fmt.Sprintf("metadata values must be at most %d characters.", MaxAPIKeyMetadataValue)}
+			}
+			if !text(x, MaxAPIKeyMetadataValue) {
+				return invalid("metadata values must be text, without NUL characters.")
 			}
 		case bool:
 		case float64:
