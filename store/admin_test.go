@@ -265,6 +265,11 @@ func TestAPIKeys(t *testing.T) {
 				VALUES ('aud_bykey', $1, $2, 'api_key', 'session.created', '{}', $3)`, tm.org.String(), k.ID.String(), "2026-01-01T00:00:00.000000Z"); err != nil {
 				t.Fatal(err)
 			}
+			// Only the key's own organization's log is touched.
+			if _, err := st.DB().Exec(`INSERT INTO audit_logs (id, organization_id, actor_api_key_id, actor_type, event, metadata, created_at)
+				VALUES ('aud_elsewhere', $1, $2, 'api_key', 'session.created', '{}', $3)`, other.org.String(), k.ID.String(), "2026-01-01T00:00:00.000000Z"); err != nil {
+				t.Fatal(err)
+			}
 			err = st.DeleteAPIKey(ctx, tm.member, k.ID)
 			wantStoreErr(t, "member delete", err, store.ErrForbidden)
 			err = st.DeleteAPIKey(ctx, other.owner, k.ID)
@@ -277,6 +282,9 @@ func TestAPIKeys(t *testing.T) {
 			var actor *string
 			if err := st.DB().QueryRow("SELECT actor_api_key_id FROM audit_logs WHERE id = 'aud_bykey'").Scan(&actor); err != nil || actor != nil {
 				t.Fatalf("audit row after its key's deletion: %v %v", actor, err)
+			}
+			if err := st.DB().QueryRow("SELECT actor_api_key_id FROM audit_logs WHERE id = 'aud_elsewhere'").Scan(&actor); err != nil || actor == nil || *actor != k.ID.String() {
+				t.Fatalf("another organization's audit row after the key's deletion: %v %v", actor, err)
 			}
 			if n := tm.auditCount(t, store.EventAPIKeyDeleted); n != 1 {
 				t.Fatalf("%d api_key.deleted rows", n)

@@ -428,7 +428,11 @@ func (s *Store) DeleteAPIKey(ctx context.Context, a Actor, id uuid.UUID) error {
 		if res.RowsAffected == 0 {
 			return ErrAPIKeyNotFound
 		}
-		if err := tx.Model(&AuditLog{}).Where("actor_api_key_id = ?", id.String()).Update("actor_api_key_id", nil).Error; err != nil {
+		// No foreign key clears these (the column is text); a key writes
+		// only its own organization's log, and the organization's index
+		// narrows the statement to that log.
+		if err := tx.Model(&AuditLog{}).Where("organization_id = ? AND actor_api_key_id = ?", *a.ActiveOrganizationID, id.String()).
+			Update("actor_api_key_id", nil).Error; err != nil {
 			return err
 		}
 		return s.audit(tx, *a.ActiveOrganizationID, &a.UserID, EventAPIKeyDeleted, "api_key", id.String(), Metadata{})
