@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -644,6 +645,31 @@ func TestVerificationTerms(t *testing.T) {
 			_, err = st.AcceptVerificationTerms(ctx, tm.outsider.UserID, &tm.org)
 			wantStoreErr(t, "frozen, to an outsider", err, store.ErrOrganizationNotFound)
 		})
+	}
+}
+
+// Whether the caller may see the organization named in the body is asked
+// before its row is locked: a stranger neither waits for the lock nor
+// takes it. (PostgreSQL: on SQLite the write transaction is the lock.)
+func TestVerificationTermsLockAfterVisibility(t *testing.T) {
+	ctx := context.Background()
+	st := migrated(t, testdb.Postgres, store.Options{})
+	tm := newTeam(t, st, "verify-lock")
+	holder, err := st.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.Exec("SELECT id FROM organizations WHERE id = $1 FOR UPDATE", tm.org.String()); err != nil {
+		t.Fatal(err)
+	}
+	actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	began := time.Now()
+	_, err = st.AcceptVerificationTerms(actx, tm.outsider.UserID, &tm.org)
+	wantStoreErr(t, "outsider while the row is held", err, store.ErrOrganizationNotFound)
+	if took := time.Since(began); took > time.Second {
+		t.Fatalf("the outsider waited for the organization's lock: %s", took)
 	}
 }
 
