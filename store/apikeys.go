@@ -47,7 +47,6 @@ const (
 	// MaxAPIKeysPerOrganization bounds the rows one organization's admins
 	// can make the server hold; upstream has no bound.
 	MaxAPIKeysPerOrganization = 100
-	MaxAPIKeyPage             = 100
 )
 
 var metadataKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
@@ -440,12 +439,12 @@ func (s *Store) DeleteAPIKey(ctx context.Context, a Actor, id uuid.UUID) error {
 }
 
 // ListAPIKeys lists the active organization's keys, enabled or not, by id
-// (owner/admin). The limit is held to 1..100.
+// (owner/admin). The limit is held to 1..MaxPageLimit.
 func (s *Store) ListAPIKeys(ctx context.Context, a Actor, p Page) ([]APIKey, bool, error) {
 	if a.ActiveOrganizationID == nil {
 		return nil, false, ErrNoActiveOrganization
 	}
-	p.Limit = min(max(p.Limit, 1), MaxAPIKeyPage)
+	p = p.clamped()
 	orgID := *a.ActiveOrganizationID
 	var rows []APIKey
 	err := s.read(ctx, func(db *gorm.DB) error {
