@@ -292,7 +292,16 @@ func TestAPIKeys(t *testing.T) {
 			}
 
 			// Frozen: changes refused (before the role for the guard), lists allowed.
+			live, err := st.CreateAPIKey(ctx, tm.owner, store.NewAPIKey{Name: "live", Permissions: []string{"sessions:read"}})
+			if err != nil {
+				t.Fatal(err)
+			}
 			tm.freeze(t)
+			_, err = st.AuthenticateAPIKey(ctx, live.Key)
+			wantStoreErr(t, "a frozen organization's key", err, store.ErrOrganizationFrozen)
+			if _, err := st.AuthenticateAPIKey(ctx, mustKey(t, st, other.owner)); err != nil {
+				t.Fatalf("another organization's key while this one is frozen: %v", err)
+			}
 			wantStoreErr(t, "guard of a change", st.APIKeyGuard(ctx, tm.outsider, true), store.ErrOrganizationFrozen)
 			if err := st.APIKeyGuard(ctx, tm.outsider, false); err != nil {
 				t.Fatalf("guard of a read: %v", err)
@@ -355,6 +364,16 @@ func TestAPIKeyInputIsText(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mustKey issues a key for a's active organization and returns it.
+func mustKey(t *testing.T, st *store.Store, a store.Actor) string {
+	t.Helper()
+	k, err := st.CreateAPIKey(context.Background(), a, store.NewAPIKey{Name: "k", Permissions: []string{"sessions:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Key
 }
 
 func manyKeys(n int) map[string]any {

@@ -286,14 +286,11 @@ func (s *Store) APIKeyGuard(ctx context.Context, a Actor, change bool) error {
 		return nil
 	}
 	return s.read(ctx, func(db *gorm.DB) error {
-		var frozen int64
-		if err := db.Model(&Organization{}).Where("id = ? AND pending_deletion_at IS NOT NULL", *a.ActiveOrganizationID).Count(&frozen).Error; err != nil {
-			return err
+		frozen, err := orgFrozen(db, *a.ActiveOrganizationID)
+		if err == nil && frozen {
+			err = ErrOrganizationFrozen
 		}
-		if frozen > 0 {
-			return ErrOrganizationFrozen
-		}
-		return nil
+		return err
 	})
 }
 
@@ -485,9 +482,8 @@ func (s *Store) AuthenticateAPIKey(ctx context.Context, key string) (APIKey, err
 		if err := db.Select(apiKeyColumns).Where("key_hash = ? AND enabled", hashAPIKey(secret, key)).Take(&k).Error; err != nil {
 			return err
 		}
-		var n int64
-		err := db.Model(&Organization{}).Where("id = ? AND pending_deletion_at IS NOT NULL", k.OrganizationID).Count(&n).Error
-		frozen = n > 0
+		var err error
+		frozen, err = orgFrozen(db, k.OrganizationID)
 		return err
 	})
 	if errors.Is(err, gorm.ErrRecordNotFound) {
