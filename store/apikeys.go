@@ -122,21 +122,8 @@ type IssuedAPIKey struct {
 }
 
 func newAPIKeySecret() (string, error) {
-	out := make([]byte, 0, len(APIKeyPrefix)+apiKeyRandomChars)
-	out = append(out, APIKeyPrefix...)
-	buf := make([]byte, 64)
-	for len(out) < cap(out) {
-		if _, err := rand.Read(buf); err != nil {
-			return "", fmt.Errorf("store: key randomness: %w", err)
-		}
-		for _, c := range buf {
-			// 252 = 7*36: rejecting bytes above it keeps the choice uniform.
-			if c < 252 && len(out) < cap(out) {
-				out = append(out, apiKeyAlphabet[int(c)%len(apiKeyAlphabet)])
-			}
-		}
-	}
-	return string(out), nil
+	s, err := randomString(apiKeyAlphabet, apiKeyRandomChars)
+	return APIKeyPrefix + s, err
 }
 
 // authSecretName is the server_secrets row holding the generated secret.

@@ -90,6 +90,27 @@ func NewToken() (string, error) {
 	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b), nil
 }
 
+// randomString is n characters drawn uniformly from alphabet (of at most
+// 256 characters, one byte each) with crypto/rand.
+func randomString(alphabet string, n int) (string, error) {
+	// Bytes from the largest multiple of len(alphabet) up are rejected, so
+	// that each character is equally likely.
+	limit := 256 - 256%len(alphabet)
+	out := make([]byte, 0, n)
+	buf := make([]byte, max(n, 16))
+	for len(out) < n {
+		if _, err := rand.Read(buf); err != nil {
+			return "", fmt.Errorf("store: randomness: %w", err)
+		}
+		for _, c := range buf {
+			if int(c) < limit && len(out) < n {
+				out = append(out, alphabet[int(c)%len(alphabet)])
+			}
+		}
+	}
+	return string(out), nil
+}
+
 // IssuedToken is a new session's bearer token, shown once.
 type IssuedToken struct {
 	Token     string
