@@ -32,12 +32,13 @@ type NewOrganization struct {
 // selects it on the caller's session. ErrOrganizationLimit when the caller
 // already owns Options.MaxOwnedOrganizations organizations.
 func (s *Store) CreateOrganization(ctx context.Context, a Actor, in NewOrganization) (Organization, error) {
-	if err := in.check(); err != nil {
+	in, err := in.clean()
+	if err != nil {
 		return Organization{}, err
 	}
 	now := s.clock()
-	org := Organization{ID: uuid.New(), Name: strings.TrimSpace(in.Name), Slug: in.Slug, Logo: in.Logo, CreatedAt: now}
-	err := s.tx(ctx, func(tx *gorm.DB) error {
+	org := Organization{ID: uuid.New(), Name: in.Name, Slug: in.Slug, Logo: in.Logo, CreatedAt: now}
+	err = s.tx(ctx, func(tx *gorm.DB) error {
 		if err := s.roomToOwn(tx, a.UserID); err != nil {
 			return err
 		}
