@@ -9,9 +9,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -189,7 +189,7 @@ func hashAPIKey(secret []byte, key string) string {
 func cleanAPIKeyName(name string) (string, error) {
 	name = jsTrim(name)
 	if n := utf16Len(name); n < 1 || n > MaxAPIKeyName {
-		return "", &InvalidInputError{Reason: fmt.Sprintf("name must be between 1 and %d characters once trimmed.", MaxAPIKeyName)}
+		return "", invalid("name must be between 1 and %d characters once trimmed.", MaxAPIKeyName)
 	}
 	if !text(name, MaxAPIKeyName) {
 		return "", invalid("name must be text, without NUL characters.")
@@ -199,15 +199,11 @@ func cleanAPIKeyName(name string) (string, error) {
 
 func checkScopes(perms []string) error {
 	if len(perms) == 0 {
-		return &InvalidInputError{Reason: "permissions must name at least one scope."}
+		return invalid("permissions must name at least one scope.")
 	}
 	for _, p := range perms {
-		known := false
-		for _, s := range Scopes {
-			known = known || p == s
-		}
-		if !known {
-			return &InvalidInputError{Reason: fmt.Sprintf("unknown scope %q; scopes are %s.", p, strings.Join(Scopes, ", "))}
+		if !slices.Contains(Scopes, p) {
+			return invalid("unknown scope %q; scopes are %s.", p, strings.Join(Scopes, ", "))
 		}
 	}
 	return nil
@@ -219,16 +215,16 @@ func checkScopes(perms []string) error {
 // number or a boolean.
 func checkKeyMetadata(m map[string]any) error {
 	if len(m) > MaxAPIKeyMetadataKeys {
-		return &InvalidInputError{Reason: fmt.Sprintf("API key metadata must have at most %d keys.", MaxAPIKeyMetadataKeys)}
+		return invalid("API key metadata must have at most %d keys.", MaxAPIKeyMetadataKeys)
 	}
 	for k, v := range m {
 		if n := utf16Len(k); n < 1 || n > MaxAPIKeyMetadataKey || !metadataKeyPattern.MatchString(k) {
-			return &InvalidInputError{Reason: fmt.Sprintf("metadata keys must be 1 to %d characters of A-Z, a-z, 0-9, '_', '.', ':' or '-'.", MaxAPIKeyMetadataKey)}
+			return invalid("metadata keys must be 1 to %d characters of A-Z, a-z, 0-9, '_', '.', ':' or '-'.", MaxAPIKeyMetadataKey)
 		}
 		switch x := v.(type) {
 		case string:
 			if utf16Len(x) > MaxAPIKeyMetadataValue {
-				return &InvalidInputError{Reason: fmt.Sprintf("metadata values must be at most %d characters.", MaxAPIKeyMetadataValue)}
+				return invalid("metadata values must be at most %d characters.", MaxAPIKeyMetadataValue)
 			}
 			if !text(x, MaxAPIKeyMetadataValue) {
 				return invalid("metadata values must be text, without NUL characters.")
@@ -236,15 +232,15 @@ func checkKeyMetadata(m map[string]any) error {
 		case bool:
 		case float64:
 			if math.IsInf(x, 0) || math.IsNaN(x) {
-				return &InvalidInputError{Reason: "metadata numbers must be finite."}
+				return invalid("metadata numbers must be finite.")
 			}
 		case json.Number:
 			if f, err := x.Float64(); err != nil || math.IsInf(f, 0) {
-				return &InvalidInputError{Reason: "metadata numbers must be finite."}
+				return invalid("metadata numbers must be finite.")
 			}
 		case int, int64:
 		default:
-			return &InvalidInputError{Reason: "metadata values must be strings, numbers or booleans."}
+			return invalid("metadata values must be strings, numbers or booleans.")
 		}
 	}
 	return nil
@@ -379,7 +375,7 @@ func (s *Store) UpdateAPIKey(ctx context.Context, a Actor, id uuid.UUID, ch APIK
 			return err
 		}
 		if len(set) == 0 {
-			return &InvalidInputError{Reason: "send at least one of name, enabled, permissions or metadata."}
+			return invalid("send at least one of name, enabled, permissions or metadata.")
 		}
 		set["updated_at"] = s.clock()
 		res := tx.Model(&APIKey{}).Where("id = ? AND organization_id = ?", id, *a.ActiveOrganizationID).Updates(set)

@@ -103,7 +103,7 @@ func (s *Store) UpdateOrganization(ctx context.Context, a Actor, ch Organization
 			return err
 		}
 		if len(set) == 0 {
-			return &InvalidInputError{Reason: "send at least one of name, slug or logo."}
+			return invalid("send at least one of name, slug or logo.")
 		}
 		if err := tx.Model(&Organization{}).Where("id = ?", sc.org.ID).Updates(set).Error; err != nil {
 			if isUniqueViolation(err) {
