@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 
@@ -146,8 +145,5 @@ func errorText(cause error) string {
 func (s *Store) PendingMail(ctx context.Context) ([]OutboxMail, error) {
 	var out []OutboxMail
 	err := s.read(ctx, func(db *gorm.DB) error { return db.Order("created_at, id").Find(&out).Error })
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		err = nil
-	}
 	return out, err
 }
