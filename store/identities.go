@@ -45,10 +45,6 @@ type UserIdentity struct {
 // TableName pins GORM to the migrated table.
 func (UserIdentity) TableName() string { return "user_identities" }
 
-// EventIdentityLinked records that a provider identity was linked, by its
-// verified email, to an existing user who belongs to the organization.
-const EventIdentityLinked = "user.identity.linked"
-
 const (
 	// maxIdentityField bounds the issuer and subject kept (OpenID Connect
 	// caps sub at 255 ASCII characters).
