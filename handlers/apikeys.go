@@ -77,7 +77,7 @@ func scopeNames[T ~string](in []T) []string {
 func (s *Server) ListApiKeys(ctx context.Context, req api.ListApiKeysRequestObject) (api.ListApiKeysResponseObject, error) {
 	limit := 10
 	if req.Params.Limit != nil {
-		limit = min(max(*req.Params.Limit, 1), store.MaxAPIKeyPage)
+		limit = store.ClampPageLimit(*req.Params.Limit)
 	}
 	p, e := caller(ctx)
 	if e != nil {

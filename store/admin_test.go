@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -265,6 +266,11 @@ func TestAPIKeys(t *testing.T) {
 				VALUES ('aud_bykey', $1, $2, 'api_key', 'session.created', '{}', $3)`, tm.org.String(), k.ID.String(), "2026-01-01T00:00:00.000000Z"); err != nil {
 				t.Fatal(err)
 			}
+			// Only the key's own organization's log is touched.
+			if _, err := st.DB().Exec(`INSERT INTO audit_logs (id, organization_id, actor_api_key_id, actor_type, event, metadata, created_at)
+				VALUES ('aud_elsewhere', $1, $2, 'api_key', 'session.created', '{}', $3)`, other.org.String(), k.ID.String(), "2026-01-01T00:00:00.000000Z"); err != nil {
+				t.Fatal(err)
+			}
 			err = st.DeleteAPIKey(ctx, tm.member, k.ID)
 			wantStoreErr(t, "member delete", err, store.ErrForbidden)
 			err = st.DeleteAPIKey(ctx, other.owner, k.ID)
@@ -278,12 +284,24 @@ func TestAPIKeys(t *testing.T) {
 			if err := st.DB().QueryRow("SELECT actor_api_key_id FROM audit_logs WHERE id = 'aud_bykey'").Scan(&actor); err != nil || actor != nil {
 				t.Fatalf("audit row after its key's deletion: %v %v", actor, err)
 			}
+			if err := st.DB().QueryRow("SELECT actor_api_key_id FROM audit_logs WHERE id = 'aud_elsewhere'").Scan(&actor); err != nil || actor == nil || *actor != k.ID.String() {
+				t.Fatalf("another organization's audit row after the key's deletion: %v %v", actor, err)
+			}
 			if n := tm.auditCount(t, store.EventAPIKeyDeleted); n != 1 {
 				t.Fatalf("%d api_key.deleted rows", n)
 			}
 
 			// Frozen: changes refused (before the role for the guard), lists allowed.
+			live, err := st.CreateAPIKey(ctx, tm.owner, store.NewAPIKey{Name: "live", Permissions: []string{"sessions:read"}})
+			if err != nil {
+				t.Fatal(err)
+			}
 			tm.freeze(t)
+			_, err = st.AuthenticateAPIKey(ctx, live.Key)
+			wantStoreErr(t, "a frozen organization's key", err, store.ErrOrganizationFrozen)
+			if _, err := st.AuthenticateAPIKey(ctx, mustKey(t, st, other.owner)); err != nil {
+				t.Fatalf("another organization's key while this one is frozen: %v", err)
+			}
 			wantStoreErr(t, "guard of a change", st.APIKeyGuard(ctx, tm.outsider, true), store.ErrOrganizationFrozen)
 			if err := st.APIKeyGuard(ctx, tm.outsider, false); err != nil {
 				t.Fatalf("guard of a read: %v", err)
@@ -299,6 +317,63 @@ func TestAPIKeys(t *testing.T) {
 			wantStoreErr(t, "malformed key", err, store.ErrUnauthenticated)
 		})
 	}
+}
+
+// What PostgreSQL cannot hold (NUL, invalid UTF-8) in a key's name or a
+// metadata value is refused as input on both databases, before anything
+// is written, on creation and on update alike.
+func TestAPIKeyInputIsText(t *testing.T) {
+	for _, kind := range testdb.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			st := migrated(t, kind, store.Options{})
+			tm := newTeam(t, st, "key-text")
+			perms := []string{"sessions:read"}
+			bad := map[string]store.NewAPIKey{
+				"NUL in name":            {Name: "prod\x00uction", Permissions: perms},
+				"invalid UTF-8 name":     {Name: "prod\xffuction", Permissions: perms},
+				"NUL in metadata":        {Name: "x", Permissions: perms, Metadata: map[string]any{"team": "pay\x00ments"}},
+				"invalid UTF-8 metadata": {Name: "x", Permissions: perms, Metadata: map[string]any{"team": "pay\xffments"}},
+			}
+			for name, in := range bad {
+				_, err := st.CreateAPIKey(ctx, tm.owner, in)
+				wantStoreErr(t, "create, "+name, err, store.ErrInvalidInput)
+			}
+			k, err := st.CreateAPIKey(ctx, tm.owner, store.NewAPIKey{Name: "kept", Permissions: perms})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, in := range bad {
+				ch := store.APIKeyChange{Name: &in.Name}
+				if in.Metadata != nil {
+					ch = store.APIKeyChange{Metadata: &in.Metadata}
+				}
+				wantStoreErr(t, "update, "+name, st.UpdateAPIKey(ctx, tm.owner, k.ID, ch), store.ErrInvalidInput)
+			}
+			var keys int
+			var stored, meta string
+			if err := st.DB().QueryRow("SELECT COUNT(*), MIN(name), MIN(CAST(metadata AS TEXT)) FROM api_keys WHERE organization_id = $1", tm.org.String()).Scan(&keys, &stored, &meta); err != nil {
+				t.Fatal(err)
+			}
+			if keys != 1 || stored != "kept" || meta != "{}" {
+				t.Fatalf("after refused input: %d keys, name %q, metadata %s", keys, stored, meta)
+			}
+			if n := tm.auditCount(t, store.EventAPIKeyCreated) + tm.auditCount(t, store.EventAPIKeyUpdated); n != 1 {
+				t.Fatalf("%d key events audited, want the one creation", n)
+			}
+		})
+	}
+}
+
+// mustKey issues a key for a's active organization and returns it.
+func mustKey(t *testing.T, st *store.Store, a store.Actor) string {
+	t.Helper()
+	k, err := st.CreateAPIKey(context.Background(), a, store.NewAPIKey{Name: "k", Permissions: []string{"sessions:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Key
 }
 
 func manyKeys(n int) map[string]any {
@@ -589,6 +664,31 @@ func TestVerificationTerms(t *testing.T) {
 			_, err = st.AcceptVerificationTerms(ctx, tm.outsider.UserID, &tm.org)
 			wantStoreErr(t, "frozen, to an outsider", err, store.ErrOrganizationNotFound)
 		})
+	}
+}
+
+// Whether the caller may see the organization named in the body is asked
+// before its row is locked: a stranger neither waits for the lock nor
+// takes it. (PostgreSQL: on SQLite the write transaction is the lock.)
+func TestVerificationTermsLockAfterVisibility(t *testing.T) {
+	ctx := context.Background()
+	st := migrated(t, testdb.Postgres, store.Options{})
+	tm := newTeam(t, st, "verify-lock")
+	holder, err := st.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.Exec("SELECT id FROM organizations WHERE id = $1 FOR UPDATE", tm.org.String()); err != nil {
+		t.Fatal(err)
+	}
+	actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	began := time.Now()
+	_, err = st.AcceptVerificationTerms(actx, tm.outsider.UserID, &tm.org)
+	wantStoreErr(t, "outsider while the row is held", err, store.ErrOrganizationNotFound)
+	if took := time.Since(began); took > time.Second {
+		t.Fatalf("the outsider waited for the organization's lock: %s", took)
 	}
 }
 

@@ -9,9 +9,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -47,7 +47,6 @@ const (
 	// MaxAPIKeysPerOrganization bounds the rows one organization's admins
 	// can make the server hold; upstream has no bound.
 	MaxAPIKeysPerOrganization = 100
-	MaxAPIKeyPage             = 100
 )
 
 var metadataKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
@@ -123,21 +122,8 @@ type IssuedAPIKey struct {
 }
 
 func newAPIKeySecret() (string, error) {
-	out := make([]byte, 0, len(APIKeyPrefix)+apiKeyRandomChars)
-	out = append(out, APIKeyPrefix...)
-	buf := make([]byte, 64)
-	for len(out) < cap(out) {
-		if _, err := rand.Read(buf); err != nil {
-			return "", fmt.Errorf("store: key randomness: %w", err)
-		}
-		for _, c := range buf {
-			// 252 = 7*36: rejecting bytes above it keeps the choice uniform.
-			if c < 252 && len(out) < cap(out) {
-				out = append(out, apiKeyAlphabet[int(c)%len(apiKeyAlphabet)])
-			}
-		}
-	}
-	return string(out), nil
+	s, err := randomString(apiKeyAlphabet, apiKeyRandomChars)
+	return APIKeyPrefix + s, err
 }
 
 // authSecretName is the server_secrets row holding the generated secret.
@@ -198,26 +184,26 @@ func hashAPIKey(secret []byte, key string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// cleanAPIKeyName trims the name and holds it to 1..120 characters.
+// cleanAPIKeyName trims the name and holds it to 1..120 characters of
+// text (no NUL, valid UTF-8: PostgreSQL refuses either).
 func cleanAPIKeyName(name string) (string, error) {
 	name = jsTrim(name)
 	if n := utf16Len(name); n < 1 || n > MaxAPIKeyName {
-		return "", &InvalidInputError{Reason: fmt.Sprintf("name must be between 1 and %d characters once trimmed.", MaxAPIKeyName)}
+		return "", invalid("name must be between 1 and %d characters once trimmed.", MaxAPIKeyName)
+	}
+	if !text(name, MaxAPIKeyName) {
+		return "", invalid("name must be text, without NUL characters.")
 	}
 	return name, nil
 }
 
 func checkScopes(perms []string) error {
 	if len(perms) == 0 {
-		return &InvalidInputError{Reason: "permissions must name at least one scope."}
+		return invalid("permissions must name at least one scope.")
 	}
 	for _, p := range perms {
-		known := false
-		for _, s := range Scopes {
-			known = known || p == s
-		}
-		if !known {
-			return &InvalidInputError{Reason: fmt.Sprintf("unknown scope %q; scopes are %s.", p, strings.Join(Scopes, ", "))}
+		if !slices.Contains(Scopes, p) {
+			return invalid("unknown scope %q; scopes are %s.", p, strings.Join(Scopes, ", "))
 		}
 	}
 	return nil
@@ -225,32 +211,36 @@ func checkScopes(perms []string) error {
 
 // checkKeyMetadata holds metadata to upstream's rules: a flat object of at
 // most 20 keys matching ^[A-Za-z0-9_.:-]{1,64}$, each value a string of at
-// most 512 characters, a finite number or a boolean.
+// most 512 characters of text (no NUL, which jsonb refuses), a finite
+// number or a boolean.
 func checkKeyMetadata(m map[string]any) error {
 	if len(m) > MaxAPIKeyMetadataKeys {
-		return &InvalidInputError{Reason: fmt.Sprintf("API key metadata must have at most %d keys.", MaxAPIKeyMetadataKeys)}
+		return invalid("API key metadata must have at most %d keys.", MaxAPIKeyMetadataKeys)
 	}
 	for k, v := range m {
 		if n := utf16Len(k); n < 1 || n > MaxAPIKeyMetadataKey || !metadataKeyPattern.MatchString(k) {
-			return &InvalidInputError{Reason: fmt.Sprintf("metadata keys must be 1 to %d characters of A-Z, a-z, 0-9, '_', '.', ':' or '-'.", MaxAPIKeyMetadataKey)}
+			return invalid("metadata keys must be 1 to %d characters of A-Z, a-z, 0-9, '_', '.', ':' or '-'.", MaxAPIKeyMetadataKey)
 		}
 		switch x := v.(type) {
 		case string:
 			if utf16Len(x) > MaxAPIKeyMetadataValue {
-				return &InvalidInputError{Reason: fmt.Sprintf("metadata values must be at most %d characters.", MaxAPIKeyMetadataValue)}
+				return invalid("metadata values must be at most %d characters.", MaxAPIKeyMetadataValue)
+			}
+			if !text(x, MaxAPIKeyMetadataValue) {
+				return invalid("metadata values must be text, without NUL characters.")
 			}
 		case bool:
 		case float64:
 			if math.IsInf(x, 0) || math.IsNaN(x) {
-				return &InvalidInputError{Reason: "metadata numbers must be finite."}
+				return invalid("metadata numbers must be finite.")
 			}
 		case json.Number:
 			if f, err := x.Float64(); err != nil || math.IsInf(f, 0) {
-				return &InvalidInputError{Reason: "metadata numbers must be finite."}
+				return invalid("metadata numbers must be finite.")
 			}
 		case int, int64:
 		default:
-			return &InvalidInputError{Reason: "metadata values must be strings, numbers or booleans."}
+			return invalid("metadata values must be strings, numbers or booleans.")
 		}
 	}
 	return nil
@@ -279,14 +269,11 @@ func (s *Store) APIKeyGuard(ctx context.Context, a Actor, change bool) error {
 		return nil
 	}
 	return s.read(ctx, func(db *gorm.DB) error {
-		var frozen int64
-		if err := db.Model(&Organization{}).Where("id = ? AND pending_deletion_at IS NOT NULL", *a.ActiveOrganizationID).Count(&frozen).Error; err != nil {
-			return err
+		frozen, err := orgFrozen(db, *a.ActiveOrganizationID)
+		if err == nil && frozen {
+			err = ErrOrganizationFrozen
 		}
-		if frozen > 0 {
-			return ErrOrganizationFrozen
-		}
-		return nil
+		return err
 	})
 }
 
@@ -388,7 +375,7 @@ func (s *Store) UpdateAPIKey(ctx context.Context, a Actor, id uuid.UUID, ch APIK
 			return err
 		}
 		if len(set) == 0 {
-			return &InvalidInputError{Reason: "send at least one of name, enabled, permissions or metadata."}
+			return invalid("send at least one of name, enabled, permissions or metadata.")
 		}
 		set["updated_at"] = s.clock()
 		res := tx.Model(&APIKey{}).Where("id = ? AND organization_id = ?", id, *a.ActiveOrganizationID).Updates(set)
@@ -420,7 +407,11 @@ func (s *Store) DeleteAPIKey(ctx context.Context, a Actor, id uuid.UUID) error {
 		if res.RowsAffected == 0 {
 			return ErrAPIKeyNotFound
 		}
-		if err := tx.Model(&AuditLog{}).Where("actor_api_key_id = ?", id.String()).Update("actor_api_key_id", nil).Error; err != nil {
+		// No foreign key clears these (the column is text); a key writes
+		// only its own organization's log, and the organization's index
+		// narrows the statement to that log.
+		if err := tx.Model(&AuditLog{}).Where("organization_id = ? AND actor_api_key_id = ?", *a.ActiveOrganizationID, id.String()).
+			Update("actor_api_key_id", nil).Error; err != nil {
 			return err
 		}
 		return s.audit(tx, *a.ActiveOrganizationID, &a.UserID, EventAPIKeyDeleted, "api_key", id.String(), Metadata{})
@@ -428,12 +419,12 @@ func (s *Store) DeleteAPIKey(ctx context.Context, a Actor, id uuid.UUID) error {
 }
 
 // ListAPIKeys lists the active organization's keys, enabled or not, by id
-// (owner/admin). The limit is held to 1..100.
+// (owner/admin). The limit is held to 1..MaxPageLimit.
 func (s *Store) ListAPIKeys(ctx context.Context, a Actor, p Page) ([]APIKey, bool, error) {
 	if a.ActiveOrganizationID == nil {
 		return nil, false, ErrNoActiveOrganization
 	}
-	p.Limit = min(max(p.Limit, 1), MaxAPIKeyPage)
+	p = p.clamped()
 	orgID := *a.ActiveOrganizationID
 	var rows []APIKey
 	err := s.read(ctx, func(db *gorm.DB) error {
@@ -474,9 +465,8 @@ func (s *Store) AuthenticateAPIKey(ctx context.Context, key string) (APIKey, err
 		if err := db.Select(apiKeyColumns).Where("key_hash = ? AND enabled", hashAPIKey(secret, key)).Take(&k).Error; err != nil {
 			return err
 		}
-		var n int64
-		err := db.Model(&Organization{}).Where("id = ? AND pending_deletion_at IS NOT NULL", k.OrganizationID).Count(&n).Error
-		frozen = n > 0
+		var err error
+		frozen, err = orgFrozen(db, k.OrganizationID)
 		return err
 	})
 	if errors.Is(err, gorm.ErrRecordNotFound) {

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"errors"
-	"slices"
 	"strings"
 	"time"
 
@@ -76,13 +75,11 @@ type AuditFilter struct {
 // ParseEvents splits a comma-separated event list, keeping known names
 // only, each once; unknown names are ignored, as upstream does.
 func ParseEvents(list string) []string {
-	var out []string
-	for e := range strings.SplitSeq(list, ",") {
-		if e = strings.TrimSpace(e); slices.Contains(KnownEvents, e) && !slices.Contains(out, e) {
-			out = append(out, e)
-		}
+	names := strings.Split(list, ",")
+	for i, e := range names {
+		names[i] = strings.TrimSpace(e)
 	}
-	return out
+	return knownEvents(names)
 }
 
 // likeEscaper makes user text literal inside a LIKE pattern (ESCAPE '\').

@@ -114,7 +114,7 @@ func (s *Store) UpdateBusinessDetails(ctx context.Context, a Actor, ch BusinessD
 			*f.dst = v
 		}
 		if len(set) == 0 {
-			return &InvalidInputError{Reason: "send at least one of business_type, business_name, business_jurisdiction or business_registration_number."}
+			return invalid("send at least one of business_type, business_name, business_jurisdiction or business_registration_number.")
 		}
 		res := tx.Model(&Organization{}).Where("id = ?", sc.org.ID).Updates(set)
 		if res.Error != nil {

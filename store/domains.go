@@ -79,45 +79,33 @@ type OrgRef struct {
 	Name string
 }
 
-// orgState is what the domain rules read of an organization: never its
-// logo, which can be 1.4 MB.
-type orgState struct {
-	ID                uuid.UUID
-	Name              string
-	PendingDeletionAt *time.Time
-}
-
-func (orgState) TableName() string { return "organizations" }
-
 // ownerScope opens the active organization for a domain or redirect-URI
 // change, with upstream's checks in upstream's order: an organization is
 // selected, it is not frozen, the caller is an active owner. The
-// organization's row stays locked until the transaction ends, so the
-// organization's domain changes are serialized. before runs between the
-// freeze check and the owner check (redirect URIs check the host there).
-func ownerScope(tx *gorm.DB, a Actor, before func() error) (orgState, error) {
-	if a.ActiveOrganizationID == nil {
-		return orgState{}, ErrNoActiveOrganization
-	}
-	var org orgState
-	err := tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
-		Select("id", "name", "pending_deletion_at").Where("id = ?", *a.ActiveOrganizationID).Take(&org).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return org, ErrNoActiveOrganization
-	}
+// organization's row (its id, name and deletion state: never its logo)
+// stays locked until the transaction ends, so the organization's domain
+// changes are serialized. before runs between the freeze check and the
+// owner check (redirect URIs check the host there).
+func ownerScope(tx *gorm.DB, a Actor, before func() error) (Organization, error) {
+	sc, err := lockAdminScope(tx, a, "name")
 	if err != nil {
-		return org, err
+		return Organization{}, err
 	}
-	if org.PendingDeletionAt != nil {
-		return org, ErrOrganizationFrozen
+	if !sc.found {
+		return sc.org, ErrNoActiveOrganization
+	}
+	if sc.org.Frozen() {
+		return sc.org, ErrOrganizationFrozen
 	}
 	if before != nil {
 		if err := before(); err != nil {
-			return org, err
+			return sc.org, err
 		}
 	}
-	_, err = requireRole(tx, org.ID, a.UserID, isOwner)
-	return org, err
+	if !sc.allows(isOwner) {
+		return sc.org, ErrForbidden
+	}
+	return sc.org, nil
 }
 
 // memberScope is the read-only check of the two lists: an organization is
@@ -145,8 +133,8 @@ func activeHolder(tx *gorm.DB, apex string, not uuid.UUID) (*VerifiedDomain, *Or
 	if err != nil {
 		return nil, nil, err
 	}
-	var o orgState
-	if err := tx.Select("id", "name").Where("id = ?", d.OrganizationID).Take(&o).Error; err != nil {
+	o, err := findOrg(tx.Select("id", "name"), d.OrganizationID)
+	if err != nil {
 		return nil, nil, err
 	}
 	return &d, &OrgRef{ID: o.ID, Name: o.Name}, nil
@@ -221,7 +209,7 @@ func (e *TakeoverRequiredError) Is(target error) bool { return target == ErrTake
 // ErrChallengeNotFound (none with this id in the organization),
 // ErrChallengeExpired, *TakeoverRequiredError. It returns the current
 // holder of the apex (locked) when the takeover is acknowledged.
-func (s *Store) verifiable(tx *gorm.DB, org orgState, challengeID uuid.UUID, ack bool) (DomainChallenge, *VerifiedDomain, *OrgRef, error) {
+func (s *Store) verifiable(tx *gorm.DB, org Organization, challengeID uuid.UUID, ack bool) (DomainChallenge, *VerifiedDomain, *OrgRef, error) {
 	var c DomainChallenge
 	err := tx.Where("id = ? AND organization_id = ? AND method = ?", challengeID, org.ID, MethodDNSTXT).Take(&c).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -353,7 +341,7 @@ func upsertVerified(tx *gorm.DB, orgID, by uuid.UUID, c DomainChallenge, now tim
 // transfer downgrades the previous holder's row in a takeover, and tells
 // the losing organization: an audit row in its log (a system event: the
 // winner's people are not its members) and mail to its active owners.
-func (s *Store) transfer(tx *gorm.DB, held VerifiedDomain, loser OrgRef, winner orgState, now time.Time) error {
+func (s *Store) transfer(tx *gorm.DB, held VerifiedDomain, loser OrgRef, winner Organization, now time.Time) error {
 	if err := tx.Model(&VerifiedDomain{}).Where("id = ?", held.ID).
 		Updates(map[string]any{"downgraded_at": now, "updated_at": now}).Error; err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -843,6 +844,55 @@ func TestMailOutbox(t *testing.T) {
 		f.advance(3 * time.Minute)
 		if c, _ := f.st.ClaimMail(ctx, 10); len(c) != 1 || c[0].Attempts != 2 {
 			t.Fatalf("expired lease: %+v", c)
+		}
+	})
+}
+
+// A delivery error is kept as text PostgreSQL can hold, whatever the mail
+// server answered: a long error is cut on a character boundary, NUL and
+// bytes that are not UTF-8 go, so the failure is recorded and the notice
+// backs off instead of being tried again at once, forever. A notice never
+// claimed (no attempt counted) backs off as after one.
+func TestMailFailedKeepsText(t *testing.T) {
+	forEachKind(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.verify(f.org("Loser"), "text.co", false)
+		f.verify(f.org("Winner"), "text.co", true)
+		got, err := f.st.ClaimMail(ctx, 10)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("claim: %+v %v", got, err)
+		}
+		// "x" puts every 2-byte character across an even offset: byte 1000
+		// is the middle of one.
+		answer := "smtp: 554 \x00\xff x" + strings.Repeat("é", 600)
+		if _, err := f.st.MailFailed(ctx, got[0], errors.New(answer)); err != nil {
+			t.Fatalf("recording a long multi-byte error: %v", err)
+		}
+		pending, err := f.st.PendingMail(ctx)
+		if err != nil || len(pending) != 1 || pending[0].LastError == nil {
+			t.Fatalf("pending: %+v %v", pending, err)
+		}
+		kept := *pending[0].LastError
+		want := "smtp: 554 \uFFFD x" + strings.Repeat("é", 600)
+		if !utf8.ValidString(kept) || len(kept) > 1000 || len(kept) < 999 || !strings.HasPrefix(want, kept) {
+			t.Fatalf("kept %d bytes: %.40q…", len(kept), kept)
+		}
+		if again, _ := f.st.ClaimMail(ctx, 10); len(again) != 0 {
+			t.Fatal("the failed notice was due again at once")
+		}
+
+		m := pending[0]
+		m.Attempts = 0
+		if gaveUp, err := f.st.MailFailed(ctx, m, errors.New("smtp: 451")); err != nil || gaveUp {
+			t.Fatalf("a failure with no attempt counted: gave up %v, %v", gaveUp, err)
+		}
+		f.advance(time.Minute - time.Second)
+		if early, _ := f.st.ClaimMail(ctx, 10); len(early) != 0 {
+			t.Fatal("claimed before a minute's backoff")
+		}
+		f.advance(time.Second)
+		if due, _ := f.st.ClaimMail(ctx, 10); len(due) != 1 {
+			t.Fatalf("not due after a minute: %d", len(due))
 		}
 	})
 }

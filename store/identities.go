@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
-	"net/mail"
 	"strings"
 	"time"
 	"unicode"
@@ -46,16 +45,10 @@ type UserIdentity struct {
 // TableName pins GORM to the migrated table.
 func (UserIdentity) TableName() string { return "user_identities" }
 
-// EventIdentityLinked records that a provider identity was linked, by its
-// verified email, to an existing user who belongs to the organization.
-const EventIdentityLinked = "user.identity.linked"
-
 const (
 	// maxIdentityField bounds the issuer and subject kept (OpenID Connect
 	// caps sub at 255 ASCII characters).
 	maxIdentityField = 255
-	maxEmailLength   = 254
-	maxNameRunes     = 200
 	// providerSessionPrefix starts the token_hash of sessions that belong
 	// to provider callers. A bearer token's hash is 64 hex digits, so no
 	// token ever finds such a row, nor revokes it.
@@ -100,7 +93,9 @@ func (id ExternalIdentity) clean() (ExternalIdentity, error) {
 		return id, ErrInvalidIdentity
 	}
 	id.Email = NormalizeEmail(id.Email)
-	if !plausibleEmail(id.Email) {
+	// checkEmail lets C1 controls through (net/mail takes any non-ASCII
+	// character); a claim holding one is not kept either.
+	if checkEmail(id.Email) != nil || strings.ContainsFunc(id.Email, unicode.IsControl) {
 		id.Email, id.EmailVerified = "", false
 	}
 	id.Name = cleanName(id.Name)
@@ -119,14 +114,6 @@ func keepable(s string) bool {
 	return true
 }
 
-func plausibleEmail(e string) bool {
-	if e == "" || len(e) > maxEmailLength || !utf8.ValidString(e) || strings.ContainsFunc(e, unicode.IsControl) {
-		return false
-	}
-	addr, err := mail.ParseAddress(e)
-	return err == nil && addr.Name == "" && addr.Address == e
-}
-
 func cleanName(n string) string {
 	n = strings.ToValidUTF8(n, "")
 	n = strings.TrimSpace(strings.Map(func(r rune) rune {
@@ -135,8 +122,8 @@ func cleanName(n string) string {
 		}
 		return r
 	}, n))
-	if utf8.RuneCountInString(n) > maxNameRunes {
-		n = strings.TrimSpace(string([]rune(n)[:maxNameRunes]))
+	if utf8.RuneCountInString(n) > MaxUserName {
+		n = strings.TrimSpace(string([]rune(n)[:MaxUserName]))
 	}
 	return n
 }

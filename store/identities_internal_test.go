@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kayle-id/orgs-api/internal/testdb"
 )
@@ -73,5 +74,36 @@ func TestExternalFastPath(t *testing.T) {
 				t.Fatalf("CreateSession for no email: %v", err)
 			}
 		})
+	}
+}
+
+// What the store keeps of a provider's claims: an email it would refuse
+// from anyone else (or one holding a control character, C1 included) is
+// dropped and no longer verified; a name loses its control characters and
+// is cut to MaxUserName characters.
+func TestIdentityClean(t *testing.T) {
+	base := ExternalIdentity{Issuer: "https://id.example.com", Subject: "s", EmailVerified: true, ExpiresAt: time.Now()}
+	for email, kept := range map[string]string{
+		" Ada@Example.com ":                 "ada@example.com",
+		"":                                  "",
+		"not an address":                    "",
+		"Ada <ada@example.com>":             "",
+		"a\u0085b@example.com":              "",
+		"a\x00b@example.com":                "",
+		strings.Repeat("a", 248) + "@x.com": strings.Repeat("a", 248) + "@x.com",
+		strings.Repeat("a", 249) + "@x.com": "",
+	} {
+		id := base
+		id.Email = email
+		got, err := id.clean()
+		if err != nil || got.Email != kept || got.EmailVerified != (kept != "") {
+			t.Errorf("email %q: kept %q (verified %v), %v; want %q", email, got.Email, got.EmailVerified, err, kept)
+		}
+	}
+	id := base
+	id.Name = " Ada\x07 " + strings.Repeat("é", MaxUserName)
+	got, _ := id.clean()
+	if n := utf8.RuneCountInString(got.Name); n != MaxUserName || !strings.HasPrefix(got.Name, "Ada é") {
+		t.Errorf("name cleaned to %d characters: %.20q", n, got.Name)
 	}
 }

@@ -49,29 +49,34 @@ func text(s string, maxRunes int) bool {
 	return utf8.ValidString(s) && !strings.ContainsRune(s, 0) && utf8.RuneCountInString(s) <= maxRunes
 }
 
-func validSlug(slug string) bool {
-	if slug == "" || len(slug) > MaxSlugLength {
-		return false
-	}
-	for i := 0; i < len(slug); i++ {
-		if c := slug[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-func (in NewOrganization) check() error {
-	if _, err := cleanOrganizationName(in.Name); err != nil {
-		return err
-	}
-	if !validSlug(in.Slug) {
+// checkSlug holds a slug to 1..MaxSlugLength characters from a-z, 0-9
+// and '-'.
+func checkSlug(slug string) error {
+	if slug == "" || len(slug) > MaxSlugLength || strings.ContainsFunc(slug, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')
+	}) {
 		return invalid("slug must be 1 to %d characters from a-z, 0-9 and '-'.", MaxSlugLength)
 	}
-	if in.Logo != nil {
-		return checkLogoURL(*in.Logo)
-	}
 	return nil
+}
+
+// clean is the organization as it is kept (its name trimmed), or the
+// InvalidInputError of its first bad field.
+func (in NewOrganization) clean() (NewOrganization, error) {
+	name, err := cleanOrganizationName(in.Name)
+	if err != nil {
+		return in, err
+	}
+	in.Name = name
+	if err := checkSlug(in.Slug); err != nil {
+		return in, err
+	}
+	if in.Logo != nil {
+		if err := checkLogoURL(*in.Logo); err != nil {
+			return in, err
+		}
+	}
+	return in, nil
 }
 
 // cleanOrganizationName trims a name and holds it to 1..MaxNameLength

@@ -76,8 +76,8 @@ func (s *Store) UpdateOrganization(ctx context.Context, a Actor, ch Organization
 		set["name"], fields = name, append(fields, "name")
 	}
 	if ch.Slug != nil {
-		if !validSlug(*ch.Slug) {
-			return Organization{}, invalid("slug must be 1 to %d characters from a-z, 0-9 and '-'.", MaxSlugLength)
+		if err := checkSlug(*ch.Slug); err != nil {
+			return Organization{}, err
 		}
 		set["slug"], fields = *ch.Slug, append(fields, "slug")
 	}
@@ -103,7 +103,7 @@ func (s *Store) UpdateOrganization(ctx context.Context, a Actor, ch Organization
 			return err
 		}
 		if len(set) == 0 {
-			return &InvalidInputError{Reason: "send at least one of name, slug or logo."}
+			return invalid("send at least one of name, slug or logo.")
 		}
 		if err := tx.Model(&Organization{}).Where("id = ?", sc.org.ID).Updates(set).Error; err != nil {
 			if isUniqueViolation(err) {

@@ -39,6 +39,16 @@ func lockOrg(tx *gorm.DB, id uuid.UUID) (Organization, error) {
 	return findOrg(tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}), id)
 }
 
+// orgFrozen reports whether the organization is scheduled for deletion,
+// reading only its state; one that no longer exists is not frozen.
+func orgFrozen(db *gorm.DB, id uuid.UUID) (bool, error) {
+	org, err := findOrg(db.Select(orgStateColumns), id)
+	if errors.Is(err, ErrOrganizationNotFound) {
+		return false, nil
+	}
+	return org.Frozen(), err
+}
+
 // activeMembership is the user's active membership, or ErrNotMember.
 func activeMembership(tx *gorm.DB, orgID, userID uuid.UUID) (Member, error) {
 	var m Member

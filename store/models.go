@@ -163,6 +163,10 @@ const (
 	EventMemberInvitationDeleted = "member.invitation.cancelled"
 )
 
+// EventIdentityLinked records that a provider identity was linked, by its
+// verified email, to an existing user who belongs to the organization.
+const EventIdentityLinked = "user.identity.linked"
+
 // Organization administration events recorded in the audit log.
 const (
 	EventAPIKeyCreated          = "api_key.created"

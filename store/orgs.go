@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -33,12 +32,13 @@ type NewOrganization struct {
 // selects it on the caller's session. ErrOrganizationLimit when the caller
 // already owns Options.MaxOwnedOrganizations organizations.
 func (s *Store) CreateOrganization(ctx context.Context, a Actor, in NewOrganization) (Organization, error) {
-	if err := in.check(); err != nil {
+	in, err := in.clean()
+	if err != nil {
 		return Organization{}, err
 	}
 	now := s.clock()
-	org := Organization{ID: uuid.New(), Name: strings.TrimSpace(in.Name), Slug: in.Slug, Logo: in.Logo, CreatedAt: now}
-	err := s.tx(ctx, func(tx *gorm.DB) error {
+	org := Organization{ID: uuid.New(), Name: in.Name, Slug: in.Slug, Logo: in.Logo, CreatedAt: now}
+	err = s.tx(ctx, func(tx *gorm.DB) error {
 		if err := s.roomToOwn(tx, a.UserID); err != nil {
 			return err
 		}
@@ -144,25 +144,11 @@ var deletionOrgColumns = []string{"id", "name", "slug", "pending_deletion_at"}
 
 func isOwner(r Role) bool { return r == RoleOwner }
 
-const codeAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-
-// newDeletionCode returns 8 characters from A-Z0-9, uniformly.
-func newDeletionCode() (string, error) {
-	b := make([]byte, 8)
-	out := make([]byte, 0, 8)
-	for len(out) < 8 {
-		if _, err := rand.Read(b); err != nil {
-			return "", err
-		}
-		for _, c := range b {
-			// 252 = 7*36: rejecting bytes above it keeps the choice uniform.
-			if c < 252 && len(out) < 8 {
-				out = append(out, codeAlphabet[int(c)%36])
-			}
-		}
-	}
-	return string(out), nil
-}
+// Deletion codes are deletionCodeLength characters from codeAlphabet.
+const (
+	codeAlphabet       = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	deletionCodeLength = 8
+)
 
 // DeletionRequest is a pending deletion code and where to send it.
 type DeletionRequest struct {
@@ -190,7 +176,7 @@ const deliveryReserve = time.Second
 // ConfirmDeletion), whatever happens between the steps.
 func (s *Store) RequestDeletion(ctx context.Context, a Actor, orgID uuid.UUID, deliver func(context.Context, DeletionRequest) error) (DeletionRequest, error) {
 	var out DeletionRequest
-	code, err := newDeletionCode()
+	code, err := randomString(codeAlphabet, deletionCodeLength)
 	if err != nil {
 		return out, err
 	}
@@ -276,7 +262,7 @@ func withReserve(ctx context.Context, d time.Duration) (context.Context, context
 func NormalizeDeletionCode(code string) string { return strings.ToUpper(strings.TrimSpace(code)) }
 
 func wellFormedCode(code string) bool {
-	if len(code) != 8 {
+	if len(code) != deletionCodeLength {
 		return false
 	}
 	for i := 0; i < len(code); i++ {

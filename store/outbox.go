@@ -2,7 +2,7 @@ package store
 
 import (
 	"context"
-	"errors"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -115,12 +115,9 @@ func (s *Store) MailDelivered(ctx context.Context, id uuid.UUID) error {
 // after MailMaxAttempts. It reports whether the notice gave up.
 func (s *Store) MailFailed(ctx context.Context, m OutboxMail, cause error) (bool, error) {
 	now := s.clock()
-	msg := cause.Error()
-	if len(msg) > 1000 {
-		msg = msg[:1000]
-	}
-	set := map[string]any{"last_error": msg, "locked_until": nil,
-		"next_attempt_at": now.Add(time.Minute << min(m.Attempts-1, 10))}
+	// A notice not claimed (Attempts 0) waits as long as after a first try.
+	set := map[string]any{"last_error": errorText(cause), "locked_until": nil,
+		"next_attempt_at": now.Add(time.Minute << min(max(m.Attempts-1, 0), 10))}
 	gaveUp := m.Attempts >= MailMaxAttempts
 	if gaveUp {
 		set["failed_at"] = now
@@ -129,13 +126,24 @@ func (s *Store) MailFailed(ctx context.Context, m OutboxMail, cause error) (bool
 	return gaveUp, err
 }
 
+// maxErrorText bounds a kept delivery error, in bytes.
+const maxErrorText = 1000
+
+// errorText is cause as PostgreSQL's text can hold it: a mail server's
+// answer may carry NUL or bytes that are not UTF-8, and a cut must not
+// split a character, or the update fails and the notice is tried forever.
+func errorText(cause error) string {
+	msg := strings.ToValidUTF8(strings.ReplaceAll(cause.Error(), "\x00", ""), "\uFFFD")
+	if len(msg) > maxErrorText {
+		msg = strings.ToValidUTF8(msg[:maxErrorText], "")
+	}
+	return msg
+}
+
 // PendingMail lists the notices not yet delivered, failed ones included
 // (tests and operators).
 func (s *Store) PendingMail(ctx context.Context) ([]OutboxMail, error) {
 	var out []OutboxMail
 	err := s.read(ctx, func(db *gorm.DB) error { return db.Order("created_at, id").Find(&out).Error })
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		err = nil
-	}
 	return out, err
 }

@@ -127,8 +127,8 @@ func (s *Store) RecordRecheck(ctx context.Context, item RecheckItem, proof domai
 			Metadata{"apex_domain": d.ApexDomain, "consecutive_failed_checks": misses}); err != nil {
 			return err
 		}
-		var org orgState
-		if err := tx.Select("id", "name").Where("id = ?", d.OrganizationID).Take(&org).Error; err != nil {
+		org, err := findOrg(tx.Select("id", "name"), d.OrganizationID)
+		if err != nil {
 			return err
 		}
 		return s.notifyOwners(tx, d.OrganizationID, NoticeDomainDowngraded, map[string]string{

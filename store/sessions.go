@@ -51,12 +51,22 @@ func (s *Store) CreateUser(ctx context.Context, email, name string) (User, error
 // UserByEmail finds a user by email. ErrNotFound when there is none.
 func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
 	var u User
-	if NormalizeEmail(email) == "" {
-		return u, ErrNotFound // provider users without a verified email have none
-	}
-	err := s.read(ctx, func(db *gorm.DB) error {
-		return db.Where("email = ?", NormalizeEmail(email)).Take(&u).Error
+	err := s.read(ctx, func(db *gorm.DB) (err error) {
+		u, err = userByEmail(db, email)
+		return err
 	})
+	return u, err
+}
+
+// userByEmail is the user holding email once normalised, or ErrNotFound.
+// An email that is empty once normalised names nobody: provider users
+// without a verified email have an empty one, and are not found by it.
+func userByEmail(db *gorm.DB, email string) (User, error) {
+	var u User
+	if email = NormalizeEmail(email); email == "" {
+		return u, ErrNotFound
+	}
+	err := db.Where("email = ?", email).Take(&u).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return u, ErrNotFound
 	}
@@ -78,6 +88,27 @@ func NewToken() (string, error) {
 		return "", fmt.Errorf("store: token randomness: %w", err)
 	}
 	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// randomString is n characters drawn uniformly from alphabet (of at most
+// 256 characters, one byte each) with crypto/rand.
+func randomString(alphabet string, n int) (string, error) {
+	// Bytes from the largest multiple of len(alphabet) up are rejected, so
+	// that each character is equally likely.
+	limit := 256 - 256%len(alphabet)
+	out := make([]byte, 0, n)
+	buf := make([]byte, max(n, 16))
+	for len(out) < n {
+		if _, err := rand.Read(buf); err != nil {
+			return "", fmt.Errorf("store: randomness: %w", err)
+		}
+		for _, c := range buf {
+			if int(c) < limit && len(out) < n {
+				out = append(out, alphabet[int(c)%len(alphabet)])
+			}
+		}
+	}
+	return string(out), nil
 }
 
 // IssuedToken is a new session's bearer token, shown once.
@@ -102,14 +133,8 @@ func (s *Store) CreateSession(ctx context.Context, email string, org *uuid.UUID,
 	now := s.clock()
 	sess := Session{ID: uuid.New(), TokenHash: hashToken(token), CreatedAt: now, ExpiresAt: now.Add(ttl), ActiveOrganizationID: org}
 	err = s.tx(ctx, func(tx *gorm.DB) error {
-		var u User
-		if NormalizeEmail(email) == "" {
-			return ErrNotFound // provider users without a verified email have none
-		}
-		if err := tx.Where("email = ?", NormalizeEmail(email)).Take(&u).Error; err != nil {
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return ErrNotFound
-			}
+		u, err := userByEmail(tx.Select("id"), email)
+		if err != nil {
 			return err
 		}
 		sess.UserID = u.ID
@@ -202,11 +227,8 @@ func (s *Store) RevokeSessions(ctx context.Context, email string) (int, error) {
 	now := s.clock()
 	var n int64
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		var u User
-		if err := tx.Select("id").Where("email = ?", NormalizeEmail(email)).Take(&u).Error; err != nil {
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return ErrNotFound
-			}
+		u, err := userByEmail(tx.Select("id"), email)
+		if err != nil {
 			return err
 		}
 		res := tx.Model(&Session{}).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", u.ID, now).Update("revoked_at", now)

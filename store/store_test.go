@@ -151,3 +151,46 @@ func TestDialectFor(t *testing.T) {
 		t.Error("a SQLite path with '?' was accepted")
 	}
 }
+
+// "Sign out everywhere" by an email that is empty once normalised names
+// nobody: provider users without a verified email have an empty one, and
+// keep their sessions.
+func TestRevokeSessionsNeedsAnEmail(t *testing.T) {
+	for _, kind := range testdb.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			st := open(t, testdb.URL(t, kind))
+			if _, err := st.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			id := store.ExternalIdentity{Issuer: "https://id.example.com", Subject: "no-email", ExpiresAt: time.Now().Add(time.Hour)}
+			p, err := st.AuthenticateExternal(ctx, id)
+			if err != nil || p.User.Email != "" {
+				t.Fatalf("provider user without an email: %+v %v", p.User, err)
+			}
+			for _, email := range []string{"", "  ", "\t\n"} {
+				if n, err := st.RevokeSessions(ctx, email); !errors.Is(err, store.ErrNotFound) || n != 0 {
+					t.Fatalf("RevokeSessions(%q) = %d, %v; want ErrNotFound", email, n, err)
+				}
+			}
+			if again, err := st.AuthenticateExternal(ctx, id); err != nil || again.Session.ID != p.Session.ID {
+				t.Fatalf("the provider user's session after a blank sign-out: %+v %v", again.Session, err)
+			}
+			// A real address still signs its user out everywhere.
+			if _, err := st.CreateUser(ctx, "out@example.com", "Out"); err != nil {
+				t.Fatal(err)
+			}
+			tok, err := st.CreateSession(ctx, "out@example.com", nil, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, err := st.RevokeSessions(ctx, " OUT@example.com"); err != nil || n != 1 {
+				t.Fatalf("RevokeSessions of a user: %d %v", n, err)
+			}
+			if _, err := st.Authenticate(ctx, tok.Token); !errors.Is(err, store.ErrUnauthenticated) {
+				t.Fatalf("a signed-out session still authenticates: %v", err)
+			}
+		})
+	}
+}

@@ -103,12 +103,14 @@ func (s *Store) AcceptVerificationTerms(ctx context.Context, userID uuid.UUID, o
 	}
 	var out VerificationTerms
 	err := s.tx(ctx, func(tx *gorm.DB) error {
+		// Visibility before the lock: the organization is named in the
+		// body, and a stranger must not hold its row.
+		if err := visibleOrg(tx, *orgID, userID); err != nil {
+			return err
+		}
 		cols := append(append([]string{}, orgStateColumns...), "owner_id_checked_at", "verification_terms_accepted_at", "verification_terms_accepted_by")
 		org, err := lockOrg(tx.Select(cols), *orgID)
 		if err != nil {
-			return err
-		}
-		if err := visibleOrg(tx, org.ID, userID); err != nil {
 			return err
 		}
 		switch {

@@ -5,11 +5,6 @@
 // and a test holds the two equal.
 package terms
 
-import (
-	"crypto/sha256"
-	"encoding/hex"
-)
-
 // Terms identifies one published version of the terms.
 type Terms struct {
 	Version      string
@@ -30,10 +25,4 @@ var Current = Terms{
 	Version:      "2026-05-17",
 	Jurisdiction: "UK/EU GDPR",
 	Hash:         "sha256:5472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e",
-}
-
-// HashOf is how a terms text becomes its Hash.
-func HashOf(text string) string {
-	sum := sha256.Sum256([]byte(text))
-	return "sha256:" + hex.EncodeToString(sum[:])
 }
