@@ -122,7 +122,7 @@ func (s *Server) StartDnsChallenge(ctx context.Context, req api.StartDnsChalleng
 	out.Data.ChallengeId = c.Challenge.ID
 	out.Data.RecordName = c.Challenge.RecordName()
 	out.Data.RecordValue = c.Challenge.RecordValue()
-	out.Data.ExpiresAt = millis(c.Challenge.ExpiresAt)
+	out.Data.ExpiresAt = jsTimestamp(c.Challenge.ExpiresAt)
 	if c.Conflict != nil {
 		out.Data.Conflict = &struct {
 			OrganizationName string `json:"organization_name"`
@@ -215,16 +215,16 @@ func (s *Server) ListDomains(ctx context.Context, _ api.ListDomainsRequestObject
 	out.Data.Domains = make([]api.ListedDomain, 0, len(ds))
 	for _, d := range ds {
 		out.Data.Domains = append(out.Data.Domains, api.ListedDomain{
-			Id: d.ID, ApexDomain: d.ApexDomain, VerifiedAt: millis(d.VerifiedAt),
+			Id: d.ID, ApexDomain: d.ApexDomain, VerifiedAt: jsTimestamp(d.VerifiedAt),
 			VerifiedVia:   api.ListDomains200JSONResponseBodyDataDomainsVerifiedVia(d.VerifiedVia),
-			LastCheckedAt: millisPtr(d.LastCheckedAt), DowngradedAt: millisPtr(d.DowngradedAt),
+			LastCheckedAt: jsTimestampPtr(d.LastCheckedAt), DowngradedAt: jsTimestampPtr(d.DowngradedAt),
 		})
 	}
 	out.Data.Challenges = make([]api.ListedChallenge, 0, len(cs))
 	for _, c := range cs {
 		out.Data.Challenges = append(out.Data.Challenges, api.ListedChallenge{
 			Id: c.ID, ApexDomain: c.ApexDomain, Method: api.ListDomains200JSONResponseBodyDataChallengesMethod(c.Method),
-			ExpiresAt: millis(c.ExpiresAt), CreatedAt: millis(c.CreatedAt),
+			ExpiresAt: jsTimestamp(c.ExpiresAt), CreatedAt: jsTimestamp(c.CreatedAt),
 		})
 	}
 	return out, nil
@@ -244,15 +244,4 @@ func (s *Server) DeleteDomain(ctx context.Context, req api.DeleteDomainRequestOb
 		return nil, unexpected("Failed to remove verified domain.", err)
 	}
 	return api.DeleteDomain204Response{}, nil
-}
-
-// millis is upstream's timestamp form: ISO 8601, UTC, milliseconds.
-func millis(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
-
-func millisPtr(t *time.Time) *string {
-	if t == nil {
-		return nil
-	}
-	s := millis(*t)
-	return &s
 }

@@ -35,7 +35,7 @@ func (s *Server) ListRedirectUris(ctx context.Context, _ api.ListRedirectUrisReq
 	out := api.ListRedirectUris200JSONResponse{Data: make([]api.ListedRedirectUri, 0, len(rows))}
 	for _, r := range rows {
 		out.Data = append(out.Data, api.ListedRedirectUri{Id: r.ID, VerifiedDomainId: r.VerifiedDomainID,
-			ApexDomain: r.ApexDomain, Pattern: r.Pattern, CreatedAt: millis(r.CreatedAt)})
+			ApexDomain: r.ApexDomain, Pattern: r.Pattern, CreatedAt: jsTimestamp(r.CreatedAt)})
 	}
 	return out, nil
 }
@@ -70,7 +70,7 @@ func (s *Server) AddRedirectUri(ctx context.Context, req api.AddRedirectUriReque
 	out.Data.VerifiedDomainId = r.VerifiedDomainID
 	out.Data.ApexDomain = r.ApexDomain
 	out.Data.Pattern = r.Pattern
-	out.Data.CreatedAt = millis(r.CreatedAt)
+	out.Data.CreatedAt = jsTimestamp(r.CreatedAt)
 	return out, nil
 }
 

@@ -127,6 +127,15 @@ func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 // UTC, always three fraction digits.
 func jsTimestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
+// jsTimestampPtr is jsTimestamp for a time that may be absent (null).
+func jsTimestampPtr(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := jsTimestamp(*t)
+	return &s
+}
+
 // pageLimit applies the list endpoints' default and bounds: the contract
 // rejects values outside 1..100, and with its check off they are clamped,
 // as the store does, so the answer reports the limit applied.
