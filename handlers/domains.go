@@ -57,25 +57,6 @@ func (r laterResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) er
 // dnsRetryAfter is what a caller is told to wait after a resolver failure.
 const dnsRetryAfter = 10 * time.Second
 
-// failure is an unexpected error answered with an operation's own 500
-// wording: errors.As finds the answer, the log shows the cause.
-type failure struct {
-	answer *APIError
-	cause  error
-}
-
-func (f *failure) Error() string   { return f.cause.Error() }
-func (f *failure) Unwrap() []error { return []error{f.answer, f.cause} }
-
-// unexpected answers an error the operation does not name with upstream's
-// per-operation 500; a database that cannot be reached keeps its 503.
-func unexpected(message string, err error) error {
-	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return err
-	}
-	return &failure{answer: internalErr(message), cause: err}
-}
-
 // rateLimited is the 429 for a per-organization limit.
 func rateLimited(err error) *APIError {
 	var rl *store.RateLimitedError
@@ -116,7 +97,7 @@ func (s *Server) StartDnsChallenge(ctx context.Context, req api.StartDnsChalleng
 		case errors.Is(err, store.ErrRateLimited):
 			return laterResponse{rateLimited(err)}, nil
 		}
-		return nil, unexpected("Failed to start DNS challenge.", err)
+		return nil, unexpectedAs(internalErr("Failed to start DNS challenge."), err)
 	}
 	var out api.StartDnsChallenge200JSONResponse
 	out.Data.ChallengeId = c.Challenge.ID
@@ -153,7 +134,7 @@ func (s *Server) VerifyDnsChallenge(ctx context.Context, req api.VerifyDnsChalle
 		case errors.Is(err, store.ErrRateLimited):
 			return laterResponse{rateLimited(err)}, nil
 		}
-		return nil, unexpected("Failed to verify DNS challenge.", err)
+		return nil, unexpectedAs(internalErr("Failed to verify DNS challenge."), err)
 	}
 	pending, err := s.store.PrepareVerification(ctx, p.Actor(), req.Body.ChallengeId, ack)
 	if err != nil {
@@ -171,7 +152,7 @@ func (s *Server) VerifyDnsChallenge(ctx context.Context, req api.VerifyDnsChalle
 	case errors.Is(err, dnstxt.ErrBadResponse):
 		return fail[failT](ErrDNSBadResponse), nil
 	case err != nil:
-		return nil, unexpected("Failed to verify DNS challenge.", err)
+		return nil, unexpectedAs(internalErr("Failed to verify DNS challenge."), err)
 	}
 	switch domains.Check(values, pending.Challenge.Token) {
 	case domains.NoRecord:
@@ -241,7 +222,7 @@ func (s *Server) DeleteDomain(ctx context.Context, req api.DeleteDomainRequestOb
 		if e, ok := translate(err, append(domainOutcomes, outcome{store.ErrDomainNotFound, ErrDomainNotFound})...); ok {
 			return fail[failT](e), nil
 		}
-		return nil, unexpected("Failed to remove verified domain.", err)
+		return nil, unexpectedAs(internalErr("Failed to remove verified domain."), err)
 	}
 	return api.DeleteDomain204Response{}, nil
 }

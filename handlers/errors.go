@@ -290,13 +290,30 @@ func BadRequest(reason string) *APIError {
 	return newErr(http.StatusBadRequest, "BAD_REQUEST", "bad_request", reason, "Fix the request to match the API reference, then retry.")
 }
 
-// unexpectedAs is unexpected with the answer given whole (the
-// administration operations' 500s differ in their hints too).
+// failure is an unexpected error answered with an operation's own wording:
+// errors.As finds the answer, the error handler logs the cause with the
+// request id. Handlers make one with answerAs or unexpectedAs.
+type failure struct {
+	answer *APIError
+	cause  error
+}
+
+func (f *failure) Error() string   { return f.cause.Error() }
+func (f *failure) Unwrap() []error { return []error{f.answer, f.cause} }
+
+// answerAs answers e, whatever the cause; the cause is logged, not shown.
+// For failures of another service that the operation documents as its own
+// (a relay that did not take the mail, a bucket that did not take the logo).
+func answerAs(e *APIError, cause error) error { return &failure{answer: e, cause: cause} }
+
+// unexpectedAs answers e for an error the operation does not name, except
+// that a database that cannot be reached, or a request whose time ran out
+// or whose caller left, keeps its own answer (503).
 func unexpectedAs(e *APIError, err error) error {
 	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return err
 	}
-	return &failure{answer: e, cause: err}
+	return answerAs(e, err)
 }
 
 // Domain and redirect-URI errors. Upstream's domain service answers with

@@ -34,7 +34,7 @@ func (s *Server) storeLogo(ctx context.Context, data, contentType string) (uploa
 		if ctx.Err() != nil {
 			return uploadedLogo{}, ctx.Err() // the request's own time ran out
 		}
-		return uploadedLogo{}, &failure{answer: ErrLogoUploadFailed, cause: err}
+		return uploadedLogo{}, answerAs(ErrLogoUploadFailed, err)
 	}
 	return uploadedLogo{URL: url, ID: id}, nil
 }

@@ -111,9 +111,9 @@ func (s *Server) RequestOrganizationDeletion(ctx context.Context, req api.Reques
 		return s.mailer.Send(ctx, deletionMail(dr))
 	})
 	if errors.Is(err, store.ErrNotDelivered) {
-		// Returned, not answered, so the error handler logs the cause with
-		// the request id.
-		return nil, fmt.Errorf("%w: %w", ErrCodeNotSent, err)
+		// Whatever stopped the relay, including the request's time running
+		// out, no code was issued: the operation's documented 500.
+		return nil, answerAs(ErrCodeNotSent, err)
 	}
 	if err != nil {
 		e, ok := translate(err, append(deletionOutcomes, outcome{store.ErrForbidden, ErrDeletionOwnerOnly})...)

@@ -63,7 +63,7 @@ func (s *Server) AddRedirectUri(ctx context.Context, req api.AddRedirectUriReque
 		case errors.As(err, &he):
 			return fail[failT](ErrInvalidPattern.WithMessage(he.Message)), nil
 		}
-		return nil, unexpected("Failed to add redirect URI.", err)
+		return nil, unexpectedAs(internalErr("Failed to add redirect URI."), err)
 	}
 	var out api.AddRedirectUri200JSONResponse
 	out.Data.Id = r.ID
@@ -85,7 +85,7 @@ func (s *Server) DeleteRedirectUri(ctx context.Context, req api.DeleteRedirectUr
 		if e, ok := translate(err, append(redirectOutcomes, outcome{store.ErrRedirectURINotFound, ErrRedirectURINotFound})...); ok {
 			return fail[failT](e), nil
 		}
-		return nil, unexpected("Failed to remove redirect URI.", err)
+		return nil, unexpectedAs(internalErr("Failed to remove redirect URI."), err)
 	}
 	return api.DeleteRedirectUri204Response{}, nil
 }
