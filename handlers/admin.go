@@ -27,31 +27,28 @@ func (s *Server) UploadOrganizationLogo(ctx context.Context, req api.UploadOrgan
 	if req.Body == nil {
 		return fail[api.UploadOrganizationLogodefaultJSONResponse](BadRequest("request body: a JSON object is required.")), nil
 	}
-	rules := []outcome{{store.ErrForbidden, ErrCannotUploadLogo}, {store.ErrOrganizationFrozen, ErrFrozenForKeys}}
+	answer := func(err error) (api.UploadOrganizationLogoResponseObject, error) {
+		e, ok := translate(err, outcome{store.ErrForbidden, ErrCannotUploadLogo}, outcome{store.ErrOrganizationFrozen, ErrFrozenForKeys})
+		if !ok {
+			return nil, err
+		}
+		return fail[api.UploadOrganizationLogodefaultJSONResponse](e), nil
+	}
 	// Permission first, as upstream; then the bytes; then the bucket, with
 	// no database connection held while it is called.
 	if err := s.store.CheckLogoUpload(ctx, p.Actor()); err != nil {
-		e, ok := translate(err, rules...)
-		if !ok {
-			return nil, err
-		}
-		return fail[api.UploadOrganizationLogodefaultJSONResponse](e), nil
+		return answer(err)
 	}
-	u, err := s.storeLogo(ctx, req.Body.Logo.Data, string(req.Body.Logo.ContentType))
-	var ae *APIError
-	if errors.As(err, &ae) && ae.Status < 500 {
-		return fail[api.UploadOrganizationLogodefaultJSONResponse](ae), nil
-	}
+	u, refused, err := s.storeLogo(ctx, req.Body.Logo.Data, string(req.Body.Logo.ContentType))
 	if err != nil {
 		return nil, err
 	}
+	if refused != nil {
+		return fail[api.UploadOrganizationLogodefaultJSONResponse](refused), nil
+	}
 	if err := s.store.RecordLogoUpload(ctx, p.Actor()); err != nil {
 		s.discardLogo(ctx, u)
-		e, ok := translate(err, rules...)
-		if !ok {
-			return nil, err
-		}
-		return fail[api.UploadOrganizationLogodefaultJSONResponse](e), nil
+		return answer(err)
 	}
 	var out api.UploadOrganizationLogo200JSONResponse
 	out.Data.Logo = u.URL

@@ -25,13 +25,12 @@ func (s *Server) CreateOrganization(ctx context.Context, req api.CreateOrganizat
 	var uploaded *uploadedLogo
 	if l := req.Body.Logo; l != nil {
 		// The same pipeline as the logo upload, before anything is written.
-		u, err := s.storeLogo(ctx, l.Data, string(l.ContentType))
-		var e *APIError
-		if errors.As(err, &e) && e.Status < 500 {
-			return fail[api.CreateOrganizationdefaultJSONResponse](e), nil
-		}
+		u, refused, err := s.storeLogo(ctx, l.Data, string(l.ContentType))
 		if err != nil {
 			return nil, err
+		}
+		if refused != nil {
+			return fail[api.CreateOrganizationdefaultJSONResponse](refused), nil
 		}
 		uploaded, in.Logo = &u, &u.URL
 	}
