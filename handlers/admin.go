@@ -24,9 +24,6 @@ func (s *Server) UploadOrganizationLogo(ctx context.Context, req api.UploadOrgan
 	if e != nil {
 		return fail[api.UploadOrganizationLogodefaultJSONResponse](e), nil
 	}
-	if req.Body == nil {
-		return fail[api.UploadOrganizationLogodefaultJSONResponse](BadRequest("request body: a JSON object is required.")), nil
-	}
 	answer := func(err error) (api.UploadOrganizationLogoResponseObject, error) {
 		e, ok := translate(err, outcome{store.ErrForbidden, ErrCannotUploadLogo}, outcome{store.ErrOrganizationFrozen, ErrFrozenForKeys})
 		if !ok {
@@ -74,9 +71,6 @@ func (s *Server) UpdateOrganization(ctx context.Context, req api.UpdateOrganizat
 	if e != nil {
 		return fail[api.UpdateOrganizationdefaultJSONResponse](e), nil
 	}
-	if req.Body == nil {
-		return fail[api.UpdateOrganizationdefaultJSONResponse](BadRequest("request body: a JSON object is required.")), nil
-	}
 	d := req.Body.Data
 	ch := store.OrganizationChange{Name: d.Name, Slug: d.Slug, Logo: field(d.Logo)}
 	if v := ch.Logo.Value; v != nil && *v != "" {
@@ -110,11 +104,9 @@ func (s *Server) UpdateBusinessDetails(ctx context.Context, req api.UpdateBusine
 	if e != nil {
 		return fail[api.UpdateBusinessDetailsdefaultJSONResponse](e), nil
 	}
-	var ch store.BusinessDetailsChange
-	if b := req.Body; b != nil {
-		ch = store.BusinessDetailsChange{Type: field(b.BusinessType), Name: field(b.BusinessName),
-			Jurisdiction: field(b.BusinessJurisdiction), RegistrationNumber: field(b.BusinessRegistrationNumber)}
-	}
+	b := req.Body
+	ch := store.BusinessDetailsChange{Type: field(b.BusinessType), Name: field(b.BusinessName),
+		Jurisdiction: field(b.BusinessJurisdiction), RegistrationNumber: field(b.BusinessRegistrationNumber)}
 	d, err := s.store.UpdateBusinessDetails(ctx, p.Actor(), ch)
 	if err != nil {
 		e, ok := translate(err,

@@ -135,9 +135,6 @@ func (s *Server) CreateApiKey(ctx context.Context, req api.CreateApiKeyRequestOb
 	if e != nil {
 		return fail[api.CreateApiKeydefaultJSONResponse](e), nil
 	}
-	if req.Body == nil {
-		return fail[api.CreateApiKeydefaultJSONResponse](BadRequest("request body: a JSON object is required.")), nil
-	}
 	in := store.NewAPIKey{Name: req.Body.Name, Permissions: scopeNames(req.Body.Permissions)}
 	if req.Body.Metadata != nil {
 		m, err := keyMetadata(*req.Body.Metadata)
@@ -165,20 +162,18 @@ func (s *Server) UpdateApiKey(ctx context.Context, req api.UpdateApiKeyRequestOb
 	if e != nil {
 		return fail[api.UpdateApiKeydefaultJSONResponse](e), nil
 	}
-	var ch store.APIKeyChange
-	if b := req.Body; b != nil {
-		ch.Name, ch.Enabled = b.Name, b.Enabled
-		if b.Permissions != nil {
-			perms := scopeNames(*b.Permissions)
-			ch.Permissions = &perms
+	b := req.Body
+	ch := store.APIKeyChange{Name: b.Name, Enabled: b.Enabled}
+	if b.Permissions != nil {
+		perms := scopeNames(*b.Permissions)
+		ch.Permissions = &perms
+	}
+	if b.Metadata != nil {
+		m, err := keyMetadata(*b.Metadata)
+		if err != nil {
+			return fail[api.UpdateApiKeydefaultJSONResponse](BadRequest("metadata must be an object of strings, numbers and booleans.")), nil
 		}
-		if b.Metadata != nil {
-			m, err := keyMetadata(*b.Metadata)
-			if err != nil {
-				return fail[api.UpdateApiKeydefaultJSONResponse](BadRequest("metadata must be an object of strings, numbers and booleans.")), nil
-			}
-			ch.Metadata = &m
-		}
+		ch.Metadata = &m
 	}
 	if err := s.store.UpdateAPIKey(ctx, p.Actor(), req.Id, ch); err != nil {
 		e, err := keyError(err, ErrCannotUpdateKeys, ErrKeyNotFound)
