@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 
 	"github.com/google/uuid"
@@ -160,45 +159,24 @@ func (s *Server) AcceptVerificationTerms(ctx context.Context, req api.AcceptVeri
 	return out, nil
 }
 
-// rpTermsStatus is what both rp-terms operations answer, in the shape of
-// their (identical, separately generated) payloads.
-type rpTermsStatus struct {
-	Acceptance *rpTermsAcceptance `json:"acceptance"`
-	Current    struct {
-		Jurisdiction string `json:"jurisdiction"`
-		TermsHash    string `json:"terms_hash"`
-		TermsVersion string `json:"terms_version"`
-	} `json:"current"`
-	CurrentAccepted bool `json:"current_accepted"`
-}
-
-type rpTermsAcceptance struct {
-	AcceptedAt   string  `json:"accepted_at"`
-	AcceptedBy   *string `json:"accepted_by"`
-	Jurisdiction string  `json:"jurisdiction"`
-	TermsHash    string  `json:"terms_hash"`
-	TermsVersion string  `json:"terms_version"`
-}
-
-// rpTerms fills dst, an operation's payload, with the status.
-func rpTerms(acc *store.RPTermsAcceptance, dst any) error {
-	var out rpTermsStatus
+// rpTerms is what both rp-terms operations answer: the current terms and
+// the organization's acceptance of them, if any.
+func rpTerms(acc *store.RPTermsAcceptance) api.RpTermsStatus {
+	var out api.RpTermsStatus
 	c := terms.Current
-	out.Current.Jurisdiction, out.Current.TermsHash, out.Current.TermsVersion = c.Jurisdiction, c.Hash, c.Version
+	out.Current.Jurisdiction = api.GetRpTerms200JSONResponseBodyDataCurrentJurisdiction(c.Jurisdiction)
+	out.Current.TermsHash = api.GetRpTerms200JSONResponseBodyDataCurrentTermsHash(c.Hash)
+	out.Current.TermsVersion = api.GetRpTerms200JSONResponseBodyDataCurrentTermsVersion(c.Version)
 	if acc != nil {
 		out.CurrentAccepted = true
-		out.Acceptance = &rpTermsAcceptance{AcceptedAt: jsTimestamp(acc.AcceptedAt), Jurisdiction: acc.Jurisdiction,
+		out.Acceptance = &api.RpTermsAcceptance{AcceptedAt: jsTimestamp(acc.AcceptedAt), Jurisdiction: acc.Jurisdiction,
 			TermsHash: acc.TermsHash, TermsVersion: acc.TermsVersion}
 		if acc.AcceptedBy != nil {
 			by := acc.AcceptedBy.String()
 			out.Acceptance.AcceptedBy = &by
 		}
 	}
-	raw, err := json.Marshal(out)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(raw, dst)
+	return out
 }
 
 // GetRpTerms says whether the active organization accepted the current
@@ -216,11 +194,7 @@ func (s *Server) GetRpTerms(ctx context.Context, _ api.GetRpTermsRequestObject) 
 	if err != nil {
 		return nil, err
 	}
-	var out api.GetRpTerms200JSONResponse
-	if err := rpTerms(acc, &out.Data); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return api.GetRpTerms200JSONResponse{Data: rpTerms(acc)}, nil
 }
 
 // AcceptRpTerms records that an owner accepted the current Kayle ID
@@ -242,9 +216,5 @@ func (s *Server) AcceptRpTerms(ctx context.Context, _ api.AcceptRpTermsRequestOb
 		}
 		return fail[api.AcceptRpTermsdefaultJSONResponse](e), nil
 	}
-	var out api.AcceptRpTerms200JSONResponse
-	if err := rpTerms(&acc, &out.Data); err != nil {
-		return nil, unexpectedAs(ErrRPTermsFailed, err)
-	}
-	return out, nil
+	return api.AcceptRpTerms200JSONResponse{Data: rpTerms(&acc)}, nil
 }

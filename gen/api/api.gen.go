@@ -363,13 +363,13 @@ func (e ReinstateMember200JSONResponseBodyDataStatus) Valid() bool {
 
 // Defines values for GetRpTerms200JSONResponseBodyDataCurrentJurisdiction.
 const (
-	GetRpTerms200JSONResponseBodyDataCurrentJurisdictionUKEUGDPR GetRpTerms200JSONResponseBodyDataCurrentJurisdiction = "UK/EU GDPR"
+	UKEUGDPR GetRpTerms200JSONResponseBodyDataCurrentJurisdiction = "UK/EU GDPR"
 )
 
 // Valid indicates whether the value is a known member of the GetRpTerms200JSONResponseBodyDataCurrentJurisdiction enum.
 func (e GetRpTerms200JSONResponseBodyDataCurrentJurisdiction) Valid() bool {
 	switch e {
-	case GetRpTerms200JSONResponseBodyDataCurrentJurisdictionUKEUGDPR:
+	case UKEUGDPR:
 		return true
 	default:
 		return false
@@ -378,13 +378,13 @@ func (e GetRpTerms200JSONResponseBodyDataCurrentJurisdiction) Valid() bool {
 
 // Defines values for GetRpTerms200JSONResponseBodyDataCurrentTermsHash.
 const (
-	GetRpTerms200JSONResponseBodyDataCurrentTermsHashSha2565472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e GetRpTerms200JSONResponseBodyDataCurrentTermsHash = "sha256:5472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e"
+	Sha2565472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e GetRpTerms200JSONResponseBodyDataCurrentTermsHash = "sha256:5472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e"
 )
 
 // Valid indicates whether the value is a known member of the GetRpTerms200JSONResponseBodyDataCurrentTermsHash enum.
 func (e GetRpTerms200JSONResponseBodyDataCurrentTermsHash) Valid() bool {
 	switch e {
-	case GetRpTerms200JSONResponseBodyDataCurrentTermsHashSha2565472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e:
+	case Sha2565472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e:
 		return true
 	default:
 		return false
@@ -393,58 +393,13 @@ func (e GetRpTerms200JSONResponseBodyDataCurrentTermsHash) Valid() bool {
 
 // Defines values for GetRpTerms200JSONResponseBodyDataCurrentTermsVersion.
 const (
-	GetRpTerms200JSONResponseBodyDataCurrentTermsVersionN20260517 GetRpTerms200JSONResponseBodyDataCurrentTermsVersion = "2026-05-17"
+	N20260517 GetRpTerms200JSONResponseBodyDataCurrentTermsVersion = "2026-05-17"
 )
 
 // Valid indicates whether the value is a known member of the GetRpTerms200JSONResponseBodyDataCurrentTermsVersion enum.
 func (e GetRpTerms200JSONResponseBodyDataCurrentTermsVersion) Valid() bool {
 	switch e {
-	case GetRpTerms200JSONResponseBodyDataCurrentTermsVersionN20260517:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction.
-const (
-	AcceptRpTerms200JSONResponseBodyDataCurrentJurisdictionUKEUGDPR AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction = "UK/EU GDPR"
-)
-
-// Valid indicates whether the value is a known member of the AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction enum.
-func (e AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction) Valid() bool {
-	switch e {
-	case AcceptRpTerms200JSONResponseBodyDataCurrentJurisdictionUKEUGDPR:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash.
-const (
-	AcceptRpTerms200JSONResponseBodyDataCurrentTermsHashSha2565472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash = "sha256:5472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e"
-)
-
-// Valid indicates whether the value is a known member of the AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash enum.
-func (e AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash) Valid() bool {
-	switch e {
-	case AcceptRpTerms200JSONResponseBodyDataCurrentTermsHashSha2565472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion.
-const (
-	AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersionN20260517 AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion = "2026-05-17"
-)
-
-// Valid indicates whether the value is a known member of the AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion enum.
-func (e AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion) Valid() bool {
-	switch e {
-	case AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersionN20260517:
+	case N20260517:
 		return true
 	default:
 		return false
@@ -830,6 +785,15 @@ type RequestOrganizationDeletionJSONBody struct {
 	OrganizationId openapi_types.UUID `json:"organizationId"`
 }
 
+// RpTermsAcceptance defines parameters for GetRpTerms.
+type RpTermsAcceptance struct {
+	AcceptedAt   string  `json:"accepted_at"`
+	AcceptedBy   *string `json:"accepted_by"`
+	Jurisdiction string  `json:"jurisdiction"`
+	TermsHash    string  `json:"terms_hash"`
+	TermsVersion string  `json:"terms_version"`
+}
+
 // GetRpTerms200JSONResponseBodyDataCurrentJurisdiction defines parameters for GetRpTerms.
 type GetRpTerms200JSONResponseBodyDataCurrentJurisdiction string
 
@@ -839,14 +803,16 @@ type GetRpTerms200JSONResponseBodyDataCurrentTermsHash string
 // GetRpTerms200JSONResponseBodyDataCurrentTermsVersion defines parameters for GetRpTerms.
 type GetRpTerms200JSONResponseBodyDataCurrentTermsVersion string
 
-// AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction defines parameters for AcceptRpTerms.
-type AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction string
-
-// AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash defines parameters for AcceptRpTerms.
-type AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash string
-
-// AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion defines parameters for AcceptRpTerms.
-type AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion string
+// RpTermsStatus defines parameters for GetRpTerms.
+type RpTermsStatus struct {
+	Acceptance *RpTermsAcceptance `json:"acceptance"`
+	Current    struct {
+		Jurisdiction GetRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
+		TermsHash    GetRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
+		TermsVersion GetRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
+	} `json:"current"`
+	CurrentAccepted bool `json:"current_accepted"`
+}
 
 // CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
 type CreateApiKeyJSONRequestBody CreateApiKeyJSONBody
@@ -11673,22 +11639,8 @@ type GetRpTermsResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *struct {
-		Data struct {
-			Acceptance *struct {
-				AcceptedAt   string  `json:"accepted_at"`
-				AcceptedBy   *string `json:"accepted_by"`
-				Jurisdiction string  `json:"jurisdiction"`
-				TermsHash    string  `json:"terms_hash"`
-				TermsVersion string  `json:"terms_version"`
-			} `json:"acceptance"`
-			Current struct {
-				Jurisdiction GetRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
-				TermsHash    GetRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
-				TermsVersion GetRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
-			} `json:"current"`
-			CurrentAccepted bool `json:"current_accepted"`
-		} `json:"data"`
-		Error any `json:"error"`
+		Data  RpTermsStatus `json:"data"`
+		Error any           `json:"error"`
 	}
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *struct {
@@ -11732,22 +11684,8 @@ type GetRpTermsResponse struct {
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetRpTermsResponse) GetJSON200() *struct {
-	Data struct {
-		Acceptance *struct {
-			AcceptedAt   string  `json:"accepted_at"`
-			AcceptedBy   *string `json:"accepted_by"`
-			Jurisdiction string  `json:"jurisdiction"`
-			TermsHash    string  `json:"terms_hash"`
-			TermsVersion string  `json:"terms_version"`
-		} `json:"acceptance"`
-		Current struct {
-			Jurisdiction GetRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
-			TermsHash    GetRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
-			TermsVersion GetRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
-		} `json:"current"`
-		CurrentAccepted bool `json:"current_accepted"`
-	} `json:"data"`
-	Error any `json:"error"`
+	Data  RpTermsStatus `json:"data"`
+	Error any           `json:"error"`
 } {
 	return r.JSON200
 }
@@ -11833,22 +11771,8 @@ type AcceptRpTermsResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *struct {
-		Data struct {
-			Acceptance *struct {
-				AcceptedAt   string  `json:"accepted_at"`
-				AcceptedBy   *string `json:"accepted_by"`
-				Jurisdiction string  `json:"jurisdiction"`
-				TermsHash    string  `json:"terms_hash"`
-				TermsVersion string  `json:"terms_version"`
-			} `json:"acceptance"`
-			Current struct {
-				Jurisdiction AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
-				TermsHash    AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
-				TermsVersion AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
-			} `json:"current"`
-			CurrentAccepted bool `json:"current_accepted"`
-		} `json:"data"`
-		Error any `json:"error"`
+		Data  RpTermsStatus `json:"data"`
+		Error any           `json:"error"`
 	}
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *struct {
@@ -11928,22 +11852,8 @@ type AcceptRpTermsResponse struct {
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r AcceptRpTermsResponse) GetJSON200() *struct {
-	Data struct {
-		Acceptance *struct {
-			AcceptedAt   string  `json:"accepted_at"`
-			AcceptedBy   *string `json:"accepted_by"`
-			Jurisdiction string  `json:"jurisdiction"`
-			TermsHash    string  `json:"terms_hash"`
-			TermsVersion string  `json:"terms_version"`
-		} `json:"acceptance"`
-		Current struct {
-			Jurisdiction AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
-			TermsHash    AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
-			TermsVersion AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
-		} `json:"current"`
-		CurrentAccepted bool `json:"current_accepted"`
-	} `json:"data"`
-	Error any `json:"error"`
+	Data  RpTermsStatus `json:"data"`
+	Error any           `json:"error"`
 } {
 	return r.JSON200
 }
@@ -17331,22 +17241,8 @@ func ParseGetRpTermsResponse(rsp *http.Response) (*GetRpTermsResponse, error) {
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest struct {
-			Data struct {
-				Acceptance *struct {
-					AcceptedAt   string  `json:"accepted_at"`
-					AcceptedBy   *string `json:"accepted_by"`
-					Jurisdiction string  `json:"jurisdiction"`
-					TermsHash    string  `json:"terms_hash"`
-					TermsVersion string  `json:"terms_version"`
-				} `json:"acceptance"`
-				Current struct {
-					Jurisdiction GetRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
-					TermsHash    GetRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
-					TermsVersion GetRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
-				} `json:"current"`
-				CurrentAccepted bool `json:"current_accepted"`
-			} `json:"data"`
-			Error any `json:"error"`
+			Data  RpTermsStatus `json:"data"`
+			Error any           `json:"error"`
 		}
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
@@ -17427,22 +17323,8 @@ func ParseAcceptRpTermsResponse(rsp *http.Response) (*AcceptRpTermsResponse, err
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest struct {
-			Data struct {
-				Acceptance *struct {
-					AcceptedAt   string  `json:"accepted_at"`
-					AcceptedBy   *string `json:"accepted_by"`
-					Jurisdiction string  `json:"jurisdiction"`
-					TermsHash    string  `json:"terms_hash"`
-					TermsVersion string  `json:"terms_version"`
-				} `json:"acceptance"`
-				Current struct {
-					Jurisdiction AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
-					TermsHash    AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
-					TermsVersion AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
-				} `json:"current"`
-				CurrentAccepted bool `json:"current_accepted"`
-			} `json:"data"`
-			Error any `json:"error"`
+			Data  RpTermsStatus `json:"data"`
+			Error any           `json:"error"`
 		}
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
@@ -24184,22 +24066,8 @@ type GetRpTermsResponseObject interface {
 }
 
 type GetRpTerms200JSONResponse struct {
-	Data struct {
-		Acceptance *struct {
-			AcceptedAt   string  `json:"accepted_at"`
-			AcceptedBy   *string `json:"accepted_by"`
-			Jurisdiction string  `json:"jurisdiction"`
-			TermsHash    string  `json:"terms_hash"`
-			TermsVersion string  `json:"terms_version"`
-		} `json:"acceptance"`
-		Current struct {
-			Jurisdiction GetRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
-			TermsHash    GetRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
-			TermsVersion GetRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
-		} `json:"current"`
-		CurrentAccepted bool `json:"current_accepted"`
-	} `json:"data"`
-	Error any `json:"error"`
+	Data  RpTermsStatus `json:"data"`
+	Error any           `json:"error"`
 }
 
 func (response GetRpTerms200JSONResponse) VisitGetRpTermsResponse(w http.ResponseWriter) error {
@@ -24299,22 +24167,8 @@ type AcceptRpTermsResponseObject interface {
 }
 
 type AcceptRpTerms200JSONResponse struct {
-	Data struct {
-		Acceptance *struct {
-			AcceptedAt   string  `json:"accepted_at"`
-			AcceptedBy   *string `json:"accepted_by"`
-			Jurisdiction string  `json:"jurisdiction"`
-			TermsHash    string  `json:"terms_hash"`
-			TermsVersion string  `json:"terms_version"`
-		} `json:"acceptance"`
-		Current struct {
-			Jurisdiction AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
-			TermsHash    AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
-			TermsVersion AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
-		} `json:"current"`
-		CurrentAccepted bool `json:"current_accepted"`
-	} `json:"data"`
-	Error any `json:"error"`
+	Data  RpTermsStatus `json:"data"`
+	Error any           `json:"error"`
 }
 
 func (response AcceptRpTerms200JSONResponse) VisitAcceptRpTermsResponse(w http.ResponseWriter) error {
@@ -25807,131 +25661,132 @@ func (sh *strictHandler) AcceptRpTerms(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H37chs30u+roHi2Kkktb5JlW5H/OYqtbOnEsX1kObt1vFoZnGmSiGaACYAhxbhcdR7ie8LvSb7CZW6c",
-	"4ZDUhZKd/scWZzC4NH5o9AXo/twJRJwIDlyrztHnjgSVCK7A/jiRUkjzRyC4Bq7NnzRJIhZQzQQf/K4E",
-	"N89UMIWYmr/+JmHcOer8r0FR68C9VQNb2wmfQSQS6Hz58qXbCUEFkiWmss5R55gviNBTkESkOhAxkO9H",
-	"NCQS/khB6S5JOU31VEj2J4RdIqkGErGYafMr5XRGWURHEXQJ4xokpxEB0+QP5gHRUyBKUx5SGbrnBHxf",
-	"+h3TF99NM4rjNGT6tZiYvxMpEpCaOYrQQDuKtA00+/zYFv7S7QQSqIbw2BJQLxLoHHWUloxPzFuYedLW",
-	"3rCw8XEMmoZUW4LTMGSGfDR6V+7ol272mRj9DoE2n2kqJ6BPS3V+zCrtdngaRZ2LvNS5fb+63Jdux0wL",
-	"kxCa1yzsZOPoehqV2qtUWup+mTAXDR2u0rE+Fwn7BRbrxuNKvaExtJeDmLKovQhb0xRf24j2ZAWexqZE",
-	"qsBQSi2UhrhjO3t5BYsSNbJZbyK4dvS0zWYD6BZkqYy9ib7VBVmjbwax6iI9iRO9IOYdcTX1O3nVdpyG",
-	"lhnfWMsO3uadSeiEceoaaf/wXVFymSweVq79lUP2jdYGHIgQ6gM+n4LnF/Z9t74eQ9CURar+6c800IrQ",
-	"kUi15T+umhEsBA8J04rEoBSdQJcIx6BCEVPGiemUHaAiVJE0UVoCjYkCHipTLj4in7+QsZAkFkq7alWX",
-	"UB6SQPBxxALN+OStnFDO/rQVGQzYD47fnfzr8vz4l5O3v52cXZ6d/N8Pp2cnr0pzWNAqFEHDmI5JxPgV",
-	"0cJ3OEhj4No2YhvIx9lEqSlznG65SvPcVDmFKLE1mIVBxuy6vTpPvrY5y4qsW1B+bovitqueCE1IOuUz",
-	"pnO8VoGU85KxkDHVnaN8cdaZ/3XCJCi3NeTFQ6qhp1ncCDfHhvKyaVowg3IxKSJYt5R+hXgE8syUbGbp",
-	"vtu2rnJnmyjiKmtYVuXdb7MhLjHj7QdfZcW3oEq3o1KVAA83GEATx8+//mmxuuNNH5oVcLrJYJvmzX9c",
-	"TKDfI/w8FjNSHV61u6vn+MwTMdvGxJzbfYyGMeN2FVkkXDRMzNs5h7DMmep4WSH1rJxSFaWThhdNdPFk",
-	"sF80De9dZROqdmtK1WUsZAO3+ecUrNRq/gFCJRBTjjANsSK5WEroWNtCTJGETqBvFxSNE0PLMY0U5B0a",
-	"CREB5aZHVsBtZnAxvWZxGhOeGmoTMfYtStCp5BBWGtgblnZpOzuGpHCtL4NUKrdbV5t4aZ8brpwqMPvQ",
-	"J6WpNBvLpR3JJ/NqDDqYWiZt6rLjMh2RoNJIqy4RkhhEEzYuUYeLEoH6LatgaQodLbrFTFRH0DihwEPG",
-	"J23M+jbs6SH5OzNjyvhKHR12B51PhZEaNGFWTHuIPaPoZpXvtO0lZlFDkEqmF+9Nq26iRkAlyONUT3Od",
-	"0y4W+7gYzVTrxGmXjI9Fpr1SJ/D5mesYQeN/X9FFBP2CMRx1fjFPyOkrw0Jl5CtTR4NBXrSmtL6TbEaD",
-	"RW/MpNKEhcA10wsyA8nGXk82pI9YAFxZ4vq2jhMaTIG8di/Ifn9Ya3XC9DQd9QMRuw5Q5v7vsXAwisRo",
-	"YKTFwevTlydv3p9YFQ9krN6O34OcsQAa+j+wJQyxmI6WRjwDqdyY9vpP+0NTn0iA04R1jjpP+nu2gwnV",
-	"Uzsbg9negHIaLTQL1ECBMt+qgZiZtmHudFBbKNXTAQ0CkXI9MDtF2BMl/m8rm4CdnVzuNRtfJ2JK17YL",
-	"0/eKjWJ/ONzKQtGs41Sf1vpnOdW6hVHf2gotnEpJF7X1Um2niX/lmlRFw9pO66kbWlwnlVcx5pYxGx4e",
-	"0CgCSZhVMojg0YJ8snv7J+K29D45n4ICMhdpFJKR+UIFNIReCBFoCAmNBJ8oFkIhxTvWvyCuiPmbSeLx",
-	"0DdjPBju3cEM3kJLvSMtENWlZXXpY4bBVTv61sj9UDIBWvA8vZPlj+D5K4DnNDMLK5AzkK7Xfbelj2ka",
-	"6VUcPt9wnNHKCShpHFO56Bx1XjOliaiw1DozVSICYnkpEWNrEZ0oM4hjxwjd6IrtMmG9K1i0743H1rqn",
-	"7KYsaQwapKlyeX5+rakJx+9OiandoMApC33yylHAPtsbGqbNhSYqgYCNmdMlmKntjxTkohCYMpG8WGA5",
-	"KY3GcU898ZqPaWPY7cSM+185BhjXMAE7USvUGmF3JRJRI7RpiMlYitg+SiTMmEi9kkb+OQVOEilmLISw",
-	"u1LVIXMWRWZHLGtfTRSrKlFLpHuojq4zMVzci9CVS1W3U8i6neveRPTqqhc3anfZmFDSq2/uWulQvng7",
-	"tgstptevgU+MQvJ0b7/OND/XVO56Vy6aXDUrbR0JyJg5UbtCwVrBqtzpGCco/dIym6N6xzppEt4B1VuM",
-	"Ltl0VAexwh1U7s9S55vE5OXRNovN9+FkqNS5ySZ0BloymEHO+7wM/ATFmL+IGLMMw9VmRm9ftcbBi1br",
-	"4DrTXpv6uLVZ7U7Xw89CjlgYAt9CnM+tmhn0zbhKYHbw7Zy+OT85e3P8+vL9ydlvJ2eXJ2dnb89KM3bU",
-	"OeYk5XCdQGCUVzf9IghSaYZWm6hiary51pPfSDoVepvuFEcKcL3iev121ut9KlHZlljWj96dEqvl2HkQ",
-	"qkEXclKD04YKYeEnES622lKbxT2/0qtz/jBS4tKK0s75vz+0JOsSoMGU7Jkl9uyABFMqaWA0QhJTHUwZ",
-	"n5D/fDzu/T/a+3PY+/Gyf9S7+PvfyPcSxqmCkMyZnpKD4dCdv5ozBT+8IDMapaCsy8Z1Vhk9gvqGn+7t",
-	"l5rpkjHjTINX7hQRkvjeK6+ylemzP2yReksE29t3Cl7+u7u5TJx5J+cwmgpxpY4kUCN+5r/nkmnrDvTG",
-	"66xA/jsrkNu5XYkmv2bM+KlreG+N0deLw+VeN6+74iMtU/iyA7v3CqXoChYb+lerZ5fu24zt2QXxagNR",
-	"aRCAUuM0ihZeqkbjIBoHNwPTT8VJU9TIEDtbYaeqwxzsIddB5GzjiXUeYMIUMagI0whCS0zrMrUHCB6b",
-	"aozKLQL4PtXBl1akI5RnOmGzStjkMxt8ZuEXR9IINNT1Rfc81xeXnGfWZ5NQPS1cNla0rUrjZfg/jPNk",
-	"WSPNkVQ/H6mpTisakReU118z8J8WuNq9cJ+dLEHhHrkUCveIHRTuETko3KNwjwD+aoX7V+4k8Drhfs25",
-	"NkNG//13irDiwNVdC+8J1cG0rka4Ayo7ViPuwbUVM15+urfs7Go9RvUYPGFnkEQ0AHfO0qEh6xaZT0UE",
-	"fYLOsq/IWfYoXGHfrkLtD9ahQo2SASrUiB1UqBE5qFCjQo0A/noV6g9WpNvKW1a+ejyIgM5cACh/wDKE",
-	"REJgxMRMT126fgYTGixem88qF56XBHN/s3ejAeU7wYalb0UwrzKGZLQg796+PydluqiBu+ysHF1eEBrN",
-	"6UIRytXcKGsHe8N+icDV2+ktVJYQixn04iJMzlbUPrOf+yA7XyOhX528Pjk/WUHqzyz8cmeUdipOmcRN",
-	"ppsacu/93HC7paTxk0hMxJKavz88OFwZM6V6Lcs8o6MI+m/8Hx9d8Yvy9a0eixMhXTw0ahrolOJOCJqw",
-	"nmGXE+CDrDoDi+JzdcWSnkjcgHqJsNEXc039hnaKLKhP6bNnB8tfJVQbfto56vzno7PV9C7+/rdG7r/B",
-	"kfjHcgr3ru4/bhhHJkPYpnENbx95ybe5Lvzj/ZhBjLBQZhYuwp41iZStIJuy0u0Yr9OSHx+b9gKEEb9o",
-	"oNmsSqLvFDHT1yVm9oiQxEwf+d7FDcmiE36niGHEJGIjSeXCSTiKMN119lKmFRmJcEHUlCbwQ5+8nXOQ",
-	"AxsyzIYasbFFXNVxqjQZAaHkw9lrvxus3KzNFy/Ivzv/7uTRpoIIqFQ+6NGGu4davV04mO5+u8hW5haf",
-	"+G6cL8UZZTGdwCCxy9r9/XsCxY85jJL8x4SNG422GbMqM/InPx7uDQ/XMPPmFVvu6cXd2bfvet9ouLmx",
-	"InrcI7qyUWfAu44t5Hkr3sxApRltzYidR2JrRqMgYvQveIReVCXXTQXiAQ0CSHSvHMqy5+JHrhSV3Se/",
-	"lb449wEndyAvl8d5k9DJS983zd0uRLrZMvWOLVHvwCKwsuafNrjg29at9qp3qNyblokDIeUBEAmBkCGE",
-	"5HshCY0k0HBBDJtiEfyAkihy6ltKohi5FLFzw8ilqMYgeDYFz8s8ligX2op0PpKoSydQFlw8tg4QW4it",
-	"7Q12Bl5jkfKMRf2IMEIY3ehsViZsO8Ug2/PwsB8C6oaAGkvxJ3CSuIwuNznth7hCXN2bue3MWhqIntKS",
-	"gDalmTUCQpdTowzqss2EWMNafzvznGazllNOCvSxLbJ7z/UOLHEP4Wy992Hd292f+qEOoqBixLifIyxO",
-	"D9nFEZb3EEGg88wLZovwV9O+U02HWtxxE5+kIT9wwrOiPt/NVusxDZnuRWKyJm2Dz2qrVlwaXZthYbvs",
-	"B1vmIKgBeJnRv2d8EgGxyX7tsSBiN7Q4pj0FZjyG1UU2Jca4VMqmc2A8iNIQ+uQDv+Jizv0bKoGwCRcS",
-	"whckocpouRxKH5h65MLXZnq4KrlCloJ4VU6FR9P5tWQ+A/MusHs0cC0ZKDKfCmUPaAmfVoQpu22vooYt",
-	"eWlKXFrmtIoq27a1lundtAF/er1PPigYpxGZT4ETxmegNJtQg1gyt/srUW4ibYAgFrYTwCdVvhsa3KaL",
-	"d043U4G7sgyqTz65NNKfSCBmIBUJpOCDEQ2uJtJo9GQu5NUL8smTIy+WSDGRNI6pZoHlh+oF+WSmOi8R",
-	"UjUdCSrDjKOqdoL7vNQ3JfWDjuommbnrA9Sp5PnYskNQVBtuU8oCevr+LTl8NtwjmsWgNI2TVXT1VVyO",
-	"pYhbKXubhjfJTrnlYEcwFja33I1Gq8VNx7q+3ZsN9mcJ0NNwrYkCKoMpoYEUSpW2ii5xue4JC11Cbodp",
-	"82pgk0+uGvQfLWO9o2YrdwjWHaW875w/bclXMhHpK0vt4isuiRC5SJjhFN2GaK1AtyGC54Hchv62hVzn",
-	"P0R7KoLsMWTVrO2f+QQ1WnRqV4q2Md+MUsU4KNULQVMWqXXXR3/y5V/54g8Univr9uXvqWQqZEEmAi1f",
-	"nPlaLozmA2q4AWTF1q9uIBImTGkHoEsf2mxpgr7KcemlW2bKZfzP3ne6pvaLr2VgjyXyWEa+/7O0nlff",
-	"z82+eFO5p9tW8qyEyDc5INd/d367GV/eayrVLo2j20yI1jHszqGSMX/iN4umK8QoPaH0tBZIv9GIhY56",
-	"heCEBgIEEBoIEDx4rhix9U2eK8ZjoAgjPAaKuPpmQzEa6imIxj2qFEgNIRkta4zfRzChkffelo13XVI2",
-	"GPkY8T+0Wj63sXMGlAcQ9YrsaCuCHtli5dpe+aWGl7m3OTJ6VbKXaJk25YVf7vnVDg0Z2aQSN99owUBG",
-	"ipeiETtovEDwfK3GC5kdc0ArBoLsrtVPA7Vbpx1AaCG07i/ulxXkCS3BtHLvK8erOy6jcoapHMdcuiYW",
-	"04XXDbbTMgUfMxmvVzNduYfTM7MlUkPYHSugXdfSQ+mh3l6W0daFEmsfQP2TB1BLcxCjXorsdUv2OqMR",
-	"M8yPwHViqrHzgToq4gh1VAQPOtgRWxi4C2GEMFoRuAutHAivR2zlcHYDQkkiYcZEqqJF5oZaZfEgqWJ8",
-	"Yil+2MuzsVt4EHtJGsJs2rOaZJ+89+tAkSmVoasMyMEhmYpUKiLSrbIMDUIRU8bbQ8S88mV2kWxsaiQU",
-	"PoFqOvhqIZrAtetTo6WkkrCs9tYpX2rF2w2TlMWgpyIsXz0IubrU13p9ynVbYWkEeWXlrrXmIivfIPG3",
-	"9V8zA7OXGfGaLqqXJvpmZA3FnE8kDauUbbqesWmmN6r0yykEV+trzKI2rpi17PVvjN7RnJQarFa/3O0l",
-	"umw+Wb6p2kwtM7h87ZWWxu4MX/bao7SxLdDmhZstnsVA7KCdC8GDdi7E1l8VW2/QtIXIuRlXEnwcsUDj",
-	"pSMEzq1soi220IP9fYQVwuoWl/33cUNDAG2Y31AIElOeW7oVumMQQXfkjnk6xI0MUbShrShRWgKNK/BB",
-	"axHCZ0v4aIgTIalk0YKknM4oczHg7iZ6ZOZGIt6nkwXGZjMghXOn4WL1TRy6g6LGQchbokfa5BuvuCqc",
-	"hzs5504TuL4Mc29jOaji0yeVWOBP1sGmXNVjSc2TU/9yQ2do4G0D7Vl+8iCUm5/1d5+0rJ7c73xJm72r",
-	"Lmn1qqbz9zMapRv0rUKZauVLVVU6VqLQDo/9v3lfrEzClErRCYq7CzpBETvoBEXwoBMUsYVOUHSCInLQ",
-	"CYrAQScowgqdoAggdIKiExQRhE5QRBE6QRE+6AQtnKDvNZWaUPLqzfveiKrcEeodow6Vhb/lDryeA1vz",
-	"YrXz071/AO9ncMXFPIJwApeaXoGYlVNeFaGYu9s6EtucbY/FN7rk+m1Y7ubVpo7TjHwuGXm793TDKm/r",
-	"cbW1buWDbbz0eZlfS82otTzaHXpCyysVnaC4u6ATFLGDTlAEDzpBEVvoBEUnKCIHnaAIHHSCIqzQCYoA",
-	"QicoOkERQegERRShExThg07Qwgn6TkSR84GWbpb99///r8y1oiyNz/91TtxdOCPkM06SiAY384h+ZuEX",
-	"NyVZ5qOqC9Q9zwOfJlTSGDRI08rnDjNUSaieGhq78KX+2l7Za9gtLZ91DsqLmofxoI6YM4jFDN1MuH7R",
-	"zYTYQTcTggfdTIgtdDOhmwmRg24mBA66mRBW6GZCAKGbCd1MiCB0MyGK0M2E8EE3U+FmOoOZuAJCl4OO",
-	"buVCYnzGtH/dlh/ytFSu2YP0RwpyUbiQIhYzQ85iNcT0msVp3DnaGw5t9E//Kycm4xomYIfZXKeNY8r4",
-	"5JKONchK5etdUHchP+RZFZtmy32sBu+Ah4xPCoo1pWpsvsJlKDth3H21rpmiZCtYK3VuglxfMYTETDwR",
-	"Y5K4EZESWLqEwxyUJmMmq46YjYCcW943LH37yLzVcLv5ovhONY2OfG9NvEEAiYawSwLKA4gim+WVuIil",
-	"4Q9LJCBv5xzkgIYx40TwaNG2DrsrLqu6lKAl6OzkqqrNRFtx7Lon3WrM3oMGTi1FBOuQ+ivEI5BnpuQy",
-	"UrN2bDUPd3m1rffVdXw/Vy+LNohPCnvvK8rbmDct7QyLu1itlhZAlIhBcMjkkYalS0YLl0O5vvRe2H8L",
-	"H01MF255Q/7sprvk2sMWjldUlvADHLi4+yvdJZmsxgWUpjpV669QF1KY/2J3t5vLSyzj5jtYZAePc5G9",
-	"tCQgtGHzcw7NxhXXJUoQpg0BCRckEnwCkowg3ym32wTXLrOBq3d1bAf3/ltca2bHPN0+lMHpDQJI5I3V",
-	"qnqQ1Zlj6SaL8+Bb2AGPLQXMTlValTQMJSgFYbYjBvY4wncq2wPP82dkBIGIQZka/Cp2c2yzUZhvq9uo",
-	"L21eKFDKScXZ8ufbHUmMxESsXq9pEgkalit5bcrvRMjNerbFJ74b5xa9Rc55FtMJDBKbvt79/XsCxY85",
-	"jJL8x4SNG3LTd/N1XxKw9578eLg3PKwkxthbt3j9Siv3tGG9Vb+xlHgskWKyaWkf5oou31tKfDERxIEV",
-	"QqLSIAClxmlk9jM8rop2wFsdV0UbMmJnM+z8LOSIhSFwPNyDyLmvwz3oWUdY3d6zfiuF54OVtKxprozb",
-	"yOkGG+seTslp92P96sugD2sDk/1X77jyiJiy5FtyWFVGpVKVADdqiuCgCONBlIYQ9skxXyxp/zFdWMr0",
-	"b7CoBhHQGazW7O3rcmWdR2OSztR2r8Y1qOOPx0r9MjPqFHNczDBed8PtGq+7IXge5Lpbtom0XHfDM96I",
-	"rU2xxQ2orNBARhDQVEHJqWFAZ35FVOlcBnJOe7SDINDuxw5yO4ndInmFyF72zVVFO9OjXH63Z87cqZLw",
-	"B6IEoWnINKFaSzZKsxEkEqzyHbpaa0uEBKW1dSNJf90BF99jryL+pU63fE2qhJsf1B6Qd6L2gOB58GAZ",
-	"/kiYxKgZCLK7Apnf4ngWPIMwjsopoupulFMvODUrotkh2TrQUDlFoD0y5fS9R3LVhteiqpY0VCnmFa0z",
-	"10t7kZgQ4FoyUPZA+BVAUiirfEKSbNEIrjLMmLldupzhD4sH7rBqNz+julKzHUFZqWm9Y0V1MG06hRpS",
-	"DaVbSbvSYe/9jOstb2M94ltYhUP6frRlQw8STCmfQPjCQdWiJCwthsd2XeSxnl9/aclYO33+nSIGYCtv",
-	"a9lFrshEUq6NoqDpFRA6p/7Ni7VcIYRY6Hae0Gr0GkhgXGmqW/zceRE0f30V5q98vtD+heIZ2r8QPGj/",
-	"QpB9q/avLrGdtg898oJUSuA6WpQcjWglQ+zdlZUsl6+OCOVCT0FWhX5rRHDkZcpRh0YSaLggcM2y6H5o",
-	"NUPgPTar2VmGbEJJImHGRKqiRa9goxsY096uNnRtpaVKCJmEQPdSydrvN5z5kh9Mwfu9P1B9TRO49hlm",
-	"mpRIH9bmWDe+ZZtFOkio1iCbG8iCoLk+3CQOgi1Sq6ZbHlnRhfKIaqjtdq57E9EzD3veBvCaKQ1haXY2",
-	"v1tx68vMTBk+rVPJMd0OsltMt4PYQQsKggfT7SC2MN0Oap+InBtrn2Mp/gRMkYIY2g5D75wOSaZCaRIK",
-	"cDtcTHUwbYrmjTE6EF0PH6Mjj0mQ2aLIh7NTQqNIzG20hWymmuxgNwiETcOKsWQnp6dK5qVy3OvhweG6",
-	"uc6+fCxB9dAYt4MTJmcwYUqDRKMa8mg0qiF20KiG4EGjGmILjWpoVEPkoFENMYRGNUQXGtVaz5g5EwKh",
-	"VbOa4LdM61g5MLY2oo97XrW3PcC1poM6Qs4gFjM0sOB6RQMLYgcNLAgeNLAgttDAggYWRA4aWBBDaGBB",
-	"dKGBpdXAEosZLJtXxlLE7rBSdnxpS+OKVSx7hTllVawYW65c3yt/PXE3B5pumxl4bTpgf7zpnk8zKeD6",
-	"XJzElEXrM4WWC+8wb4vgY2ZIa/OLixCI6QearZALotkKsYNmKwQPmq0QW2h8IEK6gfOqLQsDDyGcbhj/",
-	"JQsnhCmOEV6P2RBhpfocl2ZrXcp33CfvgYfKPD7sBVMqaaDBoGFZtfRT7RUFxidZcrRtbBhJT4OMVwcT",
-	"moA+S85tkV1cWAoCSDTlAax6B+El1RUTRkg19DSL61gqxd+pwDOvabQoLAAfi688hLqd31PJVMiCLJ1x",
-	"rSZLu8spVdOW1zOQqrmCJZCWR1jt5VJXKg0vN9OyKLodHwewTt3loWYxfj/8Mjj5QP7x6t1ZQ5jfZQLk",
-	"gYGndP/ps6OnB8/3w6d7T4YQjH98+vz53rMnh0MI9p+Fh/uUBk+ewl7w9McxHARwGIzo4ZMnz4Ph6HAM",
-	"wR7sP9uDlhZLNM0a3R/uP+sNn/b2nq8PSHwDapZsR56Il9kMlWZ2JEQElK+YWgvsYhIaatqhqco1TX6h",
-	"iwjI6StiON7ErXxiFzxxwZrRAoFbJ1ogEDy7OtzQdHWcKIggyKK330oC+we05dT3DJlIiBaMT3oJlXpB",
-	"WIk16gprvMGNdsvqUaZCmQplqr+gTJX1CqUq3BhRqkLwPLxfZ0WsHjxaigi7hTnenS4lCfCQ8Qna4RFX",
-	"j8wOHwgZEj2lJXaYyWaWqBtqghtY22FmOtQ5+lz5Pfhs/790dzJXvRpISCK6KEooUMpWX3uSXe9sejwI",
-	"jJgcFW/nMJoKcaUGIURsBtIthdUvB5/93wvfKy0XDR8ADxPBKqOtvxt8zv6sDn5dycEVLLaoeKDYhJuZ",
-	"UxBI0AMJM6DRLb4XPiVg7ful+V160TjRq8vUZjwvaoY/+HwFbgpCsNt2c5eqRWWlqFkHEKSS6YW90jsC",
-	"KkEep3raOfp48eXCvDZLzV34TWXUOepMtU6OBoO9/ef9YX/Y3zs6fH74vPPl4sv/BAAA//8=",
+	"7H37chs30u+roHi2Kkktb5JlW5H/OYqtbOnEsX0kObt1vFoZnGmSiGaACYAhxbhUdR7ie8LvSb7CZW6c",
+	"4VUSJTv9jy3OYHBp/NDoC9D9pRWIOBEcuFatoy8tCSoRXIH9cSKlkOaPQHANXJs/aZJELKCaCd77XQlu",
+	"nqlgDDE1f/1NwrB11PpfvaLWnnurera2Ez6BSCTQur29bbdCUIFkiamsddQ65jMi9BgkEakORAzk+wEN",
+	"iYQ/UlC6TVJOUz0Wkv0JYZtIqoFELGba/Eo5nVAW0UEEbcK4BslpRMA0+YN5QPQYiNKUh1SG7jkB35du",
+	"y/TFd9OM4jgNmX4rRubvRIoEpGaOIjTQjiLLBpp9fmwL37ZbgQSqITy2BNSzBFpHLaUl4yPzFiaetLU3",
+	"LGx8HIOmIdWW4DQMmSEfjT6UO3rbzj4Tg98h0OYzTeUI9Gmpzk9Zpe0WT6OodZmXurDvF5e7bbfMtDAJ",
+	"oXnNwlY2jranUam9SqWl7pcJc9nQ4Sod63ORsF9gtmo8rtQ7GsPychBTFi0vwlY0xVc2oj1ZgaexKZEq",
+	"MJRSM6UhbtnOXl3DrESNbNabCK4dPW2z2QDaBVkqY2+ib3VB1uibQay6SE/iRM+IeUdcTd1WXrUdp6Fl",
+	"xjdWsoP3eWcSOmKcukaWf/ihKDlPFg8r1/7CIftGawMORAj1AV+MwfML+75dX48haMoiVf/0ZxpoRehA",
+	"pNryH1fNAGaCh4RpRWJQio6gTYRjUKGIKePEdMoOUBGqSJooLYHGRAEPlSkXH5Evt2QoJImF0q5a1SaU",
+	"hyQQfBixQDM+ei9HlLM/bUUGA/aD4w8n/7q6OP7l5P1vJ2dXZyf/9+Pp2cmb0hwWtApF0DCmYxIxfk20",
+	"8B0O0hi4to3YBvJxNlFqzBynm6/SPDdVjiFKbA1mYZAhu1lenSffsjnLiqxaUH5ui+K2q54ITUg65ROm",
+	"c7xWgZTzkqGQMdWto3xx1pn/TcIkKLc15MVDqqGjWdwIN8eG8rJpWjCDcjEpIli1lH6FeADyzJRsZum+",
+	"27aucmebKOIqa1hW5d1vvSHOMePNB19lxXegSrulUpUAD9cYQBPHz7/+aba4400fmhVwus5gm+bNf1xM",
+	"oN8j/DwWM1IdXrW7i+f4zBMx28bElNt9jIYx43YVWSRcNkzM+ymHsMyZ6nhZIPUsnFIVpaOGF0108WSw",
+	"XzQN70NlE6p2a0zVVSxkA7f55xis1Gr+AUIlEFOOMA2xIrlYSuhQ20JMkYSOoGsXFI0TQ8shjRTkHRoI",
+	"EQHlpkdWwG1mcDG9YXEaE54aahMx9C1K0KnkEFYa2OuXdmk7O4akcKOvglQqt1tXm3htnxuunCow+9Bn",
+	"pak0G8uVHcln82oIOhhbJm3qsuMyHZGg0kirNhGSGEQTNixRh4sSgbpLVsHcFDpatIuZqI6gcUKBh4yP",
+	"ljHru7Cnx+TvzIwp4yt1dNgddDoWRmrQhFkx7TH2jKKbVb6zbC8xixqCVDI9OzetuokaAJUgj1M9znVO",
+	"u1js42I0Y60Tp10yPhSZ9kqdwOdnrmUEjf99TWcRdAvGcNT6xTwhp28MC5WRr0wd9Xp50ZrS+kGyCQ1m",
+	"nSGTShMWAtdMz8gEJBt6PdmQPmIBcGWJ69s6TmgwBvLWvSD73X6t1RHT43TQDUTsOkCZ+7/Dwt4gEoOe",
+	"kRZ7b09fn7w7P7EqHshYvR+eg5ywABr637MlDLGYjuZGPAGp3Jj2us+7fVOfSIDThLWOWs+6e7aDCdVj",
+	"Oxu9yV6PchrNNAtUT4Ey36qemJi2Yep0UFso1eMeDQKRct0zO0XYESX+bysbgZ2dXO41G18rYkrXtgvT",
+	"94qNYr/f38hC0azjVJ/W+mc51aqFUd/aCi2cSklntfVSbaeJf+WaVEXD2kzrqRtaXCeVVzGmljEbHh7Q",
+	"KAJJmFUyiODRjHy2e/tn4rb0LrkYgwIyFWkUkoH5QgU0hE4IEWgICY0EHykWQiHFO9Y/I66I+ZtJ4vHQ",
+	"NWM86O/dwwzeQUu9Jy0Q1aV5delThsFFO/rGyP1YMgFa8Dy/l+WP4PkrgOc0MwsrkBOQrtddt6UPaRrp",
+	"RRw+33Cc0coJKGkcUzlrHbXeMqWJqLDUOjNVIgJieSkRQ2sRHSkziGPHCN3oiu0yYZ1rmC3fG4+tdU/Z",
+	"TVnSGDRIU+X8/PxaUxOOP5wSU7tBgVMWuuSNo4B9ttc3TJsLTVQCARsyp0swU9sfKchZITBlInmxwHJS",
+	"Go3jgXriNR/TRr/dihn3v3IMMK5hBHaiFqg1wu5KJKJGaNMQk6EUsX2USJgwkXoljfxzDJwkUkxYCGF7",
+	"oapDpiyKzI5Y1r6aKFZVouZI91gdXWViuHwQoSuXqu6mkLVbN52R6NRVL27U7rIxoaRXb+9aaVE+ez+0",
+	"Cy2mN2+Bj4xC8nxvv840v9RU7npXLptcNQttHQnImDlRu0LBWsGq3OkYJyj92jKbo3rHWmkS3gPVlxhd",
+	"sumoDmKBO6jcn7nON4nJ86NtFpsfwslQqXOdTegMtGQwgZz3eRn4GYoxfxExZh6Gi82M3r5qjYOXS62D",
+	"q0x7y9THjc1q97oefhZywMIQ+AbifG7VzKBvxlUCs4Nv6/TdxcnZu+O3V+cnZ7+dnF2dnJ29PyvN2FHr",
+	"mJOUw00CgVFe3fSLIEilGVptooqp8eZaT34j6VTobbpTHCnA9Yrr9dtZrw+pRGVbYlk/+nBKrJZj50Go",
+	"Bl3ISQ1OGyqEhZ9EONtoS20W9/xKr87540iJcytKO+f/ft+SrE2ABmOyZ5bYiwMSjKmkgdEISUx1MGZ8",
+	"RP7z6bjz/2jnz37nx6vuUefy738j30sYpgpCMmV6TA76fXf+asoU/PCKTGiUgrIuG9dZZfQI6ht+vrdf",
+	"aqZNhowzDV65U0RI4nuvvMpWps9+f4nUWyLY3r5T8PLf7fVl4sw7OYXBWIhrdSSBGvEz/z2VTFt3oDde",
+	"ZwXy31mB3M7tSjT5NWPGT13DeyuMvl4cLve6ed0VH2mZwu0O7N4LlKJrmK3pX62eXXpoM7ZnF8SrDUSl",
+	"QQBKDdMomnmpGo2DaBxcD0w/FSdNUSND7GyEnaoOc7CHXAeRs4kn1nmACVPEoCJMIwgtMa3L1B4geGqq",
+	"MSq3COCHVAdfW5GOUJ7phM0qYZPPrPeFhbeOpBFoqOuL7nmuL845z6zPJqF6XLhsrGhblcbL8H8c58m8",
+	"RpojqX4+UlOdVjQiLyivvmbgPy1wtXvhPjtZgsI9cikU7hE7KNwjclC4R+EeAfzVCvdv3EngVcL9inNt",
+	"hoz+++8UYcWBq/sW3hOqg3FdjXAHVHasRjyAaytmvPx0b97ZtfQY1VPwhJ1BEtEA3DlLh4asW2Q6FhF0",
+	"CTrLviJn2ZNwhX27CrU/WIcKNUoGqFAjdlChRuSgQo0KNQL461WoP1qRbiNvWfnqcS8COnEBoPwByxAS",
+	"CYEREzM9de76GYxoMHtrPqtceJ4TzP3N3rUGlO8Ea5a+E8G8yhiSwYx8eH9+Qcp0UT132Vk5urwiNJrS",
+	"mSKUq6lR1g72+t0Sgau305dQWUIsJtCJizA5G1H7zH7ug+x8jYR+c/L25OJkAam/sPD23ijtVJwyiZtM",
+	"NzXkPvi54eWWksZPIjESc2r+fv/gcGHMlOq1LPOMDiLovvN/fHLFL8vXtzosToR08dCoaaBVijshaMI6",
+	"hl2OgPey6gwsis/VNUs6InED6iTCRl/MNfUt7RRZUJ/SZy8O5r9KqDb8tHXU+s8nZ6vpXP79b43cf40j",
+	"8U/lFO593X9cM45MhrB14xrePfKSb3NV+MeHMYMYYaHMLFyEPWsSKVtB1mWlmzFepyU/PTbtBQgjftFA",
+	"s0mVRN8pYqavTczsESGJmT7yvYsbkkUn/E4Rw4hJxAaSypmTcBRhuu3spUwrMhDhjKgxTeCHLnk/5SB7",
+	"NmSYDTViY4u4quNUaTIAQsnHs7d+N1i4WZsvXpF/t/7dyqNNBRFQqXzQozV3D7V4u3Aw3f12ka3MDT7x",
+	"3biYizPKYjqCXmKXtfv79wSKH1MYJPmPERs2Gm0zZlVm5M9+PNzrH65g5s0rttzTy/uzb9/3vtFwc2NB",
+	"9LgndGWjzoB3HVvI81a8mYFKM9qaETtPxNaMRkHE6F/wCL2oSq7rCsQ9GgSQ6E45lGXHxY9cKCq7T34r",
+	"fXHhA07uQF4uj3Ob0Mlz3zfN3S5Eusk89Y4tUe/BIrCw5p/WuOC7rFvLq96hcm9aJg6ElAdAJARChhCS",
+	"74UkNJJAwxkxbIpF8ANKosip7yiJYuRSxM6WkUtRjUHwrAue13ksUS60Fel8JFGXTqAsuHhsHSC2EFub",
+	"G+wMvIYi5RmL+hFhhDDa6mxWJmw7xSDb8/CwHwJqS0ANpfgTOElcRpdtTvshrhBXD2ZuO7OWBqLHtCSg",
+	"jWlmjYDQ5dQog7psMyHWsNbdzDyn2WTJKScF+tgW2b3negeWuMdwtj74sB7s7k/9UAdRUDFiPMwRFqeH",
+	"7OIIyzlEEOg884LZIvzVtO9U06EWd9zEJ2nID5zwrKjPd7PRekxDpjuRGK1I2+Cz2qoFl0ZXZljYLPvB",
+	"hjkIagCeZ/TnjI8iIDbZrz0WROyGFse0o8CMx7C6yKbEGJZK2XQOjAdRGkKXfOTXXEy5f0MlEDbiQkL4",
+	"iiRUGS2XQ+kDU4+c+dpMDxclV8hSEC/KqfBkOr+SzGdg3gV2jwauJQNFpmOh7AEt4dOKMGW37UXUsCWv",
+	"TIkry5wWUWXTtlYyvW0b8KfXu+SjgmEakekYOGF8AkqzETWIJVO7vxLlJtIGCGLhcgL4pMr3Q4O7dPHe",
+	"6WYqcFeWQXXJZ5dG+jMJxASkIoEUvDegwfVIGo2eTIW8fkU+e3LkxRIpRpLGMdUssPxQvSKfzVTnJUKq",
+	"xgNBZZhxVLWc4D4v9bakftRRbZOZuz5AnUqejy07BEW14TalLKCn5+/J4Yv+HtEsBqVpnCyiq6/iaihF",
+	"vJSyd2l4neyUGw52AENhc8ttNVotth3r6na3G+zPEqCj4UYTBVQGY0IDKZQqbRVt4nLdExa6hNwO0+ZV",
+	"zyafXDToP5aM9Z6ardwhWHWU8qFz/ixLvpKJSF9ZahdfcUmEyEXCDKfoNkRrBboNETyP5Db0ty3kKv8h",
+	"2lMRZE8hq2Zt/8wnqNGiU7tStIn5ZpAqxkGpTgiaskituj76ky//xhd/pPBcWbevfk8lUyELMhFo/uLM",
+	"13JhNB9Qww0gK7Z+dQORMGJKOwBd+dBmcxP0VY5Lz90yUy7jf/a+1Ta1X34tA3sqkccy8v2fufW8+H5u",
+	"9sW7yj3dZSXPSoh8lwNy9XcXd5vx+b2mUu3cONrNhFg6ht05VDLmT/xm0XSFGKUnlJ5WAuk3GrHQUa8Q",
+	"nNBAgABCAwGCB88VI7a+yXPFeAwUYYTHQBFX32woRkM9BdGwQ5UCqSEkg3mN8fsIRjTy3tuy8a5NygYj",
+	"HyP+h6WWz03snAHlAUSdIjvagqBHtli5tjd+qeFl7k2OjF6X7CVapk154ed7fr1DQ0Y2qcTNN1owkJHi",
+	"pWjEDhovEDxfq/FCZscc0IqBILtv9dNA7c5pBxBaCK2Hi/tlBXlCSzCt3PvK8eqOy6icYSrHMeeuicV0",
+	"5nWDzbRMwYdMxqvVTFfu8fTMbInUEHbPCmjbtfRYeqi3l2W0daHElg+g/skjqKU5iFEvRfa6IXud0IgZ",
+	"5kfgJjHV2PlAHRVxhDoqggcd7IgtDNyFMEIYLQjchVYOhNcTtnI4uwGhJJEwYSJV0SxzQy2yeJBUMT6y",
+	"FD/s5NnYLTyIvSQNYTbtWU2yS879OlBkTGXoKgNycEjGIpWKiHSjLEO9UMSU8eUhYt74MrtINjY2Egof",
+	"QTUdfLUQTeDG9anRUlJJWFZ765QvteDtmknKYtBjEZavHoRcXekbvTrluq2wNIK8snLXluYiK98g8bf1",
+	"3zIDs9cZ8ZouqpcmejuyhmLKR5KGVco2Xc9YN9MbVfr1GILr1TVmURsXzFr2+jdG72lOSg1Wq5/v9hxd",
+	"1p8s31RtpuYZXL72Sktjd4Yve+1R2tgWaPPCzRbPYiB20M6F4EE7F2Lrr4qtd2jaQuRsx5UEH0Ys0Hjp",
+	"CIFzJ5voElvowf4+wgphdYfL/vu4oSGA1sxvKASJKc8t3QrdMYige3LHPO/jRoYoWtNWlCgtgcYV+KC1",
+	"COGzIXw0xImQVLJoRlJOJ5S5GHD3Ez0ycyMR79PJAmOzCZDCudNwsXobh26vqLEX8iXRI23yjTdcFc7D",
+	"nZxzpwncXIW5t7EcVPH5s0os8GerYFOu6qmk5smpf7WmMzTwtoHlWX7yIJTrn/V3nyxZPbnf+Yo2e1dd",
+	"0upFTefvJzRK1+hbhTLVyueqqnSsRKEdHvt/d16sTMKUStEJirsLOkERO+gERfCgExSxhU5QdIIictAJ",
+	"isBBJyjCCp2gCCB0gqITFBGETlBEETpBET7oBC2coOeaSk0oefPuvDOgKneEeseoQ2Xhb7kHr2fP1jxb",
+	"7Px07x/B+xlcczGNIBzBlabXICbllFdFKOb2po7EZc62p+IbnXP9Nix382pdx2lGPpeMfLn3dM0q7+px",
+	"tbVu5INtvPR5lV9Lzag1P9odekLLKxWdoLi7oBMUsYNOUAQPOkERW+gERScoIgedoAgcdIIirNAJigBC",
+	"Jyg6QRFB6ARFFKETFOGDTtDCCfpBRJHzgZZulv33//+vzLWiLI0v/nVB3F04I+QzTpKIBtt5RL+w8NZN",
+	"SZb5qOoCdc/zwKcJlTQGDdK08qXFDFUSqseGxi58qb+2V/YatkvLZ5WD8rLmYTyoI+YMYjFBNxOuX3Qz",
+	"IXbQzYTgQTcTYgvdTOhmQuSgmwmBg24mhBW6mRBA6GZCNxMiCN1MiCJ0MyF80M1UuJnOYCKugdD5oKMb",
+	"uZAYnzDtXy/LD3laKtfsQfojBTkrXEgRi5khZ7EaYnrD4jRuHe31+zb6p/+VE5NxDSOww2yu08YxZXx0",
+	"RYcaZKXy1S6o+5Af8qyKTbPlPla9D8BDxkcFxZpSNTZf4TKUHTHuvlrVTFFyKVgrda6DXF8xhMRMPBFD",
+	"krgRkRJY2oTDFJQmQyarjpi1gJxb3tcsfffIvNVwu/mi+E41jY58b028QQCJhrBNAsoDiCKb5ZW4iKXh",
+	"D3MkIO+nHGSPhjHjRPBotmwdthdcVnUpQUvQ2clVVZuJtuLYdU/a1Zi9Bw2cWooIViH1V4gHIM9MyXmk",
+	"Zu3Yah7v8uqy3lfX8cNcvSzaID4p7IOvKG9jXre0MyzuYrVaWgBRIgbBIZNHGpYuGcxcDuX60ntl/y18",
+	"NDGdueUN+bNtd8mVhy0cr6gs4Uc4cHH/V7pLMlmNCyhNdapWX6EupDD/xe5uN5eXWMbNd7DIDp7mIntt",
+	"SUBow+bnHJqNK65NlCBMGwISLkgk+AgkGUC+U262Ca5cZj1X7+LYDu79t7jWzI55unkog9MtAkjkjdWq",
+	"epTVmWNpm8V58C3sgMeWAmanKq1KGoYSlIIw2xEDexzhO5XtgRf5MzKAQMSgTA1+Fbs5ttkozLfVbdSX",
+	"Ni8UKOWk4mz5882OJEZiJBav1zSJBA3Llbw15Xci5GY92+AT340Li94i5zyL6Qh6iU1f7/7+PYHixxQG",
+	"Sf5jxIYNuenb+bovCdh7z3483OsfVhJj7K1avH6llXvasN6q31hKPJVIMdm0LB/mgi4/WEp8MRLEgRVC",
+	"otIgAKWGaWT2MzyuinbAOx1XRRsyYmc97Pws5ICFIXA83IPIeajDPehZR1jd3bN+J4Xno5W0rGmujNvI",
+	"6QZr6x5OyVnux/rVl0Ef1hom+6/eceURMWbJt+SwqoxKpSoBbtQUwUERxoMoDSHskmM+m9P+YzqzlOlu",
+	"sah6EdAJLNbs7etyZa0nY5LO1HavxjWo40/HSv06M+oUc1zMMF53w+0ar7sheB7lulu2iSy57oZnvBFb",
+	"62KLG1BZoYEMIKCpgpJTw4DO/Iqo0rkM5Jz2aAdBoD2MHeRuErtF8gKRveybq4p2pke5/G7PnLlTJeEP",
+	"RAlC05BpQrWWbJBmI0gkWOU7dLXWlggJSmtrK0l/1QEX32OvIv6lTrd8TaqEmx/UHpB3ovaA4Hn0YBn+",
+	"SJjEqBkIsvsCmd/ieBY8gzCOyimi6n6UUy84NSui2SHZOtBQOUWgPTHl9NwjuWrDW6KqljRUKaYVrTPX",
+	"SzuRGBHgWjJQ9kD4NUBSKKt8RJJs0QiuMsyYuZ27nOEPiwfusGo7P6O6ULMdQFmpWXrHiupg3HQKNaQa",
+	"SreSdqXDPvgZ1zvexnrCt7AKh/TDaMuGHiQYUz6C8JWDqkVJWFoMT+26yFM9v/7akrF2+vw7RQzAFt7W",
+	"sotckZGkXBtFQdNrIHRK/ZtXK7lCCLHQy3nCUqNXTwLjSlO9xM+dF0Hz11dh/srnC+1fKJ6h/QvBg/Yv",
+	"BNm3av9qE9tp+9AjL0ilBK6jWcnRiFYyxN59Wcly+eqIUC70GGRV6LdGBEdephx1aCSBhjMCNyyL7odW",
+	"MwTeU7OanWXIJpQkEiZMpCqadQo2uoYx7f1iQ9dGWqqEkEkIdCeVbPn9hjNf8qMp+LD3B6qvaQI3PsNM",
+	"kxLpw9oc68a3bL1IBwnVGmRzA1kQNNeHbeIg2CK1atrlkRVdKI+ohtp266YzEh3zsONtAG+Z0hCWZmf9",
+	"uxV3vszMlOHTOpUc0+0gu8V0O4gdtKAgeDDdDmIL0+2g9onI2Vr7HErxJ2CKFMTQZhj64HRIMhZKk1CA",
+	"2+FiqoNxUzRvjNGB6Hr8GB15TILMFkU+np0SGkViaqMtZDPVZAfbIhA2DSvGkp2cniqZl8pxr/sHh6vm",
+	"OvvyqQTVQ2PcDk6YnMGIKQ0SjWrIo9GohthBoxqCB41qiC00qqFRDZGDRjXEEBrVEF1oVFt6xsyZEAit",
+	"mtUEv2Nax8qBsZURfdzzqr3tEa41HdQRcgaxmKCBBdcrGlgQO2hgQfCggQWxhQYWNLAgctDAghhCAwui",
+	"Cw0sSw0ssZjAvHllKEXsDitlx5c2NK5YxbJTmFMWxYqx5cr1vfHXE3dzoOmumYFXpgP2x5se+DSTAq4v",
+	"xElMWbQ6U2i58A7ztgg+ZIa0Nr+4CIGYfqDZCrkgmq0QO2i2QvCg2QqxhcYHIqQbOK/asjDwEMJpy/gv",
+	"WTghTHGM8HrKhggr1ee4NFvrXL7jLjkHHirz+LATjKmkgQaDhnnV0k+1VxQYH2XJ0TaxYSQdDTJeHExo",
+	"BPosubBFdnFhKQgg0ZQHsOgdhFdUV0wYIdXQ0SyuY6kUf6cCz7ymwaywAHwqvvIQard+TyVTIQuydMa1",
+	"miztrsZUjZe8noBUzRXMgbQ8wmov57pSaXi+mcWLoiEekZ/b44Lut+2WDxZYn4J5emSBgD/+0jv5SP7x",
+	"5sNZQyzgeSrl0YPHdP/5i6PnBy/3w+d7z/oQDH98/vLl3otnh30I9l+Eh/uUBs+ew17w/MchHARwGAzo",
+	"4bNnL4P+4HAIwR7sv9iDJS2WCJ81ut/ff9HpP+/svVwdtXgLkpcMTJ6IV9k0lqZ/IEQElC+YfzsLxSQ0",
+	"1LROoCk/secu3vLDGbxc38gvdBYBOX1DDN8cOf5BbA+IC/mMdgzcgNGOgeDZ1RGJpgvoREEEQRYD/k5y",
+	"3D9gWWZ+z7GJhGjG+KiTUKlnhJVYo66wxi3uxdu9ACWzb0QyQ6Hrqxa6npS8lfUYJS7cNFHiQvA8vudo",
+	"QTQgPLyKCLuDwd+dXyUJ8JDxEVr6EVdPzNIfCBkSPaYldpjJZpaoa2qJa9jzYWI61Dr6Uvnd+2L/v3K3",
+	"Phe96klIIjorSihQylZfe5JdIG163AuMCB0Vb6cwGAtxrXohRGwC0i2FxS97X/zfM98rLWcNHwAPE8Eq",
+	"o62/633J/qwOflXJ3jXMNqi4p9iIm5lTEEjQPQkToNEdvhc+6WDt+7n5nXvRONGLy9RmPC9qht/7cg1u",
+	"CkKw23Zzl6pFZaWoWQcQpJLpmb00PAAqQR6netw6+nR5e2lem6XmrhSnMmodtcZaJ0e93t7+y26/2+/u",
+	"HR2+PHzZur28/Z8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
