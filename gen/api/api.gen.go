@@ -522,18 +522,16 @@ type ListApiKeysParams struct {
 	StartingAfter *openapi_types.UUID `form:"starting_after,omitempty" json:"starting_after,omitempty"`
 }
 
-// ListApiKeys200JSONResponseBodyDataMetadata0 defines parameters for ListApiKeys.
-type ListApiKeys200JSONResponseBodyDataMetadata0 = string
-
-// ListApiKeys200JSONResponseBodyDataMetadata1 defines parameters for ListApiKeys.
-type ListApiKeys200JSONResponseBodyDataMetadata1 = float32
-
-// ListApiKeys200JSONResponseBodyDataMetadata2 defines parameters for ListApiKeys.
-type ListApiKeys200JSONResponseBodyDataMetadata2 = bool
-
-// ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties defines parameters for ListApiKeys.
-type ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties struct {
-	union json.RawMessage
+// ListedApiKey defines parameters for ListApiKeys.
+type ListedApiKey struct {
+	CreatedAt    string         `json:"createdAt"`
+	Enabled      bool           `json:"enabled"`
+	Id           string         `json:"id"`
+	Metadata     map[string]any `json:"metadata"`
+	Name         string         `json:"name"`
+	Permissions  []string       `json:"permissions"`
+	RequestCount float32        `json:"requestCount"`
+	UpdatedAt    string         `json:"updatedAt"`
 }
 
 // ListApiKeys403JSONResponseBodyPaginationHasMore defines parameters for ListApiKeys.
@@ -545,23 +543,9 @@ type ListApiKeys500JSONResponseBodyPaginationHasMore bool
 // CreateApiKeyJSONBody defines parameters for CreateApiKey.
 type CreateApiKeyJSONBody struct {
 	// Metadata At most 20 keys, each 1 to 64 characters matching ^[A-Za-z0-9_.:-]+$ (refused with 400 otherwise); values are strings of at most 512 characters, finite numbers or booleans.
-	Metadata    *map[string]CreateApiKeyJSONBody_Metadata_AdditionalProperties `json:"metadata,omitempty"`
-	Name        string                                                         `json:"name"`
-	Permissions []CreateApiKeyJSONBodyPermissions                              `json:"permissions"`
-}
-
-// CreateApiKeyJSONBodyMetadata0 defines parameters for CreateApiKey.
-type CreateApiKeyJSONBodyMetadata0 = string
-
-// CreateApiKeyJSONBodyMetadata1 defines parameters for CreateApiKey.
-type CreateApiKeyJSONBodyMetadata1 = float32
-
-// CreateApiKeyJSONBodyMetadata2 defines parameters for CreateApiKey.
-type CreateApiKeyJSONBodyMetadata2 = bool
-
-// CreateApiKeyJSONBody_Metadata_AdditionalProperties defines parameters for CreateApiKey.
-type CreateApiKeyJSONBody_Metadata_AdditionalProperties struct {
-	union json.RawMessage
+	Metadata    *map[string]any                   `json:"metadata,omitempty"`
+	Name        string                            `json:"name"`
+	Permissions []CreateApiKeyJSONBodyPermissions `json:"permissions"`
 }
 
 // CreateApiKeyJSONBodyPermissions defines parameters for CreateApiKey.
@@ -575,23 +559,9 @@ type UpdateApiKeyJSONBody struct {
 	Enabled *bool `json:"enabled,omitempty"`
 
 	// Metadata Replaces the key's metadata whole. At most 20 keys, each 1 to 64 characters matching ^[A-Za-z0-9_.:-]+$ (refused with 400 otherwise); values are strings of at most 512 characters, finite numbers or booleans.
-	Metadata    *map[string]UpdateApiKeyJSONBody_Metadata_AdditionalProperties `json:"metadata,omitempty"`
-	Name        *string                                                        `json:"name,omitempty"`
-	Permissions *[]UpdateApiKeyJSONBodyPermissions                             `json:"permissions,omitempty"`
-}
-
-// UpdateApiKeyJSONBodyMetadata0 defines parameters for UpdateApiKey.
-type UpdateApiKeyJSONBodyMetadata0 = string
-
-// UpdateApiKeyJSONBodyMetadata1 defines parameters for UpdateApiKey.
-type UpdateApiKeyJSONBodyMetadata1 = float32
-
-// UpdateApiKeyJSONBodyMetadata2 defines parameters for UpdateApiKey.
-type UpdateApiKeyJSONBodyMetadata2 = bool
-
-// UpdateApiKeyJSONBody_Metadata_AdditionalProperties defines parameters for UpdateApiKey.
-type UpdateApiKeyJSONBody_Metadata_AdditionalProperties struct {
-	union json.RawMessage
+	Metadata    *map[string]any                    `json:"metadata,omitempty"`
+	Name        *string                            `json:"name,omitempty"`
+	Permissions *[]UpdateApiKeyJSONBodyPermissions `json:"permissions,omitempty"`
 }
 
 // UpdateApiKeyJSONBodyPermissions defines parameters for UpdateApiKey.
@@ -861,270 +831,6 @@ type AddRedirectUriJSONRequestBody AddRedirectUriJSONBody
 
 // RequestOrganizationDeletionJSONRequestBody defines body for RequestOrganizationDeletion for application/json ContentType.
 type RequestOrganizationDeletionJSONRequestBody RequestOrganizationDeletionJSONBody
-
-// AsListApiKeys200JSONResponseBodyDataMetadata0 returns the union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as a ListApiKeys200JSONResponseBodyDataMetadata0
-func (t ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) AsListApiKeys200JSONResponseBodyDataMetadata0() (ListApiKeys200JSONResponseBodyDataMetadata0, error) {
-	var body ListApiKeys200JSONResponseBodyDataMetadata0
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromListApiKeys200JSONResponseBodyDataMetadata0 overwrites any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as the provided ListApiKeys200JSONResponseBodyDataMetadata0
-func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) FromListApiKeys200JSONResponseBodyDataMetadata0(v ListApiKeys200JSONResponseBodyDataMetadata0) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeListApiKeys200JSONResponseBodyDataMetadata0 performs a merge with any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties, using the provided ListApiKeys200JSONResponseBodyDataMetadata0
-func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) MergeListApiKeys200JSONResponseBodyDataMetadata0(v ListApiKeys200JSONResponseBodyDataMetadata0) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsListApiKeys200JSONResponseBodyDataMetadata1 returns the union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as a ListApiKeys200JSONResponseBodyDataMetadata1
-func (t ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) AsListApiKeys200JSONResponseBodyDataMetadata1() (ListApiKeys200JSONResponseBodyDataMetadata1, error) {
-	var body ListApiKeys200JSONResponseBodyDataMetadata1
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromListApiKeys200JSONResponseBodyDataMetadata1 overwrites any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as the provided ListApiKeys200JSONResponseBodyDataMetadata1
-func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) FromListApiKeys200JSONResponseBodyDataMetadata1(v ListApiKeys200JSONResponseBodyDataMetadata1) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeListApiKeys200JSONResponseBodyDataMetadata1 performs a merge with any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties, using the provided ListApiKeys200JSONResponseBodyDataMetadata1
-func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) MergeListApiKeys200JSONResponseBodyDataMetadata1(v ListApiKeys200JSONResponseBodyDataMetadata1) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsListApiKeys200JSONResponseBodyDataMetadata2 returns the union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as a ListApiKeys200JSONResponseBodyDataMetadata2
-func (t ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) AsListApiKeys200JSONResponseBodyDataMetadata2() (ListApiKeys200JSONResponseBodyDataMetadata2, error) {
-	var body ListApiKeys200JSONResponseBodyDataMetadata2
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromListApiKeys200JSONResponseBodyDataMetadata2 overwrites any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as the provided ListApiKeys200JSONResponseBodyDataMetadata2
-func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) FromListApiKeys200JSONResponseBodyDataMetadata2(v ListApiKeys200JSONResponseBodyDataMetadata2) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeListApiKeys200JSONResponseBodyDataMetadata2 performs a merge with any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties, using the provided ListApiKeys200JSONResponseBodyDataMetadata2
-func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) MergeListApiKeys200JSONResponseBodyDataMetadata2(v ListApiKeys200JSONResponseBodyDataMetadata2) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-func (t ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) MarshalJSON() ([]byte, error) {
-	b, err := t.union.MarshalJSON()
-	return b, err
-}
-
-func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) UnmarshalJSON(b []byte) error {
-	err := t.union.UnmarshalJSON(b)
-	return err
-}
-
-// AsCreateApiKeyJSONBodyMetadata0 returns the union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as a CreateApiKeyJSONBodyMetadata0
-func (t CreateApiKeyJSONBody_Metadata_AdditionalProperties) AsCreateApiKeyJSONBodyMetadata0() (CreateApiKeyJSONBodyMetadata0, error) {
-	var body CreateApiKeyJSONBodyMetadata0
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromCreateApiKeyJSONBodyMetadata0 overwrites any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as the provided CreateApiKeyJSONBodyMetadata0
-func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) FromCreateApiKeyJSONBodyMetadata0(v CreateApiKeyJSONBodyMetadata0) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeCreateApiKeyJSONBodyMetadata0 performs a merge with any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided CreateApiKeyJSONBodyMetadata0
-func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) MergeCreateApiKeyJSONBodyMetadata0(v CreateApiKeyJSONBodyMetadata0) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsCreateApiKeyJSONBodyMetadata1 returns the union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as a CreateApiKeyJSONBodyMetadata1
-func (t CreateApiKeyJSONBody_Metadata_AdditionalProperties) AsCreateApiKeyJSONBodyMetadata1() (CreateApiKeyJSONBodyMetadata1, error) {
-	var body CreateApiKeyJSONBodyMetadata1
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromCreateApiKeyJSONBodyMetadata1 overwrites any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as the provided CreateApiKeyJSONBodyMetadata1
-func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) FromCreateApiKeyJSONBodyMetadata1(v CreateApiKeyJSONBodyMetadata1) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeCreateApiKeyJSONBodyMetadata1 performs a merge with any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided CreateApiKeyJSONBodyMetadata1
-func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) MergeCreateApiKeyJSONBodyMetadata1(v CreateApiKeyJSONBodyMetadata1) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsCreateApiKeyJSONBodyMetadata2 returns the union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as a CreateApiKeyJSONBodyMetadata2
-func (t CreateApiKeyJSONBody_Metadata_AdditionalProperties) AsCreateApiKeyJSONBodyMetadata2() (CreateApiKeyJSONBodyMetadata2, error) {
-	var body CreateApiKeyJSONBodyMetadata2
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromCreateApiKeyJSONBodyMetadata2 overwrites any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as the provided CreateApiKeyJSONBodyMetadata2
-func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) FromCreateApiKeyJSONBodyMetadata2(v CreateApiKeyJSONBodyMetadata2) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeCreateApiKeyJSONBodyMetadata2 performs a merge with any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided CreateApiKeyJSONBodyMetadata2
-func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) MergeCreateApiKeyJSONBodyMetadata2(v CreateApiKeyJSONBodyMetadata2) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-func (t CreateApiKeyJSONBody_Metadata_AdditionalProperties) MarshalJSON() ([]byte, error) {
-	b, err := t.union.MarshalJSON()
-	return b, err
-}
-
-func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) UnmarshalJSON(b []byte) error {
-	err := t.union.UnmarshalJSON(b)
-	return err
-}
-
-// AsUpdateApiKeyJSONBodyMetadata0 returns the union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as a UpdateApiKeyJSONBodyMetadata0
-func (t UpdateApiKeyJSONBody_Metadata_AdditionalProperties) AsUpdateApiKeyJSONBodyMetadata0() (UpdateApiKeyJSONBodyMetadata0, error) {
-	var body UpdateApiKeyJSONBodyMetadata0
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromUpdateApiKeyJSONBodyMetadata0 overwrites any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as the provided UpdateApiKeyJSONBodyMetadata0
-func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) FromUpdateApiKeyJSONBodyMetadata0(v UpdateApiKeyJSONBodyMetadata0) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeUpdateApiKeyJSONBodyMetadata0 performs a merge with any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided UpdateApiKeyJSONBodyMetadata0
-func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) MergeUpdateApiKeyJSONBodyMetadata0(v UpdateApiKeyJSONBodyMetadata0) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsUpdateApiKeyJSONBodyMetadata1 returns the union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as a UpdateApiKeyJSONBodyMetadata1
-func (t UpdateApiKeyJSONBody_Metadata_AdditionalProperties) AsUpdateApiKeyJSONBodyMetadata1() (UpdateApiKeyJSONBodyMetadata1, error) {
-	var body UpdateApiKeyJSONBodyMetadata1
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromUpdateApiKeyJSONBodyMetadata1 overwrites any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as the provided UpdateApiKeyJSONBodyMetadata1
-func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) FromUpdateApiKeyJSONBodyMetadata1(v UpdateApiKeyJSONBodyMetadata1) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeUpdateApiKeyJSONBodyMetadata1 performs a merge with any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided UpdateApiKeyJSONBodyMetadata1
-func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) MergeUpdateApiKeyJSONBodyMetadata1(v UpdateApiKeyJSONBodyMetadata1) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsUpdateApiKeyJSONBodyMetadata2 returns the union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as a UpdateApiKeyJSONBodyMetadata2
-func (t UpdateApiKeyJSONBody_Metadata_AdditionalProperties) AsUpdateApiKeyJSONBodyMetadata2() (UpdateApiKeyJSONBodyMetadata2, error) {
-	var body UpdateApiKeyJSONBodyMetadata2
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromUpdateApiKeyJSONBodyMetadata2 overwrites any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as the provided UpdateApiKeyJSONBodyMetadata2
-func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) FromUpdateApiKeyJSONBodyMetadata2(v UpdateApiKeyJSONBodyMetadata2) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeUpdateApiKeyJSONBodyMetadata2 performs a merge with any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided UpdateApiKeyJSONBodyMetadata2
-func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) MergeUpdateApiKeyJSONBodyMetadata2(v UpdateApiKeyJSONBodyMetadata2) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-func (t UpdateApiKeyJSONBody_Metadata_AdditionalProperties) MarshalJSON() ([]byte, error) {
-	b, err := t.union.MarshalJSON()
-	return b, err
-}
-
-func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) UnmarshalJSON(b []byte) error {
-	err := t.union.UnmarshalJSON(b)
-	return err
-}
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -4358,18 +4064,9 @@ type ListApiKeysResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *struct {
-		Data []struct {
-			CreatedAt    string                                                                       `json:"createdAt"`
-			Enabled      bool                                                                         `json:"enabled"`
-			Id           string                                                                       `json:"id"`
-			Metadata     map[string]ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties `json:"metadata"`
-			Name         string                                                                       `json:"name"`
-			Permissions  []string                                                                     `json:"permissions"`
-			RequestCount float32                                                                      `json:"requestCount"`
-			UpdatedAt    string                                                                       `json:"updatedAt"`
-		} `json:"data"`
-		Error      any        `json:"error"`
-		Pagination Pagination `json:"pagination"`
+		Data       []ListedApiKey `json:"data"`
+		Error      any            `json:"error"`
+		Pagination Pagination     `json:"pagination"`
 	}
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *struct {
@@ -4423,18 +4120,9 @@ type ListApiKeysResponse struct {
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r ListApiKeysResponse) GetJSON200() *struct {
-	Data []struct {
-		CreatedAt    string                                                                       `json:"createdAt"`
-		Enabled      bool                                                                         `json:"enabled"`
-		Id           string                                                                       `json:"id"`
-		Metadata     map[string]ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties `json:"metadata"`
-		Name         string                                                                       `json:"name"`
-		Permissions  []string                                                                     `json:"permissions"`
-		RequestCount float32                                                                      `json:"requestCount"`
-		UpdatedAt    string                                                                       `json:"updatedAt"`
-	} `json:"data"`
-	Error      any        `json:"error"`
-	Pagination Pagination `json:"pagination"`
+	Data       []ListedApiKey `json:"data"`
+	Error      any            `json:"error"`
+	Pagination Pagination     `json:"pagination"`
 } {
 	return r.JSON200
 }
@@ -12743,18 +12431,9 @@ func ParseListApiKeysResponse(rsp *http.Response) (*ListApiKeysResponse, error) 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest struct {
-			Data []struct {
-				CreatedAt    string                                                                       `json:"createdAt"`
-				Enabled      bool                                                                         `json:"enabled"`
-				Id           string                                                                       `json:"id"`
-				Metadata     map[string]ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties `json:"metadata"`
-				Name         string                                                                       `json:"name"`
-				Permissions  []string                                                                     `json:"permissions"`
-				RequestCount float32                                                                      `json:"requestCount"`
-				UpdatedAt    string                                                                       `json:"updatedAt"`
-			} `json:"data"`
-			Error      any        `json:"error"`
-			Pagination Pagination `json:"pagination"`
+			Data       []ListedApiKey `json:"data"`
+			Error      any            `json:"error"`
+			Pagination Pagination     `json:"pagination"`
 		}
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
@@ -18243,18 +17922,9 @@ type ListApiKeysResponseObject interface {
 }
 
 type ListApiKeys200JSONResponse struct {
-	Data []struct {
-		CreatedAt    string                                                                       `json:"createdAt"`
-		Enabled      bool                                                                         `json:"enabled"`
-		Id           string                                                                       `json:"id"`
-		Metadata     map[string]ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties `json:"metadata"`
-		Name         string                                                                       `json:"name"`
-		Permissions  []string                                                                     `json:"permissions"`
-		RequestCount float32                                                                      `json:"requestCount"`
-		UpdatedAt    string                                                                       `json:"updatedAt"`
-	} `json:"data"`
-	Error      any        `json:"error"`
-	Pagination Pagination `json:"pagination"`
+	Data       []ListedApiKey `json:"data"`
+	Error      any            `json:"error"`
+	Pagination Pagination     `json:"pagination"`
 }
 
 func (response ListApiKeys200JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
@@ -25691,102 +25361,102 @@ var swaggerSpec = []string{
 	"TVnSGDRIU+X8/PxaUxOOP5wSU7tBgVMWuuSNo4B9ttc3TJsLTVQCARsyp0swU9sfKchZITBlInmxwHJS",
 	"Go3jgXriNR/TRr/dihn3v3IMMK5hBHaiFqg1wu5KJKJGaNMQk6EUsX2USJgwkXoljfxzDJwkUkxYCGF7",
 	"oapDpiyKzI5Y1r6aKFZVouZI91gdXWViuHwQoSuXqu6mkLVbN52R6NRVL27U7rIxoaRXb+9aaVE+ez+0",
-	"Cy2mN2+Bj4xC8nxvv840v9RU7npXLptcNQttHQnImDlRu0LBWsGq3OkYJyj92jKbo3rHWmkS3gPVlxhd",
-	"sumoDmKBO6jcn7nON4nJ86NtFpsfwslQqXOdTegMtGQwgZz3eRn4GYoxfxExZh6Gi82M3r5qjYOXS62D",
-	"q0x7y9THjc1q97oefhZywMIQ+AbifG7VzKBvxlUCs4Nv6/TdxcnZu+O3V+cnZ7+dnF2dnJ29PyvN2FHr",
-	"mJOUw00CgVFe3fSLIEilGVptooqp8eZaT34j6VTobbpTHCnA9Yrr9dtZrw+pRGVbYlk/+nBKrJZj50Go",
-	"Bl3ISQ1OGyqEhZ9EONtoS20W9/xKr87540iJcytKO+f/ft+SrE2ABmOyZ5bYiwMSjKmkgdEISUx1MGZ8",
-	"RP7z6bjz/2jnz37nx6vuUefy738j30sYpgpCMmV6TA76fXf+asoU/PCKTGiUgrIuG9dZZfQI6ht+vrdf",
-	"aqZNhowzDV65U0RI4nuvvMpWps9+f4nUWyLY3r5T8PLf7fVl4sw7OYXBWIhrdSSBGvEz/z2VTFt3oDde",
-	"ZwXy31mB3M7tSjT5NWPGT13DeyuMvl4cLve6ed0VH2mZwu0O7N4LlKJrmK3pX62eXXpoM7ZnF8SrDUSl",
-	"QQBKDdMomnmpGo2DaBxcD0w/FSdNUSND7GyEnaoOc7CHXAeRs4kn1nmACVPEoCJMIwgtMa3L1B4geGqq",
-	"MSq3COCHVAdfW5GOUJ7phM0qYZPPrPeFhbeOpBFoqOuL7nmuL845z6zPJqF6XLhsrGhblcbL8H8c58m8",
-	"RpojqX4+UlOdVjQiLyivvmbgPy1wtXvhPjtZgsI9cikU7hE7KNwjclC4R+EeAfzVCvdv3EngVcL9inNt",
-	"hoz+++8UYcWBq/sW3hOqg3FdjXAHVHasRjyAaytmvPx0b97ZtfQY1VPwhJ1BEtEA3DlLh4asW2Q6FhF0",
-	"CTrLviJn2ZNwhX27CrU/WIcKNUoGqFAjdlChRuSgQo0KNQL461WoP1qRbiNvWfnqcS8COnEBoPwByxAS",
-	"CYEREzM9de76GYxoMHtrPqtceJ4TzP3N3rUGlO8Ea5a+E8G8yhiSwYx8eH9+Qcp0UT132Vk5urwiNJrS",
-	"mSKUq6lR1g72+t0Sgau305dQWUIsJtCJizA5G1H7zH7ug+x8jYR+c/L25OJkAam/sPD23ijtVJwyiZtM",
-	"NzXkPvi54eWWksZPIjESc2r+fv/gcGHMlOq1LPOMDiLovvN/fHLFL8vXtzosToR08dCoaaBVijshaMI6",
-	"hl2OgPey6gwsis/VNUs6InED6iTCRl/MNfUt7RRZUJ/SZy8O5r9KqDb8tHXU+s8nZ6vpXP79b43cf40j",
-	"8U/lFO593X9cM45MhrB14xrePfKSb3NV+MeHMYMYYaHMLFyEPWsSKVtB1mWlmzFepyU/PTbtBQgjftFA",
-	"s0mVRN8pYqavTczsESGJmT7yvYsbkkUn/E4Rw4hJxAaSypmTcBRhuu3spUwrMhDhjKgxTeCHLnk/5SB7",
-	"NmSYDTViY4u4quNUaTIAQsnHs7d+N1i4WZsvXpF/t/7dyqNNBRFQqXzQozV3D7V4u3Aw3f12ka3MDT7x",
-	"3biYizPKYjqCXmKXtfv79wSKH1MYJPmPERs2Gm0zZlVm5M9+PNzrH65g5s0rttzTy/uzb9/3vtFwc2NB",
-	"9LgndGWjzoB3HVvI81a8mYFKM9qaETtPxNaMRkHE6F/wCL2oSq7rCsQ9GgSQ6E45lGXHxY9cKCq7T34r",
-	"fXHhA07uQF4uj3Ob0Mlz3zfN3S5Eusk89Y4tUe/BIrCw5p/WuOC7rFvLq96hcm9aJg6ElAdAJARChhCS",
-	"74UkNJJAwxkxbIpF8ANKosip7yiJYuRSxM6WkUtRjUHwrAue13ksUS60Fel8JFGXTqAsuHhsHSC2EFub",
-	"G+wMvIYi5RmL+hFhhDDa6mxWJmw7xSDb8/CwHwJqS0ANpfgTOElcRpdtTvshrhBXD2ZuO7OWBqLHtCSg",
-	"jWlmjYDQ5dQog7psMyHWsNbdzDyn2WTJKScF+tgW2b3negeWuMdwtj74sB7s7k/9UAdRUDFiPMwRFqeH",
-	"7OIIyzlEEOg884LZIvzVtO9U06EWd9zEJ2nID5zwrKjPd7PRekxDpjuRGK1I2+Cz2qoFl0ZXZljYLPvB",
-	"hjkIagCeZ/TnjI8iIDbZrz0WROyGFse0o8CMx7C6yKbEGJZK2XQOjAdRGkKXfOTXXEy5f0MlEDbiQkL4",
-	"iiRUGS2XQ+kDU4+c+dpMDxclV8hSEC/KqfBkOr+SzGdg3gV2jwauJQNFpmOh7AEt4dOKMGW37UXUsCWv",
-	"TIkry5wWUWXTtlYyvW0b8KfXu+SjgmEakekYOGF8AkqzETWIJVO7vxLlJtIGCGLhcgL4pMr3Q4O7dPHe",
-	"6WYqcFeWQXXJZ5dG+jMJxASkIoEUvDegwfVIGo2eTIW8fkU+e3LkxRIpRpLGMdUssPxQvSKfzVTnJUKq",
-	"xgNBZZhxVLWc4D4v9bakftRRbZOZuz5AnUqejy07BEW14TalLKCn5+/J4Yv+HtEsBqVpnCyiq6/iaihF",
-	"vJSyd2l4neyUGw52AENhc8ttNVotth3r6na3G+zPEqCj4UYTBVQGY0IDKZQqbRVt4nLdExa6hNwO0+ZV",
-	"zyafXDToP5aM9Z6ardwhWHWU8qFz/ixLvpKJSF9ZahdfcUmEyEXCDKfoNkRrBboNETyP5Db0ty3kKv8h",
-	"2lMRZE8hq2Zt/8wnqNGiU7tStIn5ZpAqxkGpTgiaskituj76ky//xhd/pPBcWbevfk8lUyELMhFo/uLM",
-	"13JhNB9Qww0gK7Z+dQORMGJKOwBd+dBmcxP0VY5Lz90yUy7jf/a+1Ta1X34tA3sqkccy8v2fufW8+H5u",
-	"9sW7yj3dZSXPSoh8lwNy9XcXd5vx+b2mUu3cONrNhFg6ht05VDLmT/xm0XSFGKUnlJ5WAuk3GrHQUa8Q",
-	"nNBAgABCAwGCB88VI7a+yXPFeAwUYYTHQBFX32woRkM9BdGwQ5UCqSEkg3mN8fsIRjTy3tuy8a5NygYj",
-	"HyP+h6WWz03snAHlAUSdIjvagqBHtli5tjd+qeFl7k2OjF6X7CVapk154ed7fr1DQ0Y2qcTNN1owkJHi",
-	"pWjEDhovEDxfq/FCZscc0IqBILtv9dNA7c5pBxBaCK2Hi/tlBXlCSzCt3PvK8eqOy6icYSrHMeeuicV0",
-	"5nWDzbRMwYdMxqvVTFfu8fTMbInUEHbPCmjbtfRYeqi3l2W0daHElg+g/skjqKU5iFEvRfa6IXud0IgZ",
-	"5kfgJjHV2PlAHRVxhDoqggcd7IgtDNyFMEIYLQjchVYOhNcTtnI4uwGhJJEwYSJV0SxzQy2yeJBUMT6y",
-	"FD/s5NnYLTyIvSQNYTbtWU2yS879OlBkTGXoKgNycEjGIpWKiHSjLEO9UMSU8eUhYt74MrtINjY2Egof",
-	"QTUdfLUQTeDG9anRUlJJWFZ765QvteDtmknKYtBjEZavHoRcXekbvTrluq2wNIK8snLXluYiK98g8bf1",
-	"3zIDs9cZ8ZouqpcmejuyhmLKR5KGVco2Xc9YN9MbVfr1GILr1TVmURsXzFr2+jdG72lOSg1Wq5/v9hxd",
-	"1p8s31RtpuYZXL72Sktjd4Yve+1R2tgWaPPCzRbPYiB20M6F4EE7F2Lrr4qtd2jaQuRsx5UEH0Ys0Hjp",
-	"CIFzJ5voElvowf4+wgphdYfL/vu4oSGA1sxvKASJKc8t3QrdMYige3LHPO/jRoYoWtNWlCgtgcYV+KC1",
-	"COGzIXw0xImQVLJoRlJOJ5S5GHD3Ez0ycyMR79PJAmOzCZDCudNwsXobh26vqLEX8iXRI23yjTdcFc7D",
-	"nZxzpwncXIW5t7EcVPH5s0os8GerYFOu6qmk5smpf7WmMzTwtoHlWX7yIJTrn/V3nyxZPbnf+Yo2e1dd",
-	"0upFTefvJzRK1+hbhTLVyueqqnSsRKEdHvt/d16sTMKUStEJirsLOkERO+gERfCgExSxhU5QdIIictAJ",
-	"isBBJyjCCp2gCCB0gqITFBGETlBEETpBET7oBC2coOeaSk0oefPuvDOgKneEeseoQ2Xhb7kHr2fP1jxb",
-	"7Px07x/B+xlcczGNIBzBlabXICbllFdFKOb2po7EZc62p+IbnXP9Nix382pdx2lGPpeMfLn3dM0q7+px",
-	"tbVu5INtvPR5lV9Lzag1P9odekLLKxWdoLi7oBMUsYNOUAQPOkERW+gERScoIgedoAgcdIIirNAJigBC",
-	"Jyg6QRFB6ARFFKETFOGDTtDCCfpBRJHzgZZulv33//+vzLWiLI0v/nVB3F04I+QzTpKIBtt5RL+w8NZN",
-	"SZb5qOoCdc/zwKcJlTQGDdK08qXFDFUSqseGxi58qb+2V/YatkvLZ5WD8rLmYTyoI+YMYjFBNxOuX3Qz",
-	"IXbQzYTgQTcTYgvdTOhmQuSgmwmBg24mhBW6mRBA6GZCNxMiCN1MiCJ0MyF80M1UuJnOYCKugdD5oKMb",
-	"uZAYnzDtXy/LD3laKtfsQfojBTkrXEgRi5khZ7EaYnrD4jRuHe31+zb6p/+VE5NxDSOww2yu08YxZXx0",
-	"RYcaZKXy1S6o+5Af8qyKTbPlPla9D8BDxkcFxZpSNTZf4TKUHTHuvlrVTFFyKVgrda6DXF8xhMRMPBFD",
-	"krgRkRJY2oTDFJQmQyarjpi1gJxb3tcsfffIvNVwu/mi+E41jY58b028QQCJhrBNAsoDiCKb5ZW4iKXh",
-	"D3MkIO+nHGSPhjHjRPBotmwdthdcVnUpQUvQ2clVVZuJtuLYdU/a1Zi9Bw2cWooIViH1V4gHIM9MyXmk",
-	"Zu3Yah7v8uqy3lfX8cNcvSzaID4p7IOvKG9jXre0MyzuYrVaWgBRIgbBIZNHGpYuGcxcDuX60ntl/y18",
-	"NDGdueUN+bNtd8mVhy0cr6gs4Uc4cHH/V7pLMlmNCyhNdapWX6EupDD/xe5uN5eXWMbNd7DIDp7mIntt",
-	"SUBow+bnHJqNK65NlCBMGwISLkgk+AgkGUC+U262Ca5cZj1X7+LYDu79t7jWzI55unkog9MtAkjkjdWq",
-	"epTVmWNpm8V58C3sgMeWAmanKq1KGoYSlIIw2xEDexzhO5XtgRf5MzKAQMSgTA1+Fbs5ttkozLfVbdSX",
-	"Ni8UKOWk4mz5882OJEZiJBav1zSJBA3Llbw15Xci5GY92+AT340Li94i5zyL6Qh6iU1f7/7+PYHixxQG",
-	"Sf5jxIYNuenb+bovCdh7z3483OsfVhJj7K1avH6llXvasN6q31hKPJVIMdm0LB/mgi4/WEp8MRLEgRVC",
-	"otIgAKWGaWT2MzyuinbAOx1XRRsyYmc97Pws5ICFIXA83IPIeajDPehZR1jd3bN+J4Xno5W0rGmujNvI",
-	"6QZr6x5OyVnux/rVl0Ef1hom+6/eceURMWbJt+SwqoxKpSoBbtQUwUERxoMoDSHskmM+m9P+YzqzlOlu",
-	"sah6EdAJLNbs7etyZa0nY5LO1HavxjWo40/HSv06M+oUc1zMMF53w+0ar7sheB7lulu2iSy57oZnvBFb",
-	"62KLG1BZoYEMIKCpgpJTw4DO/Iqo0rkM5Jz2aAdBoD2MHeRuErtF8gKRveybq4p2pke5/G7PnLlTJeEP",
-	"RAlC05BpQrWWbJBmI0gkWOU7dLXWlggJSmtrK0l/1QEX32OvIv6lTrd8TaqEmx/UHpB3ovaA4Hn0YBn+",
-	"SJjEqBkIsvsCmd/ieBY8gzCOyimi6n6UUy84NSui2SHZOtBQOUWgPTHl9NwjuWrDW6KqljRUKaYVrTPX",
-	"SzuRGBHgWjJQ9kD4NUBSKKt8RJJs0QiuMsyYuZ27nOEPiwfusGo7P6O6ULMdQFmpWXrHiupg3HQKNaQa",
-	"SreSdqXDPvgZ1zvexnrCt7AKh/TDaMuGHiQYUz6C8JWDqkVJWFoMT+26yFM9v/7akrF2+vw7RQzAFt7W",
-	"sotckZGkXBtFQdNrIHRK/ZtXK7lCCLHQy3nCUqNXTwLjSlO9xM+dF0Hz11dh/srnC+1fKJ6h/QvBg/Yv",
-	"BNm3av9qE9tp+9AjL0ilBK6jWcnRiFYyxN59Wcly+eqIUC70GGRV6LdGBEdephx1aCSBhjMCNyyL7odW",
-	"MwTeU7OanWXIJpQkEiZMpCqadQo2uoYx7f1iQ9dGWqqEkEkIdCeVbPn9hjNf8qMp+LD3B6qvaQI3PsNM",
-	"kxLpw9oc68a3bL1IBwnVGmRzA1kQNNeHbeIg2CK1atrlkRVdKI+ohtp266YzEh3zsONtAG+Z0hCWZmf9",
-	"uxV3vszMlOHTOpUc0+0gu8V0O4gdtKAgeDDdDmIL0+2g9onI2Vr7HErxJ2CKFMTQZhj64HRIMhZKk1CA",
-	"2+FiqoNxUzRvjNGB6Hr8GB15TILMFkU+np0SGkViaqMtZDPVZAfbIhA2DSvGkp2cniqZl8pxr/sHh6vm",
-	"OvvyqQTVQ2PcDk6YnMGIKQ0SjWrIo9GohthBoxqCB41qiC00qqFRDZGDRjXEEBrVEF1oVFt6xsyZEAit",
-	"mtUEv2Nax8qBsZURfdzzqr3tEa41HdQRcgaxmKCBBdcrGlgQO2hgQfCggQWxhQYWNLAgctDAghhCAwui",
-	"Cw0sSw0ssZjAvHllKEXsDitlx5c2NK5YxbJTmFMWxYqx5cr1vfHXE3dzoOmumYFXpgP2x5se+DSTAq4v",
-	"xElMWbQ6U2i58A7ztgg+ZIa0Nr+4CIGYfqDZCrkgmq0QO2i2QvCg2QqxhcYHIqQbOK/asjDwEMJpy/gv",
-	"WTghTHGM8HrKhggr1ee4NFvrXL7jLjkHHirz+LATjKmkgQaDhnnV0k+1VxQYH2XJ0TaxYSQdDTJeHExo",
-	"BPosubBFdnFhKQgg0ZQHsOgdhFdUV0wYIdXQ0SyuY6kUf6cCz7ymwaywAHwqvvIQard+TyVTIQuydMa1",
-	"miztrsZUjZe8noBUzRXMgbQ8wmov57pSaXi+mcWLoiEekZ/b44Lut+2WDxZYn4J5emSBgD/+0jv5SP7x",
-	"5sNZQyzgeSrl0YPHdP/5i6PnBy/3w+d7z/oQDH98/vLl3otnh30I9l+Eh/uUBs+ew17w/MchHARwGAzo",
-	"4bNnL4P+4HAIwR7sv9iDJS2WCJ81ut/ff9HpP+/svVwdtXgLkpcMTJ6IV9k0lqZ/IEQElC+YfzsLxSQ0",
-	"1LROoCk/secu3vLDGbxc38gvdBYBOX1DDN8cOf5BbA+IC/mMdgzcgNGOgeDZ1RGJpgvoREEEQRYD/k5y",
-	"3D9gWWZ+z7GJhGjG+KiTUKlnhJVYo66wxi3uxdu9ACWzb0QyQ6Hrqxa6npS8lfUYJS7cNFHiQvA8vudo",
-	"QTQgPLyKCLuDwd+dXyUJ8JDxEVr6EVdPzNIfCBkSPaYldpjJZpaoa2qJa9jzYWI61Dr6Uvnd+2L/v3K3",
-	"Phe96klIIjorSihQylZfe5JdIG163AuMCB0Vb6cwGAtxrXohRGwC0i2FxS97X/zfM98rLWcNHwAPE8Eq",
-	"o62/633J/qwOflXJ3jXMNqi4p9iIm5lTEEjQPQkToNEdvhc+6WDt+7n5nXvRONGLy9RmPC9qht/7cg1u",
-	"CkKw23Zzl6pFZaWoWQcQpJLpmb00PAAqQR6netw6+nR5e2lem6XmrhSnMmodtcZaJ0e93t7+y26/2+/u",
-	"HR2+PHzZur28/Z8AAAD//w==",
+	"Cy2mN2+Bj4xC8nxvv840v9RU7npXLqvdp3zWanLeLLR+JCBj5oTvCk1rBauSqGOloPRry36O6l1tpUl4",
+	"D/OwxAyTTVB1EAscROX+zHW+xvtLPen4ZWeYNISOZTZRo1nQfgi3RKXOdbatM9CSwQRybuml5mco+PxF",
+	"BJ95GC42THqLrDUnXi61J64yBi5TODc2xN3revhZyAELQ+AbKAC5HTSDvhlXCcwOvq3TdxcnZ++O316d",
+	"n5z9dnJ2dXJ29v6sNGNHrWNOUg43CQRG3XXTL4IglWZotYkqpsYbeD35jWxUobfpTnEIAdcrrtdvZ70+",
+	"pNqVbYlljerDKbF6kZ0HoRq0JydVeGEgFyZ+EuFsoy21WUD0K706509FrpxbY9odINjvWyK2CdBgTPbM",
+	"ontxQIIxlTQwWiWJqQ7GjI/Ifz4dd/4f7fzZ7/x41T3qXP79b+R7CcNUQUimTI/JQb/vznBNmYIfXpEJ",
+	"jVJQ1u3juq+MLkJ9w8/39kvNtMmQcabBK4iKCEn8eJRX+8oU2+8vkZNLJNzbd0pi/ru9vhSdeTinMBgL",
+	"ca2OJFAjsOa/p5Jp61L0BvCsQP47K5Dbyl2JJt9ozPipa3hvheHYC9DlXjevxOIjLVO43YHtfIFidQ2z",
+	"NX201fNPD20K9wyEeEWDqDQIQKlhGkUzL2ejgRENjOuB6afitCrqaIidjbBT1WoO9pDrIHI28eY6LzJh",
+	"ihhUhGkEoSWmdbvaQwhPTVlGdRcB/JAK4msr0hHKMy2xWUls8rv1vrDw1pE0Ag11DdI9zzXIOQec9fsk",
+	"VI8Lt48VbavSeBn+j+OAmddRcyTVz1hqqtOKRuQF5dVXFfynBa52L9xnp1NQuEcuhcI9YgeFe0QOCvco",
+	"3COAv1rh/o07TbxKuF9xNs6Q0X//nSKsOLR138J7QnUwrqsR7kjLjtWIB3B2xYyXn+7Nu7+WHsV6mr6x",
+	"M0giGoA7venwkXWUTMcigi5B99lX5D57Es6xb1fF9ofzUMVGWQFVbMQOqtiIHFSxUcVGAH+9KvZHK9Jt",
+	"5D8rX2juRUAnLqyUP4QZQiIhMGJiprnOXWqDEQ1mb81nlWvUc4K5vy+81oDynWDN0ncimFcZQzKYkQ/v",
+	"zy9ImS6q565QK0eXV4RGUzpThHI1NcrawV6/WyJw9c77EipLiMUEOnERfGcjap/Zz33onq+R0G9O3p5c",
+	"nCwg9RcW3t4bpZ2KUyZxkzGnhtwHP1u83HbS+EkkRmJOzd/vHxwujMRStZeYZ3QQQfed/+OTK35ZuXjF",
+	"4kRIF2WNmgZapWgWgiasY9jlCHgvq87AovhcXbOkIxI3oE4ibEzHXFPf0k6RhQoqffbiYP6rhGrDT1tH",
+	"rf98craazuXf/9bI/dc4Nv9UzuXe163KNaPTZAhbN1ri3eM5+TZXBZV8GDOIERbKzMLF7bMmkbIVZF1W",
+	"uhnjdVry02PTXoAw4hcNNJtUSfSdImb62sTMHhGSmOkj37toJFnMw+8UMYyYRGwgqZw5CUcRptvOXsq0",
+	"IgMRzoga0wR+6JL3Uw6yZwOR2QAmNmKJqzpOlSYDIJR8PHvrd4OFm7X54hX5d+vfrTyGVRABlcqHUlpz",
+	"91CLtwsH091vF9nK3OAT342LueilLKYj6CV2Wbu/f0+g+DGFQZL/GLFho9E2Y1ZlRv7sx8O9/uEKZt68",
+	"Yss9vbw/+/Z97xsNdzkWxKR7Qpc46gx41xGLPG/FuxqoNKOtGbHzRGzNaBREjP4FD9WLquS6rkDco0EA",
+	"ie6UA2R2XFTKhaKy++S30hcXPozlDuTl8ji3Ccg8933T3O1CpJvMU+/YEvUeLAILa/5pjSu/y7q1vOod",
+	"KvemZeJASHkAREIgZAgh+V5IQiMJNJwRw6ZYBD+gJIqc+o6SKMZDRexsGQ8V1RgEz7rgeZ1HKOVCW5HO",
+	"xyd1SQrKgovH1gFiC7G1ucHOwGsoUp6xqB8RRgijrc5mZcK2UwyyPQ8P+yGgtgTUUIo/gZPE5YnZ5rQf",
+	"4gpx9WDmtjNraSB6TEsC2phm1ggIXaaOMqjLNhNiDWvdzcxzmk2WnHJSoI9tkd17rndgiXsMZ+uDD+vB",
+	"7v7UD3UQBRUjxsMcYXF6yC6OsJxDBIHO8zmYLcJfTftONR1qccdNfOqH/MAJz4r6LDobrcc0ZLoTidGK",
+	"ZBA+V65acI10Zd6GzXIqbJjZoAbgeUZ/zvgoAmJTCNtjQcRuaHFMOwrMeAyri2yijWGplE0SwXgQpSF0",
+	"yUd+zcWU+zdUAmEjLiSEr0hCldFyOZQ+MPXIma/N9HBRyoYssfGiTA1PpvMryXwG5l1g92jgWjJQZDoW",
+	"yh7QEj5ZCVN2215EDVvyypS4ssxpEVU2bWsl09u2AX96vUs+KhimEZmOgRPGJ6A0G1GDWDK1+ytRbiJt",
+	"yCAWLieAT9V8PzS4SxfvnW6mAndlGVSXfHbJqT+TQExAKhJIwXsDGlyPpNHoyVTI61fksydHXiyRYiRp",
+	"HFPNAssP1Svy2Ux1XiKkajwQVIYZR1XLCe6zXW9L6kcd1Tb5vusD1Knk+diyQ1BUG25Tyi16ev6eHL7o",
+	"7xHNYlCaxskiuvoqroZSxEspe5eG18l5ueFgBzAUNmPdVqPVYtuxrm53u8H+LAE6Gm40UUBlMCY0kEKp",
+	"0lbRJi6DPmGhS/PtMG1e9WxKy0WD/mPJWO+p2codglVHKR86k9CyBC2ZiPSVpX/xFZdEiFwkzHCKbkO0",
+	"VqDbEMHzSG5Df9tCrvIfoj0VQfYUcnXW9s98ghotOrUrRZuYbwapYhyU6oSgKYvUquujP/nyb3zxRwrY",
+	"lXX76vdUMhWyIBOB5i/OfC0XRvMBNdwAsmLrVzcQCSOmtAPQlQ92NjdBX+W49NwtMyUiw3ey9622qf3y",
+	"axnYU4k8lpHv/8yt58X3c7Mv3lXu6S4reVZC5LsckKu/u7jbjM/vNZVq58bRbibE0jHszqGSMX/iN4um",
+	"K8QoPaH0tBJIv9GIhY56heCEBgIEEBoIEDx4rhix9U2eK8ZjoAgjPAaKuPpmQzEa6imIhh2qFEgNIRnM",
+	"a4zfRzCikffelo13bVI2GPkY8T8stXxuYucMKA8g6hT50hYEPbLFyrW98UsNL3NvcmT0umQv0TJtyh0/",
+	"3/PrHRoyskklbr7RgoGMFC9FI3bQeIHg+VqNFzI75oBWDATZfaufBmp3TjuA0EJoPVzcLyvIE1qCaeXe",
+	"V45Xd1xG5QxTOY45d00spjOvG2ymZQo+ZDJerWa6co+nZ2ZLpIawe1ZA266lx9JDvb0so60LJbZ8APVP",
+	"HkEtzUGMeimy1w3Z64RGzDA/AjeJqcbOB+qoiCPUURE86GBHbGHgLoQRwmhB4C60ciC8nrCVw9kNCCWJ",
+	"hAkTqYpmmRtqkcWDpIrxkaX4YSfPxm7hQewlaQizac9qkl1y7teBImMqQ1cZkINDMhapVESkG2UZ6oUi",
+	"powvDxHzxpfZRbKxsZFQ+Aiq6eCrhWgCN65PjZaSSsKy2lunfKkFb9dMUhaDHouwfPUg5OpK3+jVKddt",
+	"haUR5JWVu7Y0F1n5Bom/rf+WGZi9zojXdFG9NNHbkTUUUz6SNKxStul6xrqZ3qjSr8cQXK+uMYvauGDW",
+	"ste/MXpPc1JqsFr9fLfn6LL+ZPmmajM1z+DytVdaGrszfNlrj9LGtkCbF262eBYDsYN2LgQP2rkQW39V",
+	"bL1D0xYiZzuuJPgwYoHGS0cInDvZRJfYQg/29xFWCKs7XPbfxw0NAbRmfkMhSEx5bulW6I5BBN2TO+Z5",
+	"HzcyRNGatqJEaQk0rsAHrUUInw3hoyFOhKSSRTOScjqhzMWAu5/okZkbiXifThYYm02AFM6dhovV2zh0",
+	"e0WNvZAviR5pk2+84apwHu7knDtN4OYqzL2N5aCKz59VYoE/WwWbclVPJTVPTv2rNZ2hgbcNLM/ykweh",
+	"XP+sv/tkyerJ/c5XtNm76pJWL2o6fz+hUbpG3yqUqVY+V1WlYyUK7fDY/7vzYmUSplSKTlDcXdAJithB",
+	"JyiCB52giC10gqITFJGDTlAEDjpBEVboBEUAoRMUnaCIIHSCIorQCYrwQSdo4QQ911RqQsmbd+edAVW5",
+	"I9Q7Rh0qC3/LPXg9e7bm2WLnp3v/CN7P4JqLaQThCK40vQYxKae8KkIxtzd1JC5ztj0V3+ic67dhuZtX",
+	"6zpOM/K5ZOTLvadrVnlXj6utdSMfbOOlz6v8WmpGrfnR7tATWl6p6ATF3QWdoIgddIIieNAJithCJyg6",
+	"QRE56ARF4KATFGGFTlAEEDpB0QmKCEInKKIInaAIH3SCFk7QDyKKnA+0dLPsv///f2WuFWVpfPGvC+Lu",
+	"whkhn3GSRDTYziP6hYW3bkqyzEdVF6h7ngc+TaikMWiQppUvLWaoklA9NjR24Uv9tb2y17BdWj6rHJSX",
+	"NQ/jQR0xZxCLCbqZcP2imwmxg24mBA+6mRBb6GZCNxMiB91MCBx0MyGs0M2EAEI3E7qZEEHoZkIUoZsJ",
+	"4YNupsLNdAYTcQ2Ezgcd3ciFxPiEaf96WX7I01K5Zg/SHynIWeFCiljMDDmL1RDTGxancetor9+30T/9",
+	"r5yYjGsYgR1mc502jinjoys61CArla92Qd2H/JBnVWyaLfex6n0AHjI+KijWlKqx+QqXoeyIcffVqmaK",
+	"kkvBWqlzHeT6iiEkZuKJGJLEjYiUwNImHKagNBkyWXXErAXk3PK+Zum7R+athtvNF8V3qml05Htr4g0C",
+	"SDSEbRJQHkAU2SyvxEUsDX+YIwF5P+UgezSMGSeCR7Nl67C94LKqSwlags5OrqraTLQVx6570q7G7D1o",
+	"4NRSRLAKqb9CPAB5ZkrOIzVrx1bzeJdXl/W+uo4f5upl0QbxSWEffEV5G/O6pZ1hcRer1dICiBIxCA6Z",
+	"PNKwdMlg5nIo15feK/tv4aOJ6cwtb8ifbbtLrjxs4XhFZQk/woGL+7/SXZLJalxAaapTtfoKdSGF+S92",
+	"d7u5vMQybr6DRXbwNBfZa0sCQhs2P+fQbFxxbaIEYdoQkHBBIsFHIMkA8p1ys01w5TLruXoXx3Zw77/F",
+	"tWZ2zNPNQxmcbhFAIm+sVtWjrM4cS9sszoNvYQc8thQwO1VpVdIwlKAUhNmOGNjjCN+pbA+8yJ+RAQQi",
+	"BmVq8KvYzbHNRmG+rW6jvrR5oUApJxVny59vdiQxEiOxeL2mSSRoWK7krSm/EyE369kGn/huXFj0Fjnn",
+	"WUxH0Ets+nr39+8JFD+mMEjyHyM2bMhN387XfUnA3nv24+Fe/7CSGGNv1eL1K63c04b1Vv3GUuKpRIrJ",
+	"pmX5MBd0+cFS4ouRIA6sEBKVBgEoNUwjs5/hcVW0A97puCrakBE762HnZyEHLAyB4+EeRM5DHe5BzzrC",
+	"6u6e9TspPB+tpGVNc2XcRk43WFv3cErOcj/Wr74M+rDWMNl/9Y4rj4gxS74lh1VlVCpVCXCjpggOijAe",
+	"RGkIYZcc89mc9h/TmaVMd4tF1YuATmCxZm9flytrPRmTdKa2ezWuQR1/Olbq15lRp5jjYobxuhtu13jd",
+	"DcHzKNfdsk1kyXU3POON2FoXW9yAygoNZAABTRWUnBoGdOZXRJXOZSDntEc7CALtYewgd5PYLZIXiOxl",
+	"31xVtDM9yuV3e+bMnSoJfyBKEJqGTBOqtWSDNBtBIsEq36GrtbZESFBaW1tJ+qsOuPgeexXxL3W65WtS",
+	"Jdz8oPaAvBO1BwTPowfL8EfCJEbNQJDdF8j8Fsez4BmEcVROEVX3o5x6walZEc0OydaBhsopAu2JKafn",
+	"HslVG94SVbWkoUoxrWiduV7aicSIANeSgbIHwq8BkkJZ5SOSZItGcJVhxszt3OUMf1g8cIdV2/kZ1YWa",
+	"7QDKSs3SO1ZUB+OmU6gh1VC6lbQrHfbBz7je8TbWE76FVTikH0ZbNvQgwZjyEYSvHFQtSsLSYnhq10We",
+	"6vn115aMtdPn3yliALbwtpZd5IqMJOXaKAqaXgOhU+rfvFrJFUKIhV7OE5YavXoSGFea6iV+7rwImr++",
+	"CvNXPl9o/0LxDO1fCB60fyHIvlX7V5vYTtuHHnlBKiVwHc1Kjka0kiH27stKlstXR4Ryoccgq0K/NSI4",
+	"8jLlqEMjCTScEbhhWXQ/tJoh8J6a1ewsQzahJJEwYSJV0axTsNE1jGnvFxu6NtJSJYRMQqA7qWTL7zec",
+	"+ZIfTcGHvT9QfU0TuPEZZpqUSB/W5lg3vmXrRTpIqNYgmxvIgqC5PmwTB8EWqVXTLo+s6EJ5RDXUtls3",
+	"nZHomIcdbwN4y5SGsDQ769+tuPNlZqYMn9ap5JhuB9ktpttB7KAFBcGD6XYQW5huB7VPRM7W2udQij8B",
+	"U6QghjbD0AenQ5KxUJqEAtwOF1MdjJuieWOMDkTX48foyGMSZLYo8vHslNAoElMbbSGbqSY72BaBsGlY",
+	"MZbs5PRUybxUjnvdPzhcNdfZl08lqB4a43ZwwuQMRkxpkGhUQx6NRjXEDhrVEDxoVENsoVENjWqIHDSq",
+	"IYbQqIboQqPa0jNmzoRAaNWsJvgd0zpWDoytjOjjnlftbY9wremgjpAziMUEDSy4XtHAgthBAwuCBw0s",
+	"iC00sKCBBZGDBhbEEBpYEF1oYFlqYInFBObNK0MpYndYKTu+tKFxxSqWncKcsihWjC1Xru+Nv564mwNN",
+	"d80MvDIdsD/e9MCnmRRwfSFOYsqi1ZlCy4V3mLdF8CEzpLX5xUUIxPQDzVbIBdFshdhBsxWCB81WiC00",
+	"PhAh3cB51ZaFgYcQTlvGf8nCCWGKY4TXUzZEWKk+x6XZWufyHXfJOfBQmceHnWBMJQ00GDTMq5Z+qr2i",
+	"wPgoS462iQ0j6WiQ8eJgQiPQZ8mFLbKLC0tBAImmPIBF7yC8orpiwgipho5mcR1Lpfg7FXjmNQ1mhQXg",
+	"U/GVh1C79XsqmQpZkKUzrtVkaXc1pmq85PUEpGquYA6k5RFWeznXlUrD880sXhQN8Yj83B4XdL9tt3yw",
+	"wPoUzNMjCwT88ZfeyUfyjzcfzhpiAc9TKY8ePKb7z18cPT94uR8+33vWh2D44/OXL/dePDvsQ7D/Ijzc",
+	"pzR49hz2guc/DuEggMNgQA+fPXsZ9AeHQwj2YP/FHixpsUT4rNH9/v6LTv95Z+/l6qjFW5C8ZGDyRLzK",
+	"prE0/QMhIqB8wfzbWSgmoaGmdQJN+Yk9d/GWH87g5fpGfqGzCMjpG2L45sjxD2J7QFzIZ7Rj4AaMdgwE",
+	"z66OSDRdQCcKIgiyGPB3kuP+Acsy83uOTSREM8ZHnYRKPSOsxBp1hTVucS/e7gUomX0jkhkKXV+10PWk",
+	"5K2sxyhx4aaJEheC5/E9RwuiAeHhVUTYHQz+7vwqSYCHjI/Q0o+4emKW/kDIkOgxLbHDTDazRF1TS1zD",
+	"ng8T06HW0ZfK794X+/+Vu/W56FVPQhLRWVFCgVK2+tqT7AJp0+NeYEToqHg7hcFYiGvVCyFiE5BuKSx+",
+	"2fvi/575Xmk5a/gAeJgIVhlt/V3vS/ZndfCrSvauYbZBxT3FRtzMnIJAgu5JmACN7vC98EkHa9/Pze/c",
+	"i8aJXlymNuN5UTP83pdrcFMQgt22m7tULSorRc06gCCVTM/speEBUAnyONXj1tGny9tL89osNXelOJVR",
+	"66g11jo56vX29l92+91+d+/o8OXhy9bt5e3/BAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
