@@ -22,15 +22,25 @@ import (
 // tried), leaving the rest of the request's time for the write after it.
 const DefaultLookupTimeout = 10 * time.Second
 
-// WithDNS sets the resolver that verification asks and how long its
-// lookups may take.
-func (s *Server) WithDNS(r dnstxt.Looker, timeout time.Duration) *Server {
-	s.dns = r
-	s.lookupTimeout = timeout
-	if s.lookupTimeout <= 0 {
-		s.lookupTimeout = DefaultLookupTimeout
+// WithDNS is the resolver that verification asks and how long its lookups
+// may take (DefaultLookupTimeout when not positive). Without it every
+// verification fails as a resolver that cannot be reached (503).
+func WithDNS(r dnstxt.Looker, timeout time.Duration) Option {
+	return func(s *Server) {
+		if r != nil {
+			s.dns = r
+		}
+		if timeout > 0 {
+			s.lookupTimeout = timeout
+		}
 	}
-	return s
+}
+
+// noResolver is the resolver of handlers built without one.
+type noResolver struct{}
+
+func (noResolver) LookupTXT(context.Context, string) ([]string, error) {
+	return nil, fmt.Errorf("%w: no resolver configured", dnstxt.ErrUnavailable)
 }
 
 // laterResponse is an error answer with a Retry-After header, for the

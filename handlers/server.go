@@ -46,7 +46,8 @@ func WithLogos(l *logo.Library) Option {
 
 // New builds the handlers. verifier may be nil: no identity provider.
 func New(st *store.Store, mailer mail.Mailer, verifier idp.Verifier, opts ...Option) *Server {
-	s := &Server{store: st, mailer: mailer, verifier: verifier, logos: &logo.Library{}}
+	s := &Server{store: st, mailer: mailer, verifier: verifier, logos: &logo.Library{},
+		dns: noResolver{}, lookupTimeout: DefaultLookupTimeout}
 	for _, o := range opts {
 		o(s)
 	}
