@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kayle-id/orgs-api/domains"
 	api "github.com/kayle-id/orgs-api/gen/api"
 	"github.com/kayle-id/orgs-api/store"
 )
@@ -373,7 +374,7 @@ var (
 		"Pattern host does not match any of your verified domains.", coverHint)
 	ErrRedirectURINotFound = redirectErr(http.StatusNotFound, "DOMAIN_NOT_FOUND", "Redirect URI not found.", coverHint)
 	ErrRedirectURILimit    = redirectErr(http.StatusBadRequest, "REDIRECT_URI_LIMIT",
-		"This organization already has the most redirect URIs allowed (100).", "Remove a redirect URI you no longer use, then add this one.")
+		fmt.Sprintf("This organization already has the most redirect URIs allowed (%d).", domains.MaxRedirectURIs), "Remove a redirect URI you no longer use, then add this one.")
 )
 
 // ErrApexTakeoverRequired names the organization holding the apex.
