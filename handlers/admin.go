@@ -81,7 +81,7 @@ func (s *Server) UpdateOrganization(ctx context.Context, req api.UpdateOrganizat
 	if err != nil {
 		e, ok := translate(err,
 			outcome{store.ErrNoActiveOrganization, ErrSelectOrgForUpdate},
-			outcome{store.ErrOrganizationFrozen, frozenFor("Cancel the pending deletion before updating the organization.")},
+			outcome{store.ErrOrganizationFrozen, ErrFrozen.WithHint("Cancel the pending deletion before updating the organization.")},
 			outcome{store.ErrForbidden, ErrCannotUpdateOrg},
 			outcome{store.ErrSlugTaken, ErrSlugTaken},
 		)
@@ -110,7 +110,7 @@ func (s *Server) UpdateBusinessDetails(ctx context.Context, req api.UpdateBusine
 	if err != nil {
 		e, ok := translate(err,
 			outcome{store.ErrNoActiveOrganization, ErrSelectOrgForBusiness},
-			outcome{store.ErrOrganizationFrozen, frozenFor("Cancel the pending deletion before updating business details.")},
+			outcome{store.ErrOrganizationFrozen, ErrFrozen.WithHint("Cancel the pending deletion before updating business details.")},
 			outcome{store.ErrForbidden, ErrCannotUpdateBusiness},
 			outcome{store.ErrOrganizationNotFound, ErrBusinessNotFound},
 		)
@@ -144,7 +144,7 @@ func (s *Server) AcceptVerificationTerms(ctx context.Context, req api.AcceptVeri
 	v, err := s.store.AcceptVerificationTerms(ctx, p.User.ID, orgID)
 	if err != nil {
 		e, ok := translate(err,
-			outcome{store.ErrOrganizationFrozen, frozenFor("Cancel the pending deletion before accepting verification terms.")},
+			outcome{store.ErrOrganizationFrozen, ErrFrozen.WithHint("Cancel the pending deletion before accepting verification terms.")},
 			outcome{store.ErrOrganizationNotFound, ErrVerificationOrgNotFound},
 			outcome{store.ErrAlreadyVerified, ErrAlreadyVerified},
 			outcome{store.ErrForbidden, ErrCannotAcceptVerification},
@@ -208,7 +208,7 @@ func (s *Server) AcceptRpTerms(ctx context.Context, _ api.AcceptRpTermsRequestOb
 	if err != nil {
 		e, ok := translate(err,
 			outcome{store.ErrNoActiveOrganization, ErrSelectOrgForRPTerms},
-			outcome{store.ErrOrganizationFrozen, frozenFor("Cancel the pending deletion before accepting Kayle ID Integration Terms.")},
+			outcome{store.ErrOrganizationFrozen, ErrFrozen.WithHint("Cancel the pending deletion before accepting Kayle ID Integration Terms.")},
 			outcome{store.ErrForbidden, ErrCannotAcceptRPTerms},
 		)
 		if !ok {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kayle-id/orgs-api/domains"
 	api "github.com/kayle-id/orgs-api/gen/api"
+	"github.com/kayle-id/orgs-api/logo"
 	"github.com/kayle-id/orgs-api/store"
 )
 
@@ -262,8 +263,8 @@ func keysForbidden(message string) *APIError {
 	return newErr(http.StatusForbidden, "FORBIDDEN", "forbidden", message, "Please contact an administrator to request access.")
 }
 
-// InvalidLogo is a logo refused by upstream's checks (or by a decoder).
-func invalidLogo(p interface{ Error() string }) *APIError {
+// invalidLogo is a logo refused by upstream's checks (or by a decoder).
+func invalidLogo(p *logo.Problem) *APIError {
 	return newErr(http.StatusBadRequest, "INVALID_LOGO", "invalid_logo", p.Error(),
 		"Provide a PNG, JPEG, GIF, or WebP image under 1 MiB whose content type matches its bytes.")
 }
@@ -282,9 +283,6 @@ var businessDetailMessages = map[string]string{
 	"businessJurisdiction":       "Jurisdiction must be between 1 and 120 characters and cannot contain control characters.",
 	"businessRegistrationNumber": "Registration number must be between 1 and 100 characters and cannot contain control characters.",
 }
-
-// frozenFor is the shared 410 with the hint of one operation.
-func frozenFor(hint string) *APIError { return ErrFrozen.WithHint(hint) }
 
 // BadRequest is the answer to input that breaks the contract; reason says what.
 func BadRequest(reason string) *APIError {
