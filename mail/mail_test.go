@@ -162,3 +162,31 @@ func TestSMTPDeadline(t *testing.T) {
 	s.Timeout = 300 * time.Millisecond
 	within("own timeout", time.Second, func() error { return s.Send(context.Background(), msg) })
 }
+
+// A sender that is not an address stops the SMTP mailer at start-up
+// instead of failing every delivery.
+func TestSMTPSenderCheckedAtStart(t *testing.T) {
+	for _, from := range []string{"", "not an address", "Kayle ID <no-reply@>"} {
+		if _, err := kmail.NewSMTP("smtp://127.0.0.1:25", from, nil); err == nil {
+			t.Errorf("sender %q accepted", from)
+		}
+	}
+}
+
+// The outbox folder is made when it is missing: at the first message and
+// again after someone removed it.
+func TestOutboxMakesItsFolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "outbox")
+	ob := &kmail.Outbox{Dir: dir, From: "x@kayle.id"}
+	for i := range 2 {
+		if err := ob.Send(context.Background(), kmail.Message{To: "a@b.co", Subject: "s", Body: "b"}); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		if files, _ := filepath.Glob(filepath.Join(dir, "*.eml")); len(files) != 1 {
+			t.Fatalf("send %d: %v", i, files)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
