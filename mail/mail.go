@@ -135,6 +135,11 @@ type SMTP struct {
 // DefaultSMTPTimeout is SMTP.Timeout's default.
 const DefaultSMTPTimeout = 30 * time.Second
 
+// MaxRelayReplies bounds what one delivery reads from the relay, all
+// replies together: an exchange's replies take a few kilobytes, and
+// net/smtp reads a reply line whole however long it is.
+const MaxRelayReplies = 1 << 20
+
 // NewSMTP parses an smtp:// URL and the sender, so a bad one stops the
 // server at start-up rather than failing every delivery.
 func NewSMTP(rawURL, from string, log *slog.Logger) (*SMTP, error) {
@@ -198,7 +203,7 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	// Cancellation (the client went away) ends the exchange too.
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 	defer stop()
-	if err := s.exchange(conn, s.sender, to, raw); err != nil {
+	if err := s.exchange(&limitedReader{Conn: conn, left: MaxRelayReplies}, s.sender, to, raw); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("mail: smtp: %w (%w)", ctx.Err(), err)
 		}
@@ -251,4 +256,26 @@ func (s *SMTP) exchange(conn net.Conn, from, to string, raw []byte) error {
 		return err
 	}
 	return c.Quit()
+}
+
+// errRelayTooLong ends an exchange whose relay sent more than
+// MaxRelayReplies.
+var errRelayTooLong = fmt.Errorf("the relay sent more than %d bytes of replies", MaxRelayReplies)
+
+// limitedReader is a connection that reads at most left bytes in all.
+type limitedReader struct {
+	net.Conn
+	left int
+}
+
+func (c *limitedReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errRelayTooLong
+	}
+	if len(p) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.Conn.Read(p)
+	c.left -= n
+	return n, err
 }
