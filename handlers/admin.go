@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 
 	"github.com/google/uuid"
@@ -24,34 +23,28 @@ func (s *Server) UploadOrganizationLogo(ctx context.Context, req api.UploadOrgan
 	if e != nil {
 		return fail[api.UploadOrganizationLogodefaultJSONResponse](e), nil
 	}
-	if req.Body == nil {
-		return fail[api.UploadOrganizationLogodefaultJSONResponse](BadRequest("request body: a JSON object is required.")), nil
+	answer := func(err error) (api.UploadOrganizationLogoResponseObject, error) {
+		e, ok := translate(err, outcome{store.ErrForbidden, ErrCannotUploadLogo}, outcome{store.ErrOrganizationFrozen, ErrFrozenForKeys})
+		if !ok {
+			return nil, err
+		}
+		return fail[api.UploadOrganizationLogodefaultJSONResponse](e), nil
 	}
-	rules := []outcome{{store.ErrForbidden, ErrCannotUploadLogo}, {store.ErrOrganizationFrozen, ErrFrozenForKeys}}
 	// Permission first, as upstream; then the bytes; then the bucket, with
 	// no database connection held while it is called.
 	if err := s.store.CheckLogoUpload(ctx, p.Actor()); err != nil {
-		e, ok := translate(err, rules...)
-		if !ok {
-			return nil, err
-		}
-		return fail[api.UploadOrganizationLogodefaultJSONResponse](e), nil
+		return answer(err)
 	}
-	u, err := s.storeLogo(ctx, req.Body.Logo.Data, string(req.Body.Logo.ContentType))
-	var ae *APIError
-	if errors.As(err, &ae) && ae.Status < 500 {
-		return fail[api.UploadOrganizationLogodefaultJSONResponse](ae), nil
-	}
+	u, refused, err := s.storeLogo(ctx, req.Body.Logo.Data, string(req.Body.Logo.ContentType))
 	if err != nil {
 		return nil, err
 	}
+	if refused != nil {
+		return fail[api.UploadOrganizationLogodefaultJSONResponse](refused), nil
+	}
 	if err := s.store.RecordLogoUpload(ctx, p.Actor()); err != nil {
 		s.discardLogo(ctx, u)
-		e, ok := translate(err, rules...)
-		if !ok {
-			return nil, err
-		}
-		return fail[api.UploadOrganizationLogodefaultJSONResponse](e), nil
+		return answer(err)
 	}
 	var out api.UploadOrganizationLogo200JSONResponse
 	out.Data.Logo = u.URL
@@ -77,9 +70,6 @@ func (s *Server) UpdateOrganization(ctx context.Context, req api.UpdateOrganizat
 	if e != nil {
 		return fail[api.UpdateOrganizationdefaultJSONResponse](e), nil
 	}
-	if req.Body == nil {
-		return fail[api.UpdateOrganizationdefaultJSONResponse](BadRequest("request body: a JSON object is required.")), nil
-	}
 	d := req.Body.Data
 	ch := store.OrganizationChange{Name: d.Name, Slug: d.Slug, Logo: field(d.Logo)}
 	if v := ch.Logo.Value; v != nil && *v != "" {
@@ -91,7 +81,7 @@ func (s *Server) UpdateOrganization(ctx context.Context, req api.UpdateOrganizat
 	if err != nil {
 		e, ok := translate(err,
 			outcome{store.ErrNoActiveOrganization, ErrSelectOrgForUpdate},
-			outcome{store.ErrOrganizationFrozen, frozenFor("Cancel the pending deletion before updating the organization.")},
+			outcome{store.ErrOrganizationFrozen, ErrFrozen.WithHint("Cancel the pending deletion before updating the organization.")},
 			outcome{store.ErrForbidden, ErrCannotUpdateOrg},
 			outcome{store.ErrSlugTaken, ErrSlugTaken},
 		)
@@ -113,16 +103,14 @@ func (s *Server) UpdateBusinessDetails(ctx context.Context, req api.UpdateBusine
 	if e != nil {
 		return fail[api.UpdateBusinessDetailsdefaultJSONResponse](e), nil
 	}
-	var ch store.BusinessDetailsChange
-	if b := req.Body; b != nil {
-		ch = store.BusinessDetailsChange{Type: field(b.BusinessType), Name: field(b.BusinessName),
-			Jurisdiction: field(b.BusinessJurisdiction), RegistrationNumber: field(b.BusinessRegistrationNumber)}
-	}
+	b := req.Body
+	ch := store.BusinessDetailsChange{Type: field(b.BusinessType), Name: field(b.BusinessName),
+		Jurisdiction: field(b.BusinessJurisdiction), RegistrationNumber: field(b.BusinessRegistrationNumber)}
 	d, err := s.store.UpdateBusinessDetails(ctx, p.Actor(), ch)
 	if err != nil {
 		e, ok := translate(err,
 			outcome{store.ErrNoActiveOrganization, ErrSelectOrgForBusiness},
-			outcome{store.ErrOrganizationFrozen, frozenFor("Cancel the pending deletion before updating business details.")},
+			outcome{store.ErrOrganizationFrozen, ErrFrozen.WithHint("Cancel the pending deletion before updating business details.")},
 			outcome{store.ErrForbidden, ErrCannotUpdateBusiness},
 			outcome{store.ErrOrganizationNotFound, ErrBusinessNotFound},
 		)
@@ -156,7 +144,7 @@ func (s *Server) AcceptVerificationTerms(ctx context.Context, req api.AcceptVeri
 	v, err := s.store.AcceptVerificationTerms(ctx, p.User.ID, orgID)
 	if err != nil {
 		e, ok := translate(err,
-			outcome{store.ErrOrganizationFrozen, frozenFor("Cancel the pending deletion before accepting verification terms.")},
+			outcome{store.ErrOrganizationFrozen, ErrFrozen.WithHint("Cancel the pending deletion before accepting verification terms.")},
 			outcome{store.ErrOrganizationNotFound, ErrVerificationOrgNotFound},
 			outcome{store.ErrAlreadyVerified, ErrAlreadyVerified},
 			outcome{store.ErrForbidden, ErrCannotAcceptVerification},
@@ -171,45 +159,24 @@ func (s *Server) AcceptVerificationTerms(ctx context.Context, req api.AcceptVeri
 	return out, nil
 }
 
-// rpTermsStatus is what both rp-terms operations answer, in the shape of
-// their (identical, separately generated) payloads.
-type rpTermsStatus struct {
-	Acceptance *rpTermsAcceptance `json:"acceptance"`
-	Current    struct {
-		Jurisdiction string `json:"jurisdiction"`
-		TermsHash    string `json:"terms_hash"`
-		TermsVersion string `json:"terms_version"`
-	} `json:"current"`
-	CurrentAccepted bool `json:"current_accepted"`
-}
-
-type rpTermsAcceptance struct {
-	AcceptedAt   string  `json:"accepted_at"`
-	AcceptedBy   *string `json:"accepted_by"`
-	Jurisdiction string  `json:"jurisdiction"`
-	TermsHash    string  `json:"terms_hash"`
-	TermsVersion string  `json:"terms_version"`
-}
-
-// rpTerms fills dst, an operation's payload, with the status.
-func rpTerms(acc *store.RPTermsAcceptance, dst any) error {
-	var out rpTermsStatus
+// rpTerms is what both rp-terms operations answer: the current terms and
+// the organization's acceptance of them, if any.
+func rpTerms(acc *store.RPTermsAcceptance) api.RpTermsStatus {
+	var out api.RpTermsStatus
 	c := terms.Current
-	out.Current.Jurisdiction, out.Current.TermsHash, out.Current.TermsVersion = c.Jurisdiction, c.Hash, c.Version
+	out.Current.Jurisdiction = api.GetRpTerms200JSONResponseBodyDataCurrentJurisdiction(c.Jurisdiction)
+	out.Current.TermsHash = api.GetRpTerms200JSONResponseBodyDataCurrentTermsHash(c.Hash)
+	out.Current.TermsVersion = api.GetRpTerms200JSONResponseBodyDataCurrentTermsVersion(c.Version)
 	if acc != nil {
 		out.CurrentAccepted = true
-		out.Acceptance = &rpTermsAcceptance{AcceptedAt: jsTimestamp(acc.AcceptedAt), Jurisdiction: acc.Jurisdiction,
+		out.Acceptance = &api.RpTermsAcceptance{AcceptedAt: jsTimestamp(acc.AcceptedAt), Jurisdiction: acc.Jurisdiction,
 			TermsHash: acc.TermsHash, TermsVersion: acc.TermsVersion}
 		if acc.AcceptedBy != nil {
 			by := acc.AcceptedBy.String()
 			out.Acceptance.AcceptedBy = &by
 		}
 	}
-	raw, err := json.Marshal(out)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(raw, dst)
+	return out
 }
 
 // GetRpTerms says whether the active organization accepted the current
@@ -227,11 +194,7 @@ func (s *Server) GetRpTerms(ctx context.Context, _ api.GetRpTermsRequestObject) 
 	if err != nil {
 		return nil, err
 	}
-	var out api.GetRpTerms200JSONResponse
-	if err := rpTerms(acc, &out.Data); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return api.GetRpTerms200JSONResponse{Data: rpTerms(acc)}, nil
 }
 
 // AcceptRpTerms records that an owner accepted the current Kayle ID
@@ -245,7 +208,7 @@ func (s *Server) AcceptRpTerms(ctx context.Context, _ api.AcceptRpTermsRequestOb
 	if err != nil {
 		e, ok := translate(err,
 			outcome{store.ErrNoActiveOrganization, ErrSelectOrgForRPTerms},
-			outcome{store.ErrOrganizationFrozen, frozenFor("Cancel the pending deletion before accepting Kayle ID Integration Terms.")},
+			outcome{store.ErrOrganizationFrozen, ErrFrozen.WithHint("Cancel the pending deletion before accepting Kayle ID Integration Terms.")},
 			outcome{store.ErrForbidden, ErrCannotAcceptRPTerms},
 		)
 		if !ok {
@@ -253,9 +216,5 @@ func (s *Server) AcceptRpTerms(ctx context.Context, _ api.AcceptRpTermsRequestOb
 		}
 		return fail[api.AcceptRpTermsdefaultJSONResponse](e), nil
 	}
-	var out api.AcceptRpTerms200JSONResponse
-	if err := rpTerms(&acc, &out.Data); err != nil {
-		return nil, unexpectedAs(ErrRPTermsFailed, err)
-	}
-	return out, nil
+	return api.AcceptRpTerms200JSONResponse{Data: rpTerms(&acc)}, nil
 }

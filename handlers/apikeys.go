@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 
 	"github.com/labstack/echo/v4"
@@ -51,20 +50,6 @@ func keyError(err error, forbidden, notFound *APIError) (*APIError, error) {
 	return nil, unexpectedAs(ErrKeysChangeFailed, err)
 }
 
-// keyMetadata turns the generated metadata values (raw JSON unions) into
-// plain values.
-func keyMetadata(m any) (map[string]any, error) {
-	raw, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 func scopeNames[T ~string](in []T) []string {
 	out := make([]string, len(in))
 	for i, p := range in {
@@ -99,29 +84,16 @@ func (s *Server) ListApiKeys(ctx context.Context, req api.ListApiKeysRequestObje
 		}
 		return failList[api.ListApiKeysdefaultJSONResponse](e, limit), nil
 	}
-	out := api.ListApiKeys200JSONResponse{}
-	out.Data = make([]struct {
-		CreatedAt    string                                                                           `json:"createdAt"`
-		Enabled      bool                                                                             `json:"enabled"`
-		Id           string                                                                           `json:"id"`
-		Metadata     map[string]api.ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties `json:"metadata"`
-		Name         string                                                                           `json:"name"`
-		Permissions  []string                                                                         `json:"permissions"`
-		RequestCount float32                                                                          `json:"requestCount"`
-		UpdatedAt    string                                                                           `json:"updatedAt"`
-	}, len(rows))
+	out := api.ListApiKeys200JSONResponse{Data: make([]api.ListedApiKey, len(rows))}
 	for i, k := range rows {
-		d := &out.Data[i]
-		d.Id, d.Name, d.Enabled, d.RequestCount = k.ID.String(), k.Name, k.Enabled, float32(k.RequestCount)
-		d.Permissions = append([]string{}, k.Permissions...)
-		d.CreatedAt, d.UpdatedAt = jsTimestamp(k.CreatedAt), jsTimestamp(k.UpdatedAt)
-		d.Metadata = map[string]api.ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties{}
-		raw, err := json.Marshal(map[string]any(k.Metadata))
-		if err == nil {
-			err = json.Unmarshal(raw, &d.Metadata)
+		meta := map[string]any(k.Metadata)
+		if meta == nil {
+			meta = map[string]any{}
 		}
-		if err != nil {
-			return nil, unexpectedAs(ErrKeysListFailed, err)
+		out.Data[i] = api.ListedApiKey{
+			Id: k.ID.String(), Name: k.Name, Enabled: k.Enabled, RequestCount: float32(k.RequestCount),
+			Permissions: append([]string{}, k.Permissions...), Metadata: meta,
+			CreatedAt: jsTimestamp(k.CreatedAt), UpdatedAt: jsTimestamp(k.UpdatedAt),
 		}
 	}
 	out.Pagination = pageOf(limit, more, rows, func(r store.APIKey) string { return r.ID.String() })
@@ -135,16 +107,9 @@ func (s *Server) CreateApiKey(ctx context.Context, req api.CreateApiKeyRequestOb
 	if e != nil {
 		return fail[api.CreateApiKeydefaultJSONResponse](e), nil
 	}
-	if req.Body == nil {
-		return fail[api.CreateApiKeydefaultJSONResponse](BadRequest("request body: a JSON object is required.")), nil
-	}
 	in := store.NewAPIKey{Name: req.Body.Name, Permissions: scopeNames(req.Body.Permissions)}
 	if req.Body.Metadata != nil {
-		m, err := keyMetadata(*req.Body.Metadata)
-		if err != nil {
-			return fail[api.CreateApiKeydefaultJSONResponse](BadRequest("metadata must be an object of strings, numbers and booleans.")), nil
-		}
-		in.Metadata = m
+		in.Metadata = *req.Body.Metadata
 	}
 	k, err := s.store.CreateAPIKey(ctx, p.Actor(), in)
 	if err != nil {
@@ -165,20 +130,11 @@ func (s *Server) UpdateApiKey(ctx context.Context, req api.UpdateApiKeyRequestOb
 	if e != nil {
 		return fail[api.UpdateApiKeydefaultJSONResponse](e), nil
 	}
-	var ch store.APIKeyChange
-	if b := req.Body; b != nil {
-		ch.Name, ch.Enabled = b.Name, b.Enabled
-		if b.Permissions != nil {
-			perms := scopeNames(*b.Permissions)
-			ch.Permissions = &perms
-		}
-		if b.Metadata != nil {
-			m, err := keyMetadata(*b.Metadata)
-			if err != nil {
-				return fail[api.UpdateApiKeydefaultJSONResponse](BadRequest("metadata must be an object of strings, numbers and booleans.")), nil
-			}
-			ch.Metadata = &m
-		}
+	b := req.Body
+	ch := store.APIKeyChange{Name: b.Name, Enabled: b.Enabled, Metadata: b.Metadata}
+	if b.Permissions != nil {
+		perms := scopeNames(*b.Permissions)
+		ch.Permissions = &perms
 	}
 	if err := s.store.UpdateAPIKey(ctx, p.Actor(), req.Id, ch); err != nil {
 		e, err := keyError(err, ErrCannotUpdateKeys, ErrKeyNotFound)

@@ -22,15 +22,25 @@ import (
 // tried), leaving the rest of the request's time for the write after it.
 const DefaultLookupTimeout = 10 * time.Second
 
-// WithDNS sets the resolver that verification asks and how long its
-// lookups may take.
-func (s *Server) WithDNS(r dnstxt.Looker, timeout time.Duration) *Server {
-	s.dns = r
-	s.lookupTimeout = timeout
-	if s.lookupTimeout <= 0 {
-		s.lookupTimeout = DefaultLookupTimeout
+// WithDNS is the resolver that verification asks and how long its lookups
+// may take (DefaultLookupTimeout when not positive). Without it every
+// verification fails as a resolver that cannot be reached (503).
+func WithDNS(r dnstxt.Looker, timeout time.Duration) Option {
+	return func(s *Server) {
+		if r != nil {
+			s.dns = r
+		}
+		if timeout > 0 {
+			s.lookupTimeout = timeout
+		}
 	}
-	return s
+}
+
+// noResolver is the resolver of handlers built without one.
+type noResolver struct{}
+
+func (noResolver) LookupTXT(context.Context, string) ([]string, error) {
+	return nil, fmt.Errorf("%w: no resolver configured", dnstxt.ErrUnavailable)
 }
 
 // laterResponse is an error answer with a Retry-After header, for the
@@ -56,25 +66,6 @@ func (r laterResponse) VisitVerifyDnsChallengeResponse(w http.ResponseWriter) er
 
 // dnsRetryAfter is what a caller is told to wait after a resolver failure.
 const dnsRetryAfter = 10 * time.Second
-
-// failure is an unexpected error answered with an operation's own 500
-// wording: errors.As finds the answer, the log shows the cause.
-type failure struct {
-	answer *APIError
-	cause  error
-}
-
-func (f *failure) Error() string   { return f.cause.Error() }
-func (f *failure) Unwrap() []error { return []error{f.answer, f.cause} }
-
-// unexpected answers an error the operation does not name with upstream's
-// per-operation 500; a database that cannot be reached keeps its 503.
-func unexpected(message string, err error) error {
-	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return err
-	}
-	return &failure{answer: internalErr(message), cause: err}
-}
 
 // rateLimited is the 429 for a per-organization limit.
 func rateLimited(err error) *APIError {
@@ -116,13 +107,13 @@ func (s *Server) StartDnsChallenge(ctx context.Context, req api.StartDnsChalleng
 		case errors.Is(err, store.ErrRateLimited):
 			return laterResponse{rateLimited(err)}, nil
 		}
-		return nil, unexpected("Failed to start DNS challenge.", err)
+		return nil, unexpectedAs(internalErr("Failed to start DNS challenge."), err)
 	}
 	var out api.StartDnsChallenge200JSONResponse
 	out.Data.ChallengeId = c.Challenge.ID
 	out.Data.RecordName = c.Challenge.RecordName()
 	out.Data.RecordValue = c.Challenge.RecordValue()
-	out.Data.ExpiresAt = millis(c.Challenge.ExpiresAt)
+	out.Data.ExpiresAt = jsTimestamp(c.Challenge.ExpiresAt)
 	if c.Conflict != nil {
 		out.Data.Conflict = &struct {
 			OrganizationName string `json:"organization_name"`
@@ -153,7 +144,7 @@ func (s *Server) VerifyDnsChallenge(ctx context.Context, req api.VerifyDnsChalle
 		case errors.Is(err, store.ErrRateLimited):
 			return laterResponse{rateLimited(err)}, nil
 		}
-		return nil, unexpected("Failed to verify DNS challenge.", err)
+		return nil, unexpectedAs(internalErr("Failed to verify DNS challenge."), err)
 	}
 	pending, err := s.store.PrepareVerification(ctx, p.Actor(), req.Body.ChallengeId, ack)
 	if err != nil {
@@ -171,7 +162,7 @@ func (s *Server) VerifyDnsChallenge(ctx context.Context, req api.VerifyDnsChalle
 	case errors.Is(err, dnstxt.ErrBadResponse):
 		return fail[failT](ErrDNSBadResponse), nil
 	case err != nil:
-		return nil, unexpected("Failed to verify DNS challenge.", err)
+		return nil, unexpectedAs(internalErr("Failed to verify DNS challenge."), err)
 	}
 	switch domains.Check(values, pending.Challenge.Token) {
 	case domains.NoRecord:
@@ -215,16 +206,16 @@ func (s *Server) ListDomains(ctx context.Context, _ api.ListDomainsRequestObject
 	out.Data.Domains = make([]api.ListedDomain, 0, len(ds))
 	for _, d := range ds {
 		out.Data.Domains = append(out.Data.Domains, api.ListedDomain{
-			Id: d.ID, ApexDomain: d.ApexDomain, VerifiedAt: millis(d.VerifiedAt),
+			Id: d.ID, ApexDomain: d.ApexDomain, VerifiedAt: jsTimestamp(d.VerifiedAt),
 			VerifiedVia:   api.ListDomains200JSONResponseBodyDataDomainsVerifiedVia(d.VerifiedVia),
-			LastCheckedAt: millisPtr(d.LastCheckedAt), DowngradedAt: millisPtr(d.DowngradedAt),
+			LastCheckedAt: jsTimestampPtr(d.LastCheckedAt), DowngradedAt: jsTimestampPtr(d.DowngradedAt),
 		})
 	}
 	out.Data.Challenges = make([]api.ListedChallenge, 0, len(cs))
 	for _, c := range cs {
 		out.Data.Challenges = append(out.Data.Challenges, api.ListedChallenge{
 			Id: c.ID, ApexDomain: c.ApexDomain, Method: api.ListDomains200JSONResponseBodyDataChallengesMethod(c.Method),
-			ExpiresAt: millis(c.ExpiresAt), CreatedAt: millis(c.CreatedAt),
+			ExpiresAt: jsTimestamp(c.ExpiresAt), CreatedAt: jsTimestamp(c.CreatedAt),
 		})
 	}
 	return out, nil
@@ -241,18 +232,7 @@ func (s *Server) DeleteDomain(ctx context.Context, req api.DeleteDomainRequestOb
 		if e, ok := translate(err, append(domainOutcomes, outcome{store.ErrDomainNotFound, ErrDomainNotFound})...); ok {
 			return fail[failT](e), nil
 		}
-		return nil, unexpected("Failed to remove verified domain.", err)
+		return nil, unexpectedAs(internalErr("Failed to remove verified domain."), err)
 	}
 	return api.DeleteDomain204Response{}, nil
-}
-
-// millis is upstream's timestamp form: ISO 8601, UTC, milliseconds.
-func millis(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
-
-func millisPtr(t *time.Time) *string {
-	if t == nil {
-		return nil
-	}
-	s := millis(*t)
-	return &s
 }

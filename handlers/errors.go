@@ -9,7 +9,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kayle-id/orgs-api/domains"
 	api "github.com/kayle-id/orgs-api/gen/api"
+	"github.com/kayle-id/orgs-api/logo"
 	"github.com/kayle-id/orgs-api/store"
 )
 
@@ -261,8 +263,8 @@ func keysForbidden(message string) *APIError {
 	return newErr(http.StatusForbidden, "FORBIDDEN", "forbidden", message, "Please contact an administrator to request access.")
 }
 
-// InvalidLogo is a logo refused by upstream's checks (or by a decoder).
-func invalidLogo(p interface{ Error() string }) *APIError {
+// invalidLogo is a logo refused by upstream's checks (or by a decoder).
+func invalidLogo(p *logo.Problem) *APIError {
 	return newErr(http.StatusBadRequest, "INVALID_LOGO", "invalid_logo", p.Error(),
 		"Provide a PNG, JPEG, GIF, or WebP image under 1 MiB whose content type matches its bytes.")
 }
@@ -282,21 +284,35 @@ var businessDetailMessages = map[string]string{
 	"businessRegistrationNumber": "Registration number must be between 1 and 100 characters and cannot contain control characters.",
 }
 
-// frozenFor is the shared 410 with the hint of one operation.
-func frozenFor(hint string) *APIError { return ErrFrozen.WithHint(hint) }
-
 // BadRequest is the answer to input that breaks the contract; reason says what.
 func BadRequest(reason string) *APIError {
 	return newErr(http.StatusBadRequest, "BAD_REQUEST", "bad_request", reason, "Fix the request to match the API reference, then retry.")
 }
 
-// unexpectedAs is unexpected with the answer given whole (the
-// administration operations' 500s differ in their hints too).
+// failure is an unexpected error answered with an operation's own wording:
+// errors.As finds the answer, the error handler logs the cause with the
+// request id. Handlers make one with answerAs or unexpectedAs.
+type failure struct {
+	answer *APIError
+	cause  error
+}
+
+func (f *failure) Error() string   { return f.cause.Error() }
+func (f *failure) Unwrap() []error { return []error{f.answer, f.cause} }
+
+// answerAs answers e, whatever the cause; the cause is logged, not shown.
+// For failures of another service that the operation documents as its own
+// (a relay that did not take the mail, a bucket that did not take the logo).
+func answerAs(e *APIError, cause error) error { return &failure{answer: e, cause: cause} }
+
+// unexpectedAs answers e for an error the operation does not name, except
+// that a database that cannot be reached, or a request whose time ran out
+// or whose caller left, keeps its own answer (503).
 func unexpectedAs(e *APIError, err error) error {
 	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return err
 	}
-	return &failure{answer: e, cause: err}
+	return answerAs(e, err)
 }
 
 // Domain and redirect-URI errors. Upstream's domain service answers with
@@ -356,7 +372,7 @@ var (
 		"Pattern host does not match any of your verified domains.", coverHint)
 	ErrRedirectURINotFound = redirectErr(http.StatusNotFound, "DOMAIN_NOT_FOUND", "Redirect URI not found.", coverHint)
 	ErrRedirectURILimit    = redirectErr(http.StatusBadRequest, "REDIRECT_URI_LIMIT",
-		"This organization already has the most redirect URIs allowed (100).", "Remove a redirect URI you no longer use, then add this one.")
+		fmt.Sprintf("This organization already has the most redirect URIs allowed (%d).", domains.MaxRedirectURIs), "Remove a redirect URI you no longer use, then add this one.")
 )
 
 // ErrApexTakeoverRequired names the organization holding the apex.

@@ -18,25 +18,25 @@ type uploadedLogo struct {
 
 // storeLogo is the one logo pipeline (the logo upload and organization
 // creation both run it): upstream's byte checks, then the bucket. It runs
-// with no database connection held. An *APIError is the answer to give;
-// any other error is unexpected.
-func (s *Server) storeLogo(ctx context.Context, data, contentType string) (uploadedLogo, error) {
+// with no database connection held. refused is the answer to an image the
+// checks turn down; err is unexpected.
+func (s *Server) storeLogo(ctx context.Context, data, contentType string) (_ uploadedLogo, refused *APIError, err error) {
 	img, err := logo.Check(ctx, data, contentType)
 	var p *logo.Problem
 	if errors.As(err, &p) {
-		return uploadedLogo{}, invalidLogo(p)
+		return uploadedLogo{}, invalidLogo(p), nil
 	}
 	if err != nil {
-		return uploadedLogo{}, err
+		return uploadedLogo{}, nil, err
 	}
 	url, id, err := s.logos.Save(ctx, img)
 	if err != nil {
 		if ctx.Err() != nil {
-			return uploadedLogo{}, ctx.Err() // the request's own time ran out
+			return uploadedLogo{}, nil, ctx.Err() // the request's own time ran out
 		}
-		return uploadedLogo{}, &failure{answer: ErrLogoUploadFailed, cause: err}
+		return uploadedLogo{}, nil, answerAs(ErrLogoUploadFailed, err)
 	}
-	return uploadedLogo{URL: url, ID: id}, nil
+	return uploadedLogo{URL: url, ID: id}, nil, nil
 }
 
 // discardTimeout bounds the removal of an unused upload.

@@ -25,13 +25,12 @@ func (s *Server) CreateOrganization(ctx context.Context, req api.CreateOrganizat
 	var uploaded *uploadedLogo
 	if l := req.Body.Logo; l != nil {
 		// The same pipeline as the logo upload, before anything is written.
-		u, err := s.storeLogo(ctx, l.Data, string(l.ContentType))
-		var e *APIError
-		if errors.As(err, &e) && e.Status < 500 {
-			return fail[api.CreateOrganizationdefaultJSONResponse](e), nil
-		}
+		u, refused, err := s.storeLogo(ctx, l.Data, string(l.ContentType))
 		if err != nil {
 			return nil, err
+		}
+		if refused != nil {
+			return fail[api.CreateOrganizationdefaultJSONResponse](refused), nil
 		}
 		uploaded, in.Logo = &u, &u.URL
 	}
@@ -111,9 +110,9 @@ func (s *Server) RequestOrganizationDeletion(ctx context.Context, req api.Reques
 		return s.mailer.Send(ctx, deletionMail(dr))
 	})
 	if errors.Is(err, store.ErrNotDelivered) {
-		// Returned, not answered, so the error handler logs the cause with
-		// the request id.
-		return nil, fmt.Errorf("%w: %w", ErrCodeNotSent, err)
+		// Whatever stopped the relay, including the request's time running
+		// out, no code was issued: the operation's documented 500.
+		return nil, answerAs(ErrCodeNotSent, err)
 	}
 	if err != nil {
 		e, ok := translate(err, append(deletionOutcomes, outcome{store.ErrForbidden, ErrDeletionOwnerOnly})...)

@@ -35,7 +35,7 @@ func (s *Server) ListRedirectUris(ctx context.Context, _ api.ListRedirectUrisReq
 	out := api.ListRedirectUris200JSONResponse{Data: make([]api.ListedRedirectUri, 0, len(rows))}
 	for _, r := range rows {
 		out.Data = append(out.Data, api.ListedRedirectUri{Id: r.ID, VerifiedDomainId: r.VerifiedDomainID,
-			ApexDomain: r.ApexDomain, Pattern: r.Pattern, CreatedAt: millis(r.CreatedAt)})
+			ApexDomain: r.ApexDomain, Pattern: r.Pattern, CreatedAt: jsTimestamp(r.CreatedAt)})
 	}
 	return out, nil
 }
@@ -63,14 +63,14 @@ func (s *Server) AddRedirectUri(ctx context.Context, req api.AddRedirectUriReque
 		case errors.As(err, &he):
 			return fail[failT](ErrInvalidPattern.WithMessage(he.Message)), nil
 		}
-		return nil, unexpected("Failed to add redirect URI.", err)
+		return nil, unexpectedAs(internalErr("Failed to add redirect URI."), err)
 	}
 	var out api.AddRedirectUri200JSONResponse
 	out.Data.Id = r.ID
 	out.Data.VerifiedDomainId = r.VerifiedDomainID
 	out.Data.ApexDomain = r.ApexDomain
 	out.Data.Pattern = r.Pattern
-	out.Data.CreatedAt = millis(r.CreatedAt)
+	out.Data.CreatedAt = jsTimestamp(r.CreatedAt)
 	return out, nil
 }
 
@@ -85,7 +85,7 @@ func (s *Server) DeleteRedirectUri(ctx context.Context, req api.DeleteRedirectUr
 		if e, ok := translate(err, append(redirectOutcomes, outcome{store.ErrRedirectURINotFound, ErrRedirectURINotFound})...); ok {
 			return fail[failT](e), nil
 		}
-		return nil, unexpected("Failed to remove redirect URI.", err)
+		return nil, unexpectedAs(internalErr("Failed to remove redirect URI."), err)
 	}
 	return api.DeleteRedirectUri204Response{}, nil
 }

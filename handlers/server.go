@@ -46,7 +46,8 @@ func WithLogos(l *logo.Library) Option {
 
 // New builds the handlers. verifier may be nil: no identity provider.
 func New(st *store.Store, mailer mail.Mailer, verifier idp.Verifier, opts ...Option) *Server {
-	s := &Server{store: st, mailer: mailer, verifier: verifier, logos: &logo.Library{}}
+	s := &Server{store: st, mailer: mailer, verifier: verifier, logos: &logo.Library{},
+		dns: noResolver{}, lookupTimeout: DefaultLookupTimeout}
 	for _, o := range opts {
 		o(s)
 	}
@@ -126,6 +127,15 @@ func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 // jsTimestamp writes a time as upstream does (JavaScript's toISOString):
 // UTC, always three fraction digits.
 func jsTimestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// jsTimestampPtr is jsTimestamp for a time that may be absent (null).
+func jsTimestampPtr(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := jsTimestamp(*t)
+	return &s
+}
 
 // pageLimit applies the list endpoints' default and bounds: the contract
 // rejects values outside 1..100, and with its check off they are clamped,

@@ -32,9 +32,6 @@ const (
 const (
 	MaxBytes     = 1 << 20 // decoded size
 	MaxDimension = 2048    // pixels, each side
-	// MaxBase64Length is the longest data string the contract allows:
-	// MaxBytes in base64 with room for padding.
-	MaxBase64Length = 1398108
 )
 
 // Problem is why a logo was refused, worded for the caller.

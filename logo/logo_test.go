@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	api "github.com/kayle-id/orgs-api/gen/api"
 	"github.com/kayle-id/orgs-api/internal/testimg"
 	"github.com/kayle-id/orgs-api/logo"
 )
@@ -215,6 +216,22 @@ func wrap(s string) string {
 	return b.String() + s
 }
 
+// contractDataLength is the maxLength the served contract gives a logo's
+// base64 data.
+func contractDataLength(t *testing.T) int {
+	t.Helper()
+	doc, err := api.GetSwagger()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := doc.Paths.Value("/v1/auth/orgs/logo").Post.RequestBody.Value.Content.Get("application/json").Schema.Value
+	data := body.Properties["logo"].Value.Properties["data"].Value
+	if data.MaxLength == nil {
+		t.Fatal("the contract sets no maxLength on a logo's data")
+	}
+	return int(*data.MaxLength)
+}
+
 // The largest logo the contract lets through: 1 MiB exactly, a real PNG.
 func TestLargestLogo(t *testing.T) {
 	data := LargestPNG(t)
@@ -222,8 +239,8 @@ func TestLargestLogo(t *testing.T) {
 		t.Fatalf("%d bytes", len(data))
 	}
 	enc := b64(data)
-	if len(enc) > logo.MaxBase64Length {
-		t.Fatalf("base64 of the largest logo is %d characters, over the contract's %d", len(enc), logo.MaxBase64Length)
+	if max := contractDataLength(t); len(enc) > max {
+		t.Fatalf("base64 of the largest logo is %d characters, over the contract's %d", len(enc), max)
 	}
 	if _, err := logo.Check(context.Background(), enc, logo.PNG); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"mime"
 	"net"
@@ -34,6 +35,9 @@ type Mailer interface {
 	Send(ctx context.Context, m Message) error
 }
 
+// lineBreaks blanks the line breaks of a header value.
+var lineBreaks = strings.NewReplacer("\r", " ", "\n", " ")
+
 // render builds an RFC 5322 message with CRLF line endings. Header values
 // are encoded and stripped of line breaks, so no header can be injected.
 func render(from string, m Message, now time.Time) ([]byte, string, error) {
@@ -48,11 +52,10 @@ func render(from string, m Message, now time.Time) ([]byte, string, error) {
 	if at := strings.LastIndex(from, "@"); at >= 0 {
 		host = strings.Trim(from[at+1:], "> ")
 	}
-	clean := func(s string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(s) }
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "From: %s\r\n", clean(from))
+	fmt.Fprintf(&b, "From: %s\r\n", lineBreaks.Replace(from))
 	fmt.Fprintf(&b, "To: %s\r\n", to.String())
-	fmt.Fprintf(&b, "Subject: %s\r\n", mime.QEncoding.Encode("utf-8", clean(m.Subject)))
+	fmt.Fprintf(&b, "Subject: %s\r\n", mime.QEncoding.Encode("utf-8", lineBreaks.Replace(m.Subject)))
 	fmt.Fprintf(&b, "Date: %s\r\n", now.Format(time.RFC1123Z))
 	fmt.Fprintf(&b, "Message-ID: <%s@%s>\r\n", id, host)
 	b.WriteString("MIME-Version: 1.0\r\n")
@@ -73,20 +76,24 @@ type Outbox struct {
 }
 
 // Send writes the message atomically (temp file, then rename), so a reader
-// of the folder never sees half a message.
+// of the folder never sees half a message. The folder is made when it is
+// missing (the first message, or after someone removed it), not per send.
 func (o *Outbox) Send(_ context.Context, m Message) error {
 	now := time.Now().UTC()
 	raw, to, err := render(o.From, m, now)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
-		return fmt.Errorf("mail: outbox: %w", err)
-	}
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
 	name := fmt.Sprintf("%s-%s.eml", now.Format("20060102T150405.000000000Z"), hex.EncodeToString(suffix))
 	tmp, err := os.CreateTemp(o.Dir, ".tmp-*.eml")
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+			return fmt.Errorf("mail: outbox: %w", err)
+		}
+		tmp, err = os.CreateTemp(o.Dir, ".tmp-*.eml")
+	}
 	if err != nil {
 		return fmt.Errorf("mail: outbox: %w", err)
 	}
@@ -112,6 +119,7 @@ func (o *Outbox) Send(_ context.Context, m Message) error {
 
 // SMTP sends through a server named by a URL:
 // smtp://user:pass@host:587 (STARTTLS when offered) or smtp://host:25.
+// Make it with NewSMTP.
 type SMTP struct {
 	Addr string
 	Auth smtp.Auth
@@ -120,23 +128,35 @@ type SMTP struct {
 	// Timeout bounds one delivery when the caller's context has no earlier
 	// deadline; DefaultSMTPTimeout when zero.
 	Timeout time.Duration
+	// sender is From's address, for MAIL FROM (checked by NewSMTP).
+	sender string
 }
 
 // DefaultSMTPTimeout is SMTP.Timeout's default.
 const DefaultSMTPTimeout = 30 * time.Second
 
-// NewSMTP parses an smtp:// URL.
+// MaxRelayReplies bounds what one delivery reads from the relay, all
+// replies together: an exchange's replies take a few kilobytes, and
+// net/smtp reads a reply line whole however long it is.
+const MaxRelayReplies = 1 << 20
+
+// NewSMTP parses an smtp:// URL and the sender, so a bad one stops the
+// server at start-up rather than failing every delivery.
 func NewSMTP(rawURL, from string, log *slog.Logger) (*SMTP, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme != "smtp" || u.Host == "" {
 		return nil, fmt.Errorf("mail: KAYLE_SMTP_URL must look like smtp://user:pass@host:port, got %q", redact(rawURL))
+	}
+	sender, err := mail.ParseAddress(from)
+	if err != nil {
+		return nil, fmt.Errorf("mail: KAYLE_MAIL_FROM must be an address such as \"Kayle ID <no-reply@example.com>\", got %q: %w", from, err)
 	}
 	host := u.Hostname()
 	port := u.Port()
 	if port == "" {
 		port = "25"
 	}
-	s := &SMTP{Addr: net.JoinHostPort(host, port), From: from, Log: log}
+	s := &SMTP{Addr: net.JoinHostPort(host, port), From: from, Log: log, sender: sender.Address}
 	if u.User != nil {
 		pass, _ := u.User.Password()
 		s.Auth = smtp.PlainAuth("", u.User.Username(), pass, host)
@@ -157,13 +177,12 @@ func redact(raw string) string {
 // same deadline, so a relay that accepts and never answers, or answers a
 // byte at a time, cannot hold the caller. (smtp.SendMail has no deadline.)
 func (s *SMTP) Send(ctx context.Context, m Message) error {
+	if s.sender == "" {
+		return errors.New("mail: smtp: no sender (make the SMTP mailer with NewSMTP)")
+	}
 	raw, to, err := render(s.From, m, time.Now().UTC())
 	if err != nil {
 		return err
-	}
-	from, err := mail.ParseAddress(s.From)
-	if err != nil {
-		return fmt.Errorf("mail: bad sender %q: %w", s.From, err)
 	}
 	timeout := s.Timeout
 	if timeout <= 0 {
@@ -184,7 +203,7 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	// Cancellation (the client went away) ends the exchange too.
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 	defer stop()
-	if err := s.exchange(conn, from.Address, to, raw); err != nil {
+	if err := s.exchange(&limitedReader{Conn: conn, left: MaxRelayReplies}, s.sender, to, raw); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("mail: smtp: %w (%w)", ctx.Err(), err)
 		}
@@ -237,4 +256,26 @@ func (s *SMTP) exchange(conn net.Conn, from, to string, raw []byte) error {
 		return err
 	}
 	return c.Quit()
+}
+
+// errRelayTooLong ends an exchange whose relay sent more than
+// MaxRelayReplies.
+var errRelayTooLong = fmt.Errorf("the relay sent more than %d bytes of replies", MaxRelayReplies)
+
+// limitedReader is a connection that reads at most left bytes in all.
+type limitedReader struct {
+	net.Conn
+	left int
+}
+
+func (c *limitedReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errRelayTooLong
+	}
+	if len(p) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.Conn.Read(p)
+	c.left -= n
+	return n, err
 }

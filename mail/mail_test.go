@@ -3,6 +3,7 @@ package mail_test
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
 	"net/mail"
 	"os"
@@ -161,4 +162,80 @@ func TestSMTPDeadline(t *testing.T) {
 	})
 	s.Timeout = 300 * time.Millisecond
 	within("own timeout", time.Second, func() error { return s.Send(context.Background(), msg) })
+}
+
+// A sender that is not an address stops the SMTP mailer at start-up
+// instead of failing every delivery.
+func TestSMTPSenderCheckedAtStart(t *testing.T) {
+	for _, from := range []string{"", "not an address", "Kayle ID <no-reply@>"} {
+		if _, err := kmail.NewSMTP("smtp://127.0.0.1:25", from, nil); err == nil {
+			t.Errorf("sender %q accepted", from)
+		}
+	}
+}
+
+// A relay that streams one endless reply line makes the sender read no more
+// than MaxRelayReplies: the delivery fails once that much has arrived, long
+// before its deadline, instead of buffering the line until then.
+func TestSMTPRepliesBounded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	const stream = 64 << 20 // what the relay offers before it falls silent
+	wrote := make(chan int, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			wrote <- 0
+			return
+		}
+		defer conn.Close()
+		n, _ := conn.Write([]byte("220-"))
+		chunk := []byte(strings.Repeat("a", 64<<10))
+		for n < stream {
+			m, err := conn.Write(chunk)
+			n += m
+			if err != nil {
+				break
+			}
+		}
+		wrote <- n
+		_, _ = io.Copy(io.Discard, conn) // silent until the sender hangs up
+	}()
+	s, err := kmail.NewSMTP("smtp://"+ln.Addr().String(), "x@kayle.id", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Timeout = 10 * time.Second
+	start := time.Now()
+	err = s.Send(context.Background(), kmail.Message{To: "a@b.co", Subject: "s", Body: "b"})
+	if err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Fatalf("an endless reply: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the sender read the endless reply for %s", d)
+	}
+	if n := <-wrote; n >= stream {
+		t.Errorf("the sender read all %d bytes the relay sent", n)
+	}
+}
+
+// The outbox folder is made when it is missing: at the first message and
+// again after someone removed it.
+func TestOutboxMakesItsFolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "outbox")
+	ob := &kmail.Outbox{Dir: dir, From: "x@kayle.id"}
+	for i := range 2 {
+		if err := ob.Send(context.Background(), kmail.Message{To: "a@b.co", Subject: "s", Body: "b"}); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		if files, _ := filepath.Glob(filepath.Join(dir, "*.eml")); len(files) != 1 {
+			t.Fatalf("send %d: %v", i, files)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kayle-id/orgs-api/internal/testimg"
 	"github.com/kayle-id/orgs-api/logo"
+	"github.com/kayle-id/orgs-api/server"
 	"github.com/kayle-id/orgs-api/store"
 )
 
@@ -271,7 +272,16 @@ func TestLargestValidBodyFits(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	owner := e.person("owner")
 	data := testimg.Base64(testimg.PaddedPNG(logo.MaxBytes))
-	if len(data) < logo.MaxBase64Length-4 || len(data) > logo.MaxBase64Length {
+	spec, err := server.Spec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	maxLength := spec.Paths.Value("/v1/auth/orgs").Post.RequestBody.Value.Content.Get("application/json").Schema.Value.
+		Properties["logo"].Value.Properties["data"].Value.MaxLength
+	if maxLength == nil {
+		t.Fatal("the contract sets no maxLength on a logo's data")
+	}
+	if max := int(*maxLength); len(data) < max-4 || len(data) > max {
 		t.Fatalf("the largest logo is %d base64 characters", len(data))
 	}
 	body := `{"name":"Big","slug":"big","logo":{"contentType":"image/png","data":"` + data + `"}}`

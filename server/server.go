@@ -147,7 +147,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	if cfg.IdentityProvider != nil {
 		verifier = cfg.IdentityProvider
 	}
-	h := handlers.New(st, mailer, verifier, handlers.WithLogos(cfg.Logos)).WithDNS(metrics.CountDNS(cfg.DNS), cfg.DNSLookupTimeout)
+	h := handlers.New(st, mailer, verifier, handlers.WithLogos(cfg.Logos), handlers.WithDNS(metrics.CountDNS(cfg.DNS), cfg.DNSLookupTimeout))
 	limits := cfg.RateLimit.limits()
 	v, err := validator.New(spec, validator.Options{
 		Mode: cfg.Validation,

@@ -201,6 +201,7 @@ func TestServe(t *testing.T) {
 		{"KAYLE_SHUTDOWN_TIMEOUT": "soon"},
 		{"KAYLE_SHUTDOWN_DRAIN": "-1s"},
 		{"KAYLE_SMTP_URL": "http://mail"},
+		{"KAYLE_SMTP_URL": "smtp://127.0.0.1:25", "KAYLE_MAIL_FROM": "Kayle ID"},
 		{"KAYLE_DB_MAX_CONNS": "0"},
 		{"KAYLE_DB_MAX_CONNS": "many"},
 		{"KAYLE_METRICS_PUBLIC": "maybe"},

@@ -363,13 +363,13 @@ func (e ReinstateMember200JSONResponseBodyDataStatus) Valid() bool {
 
 // Defines values for GetRpTerms200JSONResponseBodyDataCurrentJurisdiction.
 const (
-	GetRpTerms200JSONResponseBodyDataCurrentJurisdictionUKEUGDPR GetRpTerms200JSONResponseBodyDataCurrentJurisdiction = "UK/EU GDPR"
+	UKEUGDPR GetRpTerms200JSONResponseBodyDataCurrentJurisdiction = "UK/EU GDPR"
 )
 
 // Valid indicates whether the value is a known member of the GetRpTerms200JSONResponseBodyDataCurrentJurisdiction enum.
 func (e GetRpTerms200JSONResponseBodyDataCurrentJurisdiction) Valid() bool {
 	switch e {
-	case GetRpTerms200JSONResponseBodyDataCurrentJurisdictionUKEUGDPR:
+	case UKEUGDPR:
 		return true
 	default:
 		return false
@@ -378,13 +378,13 @@ func (e GetRpTerms200JSONResponseBodyDataCurrentJurisdiction) Valid() bool {
 
 // Defines values for GetRpTerms200JSONResponseBodyDataCurrentTermsHash.
 const (
-	GetRpTerms200JSONResponseBodyDataCurrentTermsHashSha2565472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e GetRpTerms200JSONResponseBodyDataCurrentTermsHash = "sha256:5472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e"
+	Sha2565472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e GetRpTerms200JSONResponseBodyDataCurrentTermsHash = "sha256:5472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e"
 )
 
 // Valid indicates whether the value is a known member of the GetRpTerms200JSONResponseBodyDataCurrentTermsHash enum.
 func (e GetRpTerms200JSONResponseBodyDataCurrentTermsHash) Valid() bool {
 	switch e {
-	case GetRpTerms200JSONResponseBodyDataCurrentTermsHashSha2565472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e:
+	case Sha2565472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e:
 		return true
 	default:
 		return false
@@ -393,58 +393,13 @@ func (e GetRpTerms200JSONResponseBodyDataCurrentTermsHash) Valid() bool {
 
 // Defines values for GetRpTerms200JSONResponseBodyDataCurrentTermsVersion.
 const (
-	GetRpTerms200JSONResponseBodyDataCurrentTermsVersionN20260517 GetRpTerms200JSONResponseBodyDataCurrentTermsVersion = "2026-05-17"
+	N20260517 GetRpTerms200JSONResponseBodyDataCurrentTermsVersion = "2026-05-17"
 )
 
 // Valid indicates whether the value is a known member of the GetRpTerms200JSONResponseBodyDataCurrentTermsVersion enum.
 func (e GetRpTerms200JSONResponseBodyDataCurrentTermsVersion) Valid() bool {
 	switch e {
-	case GetRpTerms200JSONResponseBodyDataCurrentTermsVersionN20260517:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction.
-const (
-	AcceptRpTerms200JSONResponseBodyDataCurrentJurisdictionUKEUGDPR AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction = "UK/EU GDPR"
-)
-
-// Valid indicates whether the value is a known member of the AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction enum.
-func (e AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction) Valid() bool {
-	switch e {
-	case AcceptRpTerms200JSONResponseBodyDataCurrentJurisdictionUKEUGDPR:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash.
-const (
-	AcceptRpTerms200JSONResponseBodyDataCurrentTermsHashSha2565472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash = "sha256:5472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e"
-)
-
-// Valid indicates whether the value is a known member of the AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash enum.
-func (e AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash) Valid() bool {
-	switch e {
-	case AcceptRpTerms200JSONResponseBodyDataCurrentTermsHashSha2565472d5130ecf957716380ec26d82aac35e1c59fe4ce8cba8337c0b8fec1e261e:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion.
-const (
-	AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersionN20260517 AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion = "2026-05-17"
-)
-
-// Valid indicates whether the value is a known member of the AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion enum.
-func (e AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion) Valid() bool {
-	switch e {
-	case AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersionN20260517:
+	case N20260517:
 		return true
 	default:
 		return false
@@ -567,18 +522,16 @@ type ListApiKeysParams struct {
 	StartingAfter *openapi_types.UUID `form:"starting_after,omitempty" json:"starting_after,omitempty"`
 }
 
-// ListApiKeys200JSONResponseBodyDataMetadata0 defines parameters for ListApiKeys.
-type ListApiKeys200JSONResponseBodyDataMetadata0 = string
-
-// ListApiKeys200JSONResponseBodyDataMetadata1 defines parameters for ListApiKeys.
-type ListApiKeys200JSONResponseBodyDataMetadata1 = float32
-
-// ListApiKeys200JSONResponseBodyDataMetadata2 defines parameters for ListApiKeys.
-type ListApiKeys200JSONResponseBodyDataMetadata2 = bool
-
-// ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties defines parameters for ListApiKeys.
-type ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties struct {
-	union json.RawMessage
+// ListedApiKey defines parameters for ListApiKeys.
+type ListedApiKey struct {
+	CreatedAt    string         `json:"createdAt"`
+	Enabled      bool           `json:"enabled"`
+	Id           string         `json:"id"`
+	Metadata     map[string]any `json:"metadata"`
+	Name         string         `json:"name"`
+	Permissions  []string       `json:"permissions"`
+	RequestCount float32        `json:"requestCount"`
+	UpdatedAt    string         `json:"updatedAt"`
 }
 
 // ListApiKeys403JSONResponseBodyPaginationHasMore defines parameters for ListApiKeys.
@@ -590,23 +543,9 @@ type ListApiKeys500JSONResponseBodyPaginationHasMore bool
 // CreateApiKeyJSONBody defines parameters for CreateApiKey.
 type CreateApiKeyJSONBody struct {
 	// Metadata At most 20 keys, each 1 to 64 characters matching ^[A-Za-z0-9_.:-]+$ (refused with 400 otherwise); values are strings of at most 512 characters, finite numbers or booleans.
-	Metadata    *map[string]CreateApiKeyJSONBody_Metadata_AdditionalProperties `json:"metadata,omitempty"`
-	Name        string                                                         `json:"name"`
-	Permissions []CreateApiKeyJSONBodyPermissions                              `json:"permissions"`
-}
-
-// CreateApiKeyJSONBodyMetadata0 defines parameters for CreateApiKey.
-type CreateApiKeyJSONBodyMetadata0 = string
-
-// CreateApiKeyJSONBodyMetadata1 defines parameters for CreateApiKey.
-type CreateApiKeyJSONBodyMetadata1 = float32
-
-// CreateApiKeyJSONBodyMetadata2 defines parameters for CreateApiKey.
-type CreateApiKeyJSONBodyMetadata2 = bool
-
-// CreateApiKeyJSONBody_Metadata_AdditionalProperties defines parameters for CreateApiKey.
-type CreateApiKeyJSONBody_Metadata_AdditionalProperties struct {
-	union json.RawMessage
+	Metadata    *map[string]any                   `json:"metadata,omitempty"`
+	Name        string                            `json:"name"`
+	Permissions []CreateApiKeyJSONBodyPermissions `json:"permissions"`
 }
 
 // CreateApiKeyJSONBodyPermissions defines parameters for CreateApiKey.
@@ -620,23 +559,9 @@ type UpdateApiKeyJSONBody struct {
 	Enabled *bool `json:"enabled,omitempty"`
 
 	// Metadata Replaces the key's metadata whole. At most 20 keys, each 1 to 64 characters matching ^[A-Za-z0-9_.:-]+$ (refused with 400 otherwise); values are strings of at most 512 characters, finite numbers or booleans.
-	Metadata    *map[string]UpdateApiKeyJSONBody_Metadata_AdditionalProperties `json:"metadata,omitempty"`
-	Name        *string                                                        `json:"name,omitempty"`
-	Permissions *[]UpdateApiKeyJSONBodyPermissions                             `json:"permissions,omitempty"`
-}
-
-// UpdateApiKeyJSONBodyMetadata0 defines parameters for UpdateApiKey.
-type UpdateApiKeyJSONBodyMetadata0 = string
-
-// UpdateApiKeyJSONBodyMetadata1 defines parameters for UpdateApiKey.
-type UpdateApiKeyJSONBodyMetadata1 = float32
-
-// UpdateApiKeyJSONBodyMetadata2 defines parameters for UpdateApiKey.
-type UpdateApiKeyJSONBodyMetadata2 = bool
-
-// UpdateApiKeyJSONBody_Metadata_AdditionalProperties defines parameters for UpdateApiKey.
-type UpdateApiKeyJSONBody_Metadata_AdditionalProperties struct {
-	union json.RawMessage
+	Metadata    *map[string]any                    `json:"metadata,omitempty"`
+	Name        *string                            `json:"name,omitempty"`
+	Permissions *[]UpdateApiKeyJSONBodyPermissions `json:"permissions,omitempty"`
 }
 
 // UpdateApiKeyJSONBodyPermissions defines parameters for UpdateApiKey.
@@ -830,6 +755,15 @@ type RequestOrganizationDeletionJSONBody struct {
 	OrganizationId openapi_types.UUID `json:"organizationId"`
 }
 
+// RpTermsAcceptance defines parameters for GetRpTerms.
+type RpTermsAcceptance struct {
+	AcceptedAt   string  `json:"accepted_at"`
+	AcceptedBy   *string `json:"accepted_by"`
+	Jurisdiction string  `json:"jurisdiction"`
+	TermsHash    string  `json:"terms_hash"`
+	TermsVersion string  `json:"terms_version"`
+}
+
 // GetRpTerms200JSONResponseBodyDataCurrentJurisdiction defines parameters for GetRpTerms.
 type GetRpTerms200JSONResponseBodyDataCurrentJurisdiction string
 
@@ -839,14 +773,16 @@ type GetRpTerms200JSONResponseBodyDataCurrentTermsHash string
 // GetRpTerms200JSONResponseBodyDataCurrentTermsVersion defines parameters for GetRpTerms.
 type GetRpTerms200JSONResponseBodyDataCurrentTermsVersion string
 
-// AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction defines parameters for AcceptRpTerms.
-type AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction string
-
-// AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash defines parameters for AcceptRpTerms.
-type AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash string
-
-// AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion defines parameters for AcceptRpTerms.
-type AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion string
+// RpTermsStatus defines parameters for GetRpTerms.
+type RpTermsStatus struct {
+	Acceptance *RpTermsAcceptance `json:"acceptance"`
+	Current    struct {
+		Jurisdiction GetRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
+		TermsHash    GetRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
+		TermsVersion GetRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
+	} `json:"current"`
+	CurrentAccepted bool `json:"current_accepted"`
+}
 
 // CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
 type CreateApiKeyJSONRequestBody CreateApiKeyJSONBody
@@ -895,270 +831,6 @@ type AddRedirectUriJSONRequestBody AddRedirectUriJSONBody
 
 // RequestOrganizationDeletionJSONRequestBody defines body for RequestOrganizationDeletion for application/json ContentType.
 type RequestOrganizationDeletionJSONRequestBody RequestOrganizationDeletionJSONBody
-
-// AsListApiKeys200JSONResponseBodyDataMetadata0 returns the union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as a ListApiKeys200JSONResponseBodyDataMetadata0
-func (t ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) AsListApiKeys200JSONResponseBodyDataMetadata0() (ListApiKeys200JSONResponseBodyDataMetadata0, error) {
-	var body ListApiKeys200JSONResponseBodyDataMetadata0
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromListApiKeys200JSONResponseBodyDataMetadata0 overwrites any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as the provided ListApiKeys200JSONResponseBodyDataMetadata0
-func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) FromListApiKeys200JSONResponseBodyDataMetadata0(v ListApiKeys200JSONResponseBodyDataMetadata0) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeListApiKeys200JSONResponseBodyDataMetadata0 performs a merge with any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties, using the provided ListApiKeys200JSONResponseBodyDataMetadata0
-func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) MergeListApiKeys200JSONResponseBodyDataMetadata0(v ListApiKeys200JSONResponseBodyDataMetadata0) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsListApiKeys200JSONResponseBodyDataMetadata1 returns the union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as a ListApiKeys200JSONResponseBodyDataMetadata1
-func (t ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) AsListApiKeys200JSONResponseBodyDataMetadata1() (ListApiKeys200JSONResponseBodyDataMetadata1, error) {
-	var body ListApiKeys200JSONResponseBodyDataMetadata1
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromListApiKeys200JSONResponseBodyDataMetadata1 overwrites any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as the provided ListApiKeys200JSONResponseBodyDataMetadata1
-func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) FromListApiKeys200JSONResponseBodyDataMetadata1(v ListApiKeys200JSONResponseBodyDataMetadata1) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeListApiKeys200JSONResponseBodyDataMetadata1 performs a merge with any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties, using the provided ListApiKeys200JSONResponseBodyDataMetadata1
-func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) MergeListApiKeys200JSONResponseBodyDataMetadata1(v ListApiKeys200JSONResponseBodyDataMetadata1) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsListApiKeys200JSONResponseBodyDataMetadata2 returns the union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as a ListApiKeys200JSONResponseBodyDataMetadata2
-func (t ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) AsListApiKeys200JSONResponseBodyDataMetadata2() (ListApiKeys200JSONResponseBodyDataMetadata2, error) {
-	var body ListApiKeys200JSONResponseBodyDataMetadata2
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromListApiKeys200JSONResponseBodyDataMetadata2 overwrites any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties as the provided ListApiKeys200JSONResponseBodyDataMetadata2
-func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) FromListApiKeys200JSONResponseBodyDataMetadata2(v ListApiKeys200JSONResponseBodyDataMetadata2) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeListApiKeys200JSONResponseBodyDataMetadata2 performs a merge with any union data inside the ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties, using the provided ListApiKeys200JSONResponseBodyDataMetadata2
-func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) MergeListApiKeys200JSONResponseBodyDataMetadata2(v ListApiKeys200JSONResponseBodyDataMetadata2) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-func (t ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) MarshalJSON() ([]byte, error) {
-	b, err := t.union.MarshalJSON()
-	return b, err
-}
-
-func (t *ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties) UnmarshalJSON(b []byte) error {
-	err := t.union.UnmarshalJSON(b)
-	return err
-}
-
-// AsCreateApiKeyJSONBodyMetadata0 returns the union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as a CreateApiKeyJSONBodyMetadata0
-func (t CreateApiKeyJSONBody_Metadata_AdditionalProperties) AsCreateApiKeyJSONBodyMetadata0() (CreateApiKeyJSONBodyMetadata0, error) {
-	var body CreateApiKeyJSONBodyMetadata0
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromCreateApiKeyJSONBodyMetadata0 overwrites any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as the provided CreateApiKeyJSONBodyMetadata0
-func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) FromCreateApiKeyJSONBodyMetadata0(v CreateApiKeyJSONBodyMetadata0) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeCreateApiKeyJSONBodyMetadata0 performs a merge with any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided CreateApiKeyJSONBodyMetadata0
-func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) MergeCreateApiKeyJSONBodyMetadata0(v CreateApiKeyJSONBodyMetadata0) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsCreateApiKeyJSONBodyMetadata1 returns the union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as a CreateApiKeyJSONBodyMetadata1
-func (t CreateApiKeyJSONBody_Metadata_AdditionalProperties) AsCreateApiKeyJSONBodyMetadata1() (CreateApiKeyJSONBodyMetadata1, error) {
-	var body CreateApiKeyJSONBodyMetadata1
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromCreateApiKeyJSONBodyMetadata1 overwrites any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as the provided CreateApiKeyJSONBodyMetadata1
-func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) FromCreateApiKeyJSONBodyMetadata1(v CreateApiKeyJSONBodyMetadata1) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeCreateApiKeyJSONBodyMetadata1 performs a merge with any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided CreateApiKeyJSONBodyMetadata1
-func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) MergeCreateApiKeyJSONBodyMetadata1(v CreateApiKeyJSONBodyMetadata1) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsCreateApiKeyJSONBodyMetadata2 returns the union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as a CreateApiKeyJSONBodyMetadata2
-func (t CreateApiKeyJSONBody_Metadata_AdditionalProperties) AsCreateApiKeyJSONBodyMetadata2() (CreateApiKeyJSONBodyMetadata2, error) {
-	var body CreateApiKeyJSONBodyMetadata2
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromCreateApiKeyJSONBodyMetadata2 overwrites any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties as the provided CreateApiKeyJSONBodyMetadata2
-func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) FromCreateApiKeyJSONBodyMetadata2(v CreateApiKeyJSONBodyMetadata2) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeCreateApiKeyJSONBodyMetadata2 performs a merge with any union data inside the CreateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided CreateApiKeyJSONBodyMetadata2
-func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) MergeCreateApiKeyJSONBodyMetadata2(v CreateApiKeyJSONBodyMetadata2) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-func (t CreateApiKeyJSONBody_Metadata_AdditionalProperties) MarshalJSON() ([]byte, error) {
-	b, err := t.union.MarshalJSON()
-	return b, err
-}
-
-func (t *CreateApiKeyJSONBody_Metadata_AdditionalProperties) UnmarshalJSON(b []byte) error {
-	err := t.union.UnmarshalJSON(b)
-	return err
-}
-
-// AsUpdateApiKeyJSONBodyMetadata0 returns the union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as a UpdateApiKeyJSONBodyMetadata0
-func (t UpdateApiKeyJSONBody_Metadata_AdditionalProperties) AsUpdateApiKeyJSONBodyMetadata0() (UpdateApiKeyJSONBodyMetadata0, error) {
-	var body UpdateApiKeyJSONBodyMetadata0
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromUpdateApiKeyJSONBodyMetadata0 overwrites any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as the provided UpdateApiKeyJSONBodyMetadata0
-func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) FromUpdateApiKeyJSONBodyMetadata0(v UpdateApiKeyJSONBodyMetadata0) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeUpdateApiKeyJSONBodyMetadata0 performs a merge with any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided UpdateApiKeyJSONBodyMetadata0
-func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) MergeUpdateApiKeyJSONBodyMetadata0(v UpdateApiKeyJSONBodyMetadata0) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsUpdateApiKeyJSONBodyMetadata1 returns the union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as a UpdateApiKeyJSONBodyMetadata1
-func (t UpdateApiKeyJSONBody_Metadata_AdditionalProperties) AsUpdateApiKeyJSONBodyMetadata1() (UpdateApiKeyJSONBodyMetadata1, error) {
-	var body UpdateApiKeyJSONBodyMetadata1
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromUpdateApiKeyJSONBodyMetadata1 overwrites any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as the provided UpdateApiKeyJSONBodyMetadata1
-func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) FromUpdateApiKeyJSONBodyMetadata1(v UpdateApiKeyJSONBodyMetadata1) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeUpdateApiKeyJSONBodyMetadata1 performs a merge with any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided UpdateApiKeyJSONBodyMetadata1
-func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) MergeUpdateApiKeyJSONBodyMetadata1(v UpdateApiKeyJSONBodyMetadata1) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsUpdateApiKeyJSONBodyMetadata2 returns the union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as a UpdateApiKeyJSONBodyMetadata2
-func (t UpdateApiKeyJSONBody_Metadata_AdditionalProperties) AsUpdateApiKeyJSONBodyMetadata2() (UpdateApiKeyJSONBodyMetadata2, error) {
-	var body UpdateApiKeyJSONBodyMetadata2
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromUpdateApiKeyJSONBodyMetadata2 overwrites any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties as the provided UpdateApiKeyJSONBodyMetadata2
-func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) FromUpdateApiKeyJSONBodyMetadata2(v UpdateApiKeyJSONBodyMetadata2) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeUpdateApiKeyJSONBodyMetadata2 performs a merge with any union data inside the UpdateApiKeyJSONBody_Metadata_AdditionalProperties, using the provided UpdateApiKeyJSONBodyMetadata2
-func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) MergeUpdateApiKeyJSONBodyMetadata2(v UpdateApiKeyJSONBodyMetadata2) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-func (t UpdateApiKeyJSONBody_Metadata_AdditionalProperties) MarshalJSON() ([]byte, error) {
-	b, err := t.union.MarshalJSON()
-	return b, err
-}
-
-func (t *UpdateApiKeyJSONBody_Metadata_AdditionalProperties) UnmarshalJSON(b []byte) error {
-	err := t.union.UnmarshalJSON(b)
-	return err
-}
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -4392,18 +4064,9 @@ type ListApiKeysResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *struct {
-		Data []struct {
-			CreatedAt    string                                                                       `json:"createdAt"`
-			Enabled      bool                                                                         `json:"enabled"`
-			Id           string                                                                       `json:"id"`
-			Metadata     map[string]ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties `json:"metadata"`
-			Name         string                                                                       `json:"name"`
-			Permissions  []string                                                                     `json:"permissions"`
-			RequestCount float32                                                                      `json:"requestCount"`
-			UpdatedAt    string                                                                       `json:"updatedAt"`
-		} `json:"data"`
-		Error      any        `json:"error"`
-		Pagination Pagination `json:"pagination"`
+		Data       []ListedApiKey `json:"data"`
+		Error      any            `json:"error"`
+		Pagination Pagination     `json:"pagination"`
 	}
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *struct {
@@ -4457,18 +4120,9 @@ type ListApiKeysResponse struct {
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r ListApiKeysResponse) GetJSON200() *struct {
-	Data []struct {
-		CreatedAt    string                                                                       `json:"createdAt"`
-		Enabled      bool                                                                         `json:"enabled"`
-		Id           string                                                                       `json:"id"`
-		Metadata     map[string]ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties `json:"metadata"`
-		Name         string                                                                       `json:"name"`
-		Permissions  []string                                                                     `json:"permissions"`
-		RequestCount float32                                                                      `json:"requestCount"`
-		UpdatedAt    string                                                                       `json:"updatedAt"`
-	} `json:"data"`
-	Error      any        `json:"error"`
-	Pagination Pagination `json:"pagination"`
+	Data       []ListedApiKey `json:"data"`
+	Error      any            `json:"error"`
+	Pagination Pagination     `json:"pagination"`
 } {
 	return r.JSON200
 }
@@ -11673,22 +11327,8 @@ type GetRpTermsResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *struct {
-		Data struct {
-			Acceptance *struct {
-				AcceptedAt   string  `json:"accepted_at"`
-				AcceptedBy   *string `json:"accepted_by"`
-				Jurisdiction string  `json:"jurisdiction"`
-				TermsHash    string  `json:"terms_hash"`
-				TermsVersion string  `json:"terms_version"`
-			} `json:"acceptance"`
-			Current struct {
-				Jurisdiction GetRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
-				TermsHash    GetRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
-				TermsVersion GetRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
-			} `json:"current"`
-			CurrentAccepted bool `json:"current_accepted"`
-		} `json:"data"`
-		Error any `json:"error"`
+		Data  RpTermsStatus `json:"data"`
+		Error any           `json:"error"`
 	}
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *struct {
@@ -11732,22 +11372,8 @@ type GetRpTermsResponse struct {
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetRpTermsResponse) GetJSON200() *struct {
-	Data struct {
-		Acceptance *struct {
-			AcceptedAt   string  `json:"accepted_at"`
-			AcceptedBy   *string `json:"accepted_by"`
-			Jurisdiction string  `json:"jurisdiction"`
-			TermsHash    string  `json:"terms_hash"`
-			TermsVersion string  `json:"terms_version"`
-		} `json:"acceptance"`
-		Current struct {
-			Jurisdiction GetRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
-			TermsHash    GetRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
-			TermsVersion GetRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
-		} `json:"current"`
-		CurrentAccepted bool `json:"current_accepted"`
-	} `json:"data"`
-	Error any `json:"error"`
+	Data  RpTermsStatus `json:"data"`
+	Error any           `json:"error"`
 } {
 	return r.JSON200
 }
@@ -11833,22 +11459,8 @@ type AcceptRpTermsResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *struct {
-		Data struct {
-			Acceptance *struct {
-				AcceptedAt   string  `json:"accepted_at"`
-				AcceptedBy   *string `json:"accepted_by"`
-				Jurisdiction string  `json:"jurisdiction"`
-				TermsHash    string  `json:"terms_hash"`
-				TermsVersion string  `json:"terms_version"`
-			} `json:"acceptance"`
-			Current struct {
-				Jurisdiction AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
-				TermsHash    AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
-				TermsVersion AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
-			} `json:"current"`
-			CurrentAccepted bool `json:"current_accepted"`
-		} `json:"data"`
-		Error any `json:"error"`
+		Data  RpTermsStatus `json:"data"`
+		Error any           `json:"error"`
 	}
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *struct {
@@ -11928,22 +11540,8 @@ type AcceptRpTermsResponse struct {
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r AcceptRpTermsResponse) GetJSON200() *struct {
-	Data struct {
-		Acceptance *struct {
-			AcceptedAt   string  `json:"accepted_at"`
-			AcceptedBy   *string `json:"accepted_by"`
-			Jurisdiction string  `json:"jurisdiction"`
-			TermsHash    string  `json:"terms_hash"`
-			TermsVersion string  `json:"terms_version"`
-		} `json:"acceptance"`
-		Current struct {
-			Jurisdiction AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
-			TermsHash    AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
-			TermsVersion AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
-		} `json:"current"`
-		CurrentAccepted bool `json:"current_accepted"`
-	} `json:"data"`
-	Error any `json:"error"`
+	Data  RpTermsStatus `json:"data"`
+	Error any           `json:"error"`
 } {
 	return r.JSON200
 }
@@ -12833,18 +12431,9 @@ func ParseListApiKeysResponse(rsp *http.Response) (*ListApiKeysResponse, error) 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest struct {
-			Data []struct {
-				CreatedAt    string                                                                       `json:"createdAt"`
-				Enabled      bool                                                                         `json:"enabled"`
-				Id           string                                                                       `json:"id"`
-				Metadata     map[string]ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties `json:"metadata"`
-				Name         string                                                                       `json:"name"`
-				Permissions  []string                                                                     `json:"permissions"`
-				RequestCount float32                                                                      `json:"requestCount"`
-				UpdatedAt    string                                                                       `json:"updatedAt"`
-			} `json:"data"`
-			Error      any        `json:"error"`
-			Pagination Pagination `json:"pagination"`
+			Data       []ListedApiKey `json:"data"`
+			Error      any            `json:"error"`
+			Pagination Pagination     `json:"pagination"`
 		}
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
@@ -17331,22 +16920,8 @@ func ParseGetRpTermsResponse(rsp *http.Response) (*GetRpTermsResponse, error) {
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest struct {
-			Data struct {
-				Acceptance *struct {
-					AcceptedAt   string  `json:"accepted_at"`
-					AcceptedBy   *string `json:"accepted_by"`
-					Jurisdiction string  `json:"jurisdiction"`
-					TermsHash    string  `json:"terms_hash"`
-					TermsVersion string  `json:"terms_version"`
-				} `json:"acceptance"`
-				Current struct {
-					Jurisdiction GetRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
-					TermsHash    GetRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
-					TermsVersion GetRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
-				} `json:"current"`
-				CurrentAccepted bool `json:"current_accepted"`
-			} `json:"data"`
-			Error any `json:"error"`
+			Data  RpTermsStatus `json:"data"`
+			Error any           `json:"error"`
 		}
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
@@ -17427,22 +17002,8 @@ func ParseAcceptRpTermsResponse(rsp *http.Response) (*AcceptRpTermsResponse, err
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest struct {
-			Data struct {
-				Acceptance *struct {
-					AcceptedAt   string  `json:"accepted_at"`
-					AcceptedBy   *string `json:"accepted_by"`
-					Jurisdiction string  `json:"jurisdiction"`
-					TermsHash    string  `json:"terms_hash"`
-					TermsVersion string  `json:"terms_version"`
-				} `json:"acceptance"`
-				Current struct {
-					Jurisdiction AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
-					TermsHash    AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
-					TermsVersion AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
-				} `json:"current"`
-				CurrentAccepted bool `json:"current_accepted"`
-			} `json:"data"`
-			Error any `json:"error"`
+			Data  RpTermsStatus `json:"data"`
+			Error any           `json:"error"`
 		}
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
@@ -18361,18 +17922,9 @@ type ListApiKeysResponseObject interface {
 }
 
 type ListApiKeys200JSONResponse struct {
-	Data []struct {
-		CreatedAt    string                                                                       `json:"createdAt"`
-		Enabled      bool                                                                         `json:"enabled"`
-		Id           string                                                                       `json:"id"`
-		Metadata     map[string]ListApiKeys200JSONResponseBody_Data_Metadata_AdditionalProperties `json:"metadata"`
-		Name         string                                                                       `json:"name"`
-		Permissions  []string                                                                     `json:"permissions"`
-		RequestCount float32                                                                      `json:"requestCount"`
-		UpdatedAt    string                                                                       `json:"updatedAt"`
-	} `json:"data"`
-	Error      any        `json:"error"`
-	Pagination Pagination `json:"pagination"`
+	Data       []ListedApiKey `json:"data"`
+	Error      any            `json:"error"`
+	Pagination Pagination     `json:"pagination"`
 }
 
 func (response ListApiKeys200JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
@@ -24184,22 +23736,8 @@ type GetRpTermsResponseObject interface {
 }
 
 type GetRpTerms200JSONResponse struct {
-	Data struct {
-		Acceptance *struct {
-			AcceptedAt   string  `json:"accepted_at"`
-			AcceptedBy   *string `json:"accepted_by"`
-			Jurisdiction string  `json:"jurisdiction"`
-			TermsHash    string  `json:"terms_hash"`
-			TermsVersion string  `json:"terms_version"`
-		} `json:"acceptance"`
-		Current struct {
-			Jurisdiction GetRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
-			TermsHash    GetRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
-			TermsVersion GetRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
-		} `json:"current"`
-		CurrentAccepted bool `json:"current_accepted"`
-	} `json:"data"`
-	Error any `json:"error"`
+	Data  RpTermsStatus `json:"data"`
+	Error any           `json:"error"`
 }
 
 func (response GetRpTerms200JSONResponse) VisitGetRpTermsResponse(w http.ResponseWriter) error {
@@ -24299,22 +23837,8 @@ type AcceptRpTermsResponseObject interface {
 }
 
 type AcceptRpTerms200JSONResponse struct {
-	Data struct {
-		Acceptance *struct {
-			AcceptedAt   string  `json:"accepted_at"`
-			AcceptedBy   *string `json:"accepted_by"`
-			Jurisdiction string  `json:"jurisdiction"`
-			TermsHash    string  `json:"terms_hash"`
-			TermsVersion string  `json:"terms_version"`
-		} `json:"acceptance"`
-		Current struct {
-			Jurisdiction AcceptRpTerms200JSONResponseBodyDataCurrentJurisdiction `json:"jurisdiction"`
-			TermsHash    AcceptRpTerms200JSONResponseBodyDataCurrentTermsHash    `json:"terms_hash"`
-			TermsVersion AcceptRpTerms200JSONResponseBodyDataCurrentTermsVersion `json:"terms_version"`
-		} `json:"current"`
-		CurrentAccepted bool `json:"current_accepted"`
-	} `json:"data"`
-	Error any `json:"error"`
+	Data  RpTermsStatus `json:"data"`
+	Error any           `json:"error"`
 }
 
 func (response AcceptRpTerms200JSONResponse) VisitAcceptRpTermsResponse(w http.ResponseWriter) error {
@@ -25807,131 +25331,132 @@ func (sh *strictHandler) AcceptRpTerms(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H37chs30u+roHi2Kkktb5JlW5H/OYqtbOnEsX1kObt1vFoZnGmSiGaACYAhxbhcdR7ie8LvSb7CZW6c",
-	"4ZDUhZKd/scWZzC4NH5o9AXo/twJRJwIDlyrztHnjgSVCK7A/jiRUkjzRyC4Bq7NnzRJIhZQzQQf/K4E",
-	"N89UMIWYmr/+JmHcOer8r0FR68C9VQNb2wmfQSQS6Hz58qXbCUEFkiWmss5R55gviNBTkESkOhAxkO9H",
-	"NCQS/khB6S5JOU31VEj2J4RdIqkGErGYafMr5XRGWURHEXQJ4xokpxEB0+QP5gHRUyBKUx5SGbrnBHxf",
-	"+h3TF99NM4rjNGT6tZiYvxMpEpCaOYrQQDuKtA00+/zYFv7S7QQSqIbw2BJQLxLoHHWUloxPzFuYedLW",
-	"3rCw8XEMmoZUW4LTMGSGfDR6V+7ol272mRj9DoE2n2kqJ6BPS3V+zCrtdngaRZ2LvNS5fb+63Jdux0wL",
-	"kxCa1yzsZOPoehqV2qtUWup+mTAXDR2u0rE+Fwn7BRbrxuNKvaExtJeDmLKovQhb0xRf24j2ZAWexqZE",
-	"qsBQSi2UhrhjO3t5BYsSNbJZbyK4dvS0zWYD6BZkqYy9ib7VBVmjbwax6iI9iRO9IOYdcTX1O3nVdpyG",
-	"lhnfWMsO3uadSeiEceoaaf/wXVFymSweVq79lUP2jdYGHIgQ6gM+n4LnF/Z9t74eQ9CURar+6c800IrQ",
-	"kUi15T+umhEsBA8J04rEoBSdQJcIx6BCEVPGiemUHaAiVJE0UVoCjYkCHipTLj4in7+QsZAkFkq7alWX",
-	"UB6SQPBxxALN+OStnFDO/rQVGQzYD47fnfzr8vz4l5O3v52cXZ6d/N8Pp2cnr0pzWNAqFEHDmI5JxPgV",
-	"0cJ3OEhj4No2YhvIx9lEqSlznG65SvPcVDmFKLE1mIVBxuy6vTpPvrY5y4qsW1B+bovitqueCE1IOuUz",
-	"pnO8VoGU85KxkDHVnaN8cdaZ/3XCJCi3NeTFQ6qhp1ncCDfHhvKyaVowg3IxKSJYt5R+hXgE8syUbGbp",
-	"vtu2rnJnmyjiKmtYVuXdb7MhLjHj7QdfZcW3oEq3o1KVAA83GEATx8+//mmxuuNNH5oVcLrJYJvmzX9c",
-	"TKDfI/w8FjNSHV61u6vn+MwTMdvGxJzbfYyGMeN2FVkkXDRMzNs5h7DMmep4WSH1rJxSFaWThhdNdPFk",
-	"sF80De9dZROqdmtK1WUsZAO3+ecUrNRq/gFCJRBTjjANsSK5WEroWNtCTJGETqBvFxSNE0PLMY0U5B0a",
-	"CREB5aZHVsBtZnAxvWZxGhOeGmoTMfYtStCp5BBWGtgblnZpOzuGpHCtL4NUKrdbV5t4aZ8brpwqMPvQ",
-	"J6WpNBvLpR3JJ/NqDDqYWiZt6rLjMh2RoNJIqy4RkhhEEzYuUYeLEoH6LatgaQodLbrFTFRH0DihwEPG",
-	"J23M+jbs6SH5OzNjyvhKHR12B51PhZEaNGFWTHuIPaPoZpXvtO0lZlFDkEqmF+9Nq26iRkAlyONUT3Od",
-	"0y4W+7gYzVTrxGmXjI9Fpr1SJ/D5mesYQeN/X9FFBP2CMRx1fjFPyOkrw0Jl5CtTR4NBXrSmtL6TbEaD",
-	"RW/MpNKEhcA10wsyA8nGXk82pI9YAFxZ4vq2jhMaTIG8di/Ifn9Ya3XC9DQd9QMRuw5Q5v7vsXAwisRo",
-	"YKTFwevTlydv3p9YFQ9krN6O34OcsQAa+j+wJQyxmI6WRjwDqdyY9vpP+0NTn0iA04R1jjpP+nu2gwnV",
-	"Uzsbg9negHIaLTQL1ECBMt+qgZiZtmHudFBbKNXTAQ0CkXI9MDtF2BMl/m8rm4CdnVzuNRtfJ2JK17YL",
-	"0/eKjWJ/ONzKQtGs41Sf1vpnOdW6hVHf2gotnEpJF7X1Um2niX/lmlRFw9pO66kbWlwnlVcx5pYxGx4e",
-	"0CgCSZhVMojg0YJ8snv7J+K29D45n4ICMhdpFJKR+UIFNIReCBFoCAmNBJ8oFkIhxTvWvyCuiPmbSeLx",
-	"0DdjPBju3cEM3kJLvSMtENWlZXXpY4bBVTv61sj9UDIBWvA8vZPlj+D5K4DnNDMLK5AzkK7Xfbelj2ka",
-	"6VUcPt9wnNHKCShpHFO56Bx1XjOliaiw1DozVSICYnkpEWNrEZ0oM4hjxwjd6IrtMmG9K1i0743H1rqn",
-	"7KYsaQwapKlyeX5+rakJx+9OiandoMApC33yylHAPtsbGqbNhSYqgYCNmdMlmKntjxTkohCYMpG8WGA5",
-	"KY3GcU898ZqPaWPY7cSM+185BhjXMAE7USvUGmF3JRJRI7RpiMlYitg+SiTMmEi9kkb+OQVOEilmLISw",
-	"u1LVIXMWRWZHLGtfTRSrKlFLpHuojq4zMVzci9CVS1W3U8i6neveRPTqqhc3anfZmFDSq2/uWulQvng7",
-	"tgstptevgU+MQvJ0b7/OND/XVO56Vy6aXDUrbR0JyJg5UbtCwVrBqtzpGCco/dIym6N6xzppEt4B1VuM",
-	"Ltl0VAexwh1U7s9S55vE5OXRNovN9+FkqNS5ySZ0BloymEHO+7wM/ATFmL+IGLMMw9VmRm9ftcbBi1br",
-	"4DrTXpv6uLVZ7U7Xw89CjlgYAt9CnM+tmhn0zbhKYHbw7Zy+OT85e3P8+vL9ydlvJ2eXJ2dnb89KM3bU",
-	"OeYk5XCdQGCUVzf9IghSaYZWm6hiary51pPfSDoVepvuFEcKcL3iev121ut9KlHZlljWj96dEqvl2HkQ",
-	"qkEXclKD04YKYeEnES622lKbxT2/0qtz/jBS4tKK0s75vz+0JOsSoMGU7Jkl9uyABFMqaWA0QhJTHUwZ",
-	"n5D/fDzu/T/a+3PY+/Gyf9S7+PvfyPcSxqmCkMyZnpKD4dCdv5ozBT+8IDMapaCsy8Z1Vhk9gvqGn+7t",
-	"l5rpkjHjTINX7hQRkvjeK6+ylemzP2yReksE29t3Cl7+u7u5TJx5J+cwmgpxpY4kUCN+5r/nkmnrDvTG",
-	"66xA/jsrkNu5XYkmv2bM+KlreG+N0deLw+VeN6+74iMtU/iyA7v3CqXoChYb+lerZ5fu24zt2QXxagNR",
-	"aRCAUuM0ihZeqkbjIBoHNwPTT8VJU9TIEDtbYaeqwxzsIddB5GzjiXUeYMIUMagI0whCS0zrMrUHCB6b",
-	"aozKLQL4PtXBl1akI5RnOmGzStjkMxt8ZuEXR9IINNT1Rfc81xeXnGfWZ5NQPS1cNla0rUrjZfg/jPNk",
-	"WSPNkVQ/H6mpTisakReU118z8J8WuNq9cJ+dLEHhHrkUCveIHRTuETko3KNwjwD+aoX7V+4k8Drhfs25",
-	"NkNG//13irDiwNVdC+8J1cG0rka4Ayo7ViPuwbUVM15+urfs7Go9RvUYPGFnkEQ0AHfO0qEh6xaZT0UE",
-	"fYLOsq/IWfYoXGHfrkLtD9ahQo2SASrUiB1UqBE5qFCjQo0A/noV6g9WpNvKW1a+ejyIgM5cACh/wDKE",
-	"REJgxMRMT126fgYTGixem88qF56XBHN/s3ejAeU7wYalb0UwrzKGZLQg796+PydluqiBu+ysHF1eEBrN",
-	"6UIRytXcKGsHe8N+icDV2+ktVJYQixn04iJMzlbUPrOf+yA7XyOhX528Pjk/WUHqzyz8cmeUdipOmcRN",
-	"ppsacu/93HC7paTxk0hMxJKavz88OFwZM6V6Lcs8o6MI+m/8Hx9d8Yvy9a0eixMhXTw0ahrolOJOCJqw",
-	"nmGXE+CDrDoDi+JzdcWSnkjcgHqJsNEXc039hnaKLKhP6bNnB8tfJVQbfto56vzno7PV9C7+/rdG7r/B",
-	"kfjHcgr3ru4/bhhHJkPYpnENbx95ybe5Lvzj/ZhBjLBQZhYuwp41iZStIJuy0u0Yr9OSHx+b9gKEEb9o",
-	"oNmsSqLvFDHT1yVm9oiQxEwf+d7FDcmiE36niGHEJGIjSeXCSTiKMN119lKmFRmJcEHUlCbwQ5+8nXOQ",
-	"AxsyzIYasbFFXNVxqjQZAaHkw9lrvxus3KzNFy/Ivzv/7uTRpoIIqFQ+6NGGu4davV04mO5+u8hW5haf",
-	"+G6cL8UZZTGdwCCxy9r9/XsCxY85jJL8x4SNG422GbMqM/InPx7uDQ/XMPPmFVvu6cXd2bfvet9ouLmx",
-	"InrcI7qyUWfAu44t5Hkr3sxApRltzYidR2JrRqMgYvQveIReVCXXTQXiAQ0CSHSvHMqy5+JHrhSV3Se/",
-	"lb449wEndyAvl8d5k9DJS983zd0uRLrZMvWOLVHvwCKwsuafNrjg29at9qp3qNyblokDIeUBEAmBkCGE",
-	"5HshCY0k0HBBDJtiEfyAkihy6ltKohi5FLFzw8ilqMYgeDYFz8s8ligX2op0PpKoSydQFlw8tg4QW4it",
-	"7Q12Bl5jkfKMRf2IMEIY3ehsViZsO8Ug2/PwsB8C6oaAGkvxJ3CSuIwuNznth7hCXN2bue3MWhqIntKS",
-	"gDalmTUCQpdTowzqss2EWMNafzvznGazllNOCvSxLbJ7z/UOLHEP4Wy992Hd292f+qEOoqBixLifIyxO",
-	"D9nFEZb3EEGg88wLZovwV9O+U02HWtxxE5+kIT9wwrOiPt/NVusxDZnuRWKyJm2Dz2qrVlwaXZthYbvs",
-	"B1vmIKgBeJnRv2d8EgGxyX7tsSBiN7Q4pj0FZjyG1UU2Jca4VMqmc2A8iNIQ+uQDv+Jizv0bKoGwCRcS",
-	"whckocpouRxKH5h65MLXZnq4KrlCloJ4VU6FR9P5tWQ+A/MusHs0cC0ZKDKfCmUPaAmfVoQpu22vooYt",
-	"eWlKXFrmtIoq27a1lundtAF/er1PPigYpxGZT4ETxmegNJtQg1gyt/srUW4ibYAgFrYTwCdVvhsa3KaL",
-	"d043U4G7sgyqTz65NNKfSCBmIBUJpOCDEQ2uJtJo9GQu5NUL8smTIy+WSDGRNI6pZoHlh+oF+WSmOi8R",
-	"UjUdCSrDjKOqdoL7vNQ3JfWDjuommbnrA9Sp5PnYskNQVBtuU8oCevr+LTl8NtwjmsWgNI2TVXT1VVyO",
-	"pYhbKXubhjfJTrnlYEcwFja33I1Gq8VNx7q+3ZsN9mcJ0NNwrYkCKoMpoYEUSpW2ii5xue4JC11Cbodp",
-	"82pgk0+uGvQfLWO9o2YrdwjWHaW875w/bclXMhHpK0vt4isuiRC5SJjhFN2GaK1AtyGC54Hchv62hVzn",
-	"P0R7KoLsMWTVrO2f+QQ1WnRqV4q2Md+MUsU4KNULQVMWqXXXR3/y5V/54g8Univr9uXvqWQqZEEmAi1f",
-	"nPlaLozmA2q4AWTF1q9uIBImTGkHoEsf2mxpgr7KcemlW2bKZfzP3ne6pvaLr2VgjyXyWEa+/7O0nlff",
-	"z82+eFO5p9tW8qyEyDc5INd/d367GV/eayrVLo2j20yI1jHszqGSMX/iN4umK8QoPaH0tBZIv9GIhY56",
-	"heCEBgIEEBoIEDx4rhix9U2eK8ZjoAgjPAaKuPpmQzEa6imIxj2qFEgNIRkta4zfRzChkffelo13XVI2",
-	"GPkY8T+0Wj63sXMGlAcQ9YrsaCuCHtli5dpe+aWGl7m3OTJ6VbKXaJk25YVf7vnVDg0Z2aQSN99owUBG",
-	"ipeiETtovEDwfK3GC5kdc0ArBoLsrtVPA7Vbpx1AaCG07i/ulxXkCS3BtHLvK8erOy6jcoapHMdcuiYW",
-	"04XXDbbTMgUfMxmvVzNduYfTM7MlUkPYHSugXdfSQ+mh3l6W0daFEmsfQP2TB1BLcxCjXorsdUv2OqMR",
-	"M8yPwHViqrHzgToq4gh1VAQPOtgRWxi4C2GEMFoRuAutHAivR2zlcHYDQkkiYcZEqqJF5oZaZfEgqWJ8",
-	"Yil+2MuzsVt4EHtJGsJs2rOaZJ+89+tAkSmVoasMyMEhmYpUKiLSrbIMDUIRU8bbQ8S88mV2kWxsaiQU",
-	"PoFqOvhqIZrAtetTo6WkkrCs9tYpX2rF2w2TlMWgpyIsXz0IubrU13p9ynVbYWkEeWXlrrXmIivfIPG3",
-	"9V8zA7OXGfGaLqqXJvpmZA3FnE8kDauUbbqesWmmN6r0yykEV+trzKI2rpi17PVvjN7RnJQarFa/3O0l",
-	"umw+Wb6p2kwtM7h87ZWWxu4MX/bao7SxLdDmhZstnsVA7KCdC8GDdi7E1l8VW2/QtIXIuRlXEnwcsUDj",
-	"pSMEzq1soi220IP9fYQVwuoWl/33cUNDAG2Y31AIElOeW7oVumMQQXfkjnk6xI0MUbShrShRWgKNK/BB",
-	"axHCZ0v4aIgTIalk0YKknM4oczHg7iZ6ZOZGIt6nkwXGZjMghXOn4WL1TRy6g6LGQchbokfa5BuvuCqc",
-	"hzs5504TuL4Mc29jOaji0yeVWOBP1sGmXNVjSc2TU/9yQ2do4G0D7Vl+8iCUm5/1d5+0rJ7c73xJm72r",
-	"Lmn1qqbz9zMapRv0rUKZauVLVVU6VqLQDo/9v3lfrEzClErRCYq7CzpBETvoBEXwoBMUsYVOUHSCInLQ",
-	"CYrAQScowgqdoAggdIKiExQRhE5QRBE6QRE+6AQtnKDvNZWaUPLqzfveiKrcEeodow6Vhb/lDryeA1vz",
-	"YrXz071/AO9ncMXFPIJwApeaXoGYlVNeFaGYu9s6EtucbY/FN7rk+m1Y7ubVpo7TjHwuGXm793TDKm/r",
-	"cbW1buWDbbz0eZlfS82otTzaHXpCyysVnaC4u6ATFLGDTlAEDzpBEVvoBEUnKCIHnaAIHHSCIqzQCYoA",
-	"QicoOkERQegERRShExThg07Qwgn6TkSR84GWbpb99///r8y1oiyNz/91TtxdOCPkM06SiAY384h+ZuEX",
-	"NyVZ5qOqC9Q9zwOfJlTSGDRI08rnDjNUSaieGhq78KX+2l7Za9gtLZ91DsqLmofxoI6YM4jFDN1MuH7R",
-	"zYTYQTcTggfdTIgtdDOhmwmRg24mBA66mRBW6GZCAKGbCd1MiCB0MyGK0M2E8EE3U+FmOoOZuAJCl4OO",
-	"buVCYnzGtH/dlh/ytFSu2YP0RwpyUbiQIhYzQ85iNcT0msVp3DnaGw5t9E//Kycm4xomYIfZXKeNY8r4",
-	"5JKONchK5etdUHchP+RZFZtmy32sBu+Ah4xPCoo1pWpsvsJlKDth3H21rpmiZCtYK3VuglxfMYTETDwR",
-	"Y5K4EZESWLqEwxyUJmMmq46YjYCcW943LH37yLzVcLv5ovhONY2OfG9NvEEAiYawSwLKA4gim+WVuIil",
-	"4Q9LJCBv5xzkgIYx40TwaNG2DrsrLqu6lKAl6OzkqqrNRFtx7Lon3WrM3oMGTi1FBOuQ+ivEI5BnpuQy",
-	"UrN2bDUPd3m1rffVdXw/Vy+LNohPCnvvK8rbmDct7QyLu1itlhZAlIhBcMjkkYalS0YLl0O5vvRe2H8L",
-	"H01MF255Q/7sprvk2sMWjldUlvADHLi4+yvdJZmsxgWUpjpV669QF1KY/2J3t5vLSyzj5jtYZAePc5G9",
-	"tCQgtGHzcw7NxhXXJUoQpg0BCRckEnwCkowg3ym32wTXLrOBq3d1bAf3/ltca2bHPN0+lMHpDQJI5I3V",
-	"qnqQ1Zlj6SaL8+Bb2AGPLQXMTlValTQMJSgFYbYjBvY4wncq2wPP82dkBIGIQZka/Cp2c2yzUZhvq9uo",
-	"L21eKFDKScXZ8ufbHUmMxESsXq9pEgkalit5bcrvRMjNerbFJ74b5xa9Rc55FtMJDBKbvt79/XsCxY85",
-	"jJL8x4SNG3LTd/N1XxKw9578eLg3PKwkxthbt3j9Siv3tGG9Vb+xlHgskWKyaWkf5oou31tKfDERxIEV",
-	"QqLSIAClxmlk9jM8rop2wFsdV0UbMmJnM+z8LOSIhSFwPNyDyLmvwz3oWUdY3d6zfiuF54OVtKxprozb",
-	"yOkGG+seTslp92P96sugD2sDk/1X77jyiJiy5FtyWFVGpVKVADdqiuCgCONBlIYQ9skxXyxp/zFdWMr0",
-	"b7CoBhHQGazW7O3rcmWdR2OSztR2r8Y1qOOPx0r9MjPqFHNczDBed8PtGq+7IXge5Lpbtom0XHfDM96I",
-	"rU2xxQ2orNBARhDQVEHJqWFAZ35FVOlcBnJOe7SDINDuxw5yO4ndInmFyF72zVVFO9OjXH63Z87cqZLw",
-	"B6IEoWnINKFaSzZKsxEkEqzyHbpaa0uEBKW1dSNJf90BF99jryL+pU63fE2qhJsf1B6Qd6L2gOB58GAZ",
-	"/kiYxKgZCLK7Apnf4ngWPIMwjsopoupulFMvODUrotkh2TrQUDlFoD0y5fS9R3LVhteiqpY0VCnmFa0z",
-	"10t7kZgQ4FoyUPZA+BVAUiirfEKSbNEIrjLMmLldupzhD4sH7rBqNz+julKzHUFZqWm9Y0V1MG06hRpS",
-	"DaVbSbvSYe/9jOstb2M94ltYhUP6frRlQw8STCmfQPjCQdWiJCwthsd2XeSxnl9/aclYO33+nSIGYCtv",
-	"a9lFrshEUq6NoqDpFRA6p/7Ni7VcIYRY6Hae0Gr0GkhgXGmqW/zceRE0f30V5q98vtD+heIZ2r8QPGj/",
-	"QpB9q/avLrGdtg898oJUSuA6WpQcjWglQ+zdlZUsl6+OCOVCT0FWhX5rRHDkZcpRh0YSaLggcM2y6H5o",
-	"NUPgPTar2VmGbEJJImHGRKqiRa9goxsY096uNnRtpaVKCJmEQPdSydrvN5z5kh9Mwfu9P1B9TRO49hlm",
-	"mpRIH9bmWDe+ZZtFOkio1iCbG8iCoLk+3CQOgi1Sq6ZbHlnRhfKIaqjtdq57E9EzD3veBvCaKQ1haXY2",
-	"v1tx68vMTBk+rVPJMd0OsltMt4PYQQsKggfT7SC2MN0Oap+InBtrn2Mp/gRMkYIY2g5D75wOSaZCaRIK",
-	"cDtcTHUwbYrmjTE6EF0PH6Mjj0mQ2aLIh7NTQqNIzG20hWymmuxgNwiETcOKsWQnp6dK5qVy3OvhweG6",
-	"uc6+fCxB9dAYt4MTJmcwYUqDRKMa8mg0qiF20KiG4EGjGmILjWpoVEPkoFENMYRGNUQXGtVaz5g5EwKh",
-	"VbOa4LdM61g5MLY2oo97XrW3PcC1poM6Qs4gFjM0sOB6RQMLYgcNLAgeNLAgttDAggYWRA4aWBBDaGBB",
-	"dKGBpdXAEosZLJtXxlLE7rBSdnxpS+OKVSx7hTllVawYW65c3yt/PXE3B5pumxl4bTpgf7zpnk8zKeD6",
-	"XJzElEXrM4WWC+8wb4vgY2ZIa/OLixCI6QearZALotkKsYNmKwQPmq0QW2h8IEK6gfOqLQsDDyGcbhj/",
-	"JQsnhCmOEV6P2RBhpfocl2ZrXcp33CfvgYfKPD7sBVMqaaDBoGFZtfRT7RUFxidZcrRtbBhJT4OMVwcT",
-	"moA+S85tkV1cWAoCSDTlAax6B+El1RUTRkg19DSL61gqxd+pwDOvabQoLAAfi688hLqd31PJVMiCLJ1x",
-	"rSZLu8spVdOW1zOQqrmCJZCWR1jt5VJXKg0vN9OyKLodHwewTt3loWYxfj/8Mjj5QP7x6t1ZQ5jfZQLk",
-	"gYGndP/ps6OnB8/3w6d7T4YQjH98+vz53rMnh0MI9p+Fh/uUBk+ewl7w9McxHARwGIzo4ZMnz4Ph6HAM",
-	"wR7sP9uDlhZLNM0a3R/uP+sNn/b2nq8PSHwDapZsR56Il9kMlWZ2JEQElK+YWgvsYhIaatqhqco1TX6h",
-	"iwjI6StiON7ErXxiFzxxwZrRAoFbJ1ogEDy7OtzQdHWcKIggyKK330oC+we05dT3DJlIiBaMT3oJlXpB",
-	"WIk16gprvMGNdsvqUaZCmQplqr+gTJX1CqUq3BhRqkLwPLxfZ0WsHjxaigi7hTnenS4lCfCQ8Qna4RFX",
-	"j8wOHwgZEj2lJXaYyWaWqBtqghtY22FmOtQ5+lz5Pfhs/790dzJXvRpISCK6KEooUMpWX3uSXe9sejwI",
-	"jJgcFW/nMJoKcaUGIURsBtIthdUvB5/93wvfKy0XDR8ADxPBKqOtvxt8zv6sDn5dycEVLLaoeKDYhJuZ",
-	"UxBI0AMJM6DRLb4XPiVg7ful+V160TjRq8vUZjwvaoY/+HwFbgpCsNt2c5eqRWWlqFkHEKSS6YW90jsC",
-	"KkEep3raOfp48eXCvDZLzV34TWXUOepMtU6OBoO9/ef9YX/Y3zs6fH74vPPl4sv/BAAA//8=",
+	"7H37chs30u+roHi2Kkktb5JlW5H/OYqtbOnEsX0kObt1vFoZnGmSiGaACYAhxbhUdR7ie8LvSb7CZW6c",
+	"4VUSJTv9jy3OYHBp/NDoC9D9pRWIOBEcuFatoy8tCSoRXIH9cSKlkOaPQHANXJs/aZJELKCaCd77XQlu",
+	"nqlgDDE1f/1NwrB11PpfvaLWnnurera2Ez6BSCTQur29bbdCUIFkiamsddQ65jMi9BgkEakORAzk+wEN",
+	"iYQ/UlC6TVJOUz0Wkv0JYZtIqoFELGba/Eo5nVAW0UEEbcK4BslpRMA0+YN5QPQYiNKUh1SG7jkB35du",
+	"y/TFd9OM4jgNmX4rRubvRIoEpGaOIjTQjiLLBpp9fmwL37ZbgQSqITy2BNSzBFpHLaUl4yPzFiaetLU3",
+	"LGx8HIOmIdWW4DQMmSEfjT6UO3rbzj4Tg98h0OYzTeUI9Gmpzk9Zpe0WT6OodZmXurDvF5e7bbfMtDAJ",
+	"oXnNwlY2jranUam9SqWl7pcJc9nQ4Sod63ORsF9gtmo8rtQ7GsPychBTFi0vwlY0xVc2oj1ZgaexKZEq",
+	"MJRSM6UhbtnOXl3DrESNbNabCK4dPW2z2QDaBVkqY2+ib3VB1uibQay6SE/iRM+IeUdcTd1WXrUdp6Fl",
+	"xjdWsoP3eWcSOmKcukaWf/ihKDlPFg8r1/7CIftGawMORAj1AV+MwfML+75dX48haMoiVf/0ZxpoRehA",
+	"pNryH1fNAGaCh4RpRWJQio6gTYRjUKGIKePEdMoOUBGqSJooLYHGRAEPlSkXH5Evt2QoJImF0q5a1SaU",
+	"hyQQfBixQDM+ei9HlLM/bUUGA/aD4w8n/7q6OP7l5P1vJ2dXZyf/9+Pp2cmb0hwWtApF0DCmYxIxfk20",
+	"8B0O0hi4to3YBvJxNlFqzBynm6/SPDdVjiFKbA1mYZAhu1lenSffsjnLiqxaUH5ui+K2q54ITUg65ROm",
+	"c7xWgZTzkqGQMdWto3xx1pn/TcIkKLc15MVDqqGjWdwIN8eG8rJpWjCDcjEpIli1lH6FeADyzJRsZum+",
+	"27aucmebKOIqa1hW5d1vvSHOMePNB19lxXegSrulUpUAD9cYQBPHz7/+aba4400fmhVwus5gm+bNf1xM",
+	"oN8j/DwWM1IdXrW7i+f4zBMx28bElNt9jIYx43YVWSRcNkzM+ymHsMyZ6nhZIPUsnFIVpaOGF0108WSw",
+	"XzQN70NlE6p2a0zVVSxkA7f55xis1Gr+AUIlEFOOMA2xIrlYSuhQ20JMkYSOoGsXFI0TQ8shjRTkHRoI",
+	"EQHlpkdWwG1mcDG9YXEaE54aahMx9C1K0KnkEFYa2OuXdmk7O4akcKOvglQqt1tXm3htnxuunCow+9Bn",
+	"pak0G8uVHcln82oIOhhbJm3qsuMyHZGg0kirNhGSGEQTNixRh4sSgbpLVsHcFDpatIuZqI6gcUKBh4yP",
+	"ljHru7Cnx+TvzIwp4yt1dNgddDoWRmrQhFkx7TH2jKKbVb6zbC8xixqCVDI9OzetuokaAJUgj1M9znVO",
+	"u1js42I0Y60Tp10yPhSZ9kqdwOdnrmUEjf99TWcRdAvGcNT6xTwhp28MC5WRr0wd9Xp50ZrS+kGyCQ1m",
+	"nSGTShMWAtdMz8gEJBt6PdmQPmIBcGWJ69s6TmgwBvLWvSD73X6t1RHT43TQDUTsOkCZ+7/Dwt4gEoOe",
+	"kRZ7b09fn7w7P7EqHshYvR+eg5ywABr637MlDLGYjuZGPAGp3Jj2us+7fVOfSIDThLWOWs+6e7aDCdVj",
+	"Oxu9yV6PchrNNAtUT4Ey36qemJi2Yep0UFso1eMeDQKRct0zO0XYESX+bysbgZ2dXO41G18rYkrXtgvT",
+	"94qNYr/f38hC0azjVJ/W+mc51aqFUd/aCi2cSklntfVSbaeJf+WaVEXD2kzrqRtaXCeVVzGmljEbHh7Q",
+	"KAJJmFUyiODRjHy2e/tn4rb0LrkYgwIyFWkUkoH5QgU0hE4IEWgICY0EHykWQiHFO9Y/I66I+ZtJ4vHQ",
+	"NWM86O/dwwzeQUu9Jy0Q1aV5delThsFFO/rGyP1YMgFa8Dy/l+WP4PkrgOc0MwsrkBOQrtddt6UPaRrp",
+	"RRw+33Cc0coJKGkcUzlrHbXeMqWJqLDUOjNVIgJieSkRQ2sRHSkziGPHCN3oiu0yYZ1rmC3fG4+tdU/Z",
+	"TVnSGDRIU+X8/PxaUxOOP5wSU7tBgVMWuuSNo4B9ttc3TJsLTVQCARsyp0swU9sfKchZITBlInmxwHJS",
+	"Go3jgXriNR/TRr/dihn3v3IMMK5hBHaiFqg1wu5KJKJGaNMQk6EUsX2USJgwkXoljfxzDJwkUkxYCGF7",
+	"oapDpiyKzI5Y1r6aKFZVouZI91gdXWViuHwQoSuXqu6mkLVbN52R6NRVL27U7rIxoaRXb+9aaVE+ez+0",
+	"Cy2mN2+Bj4xC8nxvv840v9RU7npXLqvdp3zWanLeLLR+JCBj5oTvCk1rBauSqGOloPRry36O6l1tpUl4",
+	"D/OwxAyTTVB1EAscROX+zHW+xvtLPen4ZWeYNISOZTZRo1nQfgi3RKXOdbatM9CSwQRybuml5mco+PxF",
+	"BJ95GC42THqLrDUnXi61J64yBi5TODc2xN3revhZyAELQ+AbKAC5HTSDvhlXCcwOvq3TdxcnZ++O316d",
+	"n5z9dnJ2dXJ29v6sNGNHrWNOUg43CQRG3XXTL4IglWZotYkqpsYbeD35jWxUobfpTnEIAdcrrtdvZ70+",
+	"pNqVbYlljerDKbF6kZ0HoRq0JydVeGEgFyZ+EuFsoy21WUD0K706509FrpxbY9odINjvWyK2CdBgTPbM",
+	"ontxQIIxlTQwWiWJqQ7GjI/Ifz4dd/4f7fzZ7/x41T3qXP79b+R7CcNUQUimTI/JQb/vznBNmYIfXpEJ",
+	"jVJQ1u3juq+MLkJ9w8/39kvNtMmQcabBK4iKCEn8eJRX+8oU2+8vkZNLJNzbd0pi/ru9vhSdeTinMBgL",
+	"ca2OJFAjsOa/p5Jp61L0BvCsQP47K5Dbyl2JJt9ozPipa3hvheHYC9DlXjevxOIjLVO43YHtfIFidQ2z",
+	"NX201fNPD20K9wyEeEWDqDQIQKlhGkUzL2ejgRENjOuB6afitCrqaIidjbBT1WoO9pDrIHI28eY6LzJh",
+	"ihhUhGkEoSWmdbvaQwhPTVlGdRcB/JAK4msr0hHKMy2xWUls8rv1vrDw1pE0Ag11DdI9zzXIOQec9fsk",
+	"VI8Lt48VbavSeBn+j+OAmddRcyTVz1hqqtOKRuQF5dVXFfynBa52L9xnp1NQuEcuhcI9YgeFe0QOCvco",
+	"3COAv1rh/o07TbxKuF9xNs6Q0X//nSKsOLR138J7QnUwrqsR7kjLjtWIB3B2xYyXn+7Nu7+WHsV6mr6x",
+	"M0giGoA7venwkXWUTMcigi5B99lX5D57Es6xb1fF9ofzUMVGWQFVbMQOqtiIHFSxUcVGAH+9KvZHK9Jt",
+	"5D8rX2juRUAnLqyUP4QZQiIhMGJiprnOXWqDEQ1mb81nlWvUc4K5vy+81oDynWDN0ncimFcZQzKYkQ/v",
+	"zy9ImS6q565QK0eXV4RGUzpThHI1NcrawV6/WyJw9c77EipLiMUEOnERfGcjap/Zz33onq+R0G9O3p5c",
+	"nCwg9RcW3t4bpZ2KUyZxkzGnhtwHP1u83HbS+EkkRmJOzd/vHxwujMRStZeYZ3QQQfed/+OTK35ZuXjF",
+	"4kRIF2WNmgZapWgWgiasY9jlCHgvq87AovhcXbOkIxI3oE4ibEzHXFPf0k6RhQoqffbiYP6rhGrDT1tH",
+	"rf98craazuXf/9bI/dc4Nv9UzuXe163KNaPTZAhbN1ri3eM5+TZXBZV8GDOIERbKzMLF7bMmkbIVZF1W",
+	"uhnjdVry02PTXoAw4hcNNJtUSfSdImb62sTMHhGSmOkj37toJFnMw+8UMYyYRGwgqZw5CUcRptvOXsq0",
+	"IgMRzoga0wR+6JL3Uw6yZwOR2QAmNmKJqzpOlSYDIJR8PHvrd4OFm7X54hX5d+vfrTyGVRABlcqHUlpz",
+	"91CLtwsH091vF9nK3OAT342LueilLKYj6CV2Wbu/f0+g+DGFQZL/GLFho9E2Y1ZlRv7sx8O9/uEKZt68",
+	"Yss9vbw/+/Z97xsNdzkWxKR7Qpc46gx41xGLPG/FuxqoNKOtGbHzRGzNaBREjP4FD9WLquS6rkDco0EA",
+	"ie6UA2R2XFTKhaKy++S30hcXPozlDuTl8ji3Ccg8933T3O1CpJvMU+/YEvUeLAILa/5pjSu/y7q1vOod",
+	"KvemZeJASHkAREIgZAgh+V5IQiMJNJwRw6ZYBD+gJIqc+o6SKMZDRexsGQ8V1RgEz7rgeZ1HKOVCW5HO",
+	"xyd1SQrKgovH1gFiC7G1ucHOwGsoUp6xqB8RRgijrc5mZcK2UwyyPQ8P+yGgtgTUUIo/gZPE5YnZ5rQf",
+	"4gpx9WDmtjNraSB6TEsC2phm1ggIXaaOMqjLNhNiDWvdzcxzmk2WnHJSoI9tkd17rndgiXsMZ+uDD+vB",
+	"7v7UD3UQBRUjxsMcYXF6yC6OsJxDBIHO8zmYLcJfTftONR1qccdNfOqH/MAJz4r6LDobrcc0ZLoTidGK",
+	"ZBA+V65acI10Zd6GzXIqbJjZoAbgeUZ/zvgoAmJTCNtjQcRuaHFMOwrMeAyri2yijWGplE0SwXgQpSF0",
+	"yUd+zcWU+zdUAmEjLiSEr0hCldFyOZQ+MPXIma/N9HBRyoYssfGiTA1PpvMryXwG5l1g92jgWjJQZDoW",
+	"yh7QEj5ZCVN2215EDVvyypS4ssxpEVU2bWsl09u2AX96vUs+KhimEZmOgRPGJ6A0G1GDWDK1+ytRbiJt",
+	"yCAWLieAT9V8PzS4SxfvnW6mAndlGVSXfHbJqT+TQExAKhJIwXsDGlyPpNHoyVTI61fksydHXiyRYiRp",
+	"HFPNAssP1Svy2Ux1XiKkajwQVIYZR1XLCe6zXW9L6kcd1Tb5vusD1Knk+diyQ1BUG25Tyi16ev6eHL7o",
+	"7xHNYlCaxskiuvoqroZSxEspe5eG18l5ueFgBzAUNmPdVqPVYtuxrm53u8H+LAE6Gm40UUBlMCY0kEKp",
+	"0lbRJi6DPmGhS/PtMG1e9WxKy0WD/mPJWO+p2codglVHKR86k9CyBC2ZiPSVpX/xFZdEiFwkzHCKbkO0",
+	"VqDbEMHzSG5Df9tCrvIfoj0VQfYUcnXW9s98ghotOrUrRZuYbwapYhyU6oSgKYvUquujP/nyb3zxRwrY",
+	"lXX76vdUMhWyIBOB5i/OfC0XRvMBNdwAsmLrVzcQCSOmtAPQlQ92NjdBX+W49NwtMyUiw3ey9622qf3y",
+	"axnYU4k8lpHv/8yt58X3c7Mv3lXu6S4reVZC5LsckKu/u7jbjM/vNZVq58bRbibE0jHszqGSMX/iN4um",
+	"K8QoPaH0tBJIv9GIhY56heCEBgIEEBoIEDx4rhix9U2eK8ZjoAgjPAaKuPpmQzEa6imIhh2qFEgNIRnM",
+	"a4zfRzCikffelo13bVI2GPkY8T8stXxuYucMKA8g6hT50hYEPbLFyrW98UsNL3NvcmT0umQv0TJtyh0/",
+	"3/PrHRoyskklbr7RgoGMFC9FI3bQeIHg+VqNFzI75oBWDATZfaufBmp3TjuA0EJoPVzcLyvIE1qCaeXe",
+	"V45Xd1xG5QxTOY45d00spjOvG2ymZQo+ZDJerWa6co+nZ2ZLpIawe1ZA266lx9JDvb0so60LJbZ8APVP",
+	"HkEtzUGMeimy1w3Z64RGzDA/AjeJqcbOB+qoiCPUURE86GBHbGHgLoQRwmhB4C60ciC8nrCVw9kNCCWJ",
+	"hAkTqYpmmRtqkcWDpIrxkaX4YSfPxm7hQewlaQizac9qkl1y7teBImMqQ1cZkINDMhapVESkG2UZ6oUi",
+	"powvDxHzxpfZRbKxsZFQ+Aiq6eCrhWgCN65PjZaSSsKy2lunfKkFb9dMUhaDHouwfPUg5OpK3+jVKddt",
+	"haUR5JWVu7Y0F1n5Bom/rf+WGZi9zojXdFG9NNHbkTUUUz6SNKxStul6xrqZ3qjSr8cQXK+uMYvauGDW",
+	"ste/MXpPc1JqsFr9fLfn6LL+ZPmmajM1z+DytVdaGrszfNlrj9LGtkCbF262eBYDsYN2LgQP2rkQW39V",
+	"bL1D0xYiZzuuJPgwYoHGS0cInDvZRJfYQg/29xFWCKs7XPbfxw0NAbRmfkMhSEx5bulW6I5BBN2TO+Z5",
+	"HzcyRNGatqJEaQk0rsAHrUUInw3hoyFOhKSSRTOScjqhzMWAu5/okZkbiXifThYYm02AFM6dhovV2zh0",
+	"e0WNvZAviR5pk2+84apwHu7knDtN4OYqzL2N5aCKz59VYoE/WwWbclVPJTVPTv2rNZ2hgbcNLM/ykweh",
+	"XP+sv/tkyerJ/c5XtNm76pJWL2o6fz+hUbpG3yqUqVY+V1WlYyUK7fDY/7vzYmUSplSKTlDcXdAJithB",
+	"JyiCB52giC10gqITFJGDTlAEDjpBEVboBEUAoRMUnaCIIHSCIorQCYrwQSdo4QQ911RqQsmbd+edAVW5",
+	"I9Q7Rh0qC3/LPXg9e7bm2WLnp3v/CN7P4JqLaQThCK40vQYxKae8KkIxtzd1JC5ztj0V3+ic67dhuZtX",
+	"6zpOM/K5ZOTLvadrVnlXj6utdSMfbOOlz6v8WmpGrfnR7tATWl6p6ATF3QWdoIgddIIieNAJithCJyg6",
+	"QRE56ARF4KATFGGFTlAEEDpB0QmKCEInKKIInaAIH3SCFk7QDyKKnA+0dLPsv///f2WuFWVpfPGvC+Lu",
+	"whkhn3GSRDTYziP6hYW3bkqyzEdVF6h7ngc+TaikMWiQppUvLWaoklA9NjR24Uv9tb2y17BdWj6rHJSX",
+	"NQ/jQR0xZxCLCbqZcP2imwmxg24mBA+6mRBb6GZCNxMiB91MCBx0MyGs0M2EAEI3E7qZEEHoZkIUoZsJ",
+	"4YNupsLNdAYTcQ2Ezgcd3ciFxPiEaf96WX7I01K5Zg/SHynIWeFCiljMDDmL1RDTGxancetor9+30T/9",
+	"r5yYjGsYgR1mc502jinjoys61CArla92Qd2H/JBnVWyaLfex6n0AHjI+KijWlKqx+QqXoeyIcffVqmaK",
+	"kkvBWqlzHeT6iiEkZuKJGJLEjYiUwNImHKagNBkyWXXErAXk3PK+Zum7R+athtvNF8V3qml05Htr4g0C",
+	"SDSEbRJQHkAU2SyvxEUsDX+YIwF5P+UgezSMGSeCR7Nl67C94LKqSwlags5OrqraTLQVx6570q7G7D1o",
+	"4NRSRLAKqb9CPAB5ZkrOIzVrx1bzeJdXl/W+uo4f5upl0QbxSWEffEV5G/O6pZ1hcRer1dICiBIxCA6Z",
+	"PNKwdMlg5nIo15feK/tv4aOJ6cwtb8ifbbtLrjxs4XhFZQk/woGL+7/SXZLJalxAaapTtfoKdSGF+S92",
+	"d7u5vMQybr6DRXbwNBfZa0sCQhs2P+fQbFxxbaIEYdoQkHBBIsFHIMkA8p1ys01w5TLruXoXx3Zw77/F",
+	"tWZ2zNPNQxmcbhFAIm+sVtWjrM4cS9sszoNvYQc8thQwO1VpVdIwlKAUhNmOGNjjCN+pbA+8yJ+RAQQi",
+	"BmVq8KvYzbHNRmG+rW6jvrR5oUApJxVny59vdiQxEiOxeL2mSSRoWK7krSm/EyE369kGn/huXFj0Fjnn",
+	"WUxH0Ets+nr39+8JFD+mMEjyHyM2bMhN387XfUnA3nv24+Fe/7CSGGNv1eL1K63c04b1Vv3GUuKpRIrJ",
+	"pmX5MBd0+cFS4ouRIA6sEBKVBgEoNUwjs5/hcVW0A97puCrakBE762HnZyEHLAyB4+EeRM5DHe5BzzrC",
+	"6u6e9TspPB+tpGVNc2XcRk43WFv3cErOcj/Wr74M+rDWMNl/9Y4rj4gxS74lh1VlVCpVCXCjpggOijAe",
+	"RGkIYZcc89mc9h/TmaVMd4tF1YuATmCxZm9flytrPRmTdKa2ezWuQR1/Olbq15lRp5jjYobxuhtu13jd",
+	"DcHzKNfdsk1kyXU3POON2FoXW9yAygoNZAABTRWUnBoGdOZXRJXOZSDntEc7CALtYewgd5PYLZIXiOxl",
+	"31xVtDM9yuV3e+bMnSoJfyBKEJqGTBOqtWSDNBtBIsEq36GrtbZESFBaW1tJ+qsOuPgeexXxL3W65WtS",
+	"Jdz8oPaAvBO1BwTPowfL8EfCJEbNQJDdF8j8Fsez4BmEcVROEVX3o5x6walZEc0OydaBhsopAu2JKafn",
+	"HslVG94SVbWkoUoxrWiduV7aicSIANeSgbIHwq8BkkJZ5SOSZItGcJVhxszt3OUMf1g8cIdV2/kZ1YWa",
+	"7QDKSs3SO1ZUB+OmU6gh1VC6lbQrHfbBz7je8TbWE76FVTikH0ZbNvQgwZjyEYSvHFQtSsLSYnhq10We",
+	"6vn115aMtdPn3yliALbwtpZd5IqMJOXaKAqaXgOhU+rfvFrJFUKIhV7OE5YavXoSGFea6iV+7rwImr++",
+	"CvNXPl9o/0LxDO1fCB60fyHIvlX7V5vYTtuHHnlBKiVwHc1Kjka0kiH27stKlstXR4Ryoccgq0K/NSI4",
+	"8jLlqEMjCTScEbhhWXQ/tJoh8J6a1ewsQzahJJEwYSJV0axTsNE1jGnvFxu6NtJSJYRMQqA7qWTL7zec",
+	"+ZIfTcGHvT9QfU0TuPEZZpqUSB/W5lg3vmXrRTpIqNYgmxvIgqC5PmwTB8EWqVXTLo+s6EJ5RDXUtls3",
+	"nZHomIcdbwN4y5SGsDQ769+tuPNlZqYMn9ap5JhuB9ktpttB7KAFBcGD6XYQW5huB7VPRM7W2udQij8B",
+	"U6QghjbD0AenQ5KxUJqEAtwOF1MdjJuieWOMDkTX48foyGMSZLYo8vHslNAoElMbbSGbqSY72BaBsGlY",
+	"MZbs5PRUybxUjnvdPzhcNdfZl08lqB4a43ZwwuQMRkxpkGhUQx6NRjXEDhrVEDxoVENsoVENjWqIHDSq",
+	"IYbQqIboQqPa0jNmzoRAaNWsJvgd0zpWDoytjOjjnlftbY9wremgjpAziMUEDSy4XtHAgthBAwuCBw0s",
+	"iC00sKCBBZGDBhbEEBpYEF1oYFlqYInFBObNK0MpYndYKTu+tKFxxSqWncKcsihWjC1Xru+Nv564mwNN",
+	"d80MvDIdsD/e9MCnmRRwfSFOYsqi1ZlCy4V3mLdF8CEzpLX5xUUIxPQDzVbIBdFshdhBsxWCB81WiC00",
+	"PhAh3cB51ZaFgYcQTlvGf8nCCWGKY4TXUzZEWKk+x6XZWufyHXfJOfBQmceHnWBMJQ00GDTMq5Z+qr2i",
+	"wPgoS462iQ0j6WiQ8eJgQiPQZ8mFLbKLC0tBAImmPIBF7yC8orpiwgipho5mcR1Lpfg7FXjmNQ1mhQXg",
+	"U/GVh1C79XsqmQpZkKUzrtVkaXc1pmq85PUEpGquYA6k5RFWeznXlUrD880sXhQN8Yj83B4XdL9tt3yw",
+	"wPoUzNMjCwT88ZfeyUfyjzcfzhpiAc9TKY8ePKb7z18cPT94uR8+33vWh2D44/OXL/dePDvsQ7D/Ijzc",
+	"pzR49hz2guc/DuEggMNgQA+fPXsZ9AeHQwj2YP/FHixpsUT4rNH9/v6LTv95Z+/l6qjFW5C8ZGDyRLzK",
+	"prE0/QMhIqB8wfzbWSgmoaGmdQJN+Yk9d/GWH87g5fpGfqGzCMjpG2L45sjxD2J7QFzIZ7Rj4AaMdgwE",
+	"z66OSDRdQCcKIgiyGPB3kuP+Acsy83uOTSREM8ZHnYRKPSOsxBp1hTVucS/e7gUomX0jkhkKXV+10PWk",
+	"5K2sxyhx4aaJEheC5/E9RwuiAeHhVUTYHQz+7vwqSYCHjI/Q0o+4emKW/kDIkOgxLbHDTDazRF1TS1zD",
+	"ng8T06HW0ZfK794X+/+Vu/W56FVPQhLRWVFCgVK2+tqT7AJp0+NeYEToqHg7hcFYiGvVCyFiE5BuKSx+",
+	"2fvi/575Xmk5a/gAeJgIVhlt/V3vS/ZndfCrSvauYbZBxT3FRtzMnIJAgu5JmACN7vC98EkHa9/Pze/c",
+	"i8aJXlymNuN5UTP83pdrcFMQgt22m7tULSorRc06gCCVTM/speEBUAnyONXj1tGny9tL89osNXelOJVR",
+	"66g11jo56vX29l92+91+d+/o8OXhy9bt5e3/BAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

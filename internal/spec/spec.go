@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -64,18 +63,6 @@ func Served(doc *openapi3.T, served []string) (*openapi3.T, error) {
 		return nil, fmt.Errorf("served document: %w", err)
 	}
 	return out, nil
-}
-
-// Operations lists "METHOD /path operationId" for every operation of doc, sorted.
-func Operations(doc *openapi3.T) []string {
-	var out []string
-	for path, item := range doc.Paths.Map() {
-		for method, op := range item.Operations() {
-			out = append(out, method+" "+path+" "+op.OperationID)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Validate checks doc as the server does at start-up. Upstream's published
