@@ -22,8 +22,20 @@ func (s *Server) CreateOrganization(ctx context.Context, req api.CreateOrganizat
 	if strings.TrimSpace(in.Name) == "" {
 		return fail[api.CreateOrganizationdefaultJSONResponse](BadRequest("name must not be blank.")), nil
 	}
+	refuse := func(err error) (api.CreateOrganizationResponseObject, error) {
+		e, ok := translate(err, outcome{store.ErrSlugTaken, ErrSlugTaken}, outcome{store.ErrOrganizationLimit, ErrOrganizationLimit})
+		if !ok {
+			return nil, err
+		}
+		return fail[api.CreateOrganizationdefaultJSONResponse](e), nil
+	}
 	var uploaded *uploadedLogo
 	if l := req.Body.Logo; l != nil {
+		// What the creation would refuse is refused before the logo is
+		// decoded and stored: a refused creation costs no upload.
+		if err := s.store.CheckNewOrganization(ctx, p.Actor(), in); err != nil {
+			return refuse(err)
+		}
 		// The same pipeline as the logo upload, before anything is written.
 		u, refused, err := s.storeLogo(ctx, l.Data, string(l.ContentType))
 		if err != nil {
@@ -39,11 +51,7 @@ func (s *Server) CreateOrganization(ctx context.Context, req api.CreateOrganizat
 		if uploaded != nil {
 			s.discardLogo(ctx, *uploaded)
 		}
-		e, ok := translate(err, outcome{store.ErrSlugTaken, ErrSlugTaken}, outcome{store.ErrOrganizationLimit, ErrOrganizationLimit})
-		if !ok {
-			return nil, err
-		}
-		return fail[api.CreateOrganizationdefaultJSONResponse](e), nil
+		return refuse(err)
 	}
 	var out api.CreateOrganization200JSONResponse
 	out.Data.Id = org.ID.String()

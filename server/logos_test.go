@@ -181,5 +181,14 @@ func TestCreateOrganizationLogoStorageFailure(t *testing.T) {
 		if after := rowCounts(t, e); after != before {
 			t.Fatalf("rows written: %s, before %s", after, before)
 		}
+
+		// A creation its slug already refuses never reaches the storage:
+		// the answer is the slug's 400, not the storage's 500.
+		taken, err := c.CreateOrganizationWithBodyWithResponse(context.Background(), "application/json",
+			strings.NewReader(`{"name":"X","slug":"storage-down-`+string(e.kind)+`","logo":{"data":"`+testimg.Base64(testimg.PNG(1, 1))+`","contentType":"image/png"}}`), bearer(owner.Token))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantError(t, taken, 400, "SLUG_TAKEN", "")
 	})
 }

@@ -64,6 +64,38 @@ func (s *Store) CreateOrganization(ctx context.Context, a Actor, in NewOrganizat
 	return org, err
 }
 
+// CheckNewOrganization answers, without writing or locking anything, what
+// CreateOrganization would refuse for its input, its slug or the caller's
+// organization limit. It runs before costly work that belongs to the
+// creation (a logo's decode and upload), so a refused creation does none
+// of it; CreateOrganization checks everything again, under its locks.
+func (s *Store) CheckNewOrganization(ctx context.Context, a Actor, in NewOrganization) error {
+	in, err := in.clean()
+	if err != nil {
+		return err
+	}
+	return s.read(ctx, func(db *gorm.DB) error {
+		var taken int64
+		if err := db.Model(&Organization{}).Where("slug = ?", in.Slug).Limit(1).Count(&taken).Error; err != nil {
+			return err
+		}
+		if taken > 0 {
+			return ErrSlugTaken
+		}
+		if s.maxOwned <= 0 {
+			return nil
+		}
+		var n int64
+		if err := db.Model(&Member{}).Where("user_id = ? AND role = ? AND suspended_at IS NULL", a.UserID, RoleOwner).Count(&n).Error; err != nil {
+			return err
+		}
+		if n >= int64(s.maxOwned) {
+			return ErrOrganizationLimit
+		}
+		return nil
+	})
+}
+
 // roomToOwn is ErrOrganizationLimit when the user already owns as many
 // organizations as allowed. The user's row is locked first (on SQLite the
 // write transaction is the lock), so two creations at once cannot both see
