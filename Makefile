@@ -53,7 +53,7 @@ idp:
 # PostgreSQL: TEST_DATABASE_URL when set, otherwise a throwaway cluster
 # started by the tests with initdb/pg_ctl (and stopped afterwards).
 test:
-	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
