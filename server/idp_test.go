@@ -741,6 +741,12 @@ func TestProviderIdentityLinking(t *testing.T) {
 func TestProviderFirstSightRace(t *testing.T) {
 	forEachDBWithProvider(t, func(t *testing.T, pe *provEnv) {
 		op := pe.op
+		// Keys loaded first, as kayleid serve does at start-up: while they
+		// never were, only the request that fetches them waits, and the
+		// others are 503 at once (not the race this test is about).
+		if err := pe.v.Load(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 		const n = 12
 		for trial := range 3 {
 			sub := fmt.Sprintf("racer-%d", trial)
