@@ -161,8 +161,9 @@ type Provider struct {
 	client *http.Client
 	log    *slog.Logger
 
+	dev bool // the issuer is plain http on loopback (set by New)
+
 	mu        sync.Mutex
-	dev       bool              // the issuer is plain http on loopback
 	jwksURL   string            // from Config or discovery
 	keys      []jose.JSONWebKey // public signing keys; nil until first loaded
 	fetchedAt time.Time
