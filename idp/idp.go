@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -99,7 +100,7 @@ var hints = map[string]string{
 	CheckNotYetValid: fmt.Sprintf("The token is not valid yet (nbf or iat is in the future, beyond %s of clock skew); check the clocks.", Leeway),
 	CheckNoExpiry:    "The token has no expiry (exp); tokens that never expire are not accepted.",
 	CheckSubject:     "The token names no usable subject (sub).",
-	CheckIDToken:     "This is an ID token (it carries at_hash or c_hash, or its typ says so): ID tokens are for the client that signed in; send the provider's access token for this API.",
+	CheckIDToken:     "This is an ID token (it carries at_hash, c_hash or nonce, names its client (azp) among its audiences, or its typ says so): ID tokens are for the client that signed in; send the provider's access token for this API.",
 }
 
 func reject(check string) error { return &RejectedError{Check: check, Hint: hints[check]} }
@@ -160,18 +161,15 @@ type Provider struct {
 	client *http.Client
 	log    *slog.Logger
 
+	dev bool // the issuer is plain http on loopback (set by New)
+
 	mu        sync.Mutex
 	jwksURL   string            // from Config or discovery
 	keys      []jose.JSONWebKey // public signing keys; nil until first loaded
 	fetchedAt time.Time
 	nextFetch time.Time // no fetch starts before this
 	lastErr   error     // of the last fetch; nil after a success
-	inflight  *fetch
-}
-
-type fetch struct {
-	done chan struct{}
-	err  error
+	fetching  bool      // a fetch is under way
 }
 
 var _ Verifier = (*Provider)(nil)
@@ -185,11 +183,16 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Audience == "" {
 		return nil, errors.New("idp: an audience is required: without it, a token the provider issued to any other application would be accepted")
 	}
-	if err := checkURL(cfg.Issuer); err != nil {
+	if err := checkURL(cfg.Issuer, true); err != nil {
 		return nil, fmt.Errorf("idp: issuer: %w", err)
 	}
+	// Plain http is for a development setup, where the issuer itself is on
+	// loopback: a provider served over https keeps its keys on https too,
+	// and its discovery document or a redirect cannot send this server to
+	// a plain-http port of its own machine.
+	dev := plainLoopback(cfg.Issuer)
 	if cfg.JWKSURL != "" {
-		if err := checkURL(cfg.JWKSURL); err != nil {
+		if err := checkURL(cfg.JWKSURL, dev); err != nil {
 			return nil, fmt.Errorf("idp: key set URL: %w", err)
 		}
 	}
@@ -227,28 +230,39 @@ func New(cfg Config) (*Provider, error) {
 		if len(via) >= 3 {
 			return errors.New("too many redirects")
 		}
-		return checkURL(req.URL.String())
+		return checkURL(req.URL.String(), dev)
 	}
-	return &Provider{cfg: cfg, client: &bounded, log: cfg.Logger, jwksURL: cfg.JWKSURL}, nil
+	return &Provider{cfg: cfg, client: &bounded, log: cfg.Logger, jwksURL: cfg.JWKSURL, dev: dev}, nil
 }
 
-// checkURL accepts https, and plain http only to this machine: keys fetched
-// in the clear could be replaced on the way, and with them any token forged.
-func checkURL(raw string) error {
+// checkURL accepts https, and, when plainLoopbackOK, plain http to this
+// machine: keys fetched in the clear could be replaced on the way, and with
+// them any token forged.
+func checkURL(raw string, plainLoopbackOK bool) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("%q is not an absolute URL", raw)
 	}
-	switch u.Scheme {
-	case "https":
+	switch {
+	case u.Scheme == "https":
 		return nil
-	case "http":
-		host := u.Hostname()
-		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
-			return nil
-		}
+	case plainLoopbackOK && plainLoopback(raw):
+		return nil
+	case plainLoopbackOK:
+		return fmt.Errorf("%q must use https (plain http only on loopback)", raw)
 	}
-	return fmt.Errorf("%q must use https (plain http only on loopback)", raw)
+	return fmt.Errorf("%q must use https (plain http only when the issuer itself is plain http on loopback)", raw)
+}
+
+// plainLoopback reports whether raw is a plain-http address on this machine.
+func plainLoopback(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	host := u.Hostname()
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // boundedTransport caps every response body it returns.
@@ -327,9 +341,13 @@ func accessTokenType(typ string) bool {
 type claims struct {
 	Email         string `json:"email"`
 	EmailVerified any    `json:"email_verified"`
-	// Claims only an ID token carries (OpenID Connect Core 3.1.3.6, 3.3.2.11).
+	// Claims only an ID token carries (OpenID Connect Core 2, 3.1.3.6,
+	// 3.3.2.11): nonce (any value, present at all) and the hashes. azp is
+	// read to tell whether the token names its own client as an audience.
 	AtHash            string `json:"at_hash"`
 	CHash             string `json:"c_hash"`
+	Nonce             any    `json:"nonce"`
+	AuthorizedParty   string `json:"azp"`
 	Name              string `json:"name"`
 	PreferredUsername string `json:"preferred_username"`
 	SessionID         string `json:"sid"`
@@ -360,7 +378,15 @@ func (p *Provider) checkClaims(payload []byte) (Identity, error) {
 		return Identity{}, reject(CheckNoExpiry)
 	case strings.TrimSpace(std.Subject) == "":
 		return Identity{}, reject(CheckSubject)
-	case extra.AtHash != "" || extra.CHash != "":
+	case extra.AtHash != "" || extra.CHash != "" || extra.Nonce != nil:
+		return Identity{}, reject(CheckIDToken)
+	case extra.AuthorizedParty != "" && extra.AuthorizedParty != p.cfg.Audience && slices.Contains(std.Audience, extra.AuthorizedParty):
+		// An ID token is addressed to the client that signed in: its aud
+		// contains that client's id, which azp repeats. An access token's
+		// aud names the resource (RFC 9068: the client is client_id, and
+		// azp, where a provider sends it, is not among the audiences). When
+		// this API's audience is itself the client's id, nothing tells the
+		// two apart by these claims, and the rule does not apply.
 		return Identity{}, reject(CheckIDToken)
 	}
 	id := Identity{
@@ -405,13 +431,23 @@ func keyAllows(k jose.JSONWebKey, alg string) bool {
 	return false
 }
 
-var errThrottled = errors.New("idp: key set fetched too recently")
+var (
+	errThrottled = errors.New("idp: key set fetched too recently")
+	errFetching  = errors.New("idp: the key set is being fetched for another request")
+)
 
 // keysFor returns the cached keys the token may be signed with: those with
 // its kid, or all of them when it names none. The key set is fetched when
 // it was never loaded, when it is older than MaxAge (a failure then keeps
 // the cached keys), and when no key has the kid (at most once per
 // MinRefreshInterval: a made-up kid otherwise costs nothing).
+//
+// Only the request that starts a fetch waits for it. While it runs, a
+// token whose key is cached is checked against the cached keys, and one
+// whose key is not is answered at once as unavailable (503, Retry-After):
+// whether the provider publishes that key is not known yet, and the retry
+// a moment later gets the answer. So a provider that hangs holds one
+// request at a time, never every request naming an unknown kid.
 func (p *Provider) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
 	p.mu.Lock()
 	loaded, stale := p.keys != nil, p.cfg.Now().Sub(p.fetchedAt) > p.cfg.MaxAge
@@ -432,7 +468,7 @@ func (p *Provider) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey, 
 			// this key is not known.
 			return nil, p.unavailable(lastErr)
 		}
-	case err != nil:
+	case err != nil: // the fetch failed, or another request's is under way
 		return nil, p.unavailable(err)
 	}
 	if keys := p.matching(kid); len(keys) > 0 {
@@ -470,8 +506,9 @@ func (p *Provider) unavailable(err error) error {
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }
 
-// Load fetches the key set now (unless a fetch ran too recently), for
-// start-up and readiness checks.
+// Load fetches the key set now, for start-up checks: when a fetch ran too
+// recently it reports that fetch's outcome, and when one is under way it
+// says so rather than waiting.
 func (p *Provider) Load(ctx context.Context) error {
 	err := p.refresh(ctx)
 	if errors.Is(err, errThrottled) {
@@ -480,43 +517,39 @@ func (p *Provider) Load(ctx context.Context) error {
 	return err
 }
 
-// refresh fetches the key set, or waits for the fetch already under way.
-// errThrottled when the last fetch ended too recently. The fetch runs with
-// the deadline of the request that caused it (at most FetchTimeout), but a
-// caller that gives up does not cancel it for the others waiting on it.
+// refresh fetches the key set in the calling goroutine: errThrottled when
+// the last fetch ended too recently, errFetching when another request's
+// fetch is under way (nobody waits on another's fetch). The fetch has the
+// deadline of the request that caused it (at most FetchTimeout), but that
+// request's cancellation does not cut it short: a client that sends a
+// made-up kid and hangs up must not be able to abort every fetch, and with
+// it the discovery of a rotated key.
 func (p *Provider) refresh(ctx context.Context) error {
 	p.mu.Lock()
-	f := p.inflight
-	if f == nil {
-		if p.cfg.Now().Before(p.nextFetch) {
-			p.mu.Unlock()
-			return errThrottled
-		}
-		f = &fetch{done: make(chan struct{})}
-		p.inflight = f
-		timeout := p.cfg.FetchTimeout
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
-			timeout = time.Until(dl)
-		}
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-		go func() {
-			defer cancel()
-			p.finish(f, p.fetchKeys(fctx))
-		}()
+	switch {
+	case p.fetching:
+		p.mu.Unlock()
+		return errFetching
+	case p.cfg.Now().Before(p.nextFetch):
+		p.mu.Unlock()
+		return errThrottled
 	}
+	p.fetching = true
 	p.mu.Unlock()
-	select {
-	case <-f.done:
-		return f.err
-	case <-ctx.Done():
-		return ctx.Err()
+	timeout := p.cfg.FetchTimeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
 	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	result := p.fetchKeys(fctx)
+	p.finish(result)
+	return result.err
 }
 
-func (p *Provider) finish(f *fetch, result fetchResult) {
+func (p *Provider) finish(result fetchResult) {
 	p.mu.Lock()
 	now := p.cfg.Now()
-	f.err = result.err
 	if result.err == nil {
 		p.keys, p.fetchedAt, p.lastErr = result.keys, now, nil
 		p.nextFetch = now.Add(p.cfg.MinRefreshInterval)
@@ -527,9 +560,8 @@ func (p *Provider) finish(f *fetch, result fetchResult) {
 		p.lastErr = result.err
 		p.nextFetch = now.Add(p.cfg.RetryInterval)
 	}
-	p.inflight = nil
+	p.fetching = false
 	p.mu.Unlock()
-	close(f.done)
 	if result.err != nil {
 		p.log.Warn("identity provider keys not fetched", "issuer", p.cfg.Issuer, "error", brief(result.err))
 	}
@@ -561,7 +593,7 @@ func (p *Provider) fetchKeys(ctx context.Context) fetchResult {
 			res.err = errors.New("discovery: no jwks_uri in the discovery document")
 			return res
 		}
-		if err := checkURL(meta.JWKSURL); err != nil {
+		if err := checkURL(meta.JWKSURL, p.dev); err != nil {
 			res.err = fmt.Errorf("discovery: jwks_uri: %w", err)
 			return res
 		}
@@ -656,11 +688,15 @@ type State struct {
 	Status    string    `json:"status"`
 	Keys      int       `json:"keys"`
 	FetchedAt time.Time `json:"fetchedAt,omitzero"`
-	Error     string    `json:"error,omitempty"`
+	// Error is the last fetch's error, shortened, for the operator: it is
+	// never marshalled, because /readyz answers anyone, and the text is
+	// the provider's (or names its addresses). The log has it.
+	Error string `json:"-"`
 }
 
 // State reports the key set's state; when it was never fetched, it tries
-// (at the usual bounded rate) within ctx.
+// (at the usual bounded rate, and not when another fetch is under way)
+// within ctx.
 func (p *Provider) State(ctx context.Context) State {
 	p.mu.Lock()
 	loaded := p.keys != nil
@@ -685,7 +721,7 @@ func (p *Provider) State(ctx context.Context) State {
 	return st
 }
 
-// brief shortens a fetch error for the log and /readyz: go-oidc quotes a
+// brief shortens a fetch error for the log and State: go-oidc quotes a
 // failing answer's whole body, which the provider chooses.
 func brief(err error) string {
 	const most = 200

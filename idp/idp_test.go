@@ -2,6 +2,7 @@ package idp_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,6 +73,7 @@ func TestConfigRefusesWhatWouldBeUnsafe(t *testing.T) {
 		{"plain http to another host", idp.Config{Issuer: "http://id.example.com", Audience: "a"}},
 		{"key set over plain http", idp.Config{Issuer: "https://id.example.com", Audience: "a", JWKSURL: "http://id.example.com/jwks"}},
 		{"relative issuer", idp.Config{Issuer: "id.example.com", Audience: "a"}},
+		{"key set over plain http on loopback for an https issuer", idp.Config{Issuer: "https://id.example.com", Audience: "a", JWKSURL: "http://127.0.0.1:9000/jwks"}},
 	} {
 		if _, err := idp.New(c.cfg); err == nil {
 			t.Errorf("%s: accepted", c.name)
@@ -80,6 +83,10 @@ func TestConfigRefusesWhatWouldBeUnsafe(t *testing.T) {
 		if _, err := idp.New(idp.Config{Issuer: ok, Audience: "a"}); err != nil {
 			t.Errorf("%s refused: %v", ok, err)
 		}
+	}
+	// A development setup: issuer and key set both plain http on loopback.
+	if _, err := idp.New(idp.Config{Issuer: "http://127.0.0.1:9000", Audience: "a", JWKSURL: "http://localhost:9001/jwks"}); err != nil {
+		t.Errorf("loopback issuer with a loopback key set refused: %v", err)
 	}
 }
 
@@ -158,6 +165,141 @@ func TestRotationAndUnknownKidFlood(t *testing.T) {
 	}
 	if got := op.KeyFetches(); got != 3 {
 		t.Fatalf("flood after the interval: key set fetched %d times, want 3", got)
+	}
+}
+
+// While one request's fetch of the key set hangs, every other request is
+// answered at once: a cached key verifies (also once the set is stale), an
+// unknown kid is unavailable (503 with Retry-After at the server), and no
+// second fetch starts. Each caller has 3 s; one that waited on the running
+// fetch (FetchTimeout an hour) would return only when its own deadline
+// passed.
+func TestUnknownKidNeverWaitsOnARunningFetch(t *testing.T) {
+	op, clk := idptest.New(t), &clock{}
+	v := newVerifier(t, op, clk, func(c *idp.Config) { c.FetchTimeout = time.Hour })
+	known := op.Token(op.Claims("gus", "gus@example.com"))
+	if _, err := v.Verify(context.Background(), known); err != nil {
+		t.Fatal(err)
+	}
+	stranger := func(kid string) string {
+		return op.SignWith(&idptest.Key{ID: kid, Algorithm: jose.RS256, Private: op.Signer().Private}, op.Claims("gus", "gus@example.com"))
+	}
+	clk.Advance(idp.DefaultMinRefreshInterval)
+	op.SetMode(idptest.Hang)
+	first := make(chan error, 1)
+	go func() {
+		_, err := v.Verify(context.Background(), stranger("the-first"))
+		first <- err
+	}()
+	for op.KeyFetches() < 2 { // the first request's fetch has reached the provider
+		time.Sleep(5 * time.Millisecond)
+	}
+	type answer struct {
+		err    error
+		waited error // the caller's deadline had passed when Verify returned
+	}
+	call := func(tok string) answer {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_, err := v.Verify(ctx, tok)
+		return answer{err, ctx.Err()}
+	}
+	check := func(what string, a answer, wantOK bool) {
+		t.Helper()
+		if a.waited != nil {
+			t.Fatalf("%s waited on the running fetch until its own deadline: %v", what, a.err)
+		}
+		if wantOK && a.err != nil {
+			t.Fatalf("%s: %v", what, a.err)
+		}
+		if !wantOK {
+			wantUnavailable(t, a.err)
+		}
+	}
+	answers := make(chan answer, 60)
+	var wg sync.WaitGroup
+	for i := range 60 {
+		wg.Add(1)
+		go func() { defer wg.Done(); answers <- call(stranger(fmt.Sprintf("made-up-%d", i))) }()
+	}
+	wg.Wait()
+	close(answers)
+	for a := range answers {
+		check("an unknown kid", a, false)
+	}
+	check("a cached key", call(known), true)
+	clk.Advance(idp.DefaultMaxAge) // stale now: the cached keys still serve
+	check("a cached key of a stale set", call(op.Token(op.Claims("gus", "gus@example.com"))), true)
+	select {
+	case err := <-first:
+		t.Fatalf("the first request returned while its fetch hung: %v", err)
+	default:
+	}
+	if got := op.KeyFetches(); got != 2 {
+		t.Fatalf("key set requested %d times while one fetch ran, want 2", got)
+	}
+	// The fetch ends (the provider answers nothing): the first request is
+	// unavailable too; after RetryInterval a rotated key is found.
+	op.SetMode(idptest.Up)
+	wantUnavailable(t, <-first)
+	clk.Advance(idp.DefaultRetryInterval)
+	op.Rotate()
+	if _, err := v.Verify(context.Background(), op.Token(op.Claims("gus", "gus@example.com"))); err != nil {
+		t.Fatalf("the rotated key after the provider came back: %v", err)
+	}
+}
+
+// Plain http only in a development setup: for an issuer served over https,
+// neither its discovery document nor a redirect of its key set address can
+// send this server to a plain-http port, even on loopback.
+func TestPlainHTTPOnlyForALoopbackIssuer(t *testing.T) {
+	op := idptest.New(t) // serves the key set over plain http on loopback
+	var issuer string
+	var plainJWKS atomic.Bool // the discovery document names op's plain-http key set
+	tlsOP := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/.well-known/openid-configuration":
+			jwks := issuer + "/jwks"
+			if plainJWKS.Load() {
+				jwks = op.Issuer + "/jwks"
+			}
+			_ = json.NewEncoder(w).Encode(map[string]any{"issuer": issuer, "jwks_uri": jwks})
+		case "/jwks":
+			_ = json.NewEncoder(w).Encode(op.KeySet())
+		case "/jwks-moved":
+			http.Redirect(w, r, op.Issuer+"/jwks", http.StatusFound)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer tlsOP.Close()
+	issuer = tlsOP.URL
+	tok := op.Token(func() map[string]any { c := op.Claims("hal", "hal@example.com"); c["iss"] = issuer; return c }())
+	verify := func(mutate func(*idp.Config)) error {
+		v := newVerifier(t, op, &clock{}, func(c *idp.Config) { c.Issuer, c.HTTPClient = issuer, tlsOP.Client() }, mutate)
+		_, err := v.Verify(context.Background(), tok)
+		return err
+	}
+	// Control: everything over https verifies.
+	if err := verify(func(*idp.Config) {}); err != nil {
+		t.Fatalf("https issuer and key set: %v", err)
+	}
+	if err := verify(func(c *idp.Config) { c.JWKSURL = issuer + "/jwks" }); err != nil {
+		t.Fatalf("https key set given directly: %v", err)
+	}
+	// The discovery document sends the key set to plain http on loopback.
+	plainJWKS.Store(true)
+	err := verify(func(*idp.Config) {})
+	wantUnavailable(t, err)
+	if !strings.Contains(err.Error(), "jwks_uri") {
+		t.Fatalf("refused for another reason: %v", err)
+	}
+	plainJWKS.Store(false)
+	// The https key set address redirects there.
+	wantUnavailable(t, verify(func(c *idp.Config) { c.JWKSURL = issuer + "/jwks-moved" }))
+	if op.KeyFetches() != 0 {
+		t.Fatalf("the plain-http key set was fetched %d times", op.KeyFetches())
 	}
 }
 

@@ -206,6 +206,8 @@ func TestProviderTokenAttacks(t *testing.T) {
 			{"an ID token (c_hash)", op.Token(claimsWith(good, "c_hash", "LDktKdoQak3Pk0cnXxCltA")), idp.CheckIDToken},
 			{"a logout token (typ logout+jwt)", op.TokenOfType("logout+jwt", good), idp.CheckIDToken},
 			{"a DPoP proof (typ dpop+jwt)", op.TokenOfType("dpop+jwt", good), idp.CheckIDToken},
+			{"an ID token without at_hash (nonce, azp, auth_time)", op.Token(claimsWith(good, "nonce", "n-0S6_WzA2Mj", "azp", "kayle-web", "auth_time", now.Unix())), idp.CheckIDToken},
+			{"an ID token without at_hash or nonce (its client among the audiences)", op.Token(claimsWith(good, "aud", []string{idptest.Audience, "kayle-web"}, "azp", "kayle-web", "auth_time", now.Unix())), idp.CheckIDToken},
 			{"unknown kid", op.SignWith(&idptest.Key{ID: "never-published", Algorithm: jose.RS256, Private: strangerPriv}, good), idp.CheckUnknownKey},
 			{"a stranger's key under a known kid", op.SignWith(&idptest.Key{ID: rsaKey.ID, Algorithm: jose.RS256, Private: strangerPriv}, good), idp.CheckSignature},
 			{"RS256 under the kid of an ES256 key", op.SignWith(&idptest.Key{ID: ecKey.ID, Algorithm: jose.RS256, Private: rsaKey.Private}, good), idp.CheckAlgorithm},
@@ -253,6 +255,18 @@ func TestProviderTokenAttacks(t *testing.T) {
 		// Access tokens typed as RFC 9068 says are accepted.
 		for _, typ := range []string{"at+jwt", "application/at+jwt"} {
 			status, _, raw = pe.call(t, "GET", "/v1/auth/account/owned-organizations", op.TokenOfType(typ, good), "")
+			wantAnswer(t, status, raw, 200, "", "")
+		}
+		// Access tokens as providers issue them pass the ID-token rules:
+		// RFC 9068's client_id and auth_time; azp naming a client that is
+		// not an audience (Auth0, Keycloak, Entra); azp equal to this API's
+		// audience (the API is its own client).
+		for _, extra := range [][]any{
+			{"client_id", "kayle-web", "auth_time", now.Unix(), "jti", "at-1"},
+			{"azp", "kayle-web", "auth_time", now.Unix(), "aud", []string{idptest.Audience, "https://id.example.com/userinfo"}},
+			{"azp", idptest.Audience},
+		} {
+			status, _, raw = pe.call(t, "GET", "/v1/auth/account/owned-organizations", op.TokenOfType("at+jwt", claimsWith(good, extra...)), "")
 			wantAnswer(t, status, raw, 200, "", "")
 		}
 
@@ -321,6 +335,10 @@ func TestProviderKeyRotation(t *testing.T) {
 		status, _, raw = pe.call(t, "GET", "/v1/auth/account/owned-organizations", before, "")
 		wantAnswer(t, status, raw, 401, "UNAUTHORIZED", idp.Hint(idp.CheckUnknownKey))
 
+		// A made-up kid is refused (401) once the key set has been fetched
+		// without it; while another request's fetch is under way it is
+		// answered at once with 503 and Retry-After (whether the provider
+		// publishes the key is not known yet).
 		flood := func(n int, tag string) {
 			var wg sync.WaitGroup
 			for i := range n {
@@ -328,13 +346,16 @@ func TestProviderKeyRotation(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					k := &idptest.Key{ID: fmt.Sprintf("%s-%d", tag, i), Algorithm: jose.RS256, Private: op.Signer().Private}
-					status, _, raw := pe.call(t, "GET", "/v1/auth/account/owned-organizations", op.SignWith(k, claims), "")
-					if status != 401 {
+					status, hdr, raw := pe.call(t, "GET", "/v1/auth/account/owned-organizations", op.SignWith(k, claims), "")
+					if status != 401 && (status != 503 || hdr.Get("Retry-After") == "") {
 						t.Errorf("made-up kid: %d %s", status, raw)
 					}
 				}()
 			}
 			wg.Wait()
+			k := &idptest.Key{ID: tag + "-after", Algorithm: jose.RS256, Private: op.Signer().Private}
+			status, _, raw := pe.call(t, "GET", "/v1/auth/account/owned-organizations", op.SignWith(k, claims), "")
+			wantAnswer(t, status, raw, 401, "UNAUTHORIZED", idp.Hint(idp.CheckUnknownKey))
 		}
 		flood(100, "made-up")
 		if op.KeyFetches() != 2 {
@@ -346,6 +367,69 @@ func TestProviderKeyRotation(t *testing.T) {
 			t.Fatalf("a flood after the interval: key set fetched %d times, want 3", op.KeyFetches())
 		}
 	})
+}
+
+// With keys cached and the key set hanging, one request (the one whose
+// made-up kid started the fetch) waits; every other made-up kid is answered
+// 503 with Retry-After at once, and session tokens and cached provider keys
+// are served meanwhile. Had they waited on the running fetch, they would be
+// answered only at their request deadline, after the first request.
+func TestProviderHangingFetchHoldsOneRequest(t *testing.T) {
+	forEachDBWithProvider(t, func(t *testing.T, pe *provEnv) {
+		op := pe.op
+		local := pe.person("Local")
+		known := func() string { return op.Token(op.Claims("hanging-"+string(pe.kind), "hanging@example.com")) }
+		madeUp := func(kid string) string {
+			return op.SignWith(&idptest.Key{ID: kid, Algorithm: jose.RS256, Private: op.Signer().Private}, op.Claims("x", "x@example.com"))
+		}
+		status, _, raw := pe.call(t, "GET", "/v1/auth/account/owned-organizations", known(), "")
+		wantAnswer(t, status, raw, 200, "", "")
+		pe.clk.Advance(idp.DefaultMinRefreshInterval)
+		op.SetMode(idptest.Hang)
+		first := make(chan int, 1)
+		go func() {
+			req, _ := http.NewRequest("GET", pe.srv.URL+"/v1/auth/account/owned-organizations", nil)
+			req.Header.Set("Authorization", "Bearer "+madeUp("starts-the-fetch"))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				first <- 0
+				return
+			}
+			resp.Body.Close()
+			first <- resp.StatusCode
+		}()
+		for op.KeyFetches() < 2 { // its fetch has reached the provider
+			time.Sleep(5 * time.Millisecond)
+		}
+		var wg sync.WaitGroup
+		for i := range 40 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				status, hdr, raw := pe.call(t, "GET", "/v1/auth/account/owned-organizations", madeUp(fmt.Sprintf("flood-%d", i)), "")
+				if status != 503 || hdr.Get("Retry-After") == "" {
+					t.Errorf("made-up kid during the fetch: %d %s", status, raw)
+				}
+			}()
+		}
+		wg.Wait()
+		for _, tok := range []string{local.Token, known()} {
+			status, _, raw = pe.call(t, "GET", "/v1/auth/account/owned-organizations", tok, "")
+			wantAnswer(t, status, raw, 200, "", "")
+		}
+		select {
+		case s := <-first:
+			t.Fatalf("the request that started the fetch was answered (%d) before the others: they waited on its fetch", s)
+		default:
+		}
+		if op.KeyFetches() != 2 {
+			t.Fatalf("key set requested %d times during one hanging fetch, want 2", op.KeyFetches())
+		}
+		op.SetMode(idptest.Up)
+		if s := <-first; s != 503 {
+			t.Fatalf("the request whose fetch failed: %d, want 503", s)
+		}
+	}, func(s *server.Config, i *idp.Config) { s.RequestTimeout, i.FetchTimeout = 10*time.Second, time.Hour })
 }
 
 // The provider down: 503 with Retry-After within the request's deadline,
@@ -365,6 +449,13 @@ func TestProviderDown(t *testing.T) {
 			}
 			if err := json.Unmarshal(raw, &body); err != nil || status != want || body.IdentityProvider == nil || body.IdentityProvider.Status != state {
 				t.Fatalf("/readyz: %d %s, want %d with key set %s", status, raw, want, state)
+			}
+			// Anyone may ask: the answer is a state, never the provider's
+			// error text or its addresses (those are in the log).
+			var fields struct{ IdentityProvider map[string]any }
+			_ = json.Unmarshal(raw, &fields)
+			if _, ok := fields.IdentityProvider["error"]; ok || strings.Contains(string(raw), strings.TrimPrefix(op.Issuer, "http://")) || strings.Contains(string(raw), "discovery") {
+				t.Fatalf("/readyz shows the fetch error: %s", raw)
 			}
 		}
 		unavailable := func(mode string) {
@@ -650,6 +741,12 @@ func TestProviderIdentityLinking(t *testing.T) {
 func TestProviderFirstSightRace(t *testing.T) {
 	forEachDBWithProvider(t, func(t *testing.T, pe *provEnv) {
 		op := pe.op
+		// Keys loaded first, as kayleid serve does at start-up: while they
+		// never were, only the request that fetches them waits, and the
+		// others are 503 at once (not the race this test is about).
+		if err := pe.v.Load(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 		const n = 12
 		for trial := range 3 {
 			sub := fmt.Sprintf("racer-%d", trial)

@@ -131,8 +131,10 @@ type Balancer struct {
 }
 
 // StartBalancer runs haproxy in the foreground with the configuration file
-// and the environment it reads (KAYLE_LB_ADDR, KAYLE_REPLICA_1, ...), and
-// waits until it accepts connections.
+// and the environment it reads (KAYLE_LB_ADDR, KAYLE_REPLICA_1, ..., and
+// the limits KAYLE_LB_WRITE_RATE, KAYLE_LB_CONN_PER_SOURCE,
+// KAYLE_LB_CONN_RATE, KAYLE_LB_HEAD_TIMEOUT, where deploy/haproxy.cfg has
+// their defaults), and waits until it accepts connections.
 func StartBalancer(ctx context.Context, haproxy, config string, env map[string]string, logPath string) (*Balancer, error) {
 	var kv []string
 	for k, v := range env {

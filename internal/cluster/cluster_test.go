@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -135,6 +136,9 @@ func TestCluster(t *testing.T) {
 	})
 	t.Run("the balancer: client addresses, its limit, its errors", func(t *testing.T) {
 		balancerEdges(ctx, t, fx, lb, replicas)
+	})
+	t.Run("connections per client address, and the wait for a first request", func(t *testing.T) {
+		connectionLimits(ctx, t, lb, replicas)
 	})
 	t.Run("limits are per replica", func(t *testing.T) {
 		perReplicaLimits(ctx, t, fx, lb)
@@ -444,6 +448,239 @@ func balancerEdges(ctx context.Context, t *testing.T, fx *fixtures, lb *cluster.
 	resp.Body.Close()
 	if resp.StatusCode != 503 || !isEnvelope(body, "SERVICE_UNAVAILABLE") || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("no replica: %d %s", resp.StatusCode, body)
+	}
+}
+
+// One address cannot take the balancer from the others. With the shipped
+// limits, the review's attack (4,100 bare connections from one address, as
+// fast as it can) leaves another address answered, and at most
+// KAYLE_LB_CONN_PER_SOURCE (100) of the attacker's connections are served;
+// a connection that sends nothing is closed after KAYLE_LB_HEAD_TIMEOUT
+// (5s), well before the 10 s HAProxy waited before. Then, on a balancer
+// with small limits in front of the same replicas, exactly: the cap on
+// open connections, its release, and the rate of new connections.
+func connectionLimits(ctx context.Context, t *testing.T, lb *cluster.Balancer, replicas []*cluster.Replica) {
+	const (
+		flood     = 4100
+		shipCap   = 100
+		shipHead  = 5 * time.Second
+		oldHead   = 10 * time.Second
+		attacker  = "127.0.5.1"
+		bystander = "127.0.5.2"
+	)
+	conns := make([]net.Conn, flood)
+	var wg sync.WaitGroup
+	var dialFailed atomic.Int64
+	var dialErr atomic.Value
+	for w := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < flood; i += 64 {
+				c, err := dialFrom(lb.Addr, attacker)
+				if err != nil {
+					dialFailed.Add(1)
+					dialErr.Store(err.Error())
+					continue
+				}
+				conns[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	// While they are held, another address is answered (before, it waited
+	// for the attacker's connections to time out: 10 s).
+	hc := httpClient(bystander)
+	hc.Timeout = 4 * time.Second
+	resp, err := hc.Get("http://" + lb.Addr + "/healthz")
+	if err != nil {
+		t.Fatalf("another address, while one holds %d connections: %v", flood-int(dialFailed.Load()), err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("another address: %d", resp.StatusCode)
+	}
+	hc.CloseIdleConnections()
+	// Of the attacker's connections, those the balancer kept answer a
+	// request (200, or the replicas' own per-address 429); the others were
+	// closed on accept.
+	var answered, refused, other atomic.Int64
+	for w := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < flood; i += 64 {
+				if conns[i] == nil {
+					continue
+				}
+				switch status, err := ask(conns[i]); {
+				case status != 0:
+					answered.Add(1)
+				case refusedErr(err):
+					refused.Add(1)
+				default:
+					other.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if answered.Load() > shipCap || refused.Load() == 0 || other.Load() > 0 {
+		t.Fatalf("%d bare connections from one address: %d served, %d closed on accept, %d neither (%d dials failed); at most %d may be served",
+			flood, answered.Load(), refused.Load(), other.Load(), dialFailed.Load(), shipCap)
+	}
+	t.Logf("%d bare connections from one address at once: %d served (cap %d), %d closed on accept, %d dials failed (%v); another address answered meanwhile",
+		flood, answered.Load(), shipCap, refused.Load(), dialFailed.Load(), dialErr.Load())
+
+	// A connection that sends nothing is closed after the head timeout.
+	c, err := dialFrom(lb.Addr, "127.0.5.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(shipHead + (oldHead-shipHead)/2))
+	_, err = io.Copy(io.Discard, c) // a 408 page or nothing, then the close
+	if err != nil && !refusedErr(err) {
+		t.Fatalf("a connection that sent nothing for %s was not closed: %v", shipHead+(oldHead-shipHead)/2, err)
+	}
+
+	// The same replicas behind a balancer with small limits.
+	const cap, rate = 10, 30
+	addrs, err := cluster.FreeAddrs(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := cluster.StartBalancer(ctx, lb.Path, lb.Config, map[string]string{
+		"KAYLE_LB_ADDR": addrs[0], "KAYLE_LB_STATS_ADDR": addrs[1],
+		"KAYLE_REPLICA_1": replicas[0].Addr, "KAYLE_REPLICA_2": replicas[1].Addr, "KAYLE_REPLICA_3": replicas[2].Addr,
+		"KAYLE_LB_CONN_PER_SOURCE": strconv.Itoa(cap), "KAYLE_LB_CONN_RATE": strconv.Itoa(rate),
+	}, lb.LogPath+".small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Stop()
+	for _, r := range replicas {
+		if err := small.WaitState(ctx, r.Name, "UP"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// cap connections from one address, each served once and then idle
+	// (keep-alive): the next ones from that address are closed on accept,
+	// another address is served, and a closed one frees its place.
+	held := make([]net.Conn, cap)
+	for i := range held {
+		if held[i], err = dialFrom(small.Addr, "127.0.5.4"); err != nil {
+			t.Fatal(err)
+		}
+		defer held[i].Close()
+		if status, err := ask(held[i]); status != 200 {
+			t.Fatalf("connection %d of %d: %d %v", i+1, cap, status, err)
+		}
+	}
+	for i := range 3 {
+		status, err := dialAndAsk(small.Addr, "127.0.5.4")
+		if !refusedErr(err) {
+			t.Fatalf("connection %d beyond the cap of %d: %d %v, want it closed on accept", i+1, cap, status, err)
+		}
+	}
+	c2, err := dialFrom(small.Addr, "127.0.5.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, err := ask(c2); status != 200 {
+		t.Fatalf("another address beside a full one: %d %v", status, err)
+	}
+	c2.Close()
+	held[0].Close()
+	err = poll(ctx, 100*time.Millisecond, func() error {
+		if status, err := dialAndAsk(small.Addr, "127.0.5.4"); status != 200 {
+			return fmt.Errorf("after closing one of %d: %d %v", cap, status, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// New connections from one address, each closed after its request:
+	// about rate a second are served (200, or the replicas' own
+	// per-address 429), the rest closed on accept.
+	var served, closed int
+	for range 3 * rate {
+		switch status, err := dialAndAsk(small.Addr, "127.0.5.6"); {
+		case status != 0:
+			served++
+		case refusedErr(err):
+			closed++
+		default:
+			t.Fatalf("a new connection: %d %v", status, err)
+		}
+	}
+	if served < rate || closed == 0 {
+		t.Fatalf("%d new connections from one address at once: %d served, %d closed on accept; want at least %d served, then refusals", 3*rate, served, closed, rate)
+	}
+	t.Logf("small limits (%d open, %d new a second per address): the %d-th open connection closed on accept, another address served, a place freed by a close; %d new connections in a row: %d served, %d closed",
+		cap, rate, cap+1, 3*rate, served, closed)
+}
+
+// dialFrom opens a TCP connection from the given loopback address.
+func dialFrom(addr, from string) (net.Conn, error) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+	return d.Dial("tcp", addr)
+}
+
+// dialAndAsk asks on a new connection from the address; a balancer that
+// closes it on accept may reset it before the dial returns.
+func dialAndAsk(addr, from string) (int, error) {
+	c, err := dialFrom(addr, from)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return ask(c)
+}
+
+// ask sends GET /healthz on c and returns the answer's status (0 with the
+// error when there is none).
+func ask(c net.Conn) (int, error) {
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: kayleid\r\n\r\n"); err != nil {
+		return 0, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// refusedErr reports whether err is the peer closing the connection (an
+// end of file or a reset), not a time-out or no error at all.
+func refusedErr(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+func poll(ctx context.Context, every time.Duration, try func() error) error {
+	for {
+		err := try()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+		case <-time.After(every):
+		}
 	}
 }
 
