@@ -88,6 +88,10 @@ type Store struct {
 	gate chan struct{}
 	// shares caps the turns one caller holds at once (see WithShare).
 	shares shares
+	// auditWindow and auditTimeout bound an audit-log listing (see
+	// ListAuditLogs); fields so that tests can shrink them.
+	auditWindow  int
+	auditTimeout time.Duration
 	// externalStmt is the provider callers' lookup, prepared once: on
 	// SQLite, preparing the three-table join costs more than running it.
 	externalStmt struct {
@@ -167,7 +171,8 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 	}
 	s := &Store{db: db, sqlDB: sqlDB, dialect: d, now: now, migrateDB: migrateDB, onEvent: opts.OnEvent,
 		maxOwned: opts.MaxOwnedOrganizations, gate: make(chan struct{}, maxOpen), url: databaseURL,
-		shares:           shares{limit: shareLimit(maxOpen), m: map[string]*share{}},
+		shares:      shares{limit: shareLimit(maxOpen), m: map[string]*share{}},
+		auditWindow: AuditSearchWindow, auditTimeout: AuditQueryTimeout,
 		configuredSecret: opts.AuthSecret, moveLogo: opts.MoveLogo}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -399,6 +404,40 @@ type eventsKey struct{}
 // read runs a read-only query function with connection failures classified.
 func (s *Store) read(ctx context.Context, fn func(db *gorm.DB) error) error {
 	return s.admit(ctx, func() error { return fn(s.db.WithContext(ctx)) })
+}
+
+// errStatementTimeout: a bounded read ran out of time at the database.
+var errStatementTimeout = errors.New("store: statement timeout")
+
+// readBounded is read with the time its statements spend at the database
+// capped at limit (waiting for a turn does not count): on PostgreSQL by
+// statement_timeout in a read-only transaction, so the server itself stops
+// the statement and the connection stays usable; on SQLite by the driver,
+// which interrupts a statement when its context ends. A statement stopped
+// so is ErrUnavailable.
+func (s *Store) readBounded(ctx context.Context, limit time.Duration, fn func(db *gorm.DB) error) error {
+	return s.admit(ctx, func() error {
+		if s.dialect == Postgres {
+			err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				if err := tx.Exec(fmt.Sprintf("SET LOCAL statement_timeout = %d", max(1, limit.Milliseconds()))).Error; err != nil {
+					return err
+				}
+				return fn(tx)
+			}, &sql.TxOptions{ReadOnly: true})
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "57014" && ctx.Err() == nil { // query_canceled
+				return fmt.Errorf("%w: %w after %s: %v", ErrUnavailable, errStatementTimeout, limit, err)
+			}
+			return err
+		}
+		bounded, cancel := context.WithTimeout(ctx, limit)
+		defer cancel()
+		err := fn(s.db.WithContext(bounded))
+		if err != nil && bounded.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("%w: %w after %s: %v", ErrUnavailable, errStatementTimeout, limit, err)
+		}
+		return err
+	})
 }
 
 // admit runs fn on its turn at the database (see gate), with connection
