@@ -342,3 +342,75 @@ func TestOneUserCannotTakeEveryTurn(t *testing.T) {
 		}
 	}
 }
+
+// Deleting an API key clears it from the audit rows through
+// audit_logs_api_key_idx, not by walking the organization's log.
+func TestClearAPIKeyActorUsesIndex(t *testing.T) {
+	for _, kind := range testdb.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			f := newAuditFixture(t, kind, Options{})
+			f.fill(t, 5_000, time.Now(), plainTarget)
+			key := uuid.New()
+			if err := f.s.db.Exec("UPDATE audit_logs SET actor_api_key_id = ?, actor_type = 'api_key' WHERE id IN (SELECT id FROM audit_logs ORDER BY id LIMIT 3)", key.String()).Error; err != nil {
+				t.Fatal(err)
+			}
+			if kind == testdb.Postgres {
+				if err := f.s.db.Exec("ANALYZE audit_logs").Error; err != nil {
+					t.Fatal(err)
+				}
+			}
+			stmt := clearAPIKeyActor(f.s.db.Session(&gorm.Session{DryRun: true}), *f.owner.ActiveOrganizationID, key).Statement
+			explain := "EXPLAIN QUERY PLAN "
+			if kind == testdb.Postgres {
+				explain = "EXPLAIN "
+			}
+			rows, err := f.s.sqlDB.Query(explain+stmt.SQL.String(), stmt.Vars...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			cols, _ := rows.Columns()
+			var plan []string
+			for rows.Next() {
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, fmt.Sprint(vals[len(vals)-1]))
+			}
+			if !strings.Contains(strings.Join(plan, "\n"), "audit_logs_api_key_idx") {
+				t.Fatalf("clearing a key's audit rows does not use audit_logs_api_key_idx:\n%s", strings.Join(plan, "\n"))
+			}
+			if err := clearAPIKeyActor(f.s.db, *f.owner.ActiveOrganizationID, key).Error; err != nil {
+				t.Fatal(err)
+			}
+			var left int64
+			if err := f.s.db.Model(&AuditLog{}).Where("actor_api_key_id IS NOT NULL").Count(&left).Error; err != nil || left != 0 {
+				t.Fatalf("%d rows keep the key: %v", left, err)
+			}
+		})
+	}
+}
+
+// BenchmarkClearAPIKeyActor: the statement DeleteAPIKey runs under the
+// write lock, on an organization with 200,000 audit rows.
+func BenchmarkClearAPIKeyActor(b *testing.B) {
+	for _, kind := range testdb.Kinds {
+		b.Run(string(kind), func(b *testing.B) {
+			f := newAuditFixture(b, kind, Options{})
+			f.fill(b, 200_000, time.Now(), plainTarget)
+			org := *f.owner.ActiveOrganizationID
+			b.ResetTimer()
+			for b.Loop() {
+				if err := clearAPIKeyActor(f.s.db, org, uuid.New()).Error; err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
