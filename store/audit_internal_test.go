@@ -292,8 +292,8 @@ func TestAuditQueryTimeout(t *testing.T) {
 			t.Fatalf("a 30,000-row scan under a 1 ms timeout: %v, want the statement timeout", err)
 		}
 		f.s.auditTimeout = AuditQueryTimeout
-		if _, _, err := f.s.ListAuditLogs(ctx, f.owner, AuditFilter{Query: "mem_00000001"}, Page{Limit: 10}); err != nil {
-			t.Fatalf("after a timeout: %v", err)
+		if rows, _, err := f.s.ListAuditLogs(ctx, f.owner, AuditFilter{}, Page{Limit: 10}); err != nil || len(rows) != 10 {
+			t.Fatalf("after a timeout: %d rows, %v", len(rows), err)
 		}
 	})
 }
