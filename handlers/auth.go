@@ -86,7 +86,10 @@ func (s *Server) Authenticate(c echo.Context, operationID string) error {
 		return err
 	}
 	req := c.Request()
-	c.SetRequest(req.WithContext(WithPrincipal(req.Context(), p)))
+	// The caller's database work, however many requests it runs at once,
+	// holds at most its share of the store's turns.
+	ctx := store.WithShare(WithPrincipal(req.Context(), p), p.User.ID.String())
+	c.SetRequest(req.WithContext(ctx))
 	return nil
 }
 

@@ -407,15 +407,20 @@ func (s *Store) DeleteAPIKey(ctx context.Context, a Actor, id uuid.UUID) error {
 		if res.RowsAffected == 0 {
 			return ErrAPIKeyNotFound
 		}
-		// No foreign key clears these (the column is text); a key writes
-		// only its own organization's log, and the organization's index
-		// narrows the statement to that log.
-		if err := tx.Model(&AuditLog{}).Where("organization_id = ? AND actor_api_key_id = ?", *a.ActiveOrganizationID, id.String()).
-			Update("actor_api_key_id", nil).Error; err != nil {
+		if err := clearAPIKeyActor(tx, *a.ActiveOrganizationID, id).Error; err != nil {
 			return err
 		}
 		return s.audit(tx, *a.ActiveOrganizationID, &a.UserID, EventAPIKeyDeleted, "api_key", id.String(), Metadata{})
 	})
+}
+
+// clearAPIKeyActor keeps a deleted key's audit rows, without the key. No
+// foreign key does it (the column is text); a key writes only its own
+// organization's log, and audit_logs_api_key_idx finds the key's rows
+// without walking that log (on SQLite this runs under the write lock).
+func clearAPIKeyActor(tx *gorm.DB, orgID, keyID uuid.UUID) *gorm.DB {
+	return tx.Model(&AuditLog{}).Where("organization_id = ? AND actor_api_key_id = ?", orgID, keyID.String()).
+		Update("actor_api_key_id", nil)
 }
 
 // ListAPIKeys lists the active organization's keys, enabled or not, by id

@@ -85,8 +85,46 @@ func ParseEvents(list string) []string {
 // likeEscaper makes user text literal inside a LIKE pattern (ESCAPE '\').
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
+const (
+	// AuditSearchWindow is how many entries a search (q) looks through: the
+	// organization's newest ones within created_from/created_to, the other
+	// filters and q then narrowing those. A search costs the same however
+	// long the log; an older entry is found by moving created_to back.
+	AuditSearchWindow = 10_000
+	// AuditQueryTimeout caps the time an audit-log listing's statements
+	// spend at the database; one that runs longer answers ErrUnavailable.
+	AuditQueryTimeout = 2 * time.Second
+)
+
+// asciiLower folds A-Z only. Both databases' LOWER are made to fold the
+// same (see foldedLike), so a search matches the same rows on either;
+// strings.ToLower would also fold look-alikes such as the Kelvin sign
+// into ASCII letters, matching rows the text does not contain.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// foldedLike is "col LIKE ?" with col folded as asciiLower folds:
+// SQLite's LOWER folds ASCII only; PostgreSQL's follows the database's
+// locale unless told the C collation, under which it folds ASCII only.
+func (s *Store) foldedLike(col string) string {
+	if s.dialect == Postgres {
+		col += ` COLLATE "C"`
+	}
+	return "LOWER(" + col + `) LIKE ? ESCAPE '\'`
+}
+
 // ListAuditLogs lists the active organization's audit log, newest first
-// (created_at desc, id desc), for owners and admins.
+// (created_at desc, id desc), for owners and admins. With a search text
+// (q) it looks through the AuditSearchWindow newest entries within the
+// created range only, so its cost does not grow with the log; every
+// listing's statements get at most AuditQueryTimeout at the database.
 func (s *Store) ListAuditLogs(ctx context.Context, a Actor, f AuditFilter, p Page) ([]AuditEntry, bool, error) {
 	p = p.clamped()
 	if err := f.check(); err != nil {
@@ -100,14 +138,25 @@ func (s *Store) ListAuditLogs(ctx context.Context, a Actor, f AuditFilter, p Pag
 	}
 	orgID := *a.ActiveOrganizationID
 	var rows []AuditEntry
-	err := s.read(ctx, func(db *gorm.DB) error {
+	err := s.readBounded(ctx, s.auditTimeout, func(db *gorm.DB) error {
 		if _, err := requireRole(db, orgID, a.UserID, Role.CanManage); err != nil {
 			return err
 		}
-		q := db.Table("audit_logs AS a").
+		// The rows looked at: the organization's, in the created range,
+		// walked along audit_logs_page_idx.
+		src := db.Table("audit_logs").Where("organization_id = ?", orgID)
+		if f.CreatedFrom != nil {
+			src = src.Where("created_at >= ?", f.CreatedFrom.UTC())
+		}
+		if f.CreatedTo != nil {
+			src = src.Where("created_at <= ?", f.CreatedTo.UTC())
+		}
+		if f.Query != "" {
+			src = src.Order("created_at DESC, id DESC").Limit(s.auditWindow)
+		}
+		q := db.Table("(?) AS a", src).
 			Select("a.*, u.name AS actor_name, u.email AS actor_email").
-			Joins("LEFT JOIN users u ON u.id = a.actor_user_id").
-			Where("a.organization_id = ?", orgID)
+			Joins("LEFT JOIN users u ON u.id = a.actor_user_id")
 		if len(f.Events) > 0 {
 			q = q.Where("a.event IN ?", f.Events)
 		}
@@ -120,16 +169,10 @@ func (s *Store) ListAuditLogs(ctx context.Context, a Actor, f AuditFilter, p Pag
 		if f.ActorType != "" {
 			q = q.Where("a.actor_type = ?", f.ActorType)
 		}
-		if f.CreatedFrom != nil {
-			q = q.Where("a.created_at >= ?", f.CreatedFrom.UTC())
-		}
-		if f.CreatedTo != nil {
-			q = q.Where("a.created_at <= ?", f.CreatedTo.UTC())
-		}
 		if f.Query != "" {
-			pat := "%" + likeEscaper.Replace(strings.ToLower(f.Query)) + "%"
-			q = q.Where(`(LOWER(a.event) LIKE ? ESCAPE '\' OR LOWER(COALESCE(a.target_id, '')) LIKE ? ESCAPE '\'`+
-				` OR LOWER(COALESCE(u.name, '')) LIKE ? ESCAPE '\' OR LOWER(COALESCE(u.email, '')) LIKE ? ESCAPE '\')`,
+			pat := "%" + likeEscaper.Replace(asciiLower(f.Query)) + "%"
+			q = q.Where("("+s.foldedLike("a.event")+" OR "+s.foldedLike("COALESCE(a.target_id, '')")+
+				" OR "+s.foldedLike("COALESCE(u.name, '')")+" OR "+s.foldedLike("COALESCE(u.email, '')")+")",
 				pat, pat, pat, pat)
 		}
 		if p.StartingAfter != "" {

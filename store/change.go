@@ -269,7 +269,7 @@ func (s *Store) changePipelined(ctx context.Context, a Actor, target uuid.UUID, 
 	if err := s.enter(ctx); err != nil {
 		return err
 	}
-	defer s.exit()
+	defer s.exit(ctx)
 	conn, err := s.sqlDB.Conn(ctx)
 	if err != nil {
 		return err

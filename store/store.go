@@ -86,6 +86,12 @@ type Store struct {
 	// random waiter, so under load a few requests would wait many times
 	// longer than the rest; queueing here instead keeps waits even.
 	gate chan struct{}
+	// shares caps the turns one caller holds at once (see WithShare).
+	shares shares
+	// auditWindow and auditTimeout bound an audit-log listing (see
+	// ListAuditLogs); fields so that tests can shrink them.
+	auditWindow  int
+	auditTimeout time.Duration
 	// externalStmt is the provider callers' lookup, prepared once: on
 	// SQLite, preparing the three-table join costs more than running it.
 	externalStmt struct {
@@ -165,6 +171,8 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 	}
 	s := &Store{db: db, sqlDB: sqlDB, dialect: d, now: now, migrateDB: migrateDB, onEvent: opts.OnEvent,
 		maxOwned: opts.MaxOwnedOrganizations, gate: make(chan struct{}, maxOpen), url: databaseURL,
+		shares:      shares{limit: shareLimit(maxOpen), m: map[string]*share{}},
+		auditWindow: AuditSearchWindow, auditTimeout: AuditQueryTimeout,
 		configuredSecret: opts.AuthSecret, moveLogo: opts.MoveLogo}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -356,7 +364,7 @@ func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 		if err := s.enter(ctx); err != nil {
 			return err
 		}
-		defer s.exit()
+		defer s.exit(ctx)
 		return s.db.WithContext(context.WithValue(ctx, eventsKey{}, events)).Transaction(fn)
 	})
 }
@@ -398,28 +406,151 @@ func (s *Store) read(ctx context.Context, fn func(db *gorm.DB) error) error {
 	return s.admit(ctx, func() error { return fn(s.db.WithContext(ctx)) })
 }
 
+// errStatementTimeout: a bounded read ran out of time at the database.
+var errStatementTimeout = errors.New("store: statement timeout")
+
+// readBounded is read with the time its statements spend at the database
+// capped at limit (waiting for a turn does not count): on PostgreSQL by
+// statement_timeout in a read-only transaction, so the server itself stops
+// the statement and the connection stays usable; on SQLite by the driver,
+// which interrupts a statement when its context ends. A statement stopped
+// so is ErrUnavailable.
+func (s *Store) readBounded(ctx context.Context, limit time.Duration, fn func(db *gorm.DB) error) error {
+	return s.admit(ctx, func() error {
+		if s.dialect == Postgres {
+			err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				if err := tx.Exec(fmt.Sprintf("SET LOCAL statement_timeout = %d", max(1, limit.Milliseconds()))).Error; err != nil {
+					return err
+				}
+				return fn(tx)
+			}, &sql.TxOptions{ReadOnly: true})
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "57014" && ctx.Err() == nil { // query_canceled
+				return fmt.Errorf("%w: %w after %s: %v", ErrUnavailable, errStatementTimeout, limit, err)
+			}
+			return err
+		}
+		bounded, cancel := context.WithTimeout(ctx, limit)
+		defer cancel()
+		err := fn(s.db.WithContext(bounded))
+		if err != nil && bounded.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("%w: %w after %s: %v", ErrUnavailable, errStatementTimeout, limit, err)
+		}
+		return err
+	})
+}
+
 // admit runs fn on its turn at the database (see gate), with connection
 // failures classified.
 func (s *Store) admit(ctx context.Context, fn func() error) error {
 	if err := s.enter(ctx); err != nil {
 		return classify(err)
 	}
-	defer s.exit()
+	defer s.exit(ctx)
 	return classify(fn())
 }
 
-// enter waits, in arrival order, for a turn at the database (see gate).
-// A channel's blocked senders are served in the order they arrived.
-func (s *Store) enter(ctx context.Context) error {
+// shareKey carries whom a context's database work is for (see WithShare).
+type shareKey struct{}
+
+// WithShare says that ctx's database work is done for key: one credential,
+// such as a user id. Work for one key holds at most half of the store's
+// turns at the database at once (at least one), so one caller's concurrent
+// requests, however many, leave the other turns to everyone else. An empty
+// key, or none, is not capped.
+func WithShare(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, shareKey{}, key)
+}
+
+// ShareOf returns the key WithShare put in ctx.
+func ShareOf(ctx context.Context) (string, bool) {
+	key, ok := ctx.Value(shareKey{}).(string)
+	return key, ok && key != ""
+}
+
+// shareLimit is how many turns of a gate of n one key may hold.
+func shareLimit(n int) int { return max(1, n/2) }
+
+// shares counts, per key, the turns held or waited for. A key's entry
+// exists only while some work of it is in flight, so memory is bounded by
+// the requests in flight, not by the keys ever seen.
+type shares struct {
+	limit int
+	mu    sync.Mutex
+	m     map[string]*share
+}
+
+type share struct {
+	slots chan struct{} // cap limit; a full channel makes the next wait in arrival order
+	refs  int           // work holding or waiting for a slot
+}
+
+// acquire waits, in arrival order, for one of key's slots.
+func (sh *shares) acquire(ctx context.Context, key string) error {
+	sh.mu.Lock()
+	e := sh.m[key]
+	if e == nil {
+		e = &share{slots: make(chan struct{}, sh.limit)}
+		sh.m[key] = e
+	}
+	e.refs++
+	sh.mu.Unlock()
 	select {
-	case s.gate <- struct{}{}:
+	case e.slots <- struct{}{}:
 		return nil
 	case <-ctx.Done():
+		sh.mu.Lock()
+		sh.unref(key, e)
+		sh.mu.Unlock()
 		return ctx.Err()
 	}
 }
 
-func (s *Store) exit() { <-s.gate }
+// release gives back a slot acquire took.
+func (sh *shares) release(key string) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.m[key]
+	<-e.slots // never blocks: the caller holds a slot
+	sh.unref(key, e)
+}
+
+// unref forgets one piece of key's work, and the key with its last; mu held.
+func (sh *shares) unref(key string, e *share) {
+	if e.refs--; e.refs == 0 {
+		delete(sh.m, key)
+	}
+}
+
+// enter waits, in arrival order, for a turn at the database (see gate).
+// A channel's blocked senders are served in the order they arrived. Work
+// for a key (WithShare) first waits for one of its key's slots, so a key
+// over its share queues behind itself, not ahead of others.
+func (s *Store) enter(ctx context.Context) error {
+	key, shared := ShareOf(ctx)
+	if shared {
+		if err := s.shares.acquire(ctx, key); err != nil {
+			return err
+		}
+	}
+	select {
+	case s.gate <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		if shared {
+			s.shares.release(key)
+		}
+		return ctx.Err()
+	}
+}
+
+// exit ends the turn enter(ctx) began.
+func (s *Store) exit(ctx context.Context) {
+	<-s.gate
+	if key, shared := ShareOf(ctx); shared {
+		s.shares.release(key)
+	}
+}
 
 func retryable(err error) bool {
 	var pgErr *pgconn.PgError
