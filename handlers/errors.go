@@ -147,6 +147,9 @@ var (
 		"You own as many organizations as one account may.", "Delete an organization you no longer need, or hand it to another owner, then retry.")
 	ErrSlugTaken = newErr(http.StatusBadRequest, "SLUG_TAKEN", "bad_request",
 		"That slug is already in use.", "Choose a different slug.")
+	ErrInvalidOrganizationName = newErr(http.StatusBadRequest, "INVALID_ORGANIZATION_NAME", "bad_request",
+		"Organization name must be between 1 and 120 characters and cannot contain control characters.",
+		"Send a name of 1 to 120 characters, without line breaks or other control characters.")
 	ErrInvalidCursor = newErr(http.StatusBadRequest, "INVALID_CURSOR", "bad_request",
 		"starting_after does not name a row of this list.", "Pass the next_cursor of the previous page, or omit starting_after.")
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	api "github.com/kayle-id/orgs-api/gen/api"
@@ -19,11 +18,9 @@ func (s *Server) CreateOrganization(ctx context.Context, req api.CreateOrganizat
 		return fail[api.CreateOrganizationdefaultJSONResponse](e), nil
 	}
 	in := store.NewOrganization{Name: req.Body.Name, Slug: req.Body.Slug}
-	if strings.TrimSpace(in.Name) == "" {
-		return fail[api.CreateOrganizationdefaultJSONResponse](BadRequest("name must not be blank.")), nil
-	}
 	refuse := func(err error) (api.CreateOrganizationResponseObject, error) {
-		e, ok := translate(err, outcome{store.ErrSlugTaken, ErrSlugTaken}, outcome{store.ErrOrganizationLimit, ErrOrganizationLimit})
+		e, ok := translate(err, outcome{store.ErrSlugTaken, ErrSlugTaken}, outcome{store.ErrOrganizationLimit, ErrOrganizationLimit},
+			outcome{store.ErrInvalidOrganizationName, ErrInvalidOrganizationName})
 		if !ok {
 			return nil, err
 		}
