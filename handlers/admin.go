@@ -84,6 +84,7 @@ func (s *Server) UpdateOrganization(ctx context.Context, req api.UpdateOrganizat
 			outcome{store.ErrOrganizationFrozen, ErrFrozen.WithHint("Cancel the pending deletion before updating the organization.")},
 			outcome{store.ErrForbidden, ErrCannotUpdateOrg},
 			outcome{store.ErrSlugTaken, ErrSlugTaken},
+			outcome{store.ErrInvalidOrganizationName, ErrInvalidOrganizationName},
 		)
 		if !ok {
 			return nil, err

@@ -147,6 +147,9 @@ var (
 		"You own as many organizations as one account may.", "Delete an organization you no longer need, or hand it to another owner, then retry.")
 	ErrSlugTaken = newErr(http.StatusBadRequest, "SLUG_TAKEN", "bad_request",
 		"That slug is already in use.", "Choose a different slug.")
+	ErrInvalidOrganizationName = newErr(http.StatusBadRequest, "INVALID_ORGANIZATION_NAME", "bad_request",
+		"Organization name must be between 1 and 120 characters and cannot contain control characters.",
+		"Send a name of 1 to 120 characters, without line breaks or other control characters.")
 	ErrInvalidCursor = newErr(http.StatusBadRequest, "INVALID_CURSOR", "bad_request",
 		"starting_after does not name a row of this list.", "Pass the next_cursor of the previous page, or omit starting_after.")
 
@@ -177,18 +180,21 @@ func deletionErr(status int, code, message, hint string) *APIError {
 }
 
 var (
-	ErrDeletionOrgNotFound = deletionErr(http.StatusNotFound, "ORGANIZATION_NOT_FOUND", "Organization not found.", deletionHint)
-	ErrDeletionNotAMember  = deletionErr(http.StatusForbidden, "NOT_A_MEMBER", "You are not a member of this organization.", deletionHint)
-	ErrDeletionOwnerOnly   = deletionErr(http.StatusForbidden, "FORBIDDEN", "Only an owner can delete this organization.", deletionHint)
-	ErrDeletionCancelRole  = deletionErr(http.StatusForbidden, "FORBIDDEN", "Only an owner or admin can cancel the deletion.", deletionHint)
-	ErrAlreadyScheduled    = deletionErr(http.StatusConflict, "ALREADY_SCHEDULED", "This organization is already scheduled for deletion.", deletionHint)
-	ErrNotScheduled        = deletionErr(http.StatusNotFound, "NOT_SCHEDULED", "This organization is not scheduled for deletion.", deletionHint)
-	ErrInvalidCode         = deletionErr(http.StatusBadRequest, "INVALID_CODE", "The confirmation code is invalid.", deletionCodeHint)
-	ErrCodeExpired         = deletionErr(http.StatusBadRequest, "CODE_EXPIRED", "The confirmation code has expired.", deletionCodeHint)
+	ErrDeletionOrgNotFound       = deletionErr(http.StatusNotFound, "ORGANIZATION_NOT_FOUND", "Organization not found.", deletionHint)
+	ErrDeletionNotAMember        = deletionErr(http.StatusForbidden, "NOT_A_MEMBER", "You are not a member of this organization.", deletionHint)
+	ErrDeletionRequestOwnerOnly  = deletionErr(http.StatusForbidden, "FORBIDDEN", "Only an owner can request organization deletion.", deletionHint)
+	ErrDeletionConfirmOwnerOnly  = deletionErr(http.StatusForbidden, "FORBIDDEN", "Only an owner can confirm organization deletion.", deletionHint)
+	ErrDeletionCancelRole        = deletionErr(http.StatusForbidden, "FORBIDDEN", "Only owners or admins can cancel a scheduled deletion.", deletionHint)
+	ErrAlreadyScheduled          = deletionErr(http.StatusConflict, "ALREADY_SCHEDULED", "This organization is already scheduled for deletion.", deletionHint)
+	ErrAlreadyScheduledToRequest = ErrAlreadyScheduled.WithMessage("This organization is already scheduled for deletion. Cancel it first to start over.")
+	ErrNotScheduled              = deletionErr(http.StatusNotFound, "NOT_SCHEDULED", "This organization is not scheduled for deletion.", deletionHint)
+	ErrNoPendingCode             = deletionErr(http.StatusBadRequest, "INVALID_CODE", "No pending confirmation code for this organization. Request a new code.", deletionCodeHint)
+	ErrInvalidCode               = deletionErr(http.StatusBadRequest, "INVALID_CODE", "Confirmation code does not match.", deletionCodeHint)
+	ErrCodeExpired               = deletionErr(http.StatusBadRequest, "CODE_EXPIRED", "Confirmation code has expired. Request a new code.", deletionCodeHint)
 	// Same code as any wrong code, so clients need nothing new; the message
-	// says the code is spent.
+	// says the code is spent (the right one too, once spent).
 	ErrCodeAttemptsExhausted = deletionErr(http.StatusBadRequest, "INVALID_CODE",
-		fmt.Sprintf("The confirmation code is invalid, and after %d wrong attempts it no longer works.", store.MaxDeletionCodeAttempts), deletionCodeHint)
+		fmt.Sprintf("After %d wrong attempts this confirmation code no longer works. Request a new code.", store.MaxDeletionCodeAttempts), deletionCodeHint)
 	// Upstream documents a 500 for this operation, and a relay that fails
 	// is the server's failure, not the caller's.
 	ErrCodeNotSent = deletionErr(http.StatusInternalServerError, "CODE_NOT_SENT",

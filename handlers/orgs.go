@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	api "github.com/kayle-id/orgs-api/gen/api"
@@ -19,11 +18,9 @@ func (s *Server) CreateOrganization(ctx context.Context, req api.CreateOrganizat
 		return fail[api.CreateOrganizationdefaultJSONResponse](e), nil
 	}
 	in := store.NewOrganization{Name: req.Body.Name, Slug: req.Body.Slug}
-	if strings.TrimSpace(in.Name) == "" {
-		return fail[api.CreateOrganizationdefaultJSONResponse](BadRequest("name must not be blank.")), nil
-	}
 	refuse := func(err error) (api.CreateOrganizationResponseObject, error) {
-		e, ok := translate(err, outcome{store.ErrSlugTaken, ErrSlugTaken}, outcome{store.ErrOrganizationLimit, ErrOrganizationLimit})
+		e, ok := translate(err, outcome{store.ErrSlugTaken, ErrSlugTaken}, outcome{store.ErrOrganizationLimit, ErrOrganizationLimit},
+			outcome{store.ErrInvalidOrganizationName, ErrInvalidOrganizationName})
 		if !ok {
 			return nil, err
 		}
@@ -97,15 +94,19 @@ func (s *Server) ListOwnedOrganizations(ctx context.Context, _ api.ListOwnedOrga
 	return out, nil
 }
 
-// deletionOutcomes is shared by the three deletion operations.
-var deletionOutcomes = []outcome{
-	{store.ErrOrganizationNotFound, ErrDeletionOrgNotFound},
-	{store.ErrNotMember, ErrDeletionNotAMember},
-	{store.ErrAlreadyScheduled, ErrAlreadyScheduled},
-	{store.ErrNotScheduled, ErrNotScheduled},
-	{store.ErrInvalidCode, ErrInvalidCode},
-	{store.ErrCodeExpired, ErrCodeExpired},
-	{store.ErrCodeAttemptsExhausted, ErrCodeAttemptsExhausted},
+// deletionOutcomes are the answers of a deletion operation: its own
+// (first, so they win), then those the three share.
+func deletionOutcomes(own ...outcome) []outcome {
+	return append(own,
+		outcome{store.ErrOrganizationNotFound, ErrDeletionOrgNotFound},
+		outcome{store.ErrNotMember, ErrDeletionNotAMember},
+		outcome{store.ErrAlreadyScheduled, ErrAlreadyScheduled},
+		outcome{store.ErrNotScheduled, ErrNotScheduled},
+		outcome{store.ErrNoPendingCode, ErrNoPendingCode}, // before ErrInvalidCode, which it also is
+		outcome{store.ErrInvalidCode, ErrInvalidCode},
+		outcome{store.ErrCodeExpired, ErrCodeExpired},
+		outcome{store.ErrCodeAttemptsExhausted, ErrCodeAttemptsExhausted},
+	)
 }
 
 // RequestOrganizationDeletion mails a confirmation code to the requesting owner.
@@ -123,7 +124,8 @@ func (s *Server) RequestOrganizationDeletion(ctx context.Context, req api.Reques
 		return nil, answerAs(ErrCodeNotSent, err)
 	}
 	if err != nil {
-		e, ok := translate(err, append(deletionOutcomes, outcome{store.ErrForbidden, ErrDeletionOwnerOnly})...)
+		e, ok := translate(err, deletionOutcomes(outcome{store.ErrForbidden, ErrDeletionRequestOwnerOnly},
+			outcome{store.ErrAlreadyScheduled, ErrAlreadyScheduledToRequest})...)
 		if !ok {
 			return nil, err
 		}
@@ -152,7 +154,7 @@ func (s *Server) ConfirmOrganizationDeletion(ctx context.Context, req api.Confir
 	}
 	at, err := s.store.ConfirmDeletion(ctx, p.Actor(), req.Body.OrganizationId, req.Body.Code)
 	if err != nil {
-		e, ok := translate(err, append(deletionOutcomes, outcome{store.ErrForbidden, ErrDeletionOwnerOnly})...)
+		e, ok := translate(err, deletionOutcomes(outcome{store.ErrForbidden, ErrDeletionConfirmOwnerOnly})...)
 		if !ok {
 			return nil, err
 		}
@@ -170,7 +172,7 @@ func (s *Server) CancelOrganizationDeletion(ctx context.Context, req api.CancelO
 		return fail[api.CancelOrganizationDeletiondefaultJSONResponse](e), nil
 	}
 	if err := s.store.CancelDeletion(ctx, p.Actor(), req.Body.OrganizationId); err != nil {
-		e, ok := translate(err, append(deletionOutcomes, outcome{store.ErrForbidden, ErrDeletionCancelRole})...)
+		e, ok := translate(err, deletionOutcomes(outcome{store.ErrForbidden, ErrDeletionCancelRole})...)
 		if !ok {
 			return nil, err
 		}

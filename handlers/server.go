@@ -98,16 +98,17 @@ type outcome struct {
 
 // translate picks the API error for err from the table; ok is false for
 // errors the table does not name, which the caller returns as unexpected.
-// Input the store refused is a 400 saying why, for every operation.
+// Input the store refused is a 400 saying why, for every operation, unless
+// the table names the precise error it is (an organization name).
 func translate(err error, table ...outcome) (*APIError, bool) {
-	var bad *store.InvalidInputError
-	if errors.As(err, &bad) {
-		return BadRequest(bad.Reason), true
-	}
 	for _, o := range table {
 		if errors.Is(err, o.err) {
 			return o.api, true
 		}
+	}
+	var bad *store.InvalidInputError
+	if errors.As(err, &bad) {
+		return BadRequest(bad.Reason), true
 	}
 	return nil, false
 }

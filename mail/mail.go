@@ -38,8 +38,15 @@ type Mailer interface {
 // lineBreaks blanks the line breaks of a header value.
 var lineBreaks = strings.NewReplacer("\r", " ", "\n", " ")
 
-// render builds an RFC 5322 message with CRLF line endings. Header values
-// are encoded and stripped of line breaks, so no header can be injected.
+// crlf ends every line of a body in CRLF: CRLF, a bare CR and a bare LF
+// each end one line. A bare CR left in the body could end DATA early at a
+// relay that takes it for a line end ("\r.\r\n" is the SMTP smuggling
+// trigger): net/smtp dot-stuffs only lines that follow a LF.
+var crlf = strings.NewReplacer("\r\n", "\r\n", "\r", "\r\n", "\n", "\r\n")
+
+// render builds an RFC 5322 message whose lines all end in CRLF, in the
+// body too. Header values are encoded and stripped of line breaks, so no
+// header can be injected.
 func render(from string, m Message, now time.Time) ([]byte, string, error) {
 	to, err := mail.ParseAddress(m.To)
 	if err != nil {
@@ -61,8 +68,9 @@ func render(from string, m Message, now time.Time) ([]byte, string, error) {
 	b.WriteString("MIME-Version: 1.0\r\n")
 	b.WriteString("Content-Type: text/plain; charset=utf-8\r\n")
 	b.WriteString("Content-Transfer-Encoding: 8bit\r\n\r\n")
-	b.WriteString(strings.ReplaceAll(strings.ReplaceAll(m.Body, "\r\n", "\n"), "\n", "\r\n"))
-	if !strings.HasSuffix(m.Body, "\n") {
+	body := crlf.Replace(m.Body)
+	b.WriteString(body)
+	if !strings.HasSuffix(body, "\r\n") {
 		b.WriteString("\r\n")
 	}
 	return b.Bytes(), to.Address, nil

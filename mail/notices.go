@@ -2,6 +2,7 @@ package mail
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -15,7 +16,10 @@ const (
 const DomainsURL = "https://kayle.id/settings/organizations/domains"
 
 // Notice words a notice of kind for its recipient, from the facts the
-// store recorded with it. Subjects are upstream's.
+// store recorded with it. Subjects are upstream's. Organization names are
+// chosen by their organizations (one of them the other's rival here), so
+// each is quoted and escaped: whatever a stored name holds, it reads as one
+// name and writes no line of its own.
 func Notice(kind, to string, data map[string]string) (Message, error) {
 	org := orDefault(data["organization_name"], "your organization")
 	apex := data["apex_domain"]
@@ -42,9 +46,16 @@ func Notice(kind, to string, data map[string]string) (Message, error) {
 	return Message{}, fmt.Errorf("mail: unknown notice kind %q", kind)
 }
 
+// orDefault is the name s quoted (Quote), or def when s is blank.
 func orDefault(s, def string) string {
 	if strings.TrimSpace(s) == "" {
 		return def
 	}
-	return s
+	return Quote(s)
 }
+
+// Quote is a name as mail shows it: in double quotes, with line breaks,
+// other control characters, invisible format characters (bidi overrides
+// among them) and invalid UTF-8 escaped as Go escapes them, so the name
+// stays on one line and reads as one name.
+func Quote(name string) string { return strconv.Quote(name) }

@@ -101,20 +101,27 @@ func TestDeletion(t *testing.T) {
 		// Unknown organizations and organizations the caller never belonged
 		// to look the same: existence is not revealed.
 		for _, id := range []uuid.UUID{uuid.New(), orgID} {
-			env := wantError(t, req(outsider, id), 404, "ORGANIZATION_NOT_FOUND", "")
+			env := wantError(t, req(outsider, id), 404, "ORGANIZATION_NOT_FOUND", "Organization not found.")
 			if env.Error.Docs != "https://kayle.id/docs/api/errors#organization_deletion" || env.Error.Hint != "See the docs for the recovery path for this error." {
 				t.Errorf("deletion error docs/hint: %+v", env.Error)
 			}
-			wantError(t, confirm(outsider, id, "AAAAAAAA"), 404, "ORGANIZATION_NOT_FOUND", "")
-			wantError(t, cancel(outsider, id), 404, "ORGANIZATION_NOT_FOUND", "")
+			wantError(t, confirm(outsider, id, "AAAAAAAA"), 404, "ORGANIZATION_NOT_FOUND", "Organization not found.")
+			wantError(t, cancel(outsider, id), 404, "ORGANIZATION_NOT_FOUND", "Organization not found.")
 			// A malformed code is refused before the organization is looked
 			// up, as upstream's schema does: it reveals nothing.
-			wantError(t, confirm(outsider, id, "TOO-LONG-CODE"), 400, "INVALID_CODE", "")
+			wantError(t, confirm(outsider, id, "TOO-LONG-CODE"), 400, "INVALID_CODE", "Confirmation code does not match.")
 		}
-		wantError(t, req(admin, orgID), 403, "FORBIDDEN", "")
-		wantError(t, confirm(admin, orgID, "AAAAAAAA"), 403, "FORBIDDEN", "")
-		wantError(t, cancel(member, orgID), 403, "FORBIDDEN", "")
-		wantError(t, cancel(owner, orgID), 404, "NOT_SCHEDULED", "")
+		for _, p := range []person{admin, member} {
+			wantError(t, req(p, orgID), 403, "FORBIDDEN", "Only an owner can request organization deletion.")
+			wantError(t, confirm(p, orgID, "AAAAAAAA"), 403, "FORBIDDEN", "Only an owner can confirm organization deletion.")
+		}
+		wantError(t, cancel(member, orgID), 403, "FORBIDDEN", "Only owners or admins can cancel a scheduled deletion.")
+		wantError(t, cancel(owner, orgID), 404, "NOT_SCHEDULED", "This organization is not scheduled for deletion.")
+		// No code requested yet.
+		env := wantError(t, confirm(owner, orgID, "AAAAAAAA"), 400, "INVALID_CODE", "No pending confirmation code for this organization. Request a new code.")
+		if env.Error.Hint != "Request a new code to try again." {
+			t.Errorf("code hint %q", env.Error.Hint)
+		}
 
 		// Bad input: a body that breaks the contract.
 		bad, _ := e.c.RequestOrganizationDeletionWithBodyWithResponse(ctx, "application/json", strings.NewReader(`{"organizationId":"nope"}`), bearer(owner.Token))
@@ -125,7 +132,7 @@ func TestDeletion(t *testing.T) {
 		// Codes: malformed, wrong, expired.
 		wantStatus(t, req(owner, orgID), 200)
 		code := lastCode(t, e, owner.User.Email)
-		env := wantError(t, confirm(owner, orgID, "short"), 400, "INVALID_CODE", "")
+		env = wantError(t, confirm(owner, orgID, "short"), 400, "INVALID_CODE", "Confirmation code does not match.")
 		if env.Error.Hint != "Request a new code to try again." {
 			t.Errorf("code hint %q", env.Error.Hint)
 		}
@@ -133,14 +140,17 @@ func TestDeletion(t *testing.T) {
 		if code == wrong {
 			wrong = "YYYYYYYY"
 		}
-		wantError(t, confirm(owner, orgID, wrong), 400, "INVALID_CODE", "")
+		wantError(t, confirm(owner, orgID, wrong), 400, "INVALID_CODE", "Confirmation code does not match.")
 		e.clock.Advance(25 * time.Hour)
-		wantError(t, confirm(owner, orgID, code), 400, "CODE_EXPIRED", "")
+		env = wantError(t, confirm(owner, orgID, code), 400, "CODE_EXPIRED", "Confirmation code has expired. Request a new code.")
+		if env.Error.Hint != "Request a new code to try again." || env.Error.Docs != "https://kayle.id/docs/api/errors#organization_deletion" {
+			t.Errorf("expired: %+v", env.Error)
+		}
 
 		// A fresh code works; then everything is frozen.
 		scheduleDeletion(t, e, owner, orgID)
-		wantError(t, req(owner, orgID), 409, "ALREADY_SCHEDULED", "")
-		wantError(t, confirm(owner, orgID, "AAAAAAAA"), 409, "ALREADY_SCHEDULED", "")
+		wantError(t, req(owner, orgID), 409, "ALREADY_SCHEDULED", "This organization is already scheduled for deletion. Cancel it first to start over.")
+		wantError(t, confirm(owner, orgID, "AAAAAAAA"), 409, "ALREADY_SCHEDULED", "This organization is already scheduled for deletion.")
 
 		// Suspended members are told they are not members.
 		e.clock.Advance(-25 * time.Hour)
@@ -151,7 +161,12 @@ func TestDeletion(t *testing.T) {
 		}
 		r, _ := e.c.LeaveOrganizationWithResponse(ctx, bearer(member.Token))
 		wantStatus(t, r, 200)
-		wantError(t, req(member, orgID), 403, "NOT_A_MEMBER", "")
+		env = wantError(t, req(member, orgID), 403, "NOT_A_MEMBER", "You are not a member of this organization.")
+		if env.Error.Hint != "See the docs for the recovery path for this error." {
+			t.Errorf("not a member: %+v", env.Error)
+		}
+		wantError(t, confirm(member, orgID, "AAAAAAAA"), 403, "NOT_A_MEMBER", "You are not a member of this organization.")
+		wantError(t, cancel(member, orgID), 403, "NOT_A_MEMBER", "You are not a member of this organization.")
 
 		// Purge: once the time has passed, the organization and its rows go.
 		scheduleDeletion(t, e, owner, orgID)
@@ -210,14 +225,17 @@ func TestDeletionCodeAttempts(t *testing.T) {
 			}
 			return w
 		}
-		const spent = "The confirmation code is invalid, and after 5 wrong attempts it no longer works."
+		const (
+			spent    = "After 5 wrong attempts this confirmation code no longer works. Request a new code."
+			mismatch = "Confirmation code does not match."
+		)
 
 		code := request()
 		for i := range 4 {
-			wantError(t, confirm(wrongFor(code, i)), 400, "INVALID_CODE", "The confirmation code is invalid.")
+			wantError(t, confirm(wrongFor(code, i)), 400, "INVALID_CODE", mismatch)
 		}
 		// Malformed codes are refused before they are compared: they do not count.
-		wantError(t, confirm("short"), 400, "INVALID_CODE", "The confirmation code is invalid.")
+		wantError(t, confirm("short"), 400, "INVALID_CODE", mismatch)
 		wantError(t, confirm(wrongFor(code, 4)), 400, "INVALID_CODE", spent)
 		env := wantError(t, confirm(code), 400, "INVALID_CODE", spent)
 		if env.Error.Hint != "Request a new code to try again." {
@@ -247,7 +265,7 @@ func TestDeletionCodeAttempts(t *testing.T) {
 		// A fresh code survives four wrong attempts.
 		code = request()
 		for i := range 4 {
-			wantError(t, confirm(wrongFor(code, i)), 400, "INVALID_CODE", "")
+			wantError(t, confirm(wrongFor(code, i)), 400, "INVALID_CODE", mismatch)
 		}
 		wantStatus(t, confirm(code), 200)
 	})

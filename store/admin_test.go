@@ -636,13 +636,25 @@ func TestVerificationTerms(t *testing.T) {
 			// Someone who never belonged to it cannot tell it exists.
 			_, err = st.AcceptVerificationTerms(ctx, tm.outsider.UserID, &tm.org)
 			wantStoreErr(t, "outsider", err, store.ErrOrganizationNotFound)
+			if n := tm.auditCount(t, store.EventVerificationTermsAccepted); n != 0 {
+				t.Fatalf("refused acceptances wrote %d audit rows", n)
+			}
 			first, err := st.AcceptVerificationTerms(ctx, tm.owner.UserID, &tm.org)
 			if err != nil || first.AcceptedBy != tm.owner.UserID {
 				t.Fatalf("accept: %+v %v", first, err)
 			}
+			// Recording the acceptance writes one audit row, by its acceptor.
+			var actor, target string
+			if err := st.DB().QueryRow("SELECT actor_user_id, target_id FROM audit_logs WHERE organization_id = $1 AND event = $2",
+				tm.org.String(), store.EventVerificationTermsAccepted).Scan(&actor, &target); err != nil || actor != tm.owner.UserID.String() || target != tm.org.String() {
+				t.Fatalf("the acceptance's audit row: actor %s target %s, %v", actor, target, err)
+			}
 			again, err := st.AcceptVerificationTerms(ctx, second.UserID, &tm.org)
 			if err != nil || again.AcceptedBy != tm.owner.UserID || !again.AcceptedAt.Equal(first.AcceptedAt) {
 				t.Fatalf("the acceptance on file is not kept: %+v %v", again, err)
+			}
+			if n := tm.auditCount(t, store.EventVerificationTermsAccepted); n != 1 {
+				t.Fatalf("returning the acceptance on file was audited: %d rows", n)
 			}
 			// An acceptance whose acceptor is gone no longer counts.
 			if _, err := st.DB().Exec("UPDATE organizations SET verification_terms_accepted_by = NULL WHERE id = $1", tm.org.String()); err != nil {
@@ -650,6 +662,9 @@ func TestVerificationTerms(t *testing.T) {
 			}
 			if re, err := st.AcceptVerificationTerms(ctx, second.UserID, &tm.org); err != nil || re.AcceptedBy != second.UserID {
 				t.Fatalf("re-recording: %+v %v", re, err)
+			}
+			if n := tm.auditCount(t, store.EventVerificationTermsAccepted); n != 2 {
+				t.Fatalf("re-recording wrote %d audit rows in all, want 2", n)
 			}
 			if _, err := st.DB().Exec("UPDATE organizations SET owner_id_checked_at = $1 WHERE id = $2", "2026-01-01T00:00:00.000000Z", tm.org.String()); err != nil {
 				t.Fatal(err)
@@ -706,7 +721,11 @@ func TestUpdateOrganization(t *testing.T) {
 			_, err = st.UpdateOrganization(ctx, tm.owner, store.OrganizationChange{})
 			wantStoreErr(t, "nothing sent", err, store.ErrInvalidInput)
 			_, err = st.UpdateOrganization(ctx, tm.owner, store.OrganizationChange{Name: s(" \t ")})
-			wantStoreErr(t, "blank name", err, store.ErrInvalidInput)
+			wantStoreErr(t, "blank name", err, store.ErrInvalidOrganizationName)
+			_, err = st.UpdateOrganization(ctx, tm.owner, store.OrganizationChange{Name: s("Acme\nInc")})
+			wantStoreErr(t, "line break in the name", err, store.ErrInvalidOrganizationName)
+			_, err = st.UpdateOrganization(ctx, tm.member, store.OrganizationChange{Name: s("Acme\nInc")})
+			wantStoreErr(t, "member, bad name", err, store.ErrForbidden)
 			_, err = st.UpdateOrganization(ctx, tm.owner, store.OrganizationChange{Slug: s("Not A Slug")})
 			wantStoreErr(t, "bad slug", err, store.ErrInvalidInput)
 			_, err = st.UpdateOrganization(ctx, tm.admin, store.OrganizationChange{Slug: s("taken")})
@@ -716,19 +735,42 @@ func TestUpdateOrganization(t *testing.T) {
 			if err != nil || *org.Logo != logoURL || org.Name != "Org update-org" {
 				t.Fatalf("logo: %+v %v", org, err)
 			}
-			if n := tm.auditCount(t, store.EventPublicDetailsUpdated); n != 0 {
-				t.Fatal("a logo-only change was audited as a public details change")
+			// One audit row per update that changes something, naming the
+			// fields that changed; none for one that changes nothing.
+			lastFields := func() string {
+				t.Helper()
+				var meta string
+				if err := st.DB().QueryRow("SELECT metadata FROM audit_logs WHERE organization_id = $1 AND event = $2 ORDER BY created_at DESC, id DESC LIMIT 1",
+					tm.org.String(), store.EventPublicDetailsUpdated).Scan(&meta); err != nil {
+					t.Fatal(err)
+				}
+				return strings.ReplaceAll(meta, " ", "")
+			}
+			if n, f := tm.auditCount(t, store.EventPublicDetailsUpdated), lastFields(); n != 1 || f != `{"updated_fields":["logo"]}` {
+				t.Fatalf("setting the logo: %d rows, last %s", n, f)
 			}
 			org, err = st.UpdateOrganization(ctx, tm.owner, store.OrganizationChange{Name: s("  New name "), Slug: s("new-slug"), Logo: store.Field{Set: true, Value: s("")}})
 			if err != nil || org.Name != "New name" || org.Slug != "new-slug" || org.Logo != nil {
 				t.Fatalf("update: %+v %v", org, err)
 			}
-			var meta string
-			if err := st.DB().QueryRow("SELECT metadata FROM audit_logs WHERE event = $1", store.EventPublicDetailsUpdated).Scan(&meta); err != nil {
+			if n, f := tm.auditCount(t, store.EventPublicDetailsUpdated), lastFields(); n != 2 || f != `{"updated_fields":["name","slug","logo"]}` {
+				t.Fatalf("name, slug and logo: %d rows, last %s", n, f)
+			}
+			// The same values again (the name trimmed to the same), and a
+			// logo cleared that is clear: nothing changes, nothing is written.
+			org, err = st.UpdateOrganization(ctx, tm.owner, store.OrganizationChange{Name: s("New name\n"), Slug: s("new-slug"), Logo: store.Field{Set: true}})
+			if err != nil || org.Name != "New name" || org.Slug != "new-slug" || org.Logo != nil {
+				t.Fatalf("same values: %+v %v", org, err)
+			}
+			if n := tm.auditCount(t, store.EventPublicDetailsUpdated); n != 2 {
+				t.Fatalf("an update that changed nothing was audited: %d rows", n)
+			}
+			// Only what changed is named.
+			if _, err = st.UpdateOrganization(ctx, tm.owner, store.OrganizationChange{Name: s("Newer name"), Slug: s("new-slug")}); err != nil {
 				t.Fatal(err)
 			}
-			if strings.ReplaceAll(meta, " ", "") != `{"updated_fields":["name","slug","logo"]}` {
-				t.Fatalf("audit metadata %s", meta)
+			if n, f := tm.auditCount(t, store.EventPublicDetailsUpdated), lastFields(); n != 3 || f != `{"updated_fields":["name"]}` {
+				t.Fatalf("name only changed: %d rows, last %s", n, f)
 			}
 			tm.freeze(t)
 			_, err = st.UpdateOrganization(ctx, tm.outsider, store.OrganizationChange{Name: s("X")})

@@ -1,6 +1,9 @@
 package store
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Callers compare with errors.Is; each names one rule the
 // store enforced inside the transaction that would have changed the state.
@@ -29,8 +32,11 @@ var (
 	ErrCodeExpired            = errors.New("store: deletion code expired")
 	ErrCodeAttemptsExhausted  = errors.New("store: too many wrong deletion codes tried")
 	ErrNotDelivered           = errors.New("store: the deletion code could not be delivered")
-	ErrInvalidCursor          = errors.New("store: unknown pagination cursor")
-	ErrUnavailable            = errors.New("store: database unavailable")
+	// ErrNoPendingCode is the ErrInvalidCode of a caller who has no
+	// delivered code for the organization.
+	ErrNoPendingCode = fmt.Errorf("%w: no pending code", ErrInvalidCode)
+	ErrInvalidCursor = errors.New("store: unknown pagination cursor")
+	ErrUnavailable   = errors.New("store: database unavailable")
 
 	ErrChallengeNotFound   = errors.New("store: no such DNS challenge in this organization")
 	ErrChallengeExpired    = errors.New("store: DNS challenge expired")

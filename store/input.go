@@ -17,12 +17,22 @@ import (
 // ErrInvalidInput is what every InvalidInputError is (errors.Is).
 var ErrInvalidInput = errors.New("store: invalid input")
 
+// ErrInvalidOrganizationName is an organization name that breaks upstream's
+// rule (an InvalidInputError too), answered with upstream's own code.
+var ErrInvalidOrganizationName = errors.New("store: invalid organization name")
+
 // InvalidInputError is input the store refuses; Reason says what is wrong,
 // in words fit for the caller.
-type InvalidInputError struct{ Reason string }
+type InvalidInputError struct {
+	Reason string
+	// kind, when set, is the more precise error it also is (errors.Is).
+	kind error
+}
 
-func (e *InvalidInputError) Error() string        { return "store: invalid input: " + e.Reason }
-func (e *InvalidInputError) Is(target error) bool { return target == ErrInvalidInput }
+func (e *InvalidInputError) Error() string { return "store: invalid input: " + e.Reason }
+func (e *InvalidInputError) Is(target error) bool {
+	return target == ErrInvalidInput || (e.kind != nil && target == e.kind)
+}
 
 func invalid(format string, a ...any) error {
 	return &InvalidInputError{Reason: fmt.Sprintf(format, a...)}
@@ -32,7 +42,7 @@ func invalid(format string, a ...any) error {
 const (
 	DefaultPageLimit = 50
 	MaxPageLimit     = 100
-	MaxNameLength    = 120 // organization names, in characters
+	MaxNameLength    = 120 // organization names, in UTF-16 code units once trimmed (upstream's count)
 	MaxSlugLength    = 64
 	MaxLogoURLLength = 2048
 	MaxEmailLength   = 254
@@ -61,16 +71,17 @@ func checkSlug(slug string) error {
 }
 
 // clean is the organization as it is kept (its name trimmed), or the
-// InvalidInputError of its first bad field.
+// InvalidInputError of its first bad field, in upstream's order: slug,
+// name, logo.
 func (in NewOrganization) clean() (NewOrganization, error) {
+	if err := checkSlug(in.Slug); err != nil {
+		return in, err
+	}
 	name, err := cleanOrganizationName(in.Name)
 	if err != nil {
 		return in, err
 	}
 	in.Name = name
-	if err := checkSlug(in.Slug); err != nil {
-		return in, err
-	}
 	if in.Logo != nil {
 		if err := checkLogoURL(*in.Logo); err != nil {
 			return in, err
@@ -79,12 +90,18 @@ func (in NewOrganization) clean() (NewOrganization, error) {
 	return in, nil
 }
 
-// cleanOrganizationName trims a name and holds it to 1..MaxNameLength
-// characters of text.
+// msgInvalidOrganizationName is upstream's answer to a bad name.
+const msgInvalidOrganizationName = "Organization name must be between 1 and 120 characters and cannot contain control characters."
+
+// cleanOrganizationName applies upstream's name rule: trimmed as JavaScript
+// trims, then 1..MaxNameLength UTF-16 units of valid UTF-8 holding no C0
+// control character (NUL, CR and LF included) and no DEL. Names travel
+// into mail and logs; a line break in one could write text of its own
+// there.
 func cleanOrganizationName(name string) (string, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || !text(name, MaxNameLength) {
-		return "", invalid("name must be 1 to %d characters of text.", MaxNameLength)
+	name = jsTrim(name)
+	if name == "" || utf16Len(name) > MaxNameLength || !utf8.ValidString(name) || hasC0Control(name) {
+		return "", &InvalidInputError{Reason: msgInvalidOrganizationName, kind: ErrInvalidOrganizationName}
 	}
 	return name, nil
 }

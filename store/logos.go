@@ -33,8 +33,10 @@ func (s *Store) CheckLogoUpload(ctx context.Context, a Actor) error {
 	})
 }
 
-// RecordLogoUpload writes the audit row of an upload, checking again under
-// the organization's lock that the caller may still upload.
+// RecordLogoUpload checks again, under the organization's lock, that the
+// caller may still upload. It writes no audit row: an upload only stores an
+// object, and the organization changes (and is audited) when an update
+// sets its logo.
 func (s *Store) RecordLogoUpload(ctx context.Context, a Actor) error {
 	if a.ActiveOrganizationID == nil {
 		return ErrForbidden
@@ -47,7 +49,7 @@ func (s *Store) RecordLogoUpload(ctx context.Context, a Actor) error {
 		if err := sc.roleThenFrozen(Role.CanManage); err != nil {
 			return err
 		}
-		return s.audit(tx, sc.org.ID, &a.UserID, EventLogoUpdated, "organization", sc.org.ID.String(), Metadata{})
+		return nil
 	})
 }
 
@@ -61,60 +63,38 @@ type OrganizationChange struct {
 }
 
 // UpdateOrganization changes the active organization's name, slug or logo
-// (owner/admin). Checks, in order: a selected organization, not frozen,
-// an owner or admin, valid values, at least one field, a free slug
-// (ErrSlugTaken). Sending only the logo is not audited as a public details
-// change (the upload was audited), as upstream.
+// (owner/admin). Checks, in upstream's order: a selected organization, not
+// frozen, an owner or admin, the slug's form and that no other
+// organization holds it (ErrSlugTaken), the name, the logo, at least one
+// field. An update that changes something writes one audit row, in its
+// transaction, naming the fields whose value changed (a logo set or
+// cleared included); one that changes nothing writes nothing.
 func (s *Store) UpdateOrganization(ctx context.Context, a Actor, ch OrganizationChange) (Organization, error) {
-	set := map[string]any{}
-	var fields []string
-	if ch.Name != nil {
-		name, err := cleanOrganizationName(*ch.Name)
-		if err != nil {
-			return Organization{}, err
-		}
-		set["name"], fields = name, append(fields, "name")
-	}
-	if ch.Slug != nil {
-		if err := checkSlug(*ch.Slug); err != nil {
-			return Organization{}, err
-		}
-		set["slug"], fields = *ch.Slug, append(fields, "slug")
-	}
-	if ch.Logo.Set {
-		v := ch.Logo.Value
-		if v != nil && *v == "" {
-			v = nil
-		}
-		if v != nil {
-			if err := checkLogoURL(*v); err != nil {
-				return Organization{}, err
-			}
-		}
-		set["logo"], set["logo_content_type"], fields = v, nil, append(fields, "logo")
-	}
 	var out Organization
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		sc, err := lockAdminScope(tx, a)
+		sc, err := lockAdminScope(tx, a, "name", "slug", "logo")
 		if err != nil {
 			return err
 		}
 		if err := sc.frozenThenRole(Role.CanManage); err != nil {
 			return err
 		}
-		if len(set) == 0 {
-			return invalid("send at least one of name, slug or logo.")
-		}
-		if err := tx.Model(&Organization{}).Where("id = ?", sc.org.ID).Updates(set).Error; err != nil {
-			if isUniqueViolation(err) {
-				return ErrSlugTaken
-			}
+		set, fields, err := ch.changes(tx, sc.org)
+		if err != nil {
 			return err
+		}
+		if len(set) > 0 {
+			if err := tx.Model(&Organization{}).Where("id = ?", sc.org.ID).Updates(set).Error; err != nil {
+				if isUniqueViolation(err) {
+					return ErrSlugTaken
+				}
+				return err
+			}
 		}
 		if err := tx.Select("id", "name", "slug", "logo", "created_at").Where("id = ?", sc.org.ID).Take(&out).Error; err != nil {
 			return err
 		}
-		if ch.Name == nil && ch.Slug == nil {
+		if len(fields) == 0 {
 			return nil
 		}
 		return s.audit(tx, sc.org.ID, &a.UserID, EventPublicDetailsUpdated, "organization", sc.org.ID.String(),
@@ -122,6 +102,67 @@ func (s *Store) UpdateOrganization(ctx context.Context, a Actor, ch Organization
 	})
 	return out, err
 }
+
+// changes checks the sent fields against upstream's rules, in its order,
+// and returns the columns to set and the fields (in the order name, slug,
+// logo) whose value differs from cur's.
+func (ch OrganizationChange) changes(tx *gorm.DB, cur Organization) (map[string]any, []string, error) {
+	if ch.Name == nil && ch.Slug == nil && !ch.Logo.Set {
+		return nil, nil, invalid("send at least one of name, slug or logo.")
+	}
+	set := map[string]any{}
+	var name, logoURL *string
+	if ch.Slug != nil {
+		if err := checkSlug(*ch.Slug); err != nil {
+			return nil, nil, err
+		}
+		var taken int64
+		if err := tx.Model(&Organization{}).Where("slug = ? AND id <> ?", *ch.Slug, cur.ID).Limit(1).Count(&taken).Error; err != nil {
+			return nil, nil, err
+		}
+		if taken > 0 {
+			return nil, nil, ErrSlugTaken
+		}
+		set["slug"] = *ch.Slug
+	}
+	if ch.Name != nil {
+		n, err := cleanOrganizationName(*ch.Name)
+		if err != nil {
+			return nil, nil, err
+		}
+		name, set["name"] = &n, n
+	}
+	if ch.Logo.Set {
+		logoURL = ch.Logo.Value
+		if logoURL != nil && *logoURL == "" {
+			logoURL = nil
+		}
+		if logoURL != nil {
+			if err := checkLogoURL(*logoURL); err != nil {
+				return nil, nil, err
+			}
+		}
+		set["logo"], set["logo_content_type"] = logoURL, nil
+	}
+	var fields []string
+	if name != nil && *name != cur.Name {
+		fields = append(fields, "name")
+	}
+	if ch.Slug != nil && *ch.Slug != cur.Slug {
+		fields = append(fields, "slug")
+	}
+	if ch.Logo.Set && !samePtr(logoURL, cur.Logo) {
+		fields = append(fields, "logo")
+	}
+	if len(fields) == 0 {
+		// Nothing changes: nothing is written (a legacy logo included,
+		// which only a change moves).
+		return nil, nil, nil
+	}
+	return set, fields, nil
+}
+
+func samePtr(a, b *string) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
 
 // LogoMover stores a logo that an older version kept in its organization's
 // row, under a key derived from key, and returns its URL.

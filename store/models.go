@@ -176,6 +176,9 @@ const (
 	EventBusinessDetailsUpdated = "organization.business_details.updated"
 	EventPublicDetailsUpdated   = "organization.public_details.updated"
 	EventRPTermsAccepted        = "organization.rp_terms.accepted"
+	// EventVerificationTermsAccepted is ours: upstream records the
+	// acceptance without an audit row.
+	EventVerificationTermsAccepted = "organization.verification_terms.accepted"
 )
 
 // Domain and redirect-URI events recorded in the audit log.
@@ -200,7 +203,7 @@ var KnownEvents = []string{
 	EventDomainRestored, EventDomainTransferred, EventRedirectURIAdded, EventRedirectURIRemoved,
 	EventIdentityLinked,
 	EventAPIKeyCreated, EventAPIKeyUpdated, EventAPIKeyDeleted, EventLogoUpdated,
-	EventBusinessDetailsUpdated, EventPublicDetailsUpdated, EventRPTermsAccepted,
+	EventBusinessDetailsUpdated, EventPublicDetailsUpdated, EventRPTermsAccepted, EventVerificationTermsAccepted,
 }
 
 // Metadata is an audit row's JSON object.

@@ -337,7 +337,7 @@ func (s *Store) ConfirmDeletion(ctx context.Context, a Actor, orgID uuid.UUID, c
 		var dc DeletionCode
 		err = tx.Where("organization_id = ? AND requested_by = ? AND delivered_at IS NOT NULL", org.ID, a.UserID).Take(&dc).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return ErrInvalidCode
+			return ErrNoPendingCode
 		}
 		if err != nil {
 			return err

@@ -23,8 +23,36 @@ const TokenPrefix = "kid_"
 // MaxTokenLength bounds what Authenticate will hash; longer inputs are not tokens.
 const MaxTokenLength = 256
 
-// NormalizeEmail is the one canonical form of an email address.
-func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+// NormalizeEmail is the one canonical form of an email address, the only
+// rule by which addresses are compared (users, provider linking,
+// invitations): surrounding ASCII white space trimmed and ASCII letters
+// lower-cased; every other character is kept exactly as it is. So two
+// addresses that differ in anything but ASCII case never compare equal.
+// strings.ToLower would fold look-alikes into ASCII (KELVIN SIGN U+212A
+// into "k", U+0130 into "i"), letting an address a provider verified match
+// someone else's (the class of CVE-2019-19844). Addresses stored by earlier
+// versions were lower-cased with strings.ToLower: on ASCII that is the same
+// rule, and non-ASCII ones keep matching exactly what was stored.
+func NormalizeEmail(email string) string {
+	email = strings.Trim(email, " \t\n\v\f\r")
+	for i := 0; i < len(email); i++ {
+		if c := email[i]; c >= 'A' && c <= 'Z' {
+			return asciiLower(email)
+		}
+	}
+	return email
+}
+
+// asciiLower lower-cases A-Z and leaves every other byte as it is.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b)
+}
 
 // CreateUser registers a user. ErrEmailTaken when the email is in use.
 func (s *Store) CreateUser(ctx context.Context, email, name string) (User, error) {

@@ -96,7 +96,9 @@ type VerificationTerms struct {
 // it is frozen or verified); to its members, in upstream's order: frozen
 // (ErrOrganizationFrozen), already verified (ErrAlreadyVerified), then an
 // active owner (ErrForbidden). An acceptance on file is returned as it is;
-// one whose acceptor is gone no longer counts and is replaced.
+// one whose acceptor is gone no longer counts and is replaced. Recording an
+// acceptance writes one audit row in its transaction; returning one on
+// file writes none.
 func (s *Store) AcceptVerificationTerms(ctx context.Context, userID uuid.UUID, orgID *uuid.UUID) (VerificationTerms, error) {
 	if orgID == nil {
 		return VerificationTerms{}, ErrOrganizationNotFound
@@ -127,9 +129,13 @@ func (s *Store) AcceptVerificationTerms(ctx context.Context, userID uuid.UUID, o
 			return nil
 		}
 		out = VerificationTerms{AcceptedAt: s.clock(), AcceptedBy: userID}
-		return tx.Model(&Organization{}).Where("id = ?", org.ID).Updates(map[string]any{
+		if err := tx.Model(&Organization{}).Where("id = ?", org.ID).Updates(map[string]any{
 			"verification_terms_accepted_at": out.AcceptedAt, "verification_terms_accepted_by": userID,
-		}).Error
+		}).Error; err != nil {
+			return err
+		}
+		return s.audit(tx, org.ID, &userID, EventVerificationTermsAccepted, "organization", org.ID.String(),
+			Metadata{"accepted_at": out.AcceptedAt.UTC().Format(time.RFC3339Nano)})
 	})
 	return out, err
 }

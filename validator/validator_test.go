@@ -104,6 +104,8 @@ func TestVerdicts(t *testing.T) {
 		{"malformed JSON", id, "Bearer ok", "application/json", `{"name":`, 400},
 		{"not JSON", id, "Bearer ok", "text/plain", `name=x`, 415},
 		{"no content type", id, "Bearer ok", "", `{"name":"x"}`, 415},
+		{"no body and no content type: judged as {}", id, "Bearer ok", "", ``, 400},
+		{"no body, another content type", id, "Bearer ok", "text/plain", ``, 415},
 		{"bad uuid in path", "/things/nope", "Bearer ok", "application/json", `{"name":"x"}`, 400},
 		{"route outside the spec passes", "/other", "", "", "", 200},
 	}
