@@ -96,20 +96,6 @@ const (
 	AuditQueryTimeout = 2 * time.Second
 )
 
-// asciiLower folds A-Z only. Both databases' LOWER are made to fold the
-// same (see foldedLike), so a search matches the same rows on either;
-// strings.ToLower would also fold look-alikes such as the Kelvin sign
-// into ASCII letters, matching rows the text does not contain.
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
-
 // foldedLike is "col LIKE ?" with col folded as asciiLower folds:
 // SQLite's LOWER folds ASCII only; PostgreSQL's follows the database's
 // locale unless told the C collation, under which it folds ASCII only.

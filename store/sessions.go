@@ -43,17 +43,6 @@ func NormalizeEmail(email string) string {
 	return email
 }
 
-// asciiLower lower-cases A-Z and leaves every other byte as it is.
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + ('a' - 'A')
-		}
-	}
-	return string(b)
-}
-
 // CreateUser registers a user. ErrEmailTaken when the email is in use.
 func (s *Store) CreateUser(ctx context.Context, email, name string) (User, error) {
 	now := s.clock()

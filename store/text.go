@@ -39,3 +39,18 @@ func jsTrim(s string) string {
 func hasC0Control(s string) bool {
 	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7F })
 }
+
+// asciiLower folds A-Z and keeps every other byte as it is: the one case
+// rule for emails (NormalizeEmail) and audit search (foldedLike makes both
+// databases fold the same). strings.ToLower would fold look-alikes such as
+// the Kelvin sign or U+0130 into ASCII letters, so text that differs would
+// compare equal.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
