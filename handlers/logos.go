@@ -21,7 +21,12 @@ type uploadedLogo struct {
 // with no database connection held. refused is the answer to an image the
 // checks turn down; err is unexpected.
 func (s *Server) storeLogo(ctx context.Context, data, contentType string) (_ uploadedLogo, refused *APIError, err error) {
-	img, err := logo.Check(ctx, data, contentType)
+	// Each user decodes one logo at a time, so no caller holds every decoder.
+	owner := ""
+	if p, ok := PrincipalFrom(ctx); ok {
+		owner = p.User.ID.String()
+	}
+	img, err := logo.CheckAs(ctx, owner, data, contentType)
 	var p *logo.Problem
 	if errors.As(err, &p) {
 		return uploadedLogo{}, invalidLogo(p), nil
