@@ -3,11 +3,11 @@ package logo_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"image"
 	_ "image/gif" // image.Decode reads the stored types
 	_ "image/jpeg"
 	_ "image/png"
-	"errors"
 	"testing"
 
 	"github.com/kayle-id/orgs-api/internal/testimg"
