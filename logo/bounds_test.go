@@ -41,6 +41,13 @@ func TestJPEGScanBomb(t *testing.T) {
 	if err != nil || img.Width != 64 || img.Height != 48 {
 		t.Fatalf("at the limit: %v %+v", err, img)
 	}
+	// Stray bytes between segments, which Go's decoder skips, hide no scan
+	// from the count.
+	j := testimg.ProgressiveJPEG(64, 48, logo.MaxJPEGScans)
+	stray := append(append(append([]byte{}, j[:84]...), 0x00, 0x12, 0xFF, 0x00), j[84:]...) // after the frame header
+	if _, err := logo.Check(ctx, b64(stray), logo.JPEG); !errors.Is(err, logo.ErrTooManyScans) {
+		t.Errorf("with stray bytes: %v", err)
+	}
 }
 
 // What is stored is the decoded image encoded anew: bytes after the image,

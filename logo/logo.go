@@ -321,12 +321,8 @@ type decoded struct {
 // the same, decode answers ctx's error at once, and the decoding goroutine
 // gives back its decoder and the owner's turn when it finishes.
 func decode(ctx context.Context, owner string, raw []byte, contentType string, w, h int) ([]byte, string, error) {
-	if contentType == JPEG {
-		if n, ok := jpegScans(raw); !ok {
-			return nil, "", ErrUndecodable
-		} else if n > MaxJPEGScans {
-			return nil, "", ErrTooManyScans
-		}
+	if contentType == JPEG && jpegScans(raw) > MaxJPEGScans {
+		return nil, "", ErrTooManyScans
 	}
 	if contentType == WebP && animatedWebP(raw) {
 		return nil, "", ErrAnimated
@@ -464,56 +460,39 @@ func animatedWebP(b []byte) bool {
 }
 
 // jpegScans counts the start-of-scan markers up to the end of the image,
-// stepping over each scan's entropy-coded data. ok is false for a file
-// whose markers cannot be followed.
-func jpegScans(b []byte) (n int, ok bool) {
-	off := 2
-	for off < len(b) {
-		if b[off] != 0xFF {
-			return n, false
-		}
-		for off < len(b) && b[off] == 0xFF {
-			off++
-		}
-		if off >= len(b) {
-			return n, false
-		}
-		marker := b[off]
-		off++
-		switch {
-		case marker == 0xD9:
-			return n, true
-		case marker == 0x01 || marker >= 0xD0 && marker <= 0xD8:
+// stepping over segments and each scan's entropy-coded data, and over
+// stray bytes between segments as Go's decoder does. It stops counting
+// past MaxJPEGScans; a file that ends early is left to the decoder.
+func jpegScans(b []byte) int {
+	n := 0
+	for off := 2; off+1 < len(b); {
+		if b[off] != 0xFF || b[off+1] == 0x00 || b[off+1] == 0xFF {
+			off++ // stray bytes, a stuffed zero, fill bytes
 			continue
 		}
+		marker := b[off+1]
+		off += 2
+		switch {
+		case marker == 0xD9:
+			return n
+		case marker == 0x01 || marker >= 0xD0 && marker <= 0xD8:
+			continue // standalone markers carry no length
+		}
 		if off+2 > len(b) {
-			return n, false
+			return n
 		}
-		l := int(binary.BigEndian.Uint16(b[off : off+2]))
-		if l < 2 || off+l > len(b) {
-			return n, false
-		}
-		off += l
+		off += int(binary.BigEndian.Uint16(b[off : off+2]))
 		if marker != 0xDA {
 			continue
 		}
-		n++
-		if n > MaxJPEGScans {
-			return n, true
+		if n++; n > MaxJPEGScans {
+			return n
 		}
 		// Entropy-coded data runs to the next marker that is neither a
 		// stuffed zero nor a restart.
-		for off < len(b) {
-			if b[off] != 0xFF {
-				off++
-				continue
-			}
-			if off+1 < len(b) && (b[off+1] == 0x00 || b[off+1] >= 0xD0 && b[off+1] <= 0xD7) {
-				off += 2
-				continue
-			}
-			break
+		for off+1 < len(b) && (b[off] != 0xFF || b[off+1] == 0x00 || b[off+1] >= 0xD0 && b[off+1] <= 0xD7) {
+			off++
 		}
 	}
-	return n, false
+	return n
 }
