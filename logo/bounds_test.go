@@ -144,3 +144,24 @@ func TestReencodedPixels(t *testing.T) {
 	}
 	_ = jpeg.DefaultQuality
 }
+
+// The most decoding work a JPEG logo can ask for: 2048×2048, as many scans
+// as the limit allows. Compare BenchmarkCheckBaselineJPEG.
+func BenchmarkCheckScanLimitJPEG(b *testing.B) {
+	data := b64(testimg.ProgressiveJPEG(2048, 2048, logo.MaxJPEGScans-1))
+	for b.Loop() {
+		if _, err := logo.Check(context.Background(), data, logo.JPEG); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// A plain 2048×2048 JPEG, decoded and re-encoded.
+func BenchmarkCheckBaselineJPEG(b *testing.B) {
+	data := b64(testimg.JPEG(2048, 2048))
+	for b.Loop() {
+		if _, err := logo.Check(context.Background(), data, logo.JPEG); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
