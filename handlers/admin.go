@@ -42,10 +42,12 @@ func (s *Server) UploadOrganizationLogo(ctx context.Context, req api.UploadOrgan
 	if refused != nil {
 		return fail[api.UploadOrganizationLogodefaultJSONResponse](refused), nil
 	}
-	if err := s.store.RecordLogoUpload(ctx, p.Actor()); err != nil {
+	evicted, err := s.store.RecordLogoUpload(ctx, p.Actor(), u.ID)
+	if err != nil {
 		s.discardLogo(ctx, u)
 		return answer(err)
 	}
+	s.dropLogos(ctx, evicted)
 	var out api.UploadOrganizationLogo200JSONResponse
 	out.Data.Logo = u.URL
 	return out, nil
@@ -73,9 +75,11 @@ func (s *Server) UpdateOrganization(ctx context.Context, req api.UpdateOrganizat
 	d := req.Body.Data
 	ch := store.OrganizationChange{Name: d.Name, Slug: d.Slug, Logo: field(d.Logo)}
 	if v := ch.Logo.Value; v != nil && *v != "" {
-		if e := s.checkLogoURL(*v); e != nil {
+		id, e := s.logoID(*v)
+		if e != nil {
 			return fail[api.UpdateOrganizationdefaultJSONResponse](e), nil
 		}
+		ch.LogoID = id
 	}
 	org, err := s.store.UpdateOrganization(ctx, p.Actor(), ch)
 	if err != nil {
@@ -85,6 +89,7 @@ func (s *Server) UpdateOrganization(ctx context.Context, req api.UpdateOrganizat
 			outcome{store.ErrForbidden, ErrCannotUpdateOrg},
 			outcome{store.ErrSlugTaken, ErrSlugTaken},
 			outcome{store.ErrInvalidOrganizationName, ErrInvalidOrganizationName},
+			outcome{store.ErrLogoNotUploaded, ErrLogoNotUploaded},
 		)
 		if !ok {
 			return nil, err

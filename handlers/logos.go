@@ -21,7 +21,12 @@ type uploadedLogo struct {
 // with no database connection held. refused is the answer to an image the
 // checks turn down; err is unexpected.
 func (s *Server) storeLogo(ctx context.Context, data, contentType string) (_ uploadedLogo, refused *APIError, err error) {
-	img, err := logo.Check(ctx, data, contentType)
+	// Each user decodes one logo at a time, so no caller holds every decoder.
+	owner := ""
+	if p, ok := PrincipalFrom(ctx); ok {
+		owner = p.User.ID.String()
+	}
+	img, err := logo.CheckAs(ctx, owner, data, contentType)
 	var p *logo.Problem
 	if errors.As(err, &p) {
 		return uploadedLogo{}, invalidLogo(p), nil
@@ -52,11 +57,32 @@ func (s *Server) discardLogo(ctx context.Context, l uploadedLogo) {
 	_ = s.logos.Delete(ctx, l.ID)
 }
 
-// checkLogoURL accepts only the URLs of this server's uploads as an
-// organization's logo.
-func (s *Server) checkLogoURL(u string) *APIError {
-	if _, ok := s.logos.Parse(u); !ok {
-		return ErrLogoNotUploaded
+// logoID accepts only the URLs of this server's uploads as an
+// organization's logo, and names the object (the store then checks it is
+// one of the organization's).
+func (s *Server) logoID(u string) (uuid.UUID, *APIError) {
+	id, ok := s.logos.Parse(u)
+	if !ok {
+		return uuid.Nil, ErrLogoNotUploaded
 	}
-	return nil
+	return id, nil
+}
+
+// dropLogos deletes the objects an upload evicted (an organization keeps a
+// few unused ones), then their rows; what fails here is left to the
+// cleanup job, which finds them due. Best effort, even when the request has
+// ended.
+func (s *Server) dropLogos(ctx context.Context, ids []uuid.UUID) {
+	if len(ids) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), discardTimeout)
+	defer cancel()
+	var gone []uuid.UUID
+	for _, id := range ids {
+		if s.logos.Delete(ctx, id) == nil {
+			gone = append(gone, id)
+		}
+	}
+	_ = s.store.ForgetLogos(ctx, gone)
 }

@@ -41,7 +41,7 @@ func (s *Server) CreateOrganization(ctx context.Context, req api.CreateOrganizat
 		if refused != nil {
 			return fail[api.CreateOrganizationdefaultJSONResponse](refused), nil
 		}
-		uploaded, in.Logo = &u, &u.URL
+		uploaded, in.Logo, in.LogoID = &u, &u.URL, u.ID
 	}
 	org, err := s.store.CreateOrganization(ctx, p.Actor(), in)
 	if err != nil {

@@ -1,8 +1,13 @@
 package logo_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"image"
+	_ "image/gif" // image.Decode reads the stored types
+	_ "image/jpeg"
+	_ "image/png"
 	"testing"
 
 	"github.com/kayle-id/orgs-api/internal/testimg"
@@ -27,8 +32,13 @@ func FuzzCheck(f *testing.F) {
 		var p *logo.Problem
 		switch {
 		case err == nil:
-			if img.ContentType != ct || img.Width < 1 || img.Height < 1 || img.Width > logo.MaxDimension || img.Height > logo.MaxDimension || len(img.Data) > logo.MaxBytes {
-				t.Fatalf("accepted %s %d×%d (%d bytes)", img.ContentType, img.Width, img.Height, len(img.Data))
+			if img.Declared != ct || img.Width < 1 || img.Height < 1 || img.Width > logo.MaxDimension || img.Height > logo.MaxDimension || len(img.Data) > logo.MaxBytes {
+				t.Fatalf("accepted %s %d×%d (%d bytes)", img.Declared, img.Width, img.Height, len(img.Data))
+			}
+			// What is stored is an image of its type, and the same size.
+			m, format, err := image.Decode(bytes.NewReader(img.Data))
+			if err != nil || "image/"+format != img.ContentType || m.Bounds().Dx() != img.Width || m.Bounds().Dy() != img.Height {
+				t.Fatalf("stored %s does not decode as itself: %v %q", img.ContentType, err, format)
 			}
 		case !errors.As(err, &p):
 			t.Fatalf("refused with %v", err)

@@ -64,7 +64,8 @@ func (l *Library) Put(ctx context.Context, id uuid.UUID, data []byte, contentTyp
 	return l.URL(id), nil
 }
 
-// Delete removes the logo id (an upload whose organization was not made).
+// Delete removes the logo id: an upload whose organization was not made, or
+// one no longer in use (see store.ClaimDueLogos).
 func (l *Library) Delete(ctx context.Context, id uuid.UUID) error {
 	if l == nil || l.Bucket == nil {
 		return ErrNoStorage

@@ -3,7 +3,8 @@
 // type against it, and the pixel size read from the image header, each
 // failure worded as upstream words it. It then decodes the image for real,
 // which upstream does not: a logo whose header is fine but whose pixels no
-// decoder can read is refused too.
+// decoder can read is refused too, decoding work is bounded before it
+// starts, and what is stored is the decoded image re-encoded.
 package logo
 
 import (
@@ -16,6 +17,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"runtime"
+	"sync"
 
 	"golang.org/x/image/webp"
 )
@@ -40,7 +42,8 @@ type Problem struct{ Message string }
 func (p *Problem) Error() string { return p.Message }
 
 // The refusals, in the order the checks run. Messages are upstream's,
-// except ErrUndecodable: upstream never decodes the pixels.
+// except ErrUndecodable, ErrTooManyScans and ErrAnimated: upstream never
+// decodes the pixels.
 var (
 	ErrNotBase64             = &Problem{"Organization logo data must be base64 encoded."}
 	ErrEmpty                 = &Problem{"Organization logo is empty."}
@@ -50,19 +53,29 @@ var (
 	ErrDimensionsUnreadable  = &Problem{"Organization logo dimensions could not be read."}
 	ErrDimensionsExceedLimit = &Problem{"Organization logo dimensions exceed the maximum size."}
 	ErrUndecodable           = &Problem{"Organization logo image data is damaged or incomplete."}
+	ErrTooManyScans          = &Problem{"Organization logo has too many JPEG scans to decode."}
+	ErrAnimated              = &Problem{"Organization logo must not be an animated WebP."}
 )
 
-// Image is a logo that passed every check.
+// Image is a logo that passed every check, re-encoded for storage.
 type Image struct {
-	Data          []byte
-	ContentType   string // sniffed from the bytes (and equal to the declared one)
+	Data        []byte // the decoded pixels, encoded anew (see reencode)
+	ContentType string // Data's: the declared type, except WebP, stored as PNG or JPEG
+	// Declared is the type the upload declared and its bytes were.
+	Declared      string
 	Width, Height int
 }
 
 // Check runs every check on a base64 logo declared as contentType. The
 // error is a *Problem for a refused logo, or the context's error when ctx
-// ended while waiting for a decoder.
+// ended first (waiting for a decoder, or decoding).
 func Check(ctx context.Context, data, contentType string) (Image, error) {
+	return CheckAs(ctx, "", data, contentType)
+}
+
+// CheckAs is Check for a caller named owner (a user), who decodes one logo
+// at a time: a second waits for the first, under its own ctx.
+func CheckAs(ctx context.Context, owner, data, contentType string) (Image, error) {
 	raw, ok := DecodeBase64(data)
 	if !ok {
 		return Image{}, ErrNotBase64
@@ -87,10 +100,11 @@ func Check(ctx context.Context, data, contentType string) (Image, error) {
 	if w < 1 || h < 1 || w > MaxDimension || h > MaxDimension {
 		return Image{}, ErrDimensionsExceedLimit
 	}
-	if err := decode(ctx, raw, sniffed); err != nil {
+	stored, ct, err := decode(ctx, owner, raw, sniffed, w, h)
+	if err != nil {
 		return Image{}, err
 	}
-	return Image{Data: raw, ContentType: sniffed, Width: w, Height: h}, nil
+	return Image{Data: stored, ContentType: ct, Declared: sniffed, Width: w, Height: h}, nil
 }
 
 // DecodeBase64 is WHATWG's forgiving-base64 decode, as browsers' atob():
@@ -233,19 +247,119 @@ func isSOF(m byte) bool {
 	return m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC
 }
 
-// decoders bounds how many logos are decoded at once: each holds up to
-// 2048×2048 pixels (16-32 MB) while it runs.
-var decoders = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
+// MaxJPEGScans is the most scans a JPEG may have. Every scan of a
+// progressive JPEG makes the decoder visit every block of its component,
+// however few bytes the scan takes, so the decoding work of a 1 MiB file
+// grows with its scan count (tens of thousands of tiny scans take minutes);
+// the count is read from the markers before any decoding. Encoders write
+// about ten (libjpeg's progressive script); libjpeg-turbo's own guard for
+// hostile input (its scan limit) is of this order.
+const MaxJPEGScans = 100
 
-// decode reads every pixel, for a header-checked image. Animated WebP is
-// the exception: no decoder here reads its frames, and upstream accepts it.
-func decode(ctx context.Context, raw []byte, contentType string) error {
+// decoders bounds how many logos are decoded at once: each holds up to
+// 2048×2048 pixels (16-32 MB) and a CPU while it runs. At least two, so
+// that one caller, who gets one at a time (see owners), never holds them all.
+var decoders = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
+
+// owners are the callers decoding now, each with a turn of capacity one:
+// a caller's second logo waits for its first, holding no decoder.
+var owners = struct {
+	sync.Mutex
+	m map[string]*turn
+}{m: map[string]*turn{}}
+
+type turn struct {
+	ch   chan struct{}
+	refs int
+}
+
+// takeTurn waits, under ctx, for owner's turn; release gives it back.
+// An empty owner has no turn to wait for.
+func takeTurn(ctx context.Context, owner string) (release func(), err error) {
+	if owner == "" {
+		return func() {}, nil
+	}
+	owners.Lock()
+	t := owners.m[owner]
+	if t == nil {
+		t = &turn{ch: make(chan struct{}, 1)}
+		owners.m[owner] = t
+	}
+	t.refs++
+	owners.Unlock()
+	drop := func() {
+		owners.Lock()
+		if t.refs--; t.refs == 0 {
+			delete(owners.m, owner)
+		}
+		owners.Unlock()
+	}
+	select {
+	case t.ch <- struct{}{}:
+		return func() { <-t.ch; drop() }, nil
+	case <-ctx.Done():
+		drop()
+		return nil, ctx.Err()
+	}
+}
+
+// decodeHook, when set (tests), runs in the decoding goroutine before it
+// decodes.
+var decodeHook func(owner string)
+
+// decoded is the outcome of one decode and re-encode.
+type decoded struct {
+	data []byte
+	ct   string
+	err  error
+}
+
+// decode reads every pixel of a header-checked image and re-encodes them
+// (see reencode), on one of the decoders and in owner's turn, both waited
+// for under ctx. Go's decoders cannot be interrupted, and the input is
+// bounded before decoding so that none runs long; when ctx ends first all
+// the same, decode answers ctx's error at once, and the decoding goroutine
+// gives back its decoder and the owner's turn when it finishes.
+func decode(ctx context.Context, owner string, raw []byte, contentType string, w, h int) ([]byte, string, error) {
+	if contentType == JPEG && jpegScans(raw) > MaxJPEGScans {
+		return nil, "", ErrTooManyScans
+	}
+	if contentType == WebP && animatedWebP(raw) {
+		return nil, "", ErrAnimated
+	}
+	release, err := takeTurn(ctx, owner)
+	if err != nil {
+		return nil, "", err
+	}
 	select {
 	case decoders <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		release()
+		return nil, "", ctx.Err()
 	}
-	defer func() { <-decoders }()
+	done := make(chan decoded, 1)
+	go func() {
+		var d decoded
+		func() {
+			// Given back before the answer, so that a caller's next
+			// decode never waits for its last.
+			defer func() { <-decoders; release() }()
+			if decodeHook != nil {
+				decodeHook(owner)
+			}
+			d.data, d.ct, d.err = decodeAndReencode(raw, contentType, w, h)
+		}()
+		done <- d
+	}()
+	select {
+	case d := <-done:
+		return d.data, d.ct, d.err
+	case <-ctx.Done():
+		return nil, "", ctx.Err()
+	}
+}
+
+func decodeAndReencode(raw []byte, contentType string, w, h int) ([]byte, string, error) {
 	r := bytes.NewReader(raw)
 	var (
 		m   image.Image
@@ -259,21 +373,126 @@ func decode(ctx context.Context, raw []byte, contentType string) error {
 	case GIF:
 		m, err = gif.Decode(r) // the first frame; bounds checked against the screen
 	case WebP:
-		if animatedWebP(raw) {
-			return nil
-		}
 		m, err = webp.Decode(r)
 	}
 	if err != nil {
-		return ErrUndecodable
+		return nil, "", ErrUndecodable
 	}
 	if b := m.Bounds(); b.Dx() < 1 || b.Dy() < 1 || b.Dx() > MaxDimension || b.Dy() > MaxDimension {
-		return ErrDimensionsExceedLimit
+		return nil, "", ErrDimensionsExceedLimit
 	}
-	return nil
+	if p, ok := m.(*image.Paletted); ok && contentType == GIF && p.Bounds() != image.Rect(0, 0, w, h) {
+		// A first frame smaller than the screen is shown where it sits on
+		// it, the rest transparent (or the first color, without one).
+		screen := image.NewPaletted(image.Rect(0, 0, w, h), p.Palette)
+		for i, c := range p.Palette {
+			if _, _, _, a := c.RGBA(); a == 0 {
+				for j := range screen.Pix {
+					screen.Pix[j] = uint8(i)
+				}
+				break
+			}
+		}
+		// The same palette: rows are copied as they are (draw.Draw would
+		// look each pixel's color up in the palette).
+		for y := p.Rect.Min.Y; y < p.Rect.Max.Y; y++ {
+			copy(screen.Pix[screen.PixOffset(p.Rect.Min.X, y):], p.Pix[p.PixOffset(p.Rect.Min.X, y):p.PixOffset(p.Rect.Max.X, y)])
+		}
+		m = screen
+	}
+	return reencode(m, contentType)
+}
+
+// reencode writes the decoded pixels anew, so that what is stored is the
+// image and nothing else: no metadata, no bytes after its end, no frames
+// but the one decoded. PNG, JPEG and GIF keep their type (GIF its first
+// frame); WebP, which Go cannot encode, becomes PNG, or JPEG when it is
+// opaque and too large as PNG. Each encoder takes time linear in the
+// pixels (PNG at its fast level first: deflate's better levels can be
+// made to search long); the first result within MaxBytes is kept.
+func reencode(m image.Image, contentType string) ([]byte, string, error) {
+	type enc struct {
+		ct string
+		fn func(*bytes.Buffer) error
+	}
+	pngAt := func(l png.CompressionLevel) enc {
+		return enc{PNG, func(b *bytes.Buffer) error { return (&png.Encoder{CompressionLevel: l}).Encode(b, m) }}
+	}
+	jpegAt := func(q int) enc {
+		return enc{JPEG, func(b *bytes.Buffer) error { return jpeg.Encode(b, m, &jpeg.Options{Quality: q}) }}
+	}
+	var try []enc
+	switch contentType {
+	case PNG:
+		try = []enc{pngAt(png.BestSpeed), pngAt(png.DefaultCompression)}
+	case JPEG:
+		try = []enc{jpegAt(92), jpegAt(80)}
+	case GIF:
+		try = []enc{{GIF, func(b *bytes.Buffer) error { return gif.Encode(b, m, nil) }}, pngAt(png.BestSpeed)}
+	case WebP:
+		try = []enc{pngAt(png.BestSpeed), pngAt(png.DefaultCompression)}
+		if opaque(m) {
+			try = append(try, jpegAt(92), jpegAt(80))
+		}
+	}
+	for _, e := range try {
+		var b bytes.Buffer
+		if err := e.fn(&b); err != nil {
+			return nil, "", ErrUndecodable
+		}
+		if b.Len() <= MaxBytes {
+			return b.Bytes(), e.ct, nil
+		}
+	}
+	return nil, "", ErrTooLarge
+}
+
+func opaque(m image.Image) bool {
+	if o, ok := m.(interface{ Opaque() bool }); ok {
+		return o.Opaque()
+	}
+	return false
 }
 
 // animatedWebP reports an extended WebP whose animation flag is set.
 func animatedWebP(b []byte) bool {
 	return len(b) >= 21 && string(b[12:16]) == "VP8X" && b[20]&0x02 != 0
+}
+
+// jpegScans counts the start-of-scan markers up to the end of the image,
+// stepping over segments and each scan's entropy-coded data, and over
+// stray bytes between segments as Go's decoder does. It stops counting
+// past MaxJPEGScans; a file that ends early is left to the decoder.
+func jpegScans(b []byte) int {
+	n := 0
+	for off := 2; off+1 < len(b); {
+		if b[off] != 0xFF || b[off+1] == 0x00 || b[off+1] == 0xFF {
+			off++ // stray bytes, a stuffed zero, fill bytes
+			continue
+		}
+		marker := b[off+1]
+		off += 2
+		switch {
+		case marker == 0xD9:
+			return n
+		case marker == 0x01 || marker >= 0xD0 && marker <= 0xD8:
+			continue // standalone markers carry no length
+		}
+		if off+2 > len(b) {
+			return n
+		}
+		off += int(binary.BigEndian.Uint16(b[off : off+2]))
+		if marker != 0xDA {
+			continue
+		}
+		if n++; n > MaxJPEGScans {
+			return n
+		}
+		// Entropy-coded data runs to the next marker that is neither a
+		// stuffed zero nor a restart.
+		for off+1 < len(b) && (b[off] != 0xFF || b[off+1] == 0x00 || b[off+1] >= 0xD0 && b[off+1] <= 0xD7) {
+			off++
+		}
+	}
+	return n
 }

@@ -170,6 +170,7 @@ func TestCheck(t *testing.T) {
 		{"PNG header and nothing else", b64(pngHeader(1, 1)), logo.PNG, logo.ErrUndecodable, "Organization logo image data is damaged or incomplete."},
 		{"truncated PNG", b64(truncated), logo.PNG, logo.ErrUndecodable, ""},
 		{"JPEG frame header only", b64(jpegOf(t, 8, 8)[:200]), logo.JPEG, logo.ErrUndecodable, ""},
+		{"animated WebP", webpAnimated, logo.WebP, logo.ErrAnimated, "Organization logo must not be an animated WebP."},
 		{"WebP canvas 1×1 around a 3×3 frame", b64(riff(append(chunk("VP8X", []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0}), chunk("VP8L", []byte{0x2F, 2, 0x80, 0, 0})...))), logo.WebP, logo.ErrUndecodable, ""},
 	} {
 		_, err := logo.Check(ctx, c.data, c.ct)
@@ -194,14 +195,13 @@ func TestCheck(t *testing.T) {
 		{"webp lossless", webpLossless, logo.WebP, 1, 1},
 		{"webp lossy", webpLossy, logo.WebP, 1, 1},
 		{"webp alpha", webpAlpha, logo.WebP, 1, 1},
-		{"webp animated (header-checked only)", webpAnimated, logo.WebP, 1, 1},
 	} {
 		img, err := logo.Check(ctx, c.data, c.ct)
 		if err != nil {
 			t.Errorf("%s: %v", c.name, err)
 			continue
 		}
-		if img.ContentType != c.ct || img.Width != c.w || img.Height != c.h || len(img.Data) == 0 {
+		if img.Declared != c.ct || img.Width != c.w || img.Height != c.h || len(img.Data) == 0 {
 			t.Errorf("%s: %s %d×%d (%d bytes)", c.name, img.ContentType, img.Width, img.Height, len(img.Data))
 		}
 	}

@@ -22,7 +22,7 @@ var logoTypes = map[string]bool{logo.PNG: true, logo.JPEG: true, logo.GIF: true,
 
 // mountLogos serves the stored logos at /logos/<id>, when no CDN serves the
 // bucket. A logo never changes (a new upload gets a new id), so answers are
-// cacheable for good. The headers keep a browser from treating the bytes as
+// cacheable, for a day: one no longer in use is deleted after a while. The headers keep a browser from treating the bytes as
 // anything but the declared image: no sniffing, and a policy that lets the
 // answer, opened as a page, run and load nothing.
 func mountLogos(e *echo.Echo, lib *logo.Library) {
@@ -37,7 +37,9 @@ func mountLogos(e *echo.Echo, lib *logo.Library) {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
 		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
-		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+		// A day, not a year: a logo replaced, cleared or purged is deleted after
+		// its grace period, and caches should not go on showing it for long.
+		h.Set("Cache-Control", "public, max-age=86400, immutable")
 		h.Set("ETag", etag)
 		if c.Request().Header.Get("If-None-Match") == etag {
 			return c.NoContent(http.StatusNotModified)

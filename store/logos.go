@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -33,15 +35,20 @@ func (s *Store) CheckLogoUpload(ctx context.Context, a Actor) error {
 	})
 }
 
-// RecordLogoUpload checks again, under the organization's lock, that the
-// caller may still upload. It writes no audit row: an upload only stores an
-// object, and the organization changes (and is audited) when an update
-// sets its logo.
-func (s *Store) RecordLogoUpload(ctx context.Context, a Actor) error {
+// RecordLogoUpload records the upload of logo object id (not in use yet,
+// deleted after the grace period unless an update names it), checking again
+// under the organization's lock that the caller may still upload. It writes
+// no audit row: an upload only stores an object, and the organization
+// changes (and is audited) when an update sets its logo. An organization
+// keeps at most MaxUnusedLogos unused objects within their grace period:
+// beyond it the oldest are due at once, and evicted lists them for the
+// caller to delete (then ForgetLogos).
+func (s *Store) RecordLogoUpload(ctx context.Context, a Actor, id uuid.UUID) (evicted []uuid.UUID, err error) {
 	if a.ActiveOrganizationID == nil {
-		return ErrForbidden
+		return nil, ErrForbidden
 	}
-	return s.tx(ctx, func(tx *gorm.DB) error {
+	err = s.tx(ctx, func(tx *gorm.DB) error {
+		evicted = nil
 		sc, err := lockAdminScope(tx, a)
 		if err != nil {
 			return err
@@ -49,7 +56,126 @@ func (s *Store) RecordLogoUpload(ctx context.Context, a Actor) error {
 		if err := sc.roleThenFrozen(Role.CanManage); err != nil {
 			return err
 		}
+		now := s.clock()
+		if err := tx.Exec(`INSERT INTO logo_objects (id, organization_id, in_use, delete_after, created_at) VALUES (?, ?, FALSE, ?, ?)`,
+			id, sc.org.ID, now.Add(s.grace()), now).Error; err != nil {
+			return err
+		}
+		evicted, err = evictUnusedLogos(tx, sc.org.ID, now)
+		return err
+	})
+	return evicted, err
+}
+
+// MaxUnusedLogos is how many logo objects an organization keeps that are
+// not its logo (uploads not used yet, logos replaced or cleared within
+// their grace period); an upload beyond it evicts the oldest.
+const MaxUnusedLogos = 5
+
+// DefaultLogoGrace is how long an unused logo object is kept by default.
+const DefaultLogoGrace = 24 * time.Hour
+
+func (s *Store) grace() time.Duration {
+	if s.logoGrace > 0 {
+		return s.logoGrace
+	}
+	return DefaultLogoGrace
+}
+
+// ErrLogoNotUploaded is a logo that is not one of the organization's
+// uploads still kept.
+var ErrLogoNotUploaded = errors.New("store: logo is not an upload of this organization")
+
+// evictUnusedLogos makes the organization's unused objects beyond the
+// newest MaxUnusedLogos due now, and lists them.
+func evictUnusedLogos(tx *gorm.DB, org uuid.UUID, now time.Time) ([]uuid.UUID, error) {
+	var ids []uuid.UUID
+	if err := tx.Raw(`SELECT id FROM logo_objects WHERE organization_id = ? AND NOT in_use AND claimed_at IS NULL AND delete_after > ?
+		ORDER BY created_at DESC, id DESC LIMIT 1000 OFFSET ?`, org, now, MaxUnusedLogos).Scan(&ids).Error; err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return ids, tx.Exec(`UPDATE logo_objects SET delete_after = ? WHERE id IN ?`, now, ids).Error
+}
+
+// useLogo makes object id (nil: none) the organization's logo: it must be
+// one of the organization's objects, in use or within its grace period and
+// not taken by the cleanup (else ErrLogoNotUploaded). The logo it replaces
+// is kept for the grace period.
+func (s *Store) useLogo(tx *gorm.DB, org, id uuid.UUID, now time.Time) error {
+	if id != uuid.Nil {
+		lock := ""
+		if s.dialect == Postgres {
+			lock = " FOR UPDATE" // against the cleanup's claim
+		}
+		var found []uuid.UUID
+		if err := tx.Raw(`SELECT id FROM logo_objects WHERE id = ? AND organization_id = ? AND claimed_at IS NULL
+			AND (in_use OR delete_after > ?)`+lock, id, org, now).Scan(&found).Error; err != nil {
+			return err
+		}
+		if len(found) == 0 {
+			return ErrLogoNotUploaded
+		}
+	}
+	if err := tx.Exec(`UPDATE logo_objects SET in_use = FALSE, delete_after = ? WHERE organization_id = ? AND in_use AND id <> ?`,
+		now.Add(s.grace()), org, id).Error; err != nil {
+		return err
+	}
+	if id == uuid.Nil {
 		return nil
+	}
+	return tx.Exec(`UPDATE logo_objects SET in_use = TRUE, delete_after = NULL WHERE id = ?`, id).Error
+}
+
+// recordNewOrganizationLogo records the logo a new organization is created
+// with, in use.
+func recordNewOrganizationLogo(tx *gorm.DB, org, id uuid.UUID, now time.Time) error {
+	return tx.Exec(`INSERT INTO logo_objects (id, organization_id, in_use, created_at) VALUES (?, ?, TRUE, ?)`, id, org, now).Error
+}
+
+// releasePurgedLogos makes every object of the purged organizations due now.
+func releasePurgedLogos(tx *gorm.DB, orgs []uuid.UUID, now time.Time) error {
+	if len(orgs) == 0 {
+		return nil
+	}
+	return tx.Exec(`UPDATE logo_objects SET in_use = FALSE, delete_after = ? WHERE organization_id IN ? AND (in_use OR delete_after > ?)`,
+		now, orgs, now).Error
+}
+
+// ClaimDueLogos takes up to limit logo objects whose deletion is due and
+// that no pass since before has taken, so that none of them can be put in
+// use any more; the caller deletes them from storage, then ForgetLogos. On
+// PostgreSQL rows another claimer holds are skipped.
+func (s *Store) ClaimDueLogos(ctx context.Context, before time.Time, limit int) ([]uuid.UUID, error) {
+	var ids []uuid.UUID
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		ids = nil
+		now := s.clock()
+		claim := ""
+		if s.dialect == Postgres {
+			claim = " FOR UPDATE SKIP LOCKED"
+		}
+		if err := tx.Raw(`SELECT id FROM logo_objects WHERE NOT in_use AND delete_after <= ? AND (claimed_at IS NULL OR claimed_at < ?)
+			ORDER BY delete_after LIMIT ?`+claim, now, before.UTC(), limit).Scan(&ids).Error; err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		return tx.Exec(`UPDATE logo_objects SET claimed_at = ? WHERE id IN ?`, now, ids).Error
+	})
+	return ids, err
+}
+
+// ForgetLogos drops the rows of logo objects deleted from storage.
+func (s *Store) ForgetLogos(ctx context.Context, ids []uuid.UUID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		return tx.Exec(`DELETE FROM logo_objects WHERE id IN ? AND NOT in_use AND delete_after <= ?`, ids, s.clock()).Error
 	})
 }
 
@@ -60,6 +186,8 @@ type OrganizationChange struct {
 	Name *string
 	Slug *string
 	Logo Field
+	// LogoID is the object the Logo URL names (set with a non-empty Value).
+	LogoID uuid.UUID
 }
 
 // UpdateOrganization changes the active organization's name, slug or logo
@@ -82,6 +210,15 @@ func (s *Store) UpdateOrganization(ctx context.Context, a Actor, ch Organization
 		set, fields, err := ch.changes(tx, sc.org)
 		if err != nil {
 			return err
+		}
+		if slices.Contains(fields, "logo") {
+			id := uuid.Nil
+			if v := ch.Logo.Value; v != nil && *v != "" {
+				id = ch.LogoID
+			}
+			if err := s.useLogo(tx, sc.org.ID, id, s.clock()); err != nil {
+				return err
+			}
 		}
 		if len(set) > 0 {
 			if err := tx.Model(&Organization{}).Where("id = ?", sc.org.ID).Updates(set).Error; err != nil {
@@ -246,6 +383,9 @@ func (s *Store) MoveLegacyLogos(ctx context.Context, move LogoMover) (LogoMoveRe
 				}
 				if url != nil {
 					res.Moved++
+					// The moved object is the organization's logo.
+					return tx.Exec(`INSERT INTO logo_objects (id, organization_id, in_use, created_at) VALUES (?, ?, TRUE, ?) ON CONFLICT (id) DO NOTHING`,
+						uuid.NewSHA1(legacyLogoSpace, row.ID[:]), row.ID, s.clock()).Error
 				} else {
 					res.Dropped++
 				}

@@ -118,6 +118,11 @@ func TestLegacyLogosMove(t *testing.T) {
 				if err != nil || !bytes.Equal(obj.Data, want.data) || obj.ContentType != want.ct {
 					t.Fatalf("%s: object %q %q %v", slug, obj.Data, obj.ContentType, err)
 				}
+				// The moved object is recorded as the organization's logo in use.
+				var inUse bool
+				if err := st.DB().QueryRow(`SELECT in_use FROM logo_objects WHERE id = $1 AND organization_id = $2`, id.String(), ids[slug]).Scan(&inUse); err != nil || !inUse {
+					t.Fatalf("%s: the moved logo is not recorded in use: %v %v", slug, inUse, err)
+				}
 			}
 			var none *string
 			if err := st.DB().QueryRow(`SELECT logo FROM organizations WHERE id = $1`, ids["no-logo"]).Scan(&none); err != nil || none != nil {
@@ -126,6 +131,63 @@ func TestLegacyLogosMove(t *testing.T) {
 			// Again: nothing left to do.
 			if again, err := st.Migrate(ctx); err != nil || len(again) != 0 {
 				t.Fatalf("second upgrade: %+v %v", again, err)
+			}
+		})
+	}
+}
+
+// Upgrading records the logos organizations already show, so that the
+// cleanup never deletes them and replacing them releases them.
+func TestLogoObjectsBackfill(t *testing.T) {
+	for _, kind := range testdb.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			url := testdb.URL(t, kind)
+			st, err := store.Open(ctx, url, store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if err := st.MigrateTo(ctx, 6); err != nil {
+				t.Fatal(err)
+			}
+			logoID := uuid.New()
+			orgs := map[string]any{
+				"uploaded": "https://cdn.example.com/logos/" + logoID.String(),
+				"foreign":  "https://elsewhere.example.com/picture.png",
+				"none":     nil,
+			}
+			ids := map[string]string{}
+			for slug, l := range orgs {
+				ids[slug] = uuid.NewString()
+				if _, err := st.DB().Exec(`INSERT INTO organizations (id, name, slug, logo, created_at) VALUES ($1, $2, $3, $4, $5)`,
+					ids[slug], "Org "+slug, slug, l, "2025-01-01T00:00:00.000000Z"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := st.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			rows, err := st.DB().Query(`SELECT id, organization_id, in_use FROM logo_objects`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			n := 0
+			for rows.Next() {
+				var id, org string
+				var inUse bool
+				if err := rows.Scan(&id, &org, &inUse); err != nil {
+					t.Fatal(err)
+				}
+				if id != logoID.String() || org != ids["uploaded"] || !inUse {
+					t.Fatalf("recorded %s of %s, in use %v", id, org, inUse)
+				}
+				n++
+			}
+			if n != 1 {
+				t.Fatalf("%d logo objects recorded, want 1", n)
 			}
 		})
 	}

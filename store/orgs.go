@@ -26,6 +26,8 @@ type NewOrganization struct {
 	Name string
 	Slug string
 	Logo *string
+	// LogoID is the uploaded object Logo names, recorded in use.
+	LogoID uuid.UUID
 }
 
 // CreateOrganization creates an organization whose owner is the caller and
@@ -47,6 +49,11 @@ func (s *Store) CreateOrganization(ctx context.Context, a Actor, in NewOrganizat
 				return ErrSlugTaken
 			}
 			return err
+		}
+		if in.Logo != nil && in.LogoID != uuid.Nil {
+			if err := recordNewOrganizationLogo(tx, org.ID, in.LogoID, now); err != nil {
+				return err
+			}
 		}
 		m := Member{ID: uuid.New(), OrganizationID: org.ID, UserID: a.UserID, Role: RoleOwner, CreatedAt: now}
 		if err := tx.Create(&m).Error; err != nil {
@@ -460,10 +467,21 @@ func (s *Store) PurgeDue(ctx context.Context, progress func(done, total int)) (P
 				return err
 			}
 			defer rows.Close()
+			var purged []uuid.UUID
 			for rows.Next() {
+				var id uuid.UUID
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				purged = append(purged, id)
 				n++
 			}
-			return rows.Err()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			rows.Close()
+			// Their logos are deleted from storage by the cleanup job.
+			return releasePurgedLogos(tx, purged, now)
 		})
 		if err != nil {
 			return res, err

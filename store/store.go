@@ -68,6 +68,9 @@ type Options struct {
 	// MoveLogo, when set, lets Migrate move logos that older versions kept
 	// in organization rows to object storage (see logos.go).
 	MoveLogo LogoMover
+	// LogoGrace is how long a logo object no longer (or never) in use is
+	// kept before the cleanup deletes it; 0 means DefaultLogoGrace.
+	LogoGrace time.Duration
 }
 
 // Store is the persistence API. It is safe for concurrent use.
@@ -106,6 +109,7 @@ type Store struct {
 	configuredSecret string
 	secret           secretCache
 	moveLogo         LogoMover
+	logoGrace        time.Duration
 }
 
 // DialectFor tells which database a DATABASE_URL names: PostgreSQL for
@@ -173,7 +177,7 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		maxOwned: opts.MaxOwnedOrganizations, gate: make(chan struct{}, maxOpen), url: databaseURL,
 		shares:      shares{limit: shareLimit(maxOpen), m: map[string]*share{}},
 		auditWindow: AuditSearchWindow, auditTimeout: AuditQueryTimeout,
-		configuredSecret: opts.AuthSecret, moveLogo: opts.MoveLogo}
+		configuredSecret: opts.AuthSecret, moveLogo: opts.MoveLogo, logoGrace: opts.LogoGrace}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := sqlDB.PingContext(pingCtx); err != nil {

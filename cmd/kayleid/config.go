@@ -59,6 +59,7 @@ var (
 	sStorageURL      = setting{"storage-url", "KAYLE_STORAGE_URL", "storage", "object storage for logos: a folder path, or a file://, s3://, gs:// or azblob:// URL"}
 	sStorageTimeout  = setting{"storage-timeout", "KAYLE_STORAGE_TIMEOUT", "10s", "longest one object storage call may take"}
 	sPublicURL       = setting{"public-url", "KAYLE_PUBLIC_URL", "http://127.0.0.1:8787", "this server's URL as clients reach it; logo URLs start with it when no CDN URL is set"}
+	sLogoGrace       = setting{"logo-grace", "KAYLE_LOGO_GRACE", "24h", "how long a logo upload not (or no longer) in use stays stored and served before it is deleted; an organization keeps at most 5 such"}
 	sCDNURL          = setting{"cdn-url", "KAYLE_CDN_URL", "", "URL where the storage's objects are served publicly (a CDN); logo URLs are then <cdn-url>/logos/<id> and the server does not serve logos itself"}
 )
 
@@ -70,7 +71,7 @@ var serveSettings = append([]setting{sDatabaseURL, sDBMaxConns, sAddr, sValidati
 	sBodyLimit, sRequestTimeout, sMaxInFlight, sMaxConns, sShutdownTimeout, sShutdownDrain, sPurgeInterval, sMaxOrgsPerUser,
 	sMetricsAddr, sMetricsPublic, sRateLimit, sRateLimitRead, sRateLimitIP, sRateBurst, sOIDCIssuer, sOIDCAudience, sOIDCJWKSURL, sTrustedProxies,
 	sDNSResolver, sDNSTimeout, sRecheckInterval,
-	sAuthSecret}, storageSettings...)
+	sAuthSecret, sLogoGrace}, storageSettings...)
 
 // Config is read once, in main, from flags over environment over defaults.
 type Config struct {
@@ -90,6 +91,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	ShutdownDrain   time.Duration
 	PurgeInterval   time.Duration
+	LogoGrace       time.Duration
 	MetricsAddr     string
 	MetricsPublic   bool
 	RateLimit       float64
@@ -217,6 +219,12 @@ func buildConfig(v map[string]*string) (Config, error) {
 	}
 	if c.PurgeInterval, err = parseDuration(sPurgeInterval.flag, get(sPurgeInterval)); err != nil {
 		return c, err
+	}
+	if c.LogoGrace, err = parseDuration(sLogoGrace.flag, get(sLogoGrace)); err != nil {
+		return c, err
+	}
+	if c.LogoGrace == 0 {
+		return c, usagef("KAYLE_LOGO_GRACE must be positive")
 	}
 	for _, r := range []struct {
 		s   setting

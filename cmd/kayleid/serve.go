@@ -23,6 +23,10 @@ import (
 // send (also retries that have come due).
 const mailSendInterval = 5 * time.Second
 
+// logoCleanupInterval is how often logo objects due for deletion are
+// deleted from object storage.
+const logoCleanupInterval = time.Minute
+
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	vals := register(fs, getenv, serveSettings...)
@@ -73,7 +77,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 
 	metrics := server.NewMetrics()
 	st, err := openStore(ctx, cfg.DatabaseURL, log, store.Options{MaxOpenConns: cfg.DBMaxConns, OnEvent: metrics.Event, MaxOwnedOrganizations: cfg.MaxOrgsPerUser,
-		AuthSecret: cfg.AuthSecret, MoveLogo: logoMover(logos)})
+		AuthSecret: cfg.AuthSecret, MoveLogo: logoMover(logos), LogoGrace: cfg.LogoGrace})
 	if err != nil {
 		return err
 	}
@@ -136,6 +140,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if cfg.RecheckInterval > 0 {
 		jobs = append(jobs, server.RecheckJob(st, metrics.CountDNS(cfg.DNS), cfg.RecheckInterval, log, metrics))
 	}
+	jobs = append(jobs, server.LogoCleanupJob(st, logos, logoCleanupInterval))
 	jobs = append(jobs, server.MailJob(st, mailer, mailSendInterval, log, metrics))
 	jobsCtx, stopJobs := context.WithCancel(ctx)
 	jobsDone := make(chan struct{})

@@ -83,3 +83,86 @@ func must(err error) {
 		panic(err)
 	}
 }
+
+// ProgressiveJPEG is a valid w×h grayscale progressive JPEG of one DC scan
+// and then acScans AC scans, each a few bytes of end-of-band runs over
+// every block: the scan bomb, where the decoder's work grows with the
+// number of scans (each visits every block) while the file stays small.
+func ProgressiveJPEG(w, h, acScans int) []byte {
+	b := []byte{0xFF, 0xD8}
+	// Quantization table 0: all ones.
+	b = append(b, 0xFF, 0xDB, 0x00, 0x43, 0x00)
+	for range 64 {
+		b = append(b, 1)
+	}
+	// Progressive frame, one component, 1×1 sampling, table 0.
+	b = append(b, 0xFF, 0xC2, 0x00, 0x0B, 8, byte(h>>8), byte(h), byte(w>>8), byte(w), 1, 1, 0x11, 0)
+	// DC table 0: one symbol (category 0) of one bit.
+	b = append(b, 0xFF, 0xC4, 0x00, 0x14, 0x00, 1)
+	b = append(b, make([]byte, 15)...)
+	b = append(b, 0x00)
+	// AC table 0: the fifteen end-of-band-run symbols (r<<4, r = 0..14), four bits each.
+	b = append(b, 0xFF, 0xC4, 0x00, 0x22, 0x10, 0, 0, 0, 15)
+	b = append(b, make([]byte, 12)...)
+	for r := range 15 {
+		b = append(b, byte(r<<4))
+	}
+	blocks := ((w + 7) / 8) * ((h + 7) / 8)
+	// The DC scan: category 0 for every block.
+	b = append(b, 0xFF, 0xDA, 0x00, 0x08, 1, 1, 0x00, 0, 0, 0x00)
+	var bw bitWriter
+	for range blocks {
+		bw.put(0, 1)
+	}
+	b = append(b, bw.flush()...)
+	for range acScans {
+		b = append(b, 0xFF, 0xDA, 0x00, 0x08, 1, 1, 0x00, 1, 63, 0x00)
+		var bw bitWriter
+		for rem := blocks; rem > 0; {
+			run := min(rem, 32767)
+			r := 0
+			for 1<<(r+1) <= run {
+				r++
+			}
+			bw.put(uint32(r), 4)          // code r: the four bits of r
+			bw.put(uint32(run-(1<<r)), r) // the run's low bits
+			rem -= run
+		}
+		b = append(b, bw.flush()...)
+	}
+	return append(b, 0xFF, 0xD9)
+}
+
+// bitWriter writes entropy-coded JPEG data, stuffing a zero after 0xFF.
+type bitWriter struct {
+	out   []byte
+	acc   uint32
+	nbits int
+}
+
+func (w *bitWriter) put(v uint32, n int) {
+	for i := n - 1; i >= 0; i-- {
+		w.acc = w.acc<<1 | (v>>i)&1
+		w.nbits++
+		if w.nbits == 8 {
+			w.emit()
+		}
+	}
+}
+
+func (w *bitWriter) emit() {
+	c := byte(w.acc)
+	w.out = append(w.out, c)
+	if c == 0xFF {
+		w.out = append(w.out, 0)
+	}
+	w.acc, w.nbits = 0, 0
+}
+
+// flush pads the last byte with ones, as JPEG does.
+func (w *bitWriter) flush() []byte {
+	for w.nbits != 0 {
+		w.put(1, 1)
+	}
+	return w.out
+}
