@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -66,15 +67,7 @@ func (k *keepAlive) open() bool {
 	k.conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	_, err := k.br.Peek(1)
 	var ne net.Error
-	return err != nil && errorsAs(err, &ne) && ne.Timeout()
-}
-
-func errorsAs(err error, ne *net.Error) bool {
-	n, ok := err.(net.Error)
-	if ok {
-		*ne = n
-	}
-	return ok
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // One address opening keep-alive connections holds at most its share: its

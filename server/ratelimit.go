@@ -18,8 +18,8 @@ import (
 
 // RateLimit configures the abuse limits. A zero rate turns that limit off.
 type RateLimit struct {
-	PerCredential     rate.Limit // write requests per second per session
-	PerCredentialRead rate.Limit // read requests (GET, HEAD) per second per session
+	PerCredential     rate.Limit // write requests per second per user (see credentialKey)
+	PerCredentialRead rate.Limit // read requests (GET, HEAD) per second per user
 	// PerIP limits, per client address, the requests that end without a
 	// valid credential, whatever their method: failed authentication,
 	// anonymous calls, unknown paths. IPv6 addresses count per /64.
@@ -79,7 +79,7 @@ func addressKey(ip string) string {
 // credential. The budget is checked before anything else is done, so a
 // spent one refuses even a valid credential from that address (guessing
 // tokens must not be told which guess worked); it is charged once the
-// request is over, and only when no session was authenticated, so users
+// request is over, and only when no one was authenticated, so users
 // sharing an address do not spend each other's budget.
 func (l limits) addresses() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
