@@ -45,6 +45,7 @@ func BenchmarkServe(b *testing.B) {
 		cfg := server.Config{Validation: v.mode, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
 		if v.limits {
 			cfg.RateLimit, cfg.MaxInFlight = limits, 128
+			cfg.MaxInFlightPerAddress, cfg.MaxInFlightPerCredential = 1e6, 1e6
 		}
 		app, err := server.New(cfg, e.st, &mail.Outbox{Dir: b.TempDir(), From: "x@kayle.id"})
 		if err != nil {

@@ -10,9 +10,12 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -51,24 +54,53 @@ func (a *App) HTTPServer(errorLog *log.Logger) *http.Server {
 		IdleTimeout:    idleTimeout,
 		MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog:       errorLog,
+		// Tells the listener's connections which of them are idle (see
+		// connLimiter.victim).
+		ConnState: trackConnState,
 	}
 }
 
-// Listener caps the connections open at once on ln at Config.MaxConns
-// (unlimited when 0). A connection beyond the cap is answered 503 in the
-// envelope and closed at once, so a flood of idle connections costs one
-// answer each instead of a goroutine and buffers held until they time out.
+// netShare is how many times a client address's connection share one IPv6
+// /48 may hold: a /48 is 65,536 /64s, each of which would otherwise get a
+// share of its own.
+const netShare = 4
+
+// Listener caps the connections open at once on ln: Config.MaxConns in
+// all, and Config.MaxConnsPerAddress per client address (an IPv4 address
+// or an IPv6 /64; netShare times that per IPv6 /48). 0 means no cap. When
+// a cap is reached, the oldest idle connection under it (a keep-alive
+// connection between requests, or one that has not sent a byte yet) is
+// closed to make room; only when there is none is the new connection
+// answered 503 in the envelope and closed, so a flood of idle connections
+// costs one answer each instead of a goroutine and buffers held until they
+// time out, and cannot keep other clients out. Connections from a trusted
+// proxy are not held to the per-address shares: they carry every client
+// behind it (the proxy caps its clients by source, as HAProxy's maxconn
+// per source does).
 func (a *App) Listener(ln net.Listener) net.Listener {
-	if a.cfg.MaxConns <= 0 {
+	if a.cfg.MaxConns <= 0 && a.cfg.MaxConnsPerAddress <= 0 {
 		return ln
 	}
-	return &connLimiter{Listener: ln, slots: make(chan struct{}, a.cfg.MaxConns), busy: busyAnswer()}
+	return newConnLimiter(ln, a.cfg.MaxConns, a.cfg.MaxConnsPerAddress, a.cfg.TrustedProxies)
 }
 
 type connLimiter struct {
 	net.Listener
-	slots chan struct{}
-	busy  []byte
+	max, perAddress int
+	trusted         []*net.IPNet
+	busy            []byte
+
+	// Taken once per connection (accept, close), never per request: the
+	// connections report their state through atomics.
+	mu    sync.Mutex
+	total int
+	held  map[string]int // open connections per key (see connKeys); no zero entries
+	conns map[*limitedConn]struct{}
+}
+
+func newConnLimiter(ln net.Listener, max, perAddress int, trusted []*net.IPNet) *connLimiter {
+	return &connLimiter{Listener: ln, max: max, perAddress: perAddress, trusted: trusted, busy: busyAnswer(),
+		held: map[string]int{}, conns: map[*limitedConn]struct{}{}}
 }
 
 func (l *connLimiter) Accept() (net.Conn, error) {
@@ -77,27 +109,160 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		select {
-		case l.slots <- struct{}{}:
-			return &limitedConn{Conn: c, release: sync.OnceFunc(func() { <-l.slots })}, nil
-		default:
-			// Best effort: a client still sending may see a reset instead.
-			_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-			_, _ = c.Write(l.busy)
-			_ = c.Close()
+		if lc := l.admit(c); lc != nil {
+			return lc, nil
+		}
+		// Best effort: a client still sending may see a reset instead.
+		_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		_, _ = c.Write(l.busy)
+		_ = c.Close()
+	}
+}
+
+// connKeys are the shares a connection from addr counts against: its
+// address (IPv4, or IPv6 /64) and, for IPv6, its /48. None for a trusted
+// proxy.
+func (l *connLimiter) connKeys(addr net.Addr) []string {
+	if l.perAddress <= 0 {
+		return nil
+	}
+	var ip netip.Addr
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		ip, _ = netip.AddrFromSlice(ta.IP)
+	} else if ap, err := netip.ParseAddrPort(addr.String()); err == nil {
+		ip = ap.Addr()
+	}
+	ip = ip.Unmap().WithZone("")
+	if !ip.IsValid() {
+		return []string{"unparsed"}
+	}
+	for _, n := range l.trusted {
+		if n.Contains(ip.AsSlice()) {
+			return nil
+		}
+	}
+	if ip.Is4() {
+		return []string{ip.String()}
+	}
+	p64, _ := ip.Prefix(64)
+	p48, _ := ip.Prefix(48)
+	return []string{p64.String(), p48.String()}
+}
+
+// capOf is the number of connections key may hold; keys[0] is an address,
+// keys[1] a /48.
+func (l *connLimiter) capOf(i int) int {
+	if i == 0 {
+		return l.perAddress
+	}
+	return netShare * l.perAddress
+}
+
+// admit counts c in, closing an idle connection to make room when a cap is
+// reached; nil when there is no room.
+func (l *connLimiter) admit(c net.Conn) *limitedConn {
+	lc := &limitedConn{Conn: c, l: l, keys: l.connKeys(c.RemoteAddr())}
+	lc.since.Store(time.Now().UnixNano()) // state: http.StateNew, the zero value
+	l.mu.Lock()
+	// The shares nest (address in /48 in all): one connection closed in
+	// the narrowest full one makes room in every one.
+	var victim *limitedConn
+	full := false
+	for i, k := range lc.keys {
+		if l.held[k] >= l.capOf(i) {
+			victim, full = l.victim(k), true
+			break
+		}
+	}
+	if !full && l.max > 0 && l.total >= l.max {
+		victim, full = l.victim(""), true
+	}
+	if full && victim == nil {
+		l.mu.Unlock()
+		return nil
+	}
+	if victim != nil {
+		l.forget(victim)
+	}
+	l.total++
+	for _, k := range lc.keys {
+		l.held[k]++
+	}
+	l.conns[lc] = struct{}{}
+	l.mu.Unlock()
+	if victim != nil {
+		// Its server goroutine sees the read fail and lets it go; an
+		// HTTP client retries a request it sent on a reused connection
+		// that closed.
+		_ = victim.Conn.Close()
+	}
+	return lc
+}
+
+// victim is the connection to close for room under key (any connection
+// when key is empty): the one idle the longest, where idle is between
+// requests or not started on its first. Nil when every one is busy. A
+// scan, but only when a cap is reached, under a lock taken per connection.
+func (l *connLimiter) victim(key string) *limitedConn {
+	var best *limitedConn
+	var bestSince int64
+	for c := range l.conns {
+		if key != "" && !slices.Contains(c.keys, key) {
+			continue
+		}
+		if s := http.ConnState(c.state.Load()); s != http.StateIdle && s != http.StateNew {
+			continue
+		}
+		if since := c.since.Load(); best == nil || since < bestSince {
+			best, bestSince = c, since
+		}
+	}
+	return best
+}
+
+// forget stops counting c; mu is held.
+func (l *connLimiter) forget(c *limitedConn) {
+	if c.gone {
+		return
+	}
+	c.gone = true
+	delete(l.conns, c)
+	l.total--
+	for _, k := range c.keys {
+		if l.held[k]--; l.held[k] <= 0 {
+			delete(l.held, k)
 		}
 	}
 }
 
 type limitedConn struct {
 	net.Conn
-	release func()
+	l     *connLimiter
+	keys  []string
+	state atomic.Int32 // an http.ConnState
+	since atomic.Int64 // when it entered that state, in Unix nanoseconds
+	gone  bool         // no longer counted; under l.mu
 }
 
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
-	c.release()
+	c.l.mu.Lock()
+	c.l.forget(c)
+	c.l.mu.Unlock()
 	return err
+}
+
+// trackConnState is the http.Server's ConnState hook: it records, on the
+// connection, what the limiter needs to pick an idle one.
+func trackConnState(c net.Conn, s http.ConnState) {
+	lc, ok := c.(*limitedConn)
+	if !ok {
+		return
+	}
+	if s == http.StateIdle {
+		lc.since.Store(time.Now().UnixNano())
+	}
+	lc.state.Store(int32(s))
 }
 
 // busyAnswer is the raw HTTP answer to a connection over the cap.
@@ -111,23 +276,43 @@ func busyAnswer() []byte {
 // flight, rather than queueing them: everything a request holds (its body,
 // its place in the database queue) is then bounded by n. Health probes are
 // exempt, so a saturated server is not also declared dead.
-func limitInFlight(n int) echo.MiddlewareFunc {
+//
+// Within n, a request holds one of its client address's slots (see
+// limits.perAddressInFlight) until it is authenticated, when the guard
+// trades it for one of its credential's: an address cannot fill the
+// server with requests that are waiting on their authentication, nor a
+// user with requests it keeps slow, and users behind one address (an
+// office's NAT) do not share the address's small number.
+func (l limits) limitInFlight(n int) echo.MiddlewareFunc {
 	// Made once: echo wraps its middleware around each request anew.
 	slots := make(chan struct{}, max(n, 0))
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		if n <= 0 {
+		if n <= 0 && l.perAddressInFlight == nil && l.perCredentialInFlight == nil {
 			return next
 		}
 		return func(c echo.Context) error {
 			if p := c.Path(); p == "/healthz" || p == "/readyz" {
 				return next(c)
 			}
-			select {
-			case slots <- struct{}{}:
-			default:
-				return handlers.ErrBusy
+			s := &slot{}
+			if g := l.perAddressInFlight; g != nil {
+				// Before the server-wide slot: an address over its number
+				// does not take one even for a moment.
+				key := addressKey(c.RealIP())
+				if !s.take(g, key) {
+					return errTooManyAtOnce
+				}
 			}
-			defer func() { <-slots }()
+			defer s.release()
+			c.Set(slotKey, s)
+			if n > 0 {
+				select {
+				case slots <- struct{}{}:
+				default:
+					return handlers.ErrBusy
+				}
+				defer func() { <-slots }()
+			}
 			return next(c)
 		}
 	}
@@ -173,6 +358,7 @@ func rejectNULQuery() echo.MiddlewareFunc {
 const (
 	bodyReadKey = "body_read"
 	connKey     = "conn"
+	slotKey     = "in_flight_slot"
 )
 
 // readBody reads the request body into memory (under the body limit and
@@ -188,8 +374,15 @@ func readBody(c echo.Context) error {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return handlers.ErrBodyTimeout
 	}
+	var limitErr *echo.HTTPError
+	if errors.As(err, &limitErr) {
+		return err // the body limit's 413
+	}
 	if err != nil {
-		return err // the body limit's 413, or a broken connection
+		// The client stopped sending (the connection was closed or reset
+		// before the announced length): its fault, not the server's, and
+		// not worth an ERROR line. The answer rarely reaches it.
+		return errBodyCut
 	}
 	c.Set(bodyReadKey, true)
 	req.Body = io.NopCloser(bytes.NewReader(body))
@@ -198,6 +391,9 @@ func readBody(c echo.Context) error {
 	}
 	return nil
 }
+
+// errBodyCut answers a body that ended before its announced length.
+var errBodyCut = handlers.BadRequest("the request body ended before its announced length.")
 
 // bodyUnread reports a request whose body was sent but not read (the
 // caller was refused before it was needed).

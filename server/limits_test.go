@@ -24,7 +24,9 @@ func serveReal(t *testing.T, e *env, cfg server.Config) string {
 	t.Helper()
 	cfg.Validation = validator.Full
 	cfg.Metrics = conformance
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	app, err := server.New(cfg, e.st, &mail.Outbox{Dir: t.TempDir(), From: "x@kayle.id"})
 	if err != nil {
 		t.Fatal(err)
@@ -167,20 +169,15 @@ func TestInFlightCap(t *testing.T) {
 	})
 }
 
-// Beyond the connection cap a new connection is answered 503 and closed;
-// a slot frees when a connection closes.
+// Beyond the connection cap, when no connection is idle, a new connection
+// is answered 503 and closed; a slot frees when a connection closes.
 func TestConnectionCap(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		addr := serveReal(t, e, server.Config{MaxConns: 2})
-		var idle []net.Conn
-		for range 2 {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			idle = append(idle, c)
-		}
+		owner := e.person("owner")
+		addr := serveReal(t, e, server.Config{MaxConns: 2, RequestTimeout: 2 * time.Second})
+		// Two requests whose bodies trickle in: busy, not idle.
+		busy := []net.Conn{slowPost(t, addr, "/v1/auth/orgs", owner.Token, 1000), slowPost(t, addr, "/v1/auth/orgs", owner.Token, 1000)}
+		time.Sleep(300 * time.Millisecond) // both are being read
 		over, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
@@ -190,7 +187,7 @@ func TestConnectionCap(t *testing.T) {
 		if resp.StatusCode != 503 || env.Error.Code != "SERVICE_UNAVAILABLE" || !closed {
 			t.Fatalf("over the connection cap: %d %+v closed=%v", resp.StatusCode, env.Error, closed)
 		}
-		idle[0].Close()
+		busy[0].Close()
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			resp, err := http.Get("http://" + addr + "/healthz")

@@ -4,7 +4,9 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -16,8 +18,8 @@ import (
 
 // RateLimit configures the abuse limits. A zero rate turns that limit off.
 type RateLimit struct {
-	PerCredential     rate.Limit // write requests per second per session
-	PerCredentialRead rate.Limit // read requests (GET, HEAD) per second per session
+	PerCredential     rate.Limit // write requests per second per user (see credentialKey)
+	PerCredentialRead rate.Limit // read requests (GET, HEAD) per second per user
 	// PerIP limits, per client address, the requests that end without a
 	// valid credential, whatever their method: failed authentication,
 	// anonymous calls, unknown paths. IPv6 addresses count per /64.
@@ -30,9 +32,17 @@ var ErrRateLimited = &handlers.APIError{Status: http.StatusTooManyRequests, Code
 	Message: "Too many requests.", Hint: "Wait for the number of seconds in the Retry-After header, then retry.",
 	Docs: handlers.DocsBase + "rate_limited"}
 
+// errTooManyAtOnce answers a request beyond its address's or credential's
+// number in flight (see limitInFlight).
+var errTooManyAtOnce = ErrRateLimited.WithMessage("Too many requests at once.").
+	WithHint("Wait for answers to the requests already sent before sending more.").WithRetryAfter(time.Second)
+
 // limits are the server's limiters; nil ones are off.
 type limits struct {
 	perAddress, perWrite, perRead *limiter
+	// Requests in flight per client address until they are authenticated,
+	// and per credential after (see limitInFlight).
+	perAddressInFlight, perCredentialInFlight *gauge
 }
 
 func (rl RateLimit) limits() limits {
@@ -43,10 +53,12 @@ func (rl RateLimit) limits() limits {
 	}
 }
 
-// credentialKey is what the per-credential limits count by: the session
+// credentialKey is what the per-credential limits count by: the user
 // authentication resolved to, however its credential was spelled or
-// obtained.
-func credentialKey(p store.Principal) string { return p.Session.ID.String() }
+// obtained. Every session of one user (each sign-in at the identity
+// provider makes one, per sid) spends from one budget, so signing in again
+// does not buy more.
+func credentialKey(p store.Principal) string { return "user:" + p.User.ID.String() }
 
 // addressKey is what the per-address limit counts by: an IPv4 address, or
 // an IPv6 address's /64, which a single client usually holds whole.
@@ -67,7 +79,7 @@ func addressKey(ip string) string {
 // credential. The budget is checked before anything else is done, so a
 // spent one refuses even a valid credential from that address (guessing
 // tokens must not be told which guess worked); it is charged once the
-// request is over, and only when no session was authenticated, so users
+// request is over, and only when no one was authenticated, so users
 // sharing an address do not spend each other's budget.
 func (l limits) addresses() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
@@ -88,10 +100,12 @@ func (l limits) addresses() echo.MiddlewareFunc {
 	}
 }
 
-// guard wraps authentication with the per-session limits: one for writes,
-// a separate one for reads.
+// guard wraps authentication with the per-credential limits: one rate for
+// writes, a separate one for reads, and a number in flight. Once the
+// caller is known, the request gives up its address's in-flight slot for
+// one of its credential's.
 func (l limits) guard(authenticate func(echo.Context, string) error) func(echo.Context, string) error {
-	if l.perWrite == nil && l.perRead == nil {
+	if l.perWrite == nil && l.perRead == nil && l.perAddressInFlight == nil && l.perCredentialInFlight == nil {
 		return authenticate
 	}
 	return func(c echo.Context, op string) error {
@@ -102,6 +116,13 @@ func (l limits) guard(authenticate func(echo.Context, string) error) func(echo.C
 		if !ok {
 			return nil
 		}
+		key := credentialKey(p)
+		if s, ok := c.Get(slotKey).(*slot); ok {
+			s.release()
+			if g := l.perCredentialInFlight; g != nil && !s.take(g, key) {
+				return errTooManyAtOnce
+			}
+		}
 		lim := l.perWrite
 		if m := c.Request().Method; m == http.MethodGet || m == http.MethodHead {
 			lim = l.perRead
@@ -109,10 +130,83 @@ func (l limits) guard(authenticate func(echo.Context, string) error) func(echo.C
 		if lim == nil {
 			return nil
 		}
-		if d := lim.take(credentialKey(p), time.Now()); d > 0 {
+		if d := lim.take(key, time.Now()); d > 0 {
 			return ErrRateLimited.WithRetryAfter(d)
 		}
 		return nil
+	}
+}
+
+// gauge counts requests in flight per key and holds each key to max. It
+// takes no lock a key's requests share (sync.Map and atomics), and its
+// memory is bounded by the requests in flight: a key is forgotten when its
+// last one ends.
+type gauge struct {
+	max int64
+	m   sync.Map // key → *gaugeEntry
+}
+
+type gaugeEntry struct{ n atomic.Int64 }
+
+// retired marks an entry being removed: counts added to it stay negative.
+const retired = math.MinInt64 / 2
+
+func newGauge(n int) *gauge {
+	if n <= 0 {
+		return nil
+	}
+	return &gauge{max: int64(n)}
+}
+
+// acquire counts one more request for key; nil when key has max already.
+func (g *gauge) acquire(key string) *gaugeEntry {
+	for {
+		v, ok := g.m.Load(key)
+		if !ok {
+			v, _ = g.m.LoadOrStore(key, &gaugeEntry{})
+		}
+		e := v.(*gaugeEntry)
+		n := e.n.Add(1)
+		if n <= 0 {
+			// Retired by its last release, which removes it next.
+			runtime.Gosched()
+			continue
+		}
+		if n > g.max {
+			g.release(key, e)
+			return nil
+		}
+		return e
+	}
+}
+
+func (g *gauge) release(key string, e *gaugeEntry) {
+	if e.n.Add(-1) == 0 && e.n.CompareAndSwap(0, retired) {
+		g.m.CompareAndDelete(key, e)
+	}
+}
+
+// slot is the in-flight place a request holds, under its address or its
+// credential; the zero value holds none.
+type slot struct {
+	g   *gauge
+	key string
+	e   *gaugeEntry
+}
+
+func (s *slot) take(g *gauge, key string) bool {
+	e := g.acquire(key)
+	if e == nil {
+		return false
+	}
+	s.g, s.key, s.e = g, key, e
+	return true
+}
+
+func (s *slot) release() {
+	if s.e != nil {
+		s.g.release(s.key, s.e)
+		s.e = nil
 	}
 }
 

@@ -70,9 +70,9 @@ func TestRateLimits(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
 
-		// The per-session bucket is the session's, not the header's text:
+		// The per-user bucket is the user's, not the header's text:
 		// every spelling authentication accepts spends from the same one.
-		t.Run("per session, whatever the spelling", func(t *testing.T) {
+		t.Run("per user, whatever the spelling", func(t *testing.T) {
 			base := limitedServer(t, e, server.RateLimit{PerCredential: 0.05, Burst: 2})
 			a, b := e.person("a"), e.person("b")
 			for _, auth := range []string{"Bearer " + a.Token, "bEaReR  " + a.Token} {
@@ -83,10 +83,11 @@ func TestRateLimits(t *testing.T) {
 			if s, _ := call(t, base, "POST", "/v1/auth/orgs/members/leave", "BEARER "+a.Token+"  ", ""); s != 429 {
 				t.Fatalf("a third spelling of the same token: %d, want 429", s)
 			}
-			// A second session of the same user has its own bucket, as does
-			// another user; reads are limited separately.
-			if s, _ := call(t, base, "POST", "/v1/auth/orgs/members/leave", "Bearer "+e.token(a.User.Email, nil), ""); s != 403 {
-				t.Fatalf("another session: %d", s)
+			// A second session of the same user spends from the same bucket
+			// (signing in again buys nothing); another user has its own;
+			// reads are limited separately.
+			if s, _ := call(t, base, "POST", "/v1/auth/orgs/members/leave", "Bearer "+e.token(a.User.Email, nil), ""); s != 429 {
+				t.Fatalf("another session of the same user: %d, want 429", s)
 			}
 			if s, _ := call(t, base, "POST", "/v1/auth/orgs/members/leave", "Bearer "+b.Token, ""); s != 403 {
 				t.Fatalf("another user: %d", s)
@@ -111,7 +112,7 @@ func TestRateLimits(t *testing.T) {
 			}
 		})
 
-		t.Run("reads per session", func(t *testing.T) {
+		t.Run("reads per user", func(t *testing.T) {
 			base := limitedServer(t, e, server.RateLimit{PerCredentialRead: 0.05, Burst: 2})
 			a := e.person("a")
 			for range 2 {
@@ -200,12 +201,13 @@ func TestRateLimits(t *testing.T) {
 	})
 }
 
-// A provider's tokens are limited by the session they resolve to, like
-// session tokens: fresh tokens for the same identity share one bucket.
+// A provider's tokens are limited by the user they resolve to, like
+// session tokens: fresh tokens for the same identity share one bucket,
+// even from separate sign-ins (each sid is a session of its own).
 func TestRateLimitsProviderTokens(t *testing.T) {
 	forEachDBWithProvider(t, func(t *testing.T, pe *provEnv) {
 		for i := range 3 {
-			token := pe.op.Token(claimsWith(pe.op.Claims("ada", "ada@example.com"), "jti", fmt.Sprintf("token-%d", i)))
+			token := pe.op.Token(claimsWith(pe.op.Claims("ada", "ada@example.com"), "jti", fmt.Sprintf("token-%d", i), "sid", fmt.Sprintf("sign-in-%d", i)))
 			status, hdr, raw := pe.call(t, "POST", "/v1/auth/orgs/members/leave", token, "")
 			want := 403 // through to the rules: no organization selected
 			if i == 2 {

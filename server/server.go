@@ -59,9 +59,16 @@ type Config struct {
 	// MaxInFlight caps the requests served at once; beyond it the answer
 	// is 503 with Retry-After. 0 means no cap.
 	MaxInFlight int
-	// MaxConns caps the connections open at once (see App.Listener).
-	// 0 means no cap.
-	MaxConns int
+	// MaxInFlightPerAddress caps the requests one client address (an IPv4
+	// address, an IPv6 /64) has in flight before they are authenticated;
+	// MaxInFlightPerCredential, the requests one user has in flight. Beyond
+	// them the answer is 429 with Retry-After. 0 means no cap.
+	MaxInFlightPerAddress    int
+	MaxInFlightPerCredential int
+	// MaxConns caps the connections open at once, MaxConnsPerAddress those
+	// of one client address (see App.Listener). 0 means no cap.
+	MaxConns           int
+	MaxConnsPerAddress int
 	// IdentityProvider, when set, verifies bearer tokens that are JWTs of
 	// the team's identity provider, beside the opaque session tokens.
 	IdentityProvider *idp.Provider
@@ -149,6 +156,8 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	}
 	h := handlers.New(st, mailer, verifier, handlers.WithLogos(cfg.Logos), handlers.WithDNS(metrics.CountDNS(cfg.DNS), cfg.DNSLookupTimeout))
 	limits := cfg.RateLimit.limits()
+	limits.perAddressInFlight = newGauge(cfg.MaxInFlightPerAddress)
+	limits.perCredentialInFlight = newGauge(cfg.MaxInFlightPerCredential)
 	v, err := validator.New(spec, validator.Options{
 		Mode: cfg.Validation,
 		// The operations' own checks that upstream makes before looking at
@@ -182,7 +191,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		return err
 	}}))
 	e.Use(limits.addresses())
-	e.Use(limitInFlight(cfg.MaxInFlight))
+	e.Use(limits.limitInFlight(cfg.MaxInFlight))
 	e.Use(timeout(cfg.RequestTimeout))
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
 	e.Use(rejectNULQuery())
@@ -342,6 +351,14 @@ func errorHandler(log *slog.Logger, lists map[string]int) echo.HTTPErrorHandler 
 		hdr := c.Response().Header()
 		if bodyUnread(c) {
 			dropBody(c)
+		}
+		if apiErr.Status == http.StatusTooManyRequests || apiErr.Status == http.StatusServiceUnavailable {
+			if _, ok := handlers.PrincipalFrom(c.Request().Context()); !ok {
+				// A refused client that is not known to be anyone does not
+				// keep its connection (a slot under the connection cap) for
+				// the next try.
+				hdr.Set(echo.HeaderConnection, "close")
+			}
 		}
 		if apiErr.Status == http.StatusUnauthorized {
 			hdr.Set(echo.HeaderWWWAuthenticate, handlers.AuthChallenge)

@@ -42,10 +42,13 @@ var (
 	sMetricsAddr     = setting{"metrics-addr", "KAYLE_METRICS_ADDR", "", "serve /metrics on this address (it is not on the main one unless --metrics-public)"}
 	sMetricsPublic   = setting{"metrics-public", "KAYLE_METRICS_PUBLIC", "false", "also serve /metrics on the main address, to anyone who can reach it"}
 	sMaxInFlight     = setting{"max-in-flight", "KAYLE_MAX_IN_FLIGHT", "128", "most requests served at once; beyond it the answer is 503 with Retry-After; 0 means no cap"}
-	sMaxConns        = setting{"max-conns", "KAYLE_MAX_CONNS", "1024", "most client connections open at once; a connection beyond it gets 503 and is closed; 0 means no cap"}
+	sMaxConns        = setting{"max-conns", "KAYLE_MAX_CONNS", "1024", "most client connections open at once; at it the oldest idle connection is closed to make room, and when none is idle a new one gets 503 and is closed; 0 means no cap"}
+	sMaxConnsPerAddr = setting{"max-conns-per-address", "KAYLE_MAX_CONNS_PER_ADDRESS", "64", "most connections one client address (IPv4, or IPv6 /64; four times as many per IPv6 /48) holds at once, its oldest idle one closed to make room; trusted proxies are exempt; 0 means no cap"}
+	sMaxInFlightAddr = setting{"max-in-flight-per-address", "KAYLE_MAX_IN_FLIGHT_PER_ADDRESS", "16", "most requests one client address (IPv6: per /64) has in flight before they are authenticated; beyond it the answer is 429; 0 means no cap"}
+	sMaxInFlightCred = setting{"max-in-flight-per-credential", "KAYLE_MAX_IN_FLIGHT_PER_CREDENTIAL", "16", "most requests one user (all its sessions together) has in flight; beyond it the answer is 429; 0 means no cap"}
 	sMaxOrgsPerUser  = setting{"max-orgs-per-user", "KAYLE_MAX_ORGS_PER_USER", "50", "organizations a user may own (as an active owner) and still create another; 0 means no limit"}
-	sRateLimit       = setting{"rate-limit", "KAYLE_RATE_LIMIT", "10", "write requests per second per session; 0 disables"}
-	sRateLimitRead   = setting{"rate-limit-read", "KAYLE_RATE_LIMIT_READ", "50", "read requests (GET) per second per session; 0 disables"}
+	sRateLimit       = setting{"rate-limit", "KAYLE_RATE_LIMIT", "10", "write requests per second per user (all its sessions together); 0 disables"}
+	sRateLimitRead   = setting{"rate-limit-read", "KAYLE_RATE_LIMIT_READ", "50", "read requests (GET) per second per user (all its sessions together); 0 disables"}
 	sRateLimitIP     = setting{"rate-limit-ip", "KAYLE_RATE_LIMIT_IP", "50", "requests per second per client address (IPv6: per /64) that carry no valid credential, any method; 0 disables"}
 	sRateBurst       = setting{"rate-burst", "KAYLE_RATE_BURST", "20", "requests allowed at once before a rate limit applies"}
 	sDNSResolver     = setting{"dns-resolver", "KAYLE_DNS_RESOLVER", dnstxt.DefaultResolvers, "resolvers for domain verification, tried in order when one cannot answer: host:port (plain DNS) or https:// URLs (DNS over HTTPS)"}
@@ -68,7 +71,7 @@ var storageSettings = []setting{sStorageURL, sStorageTimeout, sPublicURL, sCDNUR
 
 // serveSettings are the settings `kayleid serve` reads, in help order.
 var serveSettings = append([]setting{sDatabaseURL, sDBMaxConns, sAddr, sValidation, sLogFormat, sMailDir, sSMTPURL, sMailFrom,
-	sBodyLimit, sRequestTimeout, sMaxInFlight, sMaxConns, sShutdownTimeout, sShutdownDrain, sPurgeInterval, sMaxOrgsPerUser,
+	sBodyLimit, sRequestTimeout, sMaxInFlight, sMaxInFlightAddr, sMaxInFlightCred, sMaxConns, sMaxConnsPerAddr, sShutdownTimeout, sShutdownDrain, sPurgeInterval, sMaxOrgsPerUser,
 	sMetricsAddr, sMetricsPublic, sRateLimit, sRateLimitRead, sRateLimitIP, sRateBurst, sOIDCIssuer, sOIDCAudience, sOIDCJWKSURL, sTrustedProxies,
 	sDNSResolver, sDNSTimeout, sRecheckInterval,
 	sAuthSecret, sLogoGrace}, storageSettings...)
@@ -86,7 +89,10 @@ type Config struct {
 	BodyLimit       string
 	RequestTimeout  time.Duration
 	MaxInFlight     int
+	MaxInFlightAddr int
+	MaxInFlightCred int
 	MaxConns        int
+	MaxConnsAddr    int
 	MaxOrgsPerUser  int
 	ShutdownTimeout time.Duration
 	ShutdownDrain   time.Duration
@@ -204,7 +210,8 @@ func buildConfig(v map[string]*string) (Config, error) {
 	for _, n := range []struct {
 		s   setting
 		dst *int
-	}{{sMaxInFlight, &c.MaxInFlight}, {sMaxConns, &c.MaxConns}, {sMaxOrgsPerUser, &c.MaxOrgsPerUser}} {
+	}{{sMaxInFlight, &c.MaxInFlight}, {sMaxInFlightAddr, &c.MaxInFlightAddr}, {sMaxInFlightCred, &c.MaxInFlightCred},
+		{sMaxConns, &c.MaxConns}, {sMaxConnsPerAddr, &c.MaxConnsAddr}, {sMaxOrgsPerUser, &c.MaxOrgsPerUser}} {
 		v, err := strconv.Atoi(get(n.s))
 		if err != nil || v < 0 {
 			return c, usagef("invalid %s %q: want a whole number, 0 for no limit", n.s.env, get(n.s))

@@ -99,6 +99,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		PublicMetrics:  cfg.MetricsPublic,
 		MaxInFlight:    cfg.MaxInFlight,
 		MaxConns:       cfg.MaxConns,
+		// Per client address and per user.
+		MaxInFlightPerAddress: cfg.MaxInFlightAddr, MaxInFlightPerCredential: cfg.MaxInFlightCred,
+		MaxConnsPerAddress: cfg.MaxConnsAddr,
 		RateLimit: server.RateLimit{
 			PerCredential: rate.Limit(cfg.RateLimit), PerCredentialRead: rate.Limit(cfg.RateLimitRead),
 			PerIP: rate.Limit(cfg.RateLimitIP), Burst: cfg.RateBurst,

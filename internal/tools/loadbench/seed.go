@@ -12,12 +12,15 @@ import (
 
 // fixture is what the workloads act on.
 type fixture struct {
-	bigOwners  []string    // sessions of the owner of the organization with the large audit log
+	bigOwners  []string    // sessions of owners and admins of the organization with the large audit log, one user each
 	deepCursor string      // an audit id deep in that log
 	owners     []string    // owner tokens, one per organization, active org selected
 	members    []memberRef // members whose tokens select their organization
 }
 
+// bigOwnerSessions is how many users (its owner and admins) read the
+// large audit log: the per-user limits count every session of a user
+// together, so the load is spread over users.
 const bigOwnerSessions = 128
 
 type memberRef struct {
@@ -63,6 +66,7 @@ func seed(ctx context.Context, st *store.Store, orgs, membersPer, auditRows int,
 	}
 	var people []pending
 	var bigOrg, bigOwner uuid.UUID
+	var bigAdmins []string // their emails
 	for o := 0; o < orgs; o++ {
 		orgID := uuid.New()
 		if _, err := tx.ExecContext(ctx, insOrg, orgID.String(), fmt.Sprintf("Org %d", o), fmt.Sprintf("org-%d", o), ts(now)); err != nil {
@@ -86,6 +90,19 @@ func seed(ctx context.Context, st *store.Store, orgs, membersPer, auditRows int,
 			}
 			if m < 4 { // tokens for the owner and a few members per organization
 				people = append(people, pending{email, orgID, memberID, m == 0})
+			}
+		}
+		if o == 0 {
+			for a := 1; a < bigOwnerSessions; a++ {
+				userID, memberID := uuid.New(), uuid.New()
+				email := fmt.Sprintf("admin%d@example.com", a)
+				if _, err := tx.ExecContext(ctx, insUser, userID.String(), email, fmt.Sprintf("Admin %d", a), ts(now), ts(now)); err != nil {
+					return nil, err
+				}
+				if _, err := tx.ExecContext(ctx, insMember, memberID.String(), orgID.String(), userID.String(), "admin", ts(now.Add(-time.Duration(a)*time.Second))); err != nil {
+					return nil, err
+				}
+				bigAdmins = append(bigAdmins, email)
 			}
 		}
 	}
@@ -137,11 +154,12 @@ func seed(ctx context.Context, st *store.Store, orgs, membersPer, auditRows int,
 			ownerOf[p.org] = tok.Token
 			fx.owners = append(fx.owners, tok.Token)
 			if p.org == bigOrg {
-				// Sessions enough that the audit-log workload, thousands of
-				// requests a second, keeps each under the per-session read
+				// Users enough that the audit-log workload, thousands of
+				// requests a second, keeps each under the per-user read
 				// limit (KAYLE_RATE_LIMIT_READ, 50/s by default).
-				for range bigOwnerSessions {
-					tok, err := st.CreateSession(ctx, p.email, &org, 24*time.Hour)
+				fx.bigOwners = append(fx.bigOwners, tok.Token)
+				for _, email := range bigAdmins {
+					tok, err := st.CreateSession(ctx, email, &org, 24*time.Hour)
 					if err != nil {
 						return nil, err
 					}

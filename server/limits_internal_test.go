@@ -1,0 +1,122 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+// fakeConn stands in for an accepted connection from remote: loopback
+// cannot produce connections from other IPv6 networks. Only the limiter's
+// accounting is under test here; the real-socket tests are in conn_test.go.
+type fakeConn struct {
+	net.Conn
+	remote net.Addr
+	closed bool
+}
+
+func (c *fakeConn) RemoteAddr() net.Addr { return c.remote }
+func (c *fakeConn) Close() error         { c.closed = true; return nil }
+
+func from(ip string) *fakeConn {
+	return &fakeConn{remote: &net.TCPAddr{IP: net.ParseIP(ip), Port: 4000}}
+}
+
+// The /64s of one IPv6 /48 share netShare address shares between them,
+// so a /48's 65,536 /64s cannot each take a share; another /48 has its
+// own. Counts go when their connections do.
+func TestConnShareIPv6Networks(t *testing.T) {
+	l := newConnLimiter(nil, 1000, 2, nil)
+	var held []*limitedConn
+	admit := func(ip string) *limitedConn {
+		c := l.admit(from(ip))
+		if c != nil {
+			c.state.Store(int32(http.StateActive)) // busy: nothing to reclaim
+			held = append(held, c)
+		}
+		return c
+	}
+	for i := range netShare * 2 {
+		if admit(fmt.Sprintf("2001:db8:1:%x::1", i)) == nil {
+			t.Fatalf("/64 number %d of the /48 refused under the /48's share", i)
+		}
+	}
+	if admit("2001:db8:1:ff::1") != nil {
+		t.Fatalf("a new /64 admitted beyond the /48's share of %d", netShare*2)
+	}
+	if admit("2001:db8:2::1") == nil || admit("2001:db8:2::2") == nil {
+		t.Fatal("another /48 refused")
+	}
+	if admit("2001:db8:2::3") != nil {
+		t.Fatal("a /64 admitted beyond its share of 2")
+	}
+	// An idle connection of the full /64 makes room for it, and only it.
+	idle := held[len(held)-1]
+	idle.state.Store(int32(http.StateIdle))
+	if admit("192.0.2.1") == nil {
+		t.Fatal("an IPv4 address refused")
+	}
+	if admit("2001:db8:2::4") == nil {
+		t.Fatal("the /64's idle connection was not reclaimed for it")
+	}
+	if !idle.Conn.(*fakeConn).closed {
+		t.Fatal("the reclaimed connection was not closed")
+	}
+	for _, c := range held {
+		c.Close()
+	}
+	if l.total != 0 || len(l.held) != 0 || len(l.conns) != 0 {
+		t.Fatalf("after every connection closed: total %d, %d keys, %d connections kept", l.total, len(l.held), len(l.conns))
+	}
+}
+
+// The in-flight gauge holds each key to its number under concurrency, and
+// forgets a key once its last request ends: its memory is bounded by the
+// requests in flight.
+func TestGaugeBounded(t *testing.T) {
+	g := newGauge(3)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	peak := map[string]int{}
+	cur := map[string]int{}
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				key := fmt.Sprintf("k%d", (w+i)%5)
+				e := g.acquire(key)
+				if e == nil {
+					continue
+				}
+				mu.Lock()
+				cur[key]++
+				peak[key] = max(peak[key], cur[key])
+				mu.Unlock()
+				runtime.Gosched()
+				mu.Lock()
+				cur[key]--
+				mu.Unlock()
+				g.release(key, e)
+			}
+		}()
+	}
+	wg.Wait()
+	for k, p := range peak {
+		if p > 3 {
+			t.Errorf("%s had %d in flight, cap 3", k, p)
+		}
+	}
+	n := 0
+	g.m.Range(func(any, any) bool { n++; return true })
+	if n != 0 {
+		t.Fatalf("%d keys kept with nothing in flight", n)
+	}
+	a, b, c := g.acquire("x"), g.acquire("x"), g.acquire("x")
+	if a == nil || b == nil || c == nil || g.acquire("x") != nil {
+		t.Fatal("the cap of 3 is not held")
+	}
+}
