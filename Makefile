@@ -85,12 +85,12 @@ conformance:
 	@set -o pipefail; $(GO) test -count=1 -v ./server | grep '^conformance:' | sed 's/^conformance: //'
 
 # Benchmarks: the validator against stock openapi3filter, whole requests
-# in-process, then the load benchmark (real server processes on PostgreSQL
+# in-process, audit search and logo checks at their bounds, then the load benchmark (real server processes on PostgreSQL
 # and SQLite, validation full and off). BENCH_FLAGS passes options to the
 # load benchmark (e.g. BENCH_FLAGS='-duration 5s -db sqlite').
 BENCH_FLAGS ?=
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./validator ./server
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./validator ./server ./store ./logo
 	$(GO) run ./internal/tools/loadbench -bin $(BIN) $(BENCH_FLAGS)
 
 # External check: Stoplight Prism (pinned in contract/package-lock.json) in
