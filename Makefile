@@ -85,8 +85,9 @@ conformance:
 	@set -o pipefail; $(GO) test -count=1 -v ./server | grep '^conformance:' | sed 's/^conformance: //'
 
 # Benchmarks: the validator against stock openapi3filter, whole requests
-# in-process, audit search and logo checks at their bounds, then the load benchmark (real server processes on PostgreSQL
-# and SQLite, validation full and off). BENCH_FLAGS passes options to the
+# in-process, audit search and logo checks at their bounds, then the load
+# benchmark (real server processes on PostgreSQL and SQLite, validation
+# full and off). BENCH_FLAGS passes options to the
 # load benchmark (e.g. BENCH_FLAGS='-duration 5s -db sqlite').
 BENCH_FLAGS ?=
 bench: build
