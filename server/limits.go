@@ -298,8 +298,12 @@ func (l limits) limitInFlight(n int) echo.MiddlewareFunc {
 			if g := l.perAddressInFlight; g != nil {
 				// Before the server-wide slot: an address over its number
 				// does not take one even for a moment.
-				key := addressKey(c.RealIP())
-				if !s.take(g, key) {
+				ip := c.RealIP()
+				if !s.take(g, addressKey(ip)) {
+					return errTooManyAtOnce
+				}
+				if wide := netKey(ip); wide != "" && l.perNetInFlight != nil && !s.take(l.perNetInFlight, wide) {
+					s.release()
 					return errTooManyAtOnce
 				}
 			}

@@ -1,12 +1,18 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kayle-id/orgs-api/handlers"
 )
 
 // fakeConn stands in for an accepted connection from remote: loopback
@@ -118,5 +124,75 @@ func TestGaugeBounded(t *testing.T) {
 	a, b, c := g.acquire("x"), g.acquire("x"), g.acquire("x")
 	if a == nil || b == nil || c == nil || g.acquire("x") != nil {
 		t.Fatal("the cap of 3 is not held")
+	}
+}
+
+// Requests in flight before authentication: the /64s of one IPv6 /48
+// share netShare times an address's number between them, so a /48's
+// 65,536 /64s cannot each fill their own; another /48, and an IPv4
+// client, have theirs. (Loopback has no other /48s: the addresses are
+// given to echo directly.)
+func TestInFlightIPv6Networks(t *testing.T) {
+	const perAddress = 2
+	l := limits{perAddressInFlight: newGauge(perAddress), perNetInFlight: newGauge(netShare * perAddress)}
+	e := echo.New()
+	e.IPExtractor = echo.ExtractIPDirect()
+	hold := make(chan struct{})
+	entered := make(chan struct{}, 64)
+	e.Use(l.limitInFlight(0))
+	e.GET("/x", func(c echo.Context) error {
+		entered <- struct{}{}
+		<-hold
+		return c.NoContent(http.StatusNoContent)
+	})
+	e.HTTPErrorHandler = func(err error, c echo.Context) {
+		var apiErr *handlers.APIError
+		if errors.As(err, &apiErr) {
+			_ = c.NoContent(apiErr.Status)
+			return
+		}
+		_ = c.NoContent(http.StatusInternalServerError)
+	}
+	serve := func(remote string) int {
+		req := httptest.NewRequest(http.MethodGet, "/x", nil)
+		req.RemoteAddr = remote
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	var wg sync.WaitGroup
+	start := func(remote string) {
+		wg.Add(1)
+		go func() { defer wg.Done(); serve(remote) }()
+		<-entered
+	}
+	// netShare /64s of one /48 fill the /48's number, each at its own cap.
+	for i := range netShare {
+		for range perAddress {
+			start(fmt.Sprintf("[2001:db8:1:%x::1]:4000", i))
+		}
+	}
+	refused := make(chan int, 1)
+	wg.Add(1)
+	go func() { defer wg.Done(); refused <- serve("[2001:db8:1:ff::1]:4000") }()
+	select {
+	case s := <-refused:
+		if s != http.StatusTooManyRequests {
+			t.Fatalf("another /64 of a full /48: %d, want 429", s)
+		}
+	case <-entered:
+		close(hold)
+		t.Fatal("another /64 of a full /48 was admitted")
+	}
+	start("[2001:db8:2:1::1]:4000") // another /48
+	start("192.0.2.7:4000")         // IPv4 has no /48
+	close(hold)
+	wg.Wait()
+	n := 0
+	for _, g := range []*gauge{l.perAddressInFlight, l.perNetInFlight} {
+		g.m.Range(func(any, any) bool { n++; return true })
+	}
+	if n != 0 {
+		t.Fatalf("%d keys kept with nothing in flight", n)
 	}
 }

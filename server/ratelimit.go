@@ -40,9 +40,10 @@ var errTooManyAtOnce = ErrRateLimited.WithMessage("Too many requests at once.").
 // limits are the server's limiters; nil ones are off.
 type limits struct {
 	perAddress, perWrite, perRead *limiter
-	// Requests in flight per client address until they are authenticated,
-	// and per credential after (see limitInFlight).
-	perAddressInFlight, perCredentialInFlight *gauge
+	// Requests in flight per client address until they are authenticated
+	// (and per IPv6 /48, netShare times as many), and per credential after
+	// (see limitInFlight).
+	perAddressInFlight, perNetInFlight, perCredentialInFlight *gauge
 }
 
 func (rl RateLimit) limits() limits {
@@ -72,6 +73,17 @@ func addressKey(ip string) string {
 		return a.String()
 	}
 	p, _ := a.WithZone("").Prefix(64)
+	return p.String()
+}
+
+// netKey is the IPv6 /48 an address's /64 belongs to, which one client
+// often holds whole (65,536 /64s); "" for IPv4.
+func netKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Unmap().Is4() {
+		return ""
+	}
+	p, _ := a.WithZone("").Prefix(48)
 	return p.String()
 }
 
@@ -186,28 +198,32 @@ func (g *gauge) release(key string, e *gaugeEntry) {
 	}
 }
 
-// slot is the in-flight place a request holds, under its address or its
-// credential; the zero value holds none.
-type slot struct {
+// slot is the in-flight place a request holds: under its address (and
+// its /48), or under its credential; the zero value holds none.
+type slot struct{ held []hold }
+
+type hold struct {
 	g   *gauge
 	key string
 	e   *gaugeEntry
 }
 
+// take adds one of key's places in g to what s holds; false, adding
+// nothing, when key has none left.
 func (s *slot) take(g *gauge, key string) bool {
 	e := g.acquire(key)
 	if e == nil {
 		return false
 	}
-	s.g, s.key, s.e = g, key, e
+	s.held = append(s.held, hold{g, key, e})
 	return true
 }
 
 func (s *slot) release() {
-	if s.e != nil {
-		s.g.release(s.key, s.e)
-		s.e = nil
+	for _, h := range s.held {
+		h.g.release(h.key, h.e)
 	}
+	s.held = s.held[:0]
 }
 
 // limiter keeps a token bucket per key. Its memory is bounded: a bucket
