@@ -44,7 +44,7 @@ var (
 	sMaxInFlight     = setting{"max-in-flight", "KAYLE_MAX_IN_FLIGHT", "128", "most requests served at once; beyond it the answer is 503 with Retry-After; 0 means no cap"}
 	sMaxConns        = setting{"max-conns", "KAYLE_MAX_CONNS", "1024", "most client connections open at once; at it the oldest idle connection is closed to make room, and when none is idle a new one gets 503 and is closed; 0 means no cap"}
 	sMaxConnsPerAddr = setting{"max-conns-per-address", "KAYLE_MAX_CONNS_PER_ADDRESS", "64", "most connections one client address (IPv4, or IPv6 /64; four times as many per IPv6 /48) holds at once, its oldest idle one closed to make room; trusted proxies are exempt; 0 means no cap"}
-	sMaxInFlightAddr = setting{"max-in-flight-per-address", "KAYLE_MAX_IN_FLIGHT_PER_ADDRESS", "16", "most requests one client address (IPv6: per /64) has in flight before they are authenticated; beyond it the answer is 429; 0 means no cap"}
+	sMaxInFlightAddr = setting{"max-in-flight-per-address", "KAYLE_MAX_IN_FLIGHT_PER_ADDRESS", "16", "most requests one client address (IPv6: per /64; four times as many per /48) has in flight before they are authenticated; beyond it the answer is 429; 0 means no cap"}
 	sMaxInFlightCred = setting{"max-in-flight-per-credential", "KAYLE_MAX_IN_FLIGHT_PER_CREDENTIAL", "16", "most requests one user (all its sessions together) has in flight; beyond it the answer is 429; 0 means no cap"}
 	sMaxOrgsPerUser  = setting{"max-orgs-per-user", "KAYLE_MAX_ORGS_PER_USER", "50", "organizations a user may own (as an active owner) and still create another; 0 means no limit"}
 	sRateLimit       = setting{"rate-limit", "KAYLE_RATE_LIMIT", "10", "write requests per second per user (all its sessions together); 0 disables"}
