@@ -133,13 +133,11 @@ func TestDomainWalkthroughWithDnsmasq(t *testing.T) {
 		t.Fatalf("tokens create: %+v", r)
 	}
 
-	// A port free for UDP and TCP, for dnsmasq.
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dnsAddr := pc.LocalAddr().String()
-	pc.Close()
+	// A port free for UDP and TCP, for dnsmasq, held until it starts: a
+	// port only checked for UDP was at times taken on TCP by one of the
+	// many loopback connections of tests running beside this one.
+	reserved := reserveDNSPort(t)
+	dnsAddr := reserved.addr
 	_, dnsPort, _ := net.SplitHostPort(dnsAddr)
 
 	addr := freeAddr(t)
@@ -185,6 +183,7 @@ func TestDomainWalkthroughWithDnsmasq(t *testing.T) {
 		"--txt-record="+ch.JSON200.Data.RecordName+","+ch.JSON200.Data.RecordValue)
 	dmLog, _ := os.Create(filepath.Join(dir, "dnsmasq.log"))
 	dm.Stdout, dm.Stderr = dmLog, dmLog
+	reserved.release()
 	if err := dm.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -217,4 +216,31 @@ func TestDomainWalkthroughWithDnsmasq(t *testing.T) {
 	if list.JSON200 == nil || len(list.JSON200.Data.Domains) != 1 || list.JSON200.Data.Domains[0].Id != uuid.UUID(v.JSON200.Data.DomainId) {
 		t.Fatalf("list: %s", list.Body)
 	}
+}
+
+// dnsPort is a loopback port held open for UDP and TCP until release.
+type dnsPort struct {
+	addr string
+	pc   net.PacketConn
+	ln   net.Listener
+}
+
+func (p *dnsPort) release() { p.pc.Close(); p.ln.Close() }
+
+func reserveDNSPort(t *testing.T) *dnsPort {
+	t.Helper()
+	for range 50 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err != nil {
+			pc.Close() // taken on TCP: another port
+			continue
+		}
+		return &dnsPort{addr: pc.LocalAddr().String(), pc: pc, ln: ln}
+	}
+	t.Fatal("no loopback port free for both UDP and TCP")
+	return nil
 }
