@@ -34,7 +34,17 @@ func (s *Server) storeLogo(ctx context.Context, data, contentType string) (_ upl
 	if err != nil {
 		return uploadedLogo{}, nil, err
 	}
-	url, id, err := s.logos.Save(ctx, img)
+	if s.logos == nil || s.logos.Bucket == nil {
+		return uploadedLogo{}, nil, answerAs(ErrLogoUploadFailed, logo.ErrNoStorage)
+	}
+	// Recorded before it is written, so that an object whose write answers
+	// late (the request's time ran out) or whose process stops before the
+	// upload is recorded is still found and deleted (store.ReserveLogo).
+	id := uuid.New()
+	if err := s.store.ReserveLogo(ctx, id); err != nil {
+		return uploadedLogo{}, nil, err
+	}
+	url, err := s.logos.Put(ctx, id, img.Data, img.ContentType)
 	if err != nil {
 		if ctx.Err() != nil {
 			return uploadedLogo{}, nil, ctx.Err() // the request's own time ran out
@@ -54,7 +64,9 @@ const discardTimeout = 5 * time.Second
 func (s *Server) discardLogo(ctx context.Context, l uploadedLogo) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), discardTimeout)
 	defer cancel()
-	_ = s.logos.Delete(ctx, l.ID)
+	if s.logos.Delete(ctx, l.ID) == nil {
+		_ = s.store.ForgetReservedLogo(ctx, l.ID)
+	}
 }
 
 // logoID accepts only the URLs of this server's uploads as an

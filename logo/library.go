@@ -46,13 +46,6 @@ func (l *Library) Parse(u string) (uuid.UUID, bool) {
 	return id, true
 }
 
-// Save stores a checked image under a new id and returns its URL.
-func (l *Library) Save(ctx context.Context, img Image) (string, uuid.UUID, error) {
-	id := uuid.New()
-	u, err := l.Put(ctx, id, img.Data, img.ContentType)
-	return u, id, err
-}
-
 // Put stores data as the logo id, with its content type, and returns its URL.
 func (l *Library) Put(ctx context.Context, id uuid.UUID, data []byte, contentType string) (string, error) {
 	if l == nil || l.Bucket == nil {

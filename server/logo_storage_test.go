@@ -15,6 +15,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/kayle-id/orgs-api/blobstore"
+	"github.com/kayle-id/orgs-api/internal/testdb"
 	"github.com/kayle-id/orgs-api/internal/testimg"
 	"github.com/kayle-id/orgs-api/logo"
 	"github.com/kayle-id/orgs-api/server"
@@ -240,4 +242,56 @@ func TestLogoStorageLifecycle(t *testing.T) {
 			t.Fatalf("the purged organization's logo is still served: %d", status)
 		}
 	})
+}
+
+// answerLost is object storage that writes an object and then never
+// answers, as a store whose reply is lost does: the upload fails at its
+// deadline with the object already there.
+type answerLost struct{ blobstore.Bucket }
+
+func (b answerLost) Put(ctx context.Context, key string, data []byte, contentType string) error {
+	if err := b.Bucket.Put(context.WithoutCancel(ctx), key, data, contentType); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// An object whose write answered too late to be recorded is still deleted
+// once its grace period is over: it was reserved before it was written.
+func TestLogoWrittenButNotRecorded(t *testing.T) {
+	for _, kind := range testdb.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			var dir string
+			e := newEnv(t, kind, func(c *server.Config) {
+				c.RequestTimeout = time.Second
+				dir = c.Logos.Bucket.(*blobstore.Store).Location
+				c.Logos.Bucket = answerLost{c.Logos.Bucket}
+			})
+			owner := e.person("owner")
+			e.org(owner, "lost-"+string(kind))
+			if a := uploadLogo(t, e, owner, testimg.PNG(2, 2), "image/png"); a.status < 500 {
+				t.Fatalf("an upload whose write never answered: %d", a.status)
+			}
+			if n := objectCount(t, dir); n != 1 {
+				t.Fatalf("%d objects written, want the one whose answer was lost", n)
+			}
+			cleanup := server.LogoCleanupJob(e.st, e.logos, time.Minute)
+			if n, err := cleanup.Run(context.Background(), func(int) {}); err != nil || n != 0 {
+				t.Fatalf("within the grace period the cleanup deleted %d (%v)", n, err)
+			}
+			e.clock.Advance(store.DefaultLogoGrace + time.Minute)
+			if n, err := cleanup.Run(context.Background(), func(int) {}); err != nil || n != 1 {
+				t.Fatalf("after the grace period the cleanup deleted %d (%v), want the unrecorded object", n, err)
+			}
+			if n := objectCount(t, dir); n != 0 {
+				t.Fatalf("%d objects left", n)
+			}
+			var rows int
+			if err := e.st.DB().QueryRow(`SELECT count(*) FROM logo_objects`).Scan(&rows); err != nil || rows != 0 {
+				t.Fatalf("%d logo rows left (%v)", rows, err)
+			}
+		})
+	}
 }

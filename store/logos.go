@@ -57,8 +57,7 @@ func (s *Store) RecordLogoUpload(ctx context.Context, a Actor, id uuid.UUID) (ev
 			return err
 		}
 		now := s.clock()
-		if err := tx.Exec(`INSERT INTO logo_objects (id, organization_id, in_use, delete_after, created_at) VALUES (?, ?, FALSE, ?, ?)`,
-			id, sc.org.ID, now.Add(s.grace()), now).Error; err != nil {
+		if err := recordLogo(tx, id, sc.org.ID, false, now.Add(s.grace()), now); err != nil {
 			return err
 		}
 		evicted, err = evictUnusedLogos(tx, sc.org.ID, now)
@@ -132,7 +131,44 @@ func (s *Store) useLogo(tx *gorm.DB, org, id uuid.UUID, now time.Time) error {
 // recordNewOrganizationLogo records the logo a new organization is created
 // with, in use.
 func recordNewOrganizationLogo(tx *gorm.DB, org, id uuid.UUID, now time.Time) error {
-	return tx.Exec(`INSERT INTO logo_objects (id, organization_id, in_use, created_at) VALUES (?, ?, TRUE, ?)`, id, org, now).Error
+	return recordLogo(tx, id, org, true, time.Time{}, now)
+}
+
+// ReserveLogo records logo object id before it is written: an upload of no
+// organization yet, due for deletion after the grace period. Recording the
+// upload takes the reservation over; if the write's answer is lost, or the
+// process stops before the upload is recorded, the cleanup job still finds
+// the object and deletes it.
+func (s *Store) ReserveLogo(ctx context.Context, id uuid.UUID) error {
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		now := s.clock()
+		return tx.Exec(`INSERT INTO logo_objects (id, in_use, delete_after, created_at) VALUES (?, FALSE, ?, ?)`, id, now.Add(s.grace()), now).Error
+	})
+}
+
+// ForgetReservedLogo drops the reservation of an object deleted before its
+// upload was recorded.
+func (s *Store) ForgetReservedLogo(ctx context.Context, id uuid.UUID) error {
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		return tx.Exec(`DELETE FROM logo_objects WHERE id = ? AND organization_id IS NULL`, id).Error
+	})
+}
+
+// recordLogo records object id as org's, in use or due at deleteAfter: it
+// takes over the object's reservation (ReserveLogo), or makes the row when
+// there is none.
+func recordLogo(tx *gorm.DB, id, org uuid.UUID, inUse bool, deleteAfter, now time.Time) error {
+	var due any // NULL while in use
+	if !inUse {
+		due = deleteAfter
+	}
+	res := tx.Exec(`UPDATE logo_objects SET organization_id = ?, in_use = ?, delete_after = ?, created_at = ?
+		WHERE id = ? AND organization_id IS NULL AND claimed_at IS NULL`, org, inUse, due, now, id)
+	if res.Error != nil || res.RowsAffected > 0 {
+		return res.Error
+	}
+	return tx.Exec(`INSERT INTO logo_objects (id, organization_id, in_use, delete_after, created_at) VALUES (?, ?, ?, ?, ?)`,
+		id, org, inUse, due, now).Error
 }
 
 // releasePurgedLogos makes every object of the purged organizations due now.

@@ -5,11 +5,15 @@
 -- replaced or cleared after a grace period for pages and caches that still
 -- show it, a purged organization's at once) and then the row. The
 -- organization is not a foreign key: the row must outlive a purged
--- organization until its object is gone. claimed_at marks a row the
--- cleanup has taken, which can no longer be put in use.
+-- organization until its object is gone. A row without an organization is
+-- a reservation, made before its object is written and taken over when
+-- the upload is recorded: an object whose write answered late or never,
+-- or whose process stopped before recording it, is still found and
+-- deleted. claimed_at marks a row the cleanup has taken, which can no
+-- longer be put in use.
 CREATE TABLE logo_objects (
     id              uuid PRIMARY KEY,
-    organization_id uuid NOT NULL,
+    organization_id uuid,
     in_use          boolean NOT NULL DEFAULT false,
     delete_after    timestamptz,
     claimed_at      timestamptz,
