@@ -88,7 +88,7 @@ func (s *Server) Authenticate(c echo.Context, operationID string) error {
 	req := c.Request()
 	// The caller's database work, however many requests it runs at once,
 	// holds at most its share of the store's turns.
-	ctx := store.WithShare(WithPrincipal(req.Context(), p), p.User.ID.String())
+	ctx := store.WithShare(WithPrincipal(req.Context(), p), p.CallerKey())
 	c.SetRequest(req.WithContext(ctx))
 	return nil
 }

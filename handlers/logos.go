@@ -24,7 +24,7 @@ func (s *Server) storeLogo(ctx context.Context, data, contentType string) (_ upl
 	// Each user decodes one logo at a time, so no caller holds every decoder.
 	owner := ""
 	if p, ok := PrincipalFrom(ctx); ok {
-		owner = p.User.ID.String()
+		owner = p.CallerKey()
 	}
 	img, err := logo.CheckAs(ctx, owner, data, contentType)
 	var p *logo.Problem

@@ -13,12 +13,11 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/kayle-id/orgs-api/handlers"
-	"github.com/kayle-id/orgs-api/store"
 )
 
 // RateLimit configures the abuse limits. A zero rate turns that limit off.
 type RateLimit struct {
-	PerCredential     rate.Limit // write requests per second per user (see credentialKey)
+	PerCredential     rate.Limit // write requests per second per user (see store.Principal.CallerKey)
 	PerCredentialRead rate.Limit // read requests (GET, HEAD) per second per user
 	// PerIP limits, per client address, the requests that end without a
 	// valid credential, whatever their method: failed authentication,
@@ -53,13 +52,6 @@ func (rl RateLimit) limits() limits {
 		perRead:    newLimiter(rl.PerCredentialRead, rl.Burst),
 	}
 }
-
-// credentialKey is what the per-credential limits count by: the user
-// authentication resolved to, however its credential was spelled or
-// obtained. Every session of one user (each sign-in at the identity
-// provider makes one, per sid) spends from one budget, so signing in again
-// does not buy more.
-func credentialKey(p store.Principal) string { return "user:" + p.User.ID.String() }
 
 // addressKey is what the per-address limit counts by: an IPv4 address, or
 // an IPv6 address's /64, which a single client usually holds whole.
@@ -128,7 +120,7 @@ func (l limits) guard(authenticate func(echo.Context, string) error) func(echo.C
 		if !ok {
 			return nil
 		}
-		key := credentialKey(p)
+		key := p.CallerKey()
 		if s, ok := c.Get(slotKey).(*slot); ok {
 			s.release()
 			if g := l.perCredentialInFlight; g != nil && !s.take(g, key) {

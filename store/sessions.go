@@ -181,6 +181,12 @@ type Principal struct {
 	EmailVerified bool
 }
 
+// CallerKey names whom a principal's requests are for, in every bound
+// held per caller (rate limits, requests in flight, database turns, logo
+// decodes): its user, whatever session, token spelling or provider sign-in
+// (sid) it came with, so signing in again buys no more.
+func (p Principal) CallerKey() string { return p.User.ID.String() }
+
 // Actor is the caller of a membership operation.
 func (p Principal) Actor() Actor {
 	return Actor{UserID: p.User.ID, SessionID: p.Session.ID, ActiveOrganizationID: p.Session.ActiveOrganizationID}
