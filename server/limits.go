@@ -141,12 +141,11 @@ func (l *connLimiter) connKeys(addr net.Addr) []string {
 			return nil
 		}
 	}
-	if ip.Is4() {
-		return []string{ip.String()}
+	one, wide := addressKeys(ip)
+	if wide == "" {
+		return []string{one}
 	}
-	p64, _ := ip.Prefix(64)
-	p48, _ := ip.Prefix(48)
-	return []string{p64.String(), p48.String()}
+	return []string{one, wide}
 }
 
 // capOf is the number of connections key may hold; keys[0] is an address,
@@ -298,11 +297,11 @@ func (l limits) limitInFlight(n int) echo.MiddlewareFunc {
 			if g := l.perAddressInFlight; g != nil {
 				// Before the server-wide slot: an address over its number
 				// does not take one even for a moment.
-				ip := c.RealIP()
-				if !s.take(g, addressKey(ip)) {
+				addr, wide := clientKeys(c.RealIP())
+				if !s.take(g, addr) {
 					return errTooManyAtOnce
 				}
-				if wide := netKey(ip); wide != "" && l.perNetInFlight != nil && !s.take(l.perNetInFlight, wide) {
+				if wide != "" && l.perNetInFlight != nil && !s.take(l.perNetInFlight, wide) {
 					s.release()
 					return errTooManyAtOnce
 				}

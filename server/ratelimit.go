@@ -53,30 +53,34 @@ func (rl RateLimit) limits() limits {
 	}
 }
 
-// addressKey is what the per-address limit counts by: an IPv4 address, or
-// an IPv6 address's /64, which a single client usually holds whole.
+// addressKey is what the per-address limits count by (see addressKeys).
 func addressKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return "unparsed" // one bucket for all of them: limited more, never less
-	}
-	a = a.Unmap()
-	if a.Is4() {
-		return a.String()
-	}
-	p, _ := a.WithZone("").Prefix(64)
-	return p.String()
+	addr, _ := clientKeys(ip)
+	return addr
 }
 
-// netKey is the IPv6 /48 an address's /64 belongs to, which one client
-// often holds whole (65,536 /64s); "" for IPv4.
-func netKey(ip string) string {
+// clientKeys are addressKeys of a textual address; one key for every
+// address that does not parse: limited more, never less.
+func clientKeys(ip string) (addr, wide string) {
 	a, err := netip.ParseAddr(ip)
-	if err != nil || a.Unmap().Is4() {
-		return ""
+	if err != nil {
+		return "unparsed", ""
 	}
-	p, _ := a.WithZone("").Prefix(48)
-	return p.String()
+	return addressKeys(a)
+}
+
+// addressKeys are the two keys a client address counts under, one within
+// the other: addr, an IPv4 address or an IPv6 address's /64, which a single
+// client usually holds whole; and for IPv6 wide, its /48, which one client
+// often holds whole too (65,536 /64s), "" for IPv4.
+func addressKeys(a netip.Addr) (addr, wide string) {
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String(), ""
+	}
+	p64, _ := a.Prefix(64)
+	p48, _ := a.Prefix(48)
+	return p64.String(), p48.String()
 }
 
 // addresses limits, per client address, requests without a valid
