@@ -118,9 +118,7 @@ func TestOneDecodePerOwner(t *testing.T) {
 			t.Fatalf("%s's decode started beside the first", who)
 		default:
 		}
-		owners.Lock()
-		waiting = owners.m["user-a"] != nil && owners.m["user-a"].refs == 2
-		owners.Unlock()
+		waiting = owners.Refs("user-a") == 2
 		runtime.Gosched()
 	}
 	cancel()
@@ -131,10 +129,7 @@ func TestOneDecodePerOwner(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
-	owners.Lock()
-	left := len(owners.m)
-	owners.Unlock()
-	if left != 0 {
+	if left := owners.Len(); left != 0 {
 		t.Fatalf("%d owners left behind", left)
 	}
 }

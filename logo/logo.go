@@ -17,9 +17,10 @@ import (
 	"image/jpeg"
 	"image/png"
 	"runtime"
-	"sync"
 
 	"golang.org/x/image/webp"
+
+	"github.com/kayle-id/orgs-api/internal/keyed"
 )
 
 // The four accepted content types.
@@ -261,17 +262,9 @@ const MaxJPEGScans = 100
 // that one caller, who gets one at a time (see owners), never holds them all.
 var decoders = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
 
-// owners are the callers decoding now, each with a turn of capacity one:
-// a caller's second logo waits for its first, holding no decoder.
-var owners = struct {
-	sync.Mutex
-	m map[string]*turn
-}{m: map[string]*turn{}}
-
-type turn struct {
-	ch   chan struct{}
-	refs int
-}
+// owners gives each caller one decode at a time: a caller's second logo
+// waits for its first, holding no decoder.
+var owners = keyed.New(1)
 
 // takeTurn waits, under ctx, for owner's turn; release gives it back.
 // An empty owner has no turn to wait for.
@@ -279,28 +272,10 @@ func takeTurn(ctx context.Context, owner string) (release func(), err error) {
 	if owner == "" {
 		return func() {}, nil
 	}
-	owners.Lock()
-	t := owners.m[owner]
-	if t == nil {
-		t = &turn{ch: make(chan struct{}, 1)}
-		owners.m[owner] = t
+	if err := owners.Acquire(ctx, owner); err != nil {
+		return nil, err
 	}
-	t.refs++
-	owners.Unlock()
-	drop := func() {
-		owners.Lock()
-		if t.refs--; t.refs == 0 {
-			delete(owners.m, owner)
-		}
-		owners.Unlock()
-	}
-	select {
-	case t.ch <- struct{}{}:
-		return func() { <-t.ch; drop() }, nil
-	case <-ctx.Done():
-		drop()
-		return nil, ctx.Err()
-	}
+	return func() { owners.Release(owner) }, nil
 }
 
 // decodeHook, when set (tests), runs in the decoding goroutine before it

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"sync"
 	"testing"
 
@@ -79,54 +78,6 @@ func TestConnShareIPv6Networks(t *testing.T) {
 	}
 }
 
-// The in-flight gauge holds each key to its number under concurrency, and
-// forgets a key once its last request ends: its memory is bounded by the
-// requests in flight.
-func TestGaugeBounded(t *testing.T) {
-	g := newGauge(3)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	peak := map[string]int{}
-	cur := map[string]int{}
-	for w := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 2000 {
-				key := fmt.Sprintf("k%d", (w+i)%5)
-				e := g.acquire(key)
-				if e == nil {
-					continue
-				}
-				mu.Lock()
-				cur[key]++
-				peak[key] = max(peak[key], cur[key])
-				mu.Unlock()
-				runtime.Gosched()
-				mu.Lock()
-				cur[key]--
-				mu.Unlock()
-				g.release(key, e)
-			}
-		}()
-	}
-	wg.Wait()
-	for k, p := range peak {
-		if p > 3 {
-			t.Errorf("%s had %d in flight, cap 3", k, p)
-		}
-	}
-	n := 0
-	g.m.Range(func(any, any) bool { n++; return true })
-	if n != 0 {
-		t.Fatalf("%d keys kept with nothing in flight", n)
-	}
-	a, b, c := g.acquire("x"), g.acquire("x"), g.acquire("x")
-	if a == nil || b == nil || c == nil || g.acquire("x") != nil {
-		t.Fatal("the cap of 3 is not held")
-	}
-}
-
 // Requests in flight before authentication: the /64s of one IPv6 /48
 // share netShare times an address's number between them, so a /48's
 // 65,536 /64s cannot each fill their own; another /48, and an IPv4
@@ -134,7 +85,7 @@ func TestGaugeBounded(t *testing.T) {
 // given to echo directly.)
 func TestInFlightIPv6Networks(t *testing.T) {
 	const perAddress = 2
-	l := limits{perAddressInFlight: newGauge(perAddress), perNetInFlight: newGauge(netShare * perAddress)}
+	l := limits{perAddressInFlight: inFlight(perAddress), perNetInFlight: inFlight(netShare * perAddress)}
 	e := echo.New()
 	e.IPExtractor = echo.ExtractIPDirect()
 	hold := make(chan struct{})
@@ -188,11 +139,7 @@ func TestInFlightIPv6Networks(t *testing.T) {
 	start("192.0.2.7:4000")         // IPv4 has no /48
 	close(hold)
 	wg.Wait()
-	n := 0
-	for _, g := range []*gauge{l.perAddressInFlight, l.perNetInFlight} {
-		g.m.Range(func(any, any) bool { n++; return true })
-	}
-	if n != 0 {
+	if n := l.perAddressInFlight.Len() + l.perNetInFlight.Len(); n != 0 {
 		t.Fatalf("%d keys kept with nothing in flight", n)
 	}
 }

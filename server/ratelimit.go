@@ -4,15 +4,14 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
-	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/time/rate"
 
 	"github.com/kayle-id/orgs-api/handlers"
+	"github.com/kayle-id/orgs-api/internal/keyed"
 )
 
 // RateLimit configures the abuse limits. A zero rate turns that limit off.
@@ -42,7 +41,7 @@ type limits struct {
 	// Requests in flight per client address until they are authenticated
 	// (and per IPv6 /48, netShare times as many), and per credential after
 	// (see limitInFlight).
-	perAddressInFlight, perNetInFlight, perCredentialInFlight *gauge
+	perAddressInFlight, perNetInFlight, perCredentialInFlight *keyed.Limiter
 }
 
 func (rl RateLimit) limits() limits {
@@ -145,53 +144,12 @@ func (l limits) guard(authenticate func(echo.Context, string) error) func(echo.C
 	}
 }
 
-// gauge counts requests in flight per key and holds each key to max. It
-// takes no lock a key's requests share (sync.Map and atomics), and its
-// memory is bounded by the requests in flight: a key is forgotten when its
-// last one ends.
-type gauge struct {
-	max int64
-	m   sync.Map // key → *gaugeEntry
-}
-
-type gaugeEntry struct{ n atomic.Int64 }
-
-// retired marks an entry being removed: counts added to it stay negative.
-const retired = math.MinInt64 / 2
-
-func newGauge(n int) *gauge {
+// inFlight holds each key to n requests in flight; nil (no cap) for n <= 0.
+func inFlight(n int) *keyed.Limiter {
 	if n <= 0 {
 		return nil
 	}
-	return &gauge{max: int64(n)}
-}
-
-// acquire counts one more request for key; nil when key has max already.
-func (g *gauge) acquire(key string) *gaugeEntry {
-	for {
-		v, ok := g.m.Load(key)
-		if !ok {
-			v, _ = g.m.LoadOrStore(key, &gaugeEntry{})
-		}
-		e := v.(*gaugeEntry)
-		n := e.n.Add(1)
-		if n <= 0 {
-			// Retired by its last release, which removes it next.
-			runtime.Gosched()
-			continue
-		}
-		if n > g.max {
-			g.release(key, e)
-			return nil
-		}
-		return e
-	}
-}
-
-func (g *gauge) release(key string, e *gaugeEntry) {
-	if e.n.Add(-1) == 0 && e.n.CompareAndSwap(0, retired) {
-		g.m.CompareAndDelete(key, e)
-	}
+	return keyed.New(n)
 }
 
 // slot is the in-flight place a request holds: under its address (and
@@ -199,25 +157,23 @@ func (g *gauge) release(key string, e *gaugeEntry) {
 type slot struct{ held []hold }
 
 type hold struct {
-	g   *gauge
+	l   *keyed.Limiter
 	key string
-	e   *gaugeEntry
 }
 
-// take adds one of key's places in g to what s holds; false, adding
+// take adds one of key's places in l to what s holds; false, adding
 // nothing, when key has none left.
-func (s *slot) take(g *gauge, key string) bool {
-	e := g.acquire(key)
-	if e == nil {
+func (s *slot) take(l *keyed.Limiter, key string) bool {
+	if !l.TryAcquire(key) {
 		return false
 	}
-	s.held = append(s.held, hold{g, key, e})
+	s.held = append(s.held, hold{l, key})
 	return true
 }
 
 func (s *slot) release() {
 	for _, h := range s.held {
-		h.g.release(h.key, h.e)
+		h.l.Release(h.key)
 	}
 	s.held = s.held[:0]
 }

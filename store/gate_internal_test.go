@@ -88,14 +88,7 @@ func TestShareCapsTurns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	refs := func(key string) int {
-		s.shares.mu.Lock()
-		defer s.shares.mu.Unlock()
-		if e := s.shares.m[key]; e != nil {
-			return e.refs
-		}
-		return 0
-	}
+	refs := s.shares.Refs
 	a := WithShare(ctx, "user-a")
 	hold := make(chan struct{})
 	var admitted atomic.Int32
@@ -139,10 +132,7 @@ func TestShareCapsTurns(t *testing.T) {
 	if admitted.Load() != 20 || len(s.gate) != 0 {
 		t.Fatalf("admitted %d, gate %d", admitted.Load(), len(s.gate))
 	}
-	s.shares.mu.Lock()
-	left := len(s.shares.m)
-	s.shares.mu.Unlock()
-	if left != 0 {
+	if left := s.shares.Len(); left != 0 {
 		t.Fatalf("%d share entries left after all work ended", left)
 	}
 }

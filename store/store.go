@@ -27,6 +27,8 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+
+	"github.com/kayle-id/orgs-api/internal/keyed"
 )
 
 //go:embed migrations
@@ -90,7 +92,7 @@ type Store struct {
 	// longer than the rest; queueing here instead keeps waits even.
 	gate chan struct{}
 	// shares caps the turns one caller holds at once (see WithShare).
-	shares shares
+	shares *keyed.Limiter
 	// auditWindow and auditTimeout bound an audit-log listing (see
 	// ListAuditLogs); fields so that tests can shrink them.
 	auditWindow  int
@@ -175,7 +177,7 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 	}
 	s := &Store{db: db, sqlDB: sqlDB, dialect: d, now: now, migrateDB: migrateDB, onEvent: opts.OnEvent,
 		maxOwned: opts.MaxOwnedOrganizations, gate: make(chan struct{}, maxOpen), url: databaseURL,
-		shares:      shares{limit: shareLimit(maxOpen), m: map[string]*share{}},
+		shares:      keyed.New(shareLimit(maxOpen)),
 		auditWindow: AuditSearchWindow, auditTimeout: AuditQueryTimeout,
 		configuredSecret: opts.AuthSecret, moveLogo: opts.MoveLogo, logoGrace: opts.LogoGrace}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -475,57 +477,6 @@ func ShareOf(ctx context.Context) (string, bool) {
 // shareLimit is how many turns of a gate of n one key may hold.
 func shareLimit(n int) int { return max(1, n/2) }
 
-// shares counts, per key, the turns held or waited for. A key's entry
-// exists only while some work of it is in flight, so memory is bounded by
-// the requests in flight, not by the keys ever seen.
-type shares struct {
-	limit int
-	mu    sync.Mutex
-	m     map[string]*share
-}
-
-type share struct {
-	slots chan struct{} // cap limit; a full channel makes the next wait in arrival order
-	refs  int           // work holding or waiting for a slot
-}
-
-// acquire waits, in arrival order, for one of key's slots.
-func (sh *shares) acquire(ctx context.Context, key string) error {
-	sh.mu.Lock()
-	e := sh.m[key]
-	if e == nil {
-		e = &share{slots: make(chan struct{}, sh.limit)}
-		sh.m[key] = e
-	}
-	e.refs++
-	sh.mu.Unlock()
-	select {
-	case e.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		sh.mu.Lock()
-		sh.unref(key, e)
-		sh.mu.Unlock()
-		return ctx.Err()
-	}
-}
-
-// release gives back a slot acquire took.
-func (sh *shares) release(key string) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	e := sh.m[key]
-	<-e.slots // never blocks: the caller holds a slot
-	sh.unref(key, e)
-}
-
-// unref forgets one piece of key's work, and the key with its last; mu held.
-func (sh *shares) unref(key string, e *share) {
-	if e.refs--; e.refs == 0 {
-		delete(sh.m, key)
-	}
-}
-
 // enter waits, in arrival order, for a turn at the database (see gate).
 // A channel's blocked senders are served in the order they arrived. Work
 // for a key (WithShare) first waits for one of its key's slots, so a key
@@ -533,7 +484,7 @@ func (sh *shares) unref(key string, e *share) {
 func (s *Store) enter(ctx context.Context) error {
 	key, shared := ShareOf(ctx)
 	if shared {
-		if err := s.shares.acquire(ctx, key); err != nil {
+		if err := s.shares.Acquire(ctx, key); err != nil {
 			return err
 		}
 	}
@@ -542,7 +493,7 @@ func (s *Store) enter(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		if shared {
-			s.shares.release(key)
+			s.shares.Release(key)
 		}
 		return ctx.Err()
 	}
@@ -552,7 +503,7 @@ func (s *Store) enter(ctx context.Context) error {
 func (s *Store) exit(ctx context.Context) {
 	<-s.gate
 	if key, shared := ShareOf(ctx); shared {
-		s.shares.release(key)
+		s.shares.Release(key)
 	}
 }
 
