@@ -44,11 +44,16 @@ type limits struct {
 	perAddressInFlight, perNetInFlight, perCredentialInFlight *keyed.Limiter
 }
 
-func (rl RateLimit) limits() limits {
+// newLimits makes the limiters cfg asks for.
+func newLimits(cfg Config) limits {
+	rl := cfg.RateLimit
 	return limits{
-		perAddress: newLimiter(rl.PerIP, rl.Burst),
-		perWrite:   newLimiter(rl.PerCredential, rl.Burst),
-		perRead:    newLimiter(rl.PerCredentialRead, rl.Burst),
+		perAddress:            newLimiter(rl.PerIP, rl.Burst),
+		perWrite:              newLimiter(rl.PerCredential, rl.Burst),
+		perRead:               newLimiter(rl.PerCredentialRead, rl.Burst),
+		perAddressInFlight:    inFlight(cfg.MaxInFlightPerAddress),
+		perNetInFlight:        inFlight(netShare * cfg.MaxInFlightPerAddress),
+		perCredentialInFlight: inFlight(cfg.MaxInFlightPerCredential),
 	}
 }
 

@@ -155,10 +155,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		verifier = cfg.IdentityProvider
 	}
 	h := handlers.New(st, mailer, verifier, handlers.WithLogos(cfg.Logos), handlers.WithDNS(metrics.CountDNS(cfg.DNS), cfg.DNSLookupTimeout))
-	limits := cfg.RateLimit.limits()
-	limits.perAddressInFlight = inFlight(cfg.MaxInFlightPerAddress)
-	limits.perNetInFlight = inFlight(netShare * cfg.MaxInFlightPerAddress)
-	limits.perCredentialInFlight = inFlight(cfg.MaxInFlightPerCredential)
+	limits := newLimits(cfg)
 	v, err := validator.New(spec, validator.Options{
 		Mode: cfg.Validation,
 		// The operations' own checks that upstream makes before looking at
