@@ -144,7 +144,7 @@ type migrateCmd struct {
 type usersCreateCmd struct {
 	DB    dbFlags `embed:"" group:"database"`
 	Email string  `name:"email" placeholder:"EMAIL" help:"the user's email address (required)"`
-	Name  string  `name:"name" help:"the user's display name, at most 200 characters (required)"`
+	Name  string  `name:"name" placeholder:"NAME" help:"the user's display name, at most 200 characters (required)"`
 }
 
 type tokensCreateCmd struct {
