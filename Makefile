@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin/kayleid
 PKGS      := ./...
 
-.PHONY: all build run idp test test-short generate check-generated vet fmt clean vendor-docs breaking conformance contract bench cluster
+.PHONY: all build run idp test test-short generate check-generated config-table vet fmt clean vendor-docs breaking conformance contract bench cluster
 
 # What `make breaking` compares the working openapi.json (with overlay) against.
 BASE      ?= HEAD
@@ -70,6 +70,14 @@ check-generated:
 		cp -r $$tmp/gen.before/. gen/; \
 		echo "gen/ is stale: run 'make generate' and commit the result" >&2; exit 1; \
 	fi
+
+# Rewrite the configuration table (between the config-table markers) from
+# serve's flag declarations in cmd/kayleid/cli.go; a test in cmd/kayleid
+# fails while the document's differs. The table lives in docs/operators.md,
+# or README.md before that document exists.
+CONFIG_DOC := $(if $(wildcard docs/operators.md),docs/operators.md,README.md)
+config-table:
+	$(GO) run ./cmd/kayleid config-table --write $(CONFIG_DOC)
 
 # Refresh the embedded API reference page's Redoc build from the npm registry
 # (version pinned in docs-ui/package.json and its lockfile).

@@ -2,13 +2,13 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
-	"math"
 	"net"
-	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -16,67 +16,12 @@ import (
 	"github.com/kayle-id/orgs-api/blobstore"
 	"github.com/kayle-id/orgs-api/dnstxt"
 	"github.com/kayle-id/orgs-api/idp"
+	"github.com/kayle-id/orgs-api/store"
 	"github.com/kayle-id/orgs-api/validator"
 )
 
-// setting is one configuration knob: a flag, the environment variable that
-// sets it, and its default. The README's configuration table lists these.
-type setting struct {
-	flag, env, def, usage string
-}
-
-var (
-	sDatabaseURL     = setting{"database-url", "DATABASE_URL", "kayle-id.db", "PostgreSQL URL (postgres:// or postgresql://) or SQLite file path"}
-	sDBMaxConns      = setting{"db-max-conns", "KAYLE_DB_MAX_CONNS", "", "most database connections open at once (unset: the number of CPUs, at least 4); requests beyond them wait their turn, first come first served"}
-	sAddr            = setting{"addr", "KAYLE_ADDR", "127.0.0.1:8787", "address to listen on"}
-	sValidation      = setting{"validation", "KAYLE_VALIDATION", "full", "contract validation: full (requests and responses), requests, or off"}
-	sLogFormat       = setting{"log-format", "KAYLE_LOG_FORMAT", "json", "log format: json or text"}
-	sMailDir         = setting{"mail-dir", "KAYLE_MAIL_DIR", "mail-outbox", "folder where mail is written as .eml files when no SMTP server is set"}
-	sSMTPURL         = setting{"smtp-url", "KAYLE_SMTP_URL", "", "SMTP server as smtp://user:pass@host:port; when set, mail is sent there"}
-	sMailFrom        = setting{"mail-from", "KAYLE_MAIL_FROM", "Kayle ID <no-reply@kayle.id>", "sender of outgoing mail"}
-	sBodyLimit       = setting{"body-limit", "KAYLE_BODY_LIMIT", "2M", "largest accepted request body (e.g. 512K, 4M); the largest valid body is about 1.4 MB"}
-	sRequestTimeout  = setting{"request-timeout", "KAYLE_REQUEST_TIMEOUT", "15s", "longest a request may take, database waits, outbound calls and reading its body included"}
-	sShutdownTimeout = setting{"shutdown-timeout", "KAYLE_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may finish after SIGINT/SIGTERM"}
-	sShutdownDrain   = setting{"shutdown-drain", "KAYLE_SHUTDOWN_DRAIN", "0s", "after SIGINT/SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes; behind a load balancer, longer than it takes to notice"}
-	sPurgeInterval   = setting{"purge-interval", "KAYLE_PURGE_INTERVAL", "1m", "how often organizations whose deletion time has passed are purged; 0 disables"}
-	sMetricsAddr     = setting{"metrics-addr", "KAYLE_METRICS_ADDR", "", "serve /metrics on this address (it is not on the main one unless --metrics-public)"}
-	sMetricsPublic   = setting{"metrics-public", "KAYLE_METRICS_PUBLIC", "false", "also serve /metrics on the main address, to anyone who can reach it"}
-	sMaxInFlight     = setting{"max-in-flight", "KAYLE_MAX_IN_FLIGHT", "128", "most requests served at once; beyond it the answer is 503 with Retry-After; 0 means no cap"}
-	sMaxConns        = setting{"max-conns", "KAYLE_MAX_CONNS", "1024", "most client connections open at once; at it the oldest idle connection is closed to make room, and when none is idle a new one gets 503 and is closed; 0 means no cap"}
-	sMaxConnsPerAddr = setting{"max-conns-per-address", "KAYLE_MAX_CONNS_PER_ADDRESS", "64", "most connections one client address (IPv4, or IPv6 /64; four times as many per IPv6 /48) holds at once, its oldest idle one closed to make room; trusted proxies are exempt; 0 means no cap"}
-	sMaxInFlightAddr = setting{"max-in-flight-per-address", "KAYLE_MAX_IN_FLIGHT_PER_ADDRESS", "16", "most requests one client address (IPv6: per /64; four times as many per /48) has in flight before they are authenticated; beyond it the answer is 429; 0 means no cap"}
-	sMaxInFlightCred = setting{"max-in-flight-per-credential", "KAYLE_MAX_IN_FLIGHT_PER_CREDENTIAL", "16", "most requests one user (all its sessions together) has in flight; beyond it the answer is 429; 0 means no cap"}
-	sMaxOrgsPerUser  = setting{"max-orgs-per-user", "KAYLE_MAX_ORGS_PER_USER", "50", "organizations a user may own (as an active owner) and still create another; 0 means no limit"}
-	sRateLimit       = setting{"rate-limit", "KAYLE_RATE_LIMIT", "10", "write requests per second per user (all its sessions together); 0 disables"}
-	sRateLimitRead   = setting{"rate-limit-read", "KAYLE_RATE_LIMIT_READ", "50", "read requests (GET) per second per user (all its sessions together); 0 disables"}
-	sRateLimitIP     = setting{"rate-limit-ip", "KAYLE_RATE_LIMIT_IP", "50", "requests per second per client address (IPv6: per /64) that carry no valid credential, any method; 0 disables"}
-	sRateBurst       = setting{"rate-burst", "KAYLE_RATE_BURST", "20", "requests allowed at once before a rate limit applies"}
-	sDNSResolver     = setting{"dns-resolver", "KAYLE_DNS_RESOLVER", dnstxt.DefaultResolvers, "resolvers for domain verification, tried in order when one cannot answer: host:port (plain DNS) or https:// URLs (DNS over HTTPS)"}
-	sDNSTimeout      = setting{"dns-timeout", "KAYLE_DNS_TIMEOUT", "5s", "longest one resolver may take to answer one lookup"}
-	sRecheckInterval = setting{"domain-recheck-interval", "KAYLE_DOMAIN_RECHECK_INTERVAL", "5m", "how often verified domains last checked over 23h ago are checked again; 0 disables"}
-	sOIDCIssuer      = setting{"oidc-issuer", "KAYLE_OIDC_ISSUER", "", "identity provider whose JWTs are accepted as bearer tokens (its iss; keys found through /.well-known/openid-configuration); unset: session tokens only"}
-	sOIDCAudience    = setting{"oidc-audience", "KAYLE_OIDC_AUDIENCE", "", "the aud the provider's tokens must carry for this API; required with --oidc-issuer"}
-	sOIDCJWKSURL     = setting{"oidc-jwks-url", "KAYLE_OIDC_JWKS_URL", "", "the provider's key set (JWKS) address, for providers without discovery; needs --oidc-issuer"}
-	sTrustedProxies  = setting{"trusted-proxies", "KAYLE_TRUSTED_PROXIES", "", "comma-separated CIDRs of the proxies in front (e.g. 10.0.0.0/8); X-Forwarded-For is believed only through hops in them. Unset: the client is the connection's address"}
-	sAuthSecret      = setting{"auth-secret", "KAYLE_AUTH_SECRET", "", "key of the HMAC under which API keys are stored, at least 32 characters (prefer the environment variable: flags show in the process list); unset: one is generated once and kept in the database"}
-	sStorageURL      = setting{"storage-url", "KAYLE_STORAGE_URL", "storage", "object storage for logos: a folder path, or a file://, s3://, gs:// or azblob:// URL"}
-	sStorageTimeout  = setting{"storage-timeout", "KAYLE_STORAGE_TIMEOUT", "10s", "longest one object storage call may take"}
-	sPublicURL       = setting{"public-url", "KAYLE_PUBLIC_URL", "http://127.0.0.1:8787", "this server's URL as clients reach it; logo URLs start with it when no CDN URL is set"}
-	sLogoGrace       = setting{"logo-grace", "KAYLE_LOGO_GRACE", "24h", "how long a logo upload not (or no longer) in use stays stored and served before it is deleted; an organization keeps at most 5 such"}
-	sCDNURL          = setting{"cdn-url", "KAYLE_CDN_URL", "", "URL where the storage's objects are served publicly (a CDN); logo URLs are then <cdn-url>/logos/<id> and the server does not serve logos itself"}
-)
-
-// storageSettings are what reaching object storage takes (serve, migrate).
-var storageSettings = []setting{sStorageURL, sStorageTimeout, sPublicURL, sCDNURL}
-
-// serveSettings are the settings `kayleid serve` reads, in help order.
-var serveSettings = append([]setting{sDatabaseURL, sDBMaxConns, sAddr, sValidation, sLogFormat, sMailDir, sSMTPURL, sMailFrom,
-	sBodyLimit, sRequestTimeout, sMaxInFlight, sMaxInFlightAddr, sMaxInFlightCred, sMaxConns, sMaxConnsPerAddr, sShutdownTimeout, sShutdownDrain, sPurgeInterval, sMaxOrgsPerUser,
-	sMetricsAddr, sMetricsPublic, sRateLimit, sRateLimitRead, sRateLimitIP, sRateBurst, sOIDCIssuer, sOIDCAudience, sOIDCJWKSURL, sTrustedProxies,
-	sDNSResolver, sDNSTimeout, sRecheckInterval,
-	sAuthSecret, sLogoGrace}, storageSettings...)
-
-// Config is read once, in main, from flags over environment over defaults.
+// Config is serve's settings, read once from flags over environment over
+// defaults and checked before anything is opened.
 type Config struct {
 	DatabaseURL     string
 	DBMaxConns      int
@@ -124,222 +69,145 @@ type StorageConfig struct {
 	CDNURL    string // without a trailing slash; empty: the server serves logos
 }
 
-// register adds the settings as flags whose defaults come from the environment.
-func register(fs *flag.FlagSet, getenv func(string) string, settings ...setting) map[string]*string {
-	vals := map[string]*string{}
-	for _, s := range settings {
-		def := s.def
-		if v, ok := lookup(getenv, s.env); ok {
-			def = v
-		}
-		usage := fmt.Sprintf("%s (env %s", s.usage, s.env)
-		if s.def != "" {
-			usage += fmt.Sprintf(", default %q", s.def)
-		}
-		vals[s.flag] = fs.String(s.flag, def, usage+")")
-	}
-	return vals
+// usageError is bad flags or input: exit status 2. hint: the message ends
+// pointing to the command's --help (a bad value does; "that user already
+// exists" does not).
+type usageError struct {
+	msg  string
+	hint bool
 }
-
-func lookup(getenv func(string) string, key string) (string, bool) {
-	v := getenv(key)
-	return v, v != ""
-}
-
-// usageError is bad flags or input: exit status 2.
-type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
-func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+// usagef is a bad setting or flag.
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...), true} }
 
-func parseDuration(name, v string) (time.Duration, error) {
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return 0, usagef("invalid --%s %q: want a duration such as 30s or 5m", name, v)
+// inputf is input the command refuses, help or not.
+func inputf(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...), false} }
+
+// database checks the database setting against the file system: a SQLite
+// file that does not exist is an error unless it is the default or
+// --create-db asks for it, so a typo does not start an empty database.
+func (d dbFlags) database(e *runEnv) (string, error) {
+	v := string(d.DatabaseURL)
+	if store.DialectFor(v) == store.Postgres {
+		return v, nil
 	}
-	return d, nil
+	name := e.name("database-url")
+	fi, err := os.Stat(v)
+	switch {
+	case err == nil && fi.IsDir():
+		return "", usagef("invalid %s %q: a folder, not a SQLite file", name, v)
+	case err == nil:
+		return v, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		// Unreadable and the like: opening it says what is wrong.
+		return v, nil
+	}
+	if !d.CreateDB && v != defaultDatabase {
+		return "", usagef("%s %q: no such SQLite file; to create it, add --create-db (or KAYLE_CREATE_DB=true)", name, v)
+	}
+	if dir := filepath.Dir(v); dir != "." {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return "", usagef("%s %q: the folder %s does not exist", name, v, dir)
+		}
+	}
+	return v, nil
 }
 
-// buildConfig validates flag values into a Config.
-func buildConfig(v map[string]*string) (Config, error) {
-	get := func(s setting) string {
-		if p, ok := v[s.flag]; ok {
-			return trimmed(p)
-		}
-		return s.def
+// storage is the object storage settings, checked; the public URL follows
+// addr unless set.
+func (s storageFlags) storage(e *runEnv, addr hostPort) (StorageConfig, error) {
+	c := StorageConfig{URL: s.StorageURL, Timeout: s.StorageTimeout, PublicURL: string(s.PublicURL), CDNURL: string(s.CDNURL)}
+	if c.URL == "" {
+		return c, usagef("%s must not be empty", e.name("storage-url"))
 	}
+	if scheme, ok := blobstore.Scheme(c.URL); ok && !blobstore.Supported(scheme) {
+		return c, usagef("invalid %s %q: %s:// is not supported; use a folder path or a file://, s3://, gs:// or azblob:// URL", e.name("storage-url"), c.URL, scheme)
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = publicURLFor(addr)
+	}
+	return c, nil
+}
+
+// publicURLFor is the URL a server listening on addr is reached at from
+// this machine: an address on every interface is reached on loopback.
+func publicURLFor(addr hostPort) string {
+	host, port, _ := net.SplitHostPort(string(addr))
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// resolver builds the DNS resolver from its settings.
+func (d dnsFlags) resolver(e *runEnv) (*dnstxt.Resolver, error) {
+	r, err := dnstxt.New(d.DNSResolver, dnstxt.Options{Timeout: d.DNSTimeout})
+	if err != nil {
+		return nil, usagef("invalid %s %q: want host:port or https:// URLs, comma-separated", e.name("dns-resolver"), d.DNSResolver)
+	}
+	return r, nil
+}
+
+// config checks what the parse could not check field by field and builds
+// serve's Config. Nothing is opened.
+func (s *serveCmd) config(e *runEnv) (Config, error) {
+	sv, lim, m, a := s.Server, s.Limits, s.Mail, s.Auth
 	c := Config{
-		DatabaseURL: get(sDatabaseURL), Addr: get(sAddr), LogFormat: strings.ToLower(get(sLogFormat)),
-		MailDir: get(sMailDir), SMTPURL: get(sSMTPURL), MailFrom: get(sMailFrom), BodyLimit: get(sBodyLimit),
-		MetricsAddr: get(sMetricsAddr),
-		OIDCIssuer:  get(sOIDCIssuer), OIDCAudience: get(sOIDCAudience), OIDCJWKSURL: get(sOIDCJWKSURL),
+		DBMaxConns: lim.DBMaxConns, Addr: string(sv.Addr), LogFormat: sv.LogFormat,
+		MailDir: m.MailDir, SMTPURL: string(m.SMTPURL), MailFrom: string(m.MailFrom),
+		BodyLimit:      strconv.FormatInt(int64(sv.BodyLimit), 10),
+		RequestTimeout: sv.RequestTimeout, ShutdownTimeout: sv.ShutdownTimeout, ShutdownDrain: sv.ShutdownDrain,
+		PurgeInterval: sv.PurgeInterval, LogoGrace: s.Logos.LogoGrace,
+		MetricsAddr: string(sv.MetricsAddr), MetricsPublic: sv.MetricsPublic,
+		MaxInFlight: lim.MaxInFlight, MaxInFlightAddr: lim.MaxInFlightAddr, MaxInFlightCred: lim.MaxInFlightCred,
+		MaxConns: lim.MaxConns, MaxConnsAddr: lim.MaxConnsAddr, MaxOrgsPerUser: lim.MaxOrgsPerUser,
+		RateLimit: lim.RateLimit, RateLimitRead: lim.RateLimitRead, RateLimitIP: lim.RateLimitIP, RateBurst: lim.RateBurst,
+		DNSResolver: s.DNS.DNSResolver, DNSTimeout: s.DNS.DNSTimeout, RecheckInterval: s.Domains.RecheckInterval,
+		OIDCIssuer: a.OIDCIssuer, OIDCAudience: a.OIDCAudience, OIDCJWKSURL: a.OIDCJWKSURL,
+		TrustedProxies: sv.TrustedProxies, AuthSecret: a.AuthSecret,
 	}
 	var err error
-	if c.DatabaseURL == "" {
-		return c, usagef("DATABASE_URL must not be empty")
+	if c.Validation, err = validator.ParseMode(sv.Validation); err != nil {
+		return c, usagef("invalid %s: %v", e.name("validation"), err)
 	}
-	if v := get(sDBMaxConns); v != "" {
-		if c.DBMaxConns, err = strconv.Atoi(v); err != nil || c.DBMaxConns < 1 {
-			return c, usagef("invalid KAYLE_DB_MAX_CONNS %q: want a whole number of at least 1", v)
-		}
-	}
-	if c.Validation, err = validator.ParseMode(get(sValidation)); err != nil {
-		return c, usagef("invalid KAYLE_VALIDATION: %v", err)
-	}
-	if c.LogFormat != "json" && c.LogFormat != "text" {
-		return c, usagef("invalid KAYLE_LOG_FORMAT %q: want json or text", c.LogFormat)
-	}
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		return c, usagef("invalid KAYLE_ADDR %q: want host:port", c.Addr)
-	}
-	if c.MetricsAddr != "" {
-		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
-			return c, usagef("invalid KAYLE_METRICS_ADDR %q: want host:port", c.MetricsAddr)
-		}
-	}
-	if c.MetricsPublic, err = parseBool(sMetricsPublic, get(sMetricsPublic)); err != nil {
-		return c, err
-	}
-	if !validBodyLimit(c.BodyLimit) {
-		return c, usagef("invalid KAYLE_BODY_LIMIT %q: want a size such as 512K or 1M", c.BodyLimit)
-	}
-	if c.RequestTimeout, err = parseDuration(sRequestTimeout.flag, get(sRequestTimeout)); err != nil {
-		return c, err
-	}
-	for _, n := range []struct {
-		s   setting
-		dst *int
-	}{{sMaxInFlight, &c.MaxInFlight}, {sMaxInFlightAddr, &c.MaxInFlightAddr}, {sMaxInFlightCred, &c.MaxInFlightCred},
-		{sMaxConns, &c.MaxConns}, {sMaxConnsPerAddr, &c.MaxConnsAddr}, {sMaxOrgsPerUser, &c.MaxOrgsPerUser}} {
-		v, err := strconv.Atoi(get(n.s))
-		if err != nil || v < 0 {
-			return c, usagef("invalid %s %q: want a whole number, 0 for no limit", n.s.env, get(n.s))
-		}
-		*n.dst = v
-	}
-	if c.ShutdownTimeout, err = parseDuration(sShutdownTimeout.flag, get(sShutdownTimeout)); err != nil {
-		return c, err
-	}
-	if c.ShutdownDrain, err = parseDuration(sShutdownDrain.flag, get(sShutdownDrain)); err != nil {
-		return c, err
-	}
-	if c.PurgeInterval, err = parseDuration(sPurgeInterval.flag, get(sPurgeInterval)); err != nil {
-		return c, err
-	}
-	if c.LogoGrace, err = parseDuration(sLogoGrace.flag, get(sLogoGrace)); err != nil {
-		return c, err
-	}
-	if c.LogoGrace == 0 {
-		return c, usagef("KAYLE_LOGO_GRACE must be positive")
-	}
-	for _, r := range []struct {
-		s   setting
-		dst *float64
-	}{{sRateLimit, &c.RateLimit}, {sRateLimitRead, &c.RateLimitRead}, {sRateLimitIP, &c.RateLimitIP}} {
-		v, err := strconv.ParseFloat(get(r.s), 64)
-		if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
-			return c, usagef("invalid %s %q: want a number of requests per second, 0 to disable", r.s.env, get(r.s))
-		}
-		*r.dst = v
-	}
-	if c.RateBurst, err = strconv.Atoi(get(sRateBurst)); err != nil || c.RateBurst < 1 {
-		return c, usagef("invalid KAYLE_RATE_BURST %q: want a whole number of at least 1", get(sRateBurst))
-	}
-	if c.RequestTimeout == 0 {
-		return c, usagef("KAYLE_REQUEST_TIMEOUT must be positive")
-	}
-	if err := dnsConfig(&c, get); err != nil {
-		return c, err
-	}
-	if c.RecheckInterval, err = parseDuration(sRecheckInterval.flag, get(sRecheckInterval)); err != nil {
+	if c.DNS, err = s.DNS.resolver(e); err != nil {
 		return c, err
 	}
 	if c.OIDCIssuer == "" && (c.OIDCAudience != "" || c.OIDCJWKSURL != "") {
-		return c, usagef("KAYLE_OIDC_AUDIENCE and KAYLE_OIDC_JWKS_URL need KAYLE_OIDC_ISSUER: tokens are only accepted from a named issuer")
+		var set []string
+		if c.OIDCAudience != "" {
+			set = append(set, e.name("oidc-audience"))
+		}
+		if c.OIDCJWKSURL != "" {
+			set = append(set, e.name("oidc-jwks-url"))
+		}
+		return c, usagef("%s needs --oidc-issuer (KAYLE_OIDC_ISSUER): tokens are only accepted from a named issuer", strings.Join(set, " and "))
 	}
 	if c.OIDCIssuer != "" {
-		if _, err := c.identityProvider(nil); err != nil {
-			return c, usagef("invalid identity provider settings: %v", err)
+		// One at a time, so that the message names the setting at fault.
+		if c.OIDCAudience == "" {
+			return c, usagef("%s needs --oidc-audience (KAYLE_OIDC_AUDIENCE) too: without it, a token the provider issued to any other application would be accepted", e.name("oidc-issuer"))
 		}
-	}
-	if c.TrustedProxies, err = parseTrustedProxies(get(sTrustedProxies)); err != nil {
-		return c, err
-	}
-	// Not trimmed: a secret is taken exactly as given.
-	if p, ok := v[sAuthSecret.flag]; ok {
-		c.AuthSecret = *p
+		if _, err := idp.New(idp.Config{Issuer: c.OIDCIssuer, Audience: c.OIDCAudience}); err != nil {
+			return c, usagef("invalid %s %q: %v", e.name("oidc-issuer"), c.OIDCIssuer, strings.TrimPrefix(err.Error(), "idp: issuer: "))
+		}
+		if _, err := c.identityProvider(nil); err != nil {
+			return c, usagef("invalid %s %q: %v", e.name("oidc-jwks-url"), c.OIDCJWKSURL, strings.TrimPrefix(err.Error(), "idp: key set URL: "))
+		}
 	}
 	if c.AuthSecret != "" && len(c.AuthSecret) < 32 {
-		return c, usagef("KAYLE_AUTH_SECRET is too short: use at least 32 characters (for example: openssl rand -hex 32)")
+		return c, usagef("%s is too short: use at least 32 characters (for example: openssl rand -hex 32)", e.name("auth-secret"))
 	}
-	if c.Storage, err = buildStorage(get); err != nil {
+	if c.Storage, err = s.Storage.storage(e, sv.Addr); err != nil {
+		return c, err
+	}
+	// Last: the only check that looks at the file system.
+	if c.DatabaseURL, err = s.DB.database(e); err != nil {
 		return c, err
 	}
 	return c, nil
-}
-
-// buildStorage validates the object storage settings.
-func buildStorage(get func(setting) string) (StorageConfig, error) {
-	c := StorageConfig{URL: get(sStorageURL)}
-	var err error
-	if c.URL == "" {
-		return c, usagef("KAYLE_STORAGE_URL must not be empty")
-	}
-	if scheme, ok := blobstore.Scheme(c.URL); ok && !blobstore.Supported(scheme) {
-		return c, usagef("invalid KAYLE_STORAGE_URL: %s:// is not supported; use a folder path or a file://, s3://, gs:// or azblob:// URL", scheme)
-	}
-	if c.Timeout, err = parseDuration(sStorageTimeout.flag, get(sStorageTimeout)); err != nil {
-		return c, err
-	}
-	if c.Timeout == 0 {
-		return c, usagef("KAYLE_STORAGE_TIMEOUT must be positive")
-	}
-	if c.PublicURL, err = baseURL(sPublicURL, get(sPublicURL)); err != nil {
-		return c, err
-	}
-	if v := get(sCDNURL); v != "" {
-		if c.CDNURL, err = baseURL(sCDNURL, v); err != nil {
-			return c, err
-		}
-	}
-	return c, nil
-}
-
-// baseURL accepts an absolute http(s) URL with no query or fragment and
-// drops a trailing slash.
-func baseURL(s setting, v string) (string, error) {
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return "", usagef("invalid %s %q: want an http:// or https:// URL without query or fragment", s.env, v)
-	}
-	return strings.TrimRight(v, "/"), nil
-}
-
-func trimmed(p *string) string { return strings.TrimSpace(*p) }
-
-// dnsConfig reads the resolver settings, which `domains recheck` shares.
-func dnsConfig(c *Config, get func(setting) string) error {
-	var err error
-	c.DNSResolver = get(sDNSResolver)
-	if c.DNSTimeout, err = parseDuration(sDNSTimeout.flag, get(sDNSTimeout)); err != nil {
-		return err
-	}
-	if c.DNSTimeout == 0 || c.DNSTimeout > time.Minute {
-		return usagef("invalid KAYLE_DNS_TIMEOUT %q: want a duration between 1ms and 1m", get(sDNSTimeout))
-	}
-	if c.DNS, err = dnstxt.New(c.DNSResolver, dnstxt.Options{Timeout: c.DNSTimeout}); err != nil {
-		return usagef("invalid KAYLE_DNS_RESOLVER %q: want host:port or https:// URLs, comma-separated", c.DNSResolver)
-	}
-	return nil
-}
-
-func parseBool(s setting, v string) (bool, error) {
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, usagef("invalid %s %q: want true or false", s.env, v)
-	}
-	return b, nil
 }
 
 // identityProvider builds the configured provider's verifier (no network
@@ -360,7 +228,7 @@ func parseTrustedProxies(v string) ([]*net.IPNet, error) {
 		if err != nil {
 			ip := net.ParseIP(f)
 			if ip == nil {
-				return nil, usagef("invalid KAYLE_TRUSTED_PROXIES entry %q: want a CIDR such as 10.0.0.0/8 or an address", f)
+				return nil, fmt.Errorf("the entry %q is neither a CIDR such as 10.0.0.0/8 nor an address", f)
 			}
 			bits := 8 * len(ip)
 			if v4 := ip.To4(); v4 != nil {
@@ -370,30 +238,11 @@ func parseTrustedProxies(v string) ([]*net.IPNet, error) {
 		}
 		if ones, _ := n.Mask.Size(); ones == 0 {
 			// Every address a proxy would let any client name its own address.
-			return nil, usagef("invalid KAYLE_TRUSTED_PROXIES entry %q: trusting every address lets any client choose its own", f)
+			return nil, fmt.Errorf("the entry %q trusts every address, which lets any client choose its own", f)
 		}
 		out = append(out, n)
 	}
 	return out, nil
-}
-
-func validBodyLimit(s string) bool {
-	s = strings.ToUpper(s)
-	if s == "" {
-		return false
-	}
-	i := 0
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	if i == 0 {
-		return false
-	}
-	switch s[i:] {
-	case "", "B", "K", "KB", "M", "MB", "G", "GB":
-		return true
-	}
-	return false
 }
 
 func newLogger(w io.Writer, format string) *slog.Logger {
@@ -401,23 +250,4 @@ func newLogger(w io.Writer, format string) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, nil))
 	}
 	return slog.New(slog.NewJSONHandler(w, nil))
-}
-
-var errHelp = errors.New("help requested")
-
-// parseFlags parses args, turning flag errors into usage errors.
-func parseFlags(fs *flag.FlagSet, args []string, help io.Writer) error {
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(help)
-			fs.Usage()
-			return errHelp
-		}
-		return usagef("%s: %v", fs.Name(), err)
-	}
-	if fs.NArg() > 0 {
-		return usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
-	}
-	return nil
 }

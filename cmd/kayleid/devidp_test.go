@@ -386,7 +386,7 @@ func startKayleid(t *testing.T, env ...string) *kayleidProcess {
 	defer logf.Close()
 	k.cmd = exec.Command(os.Args[0], "serve")
 	k.cmd.Env = append(append(os.Environ(), "KAYLE_TEST_RUN_MAIN=1", "KAYLE_ADDR="+addr, "KAYLE_MAIL_DIR="+filepath.Join(dir, "mail"),
-		"KAYLE_PURGE_INTERVAL=0", "KAYLE_LOG_FORMAT=json", "KAYLE_STORAGE_URL="+filepath.Join(dir, "objects")), env...)
+		"KAYLE_PURGE_INTERVAL=0", "KAYLE_LOG_FORMAT=json", "KAYLE_CREATE_DB=true", "KAYLE_STORAGE_URL="+filepath.Join(dir, "objects")), env...)
 	k.cmd.Stdout, k.cmd.Stderr = logf, logf
 	if err := k.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -123,7 +123,7 @@ func TestDomainWalkthroughWithDnsmasq(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "walk.db")}
+	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "walk.db"), "KAYLE_CREATE_DB": "true"}
 	if r := kayleid(t, env, "users", "create", "--email", "ada@example.com", "--name", "Ada"); r.code != 0 {
 		t.Fatalf("users create: %+v", r)
 	}

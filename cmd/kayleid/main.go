@@ -1,6 +1,6 @@
 // Command kayleid is the Kayle ID organizations server and its admin CLI.
 //
-//	kayleid serve                       serve the API
+//	kayleid serve [flags]               serve the API
 //	kayleid migrate                     apply pending migrations
 //	kayleid users create --email E --name N
 //	kayleid tokens create --email E [--org ORG_ID] [--ttl DURATION]
@@ -8,7 +8,17 @@
 //	kayleid orgs purge                  purge organizations whose deletion time has passed
 //	kayleid domains recheck             re-check verified domains due for their daily check
 //
-// Exit status: 0 success, 1 failure, 2 bad flags or input (nothing written).
+// `kayleid --help`, `kayleid <group> --help` and `kayleid <group> <command>
+// --help` print each command's typed flags, with its default and its
+// environment variable; flags win over the environment. Every command
+// takes --database-url (DATABASE_URL, default kayle-id.db): postgres:// or
+// postgresql:// is PostgreSQL, any other scheme:// is refused, anything
+// else is a SQLite file, which must exist unless it is the default or
+// --create-db (KAYLE_CREATE_DB=true) is given. Every value is checked
+// before anything is opened.
+//
+// Exit status: 0 success, 1 failure, 2 bad flags or input (nothing opened
+// or written).
 package main
 
 import (
@@ -16,7 +26,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -40,69 +49,9 @@ func main() {
 	os.Exit(code)
 }
 
-const usage = `usage: kayleid <command> [flags]
-
-commands:
-  serve                                   serve the API (see kayleid serve --help)
-  migrate                                 apply pending database migrations
-  users create --email E --name N         create a user; prints {"id","email"}
-  tokens create --email E [--org ORG_ID] [--ttl DURATION]
-                                          issue a session token; prints {"token","expiresAt"}
-  tokens revoke --token T|-               revoke a session token at once (- reads it from standard input)
-  tokens revoke --email E                 revoke every session of a user (sign out everywhere); prints {"revoked","sessions"}
-  orgs purge                              purge organizations whose deletion time has passed
-  domains recheck [--dns-resolver R]      re-check the verified domains due for their daily check
-
-Every command uses DATABASE_URL (default kayle-id.db, a SQLite file).
-`
-
 // run is main without the process: it returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	err := dispatch(ctx, args, stdout, stderr, getenv)
-	var ue *usageError
-	switch {
-	case err == nil, errors.Is(err, errHelp):
-		return 0
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "kayleid: %v\n", err)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "kayleid: %v\n", err)
-		return 1
-	}
-}
-
-func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return usagef("no command given")
-	}
-	cmd, rest := args[0], args[1:]
-	sub := ""
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		sub = rest[0]
-	}
-	switch {
-	case cmd == "-h" || cmd == "--help" || cmd == "help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	case cmd == "serve":
-		return cmdServe(ctx, rest, stdout, stderr, getenv)
-	case cmd == "migrate":
-		return cmdMigrate(ctx, rest, stdout, getenv)
-	case cmd == "users" && sub == "create":
-		return cmdUsersCreate(ctx, rest[1:], stdout, getenv)
-	case cmd == "tokens" && sub == "create":
-		return cmdTokensCreate(ctx, rest[1:], stdout, getenv)
-	case cmd == "tokens" && sub == "revoke":
-		return cmdTokensRevoke(ctx, rest[1:], stdout, getenv)
-	case cmd == "orgs" && sub == "purge":
-		return cmdOrgsPurge(ctx, rest[1:], stdout, getenv)
-	case cmd == "domains" && sub == "recheck":
-		return cmdDomainsRecheck(ctx, rest[1:], stdout, getenv)
-	}
-	fmt.Fprint(stderr, usage)
-	return usagef("unknown command %q", strings.TrimSpace(strings.Join(args[:min(2, len(args))], " ")))
+	return parseAndRun(ctx, args, stdout, stderr, getenv)
 }
 
 // openStore connects and brings the schema up to date.
@@ -129,18 +78,13 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func dbFlag(fs *flag.FlagSet, getenv func(string) string) *string {
-	return register(fs, getenv, sDatabaseURL)[sDatabaseURL.flag]
-}
-
-func cmdMigrate(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	db := dbFlag(fs, getenv)
-	storage := storageFlags(fs, getenv)
-	if err := parseFlags(fs, args, stdout); err != nil {
+func (m *migrateCmd) Run(e *runEnv) error {
+	ctx, stdout := e.ctx, e.stdout
+	sc, err := m.Storage.storage(e, m.Listen.Addr)
+	if err != nil {
 		return err
 	}
-	sc, err := storage()
+	db, err := m.DB.database(e)
 	if err != nil {
 		return err
 	}
@@ -150,7 +94,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout io.Writer, getenv fun
 		return err
 	}
 	defer bucket.Close()
-	st, err := store.Open(ctx, *db, store.Options{MoveLogo: logoMover(logos)})
+	st, err := store.Open(ctx, db, store.Options{MoveLogo: logoMover(logos)})
 	if err != nil {
 		return err
 	}
@@ -170,29 +114,30 @@ func cmdMigrate(ctx context.Context, args []string, stdout io.Writer, getenv fun
 	return nil
 }
 
-func cmdUsersCreate(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("users create", flag.ContinueOnError)
-	db := dbFlag(fs, getenv)
-	email := fs.String("email", "", "the user's email address (required)")
-	name := fs.String("name", "", "the user's display name (required)")
-	if err := parseFlags(fs, args, stdout); err != nil {
-		return err
+func (c *usersCreateCmd) Run(e *runEnv) error {
+	ctx, stdout := e.ctx, e.stdout
+	if c.Email == "" {
+		return usagef("users create: --email is required")
 	}
-	addr, err := mail.ParseAddress(strings.TrimSpace(*email))
-	if err != nil || addr.Name != "" || addr.Address != strings.TrimSpace(*email) {
-		return usagef("users create: --email %q is not an email address", *email)
+	addr, err := mail.ParseAddress(c.Email)
+	if err != nil || addr.Name != "" || addr.Address != c.Email {
+		return usagef("users create: --email %q is not an email address", c.Email)
 	}
-	if strings.TrimSpace(*name) == "" || len(*name) > 200 {
+	if c.Name == "" || len(c.Name) > 200 {
 		return usagef("users create: --name is required (at most 200 characters)")
 	}
-	st, err := openStore(ctx, *db, nil, store.Options{})
+	db, err := c.DB.database(e)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, db, nil, store.Options{})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	u, err := st.CreateUser(ctx, addr.Address, *name)
+	u, err := st.CreateUser(ctx, addr.Address, c.Name)
 	if errors.Is(err, store.ErrEmailTaken) {
-		return usagef("users create: a user with email %q already exists", store.NormalizeEmail(addr.Address))
+		return inputf("users create: a user with email %q already exists", store.NormalizeEmail(addr.Address))
 	}
 	if err != nil {
 		return err
@@ -200,43 +145,36 @@ func cmdUsersCreate(ctx context.Context, args []string, stdout io.Writer, getenv
 	return writeJSON(stdout, map[string]string{"id": u.ID.String(), "email": u.Email, "name": u.Name})
 }
 
-func cmdTokensCreate(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("tokens create", flag.ContinueOnError)
-	db := dbFlag(fs, getenv)
-	email := fs.String("email", "", "email of the user the token acts as (required)")
-	org := fs.String("org", "", "organization id to select as the session's active organization")
-	ttl := fs.String("ttl", "720h", "how long the token is valid")
-	if err := parseFlags(fs, args, stdout); err != nil {
-		return err
-	}
-	if strings.TrimSpace(*email) == "" {
+func (c *tokensCreateCmd) Run(e *runEnv) error {
+	ctx, stdout := e.ctx, e.stdout
+	if c.Email == "" {
 		return usagef("tokens create: --email is required")
 	}
-	d, err := time.ParseDuration(*ttl)
-	if err != nil || d <= 0 {
-		return usagef("tokens create: invalid --ttl %q: want a positive duration such as 24h", *ttl)
-	}
 	var orgID *uuid.UUID
-	if *org != "" {
-		id, err := uuid.Parse(*org)
+	if c.Org != "" {
+		id, err := uuid.Parse(c.Org)
 		if err != nil {
-			return usagef("tokens create: --org %q is not a UUID", *org)
+			return usagef("tokens create: --org %q is not a UUID", c.Org)
 		}
 		orgID = &id
 	}
-	st, err := openStore(ctx, *db, nil, store.Options{})
+	db, err := c.DB.database(e)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, db, nil, store.Options{})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	tok, err := st.CreateSession(ctx, *email, orgID, d)
+	tok, err := st.CreateSession(ctx, c.Email, orgID, c.TTL)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("tokens create: no user has email %q (create one with: kayleid users create)", store.NormalizeEmail(*email))
+		return fmt.Errorf("tokens create: no user has email %q (create one with: kayleid users create)", store.NormalizeEmail(c.Email))
 	case errors.Is(err, store.ErrOrganizationNotFound):
-		return fmt.Errorf("tokens create: organization %s does not exist", *org)
+		return fmt.Errorf("tokens create: organization %s does not exist", c.Org)
 	case errors.Is(err, store.ErrNotMember):
-		return fmt.Errorf("tokens create: %s is not an active member of organization %s", store.NormalizeEmail(*email), *org)
+		return fmt.Errorf("tokens create: %s is not an active member of organization %s", store.NormalizeEmail(c.Email), c.Org)
 	case err != nil:
 		return err
 	}
@@ -246,15 +184,9 @@ func cmdTokensCreate(ctx context.Context, args []string, stdout io.Writer, geten
 // stdin is where `tokens revoke --token -` reads the token (tests replace it).
 var stdin io.Reader = os.Stdin
 
-func cmdTokensRevoke(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("tokens revoke", flag.ContinueOnError)
-	db := dbFlag(fs, getenv)
-	token := fs.String("token", "", "the token to revoke; - reads it from standard input, keeping it out of the process list")
-	email := fs.String("email", "", "revoke every session of the user with this email (sign out everywhere)")
-	if err := parseFlags(fs, args, stdout); err != nil {
-		return err
-	}
-	tok, addr := strings.TrimSpace(*token), strings.TrimSpace(*email)
+func (c *tokensRevokeCmd) Run(e *runEnv) error {
+	ctx, stdout := e.ctx, e.stdout
+	tok, addr := c.Token, c.Email
 	if (tok == "") == (addr == "") {
 		return usagef("tokens revoke: give either --token or --email")
 	}
@@ -265,10 +197,14 @@ func cmdTokensRevoke(ctx context.Context, args []string, stdout io.Writer, geten
 			return fmt.Errorf("tokens revoke: reading the token from standard input: %w", err)
 		}
 		if tok = strings.TrimSpace(line); tok == "" {
-			return usagef("tokens revoke: no token on standard input")
+			return inputf("tokens revoke: no token on standard input")
 		}
 	}
-	st, err := openStore(ctx, *db, nil, store.Options{})
+	db, err := c.DB.database(e)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, db, nil, store.Options{})
 	if err != nil {
 		return err
 	}
@@ -291,13 +227,13 @@ func cmdTokensRevoke(ctx context.Context, args []string, stdout io.Writer, geten
 	return writeJSON(stdout, map[string]bool{"revoked": true})
 }
 
-func cmdOrgsPurge(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("orgs purge", flag.ContinueOnError)
-	db := dbFlag(fs, getenv)
-	if err := parseFlags(fs, args, stdout); err != nil {
+func (c *orgsPurgeCmd) Run(e *runEnv) error {
+	ctx, stdout := e.ctx, e.stdout
+	db, err := c.DB.database(e)
+	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, *db, nil, store.Options{})
+	st, err := openStore(ctx, db, nil, store.Options{})
 	if err != nil {
 		return err
 	}
@@ -319,26 +255,23 @@ func cmdOrgsPurge(ctx context.Context, args []string, stdout io.Writer, getenv f
 	return nil
 }
 
-func cmdDomainsRecheck(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("domains recheck", flag.ContinueOnError)
-	vals := register(fs, getenv, sDatabaseURL, sDNSResolver, sDNSTimeout)
-	if err := parseFlags(fs, args, stdout); err != nil {
+func (c *domainsRecheckCmd) Run(e *runEnv) error {
+	ctx, stdout := e.ctx, e.stdout
+	dns, err := c.DNS.resolver(e)
+	if err != nil {
 		return err
 	}
-	cfg := Config{DatabaseURL: strings.TrimSpace(*vals[sDatabaseURL.flag])}
-	if cfg.DatabaseURL == "" {
-		return usagef("DATABASE_URL must not be empty")
-	}
-	if err := dnsConfig(&cfg, func(s setting) string { return strings.TrimSpace(*vals[s.flag]) }); err != nil {
+	db, err := c.DB.database(e)
+	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg.DatabaseURL, nil, store.Options{})
+	st, err := openStore(ctx, db, nil, store.Options{})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	start := time.Now()
-	rep, err := server.RecheckDomains(ctx, st, cfg.DNS, server.RecheckOptions{Progress: func(done, total int) {
+	rep, err := server.RecheckDomains(ctx, st, dns, server.RecheckOptions{Progress: func(done, total int) {
 		if total >= 50 && (done%50 == 0 || done == total) {
 			fmt.Fprintf(stdout, "checked %d/%d domains\n", done, total)
 		}

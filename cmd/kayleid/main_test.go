@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +47,7 @@ func TestCLI(t *testing.T) {
 	for _, kind := range testdb.Kinds {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
-			env := map[string]string{"DATABASE_URL": testdb.URL(t, kind), "KAYLE_STORAGE_URL": filepath.Join(t.TempDir(), "objects")}
+			env := map[string]string{"DATABASE_URL": testdb.URL(t, kind), "KAYLE_CREATE_DB": "true", "KAYLE_STORAGE_URL": filepath.Join(t.TempDir(), "objects")}
 
 			r := kayleid(t, env, "migrate")
 			if r.code != 0 || !strings.Contains(r.stdout, "applied") {
@@ -142,7 +143,7 @@ func freeAddr(t *testing.T) string {
 func TestServe(t *testing.T) {
 	dir := t.TempDir()
 	addr, metricsAddr := freeAddr(t), freeAddr(t)
-	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_ADDR": addr, "KAYLE_MAIL_DIR": filepath.Join(dir, "mail"),
+	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_CREATE_DB": "true", "KAYLE_ADDR": addr, "KAYLE_MAIL_DIR": filepath.Join(dir, "mail"),
 		"KAYLE_LOG_FORMAT": "text", "KAYLE_METRICS_ADDR": metricsAddr, "KAYLE_STORAGE_URL": filepath.Join(dir, "objects")}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan result, 1)
@@ -184,6 +185,10 @@ func TestServe(t *testing.T) {
 	case r := <-done:
 		if r.code != 0 || !strings.Contains(r.stderr, "msg=stopped") || !strings.Contains(r.stderr, "msg=request method=GET route=/readyz status=200") {
 			t.Fatalf("serve exit: %+v", r)
+		}
+		// No KAYLE_PUBLIC_URL: logo URLs start with the address served.
+		if !strings.Contains(r.stderr, "logo_urls=http://"+addr+"/logos/") {
+			t.Fatalf("logo URLs do not follow KAYLE_ADDR: %s", r.stderr)
 		}
 		// No KAYLE_AUTH_SECRET: said once, at start, as a warning.
 		if strings.Count(r.stderr, "level=WARN msg=\"KAYLE_AUTH_SECRET is not set") != 1 {
@@ -228,14 +233,29 @@ func TestServe(t *testing.T) {
 		{"KAYLE_PUBLIC_URL": "https://api.example.com/?x=1"},
 		{"KAYLE_CDN_URL": "cdn.example.com"},
 	} {
-		bad["DATABASE_URL"] = filepath.Join(dir, "bad.db")
+		var named []string
+		for k := range bad {
+			named = append(named, k)
+		}
+		bad["DATABASE_URL"], bad["KAYLE_CREATE_DB"] = filepath.Join(dir, "bad.db"), "true"
 		if bad["KAYLE_STORAGE_URL"] == "" {
-			bad["KAYLE_STORAGE_URL"] = filepath.Join(dir, "objects")
+			bad["KAYLE_STORAGE_URL"] = filepath.Join(dir, "bad-objects")
 		}
 		var out, errb bytes.Buffer
 		code := run(context.Background(), []string{"serve"}, &out, &errb, func(k string) string { return bad[k] })
-		if code != 2 || strings.Count(strings.TrimSpace(errb.String()), "\n") > 1 {
-			t.Errorf("%v: want exit 2 and one line, got %d %q", bad, code, errb.String())
+		msg := strings.TrimSpace(errb.String())
+		if code != 2 || strings.Count(msg, "\n") > 0 || !strings.HasSuffix(msg, "(see kayleid serve --help)") {
+			t.Errorf("%v: want exit 2 and one line pointing to --help, got %d %q", bad, code, msg)
+		}
+		// The message names the variable that was set, not the flag.
+		if !slices.ContainsFunc(named, func(k string) bool { return strings.Contains(msg, k) }) {
+			t.Errorf("%v: the message does not name the variable: %q", bad, msg)
+		}
+	}
+	// Nothing was opened: not the database, not the object storage.
+	for _, f := range []string{"bad.db", "bad-objects"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); !os.IsNotExist(err) {
+			t.Errorf("%s exists after refused configurations: %v", f, err)
 		}
 	}
 	var out bytes.Buffer
@@ -250,7 +270,7 @@ func TestServe(t *testing.T) {
 func TestShutdownDrain(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_ADDR": addr, "KAYLE_MAIL_DIR": filepath.Join(dir, "mail"),
+	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_CREATE_DB": "true", "KAYLE_ADDR": addr, "KAYLE_MAIL_DIR": filepath.Join(dir, "mail"),
 		"KAYLE_LOG_FORMAT": "text", "KAYLE_SHUTDOWN_DRAIN": "1s", "KAYLE_STORAGE_URL": filepath.Join(dir, "objects")}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -337,43 +357,10 @@ func TestTrustedProxiesSetting(t *testing.T) {
 	}
 }
 
-// The README's configuration table and `kayleid serve --help` list the same
-// settings with the same defaults.
-func TestConfigReferenceMatchesREADME(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var help bytes.Buffer
-	if code := run(context.Background(), []string{"serve", "--help"}, &help, &help, func(string) string { return "" }); code != 0 {
-		t.Fatalf("serve --help: %d", code)
-	}
-	readme := string(raw)
-	for _, s := range serveSettings {
-		def := s.def
-		if def == "" {
-			def = "(unset)"
-		}
-		row := fmt.Sprintf("| `--%s` | `%s` | `%s` |", s.flag, s.env, def)
-		if def == "(unset)" {
-			row = fmt.Sprintf("| `--%s` | `%s` | (unset) |", s.flag, s.env)
-		}
-		if !strings.Contains(readme, row) {
-			t.Errorf("README lacks the row %s", row)
-		}
-		if !strings.Contains(help.String(), "-"+s.flag) || !strings.Contains(help.String(), "env "+s.env) {
-			t.Errorf("serve --help lacks %s / %s", s.flag, s.env)
-		}
-	}
-	if n := strings.Count(readme, "| `--"); n != len(serveSettings) {
-		t.Errorf("README lists %d settings, serve has %d", n, len(serveSettings))
-	}
-}
-
 // A purge with a lot to do reports progress, and the final count.
 func TestPurgeProgress(t *testing.T) {
 	ctx := context.Background()
-	env := map[string]string{"DATABASE_URL": testdb.URL(t, testdb.SQLite)}
+	env := map[string]string{"DATABASE_URL": testdb.URL(t, testdb.SQLite), "KAYLE_CREATE_DB": "true"}
 	if r := kayleid(t, env, "users", "create", "--email", "p@example.com", "--name", "P"); r.code != 0 {
 		t.Fatal(r)
 	}
@@ -413,7 +400,7 @@ func TestTokensRevokeEverywhere(t *testing.T) {
 	for _, kind := range testdb.Kinds {
 		t.Run(string(kind), func(t *testing.T) {
 			ctx := context.Background()
-			env := map[string]string{"DATABASE_URL": testdb.URL(t, kind)}
+			env := map[string]string{"DATABASE_URL": testdb.URL(t, kind), "KAYLE_CREATE_DB": "true"}
 			if r := kayleid(t, env, "users", "create", "--email", "eve@example.com", "--name", "Eve"); r.code != 0 {
 				t.Fatal(r)
 			}
@@ -489,7 +476,7 @@ func TestServeBehindProvider(t *testing.T) {
 	op := idptest.New(t)
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_ADDR": addr, "KAYLE_MAIL_DIR": filepath.Join(dir, "mail"),
+	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_CREATE_DB": "true", "KAYLE_ADDR": addr, "KAYLE_MAIL_DIR": filepath.Join(dir, "mail"),
 		"KAYLE_LOG_FORMAT": "json", "KAYLE_OIDC_ISSUER": op.Issuer, "KAYLE_OIDC_AUDIENCE": idptest.Audience,
 		"KAYLE_STORAGE_URL": filepath.Join(dir, "objects")}
 	ctx, cancel := context.WithCancel(context.Background())

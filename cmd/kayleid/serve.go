@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -27,17 +25,9 @@ const mailSendInterval = 5 * time.Second
 // deleted from object storage.
 const logoCleanupInterval = time.Minute
 
-func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	vals := register(fs, getenv, serveSettings...)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: kayleid serve [flags]\n\nEvery flag can also be set by its environment variable; flags win.")
-		fs.PrintDefaults()
-	}
-	if err := parseFlags(fs, args, stdout); err != nil {
-		return err
-	}
-	cfg, err := buildConfig(vals)
+func (s *serveCmd) Run(re *runEnv) error {
+	ctx, stderr := re.ctx, re.stderr
+	cfg, err := s.config(re)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"io"
 	"log/slog"
 
@@ -38,13 +37,5 @@ func openLogos(ctx context.Context, c StorageConfig, log *slog.Logger) (*logo.Li
 func logoMover(lib *logo.Library) store.LogoMover {
 	return func(ctx context.Context, key uuid.UUID, data []byte, contentType string) (string, error) {
 		return lib.Put(ctx, key, data, contentType)
-	}
-}
-
-// storageFlags registers the object storage settings on a command.
-func storageFlags(fs *flag.FlagSet, getenv func(string) string) func() (StorageConfig, error) {
-	vals := register(fs, getenv, storageSettings...)
-	return func() (StorageConfig, error) {
-		return buildStorage(func(s setting) string { return trimmed(vals[s.flag]) })
 	}
 }

@@ -81,6 +81,9 @@ func run(bin, haproxy, config, lbAddr, statsAddr string, addrs []string, drain t
 			"KAYLE_SHUTDOWN_DRAIN=" + drain.String(),
 			"KAYLE_MAIL_DIR=" + filepath.Join(dir, "mail"),
 			"KAYLE_STORAGE_URL=" + filepath.Join(dir, "objects"), // shared, as a bucket would be
+			// Clients reach the replicas through the balancer: logo URLs
+			// start there, not at the replica's own address.
+			"KAYLE_PUBLIC_URL=http://" + lbAddr,
 		}}
 	}
 	defer func() {

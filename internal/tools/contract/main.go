@@ -90,7 +90,7 @@ func run(bin, prism string) error {
 	defer dns.Close()
 	serverLog, _ := os.Create(filepath.Join(dir, "server.log"))
 	srv := exec.Command(bin, "serve")
-	srv.Env = append(os.Environ(), "DATABASE_URL="+db, "KAYLE_ADDR="+addr, "KAYLE_MAIL_DIR="+mailDir,
+	srv.Env = append(os.Environ(), "DATABASE_URL="+db, "KAYLE_CREATE_DB=true", "KAYLE_ADDR="+addr, "KAYLE_MAIL_DIR="+mailDir,
 		"KAYLE_RATE_LIMIT=0", "KAYLE_RATE_LIMIT_READ=0", "KAYLE_RATE_LIMIT_IP=0", "KAYLE_LOG_FORMAT=text",
 		"KAYLE_DNS_RESOLVER="+dns.Addr, "KAYLE_DNS_TIMEOUT=2s", "KAYLE_STORAGE_URL="+filepath.Join(dir, "objects"))
 	srv.Stdout, srv.Stderr = serverLog, serverLog

@@ -168,7 +168,7 @@ func startServer(c config, url, mode, mailDir string) (*server, error) {
 	// lifted: every client here is 127.0.0.1, where a deployment's come
 	// from many addresses (the limiters are still on the path, at caps the
 	// clients do not reach).
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+url, "KAYLE_ADDR="+addr, "KAYLE_VALIDATION="+mode,
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+url, "KAYLE_CREATE_DB=true", "KAYLE_ADDR="+addr, "KAYLE_VALIDATION="+mode,
 		"KAYLE_PURGE_INTERVAL=0", "KAYLE_MAIL_DIR="+mailDir, "KAYLE_STORAGE_URL="+filepath.Join(filepath.Dir(mailDir), "objects"),
 		fmt.Sprintf("KAYLE_MAX_IN_FLIGHT_PER_ADDRESS=%d", 4*c.clients), fmt.Sprintf("KAYLE_MAX_CONNS_PER_ADDRESS=%d", 4*c.clients))
 	// Logs go straight to /dev/null (nil), not through a pipe this process
