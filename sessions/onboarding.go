@@ -12,8 +12,8 @@ import (
 // current relying-party terms are accepted.
 type Profile struct {
 	BusinessType, BusinessName, BusinessJurisdiction, BusinessRegistrationNumber, Logo *string
-	Metadata                                                                          *string
-	OwnerIDChecked, RPTermsAccepted                                                   bool
+	Metadata                                                                           *string
+	OwnerIDChecked, RPTermsAccepted                                                    bool
 }
 
 // The missing item that alone answers RP_TERMS_ACCEPTANCE_REQUIRED.
