@@ -541,3 +541,18 @@ func (s *Store) RecordOwnerCheck(ctx context.Context, orgID uuid.UUID, at time.T
 		return s.audit(tx, orgID, nil, EventOwnerIDChecked, "organization", orgID.String(), meta)
 	})
 }
+
+// Organization reads one organization's row; ErrNotFound (also
+// ErrOrganizationNotFound) when there is none. For operators' tools.
+func (s *Store) Organization(ctx context.Context, id uuid.UUID) (Organization, error) {
+	var org Organization
+	err := s.read(ctx, func(db *gorm.DB) error {
+		var err error
+		org, err = findOrg(db, id)
+		return err
+	})
+	if errors.Is(err, ErrOrganizationNotFound) {
+		return org, fmt.Errorf("%w: %w", ErrNotFound, ErrOrganizationNotFound)
+	}
+	return org, err
+}
