@@ -332,7 +332,7 @@ func invalidMetadata(e *store.MetadataError) *APIError {
 			}
 			msg, ok = fmt.Sprintf("%s must be at most %d characters.", metadataLabels[k.Name], k.Max), true
 			if k.Text() {
-				msg = fmt.Sprintf("%s must be at most %d characters and cannot contain control characters other than tabs and line breaks.", metadataLabels[k.Name], k.Max)
+				msg = fmt.Sprintf("%s must be at most %d characters of valid text, without control characters other than tabs and line breaks.", metadataLabels[k.Name], k.Max)
 			}
 		}
 	}

@@ -83,11 +83,13 @@ func TestOrganizationMetadataKeys(t *testing.T) {
 			for _, bad := range []string{`1`, `true`, `{}`, `["x"]`} {
 				refuse(`{"`+key+`":`+bad+`}`, msgMetaGeneric)
 			}
-			own := labels[key] + " must be at most " + itoa(max) + " characters and cannot contain control characters other than tabs and line breaks."
+			own := labels[key] + " must be at most " + itoa(max) + " characters of valid text, without control characters other than tabs and line breaks."
 			refuse(`{"`+key+`":"`+strings.Repeat("a", max+1)+`"}`, own)
 			// NUL is refused by the server for every string, before the store.
 			wantError(t, update(`{"`+key+`":"a\u0000b"}`), 400, "BAD_REQUEST", "strings must not contain NUL characters.")
 			refuse(`{"`+key+`":"a\u001bb"}`, own)
+			refuse(`{"`+key+`":"a\ud800b"}`, own)   // a lone surrogate
+			refuse("{\""+key+"\":\"a\xffb\"}", own) // invalid UTF-8
 		}
 
 		urls := map[string]string{
@@ -110,7 +112,7 @@ func TestOrganizationMetadataKeys(t *testing.T) {
 				accept(`{"`+key+`":`+in+`}`, `{"`+key+`":`+stored+`}`)
 			}
 			for _, bad := range []string{`"acme.example"`, `"ftp://acme.example/privacy"`, `"javascript:alert(1)"`, `"https://user:pass@example.com"`,
-				`"https://user@acme.example"`, `"https://256.0.0.1"`, `"   "`} {
+				`"https://user@acme.example"`, `"https://256.0.0.1"`, `"   "`, `"https://acme.example/\ud800"`} {
 				refuse(`{"`+key+`":`+bad+`}`, message)
 			}
 			refuse(`{"`+key+`":1}`, msgMetaGeneric)

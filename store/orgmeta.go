@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	whatwg "github.com/nlnwa/whatwg-url/url"
 	"golang.org/x/text/cases"
@@ -60,7 +61,8 @@ var MetadataKeys = []MetadataKey{
 // MetadataError is metadata the store refuses. Field is the key at fault,
 // "" for upstream's generic refusal (an unknown key, a value of the wrong
 // type). TooLong marks this server's own refusal of a text value over its
-// limit or holding a control character, or of a URL over its limit.
+// limit or holding a control character or U+FFFD, or of a URL over its
+// limit.
 type MetadataError struct {
 	Field   string
 	TooLong bool
@@ -132,15 +134,18 @@ func (k MetadataKey) normalize(v any) (any, error) {
 	if s == "" {
 		return nil, nil
 	}
+	// U+FFFD is what invalid UTF-8 and lone surrogates decode to: never
+	// profile text, always a broken encoding, so it is refused everywhere.
+	broken := strings.ContainsRune(s, utf8.RuneError)
 	switch k.Kind {
 	case metaText:
-		if utf16Len(s) > k.Max || hasControlBesidesLineBreaks(s) {
+		if broken || utf16Len(s) > k.Max || hasControlBesidesLineBreaks(s) {
 			return nil, &MetadataError{Field: k.Name, TooLong: true}
 		}
 		return s, nil
 	case metaURL:
 		u, ok := normalizeMetadataURL(s)
-		if !ok {
+		if broken || !ok {
 			return nil, &MetadataError{Field: k.Name}
 		}
 		if utf16Len(u) > k.Max {
@@ -149,7 +154,7 @@ func (k MetadataKey) normalize(v any) (any, error) {
 		return u, nil
 	default:
 		e, ok := normalizeSupportEmail(s)
-		if !ok {
+		if broken || !ok {
 			return nil, &MetadataError{Field: k.Name}
 		}
 		return e, nil
