@@ -65,8 +65,9 @@ func field(n nullable.Nullable[string]) store.Field {
 	return store.Field{Set: true, Value: &v}
 }
 
-// UpdateOrganization changes the active organization's name, slug or logo
-// (owner/admin). A logo must be one of this server's uploads.
+// UpdateOrganization changes an organization's name, slug, logo or
+// metadata (owner/admin): the one organizationId names, else the active
+// one. A logo must be one of this server's uploads.
 func (s *Server) UpdateOrganization(ctx context.Context, req api.UpdateOrganizationRequestObject) (api.UpdateOrganizationResponseObject, error) {
 	p, e := caller(ctx)
 	if e != nil {
@@ -74,6 +75,28 @@ func (s *Server) UpdateOrganization(ctx context.Context, req api.UpdateOrganizat
 	}
 	d := req.Body.Data
 	ch := store.OrganizationChange{Name: d.Name, Slug: d.Slug, Logo: field(d.Logo)}
+	// The contract refuses null for both; these hold with validation off.
+	if req.Body.OrganizationId.IsNull() {
+		return fail[api.UpdateOrganizationdefaultJSONResponse](BadRequest("organizationId must be a string.")), nil
+	}
+	if d.Metadata.IsNull() {
+		return fail[api.UpdateOrganizationdefaultJSONResponse](BadRequest("data.metadata must be an object.")), nil
+	}
+	if id := req.Body.OrganizationId.GetOrEmpty(); id != "" {
+		// "" is the active organization, as upstream. An id that is no
+		// UUID names no organization: the same 404 as a stranger's.
+		u, err := uuid.Parse(id)
+		if err != nil {
+			return fail[api.UpdateOrganizationdefaultJSONResponse](ErrUpdateOrgNotFound), nil
+		}
+		ch.OrganizationID = &u
+	}
+	if d.Metadata.IsSpecified() {
+		ch.Metadata = d.Metadata.MustGet()
+		if ch.Metadata == nil {
+			ch.Metadata = map[string]any{}
+		}
+	}
 	if v := ch.Logo.Value; v != nil && *v != "" {
 		id, e := s.logoID(*v)
 		if e != nil {
@@ -85,13 +108,19 @@ func (s *Server) UpdateOrganization(ctx context.Context, req api.UpdateOrganizat
 	if err != nil {
 		e, ok := translate(err,
 			outcome{store.ErrNoActiveOrganization, ErrSelectOrgForUpdate},
+			outcome{store.ErrOrganizationNotFound, ErrUpdateOrgNotFound},
 			outcome{store.ErrOrganizationFrozen, ErrFrozen.WithHint("Cancel the pending deletion before updating the organization.")},
 			outcome{store.ErrForbidden, ErrCannotUpdateOrg},
 			outcome{store.ErrSlugTaken, ErrSlugTaken},
 			outcome{store.ErrInvalidOrganizationName, ErrInvalidOrganizationName},
 			outcome{store.ErrLogoNotUploaded, ErrLogoNotUploaded},
 		)
-		if !ok {
+		var bad *store.MetadataError
+		switch {
+		case ok:
+		case errors.As(err, &bad):
+			e = invalidMetadata(bad)
+		default:
 			return nil, err
 		}
 		return fail[api.UpdateOrganizationdefaultJSONResponse](e), nil
@@ -99,6 +128,9 @@ func (s *Server) UpdateOrganization(ctx context.Context, req api.UpdateOrganizat
 	var out api.UpdateOrganization200JSONResponse
 	out.Data.Id, out.Data.Name, out.Data.Slug, out.Data.Logo = org.ID, org.Name, org.Slug, org.Logo
 	out.Data.CreatedAt = jsTimestamp(org.CreatedAt)
+	if m, ok := store.MetadataObject(org.Metadata); ok {
+		out.Data.Metadata = &m
+	}
 	return out, nil
 }
 

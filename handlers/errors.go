@@ -239,6 +239,11 @@ var (
 		"Select an organization to update it.", "The active session must have an organization selected.")
 	ErrCannotUpdateOrg = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
 		"Only an owner or admin can update the organization.", "Ask an owner or admin of this organization to update it.")
+	// ErrUpdateOrgNotFound answers a named organization the caller has no
+	// active membership of, whether or not it exists (upstream: 400
+	// USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION for both).
+	ErrUpdateOrgNotFound = newErr(http.StatusNotFound, "ORGANIZATION_NOT_FOUND", "not_found",
+		"Organization not found.", "Check the organizationId; you can only update organizations you are an active member of.")
 
 	ErrSelectOrgForBusiness = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
 		"Select an organization to update business details.", "The active session must have an organization selected.")
@@ -288,6 +293,53 @@ var businessDetailMessages = map[string]string{
 	"businessName":               "Legal name must be between 1 and 200 characters and cannot contain control characters.",
 	"businessJurisdiction":       "Jurisdiction must be between 1 and 120 characters and cannot contain control characters.",
 	"businessRegistrationNumber": "Registration number must be between 1 and 100 characters and cannot contain control characters.",
+}
+
+// metadataMessages are upstream's messages for a metadata value refused,
+// by key; a key not here (or none) gets the generic message.
+var metadataMessages = map[string]string{
+	"":                  "Organization metadata may only include supported public profile and RP compliance fields.",
+	"website":           "Organization website must be a valid http:// or https:// URL without embedded credentials.",
+	"privacyPolicyUrl":  "Privacy policy link must be a valid http:// or https:// URL without embedded credentials.",
+	"termsOfServiceUrl": "Terms of service link must be a valid http:// or https:// URL without embedded credentials.",
+	"fallbackIdvUrl":    "Fallback IDV link must be a valid http:// or https:// URL without embedded credentials.",
+	"appealUrl":         "Appeal or human review link must be a valid http:// or https:// URL without embedded credentials.",
+	"complaintsUrl":     "Complaints link must be a valid http:// or https:// URL without embedded credentials.",
+	"supportEmail":      "Support email must be a valid email address.",
+}
+
+// metadataLabels name the keys in this server's own messages (limits
+// upstream does not have).
+var metadataLabels = map[string]string{
+	"article6Basis": "Article 6 basis", "article9Condition": "Article 9 condition",
+	"controllerJurisdiction": "Controller jurisdiction", "description": "Description",
+	"legalControllerName": "Legal controller name", "website": "Organization website",
+	"privacyPolicyUrl": "Privacy policy link", "termsOfServiceUrl": "Terms of service link",
+	"fallbackIdvUrl": "Fallback IDV link", "appealUrl": "Appeal or human review link", "complaintsUrl": "Complaints link",
+}
+
+// invalidMetadata is the answer to metadata the store refused.
+func invalidMetadata(e *store.MetadataError) *APIError {
+	msg, ok := metadataMessages[e.Field]
+	hint := "Send only the supported metadata keys, each a string, null or (usesKayleForConsequentialDecisions) a boolean."
+	if e.Field != "" {
+		hint = "Check the " + e.Field + " value and resubmit."
+	}
+	if e.TooLong {
+		for _, k := range store.MetadataKeys {
+			if k.Name != e.Field {
+				continue
+			}
+			msg, ok = fmt.Sprintf("%s must be at most %d characters.", metadataLabels[k.Name], k.Max), true
+			if k.Text() {
+				msg = fmt.Sprintf("%s must be at most %d characters of valid text, without control characters other than tabs and line breaks.", metadataLabels[k.Name], k.Max)
+			}
+		}
+	}
+	if !ok {
+		msg = metadataMessages[""]
+	}
+	return newErr(http.StatusBadRequest, "INVALID_ORGANIZATION_METADATA", "bad_request", msg, hint)
 }
 
 // BadRequest is the answer to input that breaks the contract; reason says what.

@@ -113,7 +113,7 @@ func TestLogoUploadAndOrganizationUpdate(t *testing.T) {
 			env := wantError(t, update(admin, `{"data":{"logo":"`+foreign+`"}}`), 400, "INVALID_ORGANIZATION_LOGO", "Organization logo must be uploaded through the logo endpoint.")
 			_ = env
 		}
-		for _, bad := range []string{`{}`, `{"data":{}}`, `{"data":{"slug":"Not A Slug"}}`, `{"data":{"name":""}}`, `{"data":{"owner":"me"}}`, `{"data":{"name":"x"},"organizationId":"` + orgID.String() + `"}`} {
+		for _, bad := range []string{`{}`, `{"data":{}}`, `{"data":{"slug":"Not A Slug"}}`, `{"data":{"name":""}}`, `{"data":{"owner":"me"}}`, `{"data":{"metadata":null}}`, `{"data":{"metadata":[]}}`, `{"data":{"name":"x"},"organizationId":null}`} {
 			wantError(t, update(admin, bad), 400, "BAD_REQUEST", "")
 		}
 		wantError(t, update(admin, `{"data":{"slug":"logo-taken-`+string(e.kind)+`"}}`), 400, "SLUG_TAKEN", "")

@@ -113,6 +113,30 @@ func hostileCases(token string, memberID string) []hostile {
 		{"update script logo", "POST", "/v1/auth/organization/update", "application/json", `{"data":{"logo":"javascript:alert(1)"}}`, auth},
 		{"update without data", "POST", "/v1/auth/organization/update", "application/json", `{"name":"x"}`, auth},
 		{"update other organization", "POST", "/v1/auth/organization/update", "application/json", `{"organizationId":"` + memberID + `","data":{"name":"x"}}`, auth},
+		// Organization metadata: nothing hostile is stored.
+		{"update metadata NUL", "POST", orgUpdate, "application/json", `{"data":{"metadata":{"description":"a\u0000b"}}}`, auth},
+		{"update metadata raw NUL", "POST", orgUpdate, "application/json", "{\"data\":{\"metadata\":{\"description\":\"a\x00b\"}}}", auth},
+		{"update metadata escape character", "POST", orgUpdate, "application/json", `{"data":{"metadata":{"legalControllerName":"a\u001b[31mb"}}}`, auth},
+		{"update metadata invalid UTF-8", "POST", orgUpdate, "application/json", "{\"data\":{\"metadata\":{\"description\":\"a\xff\xfeb\"}}}", auth},
+		{"update metadata invalid UTF-8 key", "POST", orgUpdate, "application/json", "{\"data\":{\"metadata\":{\"desc\xffription\":\"x\"}}}", auth},
+		{"update metadata lone surrogate", "POST", orgUpdate, "application/json", `{"data":{"metadata":{"description":"a\ud800b"}}}`, auth},
+		{"update metadata huge string", "POST", orgUpdate, "application/json", `{"data":{"metadata":{"description":"` + strings.Repeat("a", 1<<20) + `"}}}`, auth},
+		{"update metadata huge URL", "POST", orgUpdate, "application/json", `{"data":{"metadata":{"website":"https://acme.example/` + strings.Repeat("a", 1<<20) + `"}}}`, auth},
+		{"update metadata huge email", "POST", orgUpdate, "application/json", `{"data":{"metadata":{"supportEmail":"` + strings.Repeat("a", 1<<20) + `@acme.example"}}}`, auth},
+		{"update metadata deep nesting", "POST", orgUpdate, "application/json", `{"data":{"metadata":{"description":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}}}`, auth},
+		{"update metadata nested object", "POST", orgUpdate, "application/json", `{"data":{"metadata":{"website":{"href":"https://acme.example"}}}}`, auth},
+		{"update metadata many keys", "POST", orgUpdate, "application/json", `{"data":{"metadata":` + manyMetadata(5000) + `}}`, auth},
+		{"update metadata null", "POST", orgUpdate, "application/json", `{"data":{"metadata":null}}`, auth},
+		{"update metadata array", "POST", orgUpdate, "application/json", `{"data":{"metadata":[{"description":"x"}]}}`, auth},
+		{"update metadata javascript URL", "POST", orgUpdate, "application/json", `{"data":{"metadata":{"privacyPolicyUrl":"javascript:alert(document.cookie)"}}}`, auth},
+		{"update metadata URL with credentials", "POST", orgUpdate, "application/json", `{"data":{"metadata":{"appealUrl":"https://admin:hunter2@acme.example/"}}}`, auth},
+		{"update metadata email header injection", "POST", orgUpdate, "application/json", `{"data":{"metadata":{"supportEmail":"a@b.co\r\nBcc: x@y.z"}}}`, auth},
+		{"update metadata flag as string", "POST", orgUpdate, "application/json", `{"data":{"metadata":{"usesKayleForConsequentialDecisions":"true"}}}`, auth},
+		{"update metadata huge number", "POST", orgUpdate, "application/json", `{"data":{"metadata":{"description":1e400}}}`, auth},
+		{"update organizationId SQL", "POST", orgUpdate, "application/json", `{"organizationId":"' OR 1=1 --","data":{"name":"x"}}`, auth},
+		{"update organizationId null", "POST", orgUpdate, "application/json", `{"organizationId":null,"data":{"name":"x"}}`, auth},
+		{"update organizationId number", "POST", orgUpdate, "application/json", `{"organizationId":1,"data":{"name":"x"}}`, auth},
+		{"update organizationId huge", "POST", orgUpdate, "application/json", `{"organizationId":"` + strings.Repeat("a", 100000) + `","data":{"name":"x"}}`, auth},
 		{"logo path traversal", "GET", "/logos/..%2F..%2Fkayle-id.db", "", "", nil},
 		{"logo not a uuid", "GET", "/logos/x.attrs", "", "", nil},
 		// Domain verification: hostile names never become a challenge.
@@ -201,6 +225,7 @@ const (
 	dnsStart     = "/v1/auth/orgs/domains/challenges/dns"
 	dnsVerify    = "/v1/auth/orgs/domains/challenges/dns/verify"
 	redirectURIs = "/v1/auth/orgs/redirect-uris"
+	orgUpdate    = "/v1/auth/organization/update"
 )
 
 func TestHostileInput(t *testing.T) {

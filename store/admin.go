@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 
+	"github.com/google/uuid"
 	"gorm.io/gorm"
 )
 
@@ -22,6 +23,26 @@ type adminScope struct {
 // active membership. ErrNoActiveOrganization when the session has none.
 func lockAdminScope(tx *gorm.DB, a Actor, columns ...string) (adminScope, error) {
 	return openAdminScope(tx, a, true, columns)
+}
+
+// lockNamedAdminScope is lockAdminScope for an organization the request
+// names rather than the session's active one. An organization that does
+// not exist and one the caller has no active membership of (never joined,
+// or suspended) are both ErrOrganizationNotFound: the answer must not tell
+// a stranger which organizations exist.
+func lockNamedAdminScope(tx *gorm.DB, a Actor, orgID uuid.UUID, columns ...string) (adminScope, error) {
+	org, err := lockOrg(tx.Select(append(append([]string{}, orgStateColumns...), columns...)), orgID)
+	if err != nil {
+		return adminScope{}, err
+	}
+	m, err := activeMembership(tx, org.ID, a.UserID)
+	if errors.Is(err, ErrNotMember) {
+		return adminScope{}, ErrOrganizationNotFound
+	}
+	if err != nil {
+		return adminScope{}, err
+	}
+	return adminScope{org: org, found: true, member: &m}, nil
 }
 
 // readAdminScope is lockAdminScope without the lock, for checks made

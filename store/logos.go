@@ -215,35 +215,55 @@ func (s *Store) ForgetLogos(ctx context.Context, ids []uuid.UUID) error {
 	})
 }
 
-// OrganizationChange is a partial update of the active organization's
-// public details. Logo is a URL the caller has already checked is one of
-// the server's uploads; a nil Value clears it.
+// OrganizationChange is a partial update of an organization's public
+// details. Logo is a URL the caller has already checked is one of the
+// server's uploads; a nil Value clears it.
 type OrganizationChange struct {
-	Name *string
-	Slug *string
-	Logo Field
+	// OrganizationID names the organization to update; nil means the
+	// session's active one.
+	OrganizationID *uuid.UUID
+	Name           *string
+	Slug           *string
+	Logo           Field
 	// LogoID is the object the Logo URL names (set with a non-empty Value).
 	LogoID uuid.UUID
+	// Metadata, when non-nil, replaces the whole stored metadata (see
+	// orgmeta.go); an empty map wipes it to {}.
+	Metadata map[string]any
 }
 
-// UpdateOrganization changes the active organization's name, slug or logo
-// (owner/admin). Checks, in upstream's order: a selected organization, not
-// frozen, an owner or admin, the slug's form and that no other
-// organization holds it (ErrSlugTaken), the name, the logo, at least one
-// field. An update that changes something writes one audit row, in its
-// transaction, naming the fields whose value changed (a logo set or
-// cleared included); one that changes nothing writes nothing.
+// updateColumns are the columns UpdateOrganization reads and answers.
+var updateColumns = []string{"name", "slug", "logo", "created_at", "metadata"}
+
+// UpdateOrganization changes an organization's name, slug, logo or
+// metadata (owner/admin). The organization is the one named, or else the
+// session's active one. Checks, in upstream's order: a selected
+// organization (ErrNoActiveOrganization) or, for a named one, an active
+// membership of it (ErrOrganizationNotFound otherwise, so that a stranger
+// learns nothing); not frozen; an owner or admin; the slug's form and that
+// no other organization holds it (ErrSlugTaken); the name; the logo; the
+// metadata (*MetadataError); at least one field. An update that changes
+// something writes one audit row, in its transaction, naming the fields
+// whose value changed (a logo set or cleared included) and, for metadata,
+// the keys that changed, never their values; one that changes nothing
+// writes nothing.
 func (s *Store) UpdateOrganization(ctx context.Context, a Actor, ch OrganizationChange) (Organization, error) {
 	var out Organization
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		sc, err := lockAdminScope(tx, a, "name", "slug", "logo")
+		var sc adminScope
+		var err error
+		if ch.OrganizationID != nil {
+			sc, err = lockNamedAdminScope(tx, a, *ch.OrganizationID, updateColumns...)
+		} else {
+			sc, err = lockAdminScope(tx, a, updateColumns...)
+		}
 		if err != nil {
 			return err
 		}
 		if err := sc.frozenThenRole(Role.CanManage); err != nil {
 			return err
 		}
-		set, fields, err := ch.changes(tx, sc.org)
+		set, fields, meta, err := ch.changes(tx, sc.org)
 		if err != nil {
 			return err
 		}
@@ -264,44 +284,48 @@ func (s *Store) UpdateOrganization(ctx context.Context, a Actor, ch Organization
 				return err
 			}
 		}
-		if err := tx.Select("id", "name", "slug", "logo", "created_at").Where("id = ?", sc.org.ID).Take(&out).Error; err != nil {
+		if err := tx.Select(append([]string{"id"}, updateColumns...)).Where("id = ?", sc.org.ID).Take(&out).Error; err != nil {
 			return err
 		}
 		if len(fields) == 0 {
 			return nil
 		}
-		return s.audit(tx, sc.org.ID, &a.UserID, EventPublicDetailsUpdated, "organization", sc.org.ID.String(),
-			Metadata{"updated_fields": fields})
+		m := Metadata{"updated_fields": fields}
+		if meta != nil {
+			m["updated_metadata_keys"] = meta
+		}
+		return s.audit(tx, sc.org.ID, &a.UserID, EventPublicDetailsUpdated, "organization", sc.org.ID.String(), m)
 	})
 	return out, err
 }
 
 // changes checks the sent fields against upstream's rules, in its order,
-// and returns the columns to set and the fields (in the order name, slug,
-// logo) whose value differs from cur's.
-func (ch OrganizationChange) changes(tx *gorm.DB, cur Organization) (map[string]any, []string, error) {
-	if ch.Name == nil && ch.Slug == nil && !ch.Logo.Set {
-		return nil, nil, invalid("send at least one of name, slug or logo.")
+// and returns the columns to set, the fields (in the order name, slug,
+// logo, metadata) whose value differs from cur's, and the metadata keys
+// that change (non-nil when metadata does).
+func (ch OrganizationChange) changes(tx *gorm.DB, cur Organization) (map[string]any, []string, []string, error) {
+	if ch.Name == nil && ch.Slug == nil && !ch.Logo.Set && ch.Metadata == nil {
+		return nil, nil, nil, invalid("send at least one of name, slug, logo or metadata.")
 	}
 	set := map[string]any{}
-	var name, logoURL *string
+	var name, logoURL, meta *string
 	if ch.Slug != nil {
 		if err := checkSlug(*ch.Slug); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		var taken int64
 		if err := tx.Model(&Organization{}).Where("slug = ? AND id <> ?", *ch.Slug, cur.ID).Limit(1).Count(&taken).Error; err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if taken > 0 {
-			return nil, nil, ErrSlugTaken
+			return nil, nil, nil, ErrSlugTaken
 		}
 		set["slug"] = *ch.Slug
 	}
 	if ch.Name != nil {
 		n, err := cleanOrganizationName(*ch.Name)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		name, set["name"] = &n, n
 	}
@@ -312,12 +336,19 @@ func (ch OrganizationChange) changes(tx *gorm.DB, cur Organization) (map[string]
 		}
 		if logoURL != nil {
 			if err := checkLogoURL(*logoURL); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 		}
 		set["logo"], set["logo_content_type"] = logoURL, nil
 	}
-	var fields []string
+	if ch.Metadata != nil {
+		m, err := normalizeMetadata(ch.Metadata)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		meta, set["metadata"] = &m, m
+	}
+	var fields, metaKeys []string
 	if name != nil && *name != cur.Name {
 		fields = append(fields, "name")
 	}
@@ -327,12 +358,19 @@ func (ch OrganizationChange) changes(tx *gorm.DB, cur Organization) (map[string]
 	if ch.Logo.Set && !samePtr(logoURL, cur.Logo) {
 		fields = append(fields, "logo")
 	}
+	if meta != nil && !samePtr(meta, cur.Metadata) {
+		fields = append(fields, "metadata")
+		metaKeys = changedMetadataKeys(cur.Metadata, *meta)
+		if metaKeys == nil {
+			metaKeys = []string{} // the text changed, no allowed key did (stored keys upstream no longer allows)
+		}
+	}
 	if len(fields) == 0 {
 		// Nothing changes: nothing is written (a legacy logo included,
 		// which only a change moves).
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
-	return set, fields, nil
+	return set, fields, metaKeys, nil
 }
 
 func samePtr(a, b *string) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }

@@ -62,6 +62,9 @@ type Organization struct {
 	OwnerIDCheckedAt            *time.Time
 	VerificationTermsAcceptedAt *time.Time
 	VerificationTermsAcceptedBy *uuid.UUID
+	// Metadata is the public and compliance profile as JSON object text
+	// (see orgmeta.go); nil until an update first sends it.
+	Metadata *string
 }
 
 // Frozen reports whether the organization is scheduled for deletion.
@@ -179,6 +182,9 @@ const (
 	// EventVerificationTermsAccepted is ours: upstream records the
 	// acceptance without an audit row.
 	EventVerificationTermsAccepted = "organization.verification_terms.accepted"
+	// EventOwnerIDChecked is ours: an operator recorded that an owner's
+	// identity was checked (upstream's verify flow sets the column silently).
+	EventOwnerIDChecked = "organization.owner_id_checked"
 )
 
 // Domain and redirect-URI events recorded in the audit log.
@@ -204,6 +210,7 @@ var KnownEvents = []string{
 	EventIdentityLinked,
 	EventAPIKeyCreated, EventAPIKeyUpdated, EventAPIKeyDeleted, EventLogoUpdated,
 	EventBusinessDetailsUpdated, EventPublicDetailsUpdated, EventRPTermsAccepted, EventVerificationTermsAccepted,
+	EventOwnerIDChecked,
 }
 
 // Metadata is an audit row's JSON object.

@@ -495,3 +495,64 @@ func (s *Store) PurgeDue(ctx context.Context, progress func(done, total int)) (P
 		}
 	}
 }
+
+// MaxOwnerCheckNote bounds RecordOwnerCheck's by note.
+const MaxOwnerCheckNote = 200
+
+// RecordOwnerCheck records that an owner's identity was checked for the
+// organization at at: it sets owner_id_checked_at (what the session gate
+// and the verification terms read as "verified") and writes an audit row,
+// organization.owner_id_checked, actor system, naming by (an operator's
+// note, e.g. "cli") and the check's time. Until the verification flow can
+// record the check itself, an operator does, so the row is the only trace
+// of who said so. ErrNotFound for an unknown organization; a frozen one
+// (scheduled for deletion) is refused with ErrOrganizationFrozen, as every
+// other write to it is. Recording again moves the time and audits again,
+// with the previous time: a re-check (after a change of owner, say) is a
+// fact worth keeping, and refusing it would need a way to clear the check
+// first, which nothing should have.
+func (s *Store) RecordOwnerCheck(ctx context.Context, orgID uuid.UUID, at time.Time, by string) error {
+	by = jsTrim(by)
+	if by == "" || utf16Len(by) > MaxOwnerCheckNote || hasC0Control(by) {
+		return invalid("by must be 1 to %d characters without control characters.", MaxOwnerCheckNote)
+	}
+	if at.IsZero() {
+		return invalid("at must be set.")
+	}
+	at = at.UTC()
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		org, err := lockOrg(tx.Select(append(append([]string{}, orgStateColumns...), "owner_id_checked_at")), orgID)
+		if errors.Is(err, ErrOrganizationNotFound) {
+			return fmt.Errorf("%w: %w", ErrNotFound, ErrOrganizationNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if org.Frozen() {
+			return ErrOrganizationFrozen
+		}
+		if err := tx.Model(&Organization{}).Where("id = ?", orgID).Update("owner_id_checked_at", at).Error; err != nil {
+			return err
+		}
+		meta := Metadata{"by": by, "checked_at": at.Format(time.RFC3339Nano)}
+		if p := org.OwnerIDCheckedAt; p != nil {
+			meta["previous_checked_at"] = p.UTC().Format(time.RFC3339Nano)
+		}
+		return s.audit(tx, orgID, nil, EventOwnerIDChecked, "organization", orgID.String(), meta)
+	})
+}
+
+// Organization reads one organization's row; ErrNotFound (also
+// ErrOrganizationNotFound) when there is none. For operators' tools.
+func (s *Store) Organization(ctx context.Context, id uuid.UUID) (Organization, error) {
+	var org Organization
+	err := s.read(ctx, func(db *gorm.DB) error {
+		var err error
+		org, err = findOrg(db, id)
+		return err
+	})
+	if errors.Is(err, ErrOrganizationNotFound) {
+		return org, fmt.Errorf("%w: %w", ErrNotFound, ErrOrganizationNotFound)
+	}
+	return org, err
+}

@@ -574,9 +574,15 @@ type UpdateApiKey200JSONResponseBodyDataStatus string
 type UpdateOrganizationJSONBody struct {
 	Data struct {
 		Logo nullable.Nullable[string] `json:"logo,omitempty"`
-		Name *string                   `json:"name,omitempty"`
-		Slug *string                   `json:"slug,omitempty"`
+
+		// Metadata The public and compliance profile; replaces the stored one whole.
+		Metadata nullable.Nullable[map[string]any] `json:"metadata,omitempty"`
+		Name     *string                           `json:"name,omitempty"`
+		Slug     *string                           `json:"slug,omitempty"`
 	} `json:"data"`
+
+	// OrganizationId The organization to update; omitted or "" is the session's active one.
+	OrganizationId nullable.Nullable[string] `json:"organizationId,omitempty"`
 }
 
 // CreateOrganizationJSONBody defines parameters for CreateOrganization.
@@ -963,14 +969,18 @@ type ClientInterface interface {
 	// Deprecated: this operation has been marked as deprecated upstream, but no `x-deprecated-reason` was set
 	LegacyRemoveMember(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// UpdateOrganizationWithBody Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+	// UpdateOrganizationWithBody Update an organization's name, slug, logo or metadata (where upstream's auth library serves it, with its body shape). Owner/admin only.
+	//
+	// The organization is `organizationId` when it is sent and not empty, else the session's active one. A named organization the caller has no active membership of (never joined, suspended, or no such organization) is 404 ORGANIZATION_NOT_FOUND. A frozen organization is 410 ORGANIZATION_FROZEN, then a caller who is not an owner or admin is 403. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it. `metadata` replaces the whole stored object (keys left out are removed; `{}` wipes it). Its thirteen keys, each optional: the text keys `article6Basis` (at most 1000 UTF-16 code units), `article9Condition` (1000), `controllerJurisdiction` (120), `description` (2000) and `legalControllerName` (200), stored as sent, with no control characters other than tab, LF and CR; the URL keys `website`, `privacyPolicyUrl`, `termsOfServiceUrl`, `fallbackIdvUrl`, `appealUrl` and `complaintsUrl`, http: or https: URLs without credentials, stored in their WHATWG serialisation (at most 2048 code units); `supportEmail`, trimmed and lower-cased; and the flag `usesKayleForConsequentialDecisions` (boolean). `""` or null stores null. Any other key, or a value of another type, is 400 INVALID_ORGANIZATION_METADATA with the generic message; a bad value is 400 INVALID_ORGANIZATION_METADATA naming the field. Checks run in the order slug, name, logo, metadata; the first failure answers and nothing is written.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/auth/organization/update (the `UpdateOrganization` operationId).
 	UpdateOrganizationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// UpdateOrganization Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+	// UpdateOrganization Update an organization's name, slug, logo or metadata (where upstream's auth library serves it, with its body shape). Owner/admin only.
+	//
+	// The organization is `organizationId` when it is sent and not empty, else the session's active one. A named organization the caller has no active membership of (never joined, suspended, or no such organization) is 404 ORGANIZATION_NOT_FOUND. A frozen organization is 410 ORGANIZATION_FROZEN, then a caller who is not an owner or admin is 403. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it. `metadata` replaces the whole stored object (keys left out are removed; `{}` wipes it). Its thirteen keys, each optional: the text keys `article6Basis` (at most 1000 UTF-16 code units), `article9Condition` (1000), `controllerJurisdiction` (120), `description` (2000) and `legalControllerName` (200), stored as sent, with no control characters other than tab, LF and CR; the URL keys `website`, `privacyPolicyUrl`, `termsOfServiceUrl`, `fallbackIdvUrl`, `appealUrl` and `complaintsUrl`, http: or https: URLs without credentials, stored in their WHATWG serialisation (at most 2048 code units); `supportEmail`, trimmed and lower-cased; and the flag `usesKayleForConsequentialDecisions` (boolean). `""` or null stores null. Any other key, or a value of another type, is 400 INVALID_ORGANIZATION_METADATA with the generic message; a bad value is 400 INVALID_ORGANIZATION_METADATA naming the field. Checks run in the order slug, name, logo, metadata; the first failure answers and nothing is written.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1375,7 +1385,9 @@ func (c *Client) LegacyRemoveMember(ctx context.Context, reqEditors ...RequestEd
 	return c.Client.Do(req)
 }
 
-// UpdateOrganizationWithBody Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+// UpdateOrganizationWithBody Update an organization's name, slug, logo or metadata (where upstream's auth library serves it, with its body shape). Owner/admin only.
+//
+// The organization is `organizationId` when it is sent and not empty, else the session's active one. A named organization the caller has no active membership of (never joined, suspended, or no such organization) is 404 ORGANIZATION_NOT_FOUND. A frozen organization is 410 ORGANIZATION_FROZEN, then a caller who is not an owner or admin is 403. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it. `metadata` replaces the whole stored object (keys left out are removed; `{}` wipes it). Its thirteen keys, each optional: the text keys `article6Basis` (at most 1000 UTF-16 code units), `article9Condition` (1000), `controllerJurisdiction` (120), `description` (2000) and `legalControllerName` (200), stored as sent, with no control characters other than tab, LF and CR; the URL keys `website`, `privacyPolicyUrl`, `termsOfServiceUrl`, `fallbackIdvUrl`, `appealUrl` and `complaintsUrl`, http: or https: URLs without credentials, stored in their WHATWG serialisation (at most 2048 code units); `supportEmail`, trimmed and lower-cased; and the flag `usesKayleForConsequentialDecisions` (boolean). `""` or null stores null. Any other key, or a value of another type, is 400 INVALID_ORGANIZATION_METADATA with the generic message; a bad value is 400 INVALID_ORGANIZATION_METADATA naming the field. Checks run in the order slug, name, logo, metadata; the first failure answers and nothing is written.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1392,7 +1404,9 @@ func (c *Client) UpdateOrganizationWithBody(ctx context.Context, contentType str
 	return c.Client.Do(req)
 }
 
-// UpdateOrganization Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+// UpdateOrganization Update an organization's name, slug, logo or metadata (where upstream's auth library serves it, with its body shape). Owner/admin only.
+//
+// The organization is `organizationId` when it is sent and not empty, else the session's active one. A named organization the caller has no active membership of (never joined, suspended, or no such organization) is 404 ORGANIZATION_NOT_FOUND. A frozen organization is 410 ORGANIZATION_FROZEN, then a caller who is not an owner or admin is 403. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it. `metadata` replaces the whole stored object (keys left out are removed; `{}` wipes it). Its thirteen keys, each optional: the text keys `article6Basis` (at most 1000 UTF-16 code units), `article9Condition` (1000), `controllerJurisdiction` (120), `description` (2000) and `legalControllerName` (200), stored as sent, with no control characters other than tab, LF and CR; the URL keys `website`, `privacyPolicyUrl`, `termsOfServiceUrl`, `fallbackIdvUrl`, `appealUrl` and `complaintsUrl`, http: or https: URLs without credentials, stored in their WHATWG serialisation (at most 2048 code units); `supportEmail`, trimmed and lower-cased; and the flag `usesKayleForConsequentialDecisions` (boolean). `""` or null stores null. Any other key, or a value of another type, is 400 INVALID_ORGANIZATION_METADATA with the generic message; a bad value is 400 INVALID_ORGANIZATION_METADATA naming the field. Checks run in the order slug, name, logo, metadata; the first failure answers and nothing is written.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3628,14 +3642,18 @@ type ClientWithResponsesInterface interface {
 	// Deprecated: this operation has been marked as deprecated upstream, but no `x-deprecated-reason` was set
 	LegacyRemoveMemberWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LegacyRemoveMemberResponse, error)
 
-	// UpdateOrganizationWithBodyWithResponse Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+	// UpdateOrganizationWithBodyWithResponse Update an organization's name, slug, logo or metadata (where upstream's auth library serves it, with its body shape). Owner/admin only.
+	//
+	// The organization is `organizationId` when it is sent and not empty, else the session's active one. A named organization the caller has no active membership of (never joined, suspended, or no such organization) is 404 ORGANIZATION_NOT_FOUND. A frozen organization is 410 ORGANIZATION_FROZEN, then a caller who is not an owner or admin is 403. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it. `metadata` replaces the whole stored object (keys left out are removed; `{}` wipes it). Its thirteen keys, each optional: the text keys `article6Basis` (at most 1000 UTF-16 code units), `article9Condition` (1000), `controllerJurisdiction` (120), `description` (2000) and `legalControllerName` (200), stored as sent, with no control characters other than tab, LF and CR; the URL keys `website`, `privacyPolicyUrl`, `termsOfServiceUrl`, `fallbackIdvUrl`, `appealUrl` and `complaintsUrl`, http: or https: URLs without credentials, stored in their WHATWG serialisation (at most 2048 code units); `supportEmail`, trimmed and lower-cased; and the flag `usesKayleForConsequentialDecisions` (boolean). `""` or null stores null. Any other key, or a value of another type, is 400 INVALID_ORGANIZATION_METADATA with the generic message; a bad value is 400 INVALID_ORGANIZATION_METADATA naming the field. Checks run in the order slug, name, logo, metadata; the first failure answers and nothing is written.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/auth/organization/update (the `UpdateOrganization` operationId).
 	UpdateOrganizationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateOrganizationResponse, error)
 
-	// UpdateOrganizationWithResponse Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+	// UpdateOrganizationWithResponse Update an organization's name, slug, logo or metadata (where upstream's auth library serves it, with its body shape). Owner/admin only.
+	//
+	// The organization is `organizationId` when it is sent and not empty, else the session's active one. A named organization the caller has no active membership of (never joined, suspended, or no such organization) is 404 ORGANIZATION_NOT_FOUND. A frozen organization is 410 ORGANIZATION_FROZEN, then a caller who is not an owner or admin is 403. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it. `metadata` replaces the whole stored object (keys left out are removed; `{}` wipes it). Its thirteen keys, each optional: the text keys `article6Basis` (at most 1000 UTF-16 code units), `article9Condition` (1000), `controllerJurisdiction` (120), `description` (2000) and `legalControllerName` (200), stored as sent, with no control characters other than tab, LF and CR; the URL keys `website`, `privacyPolicyUrl`, `termsOfServiceUrl`, `fallbackIdvUrl`, `appealUrl` and `complaintsUrl`, http: or https: URLs without credentials, stored in their WHATWG serialisation (at most 2048 code units); `supportEmail`, trimmed and lower-cased; and the flag `usesKayleForConsequentialDecisions` (boolean). `""` or null stores null. Any other key, or a value of another type, is 400 INVALID_ORGANIZATION_METADATA with the generic message; a bad value is 400 INVALID_ORGANIZATION_METADATA naming the field. Checks run in the order slug, name, logo, metadata; the first failure answers and nothing is written.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4980,8 +4998,11 @@ type UpdateOrganizationResponse struct {
 			CreatedAt string             `json:"createdAt"`
 			Id        openapi_types.UUID `json:"id"`
 			Logo      *string            `json:"logo"`
-			Name      string             `json:"name"`
-			Slug      string             `json:"slug"`
+
+			// Metadata The stored metadata (keys as sent, "" as null); omitted while none was ever set.
+			Metadata *map[string]any `json:"metadata,omitempty"`
+			Name     string          `json:"name"`
+			Slug     string          `json:"slug"`
 		} `json:"data"`
 		Error any `json:"error"`
 	}
@@ -4991,6 +5012,8 @@ type UpdateOrganizationResponse struct {
 	JSON401 *Error
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
 	// JSON410 the response for an HTTP 410 `application/json` response
 	JSON410 *Error
 	// JSONDefault the response for an HTTP default `application/json` response
@@ -5003,8 +5026,11 @@ func (r UpdateOrganizationResponse) GetJSON200() *struct {
 		CreatedAt string             `json:"createdAt"`
 		Id        openapi_types.UUID `json:"id"`
 		Logo      *string            `json:"logo"`
-		Name      string             `json:"name"`
-		Slug      string             `json:"slug"`
+
+		// Metadata The stored metadata (keys as sent, "" as null); omitted while none was ever set.
+		Metadata *map[string]any `json:"metadata,omitempty"`
+		Name     string          `json:"name"`
+		Slug     string          `json:"slug"`
 	} `json:"data"`
 	Error any `json:"error"`
 } {
@@ -5024,6 +5050,11 @@ func (r UpdateOrganizationResponse) GetJSON401() *Error {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r UpdateOrganizationResponse) GetJSON403() *Error {
 	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r UpdateOrganizationResponse) GetJSON404() *Error {
+	return r.JSON404
 }
 
 // GetJSON410 returns the response for an HTTP 410 `application/json` response
@@ -11785,7 +11816,9 @@ func (c *ClientWithResponses) LegacyRemoveMemberWithResponse(ctx context.Context
 	return ParseLegacyRemoveMemberResponse(rsp)
 }
 
-// UpdateOrganizationWithBodyWithResponse Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+// UpdateOrganizationWithBodyWithResponse Update an organization's name, slug, logo or metadata (where upstream's auth library serves it, with its body shape). Owner/admin only.
+//
+// The organization is `organizationId` when it is sent and not empty, else the session's active one. A named organization the caller has no active membership of (never joined, suspended, or no such organization) is 404 ORGANIZATION_NOT_FOUND. A frozen organization is 410 ORGANIZATION_FROZEN, then a caller who is not an owner or admin is 403. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it. `metadata` replaces the whole stored object (keys left out are removed; `{}` wipes it). Its thirteen keys, each optional: the text keys `article6Basis` (at most 1000 UTF-16 code units), `article9Condition` (1000), `controllerJurisdiction` (120), `description` (2000) and `legalControllerName` (200), stored as sent, with no control characters other than tab, LF and CR; the URL keys `website`, `privacyPolicyUrl`, `termsOfServiceUrl`, `fallbackIdvUrl`, `appealUrl` and `complaintsUrl`, http: or https: URLs without credentials, stored in their WHATWG serialisation (at most 2048 code units); `supportEmail`, trimmed and lower-cased; and the flag `usesKayleForConsequentialDecisions` (boolean). `""` or null stores null. Any other key, or a value of another type, is 400 INVALID_ORGANIZATION_METADATA with the generic message; a bad value is 400 INVALID_ORGANIZATION_METADATA naming the field. Checks run in the order slug, name, logo, metadata; the first failure answers and nothing is written.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11798,7 +11831,9 @@ func (c *ClientWithResponses) UpdateOrganizationWithBodyWithResponse(ctx context
 	return ParseUpdateOrganizationResponse(rsp)
 }
 
-// UpdateOrganizationWithResponse Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+// UpdateOrganizationWithResponse Update an organization's name, slug, logo or metadata (where upstream's auth library serves it, with its body shape). Owner/admin only.
+//
+// The organization is `organizationId` when it is sent and not empty, else the session's active one. A named organization the caller has no active membership of (never joined, suspended, or no such organization) is 404 ORGANIZATION_NOT_FOUND. A frozen organization is 410 ORGANIZATION_FROZEN, then a caller who is not an owner or admin is 403. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it. `metadata` replaces the whole stored object (keys left out are removed; `{}` wipes it). Its thirteen keys, each optional: the text keys `article6Basis` (at most 1000 UTF-16 code units), `article9Condition` (1000), `controllerJurisdiction` (120), `description` (2000) and `legalControllerName` (200), stored as sent, with no control characters other than tab, LF and CR; the URL keys `website`, `privacyPolicyUrl`, `termsOfServiceUrl`, `fallbackIdvUrl`, `appealUrl` and `complaintsUrl`, http: or https: URLs without credentials, stored in their WHATWG serialisation (at most 2048 code units); `supportEmail`, trimmed and lower-cased; and the flag `usesKayleForConsequentialDecisions` (boolean). `""` or null stores null. Any other key, or a value of another type, is 400 INVALID_ORGANIZATION_METADATA with the generic message; a bad value is 400 INVALID_ORGANIZATION_METADATA naming the field. Checks run in the order slug, name, logo, metadata; the first failure answers and nothing is written.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -13001,8 +13036,11 @@ func ParseUpdateOrganizationResponse(rsp *http.Response) (*UpdateOrganizationRes
 				CreatedAt string             `json:"createdAt"`
 				Id        openapi_types.UUID `json:"id"`
 				Logo      *string            `json:"logo"`
-				Name      string             `json:"name"`
-				Slug      string             `json:"slug"`
+
+				// Metadata The stored metadata (keys as sent, "" as null); omitted while none was ever set.
+				Metadata *map[string]any `json:"metadata,omitempty"`
+				Name     string          `json:"name"`
+				Slug     string          `json:"slug"`
 			} `json:"data"`
 			Error any `json:"error"`
 		}
@@ -13031,6 +13069,13 @@ func ParseUpdateOrganizationResponse(rsp *http.Response) (*UpdateOrganizationRes
 			return nil, err
 		}
 		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
 		var dest Error
@@ -17141,7 +17186,7 @@ type ServerInterface interface {
 	//
 	// Deprecated: this operation has been marked as deprecated upstream, but no `x-deprecated-reason` was set
 	LegacyRemoveMember(ctx echo.Context) error
-	// UpdateOrganization Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+	// UpdateOrganization Update an organization's name, slug, logo or metadata (where upstream's auth library serves it, with its body shape). Owner/admin only.
 	// (POST /v1/auth/organization/update)
 	UpdateOrganization(ctx echo.Context) error
 	// CreateOrganization Create an organization
@@ -18639,8 +18684,11 @@ type UpdateOrganization200JSONResponse struct {
 		CreatedAt string             `json:"createdAt"`
 		Id        openapi_types.UUID `json:"id"`
 		Logo      *string            `json:"logo"`
-		Name      string             `json:"name"`
-		Slug      string             `json:"slug"`
+
+		// Metadata The stored metadata (keys as sent, "" as null); omitted while none was ever set.
+		Metadata *map[string]any `json:"metadata,omitempty"`
+		Name     string          `json:"name"`
+		Slug     string          `json:"slug"`
 	} `json:"data"`
 	Error any `json:"error"`
 }
@@ -18695,6 +18743,20 @@ func (response UpdateOrganization403JSONResponse) VisitUpdateOrganizationRespons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrganization404JSONResponse ErrorEnvelope
+
+func (response UpdateOrganization404JSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -24017,7 +24079,7 @@ type StrictServerInterface interface {
 	//
 	// Deprecated: this operation has been marked as deprecated upstream, but no `x-deprecated-reason` was set
 	LegacyRemoveMember(ctx context.Context, request LegacyRemoveMemberRequestObject) (LegacyRemoveMemberResponseObject, error)
-	// UpdateOrganization Update the active organization's name, slug or logo (where upstream's auth library serves it, with its body shape). Owner/admin only. The logo must be a URL answered by POST /v1/auth/orgs/logo; "" or null clears it.
+	// UpdateOrganization Update an organization's name, slug, logo or metadata (where upstream's auth library serves it, with its body shape). Owner/admin only.
 	// (POST /v1/auth/organization/update)
 	UpdateOrganization(ctx context.Context, request UpdateOrganizationRequestObject) (UpdateOrganizationResponseObject, error)
 	// CreateOrganization Create an organization
@@ -25331,132 +25393,145 @@ func (sh *strictHandler) AcceptRpTerms(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H37chs30u+roHi2Kkktb5JlW5H/OYqtbOnEsX0kObt1vFoZnGmSiGaACYAhxbhUdR7ie8LvSb7CZW6c",
-	"4VUSJTv9jy3OYHBp/NDoC9D9pRWIOBEcuFatoy8tCSoRXIH9cSKlkOaPQHANXJs/aZJELKCaCd77XQlu",
-	"nqlgDDE1f/1NwrB11PpfvaLWnnurera2Ez6BSCTQur29bbdCUIFkiamsddQ65jMi9BgkEakORAzk+wEN",
-	"iYQ/UlC6TVJOUz0Wkv0JYZtIqoFELGba/Eo5nVAW0UEEbcK4BslpRMA0+YN5QPQYiNKUh1SG7jkB35du",
-	"y/TFd9OM4jgNmX4rRubvRIoEpGaOIjTQjiLLBpp9fmwL37ZbgQSqITy2BNSzBFpHLaUl4yPzFiaetLU3",
-	"LGx8HIOmIdWW4DQMmSEfjT6UO3rbzj4Tg98h0OYzTeUI9Gmpzk9Zpe0WT6OodZmXurDvF5e7bbfMtDAJ",
-	"oXnNwlY2jranUam9SqWl7pcJc9nQ4Sod63ORsF9gtmo8rtQ7GsPychBTFi0vwlY0xVc2oj1ZgaexKZEq",
-	"MJRSM6UhbtnOXl3DrESNbNabCK4dPW2z2QDaBVkqY2+ib3VB1uibQay6SE/iRM+IeUdcTd1WXrUdp6Fl",
-	"xjdWsoP3eWcSOmKcukaWf/ihKDlPFg8r1/7CIftGawMORAj1AV+MwfML+75dX48haMoiVf/0ZxpoRehA",
-	"pNryH1fNAGaCh4RpRWJQio6gTYRjUKGIKePEdMoOUBGqSJooLYHGRAEPlSkXH5Evt2QoJImF0q5a1SaU",
-	"hyQQfBixQDM+ei9HlLM/bUUGA/aD4w8n/7q6OP7l5P1vJ2dXZyf/9+Pp2cmb0hwWtApF0DCmYxIxfk20",
-	"8B0O0hi4to3YBvJxNlFqzBynm6/SPDdVjiFKbA1mYZAhu1lenSffsjnLiqxaUH5ui+K2q54ITUg65ROm",
-	"c7xWgZTzkqGQMdWto3xx1pn/TcIkKLc15MVDqqGjWdwIN8eG8rJpWjCDcjEpIli1lH6FeADyzJRsZum+",
-	"27aucmebKOIqa1hW5d1vvSHOMePNB19lxXegSrulUpUAD9cYQBPHz7/+aba4400fmhVwus5gm+bNf1xM",
-	"oN8j/DwWM1IdXrW7i+f4zBMx28bElNt9jIYx43YVWSRcNkzM+ymHsMyZ6nhZIPUsnFIVpaOGF0108WSw",
-	"XzQN70NlE6p2a0zVVSxkA7f55xis1Gr+AUIlEFOOMA2xIrlYSuhQ20JMkYSOoGsXFI0TQ8shjRTkHRoI",
-	"EQHlpkdWwG1mcDG9YXEaE54aahMx9C1K0KnkEFYa2OuXdmk7O4akcKOvglQqt1tXm3htnxuunCow+9Bn",
-	"pak0G8uVHcln82oIOhhbJm3qsuMyHZGg0kirNhGSGEQTNixRh4sSgbpLVsHcFDpatIuZqI6gcUKBh4yP",
-	"ljHru7Cnx+TvzIwp4yt1dNgddDoWRmrQhFkx7TH2jKKbVb6zbC8xixqCVDI9OzetuokaAJUgj1M9znVO",
-	"u1js42I0Y60Tp10yPhSZ9kqdwOdnrmUEjf99TWcRdAvGcNT6xTwhp28MC5WRr0wd9Xp50ZrS+kGyCQ1m",
-	"nSGTShMWAtdMz8gEJBt6PdmQPmIBcGWJ69s6TmgwBvLWvSD73X6t1RHT43TQDUTsOkCZ+7/Dwt4gEoOe",
-	"kRZ7b09fn7w7P7EqHshYvR+eg5ywABr637MlDLGYjuZGPAGp3Jj2us+7fVOfSIDThLWOWs+6e7aDCdVj",
-	"Oxu9yV6PchrNNAtUT4Ey36qemJi2Yep0UFso1eMeDQKRct0zO0XYESX+bysbgZ2dXO41G18rYkrXtgvT",
-	"94qNYr/f38hC0azjVJ/W+mc51aqFUd/aCi2cSklntfVSbaeJf+WaVEXD2kzrqRtaXCeVVzGmljEbHh7Q",
-	"KAJJmFUyiODRjHy2e/tn4rb0LrkYgwIyFWkUkoH5QgU0hE4IEWgICY0EHykWQiHFO9Y/I66I+ZtJ4vHQ",
-	"NWM86O/dwwzeQUu9Jy0Q1aV5delThsFFO/rGyP1YMgFa8Dy/l+WP4PkrgOc0MwsrkBOQrtddt6UPaRrp",
-	"RRw+33Cc0coJKGkcUzlrHbXeMqWJqLDUOjNVIgJieSkRQ2sRHSkziGPHCN3oiu0yYZ1rmC3fG4+tdU/Z",
-	"TVnSGDRIU+X8/PxaUxOOP5wSU7tBgVMWuuSNo4B9ttc3TJsLTVQCARsyp0swU9sfKchZITBlInmxwHJS",
-	"Go3jgXriNR/TRr/dihn3v3IMMK5hBHaiFqg1wu5KJKJGaNMQk6EUsX2USJgwkXoljfxzDJwkUkxYCGF7",
-	"oapDpiyKzI5Y1r6aKFZVouZI91gdXWViuHwQoSuXqu6mkLVbN52R6NRVL27U7rIxoaRXb+9aaVE+ez+0",
-	"Cy2mN2+Bj4xC8nxvv840v9RU7npXLqvdp3zWanLeLLR+JCBj5oTvCk1rBauSqGOloPRry36O6l1tpUl4",
-	"D/OwxAyTTVB1EAscROX+zHW+xvtLPen4ZWeYNISOZTZRo1nQfgi3RKXOdbatM9CSwQRybuml5mco+PxF",
-	"BJ95GC42THqLrDUnXi61J64yBi5TODc2xN3revhZyAELQ+AbKAC5HTSDvhlXCcwOvq3TdxcnZ++O316d",
-	"n5z9dnJ2dXJ29v6sNGNHrWNOUg43CQRG3XXTL4IglWZotYkqpsYbeD35jWxUobfpTnEIAdcrrtdvZ70+",
-	"pNqVbYlljerDKbF6kZ0HoRq0JydVeGEgFyZ+EuFsoy21WUD0K706509FrpxbY9odINjvWyK2CdBgTPbM",
-	"ontxQIIxlTQwWiWJqQ7GjI/Ifz4dd/4f7fzZ7/x41T3qXP79b+R7CcNUQUimTI/JQb/vznBNmYIfXpEJ",
-	"jVJQ1u3juq+MLkJ9w8/39kvNtMmQcabBK4iKCEn8eJRX+8oU2+8vkZNLJNzbd0pi/ru9vhSdeTinMBgL",
-	"ca2OJFAjsOa/p5Jp61L0BvCsQP47K5Dbyl2JJt9ozPipa3hvheHYC9DlXjevxOIjLVO43YHtfIFidQ2z",
-	"NX201fNPD20K9wyEeEWDqDQIQKlhGkUzL2ejgRENjOuB6afitCrqaIidjbBT1WoO9pDrIHI28eY6LzJh",
-	"ihhUhGkEoSWmdbvaQwhPTVlGdRcB/JAK4msr0hHKMy2xWUls8rv1vrDw1pE0Ag11DdI9zzXIOQec9fsk",
-	"VI8Lt48VbavSeBn+j+OAmddRcyTVz1hqqtOKRuQF5dVXFfynBa52L9xnp1NQuEcuhcI9YgeFe0QOCvco",
-	"3COAv1rh/o07TbxKuF9xNs6Q0X//nSKsOLR138J7QnUwrqsR7kjLjtWIB3B2xYyXn+7Nu7+WHsV6mr6x",
-	"M0giGoA7venwkXWUTMcigi5B99lX5D57Es6xb1fF9ofzUMVGWQFVbMQOqtiIHFSxUcVGAH+9KvZHK9Jt",
-	"5D8rX2juRUAnLqyUP4QZQiIhMGJiprnOXWqDEQ1mb81nlWvUc4K5vy+81oDynWDN0ncimFcZQzKYkQ/v",
-	"zy9ImS6q565QK0eXV4RGUzpThHI1NcrawV6/WyJw9c77EipLiMUEOnERfGcjap/Zz33onq+R0G9O3p5c",
-	"nCwg9RcW3t4bpZ2KUyZxkzGnhtwHP1u83HbS+EkkRmJOzd/vHxwujMRStZeYZ3QQQfed/+OTK35ZuXjF",
-	"4kRIF2WNmgZapWgWgiasY9jlCHgvq87AovhcXbOkIxI3oE4ibEzHXFPf0k6RhQoqffbiYP6rhGrDT1tH",
-	"rf98craazuXf/9bI/dc4Nv9UzuXe163KNaPTZAhbN1ri3eM5+TZXBZV8GDOIERbKzMLF7bMmkbIVZF1W",
-	"uhnjdVry02PTXoAw4hcNNJtUSfSdImb62sTMHhGSmOkj37toJFnMw+8UMYyYRGwgqZw5CUcRptvOXsq0",
-	"IgMRzoga0wR+6JL3Uw6yZwOR2QAmNmKJqzpOlSYDIJR8PHvrd4OFm7X54hX5d+vfrTyGVRABlcqHUlpz",
-	"91CLtwsH091vF9nK3OAT342LueilLKYj6CV2Wbu/f0+g+DGFQZL/GLFho9E2Y1ZlRv7sx8O9/uEKZt68",
-	"Yss9vbw/+/Z97xsNdzkWxKR7Qpc46gx41xGLPG/FuxqoNKOtGbHzRGzNaBREjP4FD9WLquS6rkDco0EA",
-	"ie6UA2R2XFTKhaKy++S30hcXPozlDuTl8ji3Ccg8933T3O1CpJvMU+/YEvUeLAILa/5pjSu/y7q1vOod",
-	"KvemZeJASHkAREIgZAgh+V5IQiMJNJwRw6ZYBD+gJIqc+o6SKMZDRexsGQ8V1RgEz7rgeZ1HKOVCW5HO",
-	"xyd1SQrKgovH1gFiC7G1ucHOwGsoUp6xqB8RRgijrc5mZcK2UwyyPQ8P+yGgtgTUUIo/gZPE5YnZ5rQf",
-	"4gpx9WDmtjNraSB6TEsC2phm1ggIXaaOMqjLNhNiDWvdzcxzmk2WnHJSoI9tkd17rndgiXsMZ+uDD+vB",
-	"7v7UD3UQBRUjxsMcYXF6yC6OsJxDBIHO8zmYLcJfTftONR1qccdNfOqH/MAJz4r6LDobrcc0ZLoTidGK",
-	"ZBA+V65acI10Zd6GzXIqbJjZoAbgeUZ/zvgoAmJTCNtjQcRuaHFMOwrMeAyri2yijWGplE0SwXgQpSF0",
-	"yUd+zcWU+zdUAmEjLiSEr0hCldFyOZQ+MPXIma/N9HBRyoYssfGiTA1PpvMryXwG5l1g92jgWjJQZDoW",
-	"yh7QEj5ZCVN2215EDVvyypS4ssxpEVU2bWsl09u2AX96vUs+KhimEZmOgRPGJ6A0G1GDWDK1+ytRbiJt",
-	"yCAWLieAT9V8PzS4SxfvnW6mAndlGVSXfHbJqT+TQExAKhJIwXsDGlyPpNHoyVTI61fksydHXiyRYiRp",
-	"HFPNAssP1Svy2Ux1XiKkajwQVIYZR1XLCe6zXW9L6kcd1Tb5vusD1Knk+diyQ1BUG25Tyi16ev6eHL7o",
-	"7xHNYlCaxskiuvoqroZSxEspe5eG18l5ueFgBzAUNmPdVqPVYtuxrm53u8H+LAE6Gm40UUBlMCY0kEKp",
-	"0lbRJi6DPmGhS/PtMG1e9WxKy0WD/mPJWO+p2codglVHKR86k9CyBC2ZiPSVpX/xFZdEiFwkzHCKbkO0",
-	"VqDbEMHzSG5Df9tCrvIfoj0VQfYUcnXW9s98ghotOrUrRZuYbwapYhyU6oSgKYvUquujP/nyb3zxRwrY",
-	"lXX76vdUMhWyIBOB5i/OfC0XRvMBNdwAsmLrVzcQCSOmtAPQlQ92NjdBX+W49NwtMyUiw3ey9622qf3y",
-	"axnYU4k8lpHv/8yt58X3c7Mv3lXu6S4reVZC5LsckKu/u7jbjM/vNZVq58bRbibE0jHszqGSMX/iN4um",
-	"K8QoPaH0tBJIv9GIhY56heCEBgIEEBoIEDx4rhix9U2eK8ZjoAgjPAaKuPpmQzEa6imIhh2qFEgNIRnM",
-	"a4zfRzCikffelo13bVI2GPkY8T8stXxuYucMKA8g6hT50hYEPbLFyrW98UsNL3NvcmT0umQv0TJtyh0/",
-	"3/PrHRoyskklbr7RgoGMFC9FI3bQeIHg+VqNFzI75oBWDATZfaufBmp3TjuA0EJoPVzcLyvIE1qCaeXe",
-	"V45Xd1xG5QxTOY45d00spjOvG2ymZQo+ZDJerWa6co+nZ2ZLpIawe1ZA266lx9JDvb0so60LJbZ8APVP",
-	"HkEtzUGMeimy1w3Z64RGzDA/AjeJqcbOB+qoiCPUURE86GBHbGHgLoQRwmhB4C60ciC8nrCVw9kNCCWJ",
-	"hAkTqYpmmRtqkcWDpIrxkaX4YSfPxm7hQewlaQizac9qkl1y7teBImMqQ1cZkINDMhapVESkG2UZ6oUi",
-	"powvDxHzxpfZRbKxsZFQ+Aiq6eCrhWgCN65PjZaSSsKy2lunfKkFb9dMUhaDHouwfPUg5OpK3+jVKddt",
-	"haUR5JWVu7Y0F1n5Bom/rf+WGZi9zojXdFG9NNHbkTUUUz6SNKxStul6xrqZ3qjSr8cQXK+uMYvauGDW",
-	"ste/MXpPc1JqsFr9fLfn6LL+ZPmmajM1z+DytVdaGrszfNlrj9LGtkCbF262eBYDsYN2LgQP2rkQW39V",
-	"bL1D0xYiZzuuJPgwYoHGS0cInDvZRJfYQg/29xFWCKs7XPbfxw0NAbRmfkMhSEx5bulW6I5BBN2TO+Z5",
-	"HzcyRNGatqJEaQk0rsAHrUUInw3hoyFOhKSSRTOScjqhzMWAu5/okZkbiXifThYYm02AFM6dhovV2zh0",
-	"e0WNvZAviR5pk2+84apwHu7knDtN4OYqzL2N5aCKz59VYoE/WwWbclVPJTVPTv2rNZ2hgbcNLM/ykweh",
-	"XP+sv/tkyerJ/c5XtNm76pJWL2o6fz+hUbpG3yqUqVY+V1WlYyUK7fDY/7vzYmUSplSKTlDcXdAJithB",
-	"JyiCB52giC10gqITFJGDTlAEDjpBEVboBEUAoRMUnaCIIHSCIorQCYrwQSdo4QQ911RqQsmbd+edAVW5",
-	"I9Q7Rh0qC3/LPXg9e7bm2WLnp3v/CN7P4JqLaQThCK40vQYxKae8KkIxtzd1JC5ztj0V3+ic67dhuZtX",
-	"6zpOM/K5ZOTLvadrVnlXj6utdSMfbOOlz6v8WmpGrfnR7tATWl6p6ATF3QWdoIgddIIieNAJithCJyg6",
-	"QRE56ARF4KATFGGFTlAEEDpB0QmKCEInKKIInaAIH3SCFk7QDyKKnA+0dLPsv///f2WuFWVpfPGvC+Lu",
-	"whkhn3GSRDTYziP6hYW3bkqyzEdVF6h7ngc+TaikMWiQppUvLWaoklA9NjR24Uv9tb2y17BdWj6rHJSX",
-	"NQ/jQR0xZxCLCbqZcP2imwmxg24mBA+6mRBb6GZCNxMiB91MCBx0MyGs0M2EAEI3E7qZEEHoZkIUoZsJ",
-	"4YNupsLNdAYTcQ2Ezgcd3ciFxPiEaf96WX7I01K5Zg/SHynIWeFCiljMDDmL1RDTGxancetor9+30T/9",
-	"r5yYjGsYgR1mc502jinjoys61CArla92Qd2H/JBnVWyaLfex6n0AHjI+KijWlKqx+QqXoeyIcffVqmaK",
-	"kkvBWqlzHeT6iiEkZuKJGJLEjYiUwNImHKagNBkyWXXErAXk3PK+Zum7R+athtvNF8V3qml05Htr4g0C",
-	"SDSEbRJQHkAU2SyvxEUsDX+YIwF5P+UgezSMGSeCR7Nl67C94LKqSwlags5OrqraTLQVx6570q7G7D1o",
-	"4NRSRLAKqb9CPAB5ZkrOIzVrx1bzeJdXl/W+uo4f5upl0QbxSWEffEV5G/O6pZ1hcRer1dICiBIxCA6Z",
-	"PNKwdMlg5nIo15feK/tv4aOJ6cwtb8ifbbtLrjxs4XhFZQk/woGL+7/SXZLJalxAaapTtfoKdSGF+S92",
-	"d7u5vMQybr6DRXbwNBfZa0sCQhs2P+fQbFxxbaIEYdoQkHBBIsFHIMkA8p1ys01w5TLruXoXx3Zw77/F",
-	"tWZ2zNPNQxmcbhFAIm+sVtWjrM4cS9sszoNvYQc8thQwO1VpVdIwlKAUhNmOGNjjCN+pbA+8yJ+RAQQi",
-	"BmVq8KvYzbHNRmG+rW6jvrR5oUApJxVny59vdiQxEiOxeL2mSSRoWK7krSm/EyE369kGn/huXFj0Fjnn",
-	"WUxH0Ets+nr39+8JFD+mMEjyHyM2bMhN387XfUnA3nv24+Fe/7CSGGNv1eL1K63c04b1Vv3GUuKpRIrJ",
-	"pmX5MBd0+cFS4ouRIA6sEBKVBgEoNUwjs5/hcVW0A97puCrakBE762HnZyEHLAyB4+EeRM5DHe5BzzrC",
-	"6u6e9TspPB+tpGVNc2XcRk43WFv3cErOcj/Wr74M+rDWMNl/9Y4rj4gxS74lh1VlVCpVCXCjpggOijAe",
-	"RGkIYZcc89mc9h/TmaVMd4tF1YuATmCxZm9flytrPRmTdKa2ezWuQR1/Olbq15lRp5jjYobxuhtu13jd",
-	"DcHzKNfdsk1kyXU3POON2FoXW9yAygoNZAABTRWUnBoGdOZXRJXOZSDntEc7CALtYewgd5PYLZIXiOxl",
-	"31xVtDM9yuV3e+bMnSoJfyBKEJqGTBOqtWSDNBtBIsEq36GrtbZESFBaW1tJ+qsOuPgeexXxL3W65WtS",
-	"Jdz8oPaAvBO1BwTPowfL8EfCJEbNQJDdF8j8Fsez4BmEcVROEVX3o5x6walZEc0OydaBhsopAu2JKafn",
-	"HslVG94SVbWkoUoxrWiduV7aicSIANeSgbIHwq8BkkJZ5SOSZItGcJVhxszt3OUMf1g8cIdV2/kZ1YWa",
-	"7QDKSs3SO1ZUB+OmU6gh1VC6lbQrHfbBz7je8TbWE76FVTikH0ZbNvQgwZjyEYSvHFQtSsLSYnhq10We",
-	"6vn115aMtdPn3yliALbwtpZd5IqMJOXaKAqaXgOhU+rfvFrJFUKIhV7OE5YavXoSGFea6iV+7rwImr++",
-	"CvNXPl9o/0LxDO1fCB60fyHIvlX7V5vYTtuHHnlBKiVwHc1Kjka0kiH27stKlstXR4Ryoccgq0K/NSI4",
-	"8jLlqEMjCTScEbhhWXQ/tJoh8J6a1ewsQzahJJEwYSJV0axTsNE1jGnvFxu6NtJSJYRMQqA7qWTL7zec",
-	"+ZIfTcGHvT9QfU0TuPEZZpqUSB/W5lg3vmXrRTpIqNYgmxvIgqC5PmwTB8EWqVXTLo+s6EJ5RDXUtls3",
-	"nZHomIcdbwN4y5SGsDQ769+tuPNlZqYMn9ap5JhuB9ktpttB7KAFBcGD6XYQW5huB7VPRM7W2udQij8B",
-	"U6QghjbD0AenQ5KxUJqEAtwOF1MdjJuieWOMDkTX48foyGMSZLYo8vHslNAoElMbbSGbqSY72BaBsGlY",
-	"MZbs5PRUybxUjnvdPzhcNdfZl08lqB4a43ZwwuQMRkxpkGhUQx6NRjXEDhrVEDxoVENsoVENjWqIHDSq",
-	"IYbQqIboQqPa0jNmzoRAaNWsJvgd0zpWDoytjOjjnlftbY9wremgjpAziMUEDSy4XtHAgthBAwuCBw0s",
-	"iC00sKCBBZGDBhbEEBpYEF1oYFlqYInFBObNK0MpYndYKTu+tKFxxSqWncKcsihWjC1Xru+Nv564mwNN",
-	"d80MvDIdsD/e9MCnmRRwfSFOYsqi1ZlCy4V3mLdF8CEzpLX5xUUIxPQDzVbIBdFshdhBsxWCB81WiC00",
-	"PhAh3cB51ZaFgYcQTlvGf8nCCWGKY4TXUzZEWKk+x6XZWufyHXfJOfBQmceHnWBMJQ00GDTMq5Z+qr2i",
-	"wPgoS462iQ0j6WiQ8eJgQiPQZ8mFLbKLC0tBAImmPIBF7yC8orpiwgipho5mcR1Lpfg7FXjmNQ1mhQXg",
-	"U/GVh1C79XsqmQpZkKUzrtVkaXc1pmq85PUEpGquYA6k5RFWeznXlUrD880sXhQN8Yj83B4XdL9tt3yw",
-	"wPoUzNMjCwT88ZfeyUfyjzcfzhpiAc9TKY8ePKb7z18cPT94uR8+33vWh2D44/OXL/dePDvsQ7D/Ijzc",
-	"pzR49hz2guc/DuEggMNgQA+fPXsZ9AeHQwj2YP/FHixpsUT4rNH9/v6LTv95Z+/l6qjFW5C8ZGDyRLzK",
-	"prE0/QMhIqB8wfzbWSgmoaGmdQJN+Yk9d/GWH87g5fpGfqGzCMjpG2L45sjxD2J7QFzIZ7Rj4AaMdgwE",
-	"z66OSDRdQCcKIgiyGPB3kuP+Acsy83uOTSREM8ZHnYRKPSOsxBp1hTVucS/e7gUomX0jkhkKXV+10PWk",
-	"5K2sxyhx4aaJEheC5/E9RwuiAeHhVUTYHQz+7vwqSYCHjI/Q0o+4emKW/kDIkOgxLbHDTDazRF1TS1zD",
-	"ng8T06HW0ZfK794X+/+Vu/W56FVPQhLRWVFCgVK2+tqT7AJp0+NeYEToqHg7hcFYiGvVCyFiE5BuKSx+",
-	"2fvi/575Xmk5a/gAeJgIVhlt/V3vS/ZndfCrSvauYbZBxT3FRtzMnIJAgu5JmACN7vC98EkHa9/Pze/c",
-	"i8aJXlymNuN5UTP83pdrcFMQgt22m7tULSorRc06gCCVTM/speEBUAnyONXj1tGny9tL89osNXelOJVR",
-	"66g11jo56vX29l92+91+d+/o8OXhy9bt5e3/BAAA//8=",
+	"7H3pchy3suarIHpOhKW4vZGiJJr8M7RIneG1TGooyr5xfHVIdFV2N8wqoAygutlWMGIeYp5wnmQCS21d",
+	"1Rt3yflHYlehsCQ+JHJBJr62AhEnggPXqrX3tSVBJYIrsD+OpBTS/BEIroFr8ydNkogFVDPBe38owc0z",
+	"FYwhpuavf0gYtvZa/6NX1Npzb1XP1nbEJxCJBFo3NzftVggqkCwxlbX2Wgd8RoQegyQi1YGIgbwY0JBI",
+	"+DMFpdsk5TTVYyHZXxC2iaQaSMRips2vlNMJZREdRNAmjGuQnEYETJMvzQOix0CUpjykMnTPCfi+dFum",
+	"L76bZhQHacj0BzEyfydSJCA1cxShgXYUWTbQ7PMDW/im3QokUA3hgSWgniXQ2mspLRkfmbcw8aStvWFh",
+	"4+MYNA2ptgSnYcgM+Wj0sdzRm3b2mRj8AYE2n2kqR6CPS3X+nlXabvE0ilpf8lLn9v3icjftlpkWJiE0",
+	"r1nYysbR9jQqtVeptNT9MmG+NHS4Ssf6XCTsZ5itGo8rdUJjWF4OYsqi5UXYiqb4yka0JyvwNDYlUgWG",
+	"UmqmNMQt29mLK5iVqJHNehPBtaOnbTYbQLsgS2XsTfStLsgafTOIVRfpUZzoGTHviKup28qrtuM0tMz4",
+	"xkp2cJp3JqEjxqlrZPmHH4uS82TxsHLtLxyyb7Q24ECEUB/w+Rg8v7Dv2/X1GIKmLFL1T9/TQCtCByLV",
+	"lv+4agYwEzwkTCsSg1J0BG0iHIMKRUwZJ6ZTdoCKUEXSRGkJNCYKeKhMuXiPfL0hQyFJLJR21ao2oTwk",
+	"geDDiAWa8dGpHFHO/rIVGQzYDw4+Hv3XxfnBz0envx6dXZwd/e/Px2dHh6U5LGgViqBhTAckYvyKaOE7",
+	"HKQxcG0bsQ3k42yi1Jg5TjdfpXluqhxDlNgazMIgQ3a9vDpPvmVzlhVZtaD83BbFbVc9EZqQdMwnTOd4",
+	"rQIp5yVDIWOqW3v54qwz/+uESVBua8iLh1RDR7O4EW6ODeVl07RgBuViUkSwain9AvEA5Jkp2czSfbdt",
+	"XeXONlHEVdawrMq733pDnGPGmw++yorvQJV2S6UqAR6uMYAmjp9//dNsccebPjQr4HidwTbNm/+4mEC/",
+	"R/h5LGakOrxqdxfP8ZknYraNiSm3+xgNY8btKrJI+NIwMadTDmGZM9XxskDqWTilKkpHDS+a6OLJYL9o",
+	"Gt7HyiZU7daYqotYyAZu89sYrNRq/gFCJRBTjjANsSK5WEroUNtCTJGEjqBrFxSNE0PLIY0U5B0aCBEB",
+	"5aZHVsBtZnAxvWZxGhOeGmoTMfQtStCp5BBWGtjql3ZpOzuGpHCtL4JUKrdbV5t4Z58brpwqMPvQpdJU",
+	"mo3lwo7k0rwagg7Glkmbuuy4TEckqDTSqk2EJAbRhA1L1OGiRKDuklUwN4WOFu1iJqojaJxQ4CHjo2XM",
+	"+i7s6Sn5OzNjyvhKHR12B52OhZEaNGFWTHuKPaPoZpXvLNtLzKKGIJVMzz6ZVt1EDYBKkAepHuc6p10s",
+	"9nExmrHWidMuGR+KTHulTuDzM9cygsb/vKKzCLoFY9hr/WyekONDw0Jl5CtTe71eXrSmtH6UbEKDWWfI",
+	"pNKEhcA10zMyAcmGXk82pI9YAFxZ4vq2DhIajIF8cC/Idrdfa3XE9DgddAMRuw5Q5v7vsLA3iMSgZ6TF",
+	"3ofjd0cnn46sigcyVqfDTyAnLICG/vdsCUMspqO5EU9AKjemre7rbt/UJxLgNGGtvdar7pbtYEL12M5G",
+	"b7LVo5xGM80C1VOgzLeqJyambZg6HdQWSvW4R4NApFz3zE4RdkSJ/9vKRmBnJ5d7zcbXipjSte3C9L1i",
+	"o9ju9zeyUDTrONWntf5ZTrVqYdS3tkILp1LSWW29VNtp4l+5JlXRsDbTeuqGFtdJ5VWMqWXMhocHNIpA",
+	"EmaVDCJ4NCOXdm+/JG5L75LzMSggU5FGIRmYL1RAQ+iEEIGGkNBI8JFiIRRSvGP9M+KKmL+ZJB4PXTPG",
+	"nf7WPczgHbTUe9ICUV2aV5d+zzC4aEffGLmfSyZAC57X97L8ETx/B/AcZ2ZhBXIC0vW667b0IU0jvYjD",
+	"5xuOM1o5ASWNYypnrb3WB6Y0ERWWWmemSkRALC8lYmgtoiNlBnHgGKEbXbFdJqxzBbPle+OBte4puylL",
+	"GoMGaaqcn59famrCwcdjYmo3KHDKQpccOgrYZ1t9w7S50EQlELAhc7oEM7X9mYKcFQJTJpIXCywnpdE4",
+	"HqgnXvMxbfTbrZhx/yvHAOMaRmAnaoFaI+yuRCJqhDYNMRlKEdtHiYQJE6lX0shvY+AkkWLCQgjbC1Ud",
+	"MmVRZHbEsvbVRLGqEjVHuqfq6CoTw5cHEbpyqepuClm7dd0ZiU5d9eJG7S4bE0p69e1dKy3KZ6dDu9Bi",
+	"ev0B+MgoJK+3tutM82tN5a535Uu1+5TPWk3Om4XWjwRkzJzwXaFprWBVEnWsFJR+Z9nPXr2rrTQJ72Ee",
+	"lphhsgmqDmKBg6jcn7nO13h/qScdv+wMk4bQscwmajQL2g/hlqjUuc62dQZaMphAzi291PwKBZ+/ieAz",
+	"D8PFhklvkbXmxC9L7YmrjIHLFM6NDXH3uh7eCzlgYQh8AwUgt4Nm0DfjKoHZwbd1fHJ+dHZy8OHi09HZ",
+	"r0dnF0dnZ6dnpRnbax1wknK4TiAw6q6bfhEEqTRDq01UMTXewOvJb2SjCr1Nd4pDCLhecb1+P+v1IdWu",
+	"bEssa1Qfj4nVi+w8CNWgPTmpwgsDuTDxkwhnG22pzQKiX+nVOX8ucuXcGtPuAMF23xKxTYAGY7JlFt2b",
+	"HRKMqaSB0SpJTHUwZnxE/v37QedftPNXv/PjRXev8+U//kFeSBimCkIyZXpMdvp9d4ZryhS83CcTGqWg",
+	"rNvHdV8ZXYT6hl9vbZeaaZMh40yDVxAVEZL48Siv9pUptt1fIieXSLi17ZTE/Hd7fSk683BOYTAW4krt",
+	"SaBGYM1/TyXT1qXoDeBZgfx3ViC3lbsSTb7RmPFj1/DWCsOxF6DLvW5eicVHWqZw8wi28wWK1RXM1vTR",
+	"Vs8/PbQp3DMQ4hUNotIgAKWGaRTNvJyNBkY0MK4Hpp+K06qooyF2NsJOVavZ2UKug8jZxJvrvMiEKWJQ",
+	"EaYRhJaY1u1qDyE8N2UZ1V0E8EMqiO+sSEcoz7TEZiWxye/W+8rCG0fSCDTUNUj3PNcg5xxw1u+TUD0u",
+	"3D5WtK1K42X4P40DZl5HzZFUP2OpqU4rGpEXlFeHKvhPC1w9vnCfnU5B4R65FAr3iB0U7hE5KNyjcI8A",
+	"/maF+0N3mniVcL/ibJwho//+B0VYcWjrvoX3hOpgXFcj3JGWR1YjHsDZFTNefro17/5aehTrefrGziCJ",
+	"aADu9KbDR9ZRMh2LCLoE3WffkPvsWTjHvl8V2x/OQxUbZQVUsRE7qGIjclDFRhUbAfztqtifrUi3kf+s",
+	"HNDci4BOXFopfwgzhERCYMTETHOdC2qDEQ1mH8xnlTDqOcHcxwuvNaB8J1iz9J0I5lXGkAxm5OPpp3NS",
+	"povquRBq5eiyT2g0pTNFKFdTo6ztbPW7JQJXY96XUFlCLCbQiYvkOxtR+8x+7lP3fIuEPjz6cHR+tIDU",
+	"X1l4c2+UdipOlcTzDEPM7SWX5QfH4SWZjoETpu0+A1zbnF1caAKGN7cJRMqFznsF+AdFaKDZBIjg0CUH",
+	"xCjoYbWZUrDpmCrCRfaJp8KYJUQMyQsOhjn8IRiHsE3yTD8uSYswmtu4UvFL08md/g45Pfvnwcnxvw7O",
+	"j09PLk5Ozy/en34+OTS9GUrxF/DaqHe2+tWP3p+d/uvoxAYlckKz3k7HwpQ2w6c8C46VxGYRcm2/sgkH",
+	"SCRGgsSp0mQAhJLPZx/8ZC5ca+aLffLfrf9u5SloggioVITpLrnMLDmXRJbNPNauQ5QWpmLHb8kLG58a",
+	"wVATkWpriXFLLtwnl19vLsmUJWCqfdklx9rUw6QG4GWTkEicTWvPtqLhWruo10sqNQsiePMTVUxdkheZ",
+	"YWer3++Tz+fvO1tv7NZKUs60etnOv/jxneDOUnZJXpjS5p0RS6QwpP3PVDIVsiArsG3fl+B6SV5sm68s",
+	"/i4NK4je5V+f0BhcgZftjBrU4bXtzFRcEN9Y2cwlfBYkyommgzb58N5W/+5s347bTJsb9hQGimm4bJPL",
+	"xKVP+SgiFsw+y8g8q2Yx8Q+HNIoGNLg6Dif+CU0SoJH54UZh2EdEGdfKFRhrneyZ6XdJUEz7ynbfzGMg",
+	"waZqoZHKx+iyhDJJfvtfB+e//dNsp4xGPqi7mJzt/s5ueVb2yaVKk0RIfRRTZlrWksVmmZpuRWIKshNQ",
+	"ZQBjHhhSDCM6IpepAmXzr7wX8p3hdn+mrkuHEDBr/rokL7wF72WXXBo4X+Z4tp1W9u8uKVKnXsHMrmjq",
+	"bIfWXMj9zMwSaLuF1SfHJ78efDg+vKis01+Ozg8OD84P3Cybno6Ag2RBJgPtE0oGNPR1r1UVpzHjIzds",
+	"BlHYJe/GEFwpIlOeJWYVMgRJVJSO2pbDte2Sb+cW133/uVSaDCmLUgk5O/cc1NpXmSJTybQGm3OnydZe",
+	"EywePPRjuWm78RMz+DkrrAHdwkRZVXO2eUYHEXRP/B+/u+JfKnGxLDaItbsZNQ20SsmGBE1YxyB8BLyX",
+	"VWd27eJzdcWSTsbXOomwKXdzQ+pqk76TSOobaJIOIhb4VJZxEjHKAyCJFEMWwX6VXWeMmnvOXc9iuYow",
+	"MU0y4lA+e0QC3dLOnqW6K332Zmf+q4Rqow+09lr//t35Gjpf/uMfjdpLzUhcFVfWkHG08KbffSJis/KM",
+	"cOI23izzRZMk49wR5TEsiyV/ckQ3aWjPJeDmvtIlrJl2LuNNizNXruPPq32d+eZK9dSR5xd87odzslku",
+	"mljUUbclvizwOB2zCAi3bIIqYqVgBXoVt6jyhofIQOmJuSoN9sM4bmor2WYatk6cst9mXeVvM1XR2fXX",
+	"Lr3zPNXQwkBSJuQPyoswTpyxuos1ImWgdfnWsqzOhi+mekwiNpBUzpwNx+gTXtRmWpGBCGdEjWkCL7vk",
+	"1OhJPackCR7NNtBlVVl5bQqJfXzpKGMnG3ziu3E+l0udxXQEvcRyE/f3HwkUP6YwSPIfIzZsdCFnbKu8",
+	"Lb/6cXerv7tia25ejeWefrk/b/t9SwENkaULMuQ+o5DSOnN97PyJnm9i5Cia8NHzjdh5Jp5vdFEiRv+G",
+	"IX6iKrmuKxD3aBBAojvldN0dlyN7oajsPvm19MW5T6r9CPJy3UCz2fUQc983zd1jiHSTeeodWKLegxlj",
+	"Yc0/rZGAZFm3llf9iIq7aZk4EFrjqIRAyBBC8kJIQiMJNJwRw6ZYBC9REkVOfUdJFLOzI3ZumZ0d1RgE",
+	"z7rgeZfnS68eCBm6K5PKgku3ZBZGbCG2NjPYGXgNRcozFvUjwghhdKuT4pmw7RSDbM/D0AME1C0B5c9T",
+	"Ju7WutvEHiCuEFcPZm47s5YGose0JKCNaWaNgNAf5iuBumwzIdaw1t3MPKdZNYigaotToA9skcf3XD+C",
+	"Je4pnK0PPqwHi0T2p8vK6LPHfJ7V8ZQ7rb9PEEGg8wP/Zouon64r60n29Lw/bZ+fn+fV+IDN1mMaMt2J",
+	"xGjF1VT+5n61IKnFylukNrvhacN7lmoAnmf0nxgfRUBgAlzbwzzEbmhxTDsKzHgMq4vstV/DUil7ZRXj",
+	"QZSG0CWf+RUXU+7fUAmEjbiQEO6ThCrlDqQVH9hzaTNfm+nhogukbIkl90Y9m86vJPMZmHeB3aOBa8lA",
+	"kelYKDAAFf7qNKbstr2IGrbkhSlxYZnTIqps2tZKpnfbBnwsXZd8VjBMIx8QxCegNBtRg1gytfsrUW4i",
+	"bQJDFi4nAE3YxRXM7ocGd+nivdPNVOASqIDqkks1UxriSxKICUhFAil4b0CDq5E0Gj2ZCnm1Ty49OfJi",
+	"iRQjSeOYahZYfqj2bfiFzEuEVI0Hgsow46hqOcHtuG5P6icdVXZizhQ1Y7CNt9otX39jvpH6AHUqeT62",
+	"7BAU1Tb2pLjp/PjTKdl9098imsWgNI2TRXT1VVwMpYiXUvYuDa9zA/eGgx3AUNj7c281Wi1uO9bV7d5u",
+	"sO8lQMfGqCmgMhgTGkihVGmraBNN5Qg0YWHbRmo4TJtXPXvB9qJB/7lkrPfUbCVkZtVRyoe+13DZdXGZ",
+	"iPSNXUbnKy6JELlImOEU3YZorUC3IYLnidyGPjJCrvIfoj0VQfYcbg6v7Z/5BDVadO4S/tMbpIpxUKoT",
+	"gqYsWnLI0YWC/eTLH/riT5Q+NOv2xR+lvAZNgTPfSnx0PqCGCCArtn5zA5EwYko7AF341KtzE/RNjkvP",
+	"RZkpERm+k71vtU3tX76VgT2XPKgZ+f5zbj0vDirOvjipxOAuK3lWQuRJDsjV353fbcbn95pKtXPjaDcT",
+	"YukYHs+hkjF/4jeLpvBglJ5QeloJpF9pxEJHvUJwQgMBAggNBAgePFeM2PouzxXjMVCEER4DRVx9t4mh",
+	"XXK3aNihSoHUEJLBvMb4wmYW9d7bsvGuTcoGI39jzculls9N7JwB5QFEneL21gVJj2yxcm2HfqlhMPcm",
+	"R0avSvYSLVMoOpJfuTTf86tHNGRkk0rcfKMFAxkpBkUjdtB4geD5Vo0XWZZ8tGIgyO5d/TRQu/MlSAgt",
+	"hNbD5f2ygjyhJZhW4r5yvLrjMipnmMpxzLkwsZjOvG6wmZYp+JDJeLWa6co9nZ6ZLZEawu5ZAW27lp5K",
+	"D/X2soy2LpXY8gHUP3kCtTQHMeqlyF43ZK8TGjF75QJcJ6YaOx+ooyKOUEdF8KCDHbGFibsQRgijBYm7",
+	"0MqB8HrGVg5nNyCUJBImTKQqmmVuqEUWD5Kq7LbF3U5+N6e7rtIGSUOYTXtWk+yST34dKDKmMnSVAdnZ",
+	"JWORSkVEqjcyjIQipowvTxFz6Ms8xg1pYyOh8JG/TSaLzq4Woglcuz41Wkoqt6zV3jrlSy14u+bNajHo",
+	"sQjLoQchVxf6WjcmZKhfLVYaQV5ZuWtL7xkrR5D4aP0PzMDsXUa8pkD10kTfjqyhmPKRpGGVsk3hGete",
+	"T0eVtveLrq4xy9q4YNay178yek9zUmqwWv18t+fosv5k+aZqMzXP4PK1V1oaj2f4smGP0ua2QJsXbrZ4",
+	"FgOxg3YuBA/auRBbf1dsnaBpC5FzO64k+DBigcagIwTOnWyiS2yhO9vbCCuE1R2C/bdxQ0MArXm/oRAk",
+	"pjy3dCt0xyCC7skd87qPGxmiaE1bUaK0BBpX4IPWIoTPhvDRECdCUsmiGUk5nVDmcsDdT/bIzI1EvE8n",
+	"S4zNJkAK505DYPVtHLq9osZeyJdkj7SXbxxyVTgPH+WcO03g+iLMvY3lpIqvX1Vygb9aBZtyVc/lap6c",
+	"+hdrOkMDbxtYfstPnoRy/bP+7pMlqyf3O1/QZu+qu7R6UdP5+wmN0jX6VqFMtfK5qiodK1HoEY/9n3wq",
+	"ViZhSqXoBMXdBZ2giB10giJ40AmK2EInKDpBETnoBEXgoBMUYYVOUAQQOkHRCYoIQicoogidoAgfdIIW",
+	"TtBPmkpNKDk8+dQZUJU7Qr1j1KGy8Lfcg9ezZ2ueLXZ+uvdP4P0MrriYRhCO4ELTKxCT8pVXRSrm9qaO",
+	"xGXOtufiG51z/TYsd/NqXcdpRj53Gfly7+maVd7V42pr3cgH2xj0eZGHpWbUmh/tI3pCyysVnaC4u6AT",
+	"FLGDTlAEDzpBEVvoBEUnKCIHnaAIHHSCIqzQCYoAQicoOkERQegERRShExThg07Qwgn6UUSR84GWIsv+",
+	"3//5v5lrRVkan//XOXGxcEbIZ5wkEQ1u5xH9ysIbNyXZzUdVF6h7nic+TaikMWiQppWvLWaoklA9NjR2",
+	"6Ut92F7Za9guLZ9VDsovNQ/jTh0xZxCLCbqZcP2imwmxg24mBA+6mRBb6GZCNxMiB91MCBx0MyGs0M2E",
+	"AEI3E7qZEEHoZkIUoZsJ4YNupsLNdAYTcQWEzicd3ciFxPiEaf962f2Qx6VyzR6kP1OQs8KFFLGYGXIW",
+	"qyGm1yxO49beVr9vs3/6XzkxGdcwAjvM5jptHlPGRxd0qEFWKl/tgroP+SG/VbFpttzHqvcReMj4qKBY",
+	"01WNzSFchrIjxt1Xq5opSi4Fa6XOdZDrK4aQmIknYkgSNyJSAkubcJiC0mTIZNURsxaQc8v7mqXvnpm3",
+	"mm43XxQ/qKbRkRfWxBsEkGgI2ySgPIAosre8EpexNHw5RwJyOuUgezSMGSeCR7Nl67C9IFjVXQlags6j",
+	"hKram2grjl33pF3N2bvTwKmliGAVUn+BeADyzJScR2rWjq3m6YJXl/W+uo4fJvSyaIP4S2EffEV5G/O6",
+	"pZ1h8TFWq6UFECViEBwyeaRh6ZLBzN2hXF96+/bfwkcT05lb3pA/u+0uufKwheMVlSX8BAcu7j+kuyST",
+	"1biA0lSnanUIdSGF+S8eL7q5vMQybv4Ii2zneS6yd5YEhDZsfs6h2bji2kQJwrQhIOGCRIKPQJIB5Dvl",
+	"ZpvgymXWc/Uuzu3g3n+Pa83smMebpzI4vkUCibyxWlVPsjpzLN1mce58DzvggaWA2alKq5KGoQSlIMx2",
+	"xMAeR/hBZXvgef6MDCAQMShTg1/Fbo7tbRTm2+o26kubFwqUclJxtvz5ZkcSIzESi9drmkSChuVKPpjy",
+	"jyLkZj3b4BPfjXOL3uLOeRbTEfQSe329+/uPBIofUxgk+Y8RGzbcTd/O131JwN569ePuVn+3cjHG1qrF",
+	"61dauacN6636jaXEc8kUk03L8mEu6PKDXYkvRoI4sEJIVBoEoNQwjcx+hsdV0Q54p+OqaENG7KyHnfdC",
+	"DlgYAsfDPYichzrcg551hNXdPet3Ung+W0nLmubKuI2cbrC27uGUnOV+rF98GfRhrWGy/+YdVx4RY5Z8",
+	"Tw6ryqhUqhLgRk0RHBRhPIjSEMIuOeCzOe0/pjNLme4tFlUvAjqBxZq9fV2urPVsTNKZ2u7VuAZ1/PlY",
+	"qd9lRp1ijosZxnA33K4x3A3B8yThbtkmsiTcDc94I7bWxRY3oLJCAxlAQFMFJaeGAZ35FVGlcxnIOe3R",
+	"DoJAexg7yN0kdovkBSJ72TdXFe1Mj3L53Z45c6dKwpdECULTkGlCtZZskGYjSCRY5Tt0tdaWCAlKa+tW",
+	"kv6qAy6+x15F/FudbvmWVAk3P6g9IO9E7QHB8+TJMvyRMIlZMxBk9wUyv8XxLHkGYRyVU0TV/SinXnBq",
+	"VkSzQ7J1oKFyikB7ZsrpJ4/kqg1viapa0lClmFa0zlwv7URiRIBryUDZA+FXAEmhrPIRSbJFI7jKMGPm",
+	"di44wx8WD9xh1XZ+RnWhZjuAslKzNMaK6mDcdAo1pBpKUUmPpcM++BnXO0ZjPeMorMIh/TDasqEHCcaU",
+	"jyDcd1C1KAlLi+G5hYs81/Pr7ywZa6fPf1DEAGxhtJZd5IqMJOXaKAqaXgGhU+rf7K/kCiHEQi/nCUuN",
+	"Xj0JjCtN9RI/d14EzV/fhPkrny+0f6F4hvYvBA/avxBk36v9q01sp+1Dj7wglRK4jmYlRyNayRB792Ul",
+	"y+WrPUK50GOQVaHfGhEceZly1KGRBBrOCFyzLLsfWs0QeM/NanaWIZtQkkiYMJGqaNYp2OgaxrTTxYau",
+	"jbRUCSGTEOhOKtny+IYzX/KzKfiw8QPV1zSBa3/DTJMS6dPaHOjGt2y9TAcJ1RpkcwNZEjTXh9vkQbBF",
+	"atW0yyMrulAeUQ217dZ1ZyQ65mHH2wA+MKUhLM3O+rEVdw5mZsrwaZ1KjtftILvF63YQO2hBQfDgdTuI",
+	"LbxuB7VPRM6ttc+hFH8BXpGCGNoMQx+dDknGQmkSCnA7XEx1MG7K5o05OhBdT5+jI89JkNmiyOezY0Kj",
+	"SExttoVspprsYLdIhE3DirHkUU5PlcxL5bzX/Z3dVXOdfflckuqhMe4RTpicwYgpDRKNasij0aiG2EGj",
+	"GoIHjWqILTSqoVENkYNGNcQQGtUQXWhUW3rGzJkQCK2a1QS/47WOlQNjKzP6uOdVe9sThDXt1BFyBrGY",
+	"oIEF1ysaWBA7aGBB8KCBBbGFBhY0sCBy0MCCGEIDC6ILDSxLDSyxmMC8eWUoRewOK2XHlzY0rljFslOY",
+	"UxblirHlyvUd+vDExznQdNebgVdeB+yPNz3waSYFXJ+Lo5iyaPVNoeXCj3hvi+BDZkhr7xcXIRDTDzRb",
+	"IRdEsxViB81WCB40WyG20PhAhHQD51VbFiYeQjjdMv9Llk4IrzhGeD1nQ4SV6nNcmq117r7jLvkEPFTm",
+	"8W4nGFNJAw0GDfOqpZ9qrygwPsouR9vEhpF0NMh4cTKhEeiz5NwWeYyApSCARFMewKJ3EF5QXTFhhFRD",
+	"R7O4jqVS/p0KPPOaBrPCAvB78ZWHULv1RyqZClmQXWdcq8nS7mJM1XjJ6wlI1VzBHEjLI6z2cq4rlYbn",
+	"m1m8KBryEfm5PSjoftNu+WSB9SmYp0eWCPjzz72jz+Sfhx/PGnIBz1Mpzx48ptuv3+y93nm7Hb7eetWH",
+	"YPjj67dvt9682u1DsP0m3N2mNHj1GraC1z8OYSeA3WBAd1+9ehv0B7tDCLZg+80WLGmxRPis0e3+9ptO",
+	"/3Vn6+3qrMW3IHnJwOSJeJFNY2n6B0JEQPmC+bezUExCQ03rJJryE/vJ5Vt+OIOX6xv5mc4iIMeHxPDN",
+	"keMfxPaAuJTPaMfADRjtGAiexzoi0RSAThREEGQ54O8kx/0Tlt3M7zk2kRDNGB91Eir1jLASa9QV1niL",
+	"uHi7F6Bk9p1IZih0fdNC17OSt7Ieo8SFmyZKXAiep/ccLcgGhIdXEWF3MPi786skAR4yPkJLP+LqmVn6",
+	"AyFDose0xA4z2cwSdU0tcQ17PkxMh1p7Xyu/e1/t/xcu6nPRq56EJKKzooQCpWz1tSdZAGnT415gROio",
+	"eDuFwViIK9ULIWITkG4pLH7Z++r/nvleaTlr+AB4mAhWGW39Xe9r9md18KtK9q5gtkHFPcVG3MycgkCC",
+	"7kmYAI3u8L3wlw7Wvp+b37kXjRO9uExtxvOiZvi9r1fgpiAEu203d6laVFaKmnUAQSqZntmg4QFQCfIg",
+	"1ePW3u9fbr6Y12apuZDiVEatvdZY62Sv19vaftvtd/vdrb3dt7tvWzdfbv5/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
