@@ -556,3 +556,16 @@ func (s *Store) Organization(ctx context.Context, id uuid.UUID) (Organization, e
 	}
 	return org, err
 }
+
+// OrganizationIDBySlug finds an organization by its slug, for operators who
+// name organizations the way people do.
+func (s *Store) OrganizationIDBySlug(ctx context.Context, slug string) (uuid.UUID, error) {
+	var org Organization
+	err := s.read(ctx, func(db *gorm.DB) error {
+		return db.Select("id").Where("slug = ?", slug).Take(&org).Error
+	})
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return uuid.Nil, fmt.Errorf("%w: %w", ErrNotFound, ErrOrganizationNotFound)
+	}
+	return org.ID, err
+}

@@ -38,7 +38,8 @@ type cli struct {
 		Revoke tokensRevokeCmd `cmd:"" help:"Revoke one session token at once (--token), or every session of a user (--email: sign out everywhere)."`
 	} `cmd:"" help:"Manage session tokens."`
 	Orgs struct {
-		Purge orgsPurgeCmd `cmd:"" help:"Purge the organizations whose deletion time has passed."`
+		Purge         orgsPurgeCmd         `cmd:"" help:"Purge the organizations whose deletion time has passed."`
+		OwnerVerified orgsOwnerVerifiedCmd `cmd:"" name:"owner-verified" help:"Record that an owner's identity was checked (sets owner_id_checked_at, audited); prints {\"id\",\"slug\",\"ownerIdCheckedAt\"}."`
 	} `cmd:"" help:"Manage organizations."`
 	Domains struct {
 		Recheck domainsRecheckCmd `cmd:"" help:"Re-check the verified domains due for their daily check."`
@@ -162,6 +163,13 @@ type tokensRevokeCmd struct {
 
 type orgsPurgeCmd struct {
 	DB dbFlags `embed:"" group:"database"`
+}
+
+type orgsOwnerVerifiedCmd struct {
+	DB  dbFlags   `embed:"" group:"database"`
+	Org string    `name:"org" placeholder:"ORG_ID|SLUG" help:"the organization, by id or slug (required)"`
+	At  time.Time `name:"at" placeholder:"RFC3339" help:"when the check was made, such as 2026-05-20T09:30:00Z (default: now)"`
+	By  string    `name:"by" default:"cli" help:"who or what made the check, kept in the audit row (1 to 200 characters)"`
 }
 
 type domainsRecheckCmd struct {

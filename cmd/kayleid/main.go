@@ -227,6 +227,55 @@ func (c *tokensRevokeCmd) Run(e *runEnv) error {
 	return writeJSON(stdout, map[string]bool{"revoked": true})
 }
 
+// Run records the owner check that the onboarding gate of POST /v1/sessions
+// requires, until the verification flow can record it itself.
+func (c *orgsOwnerVerifiedCmd) Run(e *runEnv) error {
+	ctx, stdout := e.ctx, e.stdout
+	if c.Org == "" {
+		return usagef("orgs owner-verified: --org is required")
+	}
+	at := c.At
+	if at.IsZero() {
+		at = time.Now()
+	}
+	db, err := c.DB.database(e)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, db, nil, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	id, err := uuid.Parse(c.Org)
+	if err != nil {
+		id, err = st.OrganizationIDBySlug(ctx, c.Org)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return inputf("orgs owner-verified: no organization has id or slug %q", c.Org)
+	}
+	if err != nil {
+		return err
+	}
+	err = st.RecordOwnerCheck(ctx, id, at, c.By)
+	var inv *store.InvalidInputError
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return inputf("orgs owner-verified: no organization has id %q", c.Org)
+	case errors.Is(err, store.ErrOrganizationFrozen):
+		return inputf("orgs owner-verified: the organization is scheduled for deletion")
+	case errors.As(err, &inv):
+		return usagef("orgs owner-verified: %v", err)
+	case err != nil:
+		return err
+	}
+	org, err := st.Organization(ctx, id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(stdout, map[string]any{"id": org.ID, "slug": org.Slug, "ownerIdCheckedAt": org.OwnerIDCheckedAt.UTC().Format(time.RFC3339Nano)})
+}
+
 func (c *orgsPurgeCmd) Run(e *runEnv) error {
 	ctx, stdout := e.ctx, e.stdout
 	db, err := c.DB.database(e)

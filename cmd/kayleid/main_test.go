@@ -530,3 +530,73 @@ func TestServeBehindProvider(t *testing.T) {
 		}
 	}
 }
+
+// `orgs owner-verified` records the owner check the session onboarding gate
+// needs, by id or slug, audited as the system with the operator's note;
+// bad input is status 2 and writes nothing.
+func TestOrgsOwnerVerified(t *testing.T) {
+	for _, kind := range testdb.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			ctx := context.Background()
+			env := map[string]string{"DATABASE_URL": testdb.URL(t, kind), "KAYLE_CREATE_DB": "true"}
+			if r := kayleid(t, env, "users", "create", "--email", "o@example.com", "--name", "O"); r.code != 0 {
+				t.Fatal(r)
+			}
+			st, err := store.Open(ctx, env["DATABASE_URL"], store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			tok, err := st.CreateSession(ctx, "o@example.com", nil, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := st.Authenticate(ctx, tok.Token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			org, err := st.CreateOrganization(ctx, p.Actor(), store.NewOrganization{Name: "Acme", Slug: "acme"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			audits := func() int {
+				var n int
+				if err := st.DB().QueryRow(`SELECT count(*) FROM audit_logs WHERE event = 'organization.owner_id_checked' AND actor_type = 'system'`).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			for _, bad := range [][]string{
+				{"--org", "nope"},
+				{"--org", "acme", "--at", "yesterday"},
+				{"--org", "acme", "--by", " "},
+				{},
+			} {
+				if r := kayleid(t, env, append([]string{"orgs", "owner-verified"}, bad...)...); r.code != 2 {
+					t.Errorf("%v: %+v, want status 2", bad, r)
+				}
+			}
+			if audits() != 0 {
+				t.Fatal("a refused command wrote an audit row")
+			}
+			r := kayleid(t, env, "orgs", "owner-verified", "--org", "acme", "--at", "2026-05-20T09:30:00Z", "--by", "ops ticket 42")
+			if r.code != 0 || !strings.Contains(r.stdout, `"ownerIdCheckedAt":"2026-05-20T09:30:00Z"`) || !strings.Contains(r.stdout, org.ID.String()) {
+				t.Fatalf("by slug: %+v", r)
+			}
+			if r := kayleid(t, env, "orgs", "owner-verified", "--org", org.ID.String()); r.code != 0 {
+				t.Fatalf("by id: %+v", r)
+			}
+			got, err := st.Organization(ctx, org.ID)
+			if err != nil || got.OwnerIDCheckedAt == nil || time.Since(*got.OwnerIDCheckedAt) > time.Minute {
+				t.Fatalf("owner_id_checked_at after the second record: %v, %v", got.OwnerIDCheckedAt, err)
+			}
+			if n := audits(); n != 2 {
+				t.Fatalf("%d audit rows, want one per record", n)
+			}
+			var note string
+			if err := st.DB().QueryRow(`SELECT metadata FROM audit_logs WHERE event = 'organization.owner_id_checked' ORDER BY created_at LIMIT 1`).Scan(&note); err != nil || !strings.Contains(note, "ops ticket 42") {
+				t.Fatalf("audit metadata %q, %v", note, err)
+			}
+		})
+	}
+}
