@@ -337,18 +337,24 @@ func TestTrustedProxiesSetting(t *testing.T) {
 	}
 }
 
-// The README's configuration table and `kayleid serve --help` list the same
-// settings with the same defaults.
+// The operators' configuration table (docs/operators.md, between its
+// config-table markers) and `kayleid serve --help` list the same settings
+// with the same defaults.
 func TestConfigReferenceMatchesREADME(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "operators.md"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	_, table, begun := strings.Cut(string(raw), "<!-- config-table:begin -->\n")
+	table, _, ended := strings.Cut(table, "<!-- config-table:end -->")
+	if !begun || !ended {
+		t.Fatal("docs/operators.md has no config-table markers")
 	}
 	var help bytes.Buffer
 	if code := run(context.Background(), []string{"serve", "--help"}, &help, &help, func(string) string { return "" }); code != 0 {
 		t.Fatalf("serve --help: %d", code)
 	}
-	readme := string(raw)
+	readme := table
 	for _, s := range serveSettings {
 		def := s.def
 		if def == "" {
@@ -359,14 +365,14 @@ func TestConfigReferenceMatchesREADME(t *testing.T) {
 			row = fmt.Sprintf("| `--%s` | `%s` | (unset) |", s.flag, s.env)
 		}
 		if !strings.Contains(readme, row) {
-			t.Errorf("README lacks the row %s", row)
+			t.Errorf("docs/operators.md lacks the row %s", row)
 		}
 		if !strings.Contains(help.String(), "-"+s.flag) || !strings.Contains(help.String(), "env "+s.env) {
 			t.Errorf("serve --help lacks %s / %s", s.flag, s.env)
 		}
 	}
 	if n := strings.Count(readme, "| `--"); n != len(serveSettings) {
-		t.Errorf("README lists %d settings, serve has %d", n, len(serveSettings))
+		t.Errorf("docs/operators.md lists %d settings, serve has %d", n, len(serveSettings))
 	}
 }
 
