@@ -45,8 +45,9 @@ cluster: build
 	$(GO) run ./internal/tools/cluster -bin $(BIN) $(CLUSTER_FLAGS)
 
 # An OpenID provider on 127.0.0.1:9998 to try the server behind
-# (docs/api.md, "Signing in through an identity provider"): internal/tools/devidp, a Go module of its
-# own. IDP_FLAGS passes options (e.g. IDP_FLAGS='-keys bin/devidp-keys.json').
+# (docs/api.md, "Signing in through an identity provider"):
+# internal/tools/devidp, a Go module of its own. IDP_FLAGS passes options
+# (e.g. IDP_FLAGS='-keys bin/devidp-keys.json').
 IDP_BIN   := bin/devidp
 IDP_FLAGS ?=
 idp:
@@ -127,6 +128,7 @@ breaking:
 vet:
 	$(GO) vet $(PKGS)
 	cd internal/tools/devidp && GOWORK=off $(GO) vet ./...
+	cd examples/goclient && GOWORK=off $(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
 
 fmt:
