@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin/kayleid
 PKGS      := ./...
 
-.PHONY: all build run idp test test-short generate check-generated config-table vet fmt clean vendor-docs breaking conformance contract bench cluster
+.PHONY: all build run reset idp test test-short generate check-generated config-table vet fmt clean vendor-docs breaking conformance contract bench cluster
 
 # What `make breaking` compares the working openapi.json (with overlay) against.
 BASE      ?= HEAD
@@ -19,14 +19,23 @@ build:
 run: build
 	@echo ""
 	@echo "Kayle ID organizations server on http://127.0.0.1:8787 (SQLite: $${DATABASE_URL:-kayle-id.db})"
-	@echo "In another terminal:"
+	@echo "API reference (this server's operations, and how to get a token): http://127.0.0.1:8787/docs"
+	@echo "In another terminal (the quick start in README.md goes on from here):"
 	@echo "  ./$(BIN) users create --email ada@example.com --name Ada"
-	@echo "  TOKEN=\$$(./$(BIN) tokens create --email ada@example.com | sed -E 's/.*\"token\":\"([^\"]+)\".*/\\1/')"
-	@echo "  curl -s -X POST -H \"Authorization: Bearer \$$TOKEN\" -H 'Content-Type: application/json' \\"
+	@echo "  TOKEN=\$$(./$(BIN) tokens create --email ada@example.com | jq -er .token)"
+	@echo "  curl -sS -X POST -H \"Authorization: Bearer \$$TOKEN\" -H 'Content-Type: application/json' \\"
 	@echo "       -d '{\"name\":\"Acme\",\"slug\":\"acme\"}' http://127.0.0.1:8787/v1/auth/orgs"
-	@echo "  curl -s -X POST -H \"Authorization: Bearer \$$TOKEN\" http://127.0.0.1:8787/v1/auth/orgs/members/leave"
+	@echo "  curl -sS -X POST -H \"Authorization: Bearer \$$TOKEN\" http://127.0.0.1:8787/v1/auth/orgs/members/leave"
 	@echo ""
 	./$(BIN) serve
+
+# Deletes what `make run` keeps in this folder, so the walkthroughs start
+# from an empty server: the default SQLite database (kayle-id.db and its
+# -wal and -shm files), mail-outbox/ (KAYLE_MAIL_DIR's default) and
+# storage/ (KAYLE_STORAGE_URL's default, the logos). Nothing else.
+reset:
+	rm -f kayle-id.db kayle-id.db-wal kayle-id.db-shm
+	rm -rf mail-outbox storage
 
 # Three replicas over one PostgreSQL (DATABASE_URL when it is a postgres://
 # URL, otherwise a throwaway cluster) behind HAProxy with deploy/haproxy.cfg,
@@ -35,9 +44,10 @@ CLUSTER_FLAGS ?=
 cluster: build
 	$(GO) run ./internal/tools/cluster -bin $(BIN) $(CLUSTER_FLAGS)
 
-# An OpenID provider on 127.0.0.1:9998 to try the server behind (README
-# "Behind an identity provider"): internal/tools/devidp, a Go module of its
-# own. IDP_FLAGS passes options (e.g. IDP_FLAGS='-keys bin/devidp-keys.json').
+# An OpenID provider on 127.0.0.1:9998 to try the server behind
+# (docs/api.md, "Signing in through an identity provider"):
+# internal/tools/devidp, a Go module of its own. IDP_FLAGS passes options
+# (e.g. IDP_FLAGS='-keys bin/devidp-keys.json').
 IDP_BIN   := bin/devidp
 IDP_FLAGS ?=
 idp:
@@ -46,7 +56,7 @@ idp:
 	@echo "OpenID provider on http://127.0.0.1:9998 (users ada, grace, mallory: internal/tools/devidp/users.json)"
 	@echo "In another terminal:"
 	@echo "  KAYLE_OIDC_ISSUER=http://127.0.0.1:9998 KAYLE_OIDC_AUDIENCE=http://127.0.0.1:8787 make run"
-	@echo "then sign in and call the API as README \"Trying it with a provider on this machine\" shows."
+	@echo "then sign in and call the API as docs/api.md \"Signing in through an identity provider\" shows."
 	@echo ""
 	./$(IDP_BIN) $(IDP_FLAGS)
 
@@ -126,6 +136,7 @@ breaking:
 vet:
 	$(GO) vet $(PKGS)
 	cd internal/tools/devidp && GOWORK=off $(GO) vet ./...
+	cd examples/goclient && GOWORK=off $(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
 
 fmt:

@@ -2,6 +2,10 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +16,9 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/kayle-id/orgs-api/internal/spec"
 	"github.com/kayle-id/orgs-api/internal/testdb"
 )
 
@@ -85,6 +91,12 @@ func TestDocsPageInChromium(t *testing.T) {
 	if !strings.Contains(text, "Leave the active organization") || !strings.Contains(text, "/v1/auth/orgs/members/leave") {
 		t.Fatalf("the reference does not show the leave operation; page text starts: %.500s", text)
 	}
+	// It says what it is: this server, its extensions, how to get a token.
+	for _, want := range []string{spec.Title, "Extensions", "POST /v1/auth/orgs/active", "Getting a token", "kayleid tokens create"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the reference page does not say %q; page text starts: %.800s", want, text)
+		}
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(problems) > 0 {
@@ -105,4 +117,69 @@ func TestDocsPageInChromium(t *testing.T) {
 		t.Fatalf("screenshot suspiciously small: %d bytes", len(shot))
 	}
 	t.Logf("screenshot: %s (%d bytes)", path, len(shot))
+}
+
+// The served document's info says what this server is: its name, how many
+// of upstream's operations it serves, every extension it adds (the
+// operations the overlay marks, which are exactly those upstream's
+// openapi.json does not have) and how to get a token. /docs opens with it.
+func TestServedDocumentSaysWhatItIs(t *testing.T) {
+	e := newEnv(t, testdb.SQLite)
+	resp, err := http.Get(e.srv.URL + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	served, err := openapi3.NewLoader().LoadFromData(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var upstream struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	up, err := os.ReadFile(filepath.Join("..", "openapi.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(up, &upstream); err != nil {
+		t.Fatal(err)
+	}
+	desc := served.Info.Description
+	if served.Info.Title != spec.Title {
+		t.Errorf("title %q, want %q", served.Info.Title, spec.Title)
+	}
+	extensions, fromUpstream := 0, 0
+	for path, item := range served.Paths.Map() {
+		for method, op := range item.Operations() {
+			_, inUpstream := upstream.Paths[path][strings.ToLower(method)]
+			marked, _ := op.Extensions[spec.ExtensionKey].(bool)
+			if marked == inUpstream {
+				t.Errorf("%s %s: marked as an extension %v, in upstream's openapi.json %v", method, path, marked, inUpstream)
+			}
+			listed := strings.Contains(desc, "- `"+method+" "+path+"`")
+			if listed != marked {
+				t.Errorf("%s %s: listed among the extensions %v, an extension %v", method, path, listed, marked)
+			}
+			if marked {
+				extensions++
+			} else {
+				fromUpstream++
+			}
+		}
+	}
+	if extensions < 10 || fromUpstream < 20 {
+		t.Errorf("%d extensions and %d upstream operations served", extensions, fromUpstream)
+	}
+	for _, want := range []string{
+		"**" + spec.Title + "**",
+		fmt.Sprintf("It serves %d operations of upstream Kayle ID's API, version 1.5.0", fromUpstream),
+		fmt.Sprintf("These %d operations are this server's own", extensions),
+		"`kayleid tokens create --email E`", "`KAYLE_OIDC_ISSUER`",
+		"Privacy-first identity verification.", // upstream's own description, kept
+	} {
+		if !strings.Contains(desc, want) {
+			t.Errorf("the served description lacks %q:\n%s", want, desc)
+		}
+	}
 }

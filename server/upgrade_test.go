@@ -11,8 +11,8 @@ import (
 )
 
 // repoCopy copies the repository's files (tracked and new, not ignored) into
-// a fresh git repository in a temporary folder, committed, so the README's
-// upgrade procedure can be run on it as a person would.
+// a fresh git repository in a temporary folder, committed, so the
+// upgrade procedure (CONTRIBUTING.md) can be run on it as a person would.
 func repoCopy(t *testing.T) string {
 	t.Helper()
 	root, err := filepath.Abs("..")
@@ -90,7 +90,7 @@ func editText(t *testing.T, path string, fn func(s string) string) {
 	}
 }
 
-// The README's "Upgrading the spec" procedure, run on a copy of the
+// CONTRIBUTING.md's "Upgrading the spec" procedure, run on a copy of the
 // repository: upstream's pinned document drops in and regenerates to the
 // committed code; an added optional response field regenerates, builds and
 // is not breaking; a removed served operation stops generation at the
@@ -158,7 +158,7 @@ func TestUpgradeProcedure(t *testing.T) {
 	if ok || !strings.Contains(out, `$.paths['/v1/auth/orgs/members/leave'].post`) || !strings.Contains(out, "did not match any targets") {
 		t.Fatalf("generation must stop at the overlay action naming the removed operation:\n%s", out)
 	}
-	// As the README says: drop the action and the id from the served list.
+	// As CONTRIBUTING.md says: drop the action and the id from the served list.
 	editText(t, filepath.Join(dir, "api", "overlay.yaml"), func(s string) string {
 		return regexp.MustCompile(`(?m)^  - target: \$\.paths\['/v1/auth/orgs/members/leave'\]\.post\n(    .*\n)+`).ReplaceAllString(s, "")
 	})

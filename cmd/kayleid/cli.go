@@ -113,7 +113,7 @@ type serveCmd struct {
 		OIDCIssuer   string `name:"oidc-issuer" envvar:"KAYLE_OIDC_ISSUER" placeholder:"URL" help:"identity provider whose JWTs are accepted as bearer tokens: the {iss} they must carry; its keys are found through {/.well-known/openid-configuration}. Unset: session tokens only. {https}, or {http} on loopback only"`
 		OIDCAudience string `name:"oidc-audience" envvar:"KAYLE_OIDC_AUDIENCE" help:"the {aud} the provider's tokens must carry for this API; required with {--oidc-issuer}"`
 		OIDCJWKSURL  string `name:"oidc-jwks-url" envvar:"KAYLE_OIDC_JWKS_URL" placeholder:"URL" help:"the provider's key set (JWKS), for providers that publish one without discovery; needs {--oidc-issuer}"`
-		AuthSecret   string `name:"auth-secret" envvar:"KAYLE_AUTH_SECRET" secret:"all" raw:"true" placeholder:"SECRET" help:"key of the HMAC under which API keys are stored, at least 32 characters; set it through the environment (flags show in the process list). Unset: one is generated once and kept in the database (see the README, API keys)"`
+		AuthSecret   string `name:"auth-secret" envvar:"KAYLE_AUTH_SECRET" secret:"all" raw:"true" placeholder:"SECRET" help:"key of the HMAC under which API keys are stored, at least 32 characters; set it through the environment (flags show in the process list). Unset: one is generated once and kept in the database (see docs/operators.md, API keys)"`
 	} `embed:"" group:"auth"`
 	DNS     dnsFlags `embed:"" group:"domains"`
 	Domains struct {

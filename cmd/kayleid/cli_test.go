@@ -284,9 +284,6 @@ func TestEnvironmentTyped(t *testing.T) {
 // declarations as serve's flags (`make config-table` rewrites it).
 func TestConfigTableMatchesDocument(t *testing.T) {
 	doc := filepath.Join("..", "..", "docs", "operators.md")
-	if _, err := os.Stat(doc); err != nil {
-		doc = filepath.Join("..", "..", "README.md")
-	}
 	raw, err := os.ReadFile(doc)
 	if err != nil {
 		t.Fatal(err)

@@ -77,7 +77,7 @@ func (s *serveCmd) Run(re *runEnv) error {
 		return err
 	} else if generated {
 		log.Warn("KAYLE_AUTH_SECRET is not set: API keys are hashed with a secret generated once and kept in the database; " +
-			"anyone who reads the database can then test guessed keys offline. Set KAYLE_AUTH_SECRET (see README, Credentials).")
+			"anyone who reads the database can then test guessed keys offline. Set KAYLE_AUTH_SECRET (see docs/operators.md, API keys).")
 	}
 
 	e, err := server.New(server.Config{

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -18,8 +19,9 @@ import (
 
 // Served cuts doc down to the operations whose ids are listed (all of them
 // when served is nil), drops paths left without an operation and the
-// webhooks, and prunes components nothing references any more. It returns
-// a new document; doc is not changed.
+// webhooks, and prunes components nothing references any more, then says
+// what is served in the document's info (Describe). It returns a new
+// document; doc is not changed.
 func Served(doc *openapi3.T, served []string) (*openapi3.T, error) {
 	raw, err := json.Marshal(doc)
 	if err != nil {
@@ -62,6 +64,7 @@ func Served(doc *openapi3.T, served []string) (*openapi3.T, error) {
 	if err != nil {
 		return nil, fmt.Errorf("served document: %w", err)
 	}
+	Describe(out)
 	return out, nil
 }
 
@@ -143,4 +146,71 @@ func collectRefs(v any, refs map[string]bool) {
 			collectRefs(c, refs)
 		}
 	}
+}
+
+// ExtensionKey marks, in the overlay, an operation this server adds to
+// upstream's document.
+const ExtensionKey = "x-kayle-extension"
+
+// Title is the served document's title: this server, not upstream's API.
+const Title = "Kayle ID organizations server"
+
+// Describe gives doc this server's title and a description (what the
+// reference page at /docs opens with) that says what is served: how many
+// of upstream's operations, the extensions (every operation marked with
+// ExtensionKey, listed from doc itself), and how to get a token.
+// Upstream's own description is kept at the end.
+func Describe(doc *openapi3.T) {
+	if doc.Info == nil {
+		doc.Info = &openapi3.Info{}
+	}
+	type op struct{ method, path, summary string }
+	var ext []op
+	upstream := 0
+	for _, path := range doc.Paths.InMatchingOrder() {
+		item := doc.Paths.Value(path)
+		for _, method := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+			o := item.GetOperation(method)
+			if o == nil {
+				continue
+			}
+			if marked, _ := o.Extensions[ExtensionKey].(bool); marked {
+				ext = append(ext, op{method, path, o.Summary})
+			} else {
+				upstream++
+			}
+		}
+	}
+	sort.Slice(ext, func(i, j int) bool {
+		if ext[i].path != ext[j].path {
+			return ext[i].path < ext[j].path
+		}
+		return ext[i].method < ext[j].method
+	})
+	var b strings.Builder
+	fmt.Fprintf(&b, "This is the **%s** (`github.com/kayle-id/orgs-api`), not Kayle ID's hosted service. "+
+		"It serves %d operations of upstream Kayle ID's API, version %s: the organization and membership part, "+
+		"with upstream's paths, bodies and error envelope. Upstream's other operations (sessions, webhooks, "+
+		"analytics, events) are not served and answer 404.\n\n", Title, upstream, doc.Info.Version)
+	fmt.Fprintf(&b, "## Extensions\n\nThese %d operations are this server's own, not in upstream's document:\n\n", len(ext))
+	for _, o := range ext {
+		fmt.Fprintf(&b, "- `%s %s`", o.method, o.path)
+		if o.summary != "" {
+			fmt.Fprintf(&b, ": %s", o.summary)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n## Getting a token\n\n" +
+		"Every operation takes `Authorization: Bearer <token>`, where the token is either\n\n" +
+		"- a session token an operator makes with the server's command line: " +
+		"`kayleid users create --email E --name N`, then `kayleid tokens create --email E`, " +
+		"which prints `{\"token\":\"kid_…\",\"expiresAt\":…}`; or\n" +
+		"- when the server is configured with an identity provider (`KAYLE_OIDC_ISSUER`), " +
+		"an access token from that provider for this API's audience (`KAYLE_OIDC_AUDIENCE`).\n\n" +
+		"API keys (`kk_…`) are for Kayle ID's verification API; the operations here answer them with 401.\n")
+	if up := strings.TrimSpace(doc.Info.Description); up != "" && !strings.Contains(up, Title) {
+		fmt.Fprintf(&b, "\n## Upstream\n\nUpstream's description of its API: %s\n", up)
+	}
+	doc.Info.Title = Title
+	doc.Info.Description = b.String()
 }
