@@ -22,14 +22,14 @@ func ParseSessionRedirect(raw string, production bool) (Redirect, error) {
 	if InputLength(raw) > MaxSessionRedirectChars {
 		return Redirect{}, &PatternError{Message: msgRedirectTooLong}
 	}
-	u, ok := parseWebURL(raw)
-	if !ok || u.username != "" || u.password != "" {
+	u, ok := ParseWebURL(raw)
+	if !ok || u.Username() != "" || u.Password() != "" {
 		return Redirect{}, &PatternError{Message: msgHTTPSOnly}
 	}
-	if u.scheme != "https" && (production || !IsLoopbackHost(strings.TrimSuffix(u.hostname, "."))) {
+	if u.Scheme() != "https" && (production || !IsLoopbackHost(strings.TrimSuffix(u.Hostname(), "."))) {
 		return Redirect{}, &PatternError{Message: msgHTTPSOnly}
 	}
-	return Redirect{URL: u.href(), Hostname: u.hostname}, nil
+	return Redirect{URL: u.Href(false), Hostname: u.Hostname()}, nil
 }
 
 // IsLoopbackHost reports whether a WHATWG hostname is one of the two

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	whatwg "github.com/nlnwa/whatwg-url/url"
+	"github.com/kayle-id/orgs-api/domains"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/language"
 )
@@ -175,16 +175,11 @@ func hasControlBesidesLineBreaks(s string) bool {
 // or password (empty ones pass, as they serialise away), and stored as the
 // standard serialises it (host lower-cased and in ASCII, default port
 // dropped, dot segments resolved, query and fragment kept). Go's net/url
-// writes none of these forms, hence the WHATWG parser.
+// writes none of these forms, hence the WHATWG parser, the same one the
+// session redirect rule reads with.
 func normalizeMetadataURL(s string) (string, bool) {
-	u, err := whatwg.NewParser().Parse(jsTrim(s))
-	if err != nil {
-		return "", false
-	}
-	if p := u.Protocol(); p != "http:" && p != "https:" {
-		return "", false
-	}
-	if u.Username() != "" || u.Password() != "" {
+	u, ok := domains.ParseWebURL(jsTrim(s))
+	if !ok || u.Username() != "" || u.Password() != "" {
 		return "", false
 	}
 	return u.Href(false), true
