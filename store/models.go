@@ -204,6 +204,8 @@ var KnownEvents = []string{
 	EventIdentityLinked,
 	EventAPIKeyCreated, EventAPIKeyUpdated, EventAPIKeyDeleted, EventLogoUpdated,
 	EventBusinessDetailsUpdated, EventPublicDetailsUpdated, EventRPTermsAccepted, EventVerificationTermsAccepted,
+	EventSessionCreated, EventSessionCancelled, EventSessionExpired, EventSessionPrivacyRequest,
+	EventSessionSucceeded, EventSessionCheckFailed, EventSessionFailed,
 }
 
 // Metadata is an audit row's JSON object.

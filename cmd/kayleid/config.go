@@ -15,6 +15,7 @@ import (
 
 	"github.com/kayle-id/orgs-api/blobstore"
 	"github.com/kayle-id/orgs-api/dnstxt"
+	"github.com/kayle-id/orgs-api/handlers"
 	"github.com/kayle-id/orgs-api/idp"
 	"github.com/kayle-id/orgs-api/validator"
 )
@@ -64,6 +65,11 @@ var (
 	sPublicURL       = setting{"public-url", "KAYLE_PUBLIC_URL", "http://127.0.0.1:8787", "this server's URL as clients reach it; logo URLs start with it when no CDN URL is set"}
 	sLogoGrace       = setting{"logo-grace", "KAYLE_LOGO_GRACE", "24h", "how long a logo upload not (or no longer) in use stays stored and served before it is deleted; an organization keeps at most 5 such"}
 	sCDNURL          = setting{"cdn-url", "KAYLE_CDN_URL", "", "URL where the storage's objects are served publicly (a CDN); logo URLs are then <cdn-url>/logos/<id> and the server does not serve logos itself"}
+	sVerifyURL       = setting{"verify-url", "KAYLE_VERIFY_URL", handlers.DefaultVerifyURL, "the verification web app people are sent to: verification_url is its origin + /<session id> (a path in it is replaced); https in production"}
+	sProduction      = setting{"production", "KAYLE_PRODUCTION", "false", "production: redirect URLs on localhost/127.0.0.1 need a verified domain like any other, the verify URL must be https, and the sandbox is refused"}
+	sSandbox         = setting{"sandbox", "KAYLE_SANDBOX", "false", "sandbox for contract-test pipelines: serves POST /v1/sessions/{id}/complete, which ends a session as succeeded or failed without verifying anyone; every answer carries Kayle-Sandbox: true. Refused with --production"}
+	sExpiryInterval  = setting{"session-expiry-interval", "KAYLE_SESSION_EXPIRY_INTERVAL", "1m", "how often verification sessions past their expiry are expired (one replica at a time); 0 disables (answers still expire them on touch)"}
+	sRetentionInt    = setting{"retention-interval", "KAYLE_RETENTION_INTERVAL", "1h", "how often session retention runs (ended sessions and events deleted after 30 days, session audit rows after 365); 0 disables"}
 )
 
 // storageSettings are what reaching object storage takes (serve, migrate).
@@ -74,7 +80,7 @@ var serveSettings = append([]setting{sDatabaseURL, sDBMaxConns, sAddr, sValidati
 	sBodyLimit, sRequestTimeout, sMaxInFlight, sMaxInFlightAddr, sMaxInFlightCred, sMaxConns, sMaxConnsPerAddr, sShutdownTimeout, sShutdownDrain, sPurgeInterval, sMaxOrgsPerUser,
 	sMetricsAddr, sMetricsPublic, sRateLimit, sRateLimitRead, sRateLimitIP, sRateBurst, sOIDCIssuer, sOIDCAudience, sOIDCJWKSURL, sTrustedProxies,
 	sDNSResolver, sDNSTimeout, sRecheckInterval,
-	sAuthSecret, sLogoGrace}, storageSettings...)
+	sAuthSecret, sLogoGrace, sVerifyURL, sProduction, sSandbox, sExpiryInterval, sRetentionInt}, storageSettings...)
 
 // Config is read once, in main, from flags over environment over defaults.
 type Config struct {
@@ -114,6 +120,11 @@ type Config struct {
 	TrustedProxies  []*net.IPNet
 	AuthSecret      string
 	Storage         StorageConfig
+	VerifyURL       *url.URL
+	Production      bool
+	Sandbox         bool
+	ExpiryInterval  time.Duration
+	RetentionInt    time.Duration
 }
 
 // StorageConfig is where logos are kept and how their URLs start.
@@ -276,7 +287,37 @@ func buildConfig(v map[string]*string) (Config, error) {
 	if c.Storage, err = buildStorage(get); err != nil {
 		return c, err
 	}
+	if err := sessionConfig(&c, get); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// sessionConfig validates the relying-party API's settings.
+func sessionConfig(c *Config, get func(setting) string) error {
+	var err error
+	if c.Production, err = parseBool(sProduction, get(sProduction)); err != nil {
+		return err
+	}
+	if c.Sandbox, err = parseBool(sSandbox, get(sSandbox)); err != nil {
+		return err
+	}
+	if c.Sandbox && c.Production {
+		return usagef("KAYLE_SANDBOX cannot be used with KAYLE_PRODUCTION: a sandbox completes sessions without verifying anyone")
+	}
+	u, err := url.Parse(get(sVerifyURL))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return usagef("invalid KAYLE_VERIFY_URL %q: want an absolute http(s) URL such as https://verify.kayle.id", get(sVerifyURL))
+	}
+	if c.Production && u.Scheme != "https" {
+		return usagef("KAYLE_VERIFY_URL must be https in production")
+	}
+	c.VerifyURL = u
+	if c.ExpiryInterval, err = parseDuration(sExpiryInterval.flag, get(sExpiryInterval)); err != nil {
+		return err
+	}
+	c.RetentionInt, err = parseDuration(sRetentionInt.flag, get(sRetentionInt))
+	return err
 }
 
 // buildStorage validates the object storage settings.

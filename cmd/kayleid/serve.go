@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/kayle-id/orgs-api/handlers"
 	"github.com/kayle-id/orgs-api/idp"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
@@ -111,6 +112,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		TrustedProxies:   cfg.TrustedProxies,
 		Logos:            logos,
 		ServeLogos:       cfg.Storage.CDNURL == "",
+		Sessions:         handlers.SessionOptions{VerifyURL: cfg.VerifyURL, Production: cfg.Production},
+		Sandbox:          cfg.Sandbox,
 	}, st, mailer)
 	if err != nil {
 		return err
@@ -142,6 +145,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	if cfg.RecheckInterval > 0 {
 		jobs = append(jobs, server.RecheckJob(st, metrics.CountDNS(cfg.DNS), cfg.RecheckInterval, log, metrics))
+	}
+	if cfg.ExpiryInterval > 0 {
+		jobs = append(jobs, server.SessionExpiryJob(st, cfg.ExpiryInterval))
+	}
+	if cfg.RetentionInt > 0 {
+		jobs = append(jobs, server.RetentionJob(st, cfg.RetentionInt))
 	}
 	jobs = append(jobs, server.LogoCleanupJob(st, logos, logoCleanupInterval))
 	jobs = append(jobs, server.MailJob(st, mailer, mailSendInterval, log, metrics))

@@ -67,6 +67,66 @@ func (e MemberRole) Valid() bool {
 	}
 }
 
+// Defines values for GetSessionsOverview500JSONResponseBodyErrorCode.
+const (
+	GetSessionsOverview500JSONResponseBodyErrorCodeINTERNALSERVERERROR GetSessionsOverview500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the GetSessionsOverview500JSONResponseBodyErrorCode enum.
+func (e GetSessionsOverview500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case GetSessionsOverview500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetSessionsOverview500JSONResponseBodyErrorDocs.
+const (
+	GetSessionsOverview500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors GetSessionsOverview500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the GetSessionsOverview500JSONResponseBodyErrorDocs enum.
+func (e GetSessionsOverview500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case GetSessionsOverview500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetSessionsOverview500JSONResponseBodyErrorHint.
+const (
+	GetSessionsOverview500JSONResponseBodyErrorHintTheServerEncounteredAnError GetSessionsOverview500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the GetSessionsOverview500JSONResponseBodyErrorHint enum.
+func (e GetSessionsOverview500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case GetSessionsOverview500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetSessionsOverview500JSONResponseBodyErrorMessage.
+const (
+	GetSessionsOverview500JSONResponseBodyErrorMessageInternalServerError GetSessionsOverview500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the GetSessionsOverview500JSONResponseBodyErrorMessage enum.
+func (e GetSessionsOverview500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case GetSessionsOverview500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListApiKeys403JSONResponseBodyPaginationHasMore.
 const (
 	ListApiKeys403JSONResponseBodyPaginationHasMoreFalse ListApiKeys403JSONResponseBodyPaginationHasMore = false
@@ -406,6 +466,441 @@ func (e GetRpTerms200JSONResponseBodyDataCurrentTermsVersion) Valid() bool {
 	}
 }
 
+// Defines values for ListSessionsParamsStatus.
+const (
+	ListSessionsParamsStatusCancelled  ListSessionsParamsStatus = "cancelled"
+	ListSessionsParamsStatusCreated    ListSessionsParamsStatus = "created"
+	ListSessionsParamsStatusExpired    ListSessionsParamsStatus = "expired"
+	ListSessionsParamsStatusFailed     ListSessionsParamsStatus = "failed"
+	ListSessionsParamsStatusInProgress ListSessionsParamsStatus = "in_progress"
+	ListSessionsParamsStatusSucceeded  ListSessionsParamsStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the ListSessionsParamsStatus enum.
+func (e ListSessionsParamsStatus) Valid() bool {
+	switch e {
+	case ListSessionsParamsStatusCancelled:
+		return true
+	case ListSessionsParamsStatusCreated:
+		return true
+	case ListSessionsParamsStatusExpired:
+		return true
+	case ListSessionsParamsStatusFailed:
+		return true
+	case ListSessionsParamsStatusInProgress:
+		return true
+	case ListSessionsParamsStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions200JSONResponseBodyDataFailureCode.
+const (
+	ListSessions200JSONResponseBodyDataFailureCodeDocumentActiveAuthenticationFailed   ListSessions200JSONResponseBodyDataFailureCode = "document_active_authentication_failed"
+	ListSessions200JSONResponseBodyDataFailureCodeDocumentAntiCloningAttestationFailed ListSessions200JSONResponseBodyDataFailureCode = "document_anti_cloning_attestation_failed"
+	ListSessions200JSONResponseBodyDataFailureCodeDocumentAuthenticityFailed           ListSessions200JSONResponseBodyDataFailureCode = "document_authenticity_failed"
+	ListSessions200JSONResponseBodyDataFailureCodeDocumentChipAuthenticationFailed     ListSessions200JSONResponseBodyDataFailureCode = "document_chip_authentication_failed"
+	ListSessions200JSONResponseBodyDataFailureCodeDocumentDataInvalid                  ListSessions200JSONResponseBodyDataFailureCode = "document_data_invalid"
+	ListSessions200JSONResponseBodyDataFailureCodeLivenessFailed                       ListSessions200JSONResponseBodyDataFailureCode = "liveness_failed"
+	ListSessions200JSONResponseBodyDataFailureCodeSelfieFaceMismatch                   ListSessions200JSONResponseBodyDataFailureCode = "selfie_face_mismatch"
+)
+
+// Valid indicates whether the value is a known member of the ListSessions200JSONResponseBodyDataFailureCode enum.
+func (e ListSessions200JSONResponseBodyDataFailureCode) Valid() bool {
+	switch e {
+	case ListSessions200JSONResponseBodyDataFailureCodeDocumentActiveAuthenticationFailed:
+		return true
+	case ListSessions200JSONResponseBodyDataFailureCodeDocumentAntiCloningAttestationFailed:
+		return true
+	case ListSessions200JSONResponseBodyDataFailureCodeDocumentAuthenticityFailed:
+		return true
+	case ListSessions200JSONResponseBodyDataFailureCodeDocumentChipAuthenticationFailed:
+		return true
+	case ListSessions200JSONResponseBodyDataFailureCodeDocumentDataInvalid:
+		return true
+	case ListSessions200JSONResponseBodyDataFailureCodeLivenessFailed:
+		return true
+	case ListSessions200JSONResponseBodyDataFailureCodeSelfieFaceMismatch:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions200JSONResponseBodyDataShareFieldsSource.
+const (
+	Default ListSessions200JSONResponseBodyDataShareFieldsSource = "default"
+	Rc      ListSessions200JSONResponseBodyDataShareFieldsSource = "rc"
+)
+
+// Valid indicates whether the value is a known member of the ListSessions200JSONResponseBodyDataShareFieldsSource enum.
+func (e ListSessions200JSONResponseBodyDataShareFieldsSource) Valid() bool {
+	switch e {
+	case Default:
+		return true
+	case Rc:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions200JSONResponseBodyDataStatus.
+const (
+	ListSessions200JSONResponseBodyDataStatusCancelled  ListSessions200JSONResponseBodyDataStatus = "cancelled"
+	ListSessions200JSONResponseBodyDataStatusCreated    ListSessions200JSONResponseBodyDataStatus = "created"
+	ListSessions200JSONResponseBodyDataStatusExpired    ListSessions200JSONResponseBodyDataStatus = "expired"
+	ListSessions200JSONResponseBodyDataStatusFailed     ListSessions200JSONResponseBodyDataStatus = "failed"
+	ListSessions200JSONResponseBodyDataStatusInProgress ListSessions200JSONResponseBodyDataStatus = "in_progress"
+	ListSessions200JSONResponseBodyDataStatusSucceeded  ListSessions200JSONResponseBodyDataStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the ListSessions200JSONResponseBodyDataStatus enum.
+func (e ListSessions200JSONResponseBodyDataStatus) Valid() bool {
+	switch e {
+	case ListSessions200JSONResponseBodyDataStatusCancelled:
+		return true
+	case ListSessions200JSONResponseBodyDataStatusCreated:
+		return true
+	case ListSessions200JSONResponseBodyDataStatusExpired:
+		return true
+	case ListSessions200JSONResponseBodyDataStatusFailed:
+		return true
+	case ListSessions200JSONResponseBodyDataStatusInProgress:
+		return true
+	case ListSessions200JSONResponseBodyDataStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions500JSONResponseBodyErrorCode.
+const (
+	ListSessions500JSONResponseBodyErrorCodeINTERNALSERVERERROR ListSessions500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the ListSessions500JSONResponseBodyErrorCode enum.
+func (e ListSessions500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case ListSessions500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions500JSONResponseBodyErrorDocs.
+const (
+	ListSessions500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors ListSessions500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the ListSessions500JSONResponseBodyErrorDocs enum.
+func (e ListSessions500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case ListSessions500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions500JSONResponseBodyErrorHint.
+const (
+	ListSessions500JSONResponseBodyErrorHintTheServerEncounteredAnError ListSessions500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the ListSessions500JSONResponseBodyErrorHint enum.
+func (e ListSessions500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case ListSessions500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions500JSONResponseBodyErrorMessage.
+const (
+	ListSessions500JSONResponseBodyErrorMessageInternalServerError ListSessions500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the ListSessions500JSONResponseBodyErrorMessage enum.
+func (e ListSessions500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case ListSessions500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions500JSONResponseBodyPaginationHasMore.
+const (
+	ListSessions500JSONResponseBodyPaginationHasMoreFalse ListSessions500JSONResponseBodyPaginationHasMore = false
+)
+
+// Valid indicates whether the value is a known member of the ListSessions500JSONResponseBodyPaginationHasMore enum.
+func (e ListSessions500JSONResponseBodyPaginationHasMore) Valid() bool {
+	switch e {
+	case ListSessions500JSONResponseBodyPaginationHasMoreFalse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateSession500JSONResponseBodyErrorCode.
+const (
+	CreateSession500JSONResponseBodyErrorCodeINTERNALSERVERERROR CreateSession500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the CreateSession500JSONResponseBodyErrorCode enum.
+func (e CreateSession500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case CreateSession500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateSession500JSONResponseBodyErrorDocs.
+const (
+	CreateSession500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors CreateSession500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the CreateSession500JSONResponseBodyErrorDocs enum.
+func (e CreateSession500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case CreateSession500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateSession500JSONResponseBodyErrorHint.
+const (
+	CreateSession500JSONResponseBodyErrorHintTheServerEncounteredAnError CreateSession500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the CreateSession500JSONResponseBodyErrorHint enum.
+func (e CreateSession500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case CreateSession500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateSession500JSONResponseBodyErrorMessage.
+const (
+	CreateSession500JSONResponseBodyErrorMessageInternalServerError CreateSession500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the CreateSession500JSONResponseBodyErrorMessage enum.
+func (e CreateSession500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case CreateSession500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetSession500JSONResponseBodyErrorCode.
+const (
+	GetSession500JSONResponseBodyErrorCodeINTERNALSERVERERROR GetSession500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the GetSession500JSONResponseBodyErrorCode enum.
+func (e GetSession500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case GetSession500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetSession500JSONResponseBodyErrorDocs.
+const (
+	GetSession500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors GetSession500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the GetSession500JSONResponseBodyErrorDocs enum.
+func (e GetSession500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case GetSession500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetSession500JSONResponseBodyErrorHint.
+const (
+	GetSession500JSONResponseBodyErrorHintTheServerEncounteredAnError GetSession500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the GetSession500JSONResponseBodyErrorHint enum.
+func (e GetSession500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case GetSession500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetSession500JSONResponseBodyErrorMessage.
+const (
+	GetSession500JSONResponseBodyErrorMessageInternalServerError GetSession500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the GetSession500JSONResponseBodyErrorMessage enum.
+func (e GetSession500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case GetSession500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CancelSession500JSONResponseBodyErrorCode.
+const (
+	CancelSession500JSONResponseBodyErrorCodeINTERNALSERVERERROR CancelSession500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the CancelSession500JSONResponseBodyErrorCode enum.
+func (e CancelSession500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case CancelSession500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CancelSession500JSONResponseBodyErrorDocs.
+const (
+	CancelSession500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors CancelSession500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the CancelSession500JSONResponseBodyErrorDocs enum.
+func (e CancelSession500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case CancelSession500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CancelSession500JSONResponseBodyErrorHint.
+const (
+	CancelSession500JSONResponseBodyErrorHintTheServerEncounteredAnError CancelSession500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the CancelSession500JSONResponseBodyErrorHint enum.
+func (e CancelSession500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case CancelSession500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CancelSession500JSONResponseBodyErrorMessage.
+const (
+	CancelSession500JSONResponseBodyErrorMessageInternalServerError CancelSession500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the CancelSession500JSONResponseBodyErrorMessage enum.
+func (e CancelSession500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case CancelSession500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CompleteSandboxSessionJSONBodyFailureCode.
+const (
+	CompleteSandboxSessionJSONBodyFailureCodeDocumentActiveAuthenticationFailed   CompleteSandboxSessionJSONBodyFailureCode = "document_active_authentication_failed"
+	CompleteSandboxSessionJSONBodyFailureCodeDocumentAntiCloningAttestationFailed CompleteSandboxSessionJSONBodyFailureCode = "document_anti_cloning_attestation_failed"
+	CompleteSandboxSessionJSONBodyFailureCodeDocumentAuthenticityFailed           CompleteSandboxSessionJSONBodyFailureCode = "document_authenticity_failed"
+	CompleteSandboxSessionJSONBodyFailureCodeDocumentChipAuthenticationFailed     CompleteSandboxSessionJSONBodyFailureCode = "document_chip_authentication_failed"
+	CompleteSandboxSessionJSONBodyFailureCodeDocumentDataInvalid                  CompleteSandboxSessionJSONBodyFailureCode = "document_data_invalid"
+	CompleteSandboxSessionJSONBodyFailureCodeLivenessFailed                       CompleteSandboxSessionJSONBodyFailureCode = "liveness_failed"
+	CompleteSandboxSessionJSONBodyFailureCodeSelfieFaceMismatch                   CompleteSandboxSessionJSONBodyFailureCode = "selfie_face_mismatch"
+)
+
+// Valid indicates whether the value is a known member of the CompleteSandboxSessionJSONBodyFailureCode enum.
+func (e CompleteSandboxSessionJSONBodyFailureCode) Valid() bool {
+	switch e {
+	case CompleteSandboxSessionJSONBodyFailureCodeDocumentActiveAuthenticationFailed:
+		return true
+	case CompleteSandboxSessionJSONBodyFailureCodeDocumentAntiCloningAttestationFailed:
+		return true
+	case CompleteSandboxSessionJSONBodyFailureCodeDocumentAuthenticityFailed:
+		return true
+	case CompleteSandboxSessionJSONBodyFailureCodeDocumentChipAuthenticationFailed:
+		return true
+	case CompleteSandboxSessionJSONBodyFailureCodeDocumentDataInvalid:
+		return true
+	case CompleteSandboxSessionJSONBodyFailureCodeLivenessFailed:
+		return true
+	case CompleteSandboxSessionJSONBodyFailureCodeSelfieFaceMismatch:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CompleteSandboxSessionJSONBodyOutcome.
+const (
+	CompleteSandboxSessionJSONBodyOutcomeFailed    CompleteSandboxSessionJSONBodyOutcome = "failed"
+	CompleteSandboxSessionJSONBodyOutcomeSucceeded CompleteSandboxSessionJSONBodyOutcome = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the CompleteSandboxSessionJSONBodyOutcome enum.
+func (e CompleteSandboxSessionJSONBodyOutcome) Valid() bool {
+	switch e {
+	case CompleteSandboxSessionJSONBodyOutcomeFailed:
+		return true
+	case CompleteSandboxSessionJSONBodyOutcomeSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CompleteSandboxSession200JSONResponseBodyDataStatus.
+const (
+	CompleteSandboxSession200JSONResponseBodyDataStatusFailed    CompleteSandboxSession200JSONResponseBodyDataStatus = "failed"
+	CompleteSandboxSession200JSONResponseBodyDataStatusSucceeded CompleteSandboxSession200JSONResponseBodyDataStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the CompleteSandboxSession200JSONResponseBodyDataStatus enum.
+func (e CompleteSandboxSession200JSONResponseBodyDataStatus) Valid() bool {
+	switch e {
+	case CompleteSandboxSession200JSONResponseBodyDataStatusFailed:
+		return true
+	case CompleteSandboxSession200JSONResponseBodyDataStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
 // AuditLog defines model for AuditLog.
 type AuditLog struct {
 	Actor      AuditLogActor          `json:"actor"`
@@ -429,6 +924,18 @@ type AuditLogActor struct {
 
 // AuditLogActorType defines model for AuditLogActor.Type.
 type AuditLogActorType string
+
+// CreateSessionRequest defines model for CreateSessionRequest.
+type CreateSessionRequest struct {
+	// RedirectUrl Optional URL to redirect the user to after the verification session is completed. Must use https:// (http:// is only accepted for localhost in development).
+	RedirectUrl *string `json:"redirect_url,omitempty"`
+
+	// ShareFields Optional map of requested share fields keyed by claim key. Each entry must include `required` (boolean) and `reason` (non-empty string, max 200 UTF-16 code units, except an `age_over_X` entry beside `date_of_birth`). Checked by the server: a malformed map answers 400 INVALID_SHARE_FIELDS, REASON_REQUIRED or REASON_TOO_LONG.
+	ShareFields json.RawMessage `json:"share_fields,omitempty"`
+
+	// WebhookEndpointId Optional webhook endpoint ID or endpoint ID list to target for this session. When omitted, events fan out to every enabled subscribed endpoint.
+	WebhookEndpointId *any `json:"webhook_endpoint_id,omitempty"`
+}
 
 // ErrorEnvelope defines model for ErrorEnvelope.
 type ErrorEnvelope struct {
@@ -510,8 +1017,66 @@ type PendingInvitation struct {
 	Role      MemberRole         `json:"role"`
 }
 
+// SessionAnalyticsSummary Overall session counts for the organization.
+type SessionAnalyticsSummary struct {
+	Active    int `json:"active"`
+	Cancelled int `json:"cancelled"`
+	Expired   int `json:"expired"`
+	Failure   int `json:"failure"`
+	Success   int `json:"success"`
+	Total     int `json:"total"`
+}
+
+// SessionAnalyticsTimelinePoint defines model for SessionAnalyticsTimelinePoint.
+type SessionAnalyticsTimelinePoint struct {
+	Active    int `json:"active"`
+	Cancelled int `json:"cancelled"`
+
+	// Date UTC date bucket in YYYY-MM-DD format.
+	Date    string `json:"date"`
+	Expired int    `json:"expired"`
+	Failure int    `json:"failure"`
+	Success int    `json:"success"`
+	Total   int    `json:"total"`
+}
+
+// SessionAnalyticsTrendPoint defines model for SessionAnalyticsTrendPoint.
+type SessionAnalyticsTrendPoint struct {
+	Cancelled int `json:"cancelled"`
+
+	// Date UTC date bucket in YYYY-MM-DD format.
+	Date    string `json:"date"`
+	Expired int    `json:"expired"`
+	Failure int    `json:"failure"`
+	Success int    `json:"success"`
+}
+
 // Error defines model for Error.
 type Error = ErrorEnvelope
+
+// SessionsOverview defines parameters for GetSessionsOverview.
+type SessionsOverview struct {
+	// Summary Overall session counts for the organization.
+	Summary SessionAnalyticsSummary `json:"summary"`
+
+	// Timeline Last 14 days of daily cumulative counts grouped by session creation date within the current analytics window.
+	Timeline []SessionAnalyticsTimelinePoint `json:"timeline"`
+
+	// Trend Daily terminal session outcomes grouped by session creation date for the last 14 days.
+	Trend []SessionAnalyticsTrendPoint `json:"trend"`
+}
+
+// GetSessionsOverview500JSONResponseBodyErrorCode defines parameters for GetSessionsOverview.
+type GetSessionsOverview500JSONResponseBodyErrorCode string
+
+// GetSessionsOverview500JSONResponseBodyErrorDocs defines parameters for GetSessionsOverview.
+type GetSessionsOverview500JSONResponseBodyErrorDocs string
+
+// GetSessionsOverview500JSONResponseBodyErrorHint defines parameters for GetSessionsOverview.
+type GetSessionsOverview500JSONResponseBodyErrorHint string
+
+// GetSessionsOverview500JSONResponseBodyErrorMessage defines parameters for GetSessionsOverview.
+type GetSessionsOverview500JSONResponseBodyErrorMessage string
 
 // ListApiKeysParams defines parameters for ListApiKeys.
 type ListApiKeysParams struct {
@@ -784,6 +1349,173 @@ type RpTermsStatus struct {
 	CurrentAccepted bool `json:"current_accepted"`
 }
 
+// ListSessionsParams defines parameters for ListSessions.
+type ListSessionsParams struct {
+	// Status Filter sessions by status.
+	Status *ListSessionsParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// CreatedFrom Return sessions created at or after this ISO 8601 timestamp.
+	CreatedFrom *time.Time `form:"created_from,omitempty" json:"created_from,omitempty"`
+
+	// CreatedTo Return sessions created at or before this ISO 8601 timestamp.
+	CreatedTo *time.Time `form:"created_to,omitempty" json:"created_to,omitempty"`
+
+	// Limit Maximum number of sessions to return. Defaults to 10 if not specified.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// StartingAfter Cursor of the last item from the previous page. When provided, the next page of results will be returned.
+	StartingAfter *string `form:"starting_after,omitempty" json:"starting_after,omitempty"`
+}
+
+// ListSessionsParamsStatus defines parameters for ListSessions.
+type ListSessionsParamsStatus string
+
+// ListSessions200JSONResponseBodyDataFailureCode defines parameters for ListSessions.
+type ListSessions200JSONResponseBodyDataFailureCode string
+
+// ListSessions200JSONResponseBodyDataShareFieldsSource defines parameters for ListSessions.
+type ListSessions200JSONResponseBodyDataShareFieldsSource string
+
+// ShareField defines parameters for ListSessions.
+type ShareField struct {
+	// Reason Reason shown to the user for this field.
+	Reason string `json:"reason"`
+
+	// Required Whether this field must always be shared.
+	Required bool `json:"required"`
+
+	// Source Whether the field came from defaults or RC request.
+	Source ListSessions200JSONResponseBodyDataShareFieldsSource `json:"source"`
+}
+
+// ListSessions200JSONResponseBodyDataStatus defines parameters for ListSessions.
+type ListSessions200JSONResponseBodyDataStatus string
+
+// VerificationSession defines parameters for ListSessions.
+type VerificationSession struct {
+	// CancelToken One-shot token required by `POST /v1/verify/session/:id/cancel`. Returned only on session creation.
+	CancelToken *string `json:"cancel_token,omitempty"`
+
+	// CompletedAt The time the verification session reached a terminal state (i.e., succeeded, failed, expired or cancelled), or null if not yet terminal.
+	CompletedAt *string `json:"completed_at"`
+
+	// ContractVersion Version of the session share contract.
+	ContractVersion int `json:"contract_version"`
+
+	// CreatedAt The time the verification session was created
+	CreatedAt string `json:"created_at"`
+
+	// ExpiresAt The expiration time of the verification session
+	ExpiresAt string `json:"expires_at"`
+
+	// FailureCode Terminal failure code when status='failed'. Null in any other state.
+	FailureCode *ListSessions200JSONResponseBodyDataFailureCode `json:"failure_code"`
+
+	// Id The ID of the verification session
+	Id string `json:"id"`
+
+	// LivenessTriesUsed Number of liveness check failures the session has consumed. The session terminalizes on the 3rd failure.
+	LivenessTriesUsed int `json:"liveness_tries_used"`
+
+	// NfcTriesUsed Number of NFC chip-read failures the session has consumed. The session terminalizes on the 3rd failure.
+	NfcTriesUsed int `json:"nfc_tries_used"`
+
+	// RedirectUrl The URL to redirect to after the verification session is completed, if provided by the integrator.
+	RedirectUrl *string `json:"redirect_url"`
+
+	// ShareFields Effective normalized share fields used by this session.
+	ShareFields map[string]ShareField `json:"share_fields"`
+
+	// Status The status of the verification session
+	Status ListSessions200JSONResponseBodyDataStatus `json:"status"`
+
+	// UpdatedAt The time the verification session was last updated
+	UpdatedAt string `json:"updated_at"`
+
+	// VerificationUrl The URL that the platform should send the user to in order to complete the verification. Includes the one-shot `cancel_token` as a query parameter so the verify browser / native app can pass it back when cancelling.
+	VerificationUrl string `json:"verification_url"`
+
+	// WebhookEndpointId The webhook endpoint or endpoint list selected for this session, or null when events fan out to all enabled subscribed endpoints.
+	WebhookEndpointId *any `json:"webhook_endpoint_id"`
+}
+
+// ListSessions500JSONResponseBodyErrorCode defines parameters for ListSessions.
+type ListSessions500JSONResponseBodyErrorCode string
+
+// ListSessions500JSONResponseBodyErrorDocs defines parameters for ListSessions.
+type ListSessions500JSONResponseBodyErrorDocs string
+
+// ListSessions500JSONResponseBodyErrorHint defines parameters for ListSessions.
+type ListSessions500JSONResponseBodyErrorHint string
+
+// ListSessions500JSONResponseBodyErrorMessage defines parameters for ListSessions.
+type ListSessions500JSONResponseBodyErrorMessage string
+
+// ListSessions500JSONResponseBodyPaginationHasMore defines parameters for ListSessions.
+type ListSessions500JSONResponseBodyPaginationHasMore bool
+
+// CreateSession500JSONResponseBodyErrorCode defines parameters for CreateSession.
+type CreateSession500JSONResponseBodyErrorCode string
+
+// CreateSession500JSONResponseBodyErrorDocs defines parameters for CreateSession.
+type CreateSession500JSONResponseBodyErrorDocs string
+
+// CreateSession500JSONResponseBodyErrorHint defines parameters for CreateSession.
+type CreateSession500JSONResponseBodyErrorHint string
+
+// CreateSession500JSONResponseBodyErrorMessage defines parameters for CreateSession.
+type CreateSession500JSONResponseBodyErrorMessage string
+
+// GetSession500JSONResponseBodyErrorCode defines parameters for GetSession.
+type GetSession500JSONResponseBodyErrorCode string
+
+// GetSession500JSONResponseBodyErrorDocs defines parameters for GetSession.
+type GetSession500JSONResponseBodyErrorDocs string
+
+// GetSession500JSONResponseBodyErrorHint defines parameters for GetSession.
+type GetSession500JSONResponseBodyErrorHint string
+
+// GetSession500JSONResponseBodyErrorMessage defines parameters for GetSession.
+type GetSession500JSONResponseBodyErrorMessage string
+
+// CancelSession500JSONResponseBodyErrorCode defines parameters for CancelSession.
+type CancelSession500JSONResponseBodyErrorCode string
+
+// CancelSession500JSONResponseBodyErrorDocs defines parameters for CancelSession.
+type CancelSession500JSONResponseBodyErrorDocs string
+
+// CancelSession500JSONResponseBodyErrorHint defines parameters for CancelSession.
+type CancelSession500JSONResponseBodyErrorHint string
+
+// CancelSession500JSONResponseBodyErrorMessage defines parameters for CancelSession.
+type CancelSession500JSONResponseBodyErrorMessage string
+
+// CompleteSandboxSessionJSONBody defines parameters for CompleteSandboxSession.
+type CompleteSandboxSessionJSONBody struct {
+	// Claims succeeded only: the claims shared, keyed by share-field key. Every key must be in the session's share contract and every required one present; values are strings, booleans for the age gate, null for kayle_human_id.
+	Claims *map[string]*any `json:"claims,omitempty"`
+
+	// FailureCode failed only (and required then).
+	FailureCode *CompleteSandboxSessionJSONBodyFailureCode `json:"failure_code,omitempty"`
+	Outcome     CompleteSandboxSessionJSONBodyOutcome      `json:"outcome"`
+}
+
+// CompleteSandboxSessionJSONBodyFailureCode defines parameters for CompleteSandboxSession.
+type CompleteSandboxSessionJSONBodyFailureCode string
+
+// CompleteSandboxSessionJSONBodyOutcome defines parameters for CompleteSandboxSession.
+type CompleteSandboxSessionJSONBodyOutcome string
+
+// CompleteSandboxSession200JSONResponseBodyDataStatus defines parameters for CompleteSandboxSession.
+type CompleteSandboxSession200JSONResponseBodyDataStatus string
+
+// SandboxSession defines parameters for CompleteSandboxSession.
+type SandboxSession struct {
+	CompletedAt time.Time                                           `json:"completed_at"`
+	Id          string                                              `json:"id"`
+	Status      CompleteSandboxSession200JSONResponseBodyDataStatus `json:"status"`
+}
+
 // CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
 type CreateApiKeyJSONRequestBody CreateApiKeyJSONBody
 
@@ -831,6 +1563,12 @@ type AddRedirectUriJSONRequestBody AddRedirectUriJSONBody
 
 // RequestOrganizationDeletionJSONRequestBody defines body for RequestOrganizationDeletion for application/json ContentType.
 type RequestOrganizationDeletionJSONRequestBody RequestOrganizationDeletionJSONBody
+
+// CreateSessionJSONRequestBody defines body for CreateSession for application/json ContentType.
+type CreateSessionJSONRequestBody = CreateSessionRequest
+
+// CompleteSandboxSessionJSONRequestBody defines body for CompleteSandboxSession for application/json ContentType.
+type CompleteSandboxSessionJSONRequestBody CompleteSandboxSessionJSONBody
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -905,6 +1643,11 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 
 // The interface specification for the client above.
 type ClientInterface interface {
+
+	// GetSessionsOverview Get organization session analytics overview
+	//
+	// Corresponds with GET /v1/analytics/sessions/overview (the `GetSessionsOverview` operationId).
+	GetSessionsOverview(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListOwnedOrganizations List organisations the caller is the sole owner of
 	//
@@ -1228,6 +1971,64 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs/rp-terms (the `AcceptRpTerms` operationId).
 	AcceptRpTerms(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListSessions List all sessions
+	//
+	// Corresponds with GET /v1/sessions (the `ListSessions` operationId).
+	ListSessions(ctx context.Context, params *ListSessionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateSessionWithBody Create a new verification session
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+	CreateSessionWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateSession Create a new verification session
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+	CreateSession(ctx context.Context, body CreateSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetSession Get a session by ID
+	//
+	// Corresponds with GET /v1/sessions/{id} (the `GetSession` operationId).
+	GetSession(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CancelSession Cancel a session
+	//
+	// Corresponds with POST /v1/sessions/{id}/cancel (the `CancelSession` operationId).
+	CancelSession(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompleteSandboxSessionWithBody Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
+	CompleteSandboxSessionWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompleteSandboxSession Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
+	CompleteSandboxSession(ctx context.Context, id string, body CompleteSandboxSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// GetSessionsOverview Get organization session analytics overview
+//
+// Corresponds with GET /v1/analytics/sessions/overview (the `GetSessionsOverview` operationId).
+func (c *Client) GetSessionsOverview(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetSessionsOverviewRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // ListOwnedOrganizations List organisations the caller is the sole owner of
@@ -2059,6 +2860,146 @@ func (c *Client) AcceptRpTerms(ctx context.Context, reqEditors ...RequestEditorF
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// ListSessions List all sessions
+//
+// Corresponds with GET /v1/sessions (the `ListSessions` operationId).
+func (c *Client) ListSessions(ctx context.Context, params *ListSessionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListSessionsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateSessionWithBody Create a new verification session
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+func (c *Client) CreateSessionWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateSessionRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateSession Create a new verification session
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+func (c *Client) CreateSession(ctx context.Context, body CreateSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateSessionRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetSession Get a session by ID
+//
+// Corresponds with GET /v1/sessions/{id} (the `GetSession` operationId).
+func (c *Client) GetSession(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetSessionRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CancelSession Cancel a session
+//
+// Corresponds with POST /v1/sessions/{id}/cancel (the `CancelSession` operationId).
+func (c *Client) CancelSession(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCancelSessionRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompleteSandboxSessionWithBody Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
+func (c *Client) CompleteSandboxSessionWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompleteSandboxSessionRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompleteSandboxSession Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
+func (c *Client) CompleteSandboxSession(ctx context.Context, id string, body CompleteSandboxSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompleteSandboxSessionRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// NewGetSessionsOverviewRequest constructs an http.Request for the GetSessionsOverview method
+func NewGetSessionsOverviewRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/analytics/sessions/overview")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
 }
 
 // NewListOwnedOrganizationsRequest constructs an http.Request for the ListOwnedOrganizations method
@@ -3517,6 +4458,263 @@ func NewAcceptRpTermsRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListSessionsRequest constructs an http.Request for the ListSessions method
+func NewListSessionsRequest(server string, params *ListSessionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/sessions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CreatedFrom != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "created_from", *params.CreatedFrom, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CreatedTo != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "created_to", *params.CreatedTo, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.StartingAfter != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "starting_after", *params.StartingAfter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateSessionRequest calls the generic CreateSession builder with application/json body
+func NewCreateSessionRequest(server string, body CreateSessionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateSessionRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateSessionRequestWithBody constructs an http.Request for the CreateSession method, with any body, and a specified content type
+func NewCreateSessionRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/sessions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetSessionRequest constructs an http.Request for the GetSession method
+func NewGetSessionRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/sessions/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCancelSessionRequest constructs an http.Request for the CancelSession method
+func NewCancelSessionRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/sessions/%s/cancel", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCompleteSandboxSessionRequest calls the generic CompleteSandboxSession builder with application/json body
+func NewCompleteSandboxSessionRequest(server string, id string, body CompleteSandboxSessionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCompleteSandboxSessionRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewCompleteSandboxSessionRequestWithBody constructs an http.Request for the CompleteSandboxSession method, with any body, and a specified content type
+func NewCompleteSandboxSessionRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/sessions/%s/complete", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -3560,6 +4758,13 @@ func WithBaseURL(baseURL string) ClientOption {
 
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
+
+	// GetSessionsOverviewWithResponse Get organization session analytics overview
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/analytics/sessions/overview (the `GetSessionsOverview` operationId).
+	GetSessionsOverviewWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetSessionsOverviewResponse, error)
 
 	// ListOwnedOrganizationsWithResponse List organisations the caller is the sole owner of
 	//
@@ -3921,6 +5126,134 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs/rp-terms (the `AcceptRpTerms` operationId).
 	AcceptRpTermsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AcceptRpTermsResponse, error)
+
+	// ListSessionsWithResponse List all sessions
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/sessions (the `ListSessions` operationId).
+	ListSessionsWithResponse(ctx context.Context, params *ListSessionsParams, reqEditors ...RequestEditorFn) (*ListSessionsResponse, error)
+
+	// CreateSessionWithBodyWithResponse Create a new verification session
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+	CreateSessionWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateSessionResponse, error)
+
+	// CreateSessionWithResponse Create a new verification session
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+	CreateSessionWithResponse(ctx context.Context, body CreateSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSessionResponse, error)
+
+	// GetSessionWithResponse Get a session by ID
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/sessions/{id} (the `GetSession` operationId).
+	GetSessionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetSessionResponse, error)
+
+	// CancelSessionWithResponse Cancel a session
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/sessions/{id}/cancel (the `CancelSession` operationId).
+	CancelSessionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*CancelSessionResponse, error)
+
+	// CompleteSandboxSessionWithBodyWithResponse Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
+	CompleteSandboxSessionWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompleteSandboxSessionResponse, error)
+
+	// CompleteSandboxSessionWithResponse Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
+	CompleteSandboxSessionWithResponse(ctx context.Context, id string, body CompleteSandboxSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*CompleteSandboxSessionResponse, error)
+}
+
+type GetSessionsOverviewResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		// Data Examples: {"summary":{"active":9,"cancelled":4,"expired":8,"failure":18,"success":103,"total":142},"timeline":[{"active":2,"cancelled":0,"date":"2026-03-08","expired":0,"failure":1,"success":2,"total":5},{"active":3,"cancelled":1,"date":"2026-03-09","expired":1,"failure":1,"success":3,"total":9}],"trend":[{"cancelled":0,"date":"2026-03-08","expired":0,"failure":1,"success":2},{"cancelled":1,"date":"2026-03-09","expired":1,"failure":0,"success":1}]}
+		Data  SessionsOverview `json:"data"`
+		Error any              `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    GetSessionsOverview500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    GetSessionsOverview500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    GetSessionsOverview500JSONResponseBodyErrorHint    `json:"hint"`
+			Message GetSessionsOverview500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetSessionsOverviewResponse) GetJSON200() *struct {
+	// Data Examples: {"summary":{"active":9,"cancelled":4,"expired":8,"failure":18,"success":103,"total":142},"timeline":[{"active":2,"cancelled":0,"date":"2026-03-08","expired":0,"failure":1,"success":2,"total":5},{"active":3,"cancelled":1,"date":"2026-03-09","expired":1,"failure":1,"success":3,"total":9}],"trend":[{"cancelled":0,"date":"2026-03-08","expired":0,"failure":1,"success":2},{"cancelled":1,"date":"2026-03-09","expired":1,"failure":0,"success":1}]}
+	Data  SessionsOverview `json:"data"`
+	Error any              `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetSessionsOverviewResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    GetSessionsOverview500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    GetSessionsOverview500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    GetSessionsOverview500JSONResponseBodyErrorHint    `json:"hint"`
+		Message GetSessionsOverview500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetSessionsOverviewResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetSessionsOverviewResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetSessionsOverviewResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetSessionsOverviewResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetSessionsOverviewResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 type ListOwnedOrganizationsResponse struct {
@@ -11664,6 +12997,621 @@ func (r AcceptRpTermsResponse) ContentType() string {
 	return ""
 }
 
+type ListSessionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data       []VerificationSession `json:"data"`
+		Error      any                   `json:"error"`
+		Pagination Pagination            `json:"pagination"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    ListSessions500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    ListSessions500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    ListSessions500JSONResponseBodyErrorHint    `json:"hint"`
+			Message ListSessions500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+		Pagination struct {
+			HasMore    ListSessions500JSONResponseBodyPaginationHasMore `json:"has_more"`
+			Limit      float32                                          `json:"limit"`
+			NextCursor any                                              `json:"next_cursor"`
+		} `json:"pagination"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListSessionsResponse) GetJSON200() *struct {
+	Data       []VerificationSession `json:"data"`
+	Error      any                   `json:"error"`
+	Pagination Pagination            `json:"pagination"`
+} {
+	return r.JSON200
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListSessionsResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    ListSessions500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    ListSessions500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    ListSessions500JSONResponseBodyErrorHint    `json:"hint"`
+		Message ListSessions500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListSessions500JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                          `json:"limit"`
+		NextCursor any                                              `json:"next_cursor"`
+	} `json:"pagination"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListSessionsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListSessionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListSessionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListSessionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListSessionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateSessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		// Data Examples: {"completed_at":null,"contract_version":1,"created_at":"2025-01-01T00:00:00Z","expires_at":"2025-01-01T00:00:00Z","failure_code":null,"id":"vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","liveness_tries_used":0,"nfc_tries_used":0,"redirect_url":"https://example.com/redirect","share_fields":{"date_of_birth":{"reason":"Needed to verify age eligibility","required":true,"source":"rc"},"document_type_code":{"reason":"Needed to know the document type code","required":false,"source":"rc"},"kayle_document_id":{"reason":"Sharing \"Kayle Document ID\"","required":true,"source":"default"}},"status":"created","updated_at":"2025-01-01T00:00:00Z","verification_url":"https://verify.kayle.id/vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","webhook_endpoint_id":null}
+		Data  VerificationSession `json:"data"`
+		Error any                 `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    CreateSession500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    CreateSession500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    CreateSession500JSONResponseBodyErrorHint    `json:"hint"`
+			Message CreateSession500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateSessionResponse) GetJSON200() *struct {
+	// Data Examples: {"completed_at":null,"contract_version":1,"created_at":"2025-01-01T00:00:00Z","expires_at":"2025-01-01T00:00:00Z","failure_code":null,"id":"vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","liveness_tries_used":0,"nfc_tries_used":0,"redirect_url":"https://example.com/redirect","share_fields":{"date_of_birth":{"reason":"Needed to verify age eligibility","required":true,"source":"rc"},"document_type_code":{"reason":"Needed to know the document type code","required":false,"source":"rc"},"kayle_document_id":{"reason":"Sharing \"Kayle Document ID\"","required":true,"source":"default"}},"status":"created","updated_at":"2025-01-01T00:00:00Z","verification_url":"https://verify.kayle.id/vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","webhook_endpoint_id":null}
+	Data  VerificationSession `json:"data"`
+	Error any                 `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateSessionResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r CreateSessionResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r CreateSessionResponse) GetJSON429() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CreateSessionResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    CreateSession500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    CreateSession500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    CreateSession500JSONResponseBodyErrorHint    `json:"hint"`
+		Message CreateSession500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CreateSessionResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateSessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateSessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateSessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateSessionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetSessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		// Data Examples: {"completed_at":null,"contract_version":1,"created_at":"2025-01-01T00:00:00Z","expires_at":"2025-01-01T00:00:00Z","failure_code":null,"id":"vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","liveness_tries_used":0,"nfc_tries_used":0,"redirect_url":"https://example.com/redirect","share_fields":{"date_of_birth":{"reason":"Needed to verify age eligibility","required":true,"source":"rc"},"document_type_code":{"reason":"Needed to know the document type code","required":false,"source":"rc"},"kayle_document_id":{"reason":"Sharing \"Kayle Document ID\"","required":true,"source":"default"}},"status":"created","updated_at":"2025-01-01T00:00:00Z","verification_url":"https://verify.kayle.id/vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","webhook_endpoint_id":null}
+		Data  VerificationSession `json:"data"`
+		Error any                 `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    GetSession500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    GetSession500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    GetSession500JSONResponseBodyErrorHint    `json:"hint"`
+			Message GetSession500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetSessionResponse) GetJSON200() *struct {
+	// Data Examples: {"completed_at":null,"contract_version":1,"created_at":"2025-01-01T00:00:00Z","expires_at":"2025-01-01T00:00:00Z","failure_code":null,"id":"vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","liveness_tries_used":0,"nfc_tries_used":0,"redirect_url":"https://example.com/redirect","share_fields":{"date_of_birth":{"reason":"Needed to verify age eligibility","required":true,"source":"rc"},"document_type_code":{"reason":"Needed to know the document type code","required":false,"source":"rc"},"kayle_document_id":{"reason":"Sharing \"Kayle Document ID\"","required":true,"source":"default"}},"status":"created","updated_at":"2025-01-01T00:00:00Z","verification_url":"https://verify.kayle.id/vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","webhook_endpoint_id":null}
+	Data  VerificationSession `json:"data"`
+	Error any                 `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetSessionResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetSessionResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    GetSession500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    GetSession500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    GetSession500JSONResponseBodyErrorHint    `json:"hint"`
+		Message GetSession500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetSessionResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetSessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetSessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetSessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetSessionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CancelSessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    CancelSession500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    CancelSession500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    CancelSession500JSONResponseBodyErrorHint    `json:"hint"`
+			Message CancelSession500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CancelSessionResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CancelSessionResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    CancelSession500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    CancelSession500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    CancelSession500JSONResponseBodyErrorHint    `json:"hint"`
+		Message CancelSession500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CancelSessionResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CancelSessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CancelSessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CancelSessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CancelSessionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CompleteSandboxSessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data  SandboxSession `json:"data"`
+		Error any            `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CompleteSandboxSessionResponse) GetJSON200() *struct {
+	Data  SandboxSession `json:"data"`
+	Error any            `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CompleteSandboxSessionResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CompleteSandboxSessionResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CompleteSandboxSessionResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CompleteSandboxSessionResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CompleteSandboxSessionResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r CompleteSandboxSessionResponse) GetJSON410() *Error {
+	return r.JSON410
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CompleteSandboxSessionResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CompleteSandboxSessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CompleteSandboxSessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CompleteSandboxSessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CompleteSandboxSessionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetSessionsOverviewWithResponse Get organization session analytics overview
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/analytics/sessions/overview (the `GetSessionsOverview` operationId).
+func (c *ClientWithResponses) GetSessionsOverviewWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetSessionsOverviewResponse, error) {
+	rsp, err := c.GetSessionsOverview(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetSessionsOverviewResponse(rsp)
+}
+
 // ListOwnedOrganizationsWithResponse List organisations the caller is the sole owner of
 //
 // Returns a wrapper object for the known response body format(s).
@@ -12329,6 +14277,149 @@ func (c *ClientWithResponses) AcceptRpTermsWithResponse(ctx context.Context, req
 		return nil, err
 	}
 	return ParseAcceptRpTermsResponse(rsp)
+}
+
+// ListSessionsWithResponse List all sessions
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/sessions (the `ListSessions` operationId).
+func (c *ClientWithResponses) ListSessionsWithResponse(ctx context.Context, params *ListSessionsParams, reqEditors ...RequestEditorFn) (*ListSessionsResponse, error) {
+	rsp, err := c.ListSessions(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListSessionsResponse(rsp)
+}
+
+// CreateSessionWithBodyWithResponse Create a new verification session
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+func (c *ClientWithResponses) CreateSessionWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateSessionResponse, error) {
+	rsp, err := c.CreateSessionWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateSessionResponse(rsp)
+}
+
+// CreateSessionWithResponse Create a new verification session
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+func (c *ClientWithResponses) CreateSessionWithResponse(ctx context.Context, body CreateSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSessionResponse, error) {
+	rsp, err := c.CreateSession(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateSessionResponse(rsp)
+}
+
+// GetSessionWithResponse Get a session by ID
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/sessions/{id} (the `GetSession` operationId).
+func (c *ClientWithResponses) GetSessionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetSessionResponse, error) {
+	rsp, err := c.GetSession(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetSessionResponse(rsp)
+}
+
+// CancelSessionWithResponse Cancel a session
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/sessions/{id}/cancel (the `CancelSession` operationId).
+func (c *ClientWithResponses) CancelSessionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*CancelSessionResponse, error) {
+	rsp, err := c.CancelSession(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCancelSessionResponse(rsp)
+}
+
+// CompleteSandboxSessionWithBodyWithResponse Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
+func (c *ClientWithResponses) CompleteSandboxSessionWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompleteSandboxSessionResponse, error) {
+	rsp, err := c.CompleteSandboxSessionWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompleteSandboxSessionResponse(rsp)
+}
+
+// CompleteSandboxSessionWithResponse Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
+func (c *ClientWithResponses) CompleteSandboxSessionWithResponse(ctx context.Context, id string, body CompleteSandboxSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*CompleteSandboxSessionResponse, error) {
+	rsp, err := c.CompleteSandboxSession(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompleteSandboxSessionResponse(rsp)
+}
+
+// ParseGetSessionsOverviewResponse parses an HTTP response from a GetSessionsOverviewWithResponse call
+func ParseGetSessionsOverviewResponse(rsp *http.Response) (*GetSessionsOverviewResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetSessionsOverviewResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			// Data Examples: {"summary":{"active":9,"cancelled":4,"expired":8,"failure":18,"success":103,"total":142},"timeline":[{"active":2,"cancelled":0,"date":"2026-03-08","expired":0,"failure":1,"success":2,"total":5},{"active":3,"cancelled":1,"date":"2026-03-09","expired":1,"failure":1,"success":3,"total":9}],"trend":[{"cancelled":0,"date":"2026-03-08","expired":0,"failure":1,"success":2},{"cancelled":1,"date":"2026-03-09","expired":1,"failure":0,"success":1}]}
+			Data  SessionsOverview `json:"data"`
+			Error any              `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    GetSessionsOverview500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    GetSessionsOverview500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    GetSessionsOverview500JSONResponseBodyErrorHint    `json:"hint"`
+				Message GetSessionsOverview500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
 }
 
 // ParseListOwnedOrganizationsResponse parses an HTTP response from a ListOwnedOrganizationsWithResponse call
@@ -17114,8 +19205,409 @@ func ParseAcceptRpTermsResponse(rsp *http.Response) (*AcceptRpTermsResponse, err
 	return response, nil
 }
 
+// ParseListSessionsResponse parses an HTTP response from a ListSessionsWithResponse call
+func ParseListSessionsResponse(rsp *http.Response) (*ListSessionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListSessionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data       []VerificationSession `json:"data"`
+			Error      any                   `json:"error"`
+			Pagination Pagination            `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    ListSessions500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    ListSessions500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    ListSessions500JSONResponseBodyErrorHint    `json:"hint"`
+				Message ListSessions500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+			Pagination struct {
+				HasMore    ListSessions500JSONResponseBodyPaginationHasMore `json:"has_more"`
+				Limit      float32                                          `json:"limit"`
+				NextCursor any                                              `json:"next_cursor"`
+			} `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateSessionResponse parses an HTTP response from a CreateSessionWithResponse call
+func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateSessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			// Data Examples: {"completed_at":null,"contract_version":1,"created_at":"2025-01-01T00:00:00Z","expires_at":"2025-01-01T00:00:00Z","failure_code":null,"id":"vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","liveness_tries_used":0,"nfc_tries_used":0,"redirect_url":"https://example.com/redirect","share_fields":{"date_of_birth":{"reason":"Needed to verify age eligibility","required":true,"source":"rc"},"document_type_code":{"reason":"Needed to know the document type code","required":false,"source":"rc"},"kayle_document_id":{"reason":"Sharing \"Kayle Document ID\"","required":true,"source":"default"}},"status":"created","updated_at":"2025-01-01T00:00:00Z","verification_url":"https://verify.kayle.id/vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","webhook_endpoint_id":null}
+			Data  VerificationSession `json:"data"`
+			Error any                 `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    CreateSession500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    CreateSession500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    CreateSession500JSONResponseBodyErrorHint    `json:"hint"`
+				Message CreateSession500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetSessionResponse parses an HTTP response from a GetSessionWithResponse call
+func ParseGetSessionResponse(rsp *http.Response) (*GetSessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetSessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			// Data Examples: {"completed_at":null,"contract_version":1,"created_at":"2025-01-01T00:00:00Z","expires_at":"2025-01-01T00:00:00Z","failure_code":null,"id":"vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","liveness_tries_used":0,"nfc_tries_used":0,"redirect_url":"https://example.com/redirect","share_fields":{"date_of_birth":{"reason":"Needed to verify age eligibility","required":true,"source":"rc"},"document_type_code":{"reason":"Needed to know the document type code","required":false,"source":"rc"},"kayle_document_id":{"reason":"Sharing \"Kayle Document ID\"","required":true,"source":"default"}},"status":"created","updated_at":"2025-01-01T00:00:00Z","verification_url":"https://verify.kayle.id/vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","webhook_endpoint_id":null}
+			Data  VerificationSession `json:"data"`
+			Error any                 `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    GetSession500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    GetSession500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    GetSession500JSONResponseBodyErrorHint    `json:"hint"`
+				Message GetSession500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCancelSessionResponse parses an HTTP response from a CancelSessionWithResponse call
+func ParseCancelSessionResponse(rsp *http.Response) (*CancelSessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CancelSessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    CancelSession500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    CancelSession500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    CancelSession500JSONResponseBodyErrorHint    `json:"hint"`
+				Message CancelSession500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCompleteSandboxSessionResponse parses an HTTP response from a CompleteSandboxSessionWithResponse call
+func ParseCompleteSandboxSessionResponse(rsp *http.Response) (*CompleteSandboxSessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CompleteSandboxSessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data  SandboxSession `json:"data"`
+			Error any            `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// GetSessionsOverview Get organization session analytics overview
+	// (GET /v1/analytics/sessions/overview)
+	GetSessionsOverview(ctx echo.Context) error
 	// ListOwnedOrganizations List organisations the caller is the sole owner of
 	// (GET /v1/auth/account/owned-organizations)
 	ListOwnedOrganizations(ctx echo.Context) error
@@ -17225,11 +19717,35 @@ type ServerInterface interface {
 	// AcceptRpTerms Record that an owner accepted the current relying-party integration terms.
 	// (POST /v1/auth/orgs/rp-terms)
 	AcceptRpTerms(ctx echo.Context) error
+	// ListSessions List all sessions
+	// (GET /v1/sessions)
+	ListSessions(ctx echo.Context, params ListSessionsParams) error
+	// CreateSession Create a new verification session
+	// (POST /v1/sessions)
+	CreateSession(ctx echo.Context) error
+	// GetSession Get a session by ID
+	// (GET /v1/sessions/{id})
+	GetSession(ctx echo.Context, id string) error
+	// CancelSession Cancel a session
+	// (POST /v1/sessions/{id}/cancel)
+	CancelSession(ctx echo.Context, id string) error
+	// CompleteSandboxSession Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
+	// (POST /v1/sessions/{id}/complete)
+	CompleteSandboxSession(ctx echo.Context, id string) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
 type ServerInterfaceWrapper struct {
 	Handler ServerInterface
+}
+
+// GetSessionsOverview converts echo context to params.
+func (w *ServerInterfaceWrapper) GetSessionsOverview(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetSessionsOverview(ctx)
+	return err
 }
 
 // ListOwnedOrganizations converts echo context to params.
@@ -17723,6 +20239,109 @@ func (w *ServerInterfaceWrapper) AcceptRpTerms(ctx echo.Context) error {
 	return err
 }
 
+// ListSessions converts echo context to params.
+func (w *ServerInterfaceWrapper) ListSessions(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListSessionsParams
+	// ------------- Optional query parameter "status" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "status", ctx.QueryParams(), &params.Status, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter status: %s", err))
+	}
+
+	// ------------- Optional query parameter "created_from" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "created_from", ctx.QueryParams(), &params.CreatedFrom, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter created_from: %s", err))
+	}
+
+	// ------------- Optional query parameter "created_to" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "created_to", ctx.QueryParams(), &params.CreatedTo, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter created_to: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "starting_after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "starting_after", ctx.QueryParams(), &params.StartingAfter, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter starting_after: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListSessions(ctx, params)
+	return err
+}
+
+// CreateSession converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateSession(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateSession(ctx)
+	return err
+}
+
+// GetSession converts echo context to params.
+func (w *ServerInterfaceWrapper) GetSession(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetSession(ctx, id)
+	return err
+}
+
+// CancelSession converts echo context to params.
+func (w *ServerInterfaceWrapper) CancelSession(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CancelSession(ctx, id)
+	return err
+}
+
+// CompleteSandboxSession converts echo context to params.
+func (w *ServerInterfaceWrapper) CompleteSandboxSession(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CompleteSandboxSession(ctx, id)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -17770,6 +20389,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 		Handler: si,
 	}
 
+	router.GET(options.BaseURL+"/v1/analytics/sessions/overview", wrapper.GetSessionsOverview, options.OperationMiddlewares["getSessionsOverview"]...)
 	router.GET(options.BaseURL+"/v1/auth/account/owned-organizations", wrapper.ListOwnedOrganizations, options.OperationMiddlewares["listOwnedOrganizations"]...)
 	router.GET(options.BaseURL+"/v1/auth/api-keys", wrapper.ListApiKeys, options.OperationMiddlewares["listApiKeys"]...)
 	router.POST(options.BaseURL+"/v1/auth/api-keys", wrapper.CreateApiKey, options.OperationMiddlewares["createApiKey"]...)
@@ -17796,6 +20416,10 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/auth/orgs/request-delete", wrapper.RequestOrganizationDeletion, options.OperationMiddlewares["requestOrganizationDeletion"]...)
 	router.GET(options.BaseURL+"/v1/auth/orgs/rp-terms", wrapper.GetRpTerms, options.OperationMiddlewares["getRpTerms"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/rp-terms", wrapper.AcceptRpTerms, options.OperationMiddlewares["acceptRpTerms"]...)
+	router.GET(options.BaseURL+"/v1/sessions", wrapper.ListSessions, options.OperationMiddlewares["listSessions"]...)
+	router.POST(options.BaseURL+"/v1/sessions", wrapper.CreateSession, options.OperationMiddlewares["createSession"]...)
+	router.GET(options.BaseURL+"/v1/sessions/:id", wrapper.GetSession, options.OperationMiddlewares["getSession"]...)
+	router.POST(options.BaseURL+"/v1/sessions/:id/cancel", wrapper.CancelSession, options.OperationMiddlewares["cancelSession"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/active", wrapper.SetActiveOrganization, options.OperationMiddlewares["setActiveOrganization"]...)
 	router.GET(options.BaseURL+"/v1/auth/orgs/members", wrapper.ListMembers, options.OperationMiddlewares["listMembers"]...)
 	router.GET(options.BaseURL+"/v1/auth/orgs/invitations", wrapper.ListInvitations, options.OperationMiddlewares["listInvitations"]...)
@@ -17805,10 +20429,75 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/auth/organization/leave", wrapper.LegacyLeaveOrganization, options.OperationMiddlewares["legacyLeaveOrganization"]...)
 	router.POST(options.BaseURL+"/v1/auth/organization/update", wrapper.UpdateOrganization, options.OperationMiddlewares["updateOrganization"]...)
 	router.POST(options.BaseURL+"/v1/auth/organization/remove-member", wrapper.LegacyRemoveMember, options.OperationMiddlewares["legacyRemoveMember"]...)
+	router.POST(options.BaseURL+"/v1/sessions/:id/complete", wrapper.CompleteSandboxSession, options.OperationMiddlewares["completeSandboxSession"]...)
 
 }
 
 type ErrorJSONResponse ErrorEnvelope
+
+type GetSessionsOverviewRequestObject struct {
+}
+
+type GetSessionsOverviewResponseObject interface {
+	VisitGetSessionsOverviewResponse(w http.ResponseWriter) error
+}
+
+type GetSessionsOverview200JSONResponse struct {
+	// Data Examples: {"summary":{"active":9,"cancelled":4,"expired":8,"failure":18,"success":103,"total":142},"timeline":[{"active":2,"cancelled":0,"date":"2026-03-08","expired":0,"failure":1,"success":2,"total":5},{"active":3,"cancelled":1,"date":"2026-03-09","expired":1,"failure":1,"success":3,"total":9}],"trend":[{"cancelled":0,"date":"2026-03-08","expired":0,"failure":1,"success":2},{"cancelled":1,"date":"2026-03-09","expired":1,"failure":0,"success":1}]}
+	Data  SessionsOverview `json:"data"`
+	Error any              `json:"error"`
+}
+
+func (response GetSessionsOverview200JSONResponse) VisitGetSessionsOverviewResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSessionsOverview500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    GetSessionsOverview500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    GetSessionsOverview500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    GetSessionsOverview500JSONResponseBodyErrorHint    `json:"hint"`
+		Message GetSessionsOverview500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response GetSessionsOverview500JSONResponse) VisitGetSessionsOverviewResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSessionsOverviewdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response GetSessionsOverviewdefaultJSONResponse) VisitGetSessionsOverviewResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type ListOwnedOrganizationsRequestObject struct {
 }
@@ -23990,8 +26679,543 @@ func (response AcceptRpTermsdefaultJSONResponse) VisitAcceptRpTermsResponse(w ht
 	return err
 }
 
+type ListSessionsRequestObject struct {
+	Params ListSessionsParams
+}
+
+type ListSessionsResponseObject interface {
+	VisitListSessionsResponse(w http.ResponseWriter) error
+}
+
+type ListSessions200JSONResponse struct {
+	Data       []VerificationSession `json:"data"`
+	Error      any                   `json:"error"`
+	Pagination Pagination            `json:"pagination"`
+}
+
+func (response ListSessions200JSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSessions500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    ListSessions500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    ListSessions500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    ListSessions500JSONResponseBodyErrorHint    `json:"hint"`
+		Message ListSessions500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListSessions500JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                          `json:"limit"`
+		NextCursor any                                              `json:"next_cursor"`
+	} `json:"pagination"`
+}
+
+func (response ListSessions500JSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSessionsdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response ListSessionsdefaultJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateSessionRequestObject struct {
+	Body *CreateSessionJSONRequestBody
+}
+
+type CreateSessionResponseObject interface {
+	VisitCreateSessionResponse(w http.ResponseWriter) error
+}
+
+type CreateSession200JSONResponse struct {
+	// Data Examples: {"completed_at":null,"contract_version":1,"created_at":"2025-01-01T00:00:00Z","expires_at":"2025-01-01T00:00:00Z","failure_code":null,"id":"vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","liveness_tries_used":0,"nfc_tries_used":0,"redirect_url":"https://example.com/redirect","share_fields":{"date_of_birth":{"reason":"Needed to verify age eligibility","required":true,"source":"rc"},"document_type_code":{"reason":"Needed to know the document type code","required":false,"source":"rc"},"kayle_document_id":{"reason":"Sharing \"Kayle Document ID\"","required":true,"source":"default"}},"status":"created","updated_at":"2025-01-01T00:00:00Z","verification_url":"https://verify.kayle.id/vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","webhook_endpoint_id":null}
+	Data  VerificationSession `json:"data"`
+	Error any                 `json:"error"`
+}
+
+func (response CreateSession200JSONResponse) VisitCreateSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateSession400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response CreateSession400JSONResponse) VisitCreateSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateSession410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response CreateSession410JSONResponse) VisitCreateSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateSession429JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response CreateSession429JSONResponse) VisitCreateSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateSession500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    CreateSession500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    CreateSession500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    CreateSession500JSONResponseBodyErrorHint    `json:"hint"`
+		Message CreateSession500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response CreateSession500JSONResponse) VisitCreateSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateSessiondefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response CreateSessiondefaultJSONResponse) VisitCreateSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSessionRequestObject struct {
+	Id string `json:"id"`
+}
+
+type GetSessionResponseObject interface {
+	VisitGetSessionResponse(w http.ResponseWriter) error
+}
+
+type GetSession200JSONResponse struct {
+	// Data Examples: {"completed_at":null,"contract_version":1,"created_at":"2025-01-01T00:00:00Z","expires_at":"2025-01-01T00:00:00Z","failure_code":null,"id":"vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","liveness_tries_used":0,"nfc_tries_used":0,"redirect_url":"https://example.com/redirect","share_fields":{"date_of_birth":{"reason":"Needed to verify age eligibility","required":true,"source":"rc"},"document_type_code":{"reason":"Needed to know the document type code","required":false,"source":"rc"},"kayle_document_id":{"reason":"Sharing \"Kayle Document ID\"","required":true,"source":"default"}},"status":"created","updated_at":"2025-01-01T00:00:00Z","verification_url":"https://verify.kayle.id/vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","webhook_endpoint_id":null}
+	Data  VerificationSession `json:"data"`
+	Error any                 `json:"error"`
+}
+
+func (response GetSession200JSONResponse) VisitGetSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSession404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response GetSession404JSONResponse) VisitGetSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSession500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    GetSession500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    GetSession500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    GetSession500JSONResponseBodyErrorHint    `json:"hint"`
+		Message GetSession500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response GetSession500JSONResponse) VisitGetSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSessiondefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response GetSessiondefaultJSONResponse) VisitGetSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelSessionRequestObject struct {
+	Id string `json:"id"`
+}
+
+type CancelSessionResponseObject interface {
+	VisitCancelSessionResponse(w http.ResponseWriter) error
+}
+
+type CancelSession204Response struct {
+}
+
+func (response CancelSession204Response) VisitCancelSessionResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type CancelSession404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response CancelSession404JSONResponse) VisitCancelSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelSession500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    CancelSession500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    CancelSession500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    CancelSession500JSONResponseBodyErrorHint    `json:"hint"`
+		Message CancelSession500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response CancelSession500JSONResponse) VisitCancelSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelSessiondefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response CancelSessiondefaultJSONResponse) VisitCancelSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteSandboxSessionRequestObject struct {
+	Id   string `json:"id"`
+	Body *CompleteSandboxSessionJSONRequestBody
+}
+
+type CompleteSandboxSessionResponseObject interface {
+	VisitCompleteSandboxSessionResponse(w http.ResponseWriter) error
+}
+
+type CompleteSandboxSession200JSONResponse struct {
+	Data  SandboxSession `json:"data"`
+	Error any            `json:"error"`
+}
+
+func (response CompleteSandboxSession200JSONResponse) VisitCompleteSandboxSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteSandboxSession400JSONResponse struct{ ErrorJSONResponse }
+
+func (response CompleteSandboxSession400JSONResponse) VisitCompleteSandboxSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteSandboxSession401JSONResponse ErrorEnvelope
+
+func (response CompleteSandboxSession401JSONResponse) VisitCompleteSandboxSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteSandboxSession403JSONResponse ErrorEnvelope
+
+func (response CompleteSandboxSession403JSONResponse) VisitCompleteSandboxSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteSandboxSession404JSONResponse ErrorEnvelope
+
+func (response CompleteSandboxSession404JSONResponse) VisitCompleteSandboxSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteSandboxSession409JSONResponse ErrorEnvelope
+
+func (response CompleteSandboxSession409JSONResponse) VisitCompleteSandboxSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteSandboxSession410JSONResponse ErrorEnvelope
+
+func (response CompleteSandboxSession410JSONResponse) VisitCompleteSandboxSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteSandboxSessiondefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response CompleteSandboxSessiondefaultJSONResponse) VisitCompleteSandboxSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// GetSessionsOverview Get organization session analytics overview
+	// (GET /v1/analytics/sessions/overview)
+	GetSessionsOverview(ctx context.Context, request GetSessionsOverviewRequestObject) (GetSessionsOverviewResponseObject, error)
 	// ListOwnedOrganizations List organisations the caller is the sole owner of
 	// (GET /v1/auth/account/owned-organizations)
 	ListOwnedOrganizations(ctx context.Context, request ListOwnedOrganizationsRequestObject) (ListOwnedOrganizationsResponseObject, error)
@@ -24101,6 +27325,21 @@ type StrictServerInterface interface {
 	// AcceptRpTerms Record that an owner accepted the current relying-party integration terms.
 	// (POST /v1/auth/orgs/rp-terms)
 	AcceptRpTerms(ctx context.Context, request AcceptRpTermsRequestObject) (AcceptRpTermsResponseObject, error)
+	// ListSessions List all sessions
+	// (GET /v1/sessions)
+	ListSessions(ctx context.Context, request ListSessionsRequestObject) (ListSessionsResponseObject, error)
+	// CreateSession Create a new verification session
+	// (POST /v1/sessions)
+	CreateSession(ctx context.Context, request CreateSessionRequestObject) (CreateSessionResponseObject, error)
+	// GetSession Get a session by ID
+	// (GET /v1/sessions/{id})
+	GetSession(ctx context.Context, request GetSessionRequestObject) (GetSessionResponseObject, error)
+	// CancelSession Cancel a session
+	// (POST /v1/sessions/{id}/cancel)
+	CancelSession(ctx context.Context, request CancelSessionRequestObject) (CancelSessionResponseObject, error)
+	// CompleteSandboxSession Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
+	// (POST /v1/sessions/{id}/complete)
+	CompleteSandboxSession(ctx context.Context, request CompleteSandboxSessionRequestObject) (CompleteSandboxSessionResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -24113,6 +27352,29 @@ func NewStrictHandler(ssi StrictServerInterface, middlewares []StrictMiddlewareF
 type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
+}
+
+// GetSessionsOverview operation middleware
+func (sh *strictHandler) GetSessionsOverview(ctx echo.Context) error {
+	var request GetSessionsOverviewRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetSessionsOverview(ctx.Request().Context(), request.(GetSessionsOverviewRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetSessionsOverview")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetSessionsOverviewResponseObject); ok {
+		return validResponse.VisitGetSessionsOverviewResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
 }
 
 // ListOwnedOrganizations operation middleware
@@ -25326,137 +28588,371 @@ func (sh *strictHandler) AcceptRpTerms(ctx echo.Context) error {
 	return nil
 }
 
+// ListSessions operation middleware
+func (sh *strictHandler) ListSessions(ctx echo.Context, params ListSessionsParams) error {
+	var request ListSessionsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListSessions(ctx.Request().Context(), request.(ListSessionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListSessions")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListSessionsResponseObject); ok {
+		return validResponse.VisitListSessionsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateSession operation middleware
+func (sh *strictHandler) CreateSession(ctx echo.Context) error {
+	var request CreateSessionRequestObject
+
+	var body CreateSessionJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateSession(ctx.Request().Context(), request.(CreateSessionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateSession")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateSessionResponseObject); ok {
+		return validResponse.VisitCreateSessionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetSession operation middleware
+func (sh *strictHandler) GetSession(ctx echo.Context, id string) error {
+	var request GetSessionRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetSession(ctx.Request().Context(), request.(GetSessionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetSession")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetSessionResponseObject); ok {
+		return validResponse.VisitGetSessionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CancelSession operation middleware
+func (sh *strictHandler) CancelSession(ctx echo.Context, id string) error {
+	var request CancelSessionRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CancelSession(ctx.Request().Context(), request.(CancelSessionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CancelSession")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CancelSessionResponseObject); ok {
+		return validResponse.VisitCancelSessionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CompleteSandboxSession operation middleware
+func (sh *strictHandler) CompleteSandboxSession(ctx echo.Context, id string) error {
+	var request CompleteSandboxSessionRequestObject
+
+	request.Id = id
+
+	var body CompleteSandboxSessionJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CompleteSandboxSession(ctx.Request().Context(), request.(CompleteSandboxSessionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CompleteSandboxSession")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CompleteSandboxSessionResponseObject); ok {
+		return validResponse.VisitCompleteSandboxSessionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H37chs30u+roHi2Kkktb5JlW5H/OYqtbOnEsX0kObt1vFoZnGmSiGaACYAhxbhUdR7ie8LvSb7CZW6c",
-	"4VUSJTv9jy3OYHBp/NDoC9D9pRWIOBEcuFatoy8tCSoRXIH9cSKlkOaPQHANXJs/aZJELKCaCd77XQlu",
-	"nqlgDDE1f/1NwrB11PpfvaLWnnurera2Ez6BSCTQur29bbdCUIFkiamsddQ65jMi9BgkEakORAzk+wEN",
-	"iYQ/UlC6TVJOUz0Wkv0JYZtIqoFELGba/Eo5nVAW0UEEbcK4BslpRMA0+YN5QPQYiNKUh1SG7jkB35du",
-	"y/TFd9OM4jgNmX4rRubvRIoEpGaOIjTQjiLLBpp9fmwL37ZbgQSqITy2BNSzBFpHLaUl4yPzFiaetLU3",
-	"LGx8HIOmIdWW4DQMmSEfjT6UO3rbzj4Tg98h0OYzTeUI9Gmpzk9Zpe0WT6OodZmXurDvF5e7bbfMtDAJ",
-	"oXnNwlY2jranUam9SqWl7pcJc9nQ4Sod63ORsF9gtmo8rtQ7GsPychBTFi0vwlY0xVc2oj1ZgaexKZEq",
-	"MJRSM6UhbtnOXl3DrESNbNabCK4dPW2z2QDaBVkqY2+ib3VB1uibQay6SE/iRM+IeUdcTd1WXrUdp6Fl",
-	"xjdWsoP3eWcSOmKcukaWf/ihKDlPFg8r1/7CIftGawMORAj1AV+MwfML+75dX48haMoiVf/0ZxpoRehA",
-	"pNryH1fNAGaCh4RpRWJQio6gTYRjUKGIKePEdMoOUBGqSJooLYHGRAEPlSkXH5Evt2QoJImF0q5a1SaU",
-	"hyQQfBixQDM+ei9HlLM/bUUGA/aD4w8n/7q6OP7l5P1vJ2dXZyf/9+Pp2cmb0hwWtApF0DCmYxIxfk20",
-	"8B0O0hi4to3YBvJxNlFqzBynm6/SPDdVjiFKbA1mYZAhu1lenSffsjnLiqxaUH5ui+K2q54ITUg65ROm",
-	"c7xWgZTzkqGQMdWto3xx1pn/TcIkKLc15MVDqqGjWdwIN8eG8rJpWjCDcjEpIli1lH6FeADyzJRsZum+",
-	"27aucmebKOIqa1hW5d1vvSHOMePNB19lxXegSrulUpUAD9cYQBPHz7/+aba4400fmhVwus5gm+bNf1xM",
-	"oN8j/DwWM1IdXrW7i+f4zBMx28bElNt9jIYx43YVWSRcNkzM+ymHsMyZ6nhZIPUsnFIVpaOGF0108WSw",
-	"XzQN70NlE6p2a0zVVSxkA7f55xis1Gr+AUIlEFOOMA2xIrlYSuhQ20JMkYSOoGsXFI0TQ8shjRTkHRoI",
-	"EQHlpkdWwG1mcDG9YXEaE54aahMx9C1K0KnkEFYa2OuXdmk7O4akcKOvglQqt1tXm3htnxuunCow+9Bn",
-	"pak0G8uVHcln82oIOhhbJm3qsuMyHZGg0kirNhGSGEQTNixRh4sSgbpLVsHcFDpatIuZqI6gcUKBh4yP",
-	"ljHru7Cnx+TvzIwp4yt1dNgddDoWRmrQhFkx7TH2jKKbVb6zbC8xixqCVDI9OzetuokaAJUgj1M9znVO",
-	"u1js42I0Y60Tp10yPhSZ9kqdwOdnrmUEjf99TWcRdAvGcNT6xTwhp28MC5WRr0wd9Xp50ZrS+kGyCQ1m",
-	"nSGTShMWAtdMz8gEJBt6PdmQPmIBcGWJ69s6TmgwBvLWvSD73X6t1RHT43TQDUTsOkCZ+7/Dwt4gEoOe",
-	"kRZ7b09fn7w7P7EqHshYvR+eg5ywABr637MlDLGYjuZGPAGp3Jj2us+7fVOfSIDThLWOWs+6e7aDCdVj",
-	"Oxu9yV6PchrNNAtUT4Ey36qemJi2Yep0UFso1eMeDQKRct0zO0XYESX+bysbgZ2dXO41G18rYkrXtgvT",
-	"94qNYr/f38hC0azjVJ/W+mc51aqFUd/aCi2cSklntfVSbaeJf+WaVEXD2kzrqRtaXCeVVzGmljEbHh7Q",
-	"KAJJmFUyiODRjHy2e/tn4rb0LrkYgwIyFWkUkoH5QgU0hE4IEWgICY0EHykWQiHFO9Y/I66I+ZtJ4vHQ",
-	"NWM86O/dwwzeQUu9Jy0Q1aV5delThsFFO/rGyP1YMgFa8Dy/l+WP4PkrgOc0MwsrkBOQrtddt6UPaRrp",
-	"RRw+33Cc0coJKGkcUzlrHbXeMqWJqLDUOjNVIgJieSkRQ2sRHSkziGPHCN3oiu0yYZ1rmC3fG4+tdU/Z",
-	"TVnSGDRIU+X8/PxaUxOOP5wSU7tBgVMWuuSNo4B9ttc3TJsLTVQCARsyp0swU9sfKchZITBlInmxwHJS",
-	"Go3jgXriNR/TRr/dihn3v3IMMK5hBHaiFqg1wu5KJKJGaNMQk6EUsX2USJgwkXoljfxzDJwkUkxYCGF7",
-	"oapDpiyKzI5Y1r6aKFZVouZI91gdXWViuHwQoSuXqu6mkLVbN52R6NRVL27U7rIxoaRXb+9aaVE+ez+0",
-	"Cy2mN2+Bj4xC8nxvv840v9RU7npXLqvdp3zWanLeLLR+JCBj5oTvCk1rBauSqGOloPRry36O6l1tpUl4",
-	"D/OwxAyTTVB1EAscROX+zHW+xvtLPen4ZWeYNISOZTZRo1nQfgi3RKXOdbatM9CSwQRybuml5mco+PxF",
-	"BJ95GC42THqLrDUnXi61J64yBi5TODc2xN3revhZyAELQ+AbKAC5HTSDvhlXCcwOvq3TdxcnZ++O316d",
-	"n5z9dnJ2dXJ29v6sNGNHrWNOUg43CQRG3XXTL4IglWZotYkqpsYbeD35jWxUobfpTnEIAdcrrtdvZ70+",
-	"pNqVbYlljerDKbF6kZ0HoRq0JydVeGEgFyZ+EuFsoy21WUD0K706509FrpxbY9odINjvWyK2CdBgTPbM",
-	"ontxQIIxlTQwWiWJqQ7GjI/Ifz4dd/4f7fzZ7/x41T3qXP79b+R7CcNUQUimTI/JQb/vznBNmYIfXpEJ",
-	"jVJQ1u3juq+MLkJ9w8/39kvNtMmQcabBK4iKCEn8eJRX+8oU2+8vkZNLJNzbd0pi/ru9vhSdeTinMBgL",
-	"ca2OJFAjsOa/p5Jp61L0BvCsQP47K5Dbyl2JJt9ozPipa3hvheHYC9DlXjevxOIjLVO43YHtfIFidQ2z",
-	"NX201fNPD20K9wyEeEWDqDQIQKlhGkUzL2ejgRENjOuB6afitCrqaIidjbBT1WoO9pDrIHI28eY6LzJh",
-	"ihhUhGkEoSWmdbvaQwhPTVlGdRcB/JAK4msr0hHKMy2xWUls8rv1vrDw1pE0Ag11DdI9zzXIOQec9fsk",
-	"VI8Lt48VbavSeBn+j+OAmddRcyTVz1hqqtOKRuQF5dVXFfynBa52L9xnp1NQuEcuhcI9YgeFe0QOCvco",
-	"3COAv1rh/o07TbxKuF9xNs6Q0X//nSKsOLR138J7QnUwrqsR7kjLjtWIB3B2xYyXn+7Nu7+WHsV6mr6x",
-	"M0giGoA7venwkXWUTMcigi5B99lX5D57Es6xb1fF9ofzUMVGWQFVbMQOqtiIHFSxUcVGAH+9KvZHK9Jt",
-	"5D8rX2juRUAnLqyUP4QZQiIhMGJiprnOXWqDEQ1mb81nlWvUc4K5vy+81oDynWDN0ncimFcZQzKYkQ/v",
-	"zy9ImS6q565QK0eXV4RGUzpThHI1NcrawV6/WyJw9c77EipLiMUEOnERfGcjap/Zz33onq+R0G9O3p5c",
-	"nCwg9RcW3t4bpZ2KUyZxkzGnhtwHP1u83HbS+EkkRmJOzd/vHxwujMRStZeYZ3QQQfed/+OTK35ZuXjF",
-	"4kRIF2WNmgZapWgWgiasY9jlCHgvq87AovhcXbOkIxI3oE4ibEzHXFPf0k6RhQoqffbiYP6rhGrDT1tH",
-	"rf98craazuXf/9bI/dc4Nv9UzuXe163KNaPTZAhbN1ri3eM5+TZXBZV8GDOIERbKzMLF7bMmkbIVZF1W",
-	"uhnjdVry02PTXoAw4hcNNJtUSfSdImb62sTMHhGSmOkj37toJFnMw+8UMYyYRGwgqZw5CUcRptvOXsq0",
-	"IgMRzoga0wR+6JL3Uw6yZwOR2QAmNmKJqzpOlSYDIJR8PHvrd4OFm7X54hX5d+vfrTyGVRABlcqHUlpz",
-	"91CLtwsH091vF9nK3OAT342LueilLKYj6CV2Wbu/f0+g+DGFQZL/GLFho9E2Y1ZlRv7sx8O9/uEKZt68",
-	"Yss9vbw/+/Z97xsNdzkWxKR7Qpc46gx41xGLPG/FuxqoNKOtGbHzRGzNaBREjP4FD9WLquS6rkDco0EA",
-	"ie6UA2R2XFTKhaKy++S30hcXPozlDuTl8ji3Ccg8933T3O1CpJvMU+/YEvUeLAILa/5pjSu/y7q1vOod",
-	"KvemZeJASHkAREIgZAgh+V5IQiMJNJwRw6ZYBD+gJIqc+o6SKMZDRexsGQ8V1RgEz7rgeZ1HKOVCW5HO",
-	"xyd1SQrKgovH1gFiC7G1ucHOwGsoUp6xqB8RRgijrc5mZcK2UwyyPQ8P+yGgtgTUUIo/gZPE5YnZ5rQf",
-	"4gpx9WDmtjNraSB6TEsC2phm1ggIXaaOMqjLNhNiDWvdzcxzmk2WnHJSoI9tkd17rndgiXsMZ+uDD+vB",
-	"7v7UD3UQBRUjxsMcYXF6yC6OsJxDBIHO8zmYLcJfTftONR1qccdNfOqH/MAJz4r6LDobrcc0ZLoTidGK",
-	"ZBA+V65acI10Zd6GzXIqbJjZoAbgeUZ/zvgoAmJTCNtjQcRuaHFMOwrMeAyri2yijWGplE0SwXgQpSF0",
-	"yUd+zcWU+zdUAmEjLiSEr0hCldFyOZQ+MPXIma/N9HBRyoYssfGiTA1PpvMryXwG5l1g92jgWjJQZDoW",
-	"yh7QEj5ZCVN2215EDVvyypS4ssxpEVU2bWsl09u2AX96vUs+KhimEZmOgRPGJ6A0G1GDWDK1+ytRbiJt",
-	"yCAWLieAT9V8PzS4SxfvnW6mAndlGVSXfHbJqT+TQExAKhJIwXsDGlyPpNHoyVTI61fksydHXiyRYiRp",
-	"HFPNAssP1Svy2Ux1XiKkajwQVIYZR1XLCe6zXW9L6kcd1Tb5vusD1Knk+diyQ1BUG25Tyi16ev6eHL7o",
-	"7xHNYlCaxskiuvoqroZSxEspe5eG18l5ueFgBzAUNmPdVqPVYtuxrm53u8H+LAE6Gm40UUBlMCY0kEKp",
-	"0lbRJi6DPmGhS/PtMG1e9WxKy0WD/mPJWO+p2codglVHKR86k9CyBC2ZiPSVpX/xFZdEiFwkzHCKbkO0",
-	"VqDbEMHzSG5Df9tCrvIfoj0VQfYUcnXW9s98ghotOrUrRZuYbwapYhyU6oSgKYvUquujP/nyb3zxRwrY",
-	"lXX76vdUMhWyIBOB5i/OfC0XRvMBNdwAsmLrVzcQCSOmtAPQlQ92NjdBX+W49NwtMyUiw3ey9622qf3y",
-	"axnYU4k8lpHv/8yt58X3c7Mv3lXu6S4reVZC5LsckKu/u7jbjM/vNZVq58bRbibE0jHszqGSMX/iN4um",
-	"K8QoPaH0tBJIv9GIhY56heCEBgIEEBoIEDx4rhix9U2eK8ZjoAgjPAaKuPpmQzEa6imIhh2qFEgNIRnM",
-	"a4zfRzCikffelo13bVI2GPkY8T8stXxuYucMKA8g6hT50hYEPbLFyrW98UsNL3NvcmT0umQv0TJtyh0/",
-	"3/PrHRoyskklbr7RgoGMFC9FI3bQeIHg+VqNFzI75oBWDATZfaufBmp3TjuA0EJoPVzcLyvIE1qCaeXe",
-	"V45Xd1xG5QxTOY45d00spjOvG2ymZQo+ZDJerWa6co+nZ2ZLpIawe1ZA266lx9JDvb0so60LJbZ8APVP",
-	"HkEtzUGMeimy1w3Z64RGzDA/AjeJqcbOB+qoiCPUURE86GBHbGHgLoQRwmhB4C60ciC8nrCVw9kNCCWJ",
-	"hAkTqYpmmRtqkcWDpIrxkaX4YSfPxm7hQewlaQizac9qkl1y7teBImMqQ1cZkINDMhapVESkG2UZ6oUi",
-	"powvDxHzxpfZRbKxsZFQ+Aiq6eCrhWgCN65PjZaSSsKy2lunfKkFb9dMUhaDHouwfPUg5OpK3+jVKddt",
-	"haUR5JWVu7Y0F1n5Bom/rf+WGZi9zojXdFG9NNHbkTUUUz6SNKxStul6xrqZ3qjSr8cQXK+uMYvauGDW",
-	"ste/MXpPc1JqsFr9fLfn6LL+ZPmmajM1z+DytVdaGrszfNlrj9LGtkCbF262eBYDsYN2LgQP2rkQW39V",
-	"bL1D0xYiZzuuJPgwYoHGS0cInDvZRJfYQg/29xFWCKs7XPbfxw0NAbRmfkMhSEx5bulW6I5BBN2TO+Z5",
-	"HzcyRNGatqJEaQk0rsAHrUUInw3hoyFOhKSSRTOScjqhzMWAu5/okZkbiXifThYYm02AFM6dhovV2zh0",
-	"e0WNvZAviR5pk2+84apwHu7knDtN4OYqzL2N5aCKz59VYoE/WwWbclVPJTVPTv2rNZ2hgbcNLM/ykweh",
-	"XP+sv/tkyerJ/c5XtNm76pJWL2o6fz+hUbpG3yqUqVY+V1WlYyUK7fDY/7vzYmUSplSKTlDcXdAJithB",
-	"JyiCB52giC10gqITFJGDTlAEDjpBEVboBEUAoRMUnaCIIHSCIorQCYrwQSdo4QQ911RqQsmbd+edAVW5",
-	"I9Q7Rh0qC3/LPXg9e7bm2WLnp3v/CN7P4JqLaQThCK40vQYxKae8KkIxtzd1JC5ztj0V3+ic67dhuZtX",
-	"6zpOM/K5ZOTLvadrVnlXj6utdSMfbOOlz6v8WmpGrfnR7tATWl6p6ATF3QWdoIgddIIieNAJithCJyg6",
-	"QRE56ARF4KATFGGFTlAEEDpB0QmKCEInKKIInaAIH3SCFk7QDyKKnA+0dLPsv///f2WuFWVpfPGvC+Lu",
-	"whkhn3GSRDTYziP6hYW3bkqyzEdVF6h7ngc+TaikMWiQppUvLWaoklA9NjR24Uv9tb2y17BdWj6rHJSX",
-	"NQ/jQR0xZxCLCbqZcP2imwmxg24mBA+6mRBb6GZCNxMiB91MCBx0MyGs0M2EAEI3E7qZEEHoZkIUoZsJ",
-	"4YNupsLNdAYTcQ2Ezgcd3ciFxPiEaf96WX7I01K5Zg/SHynIWeFCiljMDDmL1RDTGxancetor9+30T/9",
-	"r5yYjGsYgR1mc502jinjoys61CArla92Qd2H/JBnVWyaLfex6n0AHjI+KijWlKqx+QqXoeyIcffVqmaK",
-	"kkvBWqlzHeT6iiEkZuKJGJLEjYiUwNImHKagNBkyWXXErAXk3PK+Zum7R+athtvNF8V3qml05Htr4g0C",
-	"SDSEbRJQHkAU2SyvxEUsDX+YIwF5P+UgezSMGSeCR7Nl67C94LKqSwlags5OrqraTLQVx6570q7G7D1o",
-	"4NRSRLAKqb9CPAB5ZkrOIzVrx1bzeJdXl/W+uo4f5upl0QbxSWEffEV5G/O6pZ1hcRer1dICiBIxCA6Z",
-	"PNKwdMlg5nIo15feK/tv4aOJ6cwtb8ifbbtLrjxs4XhFZQk/woGL+7/SXZLJalxAaapTtfoKdSGF+S92",
-	"d7u5vMQybr6DRXbwNBfZa0sCQhs2P+fQbFxxbaIEYdoQkHBBIsFHIMkA8p1ys01w5TLruXoXx3Zw77/F",
-	"tWZ2zNPNQxmcbhFAIm+sVtWjrM4cS9sszoNvYQc8thQwO1VpVdIwlKAUhNmOGNjjCN+pbA+8yJ+RAQQi",
-	"BmVq8KvYzbHNRmG+rW6jvrR5oUApJxVny59vdiQxEiOxeL2mSSRoWK7krSm/EyE369kGn/huXFj0Fjnn",
-	"WUxH0Ets+nr39+8JFD+mMEjyHyM2bMhN387XfUnA3nv24+Fe/7CSGGNv1eL1K63c04b1Vv3GUuKpRIrJ",
-	"pmX5MBd0+cFS4ouRIA6sEBKVBgEoNUwjs5/hcVW0A97puCrakBE762HnZyEHLAyB4+EeRM5DHe5BzzrC",
-	"6u6e9TspPB+tpGVNc2XcRk43WFv3cErOcj/Wr74M+rDWMNl/9Y4rj4gxS74lh1VlVCpVCXCjpggOijAe",
-	"RGkIYZcc89mc9h/TmaVMd4tF1YuATmCxZm9flytrPRmTdKa2ezWuQR1/Olbq15lRp5jjYobxuhtu13jd",
-	"DcHzKNfdsk1kyXU3POON2FoXW9yAygoNZAABTRWUnBoGdOZXRJXOZSDntEc7CALtYewgd5PYLZIXiOxl",
-	"31xVtDM9yuV3e+bMnSoJfyBKEJqGTBOqtWSDNBtBIsEq36GrtbZESFBaW1tJ+qsOuPgeexXxL3W65WtS",
-	"Jdz8oPaAvBO1BwTPowfL8EfCJEbNQJDdF8j8Fsez4BmEcVROEVX3o5x6walZEc0OydaBhsopAu2JKafn",
-	"HslVG94SVbWkoUoxrWiduV7aicSIANeSgbIHwq8BkkJZ5SOSZItGcJVhxszt3OUMf1g8cIdV2/kZ1YWa",
-	"7QDKSs3SO1ZUB+OmU6gh1VC6lbQrHfbBz7je8TbWE76FVTikH0ZbNvQgwZjyEYSvHFQtSsLSYnhq10We",
-	"6vn115aMtdPn3yliALbwtpZd5IqMJOXaKAqaXgOhU+rfvFrJFUKIhV7OE5YavXoSGFea6iV+7rwImr++",
-	"CvNXPl9o/0LxDO1fCB60fyHIvlX7V5vYTtuHHnlBKiVwHc1Kjka0kiH27stKlstXR4Ryoccgq0K/NSI4",
-	"8jLlqEMjCTScEbhhWXQ/tJoh8J6a1ewsQzahJJEwYSJV0axTsNE1jGnvFxu6NtJSJYRMQqA7qWTL7zec",
-	"+ZIfTcGHvT9QfU0TuPEZZpqUSB/W5lg3vmXrRTpIqNYgmxvIgqC5PmwTB8EWqVXTLo+s6EJ5RDXUtls3",
-	"nZHomIcdbwN4y5SGsDQ769+tuPNlZqYMn9ap5JhuB9ktpttB7KAFBcGD6XYQW5huB7VPRM7W2udQij8B",
-	"U6QghjbD0AenQ5KxUJqEAtwOF1MdjJuieWOMDkTX48foyGMSZLYo8vHslNAoElMbbSGbqSY72BaBsGlY",
-	"MZbs5PRUybxUjnvdPzhcNdfZl08lqB4a43ZwwuQMRkxpkGhUQx6NRjXEDhrVEDxoVENsoVENjWqIHDSq",
-	"IYbQqIboQqPa0jNmzoRAaNWsJvgd0zpWDoytjOjjnlftbY9wremgjpAziMUEDSy4XtHAgthBAwuCBw0s",
-	"iC00sKCBBZGDBhbEEBpYEF1oYFlqYInFBObNK0MpYndYKTu+tKFxxSqWncKcsihWjC1Xru+Nv564mwNN",
-	"d80MvDIdsD/e9MCnmRRwfSFOYsqi1ZlCy4V3mLdF8CEzpLX5xUUIxPQDzVbIBdFshdhBsxWCB81WiC00",
-	"PhAh3cB51ZaFgYcQTlvGf8nCCWGKY4TXUzZEWKk+x6XZWufyHXfJOfBQmceHnWBMJQ00GDTMq5Z+qr2i",
-	"wPgoS462iQ0j6WiQ8eJgQiPQZ8mFLbKLC0tBAImmPIBF7yC8orpiwgipho5mcR1Lpfg7FXjmNQ1mhQXg",
-	"U/GVh1C79XsqmQpZkKUzrtVkaXc1pmq85PUEpGquYA6k5RFWeznXlUrD880sXhQN8Yj83B4XdL9tt3yw",
-	"wPoUzNMjCwT88ZfeyUfyjzcfzhpiAc9TKY8ePKb7z18cPT94uR8+33vWh2D44/OXL/dePDvsQ7D/Ijzc",
-	"pzR49hz2guc/DuEggMNgQA+fPXsZ9AeHQwj2YP/FHixpsUT4rNH9/v6LTv95Z+/l6qjFW5C8ZGDyRLzK",
-	"prE0/QMhIqB8wfzbWSgmoaGmdQJN+Yk9d/GWH87g5fpGfqGzCMjpG2L45sjxD2J7QFzIZ7Rj4AaMdgwE",
-	"z66OSDRdQCcKIgiyGPB3kuP+Acsy83uOTSREM8ZHnYRKPSOsxBp1hTVucS/e7gUomX0jkhkKXV+10PWk",
-	"5K2sxyhx4aaJEheC5/E9RwuiAeHhVUTYHQz+7vwqSYCHjI/Q0o+4emKW/kDIkOgxLbHDTDazRF1TS1zD",
-	"ng8T06HW0ZfK794X+/+Vu/W56FVPQhLRWVFCgVK2+tqT7AJp0+NeYEToqHg7hcFYiGvVCyFiE5BuKSx+",
-	"2fvi/575Xmk5a/gAeJgIVhlt/V3vS/ZndfCrSvauYbZBxT3FRtzMnIJAgu5JmACN7vC98EkHa9/Pze/c",
-	"i8aJXlymNuN5UTP83pdrcFMQgt22m7tULSorRc06gCCVTM/speEBUAnyONXj1tGny9tL89osNXelOJVR",
-	"66g11jo56vX29l92+91+d+/o8OXhy9bt5e3/BAAA//8=",
+	"7H2Jchu31uaroPjfqtj1c5VkR1bqrxrFUjKaKJKHknNvbq5+Guw+JBF1A30BNCnapap5iHnCeZIpbL2w",
+	"m5t2O6hKxVQ3GsvBwVm+Axx8aQQsThgFKkXj4EuDg0gYFaD/OOaccfUjYFQCleonTpKIBFgSRjt/CkbV",
+	"MxFMIMbq1984jBoHjf/o5LV2zFvR0bUd0ylELIHG7e1tsxGCCDhJVGWNg8YhnSMmJ8ARS2XAYkCvhjhE",
+	"HP6dgpBNlFKcygnj5DOETcSxBBSRmEj1V0rxFJMIDyNoIkIlcIojBKrJ1+oBkhNAQmIaYh6a5whsX9oN",
+	"1RfbTTWKwzQk8pSN1e+EswS4JIYiOJCGIqsG6j4/1IVvm42AA5YQHmoCynkCjYOGkJzQsXoLU0vayhsS",
+	"1j6OQeIQS01wHIZEkQ9HH4odvW26z9jwTwik+kxiPgZ5UqjzD1dps0HTKGpcZaUu9fvl5W6bDTUthEOo",
+	"XpOw4cbRtDQqtFeqtND9ImGuajpcpmN1LhLyC8zXjceUOsMxrC4HMSbR6iJkTVN0bSPSkhVoGqsSqQBF",
+	"KTEXEuKG7uzgGuYFarhZryO4NPTUzboBNHOylMZeR9/3mvoXIARhtG9WWZXMHELCIZCDlGv6lNfseWK4",
+	"D33snyLJkCut15sannqIR1L9mACaAicjKz6QMC0jIpBaRRFICNvo11RI9SWaSJmIg04HvVK/1A8iEKPR",
+	"HOEggERCiEaMo4gFOJowIdUqD0Ev6RiofN1WvIZvToGO5aRxsNPd229WF5OYYA6DEYEoFCuGF+MEsZGT",
+	"RRAi/R0y36FrmEOIhnMURJjE6s82OsbBBAGVfI7iVPcuiNIQ0Cc3j5/QqyFjEWD6GmEaqhdYMPoJvaKM",
+	"tiBO5ByZfjZRjG/QTreLPl7+1Oq9RQELAaWUSNFEcKOIgTBFn/AYBmwKfPCPT7blIQii2gyxhAEbDYaE",
+	"y8mn1230fgLBtemzlozAp8APEEYxjkaMxxDqIWMqZsAF2ut20cnZb4enJ0eDi/952D8e/HRyfHp00UT9",
+	"48OL87NB//h/fzzpHx8hxt2jy/Pzwen52c9qHm5aY9aytFdao93Hs19BCDyG4tuWuCZJi1mitxKmJXnj",
+	"QPIUbpuNGQwnjF0PgIb61cCsSEzn56PGwR9fitPd29lvNmJCs7+bjQRLpRcaB43//uOw9U/c+txtvRu0",
+	"rv7zb40qY3xpEAmxZokHrFXVdWLq3Xmja7J/9bKymHM8b9xeNZexoqUCclRAJ5rqxT8jIqRaeEbu6mUi",
+	"J0S4FddGf58ARSwmUitPLbkFGmGqNK/6EKbA5wio0qchEulQ9WQIYdbK4qRiOtdCqiJkylq/Il2cHiuP",
+	"9Vgzv3qHTE3tnJZamCqB7YyTtTbHedaZBI8JxaaR1R9+yEsuyl6ru0z7V8uGbButDFgt3eqALydgjRL9",
+	"voZxQpCYRDUi6iccSIHwUM9cVs0Q5oyGiEiBYrPOmogZKyhkMSYUqU7pAQqEBUoTITngGAmgoVDl4gP0",
+	"5VazTqyEq65WNLWkChgdRSSQhI7P+RhT8llXpBSN/uDww/E/BpeHvxyf/3bcz0RDYQ5zWoUsqBnTIYoI",
+	"vdYcrDscpEqiG61hmNmOs45SE2LMqcUq1XNV5QSiJFdPI3KzujpLvlVzFmeSbLXWtnObF9ddtUSo46QT",
+	"OiUy49cyI2UGixLXWDYOMgugamHeJISDMPZnVlzphJYkcS27GcmalU3T3OIoFuMsgnVL6VeIh8D7qmS9",
+	"3Wi7resqdraOIqaymmVVNLE3G+KCxbf94Mv23j2o0myIVCRAww0GUGdWZl//OF/e8boP1Qo42WSwdfNm",
+	"P84n0Bqidh7zGSkPr9zd5XPct0R0tjKbUW0s4zAmVK8izQlXNRNzPqMQFiVTlV+WuFZLp1RE6bjmRR1d",
+	"LBn0F3XD+1BSQuVuTbAYxIzXSJu/T0C7xup/gJTtqcohbaSgzPfNTG0iUILH0NYLCivjunEwwpGArEPW",
+	"9lQ90l50vYCL8Q2J0xjRVFFbmcCmRQ4y5RTCUgO9bkFL69lRJIUbOQhSLoy2LjfxXj9XUllZ/FigT0Ji",
+	"rhTLQI/kk3o1AhlMtJBWdelxGVtcpJGygBlHiqMRGRWoQ1mBQO0Vq2BhCg0tmvlMlEdQO6FAQ0LHq4T1",
+	"fcTTc8p3osbk5EqVO7QGnU2YshokItpMew6dkXezLHdW6xLr+R5SHM0lCcRFGseY1wz1fAocR1HmsAYs",
+	"1faytURYQdIoClQgIzLVA44JVWupcZAvE+XfjM06CTANIIogXF/UDGuDgiNMopRv0LhIgwCEWF9QMomj",
+	"dcUWZsx803SUyFvLO5iPqUiITSbtksQQEQofmDX7Hp36al1VeeTj5XvlsAAapsE1aDDi999//73166+t",
+	"oyNkFkVJWDZ2ujtvW93d1k5v+Zr+auZYE6X5yFPNgYZL5tnP3+qJufs8qJYhSDmR8wslnQ29h4A58MNU",
+	"TrIAgDYq9OOcHhMpEwP1EzpiLpSAjWNsNVxDOWT/4xrPI2jnBtRB4xf1BJ0cKVOTR7YycdDpZEUrEYQP",
+	"nExxMG+NCBcSkRCoJHJeQh3VHEYkACo0yW1bhwkOJoBOzQu00+5WWh0TOUmH7YDFpgOYmH9bJOwMIzbs",
+	"KK+6c3ry/vjs4lgvI+CxOB9dAJ+SAGr639ElFLGIjBZGPAUuzJh67TftrqqPJUBxQhoHjd12T3cwwXKi",
+	"Z6Mz7XWwWyYdq6ZEh01V2zBTRcagaZ55/crsVw/tIhPnrmyzHAPa6Xa3igDVwzt21QiN0olczzrx/K4k",
+	"gfcKy2e/sEJ6+4VV0OvuZqKqt7ejCG5VgW7E1bxTqrnrln+2erv7hZWg3uetFRrbyZp6c9vMK98tVd6r",
+	"Vv6uWHlvSeX5ON7dqvWnxJwew0N0XHX3jn3sFql9e6X6Vp7dwkSuMuaW2VmlKVuUx6dYSNTbQyGeC2Xt",
+	"h5hEcxSkcRphRXxnhI05SxMDZGfmmbIA1Q8tz2dETmz8L0g5V4ZqtlTQjNCQzZRMyNDebUZSNj5uFzHc",
+	"bC4XB3ekB6OWP6E4tytt2HODQTnTMypQ6e6jyPVqZQgL2sTNuBtZYQYrmqOI61sxWxE2RRy3hO9uh7lW",
+	"Y8kXhnFHaZQDnW3U116rQGzBoM8Zwg6wafktm6L7TY2BTRPghIUtETBVQYGVHQ0N4u0qEDiGjEFvm403",
+	"DyKJl6Ho9Si1A19Ozi6P+2eHp4OL4/5vx/3Bcb9/3q/FXhyg676sKD1VoIMT0jGIcm0lDsJ1lVxmISoE",
+	"VC984BAiTA0A266tpADcZsNwGwNcZcu+vh9we1/mXdJNXW6E00guW+GZ5jaBj5LxpjVK0Wz7Q0v0TIY3",
+	"fgZZcmVrVgfLjQSJx0qbNzIpYqAUbYmkctLBgZ6nDptRCFvFesVScyQiQlawO/E4Fkn5aaV/GwnSKs64",
+	"Tn6W26lzeh5HHJpOChvvmWmUTGtEHEXAEREGyKDRHH3SQOsnZPDVNrqcgAA0Y2kUoqH6QgQ4hFYIOl6P",
+	"cMToWAeZs5CKweHmyBRRvwlHlh80F+91ew8wg/cIGT5QSM7HrhZF4B+58q+HV7fm3I+FTV8PqAY98/wV",
+	"mOdhFWmmKU+JcKrSidSqMBUsAqRlKWKjosI0gnBRXSakdQ3z1brxUO/nEtrz5zgGCdx41OVR/1qJ2Rx+",
+	"OEGqdrNDS9nAbXRkKKCf9bpKaFMmkUggICNiAjtE1fbvFLTBb014Fx/JF1hGyl63+Vg9sWEo1Ua3mcNf",
+	"vTr4a0mMiY1ys1xpdzTiLNaPEg5TwlIbMTN7YxLOpiSEsLk07oRmJIqURiyGwuooVo5oLZDuuTq6Lt57",
+	"9ShGV2ZV3S86Vt56VMBczX6lgvVUCHLefTNt/QazN72dul1ji/HPaleuanZO1RiCS0PRifJJjR9domml",
+	"4CIYYTcvvtfi56Da1UaahA8wDyti4m6CyoNYsiW42J+Fzm+CNSghDaERmXXUqDe0H2OPWKnOTdRWHyQn",
+	"MIVMWlqredcbPn8Rw2eRDZfvErHQht7bcbVyc8e6nRmrHM6td0U86Hr4ifEhCUOgWzgAWZzOsb4aV4GZ",
+	"DfsuAbYKPNA4pCilcJNAoNxdM/0s0FByWJUX+dTY3TaW/Mo2KtFbdSc/duLXq1+v3856fUy3y6nEokf1",
+	"4QRpv0jPAxM13pOxKqwxkBkTP7JwvpVKrTcQ7Uovz/lLsSsX1pg0u7l3upqITQQ4mKCeWnRv91AwwRwH",
+	"yqtEMZbBhNAxKh5qaB+0rv7zb+gVh1EqINShNX00RJ/amxEBr39AUxylIPQePNN9Hb7DtuE3vZ1CM000",
+	"IpRIsA6iQIwjOx5h3b4ixXa6K+zk0imN7uIpjY2taBcqsKcsxAEHrAzW7O8ZJ2ZHhY1luQLZ365ABpub",
+	"ErUhiuXnPxYWpDWgi72uX4n5R/bQzKNj50scq2uYb7hhtnzi7bGhcCtAkHU0kMgihdHc2tkeYPQA42bM",
+	"9GN+Ptn7aJ53tuKdslez1/NSx3PONtFcG6UnAimuCNPIHojWYVe90/GlOcve3fUM/JgOoklogDB1XmK9",
+	"k1gXd+t8IeGtIWkEZn942YM0zzMPciEAp+M+CZaTPOyjTduyNV5k/+cJwCz6qBknVQ+8SSzTkkfk9oKu",
+	"3S1lP8356umNe7c7xRv3Xkp5497zjjfuPed4494b956Bv1rj/sjsJl5n3K/ZG6fIaL//TiCSb9p6aOM9",
+	"wTKYVN0Is6Xlid2IRwh2xYQWn/YWw18rt2K9zNhYH5IIB2B2bxr+cB1FswmLoI18+OwrCp+9iODYt+ti",
+	"28153sX2toJ3sT3veBfbc453sb2L7Rn463WxP2qTbqv4WfFAcycCbHJtuU2YISQcAmUmOs914VAbjHEw",
+	"P1WflY5RLxjm9rzwRgPKNMGGpe9FMOsy6mwQH84vLlGRLqJjjlALQ5cfEI5meC7ynNq9brtA4PKZ9xVU",
+	"5hCzKbTiPBPqVtTu689tHtWvkdBHx6fHl8dLSP2FhLcPRmnj4hRJXAfmVDj30fcWr8ZOaj+J2JgtuPnF",
+	"hPiVtJhlvEQ9w8MI2mf2xx+m+FXp4BWJE8ZNbjasGmgUUmYxnJCWEpdjoB1XnWKLTXO/3xGncHlbC5+9",
+	"3VuVwt1gNfXp22832jb/UvblPtSpyg1ThToO2/R+jPsn17VtrrtG5HFgkMuFxJ8mibqGRIooyKaidDvB",
+	"a7zklyemrQGhzC+TIq1Eou8EUtPXRGr2kL66Y8zQK5ONxCWg/04gJYhRRIYc87mxcAQismnwUiIFGrJw",
+	"jsQEJ/C6jc5nFHhHZ4XWCUx0xhJTtb53YwgI69tJjDZYqqzVFz+gfzX+1cgSCgcRYC5sXtsNtYdYri4M",
+	"mz69unArc4tPbDcuF+6rITEeQyfRy9r8/jOB/I8ZDJPsjzEZ1SeIssKqKMh33+33uvtrhHn9ii329Orh",
+	"8O2H1hs1ZzmWJAh/QYc4qgL4qTMWWdnqz2p4p9ljzZ53XgjW7EFBz6N/wU31rGy5bmoQd8x1fa1iFu6W",
+	"SX291FQ2n/xW+OLS5sp+Anu5OM673I6z8H3d3D2FSTddpN6hvTbx3ojA0pp/3ODI76pura76CZ171bK9",
+	"ZhLTABCHgPEQQvSKcYQjDjicIyWmSASvvSXqJfU9LVGfD9Xzzh3zoXo3xjPPpszzPstQSpm+MtjlJzU3",
+	"xpUvstK8ted5y/PW9oCdYq8RS6kTUe88G3k2utPeLGdsG8fA6Ty/2c8z1B0ZasTZZ6AoMZd23mW3n+cr",
+	"z1ePBrf1NdKA5AQXDLQJdmgEhJUrR0vX2+kbi0R7O3jOXZFZj8UJkIe6yNNHrp8AiXuOYOujD+vRzv5U",
+	"N3UgASUQ43G2sBg/5Cm2sFxABIHM7nNQKsIeTftO1G1qMdtN7NUP2YYT6oraW3S2Wo9pSGQrYuM1l0Go",
+	"YqeqVP0x0rX3Nmx3p8KWNxtUGHhR0F8QOo4AwRSo1NuCkFZocYxbAtR4lKiL9EUbo0IpfUkEoUGUhtBG",
+	"H+k1ZTNq32AOiIwp4xD+gBIslJdLofCBqofPbW2qh8uubNAlVtzU8GI6v5bMfVDvAq2jgUpOQKDZhAm9",
+	"QYvZy0qI0Gp7GTV0yYEqMdDCaRlVtm1rrdC7awN293obfRQwSiM0mwBFhE5BSDLGimPRTOtXJMxE6pRB",
+	"JFxNAJyQwTXMH4YG9+nig9NNVWCOLINoo09iLiTEn1DApsAFCjijnSEOrsdcefRoxvj1D+iTJUdWLOFs",
+	"zHEcY0kCLQ/FD+iTmuqsRIjFZMgwD51EFasJrsd1d1I/66jcjjlVVI1BN95oNmz9tSd8qwOUKafZ2Nwm",
+	"KCyVtNEi1/DSycU52n/b7el7JIXEcbKMrraKwYizeCVl79PwBoHFbQc7hBHTN9bdabSS3XWs69u922B/",
+	"4gAtCTcSCcA8mCAccCZEQVU0kcR8DBKR0Fweanhaveroe7OXDfrfK8b6QM2WzhCs20r52DcJrbqgxZlI",
+	"X9n1L7biggmRmYSOT33Y0KMVPmzomeeZwob2tAVfFz/0eKpnspdwV2dFf2YTVIvoVI4UbQPfDFNBKAjR",
+	"CkFiEol1x0d/tOWPbPFnStjluj34M+VEhCRwJtDiwZmv5cBoNqCaE0DabP3qBsJhTIQ0DDSwyc4WJuir",
+	"HJdcOGUmWKTkjnvfaKrar76Wgb2UzGOOfP9rYT0vP5/rvjgrndNdVbJf4MizjCHXf3d5vxlf1DWlahfG",
+	"0awnxMoxPF1AxQl/ZJVF3RFibz1562ktI/2GIxIa6uWGkwcIPAN5gMAzj99X7Hnrm9xX7LeBejby20A9",
+	"X32zqRgV9QREoxYWAriEEA0XPcZXEYxxZKO3RfCuiYqAkc0R/3ol8rkNzhlgGkDUyu9LW5L0SBcr1nZk",
+	"l5o/zL3NltHrAl4ieVp3d/xiz6+fEMhwk4rMfHsEwwtSfyja844HLzzzfK3gBXfbHDyK4Znsod1PxWr3",
+	"vnbAs5ZnrcfL+6UNeYQLbFo695Xxq9kuIzKBKYzEXDgmFuO59Q228zIZHREer3czTbnn8zPdEqlw2AM7",
+	"oE3T0nP5oRYvc7Q1qcRWD6D6yTO4pRkTe7/Ui9ctxesUR0QJPwQ3iapGz4f3UT0feR/VM48PsHve8om7",
+	"PBt5NlqSuMujHJ69XjDKYXADhFHCYUpYKqK5C0MtQzxQKggda4rvt7Lb2DV7IH1IGkI37a4m3kYXdh0I",
+	"NME8NJUB2ttHE5ZygVi61S1DnZDFmNDVKWKObJmnuGxsoiwUOobydfDlQjiBG9OnWqSkdGFZ5a1xvsSS",
+	"txteUhaDnLCwePQgpGIgb+T6K9d1hYURZJUVu7byLrLiCRJ7Wv+UKDZ774hXd1C9MNF3I2vIZnTMcVim",
+	"bN3xjE1vesNCvp9AcL2+Rpe1ccmsude/EfxAc1JosFz9YrcX6LL5ZNmmKjO1KOCytVdYGk8HfOljj1zn",
+	"tvCYl1e2fi+G5x2Pc3nm8TiX562/Km+deWjLc87dpBKjo4gE0h868oxzL0x0BRa6t7Pj2cqz1T0O++94",
+	"heYZaMP7DRlDMaYZ0i18OMZz0AOFY950vSLzXLQhVpQIyQHHJfbxaJFnny3ZR0KcMI45ieYopXiKickB",
+	"9zDZI10YCdmYjkuMTaaA8uBOzcHquwR0O3mNnZCuyB6pL984oiIPHj7JPnecwM0gzKKNxaSKb3ZLucB3",
+	"17FNsaqXcjVPRv3BhsHQwGIDq2/5yZJQbr7X33yyYvVkcecBro+umkurlzWdvZ/iKN2gbyXKlCtfqKrU",
+	"sQKFnnDb/9lFvjIRESL1QVCvXXwQ1POOD4J65vFBUM9bPgjqg6Cec3wQ1DOOD4J6tvJBUM9APgjqg6Ce",
+	"g3wQ1HORD4J69vFB0DwIeiExlwijo7OL1hCLLBBqA6OGK/N4ywNEPTu65vny4Kd5/wzRz+CaslkE4RgG",
+	"El8DmxavvMpTMTe3DSSuCra9lNjoQui3ZrmrV5sGTh35zGXkq6OnG1Z534irrnWrGGztoc9BdizVUWtx",
+	"tE8YCS2uVB8E9drFB0E97/ggqGceHwT1vOWDoD4I6jnHB0E94/ggqGcrHwT1DOSDoD4I6jnIB0E9F/kg",
+	"qGcfHwTNg6AfWBSZGGjhZNn/+z//14VWhKbx5T8ukTkLp4x8QlES4eBuEdEvJLw1U+JuPiqHQM3zLPFp",
+	"gjmOQQJXrXxpEEWVBMuJorFJX2qP7RWjhs3C8lkXoLyqRBj3qhzTh5hNfZjJr18fZvK848NMnnl8mMnz",
+	"lg8z+TCT5xwfZvKM48NMnq18mMkzkA8z+TCT5yAfZvJc5MNMnn18mCkPM/Vhyq4B4cWko1uFkAidEmlf",
+	"r7of8qRQrj6C9O8U+DwPIUUkJoqc+WqI8Q2J07hx0Ot2dfZP+1dGTEIljEEPs75OnceU0PEAjyTwUuXr",
+	"Q1APYT9ktyrWzZb5WHQ+AA0JHecUq7uqsf4Il6LsmFDz1bpm8pIrmbVU5yacayuGEKmJR2yEEjMiVGCW",
+	"JqIwAyHRiPByIGYjRs6Q9w1L3z8zbzndbrYovhN1o0OvNMQbBJBICJsowDSAKNK3vCKTsTR8vUACdD6j",
+	"wDs4jAlFjEbzVeuwueSwqrkStMA6T3JUVd9EWwrsmifNcs7evRpJzVkE6zj1V4iHwPuq5CKnunZ0Nc93",
+	"eHVV78vr+HGOXuZtIHsp7KOvKIsxb1raAItPsVo1LQAJFgOj4OyRmqWLhnNzh3J16f2g/5/HaGI8N8sb",
+	"smd31ZJrN1sYWVFaws+w4eLhj3QXbLKKFBASy1SsP0KdW2H2i6c73VxcYk6aP8Ei23uZi+y9JgHCNcrP",
+	"BDRrV1wTCYaIVARElKGI0TFwNIRMU26nBNcus46pd3luB/P+W1xrSmOebJ/K4OQOCSSyxipVPcvqzHjp",
+	"Lotz71vQgIeaAkpTFVYlDkMOQkDoNGKgtyN8J5wOvMyeoSEELAaharCr2Myxvo1CfVtWo7a0eiFACGMV",
+	"u+VPt9uSGLExW75e0yRiOCxWcqrKP4mR63q2xSe2G5eae/M750mMx9BJ9PX15vefCeR/zGCYZH+Myajm",
+	"bvpmtu4LBnZv991+r7tfuhijt27x2pVW7GnNeit/oynxUjLFuGlZPcwlXX60K/HZmCHDrBAikQYBCDFK",
+	"I6XP/HZVjwPea7uqx5A972zGOz8xPiRhCNRv7vGc81ibe3xk3bPV/SPr93J4PmpLS0NzRb6NjG+wse9h",
+	"nJzVcaxfbRkfw9oAsv/qA1eWIyYk+ZYCVqVRiVQkQJWbwigIRGgQpSGEbXRI5wvef4znmjLtOyyqTgR4",
+	"Css9e/26WFnjxUDSzm23blyNO/5yUOr3DtTJ5zifYX/czatrf9zNM8+zHHdzSmTFcTe/x9vz1qa8RRVT",
+	"aaMBDSHAqYBCUEMxnforwkJmNpAJ2nscxDPa4+Ag97PYNScvMdmLsbmyaad6lNnves+Z2VUSvkaCIZyG",
+	"RCIsJSfD1I0g4aCd79DUWlkiKCisrTtZ+us2uNgeWxfxL7W75WtyJcz8eO/By07vPXjmefZkGXZLGPdZ",
+	"MzyTPRSTWRVHXfIMRKh3Tj1XPYxzag2nekfUbZKtMpp3Tj2jvTDn9MJychnDW+GqFjxUzmYlrzPzS1sR",
+	"GyOgkhMQekP4NUCSO6t0jBK3aBgVjmfU3C4czrCbxQOzWbWZ7VFd6tkOoejUrDxjhWUwqduFGmIJhVNJ",
+	"T+XDPvoe13uexnrBp7DygPTjeMuKHiiYYDqG8AfDqppLwsJieGnHRV7q/vX3moyV3effCaQYbOlpLb3I",
+	"BRpzTKVyFCS+BoRn2L75Ya1UCCFmcrVMWAl6dTgQKiSWK+LcWREPf30V8Fc2Xx7/8uaZx78883j8yzPZ",
+	"t4p/NZHutH5oOS9IOQcqo3kh0OhRMs97D4WSZfbVAcKUyQnwstGvQQRDXiIMdXDEAYdzBDfEZffzqJln",
+	"vJeGmvUdZyOMEg5TwlIRzVu5GN0ATDtfDnRt5aVyCAmHQLZSTlafb+jbkh9Vwcc9P1B+jRO4sTfM1DmR",
+	"Nq3Noax9SzbLdJBgKYHXN+CSoJk+3CUPgi5SqaZZHFneheKIKlzbbNy0xqylHrYsBnBKhISwMDubn624",
+	"92FmIpSclimn/rodL279dTuedzyC4pnHX7fjectft+O9T885d/Y+R5x9Bn9Fiueh7Xjog/Eh0YQJiUIG",
+	"RsPFWAaTumzePkeH567nz9GR5SRwWBT62D9BOIrYTGdbcDNVh4PdIRE2DktgyZPsnirAS8W81929/XVz",
+	"7b58KUn1PBj3BDtM+jAmQgL3oJqX0R5U87zjQTXPPB5U87zlQTUPqnnO8aCa5yEPqnnu8qDayj1mBkJA",
+	"uAyrMXrPax1LG8bWZvQxz8t42zMca9qrckgfYjb1AItfrx5g8bzjARbPPB5g8bzlARYPsHjO8QCL5yEP",
+	"sHju8gDLSoAlZlNYhFdGnMVms5LbvrQluKIdy1YOpyzLFaPLFes7sscTn2ZD031vBl57HbDd3vTIu5kE",
+	"UHnJjmNMovU3hRYLP+G9LYyOiCKtvl+chYBUPzxs5aWgh60873jYyjOPh608b3nwATFuBk7LWJZPPOTZ",
+	"6Y75X1w6IX/FsWevlwxEaKs+40ulWhfuO26jC6ChUI/3W8EEcxxIUNyw6FraqbaOAqFjdznaNhhG0pLA",
+	"4+XJhMYg+8mlLvIUB5aCABKJaQDL3kE4wLIEYYRYQkuSuMpLhfw7JfbMahrOcwTgj/wry0LNxp8pJyIk",
+	"gbvOuFKTpt1ggsVkxespcFFfwQKTFkdY7uVCV0oNLzazfFHU5COyc3uY0/222bDJAqtTsEgPlwj44y+d",
+	"44/o56MP/ZpcwItUyrIHT/DOm7cHb/a+3wnf9Ha7EIzevfn++97b3f0uBDtvw/0djIPdN9AL3rwbwV4A",
+	"+8EQ7+/ufh90h/sjCHqw87YHK1osEN41utPdedvqvmn1vl+ftfgOJC8ATJaIAzeNhekfMhYBpkvmX89C",
+	"Pgk1NW2SaMpO7IXJt/x4gJfpG/oFzyNAJ0dIyc2xkR9I9wCZlM8ex/AK2OMYnnmeaotE3QF0JCCCwOWA",
+	"v5cd9zOsupnfSmzEIZoTOm4lmMs5IgXRKEui8Q7n4rUu8JbZN2KZeaPrqza6XpS95XrsLS6vNL3F5Znn",
+	"+SNHS7IB+c2rnsPuAfib/asoARoSOvZIv+erF4b0B4yHSE5wQRw620wTdUMvcQM8H6aqQ42DL6W/O1/0",
+	"vwNz6nPZqw6HJMLzvIQAIXT1q+4XuHCFKidEy8T9iUQSOHJ1ouG84PTqw6T/ToHP89Ok9oK44gnSLWp0",
+	"HofNA6bbGCScjTkIXWkaBAChfjPCJNI/4CbRzNNsBMoNiKKStZ9za/VQqkw5zXtiG0VYX1uIR6qbetvE",
+	"ycU52n/b7SHlCwuJ42TZ6G0VgxFn8Qoa3LPlDRz0rYc7hBHjcNfxSnbn0a5v+G7D/RXfkDiNEU3d9R5Z",
+	"BySz9yi00ZEREfpZr4vISJs/IoFAb4NfNu6IxEQuDNnKml63+Vg9iU1Fqo1usxETav/KqKFlD/A6crxP",
+	"uWCZPaev3yQS4nwPtbsbBSV4DG3094nSzZxNSQhhU5egcCP1W1ULB6F7OyNRhIZQuJhiqVzgktDxQHP3",
+	"Cm55yo5muQ8b/z0Vgz8OW//Erc/d1rurL2/3bv/2ZHd4ZlexwA2OkwiMIFaaKgIHyyll2dQNcRzIHKXp",
+	"ZUkTdbHGTnfnTavba3V7l93ugf7vn5mMFCvLKIGachgYa8c0SJTCmIpB/Bl/P4XgWnA5H81673bhOphG",
+	"b6Z0JnaHshd9fvd2mKa7ZPb9ZxIG16P9cIx3Pt/sQDAZ7sre20azEZEpUBBioO+aHqRC6ftus0FHweIj",
+	"t8t/kPKocdCYSJmIg07HkqcdsDjLjKA4aYI5DEYEotCRFQZsNBgSLjV4xgELAytr3aFWmD7nMkeKRyAi",
+	"YzIkEZHzukQILOWB4gEeWItOW2sDxRkDZxfWNHBN2axk3yH1hbMU81bshv+FZq7xPIJB1phJ5Zm1cjHB",
+	"ih/RvxoGRjpyTZwc/auxagxOSN0WroMt6Fp7VfJKJjEHhAyDL0yPoWlb971Nws7DsM0MhhPGrgdAw4QR",
+	"SwzFnGoxLpjpWv0PJLsGWhUs5xRaYsKUlXwNFDkiKQPk04fzi0ukjCczBmdDdQ5I2DG1fmqjvpUc9prj",
+	"TKMZheYS5FaStJaWcZ2ZrTSaZpUibbPKOeBgorSltiaJNnT1dVavSBvaTZSZRE1kLKImsgaR0q6ZRfRa",
+	"Xyqo6OZUyxxkVmXe8zqwvip1Fofxm3nhpLbru16ZyH1eIE+mqMrSa3vqzHBmT9QRvyj2aj0c9d7a6qod",
+	"2/+6puqqL0vMSgNuvmwxs+tnpvSVWXz/9Z2Zse/a6ExPDEWYzpG5fk9PctEmzqQBTuUEqCQBkfNBZgXn",
+	"rzVWk5cyS7VaLpiQZH0pTCUZBBGjWndLqcyyJUWVOhsQOsWRPpOUyfuspIBoRGAwwgEMYiL0mcOiZ1jl",
+	"PCP4qvN2crTtVNVqn8WqzzILzRVHwQSCazeDosTdE8V7jIo0hrCNLgtv3LIin0EoQaG+2uWhq6Zky+0W",
+	"LLlu3QJZ1I/LO33203ukZrXFAYfP2ueyAq+bwY/9U2P92vN8kmV+z5KlTlTPrSxtKiHmjD4lwdVXzvNm",
+	"fLU4W7QX6k/iLRprTvtWvRv1HIkJm1GH6Rjsxd2WqVuq1Q25ol6s9e8T0FIgrwDFqZAIRzM8F8qO1aMo",
+	"VpsFyHKFv7xWsJUGOAZjWofO/2Ac9d/nx5cKAshaD01lpKwNBGa/m450Wb822f+kbBz4SfWxUUF8jkcj",
+	"MIA0Va6hYtnQ6hozq2oCLFsQ4RioQKo84Jhfil9lUfNujaB5RMSibJDdTTdq/8lWU8eBVXNu6WKdYLNl",
+	"IomwVC65Yvk0CpEAGuZcLxnS92OH5rdbsZVettEJDaI0tPKJOePsU9GI+4SwQBhpVxJlOBUSLK9ujoac",
+	"zVTLHUSxZgqcJPp2zgQLgYhEQxxcG7VrqU3ouIQrpDpTWoU2tZbnlwam8/OR9tAWvyh4ctXgevmOyIWw",
+	"8lWzhuq2feTaVysz+60va3D7YXJZY+c+N/b0uA1oiEaYIpYaWRtFCCgeRmrlpEPV9BDCrHoNxhXD45jO",
+	"63P7Z3hfyRaqaK16BVxjWi6I5wVVUj8pNWxcMv0WjPCSzVlaZJsIpt8KTVkUdfM7QJuNBI8JxW4vSB0s",
+	"bdAC0fmQl1yJkZfq3AQwv1AiSYhRGqEMGHbejVpumrXYqFaoiCxCUYkFPkzMZruAjJO+J2eXx/2zw9PB",
+	"xXH/t+P+4LjfP6/fVuNCMu5L57xmXqsq0MEJ6eimRW0lLgjjKjF2lIk+0IClVF8ngTB1wYir1aGXbBj1",
+	"oYyrhwm9FNRemQvLtJ1gMYgZL3ZMgxRXdZaGAUKL86aMUW22wo0cBBrMW7eLxqGpWcvlr2t4+iGXw8PG",
+	"jyBIOZFzrR+GgDnww1ROGgd/XCkhv3APj5LCIo/EuChRFpxZvn/QSLCLzAy5axaKVQLofbENe/Dl8XJF",
+	"eOzTY58e+/TYp8c+PfbpsU+PfXrs02OffwXs06ObHt306OZTo5t/bSxzOYz5OKeeViOOZsvWLJpnOwPr",
+	"FvydkjBarznHGYxnn43SGK+Nj2e/nJ3//Wzw/vTw5NfBL8e/O+zsYAU+6ICb/zC9dqjbQeOjAISRSJOE",
+	"cTWaIMIkRtcwz/ewlZ2Dcv7SDBdsfKTKk6Z5BYZv/WZ3n1kyyyzpD+B43rnjAZwVmbb2dt49hpw97/88",
+	"ODu/HPx23D/56eT4aHB68uvJ5eD4H++Pj4+Oj+4ldX8z9tJiaErZa2W7DqQkdCy0ETHDRKKUShKZVExM",
+	"m09oRmjIZoiDACna6HAMrTGW0NLgVxYJ4xBjQhGeYhIpW2NReGe51Iv9EUhJfh3xMGDpG0RCoJLIeYvD",
+	"FLDuQNZGAhzt7KEJS7nw0t+f8K3lKY1swE1gAfgCI+/sTTKHSfOcj9R+VZHal3U2btPYpgkcIqys+qUg",
+	"ZTXWuXB+LbvucFleuzz6ufII23rM1B7D4QSmgF5Be9xGUzFot9uvs9MsW12Z+LDtv5BDKj4+6+OzPj7r",
+	"47M+Puvjsz4+6+OzPj7r47M+Puvjsz4+6+OzPj77DcZn73I/0IZxgLPzy8FP5x/PtkP8xyBbw3lLT4IF",
+	"/YtGwozIiV6ZYzX7ygxTIqhwQU0RnbckLd1f48H1vzS4XscSHiv3WPnjYuU/g0Q4k2HDOTo52hwdt/jP",
+	"8qtrzfsHBcpNlc8Fky9r/QFA8r1qn5xIyOzkl6cUTde8XvR60etFrxe/oRiyEfR4+5BxxzlgK9SiLXGB",
+	"aThkNw+mH++mB++mux791nm963QlCBnjm1OgYzV9ve7OXg2u6XC/mhvMXFKJRXbLICsdyjowmXZ1Vyys",
+	"2ETXMDcAm37QMmjhNczb6HgKfK632mpEcghu+5edoO9EZestDRHor7KgG6M6yaQAKn9AUxylYDZtmVGJ",
+	"JrKjynMh4DGgMZbQNKiHemyipJM0xnRAXPbOIvl2d2oAwdVBG4PgmRDfK9XxrMtyAvT1XykgU5CsLJUB",
+	"i0uStQb2XCtVXTX1IrG8em+f4MKexdjsJllwXVCq8jgHmu9DojIIV+rgRimdytL20dCsgvHbRHqrQxZJ",
+	"zo8QbKSwsvtXNi69u1Xpva1Kv9umdG+bUT6mIrezbqU5UG0o2fsknIuCRb5VAL3KHBYr9rXf8hoxbjcR",
+	"2BK4FLt+3VS1VBTzKGIzNGNpFDZzR0jgGAwqrcU/TkMiEWezNrpQJo6VsBq7lrmtx1MqTB2/HP5+ejy4",
+	"ODw7+vH8H/+lBEJ7pXlicWTRCUHJOW5W+PKXnS/299wmeJd8XvNBBpevetf5UkCvbzcv2bmG+RYVdwQZ",
+	"K6nfEhBwkB2zlfke3zOJtQVX+X4hVf7Ci9qc+cvLVJLnZ0XV8DtfrsFMQQiaY+u7VC7KS0U3WCmau4y9",
+	"me9ZOuh0ejvft7vtbrt3sP/9/veN26vb/x8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
