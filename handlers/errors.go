@@ -414,6 +414,9 @@ var (
 		Message: "Unverified organizations are limited to 5 identity-revealing sessions per 24 hours.",
 		Hint:    "Verify the organization in the platform settings, or wait until the rolling window resets. Age-gate-only sessions remain available.",
 		Docs:    "https://kayle.id/docs/api/sessions#create"}
+	// ErrRPInternal is the 500 these operations document, fixed strings.
+	ErrRPInternal = &APIError{Status: http.StatusInternalServerError, Code: "INTERNAL_SERVER_ERROR",
+		Message: "Internal server error.", Hint: "The server encountered an error.", Docs: "https://kayle.id/docs/api/errors"}
 	// ErrSessionNotActive is the sandbox completion of a session that has
 	// already ended (ours: upstream has no such operation).
 	ErrSessionNotActive = newErr(http.StatusConflict, "SESSION_NOT_ACTIVE", "conflict",

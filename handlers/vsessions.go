@@ -124,12 +124,23 @@ func sessionError(err error, notFound *APIError) (*APIError, bool) {
 	)
 }
 
+// rpUnexpected answers an error no rule names with upstream's documented
+// 500 of these operations (a database that cannot be reached keeps its
+// 503); errors that already are answers pass through.
+func rpUnexpected(err error) error {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return err
+	}
+	return unexpectedAs(ErrRPInternal, err)
+}
+
 // ListSessions is GET /v1/sessions.
 func (s *Server) ListSessions(ctx context.Context, req api.ListSessionsRequestObject) (api.ListSessionsResponseObject, error) {
 	limit := pageLimit(req.Params.Limit)
 	rc, err := s.rpFrom(ctx, store.ScopeSessionsRead)
 	if err != nil {
-		return nil, err
+		return nil, rpUnexpected(err)
 	}
 	f := store.SessionFilter{CreatedFrom: req.Params.CreatedFrom, CreatedTo: req.Params.CreatedTo}
 	if req.Params.Status != nil {
@@ -144,7 +155,7 @@ func (s *Server) ListSessions(ctx context.Context, req api.ListSessionsRequestOb
 		if e, ok := sessionError(err, ErrSessionNotFound); ok {
 			return failList[api.ListSessionsdefaultJSONResponse](e, limit), nil
 		}
-		return nil, err
+		return nil, rpUnexpected(err)
 	}
 	out := make([]api.VerificationSession, len(rows))
 	for i, v := range rows {
@@ -157,7 +168,7 @@ func (s *Server) ListSessions(ctx context.Context, req api.ListSessionsRequestOb
 func (s *Server) CreateSession(ctx context.Context, req api.CreateSessionRequestObject) (api.CreateSessionResponseObject, error) {
 	rc, err := s.rpFrom(ctx, store.ScopeSessionsWrite)
 	if err != nil {
-		return nil, err
+		return nil, rpUnexpected(err)
 	}
 	in := store.NewVerificationSession{Production: s.sessions.Production}
 	if b := req.Body; b != nil {
@@ -184,7 +195,7 @@ func (s *Server) CreateSession(ctx context.Context, req api.CreateSessionRequest
 		if e, ok := sessionError(err, ErrSessionNotFound); ok {
 			return fail[api.CreateSessiondefaultJSONResponse](e), nil
 		}
-		return nil, err
+		return nil, rpUnexpected(err)
 	}
 	return api.CreateSession200JSONResponse{Data: s.sessionJSON(v.VerificationSession, v.CancelToken)}, nil
 }
@@ -226,14 +237,14 @@ func endpointIDs(v any) ([]string, bool) {
 func (s *Server) GetSession(ctx context.Context, req api.GetSessionRequestObject) (api.GetSessionResponseObject, error) {
 	rc, err := s.rpFrom(ctx, store.ScopeSessionsRead)
 	if err != nil {
-		return nil, err
+		return nil, rpUnexpected(err)
 	}
 	v, err := s.store.GetVerificationSession(ctx, rc, req.Id)
 	if err != nil {
 		if e, ok := sessionError(err, ErrSessionNotFound); ok {
 			return fail[api.GetSessiondefaultJSONResponse](e), nil
 		}
-		return nil, err
+		return nil, rpUnexpected(err)
 	}
 	return api.GetSession200JSONResponse{Data: s.sessionJSON(v, "")}, nil
 }
@@ -243,13 +254,13 @@ func (s *Server) GetSession(ctx context.Context, req api.GetSessionRequestObject
 func (s *Server) CancelSession(ctx context.Context, req api.CancelSessionRequestObject) (api.CancelSessionResponseObject, error) {
 	rc, err := s.rpFrom(ctx, store.ScopeSessionsWrite)
 	if err != nil {
-		return nil, err
+		return nil, rpUnexpected(err)
 	}
 	if err := s.store.CancelVerificationSession(ctx, rc, req.Id); err != nil {
 		if e, ok := sessionError(err, ErrSessionNotFoundForCancel); ok {
 			return fail[api.CancelSessiondefaultJSONResponse](e), nil
 		}
-		return nil, err
+		return nil, rpUnexpected(err)
 	}
 	return api.CancelSession204Response{}, nil
 }
@@ -259,7 +270,7 @@ func (s *Server) CancelSession(ctx context.Context, req api.CancelSessionRequest
 func (s *Server) CompleteSandboxSession(ctx context.Context, req api.CompleteSandboxSessionRequestObject) (api.CompleteSandboxSessionResponseObject, error) {
 	rc, err := s.rpFrom(ctx, store.ScopeSessionsWrite)
 	if err != nil {
-		return nil, err
+		return nil, rpUnexpected(err)
 	}
 	if req.Body == nil {
 		return fail[api.CompleteSandboxSessiondefaultJSONResponse](BadRequest("A body with outcome is required.")), nil
@@ -293,7 +304,7 @@ func (s *Server) CompleteSandboxSession(ctx context.Context, req api.CompleteSan
 		if e, ok := sessionError(err, ErrSessionNotFound); ok {
 			return fail[api.CompleteSandboxSessiondefaultJSONResponse](e), nil
 		}
-		return nil, err
+		return nil, rpUnexpected(err)
 	}
 	done := time.Time{}
 	if v.CompletedAt != nil {
@@ -308,16 +319,16 @@ func (s *Server) CompleteSandboxSession(ctx context.Context, req api.CompleteSan
 func (s *Server) GetSessionsOverview(ctx context.Context, _ api.GetSessionsOverviewRequestObject) (api.GetSessionsOverviewResponseObject, error) {
 	rc, err := s.rpFrom(ctx, store.ScopeAnalyticsRead)
 	if err != nil {
-		return nil, err
+		return nil, rpUnexpected(err)
 	}
 	// Overdue sessions are expired first, so the overview counts them as
 	// every other answer shows them.
 	if err := s.store.ExpireOverdueSessions(ctx, rc.OrganizationID); err != nil {
-		return nil, err
+		return nil, rpUnexpected(err)
 	}
 	o, err := s.store.SessionOverview(ctx, rc.OrganizationID, time.Now())
 	if err != nil {
-		return nil, err
+		return nil, rpUnexpected(err)
 	}
 	out := api.SessionsOverview{
 		Summary: api.SessionAnalyticsSummary{Total: o.Summary.Total, Active: o.Summary.Active, Success: o.Summary.Success,

@@ -153,6 +153,10 @@ func (c *ShareContract) Scan(src any) error {
 // NullStringList is a JSON array of strings that may be NULL (nil).
 type NullStringList []string
 
+// GormDataType names the column type for GORM, which cannot infer it from
+// the NULL a zero list stores.
+func (NullStringList) GormDataType() string { return "text" }
+
 // Value stores nil as NULL and anything else as a JSON array.
 func (l NullStringList) Value() (driver.Value, error) {
 	if l == nil {

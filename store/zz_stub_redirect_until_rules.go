@@ -31,7 +31,7 @@ func CheckSessionRedirectTx(tx *gorm.DB, orgID uuid.UUID, r domains.Redirect, pr
 	var d VerifiedDomain
 	err := tx.Where("organization_id = ? AND apex_domain = ? AND downgraded_at IS NULL", orgID, r.Host.Apex).Take(&d).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return "", &sessions.Error{Code: "REDIRECT_URL_DOMAIN_NOT_VERIFIED", Message: "Redirect URL host is not on a verified domain for this organization.", Docs: docs}
+		return "", &sessions.Error{Code: "REDIRECT_URL_DOMAIN_NOT_VERIFIED", Message: "Redirect URL host is not on a verified domain for this organization.", Hint: "stub", Docs: docs}
 	}
 	if err != nil {
 		return "", err
@@ -45,7 +45,7 @@ func CheckSessionRedirectTx(tx *gorm.DB, orgID uuid.UUID, r domains.Redirect, pr
 		ok = ok || domains.Covers(p, r)
 	}
 	if !ok {
-		return "", &sessions.Error{Code: "REDIRECT_URL_PATTERN_NOT_REGISTERED", Message: "Redirect URL host is on a verified domain but does not match any registered redirect URI pattern.", Docs: docs}
+		return "", &sessions.Error{Code: "REDIRECT_URL_PATTERN_NOT_REGISTERED", Message: "Redirect URL host is on a verified domain but does not match any registered redirect URI pattern.", Hint: "stub", Docs: docs}
 	}
 	return r.URL, nil
 }
