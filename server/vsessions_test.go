@@ -389,7 +389,7 @@ func TestSessionCreateRulesHTTP(t *testing.T) {
 		for body, code := range map[string]string{
 			`{"share_fields":[]}`:   "INVALID_SHARE_FIELDS",
 			`{"share_fields":null}`: "INVALID_SHARE_FIELDS",
-			`{"share_fields":{"family_name":{"required":true,"reason":"  "}}}`:   "REASON_REQUIRED",
+			`{"share_fields":{"family_name":{"required":true,"reason":"  "}}}`:     "REASON_REQUIRED",
 			`{"share_fields":{"favourite_colour":{"required":true,"reason":"x"}}}`: "UNKNOWN_CLAIM_KEY",
 		} {
 			wantSessionError(t, create(body), 400, code, "")
@@ -730,8 +730,8 @@ func TestSandboxHTTP(t *testing.T) {
 		for _, bad := range []string{
 			`{"outcome":"succeeded","claims":{"nationality_code":"GB","date_of_birth":"1990-01-01","kayle_document_id":"d"}}`, // not in the contract
 			`{"outcome":"succeeded","claims":{"family_name":"Lovelace"}}`,                                                     // required ones missing
-			`{"outcome":"succeeded","claims":{"date_of_birth":"1990-01-01","kayle_document_id":"d","age_over_18":"yes"}}`,    // the gate is a boolean
-			`{"outcome":"succeeded","claims":{"date_of_birth":19900101,"kayle_document_id":"d"}}`,                            // strings
+			`{"outcome":"succeeded","claims":{"date_of_birth":"1990-01-01","kayle_document_id":"d","age_over_18":"yes"}}`,     // the gate is a boolean
+			`{"outcome":"succeeded","claims":{"date_of_birth":19900101,"kayle_document_id":"d"}}`,                             // strings
 			`{"outcome":"failed"}`,
 			`{"outcome":"succeeded","failure_code":"liveness_failed","claims":{}}`,
 			`{"outcome":"maybe"}`,
