@@ -30,6 +30,9 @@ const MaxRedirectURIs = 100
 type Redirect struct {
 	URL  string // https://host[:port]/path
 	Host Host
+	// Hostname is a session redirect's WHATWG hostname (ParseSessionRedirect
+	// leaves Host to the organization check, whose errors it answers).
+	Hostname string
 }
 
 // ParsePattern checks a redirect-URI pattern and normalises it. Errors are

@@ -3,12 +3,15 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
 	"github.com/kayle-id/orgs-api/domains"
+	"github.com/kayle-id/orgs-api/sessions"
 )
 
 // RedirectURI is a pattern narrowing where an organization's sessions may
@@ -127,34 +130,74 @@ func (s *Store) DeleteRedirectURI(ctx context.Context, a Actor, id uuid.UUID) er
 }
 
 // RedirectAllowed reports whether an organization's sessions may redirect
-// to target: its host is an active verified apex of the organization or a
-// subdomain of one, and when that domain has redirect URIs, one of them is
-// a prefix of the normalised target. A downgraded domain's hosts are
-// refused and its patterns ignored.
+// to target, as CheckSessionRedirect decides in production.
 func (s *Store) RedirectAllowed(ctx context.Context, orgID uuid.UUID, target string) (bool, error) {
-	t, err := domains.ParseTarget(target)
+	r, err := domains.ParseSessionRedirect(target, true)
 	if err != nil {
 		return false, nil
 	}
-	allowed := false
-	err = s.read(ctx, func(db *gorm.DB) error {
-		var d VerifiedDomain
-		err := db.Where("organization_id = ? AND apex_domain = ? AND downgraded_at IS NULL", orgID, t.Host.Apex).Take(&d).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		var patterns []string
-		if err := db.Model(&RedirectURI{}).Where("verified_domain_id = ?", d.ID).Pluck("pattern", &patterns).Error; err != nil {
-			return err
-		}
-		allowed = len(patterns) == 0
-		for _, p := range patterns {
-			allowed = allowed || domains.Covers(p, t)
-		}
-		return nil
+	_, err = s.CheckSessionRedirect(ctx, orgID, r, true)
+	var refused *sessions.Error
+	if errors.As(err, &refused) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// CheckSessionRedirect checks a parsed session redirect against the
+// organization's active verified domains and patterns; returns the
+// normalised URL to store, or *sessions.Error (INVALID_REDIRECT_URL,
+// REDIRECT_URL_DOMAIN_NOT_VERIFIED, REDIRECT_URL_PATTERN_NOT_REGISTERED).
+// Loopback hosts pass without a domain only when !production.
+func (s *Store) CheckSessionRedirect(ctx context.Context, orgID uuid.UUID, r domains.Redirect, production bool) (string, error) {
+	var out string
+	err := s.read(ctx, func(db *gorm.DB) error {
+		var err error
+		out, err = CheckSessionRedirectTx(db, orgID, r, production)
+		return err
 	})
-	return allowed, err
+	return out, err
+}
+
+// CheckSessionRedirectTx is CheckSessionRedirect inside a transaction the
+// caller holds, in upstream's steps (behaviour-sessions.md 5.4).
+func CheckSessionRedirectTx(tx *gorm.DB, orgID uuid.UUID, r domains.Redirect, production bool) (string, error) {
+	// Parsed again with the schema's rule, so a Redirect not made by
+	// ParseSessionRedirect (or made for the other mode) cannot slip by.
+	r, err := domains.ParseSessionRedirect(r.URL, production)
+	if err != nil {
+		return "", sessions.ErrInvalidRedirectURL(sessions.MsgRedirectNotHTTPS)
+	}
+	host := r.Hostname
+	if !production && domains.IsLoopbackHost(host) {
+		// Local development: no domain can be verified for these.
+		return r.URL, nil
+	}
+	if _, err := domains.ParseHost(host); err != nil {
+		var he *domains.HostError
+		if errors.As(err, &he) {
+			return "", sessions.ErrInvalidRedirectURL(he.Message)
+		}
+		return "", err
+	}
+	var active []VerifiedDomain
+	if err := tx.Where("organization_id = ? AND downgraded_at IS NULL", orgID).Order("created_at, id").Find(&active).Error; err != nil {
+		return "", err
+	}
+	// The host as parsed, not as ParseHost tidied it: a trailing dot
+	// matches no domain.
+	i := slices.IndexFunc(active, func(d VerifiedDomain) bool {
+		return host == d.ApexDomain || strings.HasSuffix(host, "."+d.ApexDomain)
+	})
+	if i < 0 {
+		return "", sessions.ErrRedirectDomainNotVerified()
+	}
+	var patterns []string
+	if err := tx.Model(&RedirectURI{}).Where("verified_domain_id = ?", active[i].ID).Pluck("pattern", &patterns).Error; err != nil {
+		return "", err
+	}
+	if len(patterns) > 0 && !slices.ContainsFunc(patterns, func(p string) bool { return strings.HasPrefix(r.URL, p) }) {
+		return "", sessions.ErrRedirectPatternNotRegistered()
+	}
+	return r.URL, nil
 }
