@@ -761,6 +761,9 @@ func TestSandboxHTTP(t *testing.T) {
 		if n := len(e.auditEvents(t, o.owner, "session.succeeded")) + len(e.auditEvents(t, o.owner, "session.failed")); n != 2 {
 			t.Fatalf("%d ending audit rows", n)
 		}
+		wantSessionError(t, e.call(t, "POST", "/v1/sessions/"+f.ID+"/complete", "", `{"outcome":"failed"}`), 401, "UNAUTHORIZED", "")
+		scheduleDeletion(t, e, o.owner, o.id)
+		wantFrozenForKeys(t, complete(f.ID, `{"outcome":"failed","failure_code":"liveness_failed"}`))
 	})
 }
 
@@ -793,3 +796,134 @@ func forEachDBWith(t *testing.T, opt func(*server.Config), fn func(t *testing.T,
 }
 
 var _ = api.VerificationSession{}
+
+// A database failure is upstream's documented 500 (fixed strings, a
+// pagination object on the list), never a leak of internals.
+func TestSessionInternalErrors(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	o := e.rpOrg(t, "internal")
+	s := e.createSession(t, o.key, "")
+	e.exec(t, "ALTER TABLE verification_sessions RENAME TO gone_sessions")
+	check := func(a answer) envelope {
+		t.Helper()
+		env := wantSessionError(t, a, 500, "INTERNAL_SERVER_ERROR", "Internal server error.")
+		if env.Error.Hint != "The server encountered an error." || env.Error.Docs != "https://kayle.id/docs/api/errors" || strings.Contains(string(a.body), "sessions") {
+			t.Fatalf("500: %s", a.body)
+		}
+		return env
+	}
+	if env := check(e.call(t, "GET", "/v1/sessions", o.key, "")); env.Pagination == nil || env.Pagination.HasMore {
+		t.Fatalf("list 500 pagination %+v", env.Pagination)
+	}
+	check(e.call(t, "POST", "/v1/sessions", o.key, "{}"))
+	check(e.call(t, "GET", "/v1/sessions/"+s.ID, o.key, ""))
+	check(e.call(t, "POST", "/v1/sessions/"+s.ID+"/cancel", o.key, ""))
+	check(e.call(t, "GET", "/v1/analytics/sessions/overview", o.key, ""))
+}
+
+// Hostile input to the relying-party API never makes a session, and is
+// always a 4xx in the envelope.
+func TestHostileSessionInput(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		o := e.rpOrg(t, "hostile-rp")
+		s := e.createSession(t, o.key, "")
+		auth := map[string][]string{"Authorization": {"Bearer " + o.key}}
+		deep := strings.Repeat(`{"a":`, 500) + "1" + strings.Repeat("}", 500)
+		var huge strings.Builder
+		huge.WriteString(`{"share_fields":{`)
+		for i := range 5000 {
+			if i > 0 {
+				huge.WriteString(",")
+			}
+			fmt.Fprintf(&huge, `"k%d":{"required":true,"reason":"r"}`, i)
+		}
+		huge.WriteString("}}")
+		sf := func(v string) string { return `{"share_fields":` + v + `}` }
+		cases := []hostile{
+			{"share field name with NUL", "POST", "/v1/sessions", "application/json", sf(`{"family\u0000name":{"required":true,"reason":"x"}}`), auth},
+			{"share field reason with NUL", "POST", "/v1/sessions", "application/json", sf(`{"family_name":{"required":true,"reason":"a\u0000b"}}`), auth},
+			{"share field name invalid UTF-8", "POST", "/v1/sessions", "application/json", "{\"share_fields\":{\"fam\xffily\":{\"required\":true,\"reason\":\"x\"}}}", auth},
+			{"share field reason invalid UTF-8", "POST", "/v1/sessions", "application/json", "{\"share_fields\":{\"family_name\":{\"required\":true,\"reason\":\"\xc3\x28\"}}}", auth},
+			{"share fields huge map", "POST", "/v1/sessions", "application/json", huge.String(), auth},
+			{"share fields deep nesting", "POST", "/v1/sessions", "application/json", sf(`{"family_name":` + deep + `}`), auth},
+			{"share field reason 201 emoji halves", "POST", "/v1/sessions", "application/json", sf(`{"family_name":{"required":true,"reason":"` + strings.Repeat("😀", 101) + `"}}`), auth},
+			{"share field age gate leading sign", "POST", "/v1/sessions", "application/json", sf(`{"age_over_+18":{"required":true,"reason":"x"}}`), auth},
+			{"share field age gate huge", "POST", "/v1/sessions", "application/json", sf(`{"age_over_99999999999999999999":{"required":true,"reason":"x"}}`), auth},
+			{"share fields string", "POST", "/v1/sessions", "application/json", sf(`"family_name"`), auth},
+			{"redirect userinfo", "POST", "/v1/sessions", "application/json", `{"redirect_url":"https://app.acme.co@evil.io/"}`, auth},
+			{"redirect credentials", "POST", "/v1/sessions", "application/json", `{"redirect_url":"https://u:p@acme.co/"}`, auth},
+			{"redirect IDN homograph", "POST", "/v1/sessions", "application/json", `{"redirect_url":"https://аpple.com/cb"}`, auth},
+			{"redirect backslashes", "POST", "/v1/sessions", "application/json", `{"redirect_url":"https:\\\\evil.io\\cb"}`, auth},
+			{"redirect javascript", "POST", "/v1/sessions", "application/json", `{"redirect_url":"javascript:alert(1)"}`, auth},
+			{"redirect too long", "POST", "/v1/sessions", "application/json", `{"redirect_url":"https://acme.co/` + strings.Repeat("a", 2100) + `"}`, auth},
+			{"redirect NUL", "POST", "/v1/sessions", "application/json", `{"redirect_url":"https://acme.co/\u0000"}`, auth},
+			{"webhook id SQL", "POST", "/v1/sessions", "application/json", `{"webhook_endpoint_id":"x' OR 1=1 --"}`, auth},
+			{"webhook ids 26", "POST", "/v1/sessions", "application/json", `{"webhook_endpoint_id":[` + strings.TrimSuffix(strings.Repeat(`"a",`, 26), ",") + `]}`, auth},
+			{"malformed JSON", "POST", "/v1/sessions", "application/json", `{"share_fields":`, auth},
+			{"session id SQL", "GET", "/v1/sessions/vs_x'%20OR%201=1", "", "", auth},
+			{"session id traversal", "GET", "/v1/sessions/..%2F..%2Fanalytics", "", "", auth},
+			{"session id upper overlong", "GET", "/v1/sessions/vs_" + strings.Repeat("A", 65), "", "", auth},
+			{"cancel id invalid UTF-8", "POST", "/v1/sessions/vs_%FF/cancel", "", "", auth},
+			{"list cursor SQL", "GET", "/v1/sessions?starting_after=vs_%27--", "", "", auth},
+			{"list date offset garbage", "GET", "/v1/sessions?created_from=2026-01-01T00:00:00%2B99:99", "", "", auth},
+			{"list limit huge", "GET", "/v1/sessions?limit=99999999999999999999", "", "", auth},
+			{"list status injection", "GET", "/v1/sessions?status=created'--", "", "", auth},
+			{"key of another length", "GET", "/v1/sessions", "", "", map[string][]string{"Authorization": {"Bearer kk_" + strings.Repeat("a", 5000)}}},
+			{"key with NUL", "GET", "/v1/sessions", "", "", map[string][]string{"Authorization": {"Bearer kk_aaaa\x00"}}},
+		}
+		before := e.count(t, "SELECT COUNT(*) FROM verification_sessions")
+		for _, h := range cases {
+			status, body, sent := sendRaw(t, e, h.method, h.path, h.ctype, h.body, h.header)
+			if !sent {
+				continue // the client refused it: nothing reached the server
+			}
+			if status < 400 || status >= 500 {
+				t.Errorf("%s: got %d %.300s, want a 4xx", h.name, status, body)
+				continue
+			}
+			var env envelope
+			if err := json.Unmarshal(body, &env); err != nil || env.Error == nil || env.Error.Code == "" || env.Error.Hint == "" || env.Error.Docs == "" {
+				t.Errorf("%s: %d answer is not the error envelope: %.300s", h.name, status, body)
+			}
+		}
+		if after := e.count(t, "SELECT COUNT(*) FROM verification_sessions"); after != before {
+			t.Fatalf("hostile requests made %d sessions", after-before)
+		}
+		e.getSession(t, o.key, s.ID)
+		// __proto__ is skipped, as upstream's validator skips it: neither
+		// checked nor kept.
+		if p := e.createSession(t, o.key, sf(`{"__proto__":{"required":true,"reason":"x"}}`)); len(p.ShareFields) != 1 || p.ShareFields["__proto__"] != nil {
+			t.Fatalf("__proto__: %+v", p.ShareFields)
+		}
+	})
+}
+
+// An API key has its own rate limit, apart from its organization's other
+// keys and from the users of its organization.
+func TestSessionRateLimitsPerKey(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	o := e.rpOrg(t, "limits")
+	other := e.apiKey(t, o.owner, store.Scopes...)
+	base := limitedServer(t, e, server.RateLimit{PerCredentialRead: 1, PerCredential: 1, Burst: 3})
+	limited := 0
+	for range 6 {
+		if status, _ := call(t, base, "GET", "/v1/sessions", "Bearer "+o.key, ""); status == 429 {
+			limited++
+		} else if status != 200 {
+			t.Fatalf("status %d", status)
+		}
+	}
+	if limited < 2 {
+		t.Fatalf("the key was limited %d times in 6 calls at a burst of 3", limited)
+	}
+	if status, _ := call(t, base, "GET", "/v1/sessions", "Bearer "+other, ""); status != 200 {
+		t.Fatalf("another key of the organization: %d", status)
+	}
+	if status, _ := call(t, base, "GET", "/v1/sessions", "Bearer "+o.member.Token, ""); status != 200 {
+		t.Fatalf("a member of the organization: %d", status)
+	}
+	// Writes count apart from reads.
+	if status, _ := call(t, base, "POST", "/v1/sessions/vs_"+strings.Repeat("d", 64)+"/cancel", "Bearer "+o.key, ""); status != 404 {
+		t.Fatalf("a write after the reads ran out: %d", status)
+	}
+}
