@@ -288,19 +288,19 @@ func (e ListAuditLogsParamsActorType) Valid() bool {
 
 // Defines values for UpdateBusinessDetails200JSONResponseBodyDataBusinessType.
 const (
-	Business    UpdateBusinessDetails200JSONResponseBodyDataBusinessType = "business"
-	LessThannil UpdateBusinessDetails200JSONResponseBodyDataBusinessType = "<nil>"
-	Sole        UpdateBusinessDetails200JSONResponseBodyDataBusinessType = "sole"
+	UpdateBusinessDetails200JSONResponseBodyDataBusinessTypeBusiness    UpdateBusinessDetails200JSONResponseBodyDataBusinessType = "business"
+	UpdateBusinessDetails200JSONResponseBodyDataBusinessTypeLessThannil UpdateBusinessDetails200JSONResponseBodyDataBusinessType = "<nil>"
+	UpdateBusinessDetails200JSONResponseBodyDataBusinessTypeSole        UpdateBusinessDetails200JSONResponseBodyDataBusinessType = "sole"
 )
 
 // Valid indicates whether the value is a known member of the UpdateBusinessDetails200JSONResponseBodyDataBusinessType enum.
 func (e UpdateBusinessDetails200JSONResponseBodyDataBusinessType) Valid() bool {
 	switch e {
-	case Business:
+	case UpdateBusinessDetails200JSONResponseBodyDataBusinessTypeBusiness:
 		return true
-	case LessThannil:
+	case UpdateBusinessDetails200JSONResponseBodyDataBusinessTypeLessThannil:
 		return true
-	case Sole:
+	case UpdateBusinessDetails200JSONResponseBodyDataBusinessTypeSole:
 		return true
 	default:
 		return false
@@ -503,6 +503,7 @@ const (
 	ListSessions200JSONResponseBodyDataFailureCodeDocumentAuthenticityFailed           ListSessions200JSONResponseBodyDataFailureCode = "document_authenticity_failed"
 	ListSessions200JSONResponseBodyDataFailureCodeDocumentChipAuthenticationFailed     ListSessions200JSONResponseBodyDataFailureCode = "document_chip_authentication_failed"
 	ListSessions200JSONResponseBodyDataFailureCodeDocumentDataInvalid                  ListSessions200JSONResponseBodyDataFailureCode = "document_data_invalid"
+	ListSessions200JSONResponseBodyDataFailureCodeLessThannil                          ListSessions200JSONResponseBodyDataFailureCode = "<nil>"
 	ListSessions200JSONResponseBodyDataFailureCodeLivenessFailed                       ListSessions200JSONResponseBodyDataFailureCode = "liveness_failed"
 	ListSessions200JSONResponseBodyDataFailureCodeSelfieFaceMismatch                   ListSessions200JSONResponseBodyDataFailureCode = "selfie_face_mismatch"
 )
@@ -519,6 +520,8 @@ func (e ListSessions200JSONResponseBodyDataFailureCode) Valid() bool {
 	case ListSessions200JSONResponseBodyDataFailureCodeDocumentChipAuthenticationFailed:
 		return true
 	case ListSessions200JSONResponseBodyDataFailureCodeDocumentDataInvalid:
+		return true
+	case ListSessions200JSONResponseBodyDataFailureCodeLessThannil:
 		return true
 	case ListSessions200JSONResponseBodyDataFailureCodeLivenessFailed:
 		return true
@@ -28921,38 +28924,38 @@ var swaggerSpec = []string{
 	"bWg3UWYSNZGxiJrIGkRqds0sotf6UkElNze1zEFmWeY1ryPrq1pnsRm/mRdOa7u665GJ3OcF8WQTVVl7",
 	"bS+dGc7siTrhF9VerYej3ltbXZVj619XVF32ZY1ZKcD1l01mVv3M1HxlBt9/fWd67Ls2OtMdQxGmc2Su",
 	"39OdXLSJM22AUzkBKklA5HyQWcH5a83V5KnMUK2mCyYkWZ8KU0kGQcSonrulVGbZkqRqOhsQOsWR3pOU",
-	"6fsspYBoRGAwwgEMYiL0nsOiZ1hFnlF81X47Odq2q2pnn8WszzILzSVHwQSCa9eDooTuicIeoyKNIWyj",
-	"y8IbN6zIZxBKUaivdnnosinZcrsFS65bN0AW58fllT776T1SvdrigMNnrXN5Aq/rwY/9U2P92v18kmV+",
-	"z5KhTlTNrS5tKiXmjD6lwdVXzvNmfLU6W7QX6nfiLRprbvatejfqORITNqOO0zHci7stU5dUOzfkE/Vi",
-	"rn+fgNYCeQYoToVEOJrhuVB2rG5FMdssQJZP+MtzBZtpgGMwpnXo/A/GUf99vn2poICs9dBURsraQGD2",
-	"u+lEl9Vrk/VPysaBn1QdGxXG53g0AkNIU+UaKsiGdq4xvao6wMKCCAeggqjygGN+KX4VoubdGkXziIxF",
-	"2SC729yo/SebTR0Cq+bc0sE6wWbJRBJhqVxyBfk0CpEAGuaolwzp+7FD89uN2Eot2+iEBlEaWv3EnHH2",
-	"qWjEfUJYIIy0K4kyngoJlmc3R0POZqrkDqJYgwInib6dM8FCICLREAfXZtq10iZ0XOIVUn1SWkU2tZbn",
-	"lwam8/OR9tAWvyh4ctXgevmOyIWw8lWzRuq2fOTKVyMz+60va3DrYXJdY/s+N/Z0uw1piEaYIpYaXRtF",
-	"CCgeRmrkpENV9BDCLHtNxhXD45jO68/2z/i+ki1UmbXqJ+Aa03JBPS9MJfWdUgPjkum3YISXbM7SINtE",
-	"Mf1WKMqyqJvfAdpsJHhMKHZrQepoacMWiM6HPOVKjryU5yaE+YVSSUKM0ghlxLDzbtRw09Bio1qlIrII",
-	"RSUW+DAxm+0CMk77npxdHvfPDk8HF8f93477g+N+/7x+WY0LybgvnfOaea0qQQcnpKOLFrWZuCCMy8TY",
-	"USb6QAOWUn2dBMLUBSOuVodesmbUhzKuHib0Upj2yigsy3aCxSBmvFgxTVJc1Vkahggt9psyRrXZCjdy",
-	"EGgyb90qGsemZiWXv67B9EMOh4eNH0GQciLnen4YAubAD1M5aRz8caWU/MI9PEoLizwS46JEWXBm+fpB",
-	"o8EuMjPkrqdQrFJA74tl2I0vj3dWhOc+PffpuU/PfXru03Ofnvv03KfnPj33+VfgPj276dlNz24+Nbv5",
-	"1+Yyl9OYj7PraTXjaJZszaJ5tjKwbsDf6RBG6zXnPIPx7LNWGuO18fHsl7Pzv58N3p8envw6+OX4d8ed",
-	"HazgBx1x8x+m1o51O2h8FIAwEmmSMK5aE0SYxOga5vkatrJzUD6/NOMFGx+p8qRpnoHBrV/s7k+WzE6W",
-	"9BtwPHbuuAFnxUlbezvvHkPPnvd/HpydXw5+O+6f/HRyfDQ4Pfn15HJw/I/3x8dHx0f30rq/GXtpMTSl",
-	"7LWyXQdSEjoW2oiYYSJRSiWJzFFMTJtPaEZoyGaIgwAp2uhwDK0xltDS5FcWCeMQY0IRnmISKVtjUXln",
-	"Z6kX6yOQ0vw64mHI0jeIhEAlkfMWhylgXYGsjAQ42tlDE5Zy4bW/3+FbiynNbMBNYAn4ApB39iaZw6Qx",
-	"5yO1X1Wk9mXtjds0tmkChwgrq34pSVmNdS7sX8uuO1x2rl0e/Vy5hW09Z2q34XACU0CvoD1uo6kYtNvt",
-	"19lulq2uTHzY8l/IJhUfn/XxWR+f9fFZH5/18Vkfn/XxWR+f9fFZH5/18Vkfn/XxWR+f/Qbjs3e5H2jD",
-	"OMDZ+eXgp/OPZ9sx/mOQreG8pTvBkv5FI2FG5ESPzLHqfWWGKRVUuKCmyM5bkZbur/Hk+l+aXK+DhOfK",
-	"PVf+uFz5zyARznTYcI5OjjZnxy3/s/zqWvP+QYlyk+Vz0eTLSn8AknyvWienEjI7+eVNiqZqfl7086Kf",
-	"F/28+A3FkI2ix9uHjDvOAVsxLdoUF5iGQ3bzYPPj3ebBu81dj37rvF51upKEjPHNKdCx6r5ed2evhtd0",
-	"vF/NDWbuUIlFuGWUlQ5lHZiTdnVVLK3YRNcwNwSbftAybOE1zNvoeAp8rpfaakZyCG75l+2g70Rl6S0N",
-	"EeivsqAbo/qQSQFU/oCmOErBLNoyrRJNZFuVn4WAx4DGWELTsB7qsYmSTtIY0wFxp3cWxbe7U0MIrg7a",
-	"GAbPhPheqYpnVZYToK//SgGZgmZlqQxYXNKsNbTnWq3qsqlXieXRe/sEF/YsxmY3OQXXBaUqj3Oi+T4i",
-	"KpNwpQpudKRTWds+GptVMH6bSC91yCLJ+RaCjSas7P6VjVPvbpV6b6vU77ZJ3dumlY85kdtet9ocqDaU",
-	"7H0SzkXBIl8qgF5lDotV+9pveY0Yt4sIbApcil2/bqpcKhPzKGIzNGNpFDZzR0jgGAwrrdU/TkMiEWez",
-	"NrpQJo7VsJq7lrmtx1MqTB6/HP5+ejy4ODw7+vH8H/+lFEJ7pXlieWTRCUHpOW5G+PKXnS/299we8C75",
-	"vOaDjC5f9a7zpcBe326esnMN8y0y7ggyVlq/JSDgIDtmKfM9vmcSawuu8v3CUfkLL2rPzF+epnJ4fpZU",
-	"Nb/z5RpMF4SgEVtfpXJSXkq6wUjR6DL2Zr5m6aDT6e183+62u+3ewf73+983bq9u/38AAAD//w==",
+	"6fsspYBoRGAwwgEMYiL0nsNGU8HsahX8jPardt7J0bb9VTsFLWZ9lplpLjkKJhBcu24UJYhPFAAZFWkM",
+	"YRtdFt64sUU+g1DaQn21y0OXTcmg2y2Yc926UbI4SS6v9NlP75Hq2hYHHD5rncuzeF0PfuyfGhPYbuqT",
+	"LHN+lox3ompuFWpTaTJn+Sk1rr5y7jfjq3XaotFQvx1v0WJzU3DVxVHPkZiwGXXEjiFg3JWZuqTaCSKf",
+	"rRdz/fsEtCrIM0BxKiTC0QzPhTJmdSuK2WZRsnzWX54r2EwDHIOxr0PnhDCO+u/zPUwFLWRNiKayVNZG",
+	"A7PfTSe6rF6bLIJShg78pOrYqNA+x6MRGFaaKv9QQTa0E47pVdUBFhZEOAAVRJVHHfOb8asQNe/WKJpH",
+	"pC3KVtndJkjtRNls6hBYtemWDtYJNusmkghL5ZcryKdRiATQMEe9ZEhfkh2a327EVmrZRic0iNLQ6ifm",
+	"LLRPRUvuE8ICYaT9SZSRVUiwPLs5GnI2UyV3EMUaFDhJ9BWdCRYCEYmGOLg2c6+VNqHjErmQ6uPSKrKp",
+	"NT+/NDCdn4+0m7b4RcGdq0bYyxdFLsSWr5o1UrflI1e+GpnZb31jg1sUk+sa2/e5xafbbZhDNMIUsdTo",
+	"2ihCQPEwUiMnHaqihxBm2WtGrhgjx3Ref8B/RvqVDKLKrFU/AdfYlwvqeWEqqe+UGhiX7L8FS7xkeJYG",
+	"2SaK6bdCUZZK3fwi0GYjwWNCsVsQUsdNG8pAdD7kKVcS5aU8N2HNL5RKEmKURihjh52Lo4abhhYb1SoV",
+	"kYUpKgHBhwncbBeVcdr35OzyuH92eDq4OO7/dtwfHPf75/Vra1xcxn3pPNjMdVUJOjghHV20qM3ERWJc",
+	"JsaOMiEIGrCU6jslEKYuInG1Ov6SNaM+nnH1MPGXwrRXRmFZthMsBjHjxYpppuKqztIwbGix35Qxqs1W",
+	"uJGDQDN665bSOEo1K7n8dQ2mH3I4PGwQCYKUEznX88MQMAd+mMpJ4+CPK6XkFy7jUVpY5OEYFyrKIjTL",
+	"FxEaDXaRmSF3PYpilQJ6XyzD7n55vAMjPAHqCVBPgHoC1BOgngD1BKgnQD0B6gnQvwwB6ilOT3F6ivOp",
+	"Kc6/NqG5nMt8nP1Pq2lHs3hrFs2zNYJ1A/5OxzFa1zknG4x7n7XSWLCNj2e/nJ3//Wzw/vTw5NfBL8e/",
+	"OwLtYAVJ6Nib/zC1dtTbQeOjAISRSJOEcdWaIMIkRtcwz1ezlT2E8kmmGTnY+EiVO03zDAxu/bJ3f8Zk",
+	"dsak34rjsXPHrTgrztza23n3GHr2vP/z4Oz8cvDbcf/kp5Pjo8Hpya8nl4Pjf7w/Pj46PrqX1v3N2EuL",
+	"8Sllr5XtOpCS0LHQRsQME4lSKklkDmVi2nxCM0JDNkMcBEjRRodjaI2xhJZmwLJwGIcYE4rwFJNI2RqL",
+	"yjs7Vb1YH4GU5tdhD8OYvkEkBCqJnLc4TAHrCmRlJMDRzh6asJQLr/39Xt9aTGlmA24Cy8IXgLyzN8kc",
+	"Jo05H679qsK1L2uX3KYBThM9RFhZ9UtJymrAc2EnW3bx4bIT7vIQ6MrNbOs5U7shhxOYAnoF7XEbTcWg",
+	"3W6/zva1bHV54sOW/0K2q/ggrQ/S+iCtD9L6IK0P0vogrQ/S+iCtD9L6IK0P0vogrQ/S+iDttxqkvct1",
+	"QRsGA87OLwc/nX882472H4NsDect3QmW+S8aCTMiJ3pkjlXvKzNMqaDCfTVFit6KtHSdjWfY/9IMex0k",
+	"PGHuCfPHJcx/BolwpsOGc3RytDlFbkmg5TfZmvcPypabLJ+LK19W+gMw5XvVOjmVkNnJL29SNFXz86Kf",
+	"F/286OfFbyiQbBQ93j5u3HEO2Ipp0aa4wDQcspsHmx/vNg/ebe569Evo9dLTlSRkjG9OgY5V9/W6O3s1",
+	"vKbj/WouNHPHSyzCLaOsdDzrwBy8q6tiacUmuoa5Idj0g5ZhC69h3kbHU+Bzvd5WM5JDcGvAbAd9Jyrr",
+	"b2mIQH+VRd4Y1WdOCqDyBzTFUQpm5ZZplWgi26r8VAQ8BjTGEpqG9VCPTah0ksaYDog7zLMovt2dGkJw",
+	"deTGMHgmzvdKVTyrspwAff0XiMrUaVaWyoDFJc1aQ3uu1aoum3qVWB69t09wf89igHaTQ3FdUKryOCea",
+	"7yOiMglXquBGhzuVte2jsVkF47eJ9HqHLJyc7yPYaMLKrmPZOPXuVqn3tkr9bpvUvW1a+ZgTue11q82B",
+	"akPJXi/hXBQs8vUC6FXmsFi1r/2W14hxu5LApsClAPbrpsqlMjGPIjZDM5ZGYTN3hASOwbDSWv3jNCQS",
+	"cTZrowtl4lgNq7lrmdt6PKXC5PHL4e+nx4OLw7OjH8//8V9KIbRXmieWRxadEJSe42aEL3/Z+WJ/z+15",
+	"75LPaz7I6PJV7zpfCuz17eYpO9cw3yLjjiBjpfVbAgIOsmPWM9/jeyaxtuAq3y+cnL/wovYI/eVpKmfp",
+	"Z0lV8ztfrsF0QQgasfVVKiflpaQbjBSNLmNv5guXDjqd3s737W672+4d7H+//33j9ur2/wcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
