@@ -19,6 +19,7 @@ import (
 
 	"github.com/kayle-id/orgs-api/domains"
 	"github.com/kayle-id/orgs-api/sessions"
+	"github.com/kayle-id/orgs-api/terms"
 )
 
 // Verification sessions: what a relying party creates with an API key to
@@ -324,11 +325,11 @@ func (s *Store) CreateVerificationSession(ctx context.Context, c RPCaller, in Ne
 	var out IssuedVerificationSession
 	err = s.tx(ctx, func(tx *gorm.DB) error {
 		now := s.clock()
-		org, err := findOrg(tx, c.OrganizationID)
+		org, err := readSessionOrg(tx, c.OrganizationID)
 		if err != nil {
 			return err
 		}
-		if org.Frozen() {
+		if org.PendingDeletionAt != nil {
 			return ErrOrganizationFrozen
 		}
 		var redirect *string
@@ -346,7 +347,7 @@ func (s *Store) CreateVerificationSession(ctx context.Context, c RPCaller, in Ne
 		if err != nil {
 			return err
 		}
-		if err := onboarding(tx, org); err != nil {
+		if err := org.onboarding(); err != nil {
 			return err
 		}
 		ageOnly := contract.AgeOnly()
@@ -407,23 +408,44 @@ func webhookTargets(tx *gorm.DB, orgID uuid.UUID, ids []string) (NullStringList,
 	return out, nil
 }
 
-// onboarding is upstream's RP compliance gate over the organization row,
-// its metadata and the current integration terms acceptance, read inside
-// the creating transaction.
-func onboarding(tx *gorm.DB, org Organization) error {
-	var meta struct{ Metadata *string }
-	if err := tx.Table("organizations").Select("metadata").Where("id = ?", org.ID).Take(&meta).Error; err != nil {
-		return err
+// sessionOrg is what creating a session reads of its organization, in one
+// statement: the freeze, the onboarding gate's inputs (the row, its
+// metadata, whether the current integration terms are accepted) and the
+// owner check.
+type sessionOrg struct {
+	ID                uuid.UUID
+	PendingDeletionAt *time.Time
+	OwnerIDCheckedAt  *time.Time
+	BusinessDetails
+	Logo          *string
+	Metadata      *string
+	TermsAccepted bool
+}
+
+func readSessionOrg(tx *gorm.DB, orgID uuid.UUID) (sessionOrg, error) {
+	c := terms.Current
+	var o sessionOrg
+	res := tx.Raw(`SELECT o.id, o.pending_deletion_at, o.owner_id_checked_at, o.business_type, o.business_name,
+		o.business_jurisdiction, o.business_registration_number, o.logo, o.metadata,
+		EXISTS (SELECT 1 FROM organization_rp_terms_acceptances a WHERE a.organization_id = o.id
+			AND a.terms_version = ? AND a.terms_hash = ? AND a.jurisdiction = ?) AS terms_accepted
+		FROM organizations o WHERE o.id = ?`, c.Version, c.Hash, c.Jurisdiction, orgID).Scan(&o)
+	if res.Error != nil {
+		return o, res.Error
 	}
-	var accepted int64
-	if err := currentRPTerms(tx.Model(&RPTermsAcceptance{}), org.ID).Limit(1).Count(&accepted).Error; err != nil {
-		return err
+	if res.RowsAffected == 0 {
+		return o, ErrOrganizationNotFound
 	}
+	return o, nil
+}
+
+// onboarding is upstream's RP compliance gate (package sessions).
+func (o sessionOrg) onboarding() error {
 	return sessions.CheckOnboarding(sessions.Profile{
-		BusinessType: org.BusinessType, BusinessName: org.BusinessName,
-		BusinessJurisdiction: org.BusinessJurisdiction, BusinessRegistrationNumber: org.BusinessRegistrationNumber,
-		Logo: org.Logo, Metadata: meta.Metadata,
-		OwnerIDChecked: org.OwnerIDCheckedAt != nil, RPTermsAccepted: accepted > 0,
+		BusinessType: o.BusinessType, BusinessName: o.BusinessName,
+		BusinessJurisdiction: o.BusinessJurisdiction, BusinessRegistrationNumber: o.BusinessRegistrationNumber,
+		Logo: o.Logo, Metadata: o.Metadata,
+		OwnerIDChecked: o.OwnerIDCheckedAt != nil, RPTermsAccepted: o.TermsAccepted,
 	})
 }
 
