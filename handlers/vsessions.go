@@ -323,7 +323,7 @@ func (s *Server) GetSessionsOverview(ctx context.Context, _ api.GetSessionsOverv
 	}
 	// A pure read: the overview counts overdue active sessions as expired
 	// itself (store.SessionOverview), as every other answer shows them.
-	o, err := s.store.SessionOverview(ctx, rc.OrganizationID, time.Now())
+	o, err := s.store.SessionOverview(ctx, rc.OrganizationID, s.store.Now())
 	if err != nil {
 		return nil, rpUnexpected(err)
 	}

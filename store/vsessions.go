@@ -767,11 +767,9 @@ func (s *Store) deliverEvent(tx *gorm.DB, v VerificationSession, ev Event, e End
 	return nil
 }
 
-// ExpireOverdueSessions ends the organization's overdue active sessions,
-// as every session answer does first (the analytics overview calls it).
-func (s *Store) ExpireOverdueSessions(ctx context.Context, orgID uuid.UUID) error {
-	return s.expireOverdue(ctx, orgID, "")
-}
+// Now is the store's clock: the time every session answer is computed at
+// (the analytics overview's "now" among them).
+func (s *Store) Now() time.Time { return s.clock() }
 
 // expireOverdue ends the organization's overdue active sessions (only id's
 // when id is set) through the transition, so that no answer shows one as
