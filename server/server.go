@@ -592,8 +592,13 @@ func observe(log *slog.Logger, m *Metrics, routes map[string]bool) echo.Middlewa
 			if route, ok := validator.RouteFrom(c.Request().Context()); ok {
 				attrs = append(attrs, "operation", route.Operation.OperationID)
 			}
-			if p, ok := handlers.PrincipalFrom(c.Request().Context()); ok && p.Session.ActiveOrganizationID != nil {
-				attrs = append(attrs, "organization_id", p.Session.ActiveOrganizationID.String())
+			if p, ok := handlers.PrincipalFrom(c.Request().Context()); ok {
+				switch {
+				case p.APIKey != nil:
+					attrs = append(attrs, "organization_id", p.APIKey.OrganizationID.String(), "api_key_id", p.APIKey.ID.String())
+				case p.Session.ActiveOrganizationID != nil:
+					attrs = append(attrs, "organization_id", p.Session.ActiveOrganizationID.String())
+				}
 			}
 			log.Info("request", attrs...)
 			return nil
