@@ -723,6 +723,14 @@ func TestSandboxHTTP(t *testing.T) {
 		if !ready.Sandbox || r.Header.Get(server.SandboxHeader) != "true" {
 			t.Fatalf("readyz: %+v %v", ready, r.Header)
 		}
+		// On every answer, errors included.
+		for _, path := range []string{"/v1/sessions", "/nope", "/openapi.json"} {
+			r := get(t, e, path)
+			r.Body.Close()
+			if r.Header.Get(server.SandboxHeader) != "true" {
+				t.Fatalf("%s: %d without %s", path, r.StatusCode, server.SandboxHeader)
+			}
+		}
 		doc := e.call(t, "GET", "/openapi.json", "", "")
 		if !strings.Contains(string(doc.body), "/v1/sessions/{id}/complete") || !strings.Contains(string(doc.body), "SANDBOX") {
 			t.Fatal("the sandbox document does not say so")
