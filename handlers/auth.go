@@ -25,12 +25,16 @@ type precheck func(c echo.Context, p store.Principal) error
 
 // prechecks are the operations' prechecks.
 func (s *Server) prechecks() map[string]precheck {
-	return map[string]precheck{
+	checks := map[string]precheck{
 		"listApiKeys":  s.keyGuard(false),
 		"createApiKey": s.keyGuard(true),
 		"updateApiKey": s.keyGuard(true),
 		"deleteApiKey": s.keyGuard(true),
 	}
+	for op, scope := range rpScopes {
+		checks[op] = s.rpGuard(scope)
+	}
+	return checks
 }
 
 // Prechecked runs authenticate (the validator's hook, with whatever limits
@@ -74,7 +78,13 @@ func (s *Server) Authenticate(c echo.Context, operationID string) error {
 	token = strings.TrimSpace(token)
 	var p store.Principal
 	var err error
-	if s.verifier != nil && !strings.HasPrefix(token, store.TokenPrefix) {
+	if strings.HasPrefix(token, store.APIKeyPrefix) {
+		// An API key: the relying-party API's credential, and nowhere else.
+		if !RelyingPartyOperation(operationID) {
+			return unauthorized
+		}
+		p, err = s.authenticateAPIKey(c, token)
+	} else if s.verifier != nil && !strings.HasPrefix(token, store.TokenPrefix) {
 		p, err = s.authenticateWithProvider(c, token, unauthorized)
 	} else {
 		p, err = s.store.Authenticate(c.Request().Context(), token)
@@ -91,6 +101,20 @@ func (s *Server) Authenticate(c echo.Context, operationID string) error {
 	ctx := store.WithShare(WithPrincipal(req.Context(), p), p.CallerKey())
 	c.SetRequest(req.WithContext(ctx))
 	return nil
+}
+
+// authenticateAPIKey finds the enabled key; a key of an organization
+// scheduled for deletion is refused on every method (410), before any scope
+// check, as upstream.
+func (s *Server) authenticateAPIKey(c echo.Context, token string) (store.Principal, error) {
+	k, err := s.store.AuthenticateAPIKey(c.Request().Context(), token)
+	if errors.Is(err, store.ErrOrganizationFrozen) {
+		return store.Principal{}, ErrFrozenForKeys
+	}
+	if err != nil {
+		return store.Principal{}, err
+	}
+	return store.Principal{APIKey: &k}, nil
 }
 
 // authenticateWithProvider verifies a token of the identity provider (no

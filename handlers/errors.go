@@ -446,3 +446,31 @@ func ErrApexTakeoverRequired(holder string) *APIError {
 func internalErr(message string) *APIError {
 	return newErr(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "internal_server_error", message, internalDomainHint)
 }
+
+// Relying-party API errors (verification sessions and analytics). The 403s
+// are upstream's bare ones, given the envelope's hint and docs.
+var (
+	ErrRPNoOrganization = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Forbidden", "Select an active organization for this session, or call with an API key.")
+	ErrRPForbidden = newErr(http.StatusForbidden, "FORBIDDEN", "forbidden",
+		"Forbidden", "API keys need the operation's scope; dashboard users need an active membership (owner or admin to change sessions).")
+	ErrSessionNotFound = &APIError{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "Session not found.",
+		Hint: "The session with the given ID was not found.", Docs: "https://kayle.id/docs/api/sessions#get-by-id"}
+	ErrSessionNotFoundForCancel = &APIError{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "Session not found.",
+		Hint: "The session with the given ID was not found.", Docs: "https://kayle.id/docs/api/sessions#cancel-by-id"}
+	ErrWebhookEndpointUnavailable = &APIError{Status: http.StatusBadRequest, Code: "WEBHOOK_ENDPOINT_UNAVAILABLE",
+		Message: "Webhook endpoint is unavailable.",
+		Hint:    "Provide enabled webhook endpoint IDs that belong to this organization, or omit `webhook_endpoint_id` to fan out to all enabled subscribed endpoints.",
+		Docs:    "https://kayle.id/docs/api/sessions#create"}
+	ErrUnverifiedOrgLimit = &APIError{Status: http.StatusTooManyRequests, Code: "ORG_NOT_VERIFIED_LIMIT_EXCEEDED",
+		Message: "Unverified organizations are limited to 5 identity-revealing sessions per 24 hours.",
+		Hint:    "Verify the organization in the platform settings, or wait until the rolling window resets. Age-gate-only sessions remain available.",
+		Docs:    "https://kayle.id/docs/api/sessions#create"}
+	// ErrRPInternal is the 500 these operations document, fixed strings.
+	ErrRPInternal = &APIError{Status: http.StatusInternalServerError, Code: "INTERNAL_SERVER_ERROR",
+		Message: "Internal server error.", Hint: "The server encountered an error.", Docs: "https://kayle.id/docs/api/errors"}
+	// ErrSessionNotActive is the sandbox completion of a session that has
+	// already ended (ours: upstream has no such operation).
+	ErrSessionNotActive = newErr(http.StatusConflict, "SESSION_NOT_ACTIVE", "conflict",
+		"The session has already ended.", "Only a created or in-progress session can be completed; create a new one.")
+)

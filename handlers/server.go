@@ -27,6 +27,8 @@ type Server struct {
 	// configured (only session tokens are accepted then).
 	verifier idp.Verifier
 	logos    *logo.Library
+	// sessions configures the relying-party API (see WithSessions).
+	sessions SessionOptions
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -47,7 +49,7 @@ func WithLogos(l *logo.Library) Option {
 // New builds the handlers. verifier may be nil: no identity provider.
 func New(st *store.Store, mailer mail.Mailer, verifier idp.Verifier, opts ...Option) *Server {
 	s := &Server{store: st, mailer: mailer, verifier: verifier, logos: &logo.Library{},
-		dns: noResolver{}, lookupTimeout: DefaultLookupTimeout}
+		dns: noResolver{}, lookupTimeout: DefaultLookupTimeout, sessions: defaultSessionOptions()}
 	for _, o := range opts {
 		o(s)
 	}

@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -80,7 +82,24 @@ type Config struct {
 	// ServeLogos serves the stored logos at /logos/<id> (no CDN in front
 	// of the storage).
 	ServeLogos bool
+	// Sessions configures the relying-party API: the verification web app
+	// people are sent to, and production (no loopback redirects).
+	Sessions handlers.SessionOptions
+	// Sandbox serves the sandbox's completion of sessions (and says so on
+	// every answer, in /readyz and in the served document). Refused with
+	// Sessions.Production.
+	Sandbox bool
 }
+
+// SandboxOperations are generated always but routed and advertised only in
+// sandbox mode.
+var SandboxOperations = []string{"completeSandboxSession"}
+
+// SandboxHeader is on every answer of a sandbox server.
+const SandboxHeader = "Kayle-Sandbox"
+
+// sandboxNote opens the served document's description in sandbox mode.
+const sandboxNote = "SANDBOX: this server runs with KAYLE_SANDBOX=true. Sessions are completed by POST /v1/sessions/{id}/complete, not by verifying anyone; nothing it answers is a verification.\n\n"
 
 // App is the assembled HTTP server.
 type App struct {
@@ -100,14 +119,31 @@ func (a *App) Drain() { a.draining.Store(true) }
 // the overlay applied, as embedded in the generated package. The generator
 // leaves the paths of operations it did not keep behind, empty; they are
 // dropped here so nothing unserved is advertised.
-func Spec() (*openapi3.T, error) {
+func Spec() (*openapi3.T, error) { return specFor(false) }
+
+// SandboxSpec is the document a sandbox server serves: Spec's, with the
+// sandbox operations and a description that says so.
+func SandboxSpec() (*openapi3.T, error) { return specFor(true) }
+
+func specFor(sandbox bool) (*openapi3.T, error) {
 	embedded, err := api.GetSwagger()
 	if err != nil {
 		return nil, fmt.Errorf("loading embedded spec: %w", err)
 	}
-	served, err := spec.Served(embedded, nil)
+	var ids []string
+	for _, item := range embedded.Paths.Map() {
+		for _, op := range item.Operations() {
+			if sandbox || !slices.Contains(SandboxOperations, op.OperationID) {
+				ids = append(ids, op.OperationID)
+			}
+		}
+	}
+	served, err := spec.Served(embedded, ids)
 	if err != nil {
 		return nil, err
+	}
+	if sandbox && served.Info != nil {
+		served.Info.Description = sandboxNote + served.Info.Description
 	}
 	// Upstream's own examples break its schemas (an example 500 without hint
 	// and docs), so examples are not held to them; everything else is.
@@ -130,7 +166,10 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 15 * time.Second
 	}
-	spec, err := Spec()
+	if cfg.Sandbox && cfg.Sessions.Production {
+		return nil, errors.New("server: the sandbox cannot run in production")
+	}
+	spec, err := specFor(cfg.Sandbox)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +193,8 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	if cfg.IdentityProvider != nil {
 		verifier = cfg.IdentityProvider
 	}
-	h := handlers.New(st, mailer, verifier, handlers.WithLogos(cfg.Logos), handlers.WithDNS(metrics.CountDNS(cfg.DNS), cfg.DNSLookupTimeout))
+	h := handlers.New(st, mailer, verifier, handlers.WithLogos(cfg.Logos), handlers.WithDNS(metrics.CountDNS(cfg.DNS), cfg.DNSLookupTimeout),
+		handlers.WithSessions(cfg.Sessions))
 	limits := newLimits(cfg)
 	v, err := validator.New(spec, validator.Options{
 		Mode: cfg.Validation,
@@ -181,6 +221,14 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	// c.RealIP(): see clientAddress.
 	e.IPExtractor = clientAddress(cfg.TrustedProxies)
 	e.Use(requestID())
+	if cfg.Sandbox {
+		e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				c.Response().Header().Set(SandboxHeader, "true")
+				return next(c)
+			}
+		})
+	}
 	// The routes the metrics may name; filled once every route is registered.
 	routes := map[string]bool{}
 	e.Use(observe(cfg.Logger, metrics, routes))
@@ -196,13 +244,15 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	// Authenticates, then reads the body (readBody), then validates.
 	e.Use(v.Middleware())
 
-	api.RegisterHandlers(e, api.NewStrictHandler(h, nil))
+	// Only the served document's operations are routed (the sandbox's are
+	// generated always).
+	api.RegisterHandlers(servedRoutes{e, routesOf(spec)}, api.NewStrictHandler(h, nil))
 
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
 	draining := &atomic.Bool{}
-	e.GET("/readyz", readyz(st, draining, cfg.IdentityProvider))
+	e.GET("/readyz", readyz(st, draining, cfg.IdentityProvider, cfg.Sandbox))
 	etag := fmt.Sprintf(`"%x"`, sha256.Sum256(specJSON))
 	e.GET("/openapi.json", func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "public, max-age=300")
@@ -224,6 +274,62 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	}
 	return &App{Echo: e, Metrics: metrics, draining: draining, cfg: cfg}, nil
 }
+
+// servedRoutes registers the generated routes the served document has,
+// and no others.
+type servedRoutes struct {
+	*echo.Echo
+	served map[string]bool // "METHOD /echo/:path"
+}
+
+func (r servedRoutes) add(method, path string, h echo.HandlerFunc, m []echo.MiddlewareFunc) *echo.Route {
+	if !r.served[method+" "+path] {
+		return &echo.Route{Method: method, Path: path}
+	}
+	return r.Echo.Add(method, path, h, m...)
+}
+
+func (r servedRoutes) GET(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodGet, p, h, m)
+}
+func (r servedRoutes) POST(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodPost, p, h, m)
+}
+func (r servedRoutes) PUT(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodPut, p, h, m)
+}
+func (r servedRoutes) PATCH(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodPatch, p, h, m)
+}
+func (r servedRoutes) DELETE(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodDelete, p, h, m)
+}
+func (r servedRoutes) HEAD(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodHead, p, h, m)
+}
+func (r servedRoutes) OPTIONS(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodOptions, p, h, m)
+}
+func (r servedRoutes) CONNECT(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodConnect, p, h, m)
+}
+func (r servedRoutes) TRACE(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodTrace, p, h, m)
+}
+
+// routesOf are the document's operations as echo routes ("{id}" as ":id").
+func routesOf(doc *openapi3.T) map[string]bool {
+	out := map[string]bool{}
+	for path, item := range doc.Paths.Map() {
+		p := pathParam.ReplaceAllString(path, ":$1")
+		for method := range item.Operations() {
+			out[strings.ToUpper(method)+" "+p] = true
+		}
+	}
+	return out
+}
+
+var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
 
 // clientAddress is how c.RealIP() (the per-address limit, the request log)
 // finds the client. Without trusted proxies it is the connection's address:
@@ -249,9 +355,11 @@ type readiness struct {
 	Status           string     `json:"status"`
 	Reason           string     `json:"reason,omitempty"`
 	IdentityProvider *idp.State `json:"identityProvider,omitempty"`
+	// Sandbox is true on a sandbox server, so no one takes it for a verifier.
+	Sandbox bool `json:"sandbox,omitempty"`
 }
 
-func readyz(st *store.Store, draining *atomic.Bool, provider *idp.Provider) echo.HandlerFunc {
+func readyz(st *store.Store, draining *atomic.Bool, provider *idp.Provider, sandbox bool) echo.HandlerFunc {
 	// The schema only moves forward: once this process has seen its
 	// migrations complete, probes stop asking (goose's status is several
 	// queries, and a replica of an older release writing the old way during
@@ -279,7 +387,7 @@ func readyz(st *store.Store, draining *atomic.Bool, provider *idp.Provider) echo
 			}
 			migrated.Store(true)
 		}
-		out := readiness{Status: "ready"}
+		out := readiness{Status: "ready", Sandbox: sandbox}
 		if provider != nil {
 			// Keys never fetched: provider tokens cannot be checked at all.
 			// Stale keys (the provider is down, the cached ones still
@@ -484,8 +592,13 @@ func observe(log *slog.Logger, m *Metrics, routes map[string]bool) echo.Middlewa
 			if route, ok := validator.RouteFrom(c.Request().Context()); ok {
 				attrs = append(attrs, "operation", route.Operation.OperationID)
 			}
-			if p, ok := handlers.PrincipalFrom(c.Request().Context()); ok && p.Session.ActiveOrganizationID != nil {
-				attrs = append(attrs, "organization_id", p.Session.ActiveOrganizationID.String())
+			if p, ok := handlers.PrincipalFrom(c.Request().Context()); ok {
+				switch {
+				case p.APIKey != nil:
+					attrs = append(attrs, "organization_id", p.APIKey.OrganizationID.String(), "api_key_id", p.APIKey.ID.String())
+				case p.Session.ActiveOrganizationID != nil:
+					attrs = append(attrs, "organization_id", p.Session.ActiveOrganizationID.String())
+				}
 			}
 			log.Info("request", attrs...)
 			return nil

@@ -183,16 +183,16 @@ func TestUpgradeProcedure(t *testing.T) {
 	// 4. Serving one more upstream operation: name it in the overlay and list
 	// it; the compiler then asks for its handler.
 	editText(t, filepath.Join(dir, "api", "overlay.yaml"), func(s string) string {
-		return strings.Replace(s, "actions:\n", "actions:\n  - target: $.paths['/v1/sessions'].get\n    description: operationId for listing sessions\n    update: {operationId: listSessions}\n", 1)
+		return strings.Replace(s, "actions:\n", "actions:\n  - target: $.paths['/v1/events'].get\n    description: operationId for listing events\n    update: {operationId: listEvents}\n", 1)
 	})
 	editText(t, filepath.Join(dir, "oapi-codegen.yaml"), func(s string) string {
-		return strings.Replace(s, "  include-operation-ids:\n", "  include-operation-ids:\n    - listSessions\n", 1)
+		return strings.Replace(s, "  include-operation-ids:\n", "  include-operation-ids:\n    - listEvents\n", 1)
 	})
 	if out, ok := run(t, dir, "make", "generate"); !ok {
 		t.Fatalf("make generate with one more served operation: %s", out)
 	}
 	out, ok = run(t, dir, "go", "build", "./...")
-	if ok || !strings.Contains(out, "missing method ListSessions") {
+	if ok || !strings.Contains(out, "missing method ListEvents") {
 		t.Fatalf("the compiler must ask for the new operation's handler:\n%s", out)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
 	"database/sql/driver"
 	"encoding/hex"
 	"encoding/json"
@@ -464,24 +465,28 @@ func (s *Store) AuthenticateAPIKey(ctx context.Context, key string) (APIKey, err
 	if err != nil {
 		return APIKey{}, err
 	}
+	// One statement, the key and its organization's freeze together,
+	// straight through database/sql, as Authenticate does for session
+	// tokens: it runs on every relying-party request.
 	var k APIKey
-	var frozen bool
-	err = s.read(ctx, func(db *gorm.DB) error {
-		if err := db.Select(apiKeyColumns).Where("key_hash = ? AND enabled", hashAPIKey(secret, key)).Take(&k).Error; err != nil {
-			return err
-		}
-		var err error
-		frozen, err = orgFrozen(db, k.OrganizationID)
-		return err
+	var frozen *time.Time
+	err = s.admit(ctx, func() error {
+		return s.sqlDB.QueryRowContext(ctx, apiKeyAuthSQL, hashAPIKey(secret, key)).Scan(
+			&k.ID, &k.OrganizationID, &k.Name, &k.Enabled, &k.Permissions, &frozen)
 	})
-	if errors.Is(err, gorm.ErrRecordNotFound) {
+	if errors.Is(err, sql.ErrNoRows) {
 		return APIKey{}, ErrUnauthenticated
 	}
 	if err != nil {
 		return APIKey{}, err
 	}
-	if frozen {
+	if frozen != nil {
 		return APIKey{}, ErrOrganizationFrozen
 	}
 	return k, nil
 }
+
+// apiKeyAuthSQL finds an enabled key by its hash, with its organization's
+// pending deletion. $1 is both databases' placeholder.
+const apiKeyAuthSQL = `SELECT k.id, k.organization_id, k.name, k.enabled, k.permissions, o.pending_deletion_at
+FROM api_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.key_hash = $1 AND k.enabled`

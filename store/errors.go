@@ -50,4 +50,8 @@ var (
 	ErrAPIKeyNotFound      = errors.New("store: API key not found in this organization")
 	ErrAPIKeyLimit         = errors.New("store: the organization has as many API keys as allowed")
 	ErrAlreadyVerified     = errors.New("store: organization already verified")
+
+	ErrWebhookEndpointUnavailable = errors.New("store: a webhook target is not an enabled endpoint of this organization")
+	ErrUnverifiedOrgLimit         = errors.New("store: unverified organizations may create 5 identity-revealing sessions per 24 hours")
+	ErrSessionNotActive           = errors.New("store: the verification session has already ended")
 )

@@ -211,6 +211,8 @@ var KnownEvents = []string{
 	EventAPIKeyCreated, EventAPIKeyUpdated, EventAPIKeyDeleted, EventLogoUpdated,
 	EventBusinessDetailsUpdated, EventPublicDetailsUpdated, EventRPTermsAccepted, EventVerificationTermsAccepted,
 	EventOwnerIDChecked,
+	EventSessionCreated, EventSessionCancelled, EventSessionExpired, EventSessionPrivacyRequest,
+	EventSessionSucceeded, EventSessionCheckFailed, EventSessionFailed,
 }
 
 // Metadata is an audit row's JSON object.

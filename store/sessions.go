@@ -179,13 +179,22 @@ type Principal struct {
 	// email: an operator registered it (opaque tokens), or the identity
 	// provider marked the token's email verified.
 	EmailVerified bool
+	// APIKey is set when the caller is an organization's API key (on the
+	// relying-party API only); Session and User are then empty.
+	APIKey *APIKey
 }
 
 // CallerKey names whom a principal's requests are for, in every bound
 // held per caller (rate limits, requests in flight, database turns, logo
 // decodes): its user, whatever session, token spelling or provider sign-in
 // (sid) it came with, so signing in again buys no more.
-func (p Principal) CallerKey() string { return p.User.ID.String() }
+// An API key is its own caller: each key has its own share.
+func (p Principal) CallerKey() string {
+	if p.APIKey != nil {
+		return "key:" + p.APIKey.ID.String()
+	}
+	return p.User.ID.String()
+}
 
 // Actor is the caller of a membership operation.
 func (p Principal) Actor() Actor {

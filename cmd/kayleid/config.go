@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -58,6 +59,11 @@ type Config struct {
 	OIDCJWKSURL     string
 	TrustedProxies  []*net.IPNet
 	AuthSecret      string
+	VerifyURL       *url.URL
+	Production      bool
+	Sandbox         bool
+	ExpiryInterval  time.Duration
+	RetentionInt    time.Duration
 	Storage         StorageConfig
 }
 
@@ -199,6 +205,18 @@ func (s *serveCmd) config(e *runEnv) (Config, error) {
 	}
 	if c.AuthSecret != "" && len(c.AuthSecret) < 32 {
 		return c, usagef("%s is too short: use at least 32 characters (for example: openssl rand -hex 32)", e.name("auth-secret"))
+	}
+	rp := s.Sessions
+	c.Production, c.Sandbox = rp.Production, rp.Sandbox
+	c.ExpiryInterval, c.RetentionInt = rp.ExpiryInterval, rp.RetentionInterval
+	if c.Sandbox && c.Production {
+		return c, usagef("%s cannot be used with %s: a sandbox completes sessions without verifying anyone", e.name("sandbox"), e.name("production"))
+	}
+	if c.VerifyURL, err = url.Parse(string(rp.VerifyURL)); err != nil {
+		return c, usagef("invalid %s %q: %v", e.name("verify-url"), rp.VerifyURL, err)
+	}
+	if c.Production && c.VerifyURL.Scheme != "https" {
+		return c, usagef("%s must be an https URL in production (%s)", e.name("verify-url"), e.name("production"))
 	}
 	if c.Storage, err = s.Storage.storage(e, sv.Addr); err != nil {
 		return c, err

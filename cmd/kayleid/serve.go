@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/kayle-id/orgs-api/handlers"
 	"github.com/kayle-id/orgs-api/idp"
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
@@ -101,6 +102,8 @@ func (s *serveCmd) Run(re *runEnv) error {
 		TrustedProxies:   cfg.TrustedProxies,
 		Logos:            logos,
 		ServeLogos:       cfg.Storage.CDNURL == "",
+		Sessions:         handlers.SessionOptions{VerifyURL: cfg.VerifyURL, Production: cfg.Production},
+		Sandbox:          cfg.Sandbox,
 	}, st, mailer)
 	if err != nil {
 		return err
@@ -132,6 +135,12 @@ func (s *serveCmd) Run(re *runEnv) error {
 	}
 	if cfg.RecheckInterval > 0 {
 		jobs = append(jobs, server.RecheckJob(st, metrics.CountDNS(cfg.DNS), cfg.RecheckInterval, log, metrics))
+	}
+	if cfg.ExpiryInterval > 0 {
+		jobs = append(jobs, server.SessionExpiryJob(st, cfg.ExpiryInterval))
+	}
+	if cfg.RetentionInt > 0 {
+		jobs = append(jobs, server.RetentionJob(st, cfg.RetentionInt))
 	}
 	jobs = append(jobs, server.LogoCleanupJob(st, logos, logoCleanupInterval))
 	jobs = append(jobs, server.MailJob(st, mailer, mailSendInterval, log, metrics))

@@ -67,6 +67,66 @@ func (e MemberRole) Valid() bool {
 	}
 }
 
+// Defines values for GetSessionsOverview500JSONResponseBodyErrorCode.
+const (
+	GetSessionsOverview500JSONResponseBodyErrorCodeINTERNALSERVERERROR GetSessionsOverview500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the GetSessionsOverview500JSONResponseBodyErrorCode enum.
+func (e GetSessionsOverview500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case GetSessionsOverview500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetSessionsOverview500JSONResponseBodyErrorDocs.
+const (
+	GetSessionsOverview500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors GetSessionsOverview500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the GetSessionsOverview500JSONResponseBodyErrorDocs enum.
+func (e GetSessionsOverview500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case GetSessionsOverview500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetSessionsOverview500JSONResponseBodyErrorHint.
+const (
+	GetSessionsOverview500JSONResponseBodyErrorHintTheServerEncounteredAnError GetSessionsOverview500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the GetSessionsOverview500JSONResponseBodyErrorHint enum.
+func (e GetSessionsOverview500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case GetSessionsOverview500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetSessionsOverview500JSONResponseBodyErrorMessage.
+const (
+	GetSessionsOverview500JSONResponseBodyErrorMessageInternalServerError GetSessionsOverview500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the GetSessionsOverview500JSONResponseBodyErrorMessage enum.
+func (e GetSessionsOverview500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case GetSessionsOverview500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListApiKeys403JSONResponseBodyPaginationHasMore.
 const (
 	ListApiKeys403JSONResponseBodyPaginationHasMoreFalse ListApiKeys403JSONResponseBodyPaginationHasMore = false
@@ -228,19 +288,19 @@ func (e ListAuditLogsParamsActorType) Valid() bool {
 
 // Defines values for UpdateBusinessDetails200JSONResponseBodyDataBusinessType.
 const (
-	Business    UpdateBusinessDetails200JSONResponseBodyDataBusinessType = "business"
-	LessThannil UpdateBusinessDetails200JSONResponseBodyDataBusinessType = "<nil>"
-	Sole        UpdateBusinessDetails200JSONResponseBodyDataBusinessType = "sole"
+	UpdateBusinessDetails200JSONResponseBodyDataBusinessTypeBusiness    UpdateBusinessDetails200JSONResponseBodyDataBusinessType = "business"
+	UpdateBusinessDetails200JSONResponseBodyDataBusinessTypeLessThannil UpdateBusinessDetails200JSONResponseBodyDataBusinessType = "<nil>"
+	UpdateBusinessDetails200JSONResponseBodyDataBusinessTypeSole        UpdateBusinessDetails200JSONResponseBodyDataBusinessType = "sole"
 )
 
 // Valid indicates whether the value is a known member of the UpdateBusinessDetails200JSONResponseBodyDataBusinessType enum.
 func (e UpdateBusinessDetails200JSONResponseBodyDataBusinessType) Valid() bool {
 	switch e {
-	case Business:
+	case UpdateBusinessDetails200JSONResponseBodyDataBusinessTypeBusiness:
 		return true
-	case LessThannil:
+	case UpdateBusinessDetails200JSONResponseBodyDataBusinessTypeLessThannil:
 		return true
-	case Sole:
+	case UpdateBusinessDetails200JSONResponseBodyDataBusinessTypeSole:
 		return true
 	default:
 		return false
@@ -406,6 +466,444 @@ func (e GetRpTerms200JSONResponseBodyDataCurrentTermsVersion) Valid() bool {
 	}
 }
 
+// Defines values for ListSessionsParamsStatus.
+const (
+	ListSessionsParamsStatusCancelled  ListSessionsParamsStatus = "cancelled"
+	ListSessionsParamsStatusCreated    ListSessionsParamsStatus = "created"
+	ListSessionsParamsStatusExpired    ListSessionsParamsStatus = "expired"
+	ListSessionsParamsStatusFailed     ListSessionsParamsStatus = "failed"
+	ListSessionsParamsStatusInProgress ListSessionsParamsStatus = "in_progress"
+	ListSessionsParamsStatusSucceeded  ListSessionsParamsStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the ListSessionsParamsStatus enum.
+func (e ListSessionsParamsStatus) Valid() bool {
+	switch e {
+	case ListSessionsParamsStatusCancelled:
+		return true
+	case ListSessionsParamsStatusCreated:
+		return true
+	case ListSessionsParamsStatusExpired:
+		return true
+	case ListSessionsParamsStatusFailed:
+		return true
+	case ListSessionsParamsStatusInProgress:
+		return true
+	case ListSessionsParamsStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions200JSONResponseBodyDataFailureCode.
+const (
+	ListSessions200JSONResponseBodyDataFailureCodeDocumentActiveAuthenticationFailed   ListSessions200JSONResponseBodyDataFailureCode = "document_active_authentication_failed"
+	ListSessions200JSONResponseBodyDataFailureCodeDocumentAntiCloningAttestationFailed ListSessions200JSONResponseBodyDataFailureCode = "document_anti_cloning_attestation_failed"
+	ListSessions200JSONResponseBodyDataFailureCodeDocumentAuthenticityFailed           ListSessions200JSONResponseBodyDataFailureCode = "document_authenticity_failed"
+	ListSessions200JSONResponseBodyDataFailureCodeDocumentChipAuthenticationFailed     ListSessions200JSONResponseBodyDataFailureCode = "document_chip_authentication_failed"
+	ListSessions200JSONResponseBodyDataFailureCodeDocumentDataInvalid                  ListSessions200JSONResponseBodyDataFailureCode = "document_data_invalid"
+	ListSessions200JSONResponseBodyDataFailureCodeLessThannil                          ListSessions200JSONResponseBodyDataFailureCode = "<nil>"
+	ListSessions200JSONResponseBodyDataFailureCodeLivenessFailed                       ListSessions200JSONResponseBodyDataFailureCode = "liveness_failed"
+	ListSessions200JSONResponseBodyDataFailureCodeSelfieFaceMismatch                   ListSessions200JSONResponseBodyDataFailureCode = "selfie_face_mismatch"
+)
+
+// Valid indicates whether the value is a known member of the ListSessions200JSONResponseBodyDataFailureCode enum.
+func (e ListSessions200JSONResponseBodyDataFailureCode) Valid() bool {
+	switch e {
+	case ListSessions200JSONResponseBodyDataFailureCodeDocumentActiveAuthenticationFailed:
+		return true
+	case ListSessions200JSONResponseBodyDataFailureCodeDocumentAntiCloningAttestationFailed:
+		return true
+	case ListSessions200JSONResponseBodyDataFailureCodeDocumentAuthenticityFailed:
+		return true
+	case ListSessions200JSONResponseBodyDataFailureCodeDocumentChipAuthenticationFailed:
+		return true
+	case ListSessions200JSONResponseBodyDataFailureCodeDocumentDataInvalid:
+		return true
+	case ListSessions200JSONResponseBodyDataFailureCodeLessThannil:
+		return true
+	case ListSessions200JSONResponseBodyDataFailureCodeLivenessFailed:
+		return true
+	case ListSessions200JSONResponseBodyDataFailureCodeSelfieFaceMismatch:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions200JSONResponseBodyDataShareFieldsSource.
+const (
+	Default ListSessions200JSONResponseBodyDataShareFieldsSource = "default"
+	Rc      ListSessions200JSONResponseBodyDataShareFieldsSource = "rc"
+)
+
+// Valid indicates whether the value is a known member of the ListSessions200JSONResponseBodyDataShareFieldsSource enum.
+func (e ListSessions200JSONResponseBodyDataShareFieldsSource) Valid() bool {
+	switch e {
+	case Default:
+		return true
+	case Rc:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions200JSONResponseBodyDataStatus.
+const (
+	ListSessions200JSONResponseBodyDataStatusCancelled  ListSessions200JSONResponseBodyDataStatus = "cancelled"
+	ListSessions200JSONResponseBodyDataStatusCreated    ListSessions200JSONResponseBodyDataStatus = "created"
+	ListSessions200JSONResponseBodyDataStatusExpired    ListSessions200JSONResponseBodyDataStatus = "expired"
+	ListSessions200JSONResponseBodyDataStatusFailed     ListSessions200JSONResponseBodyDataStatus = "failed"
+	ListSessions200JSONResponseBodyDataStatusInProgress ListSessions200JSONResponseBodyDataStatus = "in_progress"
+	ListSessions200JSONResponseBodyDataStatusSucceeded  ListSessions200JSONResponseBodyDataStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the ListSessions200JSONResponseBodyDataStatus enum.
+func (e ListSessions200JSONResponseBodyDataStatus) Valid() bool {
+	switch e {
+	case ListSessions200JSONResponseBodyDataStatusCancelled:
+		return true
+	case ListSessions200JSONResponseBodyDataStatusCreated:
+		return true
+	case ListSessions200JSONResponseBodyDataStatusExpired:
+		return true
+	case ListSessions200JSONResponseBodyDataStatusFailed:
+		return true
+	case ListSessions200JSONResponseBodyDataStatusInProgress:
+		return true
+	case ListSessions200JSONResponseBodyDataStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions500JSONResponseBodyErrorCode.
+const (
+	ListSessions500JSONResponseBodyErrorCodeINTERNALSERVERERROR ListSessions500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the ListSessions500JSONResponseBodyErrorCode enum.
+func (e ListSessions500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case ListSessions500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions500JSONResponseBodyErrorDocs.
+const (
+	ListSessions500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors ListSessions500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the ListSessions500JSONResponseBodyErrorDocs enum.
+func (e ListSessions500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case ListSessions500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions500JSONResponseBodyErrorHint.
+const (
+	ListSessions500JSONResponseBodyErrorHintTheServerEncounteredAnError ListSessions500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the ListSessions500JSONResponseBodyErrorHint enum.
+func (e ListSessions500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case ListSessions500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions500JSONResponseBodyErrorMessage.
+const (
+	ListSessions500JSONResponseBodyErrorMessageInternalServerError ListSessions500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the ListSessions500JSONResponseBodyErrorMessage enum.
+func (e ListSessions500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case ListSessions500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions500JSONResponseBodyPaginationHasMore.
+const (
+	ListSessions500JSONResponseBodyPaginationHasMoreFalse ListSessions500JSONResponseBodyPaginationHasMore = false
+)
+
+// Valid indicates whether the value is a known member of the ListSessions500JSONResponseBodyPaginationHasMore enum.
+func (e ListSessions500JSONResponseBodyPaginationHasMore) Valid() bool {
+	switch e {
+	case ListSessions500JSONResponseBodyPaginationHasMoreFalse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateSession500JSONResponseBodyErrorCode.
+const (
+	CreateSession500JSONResponseBodyErrorCodeINTERNALSERVERERROR CreateSession500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the CreateSession500JSONResponseBodyErrorCode enum.
+func (e CreateSession500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case CreateSession500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateSession500JSONResponseBodyErrorDocs.
+const (
+	CreateSession500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors CreateSession500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the CreateSession500JSONResponseBodyErrorDocs enum.
+func (e CreateSession500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case CreateSession500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateSession500JSONResponseBodyErrorHint.
+const (
+	CreateSession500JSONResponseBodyErrorHintTheServerEncounteredAnError CreateSession500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the CreateSession500JSONResponseBodyErrorHint enum.
+func (e CreateSession500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case CreateSession500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateSession500JSONResponseBodyErrorMessage.
+const (
+	CreateSession500JSONResponseBodyErrorMessageInternalServerError CreateSession500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the CreateSession500JSONResponseBodyErrorMessage enum.
+func (e CreateSession500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case CreateSession500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetSession500JSONResponseBodyErrorCode.
+const (
+	GetSession500JSONResponseBodyErrorCodeINTERNALSERVERERROR GetSession500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the GetSession500JSONResponseBodyErrorCode enum.
+func (e GetSession500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case GetSession500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetSession500JSONResponseBodyErrorDocs.
+const (
+	GetSession500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors GetSession500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the GetSession500JSONResponseBodyErrorDocs enum.
+func (e GetSession500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case GetSession500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetSession500JSONResponseBodyErrorHint.
+const (
+	GetSession500JSONResponseBodyErrorHintTheServerEncounteredAnError GetSession500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the GetSession500JSONResponseBodyErrorHint enum.
+func (e GetSession500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case GetSession500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetSession500JSONResponseBodyErrorMessage.
+const (
+	GetSession500JSONResponseBodyErrorMessageInternalServerError GetSession500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the GetSession500JSONResponseBodyErrorMessage enum.
+func (e GetSession500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case GetSession500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CancelSession500JSONResponseBodyErrorCode.
+const (
+	CancelSession500JSONResponseBodyErrorCodeINTERNALSERVERERROR CancelSession500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the CancelSession500JSONResponseBodyErrorCode enum.
+func (e CancelSession500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case CancelSession500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CancelSession500JSONResponseBodyErrorDocs.
+const (
+	CancelSession500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors CancelSession500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the CancelSession500JSONResponseBodyErrorDocs enum.
+func (e CancelSession500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case CancelSession500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CancelSession500JSONResponseBodyErrorHint.
+const (
+	CancelSession500JSONResponseBodyErrorHintTheServerEncounteredAnError CancelSession500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the CancelSession500JSONResponseBodyErrorHint enum.
+func (e CancelSession500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case CancelSession500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CancelSession500JSONResponseBodyErrorMessage.
+const (
+	CancelSession500JSONResponseBodyErrorMessageInternalServerError CancelSession500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the CancelSession500JSONResponseBodyErrorMessage enum.
+func (e CancelSession500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case CancelSession500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CompleteSandboxSessionJSONBodyFailureCode.
+const (
+	CompleteSandboxSessionJSONBodyFailureCodeDocumentActiveAuthenticationFailed   CompleteSandboxSessionJSONBodyFailureCode = "document_active_authentication_failed"
+	CompleteSandboxSessionJSONBodyFailureCodeDocumentAntiCloningAttestationFailed CompleteSandboxSessionJSONBodyFailureCode = "document_anti_cloning_attestation_failed"
+	CompleteSandboxSessionJSONBodyFailureCodeDocumentAuthenticityFailed           CompleteSandboxSessionJSONBodyFailureCode = "document_authenticity_failed"
+	CompleteSandboxSessionJSONBodyFailureCodeDocumentChipAuthenticationFailed     CompleteSandboxSessionJSONBodyFailureCode = "document_chip_authentication_failed"
+	CompleteSandboxSessionJSONBodyFailureCodeDocumentDataInvalid                  CompleteSandboxSessionJSONBodyFailureCode = "document_data_invalid"
+	CompleteSandboxSessionJSONBodyFailureCodeLivenessFailed                       CompleteSandboxSessionJSONBodyFailureCode = "liveness_failed"
+	CompleteSandboxSessionJSONBodyFailureCodeSelfieFaceMismatch                   CompleteSandboxSessionJSONBodyFailureCode = "selfie_face_mismatch"
+)
+
+// Valid indicates whether the value is a known member of the CompleteSandboxSessionJSONBodyFailureCode enum.
+func (e CompleteSandboxSessionJSONBodyFailureCode) Valid() bool {
+	switch e {
+	case CompleteSandboxSessionJSONBodyFailureCodeDocumentActiveAuthenticationFailed:
+		return true
+	case CompleteSandboxSessionJSONBodyFailureCodeDocumentAntiCloningAttestationFailed:
+		return true
+	case CompleteSandboxSessionJSONBodyFailureCodeDocumentAuthenticityFailed:
+		return true
+	case CompleteSandboxSessionJSONBodyFailureCodeDocumentChipAuthenticationFailed:
+		return true
+	case CompleteSandboxSessionJSONBodyFailureCodeDocumentDataInvalid:
+		return true
+	case CompleteSandboxSessionJSONBodyFailureCodeLivenessFailed:
+		return true
+	case CompleteSandboxSessionJSONBodyFailureCodeSelfieFaceMismatch:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CompleteSandboxSessionJSONBodyOutcome.
+const (
+	CompleteSandboxSessionJSONBodyOutcomeFailed    CompleteSandboxSessionJSONBodyOutcome = "failed"
+	CompleteSandboxSessionJSONBodyOutcomeSucceeded CompleteSandboxSessionJSONBodyOutcome = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the CompleteSandboxSessionJSONBodyOutcome enum.
+func (e CompleteSandboxSessionJSONBodyOutcome) Valid() bool {
+	switch e {
+	case CompleteSandboxSessionJSONBodyOutcomeFailed:
+		return true
+	case CompleteSandboxSessionJSONBodyOutcomeSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CompleteSandboxSession200JSONResponseBodyDataStatus.
+const (
+	CompleteSandboxSession200JSONResponseBodyDataStatusFailed    CompleteSandboxSession200JSONResponseBodyDataStatus = "failed"
+	CompleteSandboxSession200JSONResponseBodyDataStatusSucceeded CompleteSandboxSession200JSONResponseBodyDataStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the CompleteSandboxSession200JSONResponseBodyDataStatus enum.
+func (e CompleteSandboxSession200JSONResponseBodyDataStatus) Valid() bool {
+	switch e {
+	case CompleteSandboxSession200JSONResponseBodyDataStatusFailed:
+		return true
+	case CompleteSandboxSession200JSONResponseBodyDataStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
 // AuditLog defines model for AuditLog.
 type AuditLog struct {
 	Actor      AuditLogActor          `json:"actor"`
@@ -429,6 +927,18 @@ type AuditLogActor struct {
 
 // AuditLogActorType defines model for AuditLogActor.Type.
 type AuditLogActorType string
+
+// CreateSessionRequest defines model for CreateSessionRequest.
+type CreateSessionRequest struct {
+	// RedirectUrl Optional URL to redirect the user to after the verification session is completed. Must use https:// (http:// is only accepted for localhost in development).
+	RedirectUrl *string `json:"redirect_url,omitempty"`
+
+	// ShareFields Optional map of requested share fields keyed by claim key. Each entry must include `required` (boolean) and `reason` (non-empty string, max 200 UTF-16 code units, except an `age_over_X` entry beside `date_of_birth`). Checked by the server: a malformed map answers 400 INVALID_SHARE_FIELDS, REASON_REQUIRED or REASON_TOO_LONG.
+	ShareFields json.RawMessage `json:"share_fields,omitempty"`
+
+	// WebhookEndpointId Optional webhook endpoint ID or endpoint ID list to target for this session. When omitted, events fan out to every enabled subscribed endpoint.
+	WebhookEndpointId *any `json:"webhook_endpoint_id,omitempty"`
+}
 
 // ErrorEnvelope defines model for ErrorEnvelope.
 type ErrorEnvelope struct {
@@ -510,8 +1020,66 @@ type PendingInvitation struct {
 	Role      MemberRole         `json:"role"`
 }
 
+// SessionAnalyticsSummary Overall session counts for the organization.
+type SessionAnalyticsSummary struct {
+	Active    int `json:"active"`
+	Cancelled int `json:"cancelled"`
+	Expired   int `json:"expired"`
+	Failure   int `json:"failure"`
+	Success   int `json:"success"`
+	Total     int `json:"total"`
+}
+
+// SessionAnalyticsTimelinePoint defines model for SessionAnalyticsTimelinePoint.
+type SessionAnalyticsTimelinePoint struct {
+	Active    int `json:"active"`
+	Cancelled int `json:"cancelled"`
+
+	// Date UTC date bucket in YYYY-MM-DD format.
+	Date    string `json:"date"`
+	Expired int    `json:"expired"`
+	Failure int    `json:"failure"`
+	Success int    `json:"success"`
+	Total   int    `json:"total"`
+}
+
+// SessionAnalyticsTrendPoint defines model for SessionAnalyticsTrendPoint.
+type SessionAnalyticsTrendPoint struct {
+	Cancelled int `json:"cancelled"`
+
+	// Date UTC date bucket in YYYY-MM-DD format.
+	Date    string `json:"date"`
+	Expired int    `json:"expired"`
+	Failure int    `json:"failure"`
+	Success int    `json:"success"`
+}
+
 // Error defines model for Error.
 type Error = ErrorEnvelope
+
+// SessionsOverview defines parameters for GetSessionsOverview.
+type SessionsOverview struct {
+	// Summary Overall session counts for the organization.
+	Summary SessionAnalyticsSummary `json:"summary"`
+
+	// Timeline Last 14 days of daily cumulative counts grouped by session creation date within the current analytics window.
+	Timeline []SessionAnalyticsTimelinePoint `json:"timeline"`
+
+	// Trend Daily terminal session outcomes grouped by session creation date for the last 14 days.
+	Trend []SessionAnalyticsTrendPoint `json:"trend"`
+}
+
+// GetSessionsOverview500JSONResponseBodyErrorCode defines parameters for GetSessionsOverview.
+type GetSessionsOverview500JSONResponseBodyErrorCode string
+
+// GetSessionsOverview500JSONResponseBodyErrorDocs defines parameters for GetSessionsOverview.
+type GetSessionsOverview500JSONResponseBodyErrorDocs string
+
+// GetSessionsOverview500JSONResponseBodyErrorHint defines parameters for GetSessionsOverview.
+type GetSessionsOverview500JSONResponseBodyErrorHint string
+
+// GetSessionsOverview500JSONResponseBodyErrorMessage defines parameters for GetSessionsOverview.
+type GetSessionsOverview500JSONResponseBodyErrorMessage string
 
 // ListApiKeysParams defines parameters for ListApiKeys.
 type ListApiKeysParams struct {
@@ -790,6 +1358,173 @@ type RpTermsStatus struct {
 	CurrentAccepted bool `json:"current_accepted"`
 }
 
+// ListSessionsParams defines parameters for ListSessions.
+type ListSessionsParams struct {
+	// Status Filter sessions by status.
+	Status *ListSessionsParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// CreatedFrom Return sessions created at or after this ISO 8601 timestamp.
+	CreatedFrom *time.Time `form:"created_from,omitempty" json:"created_from,omitempty"`
+
+	// CreatedTo Return sessions created at or before this ISO 8601 timestamp.
+	CreatedTo *time.Time `form:"created_to,omitempty" json:"created_to,omitempty"`
+
+	// Limit Maximum number of sessions to return. Defaults to 10 if not specified.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// StartingAfter Cursor of the last item from the previous page. When provided, the next page of results will be returned.
+	StartingAfter *string `form:"starting_after,omitempty" json:"starting_after,omitempty"`
+}
+
+// ListSessionsParamsStatus defines parameters for ListSessions.
+type ListSessionsParamsStatus string
+
+// ListSessions200JSONResponseBodyDataFailureCode defines parameters for ListSessions.
+type ListSessions200JSONResponseBodyDataFailureCode string
+
+// ListSessions200JSONResponseBodyDataShareFieldsSource defines parameters for ListSessions.
+type ListSessions200JSONResponseBodyDataShareFieldsSource string
+
+// ShareField defines parameters for ListSessions.
+type ShareField struct {
+	// Reason Reason shown to the user for this field.
+	Reason string `json:"reason"`
+
+	// Required Whether this field must always be shared.
+	Required bool `json:"required"`
+
+	// Source Whether the field came from defaults or RC request.
+	Source ListSessions200JSONResponseBodyDataShareFieldsSource `json:"source"`
+}
+
+// ListSessions200JSONResponseBodyDataStatus defines parameters for ListSessions.
+type ListSessions200JSONResponseBodyDataStatus string
+
+// VerificationSession defines parameters for ListSessions.
+type VerificationSession struct {
+	// CancelToken One-shot token required by `POST /v1/verify/session/:id/cancel`. Returned only on session creation.
+	CancelToken *string `json:"cancel_token,omitempty"`
+
+	// CompletedAt The time the verification session reached a terminal state (i.e., succeeded, failed, expired or cancelled), or null if not yet terminal.
+	CompletedAt *string `json:"completed_at"`
+
+	// ContractVersion Version of the session share contract.
+	ContractVersion int `json:"contract_version"`
+
+	// CreatedAt The time the verification session was created
+	CreatedAt string `json:"created_at"`
+
+	// ExpiresAt The expiration time of the verification session
+	ExpiresAt string `json:"expires_at"`
+
+	// FailureCode Terminal failure code when status='failed'. Null in any other state.
+	FailureCode *ListSessions200JSONResponseBodyDataFailureCode `json:"failure_code"`
+
+	// Id The ID of the verification session
+	Id string `json:"id"`
+
+	// LivenessTriesUsed Number of liveness check failures the session has consumed. The session terminalizes on the 3rd failure.
+	LivenessTriesUsed int `json:"liveness_tries_used"`
+
+	// NfcTriesUsed Number of NFC chip-read failures the session has consumed. The session terminalizes on the 3rd failure.
+	NfcTriesUsed int `json:"nfc_tries_used"`
+
+	// RedirectUrl The URL to redirect to after the verification session is completed, if provided by the integrator.
+	RedirectUrl *string `json:"redirect_url"`
+
+	// ShareFields Effective normalized share fields used by this session.
+	ShareFields map[string]ShareField `json:"share_fields"`
+
+	// Status The status of the verification session
+	Status ListSessions200JSONResponseBodyDataStatus `json:"status"`
+
+	// UpdatedAt The time the verification session was last updated
+	UpdatedAt string `json:"updated_at"`
+
+	// VerificationUrl The URL that the platform should send the user to in order to complete the verification. Includes the one-shot `cancel_token` as a query parameter so the verify browser / native app can pass it back when cancelling.
+	VerificationUrl string `json:"verification_url"`
+
+	// WebhookEndpointId The webhook endpoint or endpoint list selected for this session, or null when events fan out to all enabled subscribed endpoints.
+	WebhookEndpointId *any `json:"webhook_endpoint_id"`
+}
+
+// ListSessions500JSONResponseBodyErrorCode defines parameters for ListSessions.
+type ListSessions500JSONResponseBodyErrorCode string
+
+// ListSessions500JSONResponseBodyErrorDocs defines parameters for ListSessions.
+type ListSessions500JSONResponseBodyErrorDocs string
+
+// ListSessions500JSONResponseBodyErrorHint defines parameters for ListSessions.
+type ListSessions500JSONResponseBodyErrorHint string
+
+// ListSessions500JSONResponseBodyErrorMessage defines parameters for ListSessions.
+type ListSessions500JSONResponseBodyErrorMessage string
+
+// ListSessions500JSONResponseBodyPaginationHasMore defines parameters for ListSessions.
+type ListSessions500JSONResponseBodyPaginationHasMore bool
+
+// CreateSession500JSONResponseBodyErrorCode defines parameters for CreateSession.
+type CreateSession500JSONResponseBodyErrorCode string
+
+// CreateSession500JSONResponseBodyErrorDocs defines parameters for CreateSession.
+type CreateSession500JSONResponseBodyErrorDocs string
+
+// CreateSession500JSONResponseBodyErrorHint defines parameters for CreateSession.
+type CreateSession500JSONResponseBodyErrorHint string
+
+// CreateSession500JSONResponseBodyErrorMessage defines parameters for CreateSession.
+type CreateSession500JSONResponseBodyErrorMessage string
+
+// GetSession500JSONResponseBodyErrorCode defines parameters for GetSession.
+type GetSession500JSONResponseBodyErrorCode string
+
+// GetSession500JSONResponseBodyErrorDocs defines parameters for GetSession.
+type GetSession500JSONResponseBodyErrorDocs string
+
+// GetSession500JSONResponseBodyErrorHint defines parameters for GetSession.
+type GetSession500JSONResponseBodyErrorHint string
+
+// GetSession500JSONResponseBodyErrorMessage defines parameters for GetSession.
+type GetSession500JSONResponseBodyErrorMessage string
+
+// CancelSession500JSONResponseBodyErrorCode defines parameters for CancelSession.
+type CancelSession500JSONResponseBodyErrorCode string
+
+// CancelSession500JSONResponseBodyErrorDocs defines parameters for CancelSession.
+type CancelSession500JSONResponseBodyErrorDocs string
+
+// CancelSession500JSONResponseBodyErrorHint defines parameters for CancelSession.
+type CancelSession500JSONResponseBodyErrorHint string
+
+// CancelSession500JSONResponseBodyErrorMessage defines parameters for CancelSession.
+type CancelSession500JSONResponseBodyErrorMessage string
+
+// CompleteSandboxSessionJSONBody defines parameters for CompleteSandboxSession.
+type CompleteSandboxSessionJSONBody struct {
+	// Claims succeeded only: the claims shared, keyed by share-field key. Every key must be in the session's share contract and every required one present; values are strings, booleans for the age gate, null for kayle_human_id.
+	Claims *map[string]*any `json:"claims,omitempty"`
+
+	// FailureCode failed only (and required then).
+	FailureCode *CompleteSandboxSessionJSONBodyFailureCode `json:"failure_code,omitempty"`
+	Outcome     CompleteSandboxSessionJSONBodyOutcome      `json:"outcome"`
+}
+
+// CompleteSandboxSessionJSONBodyFailureCode defines parameters for CompleteSandboxSession.
+type CompleteSandboxSessionJSONBodyFailureCode string
+
+// CompleteSandboxSessionJSONBodyOutcome defines parameters for CompleteSandboxSession.
+type CompleteSandboxSessionJSONBodyOutcome string
+
+// CompleteSandboxSession200JSONResponseBodyDataStatus defines parameters for CompleteSandboxSession.
+type CompleteSandboxSession200JSONResponseBodyDataStatus string
+
+// SandboxSession defines parameters for CompleteSandboxSession.
+type SandboxSession struct {
+	CompletedAt time.Time                                           `json:"completed_at"`
+	Id          string                                              `json:"id"`
+	Status      CompleteSandboxSession200JSONResponseBodyDataStatus `json:"status"`
+}
+
 // CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
 type CreateApiKeyJSONRequestBody CreateApiKeyJSONBody
 
@@ -837,6 +1572,12 @@ type AddRedirectUriJSONRequestBody AddRedirectUriJSONBody
 
 // RequestOrganizationDeletionJSONRequestBody defines body for RequestOrganizationDeletion for application/json ContentType.
 type RequestOrganizationDeletionJSONRequestBody RequestOrganizationDeletionJSONBody
+
+// CreateSessionJSONRequestBody defines body for CreateSession for application/json ContentType.
+type CreateSessionJSONRequestBody = CreateSessionRequest
+
+// CompleteSandboxSessionJSONRequestBody defines body for CompleteSandboxSession for application/json ContentType.
+type CompleteSandboxSessionJSONRequestBody CompleteSandboxSessionJSONBody
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -911,6 +1652,11 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 
 // The interface specification for the client above.
 type ClientInterface interface {
+
+	// GetSessionsOverview Get organization session analytics overview
+	//
+	// Corresponds with GET /v1/analytics/sessions/overview (the `GetSessionsOverview` operationId).
+	GetSessionsOverview(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListOwnedOrganizations List organisations the caller is the sole owner of
 	//
@@ -1238,6 +1984,64 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs/rp-terms (the `AcceptRpTerms` operationId).
 	AcceptRpTerms(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListSessions List all sessions
+	//
+	// Corresponds with GET /v1/sessions (the `ListSessions` operationId).
+	ListSessions(ctx context.Context, params *ListSessionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateSessionWithBody Create a new verification session
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+	CreateSessionWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateSession Create a new verification session
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+	CreateSession(ctx context.Context, body CreateSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetSession Get a session by ID
+	//
+	// Corresponds with GET /v1/sessions/{id} (the `GetSession` operationId).
+	GetSession(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CancelSession Cancel a session
+	//
+	// Corresponds with POST /v1/sessions/{id}/cancel (the `CancelSession` operationId).
+	CancelSession(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompleteSandboxSessionWithBody Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
+	CompleteSandboxSessionWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompleteSandboxSession Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
+	CompleteSandboxSession(ctx context.Context, id string, body CompleteSandboxSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// GetSessionsOverview Get organization session analytics overview
+//
+// Corresponds with GET /v1/analytics/sessions/overview (the `GetSessionsOverview` operationId).
+func (c *Client) GetSessionsOverview(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetSessionsOverviewRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // ListOwnedOrganizations List organisations the caller is the sole owner of
@@ -2073,6 +2877,146 @@ func (c *Client) AcceptRpTerms(ctx context.Context, reqEditors ...RequestEditorF
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// ListSessions List all sessions
+//
+// Corresponds with GET /v1/sessions (the `ListSessions` operationId).
+func (c *Client) ListSessions(ctx context.Context, params *ListSessionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListSessionsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateSessionWithBody Create a new verification session
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+func (c *Client) CreateSessionWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateSessionRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateSession Create a new verification session
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+func (c *Client) CreateSession(ctx context.Context, body CreateSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateSessionRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetSession Get a session by ID
+//
+// Corresponds with GET /v1/sessions/{id} (the `GetSession` operationId).
+func (c *Client) GetSession(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetSessionRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CancelSession Cancel a session
+//
+// Corresponds with POST /v1/sessions/{id}/cancel (the `CancelSession` operationId).
+func (c *Client) CancelSession(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCancelSessionRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompleteSandboxSessionWithBody Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
+func (c *Client) CompleteSandboxSessionWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompleteSandboxSessionRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompleteSandboxSession Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
+func (c *Client) CompleteSandboxSession(ctx context.Context, id string, body CompleteSandboxSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompleteSandboxSessionRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// NewGetSessionsOverviewRequest constructs an http.Request for the GetSessionsOverview method
+func NewGetSessionsOverviewRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/analytics/sessions/overview")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
 }
 
 // NewListOwnedOrganizationsRequest constructs an http.Request for the ListOwnedOrganizations method
@@ -3531,6 +4475,263 @@ func NewAcceptRpTermsRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListSessionsRequest constructs an http.Request for the ListSessions method
+func NewListSessionsRequest(server string, params *ListSessionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/sessions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CreatedFrom != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "created_from", *params.CreatedFrom, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CreatedTo != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "created_to", *params.CreatedTo, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.StartingAfter != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "starting_after", *params.StartingAfter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateSessionRequest calls the generic CreateSession builder with application/json body
+func NewCreateSessionRequest(server string, body CreateSessionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateSessionRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateSessionRequestWithBody constructs an http.Request for the CreateSession method, with any body, and a specified content type
+func NewCreateSessionRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/sessions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetSessionRequest constructs an http.Request for the GetSession method
+func NewGetSessionRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/sessions/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCancelSessionRequest constructs an http.Request for the CancelSession method
+func NewCancelSessionRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/sessions/%s/cancel", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCompleteSandboxSessionRequest calls the generic CompleteSandboxSession builder with application/json body
+func NewCompleteSandboxSessionRequest(server string, id string, body CompleteSandboxSessionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCompleteSandboxSessionRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewCompleteSandboxSessionRequestWithBody constructs an http.Request for the CompleteSandboxSession method, with any body, and a specified content type
+func NewCompleteSandboxSessionRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/sessions/%s/complete", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -3574,6 +4775,13 @@ func WithBaseURL(baseURL string) ClientOption {
 
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
+
+	// GetSessionsOverviewWithResponse Get organization session analytics overview
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/analytics/sessions/overview (the `GetSessionsOverview` operationId).
+	GetSessionsOverviewWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetSessionsOverviewResponse, error)
 
 	// ListOwnedOrganizationsWithResponse List organisations the caller is the sole owner of
 	//
@@ -3939,6 +5147,134 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/auth/orgs/rp-terms (the `AcceptRpTerms` operationId).
 	AcceptRpTermsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AcceptRpTermsResponse, error)
+
+	// ListSessionsWithResponse List all sessions
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/sessions (the `ListSessions` operationId).
+	ListSessionsWithResponse(ctx context.Context, params *ListSessionsParams, reqEditors ...RequestEditorFn) (*ListSessionsResponse, error)
+
+	// CreateSessionWithBodyWithResponse Create a new verification session
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+	CreateSessionWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateSessionResponse, error)
+
+	// CreateSessionWithResponse Create a new verification session
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+	CreateSessionWithResponse(ctx context.Context, body CreateSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSessionResponse, error)
+
+	// GetSessionWithResponse Get a session by ID
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/sessions/{id} (the `GetSession` operationId).
+	GetSessionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetSessionResponse, error)
+
+	// CancelSessionWithResponse Cancel a session
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/sessions/{id}/cancel (the `CancelSession` operationId).
+	CancelSessionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*CancelSessionResponse, error)
+
+	// CompleteSandboxSessionWithBodyWithResponse Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
+	CompleteSandboxSessionWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompleteSandboxSessionResponse, error)
+
+	// CompleteSandboxSessionWithResponse Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
+	CompleteSandboxSessionWithResponse(ctx context.Context, id string, body CompleteSandboxSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*CompleteSandboxSessionResponse, error)
+}
+
+type GetSessionsOverviewResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		// Data Examples: {"summary":{"active":9,"cancelled":4,"expired":8,"failure":18,"success":103,"total":142},"timeline":[{"active":2,"cancelled":0,"date":"2026-03-08","expired":0,"failure":1,"success":2,"total":5},{"active":3,"cancelled":1,"date":"2026-03-09","expired":1,"failure":1,"success":3,"total":9}],"trend":[{"cancelled":0,"date":"2026-03-08","expired":0,"failure":1,"success":2},{"cancelled":1,"date":"2026-03-09","expired":1,"failure":0,"success":1}]}
+		Data  SessionsOverview `json:"data"`
+		Error any              `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    GetSessionsOverview500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    GetSessionsOverview500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    GetSessionsOverview500JSONResponseBodyErrorHint    `json:"hint"`
+			Message GetSessionsOverview500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetSessionsOverviewResponse) GetJSON200() *struct {
+	// Data Examples: {"summary":{"active":9,"cancelled":4,"expired":8,"failure":18,"success":103,"total":142},"timeline":[{"active":2,"cancelled":0,"date":"2026-03-08","expired":0,"failure":1,"success":2,"total":5},{"active":3,"cancelled":1,"date":"2026-03-09","expired":1,"failure":1,"success":3,"total":9}],"trend":[{"cancelled":0,"date":"2026-03-08","expired":0,"failure":1,"success":2},{"cancelled":1,"date":"2026-03-09","expired":1,"failure":0,"success":1}]}
+	Data  SessionsOverview `json:"data"`
+	Error any              `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetSessionsOverviewResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    GetSessionsOverview500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    GetSessionsOverview500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    GetSessionsOverview500JSONResponseBodyErrorHint    `json:"hint"`
+		Message GetSessionsOverview500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetSessionsOverviewResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetSessionsOverviewResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetSessionsOverviewResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetSessionsOverviewResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetSessionsOverviewResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 type ListOwnedOrganizationsResponse struct {
@@ -11695,6 +13031,621 @@ func (r AcceptRpTermsResponse) ContentType() string {
 	return ""
 }
 
+type ListSessionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data       []VerificationSession `json:"data"`
+		Error      any                   `json:"error"`
+		Pagination Pagination            `json:"pagination"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    ListSessions500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    ListSessions500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    ListSessions500JSONResponseBodyErrorHint    `json:"hint"`
+			Message ListSessions500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+		Pagination struct {
+			HasMore    ListSessions500JSONResponseBodyPaginationHasMore `json:"has_more"`
+			Limit      float32                                          `json:"limit"`
+			NextCursor any                                              `json:"next_cursor"`
+		} `json:"pagination"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListSessionsResponse) GetJSON200() *struct {
+	Data       []VerificationSession `json:"data"`
+	Error      any                   `json:"error"`
+	Pagination Pagination            `json:"pagination"`
+} {
+	return r.JSON200
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListSessionsResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    ListSessions500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    ListSessions500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    ListSessions500JSONResponseBodyErrorHint    `json:"hint"`
+		Message ListSessions500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListSessions500JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                          `json:"limit"`
+		NextCursor any                                              `json:"next_cursor"`
+	} `json:"pagination"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListSessionsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListSessionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListSessionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListSessionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListSessionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateSessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		// Data Examples: {"completed_at":null,"contract_version":1,"created_at":"2025-01-01T00:00:00Z","expires_at":"2025-01-01T00:00:00Z","failure_code":null,"id":"vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","liveness_tries_used":0,"nfc_tries_used":0,"redirect_url":"https://example.com/redirect","share_fields":{"date_of_birth":{"reason":"Needed to verify age eligibility","required":true,"source":"rc"},"document_type_code":{"reason":"Needed to know the document type code","required":false,"source":"rc"},"kayle_document_id":{"reason":"Sharing \"Kayle Document ID\"","required":true,"source":"default"}},"status":"created","updated_at":"2025-01-01T00:00:00Z","verification_url":"https://verify.kayle.id/vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","webhook_endpoint_id":null}
+		Data  VerificationSession `json:"data"`
+		Error any                 `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    CreateSession500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    CreateSession500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    CreateSession500JSONResponseBodyErrorHint    `json:"hint"`
+			Message CreateSession500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateSessionResponse) GetJSON200() *struct {
+	// Data Examples: {"completed_at":null,"contract_version":1,"created_at":"2025-01-01T00:00:00Z","expires_at":"2025-01-01T00:00:00Z","failure_code":null,"id":"vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","liveness_tries_used":0,"nfc_tries_used":0,"redirect_url":"https://example.com/redirect","share_fields":{"date_of_birth":{"reason":"Needed to verify age eligibility","required":true,"source":"rc"},"document_type_code":{"reason":"Needed to know the document type code","required":false,"source":"rc"},"kayle_document_id":{"reason":"Sharing \"Kayle Document ID\"","required":true,"source":"default"}},"status":"created","updated_at":"2025-01-01T00:00:00Z","verification_url":"https://verify.kayle.id/vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","webhook_endpoint_id":null}
+	Data  VerificationSession `json:"data"`
+	Error any                 `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateSessionResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r CreateSessionResponse) GetJSON410() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON410
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r CreateSessionResponse) GetJSON429() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CreateSessionResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    CreateSession500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    CreateSession500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    CreateSession500JSONResponseBodyErrorHint    `json:"hint"`
+		Message CreateSession500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CreateSessionResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateSessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateSessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateSessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateSessionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetSessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		// Data Examples: {"completed_at":null,"contract_version":1,"created_at":"2025-01-01T00:00:00Z","expires_at":"2025-01-01T00:00:00Z","failure_code":null,"id":"vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","liveness_tries_used":0,"nfc_tries_used":0,"redirect_url":"https://example.com/redirect","share_fields":{"date_of_birth":{"reason":"Needed to verify age eligibility","required":true,"source":"rc"},"document_type_code":{"reason":"Needed to know the document type code","required":false,"source":"rc"},"kayle_document_id":{"reason":"Sharing \"Kayle Document ID\"","required":true,"source":"default"}},"status":"created","updated_at":"2025-01-01T00:00:00Z","verification_url":"https://verify.kayle.id/vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","webhook_endpoint_id":null}
+		Data  VerificationSession `json:"data"`
+		Error any                 `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    GetSession500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    GetSession500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    GetSession500JSONResponseBodyErrorHint    `json:"hint"`
+			Message GetSession500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetSessionResponse) GetJSON200() *struct {
+	// Data Examples: {"completed_at":null,"contract_version":1,"created_at":"2025-01-01T00:00:00Z","expires_at":"2025-01-01T00:00:00Z","failure_code":null,"id":"vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","liveness_tries_used":0,"nfc_tries_used":0,"redirect_url":"https://example.com/redirect","share_fields":{"date_of_birth":{"reason":"Needed to verify age eligibility","required":true,"source":"rc"},"document_type_code":{"reason":"Needed to know the document type code","required":false,"source":"rc"},"kayle_document_id":{"reason":"Sharing \"Kayle Document ID\"","required":true,"source":"default"}},"status":"created","updated_at":"2025-01-01T00:00:00Z","verification_url":"https://verify.kayle.id/vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","webhook_endpoint_id":null}
+	Data  VerificationSession `json:"data"`
+	Error any                 `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetSessionResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetSessionResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    GetSession500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    GetSession500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    GetSession500JSONResponseBodyErrorHint    `json:"hint"`
+		Message GetSession500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetSessionResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetSessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetSessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetSessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetSessionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CancelSessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    CancelSession500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    CancelSession500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    CancelSession500JSONResponseBodyErrorHint    `json:"hint"`
+			Message CancelSession500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CancelSessionResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CancelSessionResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    CancelSession500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    CancelSession500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    CancelSession500JSONResponseBodyErrorHint    `json:"hint"`
+		Message CancelSession500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CancelSessionResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CancelSessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CancelSessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CancelSessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CancelSessionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CompleteSandboxSessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data  SandboxSession `json:"data"`
+		Error any            `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CompleteSandboxSessionResponse) GetJSON200() *struct {
+	Data  SandboxSession `json:"data"`
+	Error any            `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CompleteSandboxSessionResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CompleteSandboxSessionResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CompleteSandboxSessionResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CompleteSandboxSessionResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CompleteSandboxSessionResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r CompleteSandboxSessionResponse) GetJSON410() *Error {
+	return r.JSON410
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CompleteSandboxSessionResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CompleteSandboxSessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CompleteSandboxSessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CompleteSandboxSessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CompleteSandboxSessionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetSessionsOverviewWithResponse Get organization session analytics overview
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/analytics/sessions/overview (the `GetSessionsOverview` operationId).
+func (c *ClientWithResponses) GetSessionsOverviewWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetSessionsOverviewResponse, error) {
+	rsp, err := c.GetSessionsOverview(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetSessionsOverviewResponse(rsp)
+}
+
 // ListOwnedOrganizationsWithResponse List organisations the caller is the sole owner of
 //
 // Returns a wrapper object for the known response body format(s).
@@ -12364,6 +14315,149 @@ func (c *ClientWithResponses) AcceptRpTermsWithResponse(ctx context.Context, req
 		return nil, err
 	}
 	return ParseAcceptRpTermsResponse(rsp)
+}
+
+// ListSessionsWithResponse List all sessions
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/sessions (the `ListSessions` operationId).
+func (c *ClientWithResponses) ListSessionsWithResponse(ctx context.Context, params *ListSessionsParams, reqEditors ...RequestEditorFn) (*ListSessionsResponse, error) {
+	rsp, err := c.ListSessions(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListSessionsResponse(rsp)
+}
+
+// CreateSessionWithBodyWithResponse Create a new verification session
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+func (c *ClientWithResponses) CreateSessionWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateSessionResponse, error) {
+	rsp, err := c.CreateSessionWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateSessionResponse(rsp)
+}
+
+// CreateSessionWithResponse Create a new verification session
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
+func (c *ClientWithResponses) CreateSessionWithResponse(ctx context.Context, body CreateSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSessionResponse, error) {
+	rsp, err := c.CreateSession(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateSessionResponse(rsp)
+}
+
+// GetSessionWithResponse Get a session by ID
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/sessions/{id} (the `GetSession` operationId).
+func (c *ClientWithResponses) GetSessionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetSessionResponse, error) {
+	rsp, err := c.GetSession(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetSessionResponse(rsp)
+}
+
+// CancelSessionWithResponse Cancel a session
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/sessions/{id}/cancel (the `CancelSession` operationId).
+func (c *ClientWithResponses) CancelSessionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*CancelSessionResponse, error) {
+	rsp, err := c.CancelSession(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCancelSessionResponse(rsp)
+}
+
+// CompleteSandboxSessionWithBodyWithResponse Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
+func (c *ClientWithResponses) CompleteSandboxSessionWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompleteSandboxSessionResponse, error) {
+	rsp, err := c.CompleteSandboxSessionWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompleteSandboxSessionResponse(rsp)
+}
+
+// CompleteSandboxSessionWithResponse Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
+func (c *ClientWithResponses) CompleteSandboxSessionWithResponse(ctx context.Context, id string, body CompleteSandboxSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*CompleteSandboxSessionResponse, error) {
+	rsp, err := c.CompleteSandboxSession(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompleteSandboxSessionResponse(rsp)
+}
+
+// ParseGetSessionsOverviewResponse parses an HTTP response from a GetSessionsOverviewWithResponse call
+func ParseGetSessionsOverviewResponse(rsp *http.Response) (*GetSessionsOverviewResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetSessionsOverviewResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			// Data Examples: {"summary":{"active":9,"cancelled":4,"expired":8,"failure":18,"success":103,"total":142},"timeline":[{"active":2,"cancelled":0,"date":"2026-03-08","expired":0,"failure":1,"success":2,"total":5},{"active":3,"cancelled":1,"date":"2026-03-09","expired":1,"failure":1,"success":3,"total":9}],"trend":[{"cancelled":0,"date":"2026-03-08","expired":0,"failure":1,"success":2},{"cancelled":1,"date":"2026-03-09","expired":1,"failure":0,"success":1}]}
+			Data  SessionsOverview `json:"data"`
+			Error any              `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    GetSessionsOverview500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    GetSessionsOverview500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    GetSessionsOverview500JSONResponseBodyErrorHint    `json:"hint"`
+				Message GetSessionsOverview500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
 }
 
 // ParseListOwnedOrganizationsResponse parses an HTTP response from a ListOwnedOrganizationsWithResponse call
@@ -17159,8 +19253,409 @@ func ParseAcceptRpTermsResponse(rsp *http.Response) (*AcceptRpTermsResponse, err
 	return response, nil
 }
 
+// ParseListSessionsResponse parses an HTTP response from a ListSessionsWithResponse call
+func ParseListSessionsResponse(rsp *http.Response) (*ListSessionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListSessionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data       []VerificationSession `json:"data"`
+			Error      any                   `json:"error"`
+			Pagination Pagination            `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    ListSessions500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    ListSessions500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    ListSessions500JSONResponseBodyErrorHint    `json:"hint"`
+				Message ListSessions500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+			Pagination struct {
+				HasMore    ListSessions500JSONResponseBodyPaginationHasMore `json:"has_more"`
+				Limit      float32                                          `json:"limit"`
+				NextCursor any                                              `json:"next_cursor"`
+			} `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateSessionResponse parses an HTTP response from a CreateSessionWithResponse call
+func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateSessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			// Data Examples: {"completed_at":null,"contract_version":1,"created_at":"2025-01-01T00:00:00Z","expires_at":"2025-01-01T00:00:00Z","failure_code":null,"id":"vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","liveness_tries_used":0,"nfc_tries_used":0,"redirect_url":"https://example.com/redirect","share_fields":{"date_of_birth":{"reason":"Needed to verify age eligibility","required":true,"source":"rc"},"document_type_code":{"reason":"Needed to know the document type code","required":false,"source":"rc"},"kayle_document_id":{"reason":"Sharing \"Kayle Document ID\"","required":true,"source":"default"}},"status":"created","updated_at":"2025-01-01T00:00:00Z","verification_url":"https://verify.kayle.id/vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","webhook_endpoint_id":null}
+			Data  VerificationSession `json:"data"`
+			Error any                 `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    CreateSession500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    CreateSession500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    CreateSession500JSONResponseBodyErrorHint    `json:"hint"`
+				Message CreateSession500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetSessionResponse parses an HTTP response from a GetSessionWithResponse call
+func ParseGetSessionResponse(rsp *http.Response) (*GetSessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetSessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			// Data Examples: {"completed_at":null,"contract_version":1,"created_at":"2025-01-01T00:00:00Z","expires_at":"2025-01-01T00:00:00Z","failure_code":null,"id":"vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","liveness_tries_used":0,"nfc_tries_used":0,"redirect_url":"https://example.com/redirect","share_fields":{"date_of_birth":{"reason":"Needed to verify age eligibility","required":true,"source":"rc"},"document_type_code":{"reason":"Needed to know the document type code","required":false,"source":"rc"},"kayle_document_id":{"reason":"Sharing \"Kayle Document ID\"","required":true,"source":"default"}},"status":"created","updated_at":"2025-01-01T00:00:00Z","verification_url":"https://verify.kayle.id/vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","webhook_endpoint_id":null}
+			Data  VerificationSession `json:"data"`
+			Error any                 `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    GetSession500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    GetSession500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    GetSession500JSONResponseBodyErrorHint    `json:"hint"`
+				Message GetSession500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCancelSessionResponse parses an HTTP response from a CancelSessionWithResponse call
+func ParseCancelSessionResponse(rsp *http.Response) (*CancelSessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CancelSessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    CancelSession500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    CancelSession500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    CancelSession500JSONResponseBodyErrorHint    `json:"hint"`
+				Message CancelSession500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCompleteSandboxSessionResponse parses an HTTP response from a CompleteSandboxSessionWithResponse call
+func ParseCompleteSandboxSessionResponse(rsp *http.Response) (*CompleteSandboxSessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CompleteSandboxSessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data  SandboxSession `json:"data"`
+			Error any            `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// GetSessionsOverview Get organization session analytics overview
+	// (GET /v1/analytics/sessions/overview)
+	GetSessionsOverview(ctx echo.Context) error
 	// ListOwnedOrganizations List organisations the caller is the sole owner of
 	// (GET /v1/auth/account/owned-organizations)
 	ListOwnedOrganizations(ctx echo.Context) error
@@ -17270,11 +19765,35 @@ type ServerInterface interface {
 	// AcceptRpTerms Record that an owner accepted the current relying-party integration terms.
 	// (POST /v1/auth/orgs/rp-terms)
 	AcceptRpTerms(ctx echo.Context) error
+	// ListSessions List all sessions
+	// (GET /v1/sessions)
+	ListSessions(ctx echo.Context, params ListSessionsParams) error
+	// CreateSession Create a new verification session
+	// (POST /v1/sessions)
+	CreateSession(ctx echo.Context) error
+	// GetSession Get a session by ID
+	// (GET /v1/sessions/{id})
+	GetSession(ctx echo.Context, id string) error
+	// CancelSession Cancel a session
+	// (POST /v1/sessions/{id}/cancel)
+	CancelSession(ctx echo.Context, id string) error
+	// CompleteSandboxSession Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
+	// (POST /v1/sessions/{id}/complete)
+	CompleteSandboxSession(ctx echo.Context, id string) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
 type ServerInterfaceWrapper struct {
 	Handler ServerInterface
+}
+
+// GetSessionsOverview converts echo context to params.
+func (w *ServerInterfaceWrapper) GetSessionsOverview(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetSessionsOverview(ctx)
+	return err
 }
 
 // ListOwnedOrganizations converts echo context to params.
@@ -17768,6 +20287,109 @@ func (w *ServerInterfaceWrapper) AcceptRpTerms(ctx echo.Context) error {
 	return err
 }
 
+// ListSessions converts echo context to params.
+func (w *ServerInterfaceWrapper) ListSessions(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListSessionsParams
+	// ------------- Optional query parameter "status" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "status", ctx.QueryParams(), &params.Status, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter status: %s", err))
+	}
+
+	// ------------- Optional query parameter "created_from" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "created_from", ctx.QueryParams(), &params.CreatedFrom, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter created_from: %s", err))
+	}
+
+	// ------------- Optional query parameter "created_to" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "created_to", ctx.QueryParams(), &params.CreatedTo, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter created_to: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "starting_after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "starting_after", ctx.QueryParams(), &params.StartingAfter, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter starting_after: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListSessions(ctx, params)
+	return err
+}
+
+// CreateSession converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateSession(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateSession(ctx)
+	return err
+}
+
+// GetSession converts echo context to params.
+func (w *ServerInterfaceWrapper) GetSession(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetSession(ctx, id)
+	return err
+}
+
+// CancelSession converts echo context to params.
+func (w *ServerInterfaceWrapper) CancelSession(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CancelSession(ctx, id)
+	return err
+}
+
+// CompleteSandboxSession converts echo context to params.
+func (w *ServerInterfaceWrapper) CompleteSandboxSession(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CompleteSandboxSession(ctx, id)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -17815,6 +20437,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 		Handler: si,
 	}
 
+	router.GET(options.BaseURL+"/v1/analytics/sessions/overview", wrapper.GetSessionsOverview, options.OperationMiddlewares["getSessionsOverview"]...)
 	router.GET(options.BaseURL+"/v1/auth/account/owned-organizations", wrapper.ListOwnedOrganizations, options.OperationMiddlewares["listOwnedOrganizations"]...)
 	router.GET(options.BaseURL+"/v1/auth/api-keys", wrapper.ListApiKeys, options.OperationMiddlewares["listApiKeys"]...)
 	router.POST(options.BaseURL+"/v1/auth/api-keys", wrapper.CreateApiKey, options.OperationMiddlewares["createApiKey"]...)
@@ -17841,6 +20464,10 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/auth/orgs/request-delete", wrapper.RequestOrganizationDeletion, options.OperationMiddlewares["requestOrganizationDeletion"]...)
 	router.GET(options.BaseURL+"/v1/auth/orgs/rp-terms", wrapper.GetRpTerms, options.OperationMiddlewares["getRpTerms"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/rp-terms", wrapper.AcceptRpTerms, options.OperationMiddlewares["acceptRpTerms"]...)
+	router.GET(options.BaseURL+"/v1/sessions", wrapper.ListSessions, options.OperationMiddlewares["listSessions"]...)
+	router.POST(options.BaseURL+"/v1/sessions", wrapper.CreateSession, options.OperationMiddlewares["createSession"]...)
+	router.GET(options.BaseURL+"/v1/sessions/:id", wrapper.GetSession, options.OperationMiddlewares["getSession"]...)
+	router.POST(options.BaseURL+"/v1/sessions/:id/cancel", wrapper.CancelSession, options.OperationMiddlewares["cancelSession"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/active", wrapper.SetActiveOrganization, options.OperationMiddlewares["setActiveOrganization"]...)
 	router.GET(options.BaseURL+"/v1/auth/orgs/members", wrapper.ListMembers, options.OperationMiddlewares["listMembers"]...)
 	router.GET(options.BaseURL+"/v1/auth/orgs/invitations", wrapper.ListInvitations, options.OperationMiddlewares["listInvitations"]...)
@@ -17850,10 +20477,75 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/auth/organization/leave", wrapper.LegacyLeaveOrganization, options.OperationMiddlewares["legacyLeaveOrganization"]...)
 	router.POST(options.BaseURL+"/v1/auth/organization/update", wrapper.UpdateOrganization, options.OperationMiddlewares["updateOrganization"]...)
 	router.POST(options.BaseURL+"/v1/auth/organization/remove-member", wrapper.LegacyRemoveMember, options.OperationMiddlewares["legacyRemoveMember"]...)
+	router.POST(options.BaseURL+"/v1/sessions/:id/complete", wrapper.CompleteSandboxSession, options.OperationMiddlewares["completeSandboxSession"]...)
 
 }
 
 type ErrorJSONResponse ErrorEnvelope
+
+type GetSessionsOverviewRequestObject struct {
+}
+
+type GetSessionsOverviewResponseObject interface {
+	VisitGetSessionsOverviewResponse(w http.ResponseWriter) error
+}
+
+type GetSessionsOverview200JSONResponse struct {
+	// Data Examples: {"summary":{"active":9,"cancelled":4,"expired":8,"failure":18,"success":103,"total":142},"timeline":[{"active":2,"cancelled":0,"date":"2026-03-08","expired":0,"failure":1,"success":2,"total":5},{"active":3,"cancelled":1,"date":"2026-03-09","expired":1,"failure":1,"success":3,"total":9}],"trend":[{"cancelled":0,"date":"2026-03-08","expired":0,"failure":1,"success":2},{"cancelled":1,"date":"2026-03-09","expired":1,"failure":0,"success":1}]}
+	Data  SessionsOverview `json:"data"`
+	Error any              `json:"error"`
+}
+
+func (response GetSessionsOverview200JSONResponse) VisitGetSessionsOverviewResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSessionsOverview500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    GetSessionsOverview500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    GetSessionsOverview500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    GetSessionsOverview500JSONResponseBodyErrorHint    `json:"hint"`
+		Message GetSessionsOverview500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response GetSessionsOverview500JSONResponse) VisitGetSessionsOverviewResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSessionsOverviewdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response GetSessionsOverviewdefaultJSONResponse) VisitGetSessionsOverviewResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type ListOwnedOrganizationsRequestObject struct {
 }
@@ -24052,8 +26744,543 @@ func (response AcceptRpTermsdefaultJSONResponse) VisitAcceptRpTermsResponse(w ht
 	return err
 }
 
+type ListSessionsRequestObject struct {
+	Params ListSessionsParams
+}
+
+type ListSessionsResponseObject interface {
+	VisitListSessionsResponse(w http.ResponseWriter) error
+}
+
+type ListSessions200JSONResponse struct {
+	Data       []VerificationSession `json:"data"`
+	Error      any                   `json:"error"`
+	Pagination Pagination            `json:"pagination"`
+}
+
+func (response ListSessions200JSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSessions500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    ListSessions500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    ListSessions500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    ListSessions500JSONResponseBodyErrorHint    `json:"hint"`
+		Message ListSessions500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListSessions500JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                          `json:"limit"`
+		NextCursor any                                              `json:"next_cursor"`
+	} `json:"pagination"`
+}
+
+func (response ListSessions500JSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSessionsdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response ListSessionsdefaultJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateSessionRequestObject struct {
+	Body *CreateSessionJSONRequestBody
+}
+
+type CreateSessionResponseObject interface {
+	VisitCreateSessionResponse(w http.ResponseWriter) error
+}
+
+type CreateSession200JSONResponse struct {
+	// Data Examples: {"completed_at":null,"contract_version":1,"created_at":"2025-01-01T00:00:00Z","expires_at":"2025-01-01T00:00:00Z","failure_code":null,"id":"vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","liveness_tries_used":0,"nfc_tries_used":0,"redirect_url":"https://example.com/redirect","share_fields":{"date_of_birth":{"reason":"Needed to verify age eligibility","required":true,"source":"rc"},"document_type_code":{"reason":"Needed to know the document type code","required":false,"source":"rc"},"kayle_document_id":{"reason":"Sharing \"Kayle Document ID\"","required":true,"source":"default"}},"status":"created","updated_at":"2025-01-01T00:00:00Z","verification_url":"https://verify.kayle.id/vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","webhook_endpoint_id":null}
+	Data  VerificationSession `json:"data"`
+	Error any                 `json:"error"`
+}
+
+func (response CreateSession200JSONResponse) VisitCreateSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateSession400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response CreateSession400JSONResponse) VisitCreateSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateSession410JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response CreateSession410JSONResponse) VisitCreateSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateSession429JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response CreateSession429JSONResponse) VisitCreateSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateSession500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    CreateSession500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    CreateSession500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    CreateSession500JSONResponseBodyErrorHint    `json:"hint"`
+		Message CreateSession500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response CreateSession500JSONResponse) VisitCreateSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateSessiondefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response CreateSessiondefaultJSONResponse) VisitCreateSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSessionRequestObject struct {
+	Id string `json:"id"`
+}
+
+type GetSessionResponseObject interface {
+	VisitGetSessionResponse(w http.ResponseWriter) error
+}
+
+type GetSession200JSONResponse struct {
+	// Data Examples: {"completed_at":null,"contract_version":1,"created_at":"2025-01-01T00:00:00Z","expires_at":"2025-01-01T00:00:00Z","failure_code":null,"id":"vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","liveness_tries_used":0,"nfc_tries_used":0,"redirect_url":"https://example.com/redirect","share_fields":{"date_of_birth":{"reason":"Needed to verify age eligibility","required":true,"source":"rc"},"document_type_code":{"reason":"Needed to know the document type code","required":false,"source":"rc"},"kayle_document_id":{"reason":"Sharing \"Kayle Document ID\"","required":true,"source":"default"}},"status":"created","updated_at":"2025-01-01T00:00:00Z","verification_url":"https://verify.kayle.id/vs_mza7vecksrtyfw193ekcvl5vnws3bt1lz96buu3iw7zidckf8dga2zx2echb3t16","webhook_endpoint_id":null}
+	Data  VerificationSession `json:"data"`
+	Error any                 `json:"error"`
+}
+
+func (response GetSession200JSONResponse) VisitGetSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSession404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response GetSession404JSONResponse) VisitGetSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSession500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    GetSession500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    GetSession500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    GetSession500JSONResponseBodyErrorHint    `json:"hint"`
+		Message GetSession500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response GetSession500JSONResponse) VisitGetSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSessiondefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response GetSessiondefaultJSONResponse) VisitGetSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelSessionRequestObject struct {
+	Id string `json:"id"`
+}
+
+type CancelSessionResponseObject interface {
+	VisitCancelSessionResponse(w http.ResponseWriter) error
+}
+
+type CancelSession204Response struct {
+}
+
+func (response CancelSession204Response) VisitCancelSessionResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type CancelSession404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response CancelSession404JSONResponse) VisitCancelSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelSession500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    CancelSession500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    CancelSession500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    CancelSession500JSONResponseBodyErrorHint    `json:"hint"`
+		Message CancelSession500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response CancelSession500JSONResponse) VisitCancelSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelSessiondefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response CancelSessiondefaultJSONResponse) VisitCancelSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteSandboxSessionRequestObject struct {
+	Id   string `json:"id"`
+	Body *CompleteSandboxSessionJSONRequestBody
+}
+
+type CompleteSandboxSessionResponseObject interface {
+	VisitCompleteSandboxSessionResponse(w http.ResponseWriter) error
+}
+
+type CompleteSandboxSession200JSONResponse struct {
+	Data  SandboxSession `json:"data"`
+	Error any            `json:"error"`
+}
+
+func (response CompleteSandboxSession200JSONResponse) VisitCompleteSandboxSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteSandboxSession400JSONResponse struct{ ErrorJSONResponse }
+
+func (response CompleteSandboxSession400JSONResponse) VisitCompleteSandboxSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteSandboxSession401JSONResponse ErrorEnvelope
+
+func (response CompleteSandboxSession401JSONResponse) VisitCompleteSandboxSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteSandboxSession403JSONResponse ErrorEnvelope
+
+func (response CompleteSandboxSession403JSONResponse) VisitCompleteSandboxSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteSandboxSession404JSONResponse ErrorEnvelope
+
+func (response CompleteSandboxSession404JSONResponse) VisitCompleteSandboxSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteSandboxSession409JSONResponse ErrorEnvelope
+
+func (response CompleteSandboxSession409JSONResponse) VisitCompleteSandboxSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteSandboxSession410JSONResponse ErrorEnvelope
+
+func (response CompleteSandboxSession410JSONResponse) VisitCompleteSandboxSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteSandboxSessiondefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response CompleteSandboxSessiondefaultJSONResponse) VisitCompleteSandboxSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// GetSessionsOverview Get organization session analytics overview
+	// (GET /v1/analytics/sessions/overview)
+	GetSessionsOverview(ctx context.Context, request GetSessionsOverviewRequestObject) (GetSessionsOverviewResponseObject, error)
 	// ListOwnedOrganizations List organisations the caller is the sole owner of
 	// (GET /v1/auth/account/owned-organizations)
 	ListOwnedOrganizations(ctx context.Context, request ListOwnedOrganizationsRequestObject) (ListOwnedOrganizationsResponseObject, error)
@@ -24163,6 +27390,21 @@ type StrictServerInterface interface {
 	// AcceptRpTerms Record that an owner accepted the current relying-party integration terms.
 	// (POST /v1/auth/orgs/rp-terms)
 	AcceptRpTerms(ctx context.Context, request AcceptRpTermsRequestObject) (AcceptRpTermsResponseObject, error)
+	// ListSessions List all sessions
+	// (GET /v1/sessions)
+	ListSessions(ctx context.Context, request ListSessionsRequestObject) (ListSessionsResponseObject, error)
+	// CreateSession Create a new verification session
+	// (POST /v1/sessions)
+	CreateSession(ctx context.Context, request CreateSessionRequestObject) (CreateSessionResponseObject, error)
+	// GetSession Get a session by ID
+	// (GET /v1/sessions/{id})
+	GetSession(ctx context.Context, request GetSessionRequestObject) (GetSessionResponseObject, error)
+	// CancelSession Cancel a session
+	// (POST /v1/sessions/{id}/cancel)
+	CancelSession(ctx context.Context, request CancelSessionRequestObject) (CancelSessionResponseObject, error)
+	// CompleteSandboxSession Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
+	// (POST /v1/sessions/{id}/complete)
+	CompleteSandboxSession(ctx context.Context, request CompleteSandboxSessionRequestObject) (CompleteSandboxSessionResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -24175,6 +27417,29 @@ func NewStrictHandler(ssi StrictServerInterface, middlewares []StrictMiddlewareF
 type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
+}
+
+// GetSessionsOverview operation middleware
+func (sh *strictHandler) GetSessionsOverview(ctx echo.Context) error {
+	var request GetSessionsOverviewRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetSessionsOverview(ctx.Request().Context(), request.(GetSessionsOverviewRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetSessionsOverview")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetSessionsOverviewResponseObject); ok {
+		return validResponse.VisitGetSessionsOverviewResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
 }
 
 // ListOwnedOrganizations operation middleware
@@ -25388,151 +28653,385 @@ func (sh *strictHandler) AcceptRpTerms(ctx echo.Context) error {
 	return nil
 }
 
+// ListSessions operation middleware
+func (sh *strictHandler) ListSessions(ctx echo.Context, params ListSessionsParams) error {
+	var request ListSessionsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListSessions(ctx.Request().Context(), request.(ListSessionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListSessions")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListSessionsResponseObject); ok {
+		return validResponse.VisitListSessionsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateSession operation middleware
+func (sh *strictHandler) CreateSession(ctx echo.Context) error {
+	var request CreateSessionRequestObject
+
+	var body CreateSessionJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateSession(ctx.Request().Context(), request.(CreateSessionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateSession")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateSessionResponseObject); ok {
+		return validResponse.VisitCreateSessionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetSession operation middleware
+func (sh *strictHandler) GetSession(ctx echo.Context, id string) error {
+	var request GetSessionRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetSession(ctx.Request().Context(), request.(GetSessionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetSession")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetSessionResponseObject); ok {
+		return validResponse.VisitGetSessionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CancelSession operation middleware
+func (sh *strictHandler) CancelSession(ctx echo.Context, id string) error {
+	var request CancelSessionRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CancelSession(ctx.Request().Context(), request.(CancelSessionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CancelSession")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CancelSessionResponseObject); ok {
+		return validResponse.VisitCancelSessionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CompleteSandboxSession operation middleware
+func (sh *strictHandler) CompleteSandboxSession(ctx echo.Context, id string) error {
+	var request CompleteSandboxSessionRequestObject
+
+	request.Id = id
+
+	var body CompleteSandboxSessionJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CompleteSandboxSession(ctx.Request().Context(), request.(CompleteSandboxSessionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CompleteSandboxSession")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CompleteSandboxSessionResponseObject); ok {
+		return validResponse.VisitCompleteSandboxSessionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3pchy3suarIHpOhKW4vZGiJJr8M7RIneG1TGooyr5xfHVIdFV2N8wqoAygutlWMGIeYp5wnmQCS21d",
-	"1Rt3yflHYlehsCQ+JHJBJr62AhEnggPXqrX3tSVBJYIrsD+OpBTS/BEIroFr8ydNkogFVDPBe38owc0z",
-	"FYwhpuavf0gYtvZa/6NX1Npzb1XP1nbEJxCJBFo3NzftVggqkCwxlbX2Wgd8RoQegyQi1YGIgbwY0JBI",
-	"+DMFpdsk5TTVYyHZXxC2iaQaSMRips2vlNMJZREdRNAmjGuQnEYETJMvzQOix0CUpjykMnTPCfi+dFum",
-	"L76bZhQHacj0BzEyfydSJCA1cxShgXYUWTbQ7PMDW/im3QokUA3hgSWgniXQ2mspLRkfmbcw8aStvWFh",
-	"4+MYNA2ptgSnYcgM+Wj0sdzRm3b2mRj8AYE2n2kqR6CPS3X+nlXabvE0ilpf8lLn9v3icjftlpkWJiE0",
-	"r1nYysbR9jQqtVeptNT9MmG+NHS4Ssf6XCTsZ5itGo8rdUJjWF4OYsqi5UXYiqb4yka0JyvwNDYlUgWG",
-	"UmqmNMQt29mLK5iVqJHNehPBtaOnbTYbQLsgS2XsTfStLsgafTOIVRfpUZzoGTHviKup28qrtuM0tMz4",
-	"xkp2cJp3JqEjxqlrZPmHH4uS82TxsHLtLxyyb7Q24ECEUB/w+Rg8v7Dv2/X1GIKmLFL1T9/TQCtCByLV",
-	"lv+4agYwEzwkTCsSg1J0BG0iHIMKRUwZJ6ZTdoCKUEXSRGkJNCYKeKhMuXiPfL0hQyFJLJR21ao2oTwk",
-	"geDDiAWa8dGpHFHO/rIVGQzYDw4+Hv3XxfnBz0envx6dXZwd/e/Px2dHh6U5LGgViqBhTAckYvyKaOE7",
-	"HKQxcG0bsQ3k42yi1Jg5TjdfpXluqhxDlNgazMIgQ3a9vDpPvmVzlhVZtaD83BbFbVc9EZqQdMwnTOd4",
-	"rQIp5yVDIWOqW3v54qwz/+uESVBua8iLh1RDR7O4EW6ODeVl07RgBuViUkSwain9AvEA5Jkp2czSfbdt",
-	"XeXONlHEVdawrMq733pDnGPGmw++yorvQJV2S6UqAR6uMYAmjp9//dNsccebPjQr4HidwTbNm/+4mEC/",
-	"R/h5LGakOrxqdxfP8ZknYraNiSm3+xgNY8btKrJI+NIwMadTDmGZM9XxskDqWTilKkpHDS+a6OLJYL9o",
-	"Gt7HyiZU7daYqotYyAZu89sYrNRq/gFCJRBTjjANsSK5WEroUNtCTJGEjqBrFxSNE0PLIY0U5B0aCBEB",
-	"5aZHVsBtZnAxvWZxGhOeGmoTMfQtStCp5BBWGtjql3ZpOzuGpHCtL4JUKrdbV5t4Z58brpwqMPvQpdJU",
-	"mo3lwo7k0rwagg7Glkmbuuy4TEckqDTSqk2EJAbRhA1L1OGiRKDuklUwN4WOFu1iJqojaJxQ4CHjo2XM",
-	"+i7s6Sn5OzNjyvhKHR12B52OhZEaNGFWTHuKPaPoZpXvLNtLzKKGIJVMzz6ZVt1EDYBKkAepHuc6p10s",
-	"9nExmrHWidMuGR+KTHulTuDzM9cygsb/vKKzCLoFY9hr/WyekONDw0Jl5CtTe71eXrSmtH6UbEKDWWfI",
-	"pNKEhcA10zMyAcmGXk82pI9YAFxZ4vq2DhIajIF8cC/Idrdfa3XE9DgddAMRuw5Q5v7vsLA3iMSgZ6TF",
-	"3ofjd0cnn46sigcyVqfDTyAnLICG/vdsCUMspqO5EU9AKjemre7rbt/UJxLgNGGtvdar7pbtYEL12M5G",
-	"b7LVo5xGM80C1VOgzLeqJyambZg6HdQWSvW4R4NApFz3zE4RdkSJ/9vKRmBnJ5d7zcbXipjSte3C9L1i",
-	"o9ju9zeyUDTrONWntf5ZTrVqYdS3tkILp1LSWW29VNtp4l+5JlXRsDbTeuqGFtdJ5VWMqWXMhocHNIpA",
-	"EmaVDCJ4NCOXdm+/JG5L75LzMSggU5FGIRmYL1RAQ+iEEIGGkNBI8JFiIRRSvGP9M+KKmL+ZJB4PXTPG",
-	"nf7WPczgHbTUe9ICUV2aV5d+zzC4aEffGLmfSyZAC57X97L8ETx/B/AcZ2ZhBXIC0vW667b0IU0jvYjD",
-	"5xuOM1o5ASWNYypnrb3WB6Y0ERWWWmemSkRALC8lYmgtoiNlBnHgGKEbXbFdJqxzBbPle+OBte4puylL",
-	"GoMGaaqcn59famrCwcdjYmo3KHDKQpccOgrYZ1t9w7S50EQlELAhc7oEM7X9mYKcFQJTJpIXCywnpdE4",
-	"HqgnXvMxbfTbrZhx/yvHAOMaRmAnaoFaI+yuRCJqhDYNMRlKEdtHiYQJE6lX0shvY+AkkWLCQgjbC1Ud",
-	"MmVRZHbEsvbVRLGqEjVHuqfq6CoTw5cHEbpyqepuClm7dd0ZiU5d9eJG7S4bE0p69e1dKy3KZ6dDu9Bi",
-	"ev0B+MgoJK+3tutM82tN5a535Uu1+5TPWk3Om4XWjwRkzJzwXaFprWBVEnWsFJR+Z9nPXr2rrTQJ72Ee",
-	"lphhsgmqDmKBg6jcn7nO13h/qScdv+wMk4bQscwmajQL2g/hlqjUuc62dQZaMphAzi291PwKBZ+/ieAz",
-	"D8PFhklvkbXmxC9L7YmrjIHLFM6NDXH3uh7eCzlgYQh8AwUgt4Nm0DfjKoHZwbd1fHJ+dHZy8OHi09HZ",
-	"r0dnF0dnZ6dnpRnbax1wknK4TiAw6q6bfhEEqTRDq01UMTXewOvJb2SjCr1Nd4pDCLhecb1+P+v1IdWu",
-	"bEssa1Qfj4nVi+w8CNWgPTmpwgsDuTDxkwhnG22pzQKiX+nVOX8ucuXcGtPuAMF23xKxTYAGY7JlFt2b",
-	"HRKMqaSB0SpJTHUwZnxE/v37QedftPNXv/PjRXev8+U//kFeSBimCkIyZXpMdvp9d4ZryhS83CcTGqWg",
-	"rNvHdV8ZXYT6hl9vbZeaaZMh40yDVxAVEZL48Siv9pUptt1fIieXSLi17ZTE/Hd7fSk683BOYTAW4krt",
-	"SaBGYM1/TyXT1qXoDeBZgfx3ViC3lbsSTb7RmPFj1/DWCsOxF6DLvW5eicVHWqZw8wi28wWK1RXM1vTR",
-	"Vs8/PbQp3DMQ4hUNotIgAKWGaRTNvJyNBkY0MK4Hpp+K06qooyF2NsJOVavZ2UKug8jZxJvrvMiEKWJQ",
-	"EaYRhJaY1u1qDyE8N2UZ1V0E8EMqiO+sSEcoz7TEZiWxye/W+8rCG0fSCDTUNUj3PNcg5xxw1u+TUD0u",
-	"3D5WtK1K42X4P40DZl5HzZFUP2OpqU4rGpEXlFeHKvhPC1w9vnCfnU5B4R65FAr3iB0U7hE5KNyjcI8A",
-	"/maF+0N3mniVcL/ibJwho//+B0VYcWjrvoX3hOpgXFcj3JGWR1YjHsDZFTNefro17/5aehTrefrGziCJ",
-	"aADu9KbDR9ZRMh2LCLoE3WffkPvsWTjHvl8V2x/OQxUbZQVUsRE7qGIjclDFRhUbAfztqtifrUi3kf+s",
-	"HNDci4BOXFopfwgzhERCYMTETHOdC2qDEQ1mH8xnlTDqOcHcxwuvNaB8J1iz9J0I5lXGkAxm5OPpp3NS",
-	"povquRBq5eiyT2g0pTNFKFdTo6ztbPW7JQKfzoeGX3dc6D9ca+AuTt9qLQvJLyEWE+jERVaejabhzH7u",
-	"c/p8izNwePTh6PxowRx8ZeHNw0+BU4qqtJ9nMWJu97ksPzgOL8l0DJwwbXcm4Npm+eJCEzDcvE0gUi7Y",
-	"3qvMPyhCA80mQASHLjkgRqUPq82UwlPHVBEusk88ecYsIWJIXnAw7OQPwTiEbZLnBnJpXYTR9caVil+a",
-	"Tu70d8jp2T8PTo7/dXB+fHpycXJ6fvH+9PPJoenNUIq/gNdGvbPVr370/uz0X0cnNoyRE5r1djoWprQZ",
-	"PuVZOK0kNu+Qa/uVTVFAIjESJE6VJgMglHw+++BneeHqNF/sk/9u/XcrT1oTREClIkx3yWVm+7kksmwY",
-	"spYgorQwFTsOTV7YiNYIhpqIVFvbjVuL4T65/HpzSaYsAVPtyy451qYeJjUALxuRROKsYHu2FQ3X2sXJ",
-	"XlKpWRDBm5+oYuqSvMhMQVv9fp98Pn/f2XpjN2OScqbVy3b+xY/vBHe2tUvywpQ274wgI4Uh7X+mkqmQ",
-	"BVmBbfu+BNdL8mLbfGXxd2l4RPQu//qExuAKvGxn1KAOr21n2OKC+MbKhjHh8yZRTjQdtMmH97b6d2f7",
-	"dtxm2tywpzBQTMNlm1wmLuHKRxGxYPZZRuZZNe+JfzikUTSgwdVxOPFPaJIAjcwPNwrDVyLKuFauwFjr",
-	"ZM9Mv0ubYtpXtvtmHgMJNrkLjVQ+RpdXlEny2/86OP/tn2YDZjTyYeDF5Gz3d3bLs7JPLlWaJELqo5gy",
-	"07KWLDbL1HQrElOQnYAqAxjzwJBiGNERuUwVKJux5b2Q7wwb/DN1XTqEgFmD2SV54W1+L7vk0sD5Msez",
-	"7bSyf3dJkWz1CmZ2RVNnbbQGRu5nZpZA2y2sPjk++fXgw/HhRWWd/nJ0fnB4cH7gZtn0dAQcJAsyqWmf",
-	"UDKgoa97rao4jRkfuWEziMIueTeG4EoRmfIslauQIUiionTUthyubZd8O7fR7vvPpdJkSFmUSsj5vOeg",
-	"1iLLFJlKpjXYLD1N1vmaKPLgwSLLjeGNn5jBz9ltDegWptaqGsDNMzqIoHvi//jdFf9SiaRlsUGs3c2o",
-	"aaBVSk8kaMI6BuEj4L2sOrOdF5+rK5Z0Mr7WSYRN0pubXlc7AZyoUt9Ak3QQscAnv4yTiFEeAEmkGLII",
-	"9qvsOmPU3HPuet7LVYSJaZIRh/LZIxLolpb5LDle6bM3O/NfJVQbDaK11/r378470fnyH/9o1HdqZuWq",
-	"uLKGjKOFNxbvExGblWeEE7fxZrkymiQZ58Aoj2FZ9PmTI7pJp3suITr3lWBhzUR1GW9anOtyHQ9g7evM",
-	"m1eqp448v+Bzz52TzXLRxKKOui3xZYHH6ZhFQLhlE1QRKwUr0Ku4RZU3PETOSk/MVYmzH8bVU1vJNjex",
-	"dfuUPT3raoWb6ZDOE7B26Z3nqZ8WJpUyIX9QXoRx4ozVXazZKQOty9CW5YE2fDHVYxKxgaRy5qw+Rp/w",
-	"ojbTigxEOCNqTBN42SWnRk/qOSVJ8Gh2H0quKmu1TdG1jy82ZXxmg098N87n0rKzmI6gl1g24/7+I4Hi",
-	"xxQGSf5jxIaN3uiMn5X361c/7m71d1fs2c3LtNzTL/fnuL9v8aAhSHVBst1nFJ1a57qPnYrRM1QMQkVv",
-	"ADrRETvPxImO3k7E6N8wWlBUJdcFknJNIO7RIIBEd8qZvzsu3fZCUdl98mvpi3Ofn/sR5OW65Wazmybm",
-	"vm+au8cQ6Sbz1DuwRL0H+8bCmn9aI5fJsm4tr/oRNXrTMnEgtFZTCYGQIYTkhZCERhJoOCOGTbEIXqIk",
-	"ipz6jpIoJnpH7Nwy0TuqMQiedcHzLk+9Xj0pMnS3L5UFl27JXozYQmxtZrAz8BqKlGcs6keEEcLoVofO",
-	"M2HbKQbZnodRDAioWwLKH7RM3AV4twljQFwhrh7M3HZmLQ1Ej2lJQBvTzBoBoT/lVwJ12WZCrGGtu5l5",
-	"TrNqPELVFqdAH9gij++5fgRL3FM4Wx98WA8W1OyPnZXRZ8//PKtzK3daf58ggkDnkQBmi6gfuyvrSfZY",
-	"vT+Gnx+s59XAgXs5WNKjach0JxKjFddfmWIfTKnmxBkrb6ra7BapDe9yqiF7fgf4xPgoAgIT4Noe/yF2",
-	"p4tj2lFgxmN4YGSvFhuWStlrsRgPojSELvnMr7iYcv+GSiBsxIWEcJ8kVCl3hK34wJ5km/naTA8XXVJl",
-	"Syy5m+rZdH4lmc/AvAvs5g1cSwaKTMdCgUGu8NezMWX380XUsCUvTIkLy7UWUWXTtlZyw9s24OP1uuSz",
-	"gmEa+RAiPgGl2YgaxJKp3XiJchNpkySycDkBaMIurmB2PzS4SxfvnW6mApekBVSXXKqZ0hBfkkBMQCoS",
-	"SMF7AxpcjaRR9clUyKt9cunJkRdLpBhJGsdUs8AySrVvAzZkXiKkajwQVIYZq1XLCW7HdXtSP+mosqN0",
-	"pqgZg2281W75+htzmtQHqFPJ87Flp6OottEqxW3qx59Oye6b/hbRLAalaZwsoquv4mIoRbyUsndpeJ1b",
-	"vjcc7ACGwt7Re6vRanHbsa5u93aDfS8BOjaqTQGVwZjQQAqlSltFm2gqR6AJC9s2tsNh2rzq2Uu8Fw36",
-	"zyVjvadmK0E2q85YPvTdicuupMtEpG/swjtfcUmEyEXCDKfoT0QzBvoTETxP5E/0sRRylWMRDa0Isudw",
-	"O3lt/8wnqNHUs0HAUN18M0gV46BUJwRNWbTk9KMLHvvJlz/0xZ8oRWnW7Ys/SpkQmiJqvpWI6nxADaFB",
-	"Vmz95gYiYcSUdgC68Old5ybomxyXngs/UyIyfCd732qb2r98KwN7LrlWM/L959x6XhyGnH1xUonaXVby",
-	"rITIkxyQq787v9uMz+81lWrnxtFuJsTSMTyepyVj/sRvFk0BxSg9ofS0Eki/0oiFjnqF4IQGAgQQGggQ",
-	"PHjgGLH1XR44xvOhCCM8H4q4+m6TT7t0cNGwQ5UCqSEkg3mN8YXNReq9t2XjXZuUDUb+VpyXSy2fm9g5",
-	"A8oDiDrFDbELsiHZYuXaDv1SwyjvTc6SXpXsJVqmUHQkv9ZpvudXj2jIyCaVuPlGCwYyUoyWRuyg8QLB",
-	"860aL7K8+mjFQJDdu/ppoHbni5YQWgith0sIZgV5QkswrQSE5Xh1x2VUzjCV45hz8WMxnXndYDMtU/Ah",
-	"k/FqNdOVezo9M1siNYTdswLadi09lR7q7WUZbV2OseUDqH/yBGppDmLUS5G9bsheJzRi9pIGuE5MNXY+",
-	"UEdFHKGOiuBBBztiCzN6IYwQRgsyeqGVA+H1jK0czm5AKEkkTJhIVTTL3FCLLB4kVdn9jLud/DZPd8Gl",
-	"DZKGMJv2rCbZJZ/8OlBkTGXoKgOys0vGIpWKiFRvZBgJRUwZX54i5tCXeYw71cZGQuEjf81MFp1dLUQT",
-	"uHZ9arSUVO5lq711ypda8HbNu9hi0GMRlkMPQq4u9LVuTMhQv4ysNIK8snLXlt5MVo4g8dH6H5iB2buM",
-	"eE2B6qWJvh1ZQzHlI0nDKmWbwjPWvdCOKm1vJF1dY5bOccGsZa9/ZfSe5qTUYLX6+W7P0WX9yfJN1WZq",
-	"nsHla6+0NB7P8GXDHqXNbYE2L9xs8SwGYgftXAgetHMhtv6u2DpB0xYi53ZcSfBhxAKNQUcInDvZRJfY",
-	"Qne2txFWCKs7BPtv44aGAFrz4kMhSEx5bulW6I5BBN2TO+Z1HzcyRNGatqJEaQk0rsAHrUUInw3hoyFO",
-	"hKSSRTOScjqhzOWAu5/skZkbiXifTpYYm02AFM6dhsDq2zh0e0WNvZAvyR5pL9845KpwHj7KOXeawPVF",
-	"mHsby0kVX7+q5AJ/tQo25aqey509OfUv1nSGBt42sPz6nzwJ5fpn/d0nS1ZP7ne+oM3eVXeb9aKm8/cT",
-	"GqVr9K1CmWrlc1VVOlai0CMe+z/5VKxMwpRK0QmKuws6QRE76ARF8KATFLGFTlB0giJy0AmKwEEnKMIK",
-	"naAIIHSCohMUEYROUEQROkERPugELZygnzSVmlByePKpM6Aqd4R6x6hDZeFvuQevZ8/WPFvs/HTvn8D7",
-	"GVxxMY0gHMGFplcgJuUrr4pUzO1NHYnLnG3PxTc65/ptWO7m1bqO04x87jLy5d7TNau8q8fV1rqRD7Yx",
-	"6PMiD0vNqDU/2kf0hJZXKjpBcXdBJyhiB52gCB50giK20AmKTlBEDjpBETjoBEVYoRMUAYROUHSCIoLQ",
-	"CYooQicowgedoIUT9KOIIucDLUWW/b//838z14qyND7/r3PiYuGMkM84SSIa3M4j+pWFN25KspuPqi5Q",
-	"9zxPfJpQSWPQIE0rX1vMUCWhemxo7NKX+rC9stewXVo+qxyUX2oexp06Ys4gFhN0M+H6RTcTYgfdTAge",
-	"dDMhttDNhG4mRA66mRA46GZCWKGbCQGEbiZ0MyGC0M2EKEI3E8IH3UyFm+kMJuIKCJ1POrqRC4nxCdP+",
-	"9bL7IY9L5Zo9SH+mIGeFCyliMTPkLFZDTK9ZnMatva1+32b/9L9yYjKuYQR2mM112jymjI8u6FCDrFS+",
-	"2gV1H/JDfqti02y5j1XvI/CQ8VFBsaarGptDuAxlR4y7r1Y1U5RcCtZKnesg11cMITETT8SQJG5EpASW",
-	"NuEwBaXJkMmqI2YtIOeW9zVL3z0zbzXdbr4oflBNoyMvrIk3CCDRELZJQHkAUWRveSUuY2n4co4E5HTK",
-	"QfZoGDNOBI9mS9Zhu3XduaKzCDpwrYErS3gfm9kcxeruCi1h6lFiWO0VtRWPr3vSribz3Wlg4VJEsArC",
-	"v0A8AHlmSs5DOGvHVvN0Ua3Lel9d4A8Tk1m0QfxtsQ++1Lzxed3SzuL4GMvY0gKIEjEIDpmg0rCmyWDm",
-	"Lleur8l9+2/hvInpzK17yJ/datku21dXHs9w3KWytp/giMb9B4GXpLgae1Ca6lStDrou5Db/xePFQ5fX",
-	"Xsb/H2H17TzP1ffOkoDQhu3SuUAbl2KbKEGYNgQkXJBI8BFIMoB8b72nbXPl+uu5BheniXDvv8dFaPbY",
-	"482zIhzfIhdF3litqidZtjnIbrNqd76HPfPAUsDsbaXlSsNQglIQZntoYE82/KCyXfM8f0YGEIgYlKnB",
-	"L283x/ZiC/NtdeP1pc0LBUo5ATvjCxzuZ21HYiQWL+Q0iQQNy7V/MOUfRV7OerbBJ74b5xbWxb32LKYj",
-	"6CX2inz39x8JFD+mMEjyHyM2bLj/vp0zhJKsvvXqx92t/m7l8o2tVavaL8FyTxsWYvUbS4nnko0mm5bl",
-	"w1zQ5Qe7dl+MBHFghZCoNAhAqWEamR0Qj8SirfFOR2LRTo3YWQ8774UcsDAEjgeIEDkPdYAIvfcIq7t7",
-	"7++kCX22kpa18pVxGzndYG1/mdN+lvvKfvFl0E+2hvX/m3eOeUSMWfI9OcUqo1KpSoAbNUVwUITxIEpD",
-	"CLvkgM/mzAIxnVnK3I+m73vRi4BOYLHKb1+XW2k9G+t2ps97/a5BT38+Bu93mRmomPxi6jHWDvdxjLVD",
-	"8DxJrF22uyyJtcMD5oitdbHFDais0EAGENBUQckNYkBnfkVU6Vw4cgcD0ECCQHsYA8ndRHmL5AWyfNmb",
-	"VxXtTI9ywd4eeHMHVMKXRAlC05BpQrWWbJBmI0gkWK08dLXWlggJSmurewu9euVZGd9jrzv+rQ7KfEuq",
-	"hJsf1B6Qd6L2gOB58kwd/nSZxJQdCLL7Apnf4niWuYMwjsopoup+lFMvODUrotl52zrQUDlFoD0z5fST",
-	"R3LVhrdEVS1pqFJMK1pnrpd2IjEiwLVkoOzZ8iuApFBW+Ygk2aIRXGWYMXM7FwDiz50H7nhrOz/VulCz",
-	"HUBZqVms4BrNVAfjpuOpIdVQinx6LB32wQ+/3jHi6xlHehWe6ofRlg09SDCmfAThvoOqRUlYWgzPLfLk",
-	"uZ54f2fJWDuv/oMiBmALI8LsIldkJCnXRlHQ9AoInVL/Zn8lVwghFnopT7iF39tGrkhgXGmqlzjA8yJo",
-	"F/sm7GL5fKFhDOU2NIwheNAwhiD7Xg1jbWI7bR965AWplMB1NCt5INF8hti7L/NZLl/tEcqFHoOsagPW",
-	"uuDIy5SjDo0k0HBG4JplOQfRnIbAe27mtLMM2YSSRMKEiVRFs07BRtewsp0utoBtdGZDQsgkBLqTSrY8",
-	"IuLMl/xsCj5sxEH1NU3g2t9706RE+pw6B7rxLVsvaUJCtQbZ3ECWms314TYpFWyRWjXt8siKLpRHVENt",
-	"u3XdGYmOedjxNoAPTGkIS7OzfjTGncOfmTJ8WqeS4yVAyG7xEiDEDlpQEDx4CRBiCy8BQu0TkXNr7XMo",
-	"xV+AF7cghjbD0EenQ5KxUJqEAtwOF1MdjJtyjGNWD0TX02f1yLMYZLYo8vnsmNAoElObnyGbqSY72PLT",
-	"W81JQsOKseRRjlWVzEvlpNv9nd1Vc519+VzS8KEx7hFOmJzBiCkNEo1qyKPRqIbYQaMaggeNaogtNKqh",
-	"UQ2Rg0Y1xBAa1RBdaFRbesbMmRAIrZrVBL/jZZOVA2MrU/2451V72xOENe3UEXIGsZiggQXXKxpYEDto",
-	"YEHwoIEFsYUGFjSwIHLQwIIYQgMLogsNLEsNLLGYwLx5ZShF7A4rZceXNjSuWMWyU5hTFuWKseXK9R36",
-	"8MTHOdB010uGV94s7I83PfBpJgVcn4ujmLJo9d2i5cKPeKGL4ENmSGvvMBchENMPNFshF0SzFWIHzVYI",
-	"HjRbIbbQ+ECEdAPnVVsWJh5CON0y/0uWTggvRUZ4PWdDhJXqc1yarXXuhuQu+QQ8VObxbicYU0kDDQYN",
-	"86qln2qvKDA+ym5N28SGkXQ0yHhxMqER6LPk3BZ5jIClIIBEUx7AoncQXlBdMWGEVENHs7iOpVL+nQo8",
-	"85oGs8IC8HvxlYdQu/VHKpkKWZBdgFyrydLuYkzVeMnrCUjVXMEcSMsjrPZyriuVhuebWbwoGvIR+bk9",
-	"KOh+0275ZIH1KZinR5YI+PPPvaPP5J+HH88acgHPUynPHjym26/f7L3eebsdvt561Ydg+OPrt2+33rza",
-	"7UOw/Sbc3aY0ePUatoLXPw5hJ4DdYEB3X716G/QHu0MItmD7zRYsabFE+KzR7f72m07/dWfr7eqsxbcg",
-	"ecnA5Il4kU1jafoHQkRA+YL5t7NQTEJDTeskmvIT+8nlW344g5frG/mZziIgx4fE8M2R4x/E9oC4lM9o",
-	"x8ANGO0YCJ7HOiLRFIBOFEQQZDng7yTH/ROW3eXvOTaREM0YH3USKvWMsBJr1BXWeIu4eLsXoGT2nUhm",
-	"KHR900LXs5K3sh6jxIWbJkpcCJ6n9xwtyAaEh1cRYXcw+LvzqyQBHjI+Qks/4uqZWfoDIUOix7TEDjPZ",
-	"zBJ1TS1xDXs+TEyHWntfK797X+3/Fy7qc9GrnoQkorOihAKlbPW1J1kAadPjXmBE6Kh4O4XBWIgr1Qsh",
-	"YhOQbiksftn76v+e+V5pOWv4AHiYCFYZbf1d72v2Z3Xwq0r2rmC2QcU9xUbczJyCQILuSZgAje7wvfCX",
-	"Dta+n5vfuReNE724TG3G86Jm+L2vV+CmIAS7bTd3qVpUVoqadQBBKpme2aDhAVAJ8iDV49be719uvpjX",
-	"Zqm5kOJURq291ljrZK/X29p+2+13+92tvd23u29bN19u/n8AAAD//w==",
+	"7L2Lchu3sjb6KijuVRW7Nq+y7Mhy7aqjWHK2dmTJh5KTlZXlTYEzTRLRDDABMKQYl6rOQ5wn/J/kL9zm",
+	"whnedHeCqlRMzWBwaTQa3V8D3V8bAYsTRoFK0dj/2uAgEkYF6D+OOGdc/QgYlUCl+omTJCIBloTRzu+C",
+	"UfVMBBOIsfr1Dw6jxn7jPzp5rR3zVnR0bUd0ChFLoHFzc9NshCACThJVWWO/cUDniMkJcMRSGbAY0Ish",
+	"DhGHP1IQsolSilM5YZz8CWETcSwBRSQmUv2VUjzFJMLDCJqIUAmc4giBavKleoDkBJCQmIaYh+Y5AtuX",
+	"dkP1xXZTjeIgDYk8YWP1O+EsAS6JoQgOpKHIqoG6zw904ZtmI+CAJYQHmoBynkBjvyEkJ3Ss3sLUkrby",
+	"hoS1j2OQOMRSExyHIVHkw9GnYkdvmu4zNvwdAqk+k5iPQR4X6vzNVdps0DSKGl+yUhf6/fJyN82GmhbC",
+	"IVSvSdhw42haGhXaK1Va6H6RMF9qOlymY3UuEvITzNeNx5Q6xTGsLgcxJtHqImRNU3RtI9KSFWgaqxKp",
+	"AEUpMRcS4obu7OAK5gVquFmvI7g09NTNugE0c7KUxl5H3/ea+ucgBGG0b1ZZlcwcQsIhkIOUa/qU1+xZ",
+	"YrgPfe6fIMmQK63XmxqeeohHUv2YAJoCJyMrPpAwLSMikFpFEUgI2+hjKqT6Ek2kTMR+p4NeqF/qBxGI",
+	"0WiOcBBAIiFEI8ZRxAIcTZiQapWHoJd0DFS+bCtew9cnQMdy0tjf6e7uNauLSUwwh8GIQBSKFcOLcYLY",
+	"yMkiCJH+Dpnv0BXMIUTDOQoiTGL1Zxsd4WCCgEo+R3GqexdEaQjo0s3jJXoxZCwCTF8iTEP1AgtGL9EL",
+	"ymgL4kTOkelnE8X4Gu10u+jzxYdW7w0KWAgopUSKJoJrRQyEKbrEYxiwKfDBPy9ty0MQRLUZYgkDNhoM",
+	"CZeTy5dt9H4CwZXps5aMwKfA9xFGMY5GjMcQ6iFjKmbABdrtdtHx6c8HJ8eHg/P/PugfDT4cH50cnjdR",
+	"/+jg/Ox00D/6fz8f948OEePu0cXZ2eDk7PTHtmPV/d8c8zUbmHM8V6yfr5F4qBeDpUm2bJqN69aYtezE",
+	"qS2n3cezjyAEHiu+z962xBVJWszOWCthehto7Euewk2zMYPhhLGrAdBQvxqY5Yzp/GzU2P/ta5FXejt7",
+	"zUZMaPZ3s5FgqTaVxn7jf387aP0Lt/7stt4OWl/+8x+NKld9bRAJseane6xV1XVs6t15rWuyf/Wysoas",
+	"N1+ay/jYUgE5KqBjPWXFPyMipFq1RmjrNSYnRLjl2ka/TIAiFhOpd14t9gUaYaq2bfUhTIHPEVC1GYdI",
+	"pEPVkyGEWSvtRnlSMZ1rCVeRUGWVoSKa3CZYHuuRXjnqHTI15QxoWEpJe6fZrFVYzrLOJHhMKDaNrP7w",
+	"U15yUXDbjc+0/2XZkG2jlQGrdV8d8MUErEaj39cwTggSk6hGvn3AgRQID/XMZdUMYc5oiIgUKDbrrImY",
+	"UaFCFmNCkeqUHqBAWKA0EZIDjpEAGgpVLt5HX28068RKMutqRVOLuYDRUUQCSej4jI8xJX/qitQupT84",
+	"+HT0z8HFwU9HZz8f9TO5UpjDnFYhC2rGdIAiQq80B+sOB6naDsyWY5jZjrOOUhNidLHFKtVzVeUEoiTf",
+	"20bkenV1lnyr5izOJNnqLd/ObV5cd9USoY6TjumUyIxfy4yUaTtK1mPZ2M/Uh6p6ep0QDsIor1lxtaG0",
+	"JIlr2c1I1qxsmubqSrEYZxGsW0ofQW0LfVWyXum03dZ1FTtbRxFTWc2yKurnmw1xQV3cfvBlZfEOVGk2",
+	"RCoSoOEGA6jTSbOvf5gv73jdh2oFHG8y2Lp5sx/nE2i1WDuP+YyUh1fu7vI57lsiOkWbzahWLnAYE6pX",
+	"keaELzUTczajEBYlU5VflthlS6dUROm45kUdXSwZ9Bd1w/tU2oTK3ZpgMYgZr5E2v0xA29Xqf4CU4qrK",
+	"Ia2koMxwzvR0IlCCx9DWCworzbyxP8KRgKxDTkm7aTa0CV4v4GJ8TeI0Rka3U/qzaZGDTDmFsNRAr1vY",
+	"pfXsKJLCtRwEKRdmty438V4/V1JZmQtYoEshMVcby0CP5FK9GoEMJlpIq7r0uIwiL9JIqc+MI8XRiIwK",
+	"1KGsQKD2ilWwMIWGFs18JsojqJ1QoCGh41XC+i7i6SnlO1FjcnKlyh16B51NmNIaJCJaTXuKPSPvZlnu",
+	"rN5LrNl8QHE0lyQQ52kcY14z1LMpcBxFmbUbsFTry1YTYQVJoyhQwZvIVA84JlStpcZ+vkyUfTM26yTA",
+	"NIAognB9UTOsDQqOMIlSvkHjIg0CEGJ9QckkjtYVW5gx803TUSJvLe9gPqYiITaZtAsSQ0QofGJW7Xtw",
+	"6qt1VeWRzxfvlcECaJgGV6CRjF9//fXX1sePrcNDZBZFSVg2dro7b1rdV62d3vI1/c3MsSZK84GnmgMN",
+	"l8yzn7/VE3P7eVAtQ5ByIufnSjobeg8Bc+AHqZxk3gOtVOjHOT0mUibGT0DoiDk/BDaGsd3hGsog+3+u",
+	"8DyCdq5A7Td+Uk/Q8aFSNXlkKxP7nU5WtOJ++MTJFAfz1ohwIREJgUoi5yXIUs1hRAKgQpPctnWQ4GAC",
+	"6MS8QDvtbqXVMZGTdNgOWGw6gIn5t0XCzjBiw46yqjsnx++PTs+P9DICHouz0TnwKQmgpv8dXUIRi8ho",
+	"YcRT4MKMqdd+3e6q+lgCFCeksd941e7pDiZYTvRsdKa9DnbLpGO3KdFhU9U2zFSRMWiaZ1a/UvvVQ7vI",
+	"xJkr2yw7kHa63a3cR/Xwjl01QqN0It9nnXh+W5LAu4Xls1dYIb29wirodV9loqq3u6MIbrcC3YireadU",
+	"c9ct/2z1dvcKK0G9z1srNLaTNfX6pplX/qpUea9a+dti5b0llefjeHuj1p8Sc3oM99Fx1d1b9rFbpPbN",
+	"F9W38uwWJnKVMrdMzypN2aI8PsFCot4uCvFcKG0/xCSaoyCN0wgr4jslbMxZmhgUPFPPlAaofmh5PiNy",
+	"Yp2HQcq5UlSzpYJmhIZspmRChvZuM5Ky8nGziOFmc7k4uEM9GLX8CcW5Xml9phsMyqmeUYFKtx9Fvq9W",
+	"hrCwm7gZdyMrzGBl5yji+lbMVoRNEcct4bvbYa5VR/S5YdxRGuVAZxv1tdUqEFtQ6HOGsANsWn7Lpuhu",
+	"U2Ng0wQ4YWFLBExVUGBlR0ODeLsKBI4hY9CbZuP1vUjiZSh6PUrtwJfj04uj/unByeD8qP/zUX9w1O+f",
+	"9WuxFwfoui8rm54q0MEJ6RhEubYSB+G6Si4y/xYCqhc+cAgRpgaAbddWUgBus2G4UwWusmVf3w24vSvz",
+	"LummLjfCaSSXrfBs5zaOj5LypneUotr2m5bomQxv/AiyZMrWrA6WKwkSj9Vu3sikiIFStCaSykkHB3qe",
+	"OmxGIWwV6xVL1ZGICFnB7sTDaCTlp5X+bSRIqzjjOvlZbqfO6HkYcWg6Kay/Z6ZRMr0j4igCjogwQAaN",
+	"5uhSA62XyOCrbXQxAQFoxtIoREP1hQhwCK0QtLMf4YjRsfZQZy4Vg8PNkSmifhOOLD9oLt7t9u5hBu/g",
+	"Mrwnl5z3XS2KwMLxgHp4dWvO/Vw4MXaP26Bnnr8D89zvRprtlCdEuK3SidSqMBUsAqRlKWKj4oZpBOHi",
+	"dpmQ1hXMV++NB/owmNCWP8cxSODGoi6P+mPFZ3Pw6Rip2s3xLqUDt9GhoYB+1usqoU2ZRCKBgIyIcewQ",
+	"VdsfKWiF36rwzj+SL7CMlL1u86F6Yt1Qqo1uM4e/enXw1xIfExvlarna3dGIs1g/SjhMCUutx8ycjUk4",
+	"m5IQwuZSvxOakShSO2LRFVZHsbJHa4F0T9XRdf7eLw+idGVa1d28Y+WjRwXM1ZxXKmhPBSfn7U/i1h8w",
+	"e93bqTs1tuj/rHblS83JqRpFcKkrOlE2qbGjSzStFFwEI+zJx/da/OxXu9pIk/Ae5mGFT9xNUHkQS84T",
+	"F/uz0PlNsAYlpCE0IrOOGvWK9kOcESvVucm21QfJCUwhk5ZWa37lFZ+/ieKzyIbLT4lYaEOf7fiy8nDH",
+	"upMZqwzOrU9F3Ot6+MD4kIQh0C0MgMxP51hfjavAzIZ9lwBbBR5oHFCUUrhOIFDmrpl+FmgoOazKi3xq",
+	"7GkbS36lG5XorbqT31nx69Wv17/Oen1Is8ttiUWL6tMx0naRngcmaqwno1VYZSBTJn5g4XyrLbVeQbQr",
+	"vTznz0WvXFhj0pzm3ulqIjYR4GCCemrRvdlFwQRzHCirEsVYBhNCx6h4qaG93/ryn/9ALziMUgGhdq3p",
+	"eyX6yt+MCHj5Dk1xlILQZ/BM97X7DtuGX/d2Cs000YhQIsEaiAIxjux4hDX7ihTb6a7Qk0u3NLqLtzQ2",
+	"1qKdq8DeshD7HLBSWLO/Z5yYExXWl+UKZH+7AhlsbkrUuiiW3/9YWJBWgS72un4l5h/ZSzMPjp0vMayu",
+	"YL7hgdnydbmHhsKtAEHW0EAi8xRGc6tne4DRA4ybMdMP+eVmb6N53tmKd8pWzW7PSx3POdt4c62Xngik",
+	"uCJMI3ubWrtd9UnH52Yse3PXM/BDGogmGgLC1FmJ9UZind+t85WEN4akEZjz4WUL0jzPLMgFB5z2+yRY",
+	"TnK3j1Zty9p4kf2fxgGzaKNmnFS98CaxTEsWkTsLuva0lP0056vHV+7d6RSv3Hsp5ZV7zzteufec45V7",
+	"r9x7Bv5mlftDc5p4nXK/5mycIqP9/juBSH5o676V9wTLYFI1I8yRlkc2Ix7A2RUTWnzaW3R/rTyK9Tx9",
+	"Y31IIhyAOb1p+MN1FM0mLII28u6zb8h99iycY39dE9sezvMmttcVvInteceb2J5zvIntTWzPwN+uif1Z",
+	"q3Rb+c+KF5o7EWATa8sdwgwh4RAoNdFZrguX2mCMg/mJ+qx0jXpBMbf3hTcaULYTbFj6TgSzJqOOBvHp",
+	"7PwCFekiOuYKtTB0eYdwNMNzkQfk7nXbBQKfLV4Nv26Z+EJwLYGaYEDaallKfg4xm0IrzkOkbjUNff25",
+	"DbD6Lc7A4dHJ0cXRkjn4SsKbh58CYxSVab8oYtjC7nNZfHAcXqLZBCgiUu9MJlxNqG9E6njyTQSRABvx",
+	"XZvM3wlk4hEhRqGNDpAy6cNyM4XrqRMsEGXuE0ueCdGx8V9QUOLkd0YohE2UBWo1MTaZsvUmpYpfqk7u",
+	"dnfRWf/Hg9Pjfx1cHJ+dDk7PLgYfzj6fHqrejDj7E2hl1Lu9bvmjD/2zfx2d6muMFGHX29mEqdJq+Ji6",
+	"67Qc6SCwpu1XOkQBitiYmSj9Q0BY5zIws7x0daov3qF/N/7dyCKIBhFgLhCRbXTpsJ9LxIvAkEaCkJBM",
+	"VWwkNHqhb7RGMJI6fjrmgMxaDN+hy683l2hGElDVvmyjY6nqIVwC0CKI5ILe7+tWJFxLc0/2EnNJggje",
+	"/IAFEZfohYOCet26ZAIvm9kXb98zarC1S/RClVbvlCLDmSLt/6SciJAErsCOfl9g10v0Ykd9ZTIbKBkR",
+	"vc++PsUxmAIvm44a2PBr0wBblCHbWBEYYzaILaZI4mETnXzQ1b/vv9PjVtNmhj2DoSASLpvoMjFR3T6x",
+	"iATzzzxSz8rB1ezDEY6iIQ6ujsOpfYKTBHCk/jCj0EkqMKFSmAI6LYWafhOmRrUvdPfVPAYcdAQ5HIls",
+	"jCaSFOHol/8+uPjlR7UBExzZa+D55Ox0d/eKs/IOXYo0SRiXRzEmqmXJSRzrGDYhitgMeCvAQjGMeqBI",
+	"MYrwGF2mAoQOC/eB8fdKDP6Rmi4dQkA0YFbIQdFGl4qdLzN+1p0W+ncb5bl5rmCuVzQ2aKMGGKmdmXkC",
+	"TbOw8nQRpXX68eji4PDg4sDMsurpGChwEjit6R3CaIhDW/dGVVEcEzo2wyYQhTa5hUA8pS7zD+MhcCSi",
+	"dNzUEq6pl3wzw2jf2c+5kMiGMMvkvJWgGpElAs04kRJ0KMA6dL6iijz4ZZHVYHjtJ2rwC7htMT1KJc5x",
+	"GQBXz/Awgvap/fGbKf6ldJOWxIpj9W6GVQONQgxEhhPSUhw+Btpx1antfNNkHuudAEZVqW6gSTqMSGAz",
+	"EcRJRDANACWcjUgE78ri2glqaiV3NQnBOsLEOHHEwXT+iAS6JTLvIpUXPnuzuyppifFO1CcsqbuYXlZX",
+	"NtBxJLNg8TuXckQJH73xulgZdZpMOfePGsOq2+dPztF1Nt1zuaJzXwEWNowa7mTT8sQDm3gAK18vphW6",
+	"qRMOdsFnnjujm2WqieY6bLbElzk/ziYkAkS1mMBCp79BAuQ6aVGWDQ+RQMASc12etYdx9VRWsk4Uo90+",
+	"RU/Pplbhdjak8QRsXHr3edqnOaRSJOR3wqowRp3RtouGnRzTmghtLimPkoupnKCIDDnmc4P6KHvCqtpE",
+	"CjRk4RyJCU7gZRudKTupY4wkRqP5fRi5omjV1t2ufXy1ycmZLT6x3bhYyOJHYjyGTqLFjPn9ewL5HzMY",
+	"JtkfYzKqj3xp5Vlxv371dq/X3VuzZ9cv02JPv9yf4/6+1YOaS6pLMp88o9upVan72KEYrUD1l1C9N8A7",
+	"0T3vPBMnuvd2eh79G94WZGXNdYmmXFGIOyaJcauYXqRlcnosVZXNJz8XvriwSUAeQV+uIjfbpf1b+L5u",
+	"7h5DpZsuUu/AJpO+M76xtOYfNohlsqpbq6t+RItetWyTb2vUlEPAeAghesE4whEHHM6RElMkgpdeE/WS",
+	"+o6aqA/07nnnloHevRnjmWdT5nmfhV4vnxQZmVS45QydOV7secvz1naAnWKvEUupE1FvPRt5NrrVoXOn",
+	"bBvDwO15/haDZ6hbMpQ9aJmYbOS3ucbg+crz1YPBbX2NNCA5wQUFbYIdGgFhJZd6KW+vTsUo2tvBcy73",
+	"dz0WJ0Ae6CKP77l+BCTuKZytDz6sB7vUbI+dldMflkCMZ3Bu5U7r7xwiCGR2E0BtEdVjd0U7SR+rt8fw",
+	"s4P1tHxx4F4OlnRwGhLZith4TforVexElaoPnLE2U9V2WaS2zOVU4ezFHeCc0HEECKZApT7+g/ROF8e4",
+	"JUCNR8nASKcWGxVK6bRYhAZRGkIbfaZXlM2ofYM5IDKmjEP4DiVYCHOELf9An2Sb29pUD5clqdIlVuSm",
+	"ejadX0vmPqh3gd68gUpOQKDZhAlQnMtsejYi9H6+jBq65ECVGGiptYwq27a1VhretgF7X6+NPgsYpZG9",
+	"QkSnICQZY8WxaKY3XiTMROogiSRcTQCckMEVzO+HBnfp4r3TTVVggrSAaKNLMRcS4ksUsClwgQLOaGeI",
+	"g6sxV6Y+mjF+9Q5dWnJkxRLOxhzHMZYk0IJSvNMXNnhWIsRiMmSYh07UitUE1+O6PamfdFTuKJ0qqsag",
+	"G280G7b+2pgm1QHKlNNsbO50FJb6tooSuYaXjs/P0N6bbk9nzhYSx8kyutoqBiPO4pWUvUvDG3gctx3s",
+	"EEZM5+i91Wglu+1Y17d7u8F+4AAtfatNAObBBOGAMyEKW0UTSczHIBEJTbp0w9PqVQdiTKJlg/5jxVjv",
+	"qdnSJZt1ZywfOnfiqpR0TkX6xhLe2YoLKkSmEjo+9f5ED2N4f6JnnifyJ9q7FHydY9EDrZ7JnkN28sr+",
+	"mU1QLdSzxYWhKnwzTAWhIEQrBIlJtOL0o7k89oMtf2iLP1GIUtftwe+FSAh1N2q+lRvV2YBqrgZptfWb",
+	"GwiHMRHSMNDAhnddmKBvclxy4fqZYJGSO+59o6lq//KtDOy5xFp15PufhfW8/Bqy++K0dGt3Vcl+gSNP",
+	"M4Zc/93F3WZ8ca8pVbswjmY9IVaO4fE8LU74I7tZ1F0o9tqT157WMtLPOCKhoV6uOHmAwDOQBwg88/gD",
+	"x563/pIHjv35UM9G/nyo56u/bPBpEw4uGrWwEMAlhGi4aDG+0LFIrfe2CN41UREwsllxXq5EPrfBOQNM",
+	"A4haeYbYJdGQdLFibYd2qflb3tucJb0q4CWSp5B3JEvrtNjzq0cEMtykIjPfHsHwgtTflva848ELzzzf",
+	"Knjh4up7FMMz2b2bn4rV7pxoybOWZ62HCwimFXmEC2xauhCW8as5LiMygSmMxFy4PxbjubUNtrMyGR0R",
+	"Hq83M025p7Mz3RKpcNg9G6BN09JT2aEWL3O0NTHGVg+g+skTmKUZE3u71IvXLcXrFEdEJ2mA60RVo+fD",
+	"26iej7yN6pnHO9g9b/mIXp6NPBstiejlUQ7PXs8Y5TC4AcIo4TAlLBXR3LmhliEeKBUuP+NeK8vmaRJc",
+	"6kvSELppdzXxNjq360CgCeahqQzQ7h6asJQLxFK5FTASshgTujpEzKEt8xg51SZKQ6Fjm2bG3c4uF8IJ",
+	"XJs+1SIlpbxslbfG+BJL3m6Yiy0GOWFh8epBSMVAXsvagAzVZGSFEWSVFbu2MjNZ8QaJva1/QhSbvXfE",
+	"q7uoXpjo25E1ZDM65jgsU7buesamCe2wkDoj6foaXTjHJbPmXv9M8D3NSaHBcvWL3V6gy+aTZZuqzNSi",
+	"gMvWXmFpPB7wpa89ch3bwmNefrP1ZzE873icyzOPx7k8b/1deevUQ1uec24nlRgdRSSQ/tKRZ5w7YaIr",
+	"sNDdnR3PVp6t7nDZf8dvaJ6BNkx8yBiKMc2QbuHdMZ6D7skd87rrNzLPRRtiRYmQHHBcYh+PFnn22ZJ9",
+	"JMQJ45iTaI5SiqeYmBhw9xM90rmRkPXpuMDYZAood+7UXKy+jUO3k9fYCemK6JE6+cYhFbnz8FHOueME",
+	"rgdh5m0sBlV8/aoUC/zVOrYpVvVccvZk1B9s6AwNLDawOv1PFoRy87P+5pMVqyfzOw9wvXfVZLNe1nT2",
+	"foqjdIO+lShTrnyhqlLHChR6xGP/p+f5ykREiNQ7Qf3u4p2gnne8E9Qzj3eCet7yTlDvBPWc452gnnG8",
+	"E9SzlXeCegbyTlDvBPUc5J2gnou8E9Szj3eC5k7Qc4m5RBgdnp63hlhkjlDrGDVcmftb7sHr2dE1z5c7",
+	"P837J/B+BleUzSIIxzCQ+ArYtJjyKg/F3NzWkbjK2fZcfKMLrt+a5a5ebeo4deQzychXe083rPKuHldd",
+	"61Y+2NpLn4PsWqqj1uJoH9ETWlyp3gnqdxfvBPW8452gnnm8E9TzlneCeieo5xzvBPWM452gnq28E9Qz",
+	"kHeCeieo5yDvBPVc5J2gnn28EzR3gn5iUWR8oIWbZf/n//v/nWtFaBpf/PMCmbtwSsknFCURDm7nEf1K",
+	"whszJS7zUdkFap5ngU8TzHEMErhq5WuDKKokWE4UjU34Unttr+g1bBaWzzoH5ZeKh3G3yjF9iNnUu5n8",
+	"+vVuJs873s3kmce7mTxveTeTdzN5zvFuJs843s3k2cq7mTwDeTeTdzN5DvJuJs9F3s3k2ce7mXI3Ux+m",
+	"7AoQXgw6upULidApkfb1qvyQx4Vy9R6kP1Lg89yFFJGYKHLmqyHG1yRO48Z+r9vV0T/tXxkxCZUwBj3M",
+	"+jp1HFNCxwM8ksBLla93Qd2H/pBlVaybLfOx6HwCGhI6zilWl6qx/gqXouyYUPPVumbykiuZtVTnJpxr",
+	"K4YQqYlHbIQSMyJUYJYmojADIdGI8LIjZiNGzpD3DUvfPTJvOdxutii+E3WjQy80xBsEkEgImyjANIAo",
+	"0llekYlYGr5cIAE6m1HgHRzGhCJGo/mKddhsXLeu8DyCFlxLoEIT3t7NrL/FanKFFnjqUe6w6hS1JY+v",
+	"edIsB/PdrRHhnEWwjoU/QjwE3lclF1nYtaOrebpbrat6X17gD3MnM28D2WyxD77ULPi8aWmDOD7GMta0",
+	"ACRYDIyCU1Rq1jQazk1y5eqafKf/nztvYjw36x6yZ7datqv21bXHM4x0Ka3tJziicf+XwAtaXEU8CIll",
+	"KtZfus71NvvF492HLq49J/8fYfXtPs/V916TAOGa7dK4QGuXYhMJhohUBESUoYjRMXA0hGxvvadtc+36",
+	"65gGl4eJMO//iotQ7bHH20dFOL5FLIqssUpVT7JsMya7zard/SvsmQeaAmpvKyxXHIYchIDQ7aGBPtnw",
+	"nXC75kX2DA0hYDEIVYNd3maOdWIL9W1547Wl1QsBQhgF28kFCveztiM2ZssXcppEDIfF2k9U+UfRl13P",
+	"tvjEduNCs3We157EeAydRKfIN79/TyD/YwbDJPtjTEY1+e+bmUAo6Oq9V2/3et29UvKN3rpVbZdgsac1",
+	"C7H8jabEc4lG46Zl9TCXdPnB0u6zMUOGWSFEIg0CEGKURmoH9EdiPdZ4pyOxHqf2vLMZ73xgfEjCEKg/",
+	"QOQ556EOEHnvvWeru3vv72QJfdaalkb5inwbGdtgY3+ZsX5W+8o+2jLeT7YB+v/NO8csR0xI8ldyipVG",
+	"JVKRAFVmCqMgEKFBlIYQttEBnS/AAjGea8rcj6Vve9GJAE9hucmvXxdbaTwbdNvZ89a+q7HTnw/g/d7B",
+	"QPnk51Pv79r5fdzftfPM8yR37dzusuKunT9g7nlrU96iiqm00oCGEOBUQMENophO/RVhITPlyBwM8ACJ",
+	"Z7SHAUjupsprTl6iyxe9eWXVTvUoU+z1gTdzQCV8iQRDOA2JRFhKToapG0HCQVvloam1skRQUFhb7VvY",
+	"1WvPytgeW9vxb3VQ5lsyJcz8eOvBy05vPXjmefJIHfZ0GfchOzyT3ReT2S2OusgdiFBvnHquuh/j1CpO",
+	"9YaoO29bZTRvnHpGe2bG6bnl5DKGt8JULVionM1KVmdml7YiNkZAJScg9NnyK4AkN1bpGCVu0TAqHM+o",
+	"uV24AGLPnQfmeGszO9W61LIdQtGoWW7gKstUBpO646khllC4+fRYNuyDH369442vZ3zTK/dUP4y1rOiB",
+	"ggmmYwjfGVbVXBIWFsNzu3nyXE+8v9dkrJxX/04gxWBLb4TpRS7QmGMqlaEg8RUgPMP2zbu1UiGEmMmV",
+	"MuEWfm99c4UDoUJiucIBnhXxuNg3gYtl8+WBMa+3eWDMM48HxjyT/VWBsSbSndYPLecFKedAZTQveCA9",
+	"fOZ5777gs0y/2keYMjkBXrYGNLpgyEuEoQ6OOOBwjuCauJiDHk7zjPfc4LS+42yEUcJhSlgqonkrF6Mb",
+	"oGxnyxGwrc5scAgJh0C2Uk5W34jo25KfVcGHvXFQfo0TuLZ5b+qMSBtT50DWviWbBU1IsJTA6xtwodlM",
+	"H24TUkEXqVTTLI4s70JxRBWubTauW2PWUg9bFgM4IUJCWJidzW9j3Pn6MxFKTsuUU58EyItbnwTI845H",
+	"UDzz+CRAnrd8EiBvfXrOubX1OeLsT/CJWzwPbcdDn4wNiSZMSBQyMDtcjGUwqYsx7qN6eO56+qgeWRQD",
+	"h0Whz/1jhKOIzXR8BjdTdTjY6tNb9UFCwxJY8ijHqgrwUjHodnd3b91cuy+fSxg+D8Y9wgmTPoyJkMA9",
+	"qOZltAfVPO94UM0zjwfVPG95UM2Dap5zPKjmeciDap67PKi28oyZgRAQLsNqjN4x2WTpwNjaUD/meRlv",
+	"e4JrTbtVDulDzKYeYPHr1QMsnnc8wOKZxwMsnrc8wOIBFs85HmDxPOQBFs9dHmBZCbDEbAqL8MqIs9gc",
+	"VnLHl7YEV7Rh2crhlGWxYnS5Yn2H9nri4xxoumuS4bWZhe3xpgc+zSSAygt2FGMSrc8tWiz8iAldGB0R",
+	"RVqdw5yFgFQ/PGzlpaCHrTzveNjKM4+HrTxvefABMW4GTstYlg885NnplvFfXDghnxTZs9dzBiK0Vp/x",
+	"pdpaFzIkt9E50FCox3utYII5DiQoblg0Le1UW0OB0LHLmrYNhpG0JPB4eTChMch+cqGLPMaFpSCARGIa",
+	"wLJ3EA6wLEEYIZbQkiSu8lIh/k6JPbOahvMcAfgt/8qyULPxe8qJCEngEiBXatK0G0ywmKx4PQUu6itY",
+	"YNLiCMu9XOhKqeHFZpYvipp4RHZuD3K63zQbNlhgdQoW6eECAX/+qXP0Gf14+KlfEwt4kUpZ9OAJ3nn9",
+	"Zv/17vc74eveqy4Eo7evv/++9+bVXheCnTfh3g7GwavX0Atevx3BbgB7wRDvvXr1fdAd7o0g6MHOmx6s",
+	"aLFAeNfoTnfnTav7utX7fn3U4luQvAAwWSIO3DQWpn/IWASYLpl/PQv5JNTUtEmgKTux5ybe8sMBXqZv",
+	"6Cc8jwAdHyIlN8dGfiDdA2RCPnscw2/AHsfwzPNYRyTqLqAjAREELgb8nfS4H2FVLn8rsRGHaE7ouJVg",
+	"LueIFESjLInGW9yL13uB18z+IpqZV7q+aaXrWelbrsde4/Kbpte4PPM8vedoSTQgf3jVc9gdAH9zfhUl",
+	"QENCxx7p93z1zJD+gPEQyQkuiEOnm2mibmglboDnw1R1qLH/tfR356v+d2BufS571eGQRHielxAghK5+",
+	"VX6Bc1eockO0TNwPJJLAkasTDecFo1dfJv0jBT7Pb5PaBHHFG6Rb1OgsDhsHTLcxSDgbcxC60jQIAEL9",
+	"ZoRJpH/AdaKZp9kIlBkQRSVtP+fW6qVUmXKa98Q2irDOZ4hHqpv62MTx+Rnae9PtIWULC4njZNnobRWD",
+	"EWfxChrcseUNDPSthzuEEeNw2/FKduvRrm/4dsP9iK9JnMaIpi69R9YByWwehTY6NCJCP+t1ERlp9Uck",
+	"EOhj8MvGHZGYyIUhW1nT6zYfqiexqUi10W02YkLtXxk1tOwBXkeO9ykXLNPndF5OIiHOz1C73CgowWNo",
+	"o18mam/mbEpCCJu6BIVrqd+qWjgI3dsZiSI0hEJiiqVygUtCxwPN3Su45TE7msU+bPzvVAx+O2j9C7f+",
+	"7Lbefvn6ZvfmH4+WwzNLxQLXOE4iMIJY7VQROFhObZZN3RDHgcxRml4WNFEXa+x0d163ur1Wt3fR7e7r",
+	"//6VyUixsowSqCmHgdF2TINEbRhTMYj/xN9PIbgSXM5Hs97bV3AVTKPXUzoTr4ayF/359s0wTV+R2fd/",
+	"kjC4Gu2FY7zz5/UOBJPhK9l702g2IjIFCkIMdBLqQSrUft9tNugoWHzkTvkPUh419hsTKROx3+lY8rQD",
+	"FmeRERQnTTCHwYhAFDqywoCNBkPCpQbPOGBhYGW9d6gVpu+5zJHiEYjImAxJROS8LhACS3mgeIAHVqPT",
+	"2tpAccbA6YU1DVxRNivpd0h94TTFvBV74H+hGZ31dpA1ZkJ5Zq2cT7DiR/TvhoGRDl0Tx4f/bqwagxNS",
+	"N4V0sIW91uZQXskk5oKQYfCF6TE0beu+t0nYuR+2mcFwwtjVAGiYMGKJoZhTLcYFNV1v/wPJroBWBcsZ",
+	"hZaYMKUlXwFFjkhKAbn8dHZ+gZTyZMbgdKjOPgk7ptbLNupbyWHzH2c7mtnQXIDcSpDW0jKuU7PVjqZZ",
+	"pUjbrHIOOJio3VJrk0Qrujqd1QvShnYTZSpRExmNqImsQqR210wjeqmTCiq6ua1lDjKrMu95HVhflTqL",
+	"w/jZvHBS2/Vdr0zkPi+QJ9uoytJre+rMcKZP1BG/KPZqLRz13urqqh3b/7qm6qovS8xKA26+bDFz6mem",
+	"9iuz+P7rOzNj37XRqZ4YijCdI5N+T09yUSfOpAFO5QSoJAGR80GmBeevNVaTlzJLtVoumJBkfSlMJRkE",
+	"EaN675ZSqWVLiqrtbEDoFEf6TlIm77OSAqIRgcEIBzCIidB3DhtNxWZfVrGfkX7VyTs+3Ha+aregxapP",
+	"MzXNFUfBBIIrN42ixOITxYCMijSGsI0uCm/c2iJ/glDSQn31ioeumpJC96qgznXrVsniJrm806cf3iM1",
+	"tS0OOHzSPpd38boZ/Nw/MSqwvdQnWWb8LFnvRPXcCtSmkmRO81NiXH3lzG/GV8u0RaWh/jreosbmtuCq",
+	"iaOeIzFhM+qAHQPAuJSZuqXaDSLfrRdr/WUCWhTkFaA4FRLhaIbnQimzehTFajMvWb7rL68VbKUBjsHo",
+	"16EzQhhH/ff5HaaCFLIqRFNpKmu9gdnvpiNd1q9NDkEpRQc+qD42KrDP0WgEBpWmyj5ULBvaDcfMqpoA",
+	"yxZEOAYqkCr3OuaZ8assat6tETQPCFuUtbLbbZDaiLLV1HFgVadbulgn2JybSCIslV2uWD6NQiSAhjnX",
+	"S4Z0kuzQ/HYrttLLNjqmQZSGVj4xp6FdFjW5S4QFwkjbkygDq5BgeXVzNORsplruIIo1U+Ak0Sk6EywE",
+	"IhINcXBl9l5LbULHJXAh1eHSKrSpVT+/NjCdn420mbb4RcGcq3rYy4kiF3zLX5o1VLftI9e+WpnZb52x",
+	"wR2KyWWNnftc49PjNsghGmGKWGpkbRQhoHgYqZWTDlXTQwiz6jUiV/SRYzqvD/CfgX4lhaiya9VvwDX6",
+	"5YJ4XthK6ielho1L+t+CJl5SPEuLbBPB9HOhKQulbp4ItNlI8JhQ7A6E1GHTBjIQnU95yZVAeanOTVDz",
+	"cyWShBilEcrQYWfiqOWmWYuNaoWKyNwUFYfg/ThutvPKOOl7fHpx1D89OBmcH/V/PuoPjvr9s/qzNc4v",
+	"4750FmxmuqoCHZyQjm5a1FbiPDGuEqNHGRcEDVhKdU4JhKnzSHxZ7X/JhlHvz/hyP/6XwrZX5sIybSdY",
+	"DGLGix3TSMWXOk3DoKHFeVPKqFZb4VoOAo3orTtK4yDVrOXy1zU8fZ/L4X6dSBCknMi53h+GgDnwg1RO",
+	"Gvu/fVFCfiEZj5LCInfHOFdR5qFZfojQSLDzTA25bSiKVQLofbENe/vl4QJGeADUA6AeAPUAqAdAPQDq",
+	"AVAPgHoA1AOgfxsA1EOcHuL0EOdjQ5x/b0BzOZb5MPefVsOO5vDWLJpnZwTrFvytwjFa0zkHG4x5n43S",
+	"aLCNz6c/nZ79cjp4f3Jw/HHw09GvDkDbXwESOvTmP0yvHfS23/gsAGEk0iRhXI0miDCJ0RXM89NsZQuh",
+	"HMk0Awcbn6kyp2legeFbf+zdx5jMYkz6qzied255FWdFzK3dnbcPIWfP+j8OTs8uBj8f9Y8/HB8dDk6O",
+	"Px5fDI7++f7o6PDo8E5S92ejLy36p5S+VtbrQEpCx0IrETNMJEqpJJEJysS0+oRmhIZshjgIkKKNDsbQ",
+	"GmMJLY2AZe4wDjEmFOEpJpHSNRaFdxZVvdgfgZTk124Pg5i+RiQEKomctzhMAesOZG0kwNHOLpqwlAsv",
+	"/f1d31qe0sgGXAcWhS8w8s7uJDOYNM95d+035a59XrfkNnVwGu8hwkqrXwpSVh2eCzfZssSHyyLc5S7Q",
+	"lZfZ1mOm9kIOJzAF9ALa4zaaikG73X6Z3WvZKnni/bb/TK6reCetd9J6J6130nonrXfSeietd9J6J613",
+	"0nonrXfSeietd9J6J+1f1Ul7m3RBGzoDTs8uBh/OPp9uB/uPQbaG85aeBIv8F5WEGZETvTLHavaVGqZE",
+	"UCFfTRGityQtpbPxCPvfGmGvYwkPmHvA/GEB8x9BIpzJsOEcHR9uDpFbEGh5Jlvz/l7RclPlU2Hly1q/",
+	"B6R8t9onJxIyPfn5bYqma35f9Pui3xf9vvgXciQbQY+39xt3nAG2Ylu0Jc4xDYfs+t72x9vtg7fbux48",
+	"Cb0+eroShIzx9QnQsZq+XndntwbXdLhfTUIzF15ikd0yyEr7s/ZN4F3dFQsrNtEVzA3Aph+0DFp4BfM2",
+	"OpoCn+vzthqRHII7A2Yn6DtROX9LQwT6q8zzxqiOOSmAyndoiqMUzMktMyrRRHZUeVQEPAY0xhKaBvVQ",
+	"j42rdJLGmA6IC+ZZJN+rnRpAcLXnxiB4xs/3QnU867KcAH35N/DK1ElWlsqAxSXJWgN7rpWqrpp6kVhe",
+	"vTePkL9n0UG7SVBc55SqPM6B5ruQqAzClTq4UXCnsrR9MDSroPw2kT7vkLmT83sEG21YWTqWjUu/2qr0",
+	"7lal325TurfNKB9yI7ezbqU5UK0o2fQSzkTBIj8vgF5kBosV+9pueYkYtycJbAlccmC/bKpaKhvzKGIz",
+	"NGNpFDZzQ0jgGAwqrcU/TkMiEWezNjpXKo6VsBq7lrmux1MqTB0/Hfx6cjQ4Pzg9/OHsn/+lBEJ7pXpi",
+	"cWTRCUHJOW5W+PKXna/299zGe5d8XvNBBpevetf5WkCvbzYv2bmC+RYVdwQZK6nfEhBwkB1znvkO3zOJ",
+	"tQZX+X4hcv7Ci9oQ+svLVGLpZ0XV8Dtfr8BMQQiaY+u7VC7KS0U3WCmau4y+mR9c2u90ejvft7vtbru3",
+	"v/f93veNmy83/zcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -350,6 +350,8 @@ func (r *runner) walk() {
 	keys := r.administer(owner, admin, member, outsider, orgID)
 	// Verified domains and redirect URIs.
 	fd := r.domains(owner, admin, member, outsider)
+	// The relying-party API: API keys, verification sessions, analytics.
+	rp := r.sessions(owner, admin, member, outsider, orgID)
 
 	// Deletion: 401/403/404, codes, 409, 410 everywhere, cancel.
 	reqDel := func(by user, id uuid.UUID, want int) {
@@ -400,6 +402,7 @@ func (r *runner) walk() {
 		cancelInv(owner, in.JSON200.Data.Id, 410)
 	}
 	r.administerFrozen(owner, admin, orgID, keys)
+	r.sessionsFrozen(admin, rp)
 	r.domainsFrozen(owner, fd)
 	cancel(admin, orgID, 200)
 }

@@ -247,6 +247,10 @@ func measure(c config, url string, fx *fixture, mailDir string) (map[string]map[
 			d, err := s.send(client, "GET", "/v1/auth/orgs/audit-logs?limit=50", fx.bigOwners[(w*7919+i)%len(fx.bigOwners)], 200)
 			return []time.Duration{d}, err
 		}},
+		{"create session (API key)", func(s *server, client *client, w, i int) ([]time.Duration, error) {
+			d, err := s.send(client, "POST", "/v1/sessions", fx.apiKeys[(w*7919+i)%len(fx.apiKeys)], 200)
+			return []time.Duration{d}, err
+		}},
 		{"members list", func(s *server, client *client, w, i int) ([]time.Duration, error) {
 			d, err := s.send(client, "GET", "/v1/auth/orgs/members?limit=50", fx.owners[(w*7919+i)%len(fx.owners)], 200)
 			return []time.Duration{d}, err
@@ -406,7 +410,7 @@ func summarize(ds []time.Duration, errs int, elapsed time.Duration) result {
 }
 
 func report(db string, results map[string]map[string]result) {
-	names := []string{"write: leave + reinstate", "audit-log page (50 rows)", "members list", "audit first page (sequential)", "audit page 90% deep (sequential)"}
+	names := []string{"write: leave + reinstate", "audit-log page (50 rows)", "create session (API key)", "members list", "audit first page (sequential)", "audit page 90% deep (sequential)"}
 	fmt.Printf("\n%s\n", db)
 	fmt.Printf("| workload | validation | requests/s | p50 | p95 | p99 | errors | peak RSS | full/off throughput |\n")
 	fmt.Printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")

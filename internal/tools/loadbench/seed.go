@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kayle-id/orgs-api/store"
+	"github.com/kayle-id/orgs-api/terms"
 )
 
 // fixture is what the workloads act on.
@@ -16,6 +17,7 @@ type fixture struct {
 	deepCursor string      // an audit id deep in that log
 	owners     []string    // owner tokens, one per organization, active org selected
 	members    []memberRef // members whose tokens select their organization
+	apiKeys    []string    // one sessions:write key per onboarded organization
 }
 
 // bigOwnerSessions is how many users (its owner and admins) read the
@@ -143,6 +145,10 @@ func seed(ctx context.Context, st *store.Store, orgs, membersPer, auditRows int,
 		return nil, fmt.Errorf("finding a deep cursor: %w", err)
 	}
 
+	if err := onboardAll(ctx, st, ph, ts(now)); err != nil {
+		return nil, fmt.Errorf("onboarding: %w", err)
+	}
+
 	ownerOf := map[uuid.UUID]string{}
 	for _, p := range people {
 		org := p.org
@@ -153,6 +159,14 @@ func seed(ctx context.Context, st *store.Store, orgs, membersPer, auditRows int,
 		if p.owner {
 			ownerOf[p.org] = tok.Token
 			fx.owners = append(fx.owners, tok.Token)
+			// A key per organization: the per-key write limit (10/s by
+			// default) is then far above what the session workload asks of
+			// each.
+			k, err := st.CreateAPIKey(ctx, store.Actor{UserID: tok.Session.UserID, SessionID: tok.Session.ID, ActiveOrganizationID: &org}, store.NewAPIKey{Name: "bench", Permissions: []string{"sessions:write"}})
+			if err != nil {
+				return nil, err
+			}
+			fx.apiKeys = append(fx.apiKeys, k.Key)
 			if p.org == bigOrg {
 				// Users enough that the audit-log workload, thousands of
 				// requests a second, keeps each under the per-user read
@@ -171,4 +185,49 @@ func seed(ctx context.Context, st *store.Store, orgs, membersPer, auditRows int,
 		fx.members = append(fx.members, memberRef{token: tok.Token, ownerToken: ownerOf[p.org], id: p.member})
 	}
 	return fx, nil
+}
+
+// onboardAll takes every organization through the onboarding gate of POST
+// /v1/sessions with bulk SQL: business details, logo, profile metadata, the
+// owner check and the current integration terms.
+func onboardAll(ctx context.Context, st *store.Store, ph func(int) string, now any) error {
+	db := st.DB()
+	meta := `{"website":"https://acme.example","description":"Acme","privacyPolicyUrl":"https://acme.example/privacy",` +
+		`"termsOfServiceUrl":"https://acme.example/terms","legalControllerName":"Acme Ltd","controllerJurisdiction":"UK",` +
+		`"supportEmail":"support@acme.example","article6Basis":"consent","article9Condition":"explicit_consent",` +
+		`"usesKayleForConsequentialDecisions":false}`
+	_, err := db.ExecContext(ctx, fmt.Sprintf(`UPDATE organizations SET business_type = 'business', business_name = 'Acme Ltd',
+		business_jurisdiction = 'UK', business_registration_number = '1', logo = 'https://cdn.example/logo.png',
+		metadata = %s, owner_id_checked_at = %s`, ph(1), ph(2)), meta, now)
+	if err != nil {
+		return err
+	}
+	rows, err := db.QueryContext(ctx, "SELECT id FROM organizations")
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	ins := fmt.Sprintf(`INSERT INTO organization_rp_terms_acceptances (id, organization_id, terms_version, terms_hash, jurisdiction, accepted_at, created_at)
+		VALUES (%s,%s,%s,%s,%s,%s,%s)`, ph(1), ph(2), ph(3), ph(4), ph(5), ph(6), ph(7))
+	c := terms.Current
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, ins, uuid.NewString(), id, c.Version, c.Hash, c.Jurisdiction, now, now); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
