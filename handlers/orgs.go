@@ -226,7 +226,7 @@ func (s *Server) ListAuditLogs(ctx context.Context, req api.ListAuditLogsRequest
 }
 
 func auditToAPI(r store.AuditEntry) api.AuditLog {
-	actor := api.AuditLogActor{Type: api.AuditLogActorType(r.ActorType), Name: r.ActorName, Email: r.ActorEmail, ApiKeyId: r.ActorAPIKeyID}
+	actor := api.AuditLogActor{Type: api.AuditLogActorType(r.ActorType), Name: r.ActorName, Email: r.ActorEmail, ApiKeyId: r.ActorAPIKeyID, ApiKeyName: r.ActorAPIKeyName}
 	if r.ActorUserID != nil {
 		id := r.ActorUserID.String()
 		actor.Id = &id

@@ -20,7 +20,12 @@ func logoBody(data, contentType string) string {
 }
 
 type auditRow struct {
-	Event      string         `json:"event"`
+	Event string `json:"event"`
+	Actor struct {
+		Type       string  `json:"type"`
+		APIKeyID   *string `json:"apiKeyId"`
+		APIKeyName *string `json:"apiKeyName"`
+	} `json:"actor"`
 	TargetID   string         `json:"targetId"`
 	TargetType string         `json:"targetType"`
 	Metadata   map[string]any `json:"metadata"`

@@ -274,6 +274,16 @@ func TestSessionsHTTP(t *testing.T) {
 		if n := e.count(t, "SELECT COUNT(*) FROM audit_logs WHERE event = 'session.created' AND actor_type = 'api_key' AND actor_api_key_id IS NOT NULL AND actor_user_id IS NULL AND organization_id = ?", o.id.String()); n != 1 {
 			t.Fatalf("%d session.created rows by the key", n)
 		}
+		// The listing names the key that acted, as it names a user.
+		named := 0
+		for _, r := range rows {
+			if r.Actor.Type == "api_key" && r.Actor.APIKeyID != nil && r.Actor.APIKeyName != nil && *r.Actor.APIKeyName == "k" {
+				named++
+			}
+		}
+		if named != 1 {
+			t.Fatalf("session.created rows naming the key: %d, rows %+v", named, rows)
+		}
 		if n := e.count(t, "SELECT COUNT(*) FROM audit_logs WHERE event = 'session.created' AND actor_type = 'user' AND actor_user_id = ?", o.admin.User.ID.String()); n != 1 {
 			t.Fatalf("%d session.created rows by the admin", n)
 		}

@@ -153,8 +153,11 @@ func (s *Store) ListAuditLogs(ctx context.Context, a Actor, f AuditFilter, p Pag
 			src = src.Order("created_at DESC, id DESC").Limit(s.auditWindow)
 		}
 		q := db.Table("(?) AS a", src).
-			Select("a.*, u.name AS actor_name, u.email AS actor_email").
-			Joins("LEFT JOIN users u ON u.id = a.actor_user_id")
+			Select("a.*, u.name AS actor_name, u.email AS actor_email, k.name AS actor_api_key_name").
+			Joins("LEFT JOIN users u ON u.id = a.actor_user_id").
+			// A deleted key's rows lose their key id (clearAPIKeyActor), so
+			// the join finds the name of every key still named.
+			Joins("LEFT JOIN api_keys k ON k.organization_id = a.organization_id AND CAST(k.id AS TEXT) = a.actor_api_key_id")
 		if len(f.Events) > 0 {
 			q = q.Where("a.event IN ?", f.Events)
 		}

@@ -273,6 +273,7 @@ type AuditLog struct {
 // AuditEntry is an audit row with its actor's user details, as the log shows it.
 type AuditEntry struct {
 	AuditLog
-	ActorName  *string
-	ActorEmail *string
+	ActorName       *string
+	ActorEmail      *string
+	ActorAPIKeyName *string
 }
