@@ -32,7 +32,7 @@ func (s *Server) prechecks() map[string]precheck {
 		"deleteApiKey": s.keyGuard(true),
 	}
 	for op, scope := range rpScopes {
-		checks[op] = s.rpGuard(scope)
+		checks[op] = s.rpGuard(op, scope)
 	}
 	return checks
 }

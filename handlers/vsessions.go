@@ -1,10 +1,14 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -70,7 +74,7 @@ type rpCallerKey struct{}
 // rpGuard is the scope check of a relying-party operation, run before the
 // request is validated (upstream's order: credential, scope, then schema).
 // It leaves the caller in the request context for the handler.
-func (s *Server) rpGuard(scope string) precheck {
+func (s *Server) rpGuard(op, scope string) precheck {
 	return func(c echo.Context, p store.Principal) error {
 		rc, err := s.rpCaller(c.Request().Context(), p, scope)
 		if err != nil {
@@ -78,8 +82,54 @@ func (s *Server) rpGuard(scope string) precheck {
 		}
 		req := c.Request()
 		c.SetRequest(req.WithContext(context.WithValue(req.Context(), rpCallerKey{}, rc)))
+		if op == "createSession" {
+			return shareFieldsFirst(c)
+		}
 		return nil
 	}
+}
+
+// shareFieldsFirst is createSession's schema step for share_fields, run
+// before the request is validated: upstream answers a share-field shape
+// error (REASON_REQUIRED, REASON_TOO_LONG, INVALID_SHARE_FIELDS) over any
+// other schema error in the same body. A body that is not a JSON object is
+// left to the validator, whose answer it is.
+func shareFieldsFirst(c echo.Context) error {
+	req := c.Request()
+	if req.Body == nil || req.Body == http.NoBody || !strings.HasPrefix(strings.ToLower(req.Header.Get(echo.HeaderContentType)), echo.MIMEApplicationJSON) {
+		return nil
+	}
+	raw, err := io.ReadAll(req.Body)
+	// Whatever was read goes back, followed by the read's own error, so the
+	// validator meets the body (and a cut or oversized one) as it was.
+	req.Body = io.NopCloser(io.MultiReader(bytes.NewReader(raw), errReader{err}))
+	if err != nil {
+		return nil
+	}
+	var top map[string]json.RawMessage
+	if json.Unmarshal(raw, &top) != nil {
+		return nil
+	}
+	sf, ok := top["share_fields"]
+	if !ok {
+		return nil
+	}
+	if err := sessions.CheckShareFieldsShape(sf); err != nil {
+		e, _ := sessionError(err, ErrSessionNotFound)
+		return e
+	}
+	return nil
+}
+
+// errReader ends a replayed body the way the first read ended (io.EOF when
+// it ended well).
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) {
+	if r.err == nil {
+		return 0, io.EOF
+	}
+	return 0, r.err
 }
 
 // rpCaller authorizes p for scope, translating the refusal.
@@ -174,6 +224,12 @@ func (s *Server) CreateSession(ctx context.Context, req api.CreateSessionRequest
 	if b := req.Body; b != nil {
 		if len(b.ShareFields) > 0 {
 			in.ShareFields = b.ShareFields
+		}
+		// The share fields' shape answers before the other fields' (with
+		// validation on, shareFieldsFirst already made sure of it).
+		if err := sessions.CheckShareFieldsShape(in.ShareFields); err != nil {
+			e, _ := sessionError(err, ErrSessionNotFound)
+			return fail[api.CreateSessiondefaultJSONResponse](e), nil
 		}
 		if b.RedirectUrl != nil {
 			r, err := domains.ParseSessionRedirect(*b.RedirectUrl, s.sessions.Production)

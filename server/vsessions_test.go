@@ -404,6 +404,17 @@ func TestSessionCreateRulesHTTP(t *testing.T) {
 		} {
 			wantSessionError(t, create(body), 400, code, "")
 		}
+		// A share-field shape error answers over any other schema error in
+		// the body, and before the redirect is looked at (upstream's step 2).
+		long := strings.Repeat("x", 201)
+		for body, code := range map[string]string{
+			`{"redirect_url":5,"share_fields":{"given_names":{"required":"x"}}}`:                                                        "REASON_REQUIRED",
+			`{"webhook_endpoint_id":[],"share_fields":{"given_names":{"required":true}}}`:                                               "REASON_REQUIRED",
+			`{"redirect_url":"ftp://x.example/","share_fields":{"given_names":{"required":1,"reason":"x"}}}`:                            "INVALID_SHARE_FIELDS",
+			`{"redirect_url":"https://not-verified.example/","share_fields":{"given_names":{"required":true,"reason":"` + long + `"}}}`: "REASON_TOO_LONG",
+		} {
+			wantSessionError(t, create(body), 400, code, "")
+		}
 		// {} is only kayle_document_id.
 		if s := e.createSession(t, o.key, `{"share_fields":{}}`); len(s.ShareFields) != 1 || s.ShareFields["kayle_document_id"] == nil {
 			t.Fatalf("{}: %+v", s.ShareFields)

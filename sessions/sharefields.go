@@ -252,6 +252,21 @@ func arrayIndex(k string) (uint64, bool) {
 	return n, n <= 1<<32-2
 }
 
+// CheckShareFieldsShape is ParseShareFields's first step alone: the
+// request schema's verdict on share_fields (nil: omitted or well formed).
+// Upstream answers it before anything else about the body, and over any
+// other schema error in it, so callers run it first.
+func CheckShareFieldsShape(raw json.RawMessage) error {
+	if raw == nil {
+		return nil
+	}
+	entries, err := decodeShareFields(raw)
+	if err != nil {
+		return err
+	}
+	return schemaError(entries)
+}
+
 // schemaError maps the request schema's issues as upstream does: the first
 // issue whose path ends in "reason" is REASON_TOO_LONG or REASON_REQUIRED;
 // any other issue is INVALID_SHARE_FIELDS. An entry that is not an object

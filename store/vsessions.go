@@ -295,18 +295,18 @@ type IssuedVerificationSession struct {
 
 // CreateVerificationSession creates a session for the caller's
 // organization. Checks, in upstream's order: share-field shape
-// (*sessions.Error INVALID_SHARE_FIELDS), frozen (ErrOrganizationFrozen),
+// (*sessions.Error: INVALID_SHARE_FIELDS, REASON_REQUIRED, REASON_TOO_LONG), frozen (ErrOrganizationFrozen),
 // the redirect URL against the organization's domains (*sessions.Error),
 // share-field semantics (*sessions.Error), webhook targets
 // (ErrWebhookEndpointUnavailable), onboarding (*sessions.Error), then the
 // unverified-organization limit (ErrUnverifiedOrgLimit).
 func (s *Store) CreateVerificationSession(ctx context.Context, c RPCaller, in NewVerificationSession) (IssuedVerificationSession, error) {
+	if err := sessions.CheckShareFieldsShape(in.ShareFields); err != nil {
+		// A shape error: upstream's schema step, before everything else.
+		return IssuedVerificationSession{}, err
+	}
 	contract, contractErr := sessions.ParseShareFields(in.ShareFields)
 	var se *sessions.Error
-	if errors.As(contractErr, &se) && se.Code == "INVALID_SHARE_FIELDS" {
-		// A shape error: upstream's schema step, before everything else.
-		return IssuedVerificationSession{}, contractErr
-	}
 	if contractErr != nil && !errors.As(contractErr, &se) {
 		return IssuedVerificationSession{}, contractErr
 	}
