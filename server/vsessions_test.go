@@ -415,6 +415,16 @@ func TestSessionCreateRulesHTTP(t *testing.T) {
 		} {
 			wantSessionError(t, create(body), 400, code, "")
 		}
+		// A body that is not declared JSON is refused, not ignored into a
+		// default session as upstream does.
+		before := e.count(t, "SELECT COUNT(*) FROM verification_sessions WHERE organization_id = ?", o.id.String())
+		status, raw, _ := sendRaw(t, e, "POST", "/v1/sessions", "text/plain", `{"share_fields":{}}`, http.Header{"Authorization": {"Bearer " + o.key}})
+		if status != 415 || !strings.Contains(string(raw), `"UNSUPPORTED_MEDIA_TYPE"`) {
+			t.Fatalf("text/plain body: %d %s", status, raw)
+		}
+		if after := e.count(t, "SELECT COUNT(*) FROM verification_sessions WHERE organization_id = ?", o.id.String()); after != before {
+			t.Fatalf("a refused body made a session (%d, then %d)", before, after)
+		}
 		// {} is only kayle_document_id.
 		if s := e.createSession(t, o.key, `{"share_fields":{}}`); len(s.ShareFields) != 1 || s.ShareFields["kayle_document_id"] == nil {
 			t.Fatalf("{}: %+v", s.ShareFields)
