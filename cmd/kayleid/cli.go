@@ -122,7 +122,7 @@ type serveCmd struct {
 	Sessions struct {
 		VerifyURL         httpURL       `name:"verify-url" envvar:"KAYLE_VERIFY_URL" default:"http://localhost:2999" help:"the verification web app people are sent to: a session's {verification_url} is its origin and {/<session id>} (a path in it is replaced); {https} in production"`
 		Production        bool          `name:"production" envvar:"KAYLE_PRODUCTION" default:"false" help:"production: redirect URLs on {localhost}/{127.0.0.1} need a verified domain like any other, the verify URL must be {https}, and the sandbox is refused"`
-		Sandbox           bool          `name:"sandbox" envvar:"KAYLE_SANDBOX" default:"false" help:"sandbox for contract-test pipelines: serves {POST /v1/sessions/{id}/complete}, which ends a session as succeeded or failed without verifying anyone; every answer carries {Kayle-Sandbox: true}. Refused with {--production}"`
+		Sandbox           bool          `name:"sandbox" envvar:"KAYLE_SANDBOX" default:"false" help:"sandbox for contract-test pipelines: serves {POST /v1/sessions/<id>/complete}, which ends a session as succeeded or failed without verifying anyone; every answer carries {Kayle-Sandbox: true}. Refused with {--production}"`
 		ExpiryInterval    time.Duration `name:"session-expiry-interval" envvar:"KAYLE_SESSION_EXPIRY_INTERVAL" default:"1m" help:"how often verification sessions past their expiry are expired (one replica at a time); {0} disables (answers still expire them on touch)"`
 		RetentionInterval time.Duration `name:"retention-interval" envvar:"KAYLE_RETENTION_INTERVAL" default:"1h" help:"how often session retention runs (ended sessions and events deleted after 30 days, session audit rows after 365), in bounded batches; {0} disables"`
 	} `embed:"" group:"sessions"`
