@@ -25,7 +25,7 @@ type answer struct {
 
 func (a answer) StatusCode() int { return a.status }
 func (a answer) GetBody() []byte { return a.body }
-func (a answer) decode(t *testing.T, v any) {
+func (a answer) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(a.body, v); err != nil {
 		t.Fatalf("answer %s: %v", a.body, err)

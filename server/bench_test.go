@@ -171,3 +171,28 @@ func BenchmarkServeLogo(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRPCredentials is one relying-party read (GET /v1/sessions,
+// an empty first page) with an API key against the same read with a
+// member's session token, on both databases: the issue's "the API-key
+// check costs no more than a session token's", side by side.
+func BenchmarkRPCredentials(b *testing.B) {
+	for _, kind := range testdb.Kinds {
+		e := newEnv(b, kind)
+		o := e.rpOrg(b, "bench")
+		for _, c := range []struct{ name, token string }{{"api-key", o.key}, {"session-token", o.member.Token}} {
+			b.Run(string(kind)+"/"+c.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					req := httptest.NewRequestWithContext(context.Background(), http.MethodGet, "/v1/sessions?limit=1", nil)
+					req.Header.Set("Authorization", "Bearer "+c.token)
+					rec := httptest.NewRecorder()
+					e.srv.Config.Handler.ServeHTTP(rec, req)
+					if rec.Code != 200 {
+						b.Fatalf("%d %s", rec.Code, rec.Body)
+					}
+				}
+			})
+		}
+	}
+}

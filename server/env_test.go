@@ -289,7 +289,7 @@ func wantError(t *testing.T, r response, status int, code, message string) envel
 // organization frozen, on the API-key routes) to a page of its own.
 var docsLink = regexp.MustCompile(`^https://kayle\.id/docs/(api/errors#[a-z_]+|errors/[a-z-]+)$`)
 
-func wantStatus(t *testing.T, r response, status int) {
+func wantStatus(t testing.TB, r response, status int) {
 	t.Helper()
 	if r.StatusCode() != status {
 		t.Fatalf("got %d %s, want %d", r.StatusCode(), r.GetBody(), status)

@@ -72,7 +72,7 @@ func wantSessionError(t *testing.T, r response, status int, code, message string
 }
 
 // apiKey creates a key for p's active organization with the scopes.
-func (e *env) apiKey(t *testing.T, p person, scopes ...string) string {
+func (e *env) apiKey(t testing.TB, p person, scopes ...string) string {
 	t.Helper()
 	perms, _ := json.Marshal(scopes)
 	a := e.call(t, "POST", "/v1/auth/api-keys", p.Token, `{"name":"k","permissions":`+string(perms)+`}`)
@@ -90,20 +90,26 @@ const onboardingMetadata = `{"website":"https://acme.example","description":"Acm
 	`"supportEmail":"support@acme.example","article6Basis":"consent","article9Condition":"explicit_consent",` +
 	`"usesKayleForConsequentialDecisions":false}`
 
-// onboard takes owner's organization through the onboarding gate: business
-// details and the integration terms through the API; the logo, the profile
-// metadata and the owner check through SQL (the operations that set them
-// are another part's).
-func (e *env) onboard(t *testing.T, owner person, orgID uuid.UUID) {
+// onboard takes owner's organization through the onboarding gate as a
+// relying party does: business details, the profile metadata and the
+// integration terms through the API, the owner check as the operator's
+// command records it; only the logo is set through SQL (an upload's
+// walkthrough is elsewhere).
+func (e *env) onboard(t testing.TB, owner person, orgID uuid.UUID) {
 	t.Helper()
 	wantStatus(t, e.call(t, "POST", "/v1/auth/orgs/business-details", owner.Token,
 		`{"business_type":"business","business_name":"Acme Ltd","business_jurisdiction":"UK","business_registration_number":"123456"}`), 200)
+	wantStatus(t, e.call(t, "POST", "/v1/auth/organization/update", owner.Token,
+		`{"organizationId":"`+orgID.String()+`","data":{"metadata":`+onboardingMetadata+`}}`), 200)
 	wantStatus(t, e.call(t, "POST", "/v1/auth/orgs/rp-terms", owner.Token, ""), 200)
-	e.setOrg(t, orgID, "logo = ?, metadata = ?, owner_id_checked_at = ?", "https://cdn.example/logo.png", onboardingMetadata, time.Now().UTC())
+	if err := e.st.RecordOwnerCheck(context.Background(), orgID, time.Now(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.setOrg(t, orgID, "logo = ?", "https://cdn.example/logo.png")
 }
 
 // setOrg changes organization columns directly.
-func (e *env) setOrg(t *testing.T, orgID uuid.UUID, set string, args ...any) {
+func (e *env) setOrg(t testing.TB, orgID uuid.UUID, set string, args ...any) {
 	t.Helper()
 	if _, err := e.st.DB().Exec(e.ph("UPDATE organizations SET "+set+" WHERE id = ?"), append(args, orgID.String())...); err != nil {
 		t.Fatal(err)
@@ -135,7 +141,7 @@ type rpOrg struct {
 	key                  string
 }
 
-func (e *env) rpOrg(t *testing.T, slug string) rpOrg {
+func (e *env) rpOrg(t testing.TB, slug string) rpOrg {
 	t.Helper()
 	o := rpOrg{owner: e.person("owner"), admin: e.person("admin"), member: e.person("member")}
 	o.id = e.org(o.owner, slug+"-"+string(e.kind))
