@@ -196,3 +196,27 @@ func BenchmarkRPCredentials(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCreateSession is POST /v1/sessions with an API key (a share
+// contract and no redirect), in process, on both databases: the request
+// behind the load benchmark's "create session" workload, for profiles.
+func BenchmarkCreateSession(b *testing.B) {
+	for _, kind := range testdb.Kinds {
+		e := newEnv(b, kind)
+		o := e.rpOrg(b, "bench-create")
+		body := `{"share_fields":{"age_over_18":{"required":true,"reason":"Check your age"}}}`
+		b.Run(string(kind), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequestWithContext(context.Background(), http.MethodPost, "/v1/sessions", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+o.key)
+				req.Header.Set("Content-Type", "application/json")
+				rec := httptest.NewRecorder()
+				e.srv.Config.Handler.ServeHTTP(rec, req)
+				if rec.Code != 200 {
+					b.Fatalf("%d %s", rec.Code, rec.Body)
+				}
+			}
+		})
+	}
+}
