@@ -41,6 +41,9 @@ type cli struct {
 		Purge         orgsPurgeCmd         `cmd:"" help:"Purge the organizations whose deletion time has passed."`
 		OwnerVerified orgsOwnerVerifiedCmd `cmd:"" name:"owner-verified" help:"Record that an owner's identity was checked (sets owner_id_checked_at, audited); prints {\"id\",\"slug\",\"ownerIdCheckedAt\"}."`
 	} `cmd:"" help:"Manage organizations."`
+	Sessions struct {
+		Recount sessionsRecountCmd `cmd:"" help:"Rebuild the analytics' per-day session counts from the sessions themselves (after a manual database change or a restore); prints {\"recounted\":true}."`
+	} `cmd:"" help:"Manage verification sessions."`
 	Domains struct {
 		Recheck domainsRecheckCmd `cmd:"" help:"Re-check the verified domains due for their daily check."`
 	} `cmd:"" help:"Manage verified domains."`
@@ -178,6 +181,10 @@ type orgsOwnerVerifiedCmd struct {
 	Org string    `name:"org" placeholder:"ORG_ID|SLUG" help:"the organization, by id or slug (required)"`
 	At  time.Time `name:"at" placeholder:"RFC3339" help:"when the check was made, such as 2026-05-20T09:30:00Z (default: now)"`
 	By  string    `name:"by" default:"cli" help:"who or what made the check, kept in the audit row (1 to 200 characters)"`
+}
+
+type sessionsRecountCmd struct {
+	DB dbFlags `embed:"" group:"database"`
 }
 
 type domainsRecheckCmd struct {

@@ -276,6 +276,25 @@ func (c *orgsOwnerVerifiedCmd) Run(e *runEnv) error {
 	return writeJSON(stdout, map[string]any{"id": org.ID, "slug": org.Slug, "ownerIdCheckedAt": org.OwnerIDCheckedAt.UTC().Format(time.RFC3339Nano)})
 }
 
+// Run rebuilds session_day_counts, which the analytics overview reads,
+// from the rows: the counts are kept in the same transactions as the
+// sessions, so only a change made around the store needs this.
+func (c *sessionsRecountCmd) Run(e *runEnv) error {
+	db, err := c.DB.database(e)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(e.ctx, db, nil, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.RecountSessionDays(e.ctx); err != nil {
+		return err
+	}
+	return writeJSON(e.stdout, map[string]bool{"recounted": true})
+}
+
 func (c *orgsPurgeCmd) Run(e *runEnv) error {
 	ctx, stdout := e.ctx, e.stdout
 	db, err := c.DB.database(e)

@@ -600,3 +600,48 @@ func TestOrgsOwnerVerified(t *testing.T) {
 		})
 	}
 }
+
+// `sessions recount` rebuilds the analytics counts from the rows: a count
+// no session backs (as a manual change or a restore leaves) is gone after it.
+func TestSessionsRecount(t *testing.T) {
+	for _, kind := range testdb.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			ctx := context.Background()
+			env := map[string]string{"DATABASE_URL": testdb.URL(t, kind), "KAYLE_CREATE_DB": "true"}
+			if r := kayleid(t, env, "users", "create", "--email", "r@example.com", "--name", "R"); r.code != 0 {
+				t.Fatal(r)
+			}
+			st, err := store.Open(ctx, env["DATABASE_URL"], store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			tok, err := st.CreateSession(ctx, "r@example.com", nil, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := st.Authenticate(ctx, tok.Token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			org, err := st.CreateOrganization(ctx, p.Actor(), store.NewOrganization{Name: "R", Slug: "r"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := `INSERT INTO session_day_counts (organization_id, day, created, succeeded) VALUES ($1, '2026-05-20', 7, 3)`
+			if kind == testdb.SQLite {
+				q = strings.Replace(q, "$1", "?", 1)
+			}
+			if _, err := st.DB().Exec(q, org.ID.String()); err != nil {
+				t.Fatal(err)
+			}
+			if r := kayleid(t, env, "sessions", "recount"); r.code != 0 || !strings.Contains(r.stdout, `"recounted":true`) {
+				t.Fatalf("recount: %+v", r)
+			}
+			var n int
+			if err := st.DB().QueryRow(`SELECT count(*) FROM session_day_counts`).Scan(&n); err != nil || n != 0 {
+				t.Fatalf("%d count rows after the recount (%v), want none: no session backs them", n, err)
+			}
+		})
+	}
+}
