@@ -361,22 +361,7 @@ func (s *Store) CreateVerificationSession(ctx context.Context, c RPCaller, in Ne
 			CancelTokenHash: cancelTokenHash(secret, token), IsAgeOnly: ageOnly,
 			ExpiresAt: now.Add(SessionTTL), CreatedAt: now, UpdatedAt: now,
 		}
-		write := func(tx *gorm.DB) error {
-			if limited {
-				if err := s.unverifiedOrgLimit(tx, org.ID, now); err != nil {
-					return err
-				}
-			}
-			return s.insertCreatedSession(tx, &c, v, len(contract))
-		}
-		if inTx || !limited {
-			err = write(tx)
-		} else {
-			// The limit's lock, its count and the insert it allows hold
-			// together only in one transaction.
-			err = tx.Transaction(write)
-		}
-		if err != nil {
+		if err := s.writeNewSession(tx, inTx, limited, &c, v, len(contract)); err != nil {
 			return err
 		}
 		out = IssuedVerificationSession{VerificationSession: v, CancelToken: token}
@@ -402,6 +387,26 @@ func (s *Store) CreateVerificationSession(ctx context.Context, c RPCaller, in Ne
 		return create(s.db.WithContext(context.WithValue(ctx, eventsKey{}, events)), false)
 	})
 	return out, err
+}
+
+// writeNewSession inserts a new session (insertCreatedSession), first
+// holding its organization to the unverified-organization limit when
+// limited. db is a transaction when inTx, else the pool.
+func (s *Store) writeNewSession(db *gorm.DB, inTx, limited bool, c *RPCaller, v VerificationSession, fieldCount int) error {
+	write := func(tx *gorm.DB) error {
+		if limited {
+			if err := s.unverifiedOrgLimit(tx, v.OrganizationID, v.CreatedAt); err != nil {
+				return err
+			}
+		}
+		return s.insertCreatedSession(tx, c, v, fieldCount)
+	}
+	if inTx || !limited {
+		return write(db)
+	}
+	// The limit's lock, its count and the insert it allows hold together
+	// only in one transaction.
+	return db.Transaction(write)
 }
 
 // insertCreatedSession writes a new session, its session.created audit row
