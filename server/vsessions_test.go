@@ -424,6 +424,7 @@ func TestSessionCreateRulesHTTP(t *testing.T) {
 			`{"redirect_url":5,"share_fields":{"given_names":{"required":"x"}}}`:                                                        "REASON_REQUIRED",
 			`{"webhook_endpoint_id":[],"share_fields":{"given_names":{"required":true}}}`:                                               "REASON_REQUIRED",
 			`{"redirect_url":"ftp://x.example/","share_fields":{"given_names":{"required":1,"reason":"x"}}}`:                            "INVALID_SHARE_FIELDS",
+			`{"redirect_url":5,"share\u005ffields":{"given_names":{"required":"x"}}}`:                                                   "REASON_REQUIRED",
 			`{"redirect_url":"https://not-verified.example/","share_fields":{"given_names":{"required":true,"reason":"` + long + `"}}}`: "REASON_TOO_LONG",
 		} {
 			wantSessionError(t, create(body), 400, code, "")

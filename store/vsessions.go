@@ -192,6 +192,8 @@ type RPCaller struct {
 	OrganizationID uuid.UUID
 	APIKeyID       *uuid.UUID
 	UserID         *uuid.UUID
+	// gate is the organization as the key's lookup read it (APIKey.gate).
+	gate *sessionOrg
 }
 
 // Relying-party scopes an operation needs.
@@ -236,7 +238,7 @@ func (s *Store) AuthorizeRP(ctx context.Context, p Principal, scope string) (RPC
 			return RPCaller{}, ErrForbidden
 		}
 		id := p.APIKey.ID
-		return RPCaller{OrganizationID: p.APIKey.OrganizationID, APIKeyID: &id}, nil
+		return RPCaller{OrganizationID: p.APIKey.OrganizationID, APIKeyID: &id, gate: p.APIKey.gate}, nil
 	}
 	org := p.Session.ActiveOrganizationID
 	if org == nil {
@@ -328,8 +330,13 @@ func (s *Store) CreateVerificationSession(ctx context.Context, c RPCaller, in Ne
 	// else the pool, statement by statement.
 	create := func(tx *gorm.DB, inTx bool) error {
 		now := s.clock()
-		org, err := readSessionOrg(tx, c.OrganizationID)
-		if err != nil {
+		var org sessionOrg
+		if c.gate != nil && !inTx {
+			// PostgreSQL, an API key: the key's lookup read the gate at the
+			// start of this request, as a statement of its own here would
+			// (READ COMMITTED), one round trip earlier.
+			org = *c.gate
+		} else if org, err = readSessionOrg(tx, c.OrganizationID); err != nil {
 			return err
 		}
 		if org.PendingDeletionAt != nil {
@@ -523,7 +530,8 @@ func readSessionOrg(db *gorm.DB, orgID uuid.UUID) (sessionOrg, error) {
 	return o, err
 }
 
-// sessionOrgSQL reads a sessionOrg. $n are both databases' placeholders.
+// sessionOrgSQL reads a sessionOrg. $n are both databases' placeholders, in
+// their numbers' order (SQLite numbers them by first appearance).
 const sessionOrgSQL = `SELECT o.id, o.pending_deletion_at, o.owner_id_checked_at, o.business_type, o.business_name,
 	o.business_jurisdiction, o.business_registration_number, o.logo, o.metadata,
 	EXISTS (SELECT 1 FROM organization_rp_terms_acceptances a WHERE a.organization_id = o.id
