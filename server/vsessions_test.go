@@ -426,6 +426,8 @@ func TestSessionCreateRulesHTTP(t *testing.T) {
 			`{"redirect_url":"ftp://x.example/","share_fields":{"given_names":{"required":1,"reason":"x"}}}`:                            "INVALID_SHARE_FIELDS",
 			`{"redirect_url":5,"share\u005ffields":{"given_names":{"required":"x"}}}`:                                                   "REASON_REQUIRED",
 			`{"redirect_url":"https://not-verified.example/","share_fields":{"given_names":{"required":true,"reason":"` + long + `"}}}`: "REASON_TOO_LONG",
+			// A semantic refusal waits for the redirect check (step 4 before 5).
+			`{"redirect_url":"https://not-verified.example/","share_fields":{"family_name":{"required":true,"reason":"  "}}}`: "REDIRECT_URL_DOMAIN_NOT_VERIFIED",
 		} {
 			wantSessionError(t, create(body), 400, code, "")
 		}

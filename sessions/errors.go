@@ -16,9 +16,25 @@ type Error struct {
 	Message string
 	Hint    string
 	Docs    string
+	// schema marks a refusal of the request schema's (upstream's step 2,
+	// answered before anything else about the body), as opposed to a
+	// semantic rule's (step 5, after the redirect URL).
+	schema bool
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Schema reports whether the refusal is the request schema's, which
+// upstream answers before the body's other checks.
+func (e *Error) Schema() bool { return e.schema }
+
+// schemaStep marks err, an *Error of the schema step, as such.
+func schemaStep(err error) error {
+	if e, ok := err.(*Error); ok {
+		e.schema = true
+	}
+	return err
+}
 
 func newError(code, message, hint string) *Error {
 	return &Error{Code: code, Message: message, Hint: hint, Docs: Docs}

@@ -54,10 +54,10 @@ func ParseShareFields(raw json.RawMessage) (Contract, error) {
 	}
 	entries, err := decodeShareFields(raw)
 	if err != nil {
-		return nil, err
+		return nil, schemaStep(err)
 	}
 	if err := schemaError(entries); err != nil {
-		return nil, err
+		return nil, schemaStep(err)
 	}
 	if err := checkEntries(entries); err != nil {
 		return nil, err
@@ -262,9 +262,9 @@ func CheckShareFieldsShape(raw json.RawMessage) error {
 	}
 	entries, err := decodeShareFields(raw)
 	if err != nil {
-		return err
+		return schemaStep(err)
 	}
-	return schemaError(entries)
+	return schemaStep(schemaError(entries))
 }
 
 // schemaError maps the request schema's issues as upstream does: the first

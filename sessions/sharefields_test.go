@@ -207,3 +207,24 @@ func TestAgeOnlyAndGate(t *testing.T) {
 		}
 	}
 }
+
+// A refusal says which step made it: the schema's answers before the
+// body's other checks, a semantic rule's after the redirect URL's.
+func TestShareFieldsErrorStep(t *testing.T) {
+	for raw, schema := range map[string]bool{
+		`{"a":{"required":"x"}}`: true, // REASON_REQUIRED, by the schema
+		`{"a":{"required":true,"reason":"` + strings.Repeat("x", 201) + `"}}`: true, // REASON_TOO_LONG
+		`[]`: true, // INVALID_SHARE_FIELDS
+		`{"family_name":{"required":true,"reason":"  "}}`:     false, // REASON_REQUIRED, by the semantic rule
+		`{"favourite_colour":{"required":true,"reason":"x"}}`: false,
+	} {
+		_, err := sessions.ParseShareFields(json.RawMessage(raw))
+		e, ok := err.(*sessions.Error)
+		if !ok || e.Schema() != schema {
+			t.Errorf("%s: %v, schema step %v, want %v", raw, err, ok && e.Schema(), schema)
+		}
+		if shape := sessions.CheckShareFieldsShape(json.RawMessage(raw)); (shape != nil) != schema {
+			t.Errorf("%s: CheckShareFieldsShape %v", raw, shape)
+		}
+	}
+}
