@@ -76,34 +76,12 @@ func seedSessionsAtScale(b *testing.B, f *analyticsFixture, now time.Time) {
 // at one organization that a scan is the planner's right choice).
 func explain(b *testing.B, f *analyticsFixture, indexes []string, query string, args ...any) string {
 	b.Helper()
-	prefix, col := "EXPLAIN (ANALYZE, BUFFERS) ", 0
+	prefix := "EXPLAIN (ANALYZE, BUFFERS) "
 	if f.s.dialect == SQLite {
-		prefix, col = "EXPLAIN QUERY PLAN ", 3 // id, parent, notused, detail
+		prefix = "EXPLAIN QUERY PLAN "
 	}
 	rows, err := f.s.db.Raw(prefix+query, args...).Rows()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var lines []string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			b.Fatal(err)
-		}
-		switch v := vals[col].(type) {
-		case string:
-			lines = append(lines, v)
-		case []byte:
-			lines = append(lines, string(v))
-		}
-	}
-	plan := strings.Join(lines, "\n")
+	plan := strings.Join(planLines(b, rows, err), "\n")
 	for _, ix := range indexes {
 		if strings.Contains(plan, ix) {
 			return plan

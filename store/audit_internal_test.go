@@ -369,23 +369,7 @@ func TestClearAPIKeyActorUsesIndex(t *testing.T) {
 				explain = "EXPLAIN "
 			}
 			rows, err := f.s.sqlDB.Query(explain+stmt.SQL.String(), stmt.Vars...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			cols, _ := rows.Columns()
-			var plan []string
-			for rows.Next() {
-				vals := make([]any, len(cols))
-				ptrs := make([]any, len(cols))
-				for i := range vals {
-					ptrs[i] = &vals[i]
-				}
-				if err := rows.Scan(ptrs...); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, fmt.Sprint(vals[len(vals)-1]))
-			}
+			plan := planLines(t, rows, err)
 			if !strings.Contains(strings.Join(plan, "\n"), "audit_logs_api_key_idx") {
 				t.Fatalf("clearing a key's audit rows does not use audit_logs_api_key_idx:\n%s", strings.Join(plan, "\n"))
 			}
