@@ -269,6 +269,12 @@ type response interface {
 // exact message; every error carries all four fields.
 func wantError(t *testing.T, r response, status int, code, message string) envelope {
 	t.Helper()
+	return wantErrorWithDocs(t, r, status, code, message, docsLink.MatchString)
+}
+
+// wantErrorWithDocs is wantError with the area's own rule for docs links.
+func wantErrorWithDocs(t *testing.T, r response, status int, code, message string, docsOK func(string) bool) envelope {
+	t.Helper()
 	var env envelope
 	if err := json.Unmarshal(r.GetBody(), &env); err != nil {
 		t.Fatalf("body is not the envelope: %v: %s", err, r.GetBody())
@@ -279,7 +285,7 @@ func wantError(t *testing.T, r response, status int, code, message string) envel
 	if message != "" && env.Error.Message != message {
 		t.Fatalf("message %q, want %q", env.Error.Message, message)
 	}
-	if env.Error.Hint == "" || !docsLink.MatchString(env.Error.Docs) || string(env.Data) != "null" {
+	if env.Error.Hint == "" || !docsOK(env.Error.Docs) || string(env.Data) != "null" {
 		t.Fatalf("incomplete error envelope: %s", r.GetBody())
 	}
 	return env

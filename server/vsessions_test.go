@@ -55,20 +55,7 @@ var sessionIDPattern = regexp.MustCompile(`^vs_[a-z0-9]{64}$`)
 // upstream's (the sessions pages, or the errors page).
 func wantSessionError(t *testing.T, r response, status int, code, message string) envelope {
 	t.Helper()
-	var env envelope
-	if err := json.Unmarshal(r.GetBody(), &env); err != nil {
-		t.Fatalf("body is not the envelope: %v: %s", err, r.GetBody())
-	}
-	if r.StatusCode() != status || env.Error == nil || env.Error.Code != code {
-		t.Fatalf("got %d %s, want %d %s", r.StatusCode(), r.GetBody(), status, code)
-	}
-	if message != "" && env.Error.Message != message {
-		t.Fatalf("message %q, want %q", env.Error.Message, message)
-	}
-	if env.Error.Hint == "" || !strings.HasPrefix(env.Error.Docs, "https://kayle.id/docs/") || string(env.Data) != "null" {
-		t.Fatalf("incomplete error envelope: %s", r.GetBody())
-	}
-	return env
+	return wantErrorWithDocs(t, r, status, code, message, func(docs string) bool { return strings.HasPrefix(docs, "https://kayle.id/docs/") })
 }
 
 // apiKey creates a key for p's active organization with the scopes.
