@@ -40,7 +40,7 @@ func requireTool(t *testing.T, name string) string {
 // nodeReceiver runs testdata/node-receiver, a receiver nobody here wrote
 // the crypto of (node:crypto and the jose package), and returns its URL
 // and its output lines.
-func nodeReceiver(t *testing.T, secret string, priv *rsa.PrivateKey) (string, <-chan map[string]any) {
+func nodeReceiver(t *testing.T, secret string, priv *rsa.PrivateKey, env ...string) (string, <-chan map[string]any) {
 	t.Helper()
 	node := requireTool(t, "node")
 	dir, err := filepath.Abs("testdata/node-receiver")
@@ -65,7 +65,7 @@ func nodeReceiver(t *testing.T, secret string, priv *rsa.PrivateKey) (string, <-
 	}
 	cmd := exec.Command(node, "receiver.mjs", "0")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "WEBHOOK_SECRET="+secret, "PRIVATE_JWK_FILE="+keyFile)
+	cmd.Env = append(append(os.Environ(), "WEBHOOK_SECRET="+secret, "PRIVATE_JWK_FILE="+keyFile), env...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -278,5 +278,30 @@ func TestDeliveryRequestHeaders(t *testing.T) {
 	}
 	if string(body) != "encrypted-payload" {
 		t.Errorf("body %q", body)
+	}
+}
+
+// RESPONSE_STATUS makes the Node receiver answer a good delivery with
+// another status, for tests of retries.
+func TestNodeReceiverStatus(t *testing.T) {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _ := webhooks.NewSigningSecret()
+	stored, lines := nodeReceiver(t, secret, priv, "RESPONSE_STATUS=503")
+	url, _ := webhooks.SendURL(stored)
+	jwe, err := webhooks.Encrypt([]byte(`{"x":1}`), webhooks.JWK{N: base64.RawURLEncoding.EncodeToString(priv.N.Bytes()), E: "AQAB"}, "k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := webhooks.NewDeliveryRequest(context.Background(), url, "whd_1", webhooks.EventExpired, jwe, secret, time.Now())
+	resp, err := egress.New(egress.Options{AllowLoopback: true, Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	egress.Discard(resp)
+	if got := nextLine(t, lines); resp.StatusCode != http.StatusServiceUnavailable || got["plaintext"] != `{"x":1}` {
+		t.Fatalf("answered %d, %v", resp.StatusCode, got)
 	}
 }
