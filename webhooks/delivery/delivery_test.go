@@ -1,0 +1,394 @@
+package delivery_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/google/uuid"
+
+	"github.com/kayle-id/orgs-api/egress"
+	"github.com/kayle-id/orgs-api/internal/dnstest"
+	"github.com/kayle-id/orgs-api/internal/testdb"
+	"github.com/kayle-id/orgs-api/store"
+	"github.com/kayle-id/orgs-api/webhooks"
+	"github.com/kayle-id/orgs-api/webhooks/delivery"
+)
+
+// dataKey is the webhook data key of the test stores; the tests seal
+// endpoints' secrets under it as the store would.
+var dataKey = []byte("delivery-test-data-key-0123456789abcdef")
+
+// fixture is a store with one organization, over a real database.
+type fixture struct {
+	t   *testing.T
+	st  *store.Store
+	org uuid.UUID
+	box *webhooks.SecretBox
+}
+
+func newFixture(t *testing.T, kind testdb.Kind) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, testdb.URL(t, kind), store.Options{WebhookSecretKey: dataKey, MaxOpenConns: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u, err := st.CreateUser(ctx, fmt.Sprintf("owner-%s@example.com", uuid.NewString()[:8]), "Owner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	org, err := st.CreateOrganization(ctx, store.Actor{UserID: u.ID}, store.NewOrganization{Name: "Acme", Slug: "acme-" + uuid.NewString()[:8]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := webhooks.NewSecretBox(dataKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{t: t, st: st, org: org.ID, box: box}
+}
+
+func (f *fixture) ph(q string) string {
+	if f.st.Dialect() != store.Postgres {
+		return q
+	}
+	n := 0
+	var b strings.Builder
+	for _, r := range q {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func (f *fixture) exec(q string, args ...any) {
+	f.t.Helper()
+	if _, err := f.st.DB().Exec(f.ph(q), args...); err != nil {
+		f.t.Fatalf("%s: %v", q, err)
+	}
+}
+
+// endpoint adds an endpoint (and, with key, its active key) the way the
+// API stores them.
+func (f *fixture) endpoint(url, secret string, key *rsa.PublicKey) string {
+	f.t.Helper()
+	id, _ := webhooks.NewID(webhooks.EndpointIDPrefix, webhooks.ShortIDChars)
+	sealed, err := f.box.Seal(secret)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	types, _ := json.Marshal(webhooks.EventTypes)
+	f.exec(`INSERT INTO webhook_endpoints (id, organization_id, labels, url, enabled, subscribed_event_types,
+		undelivered_payload_retention_hours, signing_secret_ciphertext, created_at, updated_at)
+		VALUES (?, ?, '[]', ?, ?, ?, 72, ?, ?, ?)`, id, f.org.String(), url, true, string(types), sealed, now, now)
+	if key != nil {
+		f.addKey(id, key)
+	}
+	return id
+}
+
+func (f *fixture) addKey(endpoint string, key *rsa.PublicKey) {
+	f.t.Helper()
+	pub, err := jose.JSONWebKey{Key: key}.MarshalJSON()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	jwk, err := webhooks.CheckJWK(pub)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	id, _ := webhooks.NewID(webhooks.KeyIDPrefix, webhooks.ShortIDChars)
+	now := time.Now().UTC()
+	f.exec(`INSERT INTO webhook_encryption_keys (id, webhook_endpoint_id, key_id, algorithm, key_type, jwk, is_active, created_at, updated_at)
+		VALUES (?, ?, 'k1', 'RSA-OAEP-256', 'RSA', ?, ?, ?, ?)`, id, endpoint, string(jwk.Normalized()), true, now, now)
+}
+
+// session adds an active session and returns its id.
+func (f *fixture) session() string {
+	f.t.Helper()
+	id := "vs_" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	now := time.Now().UTC()
+	f.exec(`INSERT INTO verification_sessions (id, organization_id, status, share_fields, cancel_token_hash, expires_at, created_at, updated_at)
+		VALUES (?, ?, 'created', '{}', 'x', ?, ?, ?)`, id, f.org.String(), now.Add(time.Hour), now, now)
+	return id
+}
+
+func (f *fixture) cancel(id string) {
+	f.t.Helper()
+	if err := f.st.CancelVerificationSession(context.Background(), store.RPCaller{OrganizationID: f.org}, id); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) start(o delivery.Options) {
+	f.t.Helper()
+	o.AllowLoopback = true
+	if o.PollInterval == 0 {
+		o.PollInterval = 20 * time.Millisecond
+	}
+	r, err := delivery.New(f.st, o)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = r.Stop(ctx)
+	})
+}
+
+type deliveryRow struct {
+	status, reason         string
+	attempts               int
+	payload, held, nextSet bool
+	lastCode               *int
+}
+
+func (f *fixture) delivery(endpoint string) (string, deliveryRow) {
+	f.t.Helper()
+	var id string
+	var r deliveryRow
+	var reason *string
+	var payload, held *string
+	var next *time.Time
+	err := f.st.DB().QueryRow(f.ph(`SELECT id, status, payload_retention_reason, attempt_count, payload, held_payload, next_attempt_at, last_status_code
+		FROM webhook_deliveries WHERE webhook_endpoint_id = ?`), endpoint).Scan(&id, &r.status, &reason, &r.attempts, &payload, &held, &next, &r.lastCode)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if reason != nil {
+		r.reason = *reason
+	}
+	r.payload, r.held, r.nextSet = payload != nil, held != nil, next != nil
+	return id, r
+}
+
+func (f *fixture) waitFor(endpoint string, ok func(deliveryRow) bool, within time.Duration) deliveryRow {
+	f.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		_, r := f.delivery(endpoint)
+		if ok(r) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("delivery never reached the state wanted; last: %+v", r)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// received is one request as a receiver saw it, verified and decrypted
+// with go-jose (a library nobody here wrote).
+type received struct {
+	deliveryID, event, contentType, userAgent string
+	plaintext                                 []byte
+	verifyErr                                 error
+}
+
+// receiver is a real HTTP receiver on loopback that checks each request the
+// way upstream's documentation tells customers to, then answers with the
+// next status of statuses (200 once they run out).
+func receiver(t *testing.T, secret string, priv *rsa.PrivateKey, statuses ...int) (string, <-chan received) {
+	t.Helper()
+	ch := make(chan received, 100)
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got := received{deliveryID: r.Header.Get("X-Kayle-Delivery-Id"), event: r.Header.Get("X-Kayle-Event"),
+			contentType: r.Header.Get("Content-Type"), userAgent: r.Header.Get("User-Agent")}
+		got.verifyErr = webhooks.Verify(r.Header.Get("X-Kayle-Signature"), body, secret, time.Now(), webhooks.DefaultTolerance)
+		if obj, err := jose.ParseEncrypted(string(body), []jose.KeyAlgorithm{jose.RSA_OAEP_256}, []jose.ContentEncryption{jose.A256GCM}); err != nil {
+			got.verifyErr = err
+		} else if got.plaintext, err = obj.Decrypt(priv); err != nil {
+			got.verifyErr = err
+		}
+		mu.Lock()
+		status := http.StatusOK
+		if len(statuses) > 0 {
+			status, statuses = statuses[0], statuses[1:]
+		}
+		mu.Unlock()
+		ch <- got
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/hooks", ch
+}
+
+func newKey(t *testing.T) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func recv(t *testing.T, ch <-chan received, within time.Duration) received {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(within):
+		t.Fatal("no delivery arrived")
+	}
+	return received{}
+}
+
+func forEachDB(t *testing.T, fn func(t *testing.T, kind testdb.Kind)) {
+	for _, kind := range testdb.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			fn(t, kind)
+		})
+	}
+}
+
+// A cancelled session reaches the endpoint as upstream sends it: signed,
+// encrypted to the endpoint's key, the exact payload bytes; the delivery
+// ends succeeded with its payload scrubbed.
+func TestDeliveredAsUpstream(t *testing.T) {
+	forEachDB(t, func(t *testing.T, kind testdb.Kind) {
+		f := newFixture(t, kind)
+		priv := newKey(t)
+		url, ch := receiver(t, "whsec_0123456789abcdefghijklmnopqrstuv", priv)
+		ep := f.endpoint(url, "whsec_0123456789abcdefghijklmnopqrstuv", &priv.PublicKey)
+		sess := f.session()
+		f.cancel(sess)
+		id, r := f.delivery(ep)
+		if r.status != store.DeliveryPending || r.reason != store.ReasonPendingDelivery || !r.payload || !r.nextSet {
+			t.Fatalf("delivery after the commit = %+v, want pending with its payload and next attempt", r)
+		}
+		f.start(delivery.Options{})
+		got := recv(t, ch, 10*time.Second)
+		if got.verifyErr != nil {
+			t.Fatalf("receiver refused the delivery: %v", got.verifyErr)
+		}
+		var eventID string
+		if err := f.st.DB().QueryRow(f.ph(`SELECT id FROM events WHERE trigger_id = ?`), sess).Scan(&eventID); err != nil {
+			t.Fatal(err)
+		}
+		want := `{"data":{"outcome":"not_verified","reason":"cancelled","nfc_tries_used":0,"liveness_tries_used":0},` +
+			`"metadata":{"contract_version":1,"event_id":"` + eventID + `","verification_session_id":"` + sess + `"},"type":"verification.session.cancelled"}`
+		if string(got.plaintext) != want {
+			t.Errorf("plaintext:\n got %s\nwant %s", got.plaintext, want)
+		}
+		if got.deliveryID != id || got.event != webhooks.EventCancelled || got.contentType != "application/jose" || got.userAgent != "" {
+			t.Errorf("headers: %+v", got)
+		}
+		r = f.waitFor(ep, func(r deliveryRow) bool { return r.status == store.DeliverySucceeded }, 5*time.Second)
+		if r.payload || r.reason != store.ReasonDelivered || r.attempts != 1 || r.lastCode == nil || *r.lastCode != 200 || r.nextSet {
+			t.Errorf("delivered row = %+v", r)
+		}
+	})
+}
+
+// A failed attempt waits for the schedule's next slot (5 s) with the row
+// showing it, and the next attempt is signed anew.
+func TestRetriedOnSchedule(t *testing.T) {
+	forEachDB(t, func(t *testing.T, kind testdb.Kind) {
+		f := newFixture(t, kind)
+		priv := newKey(t)
+		secret := "whsec_retryretryretryretryretryretryre"
+		url, ch := receiver(t, secret, priv, http.StatusServiceUnavailable)
+		ep := f.endpoint(url, secret, &priv.PublicKey)
+		f.start(delivery.Options{})
+		f.cancel(f.session())
+		first := recv(t, ch, 10*time.Second)
+		r := f.waitFor(ep, func(r deliveryRow) bool { return r.attempts == 1 }, 5*time.Second)
+		if r.status != store.DeliveryPending || r.lastCode == nil || *r.lastCode != 503 || !r.nextSet || !r.payload {
+			t.Fatalf("after a 503: %+v", r)
+		}
+		start := time.Now()
+		second := recv(t, ch, 15*time.Second)
+		if waited := time.Since(start); waited < 4*time.Second {
+			t.Errorf("second attempt after %v, want the schedule's 5 s", waited)
+		}
+		if second.verifyErr != nil || first.deliveryID != second.deliveryID || string(first.plaintext) != string(second.plaintext) {
+			t.Errorf("retry differs: %+v vs %+v", first, second)
+		}
+		f.waitFor(ep, func(r deliveryRow) bool { return r.status == store.DeliverySucceeded && r.attempts == 2 }, 5*time.Second)
+	})
+}
+
+// An endpoint without an active key never receives plaintext: its
+// delivery is held, visibly, and nothing is sent.
+func TestHeldWithoutKey(t *testing.T) {
+	forEachDB(t, func(t *testing.T, kind testdb.Kind) {
+		f := newFixture(t, kind)
+		priv := newKey(t)
+		url, ch := receiver(t, "whsec_heldheldheldheldheldheldheldhel", priv)
+		ep := f.endpoint(url, "whsec_heldheldheldheldheldheldheldhel", nil)
+		f.start(delivery.Options{})
+		f.cancel(f.session())
+		_, r := f.delivery(ep)
+		if r.status != store.DeliveryPending || r.reason != store.ReasonNoActiveKey || r.payload || !r.held {
+			t.Fatalf("delivery without a key = %+v, want pending, held, reason no_active_key", r)
+		}
+		select {
+		case got := <-ch:
+			t.Fatalf("an endpoint without a key received %+v", got)
+		case <-time.After(500 * time.Millisecond):
+		}
+	})
+}
+
+// A name that resolves to a private address is refused when the attempt
+// dials, after resolution: no connection is made, and the attempt is
+// recorded failed with the address named.
+func TestPrivateAddressRefusedAtDial(t *testing.T) {
+	forEachDB(t, func(t *testing.T, kind testdb.Kind) {
+		dns, err := dnstest.Start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(dns.Close)
+		dns.SetAddrs("hooks.example.test", netip.MustParseAddr("10.0.0.7"))
+		f := newFixture(t, kind)
+		priv := newKey(t)
+		ep := f.endpoint("https://hooks.example.test/k", "whsec_privateprivateprivateprivatepr", &priv.PublicKey)
+		resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "udp", dns.Addr)
+		}}
+		f.start(delivery.Options{Client: egress.New(egress.Options{Resolver: resolver, Timeout: 5 * time.Second})})
+		f.cancel(f.session())
+		r := f.waitFor(ep, func(r deliveryRow) bool { return r.attempts == 1 }, 10*time.Second)
+		if r.status != store.DeliveryPending || r.lastCode != nil {
+			t.Errorf("after the refused dial: %+v", r)
+		}
+		id, _ := f.delivery(ep)
+		var msg string
+		if err := f.st.DB().QueryRow(f.ph(`SELECT error FROM webhook_delivery_attempts WHERE webhook_delivery_id = ?`), id).Scan(&msg); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(msg, "address refused") || !strings.Contains(msg, "10.0.0.7") {
+			t.Errorf("attempt error = %q, want the refused address named", msg)
+		}
+	})
+}
