@@ -2,26 +2,21 @@ package delivery_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 
 	"github.com/kayle-id/orgs-api/egress"
 	"github.com/kayle-id/orgs-api/internal/dnstest"
 	"github.com/kayle-id/orgs-api/internal/testdb"
+	"github.com/kayle-id/orgs-api/internal/whtest"
 	"github.com/kayle-id/orgs-api/store"
 	"github.com/kayle-id/orgs-api/webhooks"
 	"github.com/kayle-id/orgs-api/webhooks/delivery"
@@ -33,10 +28,9 @@ var dataKey = []byte("delivery-test-data-key-0123456789abcdef")
 
 // fixture is a store with one organization, over a real database.
 type fixture struct {
-	t   *testing.T
-	st  *store.Store
-	org uuid.UUID
-	box *webhooks.SecretBox
+	t  *testing.T
+	st *store.Store
+	*whtest.Seed
 }
 
 func newFixture(t *testing.T, kind testdb.Kind) *fixture {
@@ -58,86 +52,35 @@ func newFixture(t *testing.T, kind testdb.Kind) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	box, err := webhooks.NewSecretBox(dataKey)
+	seed, err := whtest.NewSeed(st.DB(), st.Dialect() == store.Postgres, dataKey, org.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, st: st, org: org.ID, box: box}
+	return &fixture{t: t, st: st, Seed: seed}
 }
 
-func (f *fixture) ph(q string) string {
-	if f.st.Dialect() != store.Postgres {
-		return q
-	}
-	n := 0
-	var b strings.Builder
-	for _, r := range q {
-		if r == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-func (f *fixture) exec(q string, args ...any) {
-	f.t.Helper()
-	if _, err := f.st.DB().Exec(f.ph(q), args...); err != nil {
-		f.t.Fatalf("%s: %v", q, err)
-	}
-}
-
-// endpoint adds an endpoint (and, with key, its active key) the way the
-// API stores them.
 func (f *fixture) endpoint(url, secret string, key *rsa.PublicKey) string {
 	f.t.Helper()
-	id, _ := webhooks.NewID(webhooks.EndpointIDPrefix, webhooks.ShortIDChars)
-	sealed, err := f.box.Seal(secret)
+	id, err := f.Endpoint(url, secret, key)
 	if err != nil {
 		f.t.Fatal(err)
-	}
-	now := time.Now().UTC()
-	types, _ := json.Marshal(webhooks.EventTypes)
-	f.exec(`INSERT INTO webhook_endpoints (id, organization_id, labels, url, enabled, subscribed_event_types,
-		undelivered_payload_retention_hours, signing_secret_ciphertext, created_at, updated_at)
-		VALUES (?, ?, '[]', ?, ?, ?, 72, ?, ?, ?)`, id, f.org.String(), url, true, string(types), sealed, now, now)
-	if key != nil {
-		f.addKey(id, key)
 	}
 	return id
-}
-
-func (f *fixture) addKey(endpoint string, key *rsa.PublicKey) {
-	f.t.Helper()
-	pub, err := jose.JSONWebKey{Key: key}.MarshalJSON()
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	jwk, err := webhooks.CheckJWK(pub)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	id, _ := webhooks.NewID(webhooks.KeyIDPrefix, webhooks.ShortIDChars)
-	now := time.Now().UTC()
-	f.exec(`INSERT INTO webhook_encryption_keys (id, webhook_endpoint_id, key_id, algorithm, key_type, jwk, is_active, created_at, updated_at)
-		VALUES (?, ?, 'k1', 'RSA-OAEP-256', 'RSA', ?, ?, ?, ?)`, id, endpoint, string(jwk.Normalized()), true, now, now)
 }
 
 // session adds an active session and returns its id.
 func (f *fixture) session() string {
 	f.t.Helper()
-	id := "vs_" + strings.ReplaceAll(uuid.NewString(), "-", "")
-	now := time.Now().UTC()
-	f.exec(`INSERT INTO verification_sessions (id, organization_id, status, share_fields, cancel_token_hash, expires_at, created_at, updated_at)
-		VALUES (?, ?, 'created', '{}', 'x', ?, ?, ?)`, id, f.org.String(), now.Add(time.Hour), now, now)
-	return id
+	ids, err := f.Sessions(1, time.Now().Add(time.Hour))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return ids[0]
 }
 
 func (f *fixture) cancel(id string) {
 	f.t.Helper()
-	if err := f.st.CancelVerificationSession(context.Background(), store.RPCaller{OrganizationID: f.org}, id); err != nil {
+	if err := f.st.CancelVerificationSession(context.Background(), store.RPCaller{OrganizationID: f.Org}, id); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -176,8 +119,8 @@ func (f *fixture) delivery(endpoint string) (string, deliveryRow) {
 	var reason *string
 	var payload, held *string
 	var next *time.Time
-	err := f.st.DB().QueryRow(f.ph(`SELECT id, status, payload_retention_reason, attempt_count, payload, held_payload, next_attempt_at, last_status_code
-		FROM webhook_deliveries WHERE webhook_endpoint_id = ?`), endpoint).Scan(&id, &r.status, &reason, &r.attempts, &payload, &held, &next, &r.lastCode)
+	err := f.QueryRow(`SELECT id, status, payload_retention_reason, attempt_count, payload, held_payload, next_attempt_at, last_status_code
+		FROM webhook_deliveries WHERE webhook_endpoint_id = ?`, endpoint).Scan(&id, &r.status, &reason, &r.attempts, &payload, &held, &next, &r.lastCode)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -203,54 +146,24 @@ func (f *fixture) waitFor(endpoint string, ok func(deliveryRow) bool, within tim
 	}
 }
 
-// received is one request as a receiver saw it, verified and decrypted
-// with go-jose (a library nobody here wrote).
-type received struct {
-	deliveryID, event, contentType, userAgent string
-	plaintext                                 []byte
-	verifyErr                                 error
-}
-
-// receiver is a real HTTP receiver on loopback that checks each request the
-// way upstream's documentation tells customers to, then answers with the
-// next status of statuses (200 once they run out).
-func receiver(t *testing.T, secret string, priv *rsa.PrivateKey, statuses ...int) (string, <-chan received) {
+// receiver is a whtest.Receiver answering with statuses in turn (200 once
+// they run out), its requests on a channel.
+func receiver(t *testing.T, secret string, priv *rsa.PrivateKey, statuses ...int) (string, <-chan whtest.Request) {
 	t.Helper()
-	ch := make(chan received, 100)
-	var mu sync.Mutex
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		got := received{deliveryID: r.Header.Get("X-Kayle-Delivery-Id"), event: r.Header.Get("X-Kayle-Event"),
-			contentType: r.Header.Get("Content-Type"), userAgent: r.Header.Get("User-Agent")}
-		got.verifyErr = webhooks.Verify(r.Header.Get("X-Kayle-Signature"), body, secret, time.Now(), webhooks.DefaultTolerance)
-		if obj, err := jose.ParseEncrypted(string(body), []jose.KeyAlgorithm{jose.RSA_OAEP_256}, []jose.ContentEncryption{jose.A256GCM}); err != nil {
-			got.verifyErr = err
-		} else if got.plaintext, err = obj.Decrypt(priv); err != nil {
-			got.verifyErr = err
+	ch := make(chan whtest.Request, 100)
+	r := whtest.NewReceiver(secret, priv)
+	r.Status = func(n int64) int {
+		if int(n) <= len(statuses) {
+			return statuses[n-1]
 		}
-		mu.Lock()
-		status := http.StatusOK
-		if len(statuses) > 0 {
-			status, statuses = statuses[0], statuses[1:]
-		}
-		mu.Unlock()
-		ch <- got
-		w.WriteHeader(status)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL + "/hooks", ch
-}
-
-func newKey(t *testing.T) *rsa.PrivateKey {
-	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
+		return http.StatusOK
 	}
-	return k
+	r.Seen = func(got whtest.Request) { ch <- got }
+	t.Cleanup(r.Close)
+	return r.URL, ch
 }
 
-func recv(t *testing.T, ch <-chan received, within time.Duration) received {
+func recv(t *testing.T, ch <-chan whtest.Request, within time.Duration) whtest.Request {
 	t.Helper()
 	select {
 	case r := <-ch:
@@ -258,7 +171,7 @@ func recv(t *testing.T, ch <-chan received, within time.Duration) received {
 	case <-time.After(within):
 		t.Fatal("no delivery arrived")
 	}
-	return received{}
+	return whtest.Request{}
 }
 
 func forEachDB(t *testing.T, fn func(t *testing.T, kind testdb.Kind)) {
@@ -276,7 +189,7 @@ func forEachDB(t *testing.T, fn func(t *testing.T, kind testdb.Kind)) {
 func TestDeliveredAsUpstream(t *testing.T) {
 	forEachDB(t, func(t *testing.T, kind testdb.Kind) {
 		f := newFixture(t, kind)
-		priv := newKey(t)
+		priv := whtest.NewKey()
 		url, ch := receiver(t, "whsec_0123456789abcdefghijklmnopqrstuv", priv)
 		ep := f.endpoint(url, "whsec_0123456789abcdefghijklmnopqrstuv", &priv.PublicKey)
 		sess := f.session()
@@ -287,19 +200,19 @@ func TestDeliveredAsUpstream(t *testing.T) {
 		}
 		f.start(delivery.Options{})
 		got := recv(t, ch, 10*time.Second)
-		if got.verifyErr != nil {
-			t.Fatalf("receiver refused the delivery: %v", got.verifyErr)
+		if got.Err != nil {
+			t.Fatalf("receiver refused the delivery: %v", got.Err)
 		}
 		var eventID string
-		if err := f.st.DB().QueryRow(f.ph(`SELECT id FROM events WHERE trigger_id = ?`), sess).Scan(&eventID); err != nil {
+		if err := f.QueryRow(`SELECT id FROM events WHERE trigger_id = ?`, sess).Scan(&eventID); err != nil {
 			t.Fatal(err)
 		}
 		want := `{"data":{"outcome":"not_verified","reason":"cancelled","nfc_tries_used":0,"liveness_tries_used":0},` +
 			`"metadata":{"contract_version":1,"event_id":"` + eventID + `","verification_session_id":"` + sess + `"},"type":"verification.session.cancelled"}`
-		if string(got.plaintext) != want {
-			t.Errorf("plaintext:\n got %s\nwant %s", got.plaintext, want)
+		if string(got.Plaintext) != want {
+			t.Errorf("plaintext:\n got %s\nwant %s", got.Plaintext, want)
 		}
-		if got.deliveryID != id || got.event != webhooks.EventCancelled || got.contentType != "application/jose" || got.userAgent != "" {
+		if got.DeliveryID != id || got.Event != webhooks.EventCancelled || got.ContentType != "application/jose" || got.UserAgent != "" {
 			t.Errorf("headers: %+v", got)
 		}
 		r = f.waitFor(ep, func(r deliveryRow) bool { return r.status == store.DeliverySucceeded }, 5*time.Second)
@@ -314,7 +227,7 @@ func TestDeliveredAsUpstream(t *testing.T) {
 func TestRetriedOnSchedule(t *testing.T) {
 	forEachDB(t, func(t *testing.T, kind testdb.Kind) {
 		f := newFixture(t, kind)
-		priv := newKey(t)
+		priv := whtest.NewKey()
 		secret := "whsec_retryretryretryretryretryretryre"
 		url, ch := receiver(t, secret, priv, http.StatusServiceUnavailable)
 		ep := f.endpoint(url, secret, &priv.PublicKey)
@@ -330,7 +243,7 @@ func TestRetriedOnSchedule(t *testing.T) {
 		if waited := time.Since(start); waited < 4*time.Second {
 			t.Errorf("second attempt after %v, want the schedule's 5 s", waited)
 		}
-		if second.verifyErr != nil || first.deliveryID != second.deliveryID || string(first.plaintext) != string(second.plaintext) {
+		if second.Err != nil || first.DeliveryID != second.DeliveryID || string(first.Plaintext) != string(second.Plaintext) {
 			t.Errorf("retry differs: %+v vs %+v", first, second)
 		}
 		f.waitFor(ep, func(r deliveryRow) bool { return r.status == store.DeliverySucceeded && r.attempts == 2 }, 5*time.Second)
@@ -342,7 +255,7 @@ func TestRetriedOnSchedule(t *testing.T) {
 func TestHeldWithoutKey(t *testing.T) {
 	forEachDB(t, func(t *testing.T, kind testdb.Kind) {
 		f := newFixture(t, kind)
-		priv := newKey(t)
+		priv := whtest.NewKey()
 		url, ch := receiver(t, "whsec_heldheldheldheldheldheldheldhel", priv)
 		ep := f.endpoint(url, "whsec_heldheldheldheldheldheldheldhel", nil)
 		f.start(delivery.Options{})
@@ -371,7 +284,7 @@ func TestPrivateAddressRefusedAtDial(t *testing.T) {
 		t.Cleanup(dns.Close)
 		dns.SetAddrs("hooks.example.test", netip.MustParseAddr("10.0.0.7"))
 		f := newFixture(t, kind)
-		priv := newKey(t)
+		priv := whtest.NewKey()
 		ep := f.endpoint("https://hooks.example.test/k", "whsec_privateprivateprivateprivatepr", &priv.PublicKey)
 		resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "udp", dns.Addr)
@@ -384,7 +297,7 @@ func TestPrivateAddressRefusedAtDial(t *testing.T) {
 		}
 		id, _ := f.delivery(ep)
 		var msg string
-		if err := f.st.DB().QueryRow(f.ph(`SELECT error FROM webhook_delivery_attempts WHERE webhook_delivery_id = ?`), id).Scan(&msg); err != nil {
+		if err := f.QueryRow(`SELECT error FROM webhook_delivery_attempts WHERE webhook_delivery_id = ?`, id).Scan(&msg); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(msg, "address refused") || !strings.Contains(msg, "10.0.0.7") {
