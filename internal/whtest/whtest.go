@@ -163,6 +163,8 @@ type Receiver struct {
 	inFlight map[string]int
 	overlaps int
 	refused  int
+	current  int
+	peak     int
 }
 
 // NewReceiver starts a receiver for one endpoint's secret and key.
@@ -189,6 +191,8 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		got.Err = err
 	}
 	r.mu.Lock()
+	r.current++
+	r.peak = max(r.peak, r.current)
 	r.inFlight[got.DeliveryID]++
 	if r.inFlight[got.DeliveryID] > 1 {
 		r.overlaps++
@@ -207,6 +211,7 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		status = r.Status(r.n.Add(1))
 	}
 	r.mu.Lock()
+	r.current--
 	r.inFlight[got.DeliveryID]--
 	if got.Err != nil {
 		r.refused++
@@ -230,13 +235,15 @@ type Stats struct {
 	Overlaps int
 	// Refused counts requests whose signature or encryption failed.
 	Refused int
+	// Peak is the most requests it was answering at once.
+	Peak int
 }
 
 // Stats reports the counts.
 func (r *Receiver) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := Stats{Unique: len(r.counts), Overlaps: r.overlaps, Refused: r.refused}
+	st := Stats{Unique: len(r.counts), Overlaps: r.overlaps, Refused: r.refused, Peak: r.peak}
 	for _, n := range r.counts {
 		st.Accepted += n
 	}

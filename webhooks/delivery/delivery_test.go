@@ -305,3 +305,45 @@ func TestPrivateAddressRefusedAtDial(t *testing.T) {
 		}
 	})
 }
+
+// One receiver that never answers within the attempt's deadline holds at
+// most its endpoint's slots; the others' deliveries go on at full speed.
+func TestHangingEndpointDoesNotSlowOthers(t *testing.T) {
+	f := newFixture(t, testdb.Postgres)
+	const events = 150
+	var healthy []*whtest.Receiver
+	for i := range 2 {
+		key := whtest.NewKey()
+		secret := fmt.Sprintf("whsec_healthy%024d", i)
+		r := whtest.NewReceiver(secret, key)
+		t.Cleanup(r.Close)
+		f.endpoint(r.URL, secret, &key.PublicKey)
+		healthy = append(healthy, r)
+	}
+	key := whtest.NewKey()
+	hung := whtest.NewReceiver("whsec_hunghunghunghunghunghunghunghung", key)
+	hung.Delay = time.Minute // until the sender gives up
+	t.Cleanup(hung.Close)
+	f.endpoint(hung.URL, "whsec_hunghunghunghunghunghunghunghung", &key.PublicKey)
+	if _, err := f.Sessions(events, time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	const perEndpoint = 4
+	f.start(delivery.Options{Workers: 16, PerEndpoint: perEndpoint})
+	start := time.Now()
+	if _, err := f.st.ExpireDue(context.Background(), 100, events, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, r := range healthy {
+		if err := r.WaitUnique(ctx, events); err != nil {
+			t.Fatalf("a healthy endpoint, beside one that hangs: %v", err)
+		}
+	}
+	took := time.Since(start)
+	if st := hung.Stats(); st.Peak > perEndpoint || st.Peak == 0 {
+		t.Errorf("the hanging endpoint had %d requests at once, want 1..%d", st.Peak, perEndpoint)
+	}
+	t.Logf("%d deliveries to the healthy endpoints in %v while the third hung", 2*events, took)
+}
