@@ -456,41 +456,55 @@ type DeliveryJob struct {
 // run is claimed again: its previous attempt died with its process, and
 // the queue runs one job at a time.
 func (s *Store) ClaimDelivery(ctx context.Context, a DeliverArgs) (DeliveryJob, bool, error) {
-	var job DeliveryJob
+	var row struct {
+		WebhookDelivery
+		EventType               string
+		URL                     string `gorm:"column:url"`
+		Enabled                 bool
+		RetentionHours          int
+		SigningSecretCiphertext string
+	}
 	now := s.clock()
-	var claimed bool
-	err := s.tx(ctx, func(tx *gorm.DB) error {
-		res := tx.Model(&WebhookDelivery{}).
-			Where("id = ? AND run_id = ? AND status IN ? AND payload IS NOT NULL", a.DeliveryID, a.RunID, []string{DeliveryPending, DeliveryDelivering}).
-			Updates(map[string]any{"status": DeliveryDelivering, "updated_at": now})
-		if res.Error != nil || res.RowsAffected != 1 {
-			return res.Error
-		}
-		var row struct {
-			WebhookDelivery
-			EventType               string
-			URL                     string `gorm:"column:url"`
-			Enabled                 bool
-			RetentionHours          int
-			SigningSecretCiphertext string
-		}
-		err := tx.Table("webhook_deliveries AS d").
-			Select("d.*, ev.type AS event_type, e.url AS url, e.enabled AS enabled, "+
-				"e.undelivered_payload_retention_hours AS retention_hours, e.signing_secret_ciphertext AS signing_secret_ciphertext").
-			Joins("JOIN webhook_endpoints e ON e.id = d.webhook_endpoint_id").
-			Joins("JOIN events ev ON ev.id = d.event_id").
-			Where("d.id = ?", a.DeliveryID).Take(&row).Error
-		if err != nil {
-			return err
-		}
-		claimed = true
-		job = DeliveryJob{Delivery: row.WebhookDelivery, EventType: row.EventType, URL: row.URL,
-			Enabled: row.Enabled, RetentionHours: row.RetentionHours}
-		job.Secret, job.SecretErr = s.openSecret(ctx, row.SigningSecretCiphertext)
-		return nil
-	})
-	return job, claimed, err
+	found := false
+	read := func(tx *gorm.DB, q string, args ...any) error {
+		res := tx.Raw(q, args...).Scan(&row)
+		found = res.Error == nil && res.RowsAffected == 1
+		return res.Error
+	}
+	var err error
+	if s.dialect == Postgres {
+		// One statement: the claim and what the attempt needs.
+		err = s.admit(ctx, func() error {
+			return read(s.db.WithContext(ctx), claimPostgres, now, a.DeliveryID, a.RunID, DeliveryPending, DeliveryDelivering, a.DeliveryID)
+		})
+	} else {
+		err = s.tx(ctx, func(tx *gorm.DB) error {
+			res := tx.Exec(claimUpdate, now, a.DeliveryID, a.RunID, DeliveryPending, DeliveryDelivering)
+			if res.Error != nil || res.RowsAffected != 1 {
+				return res.Error
+			}
+			return read(tx, fmt.Sprintf(claimSelect, "webhook_deliveries")+` WHERE d.id = ?`, a.DeliveryID)
+		})
+	}
+	if err != nil || !found {
+		return DeliveryJob{}, false, err
+	}
+	job := DeliveryJob{Delivery: row.WebhookDelivery, EventType: row.EventType, URL: row.URL,
+		Enabled: row.Enabled, RetentionHours: row.RetentionHours}
+	job.Secret, job.SecretErr = s.openSecret(ctx, row.SigningSecretCiphertext)
+	return job, true, nil
 }
+
+const (
+	claimUpdate = `UPDATE webhook_deliveries SET status = 'delivering', updated_at = ?
+		WHERE id = ? AND run_id = ? AND status IN (?, ?) AND payload IS NOT NULL`
+	claimSelect = `SELECT d.*, ev.type AS event_type, e.url AS url, e.enabled AS enabled,
+		e.undelivered_payload_retention_hours AS retention_hours, e.signing_secret_ciphertext AS signing_secret_ciphertext
+		FROM %s d JOIN webhook_endpoints e ON e.id = d.webhook_endpoint_id JOIN events ev ON ev.id = d.event_id`
+)
+
+// claimPostgres is claimUpdate and claimSelect in one statement.
+var claimPostgres = `WITH c AS (` + claimUpdate + ` RETURNING *) ` + fmt.Sprintf(claimSelect, "c") + ` WHERE d.id = ?`
 
 func (s *Store) openSecret(ctx context.Context, sealed string) (string, error) {
 	box, err := s.webhookBox(ctx)
@@ -519,8 +533,8 @@ func (r AttemptResult) Succeeded() bool { return r.StatusCode >= 200 && r.Status
 // delivery on: succeeded (payload scrubbed), pending until the next attempt
 // of the schedule (retryIn > 0), or, after the eighth, failed with the
 // payload kept for the endpoint's retention (or dropped, with none). The
-// history row is written whatever became of the delivery meanwhile; the
-// delivery only moves while it is still this run's.
+// history row is written whatever became of the delivery meanwhile (unless
+// it is gone); the delivery only moves while it is still this run's.
 func (s *Store) RecordAttempt(ctx context.Context, job DeliveryJob, r AttemptResult) (retryIn time.Duration, err error) {
 	d := job.Delivery
 	aid, err := webhooks.NewID(webhooks.AttemptIDPrefix, webhooks.LongIDChars)
@@ -536,55 +550,81 @@ func (s *Store) RecordAttempt(ctx context.Context, job DeliveryJob, r AttemptRes
 	}
 	now := s.clock()
 	count := d.AttemptCount + 1
-	set := map[string]any{"attempt_count": count, "last_attempt_at": r.Start, "last_status_code": att.StatusCode, "updated_at": now}
-	retryIn = 0
+	// What the delivery becomes; the payload is kept unless scrub.
+	next := struct {
+		status      string
+		scrub       bool
+		nextAttempt *time.Time
+		expires     *time.Time
+		scrubbedAt  *time.Time
+		reason      string
+		runID       *string
+	}{status: DeliveryPending, expires: d.PayloadExpiresAt, reason: ReasonPendingDelivery, runID: d.RunID}
 	switch {
 	case r.Succeeded():
 		att.Status = DeliverySucceeded
-		set["status"], set["payload"], set["payload_expires_at"], set["next_attempt_at"] = DeliverySucceeded, nil, nil, nil
-		set["payload_scrubbed_at"], set["payload_retention_reason"], set["run_id"] = r.Start, ReasonDelivered, nil
+		next.status, next.scrub, next.expires, next.scrubbedAt, next.reason, next.runID = DeliverySucceeded, true, nil, &r.Start, ReasonDelivered, nil
 	case count < len(webhooks.Schedule):
 		retryIn = webhooks.Schedule[count]
-		next := now.Add(retryIn)
-		set["status"], set["next_attempt_at"] = DeliveryPending, next
+		at := now.Add(retryIn)
+		next.nextAttempt = &at
 		// The payload stays at least until the rest of the schedule has
 		// run (upstream's fixed expiry can fall before the last attempt).
 		var rest time.Duration
 		for _, w := range webhooks.Schedule[count:] {
 			rest += w + webhooks.AttemptTimeout
 		}
-		if min := now.Add(rest); d.PayloadExpiresAt == nil || d.PayloadExpiresAt.Before(min) {
-			set["payload_expires_at"] = min
+		if least := now.Add(rest); next.expires == nil || next.expires.Before(least) {
+			next.expires = &least
 		}
 	default:
-		set["status"], set["next_attempt_at"], set["run_id"] = DeliveryFailed, nil, nil
+		next.status, next.runID = DeliveryFailed, nil
 		if job.RetentionHours == 0 {
-			set["payload"], set["payload_expires_at"], set["payload_scrubbed_at"] = nil, nil, now
-			set["payload_retention_reason"] = ReasonExpired
+			next.scrub, next.expires, next.scrubbedAt, next.reason = true, nil, &now, ReasonExpired
 		} else {
-			set["payload_expires_at"] = now.Add(time.Duration(job.RetentionHours) * time.Hour)
-			set["payload_retention_reason"] = ReasonTerminalFailure
+			until := now.Add(time.Duration(job.RetentionHours) * time.Hour)
+			next.expires, next.reason = &until, ReasonTerminalFailure
 		}
 	}
-	err = s.tx(ctx, func(tx *gorm.DB) error {
-		// The history row, unless the delivery went meanwhile (with its
-		// endpoint or event).
-		if err := tx.Exec(`INSERT INTO webhook_delivery_attempts (id, webhook_delivery_id, status, status_code, error, attempted_at)
-			SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = ?)`,
-			att.ID, att.WebhookDeliveryID, att.Status, att.StatusCode, att.Error, att.AttemptedAt, d.ID).Error; err != nil {
+	update := []any{next.status, count, r.Start, att.StatusCode, next.nextAttempt, next.scrub, next.expires,
+		next.scrubbedAt, next.reason, next.runID, now, d.ID, *d.RunID, DeliveryDelivering}
+	insert := []any{att.ID, att.WebhookDeliveryID, att.Status, att.StatusCode, att.Error, att.AttemptedAt, d.ID}
+	moved := false
+	if s.dialect == Postgres {
+		// One statement: the history row and the move.
+		err = s.admit(ctx, func() error {
+			var n int
+			err := s.db.WithContext(ctx).Raw(recordPostgres, append(update, insert...)...).Scan(&n).Error
+			moved = n == 1
 			return err
-		}
-		res := tx.Model(&WebhookDelivery{}).Where("id = ? AND run_id = ? AND status = ?", d.ID, *d.RunID, DeliveryDelivering).Updates(set)
-		if res.Error != nil {
+		})
+	} else {
+		err = s.tx(ctx, func(tx *gorm.DB) error {
+			if err := tx.Exec(attemptInsert, insert...).Error; err != nil {
+				return err
+			}
+			res := tx.Exec(deliveryMove, update...)
+			moved = res.RowsAffected == 1
 			return res.Error
-		}
-		if res.RowsAffected != 1 {
-			retryIn = 0 // no longer this run's
-		}
-		return nil
-	})
+		})
+	}
+	if !moved {
+		retryIn = 0 // no longer this run's
+	}
 	return retryIn, err
 }
+
+const (
+	deliveryMove = `UPDATE webhook_deliveries SET status = ?, attempt_count = ?, last_attempt_at = ?, last_status_code = ?,
+		next_attempt_at = ?, payload = CASE WHEN ? THEN NULL ELSE payload END, payload_expires_at = ?,
+		payload_scrubbed_at = ?, payload_retention_reason = ?, run_id = ?, updated_at = ?
+		WHERE id = ? AND run_id = ? AND status = ?`
+	attemptInsert = `INSERT INTO webhook_delivery_attempts (id, webhook_delivery_id, status, status_code, error, attempted_at)
+		SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = ?)`
+)
+
+// recordPostgres is deliveryMove and attemptInsert in one statement.
+var recordPostgres = `WITH m AS (` + deliveryMove + ` RETURNING 1), a AS (` + attemptInsert + `) SELECT COUNT(*) FROM m`
 
 // SweepWebhookPayloads drops payloads whose retention ended, in batches of
 // batch, oldest expiry first, until none is due or max went. Unlike

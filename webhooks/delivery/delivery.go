@@ -43,7 +43,8 @@ type Options struct {
 	// Client sends the requests; nil builds the egress client with
 	// AllowLoopback and the attempt deadline.
 	Client *http.Client
-	// PollInterval is how often the queue is polled for due jobs (100ms).
+	// PollInterval is how often the queue is polled for due jobs (50ms; the
+	// database/sql driver has no LISTEN, and a poll is one indexed read).
 	PollInterval time.Duration
 	// RescueAfter is how long a job may look running before another
 	// replica takes it over, its process presumed dead (1m).
@@ -76,7 +77,7 @@ func New(st *store.Store, o Options) (*Runner, error) {
 		o.PerEndpoint = 8
 	}
 	if o.PollInterval <= 0 {
-		o.PollInterval = 100 * time.Millisecond
+		o.PollInterval = 50 * time.Millisecond
 	}
 	if o.RescueAfter <= jobTimeout {
 		o.RescueAfter = max(o.RescueAfter, time.Minute)
@@ -135,7 +136,7 @@ func (w *deliverWorker) Timeout(*river.Job[store.DeliverArgs]) time.Duration { r
 
 func (w *deliverWorker) Work(ctx context.Context, j *river.Job[store.DeliverArgs]) error {
 	r := w.r
-	release, wait := r.slots.acquire(j.Args.EndpointID)
+	release, wait := r.slots.acquire(ctx, j.Args.EndpointID)
 	if release == nil {
 		return river.JobSnooze(wait)
 	}

@@ -347,3 +347,62 @@ func TestHangingEndpointDoesNotSlowOthers(t *testing.T) {
 	}
 	t.Logf("%d deliveries to the healthy endpoints in %v while the third hung", 2*events, took)
 }
+
+// Sending throughput on PostgreSQL: b.N deliveries (to 3 endpoints whose
+// receivers verify every signature) committed first, then sent by one
+// runner at its defaults. The whole pipeline is in-process here; make bench
+// runs internal/tools/webhookbench for the figures of a server process.
+func BenchmarkDeliveryThroughput(b *testing.B) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, testdb.URL(b, testdb.Postgres), store.Options{WebhookSecretKey: dataKey})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	u, _ := st.CreateUser(ctx, "bench@example.com", "B")
+	org, err := st.CreateOrganization(ctx, store.Actor{UserID: u.ID}, store.NewOrganization{Name: "B", Slug: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	seed, _ := whtest.NewSeed(st.DB(), true, dataKey, org.ID)
+	var rs []*whtest.Receiver
+	for i := range 3 {
+		key := whtest.NewKey()
+		secret := fmt.Sprintf("whsec_bench%027d", i)
+		r := whtest.NewReceiver(secret, key)
+		r.VerifyOnly = true
+		defer r.Close()
+		if _, err := seed.Endpoint(r.URL, secret, &key.PublicKey); err != nil {
+			b.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	events := max(1, b.N/3)
+	if _, err := seed.Sessions(events, time.Now().Add(-time.Minute)); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.ExpireDue(ctx, 100, events, nil); err != nil {
+		b.Fatal(err)
+	}
+	r, err := delivery.New(st, delivery.Options{AllowLoopback: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	if err := r.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	for _, rc := range rs {
+		if err := rc.WaitUnique(wctx, events); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(3*events)/b.Elapsed().Seconds(), "deliveries/s")
+	_ = r.Stop(ctx)
+}

@@ -9,16 +9,13 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +23,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/kayle-id/orgs-api/internal/benchenv"
 	"github.com/kayle-id/orgs-api/internal/testdb"
 	"github.com/kayle-id/orgs-api/store"
 )
@@ -72,7 +70,7 @@ func run(c config) error {
 	}
 	defer os.RemoveAll(dir)
 	fmt.Printf("machine: %s, %d CPUs; %d clients, %s per workload; %d organizations x %d members, %d audit rows\n",
-		cpuModel(), numCPU(), c.clients, c.duration, c.orgs, c.members, c.auditRows)
+		benchenv.CPUModel(), benchenv.NumCPU(), c.clients, c.duration, c.orgs, c.members, c.auditRows)
 	for _, db := range c.dbs {
 		var url string
 		switch db {
@@ -88,7 +86,7 @@ func run(c config) error {
 				defer cl.Stop()
 				base = cl.URL
 			}
-			url, err = createDB(base)
+			url, err = benchenv.CreateDB(base)
 			if err != nil {
 				return err
 			}
@@ -116,24 +114,6 @@ func run(c config) error {
 	return nil
 }
 
-func createDB(base string) (string, error) {
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		return "", err
-	}
-	defer admin.Close()
-	name := fmt.Sprintf("kayle_bench_%d", time.Now().UnixNano())
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		return "", err
-	}
-	i := strings.LastIndex(base, "/")
-	q := ""
-	if j := strings.Index(base[i:], "?"); j >= 0 {
-		q = base[i+j:]
-	}
-	return base[:i+1] + name + q, nil
-}
-
 type result struct {
 	requests int
 	errors   int
@@ -157,7 +137,7 @@ type server struct {
 }
 
 func startServer(c config, url, mode, mailDir string) (*server, error) {
-	addr, err := freeAddr()
+	addr, err := benchenv.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +165,7 @@ func startServer(c config, url, mode, mailDir string) (*server, error) {
 			if resp.StatusCode == 200 {
 				// Start-up: exec to the first ready answer (polled every
 				// 5 ms), and the resident set at that moment.
-				logf("%s server (%s): ready in %d ms, RSS %.1f MiB", mode, dbKind(url), time.Since(t0).Milliseconds(), rss(cmd.Process.Pid, "VmRSS:"))
+				logf("%s server (%s): ready in %d ms, RSS %.1f MiB", mode, dbKind(url), time.Since(t0).Milliseconds(), benchenv.RSS(cmd.Process.Pid, "VmRSS:"))
 				return s, nil
 			}
 		}
@@ -285,7 +265,7 @@ func measure(c config, url string, fx *fixture, mailDir string) (map[string]map[
 		}
 		for _, mode := range []string{"off", "full"} {
 			r := summarize(runs[mode].latencies, runs[mode].errors, runs[mode].elapsed)
-			r.rssMiB = peakRSS(servers[mode].cmd.Process.Pid)
+			r.rssMiB = benchenv.PeakRSS(servers[mode].cmd.Process.Pid)
 			servers[mode].stop()
 			out[mode][wl.name] = r
 			logf("%s, validation %s: %.0f requests/s", wl.name, mode, r.rps)
@@ -317,7 +297,7 @@ func measure(c config, url string, fx *fixture, mailDir string) (map[string]map[
 			out[mode]["audit first page (sequential)"] = first
 			var deep result
 			deep, err = seq("/v1/auth/orgs/audit-logs?limit=50&starting_after=" + fx.deepCursor)
-			rss := peakRSS(s.cmd.Process.Pid)
+			rss := benchenv.PeakRSS(s.cmd.Process.Pid)
 			first.rssMiB, deep.rssMiB = rss, rss
 			out[mode]["audit first page (sequential)"] = first
 			out[mode]["audit page 90% deep (sequential)"] = deep
@@ -432,46 +412,3 @@ func report(db string, results map[string]map[string]result) {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-// peakRSS reads the process's high-water resident set (Linux).
-func peakRSS(pid int) float64 { return rss(pid, "VmHWM:") }
-
-// rss reads one of the process's memory figures in /proc (Linux), in MiB.
-func rss(pid int, field string) float64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, field) {
-			f := strings.Fields(line)
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
-
-func cpuModel() string {
-	raw, _ := os.ReadFile("/proc/cpuinfo")
-	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, "model name") {
-			return strings.TrimSpace(strings.SplitN(line, ":", 2)[1])
-		}
-	}
-	return "unknown CPU"
-}
-
-func numCPU() int {
-	raw, _ := os.ReadFile("/proc/cpuinfo")
-	return strings.Count(string(raw), "processor\t:")
-}

@@ -66,7 +66,9 @@ CREATE TABLE webhook_deliveries (
     last_attempt_at           timestamptz,
     created_at                timestamptz NOT NULL,
     updated_at                timestamptz NOT NULL
-);
+-- Room in each page for the two updates of every attempt (claim, outcome)
+-- to stay heap-only where no indexed column changes.
+) WITH (fillfactor = 80);
 CREATE INDEX webhook_deliveries_page_idx ON webhook_deliveries (organization_id, created_at DESC, id DESC);
 CREATE INDEX webhook_deliveries_endpoint_idx ON webhook_deliveries (webhook_endpoint_id, created_at DESC, id DESC);
 CREATE INDEX webhook_deliveries_event_idx ON webhook_deliveries (event_id);
