@@ -44,6 +44,9 @@ type cli struct {
 	Sessions struct {
 		Recount sessionsRecountCmd `cmd:"" help:"Rebuild the analytics' per-day session counts from the sessions themselves (after a manual database change or a restore); prints {\"recounted\":true}."`
 	} `cmd:"" help:"Manage verification sessions."`
+	Webhooks struct {
+		Reseal webhooksResealCmd `cmd:"" help:"After a rotation of {--webhook-secret-key}: seal every webhook signing secret (and held payload) still under an old key with the new one; prints {\"secrets\",\"heldPayloads\"} rewritten. Run it with the old keys in {--webhook-secret-keys-old}; then they can go."`
+	} `cmd:"" help:"Manage webhooks."`
 	Domains struct {
 		Recheck domainsRecheckCmd `cmd:"" help:"Re-check the verified domains due for their daily check."`
 	} `cmd:"" help:"Manage verified domains."`
@@ -129,9 +132,8 @@ type serveCmd struct {
 		ExpiryInterval    time.Duration `name:"session-expiry-interval" envvar:"KAYLE_SESSION_EXPIRY_INTERVAL" default:"1m" help:"how often verification sessions past their expiry are expired (one replica at a time); {0} disables (answers still expire them on touch)"`
 		RetentionInterval time.Duration `name:"retention-interval" envvar:"KAYLE_RETENTION_INTERVAL" default:"1h" help:"how often session retention runs (ended sessions and events deleted after 30 days, session audit rows after 365), in bounded batches; {0} disables"`
 	} `embed:"" group:"sessions"`
-	Webhooks struct {
-		SecretKey     string        `name:"webhook-secret-key" envvar:"KAYLE_WEBHOOK_SECRET_KEY" secret:"all" raw:"true" placeholder:"SECRET" help:"key under which webhook signing secrets (and payloads held for an endpoint without a key) are encrypted at rest, at least 32 characters; set it through the environment. Unset: derived from the API keys' secret (see docs/operators.md, Webhooks)"`
-		SecretKeysOld string        `name:"webhook-secret-keys-old" envvar:"KAYLE_WEBHOOK_SECRET_KEYS_OLD" secret:"all" raw:"true" placeholder:"SECRETS" help:"keys {--webhook-secret-key} replaced, comma-separated: still read, never written, until {kayleid webhooks reseal} has sealed every secret anew"`
+	WebhookKeys webhookKeyFlags `embed:"" group:"webhooks"`
+	Webhooks    struct {
 		AllowLoopback bool          `name:"webhook-allow-loopback" envvar:"KAYLE_WEBHOOK_ALLOW_LOOPBACK" default:"false" help:"development only: webhook endpoints on {localhost}/{127.0.0.1} (also {http://}) are accepted and reached; every other private or local address stays refused at dial time. Refused with {--production}"`
 		Workers       int           `name:"webhook-workers" envvar:"KAYLE_WEBHOOK_WORKERS" default:"64" min:"1" help:"webhook deliveries sent at once by this replica"`
 		PerEndpoint   int           `name:"webhook-endpoint-concurrency" envvar:"KAYLE_WEBHOOK_ENDPOINT_CONCURRENCY" default:"8" min:"1" help:"deliveries one endpoint receives at once from this replica; its others wait, so a receiver that hangs does not hold up the rest"`
@@ -191,6 +193,19 @@ type orgsOwnerVerifiedCmd struct {
 	Org string    `name:"org" placeholder:"ORG_ID|SLUG" help:"the organization, by id or slug (required)"`
 	At  time.Time `name:"at" placeholder:"RFC3339" help:"when the check was made, such as 2026-05-20T09:30:00Z (default: now)"`
 	By  string    `name:"by" default:"cli" help:"who or what made the check, kept in the audit row (1 to 200 characters)"`
+}
+
+// webhookKeyFlags are the webhook data key settings, read by serve and by
+// `webhooks reseal`.
+type webhookKeyFlags struct {
+	SecretKey     string `name:"webhook-secret-key" envvar:"KAYLE_WEBHOOK_SECRET_KEY" secret:"all" raw:"true" placeholder:"SECRET" help:"key under which webhook signing secrets (and payloads held for an endpoint without a key) are encrypted at rest, at least 32 characters; set it through the environment. Unset: derived from the API keys' secret (see docs/operators.md, Webhooks)"`
+	SecretKeysOld string `name:"webhook-secret-keys-old" envvar:"KAYLE_WEBHOOK_SECRET_KEYS_OLD" secret:"all" raw:"true" placeholder:"SECRETS" help:"keys {--webhook-secret-key} replaced, comma-separated: still read, never written, until {kayleid webhooks reseal} has sealed every secret anew"`
+}
+
+type webhooksResealCmd struct {
+	DB         dbFlags         `embed:"" group:"database"`
+	Keys       webhookKeyFlags `embed:"" group:"webhooks"`
+	AuthSecret string          `name:"auth-secret" envvar:"KAYLE_AUTH_SECRET" secret:"all" raw:"true" placeholder:"SECRET" help:"the server's {--auth-secret}, from which the data key is derived when {--webhook-secret-key} is not set"`
 }
 
 type sessionsRecountCmd struct {

@@ -236,23 +236,8 @@ func (s *serveCmd) config(e *runEnv) (Config, error) {
 	if wh.AllowLoopback && c.Production {
 		return c, usagef("%s cannot be used with %s: production webhooks go to public addresses only", e.name("webhook-allow-loopback"), e.name("production"))
 	}
-	if wh.SecretKey != "" {
-		if len(wh.SecretKey) < 32 {
-			return c, usagef("%s is too short: use at least 32 characters (for example: openssl rand -hex 32)", e.name("webhook-secret-key"))
-		}
-		c.Webhooks.SecretKey = []byte(wh.SecretKey)
-	}
-	for _, k := range strings.Split(wh.SecretKeysOld, ",") {
-		if k = strings.TrimSpace(k); k == "" {
-			continue
-		}
-		if len(k) < 32 {
-			return c, usagef("%s: every key is at least 32 characters", e.name("webhook-secret-keys-old"))
-		}
-		c.Webhooks.SecretKeysOld = append(c.Webhooks.SecretKeysOld, []byte(k))
-	}
-	if len(c.Webhooks.SecretKeysOld) > 0 && c.Webhooks.SecretKey == nil {
-		return c, usagef("%s needs %s: old keys are read while a new one seals", e.name("webhook-secret-keys-old"), e.name("webhook-secret-key"))
+	if c.Webhooks.SecretKey, c.Webhooks.SecretKeysOld, err = s.WebhookKeys.keys(e); err != nil {
+		return c, err
 	}
 	if c.Storage, err = s.Storage.storage(e, sv.Addr); err != nil {
 		return c, err
@@ -262,6 +247,29 @@ func (s *serveCmd) config(e *runEnv) (Config, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// keys checks and returns the webhook data key and the keys it replaced.
+func (f webhookKeyFlags) keys(e *runEnv) (current []byte, old [][]byte, err error) {
+	if f.SecretKey != "" {
+		if len(f.SecretKey) < 32 {
+			return nil, nil, usagef("%s is too short: use at least 32 characters (for example: openssl rand -hex 32)", e.name("webhook-secret-key"))
+		}
+		current = []byte(f.SecretKey)
+	}
+	for _, k := range strings.Split(f.SecretKeysOld, ",") {
+		if k = strings.TrimSpace(k); k == "" {
+			continue
+		}
+		if len(k) < 32 {
+			return nil, nil, usagef("%s: every key is at least 32 characters", e.name("webhook-secret-keys-old"))
+		}
+		old = append(old, []byte(k))
+	}
+	if len(old) > 0 && current == nil {
+		return nil, nil, usagef("%s needs %s: old keys are read while a new one seals", e.name("webhook-secret-keys-old"), e.name("webhook-secret-key"))
+	}
+	return current, old, nil
 }
 
 // identityProvider builds the configured provider's verifier (no network

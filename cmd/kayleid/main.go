@@ -295,6 +295,32 @@ func (c *sessionsRecountCmd) Run(e *runEnv) error {
 	return writeJSON(e.stdout, map[string]bool{"recounted": true})
 }
 
+// Run reseals webhook secrets under the current data key (see
+// store.ResealWebhookSecrets).
+func (c *webhooksResealCmd) Run(e *runEnv) error {
+	key, old, err := c.Keys.keys(e)
+	if err != nil {
+		return err
+	}
+	if key == nil && c.AuthSecret == "" {
+		return usagef("%s (or KAYLE_AUTH_SECRET, when the key is derived from it) is required: without it nothing can be sealed anew", e.name("webhook-secret-key"))
+	}
+	db, err := c.DB.database(e)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(e.ctx, db, nil, store.Options{AuthSecret: c.AuthSecret, WebhookSecretKey: key, WebhookSecretKeysOld: old})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	res, err := st.ResealWebhookSecrets(e.ctx)
+	if err != nil {
+		return err
+	}
+	return writeJSON(e.stdout, map[string]int{"secrets": res.Secrets, "heldPayloads": res.HeldPayloads})
+}
+
 func (c *orgsPurgeCmd) Run(e *runEnv) error {
 	ctx, stdout := e.ctx, e.stdout
 	db, err := c.DB.database(e)

@@ -17,7 +17,9 @@ import (
 
 	"github.com/kayle-id/orgs-api/internal/idptest"
 	"github.com/kayle-id/orgs-api/internal/testdb"
+	"github.com/kayle-id/orgs-api/internal/whtest"
 	"github.com/kayle-id/orgs-api/store"
+	"github.com/kayle-id/orgs-api/webhooks"
 )
 
 func TestMain(m *testing.M) {
@@ -641,6 +643,70 @@ func TestSessionsRecount(t *testing.T) {
 			var n int
 			if err := st.DB().QueryRow(`SELECT count(*) FROM session_day_counts`).Scan(&n); err != nil || n != 0 {
 				t.Fatalf("%d count rows after the recount (%v), want none: no session backs them", n, err)
+			}
+		})
+	}
+}
+
+// `webhooks reseal` rewrites every signing secret sealed under an old data
+// key with the new one: afterwards the new key alone opens them, with the
+// same secret inside.
+func TestWebhooksReseal(t *testing.T) {
+	for _, kind := range testdb.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			ctx := context.Background()
+			oldKey, newKey := "old-webhook-data-key-0123456789abcdef", "new-webhook-data-key-0123456789abcdef"
+			env := map[string]string{"DATABASE_URL": testdb.URL(t, kind), "KAYLE_CREATE_DB": "true"}
+			if r := kayleid(t, env, "users", "create", "--email", "w@example.com", "--name", "W"); r.code != 0 {
+				t.Fatal(r)
+			}
+			st, err := store.Open(ctx, env["DATABASE_URL"], store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			tok, err := st.CreateSession(ctx, "w@example.com", nil, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := st.Authenticate(ctx, tok.Token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			org, err := st.CreateOrganization(ctx, p.Actor(), store.NewOrganization{Name: "W", Slug: "w"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			seed, err := whtest.NewSeed(st.DB(), kind == testdb.Postgres, []byte(oldKey), org.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const secret = "whsec_resealresealresealresealreseal"
+			ep, err := seed.Endpoint("https://hooks.example.com/k", secret, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := kayleid(t, map[string]string{"DATABASE_URL": env["DATABASE_URL"], "KAYLE_WEBHOOK_SECRET_KEYS_OLD": oldKey}, "webhooks", "reseal"); r.code != 2 ||
+				!strings.Contains(r.stderr, "KAYLE_WEBHOOK_SECRET_KEYS_OLD needs --webhook-secret-key") {
+				t.Fatalf("old keys without a new one: %+v", r)
+			}
+			env["KAYLE_WEBHOOK_SECRET_KEY"], env["KAYLE_WEBHOOK_SECRET_KEYS_OLD"] = newKey, oldKey
+			for i, want := range []string{`"secrets":1`, `"secrets":0`} {
+				if r := kayleid(t, env, "webhooks", "reseal"); r.code != 0 || !strings.Contains(r.stdout, want) {
+					t.Fatalf("reseal %d: %+v, want %s", i+1, r, want)
+				}
+			}
+			var sealed string
+			if err := seed.QueryRow(`SELECT signing_secret_ciphertext FROM webhook_endpoints WHERE id = ?`, ep).Scan(&sealed); err != nil {
+				t.Fatal(err)
+			}
+			onlyNew, _ := webhooks.NewSecretBox([]byte(newKey))
+			if got, stale, err := onlyNew.Open(sealed); err != nil || stale || got != secret {
+				t.Errorf("after the reseal the new key opens %q (stale %v, %v), want the secret", got, stale, err)
+			}
+			onlyOld, _ := webhooks.NewSecretBox([]byte(oldKey))
+			if _, _, err := onlyOld.Open(sealed); err == nil {
+				t.Error("the old key still opens the resealed secret")
 			}
 		})
 	}
