@@ -977,7 +977,9 @@ func (r RetentionResult) Total() int {
 // until each step's backlog is drained or o.Max rows have gone: terminal
 // sessions ended 30 days ago are deleted (their day's counts decremented),
 // sessions ended 7 days ago minimised (the risk score, the one verify-flow
-// value held so far), events older than 30 days and session audit rows
+// value held so far), events older than 30 days (as upstream, not while a
+// delivery of theirs still holds a payload; their deliveries go with them)
+// and session audit rows
 // (not the privacy request) older than 365 days deleted.
 func (s *Store) SweepRetention(ctx context.Context, o RetentionOptions, progress func(done int)) (RetentionResult, error) {
 	if o.Batch <= 0 {
@@ -1003,7 +1005,7 @@ func (s *Store) SweepRetention(ctx context.Context, o RetentionOptions, progress
 			return s.minimiseSessions(ctx, now.Add(-SessionMinimiseAfter), o.Batch)
 		}},
 		{&res.EventsDeleted, func(now time.Time) (int, error) {
-			return s.deleteBatch(ctx, "events", "created_at < ?", []any{now.Add(-EventRetention)}, o.Batch)
+			return s.deleteBatch(ctx, "events", "created_at < ? AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = events.id AND (d.payload IS NOT NULL OR d.held_payload IS NOT NULL))", []any{now.Add(-EventRetention)}, o.Batch)
 		}},
 		{&res.AuditRowsDeleted, func(now time.Time) (int, error) {
 			return s.deleteBatch(ctx, "audit_logs", "event IN ? AND created_at < ?", []any{sessionRetiredEvents, now.Add(-SessionAuditRetention)}, o.Batch)

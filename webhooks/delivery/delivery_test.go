@@ -406,3 +406,51 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 	b.ReportMetric(float64(3*events)/b.Elapsed().Seconds(), "deliveries/s")
 	_ = r.Stop(ctx)
 }
+
+// The payload sweep ends a pending delivery whose retention ran out in a
+// visible final state (failed, reason expired), never pending forever; and
+// the event's 30-day retention waits for its deliveries' payloads to go.
+func TestPayloadSweepEndsDeliveries(t *testing.T) {
+	forEachDB(t, func(t *testing.T, kind testdb.Kind) {
+		ctx := context.Background()
+		f := newFixture(t, kind)
+		priv := whtest.NewKey()
+		withKey := f.endpoint("https://hooks.example.com/a", "whsec_sweepsweepsweepsweepsweepsweepsw", &priv.PublicKey)
+		held := f.endpoint("https://hooks.example.com/b", "whsec_sweepsweepsweepsweepsweepsweepsw", nil)
+		sess := f.session()
+		f.cancel(sess)
+		old := time.Now().Add(-40 * 24 * time.Hour).UTC()
+		if err := f.Exec(`UPDATE events SET created_at = ?`, old); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Exec(`UPDATE webhook_deliveries SET payload_expires_at = ?`, old); err != nil {
+			t.Fatal(err)
+		}
+		// The event is past its 30 days, but its deliveries still hold
+		// their payloads: it stays.
+		res, err := f.st.SweepRetention(ctx, store.RetentionOptions{}, nil)
+		if err != nil || res.EventsDeleted != 0 {
+			t.Fatalf("retention before the sweep: %+v, %v; want the event kept", res, err)
+		}
+		n, err := f.st.SweepWebhookPayloads(ctx, 1, 100)
+		if err != nil || n != 2 {
+			t.Fatalf("sweep: %d, %v; want both deliveries, one per batch", n, err)
+		}
+		for _, ep := range []string{withKey, held} {
+			if _, r := f.delivery(ep); r.status != store.DeliveryFailed || r.reason != store.ReasonExpired || r.payload || r.held || r.nextSet {
+				t.Errorf("after the sweep: %+v, want failed, expired, nothing held", r)
+			}
+		}
+		if n, err := f.st.SweepWebhookPayloads(ctx, 10, 100); err != nil || n != 0 {
+			t.Errorf("second sweep: %d, %v; want nothing left", n, err)
+		}
+		res, err = f.st.SweepRetention(ctx, store.RetentionOptions{}, nil)
+		if err != nil || res.EventsDeleted != 1 {
+			t.Fatalf("retention after the sweep: %+v, %v; want the event deleted", res, err)
+		}
+		var left int
+		if err := f.QueryRow(`SELECT COUNT(*) FROM webhook_deliveries`).Scan(&left); err != nil || left != 0 {
+			t.Errorf("%d deliveries left with their event gone (%v)", left, err)
+		}
+	})
+}
