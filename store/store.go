@@ -73,14 +73,6 @@ type Options struct {
 	// LogoGrace is how long a logo object no longer (or never) in use is
 	// kept before the cleanup deletes it; 0 means DefaultLogoGrace.
 	LogoGrace time.Duration
-	// WebhookSecretKey is the key material endpoint signing secrets are
-	// sealed under (at least 32 bytes). Empty means a key derived from the
-	// auth secret with HKDF under a label of its own, so the API keys' HMAC
-	// key never doubles as the data key.
-	WebhookSecretKey []byte
-	// WebhookSecretKeysOld are previous webhook keys: secrets they sealed
-	// still open (and read as stale) while a key rotation is under way.
-	WebhookSecretKeysOld [][]byte
 }
 
 // Store is the persistence API. It is safe for concurrent use.
@@ -120,11 +112,6 @@ type Store struct {
 	secret           secretCache
 	moveLogo         LogoMover
 	logoGrace        time.Duration
-	// webhookKey, webhookKeysOld and box: the signing secrets' data key
-	// (see webhookBox).
-	webhookKey     []byte
-	webhookKeysOld [][]byte
-	box            boxCache
 }
 
 // DialectFor tells which database a DATABASE_URL names: PostgreSQL for
@@ -192,8 +179,7 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		maxOwned: opts.MaxOwnedOrganizations, gate: make(chan struct{}, maxOpen), url: databaseURL,
 		shares:      keyed.New(shareLimit(maxOpen)),
 		auditWindow: AuditSearchWindow, auditTimeout: AuditQueryTimeout,
-		configuredSecret: opts.AuthSecret, moveLogo: opts.MoveLogo, logoGrace: opts.LogoGrace,
-		webhookKey: opts.WebhookSecretKey, webhookKeysOld: opts.WebhookSecretKeysOld}
+		configuredSecret: opts.AuthSecret, moveLogo: opts.MoveLogo, logoGrace: opts.LogoGrace}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := sqlDB.PingContext(pingCtx); err != nil {

@@ -2,13 +2,10 @@ package store
 
 import (
 	"context"
-	"crypto/hkdf"
-	"crypto/sha256"
 	"errors"
 	"math"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -38,7 +35,6 @@ const (
 	targetWebhookKey              = "webhook_key"
 	targetWebhookDelivery         = "webhook_delivery"
 	targetWebhookEvent            = "webhook_event"
-	webhookDataKeyLabel           = "kayle-id webhook data key from the auth secret v1"
 	webhookEndpointNameMax        = 120
 	webhookLabelMax               = 40
 	webhookLabelsMax              = 8
@@ -57,43 +53,6 @@ var (
 	ErrWebhookSecretUnreadable = errors.New("store: the signing secret cannot be decrypted")
 	ErrWebhookNothingToUpdate  = errors.New("store: an endpoint update names no field")
 )
-
-// boxCache holds the SecretBox once made (the derived key may need the
-// database's auth secret).
-type boxCache struct {
-	mu  sync.Mutex
-	box *webhooks.SecretBox
-}
-
-// webhookBox is the SecretBox that seals endpoint signing secrets:
-// Options.WebhookSecretKey, or else a key derived with HKDF-SHA256 from the
-// auth secret under webhookDataKeyLabel, so the HMAC key of API keys and
-// the data key are never the same bytes. The delivery pipeline opens
-// secrets with it too.
-func (s *Store) webhookBox(ctx context.Context) (*webhooks.SecretBox, error) {
-	c := &s.box
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.box != nil {
-		return c.box, nil
-	}
-	material := s.webhookKey
-	if len(material) == 0 {
-		secret, _, err := s.authSecret(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if material, err = hkdf.Key(sha256.New, secret, nil, webhookDataKeyLabel, 32); err != nil {
-			return nil, err
-		}
-	}
-	box, err := webhooks.NewSecretBox(material, s.webhookKeysOld...)
-	if err != nil {
-		return nil, err
-	}
-	c.box = box
-	return box, nil
-}
 
 // WebhookEndpointInput is an endpoint's fields as a create or update sent
 // them; nil means absent. On update, NameSet with a nil Name clears it.
