@@ -36,3 +36,17 @@ func RetentionJob(st *store.Store, interval time.Duration) Job {
 			return res.Total(), err
 		}}
 }
+
+// Webhook payload sweep bounds: per transaction and per pass.
+const (
+	sweepBatch   = 500
+	sweepPerPass = 100_000
+)
+
+// WebhookSweepJob removes undelivered webhook payloads past their
+// retention (store.SweepWebhookPayloads; safe on two replicas at once).
+func WebhookSweepJob(st *store.Store, interval time.Duration) Job {
+	return Job{Name: "webhook-payload-sweep", Interval: interval, Run: func(ctx context.Context, _ func(int)) (int, error) {
+		return st.SweepWebhookPayloads(ctx, sweepBatch, sweepPerPass)
+	}}
+}

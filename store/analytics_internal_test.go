@@ -234,8 +234,6 @@ func at(s string) time.Time {
 	return t
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // Every outcome, overdue active sessions, sessions before the window and
 // another organization's, with the numbers worked out by hand.
 func TestSessionOverviewOutcomes(t *testing.T) {

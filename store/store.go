@@ -20,10 +20,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx" for the queue's pool
 	"github.com/ncruces/go-sqlite3"
 	_ "github.com/ncruces/go-sqlite3/driver" // registers "sqlite3" for the migration pool
 	"github.com/ncruces/go-sqlite3/gormlite"
 	"github.com/pressly/goose/v3"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -70,6 +73,12 @@ type Options struct {
 	// MoveLogo, when set, lets Migrate move logos that older versions kept
 	// in organization rows to object storage (see logos.go).
 	MoveLogo LogoMover
+	// WebhookSecretKey is the key material (at least 32 bytes) under which
+	// webhook signing secrets and held payloads are sealed; empty derives
+	// one from the API keys' HMAC secret. WebhookSecretKeysOld are keys it
+	// replaced, still read until every row is sealed anew.
+	WebhookSecretKey     []byte
+	WebhookSecretKeysOld [][]byte
 	// LogoGrace is how long a logo object no longer (or never) in use is
 	// kept before the cleanup deletes it; 0 means DefaultLogoGrace.
 	LogoGrace time.Duration
@@ -112,6 +121,16 @@ type Store struct {
 	secret           secretCache
 	moveLogo         LogoMover
 	logoGrace        time.Duration
+	// queue inserts delivery jobs in the store's transactions; queueDB and
+	// queueDriver are River's pool and driver (see openQueue).
+	queue       *river.Client[*sql.Tx]
+	queueDB     *sql.DB
+	queueDriver riverdriver.Driver[*sql.Tx]
+	// webhookKey and webhookKeysOld: the webhook data key's material and
+	// the keys it replaced (see webhookBox).
+	webhookKey     []byte
+	webhookKeysOld [][]byte
+	box            boxCache
 }
 
 // DialectFor tells which database a DATABASE_URL names: PostgreSQL for
@@ -179,7 +198,12 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		maxOwned: opts.MaxOwnedOrganizations, gate: make(chan struct{}, maxOpen), url: databaseURL,
 		shares:      keyed.New(shareLimit(maxOpen)),
 		auditWindow: AuditSearchWindow, auditTimeout: AuditQueryTimeout,
-		configuredSecret: opts.AuthSecret, moveLogo: opts.MoveLogo, logoGrace: opts.LogoGrace}
+		configuredSecret: opts.AuthSecret, moveLogo: opts.MoveLogo, logoGrace: opts.LogoGrace,
+		webhookKey: opts.WebhookSecretKey, webhookKeysOld: opts.WebhookSecretKeysOld}
+	if err := s.openQueue(); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := sqlDB.PingContext(pingCtx); err != nil {
@@ -222,6 +246,9 @@ func (s *Store) Close() error {
 	}
 	s.externalStmt.Unlock()
 	err = errors.Join(err, s.sqlDB.Close())
+	if s.queueDB != nil && s.queueDB != s.migrateDB {
+		err = errors.Join(err, s.queueDB.Close())
+	}
 	if s.migrateDB != s.sqlDB {
 		err = errors.Join(err, s.migrateDB.Close())
 	}
@@ -297,13 +324,19 @@ func (s *Store) Migrate(ctx context.Context, progress ...func(m MigrationResult,
 			fn(m, len(out), total)
 		}
 	}
+	start := time.Now()
+	if n, err := s.migrateQueue(ctx); err != nil {
+		return out, err
+	} else if n > 0 {
+		out = append(out, MigrationResult{Source: fmt.Sprintf("job queue (River): %d migrations", n), Duration: time.Since(start)})
+	}
 	if s.moveLogo == nil {
 		return out, nil
 	}
 	// Data, not schema: logos older versions kept in organization rows go
 	// to object storage (an outbound call, so not inside a migration's
 	// transaction). It runs on every start and finds nothing once done.
-	start := time.Now()
+	start = time.Now()
 	moved, err := s.MoveLegacyLogos(ctx, s.moveLogo)
 	if moved.Moved+moved.Dropped > 0 {
 		out = append(out, MigrationResult{Source: fmt.Sprintf("organization logos to object storage: %d moved, %d unreadable cleared", moved.Moved, moved.Dropped),
@@ -336,7 +369,13 @@ func (s *Store) MigrationsPending(ctx context.Context) (int, error) {
 	if err != nil || n > 0 {
 		return n, err
 	}
-	// Logos still in organization rows are a pending step too.
+	// So are the job queue's own migrations, and logos still in
+	// organization rows.
+	if q, err := s.queuePending(ctx); err != nil {
+		return 0, err
+	} else if q > 0 {
+		return q, nil
+	}
 	if legacy, err := s.LegacyLogosPending(ctx); err != nil {
 		return 0, err
 	} else if legacy {

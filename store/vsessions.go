@@ -833,16 +833,6 @@ func (s *Store) transition(tx *gorm.DB, orgID uuid.UUID, id string, e Ending, no
 	return v, true, nil
 }
 
-// deliverEvent is where the webhook deliveries of a terminal event are
-// created, in the transaction of the change (an outbox: no event without
-// its deliveries). Issue 21 (webhooks) fills it: the endpoints of the
-// organization, enabled, subscribed to ev.Type and, when the session names
-// targets (v.WebhookEndpointIDs), among them; the payload is ev.Data plus,
-// for succeeded, e.Claims. There are no endpoints yet.
-func (s *Store) deliverEvent(tx *gorm.DB, v VerificationSession, ev Event, e Ending) error {
-	return nil
-}
-
 // Now is the store's clock: the time every session answer is computed at
 // (the analytics overview's "now" among them).
 func (s *Store) Now() time.Time { return s.clock() }

@@ -129,6 +129,15 @@ type serveCmd struct {
 		ExpiryInterval    time.Duration `name:"session-expiry-interval" envvar:"KAYLE_SESSION_EXPIRY_INTERVAL" default:"1m" help:"how often verification sessions past their expiry are expired (one replica at a time); {0} disables (answers still expire them on touch)"`
 		RetentionInterval time.Duration `name:"retention-interval" envvar:"KAYLE_RETENTION_INTERVAL" default:"1h" help:"how often session retention runs (ended sessions and events deleted after 30 days, session audit rows after 365), in bounded batches; {0} disables"`
 	} `embed:"" group:"sessions"`
+	Webhooks struct {
+		SecretKey     string        `name:"webhook-secret-key" envvar:"KAYLE_WEBHOOK_SECRET_KEY" secret:"all" raw:"true" placeholder:"SECRET" help:"key under which webhook signing secrets (and payloads held for an endpoint without a key) are encrypted at rest, at least 32 characters; set it through the environment. Unset: derived from the API keys' secret (see docs/operators.md, Webhooks)"`
+		SecretKeysOld string        `name:"webhook-secret-keys-old" envvar:"KAYLE_WEBHOOK_SECRET_KEYS_OLD" secret:"all" raw:"true" placeholder:"SECRETS" help:"keys {--webhook-secret-key} replaced, comma-separated: still read, never written, until {kayleid webhooks reseal} has sealed every secret anew"`
+		AllowLoopback bool          `name:"webhook-allow-loopback" envvar:"KAYLE_WEBHOOK_ALLOW_LOOPBACK" default:"false" help:"development only: webhook endpoints on {localhost}/{127.0.0.1} (also {http://}) are accepted and reached; every other private or local address stays refused at dial time. Refused with {--production}"`
+		Workers       int           `name:"webhook-workers" envvar:"KAYLE_WEBHOOK_WORKERS" default:"64" min:"1" help:"webhook deliveries sent at once by this replica"`
+		PerEndpoint   int           `name:"webhook-endpoint-concurrency" envvar:"KAYLE_WEBHOOK_ENDPOINT_CONCURRENCY" default:"8" min:"1" help:"deliveries one endpoint receives at once from this replica; its others wait, so a receiver that hangs does not hold up the rest"`
+		RescueAfter   time.Duration `name:"webhook-rescue-after" envvar:"KAYLE_WEBHOOK_RESCUE_AFTER" default:"1m" min:"31s" help:"how long a delivery may look in progress before another replica takes it over (its replica presumed dead); it is then sent again"`
+		SweepInterval time.Duration `name:"webhook-sweep-interval" envvar:"KAYLE_WEBHOOK_SWEEP_INTERVAL" default:"1m" help:"how often undelivered webhook payloads past their retention are removed (their deliveries end failed, reason expired); {0} disables"`
+	} `embed:"" group:"webhooks"`
 	Storage storageFlags `embed:"" group:"logos"`
 	Logos   struct {
 		LogoGrace time.Duration `name:"logo-grace" envvar:"KAYLE_LOGO_GRACE" default:"24h" min:"1ns" help:"how long a logo upload not (or no longer) in use stays stored and served before it is deleted; an organization keeps at most 5 such"`
@@ -144,6 +153,7 @@ var helpGroups = []kong.Group{
 	{Key: "auth", Title: "Credentials and identity provider:"},
 	{Key: "domains", Title: "Domain verification:"},
 	{Key: "sessions", Title: "Relying-party API (verification sessions):"},
+	{Key: "webhooks", Title: "Webhooks:"},
 	{Key: "logos", Title: "Logos and object storage:"},
 }
 

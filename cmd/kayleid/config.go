@@ -65,6 +65,18 @@ type Config struct {
 	ExpiryInterval  time.Duration
 	RetentionInt    time.Duration
 	Storage         StorageConfig
+	Webhooks        WebhookConfig
+}
+
+// WebhookConfig is the delivery pipeline's configuration.
+type WebhookConfig struct {
+	SecretKey     []byte
+	SecretKeysOld [][]byte
+	AllowLoopback bool
+	Workers       int
+	PerEndpoint   int
+	RescueAfter   time.Duration
+	SweepInterval time.Duration
 }
 
 // StorageConfig is where logos are kept and how their URLs start.
@@ -217,6 +229,30 @@ func (s *serveCmd) config(e *runEnv) (Config, error) {
 	}
 	if c.Production && c.VerifyURL.Scheme != "https" {
 		return c, usagef("%s must be an https URL in production (%s)", e.name("verify-url"), e.name("production"))
+	}
+	wh := s.Webhooks
+	c.Webhooks = WebhookConfig{AllowLoopback: wh.AllowLoopback, Workers: wh.Workers, PerEndpoint: wh.PerEndpoint,
+		RescueAfter: wh.RescueAfter, SweepInterval: wh.SweepInterval}
+	if wh.AllowLoopback && c.Production {
+		return c, usagef("%s cannot be used with %s: production webhooks go to public addresses only", e.name("webhook-allow-loopback"), e.name("production"))
+	}
+	if wh.SecretKey != "" {
+		if len(wh.SecretKey) < 32 {
+			return c, usagef("%s is too short: use at least 32 characters (for example: openssl rand -hex 32)", e.name("webhook-secret-key"))
+		}
+		c.Webhooks.SecretKey = []byte(wh.SecretKey)
+	}
+	for _, k := range strings.Split(wh.SecretKeysOld, ",") {
+		if k = strings.TrimSpace(k); k == "" {
+			continue
+		}
+		if len(k) < 32 {
+			return c, usagef("%s: every key is at least 32 characters", e.name("webhook-secret-keys-old"))
+		}
+		c.Webhooks.SecretKeysOld = append(c.Webhooks.SecretKeysOld, []byte(k))
+	}
+	if len(c.Webhooks.SecretKeysOld) > 0 && c.Webhooks.SecretKey == nil {
+		return c, usagef("%s needs %s: old keys are read while a new one seals", e.name("webhook-secret-keys-old"), e.name("webhook-secret-key"))
 	}
 	if c.Storage, err = s.Storage.storage(e, sv.Addr); err != nil {
 		return c, err

@@ -16,6 +16,7 @@ import (
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
 	"github.com/kayle-id/orgs-api/store"
+	"github.com/kayle-id/orgs-api/webhooks/delivery"
 )
 
 // mailSendInterval is how often the outbox is looked at for notices to
@@ -68,7 +69,8 @@ func (s *serveCmd) Run(re *runEnv) error {
 
 	metrics := server.NewMetrics()
 	st, err := openStore(ctx, cfg.DatabaseURL, log, store.Options{MaxOpenConns: cfg.DBMaxConns, OnEvent: metrics.Event, MaxOwnedOrganizations: cfg.MaxOrgsPerUser,
-		AuthSecret: cfg.AuthSecret, MoveLogo: logoMover(logos), LogoGrace: cfg.LogoGrace})
+		AuthSecret: cfg.AuthSecret, MoveLogo: logoMover(logos), LogoGrace: cfg.LogoGrace,
+		WebhookSecretKey: cfg.Webhooks.SecretKey, WebhookSecretKeysOld: cfg.Webhooks.SecretKeysOld})
 	if err != nil {
 		return err
 	}
@@ -142,12 +144,34 @@ func (s *serveCmd) Run(re *runEnv) error {
 	if cfg.RetentionInt > 0 {
 		jobs = append(jobs, server.RetentionJob(st, cfg.RetentionInt))
 	}
+	if cfg.Webhooks.SweepInterval > 0 {
+		jobs = append(jobs, server.WebhookSweepJob(st, cfg.Webhooks.SweepInterval))
+	}
 	jobs = append(jobs, server.LogoCleanupJob(st, logos, logoCleanupInterval))
 	jobs = append(jobs, server.MailJob(st, mailer, mailSendInterval, log, metrics))
 	jobsCtx, stopJobs := context.WithCancel(ctx)
 	jobsDone := make(chan struct{})
 	go func() { server.RunJobs(jobsCtx, st, log, metrics, jobs...); close(jobsDone) }()
 	defer func() { stopJobs(); <-jobsDone }()
+
+	// Webhook deliveries: the queue's workers, stopped after the listener
+	// (a request may still enqueue) and given the shutdown period to finish
+	// their attempts; a run cut short is sent again on the next start.
+	deliveries, err := delivery.New(st, delivery.Options{Workers: cfg.Webhooks.Workers, PerEndpoint: cfg.Webhooks.PerEndpoint,
+		AllowLoopback: cfg.Webhooks.AllowLoopback, RescueAfter: cfg.Webhooks.RescueAfter, Log: log})
+	if err != nil {
+		return err
+	}
+	if err := deliveries.Start(ctx); err != nil {
+		return fmt.Errorf("webhook deliveries: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := deliveries.Stop(sctx); err != nil {
+			log.Warn("webhook deliveries did not stop in time", "error", err)
+		}
+	}()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(e.Listener(ln)) }()

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,9 +24,9 @@ import (
 type Mode int
 
 const (
-	// Normal answers from the records: TXT records when there are some,
-	// an empty answer (NODATA) when the name has none, NXDOMAIN when the
-	// name is unknown.
+	// Normal answers from the records: TXT, A or AAAA records when there
+	// are some, an empty answer (NODATA) when the name has none of the
+	// type asked, NXDOMAIN when the name is unknown.
 	Normal Mode = iota
 	// NXDomain answers NXDOMAIN whatever the records.
 	NXDomain
@@ -57,13 +58,14 @@ type Server struct {
 	cname map[string]string
 	modes map[string]Mode
 	all   *Mode // overrides every name's mode when set
+	addrs map[string]*addrAnswers
 
 	udpQueries, tcpQueries, dohQueries atomic.Int64
 }
 
 // Start listens on a free loopback port (UDP and TCP) and serves until Close.
 func Start() (*Server, error) {
-	s := &Server{txt: map[string][][]string{}, cname: map[string]string{}, modes: map[string]Mode{}}
+	s := &Server{txt: map[string][][]string{}, cname: map[string]string{}, modes: map[string]Mode{}, addrs: map[string]*addrAnswers{}}
 	// Find a port free for both protocols: take a UDP port, then try the
 	// same number over TCP.
 	var (
@@ -134,6 +136,52 @@ func (s *Server) RemoveTXT(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.txt, canonical(name))
+}
+
+// addrAnswers are a name's A and AAAA records: first for the first query
+// of each type, then for every later one (the same unless SetRebinding).
+type addrAnswers struct {
+	first, then []netip.Addr
+	asked       map[uint16]bool
+}
+
+// SetAddrs publishes A (IPv4) and AAAA (IPv6, IPv4-mapped included)
+// records at name, replacing any; none makes the name known with no
+// addresses.
+func (s *Server) SetAddrs(name string, addrs ...netip.Addr) {
+	s.SetRebinding(name, addrs, addrs)
+}
+
+// SetRebinding answers the first A query and the first AAAA query for
+// name from first, and every later one from then, as a DNS-rebinding
+// attacker's server does (a public answer for the check, a private one
+// for the connection).
+func (s *Server) SetRebinding(name string, first, then []netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.addrs[canonical(name)] = &addrAnswers{first: first, then: then, asked: map[uint16]bool{}}
+}
+
+// records are the A or AAAA records to answer qtype with.
+func (a *addrAnswers) records(name string, qtype uint16) []dns.RR {
+	set := a.then
+	if !a.asked[qtype] {
+		set = a.first
+		a.asked[qtype] = true
+	}
+	var out []dns.RR
+	for _, ip := range set {
+		hdr := dns.RR_Header{Name: name, Class: dns.ClassINET, Ttl: 0} // nothing to cache
+		switch {
+		case qtype == dns.TypeA && ip.Is4():
+			hdr.Rrtype = dns.TypeA
+			out = append(out, &dns.A{Hdr: hdr, A: ip.AsSlice()})
+		case qtype == dns.TypeAAAA && !ip.Is4():
+			hdr.Rrtype = dns.TypeAAAA
+			out = append(out, &dns.AAAA{Hdr: hdr, AAAA: ip.AsSlice()})
+		}
+	}
+	return out
 }
 
 // SetCNAME makes name an alias of target.
@@ -226,6 +274,12 @@ func (s *Server) reply(req *dns.Msg, overUDP bool) (resp *dns.Msg, raw []byte) {
 	}
 	records, ok := s.txt[name]
 	known = known || ok
+	if a, ok := s.addrs[name]; ok {
+		known = true
+		if q.Qtype == dns.TypeA || q.Qtype == dns.TypeAAAA {
+			m.Answer = append(m.Answer, a.records(name, q.Qtype)...)
+		}
+	}
 	if q.Qtype == dns.TypeTXT || q.Qtype == dns.TypeANY {
 		for _, chunks := range records {
 			m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: escape(chunks)})
