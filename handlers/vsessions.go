@@ -95,6 +95,9 @@ func (s *Server) rpGuard(op, scope string) precheck {
 				return webhookFrozen(err)
 			}
 		}
+		if err := strictBooleans(c, op); err != nil {
+			return err
+		}
 		if op == "createSession" {
 			return shareFieldsFirst(c)
 		}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"slices"
 
+	"github.com/labstack/echo/v4"
+
 	api "github.com/kayle-id/orgs-api/gen/api"
 	"github.com/kayle-id/orgs-api/store"
 	"github.com/kayle-id/orgs-api/webhooks"
@@ -47,6 +49,24 @@ var webhookScopes = map[string]string{
 	"listEvents":                 store.ScopeWebhooksRead,
 	"getEvent":                   store.ScopeWebhooksRead,
 	"replayEvent":                store.ScopeWebhooksWrite,
+}
+
+// booleanFilters are the boolean query parameters of the webhook lists.
+var booleanFilters = map[string]string{"listWebhookEndpoints": "enabled", "listWebhookKeys": "is_active"}
+
+// strictBooleans holds a list's boolean filter to upstream's literal
+// true or false (the generated binding would also take 1, t or TRUE).
+func strictBooleans(c echo.Context, op string) error {
+	name, ok := booleanFilters[op]
+	if !ok {
+		return nil
+	}
+	for _, v := range c.QueryParams()[name] {
+		if v != "true" && v != "false" {
+			return BadRequest(name + " must be true or false.")
+		}
+	}
+	return nil
 }
 
 // webhookFrozen answers the store's frozen refusal with upstream's 410.

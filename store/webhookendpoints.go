@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -81,8 +82,8 @@ func (in WebhookEndpointInput) checked() (WebhookEndpointInput, error) {
 	out := in
 	if in.NameSet && in.Name != nil {
 		n := jsTrim(*in.Name)
-		if l := utf16Len(n); l < 1 || l > webhookEndpointNameMax || hasC0Control(n) {
-			return out, invalid("name must be 1 to %d characters after trimming, without control characters.", webhookEndpointNameMax)
+		if l := utf16Len(n); l < 1 || l > webhookEndpointNameMax || !webhookText(n) {
+			return out, invalid("name must be 1 to %d characters of text after trimming, without control characters.", webhookEndpointNameMax)
 		}
 		out.Name = &n
 	}
@@ -141,8 +142,8 @@ func checkLabels(in []string) ([]string, error) {
 			return nil, invalid("labels: Labels must be non-empty strings.")
 		case utf16Len(t) > webhookLabelMax:
 			return nil, invalid("labels: Labels must be 40 characters or fewer.")
-		case hasC0Control(t):
-			return nil, invalid("labels: Labels must not contain control characters.")
+		case !webhookText(t):
+			return nil, invalid("labels: Labels must be text, without control characters.")
 		}
 		folded := strings.ToLower(t)
 		if slices.Contains(seen, folded) {
@@ -152,6 +153,12 @@ func checkLabels(in []string) ([]string, error) {
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// webhookText refuses C0 controls and U+FFFD, which the JSON decoder puts
+// where a request's bytes were not UTF-8 (ours: upstream keeps both).
+func webhookText(s string) bool {
+	return !hasC0Control(s) && !strings.ContainsRune(s, utf8.RuneError)
 }
 
 // webhookAudit is an audit row of a webhook change, naming who acted.
