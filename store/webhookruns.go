@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -281,7 +282,7 @@ func ptr[T any](v T) *T { return &v }
 
 // encryptTo is the compact JWE of plain for a stored key.
 func encryptTo(plain []byte, k WebhookKey) (string, error) {
-	jwk, err := webhooks.ParseJWK(k.JWK)
+	jwk, err := webhooks.ParseJWK(json.RawMessage(k.JWK))
 	if err != nil {
 		return "", err
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql/driver"
 	"encoding/json"
 	"time"
 
@@ -57,7 +58,7 @@ type WebhookKey struct {
 	KeyID             string
 	Algorithm         string
 	KeyType           string
-	JWK               json.RawMessage `gorm:"column:jwk;type:jsonb"`
+	JWK               RawJSON `gorm:"column:jwk"`
 	IsActive          bool
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
@@ -109,3 +110,34 @@ type WebhookAttempt struct {
 
 // TableName pins GORM to the migrated table.
 func (WebhookAttempt) TableName() string { return "webhook_delivery_attempts" }
+
+// RawJSON is a JSON value kept as its bytes in one column (jsonb on
+// PostgreSQL, text on SQLite).
+type RawJSON json.RawMessage
+
+// Value stores the bytes as JSON text.
+func (j RawJSON) Value() (driver.Value, error) {
+	if j == nil {
+		return nil, nil
+	}
+	return string(j), nil
+}
+
+// Scan reads JSON text or bytes.
+func (j *RawJSON) Scan(src any) error {
+	b, err := jsonColumn(src, "json")
+	if err != nil || b == nil {
+		*j = nil
+		return err
+	}
+	*j = append(RawJSON(nil), b...)
+	return nil
+}
+
+// MarshalJSON writes the value as it is stored.
+func (j RawJSON) MarshalJSON() ([]byte, error) {
+	if j == nil {
+		return []byte("null"), nil
+	}
+	return j, nil
+}
