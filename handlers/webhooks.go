@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 
@@ -537,7 +538,7 @@ func endpointJSON(e store.WebhookEndpoint) api.WebhookEndpoint {
 func keyJSON(k store.WebhookKey) api.WebhookEncryptionKey {
 	return api.WebhookEncryptionKey{
 		Id: k.ID, WebhookEndpointId: k.WebhookEndpointID, KeyId: k.KeyID, Algorithm: k.Algorithm, KeyType: k.KeyType,
-		Jwk: k.JWK, IsActive: k.IsActive,
+		Jwk: json.RawMessage(k.JWK), IsActive: k.IsActive,
 		CreatedAt: jsTimestamp(k.CreatedAt), UpdatedAt: jsTimestamp(k.UpdatedAt), DisabledAt: jsTimestampPtr(k.DisabledAt),
 	}
 }

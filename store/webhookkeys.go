@@ -64,7 +64,7 @@ func (s *Store) CreateWebhookKey(ctx context.Context, c RPCaller, endpointID str
 			return err
 		}
 		k := WebhookKey{ID: id, WebhookEndpointID: endpointID, KeyID: in.KeyID, Algorithm: webhooks.KeyAlgorithm,
-			KeyType: webhooks.KeyType, JWK: jwk.Normalized(), IsActive: true, CreatedAt: now, UpdatedAt: now}
+			KeyType: webhooks.KeyType, JWK: RawJSON(jwk.Normalized()), IsActive: true, CreatedAt: now, UpdatedAt: now}
 		if err := tx.Create(&k).Error; err != nil {
 			return err
 		}
