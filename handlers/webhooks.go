@@ -359,7 +359,7 @@ func (s *Server) RetryWebhookDelivery(ctx context.Context, req api.RetryWebhookD
 }
 
 // listEvents serves both event lists.
-func (s *Server) listEvents(ctx context.Context, p api.ListEventsParams) ([]api.WebhookEvent, api.Pagination, *APIError, error) {
+func (s *Server) listEvents(ctx context.Context, p api.ListWebhookEventsParams) ([]api.WebhookEvent, api.Pagination, *APIError, error) {
 	limit := pageLimit(p.Limit)
 	rc, err := s.rpFrom(ctx, store.ScopeWebhooksRead)
 	if err != nil {
@@ -385,14 +385,9 @@ func (s *Server) listEvents(ctx context.Context, p api.ListEventsParams) ([]api.
 
 // ListWebhookEvents is GET /v1/webhooks/events.
 func (s *Server) ListWebhookEvents(ctx context.Context, req api.ListWebhookEventsRequestObject) (api.ListWebhookEventsResponseObject, error) {
-	p := api.ListEventsParams{CreatedFrom: req.Params.CreatedFrom, CreatedTo: req.Params.CreatedTo, Limit: req.Params.Limit, StartingAfter: req.Params.StartingAfter}
-	if req.Params.Type != nil {
-		t := api.ListEventsParamsType(*req.Params.Type)
-		p.Type = &t
-	}
-	data, page, e, err := s.listEvents(ctx, p)
+	data, page, e, err := s.listEvents(ctx, req.Params)
 	if e != nil {
-		return failList[api.ListWebhookEventsdefaultJSONResponse](e, pageLimit(p.Limit)), nil
+		return failList[api.ListWebhookEventsdefaultJSONResponse](e, pageLimit(req.Params.Limit)), nil
 	}
 	if err != nil {
 		return nil, err
@@ -402,7 +397,12 @@ func (s *Server) ListWebhookEvents(ctx context.Context, req api.ListWebhookEvent
 
 // ListEvents is GET /v1/events, the alias of GET /v1/webhooks/events.
 func (s *Server) ListEvents(ctx context.Context, req api.ListEventsRequestObject) (api.ListEventsResponseObject, error) {
-	data, page, e, err := s.listEvents(ctx, req.Params)
+	p := api.ListWebhookEventsParams{CreatedFrom: req.Params.CreatedFrom, CreatedTo: req.Params.CreatedTo, Limit: req.Params.Limit, StartingAfter: req.Params.StartingAfter}
+	if req.Params.Type != nil {
+		t := api.ListWebhookEventsParamsType(*req.Params.Type)
+		p.Type = &t
+	}
+	data, page, e, err := s.listEvents(ctx, p)
 	if e != nil {
 		return failList[api.ListEventsdefaultJSONResponse](e, pageLimit(req.Params.Limit)), nil
 	}
