@@ -474,3 +474,58 @@ var (
 	ErrSessionNotActive = newErr(http.StatusConflict, "SESSION_NOT_ACTIVE", "conflict",
 		"The session has already ended.", "Only a created or in-progress session can be completed; create a new one.")
 )
+
+// Webhook and event errors, with upstream's codes, messages, hints and
+// docs links (its own https://kayle.id/docs/api/webhooks/... set).
+const (
+	webhookDocs          = "https://kayle.id/docs/api/webhooks/"
+	endpointNotFoundMsg  = "Webhook endpoint not found."
+	endpointNotFoundHint = "The webhook endpoint with the given ID was not found."
+	keyNotFoundMsg       = "Webhook encryption key not found."
+	keyNotFoundHint      = "The webhook encryption key with the given ID was not found."
+	eventNotFoundMsg     = "Webhook event not found."
+	eventNotFoundHint    = "The webhook event with the given ID was not found."
+)
+
+func webhookErr(status int, code, message, hint, docs string) *APIError {
+	return &APIError{Status: status, Code: code, Message: message, Hint: hint, Docs: webhookDocs + docs}
+}
+
+var (
+	ErrEndpointNotFoundGet    = webhookErr(http.StatusNotFound, "NOT_FOUND", endpointNotFoundMsg, endpointNotFoundHint, "endpoints#get-by-id")
+	ErrEndpointNotFoundUpdate = webhookErr(http.StatusNotFound, "NOT_FOUND", endpointNotFoundMsg, endpointNotFoundHint, "endpoints#update")
+	ErrEndpointNotFoundDelete = webhookErr(http.StatusNotFound, "NOT_FOUND", endpointNotFoundMsg, endpointNotFoundHint, "endpoints#delete")
+	ErrEndpointNotFoundReveal = webhookErr(http.StatusNotFound, "NOT_FOUND", endpointNotFoundMsg, endpointNotFoundHint, "endpoints#reveal-signing-secret")
+	ErrEndpointNotFoundRotate = webhookErr(http.StatusNotFound, "NOT_FOUND", endpointNotFoundMsg, endpointNotFoundHint, "endpoints#rotate-signing-secret")
+	ErrEndpointNotFoundKeys   = webhookErr(http.StatusNotFound, "NOT_FOUND", endpointNotFoundMsg, endpointNotFoundHint, "keys#create")
+	ErrKeyNotFoundDeactivate  = webhookErr(http.StatusNotFound, "NOT_FOUND", keyNotFoundMsg, keyNotFoundHint, "keys#deactivate")
+	ErrKeyNotFoundReactivate  = webhookErr(http.StatusNotFound, "NOT_FOUND", keyNotFoundMsg, keyNotFoundHint, "keys#reactivate")
+	ErrDeliveryNotFound       = webhookErr(http.StatusNotFound, "NOT_FOUND", "Webhook delivery not found.",
+		"The webhook delivery with the given ID was not found.", "deliveries#retry")
+	ErrEventNotFoundGet    = webhookErr(http.StatusNotFound, "NOT_FOUND", eventNotFoundMsg, eventNotFoundHint, "events#get-by-id")
+	ErrEventNotFoundReplay = webhookErr(http.StatusNotFound, "NOT_FOUND", eventNotFoundMsg, eventNotFoundHint, "events#replay")
+	// ErrEndpointUpdateEmpty is upstream's envelope for an update naming no
+	// field (the backticks are literal).
+	ErrEndpointUpdateEmpty = webhookErr(http.StatusBadRequest, "BAD_REQUEST", "Bad request.",
+		"At least one of `name`, `labels`, `url`, `enabled`, `subscribed_event_types` or `undelivered_payload_retention_hours` must be provided.",
+		"endpoints#update")
+	ErrWebhookKeyRejected = webhookErr(http.StatusBadRequest, "BAD_REQUEST", "Bad request.",
+		"Provide an RSA-OAEP-256 public JWK without private key material.", "keys#create")
+	ErrDeliveryInProgress = webhookErr(http.StatusConflict, "CONFLICT", "Webhook delivery cannot be retried.",
+		"The webhook delivery is already in progress.", "deliveries#retry")
+	ErrEventNotReplayable = webhookErr(http.StatusConflict, "CONFLICT", "Webhook event cannot be replayed.",
+		"Only webhook events with replayable deliveries can be replayed.", "events#replay")
+	ErrPayloadExpired = webhookErr(http.StatusConflict, "WEBHOOK_PAYLOAD_EXPIRED", "Webhook payload is no longer retained.",
+		"Payload expired; create a new verification session or handle the event manually.", "deliveries#payload-retention")
+	// ErrDeliveryHeld is ours: upstream loses the events of an endpoint
+	// without a key, here they wait for one.
+	ErrDeliveryHeld = webhookErr(http.StatusConflict, "CONFLICT", "Webhook delivery cannot be retried.",
+		"The webhook delivery is waiting for an active encryption key on its endpoint; add or reactivate a key and it is sent.", "deliveries#retry")
+	// The limits are ours (upstream has none).
+	ErrWebhookEndpointLimit = webhookErr(http.StatusConflict, "WEBHOOK_ENDPOINT_LIMIT_REACHED",
+		fmt.Sprintf("This organization already has the most webhook endpoints allowed (%d).", store.MaxWebhookEndpointsPerOrg),
+		"Delete a webhook endpoint you no longer use, then retry.", "endpoints#create")
+	ErrWebhookKeyLimit = webhookErr(http.StatusConflict, "WEBHOOK_KEY_LIMIT_REACHED",
+		fmt.Sprintf("This webhook endpoint already has the most encryption keys allowed (%d).", store.MaxWebhookKeysPerEndpoint),
+		"Reactivate one of the endpoint's keys instead, or create a new endpoint.", "keys#create")
+)

@@ -29,6 +29,8 @@ type Server struct {
 	logos    *logo.Library
 	// sessions configures the relying-party API (see WithSessions).
 	sessions SessionOptions
+	// webhooks configures the webhook API (see WithWebhooks).
+	webhooks WebhookOptions
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)

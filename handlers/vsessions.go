@@ -62,6 +62,12 @@ var rpScopes = map[string]string{
 	"getSessionsOverview":    store.ScopeAnalyticsRead,
 }
 
+func init() {
+	for op, scope := range webhookScopes {
+		rpScopes[op] = scope
+	}
+}
+
 // RelyingPartyOperation reports whether an operation is on the
 // relying-party API (API keys accepted).
 func RelyingPartyOperation(operationID string) bool {
@@ -82,6 +88,16 @@ func (s *Server) rpGuard(op, scope string) precheck {
 		}
 		req := c.Request()
 		c.SetRequest(req.WithContext(context.WithValue(req.Context(), rpCallerKey{}, rc)))
+		if webhookScopes[op] == store.ScopeWebhooksWrite && rc.APIKeyID == nil {
+			// Upstream's frozen guard of the webhook writes, after the
+			// scope and before the schema (API keys were refused earlier).
+			if err := s.store.WebhookWriteAllowed(req.Context(), rc); err != nil {
+				return webhookFrozen(err)
+			}
+		}
+		if err := strictBooleans(c, op); err != nil {
+			return err
+		}
 		if op == "createSession" {
 			return shareFieldsFirst(c)
 		}

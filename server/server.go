@@ -89,6 +89,8 @@ type Config struct {
 	// every answer, in /readyz and in the served document). Refused with
 	// Sessions.Production.
 	Sandbox bool
+	// Webhooks configures the webhook API (loopback receivers).
+	Webhooks handlers.WebhookOptions
 }
 
 // SandboxOperations are generated always but routed and advertised only in
@@ -194,7 +196,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		verifier = cfg.IdentityProvider
 	}
 	h := handlers.New(st, mailer, verifier, handlers.WithLogos(cfg.Logos), handlers.WithDNS(metrics.CountDNS(cfg.DNS), cfg.DNSLookupTimeout),
-		handlers.WithSessions(cfg.Sessions))
+		handlers.WithSessions(cfg.Sessions), handlers.WithWebhooks(cfg.Webhooks))
 	limits := newLimits(cfg)
 	v, err := validator.New(spec, validator.Options{
 		Mode: cfg.Validation,

@@ -180,11 +180,24 @@ func TestUpgradeProcedure(t *testing.T) {
 		t.Fatal(out)
 	}
 
-	// 4. Serving one more upstream operation: name it in the overlay and list
-	// it; the compiler then asks for its handler.
-	editText(t, filepath.Join(dir, "api", "overlay.yaml"), func(s string) string {
-		return strings.Replace(s, "actions:\n", "actions:\n  - target: $.paths['/v1/events'].get\n    description: operationId for listing events\n    update: {operationId: listEvents}\n", 1)
+	// 4. Serving one more upstream operation (every one is served, so one is
+	// taken out first, handler and all): list its id again and the compiler
+	// asks for its handler.
+	editText(t, filepath.Join(dir, "oapi-codegen.yaml"), func(s string) string {
+		return strings.Replace(s, "    - listEvents\n", "", 1)
 	})
+	editText(t, filepath.Join(dir, "handlers", "webhooks.go"), func(s string) string {
+		return regexp.MustCompile(`(?s)// ListEvents is GET /v1/events,.*?\n}\n`).ReplaceAllString(s, "")
+	})
+	editText(t, filepath.Join(dir, "internal", "scenario", "webhooks.go"), func(s string) string {
+		return regexp.MustCompile(`(?m)^.*ListEventsWithResponse.*\n.*"listEvents".*\n`).ReplaceAllString(s, "")
+	})
+	if out, ok := run(t, dir, "make", "generate"); !ok {
+		t.Fatalf("make generate without listEvents: %s", out)
+	}
+	if out, ok := run(t, dir, "go", "build", "./..."); !ok {
+		t.Fatalf("build without listEvents: %s", out)
+	}
 	editText(t, filepath.Join(dir, "oapi-codegen.yaml"), func(s string) string {
 		return strings.Replace(s, "  include-operation-ids:\n", "  include-operation-ids:\n    - listEvents\n", 1)
 	})

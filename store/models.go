@@ -213,6 +213,10 @@ var KnownEvents = []string{
 	EventOwnerIDChecked,
 	EventSessionCreated, EventSessionCancelled, EventSessionExpired, EventSessionPrivacyRequest,
 	EventSessionSucceeded, EventSessionCheckFailed, EventSessionFailed,
+	EventWebhookEndpointCreated, EventWebhookEndpointUpdated, EventWebhookEndpointDeleted,
+	EventWebhookSecretRotated, EventWebhookSecretRevealed,
+	EventWebhookKeyCreated, EventWebhookKeyDeactivated, EventWebhookKeyReactivated,
+	EventWebhookDeliveryRetried, EventWebhookEventReplayed,
 }
 
 // Metadata is an audit row's JSON object.

@@ -479,27 +479,6 @@ func cancelTokenHash(secret []byte, token string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// webhookTargets checks a session's webhook targets: duplicates dropped
-// (first occurrence kept), each an enabled endpoint of the organization.
-// nil (fan out) when none were named. There are no webhook endpoints yet
-// (issue 21), so any target is unavailable; the webhooks part replaces the
-// lookup below with one against its table.
-func webhookTargets(tx *gorm.DB, orgID uuid.UUID, ids []string) (NullStringList, error) {
-	if ids == nil {
-		return nil, nil
-	}
-	var out NullStringList = []string{}
-	for _, id := range ids {
-		if !slices.Contains(out, id) {
-			out = append(out, id)
-		}
-	}
-	if len(out) > 0 {
-		return nil, ErrWebhookEndpointUnavailable
-	}
-	return out, nil
-}
-
 // sessionOrg is what creating a session reads of its organization, in one
 // statement: the freeze, the onboarding gate's inputs (the row, its
 // metadata, whether the current integration terms are accepted) and the

@@ -105,6 +105,7 @@ func (s *serveCmd) Run(re *runEnv) error {
 		Logos:            logos,
 		ServeLogos:       cfg.Storage.CDNURL == "",
 		Sessions:         handlers.SessionOptions{VerifyURL: cfg.VerifyURL, Production: cfg.Production},
+		Webhooks:         handlers.WebhookOptions{AllowLoopback: cfg.Webhooks.AllowLoopback},
 		Sandbox:          cfg.Sandbox,
 	}, st, mailer)
 	if err != nil {

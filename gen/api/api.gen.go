@@ -46,6 +46,60 @@ func (e AuditLogActorType) Valid() bool {
 	}
 }
 
+// Defines values for CreateWebhookEncryptionKeyRequestAlgorithm.
+const (
+	RSAOAEP256 CreateWebhookEncryptionKeyRequestAlgorithm = "RSA-OAEP-256"
+)
+
+// Valid indicates whether the value is a known member of the CreateWebhookEncryptionKeyRequestAlgorithm enum.
+func (e CreateWebhookEncryptionKeyRequestAlgorithm) Valid() bool {
+	switch e {
+	case RSAOAEP256:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateWebhookEncryptionKeyRequestKeyType.
+const (
+	RSA CreateWebhookEncryptionKeyRequestKeyType = "RSA"
+)
+
+// Valid indicates whether the value is a known member of the CreateWebhookEncryptionKeyRequestKeyType enum.
+func (e CreateWebhookEncryptionKeyRequestKeyType) Valid() bool {
+	switch e {
+	case RSA:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateWebhookEndpointRequestSubscribedEventTypes.
+const (
+	CreateWebhookEndpointRequestSubscribedEventTypesVerificationSessionCancelled CreateWebhookEndpointRequestSubscribedEventTypes = "verification.session.cancelled"
+	CreateWebhookEndpointRequestSubscribedEventTypesVerificationSessionExpired   CreateWebhookEndpointRequestSubscribedEventTypes = "verification.session.expired"
+	CreateWebhookEndpointRequestSubscribedEventTypesVerificationSessionFailed    CreateWebhookEndpointRequestSubscribedEventTypes = "verification.session.failed"
+	CreateWebhookEndpointRequestSubscribedEventTypesVerificationSessionSucceeded CreateWebhookEndpointRequestSubscribedEventTypes = "verification.session.succeeded"
+)
+
+// Valid indicates whether the value is a known member of the CreateWebhookEndpointRequestSubscribedEventTypes enum.
+func (e CreateWebhookEndpointRequestSubscribedEventTypes) Valid() bool {
+	switch e {
+	case CreateWebhookEndpointRequestSubscribedEventTypesVerificationSessionCancelled:
+		return true
+	case CreateWebhookEndpointRequestSubscribedEventTypesVerificationSessionExpired:
+		return true
+	case CreateWebhookEndpointRequestSubscribedEventTypesVerificationSessionFailed:
+		return true
+	case CreateWebhookEndpointRequestSubscribedEventTypesVerificationSessionSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for MemberRole.
 const (
 	MemberRoleAdmin  MemberRole = "admin"
@@ -61,6 +115,186 @@ func (e MemberRole) Valid() bool {
 	case MemberRoleMember:
 		return true
 	case MemberRoleOwner:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UpdateWebhookEndpointRequestSubscribedEventTypes.
+const (
+	UpdateWebhookEndpointRequestSubscribedEventTypesVerificationSessionCancelled UpdateWebhookEndpointRequestSubscribedEventTypes = "verification.session.cancelled"
+	UpdateWebhookEndpointRequestSubscribedEventTypesVerificationSessionExpired   UpdateWebhookEndpointRequestSubscribedEventTypes = "verification.session.expired"
+	UpdateWebhookEndpointRequestSubscribedEventTypesVerificationSessionFailed    UpdateWebhookEndpointRequestSubscribedEventTypes = "verification.session.failed"
+	UpdateWebhookEndpointRequestSubscribedEventTypesVerificationSessionSucceeded UpdateWebhookEndpointRequestSubscribedEventTypes = "verification.session.succeeded"
+)
+
+// Valid indicates whether the value is a known member of the UpdateWebhookEndpointRequestSubscribedEventTypes enum.
+func (e UpdateWebhookEndpointRequestSubscribedEventTypes) Valid() bool {
+	switch e {
+	case UpdateWebhookEndpointRequestSubscribedEventTypesVerificationSessionCancelled:
+		return true
+	case UpdateWebhookEndpointRequestSubscribedEventTypesVerificationSessionExpired:
+		return true
+	case UpdateWebhookEndpointRequestSubscribedEventTypesVerificationSessionFailed:
+		return true
+	case UpdateWebhookEndpointRequestSubscribedEventTypesVerificationSessionSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookDeliveryPayloadRetentionReason.
+const (
+	WebhookDeliveryPayloadRetentionReasonDelivered                WebhookDeliveryPayloadRetentionReason = "delivered"
+	WebhookDeliveryPayloadRetentionReasonExpired                  WebhookDeliveryPayloadRetentionReason = "expired"
+	WebhookDeliveryPayloadRetentionReasonJweCreationFailed        WebhookDeliveryPayloadRetentionReason = "jwe_creation_failed"
+	WebhookDeliveryPayloadRetentionReasonNoActiveKey              WebhookDeliveryPayloadRetentionReason = "no_active_key"
+	WebhookDeliveryPayloadRetentionReasonPendingDelivery          WebhookDeliveryPayloadRetentionReason = "pending_delivery"
+	WebhookDeliveryPayloadRetentionReasonPrivacyRequest           WebhookDeliveryPayloadRetentionReason = "privacy_request"
+	WebhookDeliveryPayloadRetentionReasonTerminalFailureRetention WebhookDeliveryPayloadRetentionReason = "terminal_failure_retention"
+)
+
+// Valid indicates whether the value is a known member of the WebhookDeliveryPayloadRetentionReason enum.
+func (e WebhookDeliveryPayloadRetentionReason) Valid() bool {
+	switch e {
+	case WebhookDeliveryPayloadRetentionReasonDelivered:
+		return true
+	case WebhookDeliveryPayloadRetentionReasonExpired:
+		return true
+	case WebhookDeliveryPayloadRetentionReasonJweCreationFailed:
+		return true
+	case WebhookDeliveryPayloadRetentionReasonNoActiveKey:
+		return true
+	case WebhookDeliveryPayloadRetentionReasonPendingDelivery:
+		return true
+	case WebhookDeliveryPayloadRetentionReasonPrivacyRequest:
+		return true
+	case WebhookDeliveryPayloadRetentionReasonTerminalFailureRetention:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookDeliveryStatus.
+const (
+	WebhookDeliveryStatusDelivering WebhookDeliveryStatus = "delivering"
+	WebhookDeliveryStatusFailed     WebhookDeliveryStatus = "failed"
+	WebhookDeliveryStatusPending    WebhookDeliveryStatus = "pending"
+	WebhookDeliveryStatusSucceeded  WebhookDeliveryStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the WebhookDeliveryStatus enum.
+func (e WebhookDeliveryStatus) Valid() bool {
+	switch e {
+	case WebhookDeliveryStatusDelivering:
+		return true
+	case WebhookDeliveryStatusFailed:
+		return true
+	case WebhookDeliveryStatusPending:
+		return true
+	case WebhookDeliveryStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookEndpointSubscribedEventTypes.
+const (
+	WebhookEndpointSubscribedEventTypesVerificationSessionCancelled WebhookEndpointSubscribedEventTypes = "verification.session.cancelled"
+	WebhookEndpointSubscribedEventTypesVerificationSessionExpired   WebhookEndpointSubscribedEventTypes = "verification.session.expired"
+	WebhookEndpointSubscribedEventTypesVerificationSessionFailed    WebhookEndpointSubscribedEventTypes = "verification.session.failed"
+	WebhookEndpointSubscribedEventTypesVerificationSessionSucceeded WebhookEndpointSubscribedEventTypes = "verification.session.succeeded"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEndpointSubscribedEventTypes enum.
+func (e WebhookEndpointSubscribedEventTypes) Valid() bool {
+	switch e {
+	case WebhookEndpointSubscribedEventTypesVerificationSessionCancelled:
+		return true
+	case WebhookEndpointSubscribedEventTypesVerificationSessionExpired:
+		return true
+	case WebhookEndpointSubscribedEventTypesVerificationSessionFailed:
+		return true
+	case WebhookEndpointSubscribedEventTypesVerificationSessionSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookEventDeliveriesPayloadRetentionReason.
+const (
+	WebhookEventDeliveriesPayloadRetentionReasonDelivered                WebhookEventDeliveriesPayloadRetentionReason = "delivered"
+	WebhookEventDeliveriesPayloadRetentionReasonExpired                  WebhookEventDeliveriesPayloadRetentionReason = "expired"
+	WebhookEventDeliveriesPayloadRetentionReasonJweCreationFailed        WebhookEventDeliveriesPayloadRetentionReason = "jwe_creation_failed"
+	WebhookEventDeliveriesPayloadRetentionReasonNoActiveKey              WebhookEventDeliveriesPayloadRetentionReason = "no_active_key"
+	WebhookEventDeliveriesPayloadRetentionReasonPendingDelivery          WebhookEventDeliveriesPayloadRetentionReason = "pending_delivery"
+	WebhookEventDeliveriesPayloadRetentionReasonPrivacyRequest           WebhookEventDeliveriesPayloadRetentionReason = "privacy_request"
+	WebhookEventDeliveriesPayloadRetentionReasonTerminalFailureRetention WebhookEventDeliveriesPayloadRetentionReason = "terminal_failure_retention"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEventDeliveriesPayloadRetentionReason enum.
+func (e WebhookEventDeliveriesPayloadRetentionReason) Valid() bool {
+	switch e {
+	case WebhookEventDeliveriesPayloadRetentionReasonDelivered:
+		return true
+	case WebhookEventDeliveriesPayloadRetentionReasonExpired:
+		return true
+	case WebhookEventDeliveriesPayloadRetentionReasonJweCreationFailed:
+		return true
+	case WebhookEventDeliveriesPayloadRetentionReasonNoActiveKey:
+		return true
+	case WebhookEventDeliveriesPayloadRetentionReasonPendingDelivery:
+		return true
+	case WebhookEventDeliveriesPayloadRetentionReasonPrivacyRequest:
+		return true
+	case WebhookEventDeliveriesPayloadRetentionReasonTerminalFailureRetention:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookEventDeliveriesStatus.
+const (
+	WebhookEventDeliveriesStatusDelivering WebhookEventDeliveriesStatus = "delivering"
+	WebhookEventDeliveriesStatusFailed     WebhookEventDeliveriesStatus = "failed"
+	WebhookEventDeliveriesStatusPending    WebhookEventDeliveriesStatus = "pending"
+	WebhookEventDeliveriesStatusSucceeded  WebhookEventDeliveriesStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEventDeliveriesStatus enum.
+func (e WebhookEventDeliveriesStatus) Valid() bool {
+	switch e {
+	case WebhookEventDeliveriesStatusDelivering:
+		return true
+	case WebhookEventDeliveriesStatusFailed:
+		return true
+	case WebhookEventDeliveriesStatusPending:
+		return true
+	case WebhookEventDeliveriesStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookEventTriggerType.
+const (
+	WebhookEventTriggerTypeVerificationAttempt WebhookEventTriggerType = "verification_attempt"
+	WebhookEventTriggerTypeVerificationSession WebhookEventTriggerType = "verification_session"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEventTriggerType enum.
+func (e WebhookEventTriggerType) Valid() bool {
+	switch e {
+	case WebhookEventTriggerTypeVerificationAttempt:
+		return true
+	case WebhookEventTriggerTypeVerificationSession:
 		return true
 	default:
 		return false
@@ -460,6 +694,165 @@ const (
 func (e GetRpTerms200JSONResponseBodyDataCurrentTermsVersion) Valid() bool {
 	switch e {
 	case N20260517:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListEventsParamsType.
+const (
+	ListEventsParamsTypeVerificationSessionCancelled ListEventsParamsType = "verification.session.cancelled"
+	ListEventsParamsTypeVerificationSessionExpired   ListEventsParamsType = "verification.session.expired"
+	ListEventsParamsTypeVerificationSessionFailed    ListEventsParamsType = "verification.session.failed"
+	ListEventsParamsTypeVerificationSessionSucceeded ListEventsParamsType = "verification.session.succeeded"
+)
+
+// Valid indicates whether the value is a known member of the ListEventsParamsType enum.
+func (e ListEventsParamsType) Valid() bool {
+	switch e {
+	case ListEventsParamsTypeVerificationSessionCancelled:
+		return true
+	case ListEventsParamsTypeVerificationSessionExpired:
+		return true
+	case ListEventsParamsTypeVerificationSessionFailed:
+		return true
+	case ListEventsParamsTypeVerificationSessionSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListEvents500JSONResponseBodyPaginationHasMore.
+const (
+	ListEvents500JSONResponseBodyPaginationHasMoreFalse ListEvents500JSONResponseBodyPaginationHasMore = false
+)
+
+// Valid indicates whether the value is a known member of the ListEvents500JSONResponseBodyPaginationHasMore enum.
+func (e ListEvents500JSONResponseBodyPaginationHasMore) Valid() bool {
+	switch e {
+	case ListEvents500JSONResponseBodyPaginationHasMoreFalse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetEvent500JSONResponseBodyErrorCode.
+const (
+	GetEvent500JSONResponseBodyErrorCodeINTERNALSERVERERROR GetEvent500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the GetEvent500JSONResponseBodyErrorCode enum.
+func (e GetEvent500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case GetEvent500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetEvent500JSONResponseBodyErrorDocs.
+const (
+	GetEvent500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors GetEvent500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the GetEvent500JSONResponseBodyErrorDocs enum.
+func (e GetEvent500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case GetEvent500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetEvent500JSONResponseBodyErrorHint.
+const (
+	GetEvent500JSONResponseBodyErrorHintTheServerEncounteredAnError GetEvent500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the GetEvent500JSONResponseBodyErrorHint enum.
+func (e GetEvent500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case GetEvent500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetEvent500JSONResponseBodyErrorMessage.
+const (
+	GetEvent500JSONResponseBodyErrorMessageInternalServerError GetEvent500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the GetEvent500JSONResponseBodyErrorMessage enum.
+func (e GetEvent500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case GetEvent500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReplayEvent500JSONResponseBodyErrorCode.
+const (
+	ReplayEvent500JSONResponseBodyErrorCodeINTERNALSERVERERROR ReplayEvent500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the ReplayEvent500JSONResponseBodyErrorCode enum.
+func (e ReplayEvent500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case ReplayEvent500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReplayEvent500JSONResponseBodyErrorDocs.
+const (
+	ReplayEvent500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors ReplayEvent500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the ReplayEvent500JSONResponseBodyErrorDocs enum.
+func (e ReplayEvent500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case ReplayEvent500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReplayEvent500JSONResponseBodyErrorHint.
+const (
+	ReplayEvent500JSONResponseBodyErrorHintTheServerEncounteredAnError ReplayEvent500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the ReplayEvent500JSONResponseBodyErrorHint enum.
+func (e ReplayEvent500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case ReplayEvent500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReplayEvent500JSONResponseBodyErrorMessage.
+const (
+	ReplayEvent500JSONResponseBodyErrorMessageInternalServerError ReplayEvent500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the ReplayEvent500JSONResponseBodyErrorMessage enum.
+func (e ReplayEvent500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case ReplayEvent500JSONResponseBodyErrorMessageInternalServerError:
 		return true
 	default:
 		return false
@@ -904,6 +1297,849 @@ func (e CompleteSandboxSession200JSONResponseBodyDataStatus) Valid() bool {
 	}
 }
 
+// Defines values for ListWebhookDeliveriesParamsStatus.
+const (
+	ListWebhookDeliveriesParamsStatusDelivering ListWebhookDeliveriesParamsStatus = "delivering"
+	ListWebhookDeliveriesParamsStatusFailed     ListWebhookDeliveriesParamsStatus = "failed"
+	ListWebhookDeliveriesParamsStatusPending    ListWebhookDeliveriesParamsStatus = "pending"
+	ListWebhookDeliveriesParamsStatusSucceeded  ListWebhookDeliveriesParamsStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the ListWebhookDeliveriesParamsStatus enum.
+func (e ListWebhookDeliveriesParamsStatus) Valid() bool {
+	switch e {
+	case ListWebhookDeliveriesParamsStatusDelivering:
+		return true
+	case ListWebhookDeliveriesParamsStatusFailed:
+		return true
+	case ListWebhookDeliveriesParamsStatusPending:
+		return true
+	case ListWebhookDeliveriesParamsStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListWebhookDeliveries500JSONResponseBodyPaginationHasMore.
+const (
+	ListWebhookDeliveries500JSONResponseBodyPaginationHasMoreFalse ListWebhookDeliveries500JSONResponseBodyPaginationHasMore = false
+)
+
+// Valid indicates whether the value is a known member of the ListWebhookDeliveries500JSONResponseBodyPaginationHasMore enum.
+func (e ListWebhookDeliveries500JSONResponseBodyPaginationHasMore) Valid() bool {
+	switch e {
+	case ListWebhookDeliveries500JSONResponseBodyPaginationHasMoreFalse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RetryWebhookDelivery500JSONResponseBodyErrorCode.
+const (
+	RetryWebhookDelivery500JSONResponseBodyErrorCodeINTERNALSERVERERROR RetryWebhookDelivery500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the RetryWebhookDelivery500JSONResponseBodyErrorCode enum.
+func (e RetryWebhookDelivery500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case RetryWebhookDelivery500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RetryWebhookDelivery500JSONResponseBodyErrorDocs.
+const (
+	RetryWebhookDelivery500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors RetryWebhookDelivery500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the RetryWebhookDelivery500JSONResponseBodyErrorDocs enum.
+func (e RetryWebhookDelivery500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case RetryWebhookDelivery500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RetryWebhookDelivery500JSONResponseBodyErrorHint.
+const (
+	RetryWebhookDelivery500JSONResponseBodyErrorHintTheServerEncounteredAnError RetryWebhookDelivery500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the RetryWebhookDelivery500JSONResponseBodyErrorHint enum.
+func (e RetryWebhookDelivery500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case RetryWebhookDelivery500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RetryWebhookDelivery500JSONResponseBodyErrorMessage.
+const (
+	RetryWebhookDelivery500JSONResponseBodyErrorMessageInternalServerError RetryWebhookDelivery500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the RetryWebhookDelivery500JSONResponseBodyErrorMessage enum.
+func (e RetryWebhookDelivery500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case RetryWebhookDelivery500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListWebhookEndpoints500JSONResponseBodyPaginationHasMore.
+const (
+	ListWebhookEndpoints500JSONResponseBodyPaginationHasMoreFalse ListWebhookEndpoints500JSONResponseBodyPaginationHasMore = false
+)
+
+// Valid indicates whether the value is a known member of the ListWebhookEndpoints500JSONResponseBodyPaginationHasMore enum.
+func (e ListWebhookEndpoints500JSONResponseBodyPaginationHasMore) Valid() bool {
+	switch e {
+	case ListWebhookEndpoints500JSONResponseBodyPaginationHasMoreFalse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateWebhookEndpoint500JSONResponseBodyErrorCode.
+const (
+	CreateWebhookEndpoint500JSONResponseBodyErrorCodeINTERNALSERVERERROR CreateWebhookEndpoint500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the CreateWebhookEndpoint500JSONResponseBodyErrorCode enum.
+func (e CreateWebhookEndpoint500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case CreateWebhookEndpoint500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateWebhookEndpoint500JSONResponseBodyErrorDocs.
+const (
+	CreateWebhookEndpoint500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors CreateWebhookEndpoint500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the CreateWebhookEndpoint500JSONResponseBodyErrorDocs enum.
+func (e CreateWebhookEndpoint500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case CreateWebhookEndpoint500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateWebhookEndpoint500JSONResponseBodyErrorHint.
+const (
+	CreateWebhookEndpoint500JSONResponseBodyErrorHintTheServerEncounteredAnError CreateWebhookEndpoint500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the CreateWebhookEndpoint500JSONResponseBodyErrorHint enum.
+func (e CreateWebhookEndpoint500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case CreateWebhookEndpoint500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateWebhookEndpoint500JSONResponseBodyErrorMessage.
+const (
+	CreateWebhookEndpoint500JSONResponseBodyErrorMessageInternalServerError CreateWebhookEndpoint500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the CreateWebhookEndpoint500JSONResponseBodyErrorMessage enum.
+func (e CreateWebhookEndpoint500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case CreateWebhookEndpoint500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteWebhookEndpoint200JSONResponseBodyDataStatus.
+const (
+	DeleteWebhookEndpoint200JSONResponseBodyDataStatusSuccess DeleteWebhookEndpoint200JSONResponseBodyDataStatus = "success"
+)
+
+// Valid indicates whether the value is a known member of the DeleteWebhookEndpoint200JSONResponseBodyDataStatus enum.
+func (e DeleteWebhookEndpoint200JSONResponseBodyDataStatus) Valid() bool {
+	switch e {
+	case DeleteWebhookEndpoint200JSONResponseBodyDataStatusSuccess:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteWebhookEndpoint500JSONResponseBodyErrorCode.
+const (
+	DeleteWebhookEndpoint500JSONResponseBodyErrorCodeINTERNALSERVERERROR DeleteWebhookEndpoint500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the DeleteWebhookEndpoint500JSONResponseBodyErrorCode enum.
+func (e DeleteWebhookEndpoint500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case DeleteWebhookEndpoint500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteWebhookEndpoint500JSONResponseBodyErrorDocs.
+const (
+	DeleteWebhookEndpoint500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors DeleteWebhookEndpoint500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the DeleteWebhookEndpoint500JSONResponseBodyErrorDocs enum.
+func (e DeleteWebhookEndpoint500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case DeleteWebhookEndpoint500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteWebhookEndpoint500JSONResponseBodyErrorHint.
+const (
+	DeleteWebhookEndpoint500JSONResponseBodyErrorHintTheServerEncounteredAnError DeleteWebhookEndpoint500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the DeleteWebhookEndpoint500JSONResponseBodyErrorHint enum.
+func (e DeleteWebhookEndpoint500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case DeleteWebhookEndpoint500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteWebhookEndpoint500JSONResponseBodyErrorMessage.
+const (
+	DeleteWebhookEndpoint500JSONResponseBodyErrorMessageInternalServerError DeleteWebhookEndpoint500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the DeleteWebhookEndpoint500JSONResponseBodyErrorMessage enum.
+func (e DeleteWebhookEndpoint500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case DeleteWebhookEndpoint500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetWebhookEndpoint500JSONResponseBodyErrorCode.
+const (
+	GetWebhookEndpoint500JSONResponseBodyErrorCodeINTERNALSERVERERROR GetWebhookEndpoint500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the GetWebhookEndpoint500JSONResponseBodyErrorCode enum.
+func (e GetWebhookEndpoint500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case GetWebhookEndpoint500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetWebhookEndpoint500JSONResponseBodyErrorDocs.
+const (
+	GetWebhookEndpoint500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors GetWebhookEndpoint500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the GetWebhookEndpoint500JSONResponseBodyErrorDocs enum.
+func (e GetWebhookEndpoint500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case GetWebhookEndpoint500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetWebhookEndpoint500JSONResponseBodyErrorHint.
+const (
+	GetWebhookEndpoint500JSONResponseBodyErrorHintTheServerEncounteredAnError GetWebhookEndpoint500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the GetWebhookEndpoint500JSONResponseBodyErrorHint enum.
+func (e GetWebhookEndpoint500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case GetWebhookEndpoint500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetWebhookEndpoint500JSONResponseBodyErrorMessage.
+const (
+	GetWebhookEndpoint500JSONResponseBodyErrorMessageInternalServerError GetWebhookEndpoint500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the GetWebhookEndpoint500JSONResponseBodyErrorMessage enum.
+func (e GetWebhookEndpoint500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case GetWebhookEndpoint500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UpdateWebhookEndpoint500JSONResponseBodyErrorCode.
+const (
+	UpdateWebhookEndpoint500JSONResponseBodyErrorCodeINTERNALSERVERERROR UpdateWebhookEndpoint500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the UpdateWebhookEndpoint500JSONResponseBodyErrorCode enum.
+func (e UpdateWebhookEndpoint500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case UpdateWebhookEndpoint500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UpdateWebhookEndpoint500JSONResponseBodyErrorDocs.
+const (
+	UpdateWebhookEndpoint500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors UpdateWebhookEndpoint500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the UpdateWebhookEndpoint500JSONResponseBodyErrorDocs enum.
+func (e UpdateWebhookEndpoint500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case UpdateWebhookEndpoint500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UpdateWebhookEndpoint500JSONResponseBodyErrorHint.
+const (
+	UpdateWebhookEndpoint500JSONResponseBodyErrorHintTheServerEncounteredAnError UpdateWebhookEndpoint500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the UpdateWebhookEndpoint500JSONResponseBodyErrorHint enum.
+func (e UpdateWebhookEndpoint500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case UpdateWebhookEndpoint500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UpdateWebhookEndpoint500JSONResponseBodyErrorMessage.
+const (
+	UpdateWebhookEndpoint500JSONResponseBodyErrorMessageInternalServerError UpdateWebhookEndpoint500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the UpdateWebhookEndpoint500JSONResponseBodyErrorMessage enum.
+func (e UpdateWebhookEndpoint500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case UpdateWebhookEndpoint500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListWebhookKeys500JSONResponseBodyPaginationHasMore.
+const (
+	ListWebhookKeys500JSONResponseBodyPaginationHasMoreFalse ListWebhookKeys500JSONResponseBodyPaginationHasMore = false
+)
+
+// Valid indicates whether the value is a known member of the ListWebhookKeys500JSONResponseBodyPaginationHasMore enum.
+func (e ListWebhookKeys500JSONResponseBodyPaginationHasMore) Valid() bool {
+	switch e {
+	case ListWebhookKeys500JSONResponseBodyPaginationHasMoreFalse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateWebhookKey500JSONResponseBodyErrorCode.
+const (
+	CreateWebhookKey500JSONResponseBodyErrorCodeINTERNALSERVERERROR CreateWebhookKey500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the CreateWebhookKey500JSONResponseBodyErrorCode enum.
+func (e CreateWebhookKey500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case CreateWebhookKey500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateWebhookKey500JSONResponseBodyErrorDocs.
+const (
+	CreateWebhookKey500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors CreateWebhookKey500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the CreateWebhookKey500JSONResponseBodyErrorDocs enum.
+func (e CreateWebhookKey500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case CreateWebhookKey500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateWebhookKey500JSONResponseBodyErrorHint.
+const (
+	CreateWebhookKey500JSONResponseBodyErrorHintTheServerEncounteredAnError CreateWebhookKey500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the CreateWebhookKey500JSONResponseBodyErrorHint enum.
+func (e CreateWebhookKey500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case CreateWebhookKey500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateWebhookKey500JSONResponseBodyErrorMessage.
+const (
+	CreateWebhookKey500JSONResponseBodyErrorMessageInternalServerError CreateWebhookKey500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the CreateWebhookKey500JSONResponseBodyErrorMessage enum.
+func (e CreateWebhookKey500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case CreateWebhookKey500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RevealWebhookSigningSecret500JSONResponseBodyErrorCode.
+const (
+	RevealWebhookSigningSecret500JSONResponseBodyErrorCodeINTERNALSERVERERROR RevealWebhookSigningSecret500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the RevealWebhookSigningSecret500JSONResponseBodyErrorCode enum.
+func (e RevealWebhookSigningSecret500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case RevealWebhookSigningSecret500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RevealWebhookSigningSecret500JSONResponseBodyErrorDocs.
+const (
+	RevealWebhookSigningSecret500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors RevealWebhookSigningSecret500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the RevealWebhookSigningSecret500JSONResponseBodyErrorDocs enum.
+func (e RevealWebhookSigningSecret500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case RevealWebhookSigningSecret500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RevealWebhookSigningSecret500JSONResponseBodyErrorHint.
+const (
+	RevealWebhookSigningSecret500JSONResponseBodyErrorHintTheServerEncounteredAnError RevealWebhookSigningSecret500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the RevealWebhookSigningSecret500JSONResponseBodyErrorHint enum.
+func (e RevealWebhookSigningSecret500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case RevealWebhookSigningSecret500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RevealWebhookSigningSecret500JSONResponseBodyErrorMessage.
+const (
+	RevealWebhookSigningSecret500JSONResponseBodyErrorMessageInternalServerError RevealWebhookSigningSecret500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the RevealWebhookSigningSecret500JSONResponseBodyErrorMessage enum.
+func (e RevealWebhookSigningSecret500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case RevealWebhookSigningSecret500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RotateWebhookSigningSecret500JSONResponseBodyErrorCode.
+const (
+	RotateWebhookSigningSecret500JSONResponseBodyErrorCodeINTERNALSERVERERROR RotateWebhookSigningSecret500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the RotateWebhookSigningSecret500JSONResponseBodyErrorCode enum.
+func (e RotateWebhookSigningSecret500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case RotateWebhookSigningSecret500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RotateWebhookSigningSecret500JSONResponseBodyErrorDocs.
+const (
+	RotateWebhookSigningSecret500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors RotateWebhookSigningSecret500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the RotateWebhookSigningSecret500JSONResponseBodyErrorDocs enum.
+func (e RotateWebhookSigningSecret500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case RotateWebhookSigningSecret500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RotateWebhookSigningSecret500JSONResponseBodyErrorHint.
+const (
+	RotateWebhookSigningSecret500JSONResponseBodyErrorHintTheServerEncounteredAnError RotateWebhookSigningSecret500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the RotateWebhookSigningSecret500JSONResponseBodyErrorHint enum.
+func (e RotateWebhookSigningSecret500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case RotateWebhookSigningSecret500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RotateWebhookSigningSecret500JSONResponseBodyErrorMessage.
+const (
+	RotateWebhookSigningSecret500JSONResponseBodyErrorMessageInternalServerError RotateWebhookSigningSecret500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the RotateWebhookSigningSecret500JSONResponseBodyErrorMessage enum.
+func (e RotateWebhookSigningSecret500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case RotateWebhookSigningSecret500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListWebhookEventsParamsType.
+const (
+	ListWebhookEventsParamsTypeVerificationSessionCancelled ListWebhookEventsParamsType = "verification.session.cancelled"
+	ListWebhookEventsParamsTypeVerificationSessionExpired   ListWebhookEventsParamsType = "verification.session.expired"
+	ListWebhookEventsParamsTypeVerificationSessionFailed    ListWebhookEventsParamsType = "verification.session.failed"
+	ListWebhookEventsParamsTypeVerificationSessionSucceeded ListWebhookEventsParamsType = "verification.session.succeeded"
+)
+
+// Valid indicates whether the value is a known member of the ListWebhookEventsParamsType enum.
+func (e ListWebhookEventsParamsType) Valid() bool {
+	switch e {
+	case ListWebhookEventsParamsTypeVerificationSessionCancelled:
+		return true
+	case ListWebhookEventsParamsTypeVerificationSessionExpired:
+		return true
+	case ListWebhookEventsParamsTypeVerificationSessionFailed:
+		return true
+	case ListWebhookEventsParamsTypeVerificationSessionSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListWebhookEvents500JSONResponseBodyPaginationHasMore.
+const (
+	ListWebhookEvents500JSONResponseBodyPaginationHasMoreFalse ListWebhookEvents500JSONResponseBodyPaginationHasMore = false
+)
+
+// Valid indicates whether the value is a known member of the ListWebhookEvents500JSONResponseBodyPaginationHasMore enum.
+func (e ListWebhookEvents500JSONResponseBodyPaginationHasMore) Valid() bool {
+	switch e {
+	case ListWebhookEvents500JSONResponseBodyPaginationHasMoreFalse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetWebhookEvent500JSONResponseBodyErrorCode.
+const (
+	GetWebhookEvent500JSONResponseBodyErrorCodeINTERNALSERVERERROR GetWebhookEvent500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the GetWebhookEvent500JSONResponseBodyErrorCode enum.
+func (e GetWebhookEvent500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case GetWebhookEvent500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetWebhookEvent500JSONResponseBodyErrorDocs.
+const (
+	GetWebhookEvent500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors GetWebhookEvent500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the GetWebhookEvent500JSONResponseBodyErrorDocs enum.
+func (e GetWebhookEvent500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case GetWebhookEvent500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetWebhookEvent500JSONResponseBodyErrorHint.
+const (
+	GetWebhookEvent500JSONResponseBodyErrorHintTheServerEncounteredAnError GetWebhookEvent500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the GetWebhookEvent500JSONResponseBodyErrorHint enum.
+func (e GetWebhookEvent500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case GetWebhookEvent500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetWebhookEvent500JSONResponseBodyErrorMessage.
+const (
+	GetWebhookEvent500JSONResponseBodyErrorMessageInternalServerError GetWebhookEvent500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the GetWebhookEvent500JSONResponseBodyErrorMessage enum.
+func (e GetWebhookEvent500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case GetWebhookEvent500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReplayWebhookEvent500JSONResponseBodyErrorCode.
+const (
+	ReplayWebhookEvent500JSONResponseBodyErrorCodeINTERNALSERVERERROR ReplayWebhookEvent500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the ReplayWebhookEvent500JSONResponseBodyErrorCode enum.
+func (e ReplayWebhookEvent500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case ReplayWebhookEvent500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReplayWebhookEvent500JSONResponseBodyErrorDocs.
+const (
+	ReplayWebhookEvent500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors ReplayWebhookEvent500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the ReplayWebhookEvent500JSONResponseBodyErrorDocs enum.
+func (e ReplayWebhookEvent500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case ReplayWebhookEvent500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReplayWebhookEvent500JSONResponseBodyErrorHint.
+const (
+	ReplayWebhookEvent500JSONResponseBodyErrorHintTheServerEncounteredAnError ReplayWebhookEvent500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the ReplayWebhookEvent500JSONResponseBodyErrorHint enum.
+func (e ReplayWebhookEvent500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case ReplayWebhookEvent500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReplayWebhookEvent500JSONResponseBodyErrorMessage.
+const (
+	ReplayWebhookEvent500JSONResponseBodyErrorMessageInternalServerError ReplayWebhookEvent500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the ReplayWebhookEvent500JSONResponseBodyErrorMessage enum.
+func (e ReplayWebhookEvent500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case ReplayWebhookEvent500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeactivateWebhookKey500JSONResponseBodyErrorCode.
+const (
+	DeactivateWebhookKey500JSONResponseBodyErrorCodeINTERNALSERVERERROR DeactivateWebhookKey500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the DeactivateWebhookKey500JSONResponseBodyErrorCode enum.
+func (e DeactivateWebhookKey500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case DeactivateWebhookKey500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeactivateWebhookKey500JSONResponseBodyErrorDocs.
+const (
+	DeactivateWebhookKey500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors DeactivateWebhookKey500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the DeactivateWebhookKey500JSONResponseBodyErrorDocs enum.
+func (e DeactivateWebhookKey500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case DeactivateWebhookKey500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeactivateWebhookKey500JSONResponseBodyErrorHint.
+const (
+	DeactivateWebhookKey500JSONResponseBodyErrorHintTheServerEncounteredAnError DeactivateWebhookKey500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the DeactivateWebhookKey500JSONResponseBodyErrorHint enum.
+func (e DeactivateWebhookKey500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case DeactivateWebhookKey500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeactivateWebhookKey500JSONResponseBodyErrorMessage.
+const (
+	DeactivateWebhookKey500JSONResponseBodyErrorMessageInternalServerError DeactivateWebhookKey500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the DeactivateWebhookKey500JSONResponseBodyErrorMessage enum.
+func (e DeactivateWebhookKey500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case DeactivateWebhookKey500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReactivateWebhookKey500JSONResponseBodyErrorCode.
+const (
+	ReactivateWebhookKey500JSONResponseBodyErrorCodeINTERNALSERVERERROR ReactivateWebhookKey500JSONResponseBodyErrorCode = "INTERNAL_SERVER_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the ReactivateWebhookKey500JSONResponseBodyErrorCode enum.
+func (e ReactivateWebhookKey500JSONResponseBodyErrorCode) Valid() bool {
+	switch e {
+	case ReactivateWebhookKey500JSONResponseBodyErrorCodeINTERNALSERVERERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReactivateWebhookKey500JSONResponseBodyErrorDocs.
+const (
+	ReactivateWebhookKey500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors ReactivateWebhookKey500JSONResponseBodyErrorDocs = "https://kayle.id/docs/api/errors"
+)
+
+// Valid indicates whether the value is a known member of the ReactivateWebhookKey500JSONResponseBodyErrorDocs enum.
+func (e ReactivateWebhookKey500JSONResponseBodyErrorDocs) Valid() bool {
+	switch e {
+	case ReactivateWebhookKey500JSONResponseBodyErrorDocsHttpskayleIddocsapierrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReactivateWebhookKey500JSONResponseBodyErrorHint.
+const (
+	ReactivateWebhookKey500JSONResponseBodyErrorHintTheServerEncounteredAnError ReactivateWebhookKey500JSONResponseBodyErrorHint = "The server encountered an error."
+)
+
+// Valid indicates whether the value is a known member of the ReactivateWebhookKey500JSONResponseBodyErrorHint enum.
+func (e ReactivateWebhookKey500JSONResponseBodyErrorHint) Valid() bool {
+	switch e {
+	case ReactivateWebhookKey500JSONResponseBodyErrorHintTheServerEncounteredAnError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReactivateWebhookKey500JSONResponseBodyErrorMessage.
+const (
+	ReactivateWebhookKey500JSONResponseBodyErrorMessageInternalServerError ReactivateWebhookKey500JSONResponseBodyErrorMessage = "Internal server error."
+)
+
+// Valid indicates whether the value is a known member of the ReactivateWebhookKey500JSONResponseBodyErrorMessage enum.
+func (e ReactivateWebhookKey500JSONResponseBodyErrorMessage) Valid() bool {
+	switch e {
+	case ReactivateWebhookKey500JSONResponseBodyErrorMessageInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
 // AuditLog defines model for AuditLog.
 type AuditLog struct {
 	Actor      AuditLogActor          `json:"actor"`
@@ -938,6 +2174,59 @@ type CreateSessionRequest struct {
 
 	// WebhookEndpointId Optional webhook endpoint ID or endpoint ID list to target for this session. When omitted, events fan out to every enabled subscribed endpoint.
 	WebhookEndpointId *any `json:"webhook_endpoint_id,omitempty"`
+}
+
+// CreateWebhookEncryptionKeyRequest defines model for CreateWebhookEncryptionKeyRequest.
+type CreateWebhookEncryptionKeyRequest struct {
+	// Algorithm The JWE algorithm to use for webhook delivery.
+	Algorithm CreateWebhookEncryptionKeyRequestAlgorithm `json:"algorithm"`
+
+	// Jwk The public JWK for encrypting webhook payloads.
+	Jwk json.RawMessage `json:"jwk"`
+
+	// KeyId The key identifier to use as `kid` in the JWE header.
+	KeyId string `json:"key_id"`
+
+	// KeyType The JWK key type for webhook delivery.
+	KeyType CreateWebhookEncryptionKeyRequestKeyType `json:"key_type"`
+}
+
+// CreateWebhookEncryptionKeyRequestAlgorithm The JWE algorithm to use for webhook delivery.
+type CreateWebhookEncryptionKeyRequestAlgorithm string
+
+// CreateWebhookEncryptionKeyRequestKeyType The JWK key type for webhook delivery.
+type CreateWebhookEncryptionKeyRequestKeyType string
+
+// CreateWebhookEndpointRequest defines model for CreateWebhookEndpointRequest.
+type CreateWebhookEndpointRequest struct {
+	// Enabled Whether the endpoint should be enabled immediately. Defaults to true.
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// Labels Optional tag-style purpose labels for this endpoint.
+	Labels *[]string `json:"labels,omitempty"`
+
+	// Name An optional display name for the webhook endpoint.
+	Name *string `json:"name,omitempty"`
+
+	// SubscribedEventTypes The event types this endpoint should receive.
+	SubscribedEventTypes *[]CreateWebhookEndpointRequestSubscribedEventTypes `json:"subscribed_event_types,omitempty"`
+
+	// UndeliveredPayloadRetentionHours How long Kayle should retain encrypted undelivered payloads after terminal delivery failure.
+	UndeliveredPayloadRetentionHours *float64 `json:"undelivered_payload_retention_hours,omitempty"`
+
+	// Url The URL of the webhook endpoint. Must use https:// (http:// is only accepted for localhost in development).
+	Url string `json:"url"`
+}
+
+// CreateWebhookEndpointRequestSubscribedEventTypes defines model for CreateWebhookEndpointRequest.SubscribedEventTypes.
+type CreateWebhookEndpointRequestSubscribedEventTypes string
+
+// CreatedWebhookEndpoint defines model for Created Webhook Endpoint.
+type CreatedWebhookEndpoint struct {
+	Endpoint WebhookEndpoint `json:"endpoint"`
+
+	// SigningSecret The webhook signing secret. This value is shown only once.
+	SigningSecret string `json:"signing_secret"`
 }
 
 // ErrorEnvelope defines model for ErrorEnvelope.
@@ -1020,6 +2309,24 @@ type PendingInvitation struct {
 	Role      MemberRole         `json:"role"`
 }
 
+// RevealedWebhookSigningSecret defines model for Revealed Webhook Signing Secret.
+type RevealedWebhookSigningSecret struct {
+	// EndpointId The webhook endpoint ID
+	EndpointId string `json:"endpoint_id"`
+
+	// SigningSecret The current webhook signing secret for the endpoint.
+	SigningSecret string `json:"signing_secret"`
+}
+
+// RotatedWebhookSigningSecret defines model for Rotated Webhook Signing Secret.
+type RotatedWebhookSigningSecret struct {
+	// EndpointId The webhook endpoint ID
+	EndpointId string `json:"endpoint_id"`
+
+	// SigningSecret The rotated webhook signing secret. This value is shown only once.
+	SigningSecret string `json:"signing_secret"`
+}
+
 // SessionAnalyticsSummary Overall session counts for the organization.
 type SessionAnalyticsSummary struct {
 	Active    int `json:"active"`
@@ -1053,6 +2360,213 @@ type SessionAnalyticsTrendPoint struct {
 	Failure int    `json:"failure"`
 	Success int    `json:"success"`
 }
+
+// UpdateWebhookEndpointRequest defines model for UpdateWebhookEndpointRequest.
+type UpdateWebhookEndpointRequest struct {
+	// Enabled New enabled state for the webhook endpoint.
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// Labels Updated tag-style purpose labels for the endpoint.
+	Labels *[]string `json:"labels,omitempty"`
+
+	// Name Updated display name for the webhook endpoint.
+	Name nullable.Nullable[string] `json:"name,omitempty"`
+
+	// SubscribedEventTypes The updated event subscriptions for the endpoint.
+	SubscribedEventTypes *[]UpdateWebhookEndpointRequestSubscribedEventTypes `json:"subscribed_event_types,omitempty"`
+
+	// UndeliveredPayloadRetentionHours How long Kayle should retain encrypted undelivered payloads after terminal delivery failure.
+	UndeliveredPayloadRetentionHours *float64 `json:"undelivered_payload_retention_hours,omitempty"`
+
+	// Url New URL for the webhook endpoint. Must use https:// (http:// is only accepted for localhost in development).
+	Url *string `json:"url,omitempty"`
+}
+
+// UpdateWebhookEndpointRequestSubscribedEventTypes defines model for UpdateWebhookEndpointRequest.SubscribedEventTypes.
+type UpdateWebhookEndpointRequestSubscribedEventTypes string
+
+// WebhookDelivery defines model for Webhook Delivery.
+type WebhookDelivery struct {
+	// AttemptCount The number of attempts made to deliver the webhook
+	AttemptCount float32 `json:"attempt_count"`
+
+	// CreatedAt The time the delivery was created
+	CreatedAt string `json:"created_at"`
+
+	// EventId Event ID
+	EventId string `json:"event_id"`
+
+	// Id Webhook delivery ID
+	Id string `json:"id"`
+
+	// LastAttemptAt The time the last delivery attempt was made, if any.
+	LastAttemptAt *string `json:"last_attempt_at"`
+
+	// LastStatusCode The last HTTP status code received from the endpoint, if any.
+	LastStatusCode *float32 `json:"last_status_code"`
+
+	// NextAttemptAt The next time this delivery should be attempted, or null if ready to send.
+	NextAttemptAt *string `json:"next_attempt_at"`
+
+	// PayloadExpiresAt When the encrypted payload expires for manual retry/replay.
+	PayloadExpiresAt *string `json:"payload_expires_at"`
+
+	// PayloadRetentionReason Why the payload is retained or why it was scrubbed.
+	PayloadRetentionReason *WebhookDeliveryPayloadRetentionReason `json:"payload_retention_reason"`
+
+	// PayloadScrubbedAt When the encrypted payload was scrubbed, if no longer stored.
+	PayloadScrubbedAt *string `json:"payload_scrubbed_at"`
+
+	// Status The status of the webhook delivery
+	Status WebhookDeliveryStatus `json:"status"`
+
+	// UpdatedAt The time the delivery was last updated
+	UpdatedAt string `json:"updated_at"`
+
+	// WebhookEncryptionKeyId The ID of the encryption key used to encrypt the payload for this delivery
+	WebhookEncryptionKeyId *string `json:"webhook_encryption_key_id"`
+
+	// WebhookEndpointId The ID of the webhook endpoint this delivery targets
+	WebhookEndpointId string `json:"webhook_endpoint_id"`
+}
+
+// WebhookDeliveryPayloadRetentionReason Why the payload is retained or why it was scrubbed.
+type WebhookDeliveryPayloadRetentionReason string
+
+// WebhookDeliveryStatus The status of the webhook delivery
+type WebhookDeliveryStatus string
+
+// WebhookEncryptionKey defines model for Webhook Encryption Key.
+type WebhookEncryptionKey struct {
+	// Algorithm The JWE algorithm (e.g. ECDH-ES)
+	Algorithm string `json:"algorithm"`
+
+	// CreatedAt The time the key was created
+	CreatedAt string `json:"created_at"`
+
+	// DisabledAt The time the key was disabled, null if still active
+	DisabledAt *string `json:"disabled_at"`
+
+	// Id The ID of the webhook encryption key
+	Id string `json:"id"`
+
+	// IsActive Whether this key is active for new webhook deliveries
+	IsActive bool `json:"is_active"`
+
+	// Jwk The public JWK used to encrypt webhook payloads
+	Jwk json.RawMessage `json:"jwk"`
+
+	// KeyId The key identifier, used as `kid` in the JWE header
+	KeyId string `json:"key_id"`
+
+	// KeyType The JWK key type (e.g. EC)
+	KeyType string `json:"key_type"`
+
+	// UpdatedAt The time the key was last updated
+	UpdatedAt string `json:"updated_at"`
+
+	// WebhookEndpointId The ID of the webhook endpoint this key belongs to
+	WebhookEndpointId string `json:"webhook_endpoint_id"`
+}
+
+// WebhookEndpoint defines model for Webhook Endpoint.
+type WebhookEndpoint struct {
+	// CreatedAt The time the webhook endpoint was created
+	CreatedAt string `json:"created_at"`
+
+	// DisabledAt The time the webhook endpoint was disabled, null if enabled
+	DisabledAt *string `json:"disabled_at"`
+
+	// Enabled Whether the webhook endpoint is enabled
+	Enabled bool `json:"enabled"`
+
+	// Id The ID of the webhook endpoint
+	Id string `json:"id"`
+
+	// Labels Tag-style purpose labels for this endpoint.
+	Labels []string `json:"labels"`
+
+	// Name An optional display name for the webhook endpoint.
+	Name *string `json:"name"`
+
+	// OrganizationId The ID of the organization that owns this endpoint
+	OrganizationId string `json:"organization_id"`
+
+	// SubscribedEventTypes The event types this endpoint is subscribed to. Supported values: verification.session.succeeded, verification.session.failed, verification.session.expired, verification.session.cancelled.
+	SubscribedEventTypes []WebhookEndpointSubscribedEventTypes `json:"subscribed_event_types"`
+
+	// UndeliveredPayloadRetentionHours How long Kayle retains encrypted payloads after terminal delivery failure.
+	UndeliveredPayloadRetentionHours *float64 `json:"undelivered_payload_retention_hours,omitempty"`
+
+	// UpdatedAt The time the webhook endpoint was last updated
+	UpdatedAt string `json:"updated_at"`
+
+	// Url The URL of the webhook endpoint
+	Url string `json:"url"`
+}
+
+// WebhookEndpointSubscribedEventTypes defines model for WebhookEndpoint.SubscribedEventTypes.
+type WebhookEndpointSubscribedEventTypes string
+
+// WebhookEvent defines model for Webhook Event.
+type WebhookEvent struct {
+	// CreatedAt The time the event was created.
+	CreatedAt string `json:"created_at"`
+
+	// Deliveries Deliveries associated with this event.
+	Deliveries []WebhookEventDelivery `json:"deliveries"`
+
+	// Id Event ID
+	Id string `json:"id"`
+
+	// TriggerId The ID of the object that triggered this event (e.g. a verification session or attempt ID).
+	TriggerId string `json:"trigger_id"`
+
+	// TriggerType The type of object that triggered this event.
+	TriggerType WebhookEventTriggerType `json:"trigger_type"`
+
+	// Type The type of the event (e.g. "verification.session.succeeded").
+	Type string `json:"type"`
+}
+
+// WebhookEventDeliveriesPayloadRetentionReason Why the payload is retained or why it was scrubbed.
+type WebhookEventDeliveriesPayloadRetentionReason string
+
+// WebhookEventDeliveriesStatus The status of the webhook delivery
+type WebhookEventDeliveriesStatus string
+
+// WebhookEventDelivery defines model for Webhook Event.deliveries.
+type WebhookEventDelivery struct {
+	// AttemptCount The number of attempts made to deliver the webhook
+	AttemptCount float32 `json:"attempt_count"`
+
+	// Id Webhook delivery ID
+	Id string `json:"id"`
+
+	// LastAttemptAt The time the last delivery attempt was made, if any.
+	LastAttemptAt *string `json:"last_attempt_at"`
+
+	// LastStatusCode The last HTTP status code received from the endpoint, if any.
+	LastStatusCode *float32 `json:"last_status_code"`
+
+	// PayloadExpiresAt When the encrypted payload expires for manual retry/replay.
+	PayloadExpiresAt *string `json:"payload_expires_at"`
+
+	// PayloadRetentionReason Why the payload is retained or why it was scrubbed.
+	PayloadRetentionReason *WebhookEventDeliveriesPayloadRetentionReason `json:"payload_retention_reason"`
+
+	// PayloadScrubbedAt When the encrypted payload was scrubbed, if no longer stored.
+	PayloadScrubbedAt *string `json:"payload_scrubbed_at"`
+
+	// Status The status of the webhook delivery
+	Status WebhookEventDeliveriesStatus `json:"status"`
+
+	// WebhookEndpointId The ID of the webhook endpoint this delivery targets
+	WebhookEndpointId string `json:"webhook_endpoint_id"`
+}
+
+// WebhookEventTriggerType The type of object that triggered this event.
+type WebhookEventTriggerType string
 
 // Error defines model for Error.
 type Error = ErrorEnvelope
@@ -1358,6 +2872,54 @@ type RpTermsStatus struct {
 	CurrentAccepted bool `json:"current_accepted"`
 }
 
+// ListEventsParams defines parameters for ListEvents.
+type ListEventsParams struct {
+	// Type Filter events by type (e.g. "verification.session.succeeded").
+	Type *ListEventsParamsType `form:"type,omitempty" json:"type,omitempty"`
+
+	// CreatedFrom Return events created at or after this ISO 8601 timestamp.
+	CreatedFrom *time.Time `form:"created_from,omitempty" json:"created_from,omitempty"`
+
+	// CreatedTo Return events created at or before this ISO 8601 timestamp.
+	CreatedTo *time.Time `form:"created_to,omitempty" json:"created_to,omitempty"`
+
+	// Limit Maximum number of events to return. Defaults to 10 if not specified.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// StartingAfter Cursor of the last item from the previous page. When provided, the next page of results will be returned.
+	StartingAfter *string `form:"starting_after,omitempty" json:"starting_after,omitempty"`
+}
+
+// ListEventsParamsType defines parameters for ListEvents.
+type ListEventsParamsType string
+
+// ListEvents500JSONResponseBodyPaginationHasMore defines parameters for ListEvents.
+type ListEvents500JSONResponseBodyPaginationHasMore bool
+
+// GetEvent500JSONResponseBodyErrorCode defines parameters for GetEvent.
+type GetEvent500JSONResponseBodyErrorCode string
+
+// GetEvent500JSONResponseBodyErrorDocs defines parameters for GetEvent.
+type GetEvent500JSONResponseBodyErrorDocs string
+
+// GetEvent500JSONResponseBodyErrorHint defines parameters for GetEvent.
+type GetEvent500JSONResponseBodyErrorHint string
+
+// GetEvent500JSONResponseBodyErrorMessage defines parameters for GetEvent.
+type GetEvent500JSONResponseBodyErrorMessage string
+
+// ReplayEvent500JSONResponseBodyErrorCode defines parameters for ReplayEvent.
+type ReplayEvent500JSONResponseBodyErrorCode string
+
+// ReplayEvent500JSONResponseBodyErrorDocs defines parameters for ReplayEvent.
+type ReplayEvent500JSONResponseBodyErrorDocs string
+
+// ReplayEvent500JSONResponseBodyErrorHint defines parameters for ReplayEvent.
+type ReplayEvent500JSONResponseBodyErrorHint string
+
+// ReplayEvent500JSONResponseBodyErrorMessage defines parameters for ReplayEvent.
+type ReplayEvent500JSONResponseBodyErrorMessage string
+
 // ListSessionsParams defines parameters for ListSessions.
 type ListSessionsParams struct {
 	// Status Filter sessions by status.
@@ -1525,6 +3087,231 @@ type SandboxSession struct {
 	Status      CompleteSandboxSession200JSONResponseBodyDataStatus `json:"status"`
 }
 
+// ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
+type ListWebhookDeliveriesParams struct {
+	// Status Filter webhook deliveries by status.
+	Status *ListWebhookDeliveriesParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// EndpointId Filter webhook deliveries by webhook endpoint ID.
+	EndpointId *string `form:"endpoint_id,omitempty" json:"endpoint_id,omitempty"`
+
+	// EventId Filter webhook deliveries by event ID.
+	EventId *string `form:"event_id,omitempty" json:"event_id,omitempty"`
+
+	// Limit Maximum number of webhook deliveries to return. Defaults to 10 if not specified.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// StartingAfter Cursor of the last item from the previous page. When provided, the next page of results will be returned.
+	StartingAfter *string `form:"starting_after,omitempty" json:"starting_after,omitempty"`
+}
+
+// ListWebhookDeliveriesParamsStatus defines parameters for ListWebhookDeliveries.
+type ListWebhookDeliveriesParamsStatus string
+
+// ListWebhookDeliveries500JSONResponseBodyPaginationHasMore defines parameters for ListWebhookDeliveries.
+type ListWebhookDeliveries500JSONResponseBodyPaginationHasMore bool
+
+// RetryWebhookDelivery500JSONResponseBodyErrorCode defines parameters for RetryWebhookDelivery.
+type RetryWebhookDelivery500JSONResponseBodyErrorCode string
+
+// RetryWebhookDelivery500JSONResponseBodyErrorDocs defines parameters for RetryWebhookDelivery.
+type RetryWebhookDelivery500JSONResponseBodyErrorDocs string
+
+// RetryWebhookDelivery500JSONResponseBodyErrorHint defines parameters for RetryWebhookDelivery.
+type RetryWebhookDelivery500JSONResponseBodyErrorHint string
+
+// RetryWebhookDelivery500JSONResponseBodyErrorMessage defines parameters for RetryWebhookDelivery.
+type RetryWebhookDelivery500JSONResponseBodyErrorMessage string
+
+// ListWebhookEndpointsParams defines parameters for ListWebhookEndpoints.
+type ListWebhookEndpointsParams struct {
+	// Enabled Filter webhook endpoints by enabled state. If omitted, both enabled and disabled endpoints are returned.
+	Enabled *bool `form:"enabled,omitempty" json:"enabled,omitempty"`
+
+	// Limit Maximum number of webhook endpoints to return. Defaults to 10 if not specified.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// StartingAfter Cursor of the last item from the previous page. When provided, the next page of results will be returned.
+	StartingAfter *string `form:"starting_after,omitempty" json:"starting_after,omitempty"`
+}
+
+// ListWebhookEndpoints500JSONResponseBodyPaginationHasMore defines parameters for ListWebhookEndpoints.
+type ListWebhookEndpoints500JSONResponseBodyPaginationHasMore bool
+
+// CreateWebhookEndpoint500JSONResponseBodyErrorCode defines parameters for CreateWebhookEndpoint.
+type CreateWebhookEndpoint500JSONResponseBodyErrorCode string
+
+// CreateWebhookEndpoint500JSONResponseBodyErrorDocs defines parameters for CreateWebhookEndpoint.
+type CreateWebhookEndpoint500JSONResponseBodyErrorDocs string
+
+// CreateWebhookEndpoint500JSONResponseBodyErrorHint defines parameters for CreateWebhookEndpoint.
+type CreateWebhookEndpoint500JSONResponseBodyErrorHint string
+
+// CreateWebhookEndpoint500JSONResponseBodyErrorMessage defines parameters for CreateWebhookEndpoint.
+type CreateWebhookEndpoint500JSONResponseBodyErrorMessage string
+
+// DeleteWebhookEndpoint200JSONResponseBodyDataStatus defines parameters for DeleteWebhookEndpoint.
+type DeleteWebhookEndpoint200JSONResponseBodyDataStatus string
+
+// DeleteWebhookEndpoint500JSONResponseBodyErrorCode defines parameters for DeleteWebhookEndpoint.
+type DeleteWebhookEndpoint500JSONResponseBodyErrorCode string
+
+// DeleteWebhookEndpoint500JSONResponseBodyErrorDocs defines parameters for DeleteWebhookEndpoint.
+type DeleteWebhookEndpoint500JSONResponseBodyErrorDocs string
+
+// DeleteWebhookEndpoint500JSONResponseBodyErrorHint defines parameters for DeleteWebhookEndpoint.
+type DeleteWebhookEndpoint500JSONResponseBodyErrorHint string
+
+// DeleteWebhookEndpoint500JSONResponseBodyErrorMessage defines parameters for DeleteWebhookEndpoint.
+type DeleteWebhookEndpoint500JSONResponseBodyErrorMessage string
+
+// GetWebhookEndpoint500JSONResponseBodyErrorCode defines parameters for GetWebhookEndpoint.
+type GetWebhookEndpoint500JSONResponseBodyErrorCode string
+
+// GetWebhookEndpoint500JSONResponseBodyErrorDocs defines parameters for GetWebhookEndpoint.
+type GetWebhookEndpoint500JSONResponseBodyErrorDocs string
+
+// GetWebhookEndpoint500JSONResponseBodyErrorHint defines parameters for GetWebhookEndpoint.
+type GetWebhookEndpoint500JSONResponseBodyErrorHint string
+
+// GetWebhookEndpoint500JSONResponseBodyErrorMessage defines parameters for GetWebhookEndpoint.
+type GetWebhookEndpoint500JSONResponseBodyErrorMessage string
+
+// UpdateWebhookEndpoint500JSONResponseBodyErrorCode defines parameters for UpdateWebhookEndpoint.
+type UpdateWebhookEndpoint500JSONResponseBodyErrorCode string
+
+// UpdateWebhookEndpoint500JSONResponseBodyErrorDocs defines parameters for UpdateWebhookEndpoint.
+type UpdateWebhookEndpoint500JSONResponseBodyErrorDocs string
+
+// UpdateWebhookEndpoint500JSONResponseBodyErrorHint defines parameters for UpdateWebhookEndpoint.
+type UpdateWebhookEndpoint500JSONResponseBodyErrorHint string
+
+// UpdateWebhookEndpoint500JSONResponseBodyErrorMessage defines parameters for UpdateWebhookEndpoint.
+type UpdateWebhookEndpoint500JSONResponseBodyErrorMessage string
+
+// ListWebhookKeysParams defines parameters for ListWebhookKeys.
+type ListWebhookKeysParams struct {
+	// IsActive Filter keys by active state. If omitted, both active and inactive keys are returned.
+	IsActive *bool `form:"is_active,omitempty" json:"is_active,omitempty"`
+
+	// Limit Maximum number of keys to return. Defaults to 10 if not specified.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// StartingAfter Cursor of the last item from the previous page. When provided, the next page of results will be returned.
+	StartingAfter *string `form:"starting_after,omitempty" json:"starting_after,omitempty"`
+}
+
+// ListWebhookKeys500JSONResponseBodyPaginationHasMore defines parameters for ListWebhookKeys.
+type ListWebhookKeys500JSONResponseBodyPaginationHasMore bool
+
+// CreateWebhookKey500JSONResponseBodyErrorCode defines parameters for CreateWebhookKey.
+type CreateWebhookKey500JSONResponseBodyErrorCode string
+
+// CreateWebhookKey500JSONResponseBodyErrorDocs defines parameters for CreateWebhookKey.
+type CreateWebhookKey500JSONResponseBodyErrorDocs string
+
+// CreateWebhookKey500JSONResponseBodyErrorHint defines parameters for CreateWebhookKey.
+type CreateWebhookKey500JSONResponseBodyErrorHint string
+
+// CreateWebhookKey500JSONResponseBodyErrorMessage defines parameters for CreateWebhookKey.
+type CreateWebhookKey500JSONResponseBodyErrorMessage string
+
+// RevealWebhookSigningSecret500JSONResponseBodyErrorCode defines parameters for RevealWebhookSigningSecret.
+type RevealWebhookSigningSecret500JSONResponseBodyErrorCode string
+
+// RevealWebhookSigningSecret500JSONResponseBodyErrorDocs defines parameters for RevealWebhookSigningSecret.
+type RevealWebhookSigningSecret500JSONResponseBodyErrorDocs string
+
+// RevealWebhookSigningSecret500JSONResponseBodyErrorHint defines parameters for RevealWebhookSigningSecret.
+type RevealWebhookSigningSecret500JSONResponseBodyErrorHint string
+
+// RevealWebhookSigningSecret500JSONResponseBodyErrorMessage defines parameters for RevealWebhookSigningSecret.
+type RevealWebhookSigningSecret500JSONResponseBodyErrorMessage string
+
+// RotateWebhookSigningSecret500JSONResponseBodyErrorCode defines parameters for RotateWebhookSigningSecret.
+type RotateWebhookSigningSecret500JSONResponseBodyErrorCode string
+
+// RotateWebhookSigningSecret500JSONResponseBodyErrorDocs defines parameters for RotateWebhookSigningSecret.
+type RotateWebhookSigningSecret500JSONResponseBodyErrorDocs string
+
+// RotateWebhookSigningSecret500JSONResponseBodyErrorHint defines parameters for RotateWebhookSigningSecret.
+type RotateWebhookSigningSecret500JSONResponseBodyErrorHint string
+
+// RotateWebhookSigningSecret500JSONResponseBodyErrorMessage defines parameters for RotateWebhookSigningSecret.
+type RotateWebhookSigningSecret500JSONResponseBodyErrorMessage string
+
+// ListWebhookEventsParams defines parameters for ListWebhookEvents.
+type ListWebhookEventsParams struct {
+	// Type Filter events by type (e.g. "verification.session.succeeded").
+	Type *ListWebhookEventsParamsType `form:"type,omitempty" json:"type,omitempty"`
+
+	// CreatedFrom Return events created at or after this ISO 8601 timestamp.
+	CreatedFrom *time.Time `form:"created_from,omitempty" json:"created_from,omitempty"`
+
+	// CreatedTo Return events created at or before this ISO 8601 timestamp.
+	CreatedTo *time.Time `form:"created_to,omitempty" json:"created_to,omitempty"`
+
+	// Limit Maximum number of events to return. Defaults to 10 if not specified.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// StartingAfter Cursor of the last item from the previous page. When provided, the next page of results will be returned.
+	StartingAfter *string `form:"starting_after,omitempty" json:"starting_after,omitempty"`
+}
+
+// ListWebhookEventsParamsType defines parameters for ListWebhookEvents.
+type ListWebhookEventsParamsType string
+
+// ListWebhookEvents500JSONResponseBodyPaginationHasMore defines parameters for ListWebhookEvents.
+type ListWebhookEvents500JSONResponseBodyPaginationHasMore bool
+
+// GetWebhookEvent500JSONResponseBodyErrorCode defines parameters for GetWebhookEvent.
+type GetWebhookEvent500JSONResponseBodyErrorCode string
+
+// GetWebhookEvent500JSONResponseBodyErrorDocs defines parameters for GetWebhookEvent.
+type GetWebhookEvent500JSONResponseBodyErrorDocs string
+
+// GetWebhookEvent500JSONResponseBodyErrorHint defines parameters for GetWebhookEvent.
+type GetWebhookEvent500JSONResponseBodyErrorHint string
+
+// GetWebhookEvent500JSONResponseBodyErrorMessage defines parameters for GetWebhookEvent.
+type GetWebhookEvent500JSONResponseBodyErrorMessage string
+
+// ReplayWebhookEvent500JSONResponseBodyErrorCode defines parameters for ReplayWebhookEvent.
+type ReplayWebhookEvent500JSONResponseBodyErrorCode string
+
+// ReplayWebhookEvent500JSONResponseBodyErrorDocs defines parameters for ReplayWebhookEvent.
+type ReplayWebhookEvent500JSONResponseBodyErrorDocs string
+
+// ReplayWebhookEvent500JSONResponseBodyErrorHint defines parameters for ReplayWebhookEvent.
+type ReplayWebhookEvent500JSONResponseBodyErrorHint string
+
+// ReplayWebhookEvent500JSONResponseBodyErrorMessage defines parameters for ReplayWebhookEvent.
+type ReplayWebhookEvent500JSONResponseBodyErrorMessage string
+
+// DeactivateWebhookKey500JSONResponseBodyErrorCode defines parameters for DeactivateWebhookKey.
+type DeactivateWebhookKey500JSONResponseBodyErrorCode string
+
+// DeactivateWebhookKey500JSONResponseBodyErrorDocs defines parameters for DeactivateWebhookKey.
+type DeactivateWebhookKey500JSONResponseBodyErrorDocs string
+
+// DeactivateWebhookKey500JSONResponseBodyErrorHint defines parameters for DeactivateWebhookKey.
+type DeactivateWebhookKey500JSONResponseBodyErrorHint string
+
+// DeactivateWebhookKey500JSONResponseBodyErrorMessage defines parameters for DeactivateWebhookKey.
+type DeactivateWebhookKey500JSONResponseBodyErrorMessage string
+
+// ReactivateWebhookKey500JSONResponseBodyErrorCode defines parameters for ReactivateWebhookKey.
+type ReactivateWebhookKey500JSONResponseBodyErrorCode string
+
+// ReactivateWebhookKey500JSONResponseBodyErrorDocs defines parameters for ReactivateWebhookKey.
+type ReactivateWebhookKey500JSONResponseBodyErrorDocs string
+
+// ReactivateWebhookKey500JSONResponseBodyErrorHint defines parameters for ReactivateWebhookKey.
+type ReactivateWebhookKey500JSONResponseBodyErrorHint string
+
+// ReactivateWebhookKey500JSONResponseBodyErrorMessage defines parameters for ReactivateWebhookKey.
+type ReactivateWebhookKey500JSONResponseBodyErrorMessage string
+
 // CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
 type CreateApiKeyJSONRequestBody CreateApiKeyJSONBody
 
@@ -1578,6 +3365,15 @@ type CreateSessionJSONRequestBody = CreateSessionRequest
 
 // CompleteSandboxSessionJSONRequestBody defines body for CompleteSandboxSession for application/json ContentType.
 type CompleteSandboxSessionJSONRequestBody CompleteSandboxSessionJSONBody
+
+// CreateWebhookEndpointJSONRequestBody defines body for CreateWebhookEndpoint for application/json ContentType.
+type CreateWebhookEndpointJSONRequestBody = CreateWebhookEndpointRequest
+
+// UpdateWebhookEndpointJSONRequestBody defines body for UpdateWebhookEndpoint for application/json ContentType.
+type UpdateWebhookEndpointJSONRequestBody = UpdateWebhookEndpointRequest
+
+// CreateWebhookKeyJSONRequestBody defines body for CreateWebhookKey for application/json ContentType.
+type CreateWebhookKeyJSONRequestBody = CreateWebhookEncryptionKeyRequest
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -1985,6 +3781,27 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/auth/orgs/rp-terms (the `AcceptRpTerms` operationId).
 	AcceptRpTerms(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListEvents List webhook events
+	//
+	// List logical events generated for the organization, including delivery summaries.
+	//
+	// Corresponds with GET /v1/events (the `ListEvents` operationId).
+	ListEvents(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetEvent Get a webhook event
+	//
+	// Fetch a single webhook event with its deliveries.
+	//
+	// Corresponds with GET /v1/events/{event_id} (the `GetEvent` operationId).
+	GetEvent(ctx context.Context, eventId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReplayEvent Replay a webhook event
+	//
+	// Manually requeue replayable deliveries for a webhook event while their encrypted payloads are still retained.
+	//
+	// Corresponds with POST /v1/events/{event_id}/replay (the `ReplayEvent` operationId).
+	ReplayEvent(ctx context.Context, eventId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListSessions List all sessions
 	//
 	// Corresponds with GET /v1/sessions (the `ListSessions` operationId).
@@ -2027,6 +3844,149 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
 	CompleteSandboxSession(ctx context.Context, id string, body CompleteSandboxSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListWebhookDeliveries List webhook deliveries
+	//
+	// Corresponds with GET /v1/webhooks/deliveries (the `ListWebhookDeliveries` operationId).
+	ListWebhookDeliveries(ctx context.Context, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RetryWebhookDelivery Retry a webhook delivery
+	//
+	// Manually requeue a failed webhook delivery while the encrypted payload is still retained.
+	//
+	// Corresponds with POST /v1/webhooks/deliveries/{delivery_id}/retry (the `RetryWebhookDelivery` operationId).
+	RetryWebhookDelivery(ctx context.Context, deliveryId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListWebhookEndpoints List webhook endpoints
+	//
+	// List all webhook endpoints available in the organization.
+	//
+	// Corresponds with GET /v1/webhooks/endpoints (the `ListWebhookEndpoints` operationId).
+	ListWebhookEndpoints(ctx context.Context, params *ListWebhookEndpointsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateWebhookEndpointWithBody Create a webhook endpoint
+	//
+	// Create a webhook endpoint for the authenticated organization.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/webhooks/endpoints (the `CreateWebhookEndpoint` operationId).
+	CreateWebhookEndpointWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateWebhookEndpoint Create a webhook endpoint
+	//
+	// Create a webhook endpoint for the authenticated organization.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/webhooks/endpoints (the `CreateWebhookEndpoint` operationId).
+	CreateWebhookEndpoint(ctx context.Context, body CreateWebhookEndpointJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteWebhookEndpoint Delete a webhook endpoint
+	//
+	// Delete a webhook endpoint and cascade-remove its keys and deliveries.
+	//
+	// Corresponds with DELETE /v1/webhooks/endpoints/{endpoint_id} (the `DeleteWebhookEndpoint` operationId).
+	DeleteWebhookEndpoint(ctx context.Context, endpointId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetWebhookEndpoint Get a webhook endpoint
+	//
+	// Fetch a single webhook endpoint by ID.
+	//
+	// Corresponds with GET /v1/webhooks/endpoints/{endpoint_id} (the `GetWebhookEndpoint` operationId).
+	GetWebhookEndpoint(ctx context.Context, endpointId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateWebhookEndpointWithBody Update a webhook endpoint
+	//
+	// Update URL and/or enabled state of a webhook endpoint.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /v1/webhooks/endpoints/{endpoint_id} (the `UpdateWebhookEndpoint` operationId).
+	UpdateWebhookEndpointWithBody(ctx context.Context, endpointId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateWebhookEndpoint Update a webhook endpoint
+	//
+	// Update URL and/or enabled state of a webhook endpoint.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /v1/webhooks/endpoints/{endpoint_id} (the `UpdateWebhookEndpoint` operationId).
+	UpdateWebhookEndpoint(ctx context.Context, endpointId string, body UpdateWebhookEndpointJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListWebhookKeys List webhook encryption keys
+	//
+	// List encryption keys registered for a webhook endpoint belonging to the authenticated organization.
+	//
+	// Corresponds with GET /v1/webhooks/endpoints/{endpoint_id}/keys (the `ListWebhookKeys` operationId).
+	ListWebhookKeys(ctx context.Context, endpointId string, params *ListWebhookKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateWebhookKeyWithBody Create a webhook encryption key
+	//
+	// Register a new encryption key (JWK) for a webhook endpoint. The key will be used for encrypting webhook payloads.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/webhooks/endpoints/{endpoint_id}/keys (the `CreateWebhookKey` operationId).
+	CreateWebhookKeyWithBody(ctx context.Context, endpointId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateWebhookKey Create a webhook encryption key
+	//
+	// Register a new encryption key (JWK) for a webhook endpoint. The key will be used for encrypting webhook payloads.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/webhooks/endpoints/{endpoint_id}/keys (the `CreateWebhookKey` operationId).
+	CreateWebhookKey(ctx context.Context, endpointId string, body CreateWebhookKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevealWebhookSigningSecret Reveal a webhook endpoint signing secret
+	//
+	// Reveal the current outbound webhook signing secret for a webhook endpoint.
+	//
+	// Corresponds with POST /v1/webhooks/endpoints/{endpoint_id}/signing-secret/reveal (the `RevealWebhookSigningSecret` operationId).
+	RevealWebhookSigningSecret(ctx context.Context, endpointId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RotateWebhookSigningSecret Rotate a webhook endpoint signing secret
+	//
+	// Rotate the outbound webhook signing secret for a webhook endpoint. The new plaintext secret is returned once.
+	//
+	// Corresponds with POST /v1/webhooks/endpoints/{endpoint_id}/signing-secret/rotate (the `RotateWebhookSigningSecret` operationId).
+	RotateWebhookSigningSecret(ctx context.Context, endpointId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListWebhookEvents List webhook events
+	//
+	// List logical events generated for the organization, including delivery summaries.
+	//
+	// Corresponds with GET /v1/webhooks/events (the `ListWebhookEvents` operationId).
+	ListWebhookEvents(ctx context.Context, params *ListWebhookEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetWebhookEvent Get a webhook event
+	//
+	// Fetch a single webhook event with its deliveries.
+	//
+	// Corresponds with GET /v1/webhooks/events/{event_id} (the `GetWebhookEvent` operationId).
+	GetWebhookEvent(ctx context.Context, eventId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReplayWebhookEvent Replay a webhook event
+	//
+	// Manually requeue replayable deliveries for a webhook event while their encrypted payloads are still retained.
+	//
+	// Corresponds with POST /v1/webhooks/events/{event_id}/replay (the `ReplayWebhookEvent` operationId).
+	ReplayWebhookEvent(ctx context.Context, eventId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeactivateWebhookKey Deactivate a webhook encryption key
+	//
+	// Deactivate an encryption key. Existing deliveries remain valid; new deliveries will not use this key.
+	//
+	// Corresponds with POST /v1/webhooks/keys/{key_id}/deactivate (the `DeactivateWebhookKey` operationId).
+	DeactivateWebhookKey(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReactivateWebhookKey Reactivate a webhook encryption key
+	//
+	// Reactivate an encryption key so it can be used for new webhook deliveries again.
+	//
+	// Corresponds with POST /v1/webhooks/keys/{key_id}/reactivate (the `ReactivateWebhookKey` operationId).
+	ReactivateWebhookKey(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetSessionsOverview Get organization session analytics overview
@@ -2879,6 +4839,57 @@ func (c *Client) AcceptRpTerms(ctx context.Context, reqEditors ...RequestEditorF
 	return c.Client.Do(req)
 }
 
+// ListEvents List webhook events
+//
+// List logical events generated for the organization, including delivery summaries.
+//
+// Corresponds with GET /v1/events (the `ListEvents` operationId).
+func (c *Client) ListEvents(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListEventsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetEvent Get a webhook event
+//
+// Fetch a single webhook event with its deliveries.
+//
+// Corresponds with GET /v1/events/{event_id} (the `GetEvent` operationId).
+func (c *Client) GetEvent(ctx context.Context, eventId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetEventRequest(c.Server, eventId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReplayEvent Replay a webhook event
+//
+// Manually requeue replayable deliveries for a webhook event while their encrypted payloads are still retained.
+//
+// Corresponds with POST /v1/events/{event_id}/replay (the `ReplayEvent` operationId).
+func (c *Client) ReplayEvent(ctx context.Context, eventId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReplayEventRequest(c.Server, eventId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListSessions List all sessions
 //
 // Corresponds with GET /v1/sessions (the `ListSessions` operationId).
@@ -2982,6 +4993,339 @@ func (c *Client) CompleteSandboxSessionWithBody(ctx context.Context, id string, 
 // Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
 func (c *Client) CompleteSandboxSession(ctx context.Context, id string, body CompleteSandboxSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCompleteSandboxSessionRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListWebhookDeliveries List webhook deliveries
+//
+// Corresponds with GET /v1/webhooks/deliveries (the `ListWebhookDeliveries` operationId).
+func (c *Client) ListWebhookDeliveries(ctx context.Context, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListWebhookDeliveriesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RetryWebhookDelivery Retry a webhook delivery
+//
+// Manually requeue a failed webhook delivery while the encrypted payload is still retained.
+//
+// Corresponds with POST /v1/webhooks/deliveries/{delivery_id}/retry (the `RetryWebhookDelivery` operationId).
+func (c *Client) RetryWebhookDelivery(ctx context.Context, deliveryId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRetryWebhookDeliveryRequest(c.Server, deliveryId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListWebhookEndpoints List webhook endpoints
+//
+// List all webhook endpoints available in the organization.
+//
+// Corresponds with GET /v1/webhooks/endpoints (the `ListWebhookEndpoints` operationId).
+func (c *Client) ListWebhookEndpoints(ctx context.Context, params *ListWebhookEndpointsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListWebhookEndpointsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateWebhookEndpointWithBody Create a webhook endpoint
+//
+// Create a webhook endpoint for the authenticated organization.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/webhooks/endpoints (the `CreateWebhookEndpoint` operationId).
+func (c *Client) CreateWebhookEndpointWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateWebhookEndpointRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateWebhookEndpoint Create a webhook endpoint
+//
+// Create a webhook endpoint for the authenticated organization.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/webhooks/endpoints (the `CreateWebhookEndpoint` operationId).
+func (c *Client) CreateWebhookEndpoint(ctx context.Context, body CreateWebhookEndpointJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateWebhookEndpointRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteWebhookEndpoint Delete a webhook endpoint
+//
+// Delete a webhook endpoint and cascade-remove its keys and deliveries.
+//
+// Corresponds with DELETE /v1/webhooks/endpoints/{endpoint_id} (the `DeleteWebhookEndpoint` operationId).
+func (c *Client) DeleteWebhookEndpoint(ctx context.Context, endpointId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteWebhookEndpointRequest(c.Server, endpointId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetWebhookEndpoint Get a webhook endpoint
+//
+// Fetch a single webhook endpoint by ID.
+//
+// Corresponds with GET /v1/webhooks/endpoints/{endpoint_id} (the `GetWebhookEndpoint` operationId).
+func (c *Client) GetWebhookEndpoint(ctx context.Context, endpointId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetWebhookEndpointRequest(c.Server, endpointId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateWebhookEndpointWithBody Update a webhook endpoint
+//
+// Update URL and/or enabled state of a webhook endpoint.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /v1/webhooks/endpoints/{endpoint_id} (the `UpdateWebhookEndpoint` operationId).
+func (c *Client) UpdateWebhookEndpointWithBody(ctx context.Context, endpointId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateWebhookEndpointRequestWithBody(c.Server, endpointId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateWebhookEndpoint Update a webhook endpoint
+//
+// Update URL and/or enabled state of a webhook endpoint.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /v1/webhooks/endpoints/{endpoint_id} (the `UpdateWebhookEndpoint` operationId).
+func (c *Client) UpdateWebhookEndpoint(ctx context.Context, endpointId string, body UpdateWebhookEndpointJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateWebhookEndpointRequest(c.Server, endpointId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListWebhookKeys List webhook encryption keys
+//
+// List encryption keys registered for a webhook endpoint belonging to the authenticated organization.
+//
+// Corresponds with GET /v1/webhooks/endpoints/{endpoint_id}/keys (the `ListWebhookKeys` operationId).
+func (c *Client) ListWebhookKeys(ctx context.Context, endpointId string, params *ListWebhookKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListWebhookKeysRequest(c.Server, endpointId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateWebhookKeyWithBody Create a webhook encryption key
+//
+// Register a new encryption key (JWK) for a webhook endpoint. The key will be used for encrypting webhook payloads.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/webhooks/endpoints/{endpoint_id}/keys (the `CreateWebhookKey` operationId).
+func (c *Client) CreateWebhookKeyWithBody(ctx context.Context, endpointId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateWebhookKeyRequestWithBody(c.Server, endpointId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateWebhookKey Create a webhook encryption key
+//
+// Register a new encryption key (JWK) for a webhook endpoint. The key will be used for encrypting webhook payloads.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/webhooks/endpoints/{endpoint_id}/keys (the `CreateWebhookKey` operationId).
+func (c *Client) CreateWebhookKey(ctx context.Context, endpointId string, body CreateWebhookKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateWebhookKeyRequest(c.Server, endpointId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevealWebhookSigningSecret Reveal a webhook endpoint signing secret
+//
+// Reveal the current outbound webhook signing secret for a webhook endpoint.
+//
+// Corresponds with POST /v1/webhooks/endpoints/{endpoint_id}/signing-secret/reveal (the `RevealWebhookSigningSecret` operationId).
+func (c *Client) RevealWebhookSigningSecret(ctx context.Context, endpointId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevealWebhookSigningSecretRequest(c.Server, endpointId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RotateWebhookSigningSecret Rotate a webhook endpoint signing secret
+//
+// Rotate the outbound webhook signing secret for a webhook endpoint. The new plaintext secret is returned once.
+//
+// Corresponds with POST /v1/webhooks/endpoints/{endpoint_id}/signing-secret/rotate (the `RotateWebhookSigningSecret` operationId).
+func (c *Client) RotateWebhookSigningSecret(ctx context.Context, endpointId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRotateWebhookSigningSecretRequest(c.Server, endpointId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListWebhookEvents List webhook events
+//
+// List logical events generated for the organization, including delivery summaries.
+//
+// Corresponds with GET /v1/webhooks/events (the `ListWebhookEvents` operationId).
+func (c *Client) ListWebhookEvents(ctx context.Context, params *ListWebhookEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListWebhookEventsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetWebhookEvent Get a webhook event
+//
+// Fetch a single webhook event with its deliveries.
+//
+// Corresponds with GET /v1/webhooks/events/{event_id} (the `GetWebhookEvent` operationId).
+func (c *Client) GetWebhookEvent(ctx context.Context, eventId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetWebhookEventRequest(c.Server, eventId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReplayWebhookEvent Replay a webhook event
+//
+// Manually requeue replayable deliveries for a webhook event while their encrypted payloads are still retained.
+//
+// Corresponds with POST /v1/webhooks/events/{event_id}/replay (the `ReplayWebhookEvent` operationId).
+func (c *Client) ReplayWebhookEvent(ctx context.Context, eventId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReplayWebhookEventRequest(c.Server, eventId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeactivateWebhookKey Deactivate a webhook encryption key
+//
+// Deactivate an encryption key. Existing deliveries remain valid; new deliveries will not use this key.
+//
+// Corresponds with POST /v1/webhooks/keys/{key_id}/deactivate (the `DeactivateWebhookKey` operationId).
+func (c *Client) DeactivateWebhookKey(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeactivateWebhookKeyRequest(c.Server, keyId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReactivateWebhookKey Reactivate a webhook encryption key
+//
+// Reactivate an encryption key so it can be used for new webhook deliveries again.
+//
+// Corresponds with POST /v1/webhooks/keys/{key_id}/reactivate (the `ReactivateWebhookKey` operationId).
+func (c *Client) ReactivateWebhookKey(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReactivateWebhookKeyRequest(c.Server, keyId)
 	if err != nil {
 		return nil, err
 	}
@@ -4475,6 +6819,176 @@ func NewAcceptRpTermsRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListEventsRequest constructs an http.Request for the ListEvents method
+func NewListEventsRequest(server string, params *ListEventsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Type != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "type", *params.Type, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CreatedFrom != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "created_from", *params.CreatedFrom, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CreatedTo != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "created_to", *params.CreatedTo, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.StartingAfter != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "starting_after", *params.StartingAfter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetEventRequest constructs an http.Request for the GetEvent method
+func NewGetEventRequest(server string, eventId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "event_id", eventId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/events/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewReplayEventRequest constructs an http.Request for the ReplayEvent method
+func NewReplayEventRequest(server string, eventId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "event_id", eventId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/events/%s/replay", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListSessionsRequest constructs an http.Request for the ListSessions method
 func NewListSessionsRequest(server string, params *ListSessionsParams) (*http.Request, error) {
 	var err error
@@ -4728,6 +7242,813 @@ func NewCompleteSandboxSessionRequestWithBody(server string, id string, contentT
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListWebhookDeliveriesRequest constructs an http.Request for the ListWebhookDeliveries method
+func NewListWebhookDeliveriesRequest(server string, params *ListWebhookDeliveriesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/deliveries")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.EndpointId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "endpoint_id", *params.EndpointId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.EventId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "event_id", *params.EventId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.StartingAfter != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "starting_after", *params.StartingAfter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRetryWebhookDeliveryRequest constructs an http.Request for the RetryWebhookDelivery method
+func NewRetryWebhookDeliveryRequest(server string, deliveryId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "delivery_id", deliveryId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/deliveries/%s/retry", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListWebhookEndpointsRequest constructs an http.Request for the ListWebhookEndpoints method
+func NewListWebhookEndpointsRequest(server string, params *ListWebhookEndpointsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/endpoints")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Enabled != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "enabled", *params.Enabled, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.StartingAfter != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "starting_after", *params.StartingAfter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateWebhookEndpointRequest calls the generic CreateWebhookEndpoint builder with application/json body
+func NewCreateWebhookEndpointRequest(server string, body CreateWebhookEndpointJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateWebhookEndpointRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateWebhookEndpointRequestWithBody constructs an http.Request for the CreateWebhookEndpoint method, with any body, and a specified content type
+func NewCreateWebhookEndpointRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/endpoints")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteWebhookEndpointRequest constructs an http.Request for the DeleteWebhookEndpoint method
+func NewDeleteWebhookEndpointRequest(server string, endpointId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "endpoint_id", endpointId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/endpoints/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetWebhookEndpointRequest constructs an http.Request for the GetWebhookEndpoint method
+func NewGetWebhookEndpointRequest(server string, endpointId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "endpoint_id", endpointId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/endpoints/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUpdateWebhookEndpointRequest calls the generic UpdateWebhookEndpoint builder with application/json body
+func NewUpdateWebhookEndpointRequest(server string, endpointId string, body UpdateWebhookEndpointJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateWebhookEndpointRequestWithBody(server, endpointId, "application/json", bodyReader)
+}
+
+// NewUpdateWebhookEndpointRequestWithBody constructs an http.Request for the UpdateWebhookEndpoint method, with any body, and a specified content type
+func NewUpdateWebhookEndpointRequestWithBody(server string, endpointId string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "endpoint_id", endpointId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/endpoints/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListWebhookKeysRequest constructs an http.Request for the ListWebhookKeys method
+func NewListWebhookKeysRequest(server string, endpointId string, params *ListWebhookKeysParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "endpoint_id", endpointId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/endpoints/%s/keys", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.IsActive != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "is_active", *params.IsActive, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.StartingAfter != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "starting_after", *params.StartingAfter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateWebhookKeyRequest calls the generic CreateWebhookKey builder with application/json body
+func NewCreateWebhookKeyRequest(server string, endpointId string, body CreateWebhookKeyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateWebhookKeyRequestWithBody(server, endpointId, "application/json", bodyReader)
+}
+
+// NewCreateWebhookKeyRequestWithBody constructs an http.Request for the CreateWebhookKey method, with any body, and a specified content type
+func NewCreateWebhookKeyRequestWithBody(server string, endpointId string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "endpoint_id", endpointId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/endpoints/%s/keys", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRevealWebhookSigningSecretRequest constructs an http.Request for the RevealWebhookSigningSecret method
+func NewRevealWebhookSigningSecretRequest(server string, endpointId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "endpoint_id", endpointId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/endpoints/%s/signing-secret/reveal", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRotateWebhookSigningSecretRequest constructs an http.Request for the RotateWebhookSigningSecret method
+func NewRotateWebhookSigningSecretRequest(server string, endpointId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "endpoint_id", endpointId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/endpoints/%s/signing-secret/rotate", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListWebhookEventsRequest constructs an http.Request for the ListWebhookEvents method
+func NewListWebhookEventsRequest(server string, params *ListWebhookEventsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Type != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "type", *params.Type, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CreatedFrom != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "created_from", *params.CreatedFrom, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CreatedTo != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "created_to", *params.CreatedTo, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.StartingAfter != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "starting_after", *params.StartingAfter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetWebhookEventRequest constructs an http.Request for the GetWebhookEvent method
+func NewGetWebhookEventRequest(server string, eventId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "event_id", eventId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/events/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewReplayWebhookEventRequest constructs an http.Request for the ReplayWebhookEvent method
+func NewReplayWebhookEventRequest(server string, eventId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "event_id", eventId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/events/%s/replay", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDeactivateWebhookKeyRequest constructs an http.Request for the DeactivateWebhookKey method
+func NewDeactivateWebhookKeyRequest(server string, keyId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "key_id", keyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/keys/%s/deactivate", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewReactivateWebhookKeyRequest constructs an http.Request for the ReactivateWebhookKey method
+func NewReactivateWebhookKeyRequest(server string, keyId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "key_id", keyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/keys/%s/reactivate", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -5148,6 +8469,33 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/auth/orgs/rp-terms (the `AcceptRpTerms` operationId).
 	AcceptRpTermsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AcceptRpTermsResponse, error)
 
+	// ListEventsWithResponse List webhook events
+	//
+	// List logical events generated for the organization, including delivery summaries.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/events (the `ListEvents` operationId).
+	ListEventsWithResponse(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*ListEventsResponse, error)
+
+	// GetEventWithResponse Get a webhook event
+	//
+	// Fetch a single webhook event with its deliveries.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/events/{event_id} (the `GetEvent` operationId).
+	GetEventWithResponse(ctx context.Context, eventId string, reqEditors ...RequestEditorFn) (*GetEventResponse, error)
+
+	// ReplayEventWithResponse Replay a webhook event
+	//
+	// Manually requeue replayable deliveries for a webhook event while their encrypted payloads are still retained.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/events/{event_id}/replay (the `ReplayEvent` operationId).
+	ReplayEventWithResponse(ctx context.Context, eventId string, reqEditors ...RequestEditorFn) (*ReplayEventResponse, error)
+
 	// ListSessionsWithResponse List all sessions
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -5196,6 +8544,175 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
 	CompleteSandboxSessionWithResponse(ctx context.Context, id string, body CompleteSandboxSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*CompleteSandboxSessionResponse, error)
+
+	// ListWebhookDeliveriesWithResponse List webhook deliveries
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/webhooks/deliveries (the `ListWebhookDeliveries` operationId).
+	ListWebhookDeliveriesWithResponse(ctx context.Context, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*ListWebhookDeliveriesResponse, error)
+
+	// RetryWebhookDeliveryWithResponse Retry a webhook delivery
+	//
+	// Manually requeue a failed webhook delivery while the encrypted payload is still retained.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks/deliveries/{delivery_id}/retry (the `RetryWebhookDelivery` operationId).
+	RetryWebhookDeliveryWithResponse(ctx context.Context, deliveryId string, reqEditors ...RequestEditorFn) (*RetryWebhookDeliveryResponse, error)
+
+	// ListWebhookEndpointsWithResponse List webhook endpoints
+	//
+	// List all webhook endpoints available in the organization.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/webhooks/endpoints (the `ListWebhookEndpoints` operationId).
+	ListWebhookEndpointsWithResponse(ctx context.Context, params *ListWebhookEndpointsParams, reqEditors ...RequestEditorFn) (*ListWebhookEndpointsResponse, error)
+
+	// CreateWebhookEndpointWithBodyWithResponse Create a webhook endpoint
+	//
+	// Create a webhook endpoint for the authenticated organization.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks/endpoints (the `CreateWebhookEndpoint` operationId).
+	CreateWebhookEndpointWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWebhookEndpointResponse, error)
+
+	// CreateWebhookEndpointWithResponse Create a webhook endpoint
+	//
+	// Create a webhook endpoint for the authenticated organization.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks/endpoints (the `CreateWebhookEndpoint` operationId).
+	CreateWebhookEndpointWithResponse(ctx context.Context, body CreateWebhookEndpointJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWebhookEndpointResponse, error)
+
+	// DeleteWebhookEndpointWithResponse Delete a webhook endpoint
+	//
+	// Delete a webhook endpoint and cascade-remove its keys and deliveries.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/webhooks/endpoints/{endpoint_id} (the `DeleteWebhookEndpoint` operationId).
+	DeleteWebhookEndpointWithResponse(ctx context.Context, endpointId string, reqEditors ...RequestEditorFn) (*DeleteWebhookEndpointResponse, error)
+
+	// GetWebhookEndpointWithResponse Get a webhook endpoint
+	//
+	// Fetch a single webhook endpoint by ID.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/webhooks/endpoints/{endpoint_id} (the `GetWebhookEndpoint` operationId).
+	GetWebhookEndpointWithResponse(ctx context.Context, endpointId string, reqEditors ...RequestEditorFn) (*GetWebhookEndpointResponse, error)
+
+	// UpdateWebhookEndpointWithBodyWithResponse Update a webhook endpoint
+	//
+	// Update URL and/or enabled state of a webhook endpoint.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/webhooks/endpoints/{endpoint_id} (the `UpdateWebhookEndpoint` operationId).
+	UpdateWebhookEndpointWithBodyWithResponse(ctx context.Context, endpointId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateWebhookEndpointResponse, error)
+
+	// UpdateWebhookEndpointWithResponse Update a webhook endpoint
+	//
+	// Update URL and/or enabled state of a webhook endpoint.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/webhooks/endpoints/{endpoint_id} (the `UpdateWebhookEndpoint` operationId).
+	UpdateWebhookEndpointWithResponse(ctx context.Context, endpointId string, body UpdateWebhookEndpointJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateWebhookEndpointResponse, error)
+
+	// ListWebhookKeysWithResponse List webhook encryption keys
+	//
+	// List encryption keys registered for a webhook endpoint belonging to the authenticated organization.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/webhooks/endpoints/{endpoint_id}/keys (the `ListWebhookKeys` operationId).
+	ListWebhookKeysWithResponse(ctx context.Context, endpointId string, params *ListWebhookKeysParams, reqEditors ...RequestEditorFn) (*ListWebhookKeysResponse, error)
+
+	// CreateWebhookKeyWithBodyWithResponse Create a webhook encryption key
+	//
+	// Register a new encryption key (JWK) for a webhook endpoint. The key will be used for encrypting webhook payloads.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks/endpoints/{endpoint_id}/keys (the `CreateWebhookKey` operationId).
+	CreateWebhookKeyWithBodyWithResponse(ctx context.Context, endpointId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWebhookKeyResponse, error)
+
+	// CreateWebhookKeyWithResponse Create a webhook encryption key
+	//
+	// Register a new encryption key (JWK) for a webhook endpoint. The key will be used for encrypting webhook payloads.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks/endpoints/{endpoint_id}/keys (the `CreateWebhookKey` operationId).
+	CreateWebhookKeyWithResponse(ctx context.Context, endpointId string, body CreateWebhookKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWebhookKeyResponse, error)
+
+	// RevealWebhookSigningSecretWithResponse Reveal a webhook endpoint signing secret
+	//
+	// Reveal the current outbound webhook signing secret for a webhook endpoint.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks/endpoints/{endpoint_id}/signing-secret/reveal (the `RevealWebhookSigningSecret` operationId).
+	RevealWebhookSigningSecretWithResponse(ctx context.Context, endpointId string, reqEditors ...RequestEditorFn) (*RevealWebhookSigningSecretResponse, error)
+
+	// RotateWebhookSigningSecretWithResponse Rotate a webhook endpoint signing secret
+	//
+	// Rotate the outbound webhook signing secret for a webhook endpoint. The new plaintext secret is returned once.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks/endpoints/{endpoint_id}/signing-secret/rotate (the `RotateWebhookSigningSecret` operationId).
+	RotateWebhookSigningSecretWithResponse(ctx context.Context, endpointId string, reqEditors ...RequestEditorFn) (*RotateWebhookSigningSecretResponse, error)
+
+	// ListWebhookEventsWithResponse List webhook events
+	//
+	// List logical events generated for the organization, including delivery summaries.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/webhooks/events (the `ListWebhookEvents` operationId).
+	ListWebhookEventsWithResponse(ctx context.Context, params *ListWebhookEventsParams, reqEditors ...RequestEditorFn) (*ListWebhookEventsResponse, error)
+
+	// GetWebhookEventWithResponse Get a webhook event
+	//
+	// Fetch a single webhook event with its deliveries.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/webhooks/events/{event_id} (the `GetWebhookEvent` operationId).
+	GetWebhookEventWithResponse(ctx context.Context, eventId string, reqEditors ...RequestEditorFn) (*GetWebhookEventResponse, error)
+
+	// ReplayWebhookEventWithResponse Replay a webhook event
+	//
+	// Manually requeue replayable deliveries for a webhook event while their encrypted payloads are still retained.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks/events/{event_id}/replay (the `ReplayWebhookEvent` operationId).
+	ReplayWebhookEventWithResponse(ctx context.Context, eventId string, reqEditors ...RequestEditorFn) (*ReplayWebhookEventResponse, error)
+
+	// DeactivateWebhookKeyWithResponse Deactivate a webhook encryption key
+	//
+	// Deactivate an encryption key. Existing deliveries remain valid; new deliveries will not use this key.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks/keys/{key_id}/deactivate (the `DeactivateWebhookKey` operationId).
+	DeactivateWebhookKeyWithResponse(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*DeactivateWebhookKeyResponse, error)
+
+	// ReactivateWebhookKeyWithResponse Reactivate a webhook encryption key
+	//
+	// Reactivate an encryption key so it can be used for new webhook deliveries again.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks/keys/{key_id}/reactivate (the `ReactivateWebhookKey` operationId).
+	ReactivateWebhookKeyWithResponse(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*ReactivateWebhookKeyResponse, error)
 }
 
 type GetSessionsOverviewResponse struct {
@@ -13031,6 +16548,382 @@ func (r AcceptRpTermsResponse) ContentType() string {
 	return ""
 }
 
+type ListEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data       []WebhookEvent `json:"data"`
+		Error      any            `json:"error"`
+		Pagination Pagination     `json:"pagination"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+		Pagination struct {
+			HasMore    ListEvents500JSONResponseBodyPaginationHasMore `json:"has_more"`
+			Limit      float32                                        `json:"limit"`
+			NextCursor any                                            `json:"next_cursor"`
+		} `json:"pagination"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListEventsResponse) GetJSON200() *struct {
+	Data       []WebhookEvent `json:"data"`
+	Error      any            `json:"error"`
+	Pagination Pagination     `json:"pagination"`
+} {
+	return r.JSON200
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListEventsResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListEvents500JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                        `json:"limit"`
+		NextCursor any                                            `json:"next_cursor"`
+	} `json:"pagination"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListEventsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetEventResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data  WebhookEvent `json:"data"`
+		Error any          `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    GetEvent500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    GetEvent500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    GetEvent500JSONResponseBodyErrorHint    `json:"hint"`
+			Message GetEvent500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetEventResponse) GetJSON200() *struct {
+	Data  WebhookEvent `json:"data"`
+	Error any          `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetEventResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetEventResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    GetEvent500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    GetEvent500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    GetEvent500JSONResponseBodyErrorHint    `json:"hint"`
+		Message GetEvent500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetEventResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetEventResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetEventResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetEventResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetEventResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ReplayEventResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *struct {
+		Data  WebhookEvent `json:"data"`
+		Error any          `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    ReplayEvent500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    ReplayEvent500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    ReplayEvent500JSONResponseBodyErrorHint    `json:"hint"`
+			Message ReplayEvent500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r ReplayEventResponse) GetJSON202() *struct {
+	Data  WebhookEvent `json:"data"`
+	Error any          `json:"error"`
+} {
+	return r.JSON202
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ReplayEventResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ReplayEventResponse) GetJSON409() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON409
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ReplayEventResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    ReplayEvent500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    ReplayEvent500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    ReplayEvent500JSONResponseBodyErrorHint    `json:"hint"`
+		Message ReplayEvent500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ReplayEventResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ReplayEventResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReplayEventResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReplayEventResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReplayEventResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListSessionsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -13627,6 +17520,1980 @@ func (r CompleteSandboxSessionResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CompleteSandboxSessionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListWebhookDeliveriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data       []WebhookDelivery `json:"data"`
+		Error      any               `json:"error"`
+		Pagination Pagination        `json:"pagination"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+		Pagination struct {
+			HasMore    ListWebhookDeliveries500JSONResponseBodyPaginationHasMore `json:"has_more"`
+			Limit      float32                                                   `json:"limit"`
+			NextCursor any                                                       `json:"next_cursor"`
+		} `json:"pagination"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListWebhookDeliveriesResponse) GetJSON200() *struct {
+	Data       []WebhookDelivery `json:"data"`
+	Error      any               `json:"error"`
+	Pagination Pagination        `json:"pagination"`
+} {
+	return r.JSON200
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListWebhookDeliveriesResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListWebhookDeliveries500JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                                   `json:"limit"`
+		NextCursor any                                                       `json:"next_cursor"`
+	} `json:"pagination"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListWebhookDeliveriesResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListWebhookDeliveriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListWebhookDeliveriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListWebhookDeliveriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListWebhookDeliveriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type RetryWebhookDeliveryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data  WebhookDelivery `json:"data"`
+		Error any             `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    RetryWebhookDelivery500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    RetryWebhookDelivery500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    RetryWebhookDelivery500JSONResponseBodyErrorHint    `json:"hint"`
+			Message RetryWebhookDelivery500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RetryWebhookDeliveryResponse) GetJSON200() *struct {
+	Data  WebhookDelivery `json:"data"`
+	Error any             `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RetryWebhookDeliveryResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r RetryWebhookDeliveryResponse) GetJSON409() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON409
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RetryWebhookDeliveryResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    RetryWebhookDelivery500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    RetryWebhookDelivery500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    RetryWebhookDelivery500JSONResponseBodyErrorHint    `json:"hint"`
+		Message RetryWebhookDelivery500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r RetryWebhookDeliveryResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r RetryWebhookDeliveryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RetryWebhookDeliveryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RetryWebhookDeliveryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RetryWebhookDeliveryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListWebhookEndpointsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data       []WebhookEndpoint `json:"data"`
+		Error      any               `json:"error"`
+		Pagination Pagination        `json:"pagination"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+		Pagination struct {
+			HasMore    ListWebhookEndpoints500JSONResponseBodyPaginationHasMore `json:"has_more"`
+			Limit      float32                                                  `json:"limit"`
+			NextCursor any                                                      `json:"next_cursor"`
+		} `json:"pagination"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListWebhookEndpointsResponse) GetJSON200() *struct {
+	Data       []WebhookEndpoint `json:"data"`
+	Error      any               `json:"error"`
+	Pagination Pagination        `json:"pagination"`
+} {
+	return r.JSON200
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListWebhookEndpointsResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListWebhookEndpoints500JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                                  `json:"limit"`
+		NextCursor any                                                      `json:"next_cursor"`
+	} `json:"pagination"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListWebhookEndpointsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListWebhookEndpointsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListWebhookEndpointsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListWebhookEndpointsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListWebhookEndpointsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateWebhookEndpointResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data  CreatedWebhookEndpoint `json:"data"`
+		Error any                    `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    CreateWebhookEndpoint500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    CreateWebhookEndpoint500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    CreateWebhookEndpoint500JSONResponseBodyErrorHint    `json:"hint"`
+			Message CreateWebhookEndpoint500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateWebhookEndpointResponse) GetJSON200() *struct {
+	Data  CreatedWebhookEndpoint `json:"data"`
+	Error any                    `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateWebhookEndpointResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CreateWebhookEndpointResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    CreateWebhookEndpoint500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    CreateWebhookEndpoint500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    CreateWebhookEndpoint500JSONResponseBodyErrorHint    `json:"hint"`
+		Message CreateWebhookEndpoint500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CreateWebhookEndpointResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateWebhookEndpointResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateWebhookEndpointResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateWebhookEndpointResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateWebhookEndpointResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteWebhookEndpointResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			Message string                                             `json:"message"`
+			Status  DeleteWebhookEndpoint200JSONResponseBodyDataStatus `json:"status"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    DeleteWebhookEndpoint500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    DeleteWebhookEndpoint500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    DeleteWebhookEndpoint500JSONResponseBodyErrorHint    `json:"hint"`
+			Message DeleteWebhookEndpoint500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteWebhookEndpointResponse) GetJSON200() *struct {
+	Data struct {
+		Message string                                             `json:"message"`
+		Status  DeleteWebhookEndpoint200JSONResponseBodyDataStatus `json:"status"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteWebhookEndpointResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteWebhookEndpointResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    DeleteWebhookEndpoint500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    DeleteWebhookEndpoint500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    DeleteWebhookEndpoint500JSONResponseBodyErrorHint    `json:"hint"`
+		Message DeleteWebhookEndpoint500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DeleteWebhookEndpointResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteWebhookEndpointResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteWebhookEndpointResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteWebhookEndpointResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteWebhookEndpointResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetWebhookEndpointResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data  WebhookEndpoint `json:"data"`
+		Error any             `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    GetWebhookEndpoint500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    GetWebhookEndpoint500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    GetWebhookEndpoint500JSONResponseBodyErrorHint    `json:"hint"`
+			Message GetWebhookEndpoint500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetWebhookEndpointResponse) GetJSON200() *struct {
+	Data  WebhookEndpoint `json:"data"`
+	Error any             `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetWebhookEndpointResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetWebhookEndpointResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    GetWebhookEndpoint500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    GetWebhookEndpoint500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    GetWebhookEndpoint500JSONResponseBodyErrorHint    `json:"hint"`
+		Message GetWebhookEndpoint500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetWebhookEndpointResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetWebhookEndpointResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetWebhookEndpointResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetWebhookEndpointResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetWebhookEndpointResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UpdateWebhookEndpointResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data  WebhookEndpoint `json:"data"`
+		Error any             `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    UpdateWebhookEndpoint500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    UpdateWebhookEndpoint500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    UpdateWebhookEndpoint500JSONResponseBodyErrorHint    `json:"hint"`
+			Message UpdateWebhookEndpoint500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateWebhookEndpointResponse) GetJSON200() *struct {
+	Data  WebhookEndpoint `json:"data"`
+	Error any             `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UpdateWebhookEndpointResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r UpdateWebhookEndpointResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UpdateWebhookEndpointResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    UpdateWebhookEndpoint500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    UpdateWebhookEndpoint500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    UpdateWebhookEndpoint500JSONResponseBodyErrorHint    `json:"hint"`
+		Message UpdateWebhookEndpoint500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r UpdateWebhookEndpointResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateWebhookEndpointResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateWebhookEndpointResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateWebhookEndpointResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateWebhookEndpointResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListWebhookKeysResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data       []WebhookEncryptionKey `json:"data"`
+		Error      any                    `json:"error"`
+		Pagination Pagination             `json:"pagination"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+		Pagination struct {
+			HasMore    ListWebhookKeys500JSONResponseBodyPaginationHasMore `json:"has_more"`
+			Limit      float32                                             `json:"limit"`
+			NextCursor any                                                 `json:"next_cursor"`
+		} `json:"pagination"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListWebhookKeysResponse) GetJSON200() *struct {
+	Data       []WebhookEncryptionKey `json:"data"`
+	Error      any                    `json:"error"`
+	Pagination Pagination             `json:"pagination"`
+} {
+	return r.JSON200
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListWebhookKeysResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListWebhookKeys500JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                             `json:"limit"`
+		NextCursor any                                                 `json:"next_cursor"`
+	} `json:"pagination"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListWebhookKeysResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListWebhookKeysResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListWebhookKeysResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListWebhookKeysResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListWebhookKeysResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateWebhookKeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data  WebhookEncryptionKey `json:"data"`
+		Error any                  `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    CreateWebhookKey500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    CreateWebhookKey500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    CreateWebhookKey500JSONResponseBodyErrorHint    `json:"hint"`
+			Message CreateWebhookKey500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateWebhookKeyResponse) GetJSON200() *struct {
+	Data  WebhookEncryptionKey `json:"data"`
+	Error any                  `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateWebhookKeyResponse) GetJSON400() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CreateWebhookKeyResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CreateWebhookKeyResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    CreateWebhookKey500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    CreateWebhookKey500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    CreateWebhookKey500JSONResponseBodyErrorHint    `json:"hint"`
+		Message CreateWebhookKey500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CreateWebhookKeyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateWebhookKeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateWebhookKeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateWebhookKeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateWebhookKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type RevealWebhookSigningSecretResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data  RevealedWebhookSigningSecret `json:"data"`
+		Error any                          `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    RevealWebhookSigningSecret500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    RevealWebhookSigningSecret500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    RevealWebhookSigningSecret500JSONResponseBodyErrorHint    `json:"hint"`
+			Message RevealWebhookSigningSecret500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RevealWebhookSigningSecretResponse) GetJSON200() *struct {
+	Data  RevealedWebhookSigningSecret `json:"data"`
+	Error any                          `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RevealWebhookSigningSecretResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RevealWebhookSigningSecretResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    RevealWebhookSigningSecret500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    RevealWebhookSigningSecret500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    RevealWebhookSigningSecret500JSONResponseBodyErrorHint    `json:"hint"`
+		Message RevealWebhookSigningSecret500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r RevealWebhookSigningSecretResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r RevealWebhookSigningSecretResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevealWebhookSigningSecretResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevealWebhookSigningSecretResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevealWebhookSigningSecretResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type RotateWebhookSigningSecretResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data  RotatedWebhookSigningSecret `json:"data"`
+		Error any                         `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    RotateWebhookSigningSecret500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    RotateWebhookSigningSecret500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    RotateWebhookSigningSecret500JSONResponseBodyErrorHint    `json:"hint"`
+			Message RotateWebhookSigningSecret500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RotateWebhookSigningSecretResponse) GetJSON200() *struct {
+	Data  RotatedWebhookSigningSecret `json:"data"`
+	Error any                         `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RotateWebhookSigningSecretResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RotateWebhookSigningSecretResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    RotateWebhookSigningSecret500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    RotateWebhookSigningSecret500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    RotateWebhookSigningSecret500JSONResponseBodyErrorHint    `json:"hint"`
+		Message RotateWebhookSigningSecret500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r RotateWebhookSigningSecretResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r RotateWebhookSigningSecretResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RotateWebhookSigningSecretResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RotateWebhookSigningSecretResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RotateWebhookSigningSecretResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListWebhookEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data       []WebhookEvent `json:"data"`
+		Error      any            `json:"error"`
+		Pagination Pagination     `json:"pagination"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+		Pagination struct {
+			HasMore    ListWebhookEvents500JSONResponseBodyPaginationHasMore `json:"has_more"`
+			Limit      float32                                               `json:"limit"`
+			NextCursor any                                                   `json:"next_cursor"`
+		} `json:"pagination"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListWebhookEventsResponse) GetJSON200() *struct {
+	Data       []WebhookEvent `json:"data"`
+	Error      any            `json:"error"`
+	Pagination Pagination     `json:"pagination"`
+} {
+	return r.JSON200
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListWebhookEventsResponse) GetJSON500() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListWebhookEvents500JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                               `json:"limit"`
+		NextCursor any                                                   `json:"next_cursor"`
+	} `json:"pagination"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListWebhookEventsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListWebhookEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListWebhookEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListWebhookEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListWebhookEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetWebhookEventResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data  WebhookEvent `json:"data"`
+		Error any          `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    GetWebhookEvent500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    GetWebhookEvent500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    GetWebhookEvent500JSONResponseBodyErrorHint    `json:"hint"`
+			Message GetWebhookEvent500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetWebhookEventResponse) GetJSON200() *struct {
+	Data  WebhookEvent `json:"data"`
+	Error any          `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetWebhookEventResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetWebhookEventResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    GetWebhookEvent500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    GetWebhookEvent500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    GetWebhookEvent500JSONResponseBodyErrorHint    `json:"hint"`
+		Message GetWebhookEvent500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetWebhookEventResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetWebhookEventResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetWebhookEventResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetWebhookEventResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetWebhookEventResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ReplayWebhookEventResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *struct {
+		Data  WebhookEvent `json:"data"`
+		Error any          `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    ReplayWebhookEvent500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    ReplayWebhookEvent500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    ReplayWebhookEvent500JSONResponseBodyErrorHint    `json:"hint"`
+			Message ReplayWebhookEvent500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r ReplayWebhookEventResponse) GetJSON202() *struct {
+	Data  WebhookEvent `json:"data"`
+	Error any          `json:"error"`
+} {
+	return r.JSON202
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ReplayWebhookEventResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ReplayWebhookEventResponse) GetJSON409() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON409
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ReplayWebhookEventResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    ReplayWebhookEvent500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    ReplayWebhookEvent500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    ReplayWebhookEvent500JSONResponseBodyErrorHint    `json:"hint"`
+		Message ReplayWebhookEvent500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ReplayWebhookEventResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ReplayWebhookEventResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReplayWebhookEventResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReplayWebhookEventResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReplayWebhookEventResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeactivateWebhookKeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data  WebhookEncryptionKey `json:"data"`
+		Error any                  `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    DeactivateWebhookKey500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    DeactivateWebhookKey500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    DeactivateWebhookKey500JSONResponseBodyErrorHint    `json:"hint"`
+			Message DeactivateWebhookKey500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeactivateWebhookKeyResponse) GetJSON200() *struct {
+	Data  WebhookEncryptionKey `json:"data"`
+	Error any                  `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeactivateWebhookKeyResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeactivateWebhookKeyResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    DeactivateWebhookKey500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    DeactivateWebhookKey500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    DeactivateWebhookKey500JSONResponseBodyErrorHint    `json:"hint"`
+		Message DeactivateWebhookKey500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DeactivateWebhookKeyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeactivateWebhookKeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeactivateWebhookKeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeactivateWebhookKeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeactivateWebhookKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ReactivateWebhookKeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data  WebhookEncryptionKey `json:"data"`
+		Error any                  `json:"error"`
+	}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *struct {
+		// Data Empty data object.
+		Data  any `json:"data"`
+		Error *struct {
+			// Code The error code
+			Code string `json:"code"`
+
+			// Docs A link to the documentation for the error
+			Docs string `json:"docs"`
+
+			// Hint A hint to help the user fix the error
+			Hint string `json:"hint"`
+
+			// Message The error message
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *struct {
+		Data  any `json:"data"`
+		Error struct {
+			Code    ReactivateWebhookKey500JSONResponseBodyErrorCode    `json:"code"`
+			Docs    ReactivateWebhookKey500JSONResponseBodyErrorDocs    `json:"docs"`
+			Hint    ReactivateWebhookKey500JSONResponseBodyErrorHint    `json:"hint"`
+			Message ReactivateWebhookKey500JSONResponseBodyErrorMessage `json:"message"`
+		} `json:"error"`
+	}
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReactivateWebhookKeyResponse) GetJSON200() *struct {
+	Data  WebhookEncryptionKey `json:"data"`
+	Error any                  `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ReactivateWebhookKeyResponse) GetJSON404() *struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ReactivateWebhookKeyResponse) GetJSON500() *struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    ReactivateWebhookKey500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    ReactivateWebhookKey500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    ReactivateWebhookKey500JSONResponseBodyErrorHint    `json:"hint"`
+		Message ReactivateWebhookKey500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+} {
+	return r.JSON500
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ReactivateWebhookKeyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ReactivateWebhookKeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReactivateWebhookKeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReactivateWebhookKeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReactivateWebhookKeyResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -14317,6 +20184,51 @@ func (c *ClientWithResponses) AcceptRpTermsWithResponse(ctx context.Context, req
 	return ParseAcceptRpTermsResponse(rsp)
 }
 
+// ListEventsWithResponse List webhook events
+//
+// List logical events generated for the organization, including delivery summaries.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/events (the `ListEvents` operationId).
+func (c *ClientWithResponses) ListEventsWithResponse(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*ListEventsResponse, error) {
+	rsp, err := c.ListEvents(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListEventsResponse(rsp)
+}
+
+// GetEventWithResponse Get a webhook event
+//
+// Fetch a single webhook event with its deliveries.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/events/{event_id} (the `GetEvent` operationId).
+func (c *ClientWithResponses) GetEventWithResponse(ctx context.Context, eventId string, reqEditors ...RequestEditorFn) (*GetEventResponse, error) {
+	rsp, err := c.GetEvent(ctx, eventId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetEventResponse(rsp)
+}
+
+// ReplayEventWithResponse Replay a webhook event
+//
+// Manually requeue replayable deliveries for a webhook event while their encrypted payloads are still retained.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/events/{event_id}/replay (the `ReplayEvent` operationId).
+func (c *ClientWithResponses) ReplayEventWithResponse(ctx context.Context, eventId string, reqEditors ...RequestEditorFn) (*ReplayEventResponse, error) {
+	rsp, err := c.ReplayEvent(ctx, eventId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReplayEventResponse(rsp)
+}
+
 // ListSessionsWithResponse List all sessions
 //
 // Returns a wrapper object for the known response body format(s).
@@ -14406,6 +20318,289 @@ func (c *ClientWithResponses) CompleteSandboxSessionWithResponse(ctx context.Con
 		return nil, err
 	}
 	return ParseCompleteSandboxSessionResponse(rsp)
+}
+
+// ListWebhookDeliveriesWithResponse List webhook deliveries
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/webhooks/deliveries (the `ListWebhookDeliveries` operationId).
+func (c *ClientWithResponses) ListWebhookDeliveriesWithResponse(ctx context.Context, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*ListWebhookDeliveriesResponse, error) {
+	rsp, err := c.ListWebhookDeliveries(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListWebhookDeliveriesResponse(rsp)
+}
+
+// RetryWebhookDeliveryWithResponse Retry a webhook delivery
+//
+// Manually requeue a failed webhook delivery while the encrypted payload is still retained.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks/deliveries/{delivery_id}/retry (the `RetryWebhookDelivery` operationId).
+func (c *ClientWithResponses) RetryWebhookDeliveryWithResponse(ctx context.Context, deliveryId string, reqEditors ...RequestEditorFn) (*RetryWebhookDeliveryResponse, error) {
+	rsp, err := c.RetryWebhookDelivery(ctx, deliveryId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRetryWebhookDeliveryResponse(rsp)
+}
+
+// ListWebhookEndpointsWithResponse List webhook endpoints
+//
+// List all webhook endpoints available in the organization.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/webhooks/endpoints (the `ListWebhookEndpoints` operationId).
+func (c *ClientWithResponses) ListWebhookEndpointsWithResponse(ctx context.Context, params *ListWebhookEndpointsParams, reqEditors ...RequestEditorFn) (*ListWebhookEndpointsResponse, error) {
+	rsp, err := c.ListWebhookEndpoints(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListWebhookEndpointsResponse(rsp)
+}
+
+// CreateWebhookEndpointWithBodyWithResponse Create a webhook endpoint
+//
+// Create a webhook endpoint for the authenticated organization.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks/endpoints (the `CreateWebhookEndpoint` operationId).
+func (c *ClientWithResponses) CreateWebhookEndpointWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWebhookEndpointResponse, error) {
+	rsp, err := c.CreateWebhookEndpointWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateWebhookEndpointResponse(rsp)
+}
+
+// CreateWebhookEndpointWithResponse Create a webhook endpoint
+//
+// Create a webhook endpoint for the authenticated organization.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks/endpoints (the `CreateWebhookEndpoint` operationId).
+func (c *ClientWithResponses) CreateWebhookEndpointWithResponse(ctx context.Context, body CreateWebhookEndpointJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWebhookEndpointResponse, error) {
+	rsp, err := c.CreateWebhookEndpoint(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateWebhookEndpointResponse(rsp)
+}
+
+// DeleteWebhookEndpointWithResponse Delete a webhook endpoint
+//
+// Delete a webhook endpoint and cascade-remove its keys and deliveries.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/webhooks/endpoints/{endpoint_id} (the `DeleteWebhookEndpoint` operationId).
+func (c *ClientWithResponses) DeleteWebhookEndpointWithResponse(ctx context.Context, endpointId string, reqEditors ...RequestEditorFn) (*DeleteWebhookEndpointResponse, error) {
+	rsp, err := c.DeleteWebhookEndpoint(ctx, endpointId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteWebhookEndpointResponse(rsp)
+}
+
+// GetWebhookEndpointWithResponse Get a webhook endpoint
+//
+// Fetch a single webhook endpoint by ID.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/webhooks/endpoints/{endpoint_id} (the `GetWebhookEndpoint` operationId).
+func (c *ClientWithResponses) GetWebhookEndpointWithResponse(ctx context.Context, endpointId string, reqEditors ...RequestEditorFn) (*GetWebhookEndpointResponse, error) {
+	rsp, err := c.GetWebhookEndpoint(ctx, endpointId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetWebhookEndpointResponse(rsp)
+}
+
+// UpdateWebhookEndpointWithBodyWithResponse Update a webhook endpoint
+//
+// Update URL and/or enabled state of a webhook endpoint.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/webhooks/endpoints/{endpoint_id} (the `UpdateWebhookEndpoint` operationId).
+func (c *ClientWithResponses) UpdateWebhookEndpointWithBodyWithResponse(ctx context.Context, endpointId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateWebhookEndpointResponse, error) {
+	rsp, err := c.UpdateWebhookEndpointWithBody(ctx, endpointId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateWebhookEndpointResponse(rsp)
+}
+
+// UpdateWebhookEndpointWithResponse Update a webhook endpoint
+//
+// Update URL and/or enabled state of a webhook endpoint.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/webhooks/endpoints/{endpoint_id} (the `UpdateWebhookEndpoint` operationId).
+func (c *ClientWithResponses) UpdateWebhookEndpointWithResponse(ctx context.Context, endpointId string, body UpdateWebhookEndpointJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateWebhookEndpointResponse, error) {
+	rsp, err := c.UpdateWebhookEndpoint(ctx, endpointId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateWebhookEndpointResponse(rsp)
+}
+
+// ListWebhookKeysWithResponse List webhook encryption keys
+//
+// List encryption keys registered for a webhook endpoint belonging to the authenticated organization.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/webhooks/endpoints/{endpoint_id}/keys (the `ListWebhookKeys` operationId).
+func (c *ClientWithResponses) ListWebhookKeysWithResponse(ctx context.Context, endpointId string, params *ListWebhookKeysParams, reqEditors ...RequestEditorFn) (*ListWebhookKeysResponse, error) {
+	rsp, err := c.ListWebhookKeys(ctx, endpointId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListWebhookKeysResponse(rsp)
+}
+
+// CreateWebhookKeyWithBodyWithResponse Create a webhook encryption key
+//
+// Register a new encryption key (JWK) for a webhook endpoint. The key will be used for encrypting webhook payloads.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks/endpoints/{endpoint_id}/keys (the `CreateWebhookKey` operationId).
+func (c *ClientWithResponses) CreateWebhookKeyWithBodyWithResponse(ctx context.Context, endpointId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWebhookKeyResponse, error) {
+	rsp, err := c.CreateWebhookKeyWithBody(ctx, endpointId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateWebhookKeyResponse(rsp)
+}
+
+// CreateWebhookKeyWithResponse Create a webhook encryption key
+//
+// Register a new encryption key (JWK) for a webhook endpoint. The key will be used for encrypting webhook payloads.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks/endpoints/{endpoint_id}/keys (the `CreateWebhookKey` operationId).
+func (c *ClientWithResponses) CreateWebhookKeyWithResponse(ctx context.Context, endpointId string, body CreateWebhookKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWebhookKeyResponse, error) {
+	rsp, err := c.CreateWebhookKey(ctx, endpointId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateWebhookKeyResponse(rsp)
+}
+
+// RevealWebhookSigningSecretWithResponse Reveal a webhook endpoint signing secret
+//
+// Reveal the current outbound webhook signing secret for a webhook endpoint.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks/endpoints/{endpoint_id}/signing-secret/reveal (the `RevealWebhookSigningSecret` operationId).
+func (c *ClientWithResponses) RevealWebhookSigningSecretWithResponse(ctx context.Context, endpointId string, reqEditors ...RequestEditorFn) (*RevealWebhookSigningSecretResponse, error) {
+	rsp, err := c.RevealWebhookSigningSecret(ctx, endpointId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevealWebhookSigningSecretResponse(rsp)
+}
+
+// RotateWebhookSigningSecretWithResponse Rotate a webhook endpoint signing secret
+//
+// Rotate the outbound webhook signing secret for a webhook endpoint. The new plaintext secret is returned once.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks/endpoints/{endpoint_id}/signing-secret/rotate (the `RotateWebhookSigningSecret` operationId).
+func (c *ClientWithResponses) RotateWebhookSigningSecretWithResponse(ctx context.Context, endpointId string, reqEditors ...RequestEditorFn) (*RotateWebhookSigningSecretResponse, error) {
+	rsp, err := c.RotateWebhookSigningSecret(ctx, endpointId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRotateWebhookSigningSecretResponse(rsp)
+}
+
+// ListWebhookEventsWithResponse List webhook events
+//
+// List logical events generated for the organization, including delivery summaries.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/webhooks/events (the `ListWebhookEvents` operationId).
+func (c *ClientWithResponses) ListWebhookEventsWithResponse(ctx context.Context, params *ListWebhookEventsParams, reqEditors ...RequestEditorFn) (*ListWebhookEventsResponse, error) {
+	rsp, err := c.ListWebhookEvents(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListWebhookEventsResponse(rsp)
+}
+
+// GetWebhookEventWithResponse Get a webhook event
+//
+// Fetch a single webhook event with its deliveries.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/webhooks/events/{event_id} (the `GetWebhookEvent` operationId).
+func (c *ClientWithResponses) GetWebhookEventWithResponse(ctx context.Context, eventId string, reqEditors ...RequestEditorFn) (*GetWebhookEventResponse, error) {
+	rsp, err := c.GetWebhookEvent(ctx, eventId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetWebhookEventResponse(rsp)
+}
+
+// ReplayWebhookEventWithResponse Replay a webhook event
+//
+// Manually requeue replayable deliveries for a webhook event while their encrypted payloads are still retained.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks/events/{event_id}/replay (the `ReplayWebhookEvent` operationId).
+func (c *ClientWithResponses) ReplayWebhookEventWithResponse(ctx context.Context, eventId string, reqEditors ...RequestEditorFn) (*ReplayWebhookEventResponse, error) {
+	rsp, err := c.ReplayWebhookEvent(ctx, eventId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReplayWebhookEventResponse(rsp)
+}
+
+// DeactivateWebhookKeyWithResponse Deactivate a webhook encryption key
+//
+// Deactivate an encryption key. Existing deliveries remain valid; new deliveries will not use this key.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks/keys/{key_id}/deactivate (the `DeactivateWebhookKey` operationId).
+func (c *ClientWithResponses) DeactivateWebhookKeyWithResponse(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*DeactivateWebhookKeyResponse, error) {
+	rsp, err := c.DeactivateWebhookKey(ctx, keyId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeactivateWebhookKeyResponse(rsp)
+}
+
+// ReactivateWebhookKeyWithResponse Reactivate a webhook encryption key
+//
+// Reactivate an encryption key so it can be used for new webhook deliveries again.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks/keys/{key_id}/reactivate (the `ReactivateWebhookKey` operationId).
+func (c *ClientWithResponses) ReactivateWebhookKeyWithResponse(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*ReactivateWebhookKeyResponse, error) {
+	rsp, err := c.ReactivateWebhookKey(ctx, keyId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReactivateWebhookKeyResponse(rsp)
 }
 
 // ParseGetSessionsOverviewResponse parses an HTTP response from a GetSessionsOverviewWithResponse call
@@ -19253,6 +25448,242 @@ func ParseAcceptRpTermsResponse(rsp *http.Response) (*AcceptRpTermsResponse, err
 	return response, nil
 }
 
+// ParseListEventsResponse parses an HTTP response from a ListEventsWithResponse call
+func ParseListEventsResponse(rsp *http.Response) (*ListEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data       []WebhookEvent `json:"data"`
+			Error      any            `json:"error"`
+			Pagination Pagination     `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+			Pagination struct {
+				HasMore    ListEvents500JSONResponseBodyPaginationHasMore `json:"has_more"`
+				Limit      float32                                        `json:"limit"`
+				NextCursor any                                            `json:"next_cursor"`
+			} `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetEventResponse parses an HTTP response from a GetEventWithResponse call
+func ParseGetEventResponse(rsp *http.Response) (*GetEventResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetEventResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data  WebhookEvent `json:"data"`
+			Error any          `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    GetEvent500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    GetEvent500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    GetEvent500JSONResponseBodyErrorHint    `json:"hint"`
+				Message GetEvent500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseReplayEventResponse parses an HTTP response from a ReplayEventWithResponse call
+func ParseReplayEventResponse(rsp *http.Response) (*ReplayEventResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReplayEventResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest struct {
+			Data  WebhookEvent `json:"data"`
+			Error any          `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    ReplayEvent500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    ReplayEvent500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    ReplayEvent500JSONResponseBodyErrorHint    `json:"hint"`
+				Message ReplayEvent500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseListSessionsResponse parses an HTTP response from a ListSessionsWithResponse call
 func ParseListSessionsResponse(rsp *http.Response) (*ListSessionsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -19651,6 +26082,1249 @@ func ParseCompleteSandboxSessionResponse(rsp *http.Response) (*CompleteSandboxSe
 	return response, nil
 }
 
+// ParseListWebhookDeliveriesResponse parses an HTTP response from a ListWebhookDeliveriesWithResponse call
+func ParseListWebhookDeliveriesResponse(rsp *http.Response) (*ListWebhookDeliveriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListWebhookDeliveriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data       []WebhookDelivery `json:"data"`
+			Error      any               `json:"error"`
+			Pagination Pagination        `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+			Pagination struct {
+				HasMore    ListWebhookDeliveries500JSONResponseBodyPaginationHasMore `json:"has_more"`
+				Limit      float32                                                   `json:"limit"`
+				NextCursor any                                                       `json:"next_cursor"`
+			} `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseRetryWebhookDeliveryResponse parses an HTTP response from a RetryWebhookDeliveryWithResponse call
+func ParseRetryWebhookDeliveryResponse(rsp *http.Response) (*RetryWebhookDeliveryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RetryWebhookDeliveryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data  WebhookDelivery `json:"data"`
+			Error any             `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    RetryWebhookDelivery500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    RetryWebhookDelivery500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    RetryWebhookDelivery500JSONResponseBodyErrorHint    `json:"hint"`
+				Message RetryWebhookDelivery500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListWebhookEndpointsResponse parses an HTTP response from a ListWebhookEndpointsWithResponse call
+func ParseListWebhookEndpointsResponse(rsp *http.Response) (*ListWebhookEndpointsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListWebhookEndpointsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data       []WebhookEndpoint `json:"data"`
+			Error      any               `json:"error"`
+			Pagination Pagination        `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+			Pagination struct {
+				HasMore    ListWebhookEndpoints500JSONResponseBodyPaginationHasMore `json:"has_more"`
+				Limit      float32                                                  `json:"limit"`
+				NextCursor any                                                      `json:"next_cursor"`
+			} `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateWebhookEndpointResponse parses an HTTP response from a CreateWebhookEndpointWithResponse call
+func ParseCreateWebhookEndpointResponse(rsp *http.Response) (*CreateWebhookEndpointResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateWebhookEndpointResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data  CreatedWebhookEndpoint `json:"data"`
+			Error any                    `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    CreateWebhookEndpoint500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    CreateWebhookEndpoint500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    CreateWebhookEndpoint500JSONResponseBodyErrorHint    `json:"hint"`
+				Message CreateWebhookEndpoint500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteWebhookEndpointResponse parses an HTTP response from a DeleteWebhookEndpointWithResponse call
+func ParseDeleteWebhookEndpointResponse(rsp *http.Response) (*DeleteWebhookEndpointResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteWebhookEndpointResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				Message string                                             `json:"message"`
+				Status  DeleteWebhookEndpoint200JSONResponseBodyDataStatus `json:"status"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    DeleteWebhookEndpoint500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    DeleteWebhookEndpoint500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    DeleteWebhookEndpoint500JSONResponseBodyErrorHint    `json:"hint"`
+				Message DeleteWebhookEndpoint500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetWebhookEndpointResponse parses an HTTP response from a GetWebhookEndpointWithResponse call
+func ParseGetWebhookEndpointResponse(rsp *http.Response) (*GetWebhookEndpointResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetWebhookEndpointResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data  WebhookEndpoint `json:"data"`
+			Error any             `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    GetWebhookEndpoint500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    GetWebhookEndpoint500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    GetWebhookEndpoint500JSONResponseBodyErrorHint    `json:"hint"`
+				Message GetWebhookEndpoint500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUpdateWebhookEndpointResponse parses an HTTP response from a UpdateWebhookEndpointWithResponse call
+func ParseUpdateWebhookEndpointResponse(rsp *http.Response) (*UpdateWebhookEndpointResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateWebhookEndpointResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data  WebhookEndpoint `json:"data"`
+			Error any             `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    UpdateWebhookEndpoint500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    UpdateWebhookEndpoint500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    UpdateWebhookEndpoint500JSONResponseBodyErrorHint    `json:"hint"`
+				Message UpdateWebhookEndpoint500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListWebhookKeysResponse parses an HTTP response from a ListWebhookKeysWithResponse call
+func ParseListWebhookKeysResponse(rsp *http.Response) (*ListWebhookKeysResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListWebhookKeysResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data       []WebhookEncryptionKey `json:"data"`
+			Error      any                    `json:"error"`
+			Pagination Pagination             `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+			Pagination struct {
+				HasMore    ListWebhookKeys500JSONResponseBodyPaginationHasMore `json:"has_more"`
+				Limit      float32                                             `json:"limit"`
+				NextCursor any                                                 `json:"next_cursor"`
+			} `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateWebhookKeyResponse parses an HTTP response from a CreateWebhookKeyWithResponse call
+func ParseCreateWebhookKeyResponse(rsp *http.Response) (*CreateWebhookKeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateWebhookKeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data  WebhookEncryptionKey `json:"data"`
+			Error any                  `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    CreateWebhookKey500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    CreateWebhookKey500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    CreateWebhookKey500JSONResponseBodyErrorHint    `json:"hint"`
+				Message CreateWebhookKey500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseRevealWebhookSigningSecretResponse parses an HTTP response from a RevealWebhookSigningSecretWithResponse call
+func ParseRevealWebhookSigningSecretResponse(rsp *http.Response) (*RevealWebhookSigningSecretResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevealWebhookSigningSecretResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data  RevealedWebhookSigningSecret `json:"data"`
+			Error any                          `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    RevealWebhookSigningSecret500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    RevealWebhookSigningSecret500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    RevealWebhookSigningSecret500JSONResponseBodyErrorHint    `json:"hint"`
+				Message RevealWebhookSigningSecret500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseRotateWebhookSigningSecretResponse parses an HTTP response from a RotateWebhookSigningSecretWithResponse call
+func ParseRotateWebhookSigningSecretResponse(rsp *http.Response) (*RotateWebhookSigningSecretResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RotateWebhookSigningSecretResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data  RotatedWebhookSigningSecret `json:"data"`
+			Error any                         `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    RotateWebhookSigningSecret500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    RotateWebhookSigningSecret500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    RotateWebhookSigningSecret500JSONResponseBodyErrorHint    `json:"hint"`
+				Message RotateWebhookSigningSecret500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListWebhookEventsResponse parses an HTTP response from a ListWebhookEventsWithResponse call
+func ParseListWebhookEventsResponse(rsp *http.Response) (*ListWebhookEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListWebhookEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data       []WebhookEvent `json:"data"`
+			Error      any            `json:"error"`
+			Pagination Pagination     `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+			Pagination struct {
+				HasMore    ListWebhookEvents500JSONResponseBodyPaginationHasMore `json:"has_more"`
+				Limit      float32                                               `json:"limit"`
+				NextCursor any                                                   `json:"next_cursor"`
+			} `json:"pagination"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetWebhookEventResponse parses an HTTP response from a GetWebhookEventWithResponse call
+func ParseGetWebhookEventResponse(rsp *http.Response) (*GetWebhookEventResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetWebhookEventResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data  WebhookEvent `json:"data"`
+			Error any          `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    GetWebhookEvent500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    GetWebhookEvent500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    GetWebhookEvent500JSONResponseBodyErrorHint    `json:"hint"`
+				Message GetWebhookEvent500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseReplayWebhookEventResponse parses an HTTP response from a ReplayWebhookEventWithResponse call
+func ParseReplayWebhookEventResponse(rsp *http.Response) (*ReplayWebhookEventResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReplayWebhookEventResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest struct {
+			Data  WebhookEvent `json:"data"`
+			Error any          `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    ReplayWebhookEvent500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    ReplayWebhookEvent500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    ReplayWebhookEvent500JSONResponseBodyErrorHint    `json:"hint"`
+				Message ReplayWebhookEvent500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeactivateWebhookKeyResponse parses an HTTP response from a DeactivateWebhookKeyWithResponse call
+func ParseDeactivateWebhookKeyResponse(rsp *http.Response) (*DeactivateWebhookKeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeactivateWebhookKeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data  WebhookEncryptionKey `json:"data"`
+			Error any                  `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    DeactivateWebhookKey500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    DeactivateWebhookKey500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    DeactivateWebhookKey500JSONResponseBodyErrorHint    `json:"hint"`
+				Message DeactivateWebhookKey500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseReactivateWebhookKeyResponse parses an HTTP response from a ReactivateWebhookKeyWithResponse call
+func ParseReactivateWebhookKeyResponse(rsp *http.Response) (*ReactivateWebhookKeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReactivateWebhookKeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data  WebhookEncryptionKey `json:"data"`
+			Error any                  `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			// Data Empty data object.
+			Data  any `json:"data"`
+			Error *struct {
+				// Code The error code
+				Code string `json:"code"`
+
+				// Docs A link to the documentation for the error
+				Docs string `json:"docs"`
+
+				// Hint A hint to help the user fix the error
+				Hint string `json:"hint"`
+
+				// Message The error message
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest struct {
+			Data  any `json:"data"`
+			Error struct {
+				Code    ReactivateWebhookKey500JSONResponseBodyErrorCode    `json:"code"`
+				Docs    ReactivateWebhookKey500JSONResponseBodyErrorDocs    `json:"docs"`
+				Hint    ReactivateWebhookKey500JSONResponseBodyErrorHint    `json:"hint"`
+				Message ReactivateWebhookKey500JSONResponseBodyErrorMessage `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// GetSessionsOverview Get organization session analytics overview
@@ -19765,6 +27439,15 @@ type ServerInterface interface {
 	// AcceptRpTerms Record that an owner accepted the current relying-party integration terms.
 	// (POST /v1/auth/orgs/rp-terms)
 	AcceptRpTerms(ctx echo.Context) error
+	// ListEvents List webhook events
+	// (GET /v1/events)
+	ListEvents(ctx echo.Context, params ListEventsParams) error
+	// GetEvent Get a webhook event
+	// (GET /v1/events/{event_id})
+	GetEvent(ctx echo.Context, eventId string) error
+	// ReplayEvent Replay a webhook event
+	// (POST /v1/events/{event_id}/replay)
+	ReplayEvent(ctx echo.Context, eventId string) error
 	// ListSessions List all sessions
 	// (GET /v1/sessions)
 	ListSessions(ctx echo.Context, params ListSessionsParams) error
@@ -19780,6 +27463,54 @@ type ServerInterface interface {
 	// CompleteSandboxSession Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
 	// (POST /v1/sessions/{id}/complete)
 	CompleteSandboxSession(ctx echo.Context, id string) error
+	// ListWebhookDeliveries List webhook deliveries
+	// (GET /v1/webhooks/deliveries)
+	ListWebhookDeliveries(ctx echo.Context, params ListWebhookDeliveriesParams) error
+	// RetryWebhookDelivery Retry a webhook delivery
+	// (POST /v1/webhooks/deliveries/{delivery_id}/retry)
+	RetryWebhookDelivery(ctx echo.Context, deliveryId string) error
+	// ListWebhookEndpoints List webhook endpoints
+	// (GET /v1/webhooks/endpoints)
+	ListWebhookEndpoints(ctx echo.Context, params ListWebhookEndpointsParams) error
+	// CreateWebhookEndpoint Create a webhook endpoint
+	// (POST /v1/webhooks/endpoints)
+	CreateWebhookEndpoint(ctx echo.Context) error
+	// DeleteWebhookEndpoint Delete a webhook endpoint
+	// (DELETE /v1/webhooks/endpoints/{endpoint_id})
+	DeleteWebhookEndpoint(ctx echo.Context, endpointId string) error
+	// GetWebhookEndpoint Get a webhook endpoint
+	// (GET /v1/webhooks/endpoints/{endpoint_id})
+	GetWebhookEndpoint(ctx echo.Context, endpointId string) error
+	// UpdateWebhookEndpoint Update a webhook endpoint
+	// (PATCH /v1/webhooks/endpoints/{endpoint_id})
+	UpdateWebhookEndpoint(ctx echo.Context, endpointId string) error
+	// ListWebhookKeys List webhook encryption keys
+	// (GET /v1/webhooks/endpoints/{endpoint_id}/keys)
+	ListWebhookKeys(ctx echo.Context, endpointId string, params ListWebhookKeysParams) error
+	// CreateWebhookKey Create a webhook encryption key
+	// (POST /v1/webhooks/endpoints/{endpoint_id}/keys)
+	CreateWebhookKey(ctx echo.Context, endpointId string) error
+	// RevealWebhookSigningSecret Reveal a webhook endpoint signing secret
+	// (POST /v1/webhooks/endpoints/{endpoint_id}/signing-secret/reveal)
+	RevealWebhookSigningSecret(ctx echo.Context, endpointId string) error
+	// RotateWebhookSigningSecret Rotate a webhook endpoint signing secret
+	// (POST /v1/webhooks/endpoints/{endpoint_id}/signing-secret/rotate)
+	RotateWebhookSigningSecret(ctx echo.Context, endpointId string) error
+	// ListWebhookEvents List webhook events
+	// (GET /v1/webhooks/events)
+	ListWebhookEvents(ctx echo.Context, params ListWebhookEventsParams) error
+	// GetWebhookEvent Get a webhook event
+	// (GET /v1/webhooks/events/{event_id})
+	GetWebhookEvent(ctx echo.Context, eventId string) error
+	// ReplayWebhookEvent Replay a webhook event
+	// (POST /v1/webhooks/events/{event_id}/replay)
+	ReplayWebhookEvent(ctx echo.Context, eventId string) error
+	// DeactivateWebhookKey Deactivate a webhook encryption key
+	// (POST /v1/webhooks/keys/{key_id}/deactivate)
+	DeactivateWebhookKey(ctx echo.Context, keyId string) error
+	// ReactivateWebhookKey Reactivate a webhook encryption key
+	// (POST /v1/webhooks/keys/{key_id}/reactivate)
+	ReactivateWebhookKey(ctx echo.Context, keyId string) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -20287,6 +28018,84 @@ func (w *ServerInterfaceWrapper) AcceptRpTerms(ctx echo.Context) error {
 	return err
 }
 
+// ListEvents converts echo context to params.
+func (w *ServerInterfaceWrapper) ListEvents(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListEventsParams
+	// ------------- Optional query parameter "type" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "type", ctx.QueryParams(), &params.Type, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter type: %s", err))
+	}
+
+	// ------------- Optional query parameter "created_from" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "created_from", ctx.QueryParams(), &params.CreatedFrom, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter created_from: %s", err))
+	}
+
+	// ------------- Optional query parameter "created_to" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "created_to", ctx.QueryParams(), &params.CreatedTo, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter created_to: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "starting_after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "starting_after", ctx.QueryParams(), &params.StartingAfter, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter starting_after: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListEvents(ctx, params)
+	return err
+}
+
+// GetEvent converts echo context to params.
+func (w *ServerInterfaceWrapper) GetEvent(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "event_id" -------------
+	var eventId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "event_id", ctx.Param("event_id"), &eventId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter event_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetEvent(ctx, eventId)
+	return err
+}
+
+// ReplayEvent converts echo context to params.
+func (w *ServerInterfaceWrapper) ReplayEvent(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "event_id" -------------
+	var eventId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "event_id", ctx.Param("event_id"), &eventId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter event_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ReplayEvent(ctx, eventId)
+	return err
+}
+
 // ListSessions converts echo context to params.
 func (w *ServerInterfaceWrapper) ListSessions(ctx echo.Context) error {
 	var err error
@@ -20390,6 +28199,354 @@ func (w *ServerInterfaceWrapper) CompleteSandboxSession(ctx echo.Context) error 
 	return err
 }
 
+// ListWebhookDeliveries converts echo context to params.
+func (w *ServerInterfaceWrapper) ListWebhookDeliveries(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListWebhookDeliveriesParams
+	// ------------- Optional query parameter "status" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "status", ctx.QueryParams(), &params.Status, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter status: %s", err))
+	}
+
+	// ------------- Optional query parameter "endpoint_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "endpoint_id", ctx.QueryParams(), &params.EndpointId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter endpoint_id: %s", err))
+	}
+
+	// ------------- Optional query parameter "event_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "event_id", ctx.QueryParams(), &params.EventId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter event_id: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "starting_after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "starting_after", ctx.QueryParams(), &params.StartingAfter, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter starting_after: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListWebhookDeliveries(ctx, params)
+	return err
+}
+
+// RetryWebhookDelivery converts echo context to params.
+func (w *ServerInterfaceWrapper) RetryWebhookDelivery(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "delivery_id" -------------
+	var deliveryId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "delivery_id", ctx.Param("delivery_id"), &deliveryId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter delivery_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RetryWebhookDelivery(ctx, deliveryId)
+	return err
+}
+
+// ListWebhookEndpoints converts echo context to params.
+func (w *ServerInterfaceWrapper) ListWebhookEndpoints(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListWebhookEndpointsParams
+	// ------------- Optional query parameter "enabled" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "enabled", ctx.QueryParams(), &params.Enabled, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter enabled: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "starting_after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "starting_after", ctx.QueryParams(), &params.StartingAfter, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter starting_after: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListWebhookEndpoints(ctx, params)
+	return err
+}
+
+// CreateWebhookEndpoint converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateWebhookEndpoint(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateWebhookEndpoint(ctx)
+	return err
+}
+
+// DeleteWebhookEndpoint converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteWebhookEndpoint(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", ctx.Param("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter endpoint_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteWebhookEndpoint(ctx, endpointId)
+	return err
+}
+
+// GetWebhookEndpoint converts echo context to params.
+func (w *ServerInterfaceWrapper) GetWebhookEndpoint(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", ctx.Param("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter endpoint_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetWebhookEndpoint(ctx, endpointId)
+	return err
+}
+
+// UpdateWebhookEndpoint converts echo context to params.
+func (w *ServerInterfaceWrapper) UpdateWebhookEndpoint(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", ctx.Param("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter endpoint_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UpdateWebhookEndpoint(ctx, endpointId)
+	return err
+}
+
+// ListWebhookKeys converts echo context to params.
+func (w *ServerInterfaceWrapper) ListWebhookKeys(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", ctx.Param("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter endpoint_id: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListWebhookKeysParams
+	// ------------- Optional query parameter "is_active" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "is_active", ctx.QueryParams(), &params.IsActive, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter is_active: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "starting_after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "starting_after", ctx.QueryParams(), &params.StartingAfter, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter starting_after: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListWebhookKeys(ctx, endpointId, params)
+	return err
+}
+
+// CreateWebhookKey converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateWebhookKey(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", ctx.Param("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter endpoint_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateWebhookKey(ctx, endpointId)
+	return err
+}
+
+// RevealWebhookSigningSecret converts echo context to params.
+func (w *ServerInterfaceWrapper) RevealWebhookSigningSecret(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", ctx.Param("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter endpoint_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RevealWebhookSigningSecret(ctx, endpointId)
+	return err
+}
+
+// RotateWebhookSigningSecret converts echo context to params.
+func (w *ServerInterfaceWrapper) RotateWebhookSigningSecret(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", ctx.Param("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter endpoint_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RotateWebhookSigningSecret(ctx, endpointId)
+	return err
+}
+
+// ListWebhookEvents converts echo context to params.
+func (w *ServerInterfaceWrapper) ListWebhookEvents(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListWebhookEventsParams
+	// ------------- Optional query parameter "type" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "type", ctx.QueryParams(), &params.Type, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter type: %s", err))
+	}
+
+	// ------------- Optional query parameter "created_from" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "created_from", ctx.QueryParams(), &params.CreatedFrom, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter created_from: %s", err))
+	}
+
+	// ------------- Optional query parameter "created_to" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "created_to", ctx.QueryParams(), &params.CreatedTo, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter created_to: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "starting_after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "starting_after", ctx.QueryParams(), &params.StartingAfter, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter starting_after: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListWebhookEvents(ctx, params)
+	return err
+}
+
+// GetWebhookEvent converts echo context to params.
+func (w *ServerInterfaceWrapper) GetWebhookEvent(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "event_id" -------------
+	var eventId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "event_id", ctx.Param("event_id"), &eventId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter event_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetWebhookEvent(ctx, eventId)
+	return err
+}
+
+// ReplayWebhookEvent converts echo context to params.
+func (w *ServerInterfaceWrapper) ReplayWebhookEvent(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "event_id" -------------
+	var eventId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "event_id", ctx.Param("event_id"), &eventId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter event_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ReplayWebhookEvent(ctx, eventId)
+	return err
+}
+
+// DeactivateWebhookKey converts echo context to params.
+func (w *ServerInterfaceWrapper) DeactivateWebhookKey(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "key_id" -------------
+	var keyId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "key_id", ctx.Param("key_id"), &keyId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter key_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeactivateWebhookKey(ctx, keyId)
+	return err
+}
+
+// ReactivateWebhookKey converts echo context to params.
+func (w *ServerInterfaceWrapper) ReactivateWebhookKey(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "key_id" -------------
+	var keyId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "key_id", ctx.Param("key_id"), &keyId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter key_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ReactivateWebhookKey(ctx, keyId)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -20464,10 +28621,29 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/auth/orgs/request-delete", wrapper.RequestOrganizationDeletion, options.OperationMiddlewares["requestOrganizationDeletion"]...)
 	router.GET(options.BaseURL+"/v1/auth/orgs/rp-terms", wrapper.GetRpTerms, options.OperationMiddlewares["getRpTerms"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/rp-terms", wrapper.AcceptRpTerms, options.OperationMiddlewares["acceptRpTerms"]...)
+	router.GET(options.BaseURL+"/v1/events", wrapper.ListEvents, options.OperationMiddlewares["listEvents"]...)
+	router.GET(options.BaseURL+"/v1/events/:event_id", wrapper.GetEvent, options.OperationMiddlewares["getEvent"]...)
+	router.POST(options.BaseURL+"/v1/events/:event_id/replay", wrapper.ReplayEvent, options.OperationMiddlewares["replayEvent"]...)
 	router.GET(options.BaseURL+"/v1/sessions", wrapper.ListSessions, options.OperationMiddlewares["listSessions"]...)
 	router.POST(options.BaseURL+"/v1/sessions", wrapper.CreateSession, options.OperationMiddlewares["createSession"]...)
 	router.GET(options.BaseURL+"/v1/sessions/:id", wrapper.GetSession, options.OperationMiddlewares["getSession"]...)
 	router.POST(options.BaseURL+"/v1/sessions/:id/cancel", wrapper.CancelSession, options.OperationMiddlewares["cancelSession"]...)
+	router.GET(options.BaseURL+"/v1/webhooks/deliveries", wrapper.ListWebhookDeliveries, options.OperationMiddlewares["listWebhookDeliveries"]...)
+	router.POST(options.BaseURL+"/v1/webhooks/deliveries/:delivery_id/retry", wrapper.RetryWebhookDelivery, options.OperationMiddlewares["retryWebhookDelivery"]...)
+	router.GET(options.BaseURL+"/v1/webhooks/endpoints", wrapper.ListWebhookEndpoints, options.OperationMiddlewares["listWebhookEndpoints"]...)
+	router.POST(options.BaseURL+"/v1/webhooks/endpoints", wrapper.CreateWebhookEndpoint, options.OperationMiddlewares["createWebhookEndpoint"]...)
+	router.DELETE(options.BaseURL+"/v1/webhooks/endpoints/:endpoint_id", wrapper.DeleteWebhookEndpoint, options.OperationMiddlewares["deleteWebhookEndpoint"]...)
+	router.GET(options.BaseURL+"/v1/webhooks/endpoints/:endpoint_id", wrapper.GetWebhookEndpoint, options.OperationMiddlewares["getWebhookEndpoint"]...)
+	router.PATCH(options.BaseURL+"/v1/webhooks/endpoints/:endpoint_id", wrapper.UpdateWebhookEndpoint, options.OperationMiddlewares["updateWebhookEndpoint"]...)
+	router.GET(options.BaseURL+"/v1/webhooks/endpoints/:endpoint_id/keys", wrapper.ListWebhookKeys, options.OperationMiddlewares["listWebhookKeys"]...)
+	router.POST(options.BaseURL+"/v1/webhooks/endpoints/:endpoint_id/keys", wrapper.CreateWebhookKey, options.OperationMiddlewares["createWebhookKey"]...)
+	router.POST(options.BaseURL+"/v1/webhooks/endpoints/:endpoint_id/signing-secret/reveal", wrapper.RevealWebhookSigningSecret, options.OperationMiddlewares["revealWebhookSigningSecret"]...)
+	router.POST(options.BaseURL+"/v1/webhooks/endpoints/:endpoint_id/signing-secret/rotate", wrapper.RotateWebhookSigningSecret, options.OperationMiddlewares["rotateWebhookSigningSecret"]...)
+	router.GET(options.BaseURL+"/v1/webhooks/events", wrapper.ListWebhookEvents, options.OperationMiddlewares["listWebhookEvents"]...)
+	router.GET(options.BaseURL+"/v1/webhooks/events/:event_id", wrapper.GetWebhookEvent, options.OperationMiddlewares["getWebhookEvent"]...)
+	router.POST(options.BaseURL+"/v1/webhooks/events/:event_id/replay", wrapper.ReplayWebhookEvent, options.OperationMiddlewares["replayWebhookEvent"]...)
+	router.POST(options.BaseURL+"/v1/webhooks/keys/:key_id/deactivate", wrapper.DeactivateWebhookKey, options.OperationMiddlewares["deactivateWebhookKey"]...)
+	router.POST(options.BaseURL+"/v1/webhooks/keys/:key_id/reactivate", wrapper.ReactivateWebhookKey, options.OperationMiddlewares["reactivateWebhookKey"]...)
 	router.POST(options.BaseURL+"/v1/auth/orgs/active", wrapper.SetActiveOrganization, options.OperationMiddlewares["setActiveOrganization"]...)
 	router.GET(options.BaseURL+"/v1/auth/orgs/members", wrapper.ListMembers, options.OperationMiddlewares["listMembers"]...)
 	router.GET(options.BaseURL+"/v1/auth/orgs/invitations", wrapper.ListInvitations, options.OperationMiddlewares["listInvitations"]...)
@@ -26744,6 +34920,302 @@ func (response AcceptRpTermsdefaultJSONResponse) VisitAcceptRpTermsResponse(w ht
 	return err
 }
 
+type ListEventsRequestObject struct {
+	Params ListEventsParams
+}
+
+type ListEventsResponseObject interface {
+	VisitListEventsResponse(w http.ResponseWriter) error
+}
+
+type ListEvents200JSONResponse struct {
+	Data       []WebhookEvent `json:"data"`
+	Error      any            `json:"error"`
+	Pagination Pagination     `json:"pagination"`
+}
+
+func (response ListEvents200JSONResponse) VisitListEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListEvents500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListEvents500JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                        `json:"limit"`
+		NextCursor any                                            `json:"next_cursor"`
+	} `json:"pagination"`
+}
+
+func (response ListEvents500JSONResponse) VisitListEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListEventsdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response ListEventsdefaultJSONResponse) VisitListEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetEventRequestObject struct {
+	EventId string `json:"event_id"`
+}
+
+type GetEventResponseObject interface {
+	VisitGetEventResponse(w http.ResponseWriter) error
+}
+
+type GetEvent200JSONResponse struct {
+	Data  WebhookEvent `json:"data"`
+	Error any          `json:"error"`
+}
+
+func (response GetEvent200JSONResponse) VisitGetEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetEvent404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response GetEvent404JSONResponse) VisitGetEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetEvent500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    GetEvent500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    GetEvent500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    GetEvent500JSONResponseBodyErrorHint    `json:"hint"`
+		Message GetEvent500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response GetEvent500JSONResponse) VisitGetEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetEventdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response GetEventdefaultJSONResponse) VisitGetEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayEventRequestObject struct {
+	EventId string `json:"event_id"`
+}
+
+type ReplayEventResponseObject interface {
+	VisitReplayEventResponse(w http.ResponseWriter) error
+}
+
+type ReplayEvent202JSONResponse struct {
+	Data  WebhookEvent `json:"data"`
+	Error any          `json:"error"`
+}
+
+func (response ReplayEvent202JSONResponse) VisitReplayEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayEvent404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ReplayEvent404JSONResponse) VisitReplayEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayEvent409JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ReplayEvent409JSONResponse) VisitReplayEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayEvent500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    ReplayEvent500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    ReplayEvent500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    ReplayEvent500JSONResponseBodyErrorHint    `json:"hint"`
+		Message ReplayEvent500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response ReplayEvent500JSONResponse) VisitReplayEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayEventdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response ReplayEventdefaultJSONResponse) VisitReplayEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListSessionsRequestObject struct {
 	Params ListSessionsParams
 }
@@ -27276,6 +35748,1572 @@ func (response CompleteSandboxSessiondefaultJSONResponse) VisitCompleteSandboxSe
 	return err
 }
 
+type ListWebhookDeliveriesRequestObject struct {
+	Params ListWebhookDeliveriesParams
+}
+
+type ListWebhookDeliveriesResponseObject interface {
+	VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error
+}
+
+type ListWebhookDeliveries200JSONResponse struct {
+	Data       []WebhookDelivery `json:"data"`
+	Error      any               `json:"error"`
+	Pagination Pagination        `json:"pagination"`
+}
+
+func (response ListWebhookDeliveries200JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListWebhookDeliveries500JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                                   `json:"limit"`
+		NextCursor any                                                       `json:"next_cursor"`
+	} `json:"pagination"`
+}
+
+func (response ListWebhookDeliveries500JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveriesdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response ListWebhookDeliveriesdefaultJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetryWebhookDeliveryRequestObject struct {
+	DeliveryId string `json:"delivery_id"`
+}
+
+type RetryWebhookDeliveryResponseObject interface {
+	VisitRetryWebhookDeliveryResponse(w http.ResponseWriter) error
+}
+
+type RetryWebhookDelivery200JSONResponse struct {
+	Data  WebhookDelivery `json:"data"`
+	Error any             `json:"error"`
+}
+
+func (response RetryWebhookDelivery200JSONResponse) VisitRetryWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetryWebhookDelivery404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response RetryWebhookDelivery404JSONResponse) VisitRetryWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetryWebhookDelivery409JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response RetryWebhookDelivery409JSONResponse) VisitRetryWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetryWebhookDelivery500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    RetryWebhookDelivery500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    RetryWebhookDelivery500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    RetryWebhookDelivery500JSONResponseBodyErrorHint    `json:"hint"`
+		Message RetryWebhookDelivery500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response RetryWebhookDelivery500JSONResponse) VisitRetryWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetryWebhookDeliverydefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response RetryWebhookDeliverydefaultJSONResponse) VisitRetryWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookEndpointsRequestObject struct {
+	Params ListWebhookEndpointsParams
+}
+
+type ListWebhookEndpointsResponseObject interface {
+	VisitListWebhookEndpointsResponse(w http.ResponseWriter) error
+}
+
+type ListWebhookEndpoints200JSONResponse struct {
+	Data       []WebhookEndpoint `json:"data"`
+	Error      any               `json:"error"`
+	Pagination Pagination        `json:"pagination"`
+}
+
+func (response ListWebhookEndpoints200JSONResponse) VisitListWebhookEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookEndpoints500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListWebhookEndpoints500JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                                  `json:"limit"`
+		NextCursor any                                                      `json:"next_cursor"`
+	} `json:"pagination"`
+}
+
+func (response ListWebhookEndpoints500JSONResponse) VisitListWebhookEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookEndpointsdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response ListWebhookEndpointsdefaultJSONResponse) VisitListWebhookEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpointRequestObject struct {
+	Body *CreateWebhookEndpointJSONRequestBody
+}
+
+type CreateWebhookEndpointResponseObject interface {
+	VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error
+}
+
+type CreateWebhookEndpoint200JSONResponse struct {
+	Data  CreatedWebhookEndpoint `json:"data"`
+	Error any                    `json:"error"`
+}
+
+func (response CreateWebhookEndpoint200JSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpoint400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response CreateWebhookEndpoint400JSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpoint500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    CreateWebhookEndpoint500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    CreateWebhookEndpoint500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    CreateWebhookEndpoint500JSONResponseBodyErrorHint    `json:"hint"`
+		Message CreateWebhookEndpoint500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response CreateWebhookEndpoint500JSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpointdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response CreateWebhookEndpointdefaultJSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookEndpointRequestObject struct {
+	EndpointId string `json:"endpoint_id"`
+}
+
+type DeleteWebhookEndpointResponseObject interface {
+	VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error
+}
+
+type DeleteWebhookEndpoint200JSONResponse struct {
+	Data struct {
+		Message string                                             `json:"message"`
+		Status  DeleteWebhookEndpoint200JSONResponseBodyDataStatus `json:"status"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response DeleteWebhookEndpoint200JSONResponse) VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookEndpoint404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteWebhookEndpoint404JSONResponse) VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookEndpoint500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    DeleteWebhookEndpoint500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    DeleteWebhookEndpoint500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    DeleteWebhookEndpoint500JSONResponseBodyErrorHint    `json:"hint"`
+		Message DeleteWebhookEndpoint500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeleteWebhookEndpoint500JSONResponse) VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookEndpointdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response DeleteWebhookEndpointdefaultJSONResponse) VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEndpointRequestObject struct {
+	EndpointId string `json:"endpoint_id"`
+}
+
+type GetWebhookEndpointResponseObject interface {
+	VisitGetWebhookEndpointResponse(w http.ResponseWriter) error
+}
+
+type GetWebhookEndpoint200JSONResponse struct {
+	Data  WebhookEndpoint `json:"data"`
+	Error any             `json:"error"`
+}
+
+func (response GetWebhookEndpoint200JSONResponse) VisitGetWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEndpoint404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response GetWebhookEndpoint404JSONResponse) VisitGetWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEndpoint500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    GetWebhookEndpoint500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    GetWebhookEndpoint500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    GetWebhookEndpoint500JSONResponseBodyErrorHint    `json:"hint"`
+		Message GetWebhookEndpoint500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response GetWebhookEndpoint500JSONResponse) VisitGetWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEndpointdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response GetWebhookEndpointdefaultJSONResponse) VisitGetWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpointRequestObject struct {
+	EndpointId string `json:"endpoint_id"`
+	Body       *UpdateWebhookEndpointJSONRequestBody
+}
+
+type UpdateWebhookEndpointResponseObject interface {
+	VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error
+}
+
+type UpdateWebhookEndpoint200JSONResponse struct {
+	Data  WebhookEndpoint `json:"data"`
+	Error any             `json:"error"`
+}
+
+func (response UpdateWebhookEndpoint200JSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpoint400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateWebhookEndpoint400JSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpoint404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateWebhookEndpoint404JSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpoint500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    UpdateWebhookEndpoint500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    UpdateWebhookEndpoint500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    UpdateWebhookEndpoint500JSONResponseBodyErrorHint    `json:"hint"`
+		Message UpdateWebhookEndpoint500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response UpdateWebhookEndpoint500JSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpointdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response UpdateWebhookEndpointdefaultJSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookKeysRequestObject struct {
+	EndpointId string `json:"endpoint_id"`
+	Params     ListWebhookKeysParams
+}
+
+type ListWebhookKeysResponseObject interface {
+	VisitListWebhookKeysResponse(w http.ResponseWriter) error
+}
+
+type ListWebhookKeys200JSONResponse struct {
+	Data       []WebhookEncryptionKey `json:"data"`
+	Error      any                    `json:"error"`
+	Pagination Pagination             `json:"pagination"`
+}
+
+func (response ListWebhookKeys200JSONResponse) VisitListWebhookKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookKeys500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListWebhookKeys500JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                             `json:"limit"`
+		NextCursor any                                                 `json:"next_cursor"`
+	} `json:"pagination"`
+}
+
+func (response ListWebhookKeys500JSONResponse) VisitListWebhookKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookKeysdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response ListWebhookKeysdefaultJSONResponse) VisitListWebhookKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookKeyRequestObject struct {
+	EndpointId string `json:"endpoint_id"`
+	Body       *CreateWebhookKeyJSONRequestBody
+}
+
+type CreateWebhookKeyResponseObject interface {
+	VisitCreateWebhookKeyResponse(w http.ResponseWriter) error
+}
+
+type CreateWebhookKey200JSONResponse struct {
+	Data  WebhookEncryptionKey `json:"data"`
+	Error any                  `json:"error"`
+}
+
+func (response CreateWebhookKey200JSONResponse) VisitCreateWebhookKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookKey400JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response CreateWebhookKey400JSONResponse) VisitCreateWebhookKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookKey404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response CreateWebhookKey404JSONResponse) VisitCreateWebhookKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookKey500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    CreateWebhookKey500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    CreateWebhookKey500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    CreateWebhookKey500JSONResponseBodyErrorHint    `json:"hint"`
+		Message CreateWebhookKey500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response CreateWebhookKey500JSONResponse) VisitCreateWebhookKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookKeydefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response CreateWebhookKeydefaultJSONResponse) VisitCreateWebhookKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevealWebhookSigningSecretRequestObject struct {
+	EndpointId string `json:"endpoint_id"`
+}
+
+type RevealWebhookSigningSecretResponseObject interface {
+	VisitRevealWebhookSigningSecretResponse(w http.ResponseWriter) error
+}
+
+type RevealWebhookSigningSecret200JSONResponse struct {
+	Data  RevealedWebhookSigningSecret `json:"data"`
+	Error any                          `json:"error"`
+}
+
+func (response RevealWebhookSigningSecret200JSONResponse) VisitRevealWebhookSigningSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevealWebhookSigningSecret404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response RevealWebhookSigningSecret404JSONResponse) VisitRevealWebhookSigningSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevealWebhookSigningSecret500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    RevealWebhookSigningSecret500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    RevealWebhookSigningSecret500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    RevealWebhookSigningSecret500JSONResponseBodyErrorHint    `json:"hint"`
+		Message RevealWebhookSigningSecret500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response RevealWebhookSigningSecret500JSONResponse) VisitRevealWebhookSigningSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevealWebhookSigningSecretdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response RevealWebhookSigningSecretdefaultJSONResponse) VisitRevealWebhookSigningSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSigningSecretRequestObject struct {
+	EndpointId string `json:"endpoint_id"`
+}
+
+type RotateWebhookSigningSecretResponseObject interface {
+	VisitRotateWebhookSigningSecretResponse(w http.ResponseWriter) error
+}
+
+type RotateWebhookSigningSecret200JSONResponse struct {
+	Data  RotatedWebhookSigningSecret `json:"data"`
+	Error any                         `json:"error"`
+}
+
+func (response RotateWebhookSigningSecret200JSONResponse) VisitRotateWebhookSigningSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSigningSecret404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response RotateWebhookSigningSecret404JSONResponse) VisitRotateWebhookSigningSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSigningSecret500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    RotateWebhookSigningSecret500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    RotateWebhookSigningSecret500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    RotateWebhookSigningSecret500JSONResponseBodyErrorHint    `json:"hint"`
+		Message RotateWebhookSigningSecret500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response RotateWebhookSigningSecret500JSONResponse) VisitRotateWebhookSigningSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSigningSecretdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response RotateWebhookSigningSecretdefaultJSONResponse) VisitRotateWebhookSigningSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookEventsRequestObject struct {
+	Params ListWebhookEventsParams
+}
+
+type ListWebhookEventsResponseObject interface {
+	VisitListWebhookEventsResponse(w http.ResponseWriter) error
+}
+
+type ListWebhookEvents200JSONResponse struct {
+	Data       []WebhookEvent `json:"data"`
+	Error      any            `json:"error"`
+	Pagination Pagination     `json:"pagination"`
+}
+
+func (response ListWebhookEvents200JSONResponse) VisitListWebhookEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookEvents500JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+	Pagination struct {
+		HasMore    ListWebhookEvents500JSONResponseBodyPaginationHasMore `json:"has_more"`
+		Limit      float32                                               `json:"limit"`
+		NextCursor any                                                   `json:"next_cursor"`
+	} `json:"pagination"`
+}
+
+func (response ListWebhookEvents500JSONResponse) VisitListWebhookEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookEventsdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response ListWebhookEventsdefaultJSONResponse) VisitListWebhookEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEventRequestObject struct {
+	EventId string `json:"event_id"`
+}
+
+type GetWebhookEventResponseObject interface {
+	VisitGetWebhookEventResponse(w http.ResponseWriter) error
+}
+
+type GetWebhookEvent200JSONResponse struct {
+	Data  WebhookEvent `json:"data"`
+	Error any          `json:"error"`
+}
+
+func (response GetWebhookEvent200JSONResponse) VisitGetWebhookEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEvent404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response GetWebhookEvent404JSONResponse) VisitGetWebhookEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEvent500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    GetWebhookEvent500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    GetWebhookEvent500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    GetWebhookEvent500JSONResponseBodyErrorHint    `json:"hint"`
+		Message GetWebhookEvent500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response GetWebhookEvent500JSONResponse) VisitGetWebhookEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEventdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response GetWebhookEventdefaultJSONResponse) VisitGetWebhookEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayWebhookEventRequestObject struct {
+	EventId string `json:"event_id"`
+}
+
+type ReplayWebhookEventResponseObject interface {
+	VisitReplayWebhookEventResponse(w http.ResponseWriter) error
+}
+
+type ReplayWebhookEvent202JSONResponse struct {
+	Data  WebhookEvent `json:"data"`
+	Error any          `json:"error"`
+}
+
+func (response ReplayWebhookEvent202JSONResponse) VisitReplayWebhookEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayWebhookEvent404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ReplayWebhookEvent404JSONResponse) VisitReplayWebhookEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayWebhookEvent409JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ReplayWebhookEvent409JSONResponse) VisitReplayWebhookEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayWebhookEvent500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    ReplayWebhookEvent500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    ReplayWebhookEvent500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    ReplayWebhookEvent500JSONResponseBodyErrorHint    `json:"hint"`
+		Message ReplayWebhookEvent500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response ReplayWebhookEvent500JSONResponse) VisitReplayWebhookEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayWebhookEventdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response ReplayWebhookEventdefaultJSONResponse) VisitReplayWebhookEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeactivateWebhookKeyRequestObject struct {
+	KeyId string `json:"key_id"`
+}
+
+type DeactivateWebhookKeyResponseObject interface {
+	VisitDeactivateWebhookKeyResponse(w http.ResponseWriter) error
+}
+
+type DeactivateWebhookKey200JSONResponse struct {
+	Data  WebhookEncryptionKey `json:"data"`
+	Error any                  `json:"error"`
+}
+
+func (response DeactivateWebhookKey200JSONResponse) VisitDeactivateWebhookKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeactivateWebhookKey404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeactivateWebhookKey404JSONResponse) VisitDeactivateWebhookKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeactivateWebhookKey500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    DeactivateWebhookKey500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    DeactivateWebhookKey500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    DeactivateWebhookKey500JSONResponseBodyErrorHint    `json:"hint"`
+		Message DeactivateWebhookKey500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response DeactivateWebhookKey500JSONResponse) VisitDeactivateWebhookKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeactivateWebhookKeydefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response DeactivateWebhookKeydefaultJSONResponse) VisitDeactivateWebhookKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReactivateWebhookKeyRequestObject struct {
+	KeyId string `json:"key_id"`
+}
+
+type ReactivateWebhookKeyResponseObject interface {
+	VisitReactivateWebhookKeyResponse(w http.ResponseWriter) error
+}
+
+type ReactivateWebhookKey200JSONResponse struct {
+	Data  WebhookEncryptionKey `json:"data"`
+	Error any                  `json:"error"`
+}
+
+func (response ReactivateWebhookKey200JSONResponse) VisitReactivateWebhookKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReactivateWebhookKey404JSONResponse struct {
+	// Data Empty data object.
+	Data  any `json:"data"`
+	Error *struct {
+		// Code The error code
+		Code string `json:"code"`
+
+		// Docs A link to the documentation for the error
+		Docs string `json:"docs"`
+
+		// Hint A hint to help the user fix the error
+		Hint string `json:"hint"`
+
+		// Message The error message
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (response ReactivateWebhookKey404JSONResponse) VisitReactivateWebhookKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReactivateWebhookKey500JSONResponse struct {
+	Data  any `json:"data"`
+	Error struct {
+		Code    ReactivateWebhookKey500JSONResponseBodyErrorCode    `json:"code"`
+		Docs    ReactivateWebhookKey500JSONResponseBodyErrorDocs    `json:"docs"`
+		Hint    ReactivateWebhookKey500JSONResponseBodyErrorHint    `json:"hint"`
+		Message ReactivateWebhookKey500JSONResponseBodyErrorMessage `json:"message"`
+	} `json:"error"`
+}
+
+func (response ReactivateWebhookKey500JSONResponse) VisitReactivateWebhookKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReactivateWebhookKeydefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response ReactivateWebhookKeydefaultJSONResponse) VisitReactivateWebhookKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// GetSessionsOverview Get organization session analytics overview
@@ -27390,6 +37428,15 @@ type StrictServerInterface interface {
 	// AcceptRpTerms Record that an owner accepted the current relying-party integration terms.
 	// (POST /v1/auth/orgs/rp-terms)
 	AcceptRpTerms(ctx context.Context, request AcceptRpTermsRequestObject) (AcceptRpTermsResponseObject, error)
+	// ListEvents List webhook events
+	// (GET /v1/events)
+	ListEvents(ctx context.Context, request ListEventsRequestObject) (ListEventsResponseObject, error)
+	// GetEvent Get a webhook event
+	// (GET /v1/events/{event_id})
+	GetEvent(ctx context.Context, request GetEventRequestObject) (GetEventResponseObject, error)
+	// ReplayEvent Replay a webhook event
+	// (POST /v1/events/{event_id}/replay)
+	ReplayEvent(ctx context.Context, request ReplayEventRequestObject) (ReplayEventResponseObject, error)
 	// ListSessions List all sessions
 	// (GET /v1/sessions)
 	ListSessions(ctx context.Context, request ListSessionsRequestObject) (ListSessionsResponseObject, error)
@@ -27405,6 +37452,54 @@ type StrictServerInterface interface {
 	// CompleteSandboxSession Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
 	// (POST /v1/sessions/{id}/complete)
 	CompleteSandboxSession(ctx context.Context, request CompleteSandboxSessionRequestObject) (CompleteSandboxSessionResponseObject, error)
+	// ListWebhookDeliveries List webhook deliveries
+	// (GET /v1/webhooks/deliveries)
+	ListWebhookDeliveries(ctx context.Context, request ListWebhookDeliveriesRequestObject) (ListWebhookDeliveriesResponseObject, error)
+	// RetryWebhookDelivery Retry a webhook delivery
+	// (POST /v1/webhooks/deliveries/{delivery_id}/retry)
+	RetryWebhookDelivery(ctx context.Context, request RetryWebhookDeliveryRequestObject) (RetryWebhookDeliveryResponseObject, error)
+	// ListWebhookEndpoints List webhook endpoints
+	// (GET /v1/webhooks/endpoints)
+	ListWebhookEndpoints(ctx context.Context, request ListWebhookEndpointsRequestObject) (ListWebhookEndpointsResponseObject, error)
+	// CreateWebhookEndpoint Create a webhook endpoint
+	// (POST /v1/webhooks/endpoints)
+	CreateWebhookEndpoint(ctx context.Context, request CreateWebhookEndpointRequestObject) (CreateWebhookEndpointResponseObject, error)
+	// DeleteWebhookEndpoint Delete a webhook endpoint
+	// (DELETE /v1/webhooks/endpoints/{endpoint_id})
+	DeleteWebhookEndpoint(ctx context.Context, request DeleteWebhookEndpointRequestObject) (DeleteWebhookEndpointResponseObject, error)
+	// GetWebhookEndpoint Get a webhook endpoint
+	// (GET /v1/webhooks/endpoints/{endpoint_id})
+	GetWebhookEndpoint(ctx context.Context, request GetWebhookEndpointRequestObject) (GetWebhookEndpointResponseObject, error)
+	// UpdateWebhookEndpoint Update a webhook endpoint
+	// (PATCH /v1/webhooks/endpoints/{endpoint_id})
+	UpdateWebhookEndpoint(ctx context.Context, request UpdateWebhookEndpointRequestObject) (UpdateWebhookEndpointResponseObject, error)
+	// ListWebhookKeys List webhook encryption keys
+	// (GET /v1/webhooks/endpoints/{endpoint_id}/keys)
+	ListWebhookKeys(ctx context.Context, request ListWebhookKeysRequestObject) (ListWebhookKeysResponseObject, error)
+	// CreateWebhookKey Create a webhook encryption key
+	// (POST /v1/webhooks/endpoints/{endpoint_id}/keys)
+	CreateWebhookKey(ctx context.Context, request CreateWebhookKeyRequestObject) (CreateWebhookKeyResponseObject, error)
+	// RevealWebhookSigningSecret Reveal a webhook endpoint signing secret
+	// (POST /v1/webhooks/endpoints/{endpoint_id}/signing-secret/reveal)
+	RevealWebhookSigningSecret(ctx context.Context, request RevealWebhookSigningSecretRequestObject) (RevealWebhookSigningSecretResponseObject, error)
+	// RotateWebhookSigningSecret Rotate a webhook endpoint signing secret
+	// (POST /v1/webhooks/endpoints/{endpoint_id}/signing-secret/rotate)
+	RotateWebhookSigningSecret(ctx context.Context, request RotateWebhookSigningSecretRequestObject) (RotateWebhookSigningSecretResponseObject, error)
+	// ListWebhookEvents List webhook events
+	// (GET /v1/webhooks/events)
+	ListWebhookEvents(ctx context.Context, request ListWebhookEventsRequestObject) (ListWebhookEventsResponseObject, error)
+	// GetWebhookEvent Get a webhook event
+	// (GET /v1/webhooks/events/{event_id})
+	GetWebhookEvent(ctx context.Context, request GetWebhookEventRequestObject) (GetWebhookEventResponseObject, error)
+	// ReplayWebhookEvent Replay a webhook event
+	// (POST /v1/webhooks/events/{event_id}/replay)
+	ReplayWebhookEvent(ctx context.Context, request ReplayWebhookEventRequestObject) (ReplayWebhookEventResponseObject, error)
+	// DeactivateWebhookKey Deactivate a webhook encryption key
+	// (POST /v1/webhooks/keys/{key_id}/deactivate)
+	DeactivateWebhookKey(ctx context.Context, request DeactivateWebhookKeyRequestObject) (DeactivateWebhookKeyResponseObject, error)
+	// ReactivateWebhookKey Reactivate a webhook encryption key
+	// (POST /v1/webhooks/keys/{key_id}/reactivate)
+	ReactivateWebhookKey(ctx context.Context, request ReactivateWebhookKeyRequestObject) (ReactivateWebhookKeyResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -28653,6 +38748,81 @@ func (sh *strictHandler) AcceptRpTerms(ctx echo.Context) error {
 	return nil
 }
 
+// ListEvents operation middleware
+func (sh *strictHandler) ListEvents(ctx echo.Context, params ListEventsParams) error {
+	var request ListEventsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListEvents(ctx.Request().Context(), request.(ListEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListEvents")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListEventsResponseObject); ok {
+		return validResponse.VisitListEventsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetEvent operation middleware
+func (sh *strictHandler) GetEvent(ctx echo.Context, eventId string) error {
+	var request GetEventRequestObject
+
+	request.EventId = eventId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetEvent(ctx.Request().Context(), request.(GetEventRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetEvent")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetEventResponseObject); ok {
+		return validResponse.VisitGetEventResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ReplayEvent operation middleware
+func (sh *strictHandler) ReplayEvent(ctx echo.Context, eventId string) error {
+	var request ReplayEventRequestObject
+
+	request.EventId = eventId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ReplayEvent(ctx.Request().Context(), request.(ReplayEventRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ReplayEvent")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ReplayEventResponseObject); ok {
+		return validResponse.VisitReplayEventResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // ListSessions operation middleware
 func (sh *strictHandler) ListSessions(ctx echo.Context, params ListSessionsParams) error {
 	var request ListSessionsRequestObject
@@ -28825,213 +38995,761 @@ func (sh *strictHandler) CompleteSandboxSession(ctx echo.Context, id string) err
 	return nil
 }
 
+// ListWebhookDeliveries operation middleware
+func (sh *strictHandler) ListWebhookDeliveries(ctx echo.Context, params ListWebhookDeliveriesParams) error {
+	var request ListWebhookDeliveriesRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListWebhookDeliveries(ctx.Request().Context(), request.(ListWebhookDeliveriesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListWebhookDeliveries")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListWebhookDeliveriesResponseObject); ok {
+		return validResponse.VisitListWebhookDeliveriesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RetryWebhookDelivery operation middleware
+func (sh *strictHandler) RetryWebhookDelivery(ctx echo.Context, deliveryId string) error {
+	var request RetryWebhookDeliveryRequestObject
+
+	request.DeliveryId = deliveryId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RetryWebhookDelivery(ctx.Request().Context(), request.(RetryWebhookDeliveryRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RetryWebhookDelivery")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RetryWebhookDeliveryResponseObject); ok {
+		return validResponse.VisitRetryWebhookDeliveryResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListWebhookEndpoints operation middleware
+func (sh *strictHandler) ListWebhookEndpoints(ctx echo.Context, params ListWebhookEndpointsParams) error {
+	var request ListWebhookEndpointsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListWebhookEndpoints(ctx.Request().Context(), request.(ListWebhookEndpointsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListWebhookEndpoints")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListWebhookEndpointsResponseObject); ok {
+		return validResponse.VisitListWebhookEndpointsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateWebhookEndpoint operation middleware
+func (sh *strictHandler) CreateWebhookEndpoint(ctx echo.Context) error {
+	var request CreateWebhookEndpointRequestObject
+
+	var body CreateWebhookEndpointJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateWebhookEndpoint(ctx.Request().Context(), request.(CreateWebhookEndpointRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateWebhookEndpoint")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateWebhookEndpointResponseObject); ok {
+		return validResponse.VisitCreateWebhookEndpointResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteWebhookEndpoint operation middleware
+func (sh *strictHandler) DeleteWebhookEndpoint(ctx echo.Context, endpointId string) error {
+	var request DeleteWebhookEndpointRequestObject
+
+	request.EndpointId = endpointId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteWebhookEndpoint(ctx.Request().Context(), request.(DeleteWebhookEndpointRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteWebhookEndpoint")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteWebhookEndpointResponseObject); ok {
+		return validResponse.VisitDeleteWebhookEndpointResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetWebhookEndpoint operation middleware
+func (sh *strictHandler) GetWebhookEndpoint(ctx echo.Context, endpointId string) error {
+	var request GetWebhookEndpointRequestObject
+
+	request.EndpointId = endpointId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetWebhookEndpoint(ctx.Request().Context(), request.(GetWebhookEndpointRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetWebhookEndpoint")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetWebhookEndpointResponseObject); ok {
+		return validResponse.VisitGetWebhookEndpointResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// UpdateWebhookEndpoint operation middleware
+func (sh *strictHandler) UpdateWebhookEndpoint(ctx echo.Context, endpointId string) error {
+	var request UpdateWebhookEndpointRequestObject
+
+	request.EndpointId = endpointId
+
+	var body UpdateWebhookEndpointJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateWebhookEndpoint(ctx.Request().Context(), request.(UpdateWebhookEndpointRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateWebhookEndpoint")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UpdateWebhookEndpointResponseObject); ok {
+		return validResponse.VisitUpdateWebhookEndpointResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListWebhookKeys operation middleware
+func (sh *strictHandler) ListWebhookKeys(ctx echo.Context, endpointId string, params ListWebhookKeysParams) error {
+	var request ListWebhookKeysRequestObject
+
+	request.EndpointId = endpointId
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListWebhookKeys(ctx.Request().Context(), request.(ListWebhookKeysRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListWebhookKeys")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListWebhookKeysResponseObject); ok {
+		return validResponse.VisitListWebhookKeysResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateWebhookKey operation middleware
+func (sh *strictHandler) CreateWebhookKey(ctx echo.Context, endpointId string) error {
+	var request CreateWebhookKeyRequestObject
+
+	request.EndpointId = endpointId
+
+	var body CreateWebhookKeyJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateWebhookKey(ctx.Request().Context(), request.(CreateWebhookKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateWebhookKey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateWebhookKeyResponseObject); ok {
+		return validResponse.VisitCreateWebhookKeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RevealWebhookSigningSecret operation middleware
+func (sh *strictHandler) RevealWebhookSigningSecret(ctx echo.Context, endpointId string) error {
+	var request RevealWebhookSigningSecretRequestObject
+
+	request.EndpointId = endpointId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RevealWebhookSigningSecret(ctx.Request().Context(), request.(RevealWebhookSigningSecretRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevealWebhookSigningSecret")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RevealWebhookSigningSecretResponseObject); ok {
+		return validResponse.VisitRevealWebhookSigningSecretResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RotateWebhookSigningSecret operation middleware
+func (sh *strictHandler) RotateWebhookSigningSecret(ctx echo.Context, endpointId string) error {
+	var request RotateWebhookSigningSecretRequestObject
+
+	request.EndpointId = endpointId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RotateWebhookSigningSecret(ctx.Request().Context(), request.(RotateWebhookSigningSecretRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RotateWebhookSigningSecret")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RotateWebhookSigningSecretResponseObject); ok {
+		return validResponse.VisitRotateWebhookSigningSecretResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListWebhookEvents operation middleware
+func (sh *strictHandler) ListWebhookEvents(ctx echo.Context, params ListWebhookEventsParams) error {
+	var request ListWebhookEventsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListWebhookEvents(ctx.Request().Context(), request.(ListWebhookEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListWebhookEvents")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListWebhookEventsResponseObject); ok {
+		return validResponse.VisitListWebhookEventsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetWebhookEvent operation middleware
+func (sh *strictHandler) GetWebhookEvent(ctx echo.Context, eventId string) error {
+	var request GetWebhookEventRequestObject
+
+	request.EventId = eventId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetWebhookEvent(ctx.Request().Context(), request.(GetWebhookEventRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetWebhookEvent")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetWebhookEventResponseObject); ok {
+		return validResponse.VisitGetWebhookEventResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ReplayWebhookEvent operation middleware
+func (sh *strictHandler) ReplayWebhookEvent(ctx echo.Context, eventId string) error {
+	var request ReplayWebhookEventRequestObject
+
+	request.EventId = eventId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ReplayWebhookEvent(ctx.Request().Context(), request.(ReplayWebhookEventRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ReplayWebhookEvent")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ReplayWebhookEventResponseObject); ok {
+		return validResponse.VisitReplayWebhookEventResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeactivateWebhookKey operation middleware
+func (sh *strictHandler) DeactivateWebhookKey(ctx echo.Context, keyId string) error {
+	var request DeactivateWebhookKeyRequestObject
+
+	request.KeyId = keyId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeactivateWebhookKey(ctx.Request().Context(), request.(DeactivateWebhookKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeactivateWebhookKey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeactivateWebhookKeyResponseObject); ok {
+		return validResponse.VisitDeactivateWebhookKeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ReactivateWebhookKey operation middleware
+func (sh *strictHandler) ReactivateWebhookKey(ctx echo.Context, keyId string) error {
+	var request ReactivateWebhookKeyRequestObject
+
+	request.KeyId = keyId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ReactivateWebhookKey(ctx.Request().Context(), request.(ReactivateWebhookKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ReactivateWebhookKey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ReactivateWebhookKeyResponseObject); ok {
+		return validResponse.VisitReactivateWebhookKeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L2Lchu3sjb6KijuVRW7Nq+y7Mhy7aqjWHK2dmTJh5KTlZXlTYEzTRLRDDABMKQYl6rOQ5wn/J/kL9zm",
-	"whnedHeCqlRMzWBwaTQa3V8D3V8bAYsTRoFK0dj/2uAgEkYF6D+OOGdc/QgYlUCl+omTJCIBloTRzu+C",
-	"UfVMBBOIsfr1Dw6jxn7jPzp5rR3zVnR0bUd0ChFLoHFzc9NshCACThJVWWO/cUDniMkJcMRSGbAY0Ish",
-	"DhGHP1IQsolSilM5YZz8CWETcSwBRSQmUv2VUjzFJMLDCJqIUAmc4giBavKleoDkBJCQmIaYh+Y5AtuX",
-	"dkP1xXZTjeIgDYk8YWP1O+EsAS6JoQgOpKHIqoG6zw904ZtmI+CAJYQHmoBynkBjvyEkJ3Ss3sLUkrby",
-	"hoS1j2OQOMRSExyHIVHkw9GnYkdvmu4zNvwdAqk+k5iPQR4X6vzNVdps0DSKGl+yUhf6/fJyN82GmhbC",
-	"IVSvSdhw42haGhXaK1Va6H6RMF9qOlymY3UuEvITzNeNx5Q6xTGsLgcxJtHqImRNU3RtI9KSFWgaqxKp",
-	"AEUpMRcS4obu7OAK5gVquFmvI7g09NTNugE0c7KUxl5H3/ea+ucgBGG0b1ZZlcwcQsIhkIOUa/qU1+xZ",
-	"YrgPfe6fIMmQK63XmxqeeohHUv2YAJoCJyMrPpAwLSMikFpFEUgI2+hjKqT6Ek2kTMR+p4NeqF/qBxGI",
-	"0WiOcBBAIiFEI8ZRxAIcTZiQapWHoJd0DFS+bCtew9cnQMdy0tjf6e7uNauLSUwwh8GIQBSKFcOLcYLY",
-	"yMkiCJH+Dpnv0BXMIUTDOQoiTGL1Zxsd4WCCgEo+R3GqexdEaQjo0s3jJXoxZCwCTF8iTEP1AgtGL9EL",
-	"ymgL4kTOkelnE8X4Gu10u+jzxYdW7w0KWAgopUSKJoJrRQyEKbrEYxiwKfDBPy9ty0MQRLUZYgkDNhoM",
-	"CZeTy5dt9H4CwZXps5aMwKfA9xFGMY5GjMcQ6iFjKmbABdrtdtHx6c8HJ8eHg/P/PugfDT4cH50cnjdR",
-	"/+jg/Ox00D/6fz8f948OEePu0cXZ2eDk7PTHtmPV/d8c8zUbmHM8V6yfr5F4qBeDpUm2bJqN69aYtezE",
-	"qS2n3cezjyAEHiu+z962xBVJWszOWCthehto7Euewk2zMYPhhLGrAdBQvxqY5Yzp/GzU2P/ta5FXejt7",
-	"zUZMaPZ3s5FgqTaVxn7jf387aP0Lt/7stt4OWl/+8x+NKld9bRAJseane6xV1XVs6t15rWuyf/Wysoas",
-	"N1+ay/jYUgE5KqBjPWXFPyMipFq1RmjrNSYnRLjl2ka/TIAiFhOpd14t9gUaYaq2bfUhTIHPEVC1GYdI",
-	"pEPVkyGEWSvtRnlSMZ1rCVeRUGWVoSKa3CZYHuuRXjnqHTI15QxoWEpJe6fZrFVYzrLOJHhMKDaNrP7w",
-	"U15yUXDbjc+0/2XZkG2jlQGrdV8d8MUErEaj39cwTggSk6hGvn3AgRQID/XMZdUMYc5oiIgUKDbrrImY",
-	"UaFCFmNCkeqUHqBAWKA0EZIDjpEAGgpVLt5HX28068RKMutqRVOLuYDRUUQCSej4jI8xJX/qitQupT84",
-	"+HT0z8HFwU9HZz8f9TO5UpjDnFYhC2rGdIAiQq80B+sOB6naDsyWY5jZjrOOUhNidLHFKtVzVeUEoiTf",
-	"20bkenV1lnyr5izOJNnqLd/ObV5cd9USoY6TjumUyIxfy4yUaTtK1mPZ2M/Uh6p6ep0QDsIor1lxtaG0",
-	"JIlr2c1I1qxsmubqSrEYZxGsW0ofQW0LfVWyXum03dZ1FTtbRxFTWc2yKurnmw1xQV3cfvBlZfEOVGk2",
-	"RCoSoOEGA6jTSbOvf5gv73jdh2oFHG8y2Lp5sx/nE2i1WDuP+YyUh1fu7vI57lsiOkWbzahWLnAYE6pX",
-	"keaELzUTczajEBYlU5VflthlS6dUROm45kUdXSwZ9Bd1w/tU2oTK3ZpgMYgZr5E2v0xA29Xqf4CU4qrK",
-	"Ia2koMxwzvR0IlCCx9DWCworzbyxP8KRgKxDTkm7aTa0CV4v4GJ8TeI0Rka3U/qzaZGDTDmFsNRAr1vY",
-	"pfXsKJLCtRwEKRdmty438V4/V1JZmQtYoEshMVcby0CP5FK9GoEMJlpIq7r0uIwiL9JIqc+MI8XRiIwK",
-	"1KGsQKD2ilWwMIWGFs18JsojqJ1QoCGh41XC+i7i6SnlO1FjcnKlyh16B51NmNIaJCJaTXuKPSPvZlnu",
-	"rN5LrNl8QHE0lyQQ52kcY14z1LMpcBxFmbUbsFTry1YTYQVJoyhQwZvIVA84JlStpcZ+vkyUfTM26yTA",
-	"NIAognB9UTOsDQqOMIlSvkHjIg0CEGJ9QckkjtYVW5gx803TUSJvLe9gPqYiITaZtAsSQ0QofGJW7Xtw",
-	"6qt1VeWRzxfvlcECaJgGV6CRjF9//fXX1sePrcNDZBZFSVg2dro7b1rdV62d3vI1/c3MsSZK84GnmgMN",
-	"l8yzn7/VE3P7eVAtQ5ByIufnSjobeg8Bc+AHqZxk3gOtVOjHOT0mUibGT0DoiDk/BDaGsd3hGsog+3+u",
-	"8DyCdq5A7Td+Uk/Q8aFSNXlkKxP7nU5WtOJ++MTJFAfz1ohwIREJgUoi5yXIUs1hRAKgQpPctnWQ4GAC",
-	"6MS8QDvtbqXVMZGTdNgOWGw6gIn5t0XCzjBiw46yqjsnx++PTs+P9DICHouz0TnwKQmgpv8dXUIRi8ho",
-	"YcRT4MKMqdd+3e6q+lgCFCeksd941e7pDiZYTvRsdKa9DnbLpGO3KdFhU9U2zFSRMWiaZ1a/UvvVQ7vI",
-	"xJkr2yw7kHa63a3cR/Xwjl01QqN0It9nnXh+W5LAu4Xls1dYIb29wirodV9loqq3u6MIbrcC3YireadU",
-	"c9ct/2z1dvcKK0G9z1srNLaTNfX6pplX/qpUea9a+dti5b0llefjeHuj1p8Sc3oM99Fx1d1b9rFbpPbN",
-	"F9W38uwWJnKVMrdMzypN2aI8PsFCot4uCvFcKG0/xCSaoyCN0wgr4jslbMxZmhgUPFPPlAaofmh5PiNy",
-	"Yp2HQcq5UlSzpYJmhIZspmRChvZuM5Ky8nGziOFmc7k4uEM9GLX8CcW5Xml9phsMyqmeUYFKtx9Fvq9W",
-	"hrCwm7gZdyMrzGBl5yji+lbMVoRNEcct4bvbYa5VR/S5YdxRGuVAZxv1tdUqEFtQ6HOGsANsWn7Lpuhu",
-	"U2Ng0wQ4YWFLBExVUGBlR0ODeLsKBI4hY9CbZuP1vUjiZSh6PUrtwJfj04uj/unByeD8qP/zUX9w1O+f",
-	"9WuxFwfoui8rm54q0MEJ6RhEubYSB+G6Si4y/xYCqhc+cAgRpgaAbddWUgBus2G4UwWusmVf3w24vSvz",
-	"LummLjfCaSSXrfBs5zaOj5LypneUotr2m5bomQxv/AiyZMrWrA6WKwkSj9Vu3sikiIFStCaSykkHB3qe",
-	"OmxGIWwV6xVL1ZGICFnB7sTDaCTlp5X+bSRIqzjjOvlZbqfO6HkYcWg6Kay/Z6ZRMr0j4igCjogwQAaN",
-	"5uhSA62XyOCrbXQxAQFoxtIoREP1hQhwCK0QtLMf4YjRsfZQZy4Vg8PNkSmifhOOLD9oLt7t9u5hBu/g",
-	"Mrwnl5z3XS2KwMLxgHp4dWvO/Vw4MXaP26Bnnr8D89zvRprtlCdEuK3SidSqMBUsAqRlKWKj4oZpBOHi",
-	"dpmQ1hXMV++NB/owmNCWP8cxSODGoi6P+mPFZ3Pw6Rip2s3xLqUDt9GhoYB+1usqoU2ZRCKBgIyIcewQ",
-	"VdsfKWiF36rwzj+SL7CMlL1u86F6Yt1Qqo1uM4e/enXw1xIfExvlarna3dGIs1g/SjhMCUutx8ycjUk4",
-	"m5IQwuZSvxOakShSO2LRFVZHsbJHa4F0T9XRdf7eLw+idGVa1d28Y+WjRwXM1ZxXKmhPBSfn7U/i1h8w",
-	"e93bqTs1tuj/rHblS83JqRpFcKkrOlE2qbGjSzStFFwEI+zJx/da/OxXu9pIk/Ae5mGFT9xNUHkQS84T",
-	"F/uz0PlNsAYlpCE0IrOOGvWK9kOcESvVucm21QfJCUwhk5ZWa37lFZ+/ieKzyIbLT4lYaEOf7fiy8nDH",
-	"upMZqwzOrU9F3Ot6+MD4kIQh0C0MgMxP51hfjavAzIZ9lwBbBR5oHFCUUrhOIFDmrpl+FmgoOazKi3xq",
-	"7GkbS36lG5XorbqT31nx69Wv17/Oen1Is8ttiUWL6tMx0naRngcmaqwno1VYZSBTJn5g4XyrLbVeQbQr",
-	"vTznz0WvXFhj0pzm3ulqIjYR4GCCemrRvdlFwQRzHCirEsVYBhNCx6h4qaG93/ryn/9ALziMUgGhdq3p",
-	"eyX6yt+MCHj5Dk1xlILQZ/BM97X7DtuGX/d2Cs000YhQIsEaiAIxjux4hDX7ihTb6a7Qk0u3NLqLtzQ2",
-	"1qKdq8DeshD7HLBSWLO/Z5yYExXWl+UKZH+7AhlsbkrUuiiW3/9YWJBWgS72un4l5h/ZSzMPjp0vMayu",
-	"YL7hgdnydbmHhsKtAEHW0EAi8xRGc6tne4DRA4ybMdMP+eVmb6N53tmKd8pWzW7PSx3POdt4c62Xngik",
-	"uCJMI3ubWrtd9UnH52Yse3PXM/BDGogmGgLC1FmJ9UZind+t85WEN4akEZjz4WUL0jzPLMgFB5z2+yRY",
-	"TnK3j1Zty9p4kf2fxgGzaKNmnFS98CaxTEsWkTsLuva0lP0056vHV+7d6RSv3Hsp5ZV7zzteufec45V7",
-	"r9x7Bv5mlftDc5p4nXK/5mycIqP9/juBSH5o676V9wTLYFI1I8yRlkc2Ix7A2RUTWnzaW3R/rTyK9Tx9",
-	"Y31IIhyAOb1p+MN1FM0mLII28u6zb8h99iycY39dE9sezvMmttcVvInteceb2J5zvIntTWzPwN+uif1Z",
-	"q3Rb+c+KF5o7EWATa8sdwgwh4RAoNdFZrguX2mCMg/mJ+qx0jXpBMbf3hTcaULYTbFj6TgSzJqOOBvHp",
-	"7PwCFekiOuYKtTB0eYdwNMNzkQfk7nXbBQKfLV4Nv26Z+EJwLYGaYEDaallKfg4xm0IrzkOkbjUNff25",
-	"DbD6Lc7A4dHJ0cXRkjn4SsKbh58CYxSVab8oYtjC7nNZfHAcXqLZBCgiUu9MJlxNqG9E6njyTQSRABvx",
-	"XZvM3wlk4hEhRqGNDpAy6cNyM4XrqRMsEGXuE0ueCdGx8V9QUOLkd0YohE2UBWo1MTaZsvUmpYpfqk7u",
-	"dnfRWf/Hg9Pjfx1cHJ+dDk7PLgYfzj6fHqrejDj7E2hl1Lu9bvmjD/2zfx2d6muMFGHX29mEqdJq+Ji6",
-	"67Qc6SCwpu1XOkQBitiYmSj9Q0BY5zIws7x0daov3qF/N/7dyCKIBhFgLhCRbXTpsJ9LxIvAkEaCkJBM",
-	"VWwkNHqhb7RGMJI6fjrmgMxaDN+hy683l2hGElDVvmyjY6nqIVwC0CKI5ILe7+tWJFxLc0/2EnNJggje",
-	"/IAFEZfohYOCet26ZAIvm9kXb98zarC1S/RClVbvlCLDmSLt/6SciJAErsCOfl9g10v0Ykd9ZTIbKBkR",
-	"vc++PsUxmAIvm44a2PBr0wBblCHbWBEYYzaILaZI4mETnXzQ1b/vv9PjVtNmhj2DoSASLpvoMjFR3T6x",
-	"iATzzzxSz8rB1ezDEY6iIQ6ujsOpfYKTBHCk/jCj0EkqMKFSmAI6LYWafhOmRrUvdPfVPAYcdAQ5HIls",
-	"jCaSFOHol/8+uPjlR7UBExzZa+D55Ox0d/eKs/IOXYo0SRiXRzEmqmXJSRzrGDYhitgMeCvAQjGMeqBI",
-	"MYrwGF2mAoQOC/eB8fdKDP6Rmi4dQkA0YFbIQdFGl4qdLzN+1p0W+ncb5bl5rmCuVzQ2aKMGGKmdmXkC",
-	"TbOw8nQRpXX68eji4PDg4sDMsurpGChwEjit6R3CaIhDW/dGVVEcEzo2wyYQhTa5hUA8pS7zD+MhcCSi",
-	"dNzUEq6pl3wzw2jf2c+5kMiGMMvkvJWgGpElAs04kRJ0KMA6dL6iijz4ZZHVYHjtJ2rwC7htMT1KJc5x",
-	"GQBXz/Awgvap/fGbKf6ldJOWxIpj9W6GVQONQgxEhhPSUhw+Btpx1antfNNkHuudAEZVqW6gSTqMSGAz",
-	"EcRJRDANACWcjUgE78ri2glqaiV3NQnBOsLEOHHEwXT+iAS6JTLvIpUXPnuzuyppifFO1CcsqbuYXlZX",
-	"NtBxJLNg8TuXckQJH73xulgZdZpMOfePGsOq2+dPztF1Nt1zuaJzXwEWNowa7mTT8sQDm3gAK18vphW6",
-	"qRMOdsFnnjujm2WqieY6bLbElzk/ziYkAkS1mMBCp79BAuQ6aVGWDQ+RQMASc12etYdx9VRWsk4Uo90+",
-	"RU/Pplbhdjak8QRsXHr3edqnOaRSJOR3wqowRp3RtouGnRzTmghtLimPkoupnKCIDDnmc4P6KHvCqtpE",
-	"CjRk4RyJCU7gZRudKTupY4wkRqP5fRi5omjV1t2ufXy1ycmZLT6x3bhYyOJHYjyGTqLFjPn9ewL5HzMY",
-	"JtkfYzKqj3xp5Vlxv371dq/X3VuzZ9cv02JPv9yf4/6+1YOaS6pLMp88o9upVan72KEYrUD1l1C9N8A7",
-	"0T3vPBMnuvd2eh79G94WZGXNdYmmXFGIOyaJcauYXqRlcnosVZXNJz8XvriwSUAeQV+uIjfbpf1b+L5u",
-	"7h5DpZsuUu/AJpO+M76xtOYfNohlsqpbq6t+RItetWyTb2vUlEPAeAghesE4whEHHM6RElMkgpdeE/WS",
-	"+o6aqA/07nnnloHevRnjmWdT5nmfhV4vnxQZmVS45QydOV7secvz1naAnWKvEUupE1FvPRt5NrrVoXOn",
-	"bBvDwO15/haDZ6hbMpQ9aJmYbOS3ucbg+crz1YPBbX2NNCA5wQUFbYIdGgFhJZd6KW+vTsUo2tvBcy73",
-	"dz0WJ0Ae6CKP77l+BCTuKZytDz6sB7vUbI+dldMflkCMZ3Bu5U7r7xwiCGR2E0BtEdVjd0U7SR+rt8fw",
-	"s4P1tHxx4F4OlnRwGhLZith4TforVexElaoPnLE2U9V2WaS2zOVU4ezFHeCc0HEECKZApT7+g/ROF8e4",
-	"JUCNR8nASKcWGxVK6bRYhAZRGkIbfaZXlM2ofYM5IDKmjEP4DiVYCHOELf9An2Sb29pUD5clqdIlVuSm",
-	"ejadX0vmPqh3gd68gUpOQKDZhAlQnMtsejYi9H6+jBq65ECVGGiptYwq27a1VhretgF7X6+NPgsYpZG9",
-	"QkSnICQZY8WxaKY3XiTMROogiSRcTQCckMEVzO+HBnfp4r3TTVVggrSAaKNLMRcS4ksUsClwgQLOaGeI",
-	"g6sxV6Y+mjF+9Q5dWnJkxRLOxhzHMZYk0IJSvNMXNnhWIsRiMmSYh07UitUE1+O6PamfdFTuKJ0qqsag",
-	"G280G7b+2pgm1QHKlNNsbO50FJb6tooSuYaXjs/P0N6bbk9nzhYSx8kyutoqBiPO4pWUvUvDG3gctx3s",
-	"EEZM5+i91Wglu+1Y17d7u8F+4AAtfatNAObBBOGAMyEKW0UTSczHIBEJTbp0w9PqVQdiTKJlg/5jxVjv",
-	"qdnSJZt1ZywfOnfiqpR0TkX6xhLe2YoLKkSmEjo+9f5ED2N4f6JnnifyJ9q7FHydY9EDrZ7JnkN28sr+",
-	"mU1QLdSzxYWhKnwzTAWhIEQrBIlJtOL0o7k89oMtf2iLP1GIUtftwe+FSAh1N2q+lRvV2YBqrgZptfWb",
-	"GwiHMRHSMNDAhnddmKBvclxy4fqZYJGSO+59o6lq//KtDOy5xFp15PufhfW8/Bqy++K0dGt3Vcl+gSNP",
-	"M4Zc/93F3WZ8ca8pVbswjmY9IVaO4fE8LU74I7tZ1F0o9tqT157WMtLPOCKhoV6uOHmAwDOQBwg88/gD",
-	"x563/pIHjv35UM9G/nyo56u/bPBpEw4uGrWwEMAlhGi4aDG+0LFIrfe2CN41UREwsllxXq5EPrfBOQNM",
-	"A4haeYbYJdGQdLFibYd2qflb3tucJb0q4CWSp5B3JEvrtNjzq0cEMtykIjPfHsHwgtTflva848ELzzzf",
-	"Knjh4up7FMMz2b2bn4rV7pxoybOWZ62HCwimFXmEC2xauhCW8as5LiMygSmMxFy4PxbjubUNtrMyGR0R",
-	"Hq83M025p7Mz3RKpcNg9G6BN09JT2aEWL3O0NTHGVg+g+skTmKUZE3u71IvXLcXrFEdEJ2mA60RVo+fD",
-	"26iej7yN6pnHO9g9b/mIXp6NPBstiejlUQ7PXs8Y5TC4AcIo4TAlLBXR3LmhliEeKBUuP+NeK8vmaRJc",
-	"6kvSELppdzXxNjq360CgCeahqQzQ7h6asJQLxFK5FTASshgTujpEzKEt8xg51SZKQ6Fjm2bG3c4uF8IJ",
-	"XJs+1SIlpbxslbfG+BJL3m6Yiy0GOWFh8epBSMVAXsvagAzVZGSFEWSVFbu2MjNZ8QaJva1/QhSbvXfE",
-	"q7uoXpjo25E1ZDM65jgsU7buesamCe2wkDoj6foaXTjHJbPmXv9M8D3NSaHBcvWL3V6gy+aTZZuqzNSi",
-	"gMvWXmFpPB7wpa89ch3bwmNefrP1ZzE873icyzOPx7k8b/1deevUQ1uec24nlRgdRSSQ/tKRZ5w7YaIr",
-	"sNDdnR3PVp6t7nDZf8dvaJ6BNkx8yBiKMc2QbuHdMZ6D7skd87rrNzLPRRtiRYmQHHBcYh+PFnn22ZJ9",
-	"JMQJ45iTaI5SiqeYmBhw9xM90rmRkPXpuMDYZAood+7UXKy+jUO3k9fYCemK6JE6+cYhFbnz8FHOueME",
-	"rgdh5m0sBlV8/aoUC/zVOrYpVvVccvZk1B9s6AwNLDawOv1PFoRy87P+5pMVqyfzOw9wvXfVZLNe1nT2",
-	"foqjdIO+lShTrnyhqlLHChR6xGP/p+f5ykREiNQ7Qf3u4p2gnne8E9Qzj3eCet7yTlDvBPWc452gnnG8",
-	"E9SzlXeCegbyTlDvBPUc5J2gnou8E9Szj3eC5k7Qc4m5RBgdnp63hlhkjlDrGDVcmftb7sHr2dE1z5c7",
-	"P837J/B+BleUzSIIxzCQ+ArYtJjyKg/F3NzWkbjK2fZcfKMLrt+a5a5ebeo4deQzychXe083rPKuHldd",
-	"61Y+2NpLn4PsWqqj1uJoH9ETWlyp3gnqdxfvBPW8452gnnm8E9TzlneCeieo5xzvBPWM452gnq28E9Qz",
-	"kHeCeieo5yDvBPVc5J2gnn28EzR3gn5iUWR8oIWbZf/n//v/nWtFaBpf/PMCmbtwSsknFCURDm7nEf1K",
-	"whszJS7zUdkFap5ngU8TzHEMErhq5WuDKKokWE4UjU34Unttr+g1bBaWzzoH5ZeKh3G3yjF9iNnUu5n8",
-	"+vVuJs873s3kmce7mTxveTeTdzN5zvFuJs843s3k2cq7mTwDeTeTdzN5DvJuJs9F3s3k2ce7mXI3Ux+m",
-	"7AoQXgw6upULidApkfb1qvyQx4Vy9R6kP1Lg89yFFJGYKHLmqyHG1yRO48Z+r9vV0T/tXxkxCZUwBj3M",
-	"+jp1HFNCxwM8ksBLla93Qd2H/pBlVaybLfOx6HwCGhI6zilWl6qx/gqXouyYUPPVumbykiuZtVTnJpxr",
-	"K4YQqYlHbIQSMyJUYJYmojADIdGI8LIjZiNGzpD3DUvfPTJvOdxutii+E3WjQy80xBsEkEgImyjANIAo",
-	"0llekYlYGr5cIAE6m1HgHRzGhCJGo/mKddhsXLeu8DyCFlxLoEIT3t7NrL/FanKFFnjqUe6w6hS1JY+v",
-	"edIsB/PdrRHhnEWwjoU/QjwE3lclF1nYtaOrebpbrat6X17gD3MnM28D2WyxD77ULPi8aWmDOD7GMta0",
-	"ACRYDIyCU1Rq1jQazk1y5eqafKf/nztvYjw36x6yZ7datqv21bXHM4x0Ka3tJziicf+XwAtaXEU8CIll",
-	"KtZfus71NvvF492HLq49J/8fYfXtPs/V916TAOGa7dK4QGuXYhMJhohUBESUoYjRMXA0hGxvvadtc+36",
-	"65gGl4eJMO//iotQ7bHH20dFOL5FLIqssUpVT7JsMya7zard/SvsmQeaAmpvKyxXHIYchIDQ7aGBPtnw",
-	"nXC75kX2DA0hYDEIVYNd3maOdWIL9W1547Wl1QsBQhgF28kFCveztiM2ZssXcppEDIfF2k9U+UfRl13P",
-	"tvjEduNCs3We157EeAydRKfIN79/TyD/YwbDJPtjTEY1+e+bmUAo6Oq9V2/3et29UvKN3rpVbZdgsac1",
-	"C7H8jabEc4lG46Zl9TCXdPnB0u6zMUOGWSFEIg0CEGKURmoH9EdiPdZ4pyOxHqf2vLMZ73xgfEjCEKg/",
-	"QOQ556EOEHnvvWeru3vv72QJfdaalkb5inwbGdtgY3+ZsX5W+8o+2jLeT7YB+v/NO8csR0xI8ldyipVG",
-	"JVKRAFVmCqMgEKFBlIYQttEBnS/AAjGea8rcj6Vve9GJAE9hucmvXxdbaTwbdNvZ89a+q7HTnw/g/d7B",
-	"QPnk51Pv79r5fdzftfPM8yR37dzusuKunT9g7nlrU96iiqm00oCGEOBUQMENophO/RVhITPlyBwM8ACJ",
-	"Z7SHAUjupsprTl6iyxe9eWXVTvUoU+z1gTdzQCV8iQRDOA2JRFhKToapG0HCQVvloam1skRQUFhb7VvY",
-	"1WvPytgeW9vxb3VQ5lsyJcz8eOvBy05vPXjmefJIHfZ0GfchOzyT3ReT2S2OusgdiFBvnHquuh/j1CpO",
-	"9YaoO29bZTRvnHpGe2bG6bnl5DKGt8JULVionM1KVmdml7YiNkZAJScg9NnyK4AkN1bpGCVu0TAqHM+o",
-	"uV24AGLPnQfmeGszO9W61LIdQtGoWW7gKstUBpO646khllC4+fRYNuyDH369442vZ3zTK/dUP4y1rOiB",
-	"ggmmYwjfGVbVXBIWFsNzu3nyXE+8v9dkrJxX/04gxWBLb4TpRS7QmGMqlaEg8RUgPMP2zbu1UiGEmMmV",
-	"MuEWfm99c4UDoUJiucIBnhXxuNg3gYtl8+WBMa+3eWDMM48HxjyT/VWBsSbSndYPLecFKedAZTQveCA9",
-	"fOZ5777gs0y/2keYMjkBXrYGNLpgyEuEoQ6OOOBwjuCauJiDHk7zjPfc4LS+42yEUcJhSlgqonkrF6Mb",
-	"oGxnyxGwrc5scAgJh0C2Uk5W34jo25KfVcGHvXFQfo0TuLZ5b+qMSBtT50DWviWbBU1IsJTA6xtwodlM",
-	"H24TUkEXqVTTLI4s70JxRBWubTauW2PWUg9bFgM4IUJCWJidzW9j3Pn6MxFKTsuUU58EyItbnwTI845H",
-	"UDzz+CRAnrd8EiBvfXrOubX1OeLsT/CJWzwPbcdDn4wNiSZMSBQyMDtcjGUwqYsx7qN6eO56+qgeWRQD",
-	"h0Whz/1jhKOIzXR8BjdTdTjY6tNb9UFCwxJY8ijHqgrwUjHodnd3b91cuy+fSxg+D8Y9wgmTPoyJkMA9",
-	"qOZltAfVPO94UM0zjwfVPG95UM2Dap5zPKjmeciDap67PKi28oyZgRAQLsNqjN4x2WTpwNjaUD/meRlv",
-	"e4JrTbtVDulDzKYeYPHr1QMsnnc8wOKZxwMsnrc8wOIBFs85HmDxPOQBFs9dHmBZCbDEbAqL8MqIs9gc",
-	"VnLHl7YEV7Rh2crhlGWxYnS5Yn2H9nri4xxoumuS4bWZhe3xpgc+zSSAygt2FGMSrc8tWiz8iAldGB0R",
-	"RVqdw5yFgFQ/PGzlpaCHrTzveNjKM4+HrTxvefABMW4GTstYlg885NnplvFfXDghnxTZs9dzBiK0Vp/x",
-	"pdpaFzIkt9E50FCox3utYII5DiQoblg0Le1UW0OB0LHLmrYNhpG0JPB4eTChMch+cqGLPMaFpSCARGIa",
-	"wLJ3EA6wLEEYIZbQkiSu8lIh/k6JPbOahvMcAfgt/8qyULPxe8qJCEngEiBXatK0G0ywmKx4PQUu6itY",
-	"YNLiCMu9XOhKqeHFZpYvipp4RHZuD3K63zQbNlhgdQoW6eECAX/+qXP0Gf14+KlfEwt4kUpZ9OAJ3nn9",
-	"Zv/17vc74eveqy4Eo7evv/++9+bVXheCnTfh3g7GwavX0Atevx3BbgB7wRDvvXr1fdAd7o0g6MHOmx6s",
-	"aLFAeNfoTnfnTav7utX7fn3U4luQvAAwWSIO3DQWpn/IWASYLpl/PQv5JNTUtEmgKTux5ybe8sMBXqZv",
-	"6Cc8jwAdHyIlN8dGfiDdA2RCPnscw2/AHsfwzPNYRyTqLqAjAREELgb8nfS4H2FVLn8rsRGHaE7ouJVg",
-	"LueIFESjLInGW9yL13uB18z+IpqZV7q+aaXrWelbrsde4/Kbpte4PPM8vedoSTQgf3jVc9gdAH9zfhUl",
-	"QENCxx7p93z1zJD+gPEQyQkuiEOnm2mibmglboDnw1R1qLH/tfR356v+d2BufS571eGQRHielxAghK5+",
-	"VX6Bc1eockO0TNwPJJLAkasTDecFo1dfJv0jBT7Pb5PaBHHFG6Rb1OgsDhsHTLcxSDgbcxC60jQIAEL9",
-	"ZoRJpH/AdaKZp9kIlBkQRSVtP+fW6qVUmXKa98Q2irDOZ4hHqpv62MTx+Rnae9PtIWULC4njZNnobRWD",
-	"EWfxChrcseUNDPSthzuEEeNw2/FKduvRrm/4dsP9iK9JnMaIpi69R9YByWwehTY6NCJCP+t1ERlp9Uck",
-	"EOhj8MvGHZGYyIUhW1nT6zYfqiexqUi10W02YkLtXxk1tOwBXkeO9ykXLNPndF5OIiHOz1C73CgowWNo",
-	"o18mam/mbEpCCJu6BIVrqd+qWjgI3dsZiSI0hEJiiqVygUtCxwPN3Su45TE7msU+bPzvVAx+O2j9C7f+",
-	"7Lbefvn6ZvfmH4+WwzNLxQLXOE4iMIJY7VQROFhObZZN3RDHgcxRml4WNFEXa+x0d163ur1Wt3fR7e7r",
-	"//6VyUixsowSqCmHgdF2TINEbRhTMYj/xN9PIbgSXM5Hs97bV3AVTKPXUzoTr4ayF/359s0wTV+R2fd/",
-	"kjC4Gu2FY7zz5/UOBJPhK9l702g2IjIFCkIMdBLqQSrUft9tNugoWHzkTvkPUh419hsTKROx3+lY8rQD",
-	"FmeRERQnTTCHwYhAFDqywoCNBkPCpQbPOGBhYGW9d6gVpu+5zJHiEYjImAxJROS8LhACS3mgeIAHVqPT",
-	"2tpAccbA6YU1DVxRNivpd0h94TTFvBV74H+hGZ31dpA1ZkJ5Zq2cT7DiR/TvhoGRDl0Tx4f/bqwagxNS",
-	"N4V0sIW91uZQXskk5oKQYfCF6TE0beu+t0nYuR+2mcFwwtjVAGiYMGKJoZhTLcYFNV1v/wPJroBWBcsZ",
-	"hZaYMKUlXwFFjkhKAbn8dHZ+gZTyZMbgdKjOPgk7ptbLNupbyWHzH2c7mtnQXIDcSpDW0jKuU7PVjqZZ",
-	"pUjbrHIOOJio3VJrk0Qrujqd1QvShnYTZSpRExmNqImsQqR210wjeqmTCiq6ua1lDjKrMu95HVhflTqL",
-	"w/jZvHBS2/Vdr0zkPi+QJ9uoytJre+rMcKZP1BG/KPZqLRz13urqqh3b/7qm6qovS8xKA26+bDFz6mem",
-	"9iuz+P7rOzNj37XRqZ4YijCdI5N+T09yUSfOpAFO5QSoJAGR80GmBeevNVaTlzJLtVoumJBkfSlMJRkE",
-	"EaN675ZSqWVLiqrtbEDoFEf6TlIm77OSAqIRgcEIBzCIidB3DhtNxWZfVrGfkX7VyTs+3Ha+aregxapP",
-	"MzXNFUfBBIIrN42ixOITxYCMijSGsI0uCm/c2iJ/glDSQn31ioeumpJC96qgznXrVsniJrm806cf3iM1",
-	"tS0OOHzSPpd38boZ/Nw/MSqwvdQnWWb8LFnvRPXcCtSmkmRO81NiXH3lzG/GV8u0RaWh/jreosbmtuCq",
-	"iaOeIzFhM+qAHQPAuJSZuqXaDSLfrRdr/WUCWhTkFaA4FRLhaIbnQimzehTFajMvWb7rL68VbKUBjsHo",
-	"16EzQhhH/ff5HaaCFLIqRFNpKmu9gdnvpiNd1q9NDkEpRQc+qD42KrDP0WgEBpWmyj5ULBvaDcfMqpoA",
-	"yxZEOAYqkCr3OuaZ8assat6tETQPCFuUtbLbbZDaiLLV1HFgVadbulgn2JybSCIslV2uWD6NQiSAhjnX",
-	"S4Z0kuzQ/HYrttLLNjqmQZSGVj4xp6FdFjW5S4QFwkjbkygDq5BgeXVzNORsplruIIo1U+Ak0Sk6EywE",
-	"IhINcXBl9l5LbULHJXAh1eHSKrSpVT+/NjCdn420mbb4RcGcq3rYy4kiF3zLX5o1VLftI9e+WpnZb52x",
-	"wR2KyWWNnftc49PjNsghGmGKWGpkbRQhoHgYqZWTDlXTQwiz6jUiV/SRYzqvD/CfgX4lhaiya9VvwDX6",
-	"5YJ4XthK6ielho1L+t+CJl5SPEuLbBPB9HOhKQulbp4ItNlI8JhQ7A6E1GHTBjIQnU95yZVAeanOTVDz",
-	"cyWShBilEcrQYWfiqOWmWYuNaoWKyNwUFYfg/ThutvPKOOl7fHpx1D89OBmcH/V/PuoPjvr9s/qzNc4v",
-	"4750FmxmuqoCHZyQjm5a1FbiPDGuEqNHGRcEDVhKdU4JhKnzSHxZ7X/JhlHvz/hyP/6XwrZX5sIybSdY",
-	"DGLGix3TSMWXOk3DoKHFeVPKqFZb4VoOAo3orTtK4yDVrOXy1zU8fZ/L4X6dSBCknMi53h+GgDnwg1RO",
-	"Gvu/fVFCfiEZj5LCInfHOFdR5qFZfojQSLDzTA25bSiKVQLofbENe/vl4QJGeADUA6AeAPUAqAdAPQDq",
-	"AVAPgHoA1AOgfxsA1EOcHuL0EOdjQ5x/b0BzOZb5MPefVsOO5vDWLJpnZwTrFvytwjFa0zkHG4x5n43S",
-	"aLCNz6c/nZ79cjp4f3Jw/HHw09GvDkDbXwESOvTmP0yvHfS23/gsAGEk0iRhXI0miDCJ0RXM89NsZQuh",
-	"HMk0Awcbn6kyp2legeFbf+zdx5jMYkz6qzied255FWdFzK3dnbcPIWfP+j8OTs8uBj8f9Y8/HB8dDk6O",
-	"Px5fDI7++f7o6PDo8E5S92ejLy36p5S+VtbrQEpCx0IrETNMJEqpJJEJysS0+oRmhIZshjgIkKKNDsbQ",
-	"GmMJLY2AZe4wDjEmFOEpJpHSNRaFdxZVvdgfgZTk124Pg5i+RiQEKomctzhMAesOZG0kwNHOLpqwlAsv",
-	"/f1d31qe0sgGXAcWhS8w8s7uJDOYNM95d+035a59XrfkNnVwGu8hwkqrXwpSVh2eCzfZssSHyyLc5S7Q",
-	"lZfZ1mOm9kIOJzAF9ALa4zaaikG73X6Z3WvZKnni/bb/TK6reCetd9J6J6130nonrXfSeietd9J6J613",
-	"0nonrXfSeietd9J6J+1f1Ul7m3RBGzoDTs8uBh/OPp9uB/uPQbaG85aeBIv8F5WEGZETvTLHavaVGqZE",
-	"UCFfTRGityQtpbPxCPvfGmGvYwkPmHvA/GEB8x9BIpzJsOEcHR9uDpFbEGh5Jlvz/l7RclPlU2Hly1q/",
-	"B6R8t9onJxIyPfn5bYqma35f9Pui3xf9vvgXciQbQY+39xt3nAG2Ylu0Jc4xDYfs+t72x9vtg7fbux48",
-	"Cb0+eroShIzx9QnQsZq+XndntwbXdLhfTUIzF15ikd0yyEr7s/ZN4F3dFQsrNtEVzA3Aph+0DFp4BfM2",
-	"OpoCn+vzthqRHII7A2Yn6DtROX9LQwT6q8zzxqiOOSmAyndoiqMUzMktMyrRRHZUeVQEPAY0xhKaBvVQ",
-	"j42rdJLGmA6IC+ZZJN+rnRpAcLXnxiB4xs/3QnU867KcAH35N/DK1ElWlsqAxSXJWgN7rpWqrpp6kVhe",
-	"vTePkL9n0UG7SVBc55SqPM6B5ruQqAzClTq4UXCnsrR9MDSroPw2kT7vkLmT83sEG21YWTqWjUu/2qr0",
-	"7lal325TurfNKB9yI7ezbqU5UK0o2fQSzkTBIj8vgF5kBosV+9pueYkYtycJbAlccmC/bKpaKhvzKGIz",
-	"NGNpFDZzQ0jgGAwqrcU/TkMiEWezNjpXKo6VsBq7lrmux1MqTB0/Hfx6cjQ4Pzg9/OHsn/+lBEJ7pXpi",
-	"cWTRCUHJOW5W+PKXna/299zGe5d8XvNBBpevetf5WkCvbzYv2bmC+RYVdwQZK6nfEhBwkB1znvkO3zOJ",
-	"tQZX+X4hcv7Ci9oQ+svLVGLpZ0XV8Dtfr8BMQQiaY+u7VC7KS0U3WCmau4y+mR9c2u90ejvft7vtbru3",
-	"v/f93veNmy83/zcAAP//",
+	"7L2JbhtHujD6KgWeAWLjkNRi2XFk/MDVWPKMJo7kI8nJzCQ+VLH7I1lRd1VPVbUoxjBwH+I+4X2SH7X1",
+	"3k1SohY7BQwmFru7lq+++vblcy9gccIoUCl6+597HETCqAD9xxHnjKt/BIxKoFL9EydJRAIsCaNbvwtG",
+	"1W8imEGM1b/+wmHS2+/911Y+6pZ5Krb0aEf0GiKWQO/Lly/9Xggi4CRRg/X2ewd0gZicAUcslQGLAT0b",
+	"4xBx+E8KQvZRSnEqZ4yTPyDsI44loIjERKq/UoqvMYnwOII+IlQCpzhCoKZ8rn5AcgZISExDzEPzOwK7",
+	"lmFPrcUuU+3iIA2JfM+m6t8JZwlwSQxEcCANRLo26j4/0C9/6fcCDlhCeKABKBcJ9PZ7QnJCp+opXFvQ",
+	"1p6QsPHnGCQOsdQAx2FIFPhw9KG40C999xkb/w6BVJ9JzKcgjwtj/uoG7fdoGkW9T9lbF/p5+3tf+j11",
+	"LIRDqB6TsOf20bcwKsxXGrSw/CJgPjUsuAzH+lkk5EdYLNuPeesEx9D9HsSYRN2vkCVT0aWTSAtWoGms",
+	"3kgFKEiJhZAQ9/RiR1ewKEDDnXoTwKWBp57WbaCfg6W09yb4vtXQPwchCKNn5pbVwcwhJBwCOUq5hk/5",
+	"zp4mBvvQx7P3SDLk3tb3TW1P/YgnUv1jBugaOJlY8oGEmRkRgdQtikBCOEQ/pUKqL9FMykTsb22hZ+pf",
+	"6h9EIEajBcJBAImEEE0YRxELcDRjQqpbHoK+0jFQ+XyocA3fvAc6lbPe/u723ut+/TKJGeYwmhCIQtGx",
+	"vRgniE0cLYIQ6e+Q+Q5dwQJCNF6gIMIkVn8O0REOZgio5AsUp3p1QZSGgC7dOV6iZ2PGIsD0OcI0VA+w",
+	"YPQSPaOMDiBO5AKZdfZRjG/Q7vY2+njxbrDzCgUsBJRSIkUfwY0CBsIUXeIpjNg18NE/L+3MYxBEzRli",
+	"CSM2GY0Jl7PL50P0dgbBlVmzpozAr4HvI4xiHE0YjyHUW8ZUzIELtLe9jY5Pfj54f3w4Ov/7wdnR6N3x",
+	"0fvD8z46Ozo4Pz0ZnR39z8fjs6NDxLj76eL0dPT+9ORvQ4eq+7865Ov3MOd4oVA/vyPxWF8GC5Ps2vR7",
+	"N4MpG9iDUyxneIbnP4EQeKrwPns6EFckGTB7YoOEaTbQ25c8hS/93hzGM8auRkBD/WhkrjOmi9NJb//X",
+	"z0Vc2dl93e/FhGZ/93sJloqp9PZ7//vrweDfePDH9uCH0eDTf/+lV8eqzz0iIdb4tMFR1VjHZtzdl3ok",
+	"+9dO9q4B65dP/TY8tlBADgroWB9Z8c+ICKlurSHa+o7JGRHuug7RLzOgiMVEas6ryb5AE0wV21YfwjXw",
+	"BQKqmHGIRDpWKxlDmM0y7JUPFdOFpnAtFOoXs+YjGvCF3sePsCiQq2YWOMGRgH6VZURTxomcxfWbfjED",
+	"9I9fjlD2itqJIkNq/w5qIUREbU5twNHws/ODwenB0YfB7stXDYS73/t9ftXBqZsR8PXOD7tNaGV/cXek",
+	"8JO9P22492qvE59e1zCoJp0pACXpOCIB+scvP2qwgD0ROs0glOBFxHAoFIRqsF9lTdDwUvnO1D65gsWI",
+	"JXqSTWy937uSiyKXPjs/aDxYWpnIHNqSxaaiusMXu03cvnwXuomghYEhaPVTu4IFIiFQSSbEMGSF11ig",
+	"yysSXjrhWCH/DHAIvMI4G8hW4xE44abpXv2oF6HeWOU+LZd/7HbN5eoX7nVhKZ+WExRDjm5HSyx9q+/4",
+	"lxloJUYBNaOrYsbSKERjyOgiiWMICZYQLYboECY4jaTQdJenkPPMwl3vRXgMUZeUIvF0IOQiUjeVJ0wA",
+	"Mp/kRLxIgrPLst7tcGJuVXlDjvWikIgkwguk3rRTQ43z1LBseymW5axkpLmOPmfRjHP6BY1xorxzdxQc",
+	"AiDXUAKEw8GimDp0fE+kQQAQgkK7xhcmmETtT+Em0djb8jjANIBIfd9EaqpnkFJ7dSAcWZI74qB0dMLo",
+	"aMZSXuEtdmfb+eAFhmEf7u51Pf1+t+vpzqvX9cdaDNGI3dv/frfKUP7O5ihidIp+xApjs2ORmFDHWiBE",
+	"ha1m3MVpFMBjohHO0hGkjiDlUBUwJhHD8tWehlyTFqMQRikwbNKMqptVSuAGK22nt99zo9lfhgGLt+zk",
+	"YutKgWUFHaZCGtUG20lfiCzxQ4761TU+KDzpsnPURlJXlEwpodORgICDbIa0A699F5l3h+hCXdNrHKWg",
+	"gCpmbE4NaBkNihSxZePZsmuraAJH2RpVg4Gzr5RXf6SVMvUMmZEKq9LaihJgnNFsqS3sNFtMgqeEYjNJ",
+	"94cf8jer+7c2FTN/65btpLUNK5WyhZJqY5l+3kCZQnVfm5jSOxxIgfBYKwXZMGNYMBoiIgWKjfTSR8wI",
+	"ICGL1c1Xi9IbFEpESRMhOeAYCaChouQQ76PPX/Qli9X90sOKvtagA0YnEQmUQHrKp5iSP/RAJ44NHXw4",
+	"+ufo4uDHo9Ofj84ylbVwhjmsQhY07OkARYReaSatFxyk6lIba4bjcwb+DZCa2StVHVL9roacQZTkZpMJ",
+	"uekezoKv68ziTEnuvjn2bPPXZ+YaaSA0YdIxvSYyw9cK9XCGtAnjMZa9/cwyVZf1NUsUxi6avR5iCQNJ",
+	"4kZ0MzJu9m6a5paw4mucRbDsKv0EikudqTeb7Zl22Xqs4mKbIGIGa7hWRdPvalusWCLX33zZDnkHqCiJ",
+	"SyRAwxU20GTuzL7+66J94U0fqhtwvMpmm87NfpwfoDWQ2nPMT6S8vfJy28/4zALRyYpsTrXdCocxofoW",
+	"aUxokuJO5xTCImWq40uLyb/1SEWUThseNMHFgkF/0bS9DyUmVF7WDItRzDh0ajscEOaA1HtIi9Qo88lk",
+	"JmAiUIKnUBKDrHrVoO+QmLTIEDG+IXEaIyNqKsHNzMhBppxCWJpgZ7suufYo3MhRkHJhuHV5irf696Kq",
+	"LCTmirGM9E4u1aMJyGCmibQaS+/L2IiFUuX6iHGkMBqRSQE6lBUANOy4BZUjNLDo5ydR3kHjgQINCZ12",
+	"Eeu7kKfHpO9E7cnRlTp2aA46nzElNUhEtJj2GDwjX2aZ7nTzkjO4BhwVRPVzKyifZ0J1s8DeagFqsPo2",
+	"QWAV4T1IOVdAbRbicymooOWvJrYbe84KkvsZkyVF5ilBh9u13bOKszKsrHPvgOJoIUkgztM4xrzh1pxe",
+	"A8dRlPnkApZqq749TlZgWg2m3UCSa2PWJFSR5d5+TnEJlTA1JDe3cSx91VlLlr5oNf7lL2rzjRDLX5RM",
+	"4mjZa5WDMd/0HSTy2fIF5nsqAmKVQ7sgMUSEwodmdf0eoK9IdB1HPl68VbovoHEaXIE2bfzrX//61+Cn",
+	"nwaHh8jQ17J9Y3d799Vg+8Vgd6edPXw1Z6yB0r/no+ZAw5Zz9ufXfTB3OYePSXjvfoETmOdOUcUmOk3j",
+	"q1v/zdrDZcZ/uD/bv1vBRu3+NYm4bNJVvylYDk/sP341r38qhQSQOGHc3CWsRu9NiZylY21oZTghg4CF",
+	"MAW65YZTm1w1omAdd0RqQWTcEvbLxJi5Os/HuyQ275J4ol4IRSA+nr1vvzkPGxvVFJDhZO5Du9UGaURK",
+	"iBM50gJk813IdXb7skAxDkGp1BaExe33GnR3q0uNcMsMSrs0Jlp3JHMskP2qkZXp+9ukIBzpC9usETS9",
+	"/0vFtd3yaYSFHDlYLd2Gejsf0X6m96QA10dkgjBdDDttanpGxXdSMWo39uuZ/n5x8QGZV02omfWVhmjC",
+	"WVyiVU1zZ6FceWQk3CzfrTai2C0TkW83d53bESAs2VY44HChkEcADbth4OiS1b8bl6Kjm8wW3eW3nyH7",
+	"mXE+YJriSBEKvtjioPjeanPnNNHE+zWtwATluWmJsPQIQrXv+WyBiDl9EfB0PLbWLssoEmP1GTn49RTF",
+	"s6RLLdBSq5ElUvl6SuISZSMj4Op41H7v9zmM9P1RC8+4SsLJNQ4WIxsWmfOJLgC4Ra8L/eKGNdpRpik3",
+	"cCQk47Dk7A0+N6OexfWK+7cAwQpwc5iaP4p82AKniWVaIWBNsqWvpP20iZTkgY0uPm7UFQ10fOj2mX+g",
+	"o3NSoYRI5n4uoWAWP1KASTuoW0Itu9ZSs8GUaYCJRRSrOQAyYt68ki6IZWjSrzCyOg1rpCbNWN5x+Rvo",
+	"cp05lBheCY0+dfDoPF4S/QhNnHqdYMhnMJwO0dHbw78Pjs6fN6HhyjxZ4doSdhwSofWk1QdzX/QztiAk",
+	"iSKUaenLwvpXQ87ihWmUCMQoN8e0OUqIMCF5wq5O3y4K8yrhUefUpAh2B5QuC9ysXvNq5GbvHmMP+2b2",
+	"9tDD3t1iCx2WNiLoytTX4dTqhPeOZE5NOAbFywSSbDUi10zZMjLWGBHpwiVzLG2nLOVL2E1n2gKJViYJ",
+	"NbBsjD40jlwnFs5o00UnVgr4rM2nIw/Lgxfv8voo06xNNJuGLr6yeNB24BcdECvcs+LrSM6wRGxOK4Gg",
+	"vXuLMCWimPUg2RCdp0nCuJJmtfNH7KNue04fdZhzWh5a4b3laWbM8dalJxLwanQ6Udd07mRYWpXJNRLG",
+	"ZRzvNsGzJdc7J6txt+p1z6JXLKUzS8lpcuvN3QiDcwm6t+RuhlAUWNqwOZAyE/pqwx1mzxAWggXEOJmJ",
+	"nFnKo2YoXexHMMp5a9iK1jBvhfJWqEe0Qj2ydaZZccnMLg3mkKolpm4e2YQl5lOH3jswMq4jZ5ohZC6Q",
+	"BmllXUeC5GQ6Bb6KYKvXZkRa+5USMTMmYFVg3Jxpz3hGLo8Pnw+7ltKucWtNm02WLqVIDoqrGdnVVARD",
+	"d6Id4mDXanJGayDw2xKZ9rfe82FvnTILJcCUjqwiYxQYeV2qUCQAgpQTuTgPZhAb/jwGzIEfpHKWlVPR",
+	"eqL+OV/lTMrEFE4hdMJcYRZs0jlsXGZvBlHy/+jcoWEuOO33jMyp0U9LcVnuUfZqzXD0wdDVwYRwIa0V",
+	"Ry7K6oW6jiQAarJa7VwHCQ5mgN6bB2h3uF2bteCH1wvAxPx3QMKtccTGWzEmdOv98dujk/MjjQHAY3E6",
+	"OQd+TQJoWP+WfkMBi8iosuNr4MLsaWf4critxmMJUJyQ3n7vxXBHLzDBcqZPY+t6Zwu7iJwtizlii12r",
+	"uWGuXpmaAMAsV+U47O2rH208jzh17/bLFXV2t7fXqqfTnJRkA3SEVnREHtLnTI8/lIK99gqROq8LwTg7",
+	"rwsBNzvbL7KoqJ29XQVwG3WmJ3Ej75ZG3naRRlmg0PbrAv9Wz/PZCpPtZlO9VBqVG/xFafCd+uA/FAff",
+	"aRk838cPSh+THGio97CJhavl3nKN20Vof/mk1lY+3cJBdoUgt4V0lo6sSinfK0F2Zw+FeKEFjBCTaIGC",
+	"NE4jrE3QNt5zylmamLIgWSSolbdM6JjSOazV1kUCZ1cFzQkN2bykh6yzk3KcYwNbtWdZ0470ZjJtOWN2",
+	"pojUCptyJqmoAKXb7yIP4attocJe3Im7nRVOcBVppEZsitmHpazE9TIF65W5zg3iTtIoT88bojOdayEQ",
+	"q8QO5whhN9i3+JYd0d2OxiT7JcAJCwciYGqAAio7GJo8TTeAwDFkCPql33u5EUrclvvZnFvppKHjk4uj",
+	"s5OD96Pzo7Ofj85GR2dnp2eNco9LQ3Rf1pieemELJ2TL5EE2DuISD90gF1nBH6XfqIuvJTdMTdrgsHGQ",
+	"Qrphtg1XZs0N1vb13dIN74q8Lcv8UrDVNd/wjHObdN2S8KY5SlFs+1VT9IyG9/4GsmyFrt8OlgsJEk8V",
+	"N+9lVMQkAGlJJJWzLRzoc9picwrhoDiuaBVHIiJkLeNM3I9EUv61tr6VCGk9O24Z/SzP02TCux9yaBYp",
+	"bJbyXOd2aY6Iowg4IsKoajRaoEudHniJTFbgEF3MQACau4imAIsAhzAIQVc/Q1g7AUkIeSKwyR5bIPOK",
+	"+jfhyOKDxuK97Z0NnOAdEt03lEjuM66rJLBQL605KXBtzP1YKKG5QTbokefPgDybZaQZp3xPhGOVjqTW",
+	"ialgESBNSxGbFBmmIYRVdpmQwRUsunnjga6OKbTmz3EMErjRqMu7/qmWaXzw4Rip0U29SyUDlws47Wwb",
+	"u7BEIoGATIh1uqrR/pMaU64V4V1Wb37BMlDubPfvayU2eVrNYZIv7F9NmTYtmdHW4qbFcsXdc19IwuGa",
+	"sNTmeZtigQln10S7tduypdGcRJHiiMUE7iaIlfOwK6B7rIUuq1Lw6V6ErhZn37o53WVfciEmPo93aYtb",
+	"uU1p4uaChy93uuodFtzv1aV8aigl2SAIthZQSJROavToEkyXRiRYb9Nb51Kt+UOtr/mO59BRySF3fhc3",
+	"0VJgubieyuJXsTUoIg2hIZlN0GgWtO+jslFpzFXY1hlITuAaMmpppeYXXvD5kwg+VTRsr21iTRs6sfNT",
+	"Z0mSZfVEuhTOtWt5bPQ+vGN8TMIQ6BoKQJYS7FBf7auAzAZ9WwxbBRzoHVCUUrhJINDZkPr4WaBNyWGd",
+	"XuRHY1NtLfiVbFSCt1pOXsTf31d/X7+d+3qfapdjiUWN6sMx0nqRPgcmGrQnI1VYYSATJv7KwsVaLHWN",
+	"pPqnIldW7pg0NQh3tzUQ+whwMEM76tK92kPBDHMcKK0SxVgGM0KnqFjlfbg/+PTff0HPOEx0VoQO59vb",
+	"3jY9UOZEwPM3NlxYV44yyxcmRM9M/HJntzBNH00IJdLF8gnEOLL7EVbtK0Jsd7tDTl6zMm+bFO1cBa6o",
+	"6T4HXAgCEvtzTkzxBuvLci9kf7sXMrO5eaPRRdFeEL9yIa0AXVx1803MP7I5//duO29RrK5MBtcKykG5",
+	"f8h9m8ItAXGRrUhknsJoYeVsb2D0BsbVkOmvebcnr6N53FkLd8pazd6Opzoec9bx5lovPRFIYUWYRraE",
+	"ina76kjHp6Yse3XXI/B9KoimYQDC1GmJzUpik99t6zMJvxiQRmBK0ZU1SPN7pkFWHHDa76MLdmVuHy3a",
+	"lqXxIvo/jgOmqqNmmFTPK83SPpxG5GJBl0ZLZZkRbvyHF+5ddIoX7j2V8sK9xx0v3HvM8cK9F+49An+1",
+	"wv2hiSZeJtwviY1TYLTffycQyYO2Ni28J1gGs7oaYUJaHliNuAdnV0xo8dedjprSdRfn0/SNnUES4QCE",
+	"q6j1nUBuoWg+YxEMkXeffUXusyfhHPt2VWxXH9yr2F5W8Cq2xx2vYnvM8Sq2V7E9An+1KrbpirOW/6yY",
+	"0LwVATZ1pF0QZggJh0DXZrSaayWpDaY4WLxXn5XSqCuCuc0XXmlDGSdY8e07AcyqjLoaxIfT8wtUhIvY",
+	"MinUwsDlDcLRHC8EwlTMlbK2t7M9LAD4tJoafjMw9YXgRgI1xYC01tIKfg4xu4ZBnDf2XesYzvTnti3w",
+	"13gCh0fvjy6OWs7gMwm/3P8RGKWoDPsqiWEV7nNZ/OE4vETzGVBETFFeU64m1BmRoKh5H0EkTLK9VZm/",
+	"y6qyMwpDdKCLFofVgsJZeuoMC0SZ+8SCZ0YSxCboGQVFTn5nhELYR1l7YdO9hCldb1Ya+Lla5N72Hjo9",
+	"+9vByfG/Dy6OT09GJ6cXo3enH08O1WomnP0BtLbrvZ3t8kfvzk7/fXSi0xgpwm618xlTb6vtY+rSaTnS",
+	"rYvN3C90iQIUsSlDcSqkbruiy7uaU269neqLN+i33m+9rDdLEAHmAhE5RJfO9nOJeNEwpC1BtnCiKyj3",
+	"TGe0RjCRiKVS227MXQzfoMvPXy7RnCSghn0+RMdS117mEoAWjUiu9PS+nkXCjTR5speYSxJE8OqvWBBx",
+	"iZ45U9DO9vY2+njxbrDzyhT5TCmR4nk/++KHt4wa29oleqbeVs+UIMOZAu0/Uk5ESAL3wq5+XkDXS/Rs",
+	"V32l8e9S0Yjobfb1CY7BvPC876CBDb72jWGLMmQnKxrGmK07jimSeNxH79/p4d+evdH7Vsdmtj2HsSAS",
+	"Lvvo0lbL/MAiEiw+8kj9Vi6uZn+c4Cga4+DqOLy2v+AkARypP8wuFF2JMKFSmBd0Lyp1/KZMjZpf6OWr",
+	"cww46ApyOBLZHk0lKcLRL38/uPjlb4oBExzZNPD8cHa3914XT+UNuhSmoPZRjImaWXISx7qGTYgiNgc+",
+	"CLBQCKN+UKCYRHiKLlMBQpeFe8f4W0UG/5OaJR1CQLTB7BI9sza/50N0qdD5MsNnvWih/z1EB3RhwX8F",
+	"C32jsW3syiYIU3syiwT65mJto+OTnw/eHx+OSvf0p6OLg8ODiwNXzBfQFChwEjip6Q3CaIzDvGns8qEo",
+	"jgmdmm0TiMIhejuD4EognlLXcoHxEDgSUTrtawrX11e+n9lo39jPuZCu6nRG5y0F1RZZItCcEylBlwJs",
+	"ss7XRJF7TxbpNoY3fqI2X7HbFnuiPf1ehMudAEZUaW0Nog5V32eCaQAo4WxCInhTJteOUFNLuYdLmoXU",
+	"ARPjxAEH08UDAuiWlnnXX7/w2au96lcJlkqD6O33/vdX450YfPrvv/RW6qhXFldWkHEks8biN4jF6ubp",
+	"csya8bpaGU2STLnhn9pDV/b5o2N0k073VFJ0NlVgYcVe9442tReVXsUDWPvaefMK4zSVpNYXPvPcGdks",
+	"E0001mHDEp/n+DifkQgQ1WQC62rAHAmQy6hFmTZ0Vm1w13L1Ygn6CwvMYl2Eh3P11G4yFs7tU/T0rKoV",
+	"rqdDGk/Aym/vPU39NDepFAH5nbAijBFntO6izU4OaU2FtjQRkgOOFV1M5QxFZMwxXxirj9InrKhNpEBj",
+	"Fi6QmOEEng/RqdKTtoySxGi02ISSK4pabVN27cOLTY7OrPGJXcaFrc7tHK8kxlPYSjSZMf/+PYH8jzmM",
+	"k+yPKZk0V7609KzIr1/88Hpn+/USnt18TYsr/bQ5x/2mxYOGJFU9xZPOTq1T3YcuxWgJqk9C9d4A70T3",
+	"uPNEnOje2+lx9E+YLcjKkmuLpFwTiLdwEEAiB8X2IgPT06NVVDaf/Fz44sI2AXkAebluuVkWPtxevfo4",
+	"bDy7hxDprqvQO9BA3YB9o3Xkv65Qy6RrWd1DP6BGr2ZGBgm11ZRDwHgIIXrGOMIRBxwukCJTJILnXhL1",
+	"lPqOkqgv9O5x55aF3r0a45FnVeR5m5VeL0eKTEx3v6LgMizYiz1uedxaz2Cn0GvCUupI1A8ejTwa3Sro",
+	"3AnbRjFwPM9nMXiEuiVC2UBL22r5NmkMHq88Xt2bue1MWxpM8+VMQJthZ42A0Eb5FZC61BFaG9aG65nn",
+	"TJfWNlucAHmgX3l4z/UDWOIew9l679u6t6RmG3ZWbn9YMmI8gbiVO92/c4hM83OTCaBYRD3srqgn6bB6",
+	"G4afBdbTcuLARgJLtnAaEjmI2HRJ+yv12nv1VnPhjKWdqtbrIrVmL6caZlc5wDmh08i1fFfjIc3p4hgP",
+	"BKj9KBoY6dZik8Jbui0WoUGUhjBEH+kVZXNqn2AOiEwp4xC+QQkWwoSw5R/oSLaFHU2tsK1JlX6jozfV",
+	"k1n8UjCfgXoWaOYNVHICAs1nTIDCXGbbsxGh+XkbNPSbI/WG6ZbfBpV151pKDW87gc3XG6KPAiZpZFOI",
+	"6DUISaZYYSyaa8aLhDlIXSSRhN0AwAkZXcFiMzC4yxI3Djc1gCnSAmKILsVCSIgvUcCugQsUcEa3xji4",
+	"mnKl6qM541dv0KUFR/ZawtmU4zjGkgSaUIo3OmGDZ2+EWMzGDPPQkVrRDXC9r9uD+lF35ULp1KtqD3ry",
+	"Xr9nx2+saVLfoEw5zfbmoqOw1NkqiuQaXDo+P0WvX23v6M7ZQuI4aYOrHWI04SzuhOxdJl7B47juZscw",
+	"YbpH7612K9lt97p83ttt9h0HGOisNgGYBzOEA86EKLCKPpKYT0EiEpp26Qan1aMtiDGJ2jb9n469bmja",
+	"UpLNshjL++6d2NWSzolIX1nDOztwQYTIREKHp96f6M0Y3p/okeeR/Ik2l4Ivcyx6Q6tHsqfQnbzGP7MD",
+	"ajT1rJEwVDffjFNBKAgxCEFiEnVEP5rksb/a9w/t649UotQte/R7oRJCU0bN15JRnW2oITVIi61f3UY4",
+	"TImQBoFGtrxr5YC+yn3JSvqZYJGiO+55r69G//S1bOyp1Fp14PtH5T63pyG7L05KWbtdb54VMPIkQ8jl",
+	"313c7cSrvKY0bGUf/WZAdO7h4TwtjvgjyyyaEoq99OSlp6WI9DOOSGiglwtO3kDgEcgbCDzy+IBjj1vf",
+	"ZMCxjw/1aOTjQz1efbPFp005uGgywEIAlxCicVVjfKZrkVrvbdF410dFg5HtivO80/K5jp0zwDSAaJB3",
+	"iG2phqRfK452aK+az/JeJ5b0qmAvkTyFfCFZW6fqyq8e0JDhDhWZ8/YWDE9Ifba0xx1vvPDI87UaL1xd",
+	"fW/F8Ei2cfVTodqdGy151PKodX8FwbQgj3ABTUsJYRm+mnAZkRFMYShmJX8sxgurG6ynZTI6ITxermaa",
+	"9x5Pz3RXpIZhG1ZA+2amx9JDrb3MwdbUGOveQP2TR1BLMyT2eqknr2uS12scEd2kAW4SNYw+D6+jejzy",
+	"OqpHHu9g97jlK3p5NPJo1FLRy1s5PHo9YSuHsRsgjBIO14SlIlo4N1SbxQOlwvVnfD3IunmaBpc6SRpC",
+	"d+xuJD5E5/YeCDTDPDSDAdp7jWYs5QKxVK5lGAlZjAntLhFzaN95iJ5qMyWh0KltM+Oys8sv4QRuzJoa",
+	"LSWlvmy1p0b5Ei1PV+zFFoOcsbCYehBSMZI3srEgQ70ZWWEH2WDFpXV2JitmkNhs/fdEodlbB7ymRPXC",
+	"Qd8OrCGb0ynHYRmyTekZqza0w0LqjqTLR3TlHFtOzT3+meANnUlhwvLw1WVX4LL6YdmpaidVJXDZ3Stc",
+	"jYczfOm0R65rW3ibl2e2PhbD4463c3nk8XYuj1t/Vtw68aYtjzm3o0qMTiISSJ905BHnTjbRDlvo3u6u",
+	"RyuPVndI9t/1DM0j0IqNDxlDMaaZpVt4d4zHoA25Y15ue0bmsWhFW1EiJAccl9DHW4s8+qyJPhLihHHM",
+	"SbRAKcXXmJgacJupHuncSMj6dFxhbHINKHfuNCRW38ahu5WPuBXSjuqRuvnGIRW58/BB4txxAjejMPM2",
+	"FosqvnxRqgX+YhnaFId6Kj17MuiPVnSGBtY20N3+JytCuXqsv/mk4/ZkfucRbvaumm7WbVNnz69xlK6w",
+	"thJkyoNXhiotrAChBwz7PznPbyYiQqTeCeq5i3eCetzxTlCPPN4J6nHLO0G9E9RjjneCesTxTlCPVt4J",
+	"6hHIO0G9E9RjkHeCeizyTlCPPt4JmjtBzyXmEmF0eHI+GGOROUKtY9RgZe5v2YDXc0uPvGh3fprnj+D9",
+	"DK4om0cQTmEk8RWw62LLq7wUc39dR2KXs+2p+EYrrt+G664ereo4deAzzci7vacrDnlXj6sedS0fbGPS",
+	"5yhLS3XQqu72AT2hxZvqnaCeu3gnqMcd7wT1yOOdoB63vBPUO0E95ngnqEcc7wT1aOWdoB6BvBPUO0E9",
+	"BnknqMci7wT16OOdoLkT9AOLIuMDLWSW/f//7//nXCtCw/jinxfI5MIpIZ9QlEQ4uJ1H9DMJv5gjcZ2P",
+	"yi5Q83tW+DTBHMcggatZPveIgkqC5UzB2JQvtWl7Ra9hv3B9ljkoP9U8jHt1jDmDmF17N5O/v97N5HHH",
+	"u5k88ng3k8ct72bybiaPOd7N5BHHu5k8Wnk3k0cg72bybiaPQd7N5LHIu5k8+ng3U+5mOoNrdgUIV4uO",
+	"ruVCIvSaSPu4qz/kceG9Zg/Sf1Lgi9yFFJGYKHDmtyHGNyRO497+zva2rv5p/8qASaiEKehtNo+p65gS",
+	"Oh3hiQReGny5C2oT8kPWVbHptMzHYusD0JDQaQ6xplaNzSlcCrJTQs1Xy6bJ3+xE1tKYq2CuHRhCpA4e",
+	"sQlKzI5QAVn6iMIchEQTwsuOmJUQObO8r/j23SvzlsvtZpfiO9G0O/RMm3iDABIJYR8FmAYQRbrLKzIV",
+	"S8PnFRCg0zkFvoXDmFDEaLTouIf93s3gCi8iGMCNBCo04G1uZnMWq+kVWsCpB8lh1S1qSx5f80u/XMx3",
+	"r4GEcxbBMhT+CeIx8DP1ZhWF3Tx6mMfLau1affmC309OZj4Hst1i7/2qWePzqm8bi+NDXGMNC0CCxcAo",
+	"OEGl4U6j8cI0V67fyTf6/3PnTYwX5t5D9tutrm0XX10anmGoS+luP0KIxuaTwAtSXI08CIllKpYnXedy",
+	"m/3i4fKhi3fP0f8HuH17T/P2vdUgQLiBXRoXaONV7CPBEJEKgIgyFDE6BY7GkPHWDbHNpfdvy0zYXibC",
+	"PP8WL6HiscfrV0U4vkUtimyy2lCPcm0zJLvNrd37FnjmgYaA4m2F64rDkIMQEDoeGujIhu+E45oX2W9o",
+	"DAGLQagR7PU2Z6wbW6hvy4zXvq0eCBDCCNiOLlDYzN2O2JS1X+Q0iRgOi6O/V+8/iLzsVrbGJ3YZFxqt",
+	"8772JMZT2Ep0i3zz798TyP+YwzjJ/piSSUP/+35GEAqy+s6LH17vbL8uNd/YWXar7RUsrrThIpa/0ZB4",
+	"KtVo3LF0b7NlyffWdp9NGTLICiESaRCAEJM0UhzQh8R6W+OdQmK9ndrjzmq4847xMQlDoD6AyGPOfQUQ",
+	"ee+9R6u7e+/vpAl91JKWtvIV8TYyusHK/jKj/XT7yn6y73g/2QrW/6/eOWYxYkaSb8kpVtqVSEUCVKkp",
+	"jIJAhAZRGkI4RAd0UTELxHihIbMZTd+uYisCfA3tKr9+XJyl92Ss206ft/pdg57+dAzeb50ZKD/8/Oh9",
+	"rp3n4z7XziPPo+TaOe7SkWvnA8w9bq2KW1QhlRYa0BgCnAoouEEU0qm/IixkJhyZwABvIPGIdj8GkruJ",
+	"8hqTW2T5ojevLNqpFWWCvQ54MwEq4XMkGMJpSCTCUnIyTt0OEg5aKw/NqLUrgoLC3RreQq9eGitjV2x1",
+	"xz9VoMzXpEqY8/Hag6edXnvwyPPolTpsdBn3JTs8km0KySyLo65yByLUK6ceqzajnFrBqVkRdfG2dUTz",
+	"yqlHtCemnJ5bTC7b8DpU1YKGytm8pHVmeukgYlMEVHICQseWXwEkubJKpyhxl4ZR4XBGnW0lAcTGnQcm",
+	"vLWfRbW2arZjKCo17Qqu0kxlMGsKTw2xhELm00PpsPce/HrHjK8nnOmVe6rvR1tW8EDBDNMphG8Mqmos",
+	"CQuX4allnjzViPe3Goy1ePXvBFII1poRpi+5QFOOqVSKgsRXgPAc2ydvllKFEGImO2nCLfzeOnOFA6FC",
+	"YtnhAM9e8Xaxr8Iulp2XN4x5uc0bxjzyeMOYR7Jv1TDWR3rR+keLeUHKOVAZLQoeSG8+87i3KfNZJl/t",
+	"I0yZnAEvawPaumDAS4SBDo444HCB4Ia4moPenOYR76mZ084cZiOMEg7XhKUiWgxyMrqCle203QK2VswG",
+	"h5BwCOQg5aQ7I+LMvvlRvXi/GQflxziBG9v3pkmJtDV1DmTjU7Ja0YQESwm8eQJXms2s4TYlFfQrtWH6",
+	"xZ3lSyjuqIa1/d7NYMoG6seBtQG8J0JCWDid1bMx7pz+TISi0zLl1DcB8uTWNwHyuOMtKB55fBMgj1u+",
+	"CZDXPj3m3Fr7nHD2B/jGLR6H1sOhD0aHRDMmJAoZGA4XYxnMmmqM+6oeHrsev6pHVsXA2aLQx7NjhKOI",
+	"zXV9BndSTXaw7uit5iKhYclY8iBhVQXzUrHo9vbe62Vn7b58KmX4vDHuASJMzmBKhATujWqeRnujmscd",
+	"b1TzyOONah63vFHNG9U85nijmschb1Tz2OWNap0xZsaEgHDZrMboHZtNlgLGlpb6Mb+X7W2PkNa0V8eQ",
+	"M4jZtTew+PvqDSwed7yBxSOPN7B43PIGFm9g8ZjjDSweh7yBxWOXN7B0Glhidg1V88qEs9gEK7nwpTWN",
+	"K1qxHOTmlLZaMfq94niHNj3xYQKa7tpkeGlnYRvedM/RTAKovGBHMSbR8t6ixZcfsKELoxOiQKt7mLMQ",
+	"kFqHN1t5KujNVh53vNnKI483W3nc8sYHxLjZOC3bsnzhIY9Ot6z/4soJ+abIHr2esiFCS/UZXirWWumQ",
+	"PETnQEOhfn49CGaY40CCwoaqammP2ioKhE5d17R1bBjJQAKP24sJTUGeJRf6lYdIWAoCSCSmAbQ9g3CE",
+	"ZcmEEWIJA0niOi4V6u+U0DMbabzILQC/5l9ZFOr3fk85ESEJXAPk2kgadqMZFrOOx9fARfMAFSQt7rC8",
+	"yspSShNXp2m/FA31iOzZHuRw/9Lv2WKB9SOowsMVAv7449bRR/S3ww9nDbWAq1DKqgfP8O7LV/sv977f",
+	"DV/uvNiGYPLDy++/33n14vU2BLuvwte7GAcvXsJO8PKHCewF8DoY49cvXnwfbI9fTyDYgd1XO9AxYwHw",
+	"btLd7d1Xg+2Xg53vl1ctvgXICwYmC8SRO8bC8Y8ZiwDTlvPXp5AfQsNIqxSasgd7buot35/By6wN/YgX",
+	"EaDjQ6To5tTQD6RXgEzJZ2/H8AzY2zE88jxUiERTAjoSEEHgasDfSY77G3T18rcUG3GIFoROBwnmcoFI",
+	"gTTKEmm8RV685gVeMvtGJDMvdH3VQteTkrfcir3E5Zmml7g88jy+56ilGpAPXvUYdgeDv4lfRQnQkNCp",
+	"t/R7vHpilv6A8RDJGS6QQyebaaCuqCWuYM+Ha7Wggg2/ofJ7xKYkwBEy76IpUKVPWjdZtbltHxEaRKm7",
+	"WOQa+AKZvRHQK6q3HDgyi6iljJbX8o5EUgHZrGK8QOp80DMYTofoN1vpy1zToQAh9H/TIAAIIfyt91xN",
+	"rXNQ/5MCX+RJqPqUi2mnG5/VKTPdL2fVyiovTDCJ2p/CTaLRt+VxoLSTKCopIfklqufKypRTt1dbEQ1h",
+	"3WQRTxQYdCzH8fkpev1qewcpBV1IHCdtsLVDjCacxR0wvtO8K9gM1tzqGCaMw233Ktktd7p82ttt9Sd8",
+	"Q+I0RjR13Ubs9JLZpg5DdGjolf5tZxuRiZbFRAKBjslv23NEYiIr27WEb2e7fz/riM0waobtfi8m1P6V",
+	"QUKTQeBNoHibcsEy0VK3CCUS4jyc27VpQQmewhD9MlNiAmfXJISwr9+gcCP1UzUKB6FXOydRhMZQ6JHR",
+	"DC8hMZeETkcaqzvw5CEXWqhUubP7WoM0+7tQpLH3v78eDP6NB39sD34YDT79918erNFo1i+mq+/vLzCe",
+	"MXaFNC9ZvTWK2uCUUOxMZF1TfMjf7BQdSmOuIkecm26okzRCGXP0wuifTBitYmIZ9DMsRjHjUDCO6oSN",
+	"HL0yK2XfkuUiqrue2IoojAJNXJYZGB1tz2Yuf92A15u8EpsVrSFIOZELLVSOAXPgB6mib79+UiSrUqJ4",
+	"bikJOKnUidCWxNSk563P+r8jWyOlUZB+BybLTRA6jaA8B5oTOUNECicwNwrKUzBy8jIxWWHs8aFjHeWJ",
+	"DKflBK6dCAvXcjQcDnPpuFyhxW2ss07LpuZ/8oxoLf5zP1b8Vlaxbjw13OA4iSDfnlpfYdWG1vdOTi9G",
+	"704/nhw6Crbfm0mZiP2tLd0ffUjCLfX7Fk7Ilj1sYe/Ff01BDsaLgUYfQ7A1djQgv0KVKbkGqlBnjkUx",
+	"urdAnd0VtJ8WQ4C/9D33+xObYtoRY1NS1HpI4nT+45OLo7OTg/ej86Ozn4/ORkdnZ6fNXleHJu7L9mum",
+	"pxaNgzjEcIOoA3QclAYspbraOMLUMdRP3eiQbaOZHX/aDDqsJEI8XanhbyARLlO19aSGLQ5JhBfFPOCq",
+	"6kxTHEULE7GbKv1NfYDHERRkBk03cJW8zkgE6voTjQJ8oY2ICV5EDIcCYQ5ISKUVcpCYWJWwmoWsJtuM",
+	"8KFGejzRo2X2exU8dr8NwaNMYDNrtEI5A9cnK4XYy+VFEC+CPJoIsm562or34u3pybv3x28vNnEtdKfp",
+	"su5rLoZjDE3sI8DUmBPVWNB5UwLT7r30tr8y/soswRAvvnvx/X7F9zMjFq4jwVv3ancj/XP30mp+bTcm",
+	"Gi8K0d0tXiSZiuU+6+YRHU5Y56OeY5RwNuUg9KAFh3Tme87dzLfyKGcreXCf8m1nvpNXuWXS+/cr33ri",
+	"TXmWswU8um/5livx3uUNL7SgPV+LUa5Af/r8au/LI/iQrWRtCLFiIRG4/BMjY6uJOA5kno6wk3UH1K8p",
+	"nf7lYHtnsL1zsb29r//374xGis53FEFNOYyMnGEmJIphXItR/Af+/hqCK8HlYjLf+eEFXAXX0ctrOhcv",
+	"xnIn+uOHV+M0fUHm3/9BwuBq8jqc4t0/bnYhmI1fyJ1XvX4vUvorCDGSnIAYpUIx4u1+j06C6k+unN0o",
+	"5VFBb7DgGQYszloAKEyaYQ6jCYEodGCFEZuMxoRLnSXCAQuTP6V5h7phOiBpgRSOQESmZEwixY4bzDks",
+	"5YHCAR5YSUpL1SOFGSMnkTVMcEXZvCSHm9gsK7Tks9jKdpVptGA2yiYzPSuzWc5nWOEj+q1n8iUO3RTH",
+	"h7/1uvbgiJQWQQyj3i/w2jQJlyJSMZKrcjwGpsNMqNwM2ljBZwQ0TBixwFDIqS5jRUDW7H8k2RXQOmE5",
+	"pTAQM6a0mSugyAFJCSCXH07PL5ASnswenAy1tU/CLTPq5RCdWcqBmNJGWcbRDENznWBr3UhL17hJHVIc",
+	"TaNKEbbZ4BxwMFPcUodNEi2BSiwBPSNDGPZRJhL1kZGI+sgKRIq7ZhLR8776U8HNsZYFyGzIfOVNWWl1",
+	"qlPdxs/mgaPabu36ZiL3eQE8GaMqU6/1oTPHmTzRBPwi2WvURNVzG5Sq5rHrb5qqafgyxaxN4M7LvmbK",
+	"W8wVvzKX7/98Z07suyE60QdDEaYLxORMCcjqkIsycUYNcCpnQCUJiFyMMik4f6yTEvK3zFWtvxfMSLL8",
+	"LUwlGQURo5p3S6nEspZXFTsbEXqNI20Yz+h99qaAaEJgNMEBjGIidHHdXl+h2acu9DPUr8uavup5NbKg",
+	"6tAnmZjmXkfBDIIrd4yihOIzhYCMijSGcIguCk/c3SJ/gFDUQn31godumJJA96Igzm033ZIqk2xf9Mm7",
+	"t0gd7YADDh91zWUu3nSCH8/eGxHYVq+VLFN+Wu47USu3BLWvKJmT/HT08wyyOHPGu2laVWhorjtbldgc",
+	"C66rOOp3JGZsTp0BzhjKmNXk9EyNDCLn1tVRf5mBJgX5AChOhUQ4muOFUMKs3kVx2EKgleP67aOCHTTA",
+	"MRj5OnRKCOPo7G1erLNAhawI0VeSylIbTfbvvgNdtq5Vqn0oQQfeqTX2avaYo8kETPoVVfqhQtnQMhxz",
+	"quoALFoQ4RCoAKo8vdaJQk0oap4tITT3aLYoS2W3Y5BaibLDNGFgXaZrvawzbAoEJBGWSi9XKJ9GIRJA",
+	"wxzrJVO8jPHQ/Nvd2Noqh+hY52NY+sSchHZZlOQuERYII61PosxYhQTLh1ugMWdzNfMWolgjBU4S7QBI",
+	"sBCISDTGwZXhvRbahE5LxoVU9wWrwaZR/Pzcw3RxOtFqWvWLgjpXTyUvh/1WDL+f+g1Qz+x+dn51M7N/",
+	"R0TIrPpDTmvs2ecSn963dZtMMEUsNbQ2ihBQPI7UzUnHauqxdqWY4bVFrpgMjumiuZN9ZvQrCUQ1rtXM",
+	"gBvkywp5rrCS5kNpQOOS/FeRxEuCZ+mSrUKYfi5MZU2p30JYt1Vx1HXTqMUmjURFNCZXeX/IV+UP8SHd",
+	"TySkW1FhkbtjnGMn89C0V8sxFOw8E0Nu23OhiwC9Lc5hyzzeX2cEbwD1BlBvAPUGUG8A9QZQbwD1BlBv",
+	"APUG0D+NAdSbOL2J05s4H9rE+ec2aLbbMh8wRTgzO5rgrXm0yGIEmy78rfoOrpi08PHkx5PTX05Gb98f",
+	"HP80+vHoX6tkLzjrzX+ZVedpCx8FIIxEmiSMq90EESYxuoJFHs1W1hDKLTvzbIWPVKnTNB/Apyf4ZoqV",
+	"Zoq+5qTHnVvWnOxoLrW3ey/JYadnfxudnF6Mfj46O353fHQ4en/80/HF6Oifb4+ODo8O70R1fzbyUtU/",
+	"peS1slwHUhI6FVqImGMiUUoliUz3IabFJzQnNGRzxEGAFEN0MIXBFEsYaAtY5g7jEGNCEb7GJFKyRpV4",
+	"Z+3Di+sx+c3a7WEspi8RCYFKIhcDDteA9QKyORLgaHcPzVjKhaf+vqh1I05pywbcBNYKX0Dk3b1ZpjBp",
+	"nPPuWp++du8OTuM9RFhJ9a1GyrrDs5LJtvW5XL2qVnsqd4GuUQCi0ZZQLwJ1LboKQdyhBMT68z+RdBXv",
+	"pPVOWu+k9U5a76T1TlrvpPVOWu+k9U5a76T1TlrvpPVOWu+k/VadtE+lgmJm9m8p4JwRnHXqJlqQ+oqJ",
+	"3sKeXYIGlPAGc28wf4hyzY6GjRfo+HB1E7k1AhVLNVcShvTzjVrLzZCPZStvm30DlvK9+pocScjk5KfH",
+	"FM3SPF/0fNHzRc8XvyFHsiH0eH2/8ZZTwDrYon3jHNNwzG42xh9vxwdvx7tul/nbbE+03r7KrYswiTuN",
+	"kMVOBdu7ew12TWf3c8SoobxEFd0yk5X2Z+2bDrN6Kdas2EdXsDAGNv3DwFgLr2AxREe6wesVLIxFcgwu",
+	"Bswe0HeiFn9LQwT6q8zzxqiuOSmAyjfoGkcpuM4U3ESP2V3lVRHwFNAUS+gbq4f62bhKZ2mM6Yi4Yp5F",
+	"8L3YbTAIdntujAXP+PmeqYVnS5YzoM//BF6ZJsrKUhmwuERZG8yeS6mqG6aZJJZv7/3kwleZXtlBu0pR",
+	"XOeUqv2cG5rvAqKyEa60wJWKO5Wp7b1ZswrCbx/peIfMnZznEazEsNTbO2u9/WKtt/fWevuHdd7eWWeX",
+	"98nI7albag5UC0qG7GQqChZ5vAB6liksluxrveU5YtxGEtg3cMmB/byvRqkx5knE5mjO0ijs54qQwDG4",
+	"1jFqPWlIJOJsPkTnSsSxFFbbrmUu6/GU2h4UPx786/3R6Pzg5PCvp//8P4ogDDvFk6zZRd4dqbNWuy3x",
+	"fpi/vVrRdmeyLzRh2lj59mVjO7qSAA0N73dv6j9WJDdrTV7zUBwftu2ybMG/1VZbZttgt6b1dm/wt2PL",
+	"eceqW+23OP59brJeLL1hPY9ewP3Oa/Kl3H2j8I5+aZbWL76yonJnLnS54X40lYwz/JMlRptEE02AhObC",
+	"puzXYIyFbunklrGGsWlFO2uz9ahmc1V/5kGjxjy0RawtZGBkgoEDmzW7fogAC0CSLxCeYkJRhM2FyQ2s",
+	"BxSlFG4S4zk3FkAWBClX51E71Lwqm1XRbeU1RbJKpdZ05OmXvk/3893Xfam+zXdfD4uieHsnpgZBf+uz",
+	"/ffC9laVfJ3WqtjpPJWVLPJWqvVOeDrDc2kbVckXZUVjcbt+qtmKbCqL62k6n4VdzsECWO7cVHWVJXwT",
+	"/dyLYsL9dlbNQGox0TVXlfwJ9lbNr9t/mQvW2F41vzq36bCafe1do9412nZZnm6f1TWvCBEIRxxwuEBE",
+	"q2g6olgHdjazHJOHbBJ8tDjf0D6z81oVP1BKhb9e/nqtgiM+FMGHItx3S1at0NeI5GqqQBbUXjD5l3eV",
+	"FQWvmphFXmDE+bGLxpSaTF/wHRxls67nOsinHi/yEH2d84eOJ4jFROoUpzGTs+y5ovchEeaPwuL5ctOi",
+	"HWJ1I/V9LrCqPa9jrM5HfTK26tsuyZuqvam6Qwd1pOUb7X9Svz333PvEy7LeJOtNsmubZKEg4TSIYf0W",
+	"C2tWoKjmz8+C+fIot0qxrboV1ST3VWSue23MUpnr3hu0LF9RiJo4w4MnKt5Lddi/HhyOzo7+5+PR+XrW",
+	"lgw5a7UKFcWy2FE019tIyLKNpFzx0xtDfPnXQvlXb/XwVo8HqeRXZZRrmj22PheC776YG+iyM8r7PNS/",
+	"N7FmY1AWAQ5hwCFm14CIFOgKFiZ2JDdu11m0ma3Oom/h6czWI5mpmQuZnxG6XJ3l6MO7uTpXWsOTVzjL",
+	"vxau5qqR60Isv6b5/bSDNNV2+RMWVGiQUuyVbPQJZRh3K7dp9rV3m3pRpuLXacQNL9l4yeZ+JZtWOaPN",
+	"ktDotXkHMpghjASh06iBWupSDnVxZApy47JIpYDwI0kjHav4JmKvHtW68SSlhpaCTF5w8IKDFxy84PCN",
+	"1mpaVWpIdMZ67bZ91CUAdVFLTMMtXVWxEMWgOGx9jrocYSoJblyUMMM+riDRuoZNixGb99F8bDqVR/XR",
+	"eN9Mu/xiEC0XXg4kigALqSuAsAm6VIh+2UeXER5DJNS/Uh6p/9grq/6Z1y8dmZRbBShxiRhHlym1lkkI",
+	"R9bZM+KgoEAYHenOTpdZpRIXXOJ9QF7+WbUF4NPUC6r3yisF/lJ4pcArBd+kUmDl+Q37SbeuYLEkYtzm",
+	"4CiqoR2hHKZEmBNWVKTBjTqGiNEpoVNHe9YJdSoEl/+o1nY3VWM+YwLMum0h/zHoEEwIH1H5WG9VD1D6",
+	"RS9lvMjqJbXEudvHmIaIUPuHcY6vEIJPhK0CtzwIf9PLuU3AvR7o0WPsb7EKH1bvw+o7FfSMnP8Ii28h",
+	"uN6HyPsQeR8i/6gh8iUJcb1A+TMrTtpevuWx0LN//PLj8xY50/RuU285qq0bYk20qduMQqfZV9YuJpYE",
+	"1yuaeGfrthmxmMHu9qMW96hG73WX9vRt4ZV8BbenH2HxRAziVX775zaLKwrhsxU8L/8TWKpbUd0bqf19",
+	"8EZqb6T+MyTzFGXMu5mqBZlSQqcDAQEHucXhGnDUXuPwTD83Bd5TzoFKxFI5VnchW54dEpkh2/SMhqKG",
+	"ami7hXMzxrkeYiPm6sqqchOxmbdgPnswW/VKS/qqw2/P7EayLGN7rsgerI/GtV53c+KD8m308o2Xb7x8",
+	"4+Wbb75Em5YpGnzeZQa5WUGHSVzuMlcRdPRzUzrodgKONqRSmKMkwoRKuJHuAyIyVxhiNIAGWUjP/giy",
+	"kJ73SYlC+Yq+bknI7MMLQssEIQ0nLwh5QcgLQl4Q+pMJQkbm2JQgdA1LC9dGbEoCHJl+YQJNgSoWYf29",
+	"1bKJfURoEKWhWkhW1dmsvrF4S7GirVnLauVs7WLGC6TOybpPf+sVWwMOXc/erDXdb73nbfFP+rSXhsfd",
+	"ZVaH3d0v9/rNL2RdUxuf2rrsbY+z7vYrteQzFTPdXgNbAg5LpETYiQKDnBGBjs9P0etX2ztIkhiExHHS",
+	"Bls7xGjCWdwB4zvNu0rz1PW2OoYJ43DbvUp2y50un/Z2W61HONrpHz3S8lbr8LGWPtayK/ZD4ZQPsfTa",
+	"iQ+x9CGWdwuxdFLpytL01mfXmfdLq2DdVltIt+TVpgoiRWfVw0KZIU3rbmfy0/PVS/vAtewMkcw7D9/R",
+	"wLfC/N9GaSHHj/7UBjx9PZYWFcrvwNrmOv2pt9V5W13VVldDDG+o84a6B60lZJn0baSILdNgb42msuYD",
+	"3Vaq0q8bV+msazJLeL3nn8nnXN5oVk22UWFEDfh4okjL7PcqiOx+G4JImeDiIIBEZp1lFVyfrFRi75gX",
+	"SbxI8mgiyVNqJ9tyLU5ptKjoxuZiOP7QxEUCTJf3iTUAaeoq66+MvzJLMMSL816cv+8ARC0W3kqiv4KF",
+	"2Pp8BQstzYegK6Z0RhYeZu/oYyzlcgzR0Q0RsuBhV8I9hxgTinTa5hsdUlh4qB0+6takwroW1TgNnVTc",
+	"rHfPyS5lOOtWJtmOXK7zVZdgb6C1gRDCtRbyjdQxf5jE51+aYZwDOHyimaGFG9gSNFja0C1DB0tjeA3A",
+	"izPd18ZbJ70485AtUnIB4045o2XZhq8g25x1yDZIMESkUxizqjJKnKk051diDZ5iQpsMkvcnxvCnIsZw",
+	"L8bcrxjDn7wYw70Y48UYL8Z4MebPbJW5rRizwix6I0ZYSHlkCfP+1tbO7vfD7eH2cGf/9fevv+99+fTl",
+	"/wYAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -352,6 +352,8 @@ func (r *runner) walk() {
 	fd := r.domains(owner, admin, member, outsider)
 	// The relying-party API: API keys, verification sessions, analytics.
 	rp := r.sessions(owner, admin, member, outsider, orgID)
+	// Webhooks and events.
+	wh := r.webhooks(admin, member, outsider)
 
 	// Deletion: 401/403/404, codes, 409, 410 everywhere, cancel.
 	reqDel := func(by user, id uuid.UUID, want int) {
@@ -403,6 +405,7 @@ func (r *runner) walk() {
 	}
 	r.administerFrozen(owner, admin, orgID, keys)
 	r.sessionsFrozen(admin, rp)
+	r.webhooksFrozen(admin, wh)
 	r.domainsFrozen(owner, fd)
 	cancel(admin, orgID, 200)
 }

@@ -56,6 +56,7 @@ func Served(doc *openapi3.T, served []string) (*openapi3.T, error) {
 	}
 	delete(m, "webhooks")
 	prune(m)
+	renameComponents(m)
 	raw, err = json.Marshal(m)
 	if err != nil {
 		return nil, err
@@ -68,10 +69,60 @@ func Served(doc *openapi3.T, served []string) (*openapi3.T, error) {
 	return out, nil
 }
 
+// renameComponents gives the components whose names break OpenAPI's
+// identifier rule (upstream's "Webhook Event" and the like) the name without
+// the characters it refuses ("WebhookEvent", the generator's Go name), and
+// points every $ref at the new name: the served document is a valid one.
+// A name that would collide is left as it is (and fails validation).
+func renameComponents(m map[string]any) {
+	comps, _ := m["components"].(map[string]any)
+	renamed := map[string]string{}
+	for section, entries := range comps {
+		es, _ := entries.(map[string]any)
+		for name, v := range es {
+			if openapi3.ValidateIdentifier(name) == nil {
+				continue
+			}
+			fixed := invalidIdentifierChars.ReplaceAllString(name, "")
+			if _, taken := es[fixed]; taken || fixed == "" {
+				continue
+			}
+			delete(es, name)
+			es[fixed] = v
+			renamed["#/components/"+section+"/"+escape(name)] = "#/components/" + section + "/" + fixed
+		}
+	}
+	if len(renamed) > 0 {
+		rewriteRefs(m, renamed)
+	}
+}
+
+var invalidIdentifierChars = regexp.MustCompile(`[^a-zA-Z0-9._-]`)
+
+func rewriteRefs(v any, renamed map[string]string) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, c := range x {
+			if s, ok := c.(string); ok && k == "$ref" {
+				if to, ok := renamed[s]; ok {
+					x[k] = to
+				}
+				continue
+			}
+			rewriteRefs(c, renamed)
+		}
+	case []any:
+		for _, c := range x {
+			rewriteRefs(c, renamed)
+		}
+	}
+}
+
 // Validate checks doc as the server does at start-up. Upstream's published
 // document names some components with spaces ("Webhook Event"), which
-// kin-openapi's identifier rule refuses; the served document contains none
-// of them, but the full one does, so the rule is widened for that check only.
+// kin-openapi's identifier rule refuses; the served document renames them
+// (renameComponents), but the full one has them, so the rule is widened for
+// that check only.
 func Validate(doc *openapi3.T) error {
 	return doc.Validate(context.Background(), openapi3.DisableExamplesValidation())
 }
@@ -189,9 +240,9 @@ func Describe(doc *openapi3.T) {
 	})
 	var b strings.Builder
 	fmt.Fprintf(&b, "This is the **%s** (`github.com/kayle-id/orgs-api`), not Kayle ID's hosted service. "+
-		"It serves %d operations of upstream Kayle ID's API, version %s: the organization and membership part, "+
-		"with upstream's paths, bodies and error envelope. Upstream's other operations (sessions, webhooks, "+
-		"analytics, events) are not served and answer 404.\n\n", Title, upstream, doc.Info.Version)
+		"It serves %d operations of upstream Kayle ID's API, version %s: organizations and memberships, "+
+		"verification sessions and analytics, webhooks and events, with upstream's paths, bodies and error envelope.\n\n",
+		Title, upstream, doc.Info.Version)
 	fmt.Fprintf(&b, "## Extensions\n\nThese %d operations are this server's own, not in upstream's document:\n\n", len(ext))
 	for _, o := range ext {
 		fmt.Fprintf(&b, "- `%s %s`", o.method, o.path)
