@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 
 	"github.com/kayle-id/orgs-api/egress"
@@ -451,6 +452,41 @@ func TestPayloadSweepEndsDeliveries(t *testing.T) {
 		var left int
 		if err := f.QueryRow(`SELECT COUNT(*) FROM webhook_deliveries`).Scan(&left); err != nil || left != 0 {
 			t.Errorf("%d deliveries left with their event gone (%v)", left, err)
+		}
+	})
+}
+
+// A key added to an endpoint whose deliveries were held releases them:
+// encrypted to the new key, started, received, decrypted with its private
+// half.
+func TestHeldReleasedByNewKey(t *testing.T) {
+	forEachDB(t, func(t *testing.T, kind testdb.Kind) {
+		f := newFixture(t, kind)
+		priv := whtest.NewKey()
+		secret := "whsec_releasereleasereleasereleasere"
+		url, ch := receiver(t, secret, priv)
+		ep := f.endpoint(url, secret, nil)
+		f.start(delivery.Options{})
+		sess := f.session()
+		f.cancel(sess)
+		if _, r := f.delivery(ep); !r.held || r.reason != store.ReasonNoActiveKey {
+			t.Fatalf("before the key: %+v, want held", r)
+		}
+		pub, err := jose.JSONWebKey{Key: &priv.PublicKey}.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.st.CreateWebhookKey(context.Background(), store.RPCaller{OrganizationID: f.Org}, ep,
+			store.NewWebhookKey{KeyID: "k-release", Algorithm: "RSA-OAEP-256", KeyType: "RSA", JWK: pub}); err != nil {
+			t.Fatal(err)
+		}
+		got := recv(t, ch, 10*time.Second)
+		if got.Err != nil || !strings.Contains(string(got.Plaintext), `"verification_session_id":"`+sess+`"`) {
+			t.Fatalf("released delivery: %+v (%s)", got, got.Plaintext)
+		}
+		r := f.waitFor(ep, func(r deliveryRow) bool { return r.status == store.DeliverySucceeded }, 5*time.Second)
+		if r.held || r.payload || r.reason != store.ReasonDelivered {
+			t.Errorf("after the release: %+v", r)
 		}
 	})
 }
