@@ -105,12 +105,16 @@ conformance:
 # Benchmarks: the validator against stock openapi3filter, whole requests
 # in-process, audit search and logo checks at their bounds, then the load
 # benchmark (real server processes on PostgreSQL and SQLite, validation
-# full and off). BENCH_FLAGS passes options to the
-# load benchmark (e.g. BENCH_FLAGS='-duration 5s -db sqlite').
+# full and off), then the webhook pipeline (a server process sending to
+# three receivers that verify every signature). BENCH_FLAGS passes options
+# to the load benchmark (e.g. BENCH_FLAGS='-duration 5s -db sqlite'),
+# WEBHOOK_BENCH_FLAGS to the webhook one (e.g. '-events 3000 -rate 200').
 BENCH_FLAGS ?=
+WEBHOOK_BENCH_FLAGS ?=
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./validator ./server ./store ./logo
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./validator ./server ./store ./logo ./webhooks/...
 	$(GO) run ./internal/tools/loadbench -bin $(BIN) $(BENCH_FLAGS)
+	$(GO) run ./internal/tools/webhookbench -bin $(BIN) $(WEBHOOK_BENCH_FLAGS)
 
 # External check: Stoplight Prism (pinned in contract/package-lock.json) in
 # proxy mode with --errors in front of a fresh server; the conformance

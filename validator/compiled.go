@@ -37,6 +37,8 @@ type node struct {
 	minLen   int
 	maxLen   int // -1: none
 	min, max *float64
+	// minItems and maxItems bound an array's length; maxItems -1: none.
+	minItems, maxItems int
 }
 
 type kindSet uint8
@@ -93,15 +95,18 @@ func compile(ref *openapi3.SchemaRef, memo *memo) (*node, error) {
 		return compileAnyOf(s, memo)
 	}
 	if len(s.AllOf) > 0 || len(s.OneOf) > 0 || s.Not != nil ||
-		s.ExclusiveMin.IsSet() || s.ExclusiveMax.IsSet() || s.MultipleOf != nil || s.MinItems != 0 || s.MaxItems != nil ||
+		s.ExclusiveMin.IsSet() || s.ExclusiveMax.IsSet() || s.MultipleOf != nil ||
 		s.UniqueItems || s.MinProps != 0 || s.MaxProps != nil || s.ReadOnly || s.WriteOnly || unproven(s) {
 		return nil, errUnsupported
 	}
-	n := &node{minLen: int(s.MinLength), maxLen: -1, format: s.Format, min: s.Min, max: s.Max}
+	n := &node{minLen: int(s.MinLength), maxLen: -1, format: s.Format, min: s.Min, max: s.Max, minItems: int(s.MinItems), maxItems: -1}
 	memo.nodes[s] = n
 	memo.added = append(memo.added, s)
 	if s.MaxLength != nil {
 		n.maxLen = int(*s.MaxLength)
+	}
+	if s.MaxItems != nil {
+		n.maxItems = int(*s.MaxItems)
 	}
 	if s.Type != nil {
 		for _, t := range *s.Type {
@@ -187,7 +192,8 @@ func compile(ref *openapi3.SchemaRef, memo *memo) (*node, error) {
 func compileAnyOf(s *openapi3.Schema, memo *memo) (*node, error) {
 	bare := *s
 	bare.AnyOf = nil
-	bare.Description, bare.Title, bare.Extensions = "", "", nil
+	// Annotations only: a default is not applied to responses.
+	bare.Description, bare.Title, bare.Extensions, bare.Default = "", "", nil, nil
 	if !bare.IsEmpty() || len(bare.AllOf) > 0 || len(bare.OneOf) > 0 || bare.Not != nil || len(bare.Properties) > 0 || unproven(&bare) {
 		return nil, errUnsupported
 	}
@@ -405,6 +411,7 @@ func (s *scanner) array(n *node) error {
 	if n != nil {
 		items = n.items
 	}
+	count := 0
 	for k, first := 0, true; ; k, first = k+1, false {
 		s.ws()
 		if s.i >= len(s.b) {
@@ -425,9 +432,18 @@ func (s *scanner) array(n *node) error {
 			return err
 		}
 		s.path = s.path[:len(s.path)-1]
+		count++
 	}
 	if n != nil && n.kinds != 0 && n.kinds&kArray == 0 {
 		return s.fail("type", "value must be %s", n.kinds)
+	}
+	if n != nil {
+		if count < n.minItems {
+			return s.fail("minItems", "minimum number of items is %d", n.minItems)
+		}
+		if n.maxItems >= 0 && count > n.maxItems {
+			return s.fail("maxItems", "maximum number of items is %d", n.maxItems)
+		}
 	}
 	return nil
 }

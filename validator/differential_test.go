@@ -20,15 +20,17 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 
-	api "github.com/kayle-id/orgs-api/gen/api"
 	specpkg "github.com/kayle-id/orgs-api/internal/spec"
 	"github.com/kayle-id/orgs-api/internal/specfile"
+	"github.com/kayle-id/orgs-api/server"
 	"github.com/kayle-id/orgs-api/validator"
 )
 
 func enforcedSpec(t testing.TB) *openapi3.T {
 	t.Helper()
-	spec, err := api.GetSwagger()
+	// The document the server serves (upstream's space-named components
+	// renamed), as it builds it.
+	spec, err := server.Spec()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +105,8 @@ func wrongFor(s *openapi3.Schema) any {
 }
 
 // mutations lists variants of a valid object: each required field dropped,
-// each field given the wrong type, an unknown field, and odd scalars.
+// each field given the wrong type, arrays one past and at their length
+// bounds, an unknown field, and odd scalars.
 func mutations(s *openapi3.Schema, valid any) []struct {
 	name  string
 	value any
@@ -143,6 +146,26 @@ func mutations(s *openapi3.Schema, valid any) []struct {
 			c = clone(obj)
 			c[n] = "Not Valid!"
 			add("bad "+n, c)
+		}
+		if p.Type.Includes("array") && (p.MaxItems != nil || p.MinItems > 0) {
+			item := sample(p.Items.Value)
+			if p.MaxItems != nil {
+				long := make([]any, *p.MaxItems+1)
+				for i := range long {
+					long[i] = item
+				}
+				c = clone(obj)
+				c[n] = long
+				add("too many "+n, c)
+				c = clone(obj)
+				c[n] = long[1:]
+				add("most "+n, c)
+			}
+			if p.MinItems > 0 {
+				c = clone(obj)
+				c[n] = []any{}
+				add("too few "+n, c)
+			}
 		}
 		if len(p.Properties) > 0 {
 			inner, _ := sample(p).(map[string]any)
