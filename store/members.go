@@ -242,6 +242,37 @@ func after(q *gorm.DB, alias string, createdAt time.Time, id any) *gorm.DB {
 	return q.Where("("+alias+".created_at, "+alias+".id) < (?, ?)", createdAt, id)
 }
 
+// newestFirst starts a keyset page of an organization's rows of table,
+// newest first (created_at desc, id desc, at full precision), aliased
+// alias, after the row whose id is cursor: ErrInvalidCursor when the
+// organization has no such row (a page cannot start after a row that has
+// no place in the order). The caller adds its filters and runs it with
+// page.
+func newestFirst(db *gorm.DB, table, alias string, orgID uuid.UUID, cursor string) (*gorm.DB, error) {
+	q := db.Table(table+" AS "+alias).Select(alias+".*").Where(alias+".organization_id = ?", orgID)
+	if cursor == "" {
+		return q, nil
+	}
+	var cur struct {
+		ID        string
+		CreatedAt time.Time
+	}
+	err := db.Table(table).Select("id", "created_at").Where("organization_id = ? AND id = ?", orgID, cursor).Take(&cur).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrInvalidCursor
+	}
+	if err != nil {
+		return nil, err
+	}
+	return after(q, alias, cur.CreatedAt, cur.ID), nil
+}
+
+// page orders a newestFirst query and fetches one row more than limit
+// (trimPage tells from it whether more follow).
+func page(q *gorm.DB, alias string, limit int, dst any) error {
+	return q.Order(alias + ".created_at DESC, " + alias + ".id DESC").Limit(limit + 1).Find(dst).Error
+}
+
 // trimPage cuts the extra row a list query fetched (limit+1) to learn
 // whether more rows follow.
 func trimPage[T any](rows []T, limit int) ([]T, bool) {

@@ -586,7 +586,10 @@ func (s *Store) ListVerificationSessions(ctx context.Context, c RPCaller, f Sess
 	}
 	var rows []VerificationSession
 	err := s.read(ctx, func(db *gorm.DB) error {
-		q := db.Table("verification_sessions AS v").Select("v.*").Where("v.organization_id = ?", c.OrganizationID)
+		q, err := newestFirst(db, "verification_sessions", "v", c.OrganizationID, p.StartingAfter)
+		if err != nil {
+			return err
+		}
 		if f.Status != "" {
 			q = q.Where("v.status = ?", f.Status)
 		}
@@ -596,18 +599,7 @@ func (s *Store) ListVerificationSessions(ctx context.Context, c RPCaller, f Sess
 		if f.CreatedTo != nil {
 			q = q.Where("v.created_at <= ?", f.CreatedTo.UTC())
 		}
-		if p.StartingAfter != "" {
-			var cur VerificationSession
-			err := db.Select("id", "created_at").Where("organization_id = ? AND id = ?", c.OrganizationID, p.StartingAfter).Take(&cur).Error
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return ErrInvalidCursor
-			}
-			if err != nil {
-				return err
-			}
-			q = after(q, "v", cur.CreatedAt, cur.ID)
-		}
-		return q.Order("v.created_at DESC, v.id DESC").Limit(p.Limit + 1).Find(&rows).Error
+		return page(q, "v", p.Limit, &rows)
 	})
 	if err != nil {
 		return nil, false, err

@@ -325,22 +325,14 @@ func (s *Store) ListWebhookEndpoints(ctx context.Context, c RPCaller, enabled *b
 	p = p.clamped()
 	var rows []WebhookEndpoint
 	err := s.read(ctx, func(db *gorm.DB) error {
-		q := db.Table("webhook_endpoints AS e").Select("e.*").Where("e.organization_id = ?", c.OrganizationID)
+		q, err := newestFirst(db, "webhook_endpoints", "e", c.OrganizationID, p.StartingAfter)
+		if err != nil {
+			return err
+		}
 		if enabled != nil {
 			q = q.Where("e.enabled = ?", *enabled)
 		}
-		if p.StartingAfter != "" {
-			var cur WebhookEndpoint
-			err := db.Select("id", "created_at").Where("organization_id = ? AND id = ?", c.OrganizationID, p.StartingAfter).Take(&cur).Error
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return ErrInvalidCursor
-			}
-			if err != nil {
-				return err
-			}
-			q = after(q, "e", cur.CreatedAt, cur.ID)
-		}
-		return q.Order("e.created_at DESC, e.id DESC").Limit(p.Limit + 1).Find(&rows).Error
+		return page(q, "e", p.Limit, &rows)
 	})
 	if err != nil {
 		return nil, false, err

@@ -48,7 +48,10 @@ func (s *Store) ListEvents(ctx context.Context, c RPCaller, f EventFilter, p Pag
 	var events []Event
 	var out []EventWithDeliveries
 	err := s.read(ctx, func(db *gorm.DB) error {
-		q := db.Table("events AS v").Select("v.*").Where("v.organization_id = ?", c.OrganizationID)
+		q, err := newestFirst(db, "events", "v", c.OrganizationID, p.StartingAfter)
+		if err != nil {
+			return err
+		}
 		if f.Type != "" {
 			q = q.Where("v.type = ?", f.Type)
 		}
@@ -58,21 +61,9 @@ func (s *Store) ListEvents(ctx context.Context, c RPCaller, f EventFilter, p Pag
 		if f.CreatedTo != nil {
 			q = q.Where("v.created_at <= ?", f.CreatedTo.UTC())
 		}
-		if p.StartingAfter != "" {
-			var cur Event
-			err := db.Select("id", "created_at").Where("organization_id = ? AND id = ?", c.OrganizationID, p.StartingAfter).Take(&cur).Error
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return ErrInvalidCursor
-			}
-			if err != nil {
-				return err
-			}
-			q = after(q, "v", cur.CreatedAt, cur.ID)
-		}
-		if err := q.Order("v.created_at DESC, v.id DESC").Limit(p.Limit + 1).Find(&events).Error; err != nil {
+		if err := page(q, "v", p.Limit, &events); err != nil {
 			return err
 		}
-		var err error
 		out, err = withDeliveries(db, events)
 		return err
 	})
@@ -149,7 +140,10 @@ func (s *Store) ListWebhookDeliveries(ctx context.Context, c RPCaller, f Deliver
 	p = p.clamped()
 	var rows []WebhookDelivery
 	err := s.read(ctx, func(db *gorm.DB) error {
-		q := db.Table("webhook_deliveries AS d").Select("d.*").Where("d.organization_id = ?", c.OrganizationID)
+		q, err := newestFirst(db, "webhook_deliveries", "d", c.OrganizationID, p.StartingAfter)
+		if err != nil {
+			return err
+		}
 		if f.Status != "" {
 			q = q.Where("d.status = ?", f.Status)
 		}
@@ -159,18 +153,7 @@ func (s *Store) ListWebhookDeliveries(ctx context.Context, c RPCaller, f Deliver
 		if f.EventID != "" {
 			q = q.Where("d.event_id = ?", f.EventID)
 		}
-		if p.StartingAfter != "" {
-			var cur WebhookDelivery
-			err := db.Select("id", "created_at").Where("organization_id = ? AND id = ?", c.OrganizationID, p.StartingAfter).Take(&cur).Error
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return ErrInvalidCursor
-			}
-			if err != nil {
-				return err
-			}
-			q = after(q, "d", cur.CreatedAt, cur.ID)
-		}
-		return q.Order("d.created_at DESC, d.id DESC").Limit(p.Limit + 1).Find(&rows).Error
+		return page(q, "d", p.Limit, &rows)
 	})
 	if err != nil {
 		return nil, false, err
