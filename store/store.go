@@ -79,6 +79,10 @@ type Options struct {
 	// replaced, still read until every row is sealed anew.
 	WebhookSecretKey     []byte
 	WebhookSecretKeysOld [][]byte
+	// WebhookUpstreamSecret, for a database moved from upstream, is
+	// upstream's AUTH_SECRET: its sealed signing secrets are then read
+	// (and resealed by ResealWebhookSecrets).
+	WebhookUpstreamSecret string
 	// LogoGrace is how long a logo object no longer (or never) in use is
 	// kept before the cleanup deletes it; 0 means DefaultLogoGrace.
 	LogoGrace time.Duration
@@ -128,9 +132,10 @@ type Store struct {
 	queueDriver riverdriver.Driver[*sql.Tx]
 	// webhookKey and webhookKeysOld: the webhook data key's material and
 	// the keys it replaced (see webhookBox).
-	webhookKey     []byte
-	webhookKeysOld [][]byte
-	box            boxCache
+	webhookKey      []byte
+	webhookKeysOld  [][]byte
+	webhookUpstream string
+	box             boxCache
 }
 
 // DialectFor tells which database a DATABASE_URL names: PostgreSQL for
@@ -199,7 +204,8 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		shares:      keyed.New(shareLimit(maxOpen)),
 		auditWindow: AuditSearchWindow, auditTimeout: AuditQueryTimeout,
 		configuredSecret: opts.AuthSecret, moveLogo: opts.MoveLogo, logoGrace: opts.LogoGrace,
-		webhookKey: opts.WebhookSecretKey, webhookKeysOld: opts.WebhookSecretKeysOld}
+		webhookKey: opts.WebhookSecretKey, webhookKeysOld: opts.WebhookSecretKeysOld,
+		webhookUpstream: opts.WebhookUpstreamSecret}
 	if err := s.openQueue(); err != nil {
 		_ = s.Close()
 		return nil, err

@@ -39,6 +39,9 @@ func (s *Store) webhookBox(ctx context.Context) (*webhooks.SecretBox, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.webhookUpstream != "" {
+		box.AcceptUpstream(s.webhookUpstream)
+	}
 	c.box = box
 	return box, nil
 }

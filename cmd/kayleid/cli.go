@@ -198,8 +198,9 @@ type orgsOwnerVerifiedCmd struct {
 // webhookKeyFlags are the webhook data key settings, read by serve and by
 // `webhooks reseal`.
 type webhookKeyFlags struct {
-	SecretKey     string `name:"webhook-secret-key" envvar:"KAYLE_WEBHOOK_SECRET_KEY" secret:"all" raw:"true" placeholder:"SECRET" help:"key under which webhook signing secrets (and payloads held for an endpoint without a key) are encrypted at rest, at least 32 characters; set it through the environment. Unset: derived from the API keys' secret (see docs/operators.md, Webhooks)"`
-	SecretKeysOld string `name:"webhook-secret-keys-old" envvar:"KAYLE_WEBHOOK_SECRET_KEYS_OLD" secret:"all" raw:"true" placeholder:"SECRETS" help:"keys {--webhook-secret-key} replaced, comma-separated: still read, never written, until {kayleid webhooks reseal} has sealed every secret anew"`
+	SecretKey      string `name:"webhook-secret-key" envvar:"KAYLE_WEBHOOK_SECRET_KEY" secret:"all" raw:"true" placeholder:"SECRET" help:"key under which webhook signing secrets (and payloads held for an endpoint without a key) are encrypted at rest, at least 32 characters; set it through the environment. Unset: derived from the API keys' secret (see docs/operators.md, Webhooks)"`
+	SecretKeysOld  string `name:"webhook-secret-keys-old" envvar:"KAYLE_WEBHOOK_SECRET_KEYS_OLD" secret:"all" raw:"true" placeholder:"SECRETS" help:"keys {--webhook-secret-key} replaced, comma-separated: still read, never written, until {kayleid webhooks reseal} has sealed every secret anew"`
+	UpstreamSecret string `name:"webhook-upstream-auth-secret" envvar:"KAYLE_WEBHOOK_UPSTREAM_AUTH_SECRET" secret:"all" raw:"true" placeholder:"SECRET" help:"for a database moved from upstream Kayle ID: upstream's {AUTH_SECRET}, under whose SHA-256 its signing secrets were sealed; they are then read, and {kayleid webhooks reseal} seals them under {--webhook-secret-key}, after which this can go"`
 }
 
 type webhooksResealCmd struct {

@@ -70,13 +70,14 @@ type Config struct {
 
 // WebhookConfig is the delivery pipeline's configuration.
 type WebhookConfig struct {
-	SecretKey     []byte
-	SecretKeysOld [][]byte
-	AllowLoopback bool
-	Workers       int
-	PerEndpoint   int
-	RescueAfter   time.Duration
-	SweepInterval time.Duration
+	SecretKey      []byte
+	SecretKeysOld  [][]byte
+	UpstreamSecret string
+	AllowLoopback  bool
+	Workers        int
+	PerEndpoint    int
+	RescueAfter    time.Duration
+	SweepInterval  time.Duration
 }
 
 // StorageConfig is where logos are kept and how their URLs start.
@@ -239,6 +240,7 @@ func (s *serveCmd) config(e *runEnv) (Config, error) {
 	if c.Webhooks.SecretKey, c.Webhooks.SecretKeysOld, err = s.WebhookKeys.keys(e); err != nil {
 		return c, err
 	}
+	c.Webhooks.UpstreamSecret = s.WebhookKeys.UpstreamSecret
 	if c.Storage, err = s.Storage.storage(e, sv.Addr); err != nil {
 		return c, err
 	}

@@ -309,7 +309,8 @@ func (c *webhooksResealCmd) Run(e *runEnv) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(e.ctx, db, nil, store.Options{AuthSecret: c.AuthSecret, WebhookSecretKey: key, WebhookSecretKeysOld: old})
+	st, err := openStore(e.ctx, db, nil, store.Options{AuthSecret: c.AuthSecret, WebhookSecretKey: key, WebhookSecretKeysOld: old,
+		WebhookUpstreamSecret: c.Keys.UpstreamSecret})
 	if err != nil {
 		return err
 	}

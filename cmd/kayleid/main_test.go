@@ -708,6 +708,27 @@ func TestWebhooksReseal(t *testing.T) {
 			if _, _, err := onlyOld.Open(sealed); err == nil {
 				t.Error("the old key still opens the resealed secret")
 			}
+
+			// A secret as upstream sealed it (the notes' vector: AUTH_SECRET
+			// "auth-secret"), in a database moved from upstream: unreadable
+			// without the setting, resealed with it.
+			const upstreamSealed = "AAECAwQFBgcICQoL.gLXKW_SqiSTj3rAgaM36yzUFaTvvZUmgLnPT5GIv64Qy"
+			if err := seed.Exec(`UPDATE webhook_endpoints SET signing_secret_ciphertext = ? WHERE id = ?`, upstreamSealed, ep); err != nil {
+				t.Fatal(err)
+			}
+			if r := kayleid(t, env, "webhooks", "reseal"); r.code == 0 || !strings.Contains(r.stderr, ep) {
+				t.Fatalf("reseal of an upstream secret without its auth secret: %+v, want an error naming the row", r)
+			}
+			env["KAYLE_WEBHOOK_UPSTREAM_AUTH_SECRET"] = "auth-secret"
+			if r := kayleid(t, env, "webhooks", "reseal"); r.code != 0 || !strings.Contains(r.stdout, `"secrets":1`) {
+				t.Fatalf("reseal of an upstream secret: %+v", r)
+			}
+			if err := seed.QueryRow(`SELECT signing_secret_ciphertext FROM webhook_endpoints WHERE id = ?`, ep).Scan(&sealed); err != nil {
+				t.Fatal(err)
+			}
+			if got, stale, err := onlyNew.Open(sealed); err != nil || stale || got != "whsec_test_secret" {
+				t.Errorf("upstream's secret after the reseal: %q (stale %v, %v), want whsec_test_secret under the new key", got, stale, err)
+			}
 		})
 	}
 }

@@ -70,7 +70,8 @@ func (s *serveCmd) Run(re *runEnv) error {
 	metrics := server.NewMetrics()
 	st, err := openStore(ctx, cfg.DatabaseURL, log, store.Options{MaxOpenConns: cfg.DBMaxConns, OnEvent: metrics.Event, MaxOwnedOrganizations: cfg.MaxOrgsPerUser,
 		AuthSecret: cfg.AuthSecret, MoveLogo: logoMover(logos), LogoGrace: cfg.LogoGrace,
-		WebhookSecretKey: cfg.Webhooks.SecretKey, WebhookSecretKeysOld: cfg.Webhooks.SecretKeysOld})
+		WebhookSecretKey: cfg.Webhooks.SecretKey, WebhookSecretKeysOld: cfg.Webhooks.SecretKeysOld,
+		WebhookUpstreamSecret: cfg.Webhooks.UpstreamSecret})
 	if err != nil {
 		return err
 	}
