@@ -32,8 +32,10 @@ type endpointSlots struct {
 const (
 	minDefer = 100 * time.Millisecond
 	maxDefer = 10 * time.Minute
-	// maxWait bounds the wait for a slot before the job is snoozed.
-	maxWait = 100 * time.Millisecond
+	// minWait and maxWait bound the wait for a slot before the job is
+	// snoozed.
+	minWait = 20 * time.Millisecond
+	maxWait = 250 * time.Millisecond
 )
 
 func newSlots(limit int) *slots { return &slots{limit: limit, m: map[string]*endpointSlots{}} }
@@ -64,7 +66,12 @@ func (s *slots) leave(endpoint string, e *endpointSlots) {
 func (s *slots) acquire(ctx context.Context, endpoint string) (release func(took time.Duration), wait time.Duration) {
 	e := s.enter(endpoint)
 	s.mu.Lock()
-	patience := min(max(2*e.typical, 5*time.Millisecond), maxWait)
+	// Long enough for the jobs ahead of this one to be served at the
+	// endpoint's usual pace (River fetches in batches, so a healthy
+	// endpoint often has more jobs at once than slots), short enough that
+	// a hanging endpoint does not hold the worker.
+	ahead := max(e.users-s.limit, 1)
+	patience := min(max(2*e.typical*time.Duration(ahead)/time.Duration(s.limit), minWait), maxWait)
 	s.mu.Unlock()
 	t := time.NewTimer(patience)
 	defer t.Stop()
