@@ -490,3 +490,38 @@ func TestHeldReleasedByNewKey(t *testing.T) {
 		}
 	})
 }
+
+// A retry of a delivery waiting for its next scheduled attempt starts a new
+// run that supersedes the scheduled one: the receiver gets the retry at
+// once, and nothing when the old run's time comes.
+func TestRetrySupersedesScheduledRun(t *testing.T) {
+	forEachDB(t, func(t *testing.T, kind testdb.Kind) {
+		f := newFixture(t, kind)
+		priv := whtest.NewKey()
+		secret := "whsec_supersedesupersedesupersedesup"
+		url, ch := receiver(t, secret, priv, http.StatusServiceUnavailable)
+		ep := f.endpoint(url, secret, &priv.PublicKey)
+		f.start(delivery.Options{})
+		f.cancel(f.session())
+		recv(t, ch, 10*time.Second)
+		f.waitFor(ep, func(r deliveryRow) bool { return r.attempts == 1 && r.status == store.DeliveryPending }, 5*time.Second)
+		id, _ := f.delivery(ep)
+		if _, err := f.st.RetryWebhookDelivery(context.Background(), store.RPCaller{OrganizationID: f.Org}, id); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if got := recv(t, ch, 3*time.Second); got.Err != nil || got.DeliveryID != id {
+			t.Fatalf("retry: %+v", got)
+		}
+		if waited := time.Since(start); waited > 2*time.Second {
+			t.Errorf("the retry came after %v, want at once (not at the 5 s of the old schedule)", waited)
+		}
+		f.waitFor(ep, func(r deliveryRow) bool { return r.status == store.DeliverySucceeded && r.attempts == 1 }, 5*time.Second)
+		// The old run was due 5 s after the first attempt.
+		select {
+		case got := <-ch:
+			t.Fatalf("the superseded run sent again: %+v", got)
+		case <-time.After(6 * time.Second):
+		}
+	})
+}
