@@ -253,3 +253,30 @@ func TestCheckDigit(t *testing.T) {
 		}
 	}
 }
+
+// The reference's name rule, kept for the given_names and family_name
+// claims: "<<" splits left to right, inner "<" is a space.
+func TestSplitNames(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"ERIKSSON<<ANNA<MARIA<<<<<<<<": {"ERIKSSON", "ANNA MARIA"},
+		"VAN<DER<VELDEN<<GREET<HILDE<": {"VAN DER VELDEN", "GREET HILDE"},
+		"SURNAME<<<<<<<<<<":            {"SURNAME", ""},
+		"A<<B<<<C<<<":                  {"A", "B  C"},
+		"<<ONLY<GIVEN<<":               {"", "ONLY GIVEN"},
+	} {
+		s, g := splitNames(in)
+		if s != want[0] || g != want[1] {
+			t.Errorf("%s: %q %q", in, s, g)
+		}
+	}
+}
+
+func BenchmarkParseDG1(b *testing.B) {
+	dg1 := EncodeDG1(td3Specimen)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseDG1(dg1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
