@@ -106,7 +106,10 @@ func ParseLDSSecurityObject(der []byte) (*LDSSecurityObject, error) {
 	if l.HashAlgorithm, err = readAlgorithmIdentifier(&seq); err != nil {
 		return nil, fmt.Errorf("LDSSecurityObject hashAlgorithm: %w", err)
 	}
-	size := l.HashFunc().Size() // 0 when unknown: lengths not checked
+	size := 0 // unknown algorithm: lengths not checked (crypto.Hash(0).Size panics)
+	if h := l.HashFunc(); h != 0 {
+		size = h.Size()
+	}
 	if !seq.ReadASN1(&hashes, asn1.SEQUENCE) {
 		return nil, fmt.Errorf("%w: dataGroupHashValues", ErrMalformed)
 	}
