@@ -27,7 +27,8 @@ import (
 )
 
 // Curve is a short-Weierstrass curve y² = x³ + ax + b over GF(P) with base
-// point (Gx, Gy) of prime order N and cofactor H.
+// point (Gx, Gy) of prime order N and cofactor H. The named curves are
+// shared values: their fields must not be modified.
 type Curve struct {
 	Name string
 	// OID is the named curve's identifier; nil for explicit parameters
