@@ -167,7 +167,7 @@ func (c *Certificate) readExtensions(exts cryptobyte.String) error {
 		var oid encasn1.ObjectIdentifier
 		critical := false
 		if !exts.ReadASN1(&ext, asn1.SEQUENCE) || !ext.ReadASN1ObjectIdentifier(&oid) ||
-			!ext.ReadOptionalASN1Boolean(&critical, asn1.BOOLEAN, false) ||
+			!readOptionalBool(&ext, &critical) ||
 			!ext.ReadASN1(&val, asn1.OCTET_STRING) || !ext.Empty() {
 			return fmt.Errorf("%w: extension", errCert)
 		}
@@ -200,7 +200,7 @@ func (c *Certificate) readExtensions(exts cryptobyte.String) error {
 		case oid.Equal(oidExtBasicConstraints):
 			var bc cryptobyte.String
 			ok = val.ReadASN1(&bc, asn1.SEQUENCE) && val.Empty() &&
-				bc.ReadOptionalASN1Boolean(&c.IsCA, asn1.BOOLEAN, false)
+				readOptionalBool(&bc, &c.IsCA)
 			c.HasBasicConstr = ok
 		default:
 			known := oid.Equal(oidExtPrivateKeyUsage) || oid.Equal(oidExtCertPolicies) ||
@@ -291,4 +291,14 @@ func countryOf(name []byte) (string, error) {
 		}
 	}
 	return country, nil
+}
+
+// readOptionalBool reads a BOOLEAN DEFAULT FALSE (DER omits a FALSE one,
+// X.690 §11.5, but some encoders write it; both are read).
+func readOptionalBool(s *cryptobyte.String, out *bool) bool {
+	*out = false
+	if !s.PeekASN1Tag(asn1.BOOLEAN) {
+		return true
+	}
+	return s.ReadASN1Boolean(out)
 }
