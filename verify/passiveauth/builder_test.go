@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/kayle-id/orgs-api/verify/lds"
+	pa "github.com/kayle-id/orgs-api/verify/passiveauth"
 )
 
 // Test PKI and SOD builders (RFC 5280 via crypto/x509, CMS by hand as
@@ -291,8 +292,34 @@ func defaultSigAlg(pub crypto.PublicKey, h crypto.Hash) encasn1.ObjectIdentifier
 	return encasn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, ecOIDs[h]}
 }
 
+// sodSigner is what the SOD builder needs of the DSC.
+type sodSigner struct {
+	raw, issuer, ski []byte
+	serial           *big.Int
+	isRSA            bool
+	pub              crypto.PublicKey
+}
+
 // buildSOD signs an EF.SOD (ICAO 9303-10 §4.6.2) over dgs with dsc.
 func buildSOD(t testing.TB, dsc *x509.Certificate, key crypto.Signer, dgs map[int][]byte, spec sodSpec) []byte {
+	t.Helper()
+	return buildSODWith(t, sodSigner{raw: dsc.Raw, issuer: dsc.RawIssuer, ski: dsc.SubjectKeyId, serial: dsc.SerialNumber,
+		isRSA: dsc.PublicKeyAlgorithm == x509.RSA, pub: dsc.PublicKey}, key, dgs, spec)
+}
+
+// buildSODRaw signs with spec.sign for a DSC crypto/x509 cannot parse
+// (brainpool); spec.sigAlg names the algorithm.
+func buildSODRaw(t testing.TB, dscDER []byte, dgs map[int][]byte, spec sodSpec) []byte {
+	t.Helper()
+	c, err := pa.ParseCertificate(dscDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buildSODWith(t, sodSigner{raw: c.Raw, issuer: c.RawIssuer, ski: c.SubjectKeyID,
+		serial: new(big.Int).SetBytes(c.SerialBytes)}, nil, dgs, spec)
+}
+
+func buildSODWith(t testing.TB, dsc sodSigner, key crypto.Signer, dgs map[int][]byte, spec sodSpec) []byte {
 	t.Helper()
 	h := spec.hash
 	if h == 0 {
@@ -330,15 +357,15 @@ func buildSOD(t testing.TB, dsc *x509.Certificate, key crypto.Signer, dgs map[in
 	}
 	if sigAlg == nil {
 		switch {
-		case spec.bareAlg && dsc.PublicKeyAlgorithm == x509.RSA:
+		case spec.bareAlg && dsc.isRSA:
 			sigAlg = lds.OIDRSAEncryption
 		case spec.bareAlg:
 			sigAlg = lds.OIDECPublicKey
 		default:
-			sigAlg = defaultSigAlg(dsc.PublicKey, h)
+			sigAlg = defaultSigAlg(dsc.pub, h)
 		}
 	}
-	if sigParams == nil && dsc.PublicKeyAlgorithm == x509.RSA {
+	if sigParams == nil && dsc.isRSA {
 		sigParams = null
 	}
 	version := int64(1)
@@ -357,17 +384,17 @@ func buildSOD(t testing.TB, dsc *x509.Certificate, key crypto.Signer, dgs map[in
 					b.AddASN1(asn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) { b.AddASN1OctetString(ldsDER) })
 				})
 				if spec.embed {
-					b.AddASN1(asn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) { b.AddBytes(dsc.Raw) })
+					b.AddASN1(asn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) { b.AddBytes(dsc.raw) })
 				}
 				b.AddASN1(asn1.SET, func(b *cryptobyte.Builder) {
 					b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
 						b.AddASN1Int64(version)
 						if spec.ski {
-							b.AddASN1(asn1.Tag(0).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes(dsc.SubjectKeyId) })
+							b.AddASN1(asn1.Tag(0).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes(dsc.ski) })
 						} else {
 							b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
-								b.AddBytes(dsc.RawIssuer)
-								b.AddASN1BigInt(dsc.SerialNumber)
+								b.AddBytes(dsc.issuer)
+								b.AddASN1BigInt(dsc.serial)
 							})
 						}
 						addAlg(b, lds.OIDForHash(h), nil)
