@@ -424,3 +424,21 @@ func TestUpstreamLikeChain(t *testing.T) {
 		t.Fatalf("%+v %v", res, err)
 	}
 }
+
+// BenchmarkVerify: a full passive authentication with a CRL, P-256 and
+// RSA-2048 DSCs, signed attributes, DSC embedded.
+func BenchmarkVerify(b *testing.B) {
+	w := newWorld(b)
+	dgs := dataGroups()
+	for _, kind := range []string{"p256b", "rsa2048b"} {
+		dsc := newDSC(b, w.ecCSCA, kind, "UT", nil)
+		sod := buildSOD(b, dsc.cert, dsc.key, dgs, sodSpec{embed: true, signedAttrs: true})
+		b.Run(kind, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := verify(sod, dgs, w.store, opts()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
