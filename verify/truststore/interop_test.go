@@ -91,8 +91,8 @@ func TestBundleImport(t *testing.T) {
 				"counts": map[string]int{"cscas": 1, "crls": 1, "dscs": 1, "ignoredBcsc": 0, "ignoredBcscNc": 0},
 				"cscas": []map[string]any{{"derBase64": b64(p.cscaUT.der), "sourceCountryCode": "UT", "sourceDn": "cn=Kayle Test Master List,o=Kayle Test",
 					"subjectKey": "ignored", "masterListSources": []map[string]string{{"countryCode": "UT", "dn": "cn=Kayle Test Master List,o=Kayle Test"}}}},
-				"dscs": []map[string]any{{"derBase64": b64(p.dscs[0].der), "sourceCountryCode": "UT", "sourceDn": "cn=Kayle Test PKD Source,o=Kayle Test"}},
-				"crls": []map[string]any{{"derBase64": b64(p.crl), "sourceCountryCode": "UT", "sourceDn": "cn=Kayle Test PKD Source,o=Kayle Test", "revokedSerialNumbersHex": []string{}}},
+				"dscs":    []map[string]any{{"derBase64": b64(p.dscs[0].der), "sourceCountryCode": "UT", "sourceDn": "cn=Kayle Test PKD Source,o=Kayle Test"}},
+				"crls":    []map[string]any{{"derBase64": b64(p.crl), "sourceCountryCode": "UT", "sourceDn": "cn=Kayle Test PKD Source,o=Kayle Test", "revokedSerialNumbersHex": []string{}}},
 				"sources": map[string]any{"objectLdif": map[string]string{"path": "tests://objects.ldif", "version": "test"}},
 			}
 			js, _ := json.Marshal(bundle)
