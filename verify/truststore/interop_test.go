@@ -14,6 +14,7 @@ import (
 
 	"github.com/kayle-id/orgs-api/internal/testdb"
 	"github.com/kayle-id/orgs-api/verify/truststore"
+	"github.com/kayle-id/orgs-api/verify/truststore/pkdtest"
 )
 
 func requireOpenSSL(t *testing.T) string {
@@ -33,9 +34,9 @@ func requireOpenSSL(t *testing.T) string {
 // imports; the same list with one byte of its content changed is refused.
 func TestOpenSSLSignedMasterList(t *testing.T) {
 	bin := requireOpenSSL(t)
-	p := newPKD(t, 1)
+	p := pkdtest.New(t, 1)
 	dir := t.TempDir()
-	keyDER, err := x509.MarshalPKCS8PrivateKey(p.signer.key)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(p.Signer.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,9 +47,9 @@ func TestOpenSSLSignedMasterList(t *testing.T) {
 		}
 		return path
 	}
-	content := write("ml.der", cscaMasterList(p.cscaUT.der, p.cscaXX.der))
-	cert := write("signer.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.signer.der}))
-	key := write("signer.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	content := write("ml.DER", pkdtest.CscaMasterList(p.CSCAUT.DER, p.CSCAXX.DER))
+	cert := write("signer.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.Signer.DER}))
+	key := write("signer.Key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
 	out := filepath.Join(dir, "ml.cms")
 	cmd := exec.Command(bin, "cms", "-sign", "-nodetach", "-binary", "-econtent_type", "2.23.136.1.1.2", "-md", "sha256",
 		"-in", content, "-signer", cert, "-inkey", key, "-outform", "DER", "-out", out)
@@ -60,17 +61,17 @@ func TestOpenSSLSignedMasterList(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := openStore(t, testdb.SQLite, truststore.Options{})
-	rep := importPKD(t, ts, nil, writeLDIF("\n", []ldifEntry{{dn: "cn=ml,o=ml,c=UT,dc=data", attrs: []ldifAttr{{"pkdMasterListContent;binary", ml, "b64"}}}}))
+	rep := importPKD(t, ts, nil, pkdtest.WriteLDIF("\n", []pkdtest.Entry{{DN: "cn=ml,o=ml,c=UT,dc=data", Attrs: []pkdtest.Attr{pkdtest.B64("pkdMasterListContent;binary", ml)}}}))
 	if rep.MasterLists.Verified != 1 || rep.Store.CSCAs != 2 {
 		t.Fatalf("OpenSSL-signed list: %+v", rep.MasterLists)
 	}
-	i := bytes.Index(ml, p.cscaXX.der)
+	i := bytes.Index(ml, p.CSCAXX.DER)
 	if i < 0 {
 		t.Fatal("the CSCA is not in OpenSSL's output")
 	}
 	tampered := bytes.Clone(ml)
-	tampered[i+len(p.cscaXX.der)-3] ^= 0x01
-	_, err = ts.Import(context.Background(), truststore.Input{MasterLists: bytes.NewReader(writeLDIF("\n", []ldifEntry{{dn: "cn=ml,o=ml,c=UT,dc=data", attrs: []ldifAttr{{"pkdMasterListContent;binary", tampered, "b64"}}}}))})
+	tampered[i+len(p.CSCAXX.DER)-3] ^= 0x01
+	_, err = ts.Import(context.Background(), truststore.Input{MasterLists: bytes.NewReader(pkdtest.WriteLDIF("\n", []pkdtest.Entry{{DN: "cn=ml,o=ml,c=UT,dc=data", Attrs: []pkdtest.Attr{pkdtest.B64("pkdMasterListContent;binary", tampered)}}}))})
 	if err == nil {
 		t.Fatal("a tampered OpenSSL-signed list imported")
 	}
@@ -84,15 +85,15 @@ func TestBundleImport(t *testing.T) {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			p := newPKD(t, 1)
+			p := pkdtest.New(t, 1)
 			b64 := base64.StdEncoding.EncodeToString
 			bundle := map[string]any{
 				"version": 2, "generatedAt": "2025-01-15T00:00:00.000Z",
 				"counts": map[string]int{"cscas": 1, "crls": 1, "dscs": 1, "ignoredBcsc": 0, "ignoredBcscNc": 0},
-				"cscas": []map[string]any{{"derBase64": b64(p.cscaUT.der), "sourceCountryCode": "UT", "sourceDn": "cn=Kayle Test Master List,o=Kayle Test",
+				"cscas": []map[string]any{{"derBase64": b64(p.CSCAUT.DER), "sourceCountryCode": "UT", "sourceDn": "cn=Kayle Test Master List,o=Kayle Test",
 					"subjectKey": "ignored", "masterListSources": []map[string]string{{"countryCode": "UT", "dn": "cn=Kayle Test Master List,o=Kayle Test"}}}},
-				"dscs":    []map[string]any{{"derBase64": b64(p.dscs[0].der), "sourceCountryCode": "UT", "sourceDn": "cn=Kayle Test PKD Source,o=Kayle Test"}},
-				"crls":    []map[string]any{{"derBase64": b64(p.crl), "sourceCountryCode": "UT", "sourceDn": "cn=Kayle Test PKD Source,o=Kayle Test", "revokedSerialNumbersHex": []string{}}},
+				"dscs":    []map[string]any{{"derBase64": b64(p.DSCs[0].DER), "sourceCountryCode": "UT", "sourceDn": "cn=Kayle Test PKD Source,o=Kayle Test"}},
+				"crls":    []map[string]any{{"derBase64": b64(p.CRL), "sourceCountryCode": "UT", "sourceDn": "cn=Kayle Test PKD Source,o=Kayle Test", "revokedSerialNumbersHex": []string{}}},
 				"sources": map[string]any{"objectLdif": map[string]string{"path": "tests://objects.ldif", "version": "test"}},
 			}
 			js, _ := json.Marshal(bundle)
@@ -107,7 +108,7 @@ func TestBundleImport(t *testing.T) {
 				}
 			}
 			// The keys are recomputed from the DER, not taken from the file.
-			if cs, _ := ts.CSCAsBySubject(ctx, p.cscaUT.cert.RawSubject); len(cs) != 1 || cs[0].Source != "bundle" {
+			if cs, _ := ts.CSCAsBySubject(ctx, p.CSCAUT.Cert.RawSubject); len(cs) != 1 || cs[0].Source != "bundle" {
 				t.Fatalf("bundle CSCA: %+v", cs)
 			}
 			bad := bytes.Replace(js, []byte(`"version":2`), []byte(`"version":1`), 1)
