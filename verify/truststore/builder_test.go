@@ -2,6 +2,7 @@ package truststore_test
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"testing"
 
@@ -19,6 +20,12 @@ func TestMain(m *testing.M) {
 // openStore migrates a fresh database of the kind and returns its trust store.
 func openStore(t testing.TB, kind testdb.Kind, opts truststore.Options) *truststore.Store {
 	t.Helper()
+	ts, _ := openStoreDB(t, kind, opts)
+	return ts
+}
+
+func openStoreDB(t testing.TB, kind testdb.Kind, opts truststore.Options) (*truststore.Store, *sql.DB) {
+	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, testdb.URL(t, kind), store.Options{})
 	if err != nil {
@@ -28,5 +35,5 @@ func openStore(t testing.TB, kind testdb.Kind, opts truststore.Options) *trustst
 	if _, err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return truststore.New(st.DB(), truststore.Dialect(st.Dialect()), opts)
+	return truststore.New(st.DB(), truststore.Dialect(st.Dialect()), opts), st.DB()
 }

@@ -268,7 +268,6 @@ func (c *lookupCache) clear() {
 	c.byID = map[string]*list.Element{}
 }
 
-// Len reports the cached lookups (tests: lookups must not load the store).
 func (s *Store) cached() int {
 	s.cache.mu.Lock()
 	defer s.cache.mu.Unlock()
