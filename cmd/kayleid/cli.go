@@ -47,6 +47,9 @@ type cli struct {
 	Webhooks struct {
 		Reseal webhooksResealCmd `cmd:"" help:"After a rotation of {--webhook-secret-key}: seal every webhook signing secret (and held payload) still under an old key with the new one; prints {\"secrets\",\"heldPayloads\"} rewritten. Run it with the old keys in {--webhook-secret-keys-old}; then they can go."`
 	} `cmd:"" help:"Manage webhooks."`
+	Trust struct {
+		Import trustImportCmd `cmd:"" help:"Import the document trust store from the ICAO PKD downloads (the objects file icaopkd-001 and the master lists file icaopkd-002, LDIF) and/or upstream's bundle JSON; each master list's signature is verified first. A re-import replaces that source's certificates; CRLs are merged, the newer kept. Prints the counts as JSON."`
+	} `cmd:"" help:"Manage the document trust store."`
 	Domains struct {
 		Recheck domainsRecheckCmd `cmd:"" help:"Re-check the verified domains due for their daily check."`
 	} `cmd:"" help:"Manage verified domains."`
@@ -207,6 +210,13 @@ type webhooksResealCmd struct {
 	DB         dbFlags         `embed:"" group:"database"`
 	Keys       webhookKeyFlags `embed:"" group:"webhooks"`
 	AuthSecret string          `name:"auth-secret" envvar:"KAYLE_AUTH_SECRET" secret:"all" raw:"true" placeholder:"SECRET" help:"the server's {--auth-secret}, from which the data key is derived when {--webhook-secret-key} is not set"`
+}
+
+type trustImportCmd struct {
+	DB          dbFlags `embed:"" group:"database"`
+	Objects     string  `name:"objects" placeholder:"FILE.ldif" help:"the PKD objects file (DSCs and CRLs); a file with CRLs only refreshes them and keeps the DSCs"`
+	MasterLists string  `name:"master-lists" placeholder:"FILE.ldif" help:"the PKD master lists file (CSCAs)"`
+	Bundle      string  `name:"bundle" placeholder:"FILE.json" help:"upstream's version-2 trust bundle; its CSCAs carry no signature, so import one only from a source you trust"`
 }
 
 type sessionsRecountCmd struct {

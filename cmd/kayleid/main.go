@@ -40,6 +40,7 @@ import (
 
 	"github.com/kayle-id/orgs-api/server"
 	"github.com/kayle-id/orgs-api/store"
+	"github.com/kayle-id/orgs-api/verify/truststore"
 )
 
 func main() {
@@ -293,6 +294,42 @@ func (c *sessionsRecountCmd) Run(e *runEnv) error {
 		return err
 	}
 	return writeJSON(e.stdout, map[string]bool{"recounted": true})
+}
+
+// Run imports the trust store (see truststore.Store.Import).
+func (c *trustImportCmd) Run(e *runEnv) error {
+	if c.Objects == "" && c.MasterLists == "" && c.Bundle == "" {
+		return usagef("trust import: give --objects, --master-lists or --bundle (or several)")
+	}
+	in := truststore.Input{ObjectsName: c.Objects, MasterListsName: c.MasterLists, BundleName: c.Bundle}
+	for _, f := range []struct {
+		path string
+		r    *io.Reader
+	}{{c.Objects, &in.Objects}, {c.MasterLists, &in.MasterLists}, {c.Bundle, &in.Bundle}} {
+		if f.path == "" {
+			continue
+		}
+		file, err := os.Open(f.path)
+		if err != nil {
+			return inputf("trust import: %v", err)
+		}
+		defer file.Close()
+		*f.r = file
+	}
+	db, err := c.DB.database(e)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(e.ctx, db, nil, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rep, err := truststore.New(st.DB(), truststore.Dialect(st.Dialect()), truststore.Options{}).Import(e.ctx, in)
+	if err != nil {
+		return inputf("trust import: %v", err)
+	}
+	return writeJSON(e.stdout, rep)
 }
 
 // Run reseals webhook secrets under the current data key (see
