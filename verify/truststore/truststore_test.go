@@ -176,3 +176,45 @@ func TestTamperedMasterListRefused(t *testing.T) {
 		t.Fatal("the CSCA added after signing was imported")
 	}
 }
+
+// The store answers passive authentication's lookups with the DER it
+// imported: the CSCA by subject, SKI and country, the DSC by issuer and
+// serial and by SKI, the CSCA's CRL by issuer.
+func TestPassiveAuthLookups(t *testing.T) {
+	for _, kind := range testdb.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			ctx := context.Background()
+			ts := openStore(t, kind, truststore.Options{Now: func() time.Time { return pkdtest.Now }})
+			p := pkdtest.New(t, 2)
+			importPKD(t, ts, pkdtest.WriteLDIF("\n", p.Objects), pkdtest.WriteLDIF("\n", p.MasterLists))
+			pa := ts.PassiveAuth()
+			csca, dsc := p.CSCAUT, p.DSCs[1]
+			one := func(name string, got [][]byte, err error, want []byte) {
+				t.Helper()
+				if err != nil || len(got) != 1 || !bytes.Equal(got[0], want) {
+					t.Errorf("%s: %d results (%v), want the imported DER once", name, len(got), err)
+				}
+			}
+			got, err := pa.CSCAsBySubject(ctx, csca.Cert.RawSubject)
+			one("CSCA by subject", got, err, csca.DER)
+			got, err = pa.CSCAsBySKI(ctx, csca.Cert.SubjectKeyId)
+			one("CSCA by SKI", got, err, csca.DER)
+			got, err = pa.DSCsBySKI(ctx, dsc.Cert.SubjectKeyId)
+			one("DSC by SKI", got, err, dsc.DER)
+			serial := dsc.Cert.SerialNumber.Bytes()
+			if serial[0]&0x80 != 0 {
+				serial = append([]byte{0}, serial...)
+			}
+			got, err = pa.DSCsByIssuerSerial(ctx, dsc.Cert.RawIssuer, serial)
+			one("DSC by issuer and serial", got, err, dsc.DER)
+			got, err = pa.CRLsByIssuer(ctx, csca.Cert.RawSubject)
+			one("CRL by issuer", got, err, p.CRL)
+			if got, err := pa.CSCAsByCountry(ctx, "UT"); err != nil || len(got) != 1 {
+				t.Errorf("CSCAs of UT: %d (%v), want 1", len(got), err)
+			}
+			if got, err := pa.DSCsBySKI(ctx, []byte("unknown")); err != nil || len(got) != 0 {
+				t.Errorf("unknown SKI: %d (%v), want none", len(got), err)
+			}
+		})
+	}
+}
