@@ -87,10 +87,21 @@ func (si *SignerInfo) SignedAttrsDER() []byte {
 	return b
 }
 
+// MaxMasterListSize caps a CSCA master list (ParseContentInfoUpTo): the
+// ICAO's holds every participating state's CSCAs, megabytes of them.
+const MaxMasterListSize = 32 << 20
+
 // ParseContentInfo parses a DER ContentInfo (RFC 5652 §3) holding a
-// SignedData and returns the SignedData.
+// SignedData and returns the SignedData, at most MaxObjectSize bytes (a
+// document's SOD is a few kilobytes).
 func ParseContentInfo(der []byte) (*SignedData, error) {
-	if len(der) > MaxObjectSize {
+	return ParseContentInfoUpTo(der, MaxObjectSize)
+}
+
+// ParseContentInfoUpTo is ParseContentInfo for objects of up to max bytes
+// (MaxMasterListSize for master lists); the counts inside stay bounded.
+func ParseContentInfoUpTo(der []byte, max int) (*SignedData, error) {
+	if len(der) > max {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(der))
 	}
 	s := cryptobyte.String(der)

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/kayle-id/orgs-api/internal/testdb"
+	"github.com/kayle-id/orgs-api/verify/lds"
 	"github.com/kayle-id/orgs-api/verify/truststore"
 	"github.com/kayle-id/orgs-api/verify/truststore/pkdtest"
 )
@@ -58,15 +59,14 @@ func buildLarge(t testing.TB) largePKD {
 			large.cscas = append(large.cscas, c)
 			ders = append(ders, der)
 		}
-		// Lists of 500 (verify/lds caps a CMS object at 1 MiB), each with the
-		// signer's CSCA, as every country's list holds its own.
+		// One list of all 3,000 (about 1.5 MB, past the 1 MiB an SOD may
+		// be), with the signer's CSCA, as the ICAO's holds every state's.
 		signer := pkdtest.Issue(t, root, "UT", "Master List Signer", big.NewInt(2))
-		var lists []pkdtest.Entry
-		for i := 0; i < len(ders); i += 500 {
-			part := append([][]byte{root.DER}, ders[i:min(i+500, len(ders))]...)
-			ml := pkdtest.SignMasterList(t, signer, pkdtest.CscaMasterList(part...), nil)
-			lists = append(lists, pkdtest.Entry{DN: fmt.Sprintf("cn=ml%d,o=ml,c=UT,dc=data", i), Attrs: []pkdtest.Attr{pkdtest.B64("pkdMasterListContent", ml)}})
+		ml := pkdtest.SignMasterList(t, signer, pkdtest.CscaMasterList(append([][]byte{root.DER}, ders...)...), nil)
+		if len(ml) <= lds.MaxObjectSize {
+			t.Fatalf("the master list is %d bytes: not past an SOD's cap, so it tests nothing", len(ml))
 		}
+		lists := []pkdtest.Entry{{DN: "cn=ml,o=ml,c=UT,dc=data", Attrs: []pkdtest.Attr{pkdtest.B64("pkdMasterListContent", ml)}}}
 		large.masterLists = pkdtest.WriteLDIF("\n", lists)
 		var objects []pkdtest.Entry
 		for i := range largeDSCs {

@@ -34,7 +34,7 @@ const maxMasterListCerts = 10000
 // can make a list that passes. The PKD download's own integrity (TLS from
 // ICAO, or the published hash) is what stands behind that.
 func verifyMasterList(der []byte) ([]*certFields, error) {
-	sd, err := lds.ParseContentInfo(der)
+	sd, err := lds.ParseContentInfoUpTo(der, lds.MaxMasterListSize)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMasterList, err)
 	}
