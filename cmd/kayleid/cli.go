@@ -50,6 +50,9 @@ type cli struct {
 	Trust struct {
 		Import trustImportCmd `cmd:"" help:"Import the document trust store from the ICAO PKD downloads (the objects file icaopkd-001 and the master lists file icaopkd-002, LDIF) and/or upstream's bundle JSON; each master list's signature is verified first. A re-import replaces that source's certificates; CRLs are merged, the newer kept. Prints the counts as JSON."`
 	} `cmd:"" help:"Manage the document trust store."`
+	Documents struct {
+		Check documentsCheckCmd `cmd:"" help:"Check a travel document's chip data against the trust store in the database: DG1's MRZ, passive authentication (the SOD, its DSC and CSCA, revocation), active authentication when --dg15, --aa-challenge and --aa-signature are given, chip authentication when --ca-transcript is given, and the claims. Prints the report as JSON; exit status 0 when the document passes, 1 when it fails (a check that ran failed; a skipped one does not fail it), 2 for bad flags or unreadable files."`
+	} `cmd:"" help:"Check travel documents."`
 	Domains struct {
 		Recheck domainsRecheckCmd `cmd:"" help:"Re-check the verified domains due for their daily check."`
 	} `cmd:"" help:"Manage verified domains."`
@@ -217,6 +220,22 @@ type trustImportCmd struct {
 	Objects     string  `name:"objects" placeholder:"FILE.ldif" help:"the PKD objects file (DSCs and CRLs); a file with CRLs only refreshes them and keeps the DSCs"`
 	MasterLists string  `name:"master-lists" placeholder:"FILE.ldif" help:"the PKD master lists file (CSCAs)"`
 	Bundle      string  `name:"bundle" placeholder:"FILE.json" help:"upstream's version-2 trust bundle; its CSCAs carry no signature, so import one only from a source you trust"`
+}
+
+type documentsCheckCmd struct {
+	DB           dbFlags `embed:"" group:"database"`
+	DG1          string  `name:"dg1" required:"" placeholder:"FILE" help:"DG1 as read from the chip (tag 61)"`
+	SOD          string  `name:"sod" required:"" placeholder:"FILE" help:"EF.SOD as read (tag 77)"`
+	DG2          string  `name:"dg2" placeholder:"FILE" help:"DG2 as read; passive authentication needs it"`
+	DG14         string  `name:"dg14" placeholder:"FILE" help:"DG14 as read (chip authentication's keys; the active-authentication hash)"`
+	DG15         string  `name:"dg15" placeholder:"FILE" help:"DG15 as read (the active-authentication key)"`
+	AAChallenge  string  `name:"aa-challenge" placeholder:"HEX" help:"the active-authentication challenge the chip signed, in hex"`
+	AASignature  string  `name:"aa-signature" placeholder:"FILE" help:"the chip's active-authentication signature (raw bytes)"`
+	CATranscript string  `name:"ca-transcript" placeholder:"FILE" help:"the chip-authentication transcript the phone recorded"`
+	At           string  `name:"at" placeholder:"RFC3339" help:"judge certificates, CRLs and dates at this time instead of now"`
+	AllowUnknown bool    `name:"allow-unknown-revocation" help:"pass a DSC for which no current CRL exists (reported revocation_unknown); a listed DSC still fails"`
+	Org          string  `name:"org" placeholder:"ID" help:"the organization kayle_document_id is computed for"`
+	AuthSecret   string  `name:"auth-secret" envvar:"KAYLE_AUTH_SECRET" secret:"all" raw:"true" placeholder:"SECRET" help:"the server's {--auth-secret}, which kayle_document_id is keyed with"`
 }
 
 type sessionsRecountCmd struct {
