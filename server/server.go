@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -96,6 +97,9 @@ type Config struct {
 	// store is empty (nothing imported). Off, an empty store is reported
 	// and the server stays ready (nothing verifies documents yet).
 	TrustStoreRequired bool
+	// TrustStatusTTL is how long /readyz reuses the trust store's status
+	// before reading it again; 0 means 10s.
+	TrustStatusTTL time.Duration
 }
 
 // SandboxOperations are generated always but routed and advertised only in
@@ -259,7 +263,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
 	draining := &atomic.Bool{}
-	e.GET("/readyz", readyz(st, draining, cfg.IdentityProvider, cfg.Sandbox, cfg.TrustStoreRequired))
+	e.GET("/readyz", readyz(st, draining, cfg.IdentityProvider, cfg.Sandbox, cfg.TrustStoreRequired, cfg.TrustStatusTTL))
 	etag := fmt.Sprintf(`"%x"`, sha256.Sum256(specJSON))
 	e.GET("/openapi.json", func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "public, max-age=300")
@@ -368,8 +372,39 @@ type readiness struct {
 	TrustStore *truststore.Status `json:"trustStore,omitempty"`
 }
 
-func readyz(st *store.Store, draining *atomic.Bool, provider *idp.Provider, sandbox, trustRequired bool) echo.HandlerFunc {
-	trust := truststore.New(st.DB(), truststore.Dialect(st.Dialect()), truststore.Options{})
+// trustStatus is the trust store's status as /readyz reports it, read at
+// most every ttl: the probe is anonymous and polled, and the
+// status changes only with an import, so a flood of probes costs the
+// database nothing more than the ping every probe makes.
+type trustStatus struct {
+	ts  *truststore.Store
+	ttl time.Duration
+	mu  sync.Mutex
+	at  time.Time
+	st  truststore.Status
+}
+
+const defaultTrustStatusTTL = 10 * time.Second
+
+func (t *trustStatus) get(ctx context.Context) (truststore.Status, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.at.IsZero() && time.Since(t.at) < t.ttl {
+		return t.st, nil
+	}
+	st, err := t.ts.Status(ctx)
+	if err != nil {
+		return st, err
+	}
+	t.st, t.at = st, time.Now()
+	return st, nil
+}
+
+func readyz(st *store.Store, draining *atomic.Bool, provider *idp.Provider, sandbox, trustRequired bool, trustTTL time.Duration) echo.HandlerFunc {
+	if trustTTL <= 0 {
+		trustTTL = defaultTrustStatusTTL
+	}
+	trust := &trustStatus{ts: truststore.New(st.DB(), truststore.Dialect(st.Dialect()), truststore.Options{}), ttl: trustTTL}
 	// The schema only moves forward: once this process has seen its
 	// migrations complete, probes stop asking (goose's status is several
 	// queries, and a replica of an older release writing the old way during
@@ -398,9 +433,9 @@ func readyz(st *store.Store, draining *atomic.Bool, provider *idp.Provider, sand
 			migrated.Store(true)
 		}
 		out := readiness{Status: "ready", Sandbox: sandbox}
-		// Two indexed queries; a stale CRL is reported, not fatal: passive
-		// authentication answers revocation_unknown for its issuer.
-		if ts, err := trust.Status(ctx); err == nil {
+		// A stale CRL is reported, not fatal: passive authentication
+		// answers revocation_unknown for its issuer.
+		if ts, err := trust.get(ctx); err == nil {
 			out.TrustStore = &ts
 			if ts.Empty && trustRequired {
 				out.Status, out.Reason = "unavailable", "trust store empty"

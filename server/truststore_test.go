@@ -49,12 +49,13 @@ func TestReadyzTrustStore(t *testing.T) {
 	for _, kind := range testdb.Kinds {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, kind)
+			fresh := func(c *server.Config) { c.TrustStatusTTL = time.Nanosecond }
+			e := newEnv(t, kind, fresh)
 			code, a := getReady(t, e.srv.URL)
 			if code != 200 || a.TrustStore == nil || !a.TrustStore.Empty {
 				t.Fatalf("empty store: %d %+v", code, a)
 			}
-			required := newEnv(t, kind, func(c *server.Config) { c.TrustStoreRequired = true })
+			required := newEnv(t, kind, fresh, func(c *server.Config) { c.TrustStoreRequired = true })
 			if code, a := getReady(t, required.srv.URL); code != 503 || a.Reason != "trust store empty" {
 				t.Fatalf("required and empty: %d %+v", code, a)
 			}
@@ -76,5 +77,26 @@ func TestReadyzTrustStore(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Probes within the TTL reuse the status read last: an import is seen only
+// after it, so a flood of anonymous probes reads the store once per TTL.
+func TestReadyzTrustStoreCached(t *testing.T) {
+	e := newEnv(t, testdb.SQLite)
+	if _, a := getReady(t, e.srv.URL); a.TrustStore == nil || !a.TrustStore.Empty {
+		t.Fatalf("empty store: %+v", a)
+	}
+	p := pkdtest.New(t, 1)
+	ts := truststore.New(e.st.DB(), truststore.Dialect(e.st.Dialect()), truststore.Options{})
+	if _, err := ts.Import(context.Background(), truststore.Input{
+		Objects: bytes.NewReader(pkdtest.WriteLDIF("\n", p.Objects)), MasterLists: bytes.NewReader(pkdtest.WriteLDIF("\n", p.MasterLists)),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if _, a := getReady(t, e.srv.URL); a.TrustStore == nil || !a.TrustStore.Empty {
+			t.Fatalf("within the TTL the status was read again: %+v", a)
+		}
 	}
 }
