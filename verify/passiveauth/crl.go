@@ -93,7 +93,7 @@ func revocation(crls [][]byte, csca, dsc *Certificate, now time.Time) Revocation
 			info.Unverifiable++
 			continue
 		}
-		if _, err := verifySignature(csca.SPKI, c.sigAlg, 0, c.RawTBSRevocationList, c.Signature); err != nil {
+		if _, err := VerifySignature(csca.SPKI, c.sigAlg, 0, c.RawTBSRevocationList, c.Signature); err != nil {
 			info.Unverifiable++
 			continue
 		}

@@ -300,7 +300,7 @@ func verifyCMS(sd *lds.SignedData, si *lds.SignerInfo, dsc *Certificate) (string
 		}
 		msg = si.SignedAttrsDER()
 	}
-	return verifySignature(dsc.SPKI, si.SignatureAlgorithm, h, msg, si.Signature)
+	return VerifySignature(dsc.SPKI, si.SignatureAlgorithm, h, msg, si.Signature)
 }
 
 // findIssuer finds the CSCA that signed the DSC: trust-store CSCAs whose
@@ -336,7 +336,7 @@ func findIssuer(ctx context.Context, dsc *Certificate, ts TrustStore, now time.T
 	}
 	var first *Error
 	for _, c := range cands {
-		alg, err := verifySignature(c.SPKI, dsc.SignatureAlg, 0, dsc.RawTBS, dsc.Signature)
+		alg, err := VerifySignature(c.SPKI, dsc.SignatureAlg, 0, dsc.RawTBS, dsc.Signature)
 		if err != nil {
 			if first == nil {
 				first = &Error{Check: CheckDSCSignature, Reason: ErrDSCSignature, Detail: err.Error()}

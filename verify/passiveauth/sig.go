@@ -56,7 +56,7 @@ const minRSABits = 1024
 // fallback is the hash for algorithm identifiers that name only the key
 // type (rsaEncryption, id-ecPublicKey), as CMS SignerInfos may (RFC 5652
 // §5.3 takes the digest from digestAlgorithm then); 0 when there is none.
-func verifySignature(spki []byte, alg lds.AlgorithmIdentifier, fallback crypto.Hash, msg, sig []byte) (string, error) {
+func VerifySignature(spki []byte, alg lds.AlgorithmIdentifier, fallback crypto.Hash, msg, sig []byte) (string, error) {
 	key, err := lds.ParsePublicKey(spki)
 	if err != nil {
 		return "", fmt.Errorf("public key: %w", err)
