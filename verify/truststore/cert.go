@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/cryptobyte"
-	"golang.org/x/crypto/cryptobyte/asn1"
+	"github.com/kayle-id/orgs-api/verify/lds"
+	"github.com/kayle-id/orgs-api/verify/passiveauth"
 )
 
 // ErrCertificate: a certificate or CRL the importer cannot read.
@@ -24,20 +24,18 @@ var ErrCertificate = errors.New("truststore: malformed certificate or CRL")
 const maxObject = 4 << 20
 
 var (
-	oidSKI     = encasn1.ObjectIdentifier{2, 5, 29, 14}
-	oidAKI     = encasn1.ObjectIdentifier{2, 5, 29, 35}
 	oidCountry = encasn1.ObjectIdentifier{2, 5, 4, 6}
 )
 
-// certFields are what the store keeps of a certificate, read from the DER
-// with cryptobyte rather than crypto/x509, which refuses the brainpool and
-// explicit-parameter keys many CSCAs and DSCs carry (the key is not needed
-// to index the certificate; passive authentication parses it).
+// certFields are what the store keeps of a certificate, read by passive
+// authentication's own parser (crypto/x509 refuses the brainpool and
+// explicit-parameter keys many CSCAs and DSCs carry), so that the store
+// holds only what a document check can use, keyed as it will look it up.
 type certFields struct {
 	der                 []byte
 	fingerprint         string // SHA-256 of the DER, hex
 	tbs                 []byte
-	sigAlg              []byte // the outer AlgorithmIdentifier's DER
+	sigAlg              lds.AlgorithmIdentifier
 	signature           []byte
 	issuer, subject     []byte // Name DER
 	serial              []byte // INTEGER content octets as encoded
@@ -47,112 +45,13 @@ type certFields struct {
 }
 
 func parseCert(der []byte) (*certFields, error) {
-	if len(der) > maxObject {
-		return nil, fmt.Errorf("%w: certificate of %d bytes", ErrCertificate, len(der))
+	c, err := passiveauth.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCertificate, err)
 	}
-	c := &certFields{der: der, fingerprint: fingerprint(der)}
-	s := cryptobyte.String(der)
-	var cert, tbs cryptobyte.String
-	var sigAlg cryptobyte.String
-	var sig encasn1.BitString
-	if !s.ReadASN1(&cert, asn1.SEQUENCE) || !s.Empty() ||
-		!cert.ReadASN1Element(&tbs, asn1.SEQUENCE) ||
-		!cert.ReadASN1Element(&sigAlg, asn1.SEQUENCE) ||
-		!cert.ReadASN1BitString(&sig) || !cert.Empty() {
-		return nil, fmt.Errorf("%w: Certificate structure", ErrCertificate)
-	}
-	c.tbs, c.sigAlg, c.signature = tbs, sigAlg, sig.RightAlign()
-	var body cryptobyte.String
-	tbs.ReadASN1(&body, asn1.SEQUENCE)
-	var version, alg, issuer, validity, subject, spki cryptobyte.String
-	var serial cryptobyte.String
-	if !body.SkipOptionalASN1(asn1.Tag(0).Constructed().ContextSpecific()) ||
-		!body.ReadASN1(&serial, asn1.INTEGER) ||
-		!body.ReadASN1(&alg, asn1.SEQUENCE) ||
-		!body.ReadASN1Element(&issuer, asn1.SEQUENCE) ||
-		!body.ReadASN1(&validity, asn1.SEQUENCE) ||
-		!body.ReadASN1Element(&subject, asn1.SEQUENCE) ||
-		!body.ReadASN1Element(&spki, asn1.SEQUENCE) {
-		return nil, fmt.Errorf("%w: TBSCertificate fields", ErrCertificate)
-	}
-	_ = version
-	if len(serial) == 0 {
-		return nil, fmt.Errorf("%w: empty serial number", ErrCertificate)
-	}
-	c.serial, c.issuer, c.subject, c.spki = serial, issuer, subject, spki
-	var err error
-	if c.notBefore, err = readTime(&validity); err != nil {
-		return nil, err
-	}
-	if c.notAfter, err = readTime(&validity); err != nil {
-		return nil, err
-	}
-	if !body.SkipOptionalASN1(asn1.Tag(1).ContextSpecific()) || !body.SkipOptionalASN1(asn1.Tag(2).ContextSpecific()) {
-		return nil, fmt.Errorf("%w: unique identifiers", ErrCertificate)
-	}
-	var exts cryptobyte.String
-	var has bool
-	if !body.ReadOptionalASN1(&exts, &has, asn1.Tag(3).Constructed().ContextSpecific()) || !body.Empty() {
-		return nil, fmt.Errorf("%w: extensions", ErrCertificate)
-	}
-	if has {
-		var list cryptobyte.String
-		if !exts.ReadASN1(&list, asn1.SEQUENCE) {
-			return nil, fmt.Errorf("%w: extensions", ErrCertificate)
-		}
-		for !list.Empty() {
-			var ext, val cryptobyte.String
-			var oid encasn1.ObjectIdentifier
-			if !list.ReadASN1(&ext, asn1.SEQUENCE) || !ext.ReadASN1ObjectIdentifier(&oid) ||
-				!ext.SkipOptionalASN1(asn1.BOOLEAN) || !ext.ReadASN1(&val, asn1.OCTET_STRING) {
-				return nil, fmt.Errorf("%w: extension", ErrCertificate)
-			}
-			switch {
-			case oid.Equal(oidSKI):
-				var id cryptobyte.String
-				if !val.ReadASN1(&id, asn1.OCTET_STRING) {
-					return nil, fmt.Errorf("%w: subjectKeyIdentifier", ErrCertificate)
-				}
-				c.ski = id
-			case oid.Equal(oidAKI):
-				if c.aki, err = readAKI(val); err != nil {
-					return nil, err
-				}
-			}
-		}
-	}
-	return c, nil
-}
-
-// readAKI returns AuthorityKeyIdentifier's keyIdentifier [0] (RFC 5280
-// §4.2.1.1), nil when absent.
-func readAKI(val cryptobyte.String) ([]byte, error) {
-	var seq, id cryptobyte.String
-	var has bool
-	if !val.ReadASN1(&seq, asn1.SEQUENCE) || !seq.ReadOptionalASN1(&id, &has, asn1.Tag(0).ContextSpecific()) {
-		return nil, fmt.Errorf("%w: authorityKeyIdentifier", ErrCertificate)
-	}
-	if !has {
-		return nil, nil
-	}
-	return id, nil
-}
-
-func readTime(s *cryptobyte.String) (time.Time, error) {
-	var t time.Time
-	switch {
-	case s.PeekASN1Tag(asn1.UTCTime):
-		if !s.ReadASN1UTCTime(&t) {
-			return t, fmt.Errorf("%w: UTCTime", ErrCertificate)
-		}
-	case s.PeekASN1Tag(asn1.GeneralizedTime):
-		if !s.ReadASN1GeneralizedTime(&t) {
-			return t, fmt.Errorf("%w: GeneralizedTime", ErrCertificate)
-		}
-	default:
-		return t, fmt.Errorf("%w: validity time", ErrCertificate)
-	}
-	return t.UTC(), nil
+	return &certFields{der: der, fingerprint: fingerprint(der), tbs: c.RawTBS, sigAlg: c.SignatureAlg, signature: c.Signature,
+		issuer: c.RawIssuer, subject: c.RawSubject, serial: c.SerialBytes, notBefore: c.NotBefore, notAfter: c.NotAfter,
+		spki: c.SPKI, ski: c.SubjectKeyID, aki: c.AuthorityKeyID}, nil
 }
 
 // crlFields are what the store keeps of a CRL. crypto/x509 reads CRLs

@@ -87,11 +87,7 @@ func verifyMasterList(der []byte) ([]*certFields, error) {
 		if signer.aki != nil && c.ski != nil && !bytes.Equal(signer.aki, c.ski) {
 			continue
 		}
-		alg, err := parseAlgorithm(signer.sigAlg)
-		if err != nil {
-			return nil, err
-		}
-		if err := verifySignature(c.spki, alg, 0, signer.tbs, signer.signature); err != nil {
+		if err := verifySignature(c.spki, signer.sigAlg, 0, signer.tbs, signer.signature); err != nil {
 			chainErr = fmt.Errorf("%w: signer certificate: %w", ErrMasterList, err)
 			continue
 		}

@@ -2,10 +2,6 @@ package truststore
 
 import (
 	"crypto"
-	"fmt"
-
-	"golang.org/x/crypto/cryptobyte"
-	"golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/kayle-id/orgs-api/verify/lds"
 	"github.com/kayle-id/orgs-api/verify/passiveauth"
@@ -19,18 +15,4 @@ import (
 func verifySignature(spki []byte, alg lds.AlgorithmIdentifier, digest crypto.Hash, msg, sig []byte) error {
 	_, err := passiveauth.VerifySignature(spki, alg, digest, msg, sig)
 	return err
-}
-
-// parseAlgorithm reads an AlgorithmIdentifier's DER.
-func parseAlgorithm(der []byte) (lds.AlgorithmIdentifier, error) {
-	var a lds.AlgorithmIdentifier
-	s := cryptobyte.String(der)
-	var seq cryptobyte.String
-	if !s.ReadASN1(&seq, asn1.SEQUENCE) || !seq.ReadASN1ObjectIdentifier(&a.Algorithm) {
-		return a, fmt.Errorf("%w: AlgorithmIdentifier", ErrCertificate)
-	}
-	if !seq.Empty() {
-		a.Parameters = seq
-	}
-	return a, nil
 }
