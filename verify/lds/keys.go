@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/kayle-id/orgs-api/verify/ecc"
 )
 
 // PublicKey is a parsed SubjectPublicKeyInfo (RFC 5280 §4.1.2.7). Exactly
@@ -275,24 +277,14 @@ func parseSpecifiedECDomain(s *cryptobyte.String) (*ECParameters, error) {
 	return p, nil
 }
 
-type curveHex struct {
-	name                  string
-	oid                   encasn1.ObjectIdentifier
-	p, a, b, gx, gy, n, h string
-}
-
+// curves are the named curves verify/ecc implements (NIST P-256/384/521,
+// brainpool r1 and t1), in this package's plain form: one table of domain
+// parameters for the parser and the arithmetic.
 var curves = func() []*ECParameters {
-	out := make([]*ECParameters, len(knownCurves))
-	for i, c := range knownCurves {
-		hex := func(s string) *big.Int {
-			v, ok := new(big.Int).SetString(s, 16)
-			if !ok {
-				panic("lds: bad curve constant for " + c.name)
-			}
-			return v
-		}
-		out[i] = &ECParameters{NamedCurveOID: c.oid, Name: c.name,
-			P: hex(c.p), A: hex(c.a), B: hex(c.b), Gx: hex(c.gx), Gy: hex(c.gy), N: hex(c.n), H: hex(c.h)}
+	named := ecc.Curves()
+	out := make([]*ECParameters, len(named))
+	for i, c := range named {
+		out[i] = &ECParameters{NamedCurveOID: c.OID, Name: c.Name, P: c.P, A: c.A, B: c.B, Gx: c.Gx, Gy: c.Gy, N: c.N, H: c.H}
 	}
 	return out
 }()

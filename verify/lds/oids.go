@@ -70,3 +70,13 @@ func OIDForHash(h crypto.Hash) asn1.ObjectIdentifier {
 func hasPrefix(oid, arc asn1.ObjectIdentifier) bool {
 	return len(oid) > len(arc) && oid[:len(arc)].Equal(arc)
 }
+
+// Object identifiers of named curves (their parameters are verify/ecc's).
+var (
+	OIDCurveP256            = asn1.ObjectIdentifier{1, 2, 840, 10045, 3, 1, 7}
+	OIDCurveP384            = asn1.ObjectIdentifier{1, 3, 132, 0, 34}
+	OIDCurveP521            = asn1.ObjectIdentifier{1, 3, 132, 0, 35}
+	OIDCurveBrainpoolP256r1 = asn1.ObjectIdentifier{1, 3, 36, 3, 3, 2, 8, 1, 1, 7}
+	OIDCurveBrainpoolP384r1 = asn1.ObjectIdentifier{1, 3, 36, 3, 3, 2, 8, 1, 1, 11}
+	OIDCurveBrainpoolP512r1 = asn1.ObjectIdentifier{1, 3, 36, 3, 3, 2, 8, 1, 1, 13}
+)
