@@ -134,7 +134,13 @@ type deliverWorker struct {
 
 func (w *deliverWorker) Timeout(*river.Job[store.DeliverArgs]) time.Duration { return jobTimeout }
 
+// shareKey is whom the workers' database work is for: all deliveries
+// together hold at most the share of the store's turns one caller may
+// (store.WithShare), so a burst of deliveries never starves the API.
+const shareKey = "webhook-deliveries"
+
 func (w *deliverWorker) Work(ctx context.Context, j *river.Job[store.DeliverArgs]) error {
+	ctx = store.WithShare(ctx, shareKey)
 	r := w.r
 	release, wait := r.slots.acquire(ctx, j.Args.EndpointID)
 	if release == nil {
@@ -232,6 +238,7 @@ type releaseWorker struct {
 const releaseBatch = 200
 
 func (w *releaseWorker) Work(ctx context.Context, j *river.Job[store.ReleaseArgs]) error {
+	ctx = store.WithShare(ctx, shareKey)
 	for {
 		n, err := w.r.st.ReleaseHeld(ctx, j.Args.EndpointID, releaseBatch)
 		if err != nil || n < releaseBatch {
