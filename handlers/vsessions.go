@@ -133,12 +133,26 @@ func shareFieldsFirst(c echo.Context) error {
 	if !ok {
 		return nil
 	}
-	if err := sessions.CheckShareFieldsShape(sf); err != nil {
+	// The whole parse, kept for the handler: the body's share_fields are
+	// then decoded once more by the strict handler only, not three times.
+	contract, err := sessions.ParseShareFields(sf)
+	if se := (*sessions.Error)(nil); errors.As(err, &se) && se.Schema() {
 		e, _ := sessionError(err, ErrSessionNotFound)
 		return e
 	}
+	c.SetRequest(req.WithContext(context.WithValue(req.Context(), parsedShareFieldsKey{},
+		&parsedShareFields{raw: sf, contract: contract, err: err})))
 	return nil
 }
+
+// parsedShareFields is shareFieldsFirst's parse of a body's share_fields.
+type parsedShareFields struct {
+	raw      json.RawMessage
+	contract sessions.Contract
+	err      error
+}
+
+type parsedShareFieldsKey struct{}
 
 // errReader ends a replayed body the way the first read ended (io.EOF when
 // it ended well).
@@ -245,11 +259,18 @@ func (s *Server) CreateSession(ctx context.Context, req api.CreateSessionRequest
 			in.ShareFields = b.ShareFields
 		}
 		// The share fields' shape answers before the other fields' (with
-		// validation on, shareFieldsFirst already made sure of it).
-		if err := sessions.CheckShareFieldsShape(in.ShareFields); err != nil {
-			e, _ := sessionError(err, ErrSessionNotFound)
+		// validation on, shareFieldsFirst already made sure of it, and its
+		// parse of the same bytes is reused).
+		p, _ := ctx.Value(parsedShareFieldsKey{}).(*parsedShareFields)
+		if p == nil || !bytes.Equal(p.raw, in.ShareFields) {
+			contract, err := sessions.ParseShareFields(in.ShareFields)
+			p = &parsedShareFields{raw: in.ShareFields, contract: contract, err: err}
+		}
+		if se := (*sessions.Error)(nil); errors.As(p.err, &se) && se.Schema() {
+			e, _ := sessionError(p.err, ErrSessionNotFound)
 			return fail[api.CreateSessiondefaultJSONResponse](e), nil
 		}
+		in.Contract, in.ContractErr, in.Parsed = p.contract, p.err, true
 		if b.RedirectUrl != nil {
 			r, err := domains.ParseSessionRedirect(*b.RedirectUrl, s.sessions.Production)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"sync"
 )
 
 // Profile is what the onboarding gate reads of an organization: its
@@ -97,11 +98,39 @@ type metadata struct {
 // are kept (null is kept as absent), and the consequential-decisions flag
 // only as a boolean. A repeated key keeps its last value, as JSON.parse.
 func parseMetadata(text *string) metadata {
-	m := metadata{strings: map[string]*string{}}
 	if text == nil {
+		return metadata{strings: map[string]*string{}}
+	}
+	// Every session creation of an organization reads the same metadata:
+	// its parse is kept (read-only), keyed by the text itself.
+	metaCache.Lock()
+	m, ok := metaCache.m[*text]
+	metaCache.Unlock()
+	if ok {
 		return m
 	}
-	raw := []byte(strings.TrimSpace(*text))
+	m = decodeMetadata(*text)
+	metaCache.Lock()
+	if len(metaCache.m) >= metaCacheSize {
+		clear(metaCache.m)
+	}
+	metaCache.m[*text] = m
+	metaCache.Unlock()
+	return m
+}
+
+// metaCache holds recent metadata parses; a full cache starts over, which
+// bounds it without bookkeeping.
+var metaCache = struct {
+	sync.Mutex
+	m map[string]metadata
+}{m: map[string]metadata{}}
+
+const metaCacheSize = 256
+
+func decodeMetadata(text string) metadata {
+	m := metadata{strings: map[string]*string{}}
+	raw := []byte(strings.TrimSpace(text))
 	var obj map[string]json.RawMessage
 	if !bytes.HasPrefix(raw, []byte("{")) || json.Unmarshal(raw, &obj) != nil {
 		return m

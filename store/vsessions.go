@@ -287,6 +287,11 @@ type NewVerificationSession struct {
 	WebhookEndpointIDs []string
 	// Production turns off the loopback redirect exception.
 	Production bool
+	// Parsed says Contract and ContractErr are ShareFields already parsed
+	// (sessions.ParseShareFields), so the creation does not parse again.
+	Parsed      bool
+	Contract    sessions.Contract
+	ContractErr error
 }
 
 // IssuedVerificationSession is a new session and its cancel token, shown
@@ -306,7 +311,10 @@ type IssuedVerificationSession struct {
 func (s *Store) CreateVerificationSession(ctx context.Context, c RPCaller, in NewVerificationSession) (IssuedVerificationSession, error) {
 	// One parse: a refusal of the schema step answers now, before
 	// everything else; a semantic one waits for its turn (step 5).
-	contract, contractErr := sessions.ParseShareFields(in.ShareFields)
+	contract, contractErr := in.Contract, in.ContractErr
+	if !in.Parsed {
+		contract, contractErr = sessions.ParseShareFields(in.ShareFields)
+	}
 	var se *sessions.Error
 	if contractErr != nil && (!errors.As(contractErr, &se) || se.Schema()) {
 		return IssuedVerificationSession{}, contractErr
