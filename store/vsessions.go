@@ -739,6 +739,11 @@ type Ending struct {
 	// Claims for succeeded: handed to the deliveries (issue 21), never
 	// stored in the event row.
 	Claims map[string]any
+	// Set are more columns the ending writes (the verify flow's risk
+	// score), in the same conditional update.
+	Set map[string]any
+	// AuditMeta is added to the ending's audit row (the failed check).
+	AuditMeta Metadata
 }
 
 var endingColumns = map[string]string{
@@ -770,6 +775,9 @@ func (s *Store) transition(tx *gorm.DB, orgID uuid.UUID, id string, e Ending, no
 		return v, false, nil
 	}
 	set := map[string]any{"status": e.Status, "completed_at": now, "updated_at": now}
+	for k, val := range e.Set {
+		set[k] = val
+	}
 	var data Metadata
 	switch e.Status {
 	case StatusCancelled:
@@ -816,6 +824,9 @@ func (s *Store) transition(tx *gorm.DB, orgID uuid.UUID, id string, e Ending, no
 	meta := Metadata{}
 	if e.Status == StatusFailed {
 		meta = Metadata{"failure_code": e.FailureCode, "nfc_tries_used": v.NfcTriesUsed, "liveness_tries_used": v.LivenessTriesUsed}
+	}
+	for k, val := range e.AuditMeta {
+		meta[k] = val
 	}
 	if err := s.sessionAudit(tx, e.Caller, orgID, endingAudit[e.Status], id, meta); err != nil {
 		return v, false, err

@@ -1,0 +1,186 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/kayle-id/orgs-api/verify/proto"
+)
+
+// Limits bound what sockets may hold. A socket holds a connection and, once
+// its hello passed (which needs the session's handoff token), up to
+// proto.MaxConnectionBytes of buffers; before that it holds nothing but
+// the connection, for at most HelloTimeout.
+type Limits struct {
+	// PerAddress and Total cap open sockets.
+	PerAddress, Total int
+	// HelloTimeout is how long a socket may stay without a successful hello.
+	HelloTimeout time.Duration
+	// IdleTimeout closes a socket that sends nothing for this long.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds each message sent.
+	WriteTimeout time.Duration
+}
+
+func (l *Limits) defaults() {
+	if l.PerAddress <= 0 {
+		l.PerAddress = 8
+	}
+	if l.Total <= 0 {
+		l.Total = 1024
+	}
+	if l.HelloTimeout <= 0 {
+		l.HelloTimeout = 15 * time.Second
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = 5 * time.Minute
+	}
+	if l.WriteTimeout <= 0 {
+		l.WriteTimeout = 15 * time.Second
+	}
+}
+
+// Server serves GET /v1/verify/session/{id} upgrades.
+type Server struct {
+	cfg    *Config
+	limits Limits
+	// Address names the client of a request (the server's proxy-aware
+	// client address).
+	address func(*http.Request) string
+
+	mu     sync.Mutex
+	open   map[string]int
+	total  int
+	active sync.WaitGroup
+}
+
+// NewServer serves sockets with cfg under limits; address names a
+// request's client for the per-address cap.
+func NewServer(cfg *Config, limits Limits, address func(*http.Request) string) *Server {
+	cfg.defaults()
+	limits.defaults()
+	return &Server{cfg: cfg, limits: limits, address: address, open: map[string]int{}}
+}
+
+func (s *Server) take(addr string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.total >= s.limits.Total || s.open[addr] >= s.limits.PerAddress {
+		return false
+	}
+	s.total++
+	s.open[addr]++
+	return true
+}
+
+func (s *Server) release(addr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.total--
+	if s.open[addr]--; s.open[addr] <= 0 {
+		delete(s.open, addr)
+	}
+}
+
+// Wait blocks until every socket has ended (a shutdown's drain).
+func (s *Server) Wait() { s.active.Wait() }
+
+// ServeHTTP upgrades and runs one socket. The caller has checked that the
+// request is an upgrade; the session id is the path's last segment.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	addr := s.address(r)
+	if !s.take(addr) {
+		w.Header().Set("Retry-After", "5")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = io.WriteString(w, `{"data":null,"error":{"code":"RATE_LIMITED","message":"Too many verify connections from this address. Try again later."}}`)
+		return
+	}
+	defer s.release(addr)
+	s.active.Add(1)
+	defer s.active.Done()
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{})
+	if err != nil {
+		return
+	}
+	// One byte over the frame limit is read so that an oversized frame is
+	// answered (FRAME_TOO_LARGE) rather than cut off by the library.
+	ws.SetReadLimit(proto.MaxFrameBytes + 1)
+	// The socket outlives the upgrade's request context by design; a
+	// server shutdown ends it through the context handed to Handle.
+	ctx := context.WithoutCancel(r.Context())
+	id := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+	s.run(ctx, ws, id)
+}
+
+func (s *Server) run(ctx context.Context, ws *websocket.Conn, id string) {
+	conn, reply := Open(ctx, s.cfg, id)
+	if conn == nil {
+		s.send(ctx, ws, reply)
+		return
+	}
+	defer conn.Closed(ctx)
+	started := time.Now()
+	for {
+		timeout := s.limits.IdleTimeout
+		if !conn.hello {
+			timeout = max(time.Millisecond, s.limits.HelloTimeout-time.Since(started))
+		}
+		rctx, cancel := context.WithTimeout(ctx, timeout)
+		typ, rd, err := ws.Reader(rctx)
+		if err != nil {
+			cancel()
+			if errors.Is(err, context.DeadlineExceeded) {
+				_ = ws.Close(websocket.StatusPolicyViolation, "idle")
+			}
+			return
+		}
+		frame, err := io.ReadAll(io.LimitReader(rd, proto.MaxFrameBytes+1))
+		cancel()
+		if err != nil {
+			return
+		}
+		var r Reply
+		switch {
+		case len(frame) > proto.MaxFrameBytes:
+			r = conn.TooLarge()
+		case typ != websocket.MessageBinary:
+			r = conn.Text()
+		default:
+			r = conn.Handle(ctx, frame)
+		}
+		if !s.send(ctx, ws, r) || r.Close != nil {
+			return
+		}
+	}
+}
+
+// send writes a reply's frames, then closes when it says so. It reports
+// whether the socket is still usable.
+func (s *Server) send(ctx context.Context, ws *websocket.Conn, r Reply) bool {
+	for _, f := range r.Frames {
+		wctx, cancel := context.WithTimeout(ctx, s.limits.WriteTimeout)
+		err := ws.Write(wctx, websocket.MessageBinary, f)
+		cancel()
+		if err != nil {
+			_ = ws.CloseNow()
+			return false
+		}
+	}
+	if r.Close != nil {
+		reason := r.Close.Reason
+		if len(reason) > 120 { // a close frame's reason is at most 123 bytes
+			reason = reason[:120]
+		}
+		_ = ws.Close(websocket.StatusCode(r.Close.Code), reason)
+		return false
+	}
+	return true
+}
