@@ -109,6 +109,10 @@ func readMessage(frame []byte) (*capnp.Message, error) {
 	for i := uint64(0); i < n; i++ {
 		total += 8 * uint64(binary.LittleEndian.Uint32(frame[4+4*i:]))
 	}
+	// capnp-go panics reading the root of an empty first segment.
+	if binary.LittleEndian.Uint32(frame[4:]) == 0 {
+		return nil, decodeErr("empty first segment")
+	}
 	// One message per frame (§5.2): bytes after it are as wrong as missing ones.
 	if total != uint64(len(frame)) {
 		return nil, decodeErr("segments total %d bytes in a %d-byte frame", total, len(frame))
@@ -119,18 +123,29 @@ func readMessage(frame []byte) (*capnp.Message, error) {
 	}
 	msg.TraverseLimit = max(traverseFactor*uint64(len(frame)), traverseFloor)
 	msg.DepthLimit = maxDepth
+	// No msg.Release, ever: for an unmarshalled message it hands the
+	// caller's frame to capnp's buffer pool, which zeroes and reuses it.
 	return msg, nil
+}
+
+// recoverDecode turns a panic inside capnp-go (an alpha library; one such
+// panic is guarded above) into a decode error, so hostile bytes cannot take
+// the connection's goroutine down.
+func recoverDecode(err *error) {
+	if r := recover(); r != nil {
+		*err = decodeErr("capnp: %v", r)
+	}
 }
 
 // DecodeClient decodes one client frame: a standard (unpacked) Cap'n Proto
 // message with its segment table, root ClientMessage. Every failure wraps
 // ErrDecode, including an unknown union member.
-func DecodeClient(frame []byte) (ClientMessage, error) {
+func DecodeClient(frame []byte) (_ ClientMessage, err error) {
+	defer recoverDecode(&err)
 	msg, err := readMessage(frame)
 	if err != nil {
 		return ClientMessage{}, err
 	}
-	defer msg.Release()
 	ptr, err := msg.Root()
 	if err != nil {
 		return ClientMessage{}, decodeErr("root: %v", err)

@@ -35,12 +35,12 @@ type ServerMessage struct {
 
 // DecodeServer decodes one server frame with the same framing checks and
 // bounds as DecodeClient.
-func DecodeServer(frame []byte) (ServerMessage, error) {
+func DecodeServer(frame []byte) (_ ServerMessage, err error) {
+	defer recoverDecode(&err)
 	msg, err := readMessage(frame)
 	if err != nil {
 		return ServerMessage{}, err
 	}
-	defer msg.Release()
 	ptr, err := msg.Root()
 	if err != nil {
 		return ServerMessage{}, decodeErr("root: %v", err)
