@@ -68,8 +68,15 @@ test:
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
+# The verify WebSocket's Cap'n Proto code (api/verify.capnp -> gen/verifycapnp)
+# needs the `capnp` compiler (Debian's capnproto package); the Go plugin is
+# the go.mod tool capnpc-go, fed the compiler's request on stdin, and go.capnp
+# comes from the same module's std/ directory.
 generate:
 	$(GO) tool oapi-codegen -config oapi-codegen.yaml openapi.json
+	@command -v capnp >/dev/null || { echo "make generate: capnp not found (apt-get install capnproto)" >&2; exit 1; }
+	set -o pipefail; capnp compile -I"$$($(GO) list -m -f '{{.Dir}}' capnproto.org/go/capnp/v3)/std" --src-prefix=api -o- api/verify.capnp \
+		| (cd gen/verifycapnp && $(GO) tool capnpc-go)
 
 # Fails when the committed gen/ differs from a fresh generation.
 check-generated:
