@@ -387,10 +387,13 @@ func (c Config) VerifyAssertion(publicKeyCOSE []byte, storedCounter uint32, asse
 	if err != nil {
 		return 0, err
 	}
-	// Steps 1–3: the signature is ES256 over authenticatorData ‖
-	// clientDataHash, i.e. ECDSA over nonce = SHA-256 of that.
+	// Steps 2–3: nonce = SHA-256(authenticatorData ‖ clientDataHash) is
+	// the message, signed with ES256, so the ECDSA digest is SHA-256(nonce).
+	// (Hashing once only fails every real device's assertion: see
+	// TestRealDeviceAttestationAndAssertion.)
 	nonce := sha256.Sum256(concat(obj.AuthenticatorData, clientDataHash[:]))
-	if !ecdsa.VerifyASN1(pub, nonce[:], obj.Signature) {
+	digest := sha256.Sum256(nonce[:])
+	if !ecdsa.VerifyASN1(pub, digest[:], obj.Signature) {
 		return 0, ErrSignature
 	}
 	// Step 4.

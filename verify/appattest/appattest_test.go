@@ -190,7 +190,6 @@ func TestAttestationRefused(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err %v, want %v", err, tc.want)
 			}
-			t.Log(err)
 			if !errors.Is(err, appattest.ErrInvalid) {
 				t.Fatalf("err %v does not match ErrInvalid", err)
 			}

@@ -301,8 +301,8 @@ func AssertionWith(key *ecdsa.PrivateKey, counter uint32, clientDataHash [32]byt
 	return encMode.Marshal(map[string]any{"signature": sig, "authenticatorData": authData})
 }
 
-// SignAssertion returns the authenticator data and the DER ECDSA signature
-// over SHA-256(authData ‖ clientDataHash) an assertion carries.
+// SignAssertion returns the authenticator data and the DER signature an
+// assertion carries: ES256 over nonce = SHA-256(authData ‖ clientDataHash).
 func SignAssertion(key *ecdsa.PrivateKey, counter uint32, clientDataHash [32]byte, o AssertionOptions) (authData, sig []byte, err error) {
 	appID := o.AppID
 	if appID == "" {
@@ -316,7 +316,8 @@ func SignAssertion(key *ecdsa.PrivateKey, counter uint32, clientDataHash [32]byt
 	authData = append(append([]byte{}, rpHash...), o.Flags)
 	authData = binary.BigEndian.AppendUint32(authData, counter)
 	nonce := sha256.Sum256(append(append([]byte{}, authData...), clientDataHash[:]...))
-	sig, err = ecdsa.SignASN1(rand.Reader, key, nonce[:])
+	digest := sha256.Sum256(nonce[:]) // ES256 over the nonce
+	sig, err = ecdsa.SignASN1(rand.Reader, key, digest[:])
 	return authData, sig, err
 }
 
