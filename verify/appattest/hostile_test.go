@@ -162,3 +162,5 @@ func TestSizeCaps(t *testing.T) {
 		t.Fatalf("assertion over 4 KiB: %v", err)
 	}
 }
+
+func decodeCBOR(b []byte, v any) error { return cbor.Unmarshal(b, v) }
