@@ -60,8 +60,11 @@ func decodeVerdict(raw []byte) (Verdict, error) {
 		case "reason":
 			v.Reason, err = jsonOptString(val)
 		case "faceMatchAlignment":
-			v.FaceMatchAlignment, err = jsonOptString(val)
-			if err == nil && v.FaceMatchAlignment != "" && v.FaceMatchAlignment != "mesh" && v.FaceMatchAlignment != "yunet" {
+			switch string(val) {
+			case `"mesh"`, `"yunet"`:
+				v.FaceMatchAlignment = string(val[1 : len(val)-1])
+			case "null":
+			default:
 				err = errors.New(`not "mesh", "yunet" or null`)
 			}
 		case "debug", "_perfTrace":

@@ -610,3 +610,24 @@ func TestBaseURLPath(t *testing.T) {
 		t.Fatalf("health paths %v", got)
 	}
 }
+
+// A ready answer is trusted for ReadyFor, then asked again.
+func TestReadyCached(t *testing.T) {
+	srv := biotest.New(t, secret)
+	cl := newClient(t, srv.URL, func(c *biometric.Config) { c.ReadyFor = 300 * time.Millisecond })
+	for range 3 {
+		if _, err := cl.Verify(t.Context(), input(biotest.StubVideo(biotest.Accept))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := srv.HealthCalls(); n != 1 {
+		t.Fatalf("%d /health polls for three calls within ReadyFor, want 1", n)
+	}
+	time.Sleep(350 * time.Millisecond)
+	if _, err := cl.Verify(t.Context(), input(biotest.StubVideo(biotest.Accept))); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.HealthCalls(); n != 2 {
+		t.Fatalf("%d /health polls after ReadyFor passed, want 2", n)
+	}
+}
