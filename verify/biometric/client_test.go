@@ -631,3 +631,36 @@ func TestReadyCached(t *testing.T) {
 		t.Fatalf("%d /health polls after ReadyFor passed, want 2", n)
 	}
 }
+
+// Each stub verdict maps to §5.9's failure code and §6.8's risk.
+func TestStubOutcomes(t *testing.T) {
+	srv := biotest.New(t, secret)
+	cl := newClient(t, srv.URL)
+	cases := []struct {
+		verdict, failure string
+		risk             float64
+	}{
+		{biotest.Accept, "", 1 - 0.95},
+		{biotest.RejectFaceMismatch, biometric.FailureFaceMismatch, 1 - 0.2},
+		{biotest.RejectFaceScoreUnavailable, biometric.FailureFaceMismatch, 1},
+		{biotest.RejectLiveness, biometric.FailureLiveness, 1},
+		{biotest.RejectPAD, biometric.FailureLiveness, 1},
+	}
+	for _, c := range cases {
+		v, err := cl.Verify(t.Context(), input(biotest.StubVideo(c.verdict)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := v.Failure(true); got != c.failure {
+			t.Errorf("%s: failure %q, want %q", c.verdict, got, c.failure)
+		}
+		if got := v.RiskScore(true); math.Abs(got-c.risk) > 1e-12 {
+			t.Errorf("%s: risk %v, want %v", c.verdict, got, c.risk)
+		}
+	}
+	// A fallback match passes outside production only.
+	fb := biometric.Verdict{LivenessPassed: true, PADPassed: true, FaceMatchPassed: true, UsedFallback: true, FaceMatchScore: f(0.9)}
+	if fb.Failure(false) != "" || fb.Failure(true) != biometric.FailureFaceMismatch || fb.RiskScore(true) != 1 {
+		t.Errorf("fallback: %q %q %v", fb.Failure(false), fb.Failure(true), fb.RiskScore(true))
+	}
+}
