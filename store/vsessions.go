@@ -2,11 +2,8 @@ package store
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +18,7 @@ import (
 	"github.com/kayle-id/orgs-api/domains"
 	"github.com/kayle-id/orgs-api/sessions"
 	"github.com/kayle-id/orgs-api/terms"
+	"github.com/kayle-id/orgs-api/verify/tokens"
 )
 
 // Verification sessions: what a relying party creates with an API key to
@@ -101,6 +99,20 @@ type VerificationSession struct {
 	CompletedAt            *time.Time
 	CreatedAt              time.Time
 	UpdatedAt              time.Time
+	// The verify flow's columns (issue 23): the mobile write token's keyed
+	// hash and life, the first hello's device and app, the phase and the
+	// one connection that holds the session.
+	MobileWriteTokenHash       *string
+	MobileWriteTokenIssuedAt   *time.Time
+	MobileWriteTokenExpiresAt  *time.Time
+	MobileWriteTokenConsumedAt *time.Time
+	MobileHelloDeviceIDHash    *string `gorm:"column:mobile_hello_device_id_hash"`
+	MobileHelloAppVersion      *string
+	MobileAttestKeyID          *string `gorm:"column:mobile_attest_key_id"`
+	CurrentPhase               *string
+	PhaseUpdatedAt             *time.Time
+	ClaimedByConnectionID      *string `gorm:"column:claimed_by_connection_id"`
+	ClaimedAt                  *time.Time
 }
 
 // TableName pins GORM to the migrated table.
@@ -363,7 +375,7 @@ func (s *Store) CreateVerificationSession(ctx context.Context, c RPCaller, in Ne
 		v := VerificationSession{
 			ID: "vs_" + id, OrganizationID: org.ID, Status: StatusCreated, ContractVersion: 1,
 			ShareFields: ShareContract(contract), RedirectURL: redirect, WebhookEndpointIDs: targets,
-			CancelTokenHash: cancelTokenHash(secret, token), IsAgeOnly: ageOnly,
+			CancelTokenHash: tokens.CancelTokenHash(secret, token), IsAgeOnly: ageOnly,
 			ExpiresAt: now.Add(SessionTTL), CreatedAt: now, UpdatedAt: now,
 		}
 		if err := s.writeNewSession(tx, inTx, limited, &c, v, len(contract)); err != nil {
@@ -469,15 +481,6 @@ const (
 	bumpCreatedSQL = `INSERT INTO session_day_counts (organization_id, day, created) VALUES (?, ?, 1)
 		ON CONFLICT (organization_id, day) DO UPDATE SET created = session_day_counts.created + 1`
 )
-
-// cancelTokenHash is how cancel tokens are stored: lowercase hex
-// HMAC-SHA256 of "verify_cancel_token_v1|<token>" keyed with the auth
-// secret, as upstream.
-func cancelTokenHash(secret []byte, token string) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("verify_cancel_token_v1|" + token))
-	return hex.EncodeToString(m.Sum(nil))
-}
 
 // sessionOrg is what creating a session reads of its organization, in one
 // statement: the freeze, the onboarding gate's inputs (the row, its
