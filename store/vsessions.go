@@ -734,7 +734,20 @@ type Ending struct {
 	// Claims for succeeded: handed to the deliveries (issue 21), never
 	// stored in the event row.
 	Claims map[string]any
+	// Withdraw is the privacy withdrawal of a succeeded or failed session
+	// (the public cancel when nothing was delivered): to cancelled, its
+	// completed_at kept, with no session.cancelled audit row (the privacy
+	// request writes its own). Status must be cancelled.
+	Withdraw bool
+	// CancelReason is the cancelled payload's reason; transition sets it.
+	CancelReason string
 }
+
+// flowColumns are the verify flow's traces on a session: cleared at once by
+// a cancel or a privacy withdrawal, and by the 7-day minimisation.
+var flowColumns = []string{"mobile_write_token_hash", "mobile_write_token_issued_at", "mobile_write_token_expires_at",
+	"mobile_write_token_consumed_at", "mobile_hello_device_id_hash", "mobile_hello_app_version", "mobile_attest_key_id",
+	"current_phase", "phase_updated_at", "claimed_by_connection_id", "claimed_at"}
 
 var endingColumns = map[string]string{
 	StatusSucceeded: CountSucceeded, StatusFailed: CountFailed,
@@ -757,25 +770,44 @@ func (s *Store) transition(tx *gorm.DB, orgID uuid.UUID, id string, e Ending, no
 	if !ok {
 		return VerificationSession{}, false, fmt.Errorf("store: %q is not a terminal status", e.Status)
 	}
+	from := []string{StatusCreated, StatusInProgress}
+	if e.Withdraw {
+		if e.Status != StatusCancelled {
+			return VerificationSession{}, false, fmt.Errorf("store: a withdrawal ends cancelled, not %q", e.Status)
+		}
+		from = []string{StatusSucceeded, StatusFailed}
+	}
 	v, err := lockSession(tx, orgID, id)
 	if err != nil {
 		return v, false, err
 	}
-	if !v.Active() || due && v.ExpiresAt.After(now) {
+	if !slices.Contains(from, v.Status) || due && v.ExpiresAt.After(now) {
 		return v, false, nil
 	}
 	set := map[string]any{"status": e.Status, "completed_at": now, "updated_at": now}
+	if e.Withdraw {
+		delete(set, "completed_at") // it ended when it ended
+	}
 	var data Metadata
 	switch e.Status {
 	case StatusCancelled:
 		reason := "cancelled"
-		if v.NfcTriesUsed > 0 || v.LivenessTriesUsed > 0 {
+		switch {
+		case e.Withdraw && v.Status == StatusSucceeded:
+			reason = "privacy_cancelled_after_terminal_success"
+		case e.Withdraw:
+			reason = "privacy_cancelled_after_terminal_failure"
+		case v.NfcTriesUsed > 0 || v.LivenessTriesUsed > 0:
 			reason = "cancelled_after_failed_check"
 		}
+		e.CancelReason = reason
 		data = Metadata{"outcome": "not_verified", "reason": reason,
 			"nfc_tries_used": v.NfcTriesUsed, "liveness_tries_used": v.LivenessTriesUsed}
 		// The privacy minimisation of a cancel: nothing of the flow stays.
 		set["risk_score"], set["selected_share_field_keys"] = 0, NullStringList{}
+		for _, c := range flowColumns {
+			set[c] = nil
+		}
 	case StatusFailed:
 		data = Metadata{"failure_code": e.FailureCode,
 			"nfc_tries_used": v.NfcTriesUsed, "liveness_tries_used": v.LivenessTriesUsed}
@@ -788,7 +820,7 @@ func (s *Store) transition(tx *gorm.DB, orgID uuid.UUID, id string, e Ending, no
 		set["failure_code"], set["selected_share_field_keys"] = nil, NullStringList(keys)
 	}
 	q := tx.Model(&VerificationSession{}).
-		Where("id = ? AND organization_id = ? AND status IN ?", id, orgID, []string{StatusCreated, StatusInProgress})
+		Where("id = ? AND organization_id = ? AND status IN ?", id, orgID, from)
 	if due {
 		q = q.Where("expires_at <= ?", now)
 	}
@@ -812,7 +844,13 @@ func (s *Store) transition(tx *gorm.DB, orgID uuid.UUID, id string, e Ending, no
 	if e.Status == StatusFailed {
 		meta = Metadata{"failure_code": e.FailureCode, "nfc_tries_used": v.NfcTriesUsed, "liveness_tries_used": v.LivenessTriesUsed}
 	}
-	if err := s.sessionAudit(tx, e.Caller, orgID, endingAudit[e.Status], id, meta); err != nil {
+	if !e.Withdraw {
+		if err := s.sessionAudit(tx, e.Caller, orgID, endingAudit[e.Status], id, meta); err != nil {
+			return v, false, err
+		}
+	} else if err := bumpSessionDay(tx, orgID, v.CreatedAt, endingColumns[v.Status], -1); err != nil {
+		// The day's outcome moves with the row, so retention's decrement
+		// finds it where the row now says.
 		return v, false, err
 	}
 	if err := bumpSessionDay(tx, orgID, v.CreatedAt, column, 1); err != nil {
@@ -821,7 +859,10 @@ func (s *Store) transition(tx *gorm.DB, orgID uuid.UUID, id string, e Ending, no
 	if err := s.deliverEvent(tx, v, ev, e); err != nil {
 		return v, false, err
 	}
-	v.Status, v.CompletedAt, v.UpdatedAt = e.Status, &now, now
+	if !e.Withdraw {
+		v.CompletedAt = &now
+	}
+	v.Status, v.UpdatedAt = e.Status, now
 	if e.Status == StatusFailed {
 		v.FailureCode = &e.FailureCode
 	}
@@ -1051,16 +1092,21 @@ func (s *Store) deleteEndedSessions(ctx context.Context, cutoff time.Time, batch
 }
 
 // minimiseSessions clears what the verify flow left on up to batch
-// sessions that ended before cutoff (the risk score: the flow's other
-// columns arrive with issue 23). Rows already minimised are not selected
-// again.
+// sessions that ended before cutoff (the risk score and flowColumns). Rows
+// already minimised are not selected again.
 func (s *Store) minimiseSessions(ctx context.Context, cutoff time.Time, batch int) (int, error) {
 	var n int64
 	err := s.tx(ctx, func(tx *gorm.DB) error {
+		left := "risk_score <> 0"
+		set := map[string]any{"risk_score": 0}
+		for _, c := range flowColumns {
+			left += " OR " + c + " IS NOT NULL"
+			set[c] = nil
+		}
 		sub := tx.Model(&VerificationSession{}).Select("id").
-			Where("status IN ? AND completed_at <= ? AND risk_score <> 0",
+			Where("status IN ? AND completed_at <= ? AND ("+left+")",
 				[]string{StatusSucceeded, StatusFailed, StatusExpired, StatusCancelled}, cutoff).Limit(batch)
-		res := tx.Model(&VerificationSession{}).Where("id IN (?)", sub).Update("risk_score", 0)
+		res := tx.Model(&VerificationSession{}).Where("id IN (?)", sub).Updates(set)
 		n = res.RowsAffected
 		return res.Error
 	})
