@@ -2,11 +2,8 @@ package store
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +18,7 @@ import (
 	"github.com/kayle-id/orgs-api/domains"
 	"github.com/kayle-id/orgs-api/sessions"
 	"github.com/kayle-id/orgs-api/terms"
+	"github.com/kayle-id/orgs-api/verify/tokens"
 )
 
 // Verification sessions: what a relying party creates with an API key to
@@ -101,6 +99,20 @@ type VerificationSession struct {
 	CompletedAt            *time.Time
 	CreatedAt              time.Time
 	UpdatedAt              time.Time
+	// The verify flow's columns (issue 23): the mobile write token's keyed
+	// hash and life, the first hello's device and app, the phase and the
+	// one connection that holds the session.
+	MobileWriteTokenHash       *string
+	MobileWriteTokenIssuedAt   *time.Time
+	MobileWriteTokenExpiresAt  *time.Time
+	MobileWriteTokenConsumedAt *time.Time
+	MobileHelloDeviceIDHash    *string `gorm:"column:mobile_hello_device_id_hash"`
+	MobileHelloAppVersion      *string
+	MobileAttestKeyID          *string `gorm:"column:mobile_attest_key_id"`
+	CurrentPhase               *string
+	PhaseUpdatedAt             *time.Time
+	ClaimedByConnectionID      *string `gorm:"column:claimed_by_connection_id"`
+	ClaimedAt                  *time.Time
 }
 
 // TableName pins GORM to the migrated table.
@@ -371,7 +383,7 @@ func (s *Store) CreateVerificationSession(ctx context.Context, c RPCaller, in Ne
 		v := VerificationSession{
 			ID: "vs_" + id, OrganizationID: org.ID, Status: StatusCreated, ContractVersion: 1,
 			ShareFields: ShareContract(contract), RedirectURL: redirect, WebhookEndpointIDs: targets,
-			CancelTokenHash: cancelTokenHash(secret, token), IsAgeOnly: ageOnly,
+			CancelTokenHash: tokens.CancelTokenHash(secret, token), IsAgeOnly: ageOnly,
 			ExpiresAt: now.Add(SessionTTL), CreatedAt: now, UpdatedAt: now,
 		}
 		if err := s.writeNewSession(tx, inTx, limited, &c, v, len(contract)); err != nil {
@@ -477,15 +489,6 @@ const (
 	bumpCreatedSQL = `INSERT INTO session_day_counts (organization_id, day, created) VALUES (?, ?, 1)
 		ON CONFLICT (organization_id, day) DO UPDATE SET created = session_day_counts.created + 1`
 )
-
-// cancelTokenHash is how cancel tokens are stored: lowercase hex
-// HMAC-SHA256 of "verify_cancel_token_v1|<token>" keyed with the auth
-// secret, as upstream.
-func cancelTokenHash(secret []byte, token string) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("verify_cancel_token_v1|" + token))
-	return hex.EncodeToString(m.Sum(nil))
-}
 
 // sessionOrg is what creating a session reads of its organization, in one
 // statement: the freeze, the onboarding gate's inputs (the row, its
@@ -744,7 +747,20 @@ type Ending struct {
 	Set map[string]any
 	// AuditMeta is added to the ending's audit row (the failed check).
 	AuditMeta Metadata
+	// Withdraw is the privacy withdrawal of a succeeded or failed session
+	// (the public cancel when nothing was delivered): to cancelled, its
+	// completed_at kept, with no session.cancelled audit row (the privacy
+	// request writes its own). Status must be cancelled.
+	Withdraw bool
+	// CancelReason is the cancelled payload's reason; transition sets it.
+	CancelReason string
 }
+
+// flowColumns are the verify flow's traces on a session: cleared at once by
+// a cancel or a privacy withdrawal, and by the 7-day minimisation.
+var flowColumns = []string{"mobile_write_token_hash", "mobile_write_token_issued_at", "mobile_write_token_expires_at",
+	"mobile_write_token_consumed_at", "mobile_hello_device_id_hash", "mobile_hello_app_version", "mobile_attest_key_id",
+	"current_phase", "phase_updated_at", "claimed_by_connection_id", "claimed_at", "nfc_verified_digest"}
 
 var endingColumns = map[string]string{
 	StatusSucceeded: CountSucceeded, StatusFailed: CountFailed,
@@ -767,28 +783,47 @@ func (s *Store) transition(tx *gorm.DB, orgID uuid.UUID, id string, e Ending, no
 	if !ok {
 		return VerificationSession{}, false, fmt.Errorf("store: %q is not a terminal status", e.Status)
 	}
+	from := []string{StatusCreated, StatusInProgress}
+	if e.Withdraw {
+		if e.Status != StatusCancelled {
+			return VerificationSession{}, false, fmt.Errorf("store: a withdrawal ends cancelled, not %q", e.Status)
+		}
+		from = []string{StatusSucceeded, StatusFailed}
+	}
 	v, err := lockSession(tx, orgID, id)
 	if err != nil {
 		return v, false, err
 	}
-	if !v.Active() || due && v.ExpiresAt.After(now) {
+	if !slices.Contains(from, v.Status) || due && v.ExpiresAt.After(now) {
 		return v, false, nil
 	}
 	set := map[string]any{"status": e.Status, "completed_at": now, "updated_at": now}
 	for k, val := range e.Set {
 		set[k] = val
 	}
+	if e.Withdraw {
+		delete(set, "completed_at") // it ended when it ended
+	}
 	var data Metadata
 	switch e.Status {
 	case StatusCancelled:
 		reason := "cancelled"
-		if v.NfcTriesUsed > 0 || v.LivenessTriesUsed > 0 {
+		switch {
+		case e.Withdraw && v.Status == StatusSucceeded:
+			reason = "privacy_cancelled_after_terminal_success"
+		case e.Withdraw:
+			reason = "privacy_cancelled_after_terminal_failure"
+		case v.NfcTriesUsed > 0 || v.LivenessTriesUsed > 0:
 			reason = "cancelled_after_failed_check"
 		}
+		e.CancelReason = reason
 		data = Metadata{"outcome": "not_verified", "reason": reason,
 			"nfc_tries_used": v.NfcTriesUsed, "liveness_tries_used": v.LivenessTriesUsed}
 		// The privacy minimisation of a cancel: nothing of the flow stays.
 		set["risk_score"], set["selected_share_field_keys"] = 0, NullStringList{}
+		for _, c := range flowColumns {
+			set[c] = nil
+		}
 	case StatusFailed:
 		data = Metadata{"failure_code": e.FailureCode,
 			"nfc_tries_used": v.NfcTriesUsed, "liveness_tries_used": v.LivenessTriesUsed}
@@ -801,7 +836,7 @@ func (s *Store) transition(tx *gorm.DB, orgID uuid.UUID, id string, e Ending, no
 		set["failure_code"], set["selected_share_field_keys"] = nil, NullStringList(keys)
 	}
 	q := tx.Model(&VerificationSession{}).
-		Where("id = ? AND organization_id = ? AND status IN ?", id, orgID, []string{StatusCreated, StatusInProgress})
+		Where("id = ? AND organization_id = ? AND status IN ?", id, orgID, from)
 	if due {
 		q = q.Where("expires_at <= ?", now)
 	}
@@ -828,7 +863,13 @@ func (s *Store) transition(tx *gorm.DB, orgID uuid.UUID, id string, e Ending, no
 	for k, val := range e.AuditMeta {
 		meta[k] = val
 	}
-	if err := s.sessionAudit(tx, e.Caller, orgID, endingAudit[e.Status], id, meta); err != nil {
+	if !e.Withdraw {
+		if err := s.sessionAudit(tx, e.Caller, orgID, endingAudit[e.Status], id, meta); err != nil {
+			return v, false, err
+		}
+	} else if err := bumpSessionDay(tx, orgID, v.CreatedAt, endingColumns[v.Status], -1); err != nil {
+		// The day's outcome moves with the row, so retention's decrement
+		// finds it where the row now says.
 		return v, false, err
 	}
 	if err := bumpSessionDay(tx, orgID, v.CreatedAt, column, 1); err != nil {
@@ -837,7 +878,10 @@ func (s *Store) transition(tx *gorm.DB, orgID uuid.UUID, id string, e Ending, no
 	if err := s.deliverEvent(tx, v, ev, e); err != nil {
 		return v, false, err
 	}
-	v.Status, v.CompletedAt, v.UpdatedAt = e.Status, &now, now
+	if !e.Withdraw {
+		v.CompletedAt = &now
+	}
+	v.Status, v.UpdatedAt = e.Status, now
 	if e.Status == StatusFailed {
 		v.FailureCode = &e.FailureCode
 	}
@@ -1067,16 +1111,21 @@ func (s *Store) deleteEndedSessions(ctx context.Context, cutoff time.Time, batch
 }
 
 // minimiseSessions clears what the verify flow left on up to batch
-// sessions that ended before cutoff (the risk score: the flow's other
-// columns arrive with issue 23). Rows already minimised are not selected
-// again.
+// sessions that ended before cutoff (the risk score and flowColumns). Rows
+// already minimised are not selected again.
 func (s *Store) minimiseSessions(ctx context.Context, cutoff time.Time, batch int) (int, error) {
 	var n int64
 	err := s.tx(ctx, func(tx *gorm.DB) error {
+		left := "risk_score <> 0"
+		set := map[string]any{"risk_score": 0}
+		for _, c := range flowColumns {
+			left += " OR " + c + " IS NOT NULL"
+			set[c] = nil
+		}
 		sub := tx.Model(&VerificationSession{}).Select("id").
-			Where("status IN ? AND completed_at <= ? AND risk_score <> 0",
+			Where("status IN ? AND completed_at <= ? AND ("+left+")",
 				[]string{StatusSucceeded, StatusFailed, StatusExpired, StatusCancelled}, cutoff).Limit(batch)
-		res := tx.Model(&VerificationSession{}).Where("id IN (?)", sub).Update("risk_score", 0)
+		res := tx.Model(&VerificationSession{}).Where("id IN (?)", sub).Updates(set)
 		n = res.RowsAffected
 		return res.Error
 	})

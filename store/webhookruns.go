@@ -323,6 +323,9 @@ func payloadData(v VerificationSession, e Ending) any {
 		if v.NfcTriesUsed > 0 || v.LivenessTriesUsed > 0 {
 			reason = "cancelled_after_failed_check"
 		}
+		if e.CancelReason != "" {
+			reason = e.CancelReason // transition's, which knows a withdrawal
+		}
 		return webhooks.CancelledData{Outcome: "not_verified", Reason: reason, NfcTriesUsed: v.NfcTriesUsed, LivenessTriesUsed: v.LivenessTriesUsed}
 	default:
 		return webhooks.ExpiredData{}
