@@ -98,8 +98,8 @@ func TestOpenSSLAgrees(t *testing.T) {
 						}
 						name := fmt.Sprintf("%s/attrs=%v/ski=%v/embed=%v/tamper=%s", dc.name, attrs, ski, embed, tamper)
 						t.Run(name, func(t *testing.T) {
-							sod := buildSOD(t, dsc.cert, dsc.key, dgs, sodSpec{signedAttrs: attrs, ski: ski, embed: embed, pss: dc.pss,
-								badMD: tamper == "message-digest"})
+							sod := buildSOD(t, dsc.cert, dsc.key, dgs, sodSpec{SignedAttrs: attrs, SKI: ski, Embed: embed, PSS: dc.pss,
+								BadMessageDigest: tamper == "message-digest"})
 							if tamper == "signature" {
 								sod = flipSignature(t, sod)
 							}
@@ -179,8 +179,8 @@ func TestBrainpoolChainFromOpenSSL(t *testing.T) {
 	for _, attrs := range []bool{false, true} {
 		for _, ski := range []bool{false, true} {
 			t.Run(fmt.Sprintf("attrs=%v/ski=%v", attrs, ski), func(t *testing.T) {
-				sod := buildSODRaw(t, dscDER, dgs, sodSpec{hash: crypto.SHA384, signedAttrs: attrs, ski: ski, embed: true, sign: sign,
-					sigAlg: []int{1, 2, 840, 10045, 4, 3, 3}})
+				sod := buildSODRaw(t, dscDER, dgs, sodSpec{Hash: crypto.SHA384, SignedAttrs: attrs, SKI: ski, Embed: true, Sign: sign,
+					SigAlg: []int{1, 2, 840, 10045, 4, 3, 3}})
 				res, err := verify(sod, dgs, store, o)
 				if err != nil {
 					t.Fatal(err)
@@ -207,7 +207,7 @@ func TestBrainpoolChainFromOpenSSL(t *testing.T) {
 	t.Run("DSC signature tampered", func(t *testing.T) {
 		bad := append([]byte{}, dscDER...)
 		bad[len(bad)-1] ^= 1
-		sod := buildSODRaw(t, bad, dgs, sodSpec{hash: crypto.SHA384, embed: true, sign: sign, sigAlg: []int{1, 2, 840, 10045, 4, 3, 3}})
+		sod := buildSODRaw(t, bad, dgs, sodSpec{Hash: crypto.SHA384, Embed: true, Sign: sign, SigAlg: []int{1, 2, 840, 10045, 4, 3, 3}})
 		_, err := verify(sod, dgs, store, o)
 		wantFail(t, err, pa.CheckDSCSignature, pa.ErrDSCSignature)
 	})
