@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/kayle-id/orgs-api/verify/document/doctest"
 )
 

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/kayle-id/orgs-api/verify/document/doctest"
 	pa "github.com/kayle-id/orgs-api/verify/passiveauth"
 )
