@@ -3,8 +3,10 @@ package passiveauth_test
 import (
 	"bytes"
 	"crypto"
+	encasn1 "encoding/asn1"
 	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -204,6 +206,34 @@ func TestBrainpoolChainFromOpenSSL(t *testing.T) {
 			})
 		}
 	}
+	// BSI TR-03111 plain signatures (r‖s under ecdsa-plain-SHA384), as
+	// German DSCs sign: OpenSSL's signature re-encoded as the two integers
+	// at the curve's width passes; the same bytes under the DER label fail.
+	t.Run("plain ECDSA signature", func(t *testing.T) {
+		plain := func(digest []byte, h crypto.Hash) []byte {
+			var rs struct{ R, S *big.Int }
+			if _, err := encasn1.Unmarshal(sign(digest, h), &rs); err != nil {
+				t.Fatal(err)
+			}
+			out := make([]byte, 96)
+			rs.R.FillBytes(out[:48])
+			rs.S.FillBytes(out[48:])
+			return out
+		}
+		sod := buildSODRaw(t, dscDER, dgs, sodSpec{Hash: crypto.SHA384, SignedAttrs: true, Embed: true, Sign: plain,
+			SigAlg: []int{0, 4, 0, 127, 0, 7, 1, 1, 4, 1, 4}})
+		res, err := verify(sod, dgs, store, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.SignatureAlgorithm != "ECDSA-SHA384-brainpoolP384r1" {
+			t.Fatalf("%+v", res)
+		}
+		sod = buildSODRaw(t, dscDER, dgs, sodSpec{Hash: crypto.SHA384, SignedAttrs: true, Embed: true, Sign: plain,
+			SigAlg: []int{1, 2, 840, 10045, 4, 3, 3}})
+		_, err = verify(sod, dgs, store, o)
+		wantFail(t, err, pa.CheckCMSSignature, pa.ErrCMSSignature)
+	})
 	t.Run("DSC signature tampered", func(t *testing.T) {
 		bad := append([]byte{}, dscDER...)
 		bad[len(bad)-1] ^= 1
