@@ -110,7 +110,8 @@ conformance:
 	@set -o pipefail; $(GO) test -count=1 -v ./server | grep '^conformance:' | sed 's/^conformance: //'
 
 # Benchmarks: the validator against stock openapi3filter, whole requests
-# in-process, audit search and logo checks at their bounds, then the load
+# in-process, audit search and logo checks at their bounds, whole document
+# checks (verify/document: P-256 and RSA-2048 documents), then the load
 # benchmark (real server processes on PostgreSQL and SQLite, validation
 # full and off), then the webhook pipeline (a server process sending to
 # three receivers that verify every signature). BENCH_FLAGS passes options
@@ -119,7 +120,7 @@ conformance:
 BENCH_FLAGS ?=
 WEBHOOK_BENCH_FLAGS ?=
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./validator ./server ./store ./logo ./webhooks/...
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./validator ./server ./store ./logo ./webhooks/... ./verify/document
 	$(GO) run ./internal/tools/loadbench -bin $(BIN) $(BENCH_FLAGS)
 	$(GO) run ./internal/tools/webhookbench -bin $(BIN) $(WEBHOOK_BENCH_FLAGS)
 

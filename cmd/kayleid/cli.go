@@ -234,6 +234,8 @@ type documentsCheckCmd struct {
 	CATranscript string  `name:"ca-transcript" placeholder:"FILE" help:"the chip-authentication transcript the phone recorded"`
 	At           string  `name:"at" placeholder:"RFC3339" help:"judge certificates, CRLs and dates at this time instead of now"`
 	AllowUnknown bool    `name:"allow-unknown-revocation" help:"pass a DSC for which no current CRL exists (reported revocation_unknown); a listed DSC still fails"`
+	RequireAA    bool    `name:"require-aa" help:"fail active authentication, instead of skipping it, when the SOD declares DG15 and no challenge and signature are given (the verify flow's rule)"`
+	RequireCA    bool    `name:"require-ca" help:"fail chip authentication, instead of skipping it, when the SOD declares DG14, DG14 declares chip authentication version 2 and no transcript is given (the verify flow's rule)"`
 	Org          string  `name:"org" placeholder:"ID" help:"the organization kayle_document_id is computed for"`
 	AuthSecret   string  `name:"auth-secret" envvar:"KAYLE_AUTH_SECRET" secret:"all" raw:"true" placeholder:"SECRET" help:"the server's {--auth-secret}, which kayle_document_id is keyed with"`
 }

@@ -20,7 +20,7 @@ var errDocumentFailed = errors.New("documents check: the document failed")
 
 // Run checks a document (see document.Check) and prints the report.
 func (c *documentsCheckCmd) Run(e *runEnv) error {
-	var f document.Files
+	var f document.Inputs
 	for _, in := range []struct {
 		path string
 		dst  *[]byte
@@ -42,7 +42,7 @@ func (c *documentsCheckCmd) Run(e *runEnv) error {
 		}
 		f.AAChallenge = b
 	}
-	opts := document.Options{Secret: c.AuthSecret, OrgID: c.Org}
+	opts := document.Options{Secret: c.AuthSecret, OrgID: c.Org, RequireActiveAuth: c.RequireAA, RequireChipAuth: c.RequireCA}
 	if c.At != "" {
 		t, err := time.Parse(time.RFC3339, c.At)
 		if err != nil {

@@ -13,12 +13,23 @@ import (
 	"github.com/kayle-id/orgs-api/verify/truststore/pkdtest"
 )
 
-// `documents check` end to end on SQLite: the trust store imported with
+// `documents check` end to end on both databases: the trust store imported with
 // `trust import` from the synthetic PKD, a synthetic document signed by one
 // of its DSCs passes (exit 0, every check passed in the JSON); a tampered AA
 // signature fails (exit 1, the check named); the revoked DSC fails
-// revocation; bad flags and missing files are usage errors (exit 2).
+// revocation; without a CA transcript the document passes with chip
+// authentication skipped, and fails with --require-ca; bad flags and
+// missing files are usage errors (exit 2).
 func TestDocumentsCheck(t *testing.T) {
+	for _, kind := range testdb.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			testDocumentsCheck(t, kind)
+		})
+	}
+}
+
+func testDocumentsCheck(t *testing.T, kind testdb.Kind) {
 	dir := t.TempDir()
 	p := pkdtest.New(t, 2)
 	write := func(name string, b []byte) string {
@@ -30,7 +41,7 @@ func TestDocumentsCheck(t *testing.T) {
 	}
 	objects := write("objects.ldif", pkdtest.WriteLDIF("\n", p.Objects))
 	mls := write("mls.ldif", pkdtest.WriteLDIF("\n", p.MasterLists))
-	env := map[string]string{"DATABASE_URL": testdb.URL(t, testdb.SQLite), "KAYLE_CREATE_DB": "true", "KAYLE_AUTH_SECRET": "secret"}
+	env := map[string]string{"DATABASE_URL": testdb.URL(t, kind), "KAYLE_CREATE_DB": "true", "KAYLE_AUTH_SECRET": "secret"}
 	if r := kayleid(t, env, "trust", "import", "--objects", objects, "--master-lists", mls); r.code != 0 {
 		t.Fatalf("import: %+v", r)
 	}
@@ -85,9 +96,30 @@ func TestDocumentsCheck(t *testing.T) {
 		t.Fatalf("revoked: %+v", r)
 	}
 
+	// No transcript: skipped (exit 0) unless --require-ca, as the verify
+	// flow requires it for a DG14 declaring chip authentication version 2.
+	noCA := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		if args[i] == "--ca-transcript" {
+			i++
+			continue
+		}
+		noCA = append(noCA, args[i])
+	}
+	if r, rep := check(noCA...); r.code != 0 || rep.Checks["chip_authentication"].Status != "skipped" {
+		t.Fatalf("no transcript: %+v", r)
+	}
+	if r, rep := check(append(noCA, "--require-ca")...); r.code != 1 || len(rep.FailedChecks) != 1 || rep.FailedChecks[0] != "chip_authentication" ||
+		rep.Checks["chip_authentication"].Reason != "chip_auth_artifacts_missing" {
+		t.Fatalf("no transcript, --require-ca: %+v", r)
+	}
+	if r, _ := check(append(append([]string{}, args...), "--require-aa", "--require-ca")...); r.code != 0 {
+		t.Fatalf("every answer given, --require-aa --require-ca: %+v", r)
+	}
+
 	// Now (not --at): the synthetic CRL is stale or not, depending on the
 	// clock; with an empty trust store the chain fails whatever the date.
-	empty := map[string]string{"DATABASE_URL": testdb.URL(t, testdb.SQLite), "KAYLE_CREATE_DB": "true"}
+	empty := map[string]string{"DATABASE_URL": testdb.URL(t, kind), "KAYLE_CREATE_DB": "true"}
 	if r := kayleid(t, empty, args...); r.code != 1 || !strings.Contains(r.stdout, `"reason": "chain"`) && !strings.Contains(r.stdout, `"reason":"chain"`) {
 		t.Fatalf("empty store: %+v", r)
 	}

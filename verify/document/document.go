@@ -10,7 +10,15 @@
 // while passive authentication fails proves nothing, and the verdict fails.
 // Active and chip authentication are skipped, and the report says so, when
 // their inputs are not given: a document passing with them skipped is not
-// shown to be anything but a copy of the data groups.
+// shown to be anything but a copy of the data groups. Options.RequireActiveAuth
+// and Options.RequireChipAuth turn that into a failure for documents whose
+// SOD declares DG15 (active authentication) or DG14 with a version 2 chip
+// authentication (the flow's rule, behaviour notes §5.8), so a relayed copy
+// of a chip's data groups cannot pass by leaving the answers out.
+//
+// Check reads nothing but its arguments: no file, network or clock beyond
+// Options.Now (TestNoFileOrNetworkAccess holds the package and the verify
+// packages it uses to that); the trust store is the caller's.
 package document
 
 import (
@@ -34,10 +42,10 @@ import (
 	"github.com/kayle-id/orgs-api/verify/passiveauth"
 )
 
-// Files are the document's artefacts as the phone read them (data groups
+// Inputs are the document's artefacts as the phone read them (data groups
 // with their tags, EF.SOD with or without its 77 wrapper) and the records of
 // the active and chip authentication exchanges. Nil means not given.
-type Files struct {
+type Inputs struct {
 	DG1, SOD, DG2, DG14, DG15 []byte
 	// AAChallenge is the challenge the server chose; AASignature the chip's
 	// answer (ISO/IEC 9796-2 for RSA, plain r‖s for EC).
@@ -58,6 +66,15 @@ type Options struct {
 	Secret, OrgID string
 	// ChipAuth is passed to chipauth.Verify.
 	ChipAuth chipauth.Options
+	// RequireActiveAuth fails active authentication, instead of skipping
+	// it, when the SOD declares DG15 and no challenge and signature are
+	// given (or the SOD cannot be read to tell).
+	RequireActiveAuth bool
+	// RequireChipAuth fails chip authentication, instead of skipping it,
+	// when the SOD declares DG14, DG14 declares chip authentication version
+	// 2 or later and no transcript is given (or DG14 or the SOD cannot be
+	// read to tell).
+	RequireChipAuth bool
 }
 
 // Status is a check's outcome.
@@ -120,6 +137,44 @@ type Report struct {
 // Passed reports whether the document passed.
 func (r *Report) Passed() bool { return r.Verdict == Passed }
 
+// Code is one of upstream's failure codes for the document checks
+// (behaviour notes §5.10).
+type Code string
+
+const (
+	CodeAuthenticity       Code = "document_authenticity_failed"
+	CodeChipAuthentication Code = "document_chip_authentication_failed"
+	CodeActiveAuth         Code = "document_active_authentication_failed"
+	// CodeDataInvalid is upstream's code for a DG1 it cannot use; here it
+	// is a document whose checks passed but whose claims could not be
+	// built (an MRZ that does not parse already fails passive
+	// authentication, which needs its issuing state).
+	CodeDataInvalid Code = "document_data_invalid"
+)
+
+// FailureCode is the failure code the verify flow records for the report:
+// the first failed check in the flow's order (passive authentication,
+// chip authentication, active authentication; §5.8), "" when it passed.
+// An MRZ that does not parse fails passive authentication too, so it is
+// document_authenticity_failed.
+func (r *Report) FailureCode() Code {
+	for _, c := range []struct {
+		name Name
+		code Code
+	}{
+		{CheckMRZ, CodeAuthenticity}, {CheckPassiveAuth, CodeAuthenticity},
+		{CheckChipAuth, CodeChipAuthentication}, {CheckActiveAuth, CodeActiveAuth}, {CheckClaims, CodeDataInvalid},
+	} {
+		if r.Checks[c.name].Status == Failed {
+			return c.code
+		}
+	}
+	if r.Verdict == Failed { // not reached: every failing check is listed above
+		return CodeAuthenticity
+	}
+	return ""
+}
+
 func failed(reason string, err error) Result {
 	r := Result{Status: Failed, Reason: reason}
 	if err != nil {
@@ -131,7 +186,7 @@ func failed(reason string, err error) Result {
 // Check runs every check on f against the trust store ts. It never stops
 // early: a failing check is reported and the later ones still run on what
 // they can, so the report shows every problem (the verdict fails either way).
-func Check(ctx context.Context, f Files, ts passiveauth.TrustStore, opts Options) Report {
+func Check(ctx context.Context, f Inputs, ts passiveauth.TrustStore, opts Options) Report {
 	now := opts.Now
 	if now.IsZero() {
 		now = time.Now()
@@ -176,10 +231,10 @@ func Check(ctx context.Context, f Files, ts passiveauth.TrustStore, opts Options
 	}
 
 	// 3. Active authentication.
-	rep.Checks[CheckActiveAuth] = activeAuth(f)
+	rep.Checks[CheckActiveAuth] = activeAuth(f, opts.RequireActiveAuth)
 
 	// 4. Chip authentication.
-	rep.Checks[CheckChipAuth] = chipAuth(f, opts.ChipAuth)
+	rep.Checks[CheckChipAuth] = chipAuth(f, opts.ChipAuth, opts.RequireChipAuth)
 
 	// 5. The claims.
 	if m == nil {
@@ -201,9 +256,32 @@ func Check(ctx context.Context, f Files, ts passiveauth.TrustStore, opts Options
 	return rep
 }
 
-func activeAuth(f Files) Result {
+// sodDeclares reports whether the SOD holds a hash of data group n; ok is
+// false when the SOD does not parse. It is read here rather than taken
+// from passive authentication's result, so the "required" rules hold when
+// passive authentication fails too.
+func sodDeclares(sod []byte, n int) (declared, ok bool) {
+	s, err := lds.ParseSOD(sod)
+	if err != nil {
+		return false, false
+	}
+	_, declared = s.LDS.Hash(n)
+	return declared, true
+}
+
+func activeAuth(f Inputs, required bool) Result {
 	switch {
 	case f.DG15 == nil && f.AAChallenge == nil && f.AASignature == nil:
+		if required {
+			declared, ok := sodDeclares(f.SOD, 15)
+			switch {
+			case !ok:
+				return Result{Status: Failed, Reason: "required_inputs_absent", Detail: "active authentication is required and the SOD cannot be read to tell whether it declares DG15"}
+			case declared:
+				return Result{Status: Failed, Reason: "required_inputs_absent", Detail: "the SOD declares DG15: active authentication is required and no DG15, challenge or signature was given"}
+			}
+			return Result{Status: Skipped, Reason: "not_declared", Detail: "the SOD declares no DG15: the document has no active authentication"}
+		}
 		return Result{Status: Skipped, Reason: "inputs_absent", Detail: "no DG15, challenge or signature given: the chip is not shown to hold DG15's key"}
 	case f.DG15 == nil || f.AAChallenge == nil || f.AASignature == nil:
 		return Result{Status: Failed, Reason: "inputs_incomplete", Detail: "active authentication needs DG15, the challenge and the signature together"}
@@ -251,7 +329,42 @@ func activeAuth(f Files) Result {
 	return failed("public_key_invalid", errors.New("DG15 key is neither RSA nor EC"))
 }
 
-func chipAuth(f Files, opts chipauth.Options) Result {
+// caInfos are DG14's ChipAuthenticationInfos as chipauth takes them.
+func caInfos(si *lds.SecurityInfos) []chipauth.Info {
+	infos := make([]chipauth.Info, 0, len(si.ChipAuthentication))
+	for _, i := range si.ChipAuthentication {
+		infos = append(infos, chipauth.Info{OID: i.Protocol, Version: int(i.Version), KeyID: i.KeyID})
+	}
+	return infos
+}
+
+// chipAuthRequired is the flow's rule for a document without a
+// transcript: a failure when the SOD declares DG14 and DG14 declares chip
+// authentication version 2 or later; what cannot be read fails too.
+func chipAuthRequired(f Inputs) Result {
+	declared, ok := sodDeclares(f.SOD, 14)
+	switch {
+	case !ok:
+		return Result{Status: Failed, Reason: "chip_auth_artifacts_missing", Detail: "chip authentication is required and the SOD cannot be read to tell whether it declares DG14"}
+	case !declared:
+		return Result{Status: Skipped, Reason: "not_declared", Detail: "the SOD declares no DG14: the document has no chip authentication"}
+	case f.DG14 == nil:
+		return Result{Status: Failed, Reason: "chip_auth_artifacts_missing", Detail: "the SOD declares DG14 and none was given"}
+	}
+	si, err := lds.ParseDG14(f.DG14)
+	if err != nil {
+		return failed("dg14_parse_failed", err)
+	}
+	if chipauth.RequirementOf(caInfos(si)) == chipauth.Skipped {
+		return Result{Status: Skipped, Reason: "version_1_or_none", Detail: "DG14 has no ChipAuthenticationInfo of version 2 or later: nothing to check after the fact"}
+	}
+	return Result{Status: Failed, Reason: "chip_auth_artifacts_missing", Detail: "DG14 declares chip authentication version 2: it is required and no transcript was given"}
+}
+
+func chipAuth(f Inputs, opts chipauth.Options, required bool) Result {
+	if f.CATranscript == nil && required {
+		return chipAuthRequired(f)
+	}
 	if f.CATranscript == nil {
 		d := "no transcript given"
 		if f.DG14 != nil {
@@ -270,10 +383,7 @@ func chipAuth(f Files, opts chipauth.Options) Result {
 	if err != nil {
 		return failed("dg14_parse_failed", err)
 	}
-	infos := make([]chipauth.Info, 0, len(si.ChipAuthentication))
-	for _, i := range si.ChipAuthentication {
-		infos = append(infos, chipauth.Info{OID: i.Protocol, Version: int(i.Version), KeyID: i.KeyID})
-	}
+	infos := caInfos(si)
 	if chipauth.RequirementOf(infos) == chipauth.Skipped {
 		return Result{Status: Skipped, Reason: "version_1_or_none", Detail: "DG14 has no ChipAuthenticationInfo of version 2 or later: nothing to check after the fact"}
 	}

@@ -40,8 +40,8 @@ func fixture(t testing.TB) (*pkdtest.PKD, *passiveauth.MemoryStore) {
 	return pkd, ts
 }
 
-func files(d *doctest.Document) document.Files {
-	return document.Files{DG1: d.DG1, SOD: d.SOD, DG2: d.DG2, DG14: d.DG14, DG15: d.DG15,
+func files(d *doctest.Document) document.Inputs {
+	return document.Inputs{DG1: d.DG1, SOD: d.SOD, DG2: d.DG2, DG14: d.DG14, DG15: d.DG15,
 		AAChallenge: d.AAChallenge, AASignature: d.AASignature, CATranscript: d.CATranscript}
 }
 
@@ -135,73 +135,73 @@ func TestCheckTampered(t *testing.T) {
 	}
 	cases := []struct {
 		name   string
-		mod    func(*doctest.Document, *document.Files, *passiveauth.MemoryStore) *passiveauth.MemoryStore
+		mod    func(*doctest.Document, *document.Inputs, *passiveauth.MemoryStore) *passiveauth.MemoryStore
 		failed []document.Name
 		reason map[document.Name]string
 	}{
-		{"name in DG1 changed, SOD not re-signed", func(d *doctest.Document, f *document.Files, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
+		{"name in DG1 changed, SOD not re-signed", func(d *doctest.Document, f *document.Inputs, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
 			f.DG1 = mrz.EncodeDG1(strings.Replace(doctest.TD3, "ERIKSSON", "ERIKSSOM", 1))
 			return nil
 		}, []document.Name{document.CheckPassiveAuth}, map[document.Name]string{document.CheckPassiveAuth: "data_groups"}},
-		{"DG1 check digit wrong, SOD re-signed", func(d *doctest.Document, f *document.Files, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
+		{"DG1 check digit wrong, SOD re-signed", func(d *doctest.Document, f *document.Inputs, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
 			d.DG1 = mrz.EncodeDG1(strings.Replace(doctest.TD3, "7408122", "7408121", 1))
 			d.Sign(t)
 			f.DG1, f.SOD = d.DG1, d.SOD
 			return nil
 		}, []document.Name{document.CheckMRZ, document.CheckPassiveAuth, document.CheckClaims},
 			map[document.Name]string{document.CheckMRZ: "mrz_invalid", document.CheckPassiveAuth: "mrz_invalid"}},
-		{"DG2 changed", func(d *doctest.Document, f *document.Files, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
+		{"DG2 changed", func(d *doctest.Document, f *document.Inputs, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
 			f.DG2 = flip(f.DG2, -1)
 			return nil
 		}, []document.Name{document.CheckPassiveAuth}, map[document.Name]string{document.CheckPassiveAuth: "data_groups"}},
-		{"SOD signature", func(d *doctest.Document, f *document.Files, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
+		{"SOD signature", func(d *doctest.Document, f *document.Inputs, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
 			f.SOD = flip(f.SOD, -1)
 			return nil
 		}, []document.Name{document.CheckPassiveAuth}, map[document.Name]string{document.CheckPassiveAuth: "cms_signature"}},
-		{"no CSCA in the store", func(d *doctest.Document, f *document.Files, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
+		{"no CSCA in the store", func(d *doctest.Document, f *document.Inputs, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
 			return passiveauth.NewMemoryStore()
 		}, []document.Name{document.CheckPassiveAuth}, map[document.Name]string{document.CheckPassiveAuth: "chain"}},
-		{"revoked DSC", func(d *doctest.Document, f *document.Files, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
+		{"revoked DSC", func(d *doctest.Document, f *document.Inputs, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
 			d.DSC, d.DSCKey = p.DSCs[0].Cert, p.DSCs[0].Key
 			d.Sign(t)
 			f.SOD = d.SOD
 			return nil
 		}, []document.Name{document.CheckPassiveAuth}, map[document.Name]string{document.CheckPassiveAuth: "revocation"}},
-		{"AA signature", func(d *doctest.Document, f *document.Files, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
+		{"AA signature", func(d *doctest.Document, f *document.Inputs, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
 			f.AASignature = flip(f.AASignature, 5)
 			return nil
 		}, []document.Name{document.CheckActiveAuth}, map[document.Name]string{document.CheckActiveAuth: "signature_invalid"}},
-		{"AA challenge other than signed", func(d *doctest.Document, f *document.Files, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
+		{"AA challenge other than signed", func(d *doctest.Document, f *document.Inputs, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
 			f.AAChallenge = flip(f.AAChallenge, 0)
 			return nil
 		}, []document.Name{document.CheckActiveAuth}, map[document.Name]string{document.CheckActiveAuth: "signature_invalid"}},
-		{"AA signed by another key", func(d *doctest.Document, f *document.Files, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
+		{"AA signed by another key", func(d *doctest.Document, f *document.Inputs, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
 			f.AASignature = doctest.AASignP256(t, other, f.AAChallenge)
 			return nil
 		}, []document.Name{document.CheckActiveAuth}, map[document.Name]string{document.CheckActiveAuth: "signature_invalid"}},
-		{"AA signature without challenge", func(d *doctest.Document, f *document.Files, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
+		{"AA signature without challenge", func(d *doctest.Document, f *document.Inputs, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
 			f.AAChallenge = nil
 			return nil
 		}, []document.Name{document.CheckActiveAuth}, map[document.Name]string{document.CheckActiveAuth: "inputs_incomplete"}},
-		{"DG15 swapped for the signer's key, SOD not re-signed", func(d *doctest.Document, f *document.Files, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
+		{"DG15 swapped for the signer's key, SOD not re-signed", func(d *doctest.Document, f *document.Inputs, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
 			spki, _ := x509.MarshalPKIXPublicKey(&other.PublicKey)
 			f.DG15 = doctest.Wrap(0x6F, spki)
 			f.AASignature = doctest.AASignP256(t, other, f.AAChallenge)
 			return nil
 		}, []document.Name{document.CheckPassiveAuth}, map[document.Name]string{document.CheckPassiveAuth: "data_groups"}},
-		{"CA token", func(d *doctest.Document, f *document.Files, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
+		{"CA token", func(d *doctest.Document, f *document.Inputs, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
 			f.CATranscript = flip(f.CATranscript, -1)
 			return nil
 		}, []document.Name{document.CheckChipAuth}, map[document.Name]string{document.CheckChipAuth: "verification_failed"}},
-		{"CA with another chip key", func(d *doctest.Document, f *document.Files, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
+		{"CA with another chip key", func(d *doctest.Document, f *document.Inputs, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
 			f.CATranscript = doctest.CATranscript(t, otherChip)
 			return nil
 		}, []document.Name{document.CheckChipAuth}, map[document.Name]string{document.CheckChipAuth: "verification_failed"}},
-		{"CA transcript malformed", func(d *doctest.Document, f *document.Files, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
+		{"CA transcript malformed", func(d *doctest.Document, f *document.Inputs, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
 			f.CATranscript = f.CATranscript[:len(f.CATranscript)-1]
 			return nil
 		}, []document.Name{document.CheckChipAuth}, map[document.Name]string{document.CheckChipAuth: "transcript_invalid"}},
-		{"CA transcript without DG14", func(d *doctest.Document, f *document.Files, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
+		{"CA transcript without DG14", func(d *doctest.Document, f *document.Inputs, _ *passiveauth.MemoryStore) *passiveauth.MemoryStore {
 			f.DG14 = nil
 			return nil
 		}, []document.Name{document.CheckPassiveAuth, document.CheckChipAuth},
@@ -228,16 +228,44 @@ func TestCheckTampered(t *testing.T) {
 	}
 }
 
+// BenchmarkCheck is a whole document check (MRZ; passive authentication
+// with the DSC's chain and a verified current CRL; active authentication;
+// chip authentication; the claims) against an in-memory trust store, for
+// a P-256 document and RSA-2048 ones (PKCS #1 v1.5 and RSASSA-PSS SOD
+// signatures, ISO/IEC 9796-2 active authentication; chip authentication
+// stays P-256 ECDH: DG14 keys are DH or EC). `make bench` runs it.
 func BenchmarkCheck(b *testing.B) {
-	p, ts := fixture(b)
-	d := doctest.New(b, p.DSCs[1].Cert, p.DSCs[1].Key)
-	f := files(d)
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if rep := document.Check(ctx, f, ts, opts); !rep.Passed() {
-			b.Fatalf("%+v", rep)
-		}
+	p, ecStore := fixture(b)
+	rsaPKCS1, rsaStore := rsaDocument(b, false)
+	rsaPSS, _ := rsaDocument(b, true)
+	for _, bc := range []struct {
+		name string
+		d    *doctest.Document
+		ts   *passiveauth.MemoryStore
+	}{
+		{"P-256", doctest.New(b, p.DSCs[1].Cert, p.DSCs[1].Key), ecStore},
+		{"RSA-2048", rsaPKCS1, rsaStore},
+		{"RSA-2048-PSS", rsaPSS, rsaStore},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			f := files(bc.d)
+			ctx := context.Background()
+			rep := document.Check(ctx, f, bc.ts, opts)
+			for _, c := range document.Checks {
+				if rep.Checks[c].Status != document.Passed {
+					b.Fatalf("%s: %+v", c, rep.Checks[c])
+				}
+			}
+			if pa := rep.Checks[document.CheckPassiveAuth].Detail.(*passiveauth.Result); pa.Revocation.Status != passiveauth.VerifiedNotRevoked {
+				b.Fatalf("revocation: %+v", pa.Revocation)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if rep := document.Check(ctx, f, bc.ts, opts); !rep.Passed() {
+					b.Fatalf("%+v", rep)
+				}
+			}
+		})
 	}
 }
 

@@ -14,7 +14,8 @@ import (
 	"github.com/kayle-id/orgs-api/verify/truststore/pkdtest"
 )
 
-// The test document's SOD is a CMS SignedData OpenSSL verifies too (chain
+// The test documents' SODs (P-256, RSA-2048 PKCS #1 v1.5 and RSASSA-PSS)
+// are CMS SignedData OpenSSL verifies too (chain
 // to the CSCA, signature, signed attributes) and whose content is the
 // LDSSecurityObject with each data group's SHA-256: the builder is held to
 // an implementation nobody here wrote, not only to passiveauth.
@@ -27,7 +28,22 @@ func TestSODOpenSSL(t *testing.T) {
 		t.Skip("openssl not installed (apt-get install openssl)")
 	}
 	p, _ := fixture(t)
-	d := doctest.New(t, p.DSCs[1].Cert, p.DSCs[1].Key)
+	rsaPKCS1, _ := rsaDocument(t, false)
+	rsaPSS, _ := rsaDocument(t, true)
+	for _, tc := range []struct {
+		name string
+		d    *doctest.Document
+		csca []byte
+	}{
+		{"P-256", doctest.New(t, p.DSCs[1].Cert, p.DSCs[1].Key), p.CSCAUT.DER},
+		{"RSA-2048 PKCS1v15", rsaPKCS1, rsaChain.CSCA.Raw},
+		{"RSA-2048 PSS", rsaPSS, rsaChain.CSCA.Raw},
+	} {
+		t.Run(tc.name, func(t *testing.T) { opensslVerifiesSOD(t, bin, tc.d, tc.csca) })
+	}
+}
+
+func opensslVerifiesSOD(t *testing.T, bin string, d *doctest.Document, csca []byte) {
 	dir := t.TempDir()
 	bare, err := lds.Unwrap(d.SOD, lds.TagSOD)
 	if err != nil {
@@ -37,7 +53,7 @@ func TestSODOpenSSL(t *testing.T) {
 	if err := os.WriteFile(in, bare, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.CSCAUT.DER}), 0o600); err != nil {
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: csca}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "cms", "-verify", "-binary", "-inform", "DER", "-in", in, "-CAfile", ca,

@@ -6,12 +6,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	encasn1 "encoding/asn1"
 	"errors"
 	"testing"
 
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/cryptobyte/asn1"
 
+	"github.com/kayle-id/orgs-api/verify/document/doctest"
 	"github.com/kayle-id/orgs-api/verify/lds"
 )
 
@@ -108,7 +110,7 @@ func mustDER(f func(*cryptobyte.Builder)) []byte {
 // deepEContent is a ContentInfo whose eContent is an OCTET STRING wrapped
 // in depth constructed OCTET STRINGs (BER segmentation taken to the limit).
 func deepEContent(depth int) []byte {
-	lds0 := buildLDS(0, crypto.SHA256, syntheticDataGroups())
+	lds0 := doctest.LDSSecurityObject(0, crypto.SHA256, syntheticDataGroups())
 	var content func(b *cryptobyte.Builder, d int)
 	content = func(b *cryptobyte.Builder, d int) {
 		if d == 0 {
@@ -118,13 +120,13 @@ func deepEContent(depth int) []byte {
 		b.AddASN1(asn1.OCTET_STRING.Constructed(), func(b *cryptobyte.Builder) { content(b, d-1) })
 	}
 	return mustDER(func(b *cryptobyte.Builder) {
-		b.AddASN1ObjectIdentifier(oidSignedData)
+		b.AddASN1ObjectIdentifier(lds.OIDSignedData)
 		b.AddASN1(asn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
 			b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
 				b.AddASN1Int64(1)
 				b.AddASN1(asn1.SET, func(b *cryptobyte.Builder) {})
 				b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
-					b.AddASN1ObjectIdentifier(oidLDS)
+					b.AddASN1ObjectIdentifier(lds.OIDLDSSecurityObject)
 					b.AddASN1(asn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) { content(b, depth) })
 				})
 				b.AddASN1(asn1.SET, func(b *cryptobyte.Builder) {})
@@ -139,7 +141,7 @@ func TestConstructedEContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(sd.EContent, buildLDS(0, crypto.SHA256, syntheticDataGroups())) {
+	if !bytes.Equal(sd.EContent, doctest.LDSSecurityObject(0, crypto.SHA256, syntheticDataGroups())) {
 		t.Fatal("joined eContent differs")
 	}
 	// No signer: a SignedData, but not a usable SOD.
@@ -238,4 +240,13 @@ func TestSignedAttributeRules(t *testing.T) {
 	if _, err := lds.ParseSOD(m); !errors.Is(err, lds.ErrMalformed) {
 		t.Fatalf("content-type twice: %v", err)
 	}
+}
+
+func addAlg(b *cryptobyte.Builder, oid encasn1.ObjectIdentifier, null bool) {
+	b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1ObjectIdentifier(oid)
+		if null {
+			b.AddASN1NULL()
+		}
+	})
 }

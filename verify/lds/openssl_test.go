@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kayle-id/orgs-api/verify/document/doctest"
 	"github.com/kayle-id/orgs-api/verify/lds"
 )
 
@@ -156,7 +157,7 @@ func TestParseOpenSSLSignedSODs(t *testing.T) {
 			for _, attrs := range []bool{false, true} {
 				for _, ski := range []bool{false, true} {
 					t.Run(fmt.Sprintf("%s/%s/attrs=%v/ski=%v", kc.name, md.name, attrs, ski), func(t *testing.T) {
-						ldsDER := buildLDS(0, md.h, syntheticDataGroups())
+						ldsDER := doctest.LDSSecurityObject(0, md.h, syntheticDataGroups())
 						args := []string{"cms", "-sign", "-binary", "-nodetach", "-in", writeFile(t, dir, "lds.der", ldsDER),
 							"-signer", certFile, "-inkey", keyFile, "-md", md.name, "-outform", "DER",
 							"-econtent_type", "2.23.136.1.1.1"}

@@ -15,7 +15,7 @@ func FuzzVerify(f *testing.F) {
 	dsc := newDSC(f, w.ecCSCA, "p256b", "UT", nil)
 	dgs := dataGroups()
 	for _, attrs := range []bool{false, true} {
-		sod := buildSOD(f, dsc.cert, dsc.key, dgs, sodSpec{embed: true, signedAttrs: attrs})
+		sod := buildSOD(f, dsc.cert, dsc.key, dgs, sodSpec{Embed: true, SignedAttrs: attrs})
 		f.Add(sod)
 		f.Add(sod[:len(sod)/2])
 	}

@@ -3,8 +3,10 @@ package passiveauth_test
 import (
 	"bytes"
 	"crypto"
+	encasn1 "encoding/asn1"
 	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,8 +100,8 @@ func TestOpenSSLAgrees(t *testing.T) {
 						}
 						name := fmt.Sprintf("%s/attrs=%v/ski=%v/embed=%v/tamper=%s", dc.name, attrs, ski, embed, tamper)
 						t.Run(name, func(t *testing.T) {
-							sod := buildSOD(t, dsc.cert, dsc.key, dgs, sodSpec{signedAttrs: attrs, ski: ski, embed: embed, pss: dc.pss,
-								badMD: tamper == "message-digest"})
+							sod := buildSOD(t, dsc.cert, dsc.key, dgs, sodSpec{SignedAttrs: attrs, SKI: ski, Embed: embed, PSS: dc.pss,
+								BadMessageDigest: tamper == "message-digest"})
 							if tamper == "signature" {
 								sod = flipSignature(t, sod)
 							}
@@ -179,8 +181,8 @@ func TestBrainpoolChainFromOpenSSL(t *testing.T) {
 	for _, attrs := range []bool{false, true} {
 		for _, ski := range []bool{false, true} {
 			t.Run(fmt.Sprintf("attrs=%v/ski=%v", attrs, ski), func(t *testing.T) {
-				sod := buildSODRaw(t, dscDER, dgs, sodSpec{hash: crypto.SHA384, signedAttrs: attrs, ski: ski, embed: true, sign: sign,
-					sigAlg: []int{1, 2, 840, 10045, 4, 3, 3}})
+				sod := buildSODRaw(t, dscDER, dgs, sodSpec{Hash: crypto.SHA384, SignedAttrs: attrs, SKI: ski, Embed: true, Sign: sign,
+					SigAlg: []int{1, 2, 840, 10045, 4, 3, 3}})
 				res, err := verify(sod, dgs, store, o)
 				if err != nil {
 					t.Fatal(err)
@@ -204,10 +206,38 @@ func TestBrainpoolChainFromOpenSSL(t *testing.T) {
 			})
 		}
 	}
+	// BSI TR-03111 plain signatures (r‖s under ecdsa-plain-SHA384), as
+	// German DSCs sign: OpenSSL's signature re-encoded as the two integers
+	// at the curve's width passes; the same bytes under the DER label fail.
+	t.Run("plain ECDSA signature", func(t *testing.T) {
+		plain := func(digest []byte, h crypto.Hash) []byte {
+			var rs struct{ R, S *big.Int }
+			if _, err := encasn1.Unmarshal(sign(digest, h), &rs); err != nil {
+				t.Fatal(err)
+			}
+			out := make([]byte, 96)
+			rs.R.FillBytes(out[:48])
+			rs.S.FillBytes(out[48:])
+			return out
+		}
+		sod := buildSODRaw(t, dscDER, dgs, sodSpec{Hash: crypto.SHA384, SignedAttrs: true, Embed: true, Sign: plain,
+			SigAlg: []int{0, 4, 0, 127, 0, 7, 1, 1, 4, 1, 4}})
+		res, err := verify(sod, dgs, store, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.SignatureAlgorithm != "ECDSA-SHA384-brainpoolP384r1" {
+			t.Fatalf("%+v", res)
+		}
+		sod = buildSODRaw(t, dscDER, dgs, sodSpec{Hash: crypto.SHA384, SignedAttrs: true, Embed: true, Sign: plain,
+			SigAlg: []int{1, 2, 840, 10045, 4, 3, 3}})
+		_, err = verify(sod, dgs, store, o)
+		wantFail(t, err, pa.CheckCMSSignature, pa.ErrCMSSignature)
+	})
 	t.Run("DSC signature tampered", func(t *testing.T) {
 		bad := append([]byte{}, dscDER...)
 		bad[len(bad)-1] ^= 1
-		sod := buildSODRaw(t, bad, dgs, sodSpec{hash: crypto.SHA384, embed: true, sign: sign, sigAlg: []int{1, 2, 840, 10045, 4, 3, 3}})
+		sod := buildSODRaw(t, bad, dgs, sodSpec{Hash: crypto.SHA384, Embed: true, Sign: sign, SigAlg: []int{1, 2, 840, 10045, 4, 3, 3}})
 		_, err := verify(sod, dgs, store, o)
 		wantFail(t, err, pa.CheckDSCSignature, pa.ErrDSCSignature)
 	})

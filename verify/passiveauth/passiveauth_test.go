@@ -95,7 +95,7 @@ func TestVerifyPasses(t *testing.T) {
 							store = cloneStore(t, w)
 							must(t, store.AddDSC(dsc.cert.Raw))
 						}
-						sod := buildSOD(t, dsc.cert, dsc.key, dgs, sodSpec{signedAttrs: attrs, ski: ski, embed: embed, pss: dc.pss})
+						sod := buildSOD(t, dsc.cert, dsc.key, dgs, sodSpec{SignedAttrs: attrs, SKI: ski, Embed: embed, PSS: dc.pss})
 						res, err := verify(sod, dgs, store, opts())
 						if err != nil {
 							t.Fatal(err)
@@ -137,7 +137,7 @@ func TestVerifyHashes(t *testing.T) {
 		{"rsa2048b", crypto.SHA1, false}, {"rsa2048b", crypto.SHA512, true}, {"p384", crypto.SHA256, true}} {
 		t.Run(fmt.Sprint(dc), func(t *testing.T) {
 			dsc := newDSC(t, w.ecCSCA, dc.key, "UT", nil)
-			spec := sodSpec{hash: dc.h, embed: true, signedAttrs: true, bareAlg: dc.bare}
+			spec := sodSpec{Hash: dc.h, Embed: true, SignedAttrs: true, BareAlg: dc.bare}
 			res, err := verify(buildSOD(t, dsc.cert, dsc.key, dgs, spec), dgs, w.store, opts())
 			if err != nil {
 				t.Fatal(err)
@@ -155,7 +155,7 @@ func TestVerifyDataGroupRules(t *testing.T) {
 	dsc := newDSC(t, w.ecCSCA, "p256b", "UT", nil)
 	dgs := dataGroups()
 	sign := func(declared map[int][]byte) []byte {
-		return buildSOD(t, dsc.cert, dsc.key, dgs, sodSpec{embed: true, signedAttrs: true, declared: declared})
+		return buildSOD(t, dsc.cert, dsc.key, dgs, sodSpec{Embed: true, SignedAttrs: true, Declared: declared})
 	}
 	without := func(m map[int][]byte, n ...int) map[int][]byte {
 		out := map[int][]byte{}
@@ -226,13 +226,13 @@ func TestVerifyTamperedSignature(t *testing.T) {
 		dsc := newDSC(t, dc.ca(w), dc.key, "UT", dc.mod)
 		for _, attrs := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/attrs=%v", dc.name, attrs), func(t *testing.T) {
-				sod := buildSOD(t, dsc.cert, dsc.key, dgs, sodSpec{signedAttrs: attrs, embed: true, pss: dc.pss})
+				sod := buildSOD(t, dsc.cert, dsc.key, dgs, sodSpec{SignedAttrs: attrs, Embed: true, PSS: dc.pss})
 				_, err := verify(flipSignature(t, sod), dgs, w.store, opts())
 				wantFail(t, err, pa.CheckCMSSignature, pa.ErrCMSSignature)
 			})
 		}
 		t.Run(dc.name+"/message-digest", func(t *testing.T) {
-			sod := buildSOD(t, dsc.cert, dsc.key, dgs, sodSpec{signedAttrs: true, embed: true, pss: dc.pss, badMD: true})
+			sod := buildSOD(t, dsc.cert, dsc.key, dgs, sodSpec{SignedAttrs: true, Embed: true, PSS: dc.pss, BadMessageDigest: true})
 			_, err := verify(sod, dgs, w.store, opts())
 			wantFail(t, err, pa.CheckCMSSignature, pa.ErrCMSSignature)
 		})
@@ -253,7 +253,7 @@ func TestVerifyCertificates(t *testing.T) {
 	w := newWorld(t)
 	dgs := dataGroups()
 	good := newDSC(t, w.ecCSCA, "p256b", "UT", nil)
-	sodFor := func(d *pki) []byte { return buildSOD(t, d.cert, d.key, dgs, sodSpec{embed: true, signedAttrs: true}) }
+	sodFor := func(d *pki) []byte { return buildSOD(t, d.cert, d.key, dgs, sodSpec{Embed: true, SignedAttrs: true}) }
 
 	expiredCSCA := newCSCA(t, "p256c", "UT", "Expired CSCA", func(s *certSpec) { s.notAfter = checkTime.Add(-time.Hour) })
 	futureCSCA := newCSCA(t, "p256c", "UT", "Future CSCA", func(s *certSpec) { s.notBefore = checkTime.Add(time.Hour) })
@@ -276,7 +276,7 @@ func TestVerifyCertificates(t *testing.T) {
 		reason error
 	}{
 		{"signer nowhere", buildSOD(t, good.cert, good.key, dgs, sodSpec{}), opts(), pa.CheckSigner, pa.ErrSignerNotFound},
-		{"signer nowhere (SKI)", buildSOD(t, good.cert, good.key, dgs, sodSpec{ski: true}), opts(), pa.CheckSigner, pa.ErrSignerNotFound},
+		{"signer nowhere (SKI)", buildSOD(t, good.cert, good.key, dgs, sodSpec{SKI: true}), opts(), pa.CheckSigner, pa.ErrSignerNotFound},
 		{"DSC expired", sodFor(newDSC(t, w.ecCSCA, "p256b", "UT", func(s *certSpec) { s.notAfter = checkTime.Add(-time.Second) })),
 			opts(), pa.CheckDSCValidity, pa.ErrExpired},
 		{"DSC not yet valid", sodFor(newDSC(t, w.ecCSCA, "p256b", "UT", func(s *certSpec) { s.notBefore = checkTime.Add(time.Second) })),
@@ -322,7 +322,7 @@ func TestVerifyRevocation(t *testing.T) {
 	ca := newCSCA(t, "p256c", "UT", "CRL CSCA", nil)
 	dsc := newDSC(t, ca, "p256b", "UT", nil)
 	rogue := newCSCA(t, "p256", "UT", "CRL CSCA", nil) // same name, other key
-	sod := buildSOD(t, dsc.cert, dsc.key, dgs, sodSpec{embed: true})
+	sod := buildSOD(t, dsc.cert, dsc.key, dgs, sodSpec{Embed: true})
 	serial := big.NewInt(2001)
 	stale := checkTime.Add(-24 * time.Hour)
 	cases := []struct {
@@ -387,7 +387,7 @@ func TestVerifyTrustStoreError(t *testing.T) {
 	dgs := dataGroups()
 	dsc := newDSC(t, w.ecCSCA, "p256b", "UT", nil)
 	for _, embed := range []bool{false, true} {
-		_, err := verify(buildSOD(t, dsc.cert, dsc.key, dgs, sodSpec{embed: embed}), dgs, failingStore{w.store}, opts())
+		_, err := verify(buildSOD(t, dsc.cert, dsc.key, dgs, sodSpec{Embed: embed}), dgs, failingStore{w.store}, opts())
 		wantFail(t, err, pa.CheckTrustStore, pa.ErrTrustStore)
 		if !errors.Is(err, pa.ErrTrustStore) {
 			t.Fatal(err)
@@ -419,7 +419,7 @@ func TestUpstreamLikeChain(t *testing.T) {
 		t.Fatalf("DSC %+v", d)
 	}
 	dgs := dataGroups()
-	res, err := verify(buildSOD(t, dsc.cert, dsc.key, dgs, sodSpec{embed: true, signedAttrs: true}), dgs, w.store, opts())
+	res, err := verify(buildSOD(t, dsc.cert, dsc.key, dgs, sodSpec{Embed: true, SignedAttrs: true}), dgs, w.store, opts())
 	if err != nil || res.Revocation.Status != pa.VerifiedNotRevoked || res.Revocation.NextUpdate.Year() != 2049 {
 		t.Fatalf("%+v %v", res, err)
 	}
@@ -432,7 +432,7 @@ func BenchmarkVerify(b *testing.B) {
 	dgs := dataGroups()
 	for _, kind := range []string{"p256b", "rsa2048b"} {
 		dsc := newDSC(b, w.ecCSCA, kind, "UT", nil)
-		sod := buildSOD(b, dsc.cert, dsc.key, dgs, sodSpec{embed: true, signedAttrs: true})
+		sod := buildSOD(b, dsc.cert, dsc.key, dgs, sodSpec{Embed: true, SignedAttrs: true})
 		b.Run(kind, func(b *testing.B) {
 			for b.Loop() {
 				if _, err := verify(sod, dgs, w.store, opts()); err != nil {

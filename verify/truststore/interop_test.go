@@ -60,20 +60,24 @@ func TestOpenSSLSignedMasterList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := openStore(t, testdb.SQLite, truststore.Options{})
-	rep := importPKD(t, ts, nil, pkdtest.WriteLDIF("\n", []pkdtest.Entry{{DN: "cn=ml,o=ml,c=UT,dc=data", Attrs: []pkdtest.Attr{pkdtest.B64("pkdMasterListContent;binary", ml)}}}))
-	if rep.MasterLists.Verified != 1 || rep.Store.CSCAs != 2 {
-		t.Fatalf("OpenSSL-signed list: %+v", rep.MasterLists)
-	}
 	i := bytes.Index(ml, p.CSCAXX.DER)
 	if i < 0 {
 		t.Fatal("the CSCA is not in OpenSSL's output")
 	}
 	tampered := bytes.Clone(ml)
 	tampered[i+len(p.CSCAXX.DER)-3] ^= 0x01
-	_, err = ts.Import(context.Background(), truststore.Input{MasterLists: bytes.NewReader(pkdtest.WriteLDIF("\n", []pkdtest.Entry{{DN: "cn=ml,o=ml,c=UT,dc=data", Attrs: []pkdtest.Attr{pkdtest.B64("pkdMasterListContent;binary", tampered)}}}))})
-	if err == nil {
-		t.Fatal("a tampered OpenSSL-signed list imported")
+	for _, kind := range testdb.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			ts := openStore(t, kind, truststore.Options{})
+			rep := importPKD(t, ts, nil, pkdtest.WriteLDIF("\n", []pkdtest.Entry{{DN: "cn=ml,o=ml,c=UT,dc=data", Attrs: []pkdtest.Attr{pkdtest.B64("pkdMasterListContent;binary", ml)}}}))
+			if rep.MasterLists.Verified != 1 || rep.Store.CSCAs != 2 {
+				t.Fatalf("OpenSSL-signed list: %+v", rep.MasterLists)
+			}
+			_, err := ts.Import(context.Background(), truststore.Input{MasterLists: bytes.NewReader(pkdtest.WriteLDIF("\n", []pkdtest.Entry{{DN: "cn=ml,o=ml,c=UT,dc=data", Attrs: []pkdtest.Attr{pkdtest.B64("pkdMasterListContent;binary", tampered)}}}))})
+			if err == nil {
+				t.Fatal("a tampered OpenSSL-signed list imported")
+			}
+		})
 	}
 }
 

@@ -140,8 +140,17 @@ func TestCRLRefresh(t *testing.T) {
 // none of its certificates is taken; a file of only refused lists changes
 // nothing.
 func TestTamperedMasterListRefused(t *testing.T) {
+	for _, kind := range testdb.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			testTamperedMasterListRefused(t, kind)
+		})
+	}
+}
+
+func testTamperedMasterListRefused(t *testing.T, kind testdb.Kind) {
 	ctx := context.Background()
-	ts := openStore(t, testdb.SQLite, truststore.Options{})
+	ts := openStore(t, kind, truststore.Options{})
 	p := pkdtest.New(t, 1)
 	evil := pkdtest.NewCSCA(t, "EV", "Injected CSCA", 666)
 	content := pkdtest.CscaMasterList(p.CSCAUT.DER, p.CSCAXX.DER)
