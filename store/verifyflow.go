@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"math"
@@ -29,9 +28,6 @@ var (
 	ErrHandoffExpired = errors.New("store: the handoff token has expired")
 	// ErrHandoffConsumed: the token was consumed by another hello.
 	ErrHandoffConsumed = errors.New("store: the handoff token was already used")
-	// ErrAttestCounter: an App Attest counter moved between its read and
-	// its compare-and-set (two assertions raced).
-	ErrAttestCounter = errors.New("store: the attestation key's counter moved")
 )
 
 // Verify phases the store writes itself.
@@ -276,56 +272,6 @@ func phaseBeforeNFCComplete(phase string) bool {
 		return true
 	}
 	return false
-}
-
-// AttestKey is a registered App Attest key as the socket checks
-// assertions with it.
-type AttestKey struct {
-	KeyID         string
-	PublicKeyCOSE []byte
-	Counter       uint32
-}
-
-// SocketAttestKey reads a registered App Attest key. ErrNotFound when the
-// key was never registered.
-func (s *Store) SocketAttestKey(ctx context.Context, keyID string) (AttestKey, error) {
-	var row struct {
-		PublicKeyCose string
-		Counter       int64
-	}
-	err := s.read(ctx, func(db *gorm.DB) error {
-		res := db.Raw(`SELECT public_key_cose, counter FROM mobile_attest_keys WHERE key_id = ?`, keyID).Scan(&row)
-		if res.Error == nil && res.RowsAffected == 0 {
-			return ErrNotFound
-		}
-		return res.Error
-	})
-	if err != nil {
-		return AttestKey{}, err
-	}
-	cose, err := base64.StdEncoding.DecodeString(row.PublicKeyCose)
-	if err != nil || row.Counter < 0 || row.Counter > math.MaxUint32 {
-		return AttestKey{}, ErrNotFound
-	}
-	return AttestKey{KeyID: keyID, PublicKeyCOSE: cose, Counter: uint32(row.Counter)}, nil
-}
-
-// AdvanceAttestCounter stores an assertion's counter with a compare-and-set
-// on the one its check read, so of two assertions racing with the same
-// counter one fails (ErrAttestCounter).
-func (s *Store) AdvanceAttestCounter(ctx context.Context, keyID string, old, counter uint32) error {
-	return s.tx(ctx, func(tx *gorm.DB) error {
-		now := s.clock()
-		res := tx.Exec(`UPDATE mobile_attest_keys SET counter = ?, last_used_at = ? WHERE key_id = ? AND counter = ?`,
-			int64(counter), now, keyID, int64(old))
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected != 1 {
-			return ErrAttestCounter
-		}
-		return nil
-	})
 }
 
 // Which check failed, as checkResult's failedCheck names it.

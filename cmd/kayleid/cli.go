@@ -146,6 +146,7 @@ type serveCmd struct {
 		RescueAfter   time.Duration `name:"webhook-rescue-after" envvar:"KAYLE_WEBHOOK_RESCUE_AFTER" default:"1m" min:"31s" help:"how long a delivery may look in progress before another replica takes it over (its replica presumed dead); it is then sent again"`
 		SweepInterval time.Duration `name:"webhook-sweep-interval" envvar:"KAYLE_WEBHOOK_SWEEP_INTERVAL" default:"1m" help:"how often undelivered webhook payloads past their retention are removed (their deliveries end failed, reason expired); {0} disables"`
 	} `embed:"" group:"webhooks"`
+	Verify  verifyFlags  `embed:"" group:"verify"`
 	Storage storageFlags `embed:"" group:"logos"`
 	Logos   struct {
 		LogoGrace time.Duration `name:"logo-grace" envvar:"KAYLE_LOGO_GRACE" default:"24h" min:"1ns" help:"how long a logo upload not (or no longer) in use stays stored and served before it is deleted; an organization keeps at most 5 such"`
@@ -162,6 +163,7 @@ var helpGroups = []kong.Group{
 	{Key: "domains", Title: "Domain verification:"},
 	{Key: "sessions", Title: "Relying-party API (verification sessions):"},
 	{Key: "webhooks", Title: "Webhooks:"},
+	{Key: "verify", Title: "Verification (the phone protocol and its checks):"},
 	{Key: "logos", Title: "Logos and object storage:"},
 }
 
@@ -432,4 +434,24 @@ func parseMessage(err error) string {
 		return ve.Error()
 	}
 	return err.Error()
+}
+
+// verifyFlags configure the verify socket: the document checks' trust and
+// revocation policy, App Attest, the biometric verifier and the socket's
+// limits.
+type verifyFlags struct {
+	Revocation        string        `name:"verify-revocation" envvar:"KAYLE_VERIFY_REVOCATION" enum:"auto,require,allow-unknown" default:"auto" help:"a document whose signer's revocation status is unknown (no current CRL covers it): {require} fails it, {allow-unknown} passes it; {auto} is {require} with {--production}, else {allow-unknown}. A revoked signer always fails"`
+	RequireAttest     bool          `name:"verify-require-attestation" envvar:"KAYLE_VERIFY_REQUIRE_ATTESTATION" default:"false" help:"require App Attest at hello and at {nfc_complete} (always on with {--production}); off, App Attest is skipped and a scan is not shown to come from a genuine app"`
+	AppAttestAppID    string        `name:"app-attest-app-id" envvar:"KAYLE_APP_ATTEST_APP_ID" default:"K667TL7H29.kayle.id" help:"the App Attest RP ID, {<Team ID>.<bundle id>} of the iOS app that verifies against this server (upstream's app by default)"`
+	AppAttestEnv      string        `name:"app-attest-environment" envvar:"KAYLE_APP_ATTEST_ENVIRONMENT" enum:"auto,production,development" default:"auto" help:"which App Attest keys are accepted: {production} (App Store and TestFlight builds) or {development} (debug builds); {auto} is {production} with {--production}, else {development}"`
+	AppAttestRoot     string        `name:"app-attest-root" envvar:"KAYLE_APP_ATTEST_ROOT" placeholder:"PEM-FILE" help:"PEM file of the root App Attest attestations must chain to; unset: Apple's App Attestation Root CA (built in)"`
+	MinAppVersion     string        `name:"min-app-version" envvar:"KAYLE_MIN_APP_VERSION" help:"hello refuses apps older than this version (MIN_APP_VERSION_REQUIRED); unset: no check"`
+	VerifierURL       string        `name:"biometric-verifier-url" envvar:"KAYLE_BIOMETRIC_VERIFIER_URL" placeholder:"URL" help:"the biometric verifier (liveness and face match; its {/health}, {/prewarm} and {/verify}). Unset: every liveness check answers {LIVENESS_CHALLENGE_UNAVAILABLE} and no session can succeed"`
+	VerifierSecret    string        `name:"biometric-verifier-secret" envvar:"KAYLE_BIOMETRIC_VERIFIER_SECRET" secret:"all" raw:"true" placeholder:"SECRET" help:"the secret shared with the biometric verifier; set it through the environment"`
+	VerifierPrivate   bool          `name:"biometric-verifier-allow-private" envvar:"KAYLE_BIOMETRIC_VERIFIER_ALLOW_PRIVATE" default:"false" help:"allow the verifier on a loopback or private address (it usually is); link-local and metadata addresses stay refused"`
+	VerifierTimeout   time.Duration `name:"biometric-verifier-timeout" envvar:"KAYLE_BIOMETRIC_VERIFIER_TIMEOUT" default:"60s" min:"1s" help:"how long one liveness check may take at the verifier"`
+	SocketsPerAddress int           `name:"verify-sockets-per-address" envvar:"KAYLE_VERIFY_SOCKETS_PER_ADDRESS" default:"8" min:"1" help:"most verify sockets one client address holds open"`
+	Sockets           int           `name:"verify-sockets" envvar:"KAYLE_VERIFY_SOCKETS" default:"1024" min:"1" help:"most verify sockets open at once; each may buffer up to 48 MiB of chip data and video once its hello passed"`
+	HelloTimeout      time.Duration `name:"verify-hello-timeout" envvar:"KAYLE_VERIFY_HELLO_TIMEOUT" default:"15s" min:"1s" help:"how long a verify socket may stay open without a successful hello"`
+	IdleTimeout       time.Duration `name:"verify-idle-timeout" envvar:"KAYLE_VERIFY_IDLE_TIMEOUT" default:"5m" min:"1s" help:"a verify socket that sends nothing for this long is closed"`
 }

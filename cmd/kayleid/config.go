@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,10 @@ import (
 	"github.com/kayle-id/orgs-api/idp"
 	"github.com/kayle-id/orgs-api/store"
 	"github.com/kayle-id/orgs-api/validator"
+	"github.com/kayle-id/orgs-api/verify/appattest"
+	"github.com/kayle-id/orgs-api/verify/biometric"
+	"github.com/kayle-id/orgs-api/verify/flow"
+	"github.com/kayle-id/orgs-api/verify/passiveauth"
 )
 
 // Config is serve's settings, read once from flags over environment over
@@ -66,6 +71,17 @@ type Config struct {
 	RetentionInt    time.Duration
 	Storage         StorageConfig
 	Webhooks        WebhookConfig
+	Verify          VerifyConfig
+}
+
+// VerifyConfig is the verify socket's configuration.
+type VerifyConfig struct {
+	Revocation         passiveauth.RevocationPolicy
+	RequireAttestation bool
+	AppAttest          appattest.Config
+	MinAppVersion      string
+	Verifier           *biometric.Client // nil: none configured
+	Limits             flow.Limits
 }
 
 // WebhookConfig is the delivery pipeline's configuration.
@@ -244,6 +260,9 @@ func (s *serveCmd) config(e *runEnv) (Config, error) {
 	if c.Storage, err = s.Storage.storage(e, sv.Addr); err != nil {
 		return c, err
 	}
+	if c.Verify, err = s.Verify.config(e, c.Production); err != nil {
+		return c, err
+	}
 	// Last: the only check that looks at the file system.
 	if c.DatabaseURL, err = s.DB.database(e); err != nil {
 		return c, err
@@ -314,4 +333,58 @@ func newLogger(w io.Writer, format string) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, nil))
 	}
 	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// config checks the verify settings; production turns on App Attest and
+// the strict revocation policy unless told otherwise.
+func (f verifyFlags) config(e *runEnv, production bool) (VerifyConfig, error) {
+	c := VerifyConfig{RequireAttestation: f.RequireAttest || production, MinAppVersion: strings.TrimSpace(f.MinAppVersion),
+		Limits: flow.Limits{PerAddress: f.SocketsPerAddress, Total: f.Sockets, HelloTimeout: f.HelloTimeout, IdleTimeout: f.IdleTimeout}}
+	switch f.Revocation {
+	case "require":
+		c.Revocation = passiveauth.RequireRevocationStatus
+	case "allow-unknown":
+		c.Revocation = passiveauth.AllowUnknownRevocation
+	default:
+		c.Revocation = passiveauth.AllowUnknownRevocation
+		if production {
+			c.Revocation = passiveauth.RequireRevocationStatus
+		}
+	}
+	c.AppAttest = appattest.Config{AppID: f.AppAttestAppID, Roots: appattest.AppleRoot(), Environment: appattest.Development}
+	if f.AppAttestEnv == "production" || f.AppAttestEnv == "auto" && production {
+		c.AppAttest.Environment = appattest.Production
+	}
+	if strings.Count(f.AppAttestAppID, ".") < 1 || strings.ContainsAny(f.AppAttestAppID, " /") {
+		return c, usagef("invalid %s %q: the App Attest RP ID is <Team ID>.<bundle id>", e.name("app-attest-app-id"), f.AppAttestAppID)
+	}
+	if f.AppAttestRoot != "" {
+		pem, err := os.ReadFile(f.AppAttestRoot)
+		if err != nil {
+			return c, usagef("%s: %v", e.name("app-attest-root"), err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return c, usagef("%s %q holds no PEM certificate", e.name("app-attest-root"), f.AppAttestRoot)
+		}
+		c.AppAttest.Roots = pool
+	}
+	if f.VerifierURL == "" {
+		if f.VerifierSecret != "" {
+			return c, usagef("%s needs %s", e.name("biometric-verifier-secret"), e.name("biometric-verifier-url"))
+		}
+		return c, nil
+	}
+	u, err := url.Parse(f.VerifierURL)
+	if err != nil {
+		return c, usagef("invalid %s %q: %v", e.name("biometric-verifier-url"), f.VerifierURL, err)
+	}
+	if f.VerifierSecret == "" {
+		return c, usagef("%s needs %s (KAYLE_BIOMETRIC_VERIFIER_SECRET): the verifier refuses calls without it", e.name("biometric-verifier-url"), e.name("biometric-verifier-secret"))
+	}
+	if c.Verifier, err = biometric.New(biometric.Config{BaseURL: u, Secret: f.VerifierSecret, Timeout: f.VerifierTimeout,
+		AllowPrivate: f.VerifierPrivate}); err != nil {
+		return c, usagef("invalid %s: %v", e.name("biometric-verifier-url"), err)
+	}
+	return c, nil
 }

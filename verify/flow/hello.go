@@ -3,6 +3,9 @@ package flow
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
+	"math"
 	"errors"
 
 	"github.com/kayle-id/orgs-api/store"
@@ -62,7 +65,7 @@ func (c *Conn) onHello(ctx context.Context, h proto.Hello) *replies {
 		if resume && (v.AttestKeyID == nil || *v.AttestKeyID != h.AttestKeyID) {
 			return r.failClose(proto.CodeHelloAttestInvalid)
 		}
-		challenge := tokens.AttestHelloChallenge(c.secret, c.sessionID)
+		challenge := tokens.HelloChallenge(c.secret, c.sessionID)
 		cdh := appattest.HelloClientDataHash(c.sessionID, h.DeviceID, h.AppVersion, challenge)
 		switch err := c.assert(ctx, h.AttestKeyID, h.HelloAssertion, cdh); {
 		case errors.Is(err, store.ErrNotFound):
@@ -128,15 +131,19 @@ func (c *Conn) onHello(ctx context.Context, h proto.Hello) *replies {
 func (c *Conn) assert(ctx context.Context, keyID string, assertion []byte, cdh [32]byte) error {
 	sctx, cancel := c.storeCtx(ctx)
 	defer cancel()
-	k, err := c.cfg.Store.SocketAttestKey(sctx, keyID)
+	k, err := c.cfg.Store.AttestKeyByID(sctx, keyID)
 	if err != nil {
 		return err
 	}
-	counter, err := c.cfg.Attest.VerifyAssertion(k.PublicKeyCOSE, k.Counter, assertion, cdh)
+	cose, err := base64.StdEncoding.DecodeString(k.PublicKeyCOSE)
+	if err != nil || k.Counter < 0 || k.Counter > math.MaxUint32 {
+		return fmt.Errorf("flow: stored App Attest key %q is unreadable", keyID)
+	}
+	counter, err := c.cfg.Attest.VerifyAssertion(cose, uint32(k.Counter), assertion, cdh)
 	if err != nil {
 		return err
 	}
-	return c.cfg.Store.AdvanceAttestCounter(sctx, keyID, k.Counter, counter)
+	return c.cfg.Store.AdvanceAttestCounter(sctx, keyID, k.Counter, int64(counter))
 }
 
 // issueNonce gives the connection a fresh liveness nonce and sends it.

@@ -165,14 +165,14 @@ func (c *Conn) nfcChecks(ctx context.Context, r *replies) (bool, string) {
 		}
 		cdh := appattest.NFCClientDataHash(c.sessionID, appattest.NFCArtefacts{DG1: a.DG1, DG2: a.DG2,
 			DG14: a.DG14, DG15: a.DG15, SOD: a.SOD, CATranscript: a.CA, AASignature: aaSig},
-			tokens.AttestNFCChallenge(c.secret, c.sessionID))
+			tokens.NFCChallenge(c.secret, c.sessionID))
 		if c.attestKeyID == "" || len(c.nfcAssertion) == 0 || c.assert(ctx, c.attestKeyID, c.nfcAssertion, cdh) != nil {
 			c.checkFailed(ctx, r, store.CheckFailure{Code: proto.FailureDocumentAntiCloning,
 				FailedCheck: store.FailedCheckNFC, Risk: 1, HardKill: true})
 			return false, ""
 		}
 	}
-	files := document.Files{DG1: a.DG1, DG2: a.DG2, SOD: a.SOD, DG14: a.DG14, DG15: a.DG15, CATranscript: a.CA}
+	files := document.Inputs{DG1: a.DG1, DG2: a.DG2, SOD: a.SOD, DG14: a.DG14, DG15: a.DG15, CATranscript: a.CA}
 	aaMismatch := false
 	if len(a.AA) > proto.ActiveAuthChallengeBytes {
 		files.AAChallenge, files.AASignature = a.AA[:proto.ActiveAuthChallengeBytes], a.AA[proto.ActiveAuthChallengeBytes:]
@@ -184,7 +184,7 @@ func (c *Conn) nfcChecks(ctx context.Context, r *replies) (bool, string) {
 		Revocation: c.cfg.Revocation, Secret: string(c.secret), RequireActiveAuth: true, RequireChipAuth: true,
 	})
 	cancel()
-	code := report.FailureCode()
+	code := string(report.FailureCode())
 	if code == "" && aaMismatch {
 		code = proto.FailureDocumentActiveAuthentication
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -61,12 +62,25 @@ type Server struct {
 	active sync.WaitGroup
 }
 
-// NewServer serves sockets with cfg under limits; address names a
-// request's client for the per-address cap.
-func NewServer(cfg *Config, limits Limits, address func(*http.Request) string) *Server {
+// NewServer serves sockets with cfg under limits. Sockets are capped per
+// client address as r.RemoteAddr names it until SetClientAddress says how
+// the server behind its proxies names clients.
+func NewServer(cfg *Config, limits Limits) *Server {
 	cfg.defaults()
 	limits.defaults()
-	return &Server{cfg: cfg, limits: limits, address: address, open: map[string]int{}}
+	return &Server{cfg: cfg, limits: limits, address: remoteHost, open: map[string]int{}}
+}
+
+// SetClientAddress sets how a request's client address is read (the
+// server's proxy-aware extractor). Call it before serving.
+func (s *Server) SetClientAddress(f func(*http.Request) string) { s.address = f }
+
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func (s *Server) take(addr string) bool {
@@ -106,6 +120,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.release(addr)
 	s.active.Add(1)
 	defer s.active.Done()
+	// The HTTP server's read and write deadlines are a request's; the
+	// hijacked connection would keep them. The socket sets its own.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{})
 	if err != nil {
 		return
