@@ -6,6 +6,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
 	"github.com/kayle-id/orgs-api/dnstxt"
@@ -31,6 +32,13 @@ type Server struct {
 	sessions SessionOptions
 	// webhooks configures the webhook API (see WithWebhooks).
 	webhooks WebhookOptions
+	// attest verifies App Attest registrations (see WithAttestVerifier);
+	// nil refuses every one.
+	attest AttestVerifier
+	// VerifySocketHandler serves the verify WebSocket once an upgrade of GET
+	// /v1/verify/session/{id} is handed to it (see SocketHandover); nil
+	// answers every request there 426.
+	VerifySocketHandler http.Handler
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)

@@ -99,6 +99,9 @@ func (l limits) addresses() echo.MiddlewareFunc {
 			return next
 		}
 		return func(c echo.Context) error {
+			if isVerifyRoute(c) {
+				return next(c) // on its own budget (verifyLimiters)
+			}
 			key := addressKey(c.RealIP())
 			if d := l.perAddress.check(key, time.Now()); d > 0 {
 				return ErrRateLimited.WithRetryAfter(d)

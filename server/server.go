@@ -25,6 +25,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"golang.org/x/time/rate"
 
 	"github.com/kayle-id/orgs-api/dnstxt"
 	api "github.com/kayle-id/orgs-api/gen/api"
@@ -100,6 +101,17 @@ type Config struct {
 	// TrustStatusTTL is how long /readyz reuses the trust store's status
 	// before reading it again; 0 means 10s.
 	TrustStatusTTL time.Duration
+	// VerifySocket serves the verify WebSocket (GET /v1/verify/session/{id}
+	// upgrades); nil answers there 426 WEBSOCKET_REQUIRED.
+	VerifySocket http.Handler
+	// AttestVerifier verifies App Attest registrations; nil refuses them all.
+	AttestVerifier handlers.AttestVerifier
+	// VerifyRateLimit and VerifyBurst are each client address's budget on
+	// the public /v1/verify routes: 0 means DefaultVerifyRate and
+	// DefaultVerifyBurst, a negative rate turns it off. App Attest
+	// challenges keep upstream's 20 per 60 seconds whatever this says.
+	VerifyRateLimit rate.Limit
+	VerifyBurst     int
 }
 
 // SandboxOperations are generated always but routed and advertised only in
@@ -205,7 +217,8 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		verifier = cfg.IdentityProvider
 	}
 	h := handlers.New(st, mailer, verifier, handlers.WithLogos(cfg.Logos), handlers.WithDNS(metrics.CountDNS(cfg.DNS), cfg.DNSLookupTimeout),
-		handlers.WithSessions(cfg.Sessions), handlers.WithWebhooks(cfg.Webhooks))
+		handlers.WithSessions(cfg.Sessions), handlers.WithWebhooks(cfg.Webhooks), handlers.WithAttestVerifier(cfg.AttestVerifier))
+	h.VerifySocketHandler = cfg.VerifySocket
 	limits := newLimits(cfg)
 	v, err := validator.New(spec, validator.Options{
 		Mode: cfg.Validation,
@@ -248,6 +261,10 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		return err
 	}}))
 	e.Use(limits.addresses())
+	e.Use(newVerifyLimiters(cfg).limit())
+	// A socket lives past the request timeout and holds no in-flight
+	// slot; it is handed over here, before both (and the validator).
+	e.Use(h.SocketHandover())
 	e.Use(limits.limitInFlight(cfg.MaxInFlight))
 	e.Use(timeout(cfg.RequestTimeout))
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
@@ -498,6 +515,9 @@ func errorHandler(log *slog.Logger, lists map[string]int) echo.HTTPErrorHandler 
 			return
 		}
 		apiErr := toAPIError(err)
+		if v, ok := verifyRequestError(c, err); ok {
+			apiErr = v
+		}
 		if apiErr.Status >= 500 {
 			log.Error("request failed", "request_id", RequestIDFrom(c), "method", c.Request().Method,
 				"route", c.Path(), "status", apiErr.Status, "error", err.Error())
@@ -522,7 +542,7 @@ func errorHandler(log *slog.Logger, lists map[string]int) echo.HTTPErrorHandler 
 				hdr.Set(echo.HeaderConnection, "close")
 			}
 		}
-		if apiErr.Status == http.StatusUnauthorized {
+		if apiErr.Status == http.StatusUnauthorized && !isVerifyRoute(c) {
 			hdr.Set(echo.HeaderWWWAuthenticate, handlers.AuthChallenge)
 		}
 		if apiErr.RetryAfter > 0 {

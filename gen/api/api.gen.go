@@ -145,6 +145,150 @@ func (e UpdateWebhookEndpointRequestSubscribedEventTypes) Valid() bool {
 	}
 }
 
+// Defines values for VerifyConsentRequestBiometricConsent.
+const (
+	VerifyConsentRequestBiometricConsentTrue VerifyConsentRequestBiometricConsent = true
+)
+
+// Valid indicates whether the value is a known member of the VerifyConsentRequestBiometricConsent enum.
+func (e VerifyConsentRequestBiometricConsent) Valid() bool {
+	switch e {
+	case VerifyConsentRequestBiometricConsentTrue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyConsentRequestDocumentProcessingConsent.
+const (
+	VerifyConsentRequestDocumentProcessingConsentTrue VerifyConsentRequestDocumentProcessingConsent = true
+)
+
+// Valid indicates whether the value is a known member of the VerifyConsentRequestDocumentProcessingConsent enum.
+func (e VerifyConsentRequestDocumentProcessingConsent) Valid() bool {
+	switch e {
+	case VerifyConsentRequestDocumentProcessingConsentTrue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyConsentRequestPrivacyNoticeAcknowledged.
+const (
+	VerifyConsentRequestPrivacyNoticeAcknowledgedTrue VerifyConsentRequestPrivacyNoticeAcknowledged = true
+)
+
+// Valid indicates whether the value is a known member of the VerifyConsentRequestPrivacyNoticeAcknowledged enum.
+func (e VerifyConsentRequestPrivacyNoticeAcknowledged) Valid() bool {
+	switch e {
+	case VerifyConsentRequestPrivacyNoticeAcknowledgedTrue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyConsentRequestShareClaimsConsent.
+const (
+	VerifyConsentRequestShareClaimsConsentTrue VerifyConsentRequestShareClaimsConsent = true
+)
+
+// Valid indicates whether the value is a known member of the VerifyConsentRequestShareClaimsConsent enum.
+func (e VerifyConsentRequestShareClaimsConsent) Valid() bool {
+	switch e {
+	case VerifyConsentRequestShareClaimsConsentTrue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyConsentRequestTermsAcknowledged.
+const (
+	VerifyConsentRequestTermsAcknowledgedTrue VerifyConsentRequestTermsAcknowledged = true
+)
+
+// Valid indicates whether the value is a known member of the VerifyConsentRequestTermsAcknowledged enum.
+func (e VerifyConsentRequestTermsAcknowledged) Valid() bool {
+	switch e {
+	case VerifyConsentRequestTermsAcknowledgedTrue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyOrganizationOrganizationBusinessType.
+const (
+	VerifyOrganizationOrganizationBusinessTypeBusiness    VerifyOrganizationOrganizationBusinessType = "business"
+	VerifyOrganizationOrganizationBusinessTypeLessThannil VerifyOrganizationOrganizationBusinessType = "<nil>"
+	VerifyOrganizationOrganizationBusinessTypeSole        VerifyOrganizationOrganizationBusinessType = "sole"
+)
+
+// Valid indicates whether the value is a known member of the VerifyOrganizationOrganizationBusinessType enum.
+func (e VerifyOrganizationOrganizationBusinessType) Valid() bool {
+	switch e {
+	case VerifyOrganizationOrganizationBusinessTypeBusiness:
+		return true
+	case VerifyOrganizationOrganizationBusinessTypeLessThannil:
+		return true
+	case VerifyOrganizationOrganizationBusinessTypeSole:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifySessionStatusValue.
+const (
+	VerifySessionStatusValueCancelled  VerifySessionStatusValue = "cancelled"
+	VerifySessionStatusValueCreated    VerifySessionStatusValue = "created"
+	VerifySessionStatusValueExpired    VerifySessionStatusValue = "expired"
+	VerifySessionStatusValueFailed     VerifySessionStatusValue = "failed"
+	VerifySessionStatusValueInProgress VerifySessionStatusValue = "in_progress"
+	VerifySessionStatusValueSucceeded  VerifySessionStatusValue = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the VerifySessionStatusValue enum.
+func (e VerifySessionStatusValue) Valid() bool {
+	switch e {
+	case VerifySessionStatusValueCancelled:
+		return true
+	case VerifySessionStatusValueCreated:
+		return true
+	case VerifySessionStatusValueExpired:
+		return true
+	case VerifySessionStatusValueFailed:
+		return true
+	case VerifySessionStatusValueInProgress:
+		return true
+	case VerifySessionStatusValueSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyShareFieldSource.
+const (
+	VerifyShareFieldSourceDefault VerifyShareFieldSource = "default"
+	VerifyShareFieldSourceRc      VerifyShareFieldSource = "rc"
+)
+
+// Valid indicates whether the value is a known member of the VerifyShareFieldSource enum.
+func (e VerifyShareFieldSource) Valid() bool {
+	switch e {
+	case VerifyShareFieldSourceDefault:
+		return true
+	case VerifyShareFieldSourceRc:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for WebhookDeliveryPayloadRetentionReason.
 const (
 	WebhookDeliveryPayloadRetentionReasonDelivered                WebhookDeliveryPayloadRetentionReason = "delivered"
@@ -543,13 +687,13 @@ func (e UpdateBusinessDetails200JSONResponseBodyDataBusinessType) Valid() bool {
 
 // Defines values for CancelOrganizationDeletion200JSONResponseBodyDataOk.
 const (
-	True CancelOrganizationDeletion200JSONResponseBodyDataOk = true
+	CancelOrganizationDeletion200JSONResponseBodyDataOkTrue CancelOrganizationDeletion200JSONResponseBodyDataOk = true
 )
 
 // Valid indicates whether the value is a known member of the CancelOrganizationDeletion200JSONResponseBodyDataOk enum.
 func (e CancelOrganizationDeletion200JSONResponseBodyDataOk) Valid() bool {
 	switch e {
-	case True:
+	case CancelOrganizationDeletion200JSONResponseBodyDataOkTrue:
 		return true
 	default:
 		return false
@@ -927,16 +1071,16 @@ func (e ListSessions200JSONResponseBodyDataFailureCode) Valid() bool {
 
 // Defines values for ListSessions200JSONResponseBodyDataShareFieldsSource.
 const (
-	Default ListSessions200JSONResponseBodyDataShareFieldsSource = "default"
-	Rc      ListSessions200JSONResponseBodyDataShareFieldsSource = "rc"
+	ListSessions200JSONResponseBodyDataShareFieldsSourceDefault ListSessions200JSONResponseBodyDataShareFieldsSource = "default"
+	ListSessions200JSONResponseBodyDataShareFieldsSourceRc      ListSessions200JSONResponseBodyDataShareFieldsSource = "rc"
 )
 
 // Valid indicates whether the value is a known member of the ListSessions200JSONResponseBodyDataShareFieldsSource enum.
 func (e ListSessions200JSONResponseBodyDataShareFieldsSource) Valid() bool {
 	switch e {
-	case Default:
+	case ListSessions200JSONResponseBodyDataShareFieldsSourceDefault:
 		return true
-	case Rc:
+	case ListSessions200JSONResponseBodyDataShareFieldsSourceRc:
 		return true
 	default:
 		return false
@@ -1291,6 +1435,117 @@ func (e CompleteSandboxSession200JSONResponseBodyDataStatus) Valid() bool {
 	case CompleteSandboxSession200JSONResponseBodyDataStatusFailed:
 		return true
 	case CompleteSandboxSession200JSONResponseBodyDataStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyAttestRegister200JSONResponseBodyDataOk.
+const (
+	VerifyAttestRegister200JSONResponseBodyDataOkTrue VerifyAttestRegister200JSONResponseBodyDataOk = true
+)
+
+// Valid indicates whether the value is a known member of the VerifyAttestRegister200JSONResponseBodyDataOk enum.
+func (e VerifyAttestRegister200JSONResponseBodyDataOk) Valid() bool {
+	switch e {
+	case VerifyAttestRegister200JSONResponseBodyDataOkTrue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyDetails200JSONResponseBodyDataOrganizationBusinessType.
+const (
+	VerifyDetails200JSONResponseBodyDataOrganizationBusinessTypeBusiness    VerifyDetails200JSONResponseBodyDataOrganizationBusinessType = "business"
+	VerifyDetails200JSONResponseBodyDataOrganizationBusinessTypeLessThannil VerifyDetails200JSONResponseBodyDataOrganizationBusinessType = "<nil>"
+	VerifyDetails200JSONResponseBodyDataOrganizationBusinessTypeSole        VerifyDetails200JSONResponseBodyDataOrganizationBusinessType = "sole"
+)
+
+// Valid indicates whether the value is a known member of the VerifyDetails200JSONResponseBodyDataOrganizationBusinessType enum.
+func (e VerifyDetails200JSONResponseBodyDataOrganizationBusinessType) Valid() bool {
+	switch e {
+	case VerifyDetails200JSONResponseBodyDataOrganizationBusinessTypeBusiness:
+		return true
+	case VerifyDetails200JSONResponseBodyDataOrganizationBusinessTypeLessThannil:
+		return true
+	case VerifyDetails200JSONResponseBodyDataOrganizationBusinessTypeSole:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyHandoff200JSONResponseBodyDataV.
+const (
+	N1 VerifyHandoff200JSONResponseBodyDataV = 1
+)
+
+// Valid indicates whether the value is a known member of the VerifyHandoff200JSONResponseBodyDataV enum.
+func (e VerifyHandoff200JSONResponseBodyDataV) Valid() bool {
+	switch e {
+	case N1:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyPrivacyContext200JSONResponseBodyDataOrganizationBusinessType.
+const (
+	VerifyPrivacyContext200JSONResponseBodyDataOrganizationBusinessTypeBusiness    VerifyPrivacyContext200JSONResponseBodyDataOrganizationBusinessType = "business"
+	VerifyPrivacyContext200JSONResponseBodyDataOrganizationBusinessTypeLessThannil VerifyPrivacyContext200JSONResponseBodyDataOrganizationBusinessType = "<nil>"
+	VerifyPrivacyContext200JSONResponseBodyDataOrganizationBusinessTypeSole        VerifyPrivacyContext200JSONResponseBodyDataOrganizationBusinessType = "sole"
+)
+
+// Valid indicates whether the value is a known member of the VerifyPrivacyContext200JSONResponseBodyDataOrganizationBusinessType enum.
+func (e VerifyPrivacyContext200JSONResponseBodyDataOrganizationBusinessType) Valid() bool {
+	switch e {
+	case VerifyPrivacyContext200JSONResponseBodyDataOrganizationBusinessTypeBusiness:
+		return true
+	case VerifyPrivacyContext200JSONResponseBodyDataOrganizationBusinessTypeLessThannil:
+		return true
+	case VerifyPrivacyContext200JSONResponseBodyDataOrganizationBusinessTypeSole:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyStatus200JSONResponseBodyDataLatestAttemptRetryAllowed.
+const (
+	VerifyStatus200JSONResponseBodyDataLatestAttemptRetryAllowedFalse VerifyStatus200JSONResponseBodyDataLatestAttemptRetryAllowed = false
+)
+
+// Valid indicates whether the value is a known member of the VerifyStatus200JSONResponseBodyDataLatestAttemptRetryAllowed enum.
+func (e VerifyStatus200JSONResponseBodyDataLatestAttemptRetryAllowed) Valid() bool {
+	switch e {
+	case VerifyStatus200JSONResponseBodyDataLatestAttemptRetryAllowedFalse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyStatus200JSONResponseBodyDataLatestAttemptStatus.
+const (
+	VerifyStatus200JSONResponseBodyDataLatestAttemptStatusCancelled  VerifyStatus200JSONResponseBodyDataLatestAttemptStatus = "cancelled"
+	VerifyStatus200JSONResponseBodyDataLatestAttemptStatusFailed     VerifyStatus200JSONResponseBodyDataLatestAttemptStatus = "failed"
+	VerifyStatus200JSONResponseBodyDataLatestAttemptStatusInProgress VerifyStatus200JSONResponseBodyDataLatestAttemptStatus = "in_progress"
+	VerifyStatus200JSONResponseBodyDataLatestAttemptStatusSucceeded  VerifyStatus200JSONResponseBodyDataLatestAttemptStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the VerifyStatus200JSONResponseBodyDataLatestAttemptStatus enum.
+func (e VerifyStatus200JSONResponseBodyDataLatestAttemptStatus) Valid() bool {
+	switch e {
+	case VerifyStatus200JSONResponseBodyDataLatestAttemptStatusCancelled:
+		return true
+	case VerifyStatus200JSONResponseBodyDataLatestAttemptStatusFailed:
+		return true
+	case VerifyStatus200JSONResponseBodyDataLatestAttemptStatusInProgress:
+		return true
+	case VerifyStatus200JSONResponseBodyDataLatestAttemptStatusSucceeded:
 		return true
 	default:
 		return false
@@ -2140,6 +2395,18 @@ func (e ReactivateWebhookKey500JSONResponseBodyErrorMessage) Valid() bool {
 	}
 }
 
+// AttestRegisterRequest defines model for AttestRegisterRequest.
+type AttestRegisterRequest struct {
+	// Attestation The attestation object
+	Attestation string `json:"attestation"`
+
+	// Challenge A challenge from GET /v1/verify/attest/challenge.
+	Challenge string `json:"challenge"`
+
+	// KeyId Apple's key id (base64), as the app has it.
+	KeyId string `json:"key_id"`
+}
+
 // AuditLog defines model for AuditLog.
 type AuditLog struct {
 	Actor      AuditLogActor          `json:"actor"`
@@ -2385,6 +2652,78 @@ type UpdateWebhookEndpointRequest struct {
 // UpdateWebhookEndpointRequestSubscribedEventTypes defines model for UpdateWebhookEndpointRequest.SubscribedEventTypes.
 type UpdateWebhookEndpointRequestSubscribedEventTypes string
 
+// VerifyCancelRequest defines model for VerifyCancelRequest.
+type VerifyCancelRequest struct {
+	// CancelToken The cancel token of the session's verification_url.
+	CancelToken string `json:"cancel_token"`
+}
+
+// VerifyConsentRequest The five acknowledgements of the verify web app, each the literal true. Other keys are ignored, as upstream.
+type VerifyConsentRequest struct {
+	BiometricConsent          VerifyConsentRequestBiometricConsent          `json:"biometric_consent"`
+	DocumentProcessingConsent VerifyConsentRequestDocumentProcessingConsent `json:"document_processing_consent"`
+	PrivacyNoticeAcknowledged VerifyConsentRequestPrivacyNoticeAcknowledged `json:"privacy_notice_acknowledged"`
+	ShareClaimsConsent        VerifyConsentRequestShareClaimsConsent        `json:"share_claims_consent"`
+	TermsAcknowledged         VerifyConsentRequestTermsAcknowledged         `json:"terms_acknowledged"`
+}
+
+// VerifyConsentRequestBiometricConsent defines model for VerifyConsentRequest.BiometricConsent.
+type VerifyConsentRequestBiometricConsent bool
+
+// VerifyConsentRequestDocumentProcessingConsent defines model for VerifyConsentRequest.DocumentProcessingConsent.
+type VerifyConsentRequestDocumentProcessingConsent bool
+
+// VerifyConsentRequestPrivacyNoticeAcknowledged defines model for VerifyConsentRequest.PrivacyNoticeAcknowledged.
+type VerifyConsentRequestPrivacyNoticeAcknowledged bool
+
+// VerifyConsentRequestShareClaimsConsent defines model for VerifyConsentRequest.ShareClaimsConsent.
+type VerifyConsentRequestShareClaimsConsent bool
+
+// VerifyConsentRequestTermsAcknowledged defines model for VerifyConsentRequest.TermsAcknowledged.
+type VerifyConsentRequestTermsAcknowledged bool
+
+// VerifyOrganization The relying party as the verify web app shows it; business details and logo only once it has a verified domain.
+type VerifyOrganization struct {
+	OrganizationBusinessJurisdiction       *string                                     `json:"organization_business_jurisdiction"`
+	OrganizationBusinessName               *string                                     `json:"organization_business_name"`
+	OrganizationBusinessRegistrationNumber *string                                     `json:"organization_business_registration_number"`
+	OrganizationBusinessType               *VerifyOrganizationOrganizationBusinessType `json:"organization_business_type"`
+	OrganizationDescription                *string                                     `json:"organization_description"`
+	OrganizationId                         openapi_types.UUID                          `json:"organization_id"`
+	OrganizationLogo                       *string                                     `json:"organization_logo"`
+	OrganizationName                       string                                      `json:"organization_name"`
+	OrganizationOwnerIdCheckCompleted      bool                                        `json:"organization_owner_id_check_completed"`
+	OrganizationPrivacyPolicyUrl           *string                                     `json:"organization_privacy_policy_url"`
+	OrganizationTermsOfServiceUrl          *string                                     `json:"organization_terms_of_service_url"`
+	OrganizationVerifiedApexDomains        []string                                    `json:"organization_verified_apex_domains"`
+	OrganizationWebsite                    *string                                     `json:"organization_website"`
+	RpFallback                             VerifyRpFallback                            `json:"rp_fallback"`
+}
+
+// VerifyOrganizationOrganizationBusinessType defines model for VerifyOrganization.OrganizationBusinessType.
+type VerifyOrganizationOrganizationBusinessType string
+
+// VerifyRpFallback defines model for VerifyRpFallback.
+type VerifyRpFallback struct {
+	AppealUrl      *string `json:"appeal_url"`
+	ComplaintsUrl  *string `json:"complaints_url"`
+	FallbackIdvUrl *string `json:"fallback_idv_url"`
+	SupportEmail   *string `json:"support_email"`
+}
+
+// VerifySessionStatusValue defines model for VerifySessionStatusValue.
+type VerifySessionStatusValue string
+
+// VerifyShareField defines model for VerifyShareField.
+type VerifyShareField struct {
+	Reason   string                 `json:"reason"`
+	Required bool                   `json:"required"`
+	Source   VerifyShareFieldSource `json:"source"`
+}
+
+// VerifyShareFieldSource defines model for VerifyShareField.Source.
+type VerifyShareFieldSource string
+
 // WebhookDelivery defines model for Webhook Delivery.
 type WebhookDelivery struct {
 	// AttemptCount The number of attempts made to deliver the webhook
@@ -2567,6 +2906,9 @@ type WebhookEventDelivery struct {
 
 // WebhookEventTriggerType The type of object that triggered this event.
 type WebhookEventTriggerType string
+
+// VerifySessionId defines model for VerifySessionId.
+type VerifySessionId = string
 
 // Error defines model for Error.
 type Error = ErrorEnvelope
@@ -3087,6 +3429,41 @@ type SandboxSession struct {
 	Status      CompleteSandboxSession200JSONResponseBodyDataStatus `json:"status"`
 }
 
+// VerifyAttestRegister200JSONResponseBodyDataOk defines parameters for VerifyAttestRegister.
+type VerifyAttestRegister200JSONResponseBodyDataOk bool
+
+// VerifyDetails200JSONResponseBodyDataOrganizationBusinessType defines parameters for VerifyDetails.
+type VerifyDetails200JSONResponseBodyDataOrganizationBusinessType string
+
+// VerifyHandoff200JSONResponseBodyDataV defines parameters for VerifyHandoff.
+type VerifyHandoff200JSONResponseBodyDataV int
+
+// VerifyPrivacyContext200JSONResponseBodyDataOrganizationBusinessType defines parameters for VerifyPrivacyContext.
+type VerifyPrivacyContext200JSONResponseBodyDataOrganizationBusinessType string
+
+// VerifyResultDeliveries defines parameters for VerifyPrivacyContext.
+type VerifyResultDeliveries struct {
+	SucceededCount   int `json:"succeeded_count"`
+	TotalCount       int `json:"total_count"`
+	UndeliveredCount int `json:"undelivered_count"`
+}
+
+// VerifyStatus200JSONResponseBodyDataLatestAttemptRetryAllowed defines parameters for VerifyStatus.
+type VerifyStatus200JSONResponseBodyDataLatestAttemptRetryAllowed bool
+
+// VerifyStatus200JSONResponseBodyDataLatestAttemptStatus defines parameters for VerifyStatus.
+type VerifyStatus200JSONResponseBodyDataLatestAttemptStatus string
+
+// VerifyLatestAttempt defines parameters for VerifyStatus.
+type VerifyLatestAttempt struct {
+	CompletedAt    *string                                                      `json:"completed_at"`
+	FailureCode    *string                                                      `json:"failure_code"`
+	HandoffClaimed bool                                                         `json:"handoff_claimed"`
+	Id             string                                                       `json:"id"`
+	RetryAllowed   VerifyStatus200JSONResponseBodyDataLatestAttemptRetryAllowed `json:"retry_allowed"`
+	Status         VerifyStatus200JSONResponseBodyDataLatestAttemptStatus       `json:"status"`
+}
+
 // ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
 type ListWebhookDeliveriesParams struct {
 	// Status Filter webhook deliveries by status.
@@ -3365,6 +3742,15 @@ type CreateSessionJSONRequestBody = CreateSessionRequest
 
 // CompleteSandboxSessionJSONRequestBody defines body for CompleteSandboxSession for application/json ContentType.
 type CompleteSandboxSessionJSONRequestBody CompleteSandboxSessionJSONBody
+
+// VerifyAttestRegisterJSONRequestBody defines body for VerifyAttestRegister for application/json ContentType.
+type VerifyAttestRegisterJSONRequestBody = AttestRegisterRequest
+
+// VerifyCancelJSONRequestBody defines body for VerifyCancel for application/json ContentType.
+type VerifyCancelJSONRequestBody = VerifyCancelRequest
+
+// VerifyConsentJSONRequestBody defines body for VerifyConsent for application/json ContentType.
+type VerifyConsentJSONRequestBody = VerifyConsentRequest
 
 // CreateWebhookEndpointJSONRequestBody defines body for CreateWebhookEndpoint for application/json ContentType.
 type CreateWebhookEndpointJSONRequestBody = CreateWebhookEndpointRequest
@@ -3844,6 +4230,83 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
 	CompleteSandboxSession(ctx context.Context, id string, body CompleteSandboxSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyAttestChallenge A single-use App Attest registration challenge, valid 5 minutes. 20 per 60 seconds per client address.
+	//
+	// Corresponds with GET /v1/verify/attest/challenge (the `VerifyAttestChallenge` operationId).
+	VerifyAttestChallenge(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyAttestRegisterWithBody Register an App Attest key: the challenge is spent (once, whatever follows), the attestation verified against Apple's root with clientDataHash = SHA-256(challenge bytes), and the key stored (a key registered again is overwritten, its counter reset).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/verify/attest/register (the `VerifyAttestRegister` operationId).
+	VerifyAttestRegisterWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyAttestRegister Register an App Attest key: the challenge is spent (once, whatever follows), the attestation verified against Apple's root with clientDataHash = SHA-256(challenge bytes), and the key stored (a key registered again is overwritten, its counter reset).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/verify/attest/register (the `VerifyAttestRegister` operationId).
+	VerifyAttestRegister(ctx context.Context, body VerifyAttestRegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifySocket The phone's WebSocket: binary frames, one Cap'n Proto message each (upstream's verify.capnp: hello, phases, chunked chip data, the liveness video, the share selection; answered with acks, challenges, check results and the share request). See the README's verify section for the protocol. A request that is not a WebSocket upgrade answers 426; an upgrade with an unknown or ended session is accepted and told so in an error message before the close.
+	//
+	// Corresponds with GET /v1/verify/session/{id} (the `VerifySocket` operationId).
+	VerifySocket(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyCancelWithBody The person's cancel with the cancel token, and the privacy request it carries: undelivered webhook payloads are scrubbed, an active session is cancelled, and a succeeded or failed one none of whose deliveries succeeded is withdrawn (cancelled). Repeating it answers 204 for a cancelled or expired session.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/verify/session/{id}/cancel (the `VerifyCancel` operationId).
+	VerifyCancelWithBody(ctx context.Context, id VerifySessionId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyCancel The person's cancel with the cancel token, and the privacy request it carries: undelivered webhook payloads are scrubbed, an active session is cancelled, and a succeeded or failed one none of whose deliveries succeeded is withdrawn (cancelled). Repeating it answers 204 for a cancelled or expired session.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/verify/session/{id}/cancel (the `VerifyCancel` operationId).
+	VerifyCancel(ctx context.Context, id VerifySessionId, body VerifyCancelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyConsentWithBody Record the person's consent (one row per call). Expires an overdue session first.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/verify/session/{id}/consent (the `VerifyConsent` operationId).
+	VerifyConsentWithBody(ctx context.Context, id VerifySessionId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyConsent Record the person's consent (one row per call). Expires an overdue session first.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/verify/session/{id}/consent (the `VerifyConsent` operationId).
+	VerifyConsent(ctx context.Context, id VerifySessionId, body VerifyConsentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyDetails The relying party and the share fields, for the consent screen. Does not expire the session.
+	//
+	// Corresponds with GET /v1/verify/session/{id}/details (the `VerifyDetails` operationId).
+	VerifyDetails(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyHandoff Issue the handoff payload for the phone: a new mobile write token (valid 5 minutes; any earlier unconsumed one stops working) and the session's App Attest challenges. Needs a consent. Expires an overdue session first.
+	//
+	// Corresponds with POST /v1/verify/session/{id}/handoff (the `VerifyHandoff` operationId).
+	VerifyHandoff(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyPrivacyContext What the privacy page shows, and whether the person can still withdraw. Expires an overdue session first.
+	//
+	// Corresponds with GET /v1/verify/session/{id}/privacy-context (the `VerifyPrivacyContext` operationId).
+	VerifyPrivacyContext(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyRedirectPermitted Whether the stored redirect URL is still covered by the organization's verified domains. Does not expire the session.
+	//
+	// Corresponds with GET /v1/verify/session/{id}/redirect-permitted (the `VerifyRedirectPermitted` operationId).
+	VerifyRedirectPermitted(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyStatus The session's state, polled by the verify web app. Expires an overdue session first.
+	//
+	// Corresponds with GET /v1/verify/session/{id}/status (the `VerifyStatus` operationId).
+	VerifyStatus(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListWebhookDeliveries List webhook deliveries
 	//
@@ -4993,6 +5456,213 @@ func (c *Client) CompleteSandboxSessionWithBody(ctx context.Context, id string, 
 // Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
 func (c *Client) CompleteSandboxSession(ctx context.Context, id string, body CompleteSandboxSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCompleteSandboxSessionRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyAttestChallenge A single-use App Attest registration challenge, valid 5 minutes. 20 per 60 seconds per client address.
+//
+// Corresponds with GET /v1/verify/attest/challenge (the `VerifyAttestChallenge` operationId).
+func (c *Client) VerifyAttestChallenge(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyAttestChallengeRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyAttestRegisterWithBody Register an App Attest key: the challenge is spent (once, whatever follows), the attestation verified against Apple's root with clientDataHash = SHA-256(challenge bytes), and the key stored (a key registered again is overwritten, its counter reset).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/verify/attest/register (the `VerifyAttestRegister` operationId).
+func (c *Client) VerifyAttestRegisterWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyAttestRegisterRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyAttestRegister Register an App Attest key: the challenge is spent (once, whatever follows), the attestation verified against Apple's root with clientDataHash = SHA-256(challenge bytes), and the key stored (a key registered again is overwritten, its counter reset).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/verify/attest/register (the `VerifyAttestRegister` operationId).
+func (c *Client) VerifyAttestRegister(ctx context.Context, body VerifyAttestRegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyAttestRegisterRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifySocket The phone's WebSocket: binary frames, one Cap'n Proto message each (upstream's verify.capnp: hello, phases, chunked chip data, the liveness video, the share selection; answered with acks, challenges, check results and the share request). See the README's verify section for the protocol. A request that is not a WebSocket upgrade answers 426; an upgrade with an unknown or ended session is accepted and told so in an error message before the close.
+//
+// Corresponds with GET /v1/verify/session/{id} (the `VerifySocket` operationId).
+func (c *Client) VerifySocket(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifySocketRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyCancelWithBody The person's cancel with the cancel token, and the privacy request it carries: undelivered webhook payloads are scrubbed, an active session is cancelled, and a succeeded or failed one none of whose deliveries succeeded is withdrawn (cancelled). Repeating it answers 204 for a cancelled or expired session.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/verify/session/{id}/cancel (the `VerifyCancel` operationId).
+func (c *Client) VerifyCancelWithBody(ctx context.Context, id VerifySessionId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyCancelRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyCancel The person's cancel with the cancel token, and the privacy request it carries: undelivered webhook payloads are scrubbed, an active session is cancelled, and a succeeded or failed one none of whose deliveries succeeded is withdrawn (cancelled). Repeating it answers 204 for a cancelled or expired session.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/verify/session/{id}/cancel (the `VerifyCancel` operationId).
+func (c *Client) VerifyCancel(ctx context.Context, id VerifySessionId, body VerifyCancelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyCancelRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyConsentWithBody Record the person's consent (one row per call). Expires an overdue session first.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/verify/session/{id}/consent (the `VerifyConsent` operationId).
+func (c *Client) VerifyConsentWithBody(ctx context.Context, id VerifySessionId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyConsentRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyConsent Record the person's consent (one row per call). Expires an overdue session first.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/verify/session/{id}/consent (the `VerifyConsent` operationId).
+func (c *Client) VerifyConsent(ctx context.Context, id VerifySessionId, body VerifyConsentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyConsentRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyDetails The relying party and the share fields, for the consent screen. Does not expire the session.
+//
+// Corresponds with GET /v1/verify/session/{id}/details (the `VerifyDetails` operationId).
+func (c *Client) VerifyDetails(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyDetailsRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyHandoff Issue the handoff payload for the phone: a new mobile write token (valid 5 minutes; any earlier unconsumed one stops working) and the session's App Attest challenges. Needs a consent. Expires an overdue session first.
+//
+// Corresponds with POST /v1/verify/session/{id}/handoff (the `VerifyHandoff` operationId).
+func (c *Client) VerifyHandoff(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyHandoffRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyPrivacyContext What the privacy page shows, and whether the person can still withdraw. Expires an overdue session first.
+//
+// Corresponds with GET /v1/verify/session/{id}/privacy-context (the `VerifyPrivacyContext` operationId).
+func (c *Client) VerifyPrivacyContext(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyPrivacyContextRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyRedirectPermitted Whether the stored redirect URL is still covered by the organization's verified domains. Does not expire the session.
+//
+// Corresponds with GET /v1/verify/session/{id}/redirect-permitted (the `VerifyRedirectPermitted` operationId).
+func (c *Client) VerifyRedirectPermitted(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyRedirectPermittedRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyStatus The session's state, polled by the verify web app. Expires an overdue session first.
+//
+// Corresponds with GET /v1/verify/session/{id}/status (the `VerifyStatus` operationId).
+func (c *Client) VerifyStatus(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyStatusRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -7246,6 +7916,371 @@ func NewCompleteSandboxSessionRequestWithBody(server string, id string, contentT
 	return req, nil
 }
 
+// NewVerifyAttestChallengeRequest constructs an http.Request for the VerifyAttestChallenge method
+func NewVerifyAttestChallengeRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/verify/attest/challenge")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewVerifyAttestRegisterRequest calls the generic VerifyAttestRegister builder with application/json body
+func NewVerifyAttestRegisterRequest(server string, body VerifyAttestRegisterJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewVerifyAttestRegisterRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewVerifyAttestRegisterRequestWithBody constructs an http.Request for the VerifyAttestRegister method, with any body, and a specified content type
+func NewVerifyAttestRegisterRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/verify/attest/register")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewVerifySocketRequest constructs an http.Request for the VerifySocket method
+func NewVerifySocketRequest(server string, id VerifySessionId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/verify/session/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewVerifyCancelRequest calls the generic VerifyCancel builder with application/json body
+func NewVerifyCancelRequest(server string, id VerifySessionId, body VerifyCancelJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewVerifyCancelRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewVerifyCancelRequestWithBody constructs an http.Request for the VerifyCancel method, with any body, and a specified content type
+func NewVerifyCancelRequestWithBody(server string, id VerifySessionId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/verify/session/%s/cancel", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewVerifyConsentRequest calls the generic VerifyConsent builder with application/json body
+func NewVerifyConsentRequest(server string, id VerifySessionId, body VerifyConsentJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewVerifyConsentRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewVerifyConsentRequestWithBody constructs an http.Request for the VerifyConsent method, with any body, and a specified content type
+func NewVerifyConsentRequestWithBody(server string, id VerifySessionId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/verify/session/%s/consent", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewVerifyDetailsRequest constructs an http.Request for the VerifyDetails method
+func NewVerifyDetailsRequest(server string, id VerifySessionId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/verify/session/%s/details", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewVerifyHandoffRequest constructs an http.Request for the VerifyHandoff method
+func NewVerifyHandoffRequest(server string, id VerifySessionId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/verify/session/%s/handoff", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewVerifyPrivacyContextRequest constructs an http.Request for the VerifyPrivacyContext method
+func NewVerifyPrivacyContextRequest(server string, id VerifySessionId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/verify/session/%s/privacy-context", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewVerifyRedirectPermittedRequest constructs an http.Request for the VerifyRedirectPermitted method
+func NewVerifyRedirectPermittedRequest(server string, id VerifySessionId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/verify/session/%s/redirect-permitted", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewVerifyStatusRequest constructs an http.Request for the VerifyStatus method
+func NewVerifyStatusRequest(server string, id VerifySessionId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/verify/session/%s/status", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListWebhookDeliveriesRequest constructs an http.Request for the ListWebhookDeliveries method
 func NewListWebhookDeliveriesRequest(server string, params *ListWebhookDeliveriesParams) (*http.Request, error) {
 	var err error
@@ -8544,6 +9579,97 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/sessions/{id}/complete (the `CompleteSandboxSession` operationId).
 	CompleteSandboxSessionWithResponse(ctx context.Context, id string, body CompleteSandboxSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*CompleteSandboxSessionResponse, error)
+
+	// VerifyAttestChallengeWithResponse A single-use App Attest registration challenge, valid 5 minutes. 20 per 60 seconds per client address.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/verify/attest/challenge (the `VerifyAttestChallenge` operationId).
+	VerifyAttestChallengeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*VerifyAttestChallengeResponse, error)
+
+	// VerifyAttestRegisterWithBodyWithResponse Register an App Attest key: the challenge is spent (once, whatever follows), the attestation verified against Apple's root with clientDataHash = SHA-256(challenge bytes), and the key stored (a key registered again is overwritten, its counter reset).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/verify/attest/register (the `VerifyAttestRegister` operationId).
+	VerifyAttestRegisterWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyAttestRegisterResponse, error)
+
+	// VerifyAttestRegisterWithResponse Register an App Attest key: the challenge is spent (once, whatever follows), the attestation verified against Apple's root with clientDataHash = SHA-256(challenge bytes), and the key stored (a key registered again is overwritten, its counter reset).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/verify/attest/register (the `VerifyAttestRegister` operationId).
+	VerifyAttestRegisterWithResponse(ctx context.Context, body VerifyAttestRegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyAttestRegisterResponse, error)
+
+	// VerifySocketWithResponse The phone's WebSocket: binary frames, one Cap'n Proto message each (upstream's verify.capnp: hello, phases, chunked chip data, the liveness video, the share selection; answered with acks, challenges, check results and the share request). See the README's verify section for the protocol. A request that is not a WebSocket upgrade answers 426; an upgrade with an unknown or ended session is accepted and told so in an error message before the close.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/verify/session/{id} (the `VerifySocket` operationId).
+	VerifySocketWithResponse(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*VerifySocketResponse, error)
+
+	// VerifyCancelWithBodyWithResponse The person's cancel with the cancel token, and the privacy request it carries: undelivered webhook payloads are scrubbed, an active session is cancelled, and a succeeded or failed one none of whose deliveries succeeded is withdrawn (cancelled). Repeating it answers 204 for a cancelled or expired session.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/verify/session/{id}/cancel (the `VerifyCancel` operationId).
+	VerifyCancelWithBodyWithResponse(ctx context.Context, id VerifySessionId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyCancelResponse, error)
+
+	// VerifyCancelWithResponse The person's cancel with the cancel token, and the privacy request it carries: undelivered webhook payloads are scrubbed, an active session is cancelled, and a succeeded or failed one none of whose deliveries succeeded is withdrawn (cancelled). Repeating it answers 204 for a cancelled or expired session.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/verify/session/{id}/cancel (the `VerifyCancel` operationId).
+	VerifyCancelWithResponse(ctx context.Context, id VerifySessionId, body VerifyCancelJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyCancelResponse, error)
+
+	// VerifyConsentWithBodyWithResponse Record the person's consent (one row per call). Expires an overdue session first.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/verify/session/{id}/consent (the `VerifyConsent` operationId).
+	VerifyConsentWithBodyWithResponse(ctx context.Context, id VerifySessionId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyConsentResponse, error)
+
+	// VerifyConsentWithResponse Record the person's consent (one row per call). Expires an overdue session first.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/verify/session/{id}/consent (the `VerifyConsent` operationId).
+	VerifyConsentWithResponse(ctx context.Context, id VerifySessionId, body VerifyConsentJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyConsentResponse, error)
+
+	// VerifyDetailsWithResponse The relying party and the share fields, for the consent screen. Does not expire the session.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/verify/session/{id}/details (the `VerifyDetails` operationId).
+	VerifyDetailsWithResponse(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*VerifyDetailsResponse, error)
+
+	// VerifyHandoffWithResponse Issue the handoff payload for the phone: a new mobile write token (valid 5 minutes; any earlier unconsumed one stops working) and the session's App Attest challenges. Needs a consent. Expires an overdue session first.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/verify/session/{id}/handoff (the `VerifyHandoff` operationId).
+	VerifyHandoffWithResponse(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*VerifyHandoffResponse, error)
+
+	// VerifyPrivacyContextWithResponse What the privacy page shows, and whether the person can still withdraw. Expires an overdue session first.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/verify/session/{id}/privacy-context (the `VerifyPrivacyContext` operationId).
+	VerifyPrivacyContextWithResponse(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*VerifyPrivacyContextResponse, error)
+
+	// VerifyRedirectPermittedWithResponse Whether the stored redirect URL is still covered by the organization's verified domains. Does not expire the session.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/verify/session/{id}/redirect-permitted (the `VerifyRedirectPermitted` operationId).
+	VerifyRedirectPermittedWithResponse(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*VerifyRedirectPermittedResponse, error)
+
+	// VerifyStatusWithResponse The session's state, polled by the verify web app. Expires an overdue session first.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/verify/session/{id}/status (the `VerifyStatus` operationId).
+	VerifyStatusWithResponse(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*VerifyStatusResponse, error)
 
 	// ListWebhookDeliveriesWithResponse List webhook deliveries
 	//
@@ -17526,6 +18652,878 @@ func (r CompleteSandboxSessionResponse) ContentType() string {
 	return ""
 }
 
+type VerifyAttestChallengeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			Challenge string `json:"challenge"`
+			ExpiresAt string `json:"expires_at"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyAttestChallengeResponse) GetJSON200() *struct {
+	Data struct {
+		Challenge string `json:"challenge"`
+		ExpiresAt string `json:"expires_at"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r VerifyAttestChallengeResponse) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r VerifyAttestChallengeResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyAttestChallengeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyAttestChallengeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyAttestChallengeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyAttestChallengeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type VerifyAttestRegisterResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			Ok VerifyAttestRegister200JSONResponseBodyDataOk `json:"ok"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyAttestRegisterResponse) GetJSON200() *struct {
+	Data struct {
+		Ok VerifyAttestRegister200JSONResponseBodyDataOk `json:"ok"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r VerifyAttestRegisterResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r VerifyAttestRegisterResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r VerifyAttestRegisterResponse) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r VerifyAttestRegisterResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyAttestRegisterResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyAttestRegisterResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyAttestRegisterResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyAttestRegisterResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type VerifySocketResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON426 the response for an HTTP 426 `application/json` response
+	JSON426 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r VerifySocketResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON426 returns the response for an HTTP 426 `application/json` response
+func (r VerifySocketResponse) GetJSON426() *Error {
+	return r.JSON426
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r VerifySocketResponse) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r VerifySocketResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifySocketResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifySocketResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifySocketResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifySocketResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type VerifyCancelResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r VerifyCancelResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r VerifyCancelResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r VerifyCancelResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r VerifyCancelResponse) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r VerifyCancelResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyCancelResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyCancelResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyCancelResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyCancelResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type VerifyConsentResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			ConsentId   string `json:"consent_id"`
+			ConsentedAt string `json:"consented_at"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyConsentResponse) GetJSON200() *struct {
+	Data struct {
+		ConsentId   string `json:"consent_id"`
+		ConsentedAt string `json:"consented_at"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r VerifyConsentResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r VerifyConsentResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r VerifyConsentResponse) GetJSON410() *Error {
+	return r.JSON410
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r VerifyConsentResponse) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r VerifyConsentResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyConsentResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyConsentResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyConsentResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyConsentResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type VerifyDetailsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			AgeThreshold                           *int                                                          `json:"age_threshold"`
+			IsAgeOnly                              bool                                                          `json:"is_age_only"`
+			OrganizationBusinessJurisdiction       *string                                                       `json:"organization_business_jurisdiction"`
+			OrganizationBusinessName               *string                                                       `json:"organization_business_name"`
+			OrganizationBusinessRegistrationNumber *string                                                       `json:"organization_business_registration_number"`
+			OrganizationBusinessType               *VerifyDetails200JSONResponseBodyDataOrganizationBusinessType `json:"organization_business_type"`
+			OrganizationDescription                *string                                                       `json:"organization_description"`
+			OrganizationId                         openapi_types.UUID                                            `json:"organization_id"`
+			OrganizationLogo                       *string                                                       `json:"organization_logo"`
+			OrganizationName                       string                                                        `json:"organization_name"`
+			OrganizationOwnerIdCheckCompleted      bool                                                          `json:"organization_owner_id_check_completed"`
+			OrganizationPrivacyPolicyUrl           *string                                                       `json:"organization_privacy_policy_url"`
+			OrganizationTermsOfServiceUrl          *string                                                       `json:"organization_terms_of_service_url"`
+			OrganizationVerifiedApexDomains        []string                                                      `json:"organization_verified_apex_domains"`
+			OrganizationWebsite                    *string                                                       `json:"organization_website"`
+			RpFallback                             VerifyRpFallback                                              `json:"rp_fallback"`
+			SessionId                              string                                                        `json:"session_id"`
+			ShareFields                            map[string]VerifyShareField                                   `json:"share_fields"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyDetailsResponse) GetJSON200() *struct {
+	Data struct {
+		AgeThreshold                           *int                                                          `json:"age_threshold"`
+		IsAgeOnly                              bool                                                          `json:"is_age_only"`
+		OrganizationBusinessJurisdiction       *string                                                       `json:"organization_business_jurisdiction"`
+		OrganizationBusinessName               *string                                                       `json:"organization_business_name"`
+		OrganizationBusinessRegistrationNumber *string                                                       `json:"organization_business_registration_number"`
+		OrganizationBusinessType               *VerifyDetails200JSONResponseBodyDataOrganizationBusinessType `json:"organization_business_type"`
+		OrganizationDescription                *string                                                       `json:"organization_description"`
+		OrganizationId                         openapi_types.UUID                                            `json:"organization_id"`
+		OrganizationLogo                       *string                                                       `json:"organization_logo"`
+		OrganizationName                       string                                                        `json:"organization_name"`
+		OrganizationOwnerIdCheckCompleted      bool                                                          `json:"organization_owner_id_check_completed"`
+		OrganizationPrivacyPolicyUrl           *string                                                       `json:"organization_privacy_policy_url"`
+		OrganizationTermsOfServiceUrl          *string                                                       `json:"organization_terms_of_service_url"`
+		OrganizationVerifiedApexDomains        []string                                                      `json:"organization_verified_apex_domains"`
+		OrganizationWebsite                    *string                                                       `json:"organization_website"`
+		RpFallback                             VerifyRpFallback                                              `json:"rp_fallback"`
+		SessionId                              string                                                        `json:"session_id"`
+		ShareFields                            map[string]VerifyShareField                                   `json:"share_fields"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r VerifyDetailsResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r VerifyDetailsResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r VerifyDetailsResponse) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r VerifyDetailsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyDetailsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyDetailsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyDetailsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyDetailsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type VerifyHandoffResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			AttestHelloChallenge string                                `json:"attest_hello_challenge"`
+			AttestNfcChallenge   string                                `json:"attest_nfc_challenge"`
+			ExpiresAt            string                                `json:"expires_at"`
+			MobileWriteToken     string                                `json:"mobile_write_token"`
+			SessionId            string                                `json:"session_id"`
+			V                    VerifyHandoff200JSONResponseBodyDataV `json:"v"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON410 the response for an HTTP 410 `application/json` response
+	JSON410 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyHandoffResponse) GetJSON200() *struct {
+	Data struct {
+		AttestHelloChallenge string                                `json:"attest_hello_challenge"`
+		AttestNfcChallenge   string                                `json:"attest_nfc_challenge"`
+		ExpiresAt            string                                `json:"expires_at"`
+		MobileWriteToken     string                                `json:"mobile_write_token"`
+		SessionId            string                                `json:"session_id"`
+		V                    VerifyHandoff200JSONResponseBodyDataV `json:"v"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r VerifyHandoffResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r VerifyHandoffResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r VerifyHandoffResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON410 returns the response for an HTTP 410 `application/json` response
+func (r VerifyHandoffResponse) GetJSON410() *Error {
+	return r.JSON410
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r VerifyHandoffResponse) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r VerifyHandoffResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyHandoffResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyHandoffResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyHandoffResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyHandoffResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type VerifyPrivacyContextResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			HasWithdrawnConsent                    bool                                                                 `json:"has_withdrawn_consent"`
+			IsTerminal                             bool                                                                 `json:"is_terminal"`
+			OrganizationBusinessJurisdiction       *string                                                              `json:"organization_business_jurisdiction"`
+			OrganizationBusinessName               *string                                                              `json:"organization_business_name"`
+			OrganizationBusinessRegistrationNumber *string                                                              `json:"organization_business_registration_number"`
+			OrganizationBusinessType               *VerifyPrivacyContext200JSONResponseBodyDataOrganizationBusinessType `json:"organization_business_type"`
+			OrganizationDescription                *string                                                              `json:"organization_description"`
+			OrganizationId                         openapi_types.UUID                                                   `json:"organization_id"`
+			OrganizationLogo                       *string                                                              `json:"organization_logo"`
+			OrganizationName                       string                                                               `json:"organization_name"`
+			OrganizationOwnerIdCheckCompleted      bool                                                                 `json:"organization_owner_id_check_completed"`
+			OrganizationPrivacyPolicyUrl           *string                                                              `json:"organization_privacy_policy_url"`
+			OrganizationTermsOfServiceUrl          *string                                                              `json:"organization_terms_of_service_url"`
+			OrganizationVerifiedApexDomains        []string                                                             `json:"organization_verified_apex_domains"`
+			OrganizationWebsite                    *string                                                              `json:"organization_website"`
+			ResultWebhookDeliveries                VerifyResultDeliveries                                               `json:"result_webhook_deliveries"`
+			RpFallback                             VerifyRpFallback                                                     `json:"rp_fallback"`
+			SessionId                              string                                                               `json:"session_id"`
+			Status                                 VerifySessionStatusValue                                             `json:"status"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyPrivacyContextResponse) GetJSON200() *struct {
+	Data struct {
+		HasWithdrawnConsent                    bool                                                                 `json:"has_withdrawn_consent"`
+		IsTerminal                             bool                                                                 `json:"is_terminal"`
+		OrganizationBusinessJurisdiction       *string                                                              `json:"organization_business_jurisdiction"`
+		OrganizationBusinessName               *string                                                              `json:"organization_business_name"`
+		OrganizationBusinessRegistrationNumber *string                                                              `json:"organization_business_registration_number"`
+		OrganizationBusinessType               *VerifyPrivacyContext200JSONResponseBodyDataOrganizationBusinessType `json:"organization_business_type"`
+		OrganizationDescription                *string                                                              `json:"organization_description"`
+		OrganizationId                         openapi_types.UUID                                                   `json:"organization_id"`
+		OrganizationLogo                       *string                                                              `json:"organization_logo"`
+		OrganizationName                       string                                                               `json:"organization_name"`
+		OrganizationOwnerIdCheckCompleted      bool                                                                 `json:"organization_owner_id_check_completed"`
+		OrganizationPrivacyPolicyUrl           *string                                                              `json:"organization_privacy_policy_url"`
+		OrganizationTermsOfServiceUrl          *string                                                              `json:"organization_terms_of_service_url"`
+		OrganizationVerifiedApexDomains        []string                                                             `json:"organization_verified_apex_domains"`
+		OrganizationWebsite                    *string                                                              `json:"organization_website"`
+		ResultWebhookDeliveries                VerifyResultDeliveries                                               `json:"result_webhook_deliveries"`
+		RpFallback                             VerifyRpFallback                                                     `json:"rp_fallback"`
+		SessionId                              string                                                               `json:"session_id"`
+		Status                                 VerifySessionStatusValue                                             `json:"status"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r VerifyPrivacyContextResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r VerifyPrivacyContextResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r VerifyPrivacyContextResponse) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r VerifyPrivacyContextResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyPrivacyContextResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyPrivacyContextResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyPrivacyContextResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyPrivacyContextResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type VerifyRedirectPermittedResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			Permitted   bool    `json:"permitted"`
+			RedirectUrl *string `json:"redirect_url"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyRedirectPermittedResponse) GetJSON200() *struct {
+	Data struct {
+		Permitted   bool    `json:"permitted"`
+		RedirectUrl *string `json:"redirect_url"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r VerifyRedirectPermittedResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r VerifyRedirectPermittedResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r VerifyRedirectPermittedResponse) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r VerifyRedirectPermittedResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyRedirectPermittedResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyRedirectPermittedResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyRedirectPermittedResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyRedirectPermittedResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type VerifyStatusResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Data struct {
+			CompletedAt *string `json:"completed_at"`
+			IsTerminal  bool    `json:"is_terminal"`
+
+			// LatestAttempt null while no phone has taken the session, and for an expired one.
+			LatestAttempt  *VerifyLatestAttempt     `json:"latest_attempt"`
+			RedirectUrl    *string                  `json:"redirect_url"`
+			SameDeviceOnly bool                     `json:"same_device_only"`
+			SessionId      string                   `json:"session_id"`
+			Status         VerifySessionStatusValue `json:"status"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyStatusResponse) GetJSON200() *struct {
+	Data struct {
+		CompletedAt *string `json:"completed_at"`
+		IsTerminal  bool    `json:"is_terminal"`
+
+		// LatestAttempt null while no phone has taken the session, and for an expired one.
+		LatestAttempt  *VerifyLatestAttempt     `json:"latest_attempt"`
+		RedirectUrl    *string                  `json:"redirect_url"`
+		SameDeviceOnly bool                     `json:"same_device_only"`
+		SessionId      string                   `json:"session_id"`
+		Status         VerifySessionStatusValue `json:"status"`
+	} `json:"data"`
+	Error any `json:"error"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r VerifyStatusResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r VerifyStatusResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r VerifyStatusResponse) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r VerifyStatusResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyStatusResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyStatusResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyStatusResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyStatusResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListWebhookDeliveriesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -20318,6 +22316,175 @@ func (c *ClientWithResponses) CompleteSandboxSessionWithResponse(ctx context.Con
 		return nil, err
 	}
 	return ParseCompleteSandboxSessionResponse(rsp)
+}
+
+// VerifyAttestChallengeWithResponse A single-use App Attest registration challenge, valid 5 minutes. 20 per 60 seconds per client address.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/verify/attest/challenge (the `VerifyAttestChallenge` operationId).
+func (c *ClientWithResponses) VerifyAttestChallengeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*VerifyAttestChallengeResponse, error) {
+	rsp, err := c.VerifyAttestChallenge(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyAttestChallengeResponse(rsp)
+}
+
+// VerifyAttestRegisterWithBodyWithResponse Register an App Attest key: the challenge is spent (once, whatever follows), the attestation verified against Apple's root with clientDataHash = SHA-256(challenge bytes), and the key stored (a key registered again is overwritten, its counter reset).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/verify/attest/register (the `VerifyAttestRegister` operationId).
+func (c *ClientWithResponses) VerifyAttestRegisterWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyAttestRegisterResponse, error) {
+	rsp, err := c.VerifyAttestRegisterWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyAttestRegisterResponse(rsp)
+}
+
+// VerifyAttestRegisterWithResponse Register an App Attest key: the challenge is spent (once, whatever follows), the attestation verified against Apple's root with clientDataHash = SHA-256(challenge bytes), and the key stored (a key registered again is overwritten, its counter reset).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/verify/attest/register (the `VerifyAttestRegister` operationId).
+func (c *ClientWithResponses) VerifyAttestRegisterWithResponse(ctx context.Context, body VerifyAttestRegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyAttestRegisterResponse, error) {
+	rsp, err := c.VerifyAttestRegister(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyAttestRegisterResponse(rsp)
+}
+
+// VerifySocketWithResponse The phone's WebSocket: binary frames, one Cap'n Proto message each (upstream's verify.capnp: hello, phases, chunked chip data, the liveness video, the share selection; answered with acks, challenges, check results and the share request). See the README's verify section for the protocol. A request that is not a WebSocket upgrade answers 426; an upgrade with an unknown or ended session is accepted and told so in an error message before the close.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/verify/session/{id} (the `VerifySocket` operationId).
+func (c *ClientWithResponses) VerifySocketWithResponse(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*VerifySocketResponse, error) {
+	rsp, err := c.VerifySocket(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifySocketResponse(rsp)
+}
+
+// VerifyCancelWithBodyWithResponse The person's cancel with the cancel token, and the privacy request it carries: undelivered webhook payloads are scrubbed, an active session is cancelled, and a succeeded or failed one none of whose deliveries succeeded is withdrawn (cancelled). Repeating it answers 204 for a cancelled or expired session.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/verify/session/{id}/cancel (the `VerifyCancel` operationId).
+func (c *ClientWithResponses) VerifyCancelWithBodyWithResponse(ctx context.Context, id VerifySessionId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyCancelResponse, error) {
+	rsp, err := c.VerifyCancelWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyCancelResponse(rsp)
+}
+
+// VerifyCancelWithResponse The person's cancel with the cancel token, and the privacy request it carries: undelivered webhook payloads are scrubbed, an active session is cancelled, and a succeeded or failed one none of whose deliveries succeeded is withdrawn (cancelled). Repeating it answers 204 for a cancelled or expired session.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/verify/session/{id}/cancel (the `VerifyCancel` operationId).
+func (c *ClientWithResponses) VerifyCancelWithResponse(ctx context.Context, id VerifySessionId, body VerifyCancelJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyCancelResponse, error) {
+	rsp, err := c.VerifyCancel(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyCancelResponse(rsp)
+}
+
+// VerifyConsentWithBodyWithResponse Record the person's consent (one row per call). Expires an overdue session first.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/verify/session/{id}/consent (the `VerifyConsent` operationId).
+func (c *ClientWithResponses) VerifyConsentWithBodyWithResponse(ctx context.Context, id VerifySessionId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyConsentResponse, error) {
+	rsp, err := c.VerifyConsentWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyConsentResponse(rsp)
+}
+
+// VerifyConsentWithResponse Record the person's consent (one row per call). Expires an overdue session first.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/verify/session/{id}/consent (the `VerifyConsent` operationId).
+func (c *ClientWithResponses) VerifyConsentWithResponse(ctx context.Context, id VerifySessionId, body VerifyConsentJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyConsentResponse, error) {
+	rsp, err := c.VerifyConsent(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyConsentResponse(rsp)
+}
+
+// VerifyDetailsWithResponse The relying party and the share fields, for the consent screen. Does not expire the session.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/verify/session/{id}/details (the `VerifyDetails` operationId).
+func (c *ClientWithResponses) VerifyDetailsWithResponse(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*VerifyDetailsResponse, error) {
+	rsp, err := c.VerifyDetails(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyDetailsResponse(rsp)
+}
+
+// VerifyHandoffWithResponse Issue the handoff payload for the phone: a new mobile write token (valid 5 minutes; any earlier unconsumed one stops working) and the session's App Attest challenges. Needs a consent. Expires an overdue session first.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/verify/session/{id}/handoff (the `VerifyHandoff` operationId).
+func (c *ClientWithResponses) VerifyHandoffWithResponse(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*VerifyHandoffResponse, error) {
+	rsp, err := c.VerifyHandoff(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyHandoffResponse(rsp)
+}
+
+// VerifyPrivacyContextWithResponse What the privacy page shows, and whether the person can still withdraw. Expires an overdue session first.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/verify/session/{id}/privacy-context (the `VerifyPrivacyContext` operationId).
+func (c *ClientWithResponses) VerifyPrivacyContextWithResponse(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*VerifyPrivacyContextResponse, error) {
+	rsp, err := c.VerifyPrivacyContext(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyPrivacyContextResponse(rsp)
+}
+
+// VerifyRedirectPermittedWithResponse Whether the stored redirect URL is still covered by the organization's verified domains. Does not expire the session.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/verify/session/{id}/redirect-permitted (the `VerifyRedirectPermitted` operationId).
+func (c *ClientWithResponses) VerifyRedirectPermittedWithResponse(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*VerifyRedirectPermittedResponse, error) {
+	rsp, err := c.VerifyRedirectPermitted(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyRedirectPermittedResponse(rsp)
+}
+
+// VerifyStatusWithResponse The session's state, polled by the verify web app. Expires an overdue session first.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/verify/session/{id}/status (the `VerifyStatus` operationId).
+func (c *ClientWithResponses) VerifyStatusWithResponse(ctx context.Context, id VerifySessionId, reqEditors ...RequestEditorFn) (*VerifyStatusResponse, error) {
+	rsp, err := c.VerifyStatus(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyStatusResponse(rsp)
 }
 
 // ListWebhookDeliveriesWithResponse List webhook deliveries
@@ -26082,6 +28249,643 @@ func ParseCompleteSandboxSessionResponse(rsp *http.Response) (*CompleteSandboxSe
 	return response, nil
 }
 
+// ParseVerifyAttestChallengeResponse parses an HTTP response from a VerifyAttestChallengeWithResponse call
+func ParseVerifyAttestChallengeResponse(rsp *http.Response) (*VerifyAttestChallengeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyAttestChallengeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				Challenge string `json:"challenge"`
+				ExpiresAt string `json:"expires_at"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseVerifyAttestRegisterResponse parses an HTTP response from a VerifyAttestRegisterWithResponse call
+func ParseVerifyAttestRegisterResponse(rsp *http.Response) (*VerifyAttestRegisterResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyAttestRegisterResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				Ok VerifyAttestRegister200JSONResponseBodyDataOk `json:"ok"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseVerifySocketResponse parses an HTTP response from a VerifySocketWithResponse call
+func ParseVerifySocketResponse(rsp *http.Response) (*VerifySocketResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifySocketResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 101:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 426:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON426 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseVerifyCancelResponse parses an HTTP response from a VerifyCancelWithResponse call
+func ParseVerifyCancelResponse(rsp *http.Response) (*VerifyCancelResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyCancelResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseVerifyConsentResponse parses an HTTP response from a VerifyConsentWithResponse call
+func ParseVerifyConsentResponse(rsp *http.Response) (*VerifyConsentResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyConsentResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				ConsentId   string `json:"consent_id"`
+				ConsentedAt string `json:"consented_at"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseVerifyDetailsResponse parses an HTTP response from a VerifyDetailsWithResponse call
+func ParseVerifyDetailsResponse(rsp *http.Response) (*VerifyDetailsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyDetailsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				AgeThreshold                           *int                                                          `json:"age_threshold"`
+				IsAgeOnly                              bool                                                          `json:"is_age_only"`
+				OrganizationBusinessJurisdiction       *string                                                       `json:"organization_business_jurisdiction"`
+				OrganizationBusinessName               *string                                                       `json:"organization_business_name"`
+				OrganizationBusinessRegistrationNumber *string                                                       `json:"organization_business_registration_number"`
+				OrganizationBusinessType               *VerifyDetails200JSONResponseBodyDataOrganizationBusinessType `json:"organization_business_type"`
+				OrganizationDescription                *string                                                       `json:"organization_description"`
+				OrganizationId                         openapi_types.UUID                                            `json:"organization_id"`
+				OrganizationLogo                       *string                                                       `json:"organization_logo"`
+				OrganizationName                       string                                                        `json:"organization_name"`
+				OrganizationOwnerIdCheckCompleted      bool                                                          `json:"organization_owner_id_check_completed"`
+				OrganizationPrivacyPolicyUrl           *string                                                       `json:"organization_privacy_policy_url"`
+				OrganizationTermsOfServiceUrl          *string                                                       `json:"organization_terms_of_service_url"`
+				OrganizationVerifiedApexDomains        []string                                                      `json:"organization_verified_apex_domains"`
+				OrganizationWebsite                    *string                                                       `json:"organization_website"`
+				RpFallback                             VerifyRpFallback                                              `json:"rp_fallback"`
+				SessionId                              string                                                        `json:"session_id"`
+				ShareFields                            map[string]VerifyShareField                                   `json:"share_fields"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseVerifyHandoffResponse parses an HTTP response from a VerifyHandoffWithResponse call
+func ParseVerifyHandoffResponse(rsp *http.Response) (*VerifyHandoffResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyHandoffResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				AttestHelloChallenge string                                `json:"attest_hello_challenge"`
+				AttestNfcChallenge   string                                `json:"attest_nfc_challenge"`
+				ExpiresAt            string                                `json:"expires_at"`
+				MobileWriteToken     string                                `json:"mobile_write_token"`
+				SessionId            string                                `json:"session_id"`
+				V                    VerifyHandoff200JSONResponseBodyDataV `json:"v"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseVerifyPrivacyContextResponse parses an HTTP response from a VerifyPrivacyContextWithResponse call
+func ParseVerifyPrivacyContextResponse(rsp *http.Response) (*VerifyPrivacyContextResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyPrivacyContextResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				HasWithdrawnConsent                    bool                                                                 `json:"has_withdrawn_consent"`
+				IsTerminal                             bool                                                                 `json:"is_terminal"`
+				OrganizationBusinessJurisdiction       *string                                                              `json:"organization_business_jurisdiction"`
+				OrganizationBusinessName               *string                                                              `json:"organization_business_name"`
+				OrganizationBusinessRegistrationNumber *string                                                              `json:"organization_business_registration_number"`
+				OrganizationBusinessType               *VerifyPrivacyContext200JSONResponseBodyDataOrganizationBusinessType `json:"organization_business_type"`
+				OrganizationDescription                *string                                                              `json:"organization_description"`
+				OrganizationId                         openapi_types.UUID                                                   `json:"organization_id"`
+				OrganizationLogo                       *string                                                              `json:"organization_logo"`
+				OrganizationName                       string                                                               `json:"organization_name"`
+				OrganizationOwnerIdCheckCompleted      bool                                                                 `json:"organization_owner_id_check_completed"`
+				OrganizationPrivacyPolicyUrl           *string                                                              `json:"organization_privacy_policy_url"`
+				OrganizationTermsOfServiceUrl          *string                                                              `json:"organization_terms_of_service_url"`
+				OrganizationVerifiedApexDomains        []string                                                             `json:"organization_verified_apex_domains"`
+				OrganizationWebsite                    *string                                                              `json:"organization_website"`
+				ResultWebhookDeliveries                VerifyResultDeliveries                                               `json:"result_webhook_deliveries"`
+				RpFallback                             VerifyRpFallback                                                     `json:"rp_fallback"`
+				SessionId                              string                                                               `json:"session_id"`
+				Status                                 VerifySessionStatusValue                                             `json:"status"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseVerifyRedirectPermittedResponse parses an HTTP response from a VerifyRedirectPermittedWithResponse call
+func ParseVerifyRedirectPermittedResponse(rsp *http.Response) (*VerifyRedirectPermittedResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyRedirectPermittedResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				Permitted   bool    `json:"permitted"`
+				RedirectUrl *string `json:"redirect_url"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseVerifyStatusResponse parses an HTTP response from a VerifyStatusWithResponse call
+func ParseVerifyStatusResponse(rsp *http.Response) (*VerifyStatusResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyStatusResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Data struct {
+				CompletedAt *string `json:"completed_at"`
+				IsTerminal  bool    `json:"is_terminal"`
+
+				// LatestAttempt null while no phone has taken the session, and for an expired one.
+				LatestAttempt  *VerifyLatestAttempt     `json:"latest_attempt"`
+				RedirectUrl    *string                  `json:"redirect_url"`
+				SameDeviceOnly bool                     `json:"same_device_only"`
+				SessionId      string                   `json:"session_id"`
+				Status         VerifySessionStatusValue `json:"status"`
+			} `json:"data"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseListWebhookDeliveriesResponse parses an HTTP response from a ListWebhookDeliveriesWithResponse call
 func ParseListWebhookDeliveriesResponse(rsp *http.Response) (*ListWebhookDeliveriesResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -27463,6 +30267,36 @@ type ServerInterface interface {
 	// CompleteSandboxSession Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
 	// (POST /v1/sessions/{id}/complete)
 	CompleteSandboxSession(ctx echo.Context, id string) error
+	// VerifyAttestChallenge A single-use App Attest registration challenge, valid 5 minutes. 20 per 60 seconds per client address.
+	// (GET /v1/verify/attest/challenge)
+	VerifyAttestChallenge(ctx echo.Context) error
+	// VerifyAttestRegister Register an App Attest key: the challenge is spent (once, whatever follows), the attestation verified against Apple's root with clientDataHash = SHA-256(challenge bytes), and the key stored (a key registered again is overwritten, its counter reset).
+	// (POST /v1/verify/attest/register)
+	VerifyAttestRegister(ctx echo.Context) error
+	// VerifySocket The phone's WebSocket: binary frames, one Cap'n Proto message each (upstream's verify.capnp: hello, phases, chunked chip data, the liveness video, the share selection; answered with acks, challenges, check results and the share request). See the README's verify section for the protocol. A request that is not a WebSocket upgrade answers 426; an upgrade with an unknown or ended session is accepted and told so in an error message before the close.
+	// (GET /v1/verify/session/{id})
+	VerifySocket(ctx echo.Context, id VerifySessionId) error
+	// VerifyCancel The person's cancel with the cancel token, and the privacy request it carries: undelivered webhook payloads are scrubbed, an active session is cancelled, and a succeeded or failed one none of whose deliveries succeeded is withdrawn (cancelled). Repeating it answers 204 for a cancelled or expired session.
+	// (POST /v1/verify/session/{id}/cancel)
+	VerifyCancel(ctx echo.Context, id VerifySessionId) error
+	// VerifyConsent Record the person's consent (one row per call). Expires an overdue session first.
+	// (POST /v1/verify/session/{id}/consent)
+	VerifyConsent(ctx echo.Context, id VerifySessionId) error
+	// VerifyDetails The relying party and the share fields, for the consent screen. Does not expire the session.
+	// (GET /v1/verify/session/{id}/details)
+	VerifyDetails(ctx echo.Context, id VerifySessionId) error
+	// VerifyHandoff Issue the handoff payload for the phone: a new mobile write token (valid 5 minutes; any earlier unconsumed one stops working) and the session's App Attest challenges. Needs a consent. Expires an overdue session first.
+	// (POST /v1/verify/session/{id}/handoff)
+	VerifyHandoff(ctx echo.Context, id VerifySessionId) error
+	// VerifyPrivacyContext What the privacy page shows, and whether the person can still withdraw. Expires an overdue session first.
+	// (GET /v1/verify/session/{id}/privacy-context)
+	VerifyPrivacyContext(ctx echo.Context, id VerifySessionId) error
+	// VerifyRedirectPermitted Whether the stored redirect URL is still covered by the organization's verified domains. Does not expire the session.
+	// (GET /v1/verify/session/{id}/redirect-permitted)
+	VerifyRedirectPermitted(ctx echo.Context, id VerifySessionId) error
+	// VerifyStatus The session's state, polled by the verify web app. Expires an overdue session first.
+	// (GET /v1/verify/session/{id}/status)
+	VerifyStatus(ctx echo.Context, id VerifySessionId) error
 	// ListWebhookDeliveries List webhook deliveries
 	// (GET /v1/webhooks/deliveries)
 	ListWebhookDeliveries(ctx echo.Context, params ListWebhookDeliveriesParams) error
@@ -28199,6 +31033,152 @@ func (w *ServerInterfaceWrapper) CompleteSandboxSession(ctx echo.Context) error 
 	return err
 }
 
+// VerifyAttestChallenge converts echo context to params.
+func (w *ServerInterfaceWrapper) VerifyAttestChallenge(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.VerifyAttestChallenge(ctx)
+	return err
+}
+
+// VerifyAttestRegister converts echo context to params.
+func (w *ServerInterfaceWrapper) VerifyAttestRegister(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.VerifyAttestRegister(ctx)
+	return err
+}
+
+// VerifySocket converts echo context to params.
+func (w *ServerInterfaceWrapper) VerifySocket(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id VerifySessionId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.VerifySocket(ctx, id)
+	return err
+}
+
+// VerifyCancel converts echo context to params.
+func (w *ServerInterfaceWrapper) VerifyCancel(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id VerifySessionId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.VerifyCancel(ctx, id)
+	return err
+}
+
+// VerifyConsent converts echo context to params.
+func (w *ServerInterfaceWrapper) VerifyConsent(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id VerifySessionId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.VerifyConsent(ctx, id)
+	return err
+}
+
+// VerifyDetails converts echo context to params.
+func (w *ServerInterfaceWrapper) VerifyDetails(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id VerifySessionId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.VerifyDetails(ctx, id)
+	return err
+}
+
+// VerifyHandoff converts echo context to params.
+func (w *ServerInterfaceWrapper) VerifyHandoff(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id VerifySessionId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.VerifyHandoff(ctx, id)
+	return err
+}
+
+// VerifyPrivacyContext converts echo context to params.
+func (w *ServerInterfaceWrapper) VerifyPrivacyContext(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id VerifySessionId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.VerifyPrivacyContext(ctx, id)
+	return err
+}
+
+// VerifyRedirectPermitted converts echo context to params.
+func (w *ServerInterfaceWrapper) VerifyRedirectPermitted(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id VerifySessionId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.VerifyRedirectPermitted(ctx, id)
+	return err
+}
+
+// VerifyStatus converts echo context to params.
+func (w *ServerInterfaceWrapper) VerifyStatus(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id VerifySessionId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.VerifyStatus(ctx, id)
+	return err
+}
+
 // ListWebhookDeliveries converts echo context to params.
 func (w *ServerInterfaceWrapper) ListWebhookDeliveries(ctx echo.Context) error {
 	var err error
@@ -28654,6 +31634,16 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/auth/organization/update", wrapper.UpdateOrganization, options.OperationMiddlewares["updateOrganization"]...)
 	router.POST(options.BaseURL+"/v1/auth/organization/remove-member", wrapper.LegacyRemoveMember, options.OperationMiddlewares["legacyRemoveMember"]...)
 	router.POST(options.BaseURL+"/v1/sessions/:id/complete", wrapper.CompleteSandboxSession, options.OperationMiddlewares["completeSandboxSession"]...)
+	router.POST(options.BaseURL+"/v1/verify/session/:id/consent", wrapper.VerifyConsent, options.OperationMiddlewares["verifyConsent"]...)
+	router.POST(options.BaseURL+"/v1/verify/session/:id/handoff", wrapper.VerifyHandoff, options.OperationMiddlewares["verifyHandoff"]...)
+	router.GET(options.BaseURL+"/v1/verify/session/:id/status", wrapper.VerifyStatus, options.OperationMiddlewares["verifyStatus"]...)
+	router.GET(options.BaseURL+"/v1/verify/session/:id/details", wrapper.VerifyDetails, options.OperationMiddlewares["verifyDetails"]...)
+	router.GET(options.BaseURL+"/v1/verify/session/:id/privacy-context", wrapper.VerifyPrivacyContext, options.OperationMiddlewares["verifyPrivacyContext"]...)
+	router.GET(options.BaseURL+"/v1/verify/session/:id/redirect-permitted", wrapper.VerifyRedirectPermitted, options.OperationMiddlewares["verifyRedirectPermitted"]...)
+	router.POST(options.BaseURL+"/v1/verify/session/:id/cancel", wrapper.VerifyCancel, options.OperationMiddlewares["verifyCancel"]...)
+	router.GET(options.BaseURL+"/v1/verify/session/:id", wrapper.VerifySocket, options.OperationMiddlewares["verifySocket"]...)
+	router.GET(options.BaseURL+"/v1/verify/attest/challenge", wrapper.VerifyAttestChallenge, options.OperationMiddlewares["verifyAttestChallenge"]...)
+	router.POST(options.BaseURL+"/v1/verify/attest/register", wrapper.VerifyAttestRegister, options.OperationMiddlewares["verifyAttestRegister"]...)
 
 }
 
@@ -35748,6 +38738,924 @@ func (response CompleteSandboxSessiondefaultJSONResponse) VisitCompleteSandboxSe
 	return err
 }
 
+type VerifyAttestChallengeRequestObject struct {
+}
+
+type VerifyAttestChallengeResponseObject interface {
+	VisitVerifyAttestChallengeResponse(w http.ResponseWriter) error
+}
+
+type VerifyAttestChallenge200JSONResponse struct {
+	Data struct {
+		Challenge string `json:"challenge"`
+		ExpiresAt string `json:"expires_at"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response VerifyAttestChallenge200JSONResponse) VisitVerifyAttestChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyAttestChallenge429JSONResponse struct{ ErrorJSONResponse }
+
+func (response VerifyAttestChallenge429JSONResponse) VisitVerifyAttestChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyAttestChallengedefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response VerifyAttestChallengedefaultJSONResponse) VisitVerifyAttestChallengeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyAttestRegisterRequestObject struct {
+	Body *VerifyAttestRegisterJSONRequestBody
+}
+
+type VerifyAttestRegisterResponseObject interface {
+	VisitVerifyAttestRegisterResponse(w http.ResponseWriter) error
+}
+
+type VerifyAttestRegister200JSONResponse struct {
+	Data struct {
+		Ok VerifyAttestRegister200JSONResponseBodyDataOk `json:"ok"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response VerifyAttestRegister200JSONResponse) VisitVerifyAttestRegisterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyAttestRegister400JSONResponse struct{ ErrorJSONResponse }
+
+func (response VerifyAttestRegister400JSONResponse) VisitVerifyAttestRegisterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyAttestRegister401JSONResponse ErrorEnvelope
+
+func (response VerifyAttestRegister401JSONResponse) VisitVerifyAttestRegisterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyAttestRegister429JSONResponse ErrorEnvelope
+
+func (response VerifyAttestRegister429JSONResponse) VisitVerifyAttestRegisterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyAttestRegisterdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response VerifyAttestRegisterdefaultJSONResponse) VisitVerifyAttestRegisterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifySocketRequestObject struct {
+	Id VerifySessionId `json:"id"`
+}
+
+type VerifySocketResponseObject interface {
+	VisitVerifySocketResponse(w http.ResponseWriter) error
+}
+
+type VerifySocket101Response struct {
+}
+
+func (response VerifySocket101Response) VisitVerifySocketResponse(w http.ResponseWriter) error {
+	w.WriteHeader(101)
+	return nil
+}
+
+type VerifySocket400JSONResponse struct{ ErrorJSONResponse }
+
+func (response VerifySocket400JSONResponse) VisitVerifySocketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifySocket426JSONResponse ErrorEnvelope
+
+func (response VerifySocket426JSONResponse) VisitVerifySocketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(426)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifySocket429JSONResponse ErrorEnvelope
+
+func (response VerifySocket429JSONResponse) VisitVerifySocketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifySocketdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response VerifySocketdefaultJSONResponse) VisitVerifySocketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyCancelRequestObject struct {
+	Id   VerifySessionId `json:"id"`
+	Body *VerifyCancelJSONRequestBody
+}
+
+type VerifyCancelResponseObject interface {
+	VisitVerifyCancelResponse(w http.ResponseWriter) error
+}
+
+type VerifyCancel204Response struct {
+}
+
+func (response VerifyCancel204Response) VisitVerifyCancelResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type VerifyCancel400JSONResponse struct{ ErrorJSONResponse }
+
+func (response VerifyCancel400JSONResponse) VisitVerifyCancelResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyCancel401JSONResponse ErrorEnvelope
+
+func (response VerifyCancel401JSONResponse) VisitVerifyCancelResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyCancel404JSONResponse ErrorEnvelope
+
+func (response VerifyCancel404JSONResponse) VisitVerifyCancelResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyCancel429JSONResponse ErrorEnvelope
+
+func (response VerifyCancel429JSONResponse) VisitVerifyCancelResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyCanceldefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response VerifyCanceldefaultJSONResponse) VisitVerifyCancelResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyConsentRequestObject struct {
+	Id   VerifySessionId `json:"id"`
+	Body *VerifyConsentJSONRequestBody
+}
+
+type VerifyConsentResponseObject interface {
+	VisitVerifyConsentResponse(w http.ResponseWriter) error
+}
+
+type VerifyConsent200JSONResponse struct {
+	Data struct {
+		ConsentId   string `json:"consent_id"`
+		ConsentedAt string `json:"consented_at"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response VerifyConsent200JSONResponse) VisitVerifyConsentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyConsent400JSONResponse struct{ ErrorJSONResponse }
+
+func (response VerifyConsent400JSONResponse) VisitVerifyConsentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyConsent404JSONResponse ErrorEnvelope
+
+func (response VerifyConsent404JSONResponse) VisitVerifyConsentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyConsent410JSONResponse ErrorEnvelope
+
+func (response VerifyConsent410JSONResponse) VisitVerifyConsentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyConsent429JSONResponse ErrorEnvelope
+
+func (response VerifyConsent429JSONResponse) VisitVerifyConsentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyConsentdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response VerifyConsentdefaultJSONResponse) VisitVerifyConsentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDetailsRequestObject struct {
+	Id VerifySessionId `json:"id"`
+}
+
+type VerifyDetailsResponseObject interface {
+	VisitVerifyDetailsResponse(w http.ResponseWriter) error
+}
+
+type VerifyDetails200JSONResponse struct {
+	Data struct {
+		AgeThreshold                           *int                                                          `json:"age_threshold"`
+		IsAgeOnly                              bool                                                          `json:"is_age_only"`
+		OrganizationBusinessJurisdiction       *string                                                       `json:"organization_business_jurisdiction"`
+		OrganizationBusinessName               *string                                                       `json:"organization_business_name"`
+		OrganizationBusinessRegistrationNumber *string                                                       `json:"organization_business_registration_number"`
+		OrganizationBusinessType               *VerifyDetails200JSONResponseBodyDataOrganizationBusinessType `json:"organization_business_type"`
+		OrganizationDescription                *string                                                       `json:"organization_description"`
+		OrganizationId                         openapi_types.UUID                                            `json:"organization_id"`
+		OrganizationLogo                       *string                                                       `json:"organization_logo"`
+		OrganizationName                       string                                                        `json:"organization_name"`
+		OrganizationOwnerIdCheckCompleted      bool                                                          `json:"organization_owner_id_check_completed"`
+		OrganizationPrivacyPolicyUrl           *string                                                       `json:"organization_privacy_policy_url"`
+		OrganizationTermsOfServiceUrl          *string                                                       `json:"organization_terms_of_service_url"`
+		OrganizationVerifiedApexDomains        []string                                                      `json:"organization_verified_apex_domains"`
+		OrganizationWebsite                    *string                                                       `json:"organization_website"`
+		RpFallback                             VerifyRpFallback                                              `json:"rp_fallback"`
+		SessionId                              string                                                        `json:"session_id"`
+		ShareFields                            map[string]VerifyShareField                                   `json:"share_fields"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response VerifyDetails200JSONResponse) VisitVerifyDetailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDetails400JSONResponse struct{ ErrorJSONResponse }
+
+func (response VerifyDetails400JSONResponse) VisitVerifyDetailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDetails404JSONResponse ErrorEnvelope
+
+func (response VerifyDetails404JSONResponse) VisitVerifyDetailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDetails429JSONResponse ErrorEnvelope
+
+func (response VerifyDetails429JSONResponse) VisitVerifyDetailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyDetailsdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response VerifyDetailsdefaultJSONResponse) VisitVerifyDetailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyHandoffRequestObject struct {
+	Id VerifySessionId `json:"id"`
+}
+
+type VerifyHandoffResponseObject interface {
+	VisitVerifyHandoffResponse(w http.ResponseWriter) error
+}
+
+type VerifyHandoff200JSONResponse struct {
+	Data struct {
+		AttestHelloChallenge string                                `json:"attest_hello_challenge"`
+		AttestNfcChallenge   string                                `json:"attest_nfc_challenge"`
+		ExpiresAt            string                                `json:"expires_at"`
+		MobileWriteToken     string                                `json:"mobile_write_token"`
+		SessionId            string                                `json:"session_id"`
+		V                    VerifyHandoff200JSONResponseBodyDataV `json:"v"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response VerifyHandoff200JSONResponse) VisitVerifyHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyHandoff400JSONResponse struct{ ErrorJSONResponse }
+
+func (response VerifyHandoff400JSONResponse) VisitVerifyHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyHandoff404JSONResponse ErrorEnvelope
+
+func (response VerifyHandoff404JSONResponse) VisitVerifyHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyHandoff409JSONResponse ErrorEnvelope
+
+func (response VerifyHandoff409JSONResponse) VisitVerifyHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyHandoff410JSONResponse ErrorEnvelope
+
+func (response VerifyHandoff410JSONResponse) VisitVerifyHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyHandoff429JSONResponse ErrorEnvelope
+
+func (response VerifyHandoff429JSONResponse) VisitVerifyHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyHandoffdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response VerifyHandoffdefaultJSONResponse) VisitVerifyHandoffResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyPrivacyContextRequestObject struct {
+	Id VerifySessionId `json:"id"`
+}
+
+type VerifyPrivacyContextResponseObject interface {
+	VisitVerifyPrivacyContextResponse(w http.ResponseWriter) error
+}
+
+type VerifyPrivacyContext200JSONResponse struct {
+	Data struct {
+		HasWithdrawnConsent                    bool                                                                 `json:"has_withdrawn_consent"`
+		IsTerminal                             bool                                                                 `json:"is_terminal"`
+		OrganizationBusinessJurisdiction       *string                                                              `json:"organization_business_jurisdiction"`
+		OrganizationBusinessName               *string                                                              `json:"organization_business_name"`
+		OrganizationBusinessRegistrationNumber *string                                                              `json:"organization_business_registration_number"`
+		OrganizationBusinessType               *VerifyPrivacyContext200JSONResponseBodyDataOrganizationBusinessType `json:"organization_business_type"`
+		OrganizationDescription                *string                                                              `json:"organization_description"`
+		OrganizationId                         openapi_types.UUID                                                   `json:"organization_id"`
+		OrganizationLogo                       *string                                                              `json:"organization_logo"`
+		OrganizationName                       string                                                               `json:"organization_name"`
+		OrganizationOwnerIdCheckCompleted      bool                                                                 `json:"organization_owner_id_check_completed"`
+		OrganizationPrivacyPolicyUrl           *string                                                              `json:"organization_privacy_policy_url"`
+		OrganizationTermsOfServiceUrl          *string                                                              `json:"organization_terms_of_service_url"`
+		OrganizationVerifiedApexDomains        []string                                                             `json:"organization_verified_apex_domains"`
+		OrganizationWebsite                    *string                                                              `json:"organization_website"`
+		ResultWebhookDeliveries                VerifyResultDeliveries                                               `json:"result_webhook_deliveries"`
+		RpFallback                             VerifyRpFallback                                                     `json:"rp_fallback"`
+		SessionId                              string                                                               `json:"session_id"`
+		Status                                 VerifySessionStatusValue                                             `json:"status"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response VerifyPrivacyContext200JSONResponse) VisitVerifyPrivacyContextResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyPrivacyContext400JSONResponse struct{ ErrorJSONResponse }
+
+func (response VerifyPrivacyContext400JSONResponse) VisitVerifyPrivacyContextResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyPrivacyContext404JSONResponse ErrorEnvelope
+
+func (response VerifyPrivacyContext404JSONResponse) VisitVerifyPrivacyContextResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyPrivacyContext429JSONResponse ErrorEnvelope
+
+func (response VerifyPrivacyContext429JSONResponse) VisitVerifyPrivacyContextResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyPrivacyContextdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response VerifyPrivacyContextdefaultJSONResponse) VisitVerifyPrivacyContextResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyRedirectPermittedRequestObject struct {
+	Id VerifySessionId `json:"id"`
+}
+
+type VerifyRedirectPermittedResponseObject interface {
+	VisitVerifyRedirectPermittedResponse(w http.ResponseWriter) error
+}
+
+type VerifyRedirectPermitted200JSONResponse struct {
+	Data struct {
+		Permitted   bool    `json:"permitted"`
+		RedirectUrl *string `json:"redirect_url"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response VerifyRedirectPermitted200JSONResponse) VisitVerifyRedirectPermittedResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyRedirectPermitted400JSONResponse struct{ ErrorJSONResponse }
+
+func (response VerifyRedirectPermitted400JSONResponse) VisitVerifyRedirectPermittedResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyRedirectPermitted404JSONResponse ErrorEnvelope
+
+func (response VerifyRedirectPermitted404JSONResponse) VisitVerifyRedirectPermittedResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyRedirectPermitted429JSONResponse ErrorEnvelope
+
+func (response VerifyRedirectPermitted429JSONResponse) VisitVerifyRedirectPermittedResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyRedirectPermitteddefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response VerifyRedirectPermitteddefaultJSONResponse) VisitVerifyRedirectPermittedResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyStatusRequestObject struct {
+	Id VerifySessionId `json:"id"`
+}
+
+type VerifyStatusResponseObject interface {
+	VisitVerifyStatusResponse(w http.ResponseWriter) error
+}
+
+type VerifyStatus200JSONResponse struct {
+	Data struct {
+		CompletedAt *string `json:"completed_at"`
+		IsTerminal  bool    `json:"is_terminal"`
+
+		// LatestAttempt null while no phone has taken the session, and for an expired one.
+		LatestAttempt  *VerifyLatestAttempt     `json:"latest_attempt"`
+		RedirectUrl    *string                  `json:"redirect_url"`
+		SameDeviceOnly bool                     `json:"same_device_only"`
+		SessionId      string                   `json:"session_id"`
+		Status         VerifySessionStatusValue `json:"status"`
+	} `json:"data"`
+	Error any `json:"error"`
+}
+
+func (response VerifyStatus200JSONResponse) VisitVerifyStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyStatus400JSONResponse struct{ ErrorJSONResponse }
+
+func (response VerifyStatus400JSONResponse) VisitVerifyStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyStatus404JSONResponse ErrorEnvelope
+
+func (response VerifyStatus404JSONResponse) VisitVerifyStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyStatus429JSONResponse ErrorEnvelope
+
+func (response VerifyStatus429JSONResponse) VisitVerifyStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyStatusdefaultJSONResponse struct {
+	Body       ErrorEnvelope
+	StatusCode int
+}
+
+func (response VerifyStatusdefaultJSONResponse) VisitVerifyStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWebhookDeliveriesRequestObject struct {
 	Params ListWebhookDeliveriesParams
 }
@@ -37452,6 +41360,36 @@ type StrictServerInterface interface {
 	// CompleteSandboxSession Sandbox only: end an active session as succeeded (with the claims given) or failed (with a failure code), as the verification flow would, with the same event and audit row. Served only when the server runs with KAYLE_SANDBOX=true.
 	// (POST /v1/sessions/{id}/complete)
 	CompleteSandboxSession(ctx context.Context, request CompleteSandboxSessionRequestObject) (CompleteSandboxSessionResponseObject, error)
+	// VerifyAttestChallenge A single-use App Attest registration challenge, valid 5 minutes. 20 per 60 seconds per client address.
+	// (GET /v1/verify/attest/challenge)
+	VerifyAttestChallenge(ctx context.Context, request VerifyAttestChallengeRequestObject) (VerifyAttestChallengeResponseObject, error)
+	// VerifyAttestRegister Register an App Attest key: the challenge is spent (once, whatever follows), the attestation verified against Apple's root with clientDataHash = SHA-256(challenge bytes), and the key stored (a key registered again is overwritten, its counter reset).
+	// (POST /v1/verify/attest/register)
+	VerifyAttestRegister(ctx context.Context, request VerifyAttestRegisterRequestObject) (VerifyAttestRegisterResponseObject, error)
+	// VerifySocket The phone's WebSocket: binary frames, one Cap'n Proto message each (upstream's verify.capnp: hello, phases, chunked chip data, the liveness video, the share selection; answered with acks, challenges, check results and the share request). See the README's verify section for the protocol. A request that is not a WebSocket upgrade answers 426; an upgrade with an unknown or ended session is accepted and told so in an error message before the close.
+	// (GET /v1/verify/session/{id})
+	VerifySocket(ctx context.Context, request VerifySocketRequestObject) (VerifySocketResponseObject, error)
+	// VerifyCancel The person's cancel with the cancel token, and the privacy request it carries: undelivered webhook payloads are scrubbed, an active session is cancelled, and a succeeded or failed one none of whose deliveries succeeded is withdrawn (cancelled). Repeating it answers 204 for a cancelled or expired session.
+	// (POST /v1/verify/session/{id}/cancel)
+	VerifyCancel(ctx context.Context, request VerifyCancelRequestObject) (VerifyCancelResponseObject, error)
+	// VerifyConsent Record the person's consent (one row per call). Expires an overdue session first.
+	// (POST /v1/verify/session/{id}/consent)
+	VerifyConsent(ctx context.Context, request VerifyConsentRequestObject) (VerifyConsentResponseObject, error)
+	// VerifyDetails The relying party and the share fields, for the consent screen. Does not expire the session.
+	// (GET /v1/verify/session/{id}/details)
+	VerifyDetails(ctx context.Context, request VerifyDetailsRequestObject) (VerifyDetailsResponseObject, error)
+	// VerifyHandoff Issue the handoff payload for the phone: a new mobile write token (valid 5 minutes; any earlier unconsumed one stops working) and the session's App Attest challenges. Needs a consent. Expires an overdue session first.
+	// (POST /v1/verify/session/{id}/handoff)
+	VerifyHandoff(ctx context.Context, request VerifyHandoffRequestObject) (VerifyHandoffResponseObject, error)
+	// VerifyPrivacyContext What the privacy page shows, and whether the person can still withdraw. Expires an overdue session first.
+	// (GET /v1/verify/session/{id}/privacy-context)
+	VerifyPrivacyContext(ctx context.Context, request VerifyPrivacyContextRequestObject) (VerifyPrivacyContextResponseObject, error)
+	// VerifyRedirectPermitted Whether the stored redirect URL is still covered by the organization's verified domains. Does not expire the session.
+	// (GET /v1/verify/session/{id}/redirect-permitted)
+	VerifyRedirectPermitted(ctx context.Context, request VerifyRedirectPermittedRequestObject) (VerifyRedirectPermittedResponseObject, error)
+	// VerifyStatus The session's state, polled by the verify web app. Expires an overdue session first.
+	// (GET /v1/verify/session/{id}/status)
+	VerifyStatus(ctx context.Context, request VerifyStatusRequestObject) (VerifyStatusResponseObject, error)
 	// ListWebhookDeliveries List webhook deliveries
 	// (GET /v1/webhooks/deliveries)
 	ListWebhookDeliveries(ctx context.Context, request ListWebhookDeliveriesRequestObject) (ListWebhookDeliveriesResponseObject, error)
@@ -38995,6 +42933,321 @@ func (sh *strictHandler) CompleteSandboxSession(ctx echo.Context, id string) err
 	return nil
 }
 
+// VerifyAttestChallenge operation middleware
+func (sh *strictHandler) VerifyAttestChallenge(ctx echo.Context) error {
+	var request VerifyAttestChallengeRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyAttestChallenge(ctx.Request().Context(), request.(VerifyAttestChallengeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyAttestChallenge")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(VerifyAttestChallengeResponseObject); ok {
+		return validResponse.VisitVerifyAttestChallengeResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// VerifyAttestRegister operation middleware
+func (sh *strictHandler) VerifyAttestRegister(ctx echo.Context) error {
+	var request VerifyAttestRegisterRequestObject
+
+	var body VerifyAttestRegisterJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyAttestRegister(ctx.Request().Context(), request.(VerifyAttestRegisterRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyAttestRegister")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(VerifyAttestRegisterResponseObject); ok {
+		return validResponse.VisitVerifyAttestRegisterResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// VerifySocket operation middleware
+func (sh *strictHandler) VerifySocket(ctx echo.Context, id VerifySessionId) error {
+	var request VerifySocketRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifySocket(ctx.Request().Context(), request.(VerifySocketRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifySocket")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(VerifySocketResponseObject); ok {
+		return validResponse.VisitVerifySocketResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// VerifyCancel operation middleware
+func (sh *strictHandler) VerifyCancel(ctx echo.Context, id VerifySessionId) error {
+	var request VerifyCancelRequestObject
+
+	request.Id = id
+
+	var body VerifyCancelJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyCancel(ctx.Request().Context(), request.(VerifyCancelRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyCancel")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(VerifyCancelResponseObject); ok {
+		return validResponse.VisitVerifyCancelResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// VerifyConsent operation middleware
+func (sh *strictHandler) VerifyConsent(ctx echo.Context, id VerifySessionId) error {
+	var request VerifyConsentRequestObject
+
+	request.Id = id
+
+	var body VerifyConsentJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyConsent(ctx.Request().Context(), request.(VerifyConsentRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyConsent")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(VerifyConsentResponseObject); ok {
+		return validResponse.VisitVerifyConsentResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// VerifyDetails operation middleware
+func (sh *strictHandler) VerifyDetails(ctx echo.Context, id VerifySessionId) error {
+	var request VerifyDetailsRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyDetails(ctx.Request().Context(), request.(VerifyDetailsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyDetails")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(VerifyDetailsResponseObject); ok {
+		return validResponse.VisitVerifyDetailsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// VerifyHandoff operation middleware
+func (sh *strictHandler) VerifyHandoff(ctx echo.Context, id VerifySessionId) error {
+	var request VerifyHandoffRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyHandoff(ctx.Request().Context(), request.(VerifyHandoffRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyHandoff")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(VerifyHandoffResponseObject); ok {
+		return validResponse.VisitVerifyHandoffResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// VerifyPrivacyContext operation middleware
+func (sh *strictHandler) VerifyPrivacyContext(ctx echo.Context, id VerifySessionId) error {
+	var request VerifyPrivacyContextRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyPrivacyContext(ctx.Request().Context(), request.(VerifyPrivacyContextRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyPrivacyContext")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(VerifyPrivacyContextResponseObject); ok {
+		return validResponse.VisitVerifyPrivacyContextResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// VerifyRedirectPermitted operation middleware
+func (sh *strictHandler) VerifyRedirectPermitted(ctx echo.Context, id VerifySessionId) error {
+	var request VerifyRedirectPermittedRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyRedirectPermitted(ctx.Request().Context(), request.(VerifyRedirectPermittedRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyRedirectPermitted")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(VerifyRedirectPermittedResponseObject); ok {
+		return validResponse.VisitVerifyRedirectPermittedResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// VerifyStatus operation middleware
+func (sh *strictHandler) VerifyStatus(ctx echo.Context, id VerifySessionId) error {
+	var request VerifyStatusRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyStatus(ctx.Request().Context(), request.(VerifyStatusRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyStatus")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(VerifyStatusResponseObject); ok {
+		return validResponse.VisitVerifyStatusResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // ListWebhookDeliveries operation middleware
 func (sh *strictHandler) ListWebhookDeliveries(ctx echo.Context, params ListWebhookDeliveriesParams) error {
 	var request ListWebhookDeliveriesRequestObject
@@ -39477,279 +43730,327 @@ func (sh *strictHandler) ReactivateWebhookKey(ctx echo.Context, keyId string) er
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L2JbhtHujD6KgWeAWLjkNRi2XFk/MDVWPKMJo7kI8nJzCQ+VLH7I1lRd1VPVbUoxjBwH+I+4X2SH7X1",
-	"3k1SohY7BQwmFru7lq+++vblcy9gccIoUCl6+597HETCqAD9xxHnjKt/BIxKoFL9EydJRAIsCaNbvwtG",
-	"1W8imEGM1b/+wmHS2+/911Y+6pZ5Krb0aEf0GiKWQO/Lly/9Xggi4CRRg/X2ewd0gZicAUcslQGLAT0b",
-	"4xBx+E8KQvZRSnEqZ4yTPyDsI44loIjERKq/UoqvMYnwOII+IlQCpzhCoKZ8rn5AcgZISExDzEPzOwK7",
-	"lmFPrcUuU+3iIA2JfM+m6t8JZwlwSQxEcCANRLo26j4/0C9/6fcCDlhCeKABKBcJ9PZ7QnJCp+opXFvQ",
-	"1p6QsPHnGCQOsdQAx2FIFPhw9KG40C999xkb/w6BVJ9JzKcgjwtj/uoG7fdoGkW9T9lbF/p5+3tf+j11",
-	"LIRDqB6TsOf20bcwKsxXGrSw/CJgPjUsuAzH+lkk5EdYLNuPeesEx9D9HsSYRN2vkCVT0aWTSAtWoGms",
-	"3kgFKEiJhZAQ9/RiR1ewKEDDnXoTwKWBp57WbaCfg6W09yb4vtXQPwchCKNn5pbVwcwhJBwCOUq5hk/5",
-	"zp4mBvvQx7P3SDLk3tb3TW1P/YgnUv1jBugaOJlY8oGEmRkRgdQtikBCOEQ/pUKqL9FMykTsb22hZ+pf",
-	"6h9EIEajBcJBAImEEE0YRxELcDRjQqpbHoK+0jFQ+XyocA3fvAc6lbPe/u723ut+/TKJGeYwmhCIQtGx",
-	"vRgniE0cLYIQ6e+Q+Q5dwQJCNF6gIMIkVn8O0REOZgio5AsUp3p1QZSGgC7dOV6iZ2PGIsD0OcI0VA+w",
-	"YPQSPaOMDiBO5AKZdfZRjG/Q7vY2+njxbrDzCgUsBJRSIkUfwY0CBsIUXeIpjNg18NE/L+3MYxBEzRli",
-	"CSM2GY0Jl7PL50P0dgbBlVmzpozAr4HvI4xiHE0YjyHUW8ZUzIELtLe9jY5Pfj54f3w4Ov/7wdnR6N3x",
-	"0fvD8z46Ozo4Pz0ZnR39z8fjs6NDxLj76eL0dPT+9ORvQ4eq+7865Ov3MOd4oVA/vyPxWF8GC5Ps2vR7",
-	"N4MpG9iDUyxneIbnP4EQeKrwPns6EFckGTB7YoOEaTbQ25c8hS/93hzGM8auRkBD/WhkrjOmi9NJb//X",
-	"z0Vc2dl93e/FhGZ/93sJloqp9PZ7//vrweDfePDH9uCH0eDTf/+lV8eqzz0iIdb4tMFR1VjHZtzdl3ok",
-	"+9dO9q4B65dP/TY8tlBADgroWB9Z8c+ICKlurSHa+o7JGRHuug7RLzOgiMVEas6ryb5AE0wV21YfwjXw",
-	"BQKqmHGIRDpWKxlDmM0y7JUPFdOFpnAtFOoXs+YjGvCF3sePsCiQq2YWOMGRgH6VZURTxomcxfWbfjED",
-	"9I9fjlD2itqJIkNq/w5qIUREbU5twNHws/ODwenB0YfB7stXDYS73/t9ftXBqZsR8PXOD7tNaGV/cXek",
-	"8JO9P22492qvE59e1zCoJp0pACXpOCIB+scvP2qwgD0ROs0glOBFxHAoFIRqsF9lTdDwUvnO1D65gsWI",
-	"JXqSTWy937uSiyKXPjs/aDxYWpnIHNqSxaaiusMXu03cvnwXuomghYEhaPVTu4IFIiFQSSbEMGSF11ig",
-	"yysSXjrhWCH/DHAIvMI4G8hW4xE44abpXv2oF6HeWOU+LZd/7HbN5eoX7nVhKZ+WExRDjm5HSyx9q+/4",
-	"lxloJUYBNaOrYsbSKERjyOgiiWMICZYQLYboECY4jaTQdJenkPPMwl3vRXgMUZeUIvF0IOQiUjeVJ0wA",
-	"Mp/kRLxIgrPLst7tcGJuVXlDjvWikIgkwguk3rRTQ43z1LBseymW5axkpLmOPmfRjHP6BY1xorxzdxQc",
-	"AiDXUAKEw8GimDp0fE+kQQAQgkK7xhcmmETtT+Em0djb8jjANIBIfd9EaqpnkFJ7dSAcWZI74qB0dMLo",
-	"aMZSXuEtdmfb+eAFhmEf7u51Pf1+t+vpzqvX9cdaDNGI3dv/frfKUP7O5ihidIp+xApjs2ORmFDHWiBE",
-	"ha1m3MVpFMBjohHO0hGkjiDlUBUwJhHD8tWehlyTFqMQRikwbNKMqptVSuAGK22nt99zo9lfhgGLt+zk",
-	"YutKgWUFHaZCGtUG20lfiCzxQ4761TU+KDzpsnPURlJXlEwpodORgICDbIa0A699F5l3h+hCXdNrHKWg",
-	"gCpmbE4NaBkNihSxZePZsmuraAJH2RpVg4Gzr5RXf6SVMvUMmZEKq9LaihJgnNFsqS3sNFtMgqeEYjNJ",
-	"94cf8jer+7c2FTN/65btpLUNK5WyhZJqY5l+3kCZQnVfm5jSOxxIgfBYKwXZMGNYMBoiIgWKjfTSR8wI",
-	"ICGL1c1Xi9IbFEpESRMhOeAYCaChouQQ76PPX/Qli9X90sOKvtagA0YnEQmUQHrKp5iSP/RAJ44NHXw4",
-	"+ufo4uDHo9Ofj84ylbVwhjmsQhY07OkARYReaSatFxyk6lIba4bjcwb+DZCa2StVHVL9roacQZTkZpMJ",
-	"uekezoKv68ziTEnuvjn2bPPXZ+YaaSA0YdIxvSYyw9cK9XCGtAnjMZa9/cwyVZf1NUsUxi6avR5iCQNJ",
-	"4kZ0MzJu9m6a5paw4mucRbDsKv0EikudqTeb7Zl22Xqs4mKbIGIGa7hWRdPvalusWCLX33zZDnkHqCiJ",
-	"SyRAwxU20GTuzL7+66J94U0fqhtwvMpmm87NfpwfoDWQ2nPMT6S8vfJy28/4zALRyYpsTrXdCocxofoW",
-	"aUxokuJO5xTCImWq40uLyb/1SEWUThseNMHFgkF/0bS9DyUmVF7WDItRzDh0ajscEOaA1HtIi9Qo88lk",
-	"JmAiUIKnUBKDrHrVoO+QmLTIEDG+IXEaIyNqKsHNzMhBppxCWJpgZ7suufYo3MhRkHJhuHV5irf696Kq",
-	"LCTmirGM9E4u1aMJyGCmibQaS+/L2IiFUuX6iHGkMBqRSQE6lBUANOy4BZUjNLDo5ydR3kHjgQINCZ12",
-	"Eeu7kKfHpO9E7cnRlTp2aA46nzElNUhEtJj2GDwjX2aZ7nTzkjO4BhwVRPVzKyifZ0J1s8DeagFqsPo2",
-	"QWAV4T1IOVdAbRbicymooOWvJrYbe84KkvsZkyVF5ilBh9u13bOKszKsrHPvgOJoIUkgztM4xrzh1pxe",
-	"A8dRlPnkApZqq749TlZgWg2m3UCSa2PWJFSR5d5+TnEJlTA1JDe3cSx91VlLlr5oNf7lL2rzjRDLX5RM",
-	"4mjZa5WDMd/0HSTy2fIF5nsqAmKVQ7sgMUSEwodmdf0eoK9IdB1HPl68VbovoHEaXIE2bfzrX//61+Cn",
-	"nwaHh8jQ17J9Y3d799Vg+8Vgd6edPXw1Z6yB0r/no+ZAw5Zz9ufXfTB3OYePSXjvfoETmOdOUcUmOk3j",
-	"q1v/zdrDZcZ/uD/bv1vBRu3+NYm4bNJVvylYDk/sP341r38qhQSQOGHc3CWsRu9NiZylY21oZTghg4CF",
-	"MAW65YZTm1w1omAdd0RqQWTcEvbLxJi5Os/HuyQ275J4ol4IRSA+nr1vvzkPGxvVFJDhZO5Du9UGaURK",
-	"iBM50gJk813IdXb7skAxDkGp1BaExe33GnR3q0uNcMsMSrs0Jlp3JHMskP2qkZXp+9ukIBzpC9usETS9",
-	"/0vFtd3yaYSFHDlYLd2Gejsf0X6m96QA10dkgjBdDDttanpGxXdSMWo39uuZ/n5x8QGZV02omfWVhmjC",
-	"WVyiVU1zZ6FceWQk3CzfrTai2C0TkW83d53bESAs2VY44HChkEcADbth4OiS1b8bl6Kjm8wW3eW3nyH7",
-	"mXE+YJriSBEKvtjioPjeanPnNNHE+zWtwATluWmJsPQIQrXv+WyBiDl9EfB0PLbWLssoEmP1GTn49RTF",
-	"s6RLLdBSq5ElUvl6SuISZSMj4Op41H7v9zmM9P1RC8+4SsLJNQ4WIxsWmfOJLgC4Ra8L/eKGNdpRpik3",
-	"cCQk47Dk7A0+N6OexfWK+7cAwQpwc5iaP4p82AKniWVaIWBNsqWvpP20iZTkgY0uPm7UFQ10fOj2mX+g",
-	"o3NSoYRI5n4uoWAWP1KASTuoW0Itu9ZSs8GUaYCJRRSrOQAyYt68ki6IZWjSrzCyOg1rpCbNWN5x+Rvo",
-	"cp05lBheCY0+dfDoPF4S/QhNnHqdYMhnMJwO0dHbw78Pjs6fN6HhyjxZ4doSdhwSofWk1QdzX/QztiAk",
-	"iSKUaenLwvpXQ87ihWmUCMQoN8e0OUqIMCF5wq5O3y4K8yrhUefUpAh2B5QuC9ysXvNq5GbvHmMP+2b2",
-	"9tDD3t1iCx2WNiLoytTX4dTqhPeOZE5NOAbFywSSbDUi10zZMjLWGBHpwiVzLG2nLOVL2E1n2gKJViYJ",
-	"NbBsjD40jlwnFs5o00UnVgr4rM2nIw/Lgxfv8voo06xNNJuGLr6yeNB24BcdECvcs+LrSM6wRGxOK4Gg",
-	"vXuLMCWimPUg2RCdp0nCuJJmtfNH7KNue04fdZhzWh5a4b3laWbM8dalJxLwanQ6Udd07mRYWpXJNRLG",
-	"ZRzvNsGzJdc7J6txt+p1z6JXLKUzS8lpcuvN3QiDcwm6t+RuhlAUWNqwOZAyE/pqwx1mzxAWggXEOJmJ",
-	"nFnKo2YoXexHMMp5a9iK1jBvhfJWqEe0Qj2ydaZZccnMLg3mkKolpm4e2YQl5lOH3jswMq4jZ5ohZC6Q",
-	"BmllXUeC5GQ6Bb6KYKvXZkRa+5USMTMmYFVg3Jxpz3hGLo8Pnw+7ltKucWtNm02WLqVIDoqrGdnVVARD",
-	"d6Id4mDXanJGayDw2xKZ9rfe82FvnTILJcCUjqwiYxQYeV2qUCQAgpQTuTgPZhAb/jwGzIEfpHKWlVPR",
-	"eqL+OV/lTMrEFE4hdMJcYRZs0jlsXGZvBlHy/+jcoWEuOO33jMyp0U9LcVnuUfZqzXD0wdDVwYRwIa0V",
-	"Ry7K6oW6jiQAarJa7VwHCQ5mgN6bB2h3uF2bteCH1wvAxPx3QMKtccTGWzEmdOv98dujk/MjjQHAY3E6",
-	"OQd+TQJoWP+WfkMBi8iosuNr4MLsaWf4critxmMJUJyQ3n7vxXBHLzDBcqZPY+t6Zwu7iJwtizlii12r",
-	"uWGuXpmaAMAsV+U47O2rH208jzh17/bLFXV2t7fXqqfTnJRkA3SEVnREHtLnTI8/lIK99gqROq8LwTg7",
-	"rwsBNzvbL7KoqJ29XQVwG3WmJ3Ej75ZG3naRRlmg0PbrAv9Wz/PZCpPtZlO9VBqVG/xFafCd+uA/FAff",
-	"aRk838cPSh+THGio97CJhavl3nKN20Vof/mk1lY+3cJBdoUgt4V0lo6sSinfK0F2Zw+FeKEFjBCTaIGC",
-	"NE4jrE3QNt5zylmamLIgWSSolbdM6JjSOazV1kUCZ1cFzQkN2bykh6yzk3KcYwNbtWdZ0470ZjJtOWN2",
-	"pojUCptyJqmoAKXb7yIP4attocJe3Im7nRVOcBVppEZsitmHpazE9TIF65W5zg3iTtIoT88bojOdayEQ",
-	"q8QO5whhN9i3+JYd0d2OxiT7JcAJCwciYGqAAio7GJo8TTeAwDFkCPql33u5EUrclvvZnFvppKHjk4uj",
-	"s5OD96Pzo7Ofj85GR2dnp2eNco9LQ3Rf1pieemELJ2TL5EE2DuISD90gF1nBH6XfqIuvJTdMTdrgsHGQ",
-	"Qrphtg1XZs0N1vb13dIN74q8Lcv8UrDVNd/wjHObdN2S8KY5SlFs+1VT9IyG9/4GsmyFrt8OlgsJEk8V",
-	"N+9lVMQkAGlJJJWzLRzoc9picwrhoDiuaBVHIiJkLeNM3I9EUv61tr6VCGk9O24Z/SzP02TCux9yaBYp",
-	"bJbyXOd2aY6Iowg4IsKoajRaoEudHniJTFbgEF3MQACau4imAIsAhzAIQVc/Q1g7AUkIeSKwyR5bIPOK",
-	"+jfhyOKDxuK97Z0NnOAdEt03lEjuM66rJLBQL605KXBtzP1YKKG5QTbokefPgDybZaQZp3xPhGOVjqTW",
-	"ialgESBNSxGbFBmmIYRVdpmQwRUsunnjga6OKbTmz3EMErjRqMu7/qmWaXzw4Rip0U29SyUDlws47Wwb",
-	"u7BEIoGATIh1uqrR/pMaU64V4V1Wb37BMlDubPfvayU2eVrNYZIv7F9NmTYtmdHW4qbFcsXdc19IwuGa",
-	"sNTmeZtigQln10S7tduypdGcRJHiiMUE7iaIlfOwK6B7rIUuq1Lw6V6ErhZn37o53WVfciEmPo93aYtb",
-	"uU1p4uaChy93uuodFtzv1aV8aigl2SAIthZQSJROavToEkyXRiRYb9Nb51Kt+UOtr/mO59BRySF3fhc3",
-	"0VJgubieyuJXsTUoIg2hIZlN0GgWtO+jslFpzFXY1hlITuAaMmpppeYXXvD5kwg+VTRsr21iTRs6sfNT",
-	"Z0mSZfVEuhTOtWt5bPQ+vGN8TMIQ6BoKQJYS7FBf7auAzAZ9WwxbBRzoHVCUUrhJINDZkPr4WaBNyWGd",
-	"XuRHY1NtLfiVbFSCt1pOXsTf31d/X7+d+3qfapdjiUWN6sMx0nqRPgcmGrQnI1VYYSATJv7KwsVaLHWN",
-	"pPqnIldW7pg0NQh3tzUQ+whwMEM76tK92kPBDHMcKK0SxVgGM0KnqFjlfbg/+PTff0HPOEx0VoQO59vb",
-	"3jY9UOZEwPM3NlxYV44yyxcmRM9M/HJntzBNH00IJdLF8gnEOLL7EVbtK0Jsd7tDTl6zMm+bFO1cBa6o",
-	"6T4HXAgCEvtzTkzxBuvLci9kf7sXMrO5eaPRRdFeEL9yIa0AXVx1803MP7I5//duO29RrK5MBtcKykG5",
-	"f8h9m8ItAXGRrUhknsJoYeVsb2D0BsbVkOmvebcnr6N53FkLd8pazd6Opzoec9bx5lovPRFIYUWYRraE",
-	"ina76kjHp6Yse3XXI/B9KoimYQDC1GmJzUpik99t6zMJvxiQRmBK0ZU1SPN7pkFWHHDa76MLdmVuHy3a",
-	"lqXxIvo/jgOmqqNmmFTPK83SPpxG5GJBl0ZLZZkRbvyHF+5ddIoX7j2V8sK9xx0v3HvM8cK9F+49An+1",
-	"wv2hiSZeJtwviY1TYLTffycQyYO2Ni28J1gGs7oaYUJaHliNuAdnV0xo8dedjprSdRfn0/SNnUES4QCE",
-	"q6j1nUBuoWg+YxEMkXeffUXusyfhHPt2VWxXH9yr2F5W8Cq2xx2vYnvM8Sq2V7E9An+1KrbpirOW/6yY",
-	"0LwVATZ1pF0QZggJh0DXZrSaayWpDaY4WLxXn5XSqCuCuc0XXmlDGSdY8e07AcyqjLoaxIfT8wtUhIvY",
-	"MinUwsDlDcLRHC8EwlTMlbK2t7M9LAD4tJoafjMw9YXgRgI1xYC01tIKfg4xu4ZBnDf2XesYzvTnti3w",
-	"13gCh0fvjy6OWs7gMwm/3P8RGKWoDPsqiWEV7nNZ/OE4vETzGVBETFFeU64m1BmRoKh5H0EkTLK9VZm/",
-	"y6qyMwpDdKCLFofVgsJZeuoMC0SZ+8SCZ0YSxCboGQVFTn5nhELYR1l7YdO9hCldb1Ya+Lla5N72Hjo9",
-	"+9vByfG/Dy6OT09GJ6cXo3enH08O1WomnP0BtLbrvZ3t8kfvzk7/fXSi0xgpwm618xlTb6vtY+rSaTnS",
-	"rYvN3C90iQIUsSlDcSqkbruiy7uaU269neqLN+i33m+9rDdLEAHmAhE5RJfO9nOJeNEwpC1BtnCiKyj3",
-	"TGe0RjCRiKVS227MXQzfoMvPXy7RnCSghn0+RMdS117mEoAWjUiu9PS+nkXCjTR5speYSxJE8OqvWBBx",
-	"iZ45U9DO9vY2+njxbrDzyhT5TCmR4nk/++KHt4wa29oleqbeVs+UIMOZAu0/Uk5ESAL3wq5+XkDXS/Rs",
-	"V32l8e9S0Yjobfb1CY7BvPC876CBDb72jWGLMmQnKxrGmK07jimSeNxH79/p4d+evdH7Vsdmtj2HsSAS",
-	"Lvvo0lbL/MAiEiw+8kj9Vi6uZn+c4Cga4+DqOLy2v+AkARypP8wuFF2JMKFSmBd0Lyp1/KZMjZpf6OWr",
-	"cww46ApyOBLZHk0lKcLRL38/uPjlb4oBExzZNPD8cHa3914XT+UNuhSmoPZRjImaWXISx7qGTYgiNgc+",
-	"CLBQCKN+UKCYRHiKLlMBQpeFe8f4W0UG/5OaJR1CQLTB7BI9sza/50N0qdD5MsNnvWih/z1EB3RhwX8F",
-	"C32jsW3syiYIU3syiwT65mJto+OTnw/eHx+OSvf0p6OLg8ODiwNXzBfQFChwEjip6Q3CaIzDvGns8qEo",
-	"jgmdmm0TiMIhejuD4EognlLXcoHxEDgSUTrtawrX11e+n9lo39jPuZCu6nRG5y0F1RZZItCcEylBlwJs",
-	"ss7XRJF7TxbpNoY3fqI2X7HbFnuiPf1ehMudAEZUaW0Nog5V32eCaQAo4WxCInhTJteOUFNLuYdLmoXU",
-	"ARPjxAEH08UDAuiWlnnXX7/w2au96lcJlkqD6O33/vdX450YfPrvv/RW6qhXFldWkHEks8biN4jF6ubp",
-	"csya8bpaGU2STLnhn9pDV/b5o2N0k073VFJ0NlVgYcVe9442tReVXsUDWPvaefMK4zSVpNYXPvPcGdks",
-	"E0001mHDEp/n+DifkQgQ1WQC62rAHAmQy6hFmTZ0Vm1w13L1Ygn6CwvMYl2Eh3P11G4yFs7tU/T0rKoV",
-	"rqdDGk/Aym/vPU39NDepFAH5nbAijBFntO6izU4OaU2FtjQRkgOOFV1M5QxFZMwxXxirj9InrKhNpEBj",
-	"Fi6QmOEEng/RqdKTtoySxGi02ISSK4pabVN27cOLTY7OrPGJXcaFrc7tHK8kxlPYSjSZMf/+PYH8jzmM",
-	"k+yPKZk0V7609KzIr1/88Hpn+/USnt18TYsr/bQ5x/2mxYOGJFU9xZPOTq1T3YcuxWgJqk9C9d4A70T3",
-	"uPNEnOje2+lx9E+YLcjKkmuLpFwTiLdwEEAiB8X2IgPT06NVVDaf/Fz44sI2AXkAebluuVkWPtxevfo4",
-	"bDy7hxDprqvQO9BA3YB9o3Xkv65Qy6RrWd1DP6BGr2ZGBgm11ZRDwHgIIXrGOMIRBxwukCJTJILnXhL1",
-	"lPqOkqgv9O5x55aF3r0a45FnVeR5m5VeL0eKTEx3v6LgMizYiz1uedxaz2Cn0GvCUupI1A8ejTwa3Sro",
-	"3AnbRjFwPM9nMXiEuiVC2UBL22r5NmkMHq88Xt2bue1MWxpM8+VMQJthZ42A0Eb5FZC61BFaG9aG65nn",
-	"TJfWNlucAHmgX3l4z/UDWOIew9l679u6t6RmG3ZWbn9YMmI8gbiVO92/c4hM83OTCaBYRD3srqgn6bB6",
-	"G4afBdbTcuLARgJLtnAaEjmI2HRJ+yv12nv1VnPhjKWdqtbrIrVmL6caZlc5wDmh08i1fFfjIc3p4hgP",
-	"BKj9KBoY6dZik8Jbui0WoUGUhjBEH+kVZXNqn2AOiEwp4xC+QQkWwoSw5R/oSLaFHU2tsK1JlX6jozfV",
-	"k1n8UjCfgXoWaOYNVHICAs1nTIDCXGbbsxGh+XkbNPSbI/WG6ZbfBpV151pKDW87gc3XG6KPAiZpZFOI",
-	"6DUISaZYYSyaa8aLhDlIXSSRhN0AwAkZXcFiMzC4yxI3Djc1gCnSAmKILsVCSIgvUcCugQsUcEa3xji4",
-	"mnKl6qM541dv0KUFR/ZawtmU4zjGkgSaUIo3OmGDZ2+EWMzGDPPQkVrRDXC9r9uD+lF35ULp1KtqD3ry",
-	"Xr9nx2+saVLfoEw5zfbmoqOw1NkqiuQaXDo+P0WvX23v6M7ZQuI4aYOrHWI04SzuhOxdJl7B47juZscw",
-	"YbpH7612K9lt97p83ttt9h0HGOisNgGYBzOEA86EKLCKPpKYT0EiEpp26Qan1aMtiDGJ2jb9n469bmja",
-	"UpLNshjL++6d2NWSzolIX1nDOztwQYTIREKHp96f6M0Y3p/okeeR/Ik2l4Ivcyx6Q6tHsqfQnbzGP7MD",
-	"ajT1rJEwVDffjFNBKAgxCEFiEnVEP5rksb/a9w/t649UotQte/R7oRJCU0bN15JRnW2oITVIi61f3UY4",
-	"TImQBoFGtrxr5YC+yn3JSvqZYJGiO+55r69G//S1bOyp1Fp14PtH5T63pyG7L05KWbtdb54VMPIkQ8jl",
-	"313c7cSrvKY0bGUf/WZAdO7h4TwtjvgjyyyaEoq99OSlp6WI9DOOSGiglwtO3kDgEcgbCDzy+IBjj1vf",
-	"ZMCxjw/1aOTjQz1efbPFp005uGgywEIAlxCicVVjfKZrkVrvbdF410dFg5HtivO80/K5jp0zwDSAaJB3",
-	"iG2phqRfK452aK+az/JeJ5b0qmAvkTyFfCFZW6fqyq8e0JDhDhWZ8/YWDE9Ifba0xx1vvPDI87UaL1xd",
-	"fW/F8Ei2cfVTodqdGy151PKodX8FwbQgj3ABTUsJYRm+mnAZkRFMYShmJX8sxgurG6ynZTI6ITxermaa",
-	"9x5Pz3RXpIZhG1ZA+2amx9JDrb3MwdbUGOveQP2TR1BLMyT2eqknr2uS12scEd2kAW4SNYw+D6+jejzy",
-	"OqpHHu9g97jlK3p5NPJo1FLRy1s5PHo9YSuHsRsgjBIO14SlIlo4N1SbxQOlwvVnfD3IunmaBpc6SRpC",
-	"d+xuJD5E5/YeCDTDPDSDAdp7jWYs5QKxVK5lGAlZjAntLhFzaN95iJ5qMyWh0KltM+Oys8sv4QRuzJoa",
-	"LSWlvmy1p0b5Ei1PV+zFFoOcsbCYehBSMZI3srEgQ70ZWWEH2WDFpXV2JitmkNhs/fdEodlbB7ymRPXC",
-	"Qd8OrCGb0ynHYRmyTekZqza0w0LqjqTLR3TlHFtOzT3+meANnUlhwvLw1WVX4LL6YdmpaidVJXDZ3Stc",
-	"jYczfOm0R65rW3ibl2e2PhbD4463c3nk8XYuj1t/Vtw68aYtjzm3o0qMTiISSJ905BHnTjbRDlvo3u6u",
-	"RyuPVndI9t/1DM0j0IqNDxlDMaaZpVt4d4zHoA25Y15ue0bmsWhFW1EiJAccl9DHW4s8+qyJPhLihHHM",
-	"SbRAKcXXmJgacJupHuncSMj6dFxhbHINKHfuNCRW38ahu5WPuBXSjuqRuvnGIRW58/BB4txxAjejMPM2",
-	"FosqvnxRqgX+YhnaFId6Kj17MuiPVnSGBtY20N3+JytCuXqsv/mk4/ZkfucRbvaumm7WbVNnz69xlK6w",
-	"thJkyoNXhiotrAChBwz7PznPbyYiQqTeCeq5i3eCetzxTlCPPN4J6nHLO0G9E9RjjneCesTxTlCPVt4J",
-	"6hHIO0G9E9RjkHeCeizyTlCPPt4JmjtBzyXmEmF0eHI+GGOROUKtY9RgZe5v2YDXc0uPvGh3fprnj+D9",
-	"DK4om0cQTmEk8RWw62LLq7wUc39dR2KXs+2p+EYrrt+G664ereo4deAzzci7vacrDnlXj6sedS0fbGPS",
-	"5yhLS3XQqu72AT2hxZvqnaCeu3gnqMcd7wT1yOOdoB63vBPUO0E95ngnqEcc7wT1aOWdoB6BvBPUO0E9",
-	"BnknqMci7wT16OOdoLkT9AOLIuMDLWSW/f//7//nXCtCw/jinxfI5MIpIZ9QlEQ4uJ1H9DMJv5gjcZ2P",
-	"yi5Q83tW+DTBHMcggatZPveIgkqC5UzB2JQvtWl7Ra9hv3B9ljkoP9U8jHt1jDmDmF17N5O/v97N5HHH",
-	"u5k88ng3k8ct72bybiaPOd7N5BHHu5k8Wnk3k0cg72bybiaPQd7N5LHIu5k8+ng3U+5mOoNrdgUIV4uO",
-	"ruVCIvSaSPu4qz/kceG9Zg/Sf1Lgi9yFFJGYKHDmtyHGNyRO497+zva2rv5p/8qASaiEKehtNo+p65gS",
-	"Oh3hiQReGny5C2oT8kPWVbHptMzHYusD0JDQaQ6xplaNzSlcCrJTQs1Xy6bJ3+xE1tKYq2CuHRhCpA4e",
-	"sQlKzI5QAVn6iMIchEQTwsuOmJUQObO8r/j23SvzlsvtZpfiO9G0O/RMm3iDABIJYR8FmAYQRbrLKzIV",
-	"S8PnFRCg0zkFvoXDmFDEaLTouIf93s3gCi8iGMCNBCo04G1uZnMWq+kVWsCpB8lh1S1qSx5f80u/XMx3",
-	"r4GEcxbBMhT+CeIx8DP1ZhWF3Tx6mMfLau1affmC309OZj4Hst1i7/2qWePzqm8bi+NDXGMNC0CCxcAo",
-	"OEGl4U6j8cI0V67fyTf6/3PnTYwX5t5D9tutrm0XX10anmGoS+luP0KIxuaTwAtSXI08CIllKpYnXedy",
-	"m/3i4fKhi3fP0f8HuH17T/P2vdUgQLiBXRoXaONV7CPBEJEKgIgyFDE6BY7GkPHWDbHNpfdvy0zYXibC",
-	"PP8WL6HiscfrV0U4vkUtimyy2lCPcm0zJLvNrd37FnjmgYaA4m2F64rDkIMQEDoeGujIhu+E45oX2W9o",
-	"DAGLQagR7PU2Z6wbW6hvy4zXvq0eCBDCCNiOLlDYzN2O2JS1X+Q0iRgOi6O/V+8/iLzsVrbGJ3YZFxqt",
-	"8772JMZT2Ep0i3zz798TyP+YwzjJ/piSSUP/+35GEAqy+s6LH17vbL8uNd/YWXar7RUsrrThIpa/0ZB4",
-	"KtVo3LF0b7NlyffWdp9NGTLICiESaRCAEJM0UhzQh8R6W+OdQmK9ndrjzmq4847xMQlDoD6AyGPOfQUQ",
-	"ee+9R6u7e+/vpAl91JKWtvIV8TYyusHK/jKj/XT7yn6y73g/2QrW/6/eOWYxYkaSb8kpVtqVSEUCVKkp",
-	"jIJAhAZRGkI4RAd0UTELxHihIbMZTd+uYisCfA3tKr9+XJyl92Ss206ft/pdg57+dAzeb50ZKD/8/Oh9",
-	"rp3n4z7XziPPo+TaOe7SkWvnA8w9bq2KW1QhlRYa0BgCnAoouEEU0qm/IixkJhyZwABvIPGIdj8GkruJ",
-	"8hqTW2T5ojevLNqpFWWCvQ54MwEq4XMkGMJpSCTCUnIyTt0OEg5aKw/NqLUrgoLC3RreQq9eGitjV2x1",
-	"xz9VoMzXpEqY8/Hag6edXnvwyPPolTpsdBn3JTs8km0KySyLo65yByLUK6ceqzajnFrBqVkRdfG2dUTz",
-	"yqlHtCemnJ5bTC7b8DpU1YKGytm8pHVmeukgYlMEVHICQseWXwEkubJKpyhxl4ZR4XBGnW0lAcTGnQcm",
-	"vLWfRbW2arZjKCo17Qqu0kxlMGsKTw2xhELm00PpsPce/HrHjK8nnOmVe6rvR1tW8EDBDNMphG8Mqmos",
-	"CQuX4allnjzViPe3Goy1ePXvBFII1poRpi+5QFOOqVSKgsRXgPAc2ydvllKFEGImO2nCLfzeOnOFA6FC",
-	"YtnhAM9e8Xaxr8Iulp2XN4x5uc0bxjzyeMOYR7Jv1TDWR3rR+keLeUHKOVAZLQoeSG8+87i3KfNZJl/t",
-	"I0yZnAEvawPaumDAS4SBDo444HCB4Ia4moPenOYR76mZ084cZiOMEg7XhKUiWgxyMrqCle203QK2VswG",
-	"h5BwCOQg5aQ7I+LMvvlRvXi/GQflxziBG9v3pkmJtDV1DmTjU7Ja0YQESwm8eQJXms2s4TYlFfQrtWH6",
-	"xZ3lSyjuqIa1/d7NYMoG6seBtQG8J0JCWDid1bMx7pz+TISi0zLl1DcB8uTWNwHyuOMtKB55fBMgj1u+",
-	"CZDXPj3m3Fr7nHD2B/jGLR6H1sOhD0aHRDMmJAoZGA4XYxnMmmqM+6oeHrsev6pHVsXA2aLQx7NjhKOI",
-	"zXV9BndSTXaw7uit5iKhYclY8iBhVQXzUrHo9vbe62Vn7b58KmX4vDHuASJMzmBKhATujWqeRnujmscd",
-	"b1TzyOONah63vFHNG9U85nijmschb1Tz2OWNap0xZsaEgHDZrMboHZtNlgLGlpb6Mb+X7W2PkNa0V8eQ",
-	"M4jZtTew+PvqDSwed7yBxSOPN7B43PIGFm9g8ZjjDSweh7yBxWOXN7B0Glhidg1V88qEs9gEK7nwpTWN",
-	"K1qxHOTmlLZaMfq94niHNj3xYQKa7tpkeGlnYRvedM/RTAKovGBHMSbR8t6ixZcfsKELoxOiQKt7mLMQ",
-	"kFqHN1t5KujNVh53vNnKI483W3nc8sYHxLjZOC3bsnzhIY9Ot6z/4soJ+abIHr2esiFCS/UZXirWWumQ",
-	"PETnQEOhfn49CGaY40CCwoaqammP2ioKhE5d17R1bBjJQAKP24sJTUGeJRf6lYdIWAoCSCSmAbQ9g3CE",
-	"ZcmEEWIJA0niOi4V6u+U0DMbabzILQC/5l9ZFOr3fk85ESEJXAPk2kgadqMZFrOOx9fARfMAFSQt7rC8",
-	"yspSShNXp2m/FA31iOzZHuRw/9Lv2WKB9SOowsMVAv7449bRR/S3ww9nDbWAq1DKqgfP8O7LV/sv977f",
-	"DV/uvNiGYPLDy++/33n14vU2BLuvwte7GAcvXsJO8PKHCewF8DoY49cvXnwfbI9fTyDYgd1XO9AxYwHw",
-	"btLd7d1Xg+2Xg53vl1ctvgXICwYmC8SRO8bC8Y8ZiwDTlvPXp5AfQsNIqxSasgd7buot35/By6wN/YgX",
-	"EaDjQ6To5tTQD6RXgEzJZ2/H8AzY2zE88jxUiERTAjoSEEHgasDfSY77G3T18rcUG3GIFoROBwnmcoFI",
-	"gTTKEmm8RV685gVeMvtGJDMvdH3VQteTkrfcir3E5Zmml7g88jy+56ilGpAPXvUYdgeDv4lfRQnQkNCp",
-	"t/R7vHpilv6A8RDJGS6QQyebaaCuqCWuYM+Ha7Wggg2/ofJ7xKYkwBEy76IpUKVPWjdZtbltHxEaRKm7",
-	"WOQa+AKZvRHQK6q3HDgyi6iljJbX8o5EUgHZrGK8QOp80DMYTofoN1vpy1zToQAh9H/TIAAIIfyt91xN",
-	"rXNQ/5MCX+RJqPqUi2mnG5/VKTPdL2fVyiovTDCJ2p/CTaLRt+VxoLSTKCopIfklqufKypRTt1dbEQ1h",
-	"3WQRTxQYdCzH8fkpev1qewcpBV1IHCdtsLVDjCacxR0wvtO8K9gM1tzqGCaMw233Ktktd7p82ttt9Sd8",
-	"Q+I0RjR13Ubs9JLZpg5DdGjolf5tZxuRiZbFRAKBjslv23NEYiIr27WEb2e7fz/riM0waobtfi8m1P6V",
-	"QUKTQeBNoHibcsEy0VK3CCUS4jyc27VpQQmewhD9MlNiAmfXJISwr9+gcCP1UzUKB6FXOydRhMZQ6JHR",
-	"DC8hMZeETkcaqzvw5CEXWqhUubP7WoM0+7tQpLH3v78eDP6NB39sD34YDT79918erNFo1i+mq+/vLzCe",
-	"MXaFNC9ZvTWK2uCUUOxMZF1TfMjf7BQdSmOuIkecm26okzRCGXP0wuifTBitYmIZ9DMsRjHjUDCO6oSN",
-	"HL0yK2XfkuUiqrue2IoojAJNXJYZGB1tz2Yuf92A15u8EpsVrSFIOZELLVSOAXPgB6mib79+UiSrUqJ4",
-	"bikJOKnUidCWxNSk563P+r8jWyOlUZB+BybLTRA6jaA8B5oTOUNECicwNwrKUzBy8jIxWWHs8aFjHeWJ",
-	"DKflBK6dCAvXcjQcDnPpuFyhxW2ss07LpuZ/8oxoLf5zP1b8Vlaxbjw13OA4iSDfnlpfYdWG1vdOTi9G",
-	"704/nhw6Crbfm0mZiP2tLd0ffUjCLfX7Fk7Ilj1sYe/Ff01BDsaLgUYfQ7A1djQgv0KVKbkGqlBnjkUx",
-	"urdAnd0VtJ8WQ4C/9D33+xObYtoRY1NS1HpI4nT+45OLo7OTg/ej86Ozn4/ORkdnZ6fNXleHJu7L9mum",
-	"pxaNgzjEcIOoA3QclAYspbraOMLUMdRP3eiQbaOZHX/aDDqsJEI8XanhbyARLlO19aSGLQ5JhBfFPOCq",
-	"6kxTHEULE7GbKv1NfYDHERRkBk03cJW8zkgE6voTjQJ8oY2ICV5EDIcCYQ5ISKUVcpCYWJWwmoWsJtuM",
-	"8KFGejzRo2X2exU8dr8NwaNMYDNrtEI5A9cnK4XYy+VFEC+CPJoIsm562or34u3pybv3x28vNnEtdKfp",
-	"su5rLoZjDE3sI8DUmBPVWNB5UwLT7r30tr8y/soswRAvvnvx/X7F9zMjFq4jwVv3ancj/XP30mp+bTcm",
-	"Gi8K0d0tXiSZiuU+6+YRHU5Y56OeY5RwNuUg9KAFh3Tme87dzLfyKGcreXCf8m1nvpNXuWXS+/cr33ri",
-	"TXmWswU8um/5livx3uUNL7SgPV+LUa5Af/r8au/LI/iQrWRtCLFiIRG4/BMjY6uJOA5kno6wk3UH1K8p",
-	"nf7lYHtnsL1zsb29r//374xGis53FEFNOYyMnGEmJIphXItR/Af+/hqCK8HlYjLf+eEFXAXX0ctrOhcv",
-	"xnIn+uOHV+M0fUHm3/9BwuBq8jqc4t0/bnYhmI1fyJ1XvX4vUvorCDGSnIAYpUIx4u1+j06C6k+unN0o",
-	"5VFBb7DgGQYszloAKEyaYQ6jCYEodGCFEZuMxoRLnSXCAQuTP6V5h7phOiBpgRSOQESmZEwixY4bzDks",
-	"5YHCAR5YSUpL1SOFGSMnkTVMcEXZvCSHm9gsK7Tks9jKdpVptGA2yiYzPSuzWc5nWOEj+q1n8iUO3RTH",
-	"h7/1uvbgiJQWQQyj3i/w2jQJlyJSMZKrcjwGpsNMqNwM2ljBZwQ0TBixwFDIqS5jRUDW7H8k2RXQOmE5",
-	"pTAQM6a0mSugyAFJCSCXH07PL5ASnswenAy1tU/CLTPq5RCdWcqBmNJGWcbRDENznWBr3UhL17hJHVIc",
-	"TaNKEbbZ4BxwMFPcUodNEi2BSiwBPSNDGPZRJhL1kZGI+sgKRIq7ZhLR8776U8HNsZYFyGzIfOVNWWl1",
-	"qlPdxs/mgaPabu36ZiL3eQE8GaMqU6/1oTPHmTzRBPwi2WvURNVzG5Sq5rHrb5qqafgyxaxN4M7LvmbK",
-	"W8wVvzKX7/98Z07suyE60QdDEaYLxORMCcjqkIsycUYNcCpnQCUJiFyMMik4f6yTEvK3zFWtvxfMSLL8",
-	"LUwlGQURo5p3S6nEspZXFTsbEXqNI20Yz+h99qaAaEJgNMEBjGIidHHdXl+h2acu9DPUr8uavup5NbKg",
-	"6tAnmZjmXkfBDIIrd4yihOIzhYCMijSGcIguCk/c3SJ/gFDUQn31godumJJA96Igzm033ZIqk2xf9Mm7",
-	"t0gd7YADDh91zWUu3nSCH8/eGxHYVq+VLFN+Wu47USu3BLWvKJmT/HT08wyyOHPGu2laVWhorjtbldgc",
-	"C66rOOp3JGZsTp0BzhjKmNXk9EyNDCLn1tVRf5mBJgX5AChOhUQ4muOFUMKs3kVx2EKgleP67aOCHTTA",
-	"MRj5OnRKCOPo7G1erLNAhawI0VeSylIbTfbvvgNdtq5Vqn0oQQfeqTX2avaYo8kETPoVVfqhQtnQMhxz",
-	"quoALFoQ4RCoAKo8vdaJQk0oap4tITT3aLYoS2W3Y5BaibLDNGFgXaZrvawzbAoEJBGWSi9XKJ9GIRJA",
-	"wxzrJVO8jPHQ/Nvd2Noqh+hY52NY+sSchHZZlOQuERYII61PosxYhQTLh1ugMWdzNfMWolgjBU4S7QBI",
-	"sBCISDTGwZXhvRbahE5LxoVU9wWrwaZR/Pzcw3RxOtFqWvWLgjpXTyUvh/1WDL+f+g1Qz+x+dn51M7N/",
-	"R0TIrPpDTmvs2ecSn963dZtMMEUsNbQ2ihBQPI7UzUnHauqxdqWY4bVFrpgMjumiuZN9ZvQrCUQ1rtXM",
-	"gBvkywp5rrCS5kNpQOOS/FeRxEuCZ+mSrUKYfi5MZU2p30JYt1Vx1HXTqMUmjURFNCZXeX/IV+UP8SHd",
-	"TySkW1FhkbtjnGMn89C0V8sxFOw8E0Nu23OhiwC9Lc5hyzzeX2cEbwD1BlBvAPUGUG8A9QZQbwD1BlBv",
-	"APUG0D+NAdSbOL2J05s4H9rE+ec2aLbbMh8wRTgzO5rgrXm0yGIEmy78rfoOrpi08PHkx5PTX05Gb98f",
-	"HP80+vHoX6tkLzjrzX+ZVedpCx8FIIxEmiSMq90EESYxuoJFHs1W1hDKLTvzbIWPVKnTNB/Apyf4ZoqV",
-	"Zoq+5qTHnVvWnOxoLrW3ey/JYadnfxudnF6Mfj46O353fHQ4en/80/HF6Oifb4+ODo8O70R1fzbyUtU/",
-	"peS1slwHUhI6FVqImGMiUUoliUz3IabFJzQnNGRzxEGAFEN0MIXBFEsYaAtY5g7jEGNCEb7GJFKyRpV4",
-	"Z+3Di+sx+c3a7WEspi8RCYFKIhcDDteA9QKyORLgaHcPzVjKhaf+vqh1I05pywbcBNYKX0Dk3b1ZpjBp",
-	"nPPuWp++du8OTuM9RFhJ9a1GyrrDs5LJtvW5XL2qVnsqd4GuUQCi0ZZQLwJ1LboKQdyhBMT68z+RdBXv",
-	"pPVOWu+k9U5a76T1TlrvpPVOWu+k9U5a76T1TlrvpPVOWu+k/VadtE+lgmJm9m8p4JwRnHXqJlqQ+oqJ",
-	"3sKeXYIGlPAGc28wf4hyzY6GjRfo+HB1E7k1AhVLNVcShvTzjVrLzZCPZStvm30DlvK9+pocScjk5KfH",
-	"FM3SPF/0fNHzRc8XvyFHsiH0eH2/8ZZTwDrYon3jHNNwzG42xh9vxwdvx7tul/nbbE+03r7KrYswiTuN",
-	"kMVOBdu7ew12TWf3c8SoobxEFd0yk5X2Z+2bDrN6Kdas2EdXsDAGNv3DwFgLr2AxREe6wesVLIxFcgwu",
-	"Bswe0HeiFn9LQwT6q8zzxqiuOSmAyjfoGkcpuM4U3ESP2V3lVRHwFNAUS+gbq4f62bhKZ2mM6Yi4Yp5F",
-	"8L3YbTAIdntujAXP+PmeqYVnS5YzoM//BF6ZJsrKUhmwuERZG8yeS6mqG6aZJJZv7/3kwleZXtlBu0pR",
-	"XOeUqv2cG5rvAqKyEa60wJWKO5Wp7b1ZswrCbx/peIfMnZznEazEsNTbO2u9/WKtt/fWevuHdd7eWWeX",
-	"98nI7albag5UC0qG7GQqChZ5vAB6liksluxrveU5YtxGEtg3cMmB/byvRqkx5knE5mjO0ijs54qQwDG4",
-	"1jFqPWlIJOJsPkTnSsSxFFbbrmUu6/GU2h4UPx786/3R6Pzg5PCvp//8P4ogDDvFk6zZRd4dqbNWuy3x",
-	"fpi/vVrRdmeyLzRh2lj59mVjO7qSAA0N73dv6j9WJDdrTV7zUBwftu2ybMG/1VZbZttgt6b1dm/wt2PL",
-	"eceqW+23OP59brJeLL1hPY9ewP3Oa/Kl3H2j8I5+aZbWL76yonJnLnS54X40lYwz/JMlRptEE02AhObC",
-	"puzXYIyFbunklrGGsWlFO2uz9ahmc1V/5kGjxjy0RawtZGBkgoEDmzW7fogAC0CSLxCeYkJRhM2FyQ2s",
-	"BxSlFG4S4zk3FkAWBClX51E71Lwqm1XRbeU1RbJKpdZ05OmXvk/3893Xfam+zXdfD4uieHsnpgZBf+uz",
-	"/ffC9laVfJ3WqtjpPJWVLPJWqvVOeDrDc2kbVckXZUVjcbt+qtmKbCqL62k6n4VdzsECWO7cVHWVJXwT",
-	"/dyLYsL9dlbNQGox0TVXlfwJ9lbNr9t/mQvW2F41vzq36bCafe1do9412nZZnm6f1TWvCBEIRxxwuEBE",
-	"q2g6olgHdjazHJOHbBJ8tDjf0D6z81oVP1BKhb9e/nqtgiM+FMGHItx3S1at0NeI5GqqQBbUXjD5l3eV",
-	"FQWvmphFXmDE+bGLxpSaTF/wHRxls67nOsinHi/yEH2d84eOJ4jFROoUpzGTs+y5ovchEeaPwuL5ctOi",
-	"HWJ1I/V9LrCqPa9jrM5HfTK26tsuyZuqvam6Qwd1pOUb7X9Svz333PvEy7LeJOtNsmubZKEg4TSIYf0W",
-	"C2tWoKjmz8+C+fIot0qxrboV1ST3VWSue23MUpnr3hu0LF9RiJo4w4MnKt5Lddi/HhyOzo7+5+PR+XrW",
-	"lgw5a7UKFcWy2FE019tIyLKNpFzx0xtDfPnXQvlXb/XwVo8HqeRXZZRrmj22PheC776YG+iyM8r7PNS/",
-	"N7FmY1AWAQ5hwCFm14CIFOgKFiZ2JDdu11m0ma3Oom/h6czWI5mpmQuZnxG6XJ3l6MO7uTpXWsOTVzjL",
-	"vxau5qqR60Isv6b5/bSDNNV2+RMWVGiQUuyVbPQJZRh3K7dp9rV3m3pRpuLXacQNL9l4yeZ+JZtWOaPN",
-	"ktDotXkHMpghjASh06iBWupSDnVxZApy47JIpYDwI0kjHav4JmKvHtW68SSlhpaCTF5w8IKDFxy84PCN",
-	"1mpaVWpIdMZ67bZ91CUAdVFLTMMtXVWxEMWgOGx9jrocYSoJblyUMMM+riDRuoZNixGb99F8bDqVR/XR",
-	"eN9Mu/xiEC0XXg4kigALqSuAsAm6VIh+2UeXER5DJNS/Uh6p/9grq/6Z1y8dmZRbBShxiRhHlym1lkkI",
-	"R9bZM+KgoEAYHenOTpdZpRIXXOJ9QF7+WbUF4NPUC6r3yisF/lJ4pcArBd+kUmDl+Q37SbeuYLEkYtzm",
-	"4CiqoR2hHKZEmBNWVKTBjTqGiNEpoVNHe9YJdSoEl/+o1nY3VWM+YwLMum0h/zHoEEwIH1H5WG9VD1D6",
-	"RS9lvMjqJbXEudvHmIaIUPuHcY6vEIJPhK0CtzwIf9PLuU3AvR7o0WPsb7EKH1bvw+o7FfSMnP8Ii28h",
-	"uN6HyPsQeR8i/6gh8iUJcb1A+TMrTtpevuWx0LN//PLj8xY50/RuU285qq0bYk20qduMQqfZV9YuJpYE",
-	"1yuaeGfrthmxmMHu9qMW96hG73WX9vRt4ZV8BbenH2HxRAziVX775zaLKwrhsxU8L/8TWKpbUd0bqf19",
-	"8EZqb6T+MyTzFGXMu5mqBZlSQqcDAQEHucXhGnDUXuPwTD83Bd5TzoFKxFI5VnchW54dEpkh2/SMhqKG",
-	"ami7hXMzxrkeYiPm6sqqchOxmbdgPnswW/VKS/qqw2/P7EayLGN7rsgerI/GtV53c+KD8m308o2Xb7x8",
-	"4+Wbb75Em5YpGnzeZQa5WUGHSVzuMlcRdPRzUzrodgKONqRSmKMkwoRKuJHuAyIyVxhiNIAGWUjP/giy",
-	"kJ73SYlC+Yq+bknI7MMLQssEIQ0nLwh5QcgLQl4Q+pMJQkbm2JQgdA1LC9dGbEoCHJl+YQJNgSoWYf29",
-	"1bKJfURoEKWhWkhW1dmsvrF4S7GirVnLauVs7WLGC6TOybpPf+sVWwMOXc/erDXdb73nbfFP+rSXhsfd",
-	"ZVaH3d0v9/rNL2RdUxuf2rrsbY+z7vYrteQzFTPdXgNbAg5LpETYiQKDnBGBjs9P0etX2ztIkhiExHHS",
-	"Bls7xGjCWdwB4zvNu0rz1PW2OoYJ43DbvUp2y50un/Z2W61HONrpHz3S8lbr8LGWPtayK/ZD4ZQPsfTa",
-	"iQ+x9CGWdwuxdFLpytL01mfXmfdLq2DdVltIt+TVpgoiRWfVw0KZIU3rbmfy0/PVS/vAtewMkcw7D9/R",
-	"wLfC/N9GaSHHj/7UBjx9PZYWFcrvwNrmOv2pt9V5W13VVldDDG+o84a6B60lZJn0baSILdNgb42msuYD",
-	"3Vaq0q8bV+msazJLeL3nn8nnXN5oVk22UWFEDfh4okjL7PcqiOx+G4JImeDiIIBEZp1lFVyfrFRi75gX",
-	"SbxI8mgiyVNqJ9tyLU5ptKjoxuZiOP7QxEUCTJf3iTUAaeoq66+MvzJLMMSL816cv+8ARC0W3kqiv4KF",
-	"2Pp8BQstzYegK6Z0RhYeZu/oYyzlcgzR0Q0RsuBhV8I9hxgTinTa5hsdUlh4qB0+6takwroW1TgNnVTc",
-	"rHfPyS5lOOtWJtmOXK7zVZdgb6C1gRDCtRbyjdQxf5jE51+aYZwDOHyimaGFG9gSNFja0C1DB0tjeA3A",
-	"izPd18ZbJ70485AtUnIB4045o2XZhq8g25x1yDZIMESkUxizqjJKnKk051diDZ5iQpsMkvcnxvCnIsZw",
-	"L8bcrxjDn7wYw70Y48UYL8Z4MebPbJW5rRizwix6I0ZYSHlkCfP+1tbO7vfD7eH2cGf/9fevv+99+fTl",
-	"/wYAAP//",
+	"7L2LbhtH0jD6Kg3uArGxJEXJsuPI+ICjWHKitSL5l+R4dxN/VHOmSHY07J7t7hHNGAbOQ5wnPE/yo29z",
+	"nyEpURc7DSw2FmemL9VV1XWvz52AzWJGgUrR2fvciTHHM5DA9V+/AifjxTkIQRg9CtVPIYiAk1gSRjt7",
+	"nYspoGv1Egmw+gkJ8+53ApHwFcJ0IaeEThBEAhCmYg5coN3BAB2d/Lp/fHQwPD88Pz86PRkeHfQ73Q5R",
+	"Y8ZYTjvdDsUz6Ox1SNjpdjj8NyEcws6e5Al0OyKYwgyb9UoJXH32v9di+Nt+7z+49+eg98PHzy92v/y9",
+	"0+3IRayGEZITOul8+fJFjSZiRgXoLR5yzrj6R8CoBCrVP3EcR3ZDW38ItdHPuSn/zmHc2ev8bSuD3JZ5",
+	"Krb0aIf0GiIWg5mtCLCz/YvD4fHRL0cXhwcoBo6CiACVCIchByH6HfWJHU1Nti8lCHkGEyIk8DP4bwJC",
+	"rzHmLAYuidkF1q9hM0ndIeVeQGz0BwSy0+3M8KdjoBM57ey9/P7Zy5fdzoxQ98t2tyMkpiHmIRphAS92",
+	"0RMs0YwJiV7sorfkRxRCwEIIn/Y7e50qqLudYIqjCOgEqmvaR+lDNOZshn46vEBb19tbGpsWW2a9W+lL",
+	"CjtyZ50d9LD38fPus7qj7nauYDEkNVi7H8cRfCfQFSwQCdETs72nXYQFkgpYcYymWCAi+0UoPd/eKcOo",
+	"jF95ZP3NraBbOKA8YD6mI9hT+dLt7CchkcdsUnPMgTTI2oaD7vN9/bI6Bg5YQriv8aYCJLi2WF95YkBX",
+	"+XkGEodYalrAYUjUnnD0Lr/QLzW7kphPQB7lxvzNDdrt0CSKOh/Tty708+b3SlDWEDb76FoY5eYrDJpb",
+	"fh4wbcew74BeOouYvIXFsv2Yt040L2t7D2aYRO2vkCVT0aWTSAtWoMlMvZEIUJASCyFh1tGLHV7BIgeN",
+	"BrTWAJcGnnpat4FuBpbC3uvg+1pD314ujZyNQ0g4BHKY8KhKyaexwT70/uwYSYbc25qM1fbUj3gs1T8a",
+	"ripEBFJUFIGEsI9+SYRUX6KplLHY29pCT9S/1D+IQIxGC4SDAGIJIRozjiIW4GiqmCKhKATN+WdA5dMS",
+	"69gZ7L6sYVFiijkMxwSiULRsb4ZjxMaIGyhBiPR3yHyn+BiEaLRAQYTJTP3ZR4c4mCKgki/QLNGrC6Ik",
+	"BHTpzvESPRkxFgGmTxGmoXqABaOX6AlltAezWC6QWWcXzfAntDMYoPcXb3rbL5Di+iihRIougk8KGAhT",
+	"dIknMGTXwIf/urQzj0AQNWeIJQzZeDgiXE4vn/bR6ykEV2bN6lwE8GvgewijGY7GjM8g1FuulRh+3j87",
+	"HL45Ojw+OO+is8P989OT4dnh/3l/dHZ4gBh3P12cng6PT09+6qc3w2+d9ObDnOOFQv2MRmYjTQwWJinZ",
+	"dDufehPWswenpIH+GZ7/AkLgicL79GlPXJG4x+yJ9WJGqARuJJYv3c4cRlPGroZAQ/3IXkyYLk7Hnb3f",
+	"PudxZXunchU33X3/qLv4PneIhJnGpw2OqsY6MuPuPNcj2b+yW9CA9cvHbhMeWyggBwV0pI8s/2dEhFRU",
+	"a5i2pjE5JcKRax99mAJFbEakhLCLNNsXaIwpYon+EK6BLxBQPIoUoSQjtZIRhOks/U7xUDFdaA7XwKE+",
+	"mDUf0oAv9D7ewiLHruqvwDGOBHTLV0Y0YZzI6axeRvvnh0OUvqJ2otiQ2r+DWggRUZtTG3A8/Ox8v3e6",
+	"f/iut/P8RQ3j7nb+mF+13NT1CPhy+4edOrSyvzgayf1k6acJ917stuLTywoGVQRnBaA4GUUkQP/88FaD",
+	"BeyJ0EkKoRgvIoZDocXFMuxXWRPUvNQq8Bkpk8V6kk1svdu5kov8LX12vl97sLQ0kTm0JYtNRHmHz3bq",
+	"bvsiLbQzwRZJW52akbKBSjIm5kJWeI0Furwi4aW6NqVF/ingEHjp4qxhW7VH4ISbOrp6qxeh3liFnpbL",
+	"P6lYr4irm6Pr3FI+Lmcohh3djJdY/lbd8YcpyKmVd1K+KqYsiUI0gpQvktkMQoIlRIs+OoAxTiIpNN/l",
+	"CWR3Zo7WOxEeQdQmpUg86Qm5iBSl8pgJQOaTjInnWXBKLOtRhxNzSyodRe7qRSERcYQXSL1pp4bKzVPB",
+	"ssFSLMuukqG+dfQ5i3qc0y9ojBPFnbuj4BAAuYYCIBwO5sXUvrv3RBIEACEotKt9YYxJ1PwUPsUaexse",
+	"B5gGEKnv61hN+QwSakkHwqFluUMOUtE4o8MpS3jpbrE7G2SD5y4M+3Bnt+3p9zttT7dfvKw+1mKIRuzO",
+	"3vc75QvlZzZHEaMT9BYrjE2PRWJC3dUCIcptNb1dnEYBfEY0wlk+gtQRJBzKAsY4Yli+2NWQq9NiFMIo",
+	"BYaN61F1s0oJfMJK2+nsddxo9pd+wGZbdnKxdaXAsoIOU2KNaoPNrC9Elvkhx/2qGh/knrTZOSojKRIl",
+	"E0roZCgg4CDrIe3Aa99F5t0+ulBkeo2jBBRQxZTNqQEto0GeIzZsPF12ZRV14CgaCiswcPaV4uoPtVKm",
+	"nlkbXm5VWltRAoyzZy41U56mi4nxhNDUeNj24bvszfL+rU3FzN+4ZTtpZcNKpWzgpOozrXLW6SShote6",
+	"S+kNDqRAeKSVgnSYESwYDRGRAs2M9NJFzAggIZspyleL0hsUSkRJYiE54BkSQENtHJztoc9fNJFpS6ge",
+	"VnS1Bh0wOo5IoATSUz7BlPypBzpx19D+u8N/DS/23x6e/np4lqqsuTPMYBWyQNQZTSNCr/QlrRccJIqo",
+	"jTXD3XMG/jWQmlqSKg+pfldDTiGKM7PJmHxqH86Cr+3MZqmS3E459myz16eGjDQQ6jDpiF6TzNhd4h7O",
+	"kDZmfIZlZy+1TFVlfX0lCmMXTV8PsYSeJLNadDMybvpukmSWsPxrnEWwjJR+AXVLnak36+2Zdtl6rPxi",
+	"6yBiBqshq7zpd7UtliyR62++aIe8BVSUxCVioOEKG6gzd6Zf/7hoXnjdh4oCjlbZbN252Y+zA7QGUnuO",
+	"2YkUt1dcbvMZn1kgOlmRzam2W+FwRqimIo0JdVLc6ZxCmOdMVXxpMPk3HqmIkknNgzq4WDDoL+q2965w",
+	"CRWXNcViOGMcWrUdDghzQOo9pEVqhK8xiZS6k5qAiUAxNt6kVAyy6lWNvkNmpEGGmOFPZJbMkBE1leBm",
+	"ZuQgE04hLEywPahKrh0Kn+QwSLgwt3Vxitf697yqLCTm6mIZ6p1cqkdjkMFUM2k1lt6XsRELpcp1EeNI",
+	"YTQi4xx0KMsBqN9CBaUjNLDoZidR3EHtgQINCZ20MevbsKeH5O9E7cnxlSp26Bt0PmVKapDWi/gQd0a2",
+	"zCLfab9LzuAacJQT1c+toHyeCtX1AnujBajG6lsHgVWE9yDhXAG1XojPpKCclr+a2G7sOStI7mdMFhSZ",
+	"xwQdbtd2xyrOyrCyzr19iqOFJIE4T2YzzGuo5vQaOI6i1CcXsERb9e1xstylVWPaDSS5NmZNQhVb7uxl",
+	"HJdQCRPDcjMbx9JXnbVk6YtW41/+ojbfCLH8Rckkjpa9VjoY803XQSKbLVtgtqc8IFY5tAsyg4hQeFev",
+	"rt8B9BWLruLI+4vXSvcFNEqCK9CmjX//+9//7v3yS+/gABn+WrRv7Ax2XvQGz3o7283Xw1dzxhoo3Ts+",
+	"ag40bDhnf37tB3Obc3gfh3fuFziBeeYUVddEq2l8deu/WXu4zPgPd2f7dyvYqN2/IhEXTbrqNwXL/on9",
+	"x2/m9Y+FkAAyixmXNk5x2tnrTIicJiNtaGU4Jr2AhTABuuWGU5tcNaJgHXdEYkFk3BL2y9iYuVrPx7sk",
+	"Nu+SeKReCMUg3p8dN1PO/cZG1QVkmHjk1xoxGiPGDN4MJbuChmBY8wbSbzinSxa4nEfGYcKjcuipCzDe",
+	"fVkbYFyybeYX87F5S4wqXTG3p+qqx+QaEA6uKJtHEE5gpgNf7PJN2Kw6M4TjuIsAW9tARKQSrY1bF51q",
+	"Y8kVLIS2BpAJZRzCbt7UXZWvR4TNQHISDAOzzBxjUMN+rLsunHV6GHOm7kWlKazxeczJNQ4WQ8okCWCY",
+	"23a4yucmrE6Hw4l1plXEJNacrXTiVWi1A6N9rw1bqV1pM3qVjX41miNEC6UpxpjLhYuDLiKV1hcFIvIV",
+	"GiWCUBACWfeLdn9EbMIybRIRqWOosaUndT9rD0sVv/La3dANPfwj4USEJHBrbjbX1n+/PBy2/juuY+2N",
+	"D2ho+fYNhinH2gpjknHPO131/cfuquMWTmzl1axozip8o45xjSkaTcOFt7SVekjCYTCF4GqYxtvmvsxR",
+	"YeFTRx0xi0iwcGHAK67OUAkbDwXwa0Vc633uUHeIY/g0NPhbDPRaKpcUxpvDSBC5BC15PBzjKBrh4GqZ",
+	"PdBQ91n8xr1fZkZlbKg7vFWPaiXY1CFTK4m0km93Fd6wDiEvx61VEKjhVFtItniqzYw6d5Q1CQcx4Gg5",
+	"BusTw4RKsfxdt6QhCa+Xvy2SWOkzw6XJCiUszK28sryaNZQnagaXtV+cSywT8SuOkgLLtSZvbQhXN++E",
+	"G/08r7akGkq7qp7Rt51YXcpvCERhXcYCFnkunbfxp0CpY3uCJTwo7MCFL3U7PFgelZj+u+vWkI5ZB0Jn",
+	"wD6wekN9VtkslkNtja2XGzIHmH1ZoBkOAUnm9JG8LtGpcYTZUxrihhkkmYGJd3D6zRwLlJ1tfUJTrbX9",
+	"UGu/9eb1uvc/lOJEGz6NsJBDB6ul21BvZyPaz/SeFOC6iIwRpot+q4Nazyg01g+bI2f0TD9fXLxD5lWT",
+	"t2EDD0OTdpdX/OvmTvlmlmYEn5bvVnsk7ZaJyLabxaHaEZTykXNUcsDhQiGPABq2w8Ap+daZVbsUnSpg",
+	"tug0afsZsp+ZSB5MExwprZsvtjjEEV6sNndmYMiIvrwCk+HipiXCKvcQqn3PpwslKKvTFwFPRiPrOrb0",
+	"HxsX6tDBT6kSzg5gdQCl+g+txp+tp8DQKBsaa7FO7up2/pjDUNOPWnjKAN1daHOMOh9XAYBb9LrQz29Y",
+	"ox1l2gwCHAmpVNJ2+Bt8rkc9i+ulWMocBEvAzWBq/qi5HeruAWtRW5NtaZK0n9axkixLyCWbDNtC648O",
+	"3D6zD3SoeyIg1Lkw5ucCCqbB2DmYNIO6IW+pbS0Vh2aRB5jEHrFaNE3KzOtX0gaxFE26pYusysNquUk9",
+	"lrcQfw1frl4OhQuvgEZtd3SWfITeQt1NvU5m0RPoT/ro8PXBz73D86e1idur3skK15ZcxyER2umw+mDu",
+	"i256LQhJogilLq9lObKrIWeeYGolAjHMfJtNUUfEZpELuzpNXRTmZcajzqnO4NSenbUsC6pM5uU0qM4d",
+	"JvJ0zezNeTyd2yXqOCytRdCVua/DqdUZ7y3ZnJpwBOouE0iy1ZhcPWfLagfUpRe53KMMS5s5S5EI2/lM",
+	"U1T+yiyhApaN8YfakavMwnlA2/jEStlTlfl0Gk9x8Dwtr48y9dpEvZ/14itLrlrLRNkGtPzrSE6xRGxO",
+	"S1lVnTtL1yIin0IsWR+dG+MEhCaSSuyhdudoF7X4RhseWuG94WlqofCu2keSPWZ0OlHVdG7lpV31kqtl",
+	"jMtuvJtkohXiWDlZ7Xar2qCtbddyOrOUjCc3Uu5GLjhX7eaGt5thFLkrrV+flZQKfZXhDtJnCAvBAmIi",
+	"NomcWs6jZigQ9gMY5bw1bEVrmLdCeSvUA1qhHtg6U6+4pGaXGnNI2RJTNY9swhLzsUXv7dnCgi7aUrHb",
+	"1AVSI62s60iQnEwm2oO6VLDVazMirf1KiZjpJWBVYFxftorxlF0eHTztty2lWePWmjYbL11Knh0U4qPs",
+	"akqCoTvRFnGwbTXZRWsg8PsSmfb3ztN+Z52aZQXAFI6sJGPkLvKqVKFYAAQJJ3JxHkxhZqOlAHPg+4mc",
+	"pmUjtZ6of85WOZUyNgUiCR0zV4ASm9xo62DtTCGK/x+diN/PBKe9jpE5NfppKS5N5E9frRiO3hm+2hsT",
+	"LqS14shFUb1Q5EgCoKZEjJ1rP8bBFNCxeYB2+oPKrLmgVr0ATMx/eyTcGkVstDXDhG4dH70+PDk/TKOs",
+	"TsfnxqVes/4t/YYCFpFRacfXwIXZ03b/eX+gYyxioDgmnb3Os/62XmCM5VSfxtb19hZ24e1bFnPEFrtW",
+	"c8NcvTIx2TRp4vdR2NlTP1rnsjh175Yqh+4MBmvVDa3P8LfR7kIrOiLLj3Gmxx8KmRO7ubD3l7nI9u2X",
+	"uej17cGzNMVge3dHAdymcOhJ3Mg7hZEHLmw/jbofvMzd3+p5Nltusp10qudKo3KDPysMvl0d/If84NsN",
+	"g2f7+EHpY5IDDfUeNrFwtdwbrnGQh/aXj2ptxdPNHWRb/E5TflThyMqc8lgJstu7KMQLLWCEmEQLFCSz",
+	"JMLaBG2TpyacJbGpsZemVVl5y+RhKJ3DWm1dWl1KKmhOaMjmBT1knZ0Uk4ZqrlV7lhXtSG8m1ZbTyy6R",
+	"AZvBCptyJqkoB6Wb7yLLh6lsoXS9uBN3O8ud4CrSSIXZ5Et5FEp8rFd2o1qB+Nwg7jiJsloXfXSmE5cF",
+	"YqVEvAwh7Aa7Ft/SI7rd0ZjKGTFwwsKeCJgaIIfKDoam6IkbQOAZpAj6pdt5vhFO3FRIpb5QiZOGjk4u",
+	"Ds9O9o+H54dnvx6eDQ/Pzk7PauUeV9PDfVm59NQLWzgmW6aoSO0groqHG+QirZ6p9BtF+Fpyw9TU4OjX",
+	"DpKr3ZFuQ31oKM4M1vT17Wp33BZ5G5b5JWerq6fw9OY2tW8Kwpu+UfJi22+ao6c8vPMTyKIVukodLBMS",
+	"JJ6o27yTchETEKclkUROt3Cgz2mLzSmEvfy4olEciYiQlfIN4m4kkubg7GLoaxsjrZaaWMY/i/PUmfDu",
+	"hh2aRQpb8meuCyXoGxFHEXBETCS8Dmu/1KGxl8iU2OijiykIQHMX0RRgEeAQeiHoeFmEtROQhJBV1TGl",
+	"GBbIvKL+TTiy+KCxeHewvYETvEXVqA1VZfLli8osMFd8uD5Idm3MfU8VO2Gc/AnhBq9Bjzx/BeTZ7EWa",
+	"3pTHRLir0rHUKjMVLAKkeSli4/yFaRhh+bqMSe8KFu13474uNS+05p81MPmtfD6/VMr27L87Mulwuni8",
+	"koGL1VC3B8YuLJGIIdAJD2mjkv8mxpRrRXhXIicjsBSU24PuXa3EViJSc5hMZvtXXdp6Q5kha3HTYrm6",
+	"3TNfSMzhmrDEFk0ylbdjzq6Jdms3lR5CcxJF6kbMV0Oqg1ixqFEJdA+10GUlvz7eidDV4Oxbt0BS0Zec",
+	"i4nP4l2a4lZu0uejvnq47pLSWDw8534vL+VjTV32GkGwMeUsVjqp0aPXS9Ky3qbXzqVa8YdaX/Mtz6Gl",
+	"LFrm/M5voqFbSX49pcWvYmtQTBpCwzLroFEvaN9FmdDCmKtcW2cgOYFrSLmllZqfecHnLyL4lNGwuVCg",
+	"NW3oKikfW+v7LSvO16Zwrl0Yb6P08IbxEQlDoGsoAGl9HYf6al85ZDbo22DYyuFAZ5+ihMKnGAJdWkQf",
+	"Pwu0KTms8ovsaGzdGgt+JRsV4K2Wk3VB8/Tq6fXbode7VLvclZjXqN4dIa0X6XNgokZ7MlKFFQZSYeJH",
+	"Fi7WulLXqFD1WOTKEo3Z1oY7Aw1EW0FlWxHdi10UTDHHgdIq0QzLQPe0zLdM6u/1Pv7j7+gJh7HOitDh",
+	"fLuDAWJyCnxOBDx9ZcOFdeEVs3xhQvTMxM+3d3LTdNGYUCJdLJ9AjCO7H2HVvjzEdgYtcvKabS6apGjn",
+	"KnAdAvY44FwQkNibc5MF77zs7oX0b/dCajY3b9S6KJq7S5UI0grQ+VXXU2KxieiXe7CdNyhWVyaDawXl",
+	"oNiM765N4ZaBuMhWJFJPYbSwcrY3MHoD42rI9CMOXbtCr6N53FkLd4paze625zoec9bx5lovPRFIYUWY",
+	"RLYeoXa76kjHx6Yse3XXI/BdKoim+xbC1GmJ9Upind9t6zMJvxiQRmBqlxU1SPN7qkGWHHDrt/R/GAdM",
+	"WUdNMamaV5qmfaS1/Wws6NJoqTQzwo1//8K9i07xwr3nUl6497jjhXuPOV6498K9R+CvVrg/MNHEy4T7",
+	"JbFxCoz2++8EIlnQ1qaF9xjLYFpVI0xIyz2rEXfg7JoRmv91u6VBS9XF+Th9Y2cQRzgA4SpqfSeQWyia",
+	"T1kEfeTdZ1+R++xROMe+XRXbNdvxKraXFbyK7XHHq9gec7yK7VVsj8BfrYptWkyu5T/LJzRvRYBNHWkX",
+	"hBlCzCHQtRmt5lpKaoMJDhbH6rNCGnVJMLf5wittKL0JVnz7VgCzKqOuBvHu9PwC5eEitkwKtTBweYVw",
+	"NMcLgTAVc6Ws7W4P+jkAn5ZTwz/1TH0h+CSBmmJAWmtpBD+HGbuGnpl1/WM405+b5utf5QkcHB4fXhw2",
+	"nMFnEn65+yMwSlER9mUWw0q3z2X+h6PwEs2nQBExRXlNuZpQZ0SC4uZdBJGAUjNHW5WdUeijfV20OCwX",
+	"FE7TU6dYIMrcJxY8UxIjNkZPKCh28gcjFMIuEomIgYauewlTut60MPBTtcjdwS46Pftp/+ToP/sXR6cn",
+	"w5PTi+Gb0/cnB2o1Y87+BFrZ9e72oPjRm7PT/xye6DRGirBb7XzK1Ntq+5i6dFqOcDgjZpjBM12iwPTl",
+	"myVC6rYruryrOeVG6lRfvEK/d37vpL1ZgggwF4jIPrp0tp9LxPOGIW0JsoUTXUG5JzqjNYKxRCyR2nZj",
+	"aDF8hS4/f7lEcxKDGvZpHx1JXXuZSwCaNyK50tN7ehYJn6TJk73EXJIgghc/YkHEJXriTEHbg8EAvb94",
+	"09t+YYp8JpRI8bSbfvHDa0aNbe0SPVFvq2dKkOFMgfafue5i6oUd/TyHrpfoyY76SuPfpeIR0ev06xM8",
+	"A/PC066DBjb42jWGLcqQnSxvGGO27jimSOJRFx2/0cO/Pnul962OzWzbthu77KJLWy3znW5f9p5H6rdi",
+	"cTX7o+uxdRRe219MTy71h9lF1pbLvKAbu6rjN2Vq1PxCL1+dY8BBV5DDkUj3aCpJEY4+/Lx/8eEndQET",
+	"HNk08Oxwdga7L/On8gpd2m5fhzNM1MySk9lM17AJUcTmwHsBFgph1A8KFOMIT9BlIkDosnBvGNftU/+b",
+	"mCUdQEC0wewSPbE2v6d9dKnQ+TLFZ71oof/dR/t0YcF/BQtN0dhYG7WBkdqTWcTQNYQ1QEcnv+4fHx0M",
+	"C3T6y+HF/sH+xb4r5gtoAhQ4CZzU9AphNMK2bvhqQ1E8I3Ritk0gCvvo9RSCK4F4Ql3LBcZD4EhEyaSr",
+	"OVxXk3w3tdG+sp9zIV3V6ZTPWw6qLbJEoDknUoIuBVhnna+IIneeLNJuDK/9xDWwbGgw/Pgbey93AhhR",
+	"pbE1iDpUTc8E0wBQzNmYRPCqyK4do6aWc/eXNAupAmaGYwccTBf3CKAbWuYVhZQ+e7Fb/qra6bn38R/1",
+	"fZ4rZuWiuLKCjCOZNRa/QmymKE+XY9YXr6uVUSfJFLtnqz20ZZ8/OEbX6XSPJUVnUwUWVuy0u7y57ioe",
+	"wMrXzpuXG6euJLUm+NRzZ2SzVDTRWIfNlfg0w8f5lESAqGYTWFcD5kiAXMYtiryhtWqDI8vViyXoLyww",
+	"83UR7s/VU6Fk3UA9NA0BMk/Pqlrhejqk8QSs/Pbu49RPM5NKHpDfCSvCGHHG9BTnOaQ1Fdpcs3rFFxM5",
+	"RREZccwXxuqj9AkrahMp0IiFCySmOIanfXSq9KQtoyQxGi02oeSKvFZbl117/2KT4zNrfGKXcVHqW05m",
+	"eAJbsWYz5t9/xJD9MYdRnP4xIeP6ypeWn+Xv62c/vNwevFxyZ9eTaX6lHzfnuN+0eFCTpKqneNTZqVWu",
+	"e9+lGC1D9Umo3hvgnegedx6JE917Oz2O/gWzBVlRcm2QlCsC8RYOAohlL99epGd6ejSKyuaTX3NfXNgm",
+	"IPcgL1ctN8vCh5urVx+FtWd3HyLddRl6+xqoG7BvNI784wq1TNqW1T70PWr0amZkkFBbTTkEjIcQoieM",
+	"IxxxwOECKTZFInjqJVHPqW8pifpC7x53bljo3asxHnlWRZ7Xaen1YqTI2HT3ywsu/Zy92OOWx631DHYK",
+	"vcYsoY5F/eDRyKPRjYLOnbBtFAN35/ksBo9QN0QoG2hpWy3fJI3B45XHqzszt51pS4NpvpwKaFPsrBEQ",
+	"2ii/HFIXOkJrw1p/PfOc6dLaZIsTIPf1K/fvub4HS9xDOFvvfFt3ltRsw86K7Q8LRoxHELdyK/o7h8g0",
+	"PzeZAOqKqIbd5fUkHVZvw/DTwHpaTBzYSGDJFk5CInsRmyxpf6VeO1Zv1RfOWNqpar0uUmv2cqpgdvkG",
+	"OCd0ErmW72o8pG+62Qz3BKj9KB4Y6dZi49xbui0WoUGUhNBH7+kVZXNqn2AOiEwo4xC+QjEWwoSwZR/o",
+	"SLaFHU2tsKlJlX6jpTfVo1n8UjCfgXoW6MsbqOQEBJpPmQCFucy2ZyNC3+dN0NBvDtUbplt+E1TWnWsp",
+	"N7zpBDZfr4/eCxgnkU0hotcgJJlghbFori9eJMxB6iKJJGwHAI7J8AoWm4HBbZa4cbipAUyRFhB9dCkW",
+	"QsLsEgXsGrhAAWd0a4SDqwlXqj6aM371Cl1acKSvxZxNOJ7NsCSBZpTilU7Y4OkbIRbTEcM8dKxWtANc",
+	"7+vmoH7QXblQOvWq2oOevNPt2PFra5pUNygTTtO9uegoLHW2imK5BpeOzk/RyxeDbd05W0g8i5vgaocY",
+	"jjmbtUL2NhOv4HFcd7MjGDPdo/dGu5XspntdPu/NNvuGA/R0VpsAzIMpwgFnQuSuii6SmE9AIhKadukG",
+	"p9WjLZhhEjVt+r8te93QtIUkm2UxlnfdO7GtJZ0Tkb6yhnd24JwIkYqEDk+9P9GbMbw/0SPPA/kTbS4F",
+	"X+ZY9IZWj2SPoTt55f5MD6jW1LNGwlDVfDNKBKEgRC8EiUnUEv1oksd+tO8f2NcfqESpW/bwj1wlhLqM",
+	"mq8lozrdUE1qkBZbv7qNcJgQIQ0CDW1519IBfZX7kqX0M8EixXfc805Xjf7xa9nYY6m16sD3zxI9N6ch",
+	"uy9OClm7bW+e5TDyJEXI5d9d3O7Ey3dNYdjSPrr1gGjdw/15WhzzR/ayqEso9tKTl56WItKvOCKhgV4m",
+	"OHkDgUcgbyDwyOMDjj1ufZMBxz4+1KORjw/1ePXNFp825eCicQ8LAVxCiEZljfGJrkVqvbd5410X5Q1G",
+	"tivO01bL5zp2zgDTAKJe1iG2oRqSfi0/2oElNZ/lvU4s6VXOXiJ5AtlC0rZO5ZVf3aMhwx0qMuftLRie",
+	"kfpsaY873njhkedrNV64uvreiuGRbOPqp0K1Wzda8qjlUevuCoJpQR7hHJoWEsJSfDXhMiJlmMJwzFL+",
+	"2AwvrG6wnpbJ6Jjw2XI107z3cHqmI5EKhm1YAe2amR5KD7X2MgdbU2OsfQPVTx5ALU2R2Oulnr2uyV6v",
+	"cUR0kwb4FKth9Hl4HdXjkddRPfJ4B7vHLV/Ry6ORR6OGil7eyuHR6xFbOYzdAGEUc7gmLBHRwrmhmiwe",
+	"KBGuP+PLXtrN0zS41EnSELpjdyPxPjq3dCDQFPPQDAZo9yWasoQLxBK5lmEkZDNMaHuJmAP7zn30VJsq",
+	"CYVObJsZl51dfAnH8MmsqdZSUujLVnlqlC/R8HTFXmwzkFMW5lMPQiqG8pOsLchQbUaW20E6WH5prZ3J",
+	"8hkkNlv/mCg0e+2AV5eonjvom4E1ZHM64TgsQrYuPWPVhnZYSN2RdPmIrpxjw6m5x78SvKEzyU1YHL68",
+	"7BJcVj8sO1XlpMoMLqW9HGncn+FLpz1yXdvC27z8ZetjMTzueDuXRx5v5/K49VfFrRNv2vKYczOuxOg4",
+	"IoH0SUcecW5lE22xhe7u7Hi08mh1i2T/HX+heQRasfEhY2iGaWrpFt4d4zFoQ+6Y5wN/kXksWtFWFAvJ",
+	"Ac8K6OOtRR591kQfCbOYccxJtEAJxdeYmBpwm6ke6dxIyPp0XGFscg0oc+7UJFbfxKG7lY24FdKW6pG6",
+	"+cYBFZnz8F7i3HEMn4Zh6m3MF1V8/qxQC/zZMrTJD/VYevak0B+u6AwNrG2gvf1PWoRy9Vh/80kL9aR+",
+	"5yGu966abtZNU6fPr3GUrLC2AmSKg5eGKiwsB6F7DPs/Oc8oExEhEu8E9beLd4J63PFOUI883gnqccs7",
+	"Qb0T1GOOd4J6xPFOUI9W3gnqEcg7Qb0T1GOQd4J6LPJOUI8+3gmaOUHPJeYSYXRwct4bYZE6Qq1j1GBl",
+	"5m/ZgNdzS4+8aHZ+mucP4P0MriibRxBOYCjxFbDrfMurrBRzd11HYpuz7bH4Rkuu3xpyV49WdZw68Jlm",
+	"5O3e0xWHvK3HVY+6lg+2NulzmKalOmiVd3uPntA8pXonqL9dvBPU4453gnrk8U5Qj1veCeqdoB5zvBPU",
+	"I453gnq08k5Qj0DeCeqdoB6DvBPUY5F3gnr08U7QzAn6jkWR8YHmMsv+///3/3OuFaFhfPGvC2Ry4ZSQ",
+	"TyiKIxzczCP6mYRfzJG4zkdFF6j5PS18GmOOZyCBq1k+d4iCSozlVMHYlC+1aXt5r2E3Rz7LHJQfKx7G",
+	"3SrGnMGMXXs3k6df72byuOPdTB55vJvJ45Z3M3k3k8cc72byiOPdTB6tvJvJI5B3M3k3k8cg72byWOTd",
+	"TB59vJspczOdwTW7AoTLRUfXciERek2kfdzWH/Io9169B+m/CfBF5kKKyIwocGbUMMOfyCyZdfa2BwNd",
+	"/dP+lQKTUAkT0NusH1PXMSV0MsRjCbww+HIX1Cbkh7SrYt1pmY/F1jugIaGTDGJ1rRrrU7gUZCeEmq+W",
+	"TZO92YqshTFXwVw7MIRIHTxiYxSbHaEcsnQRhTkIicaEFx0xKyFyanlf8e3bV+YtlttNieI7Ubc79ESb",
+	"eIMAYglhFwWYBhBFussrMhVLw6clEKDTOQW+hcMZoYjRaNFCh93Op94VXkTQg08SqNCAt7mZ9Vmspldo",
+	"DqfuJYdVt6gteHzNL91iMd/dGhbOWQTLUPgXmI2An6k3yyjs5tHDPFxWa9vqiwR+NzmZ2RzIdou9c1Kz",
+	"xudV3zYWx/sgYw0LQILNgFFwgkoNTaPRwjRXrtLkK/3/mfNmhheG7iH97UZk23avLg3PMNylQNsPEKKx",
+	"+STwnBRXYQ9CYpmI5UnXmdxmv7i/fOg87Tn+fw/Ut/s4qe+1BgHCNdelcYHWkmIXCYaIVABElKGI0Qlw",
+	"NIL0bt3QtbmU/rbMhM1lIszzb5EI1R17tH5VhKMb1KJIJ6sM9SBkmyLZTah291u4M/c1BNTdliNXHIYc",
+	"hIDQ3aGBjmz4Trhb8yL9DY0gYDMQagRL3uaMdWML9W3x4rVvqwcChDACtuMLFDZD2xGbsGZCTuKI4TA/",
+	"+rF6/17kZbeyNT6xy7jQaJ31tSczPIGtWLfIN//+I4bsjzmM4vSPCRnX9L/vpgwhJ6tvP/vh5fbgZaH5",
+	"xvYyqrYkmF9pDSEWv9GQeCzVaNyxtG+zYcl31nafTRgyyAohEkkQgBDjJFI3oA+J9bbGW4XEeju1x53V",
+	"cOcN4yMShkB9AJHHnLsKIPLee49Wt/fe30oTeq8lLW3ly+NtZHSDlf1lRvtp95X9Yt/xfrIVrP9fvXPM",
+	"YsSUxN+SU6ywK5GIGKhSUxgFgQgNoiSEsI/26aJkFpjhhYbMZjR9u4qtCPA1NKv8+nF+ls6jsW47fd7q",
+	"dzV6+uMxeL92ZqDs8LOj97l2/h73uXYeeR4k187dLi25dj7A3OPWqrhFFVJpoQGNIMCJgJwbRCGd+ivC",
+	"QqbCkQkM8AYSj2h3YyC5nSivMblBls9784qinVpRKtjrgDcToBI+RYIhnIREIiwlJ6PE7SDmoLXy0Ixa",
+	"IREU5GirfwO9emmsjF2x1R3/UoEyX5MqYc7Haw+ed3rtwSPPg1fqsNFl3Jfs8Ei2KSSzVxx1lTsQoV45",
+	"9Vi1GeXUCk71iqiLt60imldOPaI9MuX03GJy0YbXoqrmNFTO5gWtM9VLexGbIKCSExA6tvwKIM6UVTpB",
+	"sSMaRoXDGXW2pQQQG3cemPDWbhrV2qjZjiCv1DQruEozlcG0Ljw1xBJymU/3pcPeefDrLTO+HnGmV+ap",
+	"vhttWcEDBVNMJxC+MqiqsSTMEcNjyzx5rBHvrzUYK/Hq3wmkEKwxI0wTuUATjqlUioLEV4DwHNsnr5Zy",
+	"hRBmTLbyhBv4vXXmCgdChcSyxQGevuLtYl+FXSw9L28Y83KbN4x55PGGMY9k36phrIv0ovWPFvOChHOg",
+	"MlrkPJDefOZxb1Pms1S+2kOYMjkFXtQGtHXBgJcIAx0cccDhAsEn4moOenOaR7zHZk47c5iNMIo5XBOW",
+	"iGjRy9joCla202YL2FoxGxxCwiGQvYST9oyIM/vme/Xi3WYcFB/jGD7Zvjd1SqStqbMva5+S1YomxFhK",
+	"4PUTuNJsZg03KamgX6kM083vLFtCfkcVrO12PvUmrKd+7FkbwDEREsLc6ayejXHr9GciFJ+WCae+CZBn",
+	"t74JkMcdb0HxyOObAHnc8k2AvPbpMefG2ueYsz/BN27xOLQeDr0zOiSaMiFRyMDccDMsg2ldjXFf1cNj",
+	"18NX9UirGDhbFHp/doRwFLG5rs/gTqrODtYevVVfJDQsGEvuJawqZ17KF90e7L5cdtbuy8dShs8b4+4h",
+	"wuQMJkRI4N6o5nm0N6p53PFGNY883qjmccsb1bxRzWOON6p5HPJGNY9d3qjWGmNmTAgIF81qjN6y2WQh",
+	"YGxpqR/ze9He9gBpTbtVDDmDGbv2BhZPr97A4nHHG1g88ngDi8ctb2DxBhaPOd7A4nHIG1g8dnkDS6uB",
+	"ZcauoWxeGXM2M8FKLnxpTeOKVix7mTmlqVaMfi8/3oFNT7yfgKbbNhle2lnYhjfdcTSTACov2OEMk2h5",
+	"b9H8y/fY0IXRMVGg1T3MWQhIrcObrTwX9GYrjzvebOWRx5utPG554wNi3GycFm1ZvvCQR6cb1n9x5YR8",
+	"U2SPXo/ZEKGl+hQv1dVa6pDcR+dAQ6F+ftkLppjjQILChrJqaY/aKgqETlzXtHVsGHFPAp81FxOagDyL",
+	"L/Qr95GwFAQQS0wDaHoG4RDLggkjxBJ6ksyquJSrv1NAz3Sk0SKzAPyWfWVRqNv5I+FEhCRwDZArI2nY",
+	"DadYTFseXwMX9QOUkDS/w+IqS0spTFyeppkoauoR2bPdz+D+pduxxQKrR1CGhysE/P7t1uF79NPBu7Oa",
+	"WsBlKKXVg6d45/mLvee73++Ez7efDSAY//D8+++3Xzx7OYBg50X4cgfj4Nlz2A6e/zCG3QBeBiP88tmz",
+	"74PB6OUYgm3YebENLTPmAO8m3RnsvOgNnve2v19etfgGIM8ZmCwQh+4Yc8c/YiwCTBvOX59Cdgg1I61S",
+	"aMoe7Lmpt3x3Bi+zNvQWLyJARwdI8c2J4R9IrwCZks/ejuEvYG/H8MhzXyESdQnoSEAEgasBfys57ido",
+	"6+VvOTbiEC0InfRizOUCkRxrlAXWeIO8eH0XeMnsG5HMvND1VQtdj0reciv2Epe/NL3E5ZHn4T1HDdWA",
+	"fPCqx7BbGPxN/CqKgYaETryl3+PVI7P0B4yHSE5xjh062UwDdUUtcQV7PlyrBeVs+DWV3yM2IQGOkHkX",
+	"TYAqfdK6ycrNbbuI0CBKHGGRa+ALZPZGQK+o2nLg0CyikjJaXMsbEkkFZLOK0QKp80FPoD/po99tpS9D",
+	"pn0BQuj/JkEAEEL4e+epmlrnoP43Ab7IklD1KefTTjc+q1Nm2l9Oq5WVXhhjEjU/hU+xRt+Gx4HSTqKo",
+	"oIRkRFTNlZUJp26vtiIawrrJIh4rMOhYjqPzU/TyxWAbKQVdSDyLm2BrhxiOOZu1wPhW865gM1hzqyMY",
+	"Mw433atkN9zp8mlvttVf8CcyS2aIJq7biJ1eMtvUoY8ODL/Sv20PEBlrWUzEEOiY/KY9R2RGZGm7lvFt",
+	"D7p3s46ZGUbNMOh2ZoTav1JIaDYIvA4UrxMuWCpa6hahRMIsC+d2bVpQjCfQRx+mSkzg7JqEEHb1GxQ+",
+	"Sf1UjcJB6NXOSRShEeR6ZNTDS0jMJaGTocbqFjy5z4XmKlVu77zUIE3/zhVp7Pzvb/u9/+Den4PeD8Pe",
+	"x3/8/d4ajab9Ytr6/n6A0ZSxK6TvktVbo6gNTgjFzkTWNsW77M1W0aEw5ipyxLnphjpOIpRejl4Y/YsJ",
+	"o2VMLIJ+isVwxjjkjKM6YSNDr9RK2bVsOY/qrie2YgrDQDOXZQZGx9vTmYtf1+D1Jklis6I1BAkncqGF",
+	"yhFgDnw/Ufztt4+KZZVKFM8tJwEnlToR2rKYivS89Vn/d2hrpNQK0m/AZLkJQicRFOdAcyKniEjhBOZa",
+	"QXkCRk5eJiYrjD06cFdHcSJz03IC106EhWs57Pf7mXRcrNDiNtZap2VT8z/6i2it++durPiNV8W68dTw",
+	"Cc/iCLLtqfXlVm14fefk9GL45vT9yYHjYHudqZSx2Nva0v3R+yTcUr9v4Zhs2cMWli7+NgHZGy16Gn0M",
+	"w9bYUYP8ClUm5BqoQp05Fvno3hx3diRoP82HAH/p+tvvL2yKaUaMTUlR6yGJ0/mPTi4Oz072j4fnh2e/",
+	"Hp4ND8/OTuu9rg5N3JfNZKanFrWDOMRwg6gDdDcoDVhCdbVxhKm7UD+2o0O6jfrr+ONm0GElEeLxSg0/",
+	"gUS4yNXWkxq2OMQRXuTzgMuqM01wFC1MxG6i9Df1AR5FkJMZNN/AZfY6JREo8icaBfhCGxFjvIgYDgXC",
+	"HJCQSivkIDGxKmE5C1lNthnhQ430cKJHw+x3KnjsfBuCR5HBptZohXIGro9WCrHE5UUQL4I8mAiybnra",
+	"inTx+vTkzfHR64tNkIXuNF3UfQ1huIuh7voIMDXmRDUWtFJKYNq9F972JONJZgmGePHdi+93K76fGbFw",
+	"HQneulfbG+mfu5dW82u7MdFokYvubvAiyUQs91nXj+hwwjof9RzDmLMJB6EHzTmkU99z5ma+kUc5Xcm9",
+	"+5RvOvOtvMoNk969X/nGE2/Ks5wu4MF9yzdcifcub3ihOe35WgwzBfrj5xe7Xx7Ah2wla8OI1RUSgcs/",
+	"MTK2mojjQGbpCNtpd0D9mtLpn/cG273B9sVgsKf/95+UR4rWdxRDTTgMjZxhJiTqwrgWw9mf+PtrCK4E",
+	"l4vxfPuHZ3AVXEfPr+lcPBvJ7ejPH16MkuQZmX//JwmDq/HLcIJ3/vy0A8F09Exuv+h0O5HSX0GIoeQE",
+	"xDAR6iIedDt0HJR/cuXshgmPcnqDBU8/YLO0BYDCpCnmMBwTiEIHVhiy8XBEuNRZIhywMPlT+u5QFKYD",
+	"khZI4QhEZEJGJFLXcY05hyU8UDjAAytJaal6qDBj6CSymgmuKJsX5HATm2WFlmwWW9muNI0WzIbpZKZn",
+	"ZTrL+RQrfES/d0y+xIGb4ujg907bHhyT0iKIuaj3cndtEodLESkfyVU6HgPTfipUbgZtrOAzBBrGjFhg",
+	"KORUxFgSkPX1P5TsCmiVsZxS6IkpU9rMFVDkgKQEkMt3p+cXSAlPZg9OhtraI+GWGfWyj84s50BMaaMs",
+	"vdHMheY6wVa6kRbIuE4dUjeaRpU8bNPBOeBgqm5LHTZJtAQqsQT0hPSh30WpSNRFRiLqIisQqds1lYie",
+	"dtWfCm7ualmATIfMVl6XlVblOuVt/GoeOK7t1q4pE7nPc+BJL6oi91ofOnOcyhN1wM+zvVpNVD23Qalq",
+	"Hrv+uqnqhi9yzMoE7rzsa6a8xVzdV4b4/uc7c2Lf9dGJPhiKMF0gJqdKQFaHnJeJU26AEzkFKklA5GKY",
+	"SsHZY52UkL1lSLX6XjAl8fK3MJVkGESM6rtbSiWWNbyqrrMhodc40obxlN+nbwqIxgSGYxzAcEaELq7b",
+	"6So0+9iGfob7tVnTVz2v2iuoPPRJKqa511EwheDKHaMooPhUISCjIplB2EcXuSeOtsifIBS3UF8946Eb",
+	"piDQPcuJc4M6Kilfks2LPnnzGqmj7XHA4YOuuXiL153g+7NjIwLb6rWSpcpPA70TtXLLULuKkznJT0c/",
+	"TyGNM2e8naeVhYb6urNlic1dwVUVR/2OxJTNqTPAGUMZs5qcnqn2gshu6/KoH6agWUE2AJolQiIczfFC",
+	"KGFW7yI/bC7Qyt36zaOCHTTAMzDydeiUEMbR2eusWGeOC1kRoqsklaU2mvTfXQe6dF2rVPtQgg68UWvs",
+	"VOwxh+MxmPQrqvRDhbKhvXDMqaoDsGhBhEOgHKiy9FonCtWhqHm2hNHcodmiKJXd7ILUSpQdpg4DqzJd",
+	"I7FOsSkQEEdYKr1coXwShUgADTOsl0zdZYyH5t+OYiur7KMjnY9h+RNzEtplXpK7RFggjLQ+iVJjFRIs",
+	"G26BRpzN1cxbiGKNFDiOtQMgxkIgItEIB1fm7rXQJnRSMC4kui9YBTa14ufnDqaL07FW08pf5NS5aip5",
+	"Mey3ZPj92K2Bemr3s/Mrykz/HREh0+oPGa+xZ59JfHrf1m0yxhSxxPDaKEJA8ShSlJOM1NQj7Uoxw2uL",
+	"XD4ZHNNFfSf71OhXEIgqt1b9BVwjX5bYc+kqqT+UGjQuyH8lSbwgeBaIbBXG9GtuKmtK/RbCuq2Ko8hN",
+	"oxYb1zIVUZtc5f0hX5U/xId0P5KQbsWFReaOcY6d1EPTXC3HcLDzVAy5ac+FNgb0Oj+HLfN4d50RvAHU",
+	"G0C9AdQbQL0B1BtAvQHUG0C9AdQbQP8yBlBv4vQmTm/ivG8T51/boNlsy7zHFOHU7GiCt+bRIo0RrCP4",
+	"G/UdXDFp4f3J25PTDyfD18f7R78M3x7+e5XsBWe9+ZtZdZa28F4Awkgkccy42k0QYTJDV7DIotmKGkKx",
+	"ZWeWrfCeKnWaZgP49ATfTLHUTNHXnPS4c8Oaky3NpXZ37iQ57PTsp+HJ6cXw18OzozdHhwfD46Nfji6G",
+	"h/96fXh4cHhwK677q5GXyv4pJa8V5TqQktCJ0ELEHBOJEipJZLoPMS0+oTmhIZsjDgKk6KP9CfQmWEJP",
+	"W8BSdxiHGSYU4WtMIiVrlJl32j48vx6T36zdHsZi+hyREKgkctHjcA1YLyCdIwaOdnbRlCVceO7vi1rX",
+	"4pS2bMCnwFrhc4i8sztNFSaNc95d69PX7tzBabyHCCupvtFIWXV4ljLZtj4Xq1dVak9lLtA1CkDU2hKq",
+	"RaCuRVshiFuUgFh//keSruKdtN5J65203knrnbTeSeudtN5J65203knrnbTeSeudtN5J652036qT9rFU",
+	"UEzN/g0FnFOGs07dRAtSXzHRW9hTIqhBCW8w9wbz+yjX7HjYaIGODlY3kVsjUL5UcylhSD/fqLXcDPlQ",
+	"tvKm2TdgKd+trsmxhFROfnyXolmavxf9vejvRX8vfkOOZMPo8fp+4y2ngLVci/aNc0zDEfu0sfvxZvfg",
+	"ze6um2X+1tsTrbevRHURJrNWI2S+U8FgZ7fGrunsfo4Z1ZSXKKNbarLS/qw902FWL8WaFbvoChbGwKZ/",
+	"6Blr4RUs+uhQN3i9goWxSI7AxYDZA/pOVOJvaYhAf5V63hjVNScFUPkKXeMoAdeZgpvoMburrCoCngCa",
+	"YAldY/VQPxtX6TSZYTokrphnHnzPdmoMgu2eG2PBM36+J2rh6ZLlFOjTv4BXpo6zskQGbFbgrDVmz6Vc",
+	"1Q1TzxKL1Hs3ufDlS6/ooF2lKK5zSlV+zgzNtwFR0QhXWOBKxZ2K3PbOrFk54beLdLxD6k7O8ghWurDU",
+	"29trvf1srbd313r7h3Xe3l5nl3d5kdtTt9wcqBaUDNtJVRQssngB9CRVWCzb13rLU8S4jSSwb+CCA/tp",
+	"V41SuZjHEZujOUuisJspQgLPwLWOUetJQiIRZ/M+OlcijuWw2nYtM1mPJ9T2oHi7/+/jw+H5/snBj6f/",
+	"+h/FEPqt4omN3jAMcSuY4igCamTB2gA38/6+fv11+vZ98Jz80po6DX3efVYnlZSjGlbgV0VpoEnazQEg",
+	"N0Odn+7u2Em6iHyI/CqkUh5s/+Li8Pxi+Prn/ePjw5OfDodn+xeHJhZeB8Fr/DoDyRe9/bEE3u/sdW5P",
+	"oQWC3LdtP3uJALQfx8ggGuIwIULasJN0w12kr2j0HM0ITSSIPtoZ6Nj0FwMkIGA0NKHqQUQ0QYUhB1Fo",
+	"9m/C85vIwUwLvFlaz5PDmXv7borfFCfJVb95CAmAXeUubDVpTS2mshBzdY+E4cCUmsUGN6WKo5Nf94+P",
+	"DoZnh//n/eH5RX/Nm7c83M+Hx8enQ0tqdmz0JDEpdZkDXN0o2lWfIvsrfTdlcqtxO4cMjL3MIOJTR5O3",
+	"YAN5qq+lns2SvDsptb0cxV+B068cAHRuUKxW8oTRALpoPsVSqUdozKKIzcVTU3A/D6M0LwFPMKFCqhki",
+	"+E4gzpjtZmZ2d4Al/hmLKfofdP7zfm/n+Ysn2cSjhQQ1OrbufKXDCcnUMT3B+i+eopuZSa2VXQOfcyIl",
+	"0K7uWWzNMSZ/5+kKXMiFVLZGnJt3z1lwBTVNB+tOJ3tly0xspYKjsFMxPW8bTC9Z3eZEBlNCJyjmTLKA",
+	"RQI9UYD5ACOzkKeborrzw/Pzo9OToSIS7IJrDOoTg/iYoiSecByCnXTnxU0n/XD44/np67eHF5rYj84O",
+	"D/pfFy0pcSCeMqowPD2LPTQiFPMFGqtjF11tQ3iN4+8oeqeOzxl5EeBgip4ksZAc8Ow7YXlKP8AxjffQ",
+	"FKKIdVE8xUKNEkwTeqUZFIm1Zd1QXxoAeE1CYN1cWrEJySCMKk4m5ppYjLAcXOnxLLnpf0NwlTbLcGRn",
+	"hrE48FQJxCZ45uxw/+CXw3S96uYv2NMdkvbRfj0GZbByqGRXKNDuzotXORSzC6bIMmwbeAJhPtoubfmo",
+	"F86iEAlmAlWLVvWs24xSJ5iANVnCUg+b+cZYKzfEGjYv1vyaW+RaQk2NT+y184WhJ4zrswo51tcq4whH",
+	"HHC4QIJlt+RGGRTjaMPCwuv9k9eHx8OL07eHJ6mwwDgq/P7+3PGp1XX2ih/F7iL1832NjA+40FZU64fN",
+	"VHXzt46byy7xmJNrHCxSjkAkCjDnBMQeSqjtFaxYlI01KzYCDngyGkHYrTEYEJH5ZM10OGdByCwFig1T",
+	"9X9sjOZTJgoNirMPiMgQGT3JkhP66AxiwFJdw0SmDGtnsGu7G6evaiZlxcp8xOc6nEYdhKH0VlZjX3vk",
+	"vMas8oE1KAtSGzqZ97MEw9/anSxd9/E6BtjVDBrZokqT3J/qZo8HcQgYDzenwK3CqTfHQNETHAlmSXHM",
+	"2Z9AC8nR36URqU/7axpFm+Y+/Ne7r1BmPdPHbFhyysEtCjxR7JGzuVkGjqKnfXRo7GyK8SoNK0wyzjsm",
+	"3ETer8PaQpCYRGKJfnVg39q4grUZ1oKjyEZeL2d/+XobOt66OCSewFBOOYgpi3IOm9/SNJV8mpEYqtcZ",
+	"jRY5NpBPqDAbHza5flbMKFm+qWJzjvYog9yiilvoljZfWmCVeX28Dz/RdwJZHN08J/Ryo1Ioo4W2ZWAu",
+	"FyVl05x8N1UlHWMSAQegfXTgzG9Gvsq789flQ1NMQzYeLxOxfravPVJGVOIl2hQ31JaD4e0cOHYoOg6G",
+	"j8IT1O3M2IhEMJxzIiFLoM6vZ9D7AffGzVLcEu54nTOxb3+s66ta4DHXnW6RtdUssJQO0nA+DdC+X7eW",
+	"pQend301vG9wY973+vTk/PAkMz6iJ5SlHGcBUruZ0/WfDN+dnf50dnh+jp5gY/VLM1Q1H9In/hcXLo+E",
+	"SAxXLqFTZhxUgNuzRWEMxSBNMbbmwZOSi/GVzjcHzCMCHCU0BbmCv5AsFmjO+BWhk6fZXZJe5DkHR2bv",
+	"7KMTgFAold0c9uaFXGvs6Gnu/kkuEXbfmbdf25e/fZl3isUwNbIMc8aOqkRLxNCF7NS/YKzWQ5efl9l0",
+	"qjtJjTxD7RrSYYut6eGSSRyt+nLOiLXaJyWunZ+sW1lr3fgrN6tanGkgHWSwWUFXSMPEVtAGzFDn+pNf",
+	"cZRAuxKQxo3lT7fbgBZtR3zfKoIzYlq69grCpi+QD2lut4W07uQupmwujG13nisNYOwXOsNaSBJFqeF2",
+	"8wzdZQP3YoWuUppaCC08/cx+8C59/6vQIArbq2O2xXoZTcUrSrQW54BQGOJ+Rdy0iIf2d3ri3TzxZrRp",
+	"4zVSkL8/O9YBJZpOA2Z8PaNqoVbnViYQopDNMKFio2p/dq21RXe4++kroNg1YsMrdNqkai8VuiKs9VWl",
+	"ts7imhw5W/BBCfeUWWVpigWS+AoKSRiGqWurPc2KglHtmr/7fZZTLJpr8Vh1ZqjDkJu4Y4MkxUHyxVAX",
+	"dzdfLu2pWA3RX6GUS1sBl9WD9ysFNco7L++nOduwURo91tizb5FnjWul2xF4BsMQrklwGzP4/Yu2JRiX",
+	"iotUdlWhsPu9KHMZUqbEm78pN28HLwG5i2KmowfspWiDq+YwQjiObyfRWs1JbBW149obMCJCfjDv5/TF",
+	"JemQb0gkgaexG7nAitHCVq9K8yF1DaUsITIlmKZiACuO7ThlDDQ0TMO9qf9YMcdprckrZZEUYtfvslg2",
+	"6EZbbZgtn3i581IXvEv/7jaa6/9Rl0u63u5N0kzLlq/hVvvNj3+Xm/zFVAtENK1PWLMeU5o54bSPDlwB",
+	"OsnQ9sCVKhUxBFpqbQKHa3Gch4XlJ9uD7t2vKS2KuD0Y5MoibtfZpSpxfroNs8t21pXciIRZ1sgm5nBN",
+	"WCK0ut5HH6ZA07KHXdvZ55M0yjwbp5Gmc6UMjMBuoxl2QmIudR7p2OR7NCHUfS50gzh5N3pCWgKuTcqx",
+	"rB5ZXr/4yjrZn7l66TX0Uden3kQpsthEPaCxZkAm5Nn0Gu+NsIAQZctYo8LFisVd6ktWVAq9qD+zStWm",
+	"JsUWsQUYeiYRsefAZmu9vIsAC0CSL2xehBIjeaGqyz5FCYVPsSnXZwKkWRAkXJ1H5VCzVvC2LoBt965Y",
+	"VqG/uy53/aXrewx9E3ViymhQdd8YpFhBl7UIk2Me6krTBYPz+NOuxbjLM525+PV6hU7WZjIPU/XkmAhZ",
+	"w9ZyYr7l3aJV0N/6bP+9GBpDtuSLfNBLWfCgCY4iG6adgM2szsVlu9GseUdjMg34QmdgOG9vaunjIDGx",
+	"F2ZRz9ALKSoai/WqrlRWZPtnLGxJsPk0bKtIlgPLjUuTrbOERy8vrCsm3I394UMZpBYTjZVQA/fRVF6r",
+	"Ibe/GQIrVF+rks46ZdgqAPH12Hw9tiZiKRZms8FRm6aR16cnb46PXl/cJYkQkSaQEa2iadu3riZdf+WY",
+	"5mfGgaDFeUwVMLTSFkd4AcvIKv+BUio8eXnyWgVHfP1DX//wbjUBXQMG4QqTXE0VSCvp50z+xV1pTQNH",
+	"UcXELLKupq54Xt6YUpHpc76Dw3TW9VwH2dSjRdYXQHuh0NEYMRNH0kUjJqfpc8XvQyLMH7nF8+WmRTvE",
+	"6kbqu1xgtaLL6sbqbNRHY6u+6ZK8qdqbqlt0UMdavjJTdW1jDduxTyBs+qjUUk+dIXuDgoeXZb1J1ptk",
+	"1zbJQk7CqRHDug0W1rQrcsWfn1YQzkrrljp8V62opqNQSea6o4J4r+vmylV1+HLvVkmzohDV3Qz33h1p",
+	"cBemlh/305IJa1lbUuT8m8GQorXF1WDJmett+eWijeRHHGYN9rwx5K9tDCkig7d6eKvHHXd9aLoo1zR7",
+	"bH3OBd99MRToWkIU93mgf6+7mo1BWQQ4hB6HGbsGXWHyChYmdiQzblevaDNb9Yq+gaczXY9kyAyb+hmh",
+	"zdVZjD68natzpTU8eoWz+GuONFctly/EcjLN6NMOcn9R3I+6i2ONlGJJstYnlGLcjdym6dfebepFmZJf",
+	"pxY3vGTjJZu7lWwa5YwmS0Kt1+YNyGCKsK3gX+WWun9kVRyZgNy4LMJdFO6DSiMtq/gmYq8e1LrxKKWG",
+	"hi7QXnDwgoMXHLzg8I02iF5Vaoh1m7wKtb2PQyxBF2TANNzSFfVzUQzqhq3OUZUjEj3MxkUJM+zDChKN",
+	"a9i0GLF5H837ulN5UB+N9800yy8G0TLhZV+iCLCQyJapv1SIftlFlxEeQSTUvxIeqf9YklX/FMlIQWEE",
+	"4dCk3CpAiUvEOLrM1wyzzp4hBwUFwuhwyhIuLtP2qC64xPuAvPyzog/okeoFZbrySoEnCq8UeKXgm1QK",
+	"rDy/YT/p1hUslkSM2xwcxTW0IzTXlM+04aiaJCFidELoxPGedUKdcsHlb9XabqdqmA5Aet1iypIoVBKQ",
+	"mgLCB1Q+1lvVPZR+0UsZLdKeSw1x7vYxpiEi1P5hnOMrhOATYVvPLw/C3/RybhJwrwd68Bj7G6zCh9X7",
+	"sPpWBT1l529h8S0E1/sQeR8i70PkHzREviAhrhconzWq1r0iimOhJ//88PZpg5zZRxe2a7Tj2rq191ib",
+	"us0odFJpNLkkuF7xxFtbt82I+Qx2tx+1uAc1eq+7tMdvCy/lK7g9vYXFIzGIl+/bv7ZZXHEIn63g7/K/",
+	"gKW6EdW9kdrTgzdSeyP1XyGZJy9j3s5ULciEEjrpCQg4yC0O12AaVzQpFuq56S+acA5UIpbIkaKFdHl2",
+	"SGSGbNIzaooaqqHtFs7NGOd6iI2Yq0urykzEZt6c+ezebNUrLemrDr89sxtJs4ztuSJ7sD4a13rdzYn3",
+	"itTo5Rsv33j5xss333yJNi1T1Pi8ixfkZgUdJrHJY24QdPRzUzroZgKONqRSmKM4wkS3vHQfEJG6whCj",
+	"AdTIQnr2B5CF9LyPShTKVvR1S0JmH14QWiYIaTh5QcgLQl4Q8oLQX0wQMjLHpgSha1hauDZiExLgyPQL",
+	"E2gCVF0R1t9bLpvYRYQGURKqhaRVnc3qa4u35CvamrWsVs7WLma0QOqcrPv0d9Ne1hJb33WwTVvT/d55",
+	"2hT/pE97aXjcbWZ12N3+cqdb/0LahbT2qa3L3vS4vXNp1XynxE6318CWgMMSKRF2LHX/YSLQ0fkpevli",
+	"sI0kmYGQeBY3wdYOMRxzNmuB8a3mbelWe8OtjmDMdCvkG+1VshvudPm0N9tqNcLRTv/gkZY3WoePtfSx",
+	"lm2xHwqnfIil1058iKUPsbxdiKWTSleWprc+u868XxoF66baQrolrzZVEClaqx7mygxpXnczk5+er1ra",
+	"B65la4hk1nn4lga+Feb/NkoLufvoL23A0+SxtKhQRgNrm+v0p95W5211ZVtdBTG8oc4b6u61lpC9pG8i",
+	"RWyZBntrNJU1H+i2UqV+3bjMZ12TWcKrPf9MPufyRrNqso0KI2rAhxNFGma/U0Fk59sQRIoMFwcBxDLt",
+	"LKvg+milEktjXiTxIsmDiSSPqZ1sA1mc0mhR0o0NYbj7oe4WCTBd3ifWAKSuq6wnGU8ySzDEi/NenL/r",
+	"AEQtFt5Ior+Chdj6fAULLc2HoCumtEYWHqTv6GMs5HL00eEnImTOw66Eew4zTCjSaZuvdEhh7qF2+Ciq",
+	"SYR1LapxajqpuFlvn5NdyHDWrUzSHblc56s2wd5AawMhhGst5BupY34/ic8f6mGcATh8pJmhOQpsCBos",
+	"bOiGoYOFMbwG4MWZdrLx1kkvztxni5RMwLhVzmhRtuEryDZnLbINEgwR6RTGtKqMEmdKzfmVWIMnmNA6",
+	"g+TdiTH8sYgx3IsxdyvG8EcvxnAvxngxxosxXoz5K1tlbirGrDCL3ogRFhIeWca8t7W1vfN9f9Af9Lf3",
+	"Xn7/8vvOl49f/m8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -1,0 +1,99 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/time/rate"
+
+	"github.com/kayle-id/orgs-api/handlers"
+	"github.com/kayle-id/orgs-api/validator"
+)
+
+// The public verify routes' limits and error wording. They carry no
+// credential, so they are limited per client address on a budget of their
+// own (not the per-address budget of failed authentication, which a verify
+// page polling its status would spend for everyone behind its address).
+
+const (
+	// DefaultVerifyRate and DefaultVerifyBurst are each client address's
+	// budget on /v1/verify: a page polling its status every second and a
+	// phone's calls fit many times over.
+	DefaultVerifyRate  = 10
+	DefaultVerifyBurst = 120
+	// attestChallengeRate and attestChallengeBurst are upstream's App
+	// Attest challenge limit: 20 per 60 seconds per address.
+	attestChallengeRate  = rate.Limit(20.0 / 60)
+	attestChallengeBurst = 20
+	verifyPrefix         = "/v1/verify/"
+	attestChallengeRoute = "/v1/verify/attest/challenge"
+)
+
+// verifyLimiters are the verify routes' per-address limiters.
+type verifyLimiters struct {
+	perAddress, attestChallenge *limiter
+}
+
+func newVerifyLimiters(cfg Config) verifyLimiters {
+	r, burst := cfg.VerifyRateLimit, cfg.VerifyBurst
+	if r == 0 {
+		r = DefaultVerifyRate
+	}
+	if burst <= 0 {
+		burst = DefaultVerifyBurst
+	}
+	if r < 0 {
+		r = 0 // off
+	}
+	return verifyLimiters{perAddress: newLimiter(r, burst), attestChallenge: newLimiter(attestChallengeRate, attestChallengeBurst)}
+}
+
+// isVerifyRoute reports whether echo routed c to a /v1/verify route.
+func isVerifyRoute(c echo.Context) bool { return strings.HasPrefix(c.Path(), verifyPrefix) }
+
+// limit holds each client address to its budget on the verify routes:
+// upstream's 20 per 60 seconds for App Attest challenges (its code,
+// ATTEST_CHALLENGE_RATE_LIMITED), the verify budget for the others.
+func (l verifyLimiters) limit() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if !isVerifyRoute(c) {
+				return next(c)
+			}
+			key := addressKey(c.RealIP())
+			if c.Path() == attestChallengeRoute {
+				if d := l.attestChallenge.take(key, time.Now()); d > 0 {
+					return handlers.ErrAttestChallengeRateLimited.WithRetryAfter(d)
+				}
+			} else if l.perAddress != nil {
+				if d := l.perAddress.take(key, time.Now()); d > 0 {
+					return ErrRateLimited.WithRetryAfter(d)
+				}
+			}
+			return next(c)
+		}
+	}
+}
+
+// verifyRequestError is the verify routes' answer to a request the
+// contract (or the body's decoding) refused: upstream's INVALID_SESSION_ID
+// or INVALID_REQUEST in place of this server's BAD_REQUEST and 415.
+func verifyRequestError(c echo.Context, err error) (*handlers.APIError, bool) {
+	route, ok := validator.RouteFrom(c.Request().Context())
+	if !ok || !handlers.VerifyOperation(route.Operation.OperationID) {
+		return nil, false
+	}
+	var reqErr *validator.RequestError
+	var httpErr *echo.HTTPError
+	switch {
+	case errors.As(err, &reqErr):
+	case errors.As(err, &httpErr) && (httpErr.Code == http.StatusBadRequest || httpErr.Code == http.StatusUnsupportedMediaType):
+	default:
+		return nil, false
+	}
+	hasID := route.Operation.Parameters.GetByInAndName("path", "id") != nil
+	return handlers.VerifyRequestError(c.Param("id"), hasID), true
+}
