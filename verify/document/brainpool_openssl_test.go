@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/asn1"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 
+	"github.com/kayle-id/orgs-api/internal/testtool"
 	"github.com/kayle-id/orgs-api/verify/chipauth"
 	"github.com/kayle-id/orgs-api/verify/document"
 	"github.com/kayle-id/orgs-api/verify/document/doctest"
@@ -21,13 +21,7 @@ import (
 // (verify/ecc's arithmetic, sk_PCD × PK_PICC) yields the same K. A token
 // from any other K fails.
 func TestChipAuthBrainpoolAgainstOpenSSL(t *testing.T) {
-	bin, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("openssl is required under CI: %v", err)
-		}
-		t.Skip("openssl not installed (apt-get install openssl)")
-	}
+	bin := testtool.Require(t, "openssl")
 	p, ts := fixture(t)
 	for _, curve := range []string{"brainpoolP256r1", "brainpoolP384r1", "brainpoolP512r1"} {
 		t.Run(curve, func(t *testing.T) {

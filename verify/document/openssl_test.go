@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/kayle-id/orgs-api/internal/testtool"
 	"github.com/kayle-id/orgs-api/verify/document/doctest"
 	"github.com/kayle-id/orgs-api/verify/lds"
 	"github.com/kayle-id/orgs-api/verify/truststore/pkdtest"
@@ -20,13 +21,7 @@ import (
 // LDSSecurityObject with each data group's SHA-256: the builder is held to
 // an implementation nobody here wrote, not only to passiveauth.
 func TestSODOpenSSL(t *testing.T) {
-	bin, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("openssl is required under CI: %v", err)
-		}
-		t.Skip("openssl not installed (apt-get install openssl)")
-	}
+	bin := testtool.Require(t, "openssl")
 	p, _ := fixture(t)
 	rsaPKCS1, _ := rsaDocument(t, false)
 	rsaPSS, _ := rsaDocument(t, true)

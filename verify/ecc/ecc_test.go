@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/kayle-id/orgs-api/internal/testtool"
 	"github.com/kayle-id/orgs-api/verify/ecc"
 )
 
@@ -181,18 +182,6 @@ func TestPlainAndDERForms(t *testing.T) {
 
 // --- OpenSSL, an implementation nobody here wrote ---
 
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
-
 func run(t *testing.T, dir, name string, args ...string) []byte {
 	t.Helper()
 	cmd := exec.Command(name, args...)
@@ -259,7 +248,7 @@ func opensslKey(t *testing.T, openssl, dir, curve string, explicit bool, name st
 }
 
 func TestOpenSSLSignaturesVerify(t *testing.T) {
-	openssl := requireTool(t, "openssl")
+	openssl := testtool.Require(t, "openssl")
 	for _, tc := range opensslCurves {
 		t.Run(tc.name+map[bool]string{true: "-explicit", false: ""}[tc.explicit], func(t *testing.T) {
 			t.Parallel()
@@ -299,7 +288,7 @@ func TestOpenSSLSignaturesVerify(t *testing.T) {
 }
 
 func TestOpenSSLDeriveAgrees(t *testing.T) {
-	openssl := requireTool(t, "openssl")
+	openssl := testtool.Require(t, "openssl")
 	for _, tc := range opensslCurves {
 		t.Run(tc.name+map[bool]string{true: "-explicit", false: ""}[tc.explicit], func(t *testing.T) {
 			t.Parallel()
