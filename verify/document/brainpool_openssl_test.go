@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/asn1"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -27,18 +26,7 @@ func TestChipAuthBrainpoolAgainstOpenSSL(t *testing.T) {
 		t.Run(curve, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			openssl := func(args ...string) []byte {
-				t.Helper()
-				cmd := exec.Command(bin, args...)
-				cmd.Dir = dir
-				var stderr bytes.Buffer
-				cmd.Stderr = &stderr
-				out, err := cmd.Output()
-				if err != nil {
-					t.Fatalf("openssl %v: %v: %s", args, err, stderr.Bytes())
-				}
-				return out
-			}
+			openssl := func(args ...string) []byte { t.Helper(); return testtool.Run(t, dir, bin, args...) }
 			for _, k := range []string{"chip", "term"} {
 				openssl("ecparam", "-name", curve, "-genkey", "-noout", "-out", k+".pem")
 			}

@@ -16,9 +16,8 @@ import (
 )
 
 // The test documents' SODs (P-256, RSA-2048 PKCS #1 v1.5 and RSASSA-PSS)
-// are CMS SignedData OpenSSL verifies too (chain
-// to the CSCA, signature, signed attributes) and whose content is the
-// LDSSecurityObject with each data group's SHA-256: the builder is held to
+// are CMS SignedData OpenSSL verifies too (chain to the CSCA, signature,
+// signed attributes) and whose content is the LDSSecurityObject with each data group's SHA-256: the builder is held to
 // an implementation nobody here wrote, not only to passiveauth.
 func TestSODOpenSSL(t *testing.T) {
 	bin := testtool.Require(t, "openssl")

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -182,18 +181,7 @@ func TestPlainAndDERForms(t *testing.T) {
 
 // --- OpenSSL, an implementation nobody here wrote ---
 
-func run(t *testing.T, dir, name string, args ...string) []byte {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr // "read EC key" and the like, not the output
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, stderr.Bytes())
-	}
-	return out
-}
+var run = testtool.Run
 
 // opensslCurves: named brainpool and NIST curves, and two curves the
 // package does not name, so their explicit parameters take the generic
