@@ -20,41 +20,21 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/kayle-id/orgs-api/egress"
+	"github.com/kayle-id/orgs-api/internal/testtool"
 	"github.com/kayle-id/orgs-api/webhooks"
 )
-
-// requireTool finds a program the interoperability proof needs; without
-// it the test is skipped, except under CI where that is a failure.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
 
 // nodeReceiver runs testdata/node-receiver, a receiver nobody here wrote
 // the crypto of (node:crypto and the jose package), and returns its URL
 // and its output lines.
 func nodeReceiver(t *testing.T, secret string, priv *rsa.PrivateKey, env ...string) (string, <-chan map[string]any) {
 	t.Helper()
-	node := requireTool(t, "node")
+	node := testtool.Require(t, "node")
 	dir, err := filepath.Abs("testdata/node-receiver")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "jose")); err != nil {
-		npm := requireTool(t, "npm")
-		cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund")
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci: %v\n%s", err, out)
-		}
-	}
+	testtool.NPMCI(t, dir, "jose")
 	keyJSON, err := jose.JSONWebKey{Key: priv, Algorithm: "RSA-OAEP-256", Use: "enc"}.MarshalJSON()
 	if err != nil {
 		t.Fatal(err)

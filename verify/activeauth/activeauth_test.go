@@ -20,6 +20,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/kayle-id/orgs-api/internal/testtool"
 	"github.com/kayle-id/orgs-api/verify/activeauth"
 	"github.com/kayle-id/orgs-api/verify/ecc"
 )
@@ -60,17 +61,7 @@ func testKeys(t *testing.T) []*rsa.PrivateKey {
 	return rsaKeys
 }
 
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
+var requireTool = testtool.Require
 
 const bcprov = "/usr/share/java/bcprov.jar" // Debian's libbcprov-java
 

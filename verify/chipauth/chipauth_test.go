@@ -20,6 +20,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kayle-id/orgs-api/internal/testtool"
 	"github.com/kayle-id/orgs-api/verify/chipauth"
 	"github.com/kayle-id/orgs-api/verify/ecc"
 )
@@ -53,17 +54,7 @@ func TestCMACRFC4493(t *testing.T) {
 	}
 }
 
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
+var requireTool = testtool.Require
 
 // OpenSSL's CMAC agrees for AES-128/192/256 and lengths around the block
 // boundaries.

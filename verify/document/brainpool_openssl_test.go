@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/asn1"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
+	"github.com/kayle-id/orgs-api/internal/testtool"
 	"github.com/kayle-id/orgs-api/verify/chipauth"
 	"github.com/kayle-id/orgs-api/verify/document"
 	"github.com/kayle-id/orgs-api/verify/document/doctest"
@@ -21,30 +20,13 @@ import (
 // (verify/ecc's arithmetic, sk_PCD × PK_PICC) yields the same K. A token
 // from any other K fails.
 func TestChipAuthBrainpoolAgainstOpenSSL(t *testing.T) {
-	bin, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("openssl is required under CI: %v", err)
-		}
-		t.Skip("openssl not installed (apt-get install openssl)")
-	}
+	bin := testtool.Require(t, "openssl")
 	p, ts := fixture(t)
 	for _, curve := range []string{"brainpoolP256r1", "brainpoolP384r1", "brainpoolP512r1"} {
 		t.Run(curve, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			openssl := func(args ...string) []byte {
-				t.Helper()
-				cmd := exec.Command(bin, args...)
-				cmd.Dir = dir
-				var stderr bytes.Buffer
-				cmd.Stderr = &stderr
-				out, err := cmd.Output()
-				if err != nil {
-					t.Fatalf("openssl %v: %v: %s", args, err, stderr.Bytes())
-				}
-				return out
-			}
+			openssl := func(args ...string) []byte { t.Helper(); return testtool.Run(t, dir, bin, args...) }
 			for _, k := range []string{"chip", "term"} {
 				openssl("ecparam", "-name", curve, "-genkey", "-noout", "-out", k+".pem")
 			}

@@ -9,24 +9,18 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/kayle-id/orgs-api/internal/testtool"
 	"github.com/kayle-id/orgs-api/verify/document/doctest"
 	"github.com/kayle-id/orgs-api/verify/lds"
 	"github.com/kayle-id/orgs-api/verify/truststore/pkdtest"
 )
 
 // The test documents' SODs (P-256, RSA-2048 PKCS #1 v1.5 and RSASSA-PSS)
-// are CMS SignedData OpenSSL verifies too (chain
-// to the CSCA, signature, signed attributes) and whose content is the
-// LDSSecurityObject with each data group's SHA-256: the builder is held to
+// are CMS SignedData OpenSSL verifies too (chain to the CSCA, signature,
+// signed attributes) and whose content is the LDSSecurityObject with each data group's SHA-256: the builder is held to
 // an implementation nobody here wrote, not only to passiveauth.
 func TestSODOpenSSL(t *testing.T) {
-	bin, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("openssl is required under CI: %v", err)
-		}
-		t.Skip("openssl not installed (apt-get install openssl)")
-	}
+	bin := testtool.Require(t, "openssl")
 	p, _ := fixture(t)
 	rsaPKCS1, _ := rsaDocument(t, false)
 	rsaPSS, _ := rsaDocument(t, true)

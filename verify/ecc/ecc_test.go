@@ -7,10 +7,10 @@ import (
 	"encoding/hex"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
+	"github.com/kayle-id/orgs-api/internal/testtool"
 	"github.com/kayle-id/orgs-api/verify/ecc"
 )
 
@@ -181,30 +181,7 @@ func TestPlainAndDERForms(t *testing.T) {
 
 // --- OpenSSL, an implementation nobody here wrote ---
 
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
-
-func run(t *testing.T, dir, name string, args ...string) []byte {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr // "read EC key" and the like, not the output
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, stderr.Bytes())
-	}
-	return out
-}
+var run = testtool.Run
 
 // opensslCurves: named brainpool and NIST curves, and two curves the
 // package does not name, so their explicit parameters take the generic
@@ -259,7 +236,7 @@ func opensslKey(t *testing.T, openssl, dir, curve string, explicit bool, name st
 }
 
 func TestOpenSSLSignaturesVerify(t *testing.T) {
-	openssl := requireTool(t, "openssl")
+	openssl := testtool.Require(t, "openssl")
 	for _, tc := range opensslCurves {
 		t.Run(tc.name+map[bool]string{true: "-explicit", false: ""}[tc.explicit], func(t *testing.T) {
 			t.Parallel()
@@ -299,7 +276,7 @@ func TestOpenSSLSignaturesVerify(t *testing.T) {
 }
 
 func TestOpenSSLDeriveAgrees(t *testing.T) {
-	openssl := requireTool(t, "openssl")
+	openssl := testtool.Require(t, "openssl")
 	for _, tc := range opensslCurves {
 		t.Run(tc.name+map[bool]string{true: "-explicit", false: ""}[tc.explicit], func(t *testing.T) {
 			t.Parallel()

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kayle-id/orgs-api/internal/testtool"
 	"github.com/kayle-id/orgs-api/verify/ecc"
 )
 
@@ -58,7 +59,7 @@ func opensslParams(t *testing.T, bin, name string) map[string]*big.Int {
 // in brainpool.go (which the RFC 7027 vectors would catch only for the r1
 // curves) cannot pass.
 func TestCurveTableMatchesOpenSSL(t *testing.T) {
-	bin := requireTool(t, "openssl")
+	bin := testtool.Require(t, "openssl")
 	for _, tc := range []struct {
 		openssl string
 		curve   *ecc.Curve

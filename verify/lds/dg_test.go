@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/cryptobyte/asn1"
 
+	"github.com/kayle-id/orgs-api/internal/testtool"
 	"github.com/kayle-id/orgs-api/verify/lds"
 )
 
@@ -87,7 +88,7 @@ func dhSPKI() []byte {
 func TestParseDG14(t *testing.T) {
 	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	p256SPKI, _ := x509.MarshalPKIXPublicKey(p256.Public())
-	bin := requireOpenSSL(t)
+	bin := testtool.Require(t, "openssl")
 	_, bpExplicit := openSSLKey(t, bin, t.TempDir(), "brainpoolP256r1")
 
 	entries := []dg14Entry{

@@ -17,24 +17,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kayle-id/orgs-api/internal/testtool"
 	"github.com/kayle-id/orgs-api/verify/document/doctest"
 	"github.com/kayle-id/orgs-api/verify/lds"
 )
-
-// requireOpenSSL finds the openssl command: the independent implementation
-// these tests hold the parser and the test builder to. Without it the test
-// is skipped, except under CI where that is a failure.
-func requireOpenSSL(t testing.TB) string {
-	t.Helper()
-	p, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("openssl is required under CI: %v", err)
-		}
-		t.Skip("openssl not installed (apt-get install openssl)")
-	}
-	return p
-}
 
 func runOpenSSL(t testing.TB, bin string, args ...string) ([]byte, error) {
 	t.Helper()
@@ -79,7 +65,7 @@ var sidPrinted = regexp.MustCompile(`d\.issuerAndSerialNumber:\s*\n\s*issuer: C=
 // eContent the parser returns, and names the same signer identifier; a
 // flipped signature bit is refused, so the check can fail.
 func TestOpenSSLVerifiesBuiltSODs(t *testing.T) {
-	bin := requireOpenSSL(t)
+	bin := testtool.Require(t, "openssl")
 	dir := t.TempDir()
 	dgs := syntheticDataGroups()
 	for _, kc := range testKeys(t) {
@@ -140,7 +126,7 @@ func TestOpenSSLVerifiesBuiltSODs(t *testing.T) {
 // signature verifies with Go's crypto over SignedAttrsDER or the eContent:
 // the parser hands passive authentication the bytes the signer signed.
 func TestParseOpenSSLSignedSODs(t *testing.T) {
-	bin := requireOpenSSL(t)
+	bin := testtool.Require(t, "openssl")
 	dir := t.TempDir()
 	for _, kc := range testKeys(t) {
 		s := newSigner(t, kc.key)
@@ -236,7 +222,7 @@ func openSSLKey(t testing.TB, bin, dir, curve string) (named, explicit []byte) {
 // with explicit parameters; both give the same point and the same curve
 // OID, so the curve table equals OpenSSL's parameters.
 func TestOpenSSLCurveKeys(t *testing.T) {
-	bin := requireOpenSSL(t)
+	bin := testtool.Require(t, "openssl")
 	dir := t.TempDir()
 	for _, c := range []struct {
 		openssl string

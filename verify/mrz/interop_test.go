@@ -9,21 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// requireTool finds a program the independent check needs; without it the
-// test is skipped, except under CI where that is a failure.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
+	"github.com/kayle-id/orgs-api/internal/testtool"
+)
 
 type npmResult struct {
 	ID      int                `json:"id"`
@@ -42,19 +30,12 @@ type npmResult struct {
 // package, pinned in its package-lock.json) and returns its verdicts.
 func npmMRZ(t *testing.T, docs []genDoc) []npmResult {
 	t.Helper()
-	node := requireTool(t, "node")
+	node := testtool.Require(t, "node")
 	dir, err := filepath.Abs("testdata/node-mrz")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "mrz")); err != nil {
-		npm := requireTool(t, "npm")
-		cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund")
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci: %v\n%s", err, out)
-		}
-	}
+	testtool.NPMCI(t, dir, "mrz")
 	var in strings.Builder
 	for i, d := range docs {
 		b, _ := json.Marshal(map[string]any{"id": i, "lines": d.lines})

@@ -14,23 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kayle-id/orgs-api/internal/testtool"
 	"github.com/kayle-id/orgs-api/verify/lds"
 	pa "github.com/kayle-id/orgs-api/verify/passiveauth"
 )
-
-// requireOpenSSL finds openssl, the independent CMS implementation the
-// verifier is held to. Missing: skipped, except under CI.
-func requireOpenSSL(t testing.TB) string {
-	t.Helper()
-	p, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("openssl is required under CI: %v", err)
-		}
-		t.Skip("openssl not installed (apt-get install openssl)")
-	}
-	return p
-}
 
 func openssl(t testing.TB, bin string, args ...string) error {
 	t.Helper()
@@ -84,7 +71,7 @@ func opensslVerifies(t testing.TB, bin, dir string, sod, csca, dsc []byte, at ti
 // identifiers, embedded or not, valid, with a flipped signature bit, or
 // with a wrong message-digest attribute.
 func TestOpenSSLAgrees(t *testing.T) {
-	bin := requireOpenSSL(t)
+	bin := testtool.Require(t, "openssl")
 	w := newWorld(t)
 	dgs := dataGroups()
 	for _, dc := range dscCases {
@@ -131,7 +118,7 @@ func TestOpenSSLAgrees(t *testing.T) {
 // the DSC's signature under the explicit-parameter CSCA is OpenSSL's own,
 // made by `openssl x509 -req`, and a flipped bit in it is refused.)
 func TestBrainpoolChainFromOpenSSL(t *testing.T) {
-	bin := requireOpenSSL(t)
+	bin := testtool.Require(t, "openssl")
 	dir := t.TempDir()
 	p := func(name string) string { return filepath.Join(dir, name) }
 	run := func(args ...string) {

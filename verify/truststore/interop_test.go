@@ -13,27 +13,16 @@ import (
 	"testing"
 
 	"github.com/kayle-id/orgs-api/internal/testdb"
+	"github.com/kayle-id/orgs-api/internal/testtool"
 	"github.com/kayle-id/orgs-api/verify/truststore"
 	"github.com/kayle-id/orgs-api/verify/truststore/pkdtest"
 )
-
-func requireOpenSSL(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("openssl is required under CI: %v", err)
-		}
-		t.Skip("openssl not installed (apt-get install openssl)")
-	}
-	return p
-}
 
 // A master list signed by OpenSSL (`openssl cms -sign -nodetach
 // -econtent_type 2.23.136.1.1.2`), an implementation nobody here wrote,
 // imports; the same list with one byte of its content changed is refused.
 func TestOpenSSLSignedMasterList(t *testing.T) {
-	bin := requireOpenSSL(t)
+	bin := testtool.Require(t, "openssl")
 	p := pkdtest.New(t, 1)
 	dir := t.TempDir()
 	keyDER, err := x509.MarshalPKCS8PrivateKey(p.Signer.Key)
