@@ -160,7 +160,7 @@ type Options struct {
 
 	NoIntermediate bool
 	NoReceipt      bool
-	Receipt        []byte // "" = a fixed test receipt
+	Receipt        []byte // nil = a fixed test receipt; empty = an empty one
 	NoX5C          bool
 }
 
