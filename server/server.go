@@ -219,6 +219,12 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	h := handlers.New(st, mailer, verifier, handlers.WithLogos(cfg.Logos), handlers.WithDNS(metrics.CountDNS(cfg.DNS), cfg.DNSLookupTimeout),
 		handlers.WithSessions(cfg.Sessions), handlers.WithWebhooks(cfg.Webhooks), handlers.WithAttestVerifier(cfg.AttestVerifier))
 	h.VerifySocketHandler = cfg.VerifySocket
+	// The socket's per-address cap names clients as every other limit does.
+	if a, ok := cfg.VerifySocket.(interface {
+		SetClientAddress(func(*http.Request) string)
+	}); ok {
+		a.SetClientAddress(clientAddress(cfg.TrustedProxies))
+	}
 	limits := newLimits(cfg)
 	v, err := validator.New(spec, validator.Options{
 		Mode: cfg.Validation,

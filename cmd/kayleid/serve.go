@@ -16,6 +16,8 @@ import (
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
 	"github.com/kayle-id/orgs-api/store"
+	"github.com/kayle-id/orgs-api/verify/flow"
+	"github.com/kayle-id/orgs-api/verify/truststore"
 	"github.com/kayle-id/orgs-api/webhooks/delivery"
 )
 
@@ -84,6 +86,24 @@ func (s *serveCmd) Run(re *runEnv) error {
 			"anyone who reads the database can then test guessed keys offline. Set KAYLE_AUTH_SECRET (see docs/operators.md, API keys).")
 	}
 
+	// The verify socket: the document checks over the trust store in this
+	// database, App Attest, the biometric verifier.
+	vc := cfg.Verify
+	flowCfg := &flow.Config{Store: st,
+		TrustStore: truststore.New(st.DB(), truststore.Dialect(st.Dialect()), truststore.Options{}).PassiveAuth(),
+		Revocation: vc.Revocation, Attest: vc.AppAttest, RequireAttestation: vc.RequireAttestation,
+		MinAppVersion: vc.MinAppVersion, Production: cfg.Production, Log: log}
+	if vc.Verifier != nil {
+		flowCfg.Verifier = vc.Verifier
+	} else {
+		log.Warn("no biometric verifier (KAYLE_BIOMETRIC_VERIFIER_URL): liveness checks answer LIVENESS_CHALLENGE_UNAVAILABLE and no session can succeed")
+	}
+	if !vc.RequireAttestation {
+		log.Warn("App Attest is off (KAYLE_VERIFY_REQUIRE_ATTESTATION): scans are not shown to come from a genuine app")
+	}
+	sockets := flow.NewServer(flowCfg, vc.Limits)
+	attest := vc.AppAttest
+
 	e, err := server.New(server.Config{
 		Validation:     cfg.Validation,
 		BodyLimit:      cfg.BodyLimit,
@@ -108,6 +128,11 @@ func (s *serveCmd) Run(re *runEnv) error {
 		Sessions:         handlers.SessionOptions{VerifyURL: cfg.VerifyURL, Production: cfg.Production},
 		Webhooks:         handlers.WebhookOptions{AllowLoopback: cfg.Webhooks.AllowLoopback},
 		Sandbox:          cfg.Sandbox,
+		VerifySocket:     sockets,
+		AttestVerifier: handlers.AttestVerifierFunc(func(keyID, attestation []byte, cdh [32]byte) (handlers.AttestKey, error) {
+			k, err := attest.VerifyAttestation(keyID, attestation, cdh)
+			return handlers.AttestKey{KeyID: k.KeyID, PublicKeyCOSE: k.PublicKeyCOSE, Receipt: k.Receipt}, err
+		}),
 	}, st, mailer)
 	if err != nil {
 		return err
