@@ -133,7 +133,7 @@ func readMessage(frame []byte) (*capnp.Message, error) {
 // the connection's goroutine down.
 func recoverDecode(err *error) {
 	if r := recover(); r != nil {
-		*err = decodeErr("capnp: %v", r)
+		*err = decodeErr("capnp panic: %v", r)
 	}
 }
 
