@@ -133,7 +133,7 @@ func readMessage(frame []byte) (*capnp.Message, error) {
 // the connection's goroutine down.
 func recoverDecode(err *error) {
 	if r := recover(); r != nil {
-		*err = decodeErr("capnp: %v", r)
+		*err = decodeErr("capnp panic: %v", r)
 	}
 }
 
@@ -160,38 +160,32 @@ func DecodeClient(frame []byte) (_ ClientMessage, err error) {
 	case vc.ClientMessage_Which_hello:
 		out.Kind = ClientHello
 		h, err := root.Hello()
-		if err != nil {
-			return ClientMessage{}, decodeErr("hello: %v", err)
-		}
+		r.member(root.HasHello(), h.IsValid(), err)
 		out.Hello = Hello{
-			SessionID:              jsTrim(r.text(h.SessionId())),
-			MobileWriteToken:       jsTrim(r.text(h.MobileWriteToken())),
-			DeviceID:               jsTrim(r.text(h.DeviceId())),
-			AppVersion:             jsTrim(r.text(h.AppVersion())),
-			AttestKeyID:            jsTrim(r.text(h.AttestKeyId())),
-			HelloAssertion:         r.data(h.HelloAssertion()),
+			SessionID:              jsTrim(r.text(h.HasSessionId, h.SessionIdBytes)),
+			MobileWriteToken:       jsTrim(r.text(h.HasMobileWriteToken, h.MobileWriteTokenBytes)),
+			DeviceID:               jsTrim(r.text(h.HasDeviceId, h.DeviceIdBytes)),
+			AppVersion:             jsTrim(r.text(h.HasAppVersion, h.AppVersionBytes)),
+			AttestKeyID:            jsTrim(r.text(h.HasAttestKeyId, h.AttestKeyIdBytes)),
+			HelloAssertion:         r.data(h.HasHelloAssertion, h.HelloAssertion),
 			RuntimeIntegritySignal: h.RuntimeIntegritySignal(),
 		}
 	case vc.ClientMessage_Which_phase:
 		out.Kind = ClientPhase
 		p, err := root.Phase()
-		if err != nil {
-			return ClientMessage{}, decodeErr("phase: %v", err)
-		}
+		r.member(root.HasPhase(), p.IsValid(), err)
 		out.Phase = PhaseUpdate{
-			Phase:           r.text(p.Phase()),
-			Error:           r.text(p.Error()),
-			AttestAssertion: r.data(p.AttestAssertion()),
+			Phase:           r.text(p.HasPhase, p.PhaseBytes),
+			Error:           r.text(p.HasError, p.ErrorBytes),
+			AttestAssertion: r.data(p.HasAttestAssertion, p.AttestAssertion),
 		}
 	case vc.ClientMessage_Which_data:
 		out.Kind = ClientData
 		d, err := root.Data()
-		if err != nil {
-			return ClientMessage{}, decodeErr("data: %v", err)
-		}
+		r.member(root.HasData(), d.IsValid(), err)
 		out.Data = DataPayload{
 			Kind:       DataKind(d.Kind()),
-			Raw:        r.data(d.Raw()),
+			Raw:        r.data(d.HasRaw, d.Raw),
 			Index:      d.Index(),
 			Total:      d.Total(),
 			ChunkIndex: d.ChunkIndex(),
@@ -199,13 +193,11 @@ func DecodeClient(frame []byte) (_ ClientMessage, err error) {
 		}
 	case vc.ClientMessage_Which_shareSelection:
 		out.Kind = ClientShareSelection
-		s, err := root.ShareSelection()
-		if err != nil {
-			return ClientMessage{}, decodeErr("shareSelection: %v", err)
-		}
+		sel, err := root.ShareSelection()
+		r.member(root.HasShareSelection(), sel.IsValid(), err)
 		out.ShareSelection = ShareSelection{
-			SessionID:         jsTrim(r.text(s.SessionId())),
-			SelectedFieldKeys: normaliseKeys(r.texts(s.SelectedFieldKeys())),
+			SessionID:         jsTrim(r.text(sel.HasSessionId, sel.SessionIdBytes)),
+			SelectedFieldKeys: normaliseKeys(r.texts(sel.SelectedFieldKeys())),
 		}
 	default:
 		return ClientMessage{}, decodeErr("unknown ClientMessage member %d", uint16(w))
@@ -225,27 +217,57 @@ func (r *reader) set(err error) {
 	}
 }
 
-func (r *reader) text(s string, err error) string {
+// text reads a Text field strictly, as the C++ and TypeScript readers do:
+// null is "", and a pointer that is not NUL-terminated text is an error
+// (capnp-go alone would read it as "").
+func (r *reader) text(has func() bool, get func() ([]byte, error)) string {
+	b, err := get()
 	r.set(err)
-	return strings.Clone(s)
+	if err == nil && b == nil && has() {
+		r.set(errors.New("a Text field is not text"))
+	}
+	return string(b)
 }
 
-func (r *reader) data(b []byte, err error) []byte {
+// data reads a Data field strictly (null is empty, a non-byte list an
+// error) and copies it out of the frame.
+func (r *reader) data(has func() bool, get func() ([]byte, error)) []byte {
+	b, err := get()
 	r.set(err)
+	if err == nil && b == nil && has() {
+		r.set(errors.New("a Data field is not data"))
+	}
 	if len(b) == 0 {
 		return nil
 	}
 	return append([]byte(nil), b...)
 }
 
+// member checks that a union member's pointer, when set, is a struct.
+func (r *reader) member(has bool, valid bool, err error) {
+	r.set(err)
+	if err == nil && has && !valid {
+		r.set(errors.New("a struct field is not a struct"))
+	}
+}
+
+// texts reads a List(Text) strictly: capnp-go refuses a list of another
+// element size, and each element must be null or text.
 func (r *reader) texts(l capnp.TextList, err error) []string {
 	if err != nil {
 		r.set(err)
 		return nil
 	}
+	pl := capnp.PointerList(capnp.List(l))
 	out := make([]string, 0, l.Len())
 	for i := 0; i < l.Len(); i++ {
-		out = append(out, r.text(l.At(i)))
+		p, err := pl.At(i)
+		r.set(err)
+		b := p.TextBytes()
+		if err == nil && b == nil && p.IsValid() {
+			r.set(errors.New("a List(Text) element is not text"))
+		}
+		out = append(out, string(b))
 	}
 	return out
 }

@@ -55,21 +55,21 @@ func DecodeServer(frame []byte) (_ ServerMessage, err error) {
 	case vc.ServerMessage_Which_ack:
 		out.Kind = ServerAck
 		a, err := root.Ack()
-		r.set(err)
-		out.Ack = r.text(a.Text())
+		r.member(root.HasAck(), a.IsValid(), err)
+		out.Ack = r.text(a.HasText, a.TextBytes)
 	case vc.ServerMessage_Which_error:
 		out.Kind = ServerError
 		x, err := root.Error()
-		r.set(err)
-		out.Error = Error{Code: r.text(x.Code()), Message: r.text(x.Text())}
+		r.member(root.HasError(), x.IsValid(), err)
+		out.Error = Error{Code: r.text(x.HasCode, x.CodeBytes), Message: r.text(x.HasText, x.TextBytes)}
 	case vc.ServerMessage_Which_checkResult:
 		out.Kind = ServerCheckResult
 		x, err := root.CheckResult()
-		r.set(err)
+		r.member(root.HasCheckResult(), x.IsValid(), err)
 		out.CheckResult = CheckResult{
 			Outcome:                  CheckOutcome(x.Outcome()),
-			ReasonCode:               r.text(x.ReasonCode()),
-			ReasonMessage:            r.text(x.ReasonMessage()),
+			ReasonCode:               r.text(x.HasReasonCode, x.ReasonCodeBytes),
+			ReasonMessage:            r.text(x.HasReasonMessage, x.ReasonMessageBytes),
 			RetryAllowed:             x.RetryAllowed(),
 			FailedCheck:              CheckKind(x.FailedCheck()),
 			RemainingNFCRetries:      x.RemainingNfcRetries(),
@@ -78,33 +78,33 @@ func DecodeServer(frame []byte) (_ ServerMessage, err error) {
 	case vc.ServerMessage_Which_shareRequest:
 		out.Kind = ServerShareRequest
 		x, err := root.ShareRequest()
-		r.set(err)
-		out.ShareRequest = ShareRequest{ContractVersion: x.ContractVersion(), SessionID: r.text(x.SessionId())}
+		r.member(root.HasShareRequest(), x.IsValid(), err)
+		out.ShareRequest = ShareRequest{ContractVersion: x.ContractVersion(), SessionID: r.text(x.HasSessionId, x.SessionIdBytes)}
 		fl, err := x.Fields()
 		r.set(err)
 		if err == nil {
 			for i := 0; i < fl.Len(); i++ {
 				f := fl.At(i)
 				out.ShareRequest.Fields = append(out.ShareRequest.Fields, ShareField{
-					Key: r.text(f.Key()), Reason: r.text(f.Reason()), Required: f.Required(),
+					Key: r.text(f.HasKey, f.KeyBytes), Reason: r.text(f.HasReason, f.ReasonBytes), Required: f.Required(),
 				})
 			}
 		}
 	case vc.ServerMessage_Which_shareReady:
 		out.Kind = ServerShareReady
 		x, err := root.ShareReady()
-		r.set(err)
-		out.ShareReady = ShareReady{SessionID: r.text(x.SessionId()), SelectedFieldKeys: r.texts(x.SelectedFieldKeys())}
+		r.member(root.HasShareReady(), x.IsValid(), err)
+		out.ShareReady = ShareReady{SessionID: r.text(x.HasSessionId, x.SessionIdBytes), SelectedFieldKeys: r.texts(x.SelectedFieldKeys())}
 	case vc.ServerMessage_Which_activeAuthChallenge:
 		out.Kind = ServerActiveAuthChallenge
 		x, err := root.ActiveAuthChallenge()
-		r.set(err)
-		out.ActiveAuthChallenge = r.data(x.Challenge())
+		r.member(root.HasActiveAuthChallenge(), x.IsValid(), err)
+		out.ActiveAuthChallenge = r.data(x.HasChallenge, x.Challenge)
 	case vc.ServerMessage_Which_livenessChallenge:
 		out.Kind = ServerLivenessChallenge
 		x, err := root.LivenessChallenge()
-		r.set(err)
-		out.LivenessChallenge = LivenessChallenge{MaxDurationMs: x.MaxDurationMs(), ChallengeNonce: r.data(x.ChallengeNonce())}
+		r.member(root.HasLivenessChallenge(), x.IsValid(), err)
+		out.LivenessChallenge = LivenessChallenge{MaxDurationMs: x.MaxDurationMs(), ChallengeNonce: r.data(x.HasChallengeNonce, x.ChallengeNonce)}
 		ps, err := x.ReservedPoseSequence()
 		r.set(err)
 		if err == nil && ps.Len() > 0 {

@@ -133,6 +133,11 @@ func clientCases() []clientCase {
 			want: ClientMessage{Kind: ClientData, Data: DataPayload{Kind: KindLivenessVideo, Raw: []byte("mp4"), Total: 1}},
 		},
 		{
+			name: "data empty",
+			text: `(data = (kind = dg1, raw = ""))`,
+			want: ClientMessage{Kind: ClientData, Data: DataPayload{Kind: KindDG1}},
+		},
+		{
 			name: "data selfie",
 			text: `(data = (kind = selfie))`,
 			want: ClientMessage{Kind: ClientData, Data: DataPayload{Kind: KindSelfie}},
