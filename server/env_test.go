@@ -29,6 +29,7 @@ import (
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
 	"github.com/kayle-id/orgs-api/store"
+	"github.com/kayle-id/orgs-api/verify/flow"
 	"github.com/kayle-id/orgs-api/validator"
 )
 
@@ -69,6 +70,8 @@ type env struct {
 type envOptions struct {
 	store      func(*store.Options) // adjusts the store's options
 	dnsTimeout time.Duration        // per resolver attempt; 0 means 1s
+	// verify, when set, configures the verify socket over the store.
+	verify func(*store.Store) (*flow.Config, flow.Limits)
 }
 
 // newEnv starts the server; opts adjust its configuration.
@@ -137,6 +140,10 @@ func newEnvWith(t testing.TB, kind testdb.Kind, o envOptions, opts ...func(*serv
 		DNS:        resolver,
 		Logos:      logos,
 		ServeLogos: true,
+	}
+	if o.verify != nil {
+		fc, lim := o.verify(st)
+		cfg.VerifySocket = flow.NewServer(fc, lim)
 	}
 	for _, o := range opts {
 		o(&cfg)
