@@ -29,8 +29,8 @@ import (
 	"github.com/kayle-id/orgs-api/mail"
 	"github.com/kayle-id/orgs-api/server"
 	"github.com/kayle-id/orgs-api/store"
-	"github.com/kayle-id/orgs-api/verify/flow"
 	"github.com/kayle-id/orgs-api/validator"
+	"github.com/kayle-id/orgs-api/verify/flow"
 )
 
 // clock is a settable test clock.

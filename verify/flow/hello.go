@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"math"
-	"errors"
 
 	"github.com/kayle-id/orgs-api/store"
 	"github.com/kayle-id/orgs-api/verify/appattest"
