@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -109,7 +110,7 @@ func (s *Server) Wait() { s.active.Wait() }
 // ServeHTTP upgrades and runs one socket. The caller has checked that the
 // request is an upgrade; the session id is the path's last segment.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	addr := s.address(r)
+	addr := addressKey(s.address(r))
 	if !s.take(addr) {
 		w.Header().Set("Retry-After", "5")
 		w.Header().Set("Content-Type", "application/json")
@@ -202,4 +203,18 @@ func (s *Server) send(ctx context.Context, ws *websocket.Conn, r Reply) bool {
 		return false
 	}
 	return true
+}
+
+// addressKey is the cap's key: an IPv4 address, or an IPv6 address's /64
+// (one client usually holds a whole /64).
+func addressKey(a string) string {
+	ip, err := netip.ParseAddr(a)
+	if err != nil || ip.Is4() || ip.Is4In6() {
+		return a
+	}
+	p, err := ip.Prefix(64)
+	if err != nil {
+		return a
+	}
+	return p.String()
 }
