@@ -343,6 +343,8 @@ func (s *Store) RecordCheckFailure(ctx context.Context, f CheckFailure) (CheckOu
 		set := `current_phase = ?, phase_updated_at = ?, updated_at = ?, risk_score = ` + greatestRisk
 		args := []any{PhaseMRZScanning, now, now, risk, risk}
 		switch f.FailedCheck {
+		case FailedCheckMRZ:
+			set += `, nfc_verified_digest = NULL`
 		case FailedCheckNFC:
 			set += `, nfc_tries_used = nfc_tries_used + 1, nfc_verified_digest = NULL`
 			args[0] = PhaseNFCReading

@@ -150,7 +150,7 @@ func Open(ctx context.Context, cfg *Config, sessionID string) (*Conn, Reply) {
 	case err != nil:
 		cfg.Log.Error("verify socket: reading the session", "session", sessionID, "err", err)
 		return nil, closing(CloseInternal, proto.CodeInternalError)
-	case !v.Active() || !v.ExpiresAt.After(time.Now()):
+	case !v.Active() || !v.ExpiresAt.After(cfg.Store.Now()):
 		return nil, closing(CloseNormal, proto.CodeSessionExpired)
 	}
 	secret, err := cfg.Store.VerifySecret(sctx)

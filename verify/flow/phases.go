@@ -220,6 +220,9 @@ func (c *Conn) livenessCheck(ctx context.Context, r *replies) bool {
 	}
 	if err != nil {
 		c.checkFailed(ctx, r, store.CheckFailure{Code: proto.FailureDocumentDataInvalid, FailedCheck: store.FailedCheckMRZ, Risk: 1})
+		// Back to the MRZ with the session (upstream leaves the connection
+		// at liveness_capturing, which then refuses the app's mrz_scanning).
+		c.phase, c.verified, c.storedDigest = proto.PhaseMRZScanning, nil, ""
 		return false
 	}
 	if c.nonce == nil {
