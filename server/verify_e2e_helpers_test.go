@@ -57,7 +57,7 @@ func withAttestation(att appattest.Config) (func(*flow.Config), func(*server.Con
 // handoffPayload is a session through consent and handoff: its id, the
 // mobile write token and the two App Attest challenges, decoded.
 type handoffPayload struct {
-	id, token           string
+	id, token          string
 	helloChal, nfcChal []byte
 }
 
