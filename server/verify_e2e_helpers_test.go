@@ -24,6 +24,12 @@ import (
 // server's configuration adjusted too.
 func newVerifyEnvTB(t testing.TB, kind testdb.Kind, tune func(*flow.Config), opts ...func(*server.Config)) *verifyEnv {
 	t.Helper()
+	return newVerifyEnvLimits(t, kind, tune, flow.Limits{}, opts...)
+}
+
+// newVerifyEnvLimits is newVerifyEnvTB with the sockets' limits.
+func newVerifyEnvLimits(t testing.TB, kind testdb.Kind, tune func(*flow.Config), limits flow.Limits, opts ...func(*server.Config)) *verifyEnv {
+	t.Helper()
 	bio := biotest.New(t, verifierSecret)
 	client, err := biometric.New(biometric.Config{BaseURL: bio.URL, Secret: verifierSecret, AllowPrivate: true})
 	if err != nil {
@@ -35,7 +41,7 @@ func newVerifyEnvTB(t testing.TB, kind testdb.Kind, tune func(*flow.Config), opt
 		if tune != nil {
 			tune(fc)
 		}
-		return fc, flow.Limits{}
+		return fc, limits
 	}}, opts...)
 	doc := verifytest.NewDocument(t)
 	doc.Trust(t, e.st)
