@@ -178,6 +178,10 @@ func TestVerifySocketAttestNFC(t *testing.T) {
 				{"another registered key", func(t *testing.T, id string, a *verifytest.Artefacts, nfc []byte) []byte {
 					return signed(t)(devB.NFCAssertion(id, a, nfc))
 				}},
+				{"replayed counter", func(t *testing.T, id string, a *verifytest.Artefacts, nfc []byte) []byte {
+					devA.Counter-- // the hello's counter again
+					return signed(t)(devA.NFCAssertion(id, a, nfc))
+				}},
 			} {
 				t.Run(c.name, func(t *testing.T) {
 					h := e.handoffFull(t, o.key, attestShare)
@@ -203,6 +207,41 @@ func TestVerifySocketAttestNFC(t *testing.T) {
 						t.Fatalf("API status %s", v.Status)
 					}
 				})
+			}
+		})
+	}
+}
+
+// With the gate on, a counted NFC failure is retried as without it: the
+// app answers the new active-authentication challenge and signs a fresh
+// assertion over the new artefacts, and that try passes.
+func TestVerifySocketAttestNFCRetry(t *testing.T) {
+	for _, kind := range testdb.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			e := newAttestEnv(t, kind)
+			o := e.rpOrg(t, "attest-retry")
+			dev := e.registered(t)
+			h := e.handoffFull(t, o.key, attestShare)
+			p := e.dial(t, h.id)
+			p.helloAttested(h.token, "device-a", dev.KeyID, signed(t)(dev.HelloAssertion(h.id, "device-a", "1.5.0", h.helloChal)))
+			p.helloOK()
+			// The chip answers another challenge than this connection's.
+			a := e.artefacts(t, make([]byte, proto.ActiveAuthChallengeBytes))
+			p.upload(a)
+			p.must(p.c.Phase(p.ctx, "nfc_complete", signed(t)(dev.NFCAssertion(h.id, a, h.nfcChal))))
+			r := p.expect(proto.ServerCheckResult).CheckResult
+			if r.ReasonCode != proto.FailureDocumentActiveAuthentication || !r.RetryAllowed || r.RemainingNFCRetries != 2 {
+				t.Fatalf("first try %+v", r)
+			}
+			ch := p.expect(proto.ServerActiveAuthChallenge).ActiveAuthChallenge
+			a = e.artefacts(t, ch)
+			_, err := p.c.Upload(p.ctx, proto.KindActiveAuth, a.ActiveAuth, 1000)
+			p.must(err)
+			p.must(p.c.Phase(p.ctx, "nfc_complete", signed(t)(dev.NFCAssertion(h.id, a, h.nfcChal))))
+			p.ack(proto.AckPhaseOK)
+			if status, _, risk := e.sessionRow(t, h.id); status != "in_progress" || risk == nil || *risk != 1 {
+				t.Fatalf("after the retry: %s risk %v", status, risk)
 			}
 		})
 	}
