@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -48,10 +49,21 @@ const verifyConcurrency = 100
 // server-ms is that minus the time the flow waited on the verifier;
 // verifier-ms that wait; cpu-ms the test process's CPU time per session
 // (server, phones and the stub verifier; PostgreSQL is another process);
-// peak-RSS-MiB the test process's VmHWM.
+// peak-RSS-MiB the test process's VmHWM, its high-water mark so far (the
+// sequential run goes first, so the concurrent one's figure is its own or
+// higher).
+//
+// The sequential run (concurrency=1) gives one verification's latency
+// with nothing else competing for the two cores.
 //
 //	go test -run '^$' -bench VerifySessions -benchtime 200x ./server
 func BenchmarkVerifySessions(b *testing.B) {
+	for _, n := range []int{1, verifyConcurrency} {
+		b.Run(fmt.Sprintf("concurrency=%d", n), func(b *testing.B) { benchVerify(b, n) })
+	}
+}
+
+func benchVerify(b *testing.B, concurrency int) {
 	var timed *timedVerifier
 	e := newVerifyEnvLimits(b, testdb.Postgres, func(fc *flow.Config) {
 		timed = &timedVerifier{Verifier: fc.Verifier}
@@ -98,7 +110,7 @@ func BenchmarkVerifySessions(b *testing.B) {
 	timed.ns.Store(0)
 	b.ResetTimer()
 	start, cpu0 := time.Now(), cpuTime()
-	for range min(verifyConcurrency, b.N) {
+	for range min(concurrency, b.N) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
