@@ -6,8 +6,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -65,4 +67,34 @@ func (d *Document) ActiveAuth(t testing.TB, challenge []byte) []byte {
 	t.Helper()
 	sig := doctest.AASignP256(t, d.AAKey.(*ecdsa.PrivateKey), challenge)
 	return append(append([]byte{}, challenge...), sig...)
+}
+
+// Artefacts are what the phone uploads for challenge: the document's data
+// groups, its SOD, the chip's answer and the chip-authentication
+// transcript.
+func (d *Document) Artefacts(challenge []byte) (*Artefacts, error) {
+	aa, err := d.Answer(challenge)
+	if err != nil {
+		return nil, err
+	}
+	return &Artefacts{DG1: d.DG1, DG2: d.DG2, SOD: d.SOD, DG14: d.DG14, DG15: d.DG15, ActiveAuth: aa, ChipAuth: d.CATranscript}, nil
+}
+
+// Answer is ActiveAuth without a testing.TB (for load tests' goroutines
+// and tools): the chip's plain ECDSA P-256 signature over SHA-256 of the
+// challenge (BSI TR-03111 §5.2.1), after the challenge.
+func (d *Document) Answer(challenge []byte) ([]byte, error) {
+	k, ok := d.AAKey.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("verifytest: AA key %T", d.AAKey)
+	}
+	h := sha256.Sum256(challenge)
+	r, s, err := ecdsa.Sign(rand.Reader, k, h[:])
+	if err != nil {
+		return nil, err
+	}
+	out := append(append(make([]byte, 0, len(challenge)+64), challenge...), make([]byte, 64)...)
+	r.FillBytes(out[len(challenge) : len(challenge)+32])
+	s.FillBytes(out[len(challenge)+32:])
+	return out, nil
 }

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -145,6 +146,23 @@ func New(t testing.TB, secret string) *Server {
 	s.URL, _ = url.Parse(s.srv.URL)
 	t.Cleanup(s.Close)
 	return s
+}
+
+// Listen starts a verifier on addr ("127.0.0.1:0" for any free port) for
+// tools and walkthroughs, outside a test; Close stops it. It keeps every
+// /verify request for Requests, so it is for short runs.
+func Listen(addr, secret string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{secret: secret, stop: make(chan struct{}), overrides: map[string]http.Handler{}}
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	_ = s.srv.Listener.Close()
+	s.srv.Listener = ln
+	s.srv.Start()
+	s.URL, _ = url.Parse(s.srv.URL)
+	return s, nil
 }
 
 // Stop is closed when the server shuts down: a hanging handler set with
