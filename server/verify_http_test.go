@@ -116,7 +116,7 @@ func (e *env) consume(t *testing.T, id string) {
 
 var (
 	consentIDPattern = regexp.MustCompile(`^vc_[a-z0-9]{64}$`)
-	jsTimeVerify           = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
+	jsTimeVerify     = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
 	hex64            = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	challenge43      = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 )
