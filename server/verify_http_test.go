@@ -763,3 +763,31 @@ func TestVerifySocketHTTP(t *testing.T) {
 		t.Fatalf("handed over: %v", handed)
 	}
 }
+
+// FuzzVerifyBodies sends mutated bodies to the public verify routes that
+// read one (consent, cancel, attest registration) of a real session:
+// whatever the bytes, a 4xx in the envelope or a success, never a 5xx.
+func FuzzVerifyBodies(f *testing.F) {
+	e := newEnv(f, "sqlite", func(c *server.Config) { c.VerifyRateLimit = -1 })
+	o := e.rpOrg(f, "fuzz-verify")
+	a := e.call(f, "POST", "/v1/sessions", o.key, "")
+	var created struct{ Data sessionObject }
+	if json.Unmarshal(a.body, &created) != nil || created.Data.ID == "" {
+		f.Fatalf("create: %d %s", a.status, a.body)
+	}
+	id := created.Data.ID
+	paths := []string{"/v1/verify/session/" + id + "/consent", "/v1/verify/session/" + id + "/cancel", "/v1/verify/attest/register"}
+	for _, h := range hostileCases("", "") {
+		if strings.HasPrefix(h.path, "/v1/verify/") && h.body != "" {
+			for i := range paths {
+				f.Add(uint8(i), h.ctype, h.body)
+			}
+		}
+	}
+	f.Add(uint8(0), "application/json", allConsents)
+	f.Add(uint8(1), "application/json", `{"cancel_token":"`+strings.Repeat("a", 48)+`"}`)
+	f.Add(uint8(2), "application/json", `{"key_id":"a2V5","attestation":"Z29vZA==","challenge":"`+strings.Repeat("_", 43)+`"}`)
+	f.Fuzz(func(t *testing.T, which uint8, ctype, body string) {
+		fuzzRequest(t, e, "POST", paths[int(which)%len(paths)], ctype, body, nil)
+	})
+}
