@@ -22,7 +22,7 @@ func rowCounts(t *testing.T, e *env) string {
 	var parts []string
 	for _, table := range []string{"users", "organizations", "organization_members", "sessions", "invitations", "organization_deletion_codes", "audit_logs",
 		"user_identities", "verified_domains", "domain_challenges", "redirect_uris", "organization_rate_windows", "mail_outbox",
-		"api_keys", "organization_rp_terms_acceptances"} {
+		"api_keys", "organization_rp_terms_acceptances", "verification_consents", "mobile_attest_keys", "attest_challenges"} {
 		var n int
 		if err := e.st.DB().QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
 			t.Fatal(err)
@@ -189,8 +189,32 @@ func hostileCases(token string, memberID string) []hostile {
 		{"invalid UTF-8 search", "GET", "/v1/auth/orgs/audit-logs?q=%FF", "", "", auth},
 		{"overlong UTF-8 search", "GET", "/v1/auth/orgs/audit-logs?q=%C0%AF", "", "", auth},
 		{"long audit cursor", "GET", "/v1/auth/orgs/audit-logs?starting_after=aud_" + strings.Repeat("a", 5000), "", "", auth},
+
+		// The public verify routes: nothing is written for a hostile id,
+		// token or body.
+		{"verify id SQL", "GET", "/v1/verify/session/vs_%27%20OR%201=1--/status", "", "", nil},
+		{"verify id traversal", "GET", "/v1/verify/session/..%2F..%2Fetc/details", "", "", nil},
+		{"verify id too long", "GET", "/v1/verify/session/vs_" + strings.Repeat("a", 65) + "/status", "", "", nil},
+		{"verify id invalid UTF-8", "GET", "/v1/verify/session/vs_%FF%FE/privacy-context", "", "", nil},
+		{"verify unknown session", "POST", verifySession + "/handoff", "", "", nil},
+		{"consent as strings", "POST", verifySession + "/consent", "application/json", strings.ReplaceAll(allConsents, "true", `"true"`), nil},
+		{"consent as ones", "POST", verifySession + "/consent", "application/json", strings.ReplaceAll(allConsents, "true", "1"), nil},
+		{"consent deep nesting", "POST", verifySession + "/consent", "application/json", `{"biometric_consent":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`, nil},
+		{"consent malformed", "POST", verifySession + "/consent", "application/json", `{"biometric_consent":tru`, nil},
+		{"cancel token SQL", "POST", verifySession + "/cancel", "application/json", `{"cancel_token":"' OR 1=1 --` + strings.Repeat("a", 37) + `"}`, nil},
+		{"cancel token NUL", "POST", verifySession + "/cancel", "application/json", `{"cancel_token":"` + strings.Repeat("a", 47) + `\u0000"}`, nil},
+		{"cancel token huge", "POST", verifySession + "/cancel", "application/json", `{"cancel_token":"` + strings.Repeat("a", 1<<20) + `"}`, nil},
+		{"cancel unknown session", "POST", verifySession + "/cancel", "application/json", `{"cancel_token":"` + strings.Repeat("a", 48) + `"}`, nil},
+		{"socket without upgrade", "GET", verifySession, "", "", nil},
+		{"register unknown challenge", "POST", "/v1/verify/attest/register", "application/json", `{"key_id":"k","attestation":"Z29vZA==","challenge":"` + strings.Repeat("a", 43) + `"}`, nil},
+		{"register attestation too long", "POST", "/v1/verify/attest/register", "application/json", `{"key_id":"k","attestation":"` + strings.Repeat("A", 87389) + `","challenge":"` + strings.Repeat("a", 43) + `"}`, nil},
+		{"register key id too long", "POST", "/v1/verify/attest/register", "application/json", `{"key_id":"` + strings.Repeat("k", 513) + `","attestation":"Z29vZA==","challenge":"` + strings.Repeat("a", 43) + `"}`, nil},
+		{"register challenge with padding", "POST", "/v1/verify/attest/register", "application/json", `{"key_id":"k","attestation":"Z29vZA==","challenge":"` + strings.Repeat("a", 42) + `="}`, nil},
 	}
 }
+
+// verifySession is a well-formed verify path no session has.
+var verifySession = "/v1/verify/session/vs_" + strings.Repeat("q", 64)
 
 // hostileButValid are requests that look hostile but are valid: the answer
 // is a 200, whatever the database's limits on statement parameters.

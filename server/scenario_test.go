@@ -15,7 +15,8 @@ func TestConformanceScenario(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, op := range []string{"startDnsChallenge", "verifyDnsChallenge", "listDomains", "deleteDomain", "listRedirectUris", "addRedirectUri", "deleteRedirectUri"} {
+		for _, op := range []string{"startDnsChallenge", "verifyDnsChallenge", "listDomains", "deleteDomain", "listRedirectUris", "addRedirectUri", "deleteRedirectUri",
+			"verifyConsent", "verifyHandoff", "verifyStatus", "verifyCancel", "verifySocket", "verifyAttestRegister"} {
 			if len(res.Statuses[op]) < 2 {
 				t.Errorf("the scenario gave %s only %v", op, res.Statuses[op])
 			}

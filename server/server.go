@@ -267,7 +267,8 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 		return err
 	}}))
 	e.Use(limits.addresses())
-	e.Use(newVerifyLimiters(cfg).limit())
+	verifyLimits := newVerifyLimiters(cfg)
+	e.Use(verifyLimits.limit(true))
 	// A socket lives past the request timeout and holds no in-flight
 	// slot; it is handed over here, before both (and the validator).
 	e.Use(h.SocketHandover())
@@ -277,6 +278,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	e.Use(rejectNULQuery())
 	// Authenticates, then reads the body (readBody), then validates.
 	e.Use(v.Middleware())
+	e.Use(verifyLimits.limit(false))
 
 	// Only the served document's operations are routed (the sandbox's are
 	// generated always).

@@ -56,11 +56,16 @@ func isVerifyRoute(c echo.Context) bool { return strings.HasPrefix(c.Path(), ver
 
 // limit holds each client address to its budget on the verify routes:
 // upstream's 20 per 60 seconds for App Attest challenges (its code,
-// ATTEST_CHALLENGE_RATE_LIMITED), the verify budget for the others.
-func (l verifyLimiters) limit() echo.MiddlewareFunc {
+// ATTEST_CHALLENGE_RATE_LIMITED), the verify budget for the others. It runs
+// after the validator, so its answers are held to the contract and counted
+// under their operation, and a malformed request (refused without a
+// database read) spends nothing; with upgrades it runs before the socket's
+// hand-over instead, for the WebSocket upgrades only.
+func (l verifyLimiters) limit(upgrades bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if !isVerifyRoute(c) {
+			upgrade := c.Path() == handlers.VerifySocketRoute && handlers.IsWebSocketUpgrade(c.Request())
+			if !isVerifyRoute(c) || upgrade != upgrades {
 				return next(c)
 			}
 			key := addressKey(c.RealIP())

@@ -240,8 +240,8 @@ func verifyOrganization(db *gorm.DB, orgID uuid.UUID) (VerifyOrganization, error
 // state, whether the person withdrew (spent the cancel token), and the
 // deliveries of its succeeded result.
 type PrivacyContext struct {
-	Session                                   VerificationSession
-	Organization                              VerifyOrganization
+	Session                                        VerificationSession
+	Organization                                   VerifyOrganization
 	ResultDeliveries, ResultDelivered, Undelivered int
 }
 

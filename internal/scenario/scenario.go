@@ -352,6 +352,8 @@ func (r *runner) walk() {
 	fd := r.domains(owner, admin, member, outsider)
 	// The relying-party API: API keys, verification sessions, analytics.
 	rp := r.sessions(owner, admin, member, outsider, orgID)
+	// The public verify routes, on a session of the walk's key.
+	r.verify(rp)
 	// Webhooks and events.
 	wh := r.webhooks(admin, member, outsider)
 
