@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -92,8 +91,6 @@ func (e *verifyEnv) eventID(t *testing.T, session, typ string) string {
 	}
 	return id
 }
-
-var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // A verified session's webhook (behaviour-webhooks.md, the succeeded
 // payload; behaviour-verify.md §8): the relying party decrypts a payload
