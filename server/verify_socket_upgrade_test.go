@@ -129,13 +129,15 @@ func wantMessage(t *testing.T, e proto.Error, msg string) {
 }
 
 func TestVerifySocketLimits(t *testing.T) {
-	limits := flow.Limits{PerAddress: 2, HelloTimeout: 400 * time.Millisecond}
+	limits := flow.Limits{PerAddress: 2, HelloTimeout: time.Second, IdleTimeout: 4 * time.Second}
 	forEachVerifyDB(t, nil, limits, func(t *testing.T, e *verifyEnv) {
 		o := e.rpOrg(t, "limits")
 		id, token := e.handoff(t, o.key, "")
 		// Two sockets from loopback are allowed; the third is refused at
 		// upgrade, before any WebSocket exists.
+		dialed := time.Now()
 		a, b := e.dial(t, id), e.dial(t, id)
+		b.hello(token, "device-a") // b says hello in time
 		ctx := context.Background()
 		_, resp, err := websocket.Dial(ctx, strings.Replace(e.srv.URL, "http", "ws", 1)+"/v1/verify/session/"+id, nil)
 		if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
@@ -143,16 +145,20 @@ func TestVerifySocketLimits(t *testing.T) {
 		}
 		// A socket that never says hello is closed after HelloTimeout
 		// (1008), which frees its place.
-		start := time.Now()
-		a.wantClose(flow.ClosePolicy, "")
-		if d := time.Since(start); d > 5*time.Second {
+		a.wantClose(flow.ClosePolicy, "idle")
+		if d := time.Since(dialed); d < limits.HelloTimeout || d > limits.HelloTimeout+5*time.Second {
 			t.Fatalf("closed after %v", d)
 		}
-		// b said hello in time and outlives the timeout.
-		b.hello(token, "device-a")
+		// b outlives the timeout.
 		time.Sleep(limits.HelloTimeout + 200*time.Millisecond)
 		b.phase("mrz_scanning")
 		b.ack(proto.AckPhaseOK)
+		// Then silent for IdleTimeout, b is closed too.
+		idle := time.Now()
+		b.wantClose(flow.ClosePolicy, "idle")
+		if d := time.Since(idle); d < limits.IdleTimeout*9/10 {
+			t.Fatalf("idle close after %v", d)
+		}
 		// a's place is free again once the server has seen it go.
 		deadline := time.Now().Add(5 * time.Second)
 		for {
