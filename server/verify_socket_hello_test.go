@@ -281,3 +281,26 @@ func flipFirst(s string) string {
 	}
 	return "0" + s[1:]
 }
+
+// TestVerifySocketHelloEndedSession: a session that ends between the
+// upgrade and the hello answers SESSION_EXPIRED (upstream says
+// SESSION_NOT_FOUND; flow/doc.go), whether cancelled or overdue.
+func TestVerifySocketHelloEndedSession(t *testing.T) {
+	forEachVerifyDB(t, nil, flow.Limits{}, func(t *testing.T, e *verifyEnv) {
+		o := e.rpOrg(t, "ended")
+		id, token := e.handoff(t, o.key, "")
+		p := e.dial(t, id)
+		wantStatus(t, e.call(t, "POST", "/v1/sessions/"+id+"/cancel", o.key, ""), 204)
+		p.hello0(token, "device-a")
+		p.wantHelloRefused(proto.CodeSessionExpired)
+
+		id, token = e.handoff(t, o.key, "")
+		p = e.dial(t, id)
+		e.clock.Advance(61 * time.Minute)
+		p.hello0(token, "device-a")
+		p.wantHelloRefused(proto.CodeSessionExpired)
+		if v := e.getSession(t, o.key, id); v.Status != "expired" {
+			t.Fatalf("overdue session after hello: %s", v.Status)
+		}
+	})
+}

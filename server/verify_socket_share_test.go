@@ -229,3 +229,44 @@ func (e *verifyEnv) consentAndHandoff(t *testing.T, id string) string {
 	a.decode(t, &out)
 	return out.Data.Token
 }
+
+// TestVerifySocketResumeAtCapture: a reconnect during liveness_capturing
+// gets a nonce of its own at hello (upstream's cannot pass), and with the
+// verified artefacts re-uploaded the check passes against that nonce.
+func TestVerifySocketResumeAtCapture(t *testing.T) {
+	forEachVerifyDB(t, nil, flow.Limits{}, func(t *testing.T, e *verifyEnv) {
+		o := e.rpOrg(t, "capture")
+		id, token := e.handoff(t, o.key, shareContract)
+		p := e.dial(t, id)
+		ch := p.hello(token, "device-a")
+		p.toNFCReading()
+		verified := e.chip(t, ch, nil)
+		p.uploadAll(verified)
+		p.step("nfc_complete", proto.AckPhaseOK)
+		first := p.capture(biotest.Accept)
+		p.must(p.c.Close())
+
+		q := e.dial(t, id)
+		q.hello(token, "device-a")
+		nonce := q.expect(proto.ServerLivenessChallenge).LivenessChallenge.ChallengeNonce
+		if len(nonce) != 4 || bytes.Equal(nonce, first) {
+			t.Fatalf("resume nonce %x (first %x)", nonce, first)
+		}
+		q.uploadAll(verified)
+		_, err := q.c.Upload(q.ctx, proto.KindLivenessVideo, biotest.StubVideo(biotest.Accept), 1<<16)
+		q.must(err)
+		q.phase("liveness_complete")
+		if r := q.expect(proto.ServerCheckResult).CheckResult; r.Outcome != proto.OutcomeConfirmed {
+			t.Fatalf("check result %+v", r)
+		}
+		q.expect(proto.ServerShareRequest)
+		if got := e.verifier.Requests(); len(got) != 1 || !bytes.Equal(got[0].Nonce, nonce) {
+			t.Fatalf("verifier requests %+v", got)
+		}
+		q.must(q.c.Share(q.ctx, id, []string{"given_names", "kayle_document_id"}))
+		q.expect(proto.ServerShareReady)
+		if v := e.getSession(t, o.key, id); v.Status != "succeeded" {
+			t.Fatalf("status %s", v.Status)
+		}
+	})
+}
