@@ -251,3 +251,41 @@ func TestVerifySocketData(t *testing.T) {
 		q.expect(proto.ServerShareRequest)
 	})
 }
+
+// TestVerifySocketSizeLimits: an artefact over 16 MiB and a connection's
+// uploads over 48 MiB are refused, with the socket left open.
+func TestVerifySocketSizeLimits(t *testing.T) {
+	forEachVerifyDB(t, nil, flow.Limits{}, func(t *testing.T, e *verifyEnv) {
+		o := e.rpOrg(t, "sizes")
+		id, token := e.handoff(t, o.key, "")
+		p := e.dial(t, id)
+		p.hello(token, "device-a")
+		p.toNFCReading()
+		chunk := bytes.Repeat([]byte{0x5a}, proto.MaxFrameBytes-1024) // room for the message's own bytes
+		n := uint32(proto.MaxArtefactBytes/len(chunk) + 1)
+		sent := 0
+		for i := range n {
+			want := proto.AckDataChunk(proto.KindDG2, 0, i)
+			if i == n-1 {
+				want = proto.CodeArtifactTooLarge
+			}
+			m := p.data(proto.DataPayload{Kind: proto.KindDG2, Raw: chunk, ChunkIndex: i, ChunkTotal: n}, want)
+			if i == n-1 {
+				wantMessage(t, m.Error, "Verify artifact exceeds the maximum allowed size.")
+			}
+			sent += len(chunk)
+		}
+		// The rest of the connection's budget, then one chunk too many.
+		for i := uint32(0); ; i++ {
+			if sent+len(chunk) > proto.MaxConnectionBytes {
+				m := p.data(proto.DataPayload{Kind: proto.KindSOD, Raw: chunk, ChunkIndex: i, ChunkTotal: 256}, proto.CodeTransferTooLarge)
+				wantMessage(t, m.Error, "Verify transfer exceeds the maximum allowed size.")
+				break
+			}
+			p.data(proto.DataPayload{Kind: proto.KindSOD, Raw: chunk, ChunkIndex: i, ChunkTotal: 256}, proto.AckDataChunk(proto.KindSOD, 0, i))
+			sent += len(chunk)
+		}
+		// Open, and still answering.
+		p.step("somewhere_else", proto.AckPhaseOK)
+	})
+}
