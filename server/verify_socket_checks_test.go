@@ -257,3 +257,45 @@ func TestVerifySocketVerifierOutage(t *testing.T) {
 		}
 	})
 }
+
+// TestVerifySocketEndedMidway: a session cancelled while its socket is at
+// nfc_reading: a passing check cannot record its phase (SESSION_EXPIRED,
+// closed), a failing one reports the session ended (no retry, nothing
+// left, closed) and writes no try, audit row or event of its own.
+func TestVerifySocketEndedMidway(t *testing.T) {
+	forEachVerifyDB(t, nil, flow.Limits{}, func(t *testing.T, e *verifyEnv) {
+		o := e.rpOrg(t, "midway")
+		for _, fail := range []bool{false, true} {
+			id, token := e.handoff(t, o.key, "")
+			p := e.dial(t, id)
+			ch := p.hello(token, "device-a")
+			p.toNFCReading()
+			replace := map[proto.DataKind][]byte{}
+			if fail {
+				replace[proto.KindActiveAuth] = nil
+			}
+			p.uploadAll(e.chip(t, ch, replace))
+			wantStatus(t, e.call(t, "POST", "/v1/sessions/"+id+"/cancel", o.key, ""), 204)
+			p.phase("nfc_complete")
+			if fail {
+				p.wantFailure(proto.FailureDocumentActiveAuthentication, proto.CheckNFC, false, 0, 0)
+				p.wantClose(flow.ClosePolicy, proto.FailureDocumentActiveAuthentication)
+			} else {
+				p.wantHelloRefused(proto.CodeSessionExpired) // error + close 1008 with the code
+			}
+			v := e.getSession(t, o.key, id)
+			if v.Status != "cancelled" || v.FailureCode != nil {
+				t.Fatalf("fail=%v: session %+v", fail, v)
+			}
+			if n, l := e.tries(t, id); n != 0 || l != 0 {
+				t.Fatalf("fail=%v: tries %d/%d", fail, n, l)
+			}
+			if n := e.count(t, "SELECT COUNT(*) FROM events WHERE trigger_id = ?", id); n != 1 {
+				t.Fatalf("fail=%v: %d events", fail, n)
+			}
+			if n := e.auditFor(t, o, "session.check.failed", id); n != 0 {
+				t.Fatalf("fail=%v: %d check audits", fail, n)
+			}
+		}
+	})
+}
