@@ -290,12 +290,14 @@ func TestVerifySocketHelloEndedSession(t *testing.T) {
 		o := e.rpOrg(t, "ended")
 		id, token := e.handoff(t, o.key, "")
 		p := e.dial(t, id)
+		p.opened()
 		wantStatus(t, e.call(t, "POST", "/v1/sessions/"+id+"/cancel", o.key, ""), 204)
 		p.hello0(token, "device-a")
 		p.wantHelloRefused(proto.CodeSessionExpired)
 
 		id, token = e.handoff(t, o.key, "")
 		p = e.dial(t, id)
+		p.opened()
 		e.clock.Advance(61 * time.Minute)
 		p.hello0(token, "device-a")
 		p.wantHelloRefused(proto.CodeSessionExpired)
@@ -303,4 +305,13 @@ func TestVerifySocketHelloEndedSession(t *testing.T) {
 			t.Fatalf("overdue session after hello: %s", v.Status)
 		}
 	})
+}
+
+// opened waits until the server has accepted the socket for its session
+// (the upgrade's 101 comes before that check): a message before hello is
+// answered only then.
+func (p *phone) opened() {
+	p.t.Helper()
+	p.phase("mrz_scanning")
+	p.wantError(proto.CodeHelloRequired)
 }
