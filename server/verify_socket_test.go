@@ -29,6 +29,13 @@ type verifyEnv struct {
 
 func newVerifyEnv(t *testing.T, kind testdb.Kind, tune func(*flow.Config)) *verifyEnv {
 	t.Helper()
+	return newVerifyEnvLimits(t, kind, tune, flow.Limits{})
+}
+
+// newVerifyEnvLimits is newVerifyEnv with the sockets' limits (zero fields
+// take flow's defaults).
+func newVerifyEnvLimits(t *testing.T, kind testdb.Kind, tune func(*flow.Config), limits flow.Limits) *verifyEnv {
+	t.Helper()
 	bio := biotest.New(t, verifierSecret)
 	client, err := biometric.New(biometric.Config{BaseURL: bio.URL, Secret: verifierSecret, AllowPrivate: true})
 	if err != nil {
@@ -40,7 +47,7 @@ func newVerifyEnv(t *testing.T, kind testdb.Kind, tune func(*flow.Config)) *veri
 		if tune != nil {
 			tune(fc)
 		}
-		return fc, flow.Limits{}
+		return fc, limits
 	}})
 	doc := verifytest.NewDocument(t)
 	doc.Trust(t, e.st)

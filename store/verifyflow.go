@@ -163,7 +163,8 @@ type SocketHello struct {
 // mobile_connected and records the device; a resume takes the claim over.
 // It answers the session's phase. Errors: ErrSessionNotActive (ended or
 // past its expiry), ErrHandoffInvalid, ErrHandoffExpired,
-// ErrHandoffConsumed, ErrSocketClaimed.
+// ErrHandoffConsumed (by another device), ErrSocketClaimed (by another
+// connection, including a first hello of the same device that won a race).
 func (s *Store) ClaimSocket(ctx context.Context, h SocketHello) (string, error) {
 	var phase string
 	err := s.tx(ctx, func(tx *gorm.DB) error {
@@ -209,6 +210,11 @@ func (s *Store) ClaimSocket(ctx context.Context, h SocketHello) (string, error) 
 			return ErrHandoffInvalid
 		case h.Resume:
 			return ErrHandoffInvalid
+		case v.TokenConsumedAt != nil && v.DeviceHash != nil && *v.DeviceHash == h.DeviceHash:
+			// A hello of the same device consumed it a moment ago (two
+			// sockets racing): that connection holds the session, and a
+			// retry resumes.
+			return ErrSocketClaimed
 		case v.TokenConsumedAt != nil:
 			return ErrHandoffConsumed
 		case v.TokenExpiresAt == nil || !v.TokenExpiresAt.After(now):

@@ -2,7 +2,6 @@ package flow
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -153,19 +152,18 @@ func (s *Server) run(ctx context.Context, ws *websocket.Conn, id string) {
 		if !conn.hello {
 			timeout = max(time.Millisecond, s.limits.HelloTimeout-time.Since(started))
 		}
-		rctx, cancel := context.WithTimeout(ctx, timeout)
-		typ, rd, err := ws.Reader(rctx)
+		// The deadline closes the socket itself: a read context that
+		// expires makes the library drop the connection without a close
+		// frame, so the client would never learn why.
+		timer := time.AfterFunc(timeout, func() { _ = ws.Close(websocket.StatusPolicyViolation, "idle") })
+		typ, rd, err := ws.Reader(ctx)
 		if err != nil {
-			cancel()
-			if errors.Is(err, context.DeadlineExceeded) {
-				_ = ws.Close(websocket.StatusPolicyViolation, "idle")
-			}
+			timer.Stop()
 			return
 		}
 		frame, err := io.ReadAll(io.LimitReader(rd, proto.MaxFrameBytes+1))
-		cancel()
-		if err != nil {
-			return
+		if !timer.Stop() || err != nil {
+			return // closing on the deadline, or the read failed
 		}
 		var r Reply
 		switch {
