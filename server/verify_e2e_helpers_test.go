@@ -99,8 +99,8 @@ func (p *phone) helloOK() []byte {
 	return p.expect(proto.ServerActiveAuthChallenge).ActiveAuthChallenge
 }
 
-// upload walks the phases to nfc_reading and uploads a's artefacts.
-func (p *phone) upload(a *verifytest.Artefacts) {
+// scanArtefacts walks the phases to nfc_reading and uploads a's artefacts.
+func (p *phone) scanArtefacts(a *verifytest.Artefacts) {
 	p.t.Helper()
 	for _, ph := range []string{"mrz_scanning", "mrz_complete", "nfc_reading"} {
 		p.phase(ph)

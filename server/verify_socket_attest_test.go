@@ -125,7 +125,7 @@ func TestVerifySocketAttestHello(t *testing.T) {
 			p.helloAttested(h.token, device, devA.KeyID, hello(devA))
 			ch := p.helloOK()
 			a := e.artefacts(t, ch)
-			p.upload(a)
+			p.scanArtefacts(a)
 			p.must(p.c.Phase(p.ctx, "nfc_complete", mustAssert(devA.NFCAssertion(h.id, a, h.nfcChal))))
 			p.ack(proto.AckPhaseOK)
 			if n := e.storedCounter(t, devA); n != int(devA.Counter) {
@@ -188,7 +188,7 @@ func TestVerifySocketAttestNFC(t *testing.T) {
 					p := e.dial(t, h.id)
 					p.helloAttested(h.token, "device-a", devA.KeyID, signed(t)(devA.HelloAssertion(h.id, "device-a", "1.5.0", h.helloChal)))
 					a := e.artefacts(t, p.helloOK())
-					p.upload(a)
+					p.scanArtefacts(a)
 					p.must(p.c.Phase(p.ctx, "nfc_complete", c.assertion(t, h.id, a, h.nfcChal)))
 					r := p.expect(proto.ServerCheckResult).CheckResult
 					if r.Outcome != proto.OutcomeNotConfirmed || r.ReasonCode != proto.FailureDocumentAntiCloning || r.RetryAllowed ||
@@ -228,7 +228,7 @@ func TestVerifySocketAttestNFCRetry(t *testing.T) {
 			p.helloOK()
 			// The chip answers another challenge than this connection's.
 			a := e.artefacts(t, make([]byte, proto.ActiveAuthChallengeBytes))
-			p.upload(a)
+			p.scanArtefacts(a)
 			p.must(p.c.Phase(p.ctx, "nfc_complete", signed(t)(dev.NFCAssertion(h.id, a, h.nfcChal))))
 			r := p.expect(proto.ServerCheckResult).CheckResult
 			if r.ReasonCode != proto.FailureDocumentActiveAuthentication || !r.RetryAllowed || r.RemainingNFCRetries != 2 {

@@ -8,13 +8,9 @@ import (
 
 	"github.com/kayle-id/orgs-api/internal/testdb"
 	"github.com/kayle-id/orgs-api/internal/verifytest"
-	"github.com/kayle-id/orgs-api/store"
-	"github.com/kayle-id/orgs-api/verify/biometric"
 	"github.com/kayle-id/orgs-api/verify/biometric/biotest"
 	"github.com/kayle-id/orgs-api/verify/flow"
-	"github.com/kayle-id/orgs-api/verify/passiveauth"
 	"github.com/kayle-id/orgs-api/verify/proto"
-	"github.com/kayle-id/orgs-api/verify/truststore"
 )
 
 const verifierSecret = "biometric-verifier-test-secret"
@@ -30,28 +26,6 @@ type verifyEnv struct {
 func newVerifyEnv(t *testing.T, kind testdb.Kind, tune func(*flow.Config)) *verifyEnv {
 	t.Helper()
 	return newVerifyEnvLimits(t, kind, tune, flow.Limits{})
-}
-
-// newVerifyEnvLimits is newVerifyEnv with the sockets' limits (zero fields
-// take flow's defaults).
-func newVerifyEnvLimits(t *testing.T, kind testdb.Kind, tune func(*flow.Config), limits flow.Limits) *verifyEnv {
-	t.Helper()
-	bio := biotest.New(t, verifierSecret)
-	client, err := biometric.New(biometric.Config{BaseURL: bio.URL, Secret: verifierSecret, AllowPrivate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEnvWith(t, kind, envOptions{verify: func(st *store.Store) (*flow.Config, flow.Limits) {
-		fc := &flow.Config{Store: st, Verifier: client, Revocation: passiveauth.RequireRevocationStatus,
-			TrustStore: truststore.New(st.DB(), truststore.Dialect(st.Dialect()), truststore.Options{}).PassiveAuth()}
-		if tune != nil {
-			tune(fc)
-		}
-		return fc, limits
-	}})
-	doc := verifytest.NewDocument(t)
-	doc.Trust(t, e.st)
-	return &verifyEnv{env: e, verifier: bio, doc: doc}
 }
 
 // handoff takes a new session through consent and handoff: its id and the

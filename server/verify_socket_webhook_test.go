@@ -167,7 +167,7 @@ func TestVerifySocketWebhookFailed(t *testing.T) {
 			p := e.dial(t, id)
 			p.hello(token, "device-a")
 			wrong := make([]byte, proto.ActiveAuthChallengeBytes)
-			p.upload(e.artefacts(t, wrong))
+			p.scanArtefacts(e.artefacts(t, wrong))
 			for try := 1; try <= 3; try++ {
 				if try > 1 {
 					aa, err := e.doc.Answer(wrong)

@@ -55,8 +55,8 @@ func TestServeHelpTyped(t *testing.T) {
 			t.Errorf("want %q once in serve --help", d)
 		}
 	}
-	if n := strings.Count(help, "15s"); n != 2 { // request-timeout and shutdown-timeout
-		t.Errorf("15s appears %d times, want 2", n)
+	if n := strings.Count(help, "15s"); n != 3 { // request-timeout, shutdown-timeout and verify-hello-timeout
+		t.Errorf("15s appears %d times, want 3", n)
 	}
 
 	// With the variables set, the help says so once, and still shows the
