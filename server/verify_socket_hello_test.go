@@ -170,10 +170,17 @@ func TestVerifySocketHelloDevices(t *testing.T) {
 		if c3 == "" || c3 == c2 {
 			t.Fatalf("takeover claim %q (before %q)", c3, c2)
 		}
-		p2.must(p2.c.Close())
+		// The displaced socket writes nothing more: its next change is
+		// refused and the socket closed.
+		p2.phase("nfc_reading")
+		p2.wantError(proto.CodeSessionConnectionActive)
+		p2.wantClose(1008, proto.CodeSessionConnectionActive)
 		time.Sleep(300 * time.Millisecond)
 		if c := e.claim(t, id); c != c3 {
 			t.Fatalf("after the displaced socket closed: claim %q, want %q", c, c3)
+		}
+		if ph := e.phaseOf(t, id); ph != "mrz_complete" {
+			t.Fatalf("the displaced socket wrote the phase: %q", ph)
 		}
 		// The holder's own close releases it.
 		p3.must(p3.c.Close())

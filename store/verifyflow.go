@@ -63,6 +63,8 @@ type SocketSession struct {
 	AttestKeyID       *string
 	Phase             *string
 	NFCVerifiedDigest *string
+	// ClaimedBy is the connection holding the session, if any.
+	ClaimedBy         *string
 	NFCTriesUsed      int
 	LivenessTriesUsed int
 }
@@ -85,13 +87,14 @@ type socketRow struct {
 	MobileAttestKeyID          *string
 	CurrentPhase               *string
 	NFCVerifiedDigest          *string `gorm:"column:nfc_verified_digest"`
+	ClaimedByConnectionID      *string `gorm:"column:claimed_by_connection_id"`
 	NfcTriesUsed               int
 	LivenessTriesUsed          int
 }
 
 const socketColumns = `s.id, s.organization_id, s.status, s.expires_at, s.share_fields, s.mobile_write_token_hash,
 	s.mobile_write_token_expires_at, s.mobile_write_token_consumed_at, s.mobile_hello_device_id_hash,
-	s.mobile_attest_key_id, s.current_phase, s.nfc_verified_digest, s.nfc_tries_used, s.liveness_tries_used`
+	s.mobile_attest_key_id, s.current_phase, s.nfc_verified_digest, s.claimed_by_connection_id, s.nfc_tries_used, s.liveness_tries_used`
 
 func readSocketRow(db *gorm.DB, id string) (SocketSession, error) {
 	var r socketRow
@@ -111,7 +114,8 @@ func readSocketRow(db *gorm.DB, id string) (SocketSession, error) {
 		ShareFields: sessions.Contract(r.ShareFields), TokenHash: r.MobileWriteTokenHash,
 		TokenExpiresAt: r.MobileWriteTokenExpiresAt, TokenConsumedAt: r.MobileWriteTokenConsumedAt,
 		DeviceHash: r.MobileHelloDeviceIDHash, AttestKeyID: r.MobileAttestKeyID, Phase: r.CurrentPhase,
-		NFCVerifiedDigest: r.NFCVerifiedDigest, NFCTriesUsed: r.NfcTriesUsed, LivenessTriesUsed: r.LivenessTriesUsed,
+		NFCVerifiedDigest: r.NFCVerifiedDigest, ClaimedBy: r.ClaimedByConnectionID,
+		NFCTriesUsed: r.NfcTriesUsed, LivenessTriesUsed: r.LivenessTriesUsed,
 	}, nil
 }
 
@@ -248,7 +252,7 @@ func (s *Store) ReleaseSocket(ctx context.Context, sessionID, connectionID strin
 // verified; nfcDigest, when not nil, records them (the move to
 // nfc_complete after its checks passed). ErrSessionNotActive when the
 // session has ended.
-func (s *Store) SocketPhase(ctx context.Context, sessionID, phase string, nfcDigest *string) error {
+func (s *Store) SocketPhase(ctx context.Context, sessionID, connectionID, phase string, nfcDigest *string) error {
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		now := s.clock()
 		set := `current_phase = ?, phase_updated_at = ?, updated_at = ?`
@@ -260,16 +264,32 @@ func (s *Store) SocketPhase(ctx context.Context, sessionID, phase string, nfcDig
 		case phaseBeforeNFCComplete(phase):
 			set += `, nfc_verified_digest = NULL`
 		}
-		res := tx.Exec(`UPDATE verification_sessions SET `+set+` WHERE id = ? AND status IN ?`,
-			append(args, sessionID, activeStatuses)...)
+		res := tx.Exec(`UPDATE verification_sessions SET `+set+` WHERE id = ? AND status IN ? AND claimed_by_connection_id = ?`,
+			append(args, sessionID, activeStatuses, connectionID)...)
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected != 1 {
-			return ErrSessionNotActive
+			return notWritten(tx, sessionID, connectionID)
 		}
 		return nil
 	})
+}
+
+// notWritten says why a socket's conditional update matched nothing: the
+// session ended (ErrSessionNotActive), or another connection holds it
+// (ErrSocketClaimed).
+func notWritten(tx *gorm.DB, sessionID, connectionID string) error {
+	v, err := readSocketRow(tx, sessionID)
+	switch {
+	case err != nil:
+		return err
+	case !v.Active():
+		return ErrSessionNotActive
+	case v.ClaimedBy == nil || *v.ClaimedBy != connectionID:
+		return ErrSocketClaimed
+	}
+	return ErrSessionNotActive
 }
 
 func phaseBeforeNFCComplete(phase string) bool {
@@ -289,9 +309,11 @@ const (
 
 // CheckFailure is a check that did not pass (behaviour notes §5.10).
 type CheckFailure struct {
-	SessionID   string
-	Code        string // one of FailureCodes
-	FailedCheck string // FailedCheck*
+	SessionID string
+	// ConnectionID must hold the session's claim (ErrSocketClaimed).
+	ConnectionID string
+	Code         string // one of FailureCodes
+	FailedCheck  string // FailedCheck*
 	// Risk raises the session's risk score to at least this.
 	Risk float64
 	// HardKill ends the session at once, without spending a try.
@@ -333,6 +355,9 @@ func (s *Store) RecordCheckFailure(ctx context.Context, f CheckFailure) (CheckOu
 			out = ended
 			return nil
 		}
+		if v.ClaimedBy == nil || *v.ClaimedBy != f.ConnectionID {
+			return ErrSocketClaimed
+		}
 		risk := clamp01(f.Risk)
 		if f.HardKill {
 			_, moved, err := s.transition(tx, v.OrganizationID, f.SessionID, Ending{Status: StatusFailed,
@@ -358,12 +383,15 @@ func (s *Store) RecordCheckFailure(ctx context.Context, f CheckFailure) (CheckOu
 			set += `, liveness_tries_used = liveness_tries_used + 1`
 			args[0] = PhaseLivenessCapturing
 		}
-		res := tx.Exec(`UPDATE verification_sessions SET `+set+` WHERE id = ? AND status IN ?`,
-			append(args, f.SessionID, activeStatuses)...)
+		res := tx.Exec(`UPDATE verification_sessions SET `+set+` WHERE id = ? AND status IN ? AND claimed_by_connection_id = ?`,
+			append(args, f.SessionID, activeStatuses, f.ConnectionID)...)
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected != 1 {
+			if err := notWritten(tx, f.SessionID, f.ConnectionID); errors.Is(err, ErrSocketClaimed) {
+				return err
+			}
 			out = ended
 			return nil
 		}
@@ -416,6 +444,8 @@ func clamp01(x float64) float64 {
 // person chose what to share.
 type SocketSuccess struct {
 	SessionID string
+	// ConnectionID must hold the session's claim (ErrSocketClaimed).
+	ConnectionID string
 	// SelectedFieldKeys in the share request's (sorted) order.
 	SelectedFieldKeys []string
 	// Claims hold every requested key: the value when selected, nil when
@@ -438,6 +468,9 @@ func (s *Store) SucceedSocket(ctx context.Context, in SocketSuccess) error {
 		v, err := readSocketRow(tx, in.SessionID)
 		if err != nil {
 			return err
+		}
+		if v.Active() && (v.ClaimedBy == nil || *v.ClaimedBy != in.ConnectionID) {
+			return ErrSocketClaimed
 		}
 		_, moved, err := s.transition(tx, v.OrganizationID, in.SessionID, Ending{Status: StatusSucceeded,
 			SelectedFieldKeys: in.SelectedFieldKeys, Claims: in.Claims,

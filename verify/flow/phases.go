@@ -111,10 +111,13 @@ func (c *Conn) onPhase(ctx context.Context, p proto.PhaseUpdate) *replies {
 			}
 		}
 		sctx, cancel := c.storeCtx(ctx)
-		err := c.cfg.Store.SocketPhase(sctx, c.sessionID, to.String(), digest)
+		err := c.cfg.Store.SocketPhase(sctx, c.sessionID, c.id, to.String(), digest)
 		cancel()
 		if errors.Is(err, store.ErrSessionNotActive) {
 			return r.failClose(proto.CodeSessionExpired)
+		}
+		if errors.Is(err, store.ErrSocketClaimed) {
+			return r.failClose(proto.CodeSessionConnectionActive)
 		}
 		if err != nil {
 			return r.internal(err)
@@ -267,10 +270,14 @@ func (c *Conn) livenessCheck(ctx context.Context, r *replies) bool {
 // checkFailed records a failure (§5.10) and answers its checkResult; a
 // session that ended is closed after it.
 func (c *Conn) checkFailed(ctx context.Context, r *replies, f store.CheckFailure) {
-	f.SessionID = c.sessionID
+	f.SessionID, f.ConnectionID = c.sessionID, c.id
 	sctx, cancel := c.storeCtx(ctx)
 	out, err := c.cfg.Store.RecordCheckFailure(sctx, f)
 	cancel()
+	if errors.Is(err, store.ErrSocketClaimed) {
+		r.failClose(proto.CodeSessionConnectionActive)
+		return
+	}
 	if err != nil {
 		r.internal(err)
 		return

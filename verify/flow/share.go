@@ -67,11 +67,14 @@ func (c *Conn) onShareSelection(ctx context.Context, s proto.ShareSelection) *re
 		}
 	}
 	sctx, cancel := c.storeCtx(ctx)
-	err = c.cfg.Store.SucceedSocket(sctx, store.SocketSuccess{SessionID: c.sessionID, SelectedFieldKeys: selected,
-		Claims: claims, FaceScore: *c.faceScore})
+	err = c.cfg.Store.SucceedSocket(sctx, store.SocketSuccess{SessionID: c.sessionID, ConnectionID: c.id,
+		SelectedFieldKeys: selected, Claims: claims, FaceScore: *c.faceScore})
 	cancel()
 	if errors.Is(err, store.ErrSessionNotActive) {
 		return r.fail(proto.CodeSessionExpired)
+	}
+	if errors.Is(err, store.ErrSocketClaimed) {
+		return r.failClose(proto.CodeSessionConnectionActive)
 	}
 	if err != nil {
 		return r.internal(err)
