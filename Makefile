@@ -120,7 +120,7 @@ conformance:
 BENCH_FLAGS ?=
 WEBHOOK_BENCH_FLAGS ?=
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./validator ./server ./store ./logo ./webhooks/... ./verify/document
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./validator ./server ./store ./logo ./webhooks/... ./verify/document ./verify/proto ./verify/biometric
 	$(GO) run ./internal/tools/loadbench -bin $(BIN) $(BENCH_FLAGS)
 	$(GO) run ./internal/tools/webhookbench -bin $(BIN) $(WEBHOOK_BENCH_FLAGS)
 
