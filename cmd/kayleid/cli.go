@@ -440,6 +440,7 @@ func parseMessage(err error) string {
 // revocation policy, App Attest, the biometric verifier and the socket's
 // limits.
 type verifyFlags struct {
+	TrustRequired     bool          `name:"trust-store-required" envvar:"KAYLE_TRUST_STORE_REQUIRED" default:"false" help:"{/readyz} answers 503 while the document trust store is empty (nothing imported): no document can pass then. Off, an empty store is reported and the server stays ready"`
 	Revocation        string        `name:"verify-revocation" envvar:"KAYLE_VERIFY_REVOCATION" enum:"auto,require,allow-unknown" default:"auto" help:"a document whose signer's revocation status is unknown (no current CRL covers it): {require} fails it, {allow-unknown} passes it; {auto} is {require} with {--production}, else {allow-unknown}. A revoked signer always fails"`
 	RequireAttest     bool          `name:"verify-require-attestation" envvar:"KAYLE_VERIFY_REQUIRE_ATTESTATION" default:"false" help:"require App Attest at hello and at {nfc_complete} (always on with {--production}); off, App Attest is skipped and a scan is not shown to come from a genuine app"`
 	AppAttestAppID    string        `name:"app-attest-app-id" envvar:"KAYLE_APP_ATTEST_APP_ID" default:"K667TL7H29.kayle.id" help:"the App Attest RP ID, {<Team ID>.<bundle id>} of the iOS app that verifies against this server (upstream's app by default)"`

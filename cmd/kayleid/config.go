@@ -76,6 +76,7 @@ type Config struct {
 
 // VerifyConfig is the verify socket's configuration.
 type VerifyConfig struct {
+	TrustStoreRequired bool
 	Revocation         passiveauth.RevocationPolicy
 	RequireAttestation bool
 	AppAttest          appattest.Config
@@ -338,7 +339,7 @@ func newLogger(w io.Writer, format string) *slog.Logger {
 // config checks the verify settings; production turns on App Attest and
 // the strict revocation policy unless told otherwise.
 func (f verifyFlags) config(e *runEnv, production bool) (VerifyConfig, error) {
-	c := VerifyConfig{RequireAttestation: f.RequireAttest || production, MinAppVersion: strings.TrimSpace(f.MinAppVersion),
+	c := VerifyConfig{TrustStoreRequired: f.TrustRequired, RequireAttestation: f.RequireAttest || production, MinAppVersion: strings.TrimSpace(f.MinAppVersion),
 		Limits: flow.Limits{PerAddress: f.SocketsPerAddress, Total: f.Sockets, HelloTimeout: f.HelloTimeout, IdleTimeout: f.IdleTimeout}}
 	switch f.Revocation {
 	case "require":

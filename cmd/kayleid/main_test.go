@@ -732,3 +732,63 @@ func TestWebhooksReseal(t *testing.T) {
 		})
 	}
 }
+
+// The verification settings reach the server: an empty trust store makes
+// /readyz 503 when it is required, the socket is served, and a verifier
+// URL without its secret is refused at start.
+func TestServeVerifySettings(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_CREATE_DB": "true", "KAYLE_ADDR": addr,
+		"KAYLE_MAIL_DIR": filepath.Join(dir, "mail"), "KAYLE_STORAGE_URL": filepath.Join(dir, "objects"),
+		"KAYLE_TRUST_STORE_REQUIRED": "true"}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan result, 1)
+	go func() {
+		var out, errb bytes.Buffer
+		code := run(ctx, []string{"serve"}, &out, &errb, func(k string) string { return env[k] })
+		done <- result{code, out.String(), errb.String()}
+	}()
+	var resp *http.Response
+	var err error
+	for i := 0; i < 100; i++ {
+		if resp, err = http.Get("http://" + addr + "/readyz"); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("server did not come up: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(body), `"empty":true`) {
+		t.Fatalf("readyz with an empty required trust store: %d %s", resp.StatusCode, body)
+	}
+	// The socket is wired: an upgrade of a malformed id is answered in the
+	// protocol (101, then an error message), not 426.
+	req, _ := http.NewRequest("GET", "http://"+addr+"/v1/verify/session/nope", nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("socket upgrade: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	cancel()
+	select {
+	case r := <-done:
+		if r.code != 0 {
+			t.Fatalf("serve exit: %+v", r)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	bad := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_ADDR": freeAddr(t),
+		"KAYLE_BIOMETRIC_VERIFIER_URL": "http://127.0.0.1:1"}
+	if r := kayleid(t, bad, "serve"); r.code != 2 || !strings.Contains(r.stderr, "--biometric-verifier-secret") {
+		t.Fatalf("a verifier without its secret: %+v", r)
+	}
+}
