@@ -199,25 +199,6 @@ func (s *Server) VerifyStatus(ctx context.Context, req api.VerifyStatusRequestOb
 	return out, nil
 }
 
-// organizationJSON is the organization part of details and privacy context.
-func organizationJSON(o store.VerifyOrganization) api.VerifyOrganization {
-	out := api.VerifyOrganization{
-		OrganizationId: o.ID, OrganizationName: o.Name, OrganizationOwnerIdCheckCompleted: o.OwnerIDCheckCompleted,
-		OrganizationVerifiedApexDomains: o.VerifiedApexDomains, OrganizationLogo: o.Logo,
-		OrganizationBusinessName: o.BusinessName, OrganizationBusinessJurisdiction: o.BusinessJurisdiction,
-		OrganizationBusinessRegistrationNumber: o.BusinessRegistrationNumber,
-		OrganizationPrivacyPolicyUrl:           o.PrivacyPolicyURL, OrganizationTermsOfServiceUrl: o.TermsOfServiceURL,
-		OrganizationWebsite: o.Website, OrganizationDescription: o.Description,
-		RpFallback: api.VerifyRpFallback{AppealUrl: o.AppealURL, ComplaintsUrl: o.ComplaintsURL,
-			FallbackIdvUrl: o.FallbackIDVURL, SupportEmail: o.SupportEmail},
-	}
-	if o.BusinessType != nil {
-		t := api.VerifyOrganizationOrganizationBusinessType(*o.BusinessType)
-		out.OrganizationBusinessType = &t
-	}
-	return out
-}
-
 // VerifyDetails is GET /v1/verify/session/{id}/details.
 func (s *Server) VerifyDetails(ctx context.Context, req api.VerifyDetailsRequestObject) (api.VerifyDetailsResponseObject, error) {
 	if !ValidSessionID(req.Id) {
@@ -227,19 +208,22 @@ func (s *Server) VerifyDetails(ctx context.Context, req api.VerifyDetailsRequest
 	if err != nil {
 		return verifyFail[api.VerifyDetailsdefaultJSONResponse](err)
 	}
-	o := organizationJSON(det.Organization)
+	o := det.Organization
 	out := api.VerifyDetails200JSONResponse{}
 	d := &out.Data
-	d.OrganizationId, d.OrganizationName, d.OrganizationOwnerIdCheckCompleted = o.OrganizationId, o.OrganizationName, o.OrganizationOwnerIdCheckCompleted
-	d.OrganizationVerifiedApexDomains, d.OrganizationLogo = o.OrganizationVerifiedApexDomains, o.OrganizationLogo
-	if o.OrganizationBusinessType != nil {
-		t := api.VerifyDetails200JSONResponseBodyDataOrganizationBusinessType(*o.OrganizationBusinessType)
+	// The organization part, as details and privacy context both show it.
+	d.OrganizationId, d.OrganizationName, d.OrganizationOwnerIdCheckCompleted = o.ID, o.Name, o.OwnerIDCheckCompleted
+	d.OrganizationVerifiedApexDomains, d.OrganizationLogo = o.VerifiedApexDomains, o.Logo
+	if o.BusinessType != nil {
+		t := api.VerifyDetails200JSONResponseBodyDataOrganizationBusinessType(*o.BusinessType)
 		d.OrganizationBusinessType = &t
 	}
-	d.OrganizationBusinessName, d.OrganizationBusinessJurisdiction = o.OrganizationBusinessName, o.OrganizationBusinessJurisdiction
-	d.OrganizationBusinessRegistrationNumber = o.OrganizationBusinessRegistrationNumber
-	d.OrganizationPrivacyPolicyUrl, d.OrganizationTermsOfServiceUrl = o.OrganizationPrivacyPolicyUrl, o.OrganizationTermsOfServiceUrl
-	d.OrganizationWebsite, d.OrganizationDescription, d.RpFallback = o.OrganizationWebsite, o.OrganizationDescription, o.RpFallback
+	d.OrganizationBusinessName, d.OrganizationBusinessJurisdiction = o.BusinessName, o.BusinessJurisdiction
+	d.OrganizationBusinessRegistrationNumber = o.BusinessRegistrationNumber
+	d.OrganizationPrivacyPolicyUrl, d.OrganizationTermsOfServiceUrl = o.PrivacyPolicyURL, o.TermsOfServiceURL
+	d.OrganizationWebsite, d.OrganizationDescription = o.Website, o.Description
+	d.RpFallback = api.VerifyRpFallback{AppealUrl: o.AppealURL, ComplaintsUrl: o.ComplaintsURL,
+		FallbackIdvUrl: o.FallbackIDVURL, SupportEmail: o.SupportEmail}
 	d.SessionId, d.IsAgeOnly, d.AgeThreshold = det.Session.ID, det.Session.IsAgeOnly, det.AgeThreshold
 	d.ShareFields = make(map[string]api.VerifyShareField, len(det.ShareFields))
 	for k, f := range det.ShareFields {
@@ -257,19 +241,22 @@ func (s *Server) VerifyPrivacyContext(ctx context.Context, req api.VerifyPrivacy
 	if err != nil {
 		return verifyFail[api.VerifyPrivacyContextdefaultJSONResponse](err)
 	}
-	o := organizationJSON(pc.Organization)
+	o := pc.Organization
 	out := api.VerifyPrivacyContext200JSONResponse{}
 	d := &out.Data
-	d.OrganizationId, d.OrganizationName, d.OrganizationOwnerIdCheckCompleted = o.OrganizationId, o.OrganizationName, o.OrganizationOwnerIdCheckCompleted
-	d.OrganizationVerifiedApexDomains, d.OrganizationLogo = o.OrganizationVerifiedApexDomains, o.OrganizationLogo
-	if o.OrganizationBusinessType != nil {
-		t := api.VerifyPrivacyContext200JSONResponseBodyDataOrganizationBusinessType(*o.OrganizationBusinessType)
+	// The organization part, as details and privacy context both show it.
+	d.OrganizationId, d.OrganizationName, d.OrganizationOwnerIdCheckCompleted = o.ID, o.Name, o.OwnerIDCheckCompleted
+	d.OrganizationVerifiedApexDomains, d.OrganizationLogo = o.VerifiedApexDomains, o.Logo
+	if o.BusinessType != nil {
+		t := api.VerifyPrivacyContext200JSONResponseBodyDataOrganizationBusinessType(*o.BusinessType)
 		d.OrganizationBusinessType = &t
 	}
-	d.OrganizationBusinessName, d.OrganizationBusinessJurisdiction = o.OrganizationBusinessName, o.OrganizationBusinessJurisdiction
-	d.OrganizationBusinessRegistrationNumber = o.OrganizationBusinessRegistrationNumber
-	d.OrganizationPrivacyPolicyUrl, d.OrganizationTermsOfServiceUrl = o.OrganizationPrivacyPolicyUrl, o.OrganizationTermsOfServiceUrl
-	d.OrganizationWebsite, d.OrganizationDescription, d.RpFallback = o.OrganizationWebsite, o.OrganizationDescription, o.RpFallback
+	d.OrganizationBusinessName, d.OrganizationBusinessJurisdiction = o.BusinessName, o.BusinessJurisdiction
+	d.OrganizationBusinessRegistrationNumber = o.BusinessRegistrationNumber
+	d.OrganizationPrivacyPolicyUrl, d.OrganizationTermsOfServiceUrl = o.PrivacyPolicyURL, o.TermsOfServiceURL
+	d.OrganizationWebsite, d.OrganizationDescription = o.Website, o.Description
+	d.RpFallback = api.VerifyRpFallback{AppealUrl: o.AppealURL, ComplaintsUrl: o.ComplaintsURL,
+		FallbackIdvUrl: o.FallbackIDVURL, SupportEmail: o.SupportEmail}
 	v := pc.Session
 	d.SessionId, d.Status, d.IsTerminal = v.ID, api.VerifySessionStatusValue(v.Status), !v.Active()
 	d.HasWithdrawnConsent = v.CancelTokenConsumedAt != nil

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -72,7 +73,7 @@ func sample(s *openapi3.Schema) any {
 			return "2026-11-26T10:00:00Z"
 		}
 		if s.Pattern != "" {
-			return "acme-1"
+			return patternSample(s.Pattern)
 		}
 		return "text"
 	case s.Type.Includes("integer"):
@@ -88,6 +89,23 @@ func sample(s *openapi3.Schema) any {
 		return nil
 	}
 	return nil
+}
+
+// patternSample is a string the pattern accepts: the first of a few shapes
+// the contract's patterns take (slugs, fixed-length tokens and ids).
+func patternSample(pattern string) string {
+	re, err := regexp.Compile(pattern)
+	if err != nil || re.MatchString("acme-1") {
+		return "acme-1"
+	}
+	for _, n := range []int{43, 48, 64} {
+		for _, prefix := range []string{"", "vs_", "vc_"} {
+			if c := prefix + strings.Repeat("a", n); re.MatchString(c) {
+				return c
+			}
+		}
+	}
+	return "acme-1"
 }
 
 // wrongFor returns a value of the wrong JSON type for the schema.
