@@ -481,35 +481,15 @@ func TestServeBehindProvider(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_CREATE_DB": "true", "KAYLE_ADDR": addr, "KAYLE_MAIL_DIR": filepath.Join(dir, "mail"),
 		"KAYLE_LOG_FORMAT": "json", "KAYLE_OIDC_ISSUER": op.Issuer, "KAYLE_OIDC_AUDIENCE": idptest.Audience,
 		"KAYLE_STORAGE_URL": filepath.Join(dir, "objects")}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan result, 1)
-	go func() {
-		var out, errb bytes.Buffer
-		code := run(ctx, []string{"serve"}, &out, &errb, func(k string) string { return env[k] })
-		done <- result{code, out.String(), errb.String()}
-	}()
-	var resp *http.Response
-	var err error
-	for i := 0; i < 100; i++ {
-		if resp, err = http.Get("http://" + addr + "/readyz"); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("server did not come up: %v", err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), `"identityProvider":{"status":"fresh","keys":1`) {
-		t.Fatalf("readyz: %d %s", resp.StatusCode, body)
+	status, body, stop := startServe(t, env)
+	if status != 200 || !strings.Contains(string(body), `"identityProvider":{"status":"fresh","keys":1`) {
+		t.Fatalf("readyz: %d %s", status, body)
 	}
 	token := op.Token(op.Claims("ada", "ada@example.com"))
 	req, _ := http.NewRequest("POST", "http://"+addr+"/v1/auth/orgs", strings.NewReader(`{"name":"Acme","slug":"acme"}`))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err = http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -521,8 +501,7 @@ func TestServeBehindProvider(t *testing.T) {
 	if op.KeyFetches() != 1 {
 		t.Fatalf("key set fetched %d times, want once, at start-up", op.KeyFetches())
 	}
-	cancel()
-	r := <-done
+	r := stop()
 	if r.code != 0 || !strings.Contains(r.stderr, "identity provider keys loaded") {
 		t.Fatalf("serve: %+v", r)
 	}
@@ -733,6 +712,46 @@ func TestWebhooksReseal(t *testing.T) {
 	}
 }
 
+// startServe runs serve with env in the background until stop (which
+// cancels it and answers how it exited). It waits for the listener and
+// answers the first /readyz's status and body.
+func startServe(t *testing.T, env map[string]string) (status int, body []byte, stop func() result) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel) // a test that fails before stop still stops it
+	done := make(chan result, 1)
+	go func() {
+		var out, errb bytes.Buffer
+		code := run(ctx, []string{"serve"}, &out, &errb, func(k string) string { return env[k] })
+		done <- result{code, out.String(), errb.String()}
+	}()
+	stop = func() result {
+		cancel()
+		select {
+		case r := <-done:
+			return r
+		case <-time.After(20 * time.Second):
+			t.Fatal("serve did not stop")
+			return result{}
+		}
+	}
+	var resp *http.Response
+	var err error
+	for i := 0; i < 100; i++ {
+		if resp, err = http.Get("http://" + env["KAYLE_ADDR"] + "/readyz"); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		stop()
+		t.Fatalf("server did not come up: %v", err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, body, stop
+}
+
 // The verification settings reach the server: an empty trust store makes
 // /readyz 503 when it is required, the socket is served, and a verifier
 // URL without its secret is refused at start.
@@ -742,28 +761,10 @@ func TestServeVerifySettings(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_CREATE_DB": "true", "KAYLE_ADDR": addr,
 		"KAYLE_MAIL_DIR": filepath.Join(dir, "mail"), "KAYLE_STORAGE_URL": filepath.Join(dir, "objects"),
 		"KAYLE_TRUST_STORE_REQUIRED": "true"}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan result, 1)
-	go func() {
-		var out, errb bytes.Buffer
-		code := run(ctx, []string{"serve"}, &out, &errb, func(k string) string { return env[k] })
-		done <- result{code, out.String(), errb.String()}
-	}()
-	var resp *http.Response
-	var err error
-	for i := 0; i < 100; i++ {
-		if resp, err = http.Get("http://" + addr + "/readyz"); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("server did not come up: %v", err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 503 || !strings.Contains(string(body), `"empty":true`) {
-		t.Fatalf("readyz with an empty required trust store: %d %s", resp.StatusCode, body)
+	status, body, stop := startServe(t, env)
+	if status != 503 || !strings.Contains(string(body), `"empty":true`) {
+		stop()
+		t.Fatalf("readyz with an empty required trust store: %d %s", status, body)
 	}
 	// The socket is wired: an upgrade of a malformed id is answered in the
 	// protocol (101, then an error message), not 426.
@@ -777,14 +778,8 @@ func TestServeVerifySettings(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
-	cancel()
-	select {
-	case r := <-done:
-		if r.code != 0 {
-			t.Fatalf("serve exit: %+v", r)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not stop")
+	if r := stop(); r.code != 0 {
+		t.Fatalf("serve exit: %+v", r)
 	}
 	bad := map[string]string{"DATABASE_URL": filepath.Join(dir, "k.db"), "KAYLE_ADDR": freeAddr(t),
 		"KAYLE_BIOMETRIC_VERIFIER_URL": "http://127.0.0.1:1"}
