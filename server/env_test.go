@@ -64,6 +64,8 @@ type env struct {
 	logos    *logo.Library
 	logs     *syncBuffer
 	dbPath   string // the database's URL; for SQLite, its file
+	// sockets is the verify socket server, when envOptions.verify set one.
+	sockets *flow.Server
 }
 
 // envOptions vary what the test server runs on.
@@ -141,9 +143,11 @@ func newEnvWith(t testing.TB, kind testdb.Kind, o envOptions, opts ...func(*serv
 		Logos:      logos,
 		ServeLogos: true,
 	}
+	var sockets *flow.Server
 	if o.verify != nil {
 		fc, lim := o.verify(st)
-		cfg.VerifySocket = flow.NewServer(fc, lim)
+		sockets = flow.NewServer(fc, lim)
+		cfg.VerifySocket = sockets
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -160,7 +164,7 @@ func newEnvWith(t testing.TB, kind testdb.Kind, o envOptions, opts ...func(*serv
 		t.Fatal(err)
 	}
 	return &env{t: t, kind: kind, st: st, srv: srv, c: c, clock: clk, outbox: outbox, dns: dns, resolver: resolver,
-		logos: logos, logs: logs, dbPath: dbURL}
+		logos: logos, logs: logs, dbPath: dbURL, sockets: sockets}
 }
 
 // forEachDB runs the test once per database.

@@ -174,3 +174,30 @@ func TestVerifySocketLimits(t *testing.T) {
 		}
 	})
 }
+
+// A shutdown closes the open sockets with 1001 (going away: the app
+// reconnects elsewhere), refuses new ones, and waits for them.
+func TestVerifySocketShutdown(t *testing.T) {
+	forEachVerifyDB(t, nil, flow.Limits{}, func(t *testing.T, e *verifyEnv) {
+		o := e.rpOrg(t, "shutdown")
+		id, token := e.handoff(t, o.key, "")
+		p := e.dial(t, id)
+		p.hello(token, "device-a")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- e.sockets.Shutdown(ctx) }()
+		// The phone answers the close, as a client does.
+		p.wantClose(1001, "")
+		if err := <-done; err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+		// The claim went with the socket, and a new socket is refused.
+		if c := e.claim(t, id); c != "" {
+			t.Fatalf("claim %q after shutdown", c)
+		}
+		if _, err := verifytest.Dial(context.Background(), e.srv.URL, id, nil); err == nil {
+			t.Fatal("a socket opened after shutdown")
+		}
+	})
+}

@@ -17,8 +17,10 @@ import (
 
 	"github.com/kayle-id/orgs-api/internal/idptest"
 	"github.com/kayle-id/orgs-api/internal/testdb"
+	"github.com/kayle-id/orgs-api/internal/verifytest"
 	"github.com/kayle-id/orgs-api/internal/whtest"
 	"github.com/kayle-id/orgs-api/store"
+	"github.com/kayle-id/orgs-api/verify/proto"
 	"github.com/kayle-id/orgs-api/webhooks"
 )
 
@@ -767,16 +769,18 @@ func TestServeVerifySettings(t *testing.T) {
 		t.Fatalf("readyz with an empty required trust store: %d %s", status, body)
 	}
 	// The socket is wired: an upgrade of a malformed id is answered in the
-	// protocol (101, then an error message), not 426.
-	req, _ := http.NewRequest("GET", "http://"+addr+"/v1/verify/session/nope", nil)
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", "websocket")
-	req.Header.Set("Sec-WebSocket-Version", "13")
-	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("socket upgrade: %v %v", resp, err)
-	} else {
-		resp.Body.Close()
+	// protocol (an error message, then close 1000), not 426.
+	c, err := verifytest.Dial(context.Background(), "http://"+addr, "nope", nil)
+	if err != nil {
+		stop()
+		t.Fatalf("socket upgrade: %v", err)
+	}
+	m, err := c.Recv(context.Background())
+	if err != nil || m.Kind != proto.ServerError || m.Error.Code != proto.CodeInvalidSessionID {
+		t.Errorf("first message: %+v %v", m, err)
+	}
+	if _, err := c.Recv(context.Background()); err == nil || !strings.Contains(err.Error(), "1000") {
+		t.Errorf("after the error: %v, want close 1000", err)
 	}
 	if r := stop(); r.code != 0 {
 		t.Fatalf("serve exit: %+v", r)

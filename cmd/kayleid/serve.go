@@ -230,6 +230,11 @@ func (s *serveCmd) Run(re *runEnv) error {
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	// Verify sockets left the HTTP server when they were upgraded: they are
+	// closed (the app reconnects) and waited for in the same period.
+	if err := sockets.Shutdown(sctx); err != nil {
+		log.Warn("verify sockets still open at the end of the shutdown period were dropped", "error", err.Error())
+	}
 	log.Info("stopped")
 	return nil
 }

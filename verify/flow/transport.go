@@ -56,10 +56,12 @@ type Server struct {
 	// client address).
 	address func(*http.Request) string
 
-	mu     sync.Mutex
-	open   map[string]int
-	total  int
-	active sync.WaitGroup
+	mu      sync.Mutex
+	open    map[string]int
+	total   int
+	conns   map[*websocket.Conn]struct{}
+	closing bool
+	active  sync.WaitGroup
 }
 
 // NewServer serves sockets with cfg under limits. Sockets are capped per
@@ -68,7 +70,7 @@ type Server struct {
 func NewServer(cfg *Config, limits Limits) *Server {
 	cfg.defaults()
 	limits.defaults()
-	return &Server{cfg: cfg, limits: limits, address: remoteHost, open: map[string]int{}}
+	return &Server{cfg: cfg, limits: limits, address: remoteHost, open: map[string]int{}, conns: map[*websocket.Conn]struct{}{}}
 }
 
 // SetClientAddress sets how a request's client address is read (the
@@ -86,7 +88,7 @@ func remoteHost(r *http.Request) string {
 func (s *Server) take(addr string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.total >= s.limits.Total || s.open[addr] >= s.limits.PerAddress {
+	if s.closing || s.total >= s.limits.Total || s.open[addr] >= s.limits.PerAddress {
 		return false
 	}
 	s.total++
@@ -103,8 +105,50 @@ func (s *Server) release(addr string) {
 	}
 }
 
-// Wait blocks until every socket has ended (a shutdown's drain).
-func (s *Server) Wait() { s.active.Wait() }
+// Shutdown refuses new sockets, closes the open ones (1001, going away:
+// the app reconnects, to this replica or another) and waits for them to
+// end until ctx does, then drops what is left. A message being handled
+// finishes first: every state change is its own transaction.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	conns := make([]*websocket.Conn, 0, len(s.conns))
+	for ws := range s.conns {
+		conns = append(conns, ws)
+	}
+	s.mu.Unlock()
+	for _, ws := range conns {
+		go func() { _ = ws.Close(websocket.StatusGoingAway, "server shutting down") }()
+	}
+	done := make(chan struct{})
+	go func() { s.active.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, ws := range conns {
+			_ = ws.CloseNow()
+		}
+		return ctx.Err()
+	}
+}
+
+// track records an open socket for Shutdown; false when shutting down.
+func (s *Server) track(ws *websocket.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[ws] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(ws *websocket.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, ws)
+}
 
 // ServeHTTP upgrades and runs one socket. The caller has checked that the
 // request is an upgrade; the session id is the path's last segment.
@@ -129,6 +173,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	if !s.track(ws) {
+		_ = ws.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
+	defer s.untrack(ws)
 	// One byte over the frame limit is read so that an oversized frame is
 	// answered (FRAME_TOO_LARGE) rather than cut off by the library.
 	ws.SetReadLimit(proto.MaxFrameBytes + 1)
