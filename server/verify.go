@@ -74,11 +74,43 @@ func (l verifyLimiters) limit(upgrades bool) echo.MiddlewareFunc {
 					return handlers.ErrAttestChallengeRateLimited.WithRetryAfter(d)
 				}
 			} else if l.perAddress != nil {
+				c.Set(verifySpentKey, true)
 				if d := l.perAddress.take(key, time.Now()); d > 0 {
 					return ErrRateLimited.WithRetryAfter(d)
 				}
 			}
 			return next(c)
+		}
+	}
+}
+
+// verifySpentKey marks a verify request that limit spent its token on.
+const verifySpentKey = "verify-budget-spent"
+
+// malformed holds the requests limit never sees (those the validator or
+// the body's decoding refused) to the same budget: an address in debt is
+// refused before its body is read, and each such request is charged once
+// it is over. Without it a stream of malformed bodies would be bounded by
+// nothing but the in-flight cap.
+func (l verifyLimiters) malformed() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		if l.perAddress == nil {
+			return next
+		}
+		return func(c echo.Context) error {
+			if !isVerifyRoute(c) || c.Path() == attestChallengeRoute ||
+				c.Path() == handlers.VerifySocketRoute && handlers.IsWebSocketUpgrade(c.Request()) {
+				return next(c)
+			}
+			key := addressKey(c.RealIP())
+			if d := l.perAddress.check(key, time.Now()); d > 0 {
+				return ErrRateLimited.WithRetryAfter(d)
+			}
+			err := next(c)
+			if spent, _ := c.Get(verifySpentKey).(bool); !spent {
+				l.perAddress.charge(key, time.Now())
+			}
+			return err
 		}
 	}
 }

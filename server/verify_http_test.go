@@ -709,6 +709,12 @@ func TestVerifyRateLimitHTTP(t *testing.T) {
 	} {
 		wantError(t, e.v(t, c.method, c.path, c.body), 429, "RATE_LIMITED", "")
 	}
+	// Requests the validator refuses spend the same budget, and one in
+	// debt is refused before its body is read.
+	m := newEnv(t, "sqlite", func(c *server.Config) { c.VerifyRateLimit, c.VerifyBurst = rate.Limit(0.001), 2 })
+	wantError(t, m.v(t, "POST", id+"/consent", `{"biometric_consent":"yes"}`), 400, "INVALID_REQUEST", "")
+	wantError(t, m.v(t, "POST", id+"/consent", `{`), 400, "INVALID_REQUEST", "")
+	wantError(t, m.v(t, "POST", id+"/consent", `{`), 429, "RATE_LIMITED", "")
 	// Authenticated routes are not on this budget.
 	p := e.person("someone")
 	wantStatus(t, e.call(t, "GET", "/v1/auth/account/owned-organizations", p.Token, ""), 200)
