@@ -201,3 +201,38 @@ func TestVerifySocketShutdown(t *testing.T) {
 		}
 	})
 }
+
+// Every socket's uploads together stay within the server's buffer budget:
+// a second session's upload beyond it is refused, and fits again once the
+// first socket has closed.
+func TestVerifySocketBufferBudget(t *testing.T) {
+	forEachVerifyDB(t, func(c *flow.Config) { c.BufferBudget = 300 << 10 }, flow.Limits{}, func(t *testing.T, e *verifyEnv) {
+		o := e.rpOrg(t, "budget")
+		open := func(device string) *phone {
+			id, token := e.handoff(t, o.key, "")
+			p := e.dial(t, id)
+			p.hello(token, device)
+			for _, ph := range []string{"mrz_scanning", "mrz_complete", "nfc_reading"} {
+				p.phase(ph)
+				p.ack(proto.AckPhaseOK)
+			}
+			return p
+		}
+		chunk := bytes.Repeat([]byte{1}, 200<<10)
+		first, second := open("device-a"), open("device-b")
+		first.data(proto.DataPayload{Kind: proto.KindDG2, Raw: chunk, ChunkTotal: 2}, proto.AckDataChunk(proto.KindDG2, 0, 0))
+		second.data(proto.DataPayload{Kind: proto.KindDG2, Raw: chunk, ChunkTotal: 2}, proto.CodeTransferTooLarge)
+		first.must(first.c.Close())
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			p := proto.DataPayload{Kind: proto.KindDG2, Raw: chunk, ChunkTotal: 2}
+			second.must(second.c.Data(second.ctx, p))
+			if m := second.recv(); m.Kind == proto.ServerAck {
+				break
+			} else if time.Now().After(deadline) {
+				t.Fatalf("the budget was not given back: %s", describe(m))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+}

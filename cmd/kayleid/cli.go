@@ -453,6 +453,7 @@ type verifyFlags struct {
 	VerifierTimeout   time.Duration `name:"biometric-verifier-timeout" envvar:"KAYLE_BIOMETRIC_VERIFIER_TIMEOUT" default:"60s" min:"1s" help:"how long one liveness check may take at the verifier"`
 	SocketsPerAddress int           `name:"verify-sockets-per-address" envvar:"KAYLE_VERIFY_SOCKETS_PER_ADDRESS" default:"8" min:"1" help:"most verify sockets one client address holds open"`
 	Sockets           int           `name:"verify-sockets" envvar:"KAYLE_VERIFY_SOCKETS" default:"1024" min:"1" help:"most verify sockets open at once; each may buffer up to 48 MiB of chip data and video once its hello passed"`
+	BufferMiB         int64         `name:"verify-buffer-mib" envvar:"KAYLE_VERIFY_BUFFER_MIB" default:"1536" min:"48" help:"MiB of chip data and video all verify sockets may hold at once (each at most 48); an upload beyond it answers {TRANSFER_TOO_LARGE}"`
 	HelloTimeout      time.Duration `name:"verify-hello-timeout" envvar:"KAYLE_VERIFY_HELLO_TIMEOUT" default:"15s" min:"1s" help:"how long a verify socket may stay open without a successful hello"`
 	IdleTimeout       time.Duration `name:"verify-idle-timeout" envvar:"KAYLE_VERIFY_IDLE_TIMEOUT" default:"5m" min:"1s" help:"a verify socket that sends nothing for this long is closed"`
 }

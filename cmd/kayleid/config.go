@@ -81,6 +81,7 @@ type VerifyConfig struct {
 	RequireAttestation bool
 	AppAttest          appattest.Config
 	MinAppVersion      string
+	BufferBudget       int64             // bytes
 	Verifier           *biometric.Client // nil: none configured
 	Limits             flow.Limits
 }
@@ -339,7 +340,7 @@ func newLogger(w io.Writer, format string) *slog.Logger {
 // config checks the verify settings; production turns on App Attest and
 // the strict revocation policy unless told otherwise.
 func (f verifyFlags) config(e *runEnv, production bool) (VerifyConfig, error) {
-	c := VerifyConfig{TrustStoreRequired: f.TrustRequired, RequireAttestation: f.RequireAttest || production, MinAppVersion: strings.TrimSpace(f.MinAppVersion),
+	c := VerifyConfig{TrustStoreRequired: f.TrustRequired, RequireAttestation: f.RequireAttest || production, MinAppVersion: strings.TrimSpace(f.MinAppVersion), BufferBudget: f.BufferMiB << 20,
 		Limits: flow.Limits{PerAddress: f.SocketsPerAddress, Total: f.Sockets, HelloTimeout: f.HelloTimeout, IdleTimeout: f.IdleTimeout}}
 	switch f.Revocation {
 	case "require":

@@ -92,7 +92,7 @@ func (s *serveCmd) Run(re *runEnv) error {
 	flowCfg := &flow.Config{Store: st,
 		TrustStore: truststore.New(st.DB(), truststore.Dialect(st.Dialect()), truststore.Options{}).PassiveAuth(),
 		Revocation: vc.Revocation, Attest: vc.AppAttest, RequireAttestation: vc.RequireAttestation,
-		MinAppVersion: vc.MinAppVersion, Production: cfg.Production, Log: log}
+		MinAppVersion: vc.MinAppVersion, Production: cfg.Production, BufferBudget: vc.BufferBudget, Log: log}
 	if vc.Verifier != nil {
 		flowCfg.Verifier = vc.Verifier
 	} else {

@@ -55,8 +55,17 @@ type Config struct {
 	CheckTimeout, VerifierTimeout, StoreTimeout time.Duration
 	// LivenessMaxDuration is livenessChallenge's capture deadline hint.
 	LivenessMaxDuration time.Duration
-	Log                 *slog.Logger
+	// BufferBudget bounds the uploads every socket holds together (each
+	// also at most proto.MaxConnectionBytes); 0 means DefaultBufferBudget.
+	BufferBudget int64
+	Log          *slog.Logger
+
+	held atomic.Int64 // the uploads held now, against BufferBudget
 }
+
+// DefaultBufferBudget is the uploads all sockets may hold at once: 32
+// connections' whole budgets.
+const DefaultBufferBudget = 32 * proto.MaxConnectionBytes
 
 func (c *Config) defaults() {
 	if c.CheckTimeout <= 0 {
@@ -70,6 +79,9 @@ func (c *Config) defaults() {
 	}
 	if c.LivenessMaxDuration <= 0 {
 		c.LivenessMaxDuration = 8 * time.Second
+	}
+	if c.BufferBudget <= 0 {
+		c.BufferBudget = DefaultBufferBudget
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -169,6 +181,7 @@ func (c *Conn) ID() string { return c.id }
 
 // Closed releases the connection's claim and drops its buffers.
 func (c *Conn) Closed(ctx context.Context) {
+	c.cfg.held.Add(-int64(c.asm.Received()))
 	c.asm = proto.NewAssembler()
 	c.verified = nil
 	if !c.hello {

@@ -51,7 +51,18 @@ func (c *Conn) current() *artefacts {
 // onData is §5.7: the phase gate, then the assembler's rules.
 func (c *Conn) onData(d proto.DataPayload) *replies {
 	r := &replies{}
+	// The server's share first: every socket's uploads together stay
+	// within BufferBudget, whatever each connection's own 48 MiB allows.
+	n := int64(len(d.Raw))
+	if c.cfg.held.Add(n) > c.cfg.BufferBudget {
+		c.cfg.held.Add(-n)
+		return r.fail(proto.CodeTransferTooLarge)
+	}
+	before := c.asm.Received()
 	ack, err := c.asm.Add(c.phase, d)
+	// What the connection now holds to its count, which only grows until
+	// it closes (Closed gives it back).
+	c.cfg.held.Add(int64(c.asm.Received()-before) - n)
 	if err != nil {
 		return r.failWith(err)
 	}
