@@ -170,9 +170,7 @@ func Open(ctx context.Context, cfg *Config, sessionID string) (*Conn, Reply) {
 		cfg.Log.Error("verify socket: the auth secret", "err", err)
 		return nil, closing(CloseInternal, proto.CodeInternalError)
 	}
-	id := make([]byte, 16)
-	_, _ = rand.Read(id)
-	return &Conn{cfg: cfg, id: hex.EncodeToString(id), sessionID: sessionID, orgID: v.OrganizationID, secret: secret,
+	return &Conn{cfg: cfg, id: hex.EncodeToString(randomBytes(16)), sessionID: sessionID, orgID: v.OrganizationID, secret: secret,
 		share: shareRequest(v.ShareFields), asm: proto.NewAssembler(), phase: proto.PhaseNone}, Reply{}
 }
 

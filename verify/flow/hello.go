@@ -2,7 +2,6 @@ package flow
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -39,7 +38,7 @@ func (c *Conn) onHello(ctx context.Context, h proto.Hello) *replies {
 	}
 	// 5: the token, then the device it was consumed by.
 	hash := tokens.HandoffTokenHash(c.secret, h.MobileWriteToken)
-	if v.TokenHash == nil || subtle.ConstantTimeCompare([]byte(*v.TokenHash), []byte(hash)) != 1 {
+	if v.TokenHash == nil || !tokens.Equal(*v.TokenHash, hash) {
 		return r.failClose(proto.CodeHandoffTokenInvalid)
 	}
 	device := tokens.DeviceHash(c.secret, h.DeviceID)
@@ -48,7 +47,7 @@ func (c *Conn) onHello(ctx context.Context, h proto.Hello) *replies {
 		if v.DeviceHash == nil {
 			return r.failClose(proto.CodeHandoffTokenConsumed)
 		}
-		if subtle.ConstantTimeCompare([]byte(*v.DeviceHash), []byte(device)) != 1 {
+		if !tokens.Equal(*v.DeviceHash, device) {
 			return r.failClose(proto.CodeHandoffDeviceMismatch)
 		}
 	} else if v.TokenExpiresAt == nil || !v.TokenExpiresAt.After(c.cfg.Store.Now()) {
@@ -70,8 +69,10 @@ func (c *Conn) onHello(ctx context.Context, h proto.Hello) *replies {
 		switch err := c.assert(ctx, h.AttestKeyID, h.HelloAssertion, cdh); {
 		case errors.Is(err, store.ErrNotFound):
 			return r.failClose(proto.CodeHelloAttestKeyUnknown)
-		case err != nil:
+		case refusedAssertion(err):
 			return r.failClose(proto.CodeHelloAttestInvalid)
+		case err != nil:
+			return r.internal(err) // the database, not the device
 		}
 		keyID = h.AttestKeyID
 	} else if h.AttestKeyID != "" && len(h.HelloAssertion) > 0 {
@@ -137,13 +138,28 @@ func (c *Conn) assert(ctx context.Context, keyID string, assertion []byte, cdh [
 	}
 	cose, err := base64.StdEncoding.DecodeString(k.PublicKeyCOSE)
 	if err != nil || k.Counter < 0 || k.Counter > math.MaxUint32 {
-		return fmt.Errorf("flow: stored App Attest key %q is unreadable", keyID)
+		return fmt.Errorf("%w: %q", errUnreadableKey, keyID)
 	}
 	counter, err := c.cfg.Attest.VerifyAssertion(cose, uint32(k.Counter), assertion, cdh)
 	if err != nil {
 		return err
 	}
 	return c.cfg.Store.AdvanceAttestCounter(sctx, keyID, k.Counter, int64(counter))
+}
+
+// Why an App Attest check refused what the device sent, beside
+// appattest's own reasons.
+var (
+	errNoAssertion   = errors.New("flow: no App Attest key or assertion")
+	errUnreadableKey = errors.New("flow: the stored App Attest key is unreadable")
+)
+
+// refusedAssertion reports whether assert's error is the device's (a
+// refused, replayed or missing assertion, an unknown or unusable key)
+// rather than the database's.
+func refusedAssertion(err error) bool {
+	return errors.Is(err, appattest.ErrInvalid) || errors.Is(err, store.ErrAttestCounterRace) ||
+		errors.Is(err, store.ErrNotFound) || errors.Is(err, errNoAssertion) || errors.Is(err, errUnreadableKey)
 }
 
 // issueNonce gives the connection a fresh liveness nonce and sends it.

@@ -106,7 +106,9 @@ func (c *Conn) onPhase(ctx context.Context, p proto.PhaseUpdate) *replies {
 		}
 		digest = &d
 	case proto.PhaseLivenessComplete:
-		if !c.livenessCheck(ctx, r) {
+		// A repeat after a pass (a reply lost on the way) is answered
+		// again; the nonce is spent, so checking again would fail.
+		if c.faceScore == nil && !c.livenessCheck(ctx, r) {
 			return r
 		}
 	}
@@ -173,25 +175,31 @@ func (c *Conn) prewarm() {
 func (c *Conn) nfcChecks(ctx context.Context, r *replies) (bool, string) {
 	a := c.current()
 	if c.cfg.RequireAttestation {
-		aaSig := []byte(nil)
-		if len(a.AA) > proto.ActiveAuthChallengeBytes {
-			aaSig = a.AA[proto.ActiveAuthChallengeBytes:]
-		}
+		_, aaSig, _ := c.asm.ActiveAuth()
 		cdh := appattest.NFCClientDataHash(c.sessionID, appattest.NFCArtefacts{DG1: a.DG1, DG2: a.DG2,
 			DG14: a.DG14, DG15: a.DG15, SOD: a.SOD, CATranscript: a.CA, AASignature: aaSig},
 			tokens.NFCChallenge(c.secret, c.sessionID))
-		if c.attestKeyID == "" || len(c.nfcAssertion) == 0 || c.assert(ctx, c.attestKeyID, c.nfcAssertion, cdh) != nil {
+		err := errNoAssertion
+		if c.attestKeyID != "" && len(c.nfcAssertion) > 0 {
+			err = c.assert(ctx, c.attestKeyID, c.nfcAssertion, cdh)
+		}
+		if refusedAssertion(err) {
 			c.checkFailed(ctx, r, store.CheckFailure{Code: proto.FailureDocumentAntiCloning,
 				FailedCheck: store.FailedCheckNFC, Risk: 1, HardKill: true})
+			return false, ""
+		}
+		if err != nil {
+			// The database, not the device: no reason to end the session.
+			r.internal(err)
 			return false, ""
 		}
 	}
 	files := document.Inputs{DG1: a.DG1, DG2: a.DG2, SOD: a.SOD, DG14: a.DG14, DG15: a.DG15, CATranscript: a.CA}
 	aaMismatch := false
-	if len(a.AA) > proto.ActiveAuthChallengeBytes {
-		files.AAChallenge, files.AASignature = a.AA[:proto.ActiveAuthChallengeBytes], a.AA[proto.ActiveAuthChallengeBytes:]
+	if challenge, sig, ok := c.asm.ActiveAuth(); ok {
+		files.AAChallenge, files.AASignature = challenge, sig
 		// The chip must have signed this connection's challenge.
-		aaMismatch = !bytes.Equal(files.AAChallenge, c.aaChallenge)
+		aaMismatch = !bytes.Equal(challenge, c.aaChallenge)
 	}
 	cctx, cancel := context.WithTimeout(ctx, c.cfg.CheckTimeout)
 	report := document.Check(cctx, files, c.cfg.TrustStore, document.Options{
@@ -233,10 +241,10 @@ func (c *Conn) livenessCheck(ctx context.Context, r *replies) bool {
 		threshold, err = m.FaceMatchThreshold(c.cfg.Store.Now())
 	}
 	if err != nil {
+		// checkFailed takes the connection back to the MRZ with the session
+		// (upstream leaves it at liveness_capturing, which then refuses the
+		// app's mrz_scanning).
 		c.checkFailed(ctx, r, store.CheckFailure{Code: proto.FailureDocumentDataInvalid, FailedCheck: store.FailedCheckMRZ, Risk: 1})
-		// Back to the MRZ with the session (upstream leaves the connection
-		// at liveness_capturing, which then refuses the app's mrz_scanning).
-		c.phase, c.verified, c.storedDigest = proto.PhaseMRZScanning, nil, ""
 		return false
 	}
 	if c.nonce == nil {
@@ -252,25 +260,25 @@ func (c *Conn) livenessCheck(ctx context.Context, r *replies) bool {
 	verdict, err := c.cfg.Verifier.Verify(vctx, biometric.Input{DG2: a.DG2, Video: video,
 		Nonce: c.nonce, Threshold: threshold})
 	cancel()
-	if err != nil || verdict.LivenessPassed && verdict.PADPassed && verdict.FaceMatchPassed && verdict.FaceMatchScore == nil {
-		// The verifier is down or answered outside its contract: nothing
-		// was decided about the person, so no try is spent.
+	switch {
+	case errors.Is(err, biometric.ErrInvalidInput):
+		// The phone's upload is outside the verifier's limits (an empty
+		// video, a DG2 over 4 MiB): that try is the person's, and counts.
+		c.nonce = nil
+		c.checkFailed(ctx, r, store.CheckFailure{Code: proto.FailureLiveness, FailedCheck: store.FailedCheckLiveness, Risk: 1})
+		return false
+	case err != nil:
+		// The verifier is down or answered outside its contract (a pass
+		// without a score among it): nothing was decided about the person,
+		// so no try is spent.
 		c.cfg.Log.Warn("verify socket: biometric verifier unavailable", "session", c.sessionID, "err", err)
 		r.fail(proto.CodeLivenessChallengeUnavailable)
 		return false
 	}
 	// The nonce is spent: a retry records against a new one.
 	c.nonce = nil
-	switch {
-	case !verdict.LivenessPassed, !verdict.PADPassed:
-		c.checkFailed(ctx, r, store.CheckFailure{Code: proto.FailureLiveness, FailedCheck: store.FailedCheckLiveness, Risk: 1})
-		return false
-	case !verdict.FaceMatchPassed, verdict.UsedFallback && c.cfg.Production:
-		risk := 1.0
-		if !verdict.UsedFallback && verdict.FaceMatchScore != nil {
-			risk = 1 - *verdict.FaceMatchScore
-		}
-		c.checkFailed(ctx, r, store.CheckFailure{Code: proto.FailureSelfieFaceMismatch, FailedCheck: store.FailedCheckLiveness, Risk: risk})
+	if code := verdict.Failure(c.cfg.Production); code != "" {
+		c.checkFailed(ctx, r, store.CheckFailure{Code: code, FailedCheck: store.FailedCheckLiveness, Risk: verdict.RiskScore(c.cfg.Production)})
 		return false
 	}
 	score := *verdict.FaceMatchScore
@@ -309,6 +317,17 @@ func (c *Conn) checkFailed(ctx context.Context, r *replies, f store.CheckFailure
 	if out.Terminal {
 		r.close = &Close{Code: ClosePolicy, Reason: f.Code}
 		return
+	}
+	// The connection goes where the store put the session: a failed check
+	// passed nothing, so nothing it established before stands.
+	c.faceScore, c.shareSent = nil, false
+	switch f.FailedCheck {
+	case store.FailedCheckMRZ:
+		c.phase, c.verified, c.storedDigest = proto.PhaseMRZScanning, nil, ""
+	case store.FailedCheckNFC:
+		c.phase, c.verified, c.storedDigest = proto.PhaseNFCReading, nil, ""
+	case store.FailedCheckLiveness:
+		c.phase = proto.PhaseLivenessCapturing
 	}
 	if f.FailedCheck == store.FailedCheckNFC {
 		// The next try signs a challenge of its own.

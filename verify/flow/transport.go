@@ -61,7 +61,12 @@ type Server struct {
 	total   int
 	conns   map[*websocket.Conn]struct{}
 	closing bool
-	active  sync.WaitGroup
+	// base is every socket's context (not the upgrade request's, which
+	// ends with the handler); a Shutdown that runs out of time cancels it,
+	// ending the checks still running.
+	base   context.Context
+	cancel context.CancelFunc
+	active sync.WaitGroup
 }
 
 // NewServer serves sockets with cfg under limits. Sockets are capped per
@@ -70,7 +75,9 @@ type Server struct {
 func NewServer(cfg *Config, limits Limits) *Server {
 	cfg.defaults()
 	limits.defaults()
-	return &Server{cfg: cfg, limits: limits, address: remoteHost, open: map[string]int{}, conns: map[*websocket.Conn]struct{}{}}
+	base, cancel := context.WithCancel(context.Background())
+	return &Server{cfg: cfg, limits: limits, address: remoteHost, open: map[string]int{}, conns: map[*websocket.Conn]struct{}{},
+		base: base, cancel: cancel}
 }
 
 // SetClientAddress sets how a request's client address is read (the
@@ -93,6 +100,8 @@ func (s *Server) take(addr string) bool {
 	}
 	s.total++
 	s.open[addr]++
+	// Under the lock, so a Shutdown that has set closing waits for it.
+	s.active.Add(1)
 	return true
 }
 
@@ -103,6 +112,7 @@ func (s *Server) release(addr string) {
 	if s.open[addr]--; s.open[addr] <= 0 {
 		delete(s.open, addr)
 	}
+	s.active.Done()
 }
 
 // Shutdown refuses new sockets, closes the open ones (1001, going away:
@@ -126,6 +136,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		s.cancel()
 		for _, ws := range conns {
 			_ = ws.CloseNow()
 		}
@@ -162,8 +173,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.release(addr)
-	s.active.Add(1)
-	defer s.active.Done()
 	// The HTTP server's read and write deadlines are a request's; the
 	// hijacked connection would keep them. The socket sets its own.
 	rc := http.NewResponseController(w)
@@ -183,7 +192,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(proto.MaxFrameBytes + 1)
 	// The socket outlives the upgrade's request context by design; a
 	// server shutdown ends it through the context handed to Handle.
-	ctx := context.WithoutCancel(r.Context())
+	ctx := s.base
 	id := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
 	s.run(ctx, ws, id)
 }
