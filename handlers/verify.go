@@ -13,6 +13,7 @@ import (
 
 	api "github.com/kayle-id/orgs-api/gen/api"
 	"github.com/kayle-id/orgs-api/store"
+	"github.com/kayle-id/orgs-api/verify/proto"
 	"github.com/kayle-id/orgs-api/verify/tokens"
 )
 
@@ -24,61 +25,27 @@ import (
 // VerifyDocs is the docs link of every verify error.
 const VerifyDocs = DocsBase + "verify"
 
-func verifyErr(status int, code, message, hint string) *APIError {
-	return &APIError{Status: status, Code: code, Message: message, Hint: hint, Docs: VerifyDocs}
+func verifyErr(status int, code, hint string) *APIError {
+	return &APIError{Status: status, Code: code, Message: proto.Describe(code), Hint: hint, Docs: VerifyDocs}
 }
 
-// The verify vocabulary. VerifyMessages has the same descriptions by code,
-// for the socket's error messages.
+// The verify vocabulary: upstream's descriptions, from verify/proto (the
+// socket's too), with hints of this server's.
 var (
-	ErrInvalidSessionID = verifyErr(http.StatusBadRequest, "INVALID_SESSION_ID",
-		"This link isn’t valid. Go back and open a new one.", "The session id is vs_ followed by 64 letters or digits.")
-	ErrVerifyInvalidRequest = verifyErr(http.StatusBadRequest, "INVALID_REQUEST",
-		"The request payload was missing or malformed.", "Send the JSON body the API reference describes.")
-	ErrVerifySessionNotFound = verifyErr(http.StatusNotFound, "SESSION_NOT_FOUND",
-		"We can’t find this session. Start again.", "Open the verification link the relying party gave you again.")
-	ErrVerifySessionExpired = verifyErr(http.StatusGone, "SESSION_EXPIRED",
-		"This session has expired. Start again.", "Ask the relying party for a new verification link.")
-	ErrConsentRequired = verifyErr(http.StatusConflict, "CONSENT_REQUIRED",
-		"Review and accept the required consent steps to continue.", "POST the consent before asking for the handoff.")
-	ErrSessionInProgress = verifyErr(http.StatusConflict, "SESSION_IN_PROGRESS",
-		"Continue on the device where you started.", "A phone has taken this session; continue there.")
-	ErrCancelTokenInvalid = verifyErr(http.StatusUnauthorized, "CANCEL_TOKEN_INVALID",
-		"This session can’t be cancelled from this link. Open the original verify link or contact support.",
+	ErrInvalidSessionID      = verifyErr(http.StatusBadRequest, "INVALID_SESSION_ID", "The session id is vs_ followed by 64 letters or digits.")
+	ErrVerifyInvalidRequest  = verifyErr(http.StatusBadRequest, "INVALID_REQUEST", "Send the JSON body the API reference describes.")
+	ErrVerifySessionNotFound = verifyErr(http.StatusNotFound, "SESSION_NOT_FOUND", "Open the verification link the relying party gave you again.")
+	ErrVerifySessionExpired  = verifyErr(http.StatusGone, "SESSION_EXPIRED", "Ask the relying party for a new verification link.")
+	ErrConsentRequired       = verifyErr(http.StatusConflict, "CONSENT_REQUIRED", "POST the consent before asking for the handoff.")
+	ErrSessionInProgress     = verifyErr(http.StatusConflict, "SESSION_IN_PROGRESS", "A phone has taken this session; continue there.")
+	ErrCancelTokenInvalid    = verifyErr(http.StatusUnauthorized, "CANCEL_TOKEN_INVALID",
 		"Send the cancel_token of the session's verification_url.")
-	ErrCancelTokenUsed = verifyErr(http.StatusUnauthorized, "CANCEL_TOKEN_USED",
-		"This session has already been cancelled.", "The cancel token can be used once.")
-	ErrAttestInvalid = verifyErr(http.StatusUnauthorized, "HELLO_ATTEST_INVALID",
-		"We couldn’t confirm your device. Reinstall the app or contact support.",
+	ErrCancelTokenUsed = verifyErr(http.StatusUnauthorized, "CANCEL_TOKEN_USED", "The cancel token can be used once.")
+	ErrAttestInvalid   = verifyErr(http.StatusUnauthorized, "HELLO_ATTEST_INVALID",
 		"Fetch a new challenge from GET /v1/verify/attest/challenge and attest again.")
-	ErrWebSocketRequired = verifyErr(http.StatusUpgradeRequired, "WEBSOCKET_REQUIRED",
-		"This endpoint requires a WebSocket connection.", "Open this URL as a WebSocket (Upgrade: websocket).")
-	ErrAttestChallengeRateLimited = verifyErr(http.StatusTooManyRequests, "ATTEST_CHALLENGE_RATE_LIMITED",
-		"Too many App Attest challenge requests. Try again later.", "Wait for the number of seconds in the Retry-After header, then retry.")
+	ErrWebSocketRequired          = verifyErr(http.StatusUpgradeRequired, "WEBSOCKET_REQUIRED", "Open this URL as a WebSocket (Upgrade: websocket).")
+	ErrAttestChallengeRateLimited = verifyErr(http.StatusTooManyRequests, "ATTEST_CHALLENGE_RATE_LIMITED", "Wait for the number of seconds in the Retry-After header, then retry.")
 )
-
-// VerifyMessages are upstream's descriptions of the verify codes (its
-// translations' error-messages.ts), HTTP and socket alike.
-var VerifyMessages = map[string]string{
-	"INVALID_SESSION_ID":        ErrInvalidSessionID.Message,
-	"SESSION_EXPIRED":           ErrVerifySessionExpired.Message,
-	"SESSION_NOT_FOUND":         ErrVerifySessionNotFound.Message,
-	"SESSION_IN_PROGRESS":       ErrSessionInProgress.Message,
-	"HELLO_AUTH_REQUIRED":       "This connection is missing credentials. Please try again.",
-	"HANDOFF_TOKEN_INVALID":     "This code isn’t valid. Scan a new one from your browser.",
-	"HANDOFF_TOKEN_EXPIRED":     "This code has expired. Generate a new one.",
-	"HANDOFF_TOKEN_CONSUMED":    "Continue on your original device or start again.",
-	"HANDOFF_DEVICE_MISMATCH":   "Use the device you started with or start again.",
-	"HELLO_ATTEST_KEY_UNKNOWN":  "Your device hasn’t completed setup. Reopen the app to register and try again.",
-	"HELLO_ATTEST_INVALID":      ErrAttestInvalid.Message,
-	"MIN_APP_VERSION_REQUIRED":  "Update Kayle ID to the latest version to continue this check.",
-	"CANCEL_TOKEN_INVALID":      ErrCancelTokenInvalid.Message,
-	"CANCEL_TOKEN_USED":         ErrCancelTokenUsed.Message,
-	"INVALID_REQUEST":           ErrVerifyInvalidRequest.Message,
-	"CONSENT_REQUIRED":          ErrConsentRequired.Message,
-	"SESSION_CONNECTION_ACTIVE": "This session is active elsewhere. Continue there or try again later.",
-	"WEBSOCKET_REQUIRED":        ErrWebSocketRequired.Message,
-}
 
 // sessionIDPattern is the path id's rule, checked here too so that the
 // answer holds with the validator off.

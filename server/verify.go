@@ -10,6 +10,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/kayle-id/orgs-api/handlers"
+	"github.com/kayle-id/orgs-api/store"
 	"github.com/kayle-id/orgs-api/validator"
 )
 
@@ -79,6 +80,10 @@ func (l verifyLimiters) limit(upgrades bool) echo.MiddlewareFunc {
 					return ErrRateLimited.WithRetryAfter(d)
 				}
 			}
+			// No credential names the caller: its address's share of the
+			// database turns is what one client may hold.
+			req := c.Request()
+			c.SetRequest(req.WithContext(store.WithShare(req.Context(), "addr:"+key)))
 			return next(c)
 		}
 	}

@@ -797,3 +797,29 @@ func FuzzVerifyBodies(f *testing.F) {
 		fuzzRequest(t, e, "POST", paths[int(which)%len(paths)], ctype, body, nil)
 	})
 }
+
+// Consent rows are bounded per session: past MaxConsentsPerSession a call
+// answers the newest row again and writes nothing.
+func TestVerifyConsentBounded(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	o := e.rpOrg(t, "consentcap")
+	s := e.newVerifySession(t, o, "")
+	var last string
+	for i := range store.MaxConsentsPerSession + 5 {
+		a := e.v(t, "POST", "/session/"+s.id+"/consent", allConsents)
+		wantStatus(t, a, 200)
+		var out struct {
+			Data struct {
+				ConsentID string `json:"consent_id"`
+			} `json:"data"`
+		}
+		a.decode(t, &out)
+		if i >= store.MaxConsentsPerSession && out.Data.ConsentID != last {
+			t.Fatalf("call %d made consent %s, want the newest %s again", i, out.Data.ConsentID, last)
+		}
+		last = out.Data.ConsentID
+	}
+	if n := e.count(t, "SELECT COUNT(*) FROM verification_consents WHERE verification_session_id = ?", s.id); n != store.MaxConsentsPerSession {
+		t.Fatalf("%d consent rows, want %d", n, store.MaxConsentsPerSession)
+	}
+}

@@ -48,10 +48,13 @@ type VerificationConsent struct {
 // TableName pins GORM to the migrated table.
 func (VerificationConsent) TableName() string { return "verification_consents" }
 
+// MaxConsentsPerSession is how many consent rows one session keeps.
+const MaxConsentsPerSession = 20
+
 // RecordVerifyConsent records the person's consent to an open session (the
 // five acknowledgements are the schema's literal trues, so the row says
 // true): ErrNotFound, ErrSessionExpired (an overdue session expired first).
-// Every call adds a row, as upstream.
+// Every call adds a row, as upstream, up to MaxConsentsPerSession.
 func (s *Store) RecordVerifyConsent(ctx context.Context, id string) (VerificationConsent, error) {
 	v, err := s.openSession(ctx, id)
 	if err != nil {
@@ -79,6 +82,15 @@ func (s *Store) RecordVerifyConsent(ctx context.Context, id string) (Verificatio
 		}
 		if !cur.Active() {
 			return ErrSessionExpired
+		}
+		// Anyone holding the link may call this: the rows a session keeps
+		// are bounded, and past the bound the newest stands for the call.
+		var rows int64
+		if err := tx.Model(&VerificationConsent{}).Where("verification_session_id = ?", v.ID).Count(&rows).Error; err != nil {
+			return err
+		}
+		if rows >= MaxConsentsPerSession {
+			return tx.Where("verification_session_id = ?", v.ID).Order("consented_at DESC, id DESC").Take(&out).Error
 		}
 		var name string
 		if err := tx.Model(&Organization{}).Where("id = ?", v.OrganizationID).Pluck("name", &name).Error; err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/kayle-id/orgs-api/store"
 	"github.com/kayle-id/orgs-api/verify/proto"
 )
 
@@ -192,7 +193,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(proto.MaxFrameBytes + 1)
 	// The socket outlives the upgrade's request context by design; a
 	// server shutdown ends it through the context handed to Handle.
-	ctx := s.base
+	// Its store calls take at most the address's share of the database's
+	// turns, as the verify routes' requests do.
+	ctx := store.WithShare(s.base, "addr:"+addr)
 	id := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
 	s.run(ctx, ws, id)
 }

@@ -54,7 +54,8 @@ const (
 	CodeShareSelectionRequired       = "SHARE_SELECTION_REQUIRED"
 	CodeShareSelectionInvalidField   = "SHARE_SELECTION_INVALID_FIELD"
 	CodeShareSelectionMissingReq     = "SHARE_SELECTION_MISSING_REQUIRED"
-	CodeWebSocketRequired            = "WEBSOCKET_REQUIRED" // HTTP 426 at upgrade (§5.1)
+	CodeWebSocketRequired            = "WEBSOCKET_REQUIRED"            // HTTP 426 at upgrade (§5.1)
+	CodeAttestChallengeRateLimited   = "ATTEST_CHALLENGE_RATE_LIMITED" // HTTP 429 (§3.6)
 )
 
 // Check failure codes (§5.10), sent as checkResult's reasonCode with their
@@ -86,8 +87,9 @@ var messages = map[string]string{
 	CodeActiveAuthPayloadInvalid:    "Active authentication payload is invalid.",
 	// The dictionary's description; the socket sends a JSON message instead
 	// (RetryMessage), like the two *_REQUIRED_DATA_MISSING codes.
-	CodeDataChunkRetry:    "Retry the upload.",
-	CodeWebSocketRequired: "This endpoint requires a WebSocket connection.",
+	CodeDataChunkRetry:             "Retry the upload.",
+	CodeWebSocketRequired:          "This endpoint requires a WebSocket connection.",
+	CodeAttestChallengeRateLimited: "Too many App Attest challenge requests. Try again later.",
 
 	// The dictionary (§5.13), HTTP and socket alike.
 	CodeInvalidSessionID:             "This link isn’t valid. Go back and open a new one.",

@@ -22,6 +22,7 @@ func TestMessages(t *testing.T) {
 		"ACTIVE_AUTH_PAYLOAD_INVALID":              "Active authentication payload is invalid.",
 		"DATA_CHUNK_RETRY":                         "Retry the upload.",
 		"WEBSOCKET_REQUIRED":                       "This endpoint requires a WebSocket connection.",
+		"ATTEST_CHALLENGE_RATE_LIMITED":            "Too many App Attest challenge requests. Try again later.",
 		"INVALID_SESSION_ID":                       "This link isn\u2019t valid. Go back and open a new one.",
 		"SESSION_EXPIRED":                          "This session has expired. Start again.",
 		"SESSION_NOT_FOUND":                        "We can\u2019t find this session. Start again.",
