@@ -269,7 +269,7 @@ func New(cfg Config, st *store.Store, mailer mail.Mailer) (*App, error) {
 	e.Use(limits.addresses())
 	verifyLimits := newVerifyLimiters(cfg)
 	e.Use(verifyLimits.limit(true))
-	e.Use(verifyLimits.malformed())
+	e.Use(verifyLimits.malformed(v))
 	// A socket lives past the request timeout and holds no in-flight
 	// slot; it is handed over here, before both (and the validator).
 	e.Use(h.SocketHandover())

@@ -97,7 +97,7 @@ const verifySpentKey = "verify-budget-spent"
 // refused before its body is read, and each such request is charged once
 // it is over. Without it a stream of malformed bodies would be bounded by
 // nothing but the in-flight cap.
-func (l verifyLimiters) malformed() echo.MiddlewareFunc {
+func (l verifyLimiters) malformed(v *validator.Validator) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		if l.perAddress == nil {
 			return next
@@ -109,6 +109,11 @@ func (l verifyLimiters) malformed() echo.MiddlewareFunc {
 			}
 			key := addressKey(c.RealIP())
 			if d := l.perAddress.check(key, time.Now()); d > 0 {
+				// Answered before the validator: named under its operation
+				// all the same.
+				if route, ok := v.Route(c); ok {
+					c.SetRequest(c.Request().WithContext(validator.WithRoute(c.Request().Context(), route)))
+				}
 				return ErrRateLimited.WithRetryAfter(d)
 			}
 			err := next(c)

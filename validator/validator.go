@@ -180,6 +180,13 @@ func (v *Validator) Route(c echo.Context) (*routers.Route, bool) {
 
 type routeKeyCtx struct{}
 
+// WithRoute records route in ctx as the middleware does, for an answer
+// given before the middleware runs (a rate limit's), so logs and metrics
+// name its operation.
+func WithRoute(ctx context.Context, route *routers.Route) context.Context {
+	return context.WithValue(ctx, routeKeyCtx{}, route)
+}
+
 // RouteFrom returns the operation the middleware matched, for logs and metrics.
 func RouteFrom(ctx context.Context) (*routers.Route, bool) {
 	r, ok := ctx.Value(routeKeyCtx{}).(*routers.Route)
